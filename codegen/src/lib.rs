@@ -1,0 +1,3 @@
+//! steadfast-build (skeleton, being written)
+#![allow(missing_docs)]
+mod print;

@@ -1,0 +1,1 @@
+//! Prints descriptors as .proto source (being written).
