@@ -1,0 +1,113 @@
+//! The one error type of `steadfast-build`.
+
+use std::{fmt, io, path::PathBuf};
+
+/// Why code generation failed.
+///
+/// Every variant names the file or the method it is about, so that a failed
+/// `cargo build` says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `.proto` file did not parse or did not check (unknown type, duplicate name…).
+    #[error("{location}: {message}")]
+    Proto {
+        /// Where: `file:line:col` when known, else the file name, else `<protos>`.
+        location: Location,
+        /// What protox said.
+        message: String,
+    },
+    /// A `(steadfast.v1.method)`/`(steadfast.v1.service)` option or a builder
+    /// setting has a value steadfast cannot honour.
+    #[error("{target}: {message}")]
+    InvalidOption {
+        /// The full name of the method or service, e.g. `lab.v1.Lab/Sleep`.
+        target: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A builder setting names a method or service that none of the compiled
+    /// protos defines.
+    #[error("steadfast setting for `{name}`: no such method or service in the compiled protos{}", known_hint(.known))]
+    UnknownMethod {
+        /// The name as given to the builder.
+        name: String,
+        /// Methods that do exist (for the message).
+        known: Vec<String>,
+    },
+    /// The rewrite would define a message whose name is already taken.
+    #[error("{target}: steadfast needs to define message `{message}` for the wire, but that name is already taken in the package; rename the existing message")]
+    NameConflict {
+        /// The method being rewritten.
+        target: String,
+        /// The name that is taken.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// No output directory: not run from a build script (no `OUT_DIR`) and no
+    /// [`Builder::out_dir`](crate::Builder::out_dir) given.
+    #[error("no output directory: set `out_dir(...)` or run from a build script (OUT_DIR is not set)")]
+    NoOutDir,
+    /// prost-build or tonic-build failed while generating Rust code.
+    #[error("code generation failed: {0}")]
+    Generate(#[source] io::Error),
+}
+
+fn known_hint(known: &[String]) -> String {
+    match known.len() {
+        0 => String::new(),
+        n if n <= 12 => format!(" (known: {})", known.join(", ")),
+        n => format!(" (known: {}, … {} more)", known[..12].join(", "), n - 12),
+    }
+}
+
+/// Where in a `.proto` file an error is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file name as imported (relative to its include directory), if known.
+    pub file: Option<String>,
+    /// 1-based line and column, if known.
+    pub line_col: Option<(usize, usize)>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line_col) {
+            (Some(file), Some((line, col))) => write!(f, "{file}:{line}:{col}"),
+            (Some(file), None) => f.write_str(file),
+            (None, Some((line, col))) => write!(f, "<protos>:{line}:{col}"),
+            (None, None) => f.write_str("<protos>"),
+        }
+    }
+}
+
+impl Error {
+    /// Converts a protox error, resolving its span to `line:col`.
+    pub(crate) fn from_protox(err: protox::Error) -> Self {
+        use miette::Diagnostic;
+        let line_col = err.labels().and_then(|mut labels| labels.next()).and_then(|label| {
+            let source = err.source_code()?;
+            let contents = source.read_span(label.inner(), 0, 0).ok()?;
+            Some((contents.line() + 1, contents.column() + 1))
+        });
+        let file = err.file().map(str::to_owned);
+        Error::Proto {
+            location: Location { file, line_col },
+            message: err.to_string(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
