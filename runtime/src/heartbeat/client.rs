@@ -1,0 +1,680 @@
+//! Client side: read a heartbeat-wrapped response under a liveness window.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::server::{MIN_INTERVAL, after};
+use super::{Frame, FramePart};
+use crate::proto::v1::Heartbeat;
+
+type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
+
+/// Per-call options of a heartbeat-wrapped method, carried in the request extensions.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::CallOptions;
+///
+/// let mut request = tonic::Request::new(());
+/// let (options, mut progress) = CallOptions::new()
+///     .liveness(Duration::from_secs(10))
+///     .progress_watch();
+/// options.attach(&mut request);
+/// // client.sleep(request).await?;  while `progress.changed()` shows the heartbeats.
+/// # let _ = progress.borrow_and_update();
+/// ```
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    liveness: Option<Duration>,
+    on_progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for CallOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallOptions")
+            .field("liveness", &self.liveness)
+            .field(
+                "on_progress",
+                &self.on_progress.as_ref().map(|_| "Fn(&Heartbeat)"),
+            )
+            .finish()
+    }
+}
+
+impl CallOptions {
+    /// Options with every default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The longest silence (no response headers, then no frame) before the call fails
+    /// with `UNAVAILABLE`. Default: 3 × the method's heartbeat interval.
+    ///
+    /// The window is used as given; `Duration::MAX` in effect turns the check off.
+    pub fn liveness(mut self, window: Duration) -> Self {
+        self.liveness = Some(window);
+        self
+    }
+
+    /// Calls `f` with every heartbeat the server sends.
+    ///
+    /// Callbacks add up: each one given is called, in the order given. They run on
+    /// the task that awaits the call, so they should be quick.
+    pub fn on_progress(mut self, f: impl Fn(&Heartbeat) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(match self.on_progress.take() {
+            None => Arc::new(f),
+            Some(earlier) => Arc::new(move |heartbeat: &Heartbeat| {
+                earlier(heartbeat);
+                f(heartbeat);
+            }),
+        });
+        self
+    }
+
+    /// A watch channel holding the latest heartbeat (`None` until the first one),
+    /// built on [`on_progress`](Self::on_progress).
+    pub fn progress_watch(self) -> (Self, watch::Receiver<Option<Heartbeat>>) {
+        let (sender, receiver) = watch::channel(None);
+        let options = self.on_progress(move |heartbeat| {
+            sender.send_replace(Some(heartbeat.clone()));
+        });
+        (options, receiver)
+    }
+
+    /// Stores these options in the request's extensions, where the generated client
+    /// method looks for them (replacing any stored earlier).
+    pub fn attach<T>(self, request: &mut Request<T>) {
+        request.extensions_mut().insert(self);
+    }
+}
+
+/// What a generated client method resolved for one call: the liveness window and
+/// the progress callbacks. Made by [`call_context`].
+pub struct CallContext {
+    liveness: Duration,
+    on_progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallContext")
+            .field("liveness", &self.liveness)
+            .field(
+                "on_progress",
+                &self.on_progress.as_ref().map(|_| "Fn(&Heartbeat)"),
+            )
+            .finish()
+    }
+}
+
+impl CallContext {
+    /// The liveness window of the call.
+    pub fn liveness(&self) -> Duration {
+        self.liveness
+    }
+}
+
+/// Takes the [`CallOptions`] out of the request extensions (if any) and resolves the
+/// defaults: the liveness window is the options' one, or 3 × `interval` (an interval
+/// below [`MIN_INTERVAL`] counts as [`MIN_INTERVAL`], as on the server).
+pub fn call_context<T>(request: &mut Request<T>, interval: Duration) -> CallContext {
+    let options = request
+        .extensions_mut()
+        .remove::<CallOptions>()
+        .unwrap_or_default();
+    CallContext {
+        liveness: options
+            .liveness
+            .unwrap_or_else(|| interval.max(MIN_INTERVAL).saturating_mul(3)),
+        on_progress: options.on_progress,
+    }
+}
+
+/// Completes a unary (or client-streaming) heartbeat call: waits for the response
+/// headers, then reads frames to the end of the stream, each wait bounded by the
+/// liveness window; returns the one message with the headers and trailers as its
+/// metadata (as tonic does for unary calls).
+///
+/// Errors: a silence longer than the window → `UNAVAILABLE` (the stream is dropped,
+/// which cancels the call on the server); a frame with no kind, a second message or
+/// no message → `INTERNAL` ("protocol violation"); a status from the server →
+/// returned unchanged.
+pub async fn call_unary<F, Fut>(ctx: CallContext, call: Fut) -> Result<Response<F::Message>, Status>
+where
+    F: Frame,
+    Fut: Future<Output = Result<Response<Streaming<F>>, Status>>,
+{
+    let window = ctx.liveness;
+    let (metadata, streaming, extensions) = await_headers(window, call).await?.into_parts();
+    let mut reader = FrameReader::new(streaming, ctx);
+    let message = read_unary(&mut reader).await?;
+    let mut headers = metadata.into_headers();
+    if let Some(mut streaming) = reader.into_ended() {
+        // The stream has ended, so tonic holds the trailers already; the bound is
+        // only a guard against waiting forever.
+        let trailers = tokio::time::timeout(window, streaming.trailers())
+            .await
+            .map_err(|_| silent("trailers", window, window))??;
+        if let Some(trailers) = trailers {
+            headers.extend(trailers.into_headers());
+        }
+    }
+    Ok(Response::from_parts(
+        MetadataMap::from_headers(headers),
+        message,
+        extensions,
+    ))
+}
+
+/// Opens a server-streaming (or bidi) heartbeat call: waits for the response headers
+/// under the liveness window and returns a [`HeartbeatStreaming`] of the method's
+/// messages.
+pub async fn call_streaming<F, Fut>(
+    ctx: CallContext,
+    call: Fut,
+) -> Result<Response<HeartbeatStreaming<F>>, Status>
+where
+    F: Frame,
+    Fut: Future<Output = Result<Response<Streaming<F>>, Status>>,
+{
+    let (metadata, streaming, extensions) = await_headers(ctx.liveness, call).await?.into_parts();
+    let stream = HeartbeatStreaming {
+        reader: FrameReader::new(streaming, ctx),
+    };
+    Ok(Response::from_parts(metadata, stream, extensions))
+}
+
+/// The messages of a server-streaming heartbeat call, like [`tonic::Streaming`] but
+/// with the heartbeats taken out (and shown to the progress callbacks).
+///
+/// Every wait for a frame is bounded by the liveness window. After an error (the
+/// server's status, `UNAVAILABLE` on silence, `INTERNAL` on a protocol violation)
+/// the stream yields `None`.
+pub struct HeartbeatStreaming<F> {
+    reader: FrameReader<F, Streaming<F>>,
+}
+
+impl<F> fmt::Debug for HeartbeatStreaming<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeartbeatStreaming")
+            .field("liveness", &self.reader.window)
+            .field("ended", &self.reader.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Frame> HeartbeatStreaming<F> {
+    /// The next message, `Ok(None)` at the end of the stream (like
+    /// [`tonic::Streaming::message`]).
+    pub async fn message(&mut self) -> Result<Option<F::Message>, Status> {
+        poll_fn(|cx| self.reader.poll_message(cx)).await.transpose()
+    }
+
+    /// Reads the remaining messages (dropping them) and returns the trailers (like
+    /// [`tonic::Streaming::trailers`]); `Ok(None)` after an error.
+    pub async fn trailers(&mut self) -> Result<Option<MetadataMap>, Status> {
+        while self.message().await?.is_some() {}
+        let window = self.reader.window;
+        match self.reader.ended_stream() {
+            Some(streaming) => tokio::time::timeout(window, streaming.trailers())
+                .await
+                .map_err(|_| silent("trailers", window, window))?,
+            None => Ok(None),
+        }
+    }
+}
+
+impl<F: Frame> Stream for HeartbeatStreaming<F> {
+    type Item = Result<F::Message, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.reader.poll_message(cx)
+    }
+}
+
+/// Awaits the response headers under the liveness window.
+async fn await_headers<T>(
+    window: Duration,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let started = Instant::now();
+    match tokio::time::timeout(window, call).await {
+        Ok(result) => result,
+        Err(_) => Err(silent("response", started.elapsed(), window)),
+    }
+}
+
+/// Reads a unary call's frames to the end: exactly one message.
+async fn read_unary<F, S>(reader: &mut FrameReader<F, S>) -> Result<F::Message, Status>
+where
+    F: Frame,
+    S: Stream<Item = Result<F, Status>> + Unpin,
+{
+    let mut message = None;
+    while let Some(item) = poll_fn(|cx| reader.poll_message(cx)).await {
+        if message.replace(item?).is_some() {
+            reader.abandon();
+            return Err(Status::internal(
+                "protocol violation: the server sent a second message on a unary heartbeat call",
+            ));
+        }
+    }
+    message.ok_or_else(|| {
+        Status::internal(
+            "protocol violation: the server ended a unary heartbeat call without a message",
+        )
+    })
+}
+
+/// Reads frames under the liveness window: heartbeats go to the callbacks,
+/// messages are returned.
+struct FrameReader<F, S> {
+    /// `None` once the call failed or was abandoned (dropping it cancels the call).
+    stream: Option<S>,
+    /// The stream ended without an error.
+    ended: bool,
+    window: Duration,
+    last_frame: Instant,
+    timer: Pin<Box<Sleep>>,
+    on_progress: Option<ProgressFn>,
+    frame: PhantomData<fn() -> F>,
+}
+
+impl<F, S> FrameReader<F, S> {
+    fn new(stream: S, ctx: CallContext) -> Self {
+        let now = Instant::now();
+        FrameReader {
+            stream: Some(stream),
+            ended: false,
+            window: ctx.liveness,
+            last_frame: now,
+            timer: Box::pin(tokio::time::sleep_until(after(now, ctx.liveness))),
+            on_progress: ctx.on_progress,
+            frame: PhantomData,
+        }
+    }
+
+    /// Drops the stream, so the server sees the call cancelled.
+    fn abandon(&mut self) {
+        self.stream = None;
+    }
+
+    /// The stream, if it ended without an error.
+    fn ended_stream(&mut self) -> Option<&mut S> {
+        if self.ended {
+            self.stream.as_mut()
+        } else {
+            None
+        }
+    }
+
+    /// The stream, if it ended without an error.
+    fn into_ended(mut self) -> Option<S> {
+        if self.ended { self.stream.take() } else { None }
+    }
+}
+
+impl<F, S> FrameReader<F, S>
+where
+    F: Frame,
+    S: Stream<Item = Result<F, Status>> + Unpin,
+{
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<F::Message, Status>>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match Pin::new(stream).poll_next(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    self.last_frame = Instant::now();
+                    self.timer
+                        .as_mut()
+                        .reset(after(self.last_frame, self.window));
+                    match frame.into_part() {
+                        Some(FramePart::Heartbeat(heartbeat)) => {
+                            if let Some(on_progress) = &self.on_progress {
+                                on_progress(&heartbeat);
+                            }
+                        }
+                        Some(FramePart::Message(message)) => {
+                            return Poll::Ready(Some(Ok(message)));
+                        }
+                        None => {
+                            self.abandon();
+                            return Poll::Ready(Some(Err(Status::internal(
+                                "protocol violation: the server sent a frame with no kind set",
+                            ))));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(status))) => {
+                    self.abandon();
+                    return Poll::Ready(Some(Err(status)));
+                }
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {
+                    if self.timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.abandon();
+                    let silence = self.last_frame.elapsed();
+                    tracing::debug!(
+                        silence_ms = silence.as_millis(),
+                        window_ms = self.window.as_millis(),
+                        "heartbeat call: liveness window passed; call abandoned"
+                    );
+                    return Poll::Ready(Some(Err(silent("frame", silence, self.window))));
+                }
+            }
+        }
+    }
+}
+
+/// The `UNAVAILABLE` status of a call whose server stayed silent too long.
+fn silent(what: &str, silence: Duration, window: Duration) -> Status {
+    Status::unavailable(format!(
+        "no {what} from the server for {:?} (liveness window {:?}); call abandoned",
+        to_millis(silence),
+        window,
+    ))
+}
+
+/// Rounds down to whole milliseconds, so messages read "1.5s", not "1.500012345s".
+fn to_millis(duration: Duration) -> Duration {
+    if duration < Duration::from_millis(1) {
+        return duration;
+    }
+    Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tonic::Code;
+
+    use super::*;
+    use crate::heartbeat::test_support::{Scripted, TestFrame, TestMessage, ms};
+
+    fn heartbeat(seq: u64) -> Result<TestFrame, Status> {
+        Ok(TestFrame::heartbeat(Heartbeat {
+            seq,
+            elapsed_ms: seq * 500,
+            progress: Some(0.1),
+            note: None,
+        }))
+    }
+
+    fn message(value: &str) -> Result<TestFrame, Status> {
+        Ok(TestFrame::message(TestMessage::new(value)))
+    }
+
+    fn context(options: CallOptions) -> CallContext {
+        let mut request = Request::new(());
+        options.attach(&mut request);
+        call_context(&mut request, ms(500))
+    }
+
+    fn reader(
+        options: CallOptions,
+        frames: Scripted<TestFrame>,
+    ) -> FrameReader<TestFrame, Scripted<TestFrame>> {
+        FrameReader::new(frames, context(options))
+    }
+
+    async fn next(
+        reader: &mut FrameReader<TestFrame, Scripted<TestFrame>>,
+    ) -> Option<Result<TestMessage, Status>> {
+        poll_fn(|cx| reader.poll_message(cx)).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_fails_the_call_with_unavailable_and_is_cancelled() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let frames = Scripted::new([(ms(1000), heartbeat(1))])
+            .then_hang()
+            .on_drop(dropped.clone());
+        let mut reader = reader(CallOptions::new().liveness(ms(1500)), frames);
+        let start = Instant::now();
+
+        let status = read_unary(&mut reader).await.expect_err("must time out");
+        assert_eq!(
+            start.elapsed(),
+            ms(2500),
+            "window counted from the last frame"
+        );
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "no frame from the server for 1.5s (liveness window 1.5s); call abandoned"
+        );
+        assert!(dropped.load(Ordering::SeqCst), "stream kept after timeout");
+        assert!(next(&mut reader).await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_go_to_the_progress_callbacks_and_restart_the_window() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_in_callback = seen.clone();
+        let (options, watch) = CallOptions::new()
+            .on_progress(move |hb| seen_in_callback.lock().expect("not poisoned").push(hb.seq))
+            .progress_watch();
+        // Six heartbeats 1 s apart: 6 s in all, far beyond the 1.5 s window.
+        let frames = Scripted::new(
+            (1..=6)
+                .map(|seq| (ms(1000), heartbeat(seq)))
+                .chain([(ms(200), message("done"))]),
+        );
+        let mut reader = reader(options, frames);
+        assert_eq!(reader.window, ms(1500), "default: 3 × the interval");
+
+        let reply = read_unary(&mut reader).await.expect("call succeeds");
+        assert_eq!(reply, TestMessage::new("done"));
+        assert_eq!(*seen.lock().expect("not poisoned"), [1, 2, 3, 4, 5, 6]);
+        let latest = watch.borrow().clone().expect("a heartbeat was seen");
+        assert_eq!((latest.seq, latest.progress), (6, Some(0.1)));
+        assert!(
+            reader.into_ended().is_some(),
+            "stream kept for its trailers"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_message_is_a_protocol_violation() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let frames = Scripted::new([(ms(10), message("one")), (ms(10), message("two"))])
+            .then_hang()
+            .on_drop(dropped.clone());
+        let status = read_unary(&mut reader(CallOptions::new(), frames))
+            .await
+            .expect_err("two messages");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            status.message().contains("protocol violation"),
+            "{status:?}"
+        );
+        assert!(status.message().contains("second message"), "{status:?}");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "stream kept after violation"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_message_is_a_protocol_violation() {
+        let frames = Scripted::new([(ms(10), heartbeat(1))]);
+        let status = read_unary(&mut reader(CallOptions::new(), frames))
+            .await
+            .expect_err("no message");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            status.message().contains("protocol violation"),
+            "{status:?}"
+        );
+        assert!(status.message().contains("without a message"), "{status:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_with_no_kind_is_a_protocol_violation() {
+        let frames = Scripted::new([
+            (ms(10), Ok(TestFrame::default())),
+            (ms(10), message("late")),
+        ]);
+        let mut reader = reader(CallOptions::new(), frames);
+        let status = next(&mut reader)
+            .await
+            .expect("an item")
+            .expect_err("no kind");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            status.message().contains("protocol violation"),
+            "{status:?}"
+        );
+        assert!(status.message().contains("no kind"), "{status:?}");
+        assert!(next(&mut reader).await.is_none(), "ends after the error");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_status_is_passed_through_unchanged() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("x-reason", "quota".parse().expect("ascii"));
+        let sent = Status::with_metadata(Code::ResourceExhausted, "too big", metadata);
+        let frames = Scripted::new([(ms(600), heartbeat(1)), (ms(10), Err(sent))]);
+        let status = read_unary(&mut reader(CallOptions::new(), frames))
+            .await
+            .expect_err("server error");
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), "too big");
+        assert_eq!(
+            status.metadata().get("x-reason").map(|v| v.to_str().ok()),
+            Some(Some("quota"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_skips_heartbeats_and_ends_after_an_error() {
+        let frames = Scripted::new([
+            (ms(100), message("a")),
+            (ms(1000), heartbeat(1)),
+            (ms(1000), heartbeat(2)),
+            (ms(100), message("b")),
+            (ms(100), Err(Status::aborted("stop"))),
+            (ms(100), message("never")),
+        ]);
+        let mut reader = reader(CallOptions::new(), frames);
+        let mut got = Vec::new();
+        while let Some(item) = next(&mut reader).await {
+            got.push(item.map(|m| m.value).map_err(|s| s.code()));
+        }
+        assert_eq!(
+            got,
+            [Ok("a".to_owned()), Ok("b".to_owned()), Err(Code::Aborted)]
+        );
+        assert!(next(&mut reader).await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_times_out_between_messages() {
+        let frames = Scripted::new([(ms(100), message("a")), (ms(2000), message("b"))]);
+        let mut reader = reader(CallOptions::new(), frames);
+        let first = next(&mut reader)
+            .await
+            .expect("an item")
+            .expect("a message");
+        assert_eq!(first.value, "a");
+        let status = next(&mut reader)
+            .await
+            .expect("an item")
+            .expect_err("silence");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "no frame from the server for 1.5s (liveness window 1.5s); call abandoned"
+        );
+        assert!(next(&mut reader).await.is_none(), "ends after the timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_the_response_headers_is_bounded_too() {
+        let ctx = context(CallOptions::new().liveness(ms(1500)));
+        let start = Instant::now();
+        let never = std::future::pending::<Result<Response<Streaming<TestFrame>>, Status>>();
+        let status = call_unary(ctx, never).await.expect_err("must time out");
+        assert_eq!(start.elapsed(), ms(1500));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "no response from the server for 1.5s (liveness window 1.5s); call abandoned"
+        );
+
+        let refused = async {
+            Err::<Response<Streaming<TestFrame>>, _>(Status::unauthenticated("who are you"))
+        };
+        let status = call_streaming(context(CallOptions::new()), refused)
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert_eq!(status.message(), "who are you");
+    }
+
+    #[test]
+    fn call_context_takes_the_options_and_resolves_defaults() {
+        let mut request = Request::new(());
+        assert_eq!(call_context(&mut request, ms(500)).liveness(), ms(1500));
+        assert_eq!(call_context(&mut request, Duration::ZERO).liveness(), ms(3));
+
+        CallOptions::new().liveness(ms(42)).attach(&mut request);
+        let ctx = call_context(&mut request, ms(500));
+        assert_eq!(ctx.liveness(), ms(42));
+        assert!(ctx.on_progress.is_none());
+        assert!(
+            request.extensions().get::<CallOptions>().is_none(),
+            "options left in the request"
+        );
+    }
+
+    #[test]
+    fn progress_callbacks_add_up() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (first, second) = (calls.clone(), calls.clone());
+        let options = CallOptions::new()
+            .on_progress(move |hb| first.lock().expect("not poisoned").push(("first", hb.seq)))
+            .on_progress(move |hb| {
+                second
+                    .lock()
+                    .expect("not poisoned")
+                    .push(("second", hb.seq))
+            });
+        let debug = format!("{options:?}");
+        assert!(debug.contains("on_progress: Some"), "{debug}");
+        let ctx = context(options);
+        if let Some(on_progress) = &ctx.on_progress {
+            on_progress(&Heartbeat {
+                seq: 7,
+                ..Default::default()
+            });
+        }
+        assert_eq!(
+            *calls.lock().expect("not poisoned"),
+            [("first", 7), ("second", 7)]
+        );
+    }
+}

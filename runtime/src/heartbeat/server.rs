@@ -1,0 +1,560 @@
+//! Server side: run a handler inside a stream of frames that heartbeats in silences.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use futures_core::Stream;
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tonic::{Request, Response, Status};
+
+use super::{Frame, Progress};
+use crate::proto::v1::Heartbeat;
+
+/// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The response stream of a heartbeat-wrapped method: heartbeats while the handler
+/// is silent, then its message(s), then its status.
+///
+/// Made by [`serve_unary`] or [`serve_streaming`]. It polls the handler itself (no
+/// task is spawned), so dropping the stream drops the handler's future.
+pub struct HeartbeatStream<F> {
+    inner: Pin<Box<dyn Stream<Item = Result<F, Status>> + Send>>,
+}
+
+impl<F> fmt::Debug for HeartbeatStream<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeartbeatStream").finish_non_exhaustive()
+    }
+}
+
+impl<F> Stream for HeartbeatStream<F> {
+    type Item = Result<F, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// Runs a unary (or client-streaming) handler behind heartbeats.
+///
+/// Puts a fresh [`Progress`] in the request extensions, calls `handler` (which only
+/// builds its future) and returns the response at once. The stream then yields a
+/// heartbeat each time `interval` passes with nothing sent, then the handler's
+/// message, or its `Err` status; then it ends. `interval` below [`MIN_INTERVAL`] is
+/// raised to it.
+pub fn serve_unary<R, F, H, Fut>(
+    mut request: Request<R>,
+    interval: Duration,
+    handler: H,
+) -> Response<HeartbeatStream<F>>
+where
+    F: Frame,
+    H: FnOnce(Request<R>) -> Fut,
+    Fut: Future<Output = Result<Response<F::Message>, Status>> + Send + 'static,
+{
+    let progress = Progress::default();
+    request.extensions_mut().insert(progress.clone());
+    let source = Unary {
+        future: Some(handler(request)),
+    };
+    Response::new(HeartbeatStream {
+        inner: Box::pin(Driver::<F, _>::new(source, interval, progress)),
+    })
+}
+
+/// Runs a server-streaming (or bidi) handler behind heartbeats.
+///
+/// Like [`serve_unary`], but once the handler's future gives its stream, each item is
+/// forwarded (`Ok` as a message frame; `Err` as the call's status, which ends the
+/// call). Anything sent restarts the interval, so heartbeats appear only after a
+/// silence of one interval.
+pub fn serve_streaming<R, F, S, H, Fut>(
+    mut request: Request<R>,
+    interval: Duration,
+    handler: H,
+) -> Response<HeartbeatStream<F>>
+where
+    F: Frame,
+    S: Stream<Item = Result<F::Message, Status>> + Send + 'static,
+    H: FnOnce(Request<R>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
+{
+    let progress = Progress::default();
+    request.extensions_mut().insert(progress.clone());
+    let source = Streaming::Opening {
+        future: handler(request),
+    };
+    Response::new(HeartbeatStream {
+        inner: Box::pin(Driver::<F, _>::new(source, interval, progress)),
+    })
+}
+
+pin_project! {
+    /// A unary handler's future as a stream of at most one item.
+    struct Unary<Fut> {
+        #[pin]
+        future: Option<Fut>,
+    }
+}
+
+impl<Fut, M> Stream for Unary<Fut>
+where
+    Fut: Future<Output = Result<Response<M>, Status>>,
+{
+    type Item = Result<M, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let output = ready!(future.poll(cx));
+        // Free the handler's state now rather than when the call ends.
+        this.future.set(None);
+        Poll::Ready(Some(output.map(Response::into_inner)))
+    }
+}
+
+pin_project! {
+    /// A streaming handler: first its future, then the stream it gave.
+    #[project = StreamingProj]
+    enum Streaming<Fut, S> {
+        Opening { #[pin] future: Fut },
+        Open { #[pin] stream: S },
+        Done,
+    }
+}
+
+impl<Fut, S, M> Stream for Streaming<Fut, S>
+where
+    Fut: Future<Output = Result<Response<S>, Status>>,
+    S: Stream<Item = Result<M, Status>>,
+{
+    type Item = Result<M, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match self.as_mut().project() {
+                StreamingProj::Opening { future } => match ready!(future.poll(cx)) {
+                    Ok(response) => self.set(Streaming::Open {
+                        stream: response.into_inner(),
+                    }),
+                    Err(status) => {
+                        self.set(Streaming::Done);
+                        return Poll::Ready(Some(Err(status)));
+                    }
+                },
+                StreamingProj::Open { stream } => {
+                    let item = ready!(stream.poll_next(cx));
+                    if !matches!(item, Some(Ok(_))) {
+                        self.set(Streaming::Done);
+                    }
+                    return Poll::Ready(item);
+                }
+                StreamingProj::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// Polls a source of messages and fills its silences with heartbeats.
+    struct Driver<F, S> {
+        #[pin]
+        source: S,
+        // Created on the first `Pending` from the source, then only reset.
+        #[pin]
+        timer: Option<Sleep>,
+        interval: Duration,
+        started: Instant,
+        seq: u64,
+        done: bool,
+        progress: Progress,
+        frame: PhantomData<fn() -> F>,
+    }
+}
+
+impl<F, S> Driver<F, S> {
+    fn new(source: S, interval: Duration, progress: Progress) -> Self {
+        Driver {
+            source,
+            timer: None,
+            interval: interval.max(MIN_INTERVAL),
+            started: Instant::now(),
+            seq: 0,
+            done: false,
+            progress,
+            frame: PhantomData,
+        }
+    }
+}
+
+impl<F, S> Stream for Driver<F, S>
+where
+    F: Frame,
+    S: Stream<Item = Result<F::Message, Status>>,
+{
+    type Item = Result<F, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        match this.source.poll_next(cx) {
+            Poll::Ready(Some(Ok(message))) => {
+                if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                    timer.reset(after(Instant::now(), *this.interval));
+                }
+                return Poll::Ready(Some(Ok(F::message(message))));
+            }
+            Poll::Ready(end) => {
+                *this.done = true;
+                // Deregister the timer now; the stream may live on a little.
+                this.timer.set(None);
+                return Poll::Ready(end.map(|item| {
+                    item.inspect_err(|status| {
+                        tracing::debug!(code = ?status.code(), "heartbeat call: handler failed");
+                    })
+                    .map(F::message)
+                }));
+            }
+            Poll::Pending => {}
+        }
+
+        if this.timer.is_none() {
+            let first = after(*this.started, *this.interval);
+            this.timer.set(Some(tokio::time::sleep_until(first)));
+        }
+        let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        ready!(timer.as_mut().poll(cx));
+
+        let now = Instant::now();
+        timer.reset(after(now, *this.interval));
+        *this.seq += 1;
+        let (progress, note) = this.progress.snapshot();
+        let elapsed_ms = now.saturating_duration_since(*this.started).as_millis();
+        let heartbeat = Heartbeat {
+            seq: *this.seq,
+            elapsed_ms: u64::try_from(elapsed_ms).unwrap_or(u64::MAX),
+            progress,
+            note,
+        };
+        tracing::trace!(
+            seq = heartbeat.seq,
+            elapsed_ms = heartbeat.elapsed_ms,
+            "heartbeat"
+        );
+        Poll::Ready(Some(Ok(F::heartbeat(heartbeat))))
+    }
+}
+
+/// `start + duration`, or a far-future instant when that overflows.
+pub(super) fn after(start: Instant, duration: Duration) -> Instant {
+    start
+        .checked_add(duration)
+        // What tokio itself uses for "never": about 30 years.
+        .unwrap_or_else(|| start + Duration::from_secs(86400 * 365 * 30))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::time::sleep;
+    use tokio_stream::StreamExt;
+
+    use super::*;
+    use crate::heartbeat::FramePart;
+    use crate::heartbeat::test_support::{Scripted, SetOnDrop, TestFrame, TestMessage, ms};
+
+    /// What a test sees: when (ms since start) and what.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Heartbeat {
+            at: u64,
+            seq: u64,
+            elapsed_ms: u64,
+        },
+        Message {
+            at: u64,
+            value: String,
+        },
+        Error {
+            at: u64,
+            code: tonic::Code,
+            message: String,
+        },
+    }
+
+    async fn collect(response: Response<HeartbeatStream<TestFrame>>) -> Vec<Seen> {
+        let start = Instant::now();
+        let mut stream = response.into_inner();
+        let mut seen = Vec::new();
+        while let Some(item) = stream.next().await {
+            let at = u64::try_from(start.elapsed().as_millis()).expect("test time fits");
+            seen.push(match item.map(TestFrame::into_part) {
+                Ok(Some(FramePart::Heartbeat(hb))) => Seen::Heartbeat {
+                    at,
+                    seq: hb.seq,
+                    elapsed_ms: hb.elapsed_ms,
+                },
+                Ok(Some(FramePart::Message(m))) => Seen::Message { at, value: m.value },
+                Ok(None) => panic!("the server side built a frame with no kind"),
+                Err(status) => Seen::Error {
+                    at,
+                    code: status.code(),
+                    message: status.message().to_owned(),
+                },
+            });
+        }
+        seen
+    }
+
+    fn hb(at: u64, seq: u64) -> Seen {
+        Seen::Heartbeat {
+            at,
+            seq,
+            elapsed_ms: at,
+        }
+    }
+
+    fn msg(at: u64, value: &str) -> Seen {
+        Seen::Message {
+            at,
+            value: value.to_owned(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_unary_handler_gets_heartbeats_then_its_message() {
+        let response = serve_unary::<_, TestFrame, _, _>(
+            Request::new("in".to_owned()),
+            ms(500),
+            |request: Request<String>| async move {
+                sleep(ms(1250)).await;
+                Ok(Response::new(TestMessage::new(
+                    &(request.into_inner() + "/out"),
+                )))
+            },
+        );
+        assert_eq!(
+            collect(response).await,
+            [hb(500, 1), hb(1000, 2), msg(1250, "in/out")]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_carry_the_latest_progress_and_note() {
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), ms(500), |request: Request<()>| {
+                let progress = Progress::from_request(&request);
+                async move {
+                    sleep(ms(100)).await;
+                    progress.report(0.25, "loading");
+                    sleep(ms(600)).await;
+                    progress.set(0.5);
+                    sleep(ms(550)).await;
+                    progress.note("almost");
+                    sleep(ms(300)).await;
+                    Ok(Response::new(TestMessage::new("done")))
+                }
+            });
+        let mut stream = response.into_inner();
+        let mut heartbeats = Vec::new();
+        while let Some(frame) = stream.next().await {
+            if let Some(FramePart::Heartbeat(hb)) = frame.expect("no error").into_part() {
+                heartbeats.push(hb);
+            }
+        }
+        let expected = [
+            (1, 500, Some(0.25), Some("loading")),
+            (2, 1000, Some(0.5), Some("loading")),
+            (3, 1500, Some(0.5), Some("almost")),
+        ];
+        let got: Vec<_> = heartbeats
+            .iter()
+            .map(|hb| (hb.seq, hb.elapsed_ms, hb.progress, hb.note.as_deref()))
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_error_is_the_calls_status() {
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), ms(500), |_: Request<()>| async {
+                sleep(ms(700)).await;
+                Err(Status::not_found("no such sample"))
+            });
+        assert_eq!(
+            collect(response).await,
+            [
+                hb(500, 1),
+                Seen::Error {
+                    at: 700,
+                    code: tonic::Code::NotFound,
+                    message: "no such sample".to_owned(),
+                }
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quick_handler_sends_no_heartbeat() {
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), ms(500), |_: Request<()>| async {
+                Ok(Response::new(TestMessage::new("now")))
+            });
+        assert_eq!(collect(response).await, [msg(0, "now")]);
+
+        // Finishing just before the interval ends sends none either.
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), ms(500), |_: Request<()>| async {
+                sleep(ms(499)).await;
+                Ok(Response::new(TestMessage::new("soon")))
+            });
+        assert_eq!(collect(response).await, [msg(499, "soon")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_interval_is_one_millisecond() {
+        let response = serve_unary::<_, TestFrame, _, _>(
+            Request::new(()),
+            Duration::ZERO,
+            |_: Request<()>| async {
+                sleep(Duration::from_micros(3500)).await;
+                Ok(Response::new(TestMessage::new("done")))
+            },
+        );
+        let seen = collect(response).await;
+        assert_eq!(seen, [hb(1, 1), hb(2, 2), hb(3, 3), msg(4, "done")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_streaming_handler_gets_heartbeats_only_after_silences() {
+        let response = serve_streaming::<_, TestFrame, _, _, _>(
+            Request::new(()),
+            ms(500),
+            |_: Request<()>| async {
+                sleep(ms(700)).await;
+                let stream = Scripted::new([
+                    (ms(100), Ok(TestMessage::new("a"))),
+                    (ms(400), Ok(TestMessage::new("b"))),
+                    (ms(1200), Ok(TestMessage::new("c"))),
+                ]);
+                Ok(Response::new(stream))
+            },
+        );
+        assert_eq!(
+            collect(response).await,
+            [
+                hb(500, 1),
+                msg(800, "a"),
+                msg(1200, "b"),
+                hb(1700, 2),
+                hb(2200, 3),
+                msg(2400, "c"),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_streaming_handler_error_ends_the_call() {
+        let response = serve_streaming::<_, TestFrame, _, _, _>(
+            Request::new(()),
+            ms(500),
+            |_: Request<()>| async {
+                let stream = Scripted::new([
+                    (ms(100), Ok(TestMessage::new("a"))),
+                    (ms(600), Err(Status::data_loss("disk gone"))),
+                    (ms(100), Ok(TestMessage::new("never"))),
+                ]);
+                Ok(Response::new(stream))
+            },
+        );
+        assert_eq!(
+            collect(response).await,
+            [
+                msg(100, "a"),
+                hb(600, 1),
+                Seen::Error {
+                    at: 700,
+                    code: tonic::Code::DataLoss,
+                    message: "disk gone".to_owned(),
+                }
+            ]
+        );
+
+        // A handler that fails before giving a stream.
+        let response = serve_streaming::<_, TestFrame, Scripted<TestMessage>, _, _>(
+            Request::new(()),
+            ms(500),
+            |_: Request<()>| async { Err(Status::permission_denied("no")) },
+        );
+        assert_eq!(
+            collect(response).await,
+            [Seen::Error {
+                at: 0,
+                code: tonic::Code::PermissionDenied,
+                message: "no".to_owned(),
+            }]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_stream_drops_the_handler() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let guard = SetOnDrop(dropped.clone());
+        let finished_in_handler = finished.clone();
+        let response = serve_unary::<_, TestFrame, _, _>(
+            Request::new(()),
+            ms(500),
+            move |_: Request<()>| async move {
+                let _guard = guard;
+                sleep(ms(10_000)).await;
+                finished_in_handler.store(true, Ordering::SeqCst);
+                Ok(Response::new(TestMessage::new("too late")))
+            },
+        );
+        let mut stream = response.into_inner();
+        let first = stream.next().await.expect("a frame").expect("not an error");
+        assert!(matches!(first.into_part(), Some(FramePart::Heartbeat(_))));
+        assert!(!dropped.load(Ordering::SeqCst), "handler dropped too early");
+
+        drop(stream);
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "handler outlived its stream"
+        );
+        sleep(ms(20_000)).await;
+        assert!(!finished.load(Ordering::SeqCst), "handler ran on");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_handler_does_not_run_before_the_stream_is_polled() {
+        let started = Arc::new(AtomicBool::new(false));
+        let started_in_handler = started.clone();
+        let response = serve_unary::<_, TestFrame, _, _>(
+            Request::new(()),
+            ms(500),
+            move |_: Request<()>| async move {
+                started_in_handler.store(true, Ordering::SeqCst);
+                Ok(Response::new(TestMessage::new("x")))
+            },
+        );
+        tokio::task::yield_now().await;
+        assert!(!started.load(Ordering::SeqCst), "a task was spawned");
+        assert_eq!(collect(response).await, [msg(0, "x")]);
+        assert!(started.load(Ordering::SeqCst));
+    }
+}
