@@ -261,7 +261,7 @@ impl Builder {
         })?;
         config.out_dir(&out_dir);
         config.type_attribute(".", "#[allow(clippy::all)]");
-        config.extern_path(".steadfast.v1", format!("{}::__private::v1", self.crate_path));
+        config.extern_path(".steadfast.v1", format!("{}::proto::v1", self.crate_path));
         for (proto, rust) in &self.extern_paths {
             config.extern_path(proto, rust);
         }
@@ -372,7 +372,7 @@ fn write_wire_protos(wire: &prost_types::FileDescriptorSet, dir: &Path) -> Resul
             rewrite::OPTIONS_PROTO if !needs_options => continue,
             rewrite::OPTIONS_PROTO => OPTIONS_PROTO_SOURCE.to_owned(),
             rewrite::FRAME_PROTO => FRAME_PROTO_SOURCE.to_owned(),
-            _ => print_file_stub(file),
+            _ => print::print_file(file),
         };
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
@@ -383,4 +383,3 @@ fn write_wire_protos(wire: &prost_types::FileDescriptorSet, dir: &Path) -> Resul
     }
     Ok(written)
 }
-fn print_file_stub(_: &prost_types::FileDescriptorProto) -> String { String::new() } // TEMP

@@ -1,0 +1,49 @@
+//! Run with: `cargo run -p steadfast-examples --bin lab-server -- --addr 127.0.0.1:50051 --name lab-1`
+//!
+//! Serves the lab service; `Sleep` reports progress while it sleeps. Prints
+//! `lab-server NAME listening on ADDR` once it accepts calls (port 0 picks a
+//! free port), and stops cleanly on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use steadfast_examples::{
+    lab::{LabService, shutdown_signal},
+    proto::lab::v1::lab_server::LabServer,
+};
+use tokio_stream::wrappers::TcpListenerStream;
+
+#[derive(Debug, Parser)]
+#[command(about = "Serve the steadfast lab service")]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// Name returned by WhoAmI.
+    #[arg(long, default_value = "lab")]
+    name: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    println!(
+        "lab-server {} listening on {}",
+        args.name,
+        listener.local_addr()?
+    );
+    tonic::transport::Server::builder()
+        .add_service(LabServer::new(LabService::new(args.name)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .await?;
+    eprintln!("lab-server stopped");
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The lab service's handlers: slow sleeps that report progress, ticks with
+//! gaps, and an identity. Shared by `lab-server`, the tour and the tests.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use steadfast::Progress;
+use tokio::time::Instant;
+use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
+use tonic::{Request, Response, Status};
+
+use crate::proto::lab::v1::{
+    Identity, SleepReply, SleepRequest, Tick, TicksRequest, WhoAmIRequest, lab_server::Lab,
+};
+
+/// The longest sleep a client may ask for (one hour).
+pub const MAX_SLEEP_MS: u64 = 3_600_000;
+
+/// Counts of handler runs, so tests and the tour can see cancellation.
+#[derive(Debug, Default)]
+pub struct Stats {
+    started: AtomicU64,
+    finished: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+impl Stats {
+    /// Handlers that started.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::SeqCst)
+    }
+    /// Handlers that ran to their end.
+    pub fn finished(&self) -> u64 {
+        self.finished.load(Ordering::SeqCst)
+    }
+    /// Handlers dropped before their end (the client went away).
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// Marks a handler run; counts it as cancelled if dropped before `finish`.
+struct Run {
+    stats: Arc<Stats>,
+    done: bool,
+}
+
+impl Run {
+    fn start(stats: &Arc<Stats>) -> Run {
+        stats.started.fetch_add(1, Ordering::SeqCst);
+        Run {
+            stats: Arc::clone(stats),
+            done: false,
+        }
+    }
+    fn finish(mut self) {
+        self.done = true;
+        self.stats.finished.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if !self.done {
+            self.stats.cancelled.fetch_add(1, Ordering::SeqCst);
+            tracing::info!("handler cancelled: the client went away");
+        }
+    }
+}
+
+/// The lab service.
+#[derive(Debug, Clone)]
+pub struct LabService {
+    name: String,
+    stats: Arc<Stats>,
+}
+
+impl LabService {
+    /// A lab service that answers `WhoAmI` with `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        LabService {
+            name: name.into(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// Handler run counts of the `Sleep`/`SleepPlain` handlers.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+}
+
+fn sleep_duration(millis: u64) -> Result<Duration, Status> {
+    if millis > MAX_SLEEP_MS {
+        return Err(Status::invalid_argument(format!(
+            "millis = {millis} is more than the maximum of {MAX_SLEEP_MS}"
+        )));
+    }
+    Ok(Duration::from_millis(millis))
+}
+
+#[tonic::async_trait]
+impl Lab for LabService {
+    async fn sleep(&self, request: Request<SleepRequest>) -> Result<Response<SleepReply>, Status> {
+        let progress = Progress::from_request(&request);
+        let total = sleep_duration(request.get_ref().millis)?;
+        let run = Run::start(&self.stats);
+        let start = Instant::now();
+        let step = Duration::from_millis(100);
+        loop {
+            let elapsed = start.elapsed();
+            if elapsed >= total {
+                break;
+            }
+            tokio::time::sleep(step.min(total - elapsed)).await;
+            let elapsed = start.elapsed().min(total);
+            progress.report(
+                elapsed.as_secs_f32() / total.as_secs_f32(),
+                format!("slept {} ms of {}", elapsed.as_millis(), total.as_millis()),
+            );
+        }
+        run.finish();
+        Ok(Response::new(SleepReply {
+            slept_ms: start.elapsed().as_millis() as u64,
+        }))
+    }
+
+    async fn sleep_plain(
+        &self,
+        request: Request<SleepRequest>,
+    ) -> Result<Response<SleepReply>, Status> {
+        let total = sleep_duration(request.get_ref().millis)?;
+        let run = Run::start(&self.stats);
+        let start = Instant::now();
+        tokio::time::sleep(total).await;
+        run.finish();
+        Ok(Response::new(SleepReply {
+            slept_ms: start.elapsed().as_millis() as u64,
+        }))
+    }
+
+    type TicksStream = Pin<Box<dyn Stream<Item = Result<Tick, Status>> + Send>>;
+
+    async fn ticks(
+        &self,
+        request: Request<TicksRequest>,
+    ) -> Result<Response<Self::TicksStream>, Status> {
+        let TicksRequest { count, gap_ms } = request.into_inner();
+        let gap = sleep_duration(gap_ms)?.max(Duration::from_millis(1));
+        let ticks = IntervalStream::new(tokio::time::interval_at(Instant::now() + gap, gap))
+            .take(count as usize)
+            .map({
+                let mut n = 0;
+                move |_| {
+                    n += 1;
+                    Ok(Tick { n })
+                }
+            });
+        Ok(Response::new(Box::pin(ticks)))
+    }
+
+    async fn who_am_i(
+        &self,
+        _request: Request<WhoAmIRequest>,
+    ) -> Result<Response<Identity>, Status> {
+        Ok(Response::new(Identity {
+            name: self.name.clone(),
+        }))
+    }
+}
+
+/// One line describing a heartbeat, as the client and the tour print it.
+pub fn describe(heartbeat: &steadfast::Heartbeat) -> String {
+    let mut line = format!(
+        "heartbeat #{} at {} ms",
+        heartbeat.seq, heartbeat.elapsed_ms
+    );
+    if let Some(progress) = heartbeat.progress {
+        line.push_str(&format!(": {:.0}%", progress * 100.0));
+    }
+    if let Some(note) = &heartbeat.note {
+        line.push_str(&format!(" ({note})"));
+    }
+    line
+}
+
+/// Resolves when the process gets Ctrl-C or SIGTERM: the signal to drain and stop.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::warn!("cannot listen for SIGTERM: {err}");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
