@@ -1,0 +1,76 @@
+//! Run with: `cargo run -p steadfast-build --bin steadfast-codegen -- wire --include proto --out wire proto/lab/v1/lab.proto`
+//!
+//! Writes the wire protos of steadfast services (the rewritten methods and
+//! their frame messages, plus `steadfast/v1/frame.proto`) for other languages:
+//! `protoc` and `python -m grpc_tools.protoc` compile the output as it is.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "steadfast-codegen", version, about = "steadfast code generation tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the wire protos of FILEs to --out.
+    Wire {
+        /// Directory to search for imports (repeatable). steadfast/v1/*.proto are built in.
+        #[arg(long = "include", short = 'I', value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// Directory to write the wire protos to.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Heartbeat override, `METHOD=MILLIS` (e.g. `lab.v1.Lab/Sleep=500`); repeatable.
+        #[arg(long = "heartbeat", value_name = "METHOD=MILLIS", value_parser = parse_heartbeat)]
+        heartbeats: Vec<(String, Duration)>,
+        /// The .proto files to compile.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn parse_heartbeat(arg: &str) -> Result<(String, Duration), String> {
+    let (method, millis) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("expected METHOD=MILLIS, got `{arg}`"))?;
+    let millis: u64 = millis
+        .parse()
+        .map_err(|e| format!("`{millis}` is not a number of milliseconds: {e}"))?;
+    Ok((method.to_owned(), Duration::from_millis(millis)))
+}
+
+fn main() -> ExitCode {
+    let Command::Wire {
+        includes,
+        out,
+        heartbeats,
+        files,
+    } = Cli::parse().command;
+    let includes = if includes.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        includes
+    };
+    let builder = heartbeats
+        .into_iter()
+        .fold(steadfast_build::configure(), |b, (method, interval)| {
+            b.heartbeat(method, interval)
+        });
+    match builder.write_wire_protos(&files, &includes, &out) {
+        Ok(written) => {
+            for path in written {
+                println!("{}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
