@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -285,8 +285,11 @@ struct FrameReader<F, S> {
     /// The stream ended without an error.
     ended: bool,
     window: Duration,
+    /// When the last frame (or the response headers) came.
     last_frame: Instant,
-    timer: Pin<Box<Sleep>>,
+    /// Created on the first wait; armed for `last_frame + window` or earlier (it is
+    /// re-armed when it fires, not on every frame).
+    timer: Option<Pin<Box<Sleep>>>,
     on_progress: Option<ProgressFn>,
     frame: PhantomData<fn() -> F>,
 }
@@ -299,7 +302,7 @@ impl<F, S> FrameReader<F, S> {
             ended: false,
             window: ctx.liveness,
             last_frame: now,
-            timer: Box::pin(tokio::time::sleep_until(after(now, ctx.liveness))),
+            timer: None,
             on_progress: ctx.on_progress,
             frame: PhantomData,
         }
@@ -341,9 +344,6 @@ where
             match Pin::new(stream).poll_next(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     self.last_frame = Instant::now();
-                    self.timer
-                        .as_mut()
-                        .reset(after(self.last_frame, self.window));
                     match frame.into_part() {
                         Some(FramePart::Heartbeat(heartbeat)) => {
                             if let Some(on_progress) = &self.on_progress {
@@ -370,7 +370,7 @@ where
                     return Poll::Ready(None);
                 }
                 Poll::Pending => {
-                    if self.timer.as_mut().poll(cx).is_pending() {
+                    if self.poll_silence(cx).is_pending() {
                         return Poll::Pending;
                     }
                     self.abandon();
@@ -383,6 +383,24 @@ where
                     return Poll::Ready(Some(Err(silent("frame", silence, self.window))));
                 }
             }
+        }
+    }
+}
+
+impl<F, S> FrameReader<F, S> {
+    /// Ready once a whole window has passed since the last frame.
+    fn poll_silence(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = after(self.last_frame, self.window);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            if timer.deadline() >= deadline {
+                return Poll::Ready(());
+            }
+            // Frames came since the timer was armed.
+            timer.as_mut().reset(deadline);
         }
     }
 }
@@ -633,6 +651,21 @@ mod tests {
             .expect_err("refused");
         assert_eq!(status.code(), Code::Unauthenticated);
         assert_eq!(status.message(), "who are you");
+    }
+
+    #[test]
+    fn calls_and_streams_can_move_across_threads() {
+        fn send<T: Send>(_: &T) {}
+        fn send_unpin<T: Send + Unpin + 'static>() {}
+        type Call = std::future::Pending<Result<Response<Streaming<TestFrame>>, Status>>;
+        let unary =
+            call_unary::<TestFrame, Call>(context(CallOptions::new()), std::future::pending());
+        send(&unary);
+        let streaming =
+            call_streaming::<TestFrame, Call>(context(CallOptions::new()), std::future::pending());
+        send(&streaming);
+        send_unpin::<HeartbeatStreaming<TestFrame>>();
+        send_unpin::<crate::heartbeat::HeartbeatStream<TestFrame>>();
     }
 
     #[test]

@@ -168,11 +168,16 @@ pin_project! {
     struct Driver<F, S> {
         #[pin]
         source: S,
-        // Created on the first `Pending` from the source, then only reset.
+        // Created on the first `Pending` from the source, then only reset. It may
+        // be armed for a deadline that `last_sent` has since pushed back: it is
+        // re-armed when it fires, not on every message (a reset takes the timer
+        // driver's lock; reading the clock does not).
         #[pin]
         timer: Option<Sleep>,
         interval: Duration,
         started: Instant,
+        // When the last frame was yielded (or the handler was called).
+        last_sent: Instant,
         seq: u64,
         done: bool,
         progress: Progress,
@@ -182,11 +187,13 @@ pin_project! {
 
 impl<F, S> Driver<F, S> {
     fn new(source: S, interval: Duration, progress: Progress) -> Self {
+        let now = Instant::now();
         Driver {
             source,
             timer: None,
             interval: interval.max(MIN_INTERVAL),
-            started: Instant::now(),
+            started: now,
+            last_sent: now,
             seq: 0,
             done: false,
             progress,
@@ -209,9 +216,7 @@ where
         }
         match this.source.poll_next(cx) {
             Poll::Ready(Some(Ok(message))) => {
-                if let Some(timer) = this.timer.as_mut().as_pin_mut() {
-                    timer.reset(after(Instant::now(), *this.interval));
-                }
+                *this.last_sent = Instant::now();
                 return Poll::Ready(Some(Ok(F::message(message))));
             }
             Poll::Ready(end) => {
@@ -228,17 +233,24 @@ where
             Poll::Pending => {}
         }
 
-        if this.timer.is_none() {
-            let first = after(*this.started, *this.interval);
-            this.timer.set(Some(tokio::time::sleep_until(first)));
-        }
-        let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
-            return Poll::Pending;
+        let (timer, now) = loop {
+            let deadline = after(*this.last_sent, *this.interval);
+            if this.timer.is_none() {
+                this.timer.set(Some(tokio::time::sleep_until(deadline)));
+            }
+            let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            ready!(timer.as_mut().poll(cx));
+            if timer.deadline() < deadline {
+                // Something was sent since the timer was armed: not silent yet.
+                timer.reset(deadline);
+                continue;
+            }
+            break (timer, Instant::now());
         };
-        ready!(timer.as_mut().poll(cx));
-
-        let now = Instant::now();
         timer.reset(after(now, *this.interval));
+        *this.last_sent = now;
         *this.seq += 1;
         let (progress, note) = this.progress.snapshot();
         let elapsed_ms = now.saturating_duration_since(*this.started).as_millis();
