@@ -1,1 +1,20 @@
-//! placeholder
+//! Test support for the steadfast integration, interop, proxy and fault tests.
+//!
+//! One place for the helpers the scenario tests share:
+//!
+//! - [`tools`]: find external tools (nginx, protoc, a Python with grpcio) and apply
+//!   the skip policy: skip with a `SKIPPED` line locally, fail in CI (`CI=true`).
+//! - [`proxy`]: an in-process TCP proxy that cuts connections idle on the server
+//!   side (like nginx's `grpc_read_timeout`) and can freeze to simulate a hung peer.
+//! - [`nginx`]: a real nginx in front of a gRPC server, on a temporary config.
+//! - [`wait`]: wait for a condition with a deadline instead of sleeping and hoping.
+//! - [`process`]: child processes that are killed when the test lets go of them.
+//!
+//! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test
+//! starts is stopped when its handle is dropped.
+
+pub mod nginx;
+pub mod process;
+pub mod proxy;
+pub mod tools;
+pub mod wait;

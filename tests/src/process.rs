@@ -1,0 +1,189 @@
+//! Child processes owned by a test.
+//!
+//! A [`ChildGuard`] kills and reaps its process when dropped, so a failing assertion
+//! never leaves a server running. [`wait_for_port`] waits, with a deadline, until a
+//! freshly started server accepts TCP connections.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::wait::POLL_INTERVAL;
+
+/// A child process that is killed (`SIGKILL`) and waited for when dropped.
+///
+/// The process is the only thing killed: a child that starts processes of its own
+/// must stop them itself, or be handled like [`crate::nginx::Nginx`] does.
+#[derive(Debug)]
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns `command` and guards the new process.
+    pub fn spawn(command: &mut Command) -> io::Result<ChildGuard> {
+        command.spawn().map(ChildGuard)
+    }
+
+    /// The OS process id of the child.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Like [`wait_for_port`], but fails at once, with the exit status, when the
+    /// child exits before anything accepts connections on `addr`.
+    pub fn wait_for_port(&mut self, addr: SocketAddr, deadline: Duration) -> io::Result<()> {
+        poll_port(addr, deadline, || match self.0.try_wait()? {
+            Some(status) => Err(io::Error::other(format!(
+                "process {} exited ({status}) before accepting connections on {addr}",
+                self.0.id()
+            ))),
+            None => Ok(()),
+        })
+    }
+}
+
+impl From<Child> for ChildGuard {
+    fn from(child: Child) -> ChildGuard {
+        ChildGuard(child)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // Fails only when the process has already exited; it is reaped below either way.
+        let _ = self.0.kill();
+        if let Err(err) = self.0.wait() {
+            eprintln!("could not reap child process {}: {err}", self.0.id());
+        }
+    }
+}
+
+/// Blocks until a TCP connection to `addr` succeeds, polling every
+/// [`POLL_INTERVAL`], or fails with [`io::ErrorKind::TimedOut`] after `deadline`.
+pub fn wait_for_port(addr: SocketAddr, deadline: Duration) -> io::Result<()> {
+    poll_port(addr, deadline, || Ok(()))
+}
+
+/// Polls `addr` until it accepts a connection; `still_worth_it` is checked before
+/// each attempt and can end the wait early with its error.
+fn poll_port(
+    addr: SocketAddr,
+    deadline: Duration,
+    mut still_worth_it: impl FnMut() -> io::Result<()>,
+) -> io::Result<()> {
+    let give_up = Instant::now() + deadline;
+    loop {
+        still_worth_it()?;
+        let remaining = give_up.saturating_duration_since(Instant::now());
+        let attempt = remaining.clamp(Duration::from_millis(1), Duration::from_millis(200));
+        let last_error = match TcpStream::connect_timeout(&addr, attempt) {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        if Instant::now() >= give_up {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "nothing accepted TCP connections on {addr} within {deadline:?} (last error: {last_error})"
+                ),
+            ));
+        }
+        sleep(POLL_INTERVAL);
+    }
+}
+
+/// The processes in process group `pgid` that are still running (zombies, which
+/// hold no sockets and run no code, are left out). Reads `/proc`, so Linux only;
+/// elsewhere it returns an empty list.
+pub fn live_group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // A process can exit between listing and reading; it is then no member.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+            let Some((_, after_comm)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut fields = after_comm.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|pgrp| pgrp.parse::<u32>().ok());
+            pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener};
+    use std::process::Stdio;
+
+    fn sleeper() -> ChildGuard {
+        ChildGuard::spawn(
+            Command::new("sleep")
+                .arg("600")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        )
+        .expect("spawning `sleep 600`")
+    }
+
+    #[test]
+    fn dropping_the_guard_kills_the_process() {
+        let guard = sleeper();
+        let pid = guard.id();
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        drop(guard);
+        // Reaped by the guard, so the pid no longer exists (not even as a zombie).
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn wait_for_port_sees_a_listener() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding port 0");
+        let addr = listener.local_addr().expect("listener address");
+        wait_for_port(addr, Duration::from_secs(5)).expect("the listener accepts");
+    }
+
+    #[test]
+    fn wait_for_port_times_out_when_nothing_listens() {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::wait::free_port()));
+        let err = wait_for_port(addr, Duration::from_millis(200)).expect_err("nothing listens");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn guarded_wait_fails_fast_when_the_child_exits() {
+        let mut guard = ChildGuard::spawn(&mut Command::new("true")).expect("spawning `true`");
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::wait::free_port()));
+        let started = Instant::now();
+        let err = guard
+            .wait_for_port(addr, Duration::from_secs(30))
+            .expect_err("the child exits without listening");
+        assert!(err.to_string().contains("exited"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn live_group_members_lists_a_running_group_leader() {
+        use std::os::unix::process::CommandExt;
+        let guard = ChildGuard::spawn(
+            Command::new("sleep")
+                .arg("600")
+                .process_group(0)
+                .stdout(Stdio::null()),
+        )
+        .expect("spawning `sleep 600` in its own group");
+        let pid = guard.id();
+        assert_eq!(live_group_members(pid), vec![pid]);
+        drop(guard);
+        assert_eq!(live_group_members(pid), Vec::<u32>::new());
+    }
+}
