@@ -212,3 +212,58 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+/// A lab server running in this process on a loopback port; stopped on drop.
+#[derive(Debug)]
+pub struct RunningLab {
+    addr: std::net::SocketAddr,
+    stats: Arc<Stats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningLab {
+    /// Starts a lab server named `name` on `127.0.0.1:0`.
+    pub async fn start(name: &str) -> std::io::Result<RunningLab> {
+        Self::start_with(name, tonic::transport::Server::builder()).await
+    }
+
+    /// Starts a lab server with a configured `tonic` server builder.
+    pub async fn start_with(
+        name: &str,
+        mut builder: tonic::transport::Server,
+    ) -> std::io::Result<RunningLab> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let service = LabService::new(name);
+        let stats = service.stats();
+        let router = builder.add_service(crate::proto::lab::v1::lab_server::LabServer::new(service));
+        let task = tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            if let Err(err) = router.serve_with_incoming(incoming).await {
+                tracing::error!("lab server stopped: {err}");
+            }
+        });
+        Ok(RunningLab { addr, stats, task })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Handler run counts.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+impl Drop for RunningLab {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
