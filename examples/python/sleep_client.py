@@ -1,0 +1,44 @@
+"""Calls lab.v1.Lab/Sleep on a steadfast server with plain grpcio.
+
+Run with (after generating the Python modules from the wire protos):
+    python examples/python/sleep_client.py --gen GEN_DIR --addr 127.0.0.1:50051 --millis 1500
+
+The wire method returns `stream SleepFrame`: heartbeats while the server works,
+then exactly one `message` with the reply. Prints one line per frame.
+"""
+
+import argparse
+import sys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gen", required=True, help="directory with the generated *_pb2 modules")
+    parser.add_argument("--addr", required=True, help="HOST:PORT of the lab server")
+    parser.add_argument("--millis", type=int, default=1500)
+    args = parser.parse_args()
+
+    sys.path.insert(0, args.gen)
+    import grpc
+    from lab.v1 import lab_pb2, lab_pb2_grpc
+
+    with grpc.insecure_channel(args.addr) as channel:
+        stub = lab_pb2_grpc.LabStub(channel)
+        replies = 0
+        for frame in stub.Sleep(lab_pb2.SleepRequest(millis=args.millis), timeout=60):
+            kind = frame.WhichOneof("kind")
+            if kind == "heartbeat":
+                hb = frame.heartbeat
+                progress = f"{hb.progress:.2f}" if hb.HasField("progress") else "-"
+                print(f"heartbeat seq={hb.seq} elapsed_ms={hb.elapsed_ms} progress={progress}", flush=True)
+            elif kind == "message":
+                replies += 1
+                print(f"reply slept_ms={frame.message.slept_ms}", flush=True)
+            else:
+                print(f"unexpected frame: {frame!r}", flush=True)
+                return 1
+    return 0 if replies == 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+//! The example binaries as a user runs them, and other languages calling a
+//! steadfast server through the emitted wire protos (protoc, Python grpcio).
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use steadfast_tests::{process::ChildGuard, tools};
+
+const LAB_SERVER: &str = env!("CARGO_BIN_EXE_lab-server");
+const LAB_CLIENT: &str = env!("CARGO_BIN_EXE_lab-client");
+
+/// Starts `lab-server --addr 127.0.0.1:0` and reads the address it printed.
+fn lab_server(name: &str) -> (ChildGuard, SocketAddr) {
+    let mut child = ChildGuard::spawn(
+        Command::new(LAB_SERVER)
+            .args(["--addr", "127.0.0.1:0", "--name", name])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .expect("lab-server starts");
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the first line");
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line from lab-server: {line:?}"));
+    assert_eq!(line.trim(), format!("lab-server {name} listening on {addr}"));
+    (child, addr)
+}
+
+fn run(command: &mut Command) -> (bool, String, String) {
+    let out = command.output().expect("command runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lab_client_prints_progress_then_the_reply() {
+    let (_server, addr) = lab_server("lab-1");
+    let url = format!("http://{addr}");
+    let (ok, stdout, stderr) = run(Command::new(LAB_CLIENT).args(["--addr", &url, "sleep", "1200"]));
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 3, "two heartbeats and a reply expected:\n{stdout}");
+    let (reply, heartbeats) = lines.split_last().expect("lines");
+    assert!(reply.starts_with("reply: slept 12"), "{stdout}");
+    for (i, line) in heartbeats.iter().enumerate() {
+        assert!(line.starts_with(&format!("heartbeat #{} at ", i + 1)), "{stdout}");
+        assert!(line.contains("% (slept "), "progress and note shown: {line}");
+    }
+
+    let (ok, stdout, _) = run(Command::new(LAB_CLIENT).args(["--addr", &url, "who-am-i"]));
+    assert!(ok);
+    assert_eq!(stdout.trim(), "lab-1");
+}
+
+#[test]
+fn lab_client_reports_a_refused_call_and_exits_non_zero() {
+    let (_server, addr) = lab_server("lab-2");
+    let (ok, _, stderr) = run(Command::new(LAB_CLIENT).args(["--addr", &format!("http://{addr}"), "sleep", "99999999"]));
+    assert!(!ok);
+    assert!(stderr.contains("Client specified an invalid argument") && stderr.contains("maximum"), "{stderr}");
+}
+
+#[test]
+fn lab_server_stops_cleanly_on_sigterm() {
+    let (mut server, _addr) = lab_server("lab-3");
+    let (ok, _, stderr) = run(Command::new("kill").args(["-TERM", &server.id().to_string()]));
+    assert!(ok, "{stderr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "lab-server still running 10 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// Emits the wire protos of lab.proto into a temp dir.
+fn wire_protos() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    steadfast_build::configure()
+        .write_wire_protos(&[include.join("lab/v1/lab.proto")], &[include], dir.path())
+        .expect("wire protos");
+    dir
+}
+
+#[test]
+fn the_wire_protos_compile_with_protoc() {
+    let Some(protoc) = tools::require("protoc") else { return };
+    let wire = wire_protos();
+    let out = tempfile::tempdir().expect("dir");
+    let (ok, _, stderr) = run(Command::new(protoc)
+        .arg("-I")
+        .arg(wire.path())
+        .arg(format!("--python_out={}", out.path().display()))
+        .arg(format!("--descriptor_set_out={}", out.path().join("set.pb").display()))
+        .args(["lab/v1/lab.proto", "steadfast/v1/frame.proto"]));
+    assert!(ok, "protoc failed:\n{stderr}");
+    assert!(out.path().join("lab/v1/lab_pb2.py").exists());
+}
+
+#[test]
+fn a_python_grpcio_client_sees_heartbeats_then_the_reply() {
+    let Some(python) = tools::python_with_grpc() else { return };
+    let wire = wire_protos();
+    let generated = tempfile::tempdir().expect("dir");
+    let (ok, _, stderr) = run(Command::new(&python)
+        .args(["-m", "grpc_tools.protoc", "-I"])
+        .arg(wire.path())
+        .arg(format!("--python_out={}", generated.path().display()))
+        .arg(format!("--grpc_python_out={}", generated.path().display()))
+        .args(["lab/v1/lab.proto", "steadfast/v1/frame.proto"]));
+    assert!(ok, "grpc_tools.protoc failed:\n{stderr}");
+
+    let (_server, addr) = lab_server("lab-py");
+    let script: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/sleep_client.py");
+    let (ok, stdout, stderr) = run(Command::new(&python)
+        .arg(&script)
+        .arg("--gen")
+        .arg(generated.path())
+        .args(["--addr", &addr.to_string(), "--millis", "1500"]));
+    assert!(ok, "python client failed:\n{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let (reply, heartbeats) = lines.split_last().expect("output");
+    assert!(reply.starts_with("reply slept_ms=15"), "{stdout}");
+    assert!(heartbeats.len() >= 2, "heartbeats before the reply:\n{stdout}");
+    for (i, line) in heartbeats.iter().enumerate() {
+        assert!(line.starts_with(&format!("heartbeat seq={} ", i + 1)), "{stdout}");
+    }
+}
