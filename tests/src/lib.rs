@@ -4,8 +4,7 @@
 //!
 //! - [`tools`]: find external tools (nginx, protoc, a Python with grpcio) and apply
 //!   the skip policy: skip with a `SKIPPED` line locally, fail in CI (`CI=true`).
-//! - [`proxy`]: an in-process TCP proxy that cuts connections idle on the server
-//!   side (like nginx's `grpc_read_timeout`) and can freeze to simulate a hung peer.
+//! - The idle-cutting TCP proxy lives in `steadfast_examples::proxy` (the tour uses it too).
 //! - [`nginx`]: a real nginx in front of a gRPC server, on a temporary config.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping and hoping.
 //! - [`process`]: child processes that are killed when the test lets go of them.
@@ -15,6 +14,5 @@
 
 pub mod nginx;
 pub mod process;
-pub mod proxy;
 pub mod tools;
 pub mod wait;

@@ -9,9 +9,10 @@ use std::{
 use steadfast::{CallOptions, Heartbeat};
 use steadfast_examples::{
     lab::RunningLab,
+    proxy::CuttingProxy,
     proto::lab::v1::{SleepRequest, TicksRequest, WhoAmIRequest, lab_client::LabClient},
 };
-use steadfast_tests::{proxy::CuttingProxy, wait};
+use steadfast_tests::wait;
 use tokio_stream::StreamExt;
 use tonic::{Code, Request, transport::Channel};
 

@@ -1,4 +1,5 @@
-//! An in-process TCP proxy for fault tests.
+//! An in-process TCP proxy that behaves like the proxies that cut slow calls,
+//! used by the tour and the fault tests.
 //!
 //! [`CuttingProxy`] forwards every connection it accepts to one upstream address and
 //! can misbehave in the two ways the fault tests need:
@@ -220,7 +221,7 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wait;
+    use steadfast_tests::wait;
     use std::time::Instant;
     use tokio::time::{sleep, timeout};
 
