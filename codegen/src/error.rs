@@ -36,7 +36,9 @@ pub enum Error {
         known: Vec<String>,
     },
     /// The rewrite would define a message whose name is already taken.
-    #[error("{target}: steadfast needs to define message `{message}` for the wire, but that name is already taken in the package; rename the existing message")]
+    #[error(
+        "{target}: steadfast needs to define message `{message}` for the wire, but that name is already taken in the package; rename the existing message"
+    )]
     NameConflict {
         /// The method being rewritten.
         target: String,
@@ -53,7 +55,9 @@ pub enum Error {
     },
     /// No output directory: not run from a build script (no `OUT_DIR`) and no
     /// [`Builder::out_dir`](crate::Builder::out_dir) given.
-    #[error("no output directory: set `out_dir(...)` or run from a build script (OUT_DIR is not set)")]
+    #[error(
+        "no output directory: set `out_dir(...)` or run from a build script (OUT_DIR is not set)"
+    )]
     NoOutDir,
     /// prost-build or tonic-build failed while generating Rust code.
     #[error("code generation failed: {0}")]
@@ -92,11 +96,14 @@ impl Error {
     /// Converts a protox error, resolving its span to `line:col`.
     pub(crate) fn from_protox(err: protox::Error) -> Self {
         use miette::Diagnostic;
-        let line_col = err.labels().and_then(|mut labels| labels.next()).and_then(|label| {
-            let source = err.source_code()?;
-            let contents = source.read_span(label.inner(), 0, 0).ok()?;
-            Some((contents.line() + 1, contents.column() + 1))
-        });
+        let line_col = err
+            .labels()
+            .and_then(|mut labels| labels.next())
+            .and_then(|label| {
+                let source = err.source_code()?;
+                let contents = source.read_span(label.inner(), 0, 0).ok()?;
+                Some((contents.line() + 1, contents.column() + 1))
+            });
         let file = err.file().map(str::to_owned);
         Error::Proto {
             location: Location { file, line_col },

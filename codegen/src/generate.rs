@@ -55,8 +55,13 @@ fn full_name(package: &str, name: &str) -> String {
 impl ServiceGenerator for Generator {
     fn generate(&mut self, service: Service, buf: &mut String) {
         if let Some(original) = service.proto_name.strip_suffix(TWIN_SUFFIX) {
-            self.twins.insert(full_name(&service.package, original), service);
-        } else if self.plan.services.contains_key(&full_name(&service.package, &service.proto_name)) {
+            self.twins
+                .insert(full_name(&service.package, original), service);
+        } else if self
+            .plan
+            .services
+            .contains_key(&full_name(&service.package, &service.proto_name))
+        {
             self.pending.push(service);
         } else {
             self.tonic.generate(service, buf);
@@ -69,7 +74,8 @@ impl ServiceGenerator for Generator {
             let typed = match self.twins.remove(&key) {
                 Some(original) => typed_layer(&wire, &original, &self.plan, &self.config),
                 None => {
-                    let msg = format!("steadfast-build internal error: no original signatures for {key}");
+                    let msg =
+                        format!("steadfast-build internal error: no original signatures for {key}");
                     quote!(::core::compile_error!(#msg);)
                 }
             };
@@ -106,7 +112,9 @@ fn naive_snake_case(name: &str) -> String {
 /// A Rust type path from prost, seen from `prefix` (`super` in the service
 /// modules, nothing at package level) — as tonic-prost-build does it.
 fn rust_type(prost_path: &str, prefix: Option<&str>) -> TokenStream {
-    let local = prost_path.starts_with("::") || prost_path.starts_with("crate::") || !prost_path.contains(|c: char| c.is_alphabetic());
+    let local = prost_path.starts_with("::")
+        || prost_path.starts_with("crate::")
+        || !prost_path.contains(|c: char| c.is_alphabetic());
     let text = match prefix {
         Some(prefix) if !local => format!("{prefix}::{prost_path}"),
         _ => prost_path.to_owned(),
@@ -133,7 +141,12 @@ struct TypedMethod<'a> {
     heartbeat_ms: Option<u64>,
 }
 
-fn typed_layer(wire: &Service, original: &Service, plan: &Plan, config: &TypedConfig) -> TokenStream {
+fn typed_layer(
+    wire: &Service,
+    original: &Service,
+    plan: &Plan,
+    config: &TypedConfig,
+) -> TokenStream {
     let service_full = full_name(&wire.package, &wire.proto_name);
     let methods: Vec<TypedMethod<'_>> = original
         .methods
@@ -152,8 +165,16 @@ fn typed_layer(wire: &Service, original: &Service, plan: &Plan, config: &TypedCo
         .collect();
 
     let frames = frame_impls(&methods, config);
-    let client = if config.build_client { client_module(wire, &methods, config) } else { TokenStream::new() };
-    let server = if config.build_server { server_module(wire, &methods, config) } else { TokenStream::new() };
+    let client = if config.build_client {
+        client_module(wire, &methods, config)
+    } else {
+        TokenStream::new()
+    };
+    let server = if config.build_server {
+        server_module(wire, &methods, config)
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #frames
         #client

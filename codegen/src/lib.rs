@@ -29,7 +29,9 @@ use std::{
     time::Duration,
 };
 
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+use protox::file::{
+    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
+};
 
 pub use error::{Error, Location};
 
@@ -181,8 +183,13 @@ impl Builder {
     /// steadfast_build::configure().extern_path(".common.v1", "::common::v1").compile_protos(&["proto/lab.proto"], &["proto"])?;
     /// # Ok::<(), steadfast_build::Error>(())
     /// ```
-    pub fn extern_path(mut self, proto_path: impl Into<String>, rust_path: impl Into<String>) -> Self {
-        self.extern_paths.push((proto_path.into(), rust_path.into()));
+    pub fn extern_path(
+        mut self,
+        proto_path: impl Into<String>,
+        rust_path: impl Into<String>,
+    ) -> Self {
+        self.extern_paths
+            .push((proto_path.into(), rust_path.into()));
         self
     }
 
@@ -221,7 +228,11 @@ impl Builder {
     /// steadfast_build::configure().compile_protos(&["proto/lab/v1/lab.proto"], &["proto"])?;
     /// # Ok::<(), steadfast_build::Error>(())
     /// ```
-    pub fn compile_protos(self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<Compiled, Error> {
+    pub fn compile_protos(
+        self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<Compiled, Error> {
         self.compile_with_config(prost_build::Config::new(), protos, includes)
     }
 
@@ -242,7 +253,9 @@ impl Builder {
     ) -> Result<Compiled, Error> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::NoOutDir)?,
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(Error::NoOutDir)?,
         };
         let front = Front::load(protos, includes)?;
         let plan = options::plan(&front.pool, &self.settings)?;
@@ -255,10 +268,11 @@ impl Builder {
             compiled.wire_protos = write_wire_protos(&wire, dir)?;
         }
 
-        let crate_path: syn::Path = syn::parse_str(&self.crate_path).map_err(|e| Error::InvalidOption {
-            target: "steadfast_path".to_owned(),
-            message: format!("`{}` is not a Rust path: {e}", self.crate_path),
-        })?;
+        let crate_path: syn::Path =
+            syn::parse_str(&self.crate_path).map_err(|e| Error::InvalidOption {
+                target: "steadfast_path".to_owned(),
+                message: format!("`{}` is not a Rust path: {e}", self.crate_path),
+            })?;
         config.out_dir(&out_dir);
         config.type_attribute(".", "#[allow(clippy::all)]");
         config.extern_path(".steadfast.v1", format!("{}::proto::v1", self.crate_path));
@@ -280,7 +294,11 @@ impl Builder {
                 build_client: self.build_client,
                 build_server: self.build_server,
             };
-            config.service_generator(Box::new(generate::Generator::new(tonic.service_generator(), plan.clone(), typed)));
+            config.service_generator(Box::new(generate::Generator::new(
+                tonic.service_generator(),
+                plan.clone(),
+                typed,
+            )));
         }
         config
             .compile_fds(rewrite::with_twins(&wire, &front.fds, &plan))
@@ -347,12 +365,19 @@ impl Front {
         let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler.include_imports(true).include_source_info(true);
         for proto in protos {
-            compiler.open_file(proto.as_ref()).map_err(Error::from_protox)?;
+            compiler
+                .open_file(proto.as_ref())
+                .map_err(Error::from_protox)?;
         }
         // The frame messages must be known to prost even if no file imports them yet.
-        compiler.open_file(rewrite::FRAME_PROTO).map_err(Error::from_protox)?;
+        compiler
+            .open_file(rewrite::FRAME_PROTO)
+            .map_err(Error::from_protox)?;
 
-        let mut read_paths: Vec<PathBuf> = compiler.files().filter_map(|f| f.path().map(Path::to_path_buf)).collect();
+        let mut read_paths: Vec<PathBuf> = compiler
+            .files()
+            .filter_map(|f| f.path().map(Path::to_path_buf))
+            .collect();
         read_paths.extend(includes.iter().map(|i| i.as_ref().to_path_buf()));
         Ok(Front {
             fds: compiler.file_descriptor_set(),
@@ -362,8 +387,14 @@ impl Front {
     }
 }
 
-fn write_wire_protos(wire: &prost_types::FileDescriptorSet, dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let needs_options = wire.file.iter().any(|f| f.dependency.iter().any(|d| d == rewrite::OPTIONS_PROTO));
+fn write_wire_protos(
+    wire: &prost_types::FileDescriptorSet,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
+    let needs_options = wire
+        .file
+        .iter()
+        .any(|f| f.dependency.iter().any(|d| d == rewrite::OPTIONS_PROTO));
     let mut written = Vec::new();
     for file in &wire.file {
         let name = file.name();

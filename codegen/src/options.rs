@@ -156,7 +156,9 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
         };
         let ms = u32::try_from(heartbeat.as_millis()).map_err(|_| Error::InvalidOption {
             target: target.clone(),
-            message: format!("heartbeat of {heartbeat:?} is too long (at most {MAX_HEARTBEAT_MS} ms)"),
+            message: format!(
+                "heartbeat of {heartbeat:?} is too long (at most {MAX_HEARTBEAT_MS} ms)"
+            ),
         })?;
         if let Some(methods) = by_service.get_mut(&service) {
             for (name, value) in methods.iter_mut() {
@@ -214,7 +216,10 @@ fn unsupported(target: &str, what: &str) -> Error {
 
 /// Resolves a builder target to (service, method): `pkg.Svc/Method`,
 /// `.pkg.Svc/Method`, `pkg.Svc.Method` or `pkg.Svc` (all methods).
-fn split_target<V>(target: &str, services: &BTreeMap<String, V>) -> Option<(String, Option<String>)> {
+fn split_target<V>(
+    target: &str,
+    services: &BTreeMap<String, V>,
+) -> Option<(String, Option<String>)> {
     let target = target.trim_start_matches('.');
     if let Some((service, method)) = target.split_once('/') {
         return Some((service.to_owned(), Some(method.to_owned())));

@@ -17,9 +17,10 @@
 //! No I/O here: descriptors in, descriptors out.
 
 use prost_types::{
-    DescriptorProto, FieldDescriptorProto, source_code_info::Location, FileDescriptorProto, FileDescriptorSet,
+    DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
     MethodDescriptorProto, OneofDescriptorProto, ServiceDescriptorProto,
     field_descriptor_proto::{Label, Type},
+    source_code_info::Location,
 };
 
 use crate::{
@@ -59,7 +60,11 @@ fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan) -> Result<(), Error
             };
             let target = format!("{service_name}/{}", method.name());
             if let Some(frame) = rewrite_method(&package, method, method_plan) {
-                let taken = file.message_type.iter().chain(&frames).any(|m: &DescriptorProto| m.name == frame.name);
+                let taken = file
+                    .message_type
+                    .iter()
+                    .chain(&frames)
+                    .any(|m: &DescriptorProto| m.name == frame.name);
                 if taken {
                     return Err(Error::NameConflict {
                         target,
@@ -78,7 +83,10 @@ fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan) -> Result<(), Error
     file.message_type.extend(frames);
     for index in first..file.message_type.len() {
         let message = &file.message_type[index];
-        let doc = format!(" Wire frame of `{}`: heartbeats while the call runs, then the message.", message.name());
+        let doc = format!(
+            " Wire frame of `{}`: heartbeats while the call runs, then the message.",
+            message.name()
+        );
         let fields = message.field.len();
         let index = index as i32;
         add_location(file, vec![4, index], Some(doc));
@@ -172,12 +180,15 @@ fn drop_options_import(file: &mut FileDescriptorProto) {
     }
 }
 
-fn all_fields(messages: &[DescriptorProto]) -> Box<dyn Iterator<Item = &FieldDescriptorProto> + '_> {
-    Box::new(
-        messages
+fn all_fields(
+    messages: &[DescriptorProto],
+) -> Box<dyn Iterator<Item = &FieldDescriptorProto> + '_> {
+    Box::new(messages.iter().flat_map(|m| {
+        m.field
             .iter()
-            .flat_map(|m| m.field.iter().chain(m.extension.iter()).chain(all_fields(&m.nested_type))),
-    )
+            .chain(m.extension.iter())
+            .chain(all_fields(&m.nested_type))
+    }))
 }
 
 fn qualified(package: &str, name: &str) -> String {
@@ -193,7 +204,11 @@ fn qualified(package: &str, name: &str) -> String {
 /// from `original`. prost resolves the twin's types to Rust paths (extern
 /// paths, `super::` chains) exactly as it does for the wire service, and the
 /// service generator captures the twin instead of emitting code for it.
-pub(crate) fn with_twins(wire: &FileDescriptorSet, original: &FileDescriptorSet, plan: &Plan) -> FileDescriptorSet {
+pub(crate) fn with_twins(
+    wire: &FileDescriptorSet,
+    original: &FileDescriptorSet,
+    plan: &Plan,
+) -> FileDescriptorSet {
     let mut out = wire.clone();
     for (file, original_file) in out.file.iter_mut().zip(&original.file) {
         let package = original_file.package();
@@ -231,7 +246,11 @@ mod tests {
         FileDescriptorProto {
             name: Some("lab/v1/lab.proto".into()),
             package: Some("lab.v1".into()),
-            dependency: vec!["other.proto".into(), OPTIONS_PROTO.into(), "pub.proto".into()],
+            dependency: vec![
+                "other.proto".into(),
+                OPTIONS_PROTO.into(),
+                "pub.proto".into(),
+            ],
             public_dependency: vec![2],
             message_type: vec![
                 DescriptorProto {
@@ -268,18 +287,23 @@ mod tests {
 
     fn sleep_plan() -> Plan {
         let mut plan = Plan::default();
-        plan.services.entry("lab.v1.Lab".into()).or_default().insert(
-            "Sleep".into(),
-            MethodPlan {
-                heartbeat: Some(Duration::from_millis(500)),
-            },
-        );
+        plan.services
+            .entry("lab.v1.Lab".into())
+            .or_default()
+            .insert(
+                "Sleep".into(),
+                MethodPlan {
+                    heartbeat: Some(Duration::from_millis(500)),
+                },
+            );
         plan
     }
 
     #[test]
     fn heartbeat_method_streams_a_synthesized_frame() {
-        let fds = FileDescriptorSet { file: vec![lab_file()] };
+        let fds = FileDescriptorSet {
+            file: vec![lab_file()],
+        };
         let wire = rewrite(&fds, &sleep_plan()).expect("rewrite");
         let file = &wire.file[0];
         let sleep = &file.service[0].method[0];
@@ -292,8 +316,16 @@ mod tests {
         assert_eq!(plain.output_type(), ".lab.v1.SleepReply");
         assert!(!plain.server_streaming());
 
-        let frame = file.message_type.iter().find(|m| m.name() == "SleepFrame").expect("frame message");
-        let types: Vec<_> = frame.field.iter().map(|f| (f.name(), f.number(), f.type_name(), f.oneof_index)).collect();
+        let frame = file
+            .message_type
+            .iter()
+            .find(|m| m.name() == "SleepFrame")
+            .expect("frame message");
+        let types: Vec<_> = frame
+            .field
+            .iter()
+            .map(|f| (f.name(), f.number(), f.type_name(), f.oneof_index))
+            .collect();
         assert_eq!(
             types,
             vec![
@@ -306,11 +338,20 @@ mod tests {
 
     #[test]
     fn imports_frame_and_drops_options_keeping_public_indices_right() {
-        let fds = FileDescriptorSet { file: vec![lab_file()] };
+        let fds = FileDescriptorSet {
+            file: vec![lab_file()],
+        };
         let wire = rewrite(&fds, &sleep_plan()).expect("rewrite");
         let file = &wire.file[0];
-        assert_eq!(file.dependency, vec!["other.proto", "pub.proto", FRAME_PROTO]);
-        assert_eq!(file.public_dependency, vec![1], "pub.proto moved from index 2 to 1");
+        assert_eq!(
+            file.dependency,
+            vec!["other.proto", "pub.proto", FRAME_PROTO]
+        );
+        assert_eq!(
+            file.public_dependency,
+            vec![1],
+            "pub.proto moved from index 2 to 1"
+        );
     }
 
     #[test]
@@ -320,14 +361,20 @@ mod tests {
             name: Some("SleepFrame".into()),
             ..Default::default()
         });
-        let err = rewrite(&FileDescriptorSet { file: vec![file] }, &sleep_plan()).unwrap_err();
+        let err = rewrite(&FileDescriptorSet { file: vec![file] }, &sleep_plan())
+            .expect_err("name conflict");
         let text = err.to_string();
-        assert!(text.contains("lab.v1.Lab/Sleep") && text.contains("SleepFrame"), "{text}");
+        assert!(
+            text.contains("lab.v1.Lab/Sleep") && text.contains("SleepFrame"),
+            "{text}"
+        );
     }
 
     #[test]
     fn without_a_plan_only_the_options_import_goes() {
-        let fds = FileDescriptorSet { file: vec![lab_file()] };
+        let fds = FileDescriptorSet {
+            file: vec![lab_file()],
+        };
         let wire = rewrite(&fds, &Plan::default()).expect("rewrite");
         let mut expected = lab_file();
         expected.dependency = vec!["other.proto".into(), "pub.proto".into()];
@@ -337,7 +384,9 @@ mod tests {
 
     #[test]
     fn twins_carry_the_original_signatures() {
-        let fds = FileDescriptorSet { file: vec![lab_file()] };
+        let fds = FileDescriptorSet {
+            file: vec![lab_file()],
+        };
         let plan = sleep_plan();
         let wire = rewrite(&fds, &plan).expect("rewrite");
         let with = with_twins(&wire, &fds, &plan);

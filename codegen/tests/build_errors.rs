@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use steadfast_build::configure;
 
-const GOOD_HEAD: &str = "syntax = \"proto3\";\npackage lab.v1;\nimport \"steadfast/v1/options.proto\";\n";
+const GOOD_HEAD: &str =
+    "syntax = \"proto3\";\npackage lab.v1;\nimport \"steadfast/v1/options.proto\";\n";
 
 fn lab(method_option: &str) -> String {
     format!(
@@ -17,7 +18,10 @@ fn lab(method_option: &str) -> String {
 
 #[test]
 fn a_syntax_error_names_file_line_and_column() {
-    let dir = support::protos(&[("bad.proto", "syntax = \"proto3\";\npackage x;\nmessage Foo {\n  int32 id = 1\n}\n")]);
+    let dir = support::protos(&[(
+        "bad.proto",
+        "syntax = \"proto3\";\npackage x;\nmessage Foo {\n  int32 id = 1\n}\n",
+    )]);
     let err = support::compile_err(dir.path(), "bad.proto", configure());
     assert!(err.starts_with("bad.proto:5:1: "), "{err}");
     assert!(err.contains("expected ';'"), "{err}");
@@ -25,7 +29,10 @@ fn a_syntax_error_names_file_line_and_column() {
 
 #[test]
 fn an_unknown_type_names_file_and_position() {
-    let dir = support::protos(&[("t.proto", "syntax = \"proto3\";\npackage x;\nmessage Foo {\n  Missing m = 1;\n}\n")]);
+    let dir = support::protos(&[(
+        "t.proto",
+        "syntax = \"proto3\";\npackage x;\nmessage Foo {\n  Missing m = 1;\n}\n",
+    )]);
     let err = support::compile_err(dir.path(), "t.proto", configure());
     assert!(err.starts_with("t.proto:4:3: "), "{err}");
     assert!(err.contains("Missing"), "{err}");
@@ -40,29 +47,50 @@ fn a_missing_file_says_so() {
 
 #[test]
 fn a_too_small_heartbeat_names_the_method() {
-    let dir = support::protos(&[("lab.proto", &lab("option (steadfast.v1.method) = { heartbeat_ms: 5 };"))]);
+    let dir = support::protos(&[(
+        "lab.proto",
+        &lab("option (steadfast.v1.method) = { heartbeat_ms: 5 };"),
+    )]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
-    assert_eq!(err, "lab.v1.Lab/Sleep: heartbeat_ms = 5 is too small: use 0 (off) or at least 10");
+    assert_eq!(
+        err,
+        "lab.v1.Lab/Sleep: heartbeat_ms = 5 is too small: use 0 (off) or at least 10"
+    );
 }
 
 #[test]
 fn a_too_large_heartbeat_names_the_method() {
-    let dir = support::protos(&[("lab.proto", &lab("option (steadfast.v1.method) = { heartbeat_ms: 3600001 };"))]);
+    let dir = support::protos(&[(
+        "lab.proto",
+        &lab("option (steadfast.v1.method) = { heartbeat_ms: 3600001 };"),
+    )]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
-    assert!(err.starts_with("lab.v1.Lab/Sleep: heartbeat_ms = 3600001 is too large"), "{err}");
+    assert!(
+        err.starts_with("lab.v1.Lab/Sleep: heartbeat_ms = 3600001 is too large"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_option_not_implemented_yet_is_refused_not_ignored() {
-    let dir = support::protos(&[("lab.proto", &lab("option (steadfast.v1.method) = { request_blob: true };"))]);
+    let dir = support::protos(&[(
+        "lab.proto",
+        &lab("option (steadfast.v1.method) = { request_blob: true };"),
+    )]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
-    assert!(err.starts_with("lab.v1.Lab/Sleep: option request_blob"), "{err}");
+    assert!(
+        err.starts_with("lab.v1.Lab/Sleep: option request_blob"),
+        "{err}"
+    );
     assert!(err.contains("not supported"), "{err}");
 }
 
 #[test]
 fn an_option_of_the_wrong_type_is_a_proto_error() {
-    let dir = support::protos(&[("lab.proto", &lab("option (steadfast.v1.method) = { heartbeat_ms: \"fast\" };"))]);
+    let dir = support::protos(&[(
+        "lab.proto",
+        &lab("option (steadfast.v1.method) = { heartbeat_ms: \"fast\" };"),
+    )]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
     assert!(err.starts_with("lab.proto:5:"), "{err}");
 }
@@ -75,30 +103,51 @@ fn a_setting_for_an_unknown_method_fails_with_its_name() {
         "lab.proto",
         configure().heartbeat("lab.v1.Lab/Nope", Duration::from_millis(500)),
     );
-    assert!(err.contains("`lab.v1.Lab/Nope`: no such method or service"), "{err}");
-    assert!(err.contains("lab.v1.Lab/Sleep") && err.contains("lab.v1.Lab/Other"), "lists known methods: {err}");
+    assert!(
+        err.contains("`lab.v1.Lab/Nope`: no such method or service"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lab.v1.Lab/Sleep") && err.contains("lab.v1.Lab/Other"),
+        "lists known methods: {err}"
+    );
 }
 
 #[test]
 fn a_setting_for_an_unknown_service_fails_with_its_name() {
     let dir = support::protos(&[("lab.proto", &lab(""))]);
-    let err = support::compile_err(dir.path(), "lab.proto", configure().heartbeat("lab.v2.Lab", Duration::from_millis(500)));
+    let err = support::compile_err(
+        dir.path(),
+        "lab.proto",
+        configure().heartbeat("lab.v2.Lab", Duration::from_millis(500)),
+    );
     assert!(err.contains("`lab.v2.Lab`"), "{err}");
 }
 
 #[test]
 fn a_builder_heartbeat_too_small_is_refused() {
     let dir = support::protos(&[("lab.proto", &lab(""))]);
-    let err = support::compile_err(dir.path(), "lab.proto", configure().heartbeat("lab.v1.Lab.Sleep", Duration::from_millis(3)));
-    assert_eq!(err, "lab.v1.Lab/Sleep: heartbeat_ms = 3 is too small: use 0 (off) or at least 10");
+    let err = support::compile_err(
+        dir.path(),
+        "lab.proto",
+        configure().heartbeat("lab.v1.Lab.Sleep", Duration::from_millis(3)),
+    );
+    assert_eq!(
+        err,
+        "lab.v1.Lab/Sleep: heartbeat_ms = 3 is too small: use 0 (off) or at least 10"
+    );
 }
 
 #[test]
 fn a_frame_name_already_taken_is_refused() {
-    let source = lab("option (steadfast.v1.method) = { heartbeat_ms: 100 };") + "message SleepFrame {}\n";
+    let source =
+        lab("option (steadfast.v1.method) = { heartbeat_ms: 100 };") + "message SleepFrame {}\n";
     let dir = support::protos(&[("lab.proto", &source)]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
-    assert!(err.starts_with("lab.v1.Lab/Sleep: steadfast needs to define message `SleepFrame`"), "{err}");
+    assert!(
+        err.starts_with("lab.v1.Lab/Sleep: steadfast needs to define message `SleepFrame`"),
+        "{err}"
+    );
 }
 
 #[test]

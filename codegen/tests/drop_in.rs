@@ -59,6 +59,9 @@ fn a_proto_without_options_generates_what_tonic_prost_build_does() {
     assert_eq!(list(ours.path()), list(theirs.path()));
     let ours = std::fs::read_to_string(ours.path().join("shop.v1.rs")).expect("ours");
     let theirs = std::fs::read_to_string(theirs.path().join("shop.v1.rs")).expect("theirs");
-    assert!(ours.contains("pub mod shop_server"), "sanity: services generated");
+    assert!(
+        ours.contains("pub mod shop_server"),
+        "sanity: services generated"
+    );
     assert_eq!(ours, theirs);
 }

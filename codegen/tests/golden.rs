@@ -10,21 +10,26 @@ mod support;
 use std::path::Path;
 
 fn check_golden(name: &str, actual: &str) {
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("STEADFAST_BLESS").is_some_and(|v| v == "1") {
         std::fs::write(&golden, actual).expect("write golden file");
         eprintln!("blessed {}", golden.display());
         return;
     }
     let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-        panic!("{}: {e}; run with STEADFAST_BLESS=1 to create it", golden.display())
+        panic!(
+            "{}: {e}; run with STEADFAST_BLESS=1 to create it",
+            golden.display()
+        )
     });
     if expected != actual {
         let line = expected
             .lines()
             .zip(actual.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| expected.lines().count().min(actual.lines().count()), |i| i);
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
         panic!(
             "generated code differs from {} at line {}:\n  golden:    {:?}\n  generated: {:?}\n\
              If the change is intended, run STEADFAST_BLESS=1 cargo test -p steadfast-build --test golden and review the diff.",
@@ -43,9 +48,13 @@ fn lab_proto_generates_the_reviewed_code() {
     steadfast_build::configure()
         .out_dir(out.path())
         .emit_rerun_if_changed(false)
-        .compile_protos(&[include.join("lab/v1/lab.proto")], &[include.clone()])
+        .compile_protos(
+            &[include.join("lab/v1/lab.proto")],
+            std::slice::from_ref(&include),
+        )
         .expect("lab.proto compiles");
-    let generated = std::fs::read_to_string(out.path().join("lab.v1.rs")).expect("lab.v1.rs written");
+    let generated =
+        std::fs::read_to_string(out.path().join("lab.v1.rs")).expect("lab.v1.rs written");
     check_golden("lab.v1.rs", &generated);
 }
 
@@ -54,11 +63,20 @@ fn lab_wire_proto_is_the_reviewed_one() {
     let out = tempfile::tempdir().expect("out dir");
     let include = support::lab_include();
     let written = steadfast_build::configure()
-        .write_wire_protos(&[include.join("lab/v1/lab.proto")], &[include.clone()], out.path())
+        .write_wire_protos(
+            &[include.join("lab/v1/lab.proto")],
+            std::slice::from_ref(&include),
+            out.path(),
+        )
         .expect("wire protos written");
     let names: Vec<_> = written
         .iter()
-        .map(|p| p.strip_prefix(out.path()).expect("under out").to_string_lossy().into_owned())
+        .map(|p| {
+            p.strip_prefix(out.path())
+                .expect("under out")
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(names, ["lab/v1/lab.proto", "steadfast/v1/frame.proto"]);
     let lab = std::fs::read_to_string(out.path().join("lab/v1/lab.proto")).expect("read");

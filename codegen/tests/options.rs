@@ -27,12 +27,24 @@ fn wire_methods(builder: steadfast_build::Builder) -> Vec<MethodDescriptorProto>
     let dir = support::protos(&[("lab.proto", SERVICE_DEFAULTS)]);
     let out = tempfile::tempdir().expect("out");
     builder
-        .write_wire_protos(&[dir.path().join("lab.proto")], &[dir.path().to_path_buf()], out.path())
+        .write_wire_protos(
+            &[dir.path().join("lab.proto")],
+            &[dir.path().to_path_buf()],
+            out.path(),
+        )
         .expect("wire protos");
-    let fds = protox::compile(["lab.proto"], [out.path()]).expect("the emitted wire protos compile");
-    let file = fds.file.iter().find(|f| f.name() == "lab.proto").expect("lab.proto");
+    let fds =
+        protox::compile(["lab.proto"], [out.path()]).expect("the emitted wire protos compile");
+    let file = fds
+        .file
+        .iter()
+        .find(|f| f.name() == "lab.proto")
+        .expect("lab.proto");
     assert!(
-        !file.dependency.iter().any(|d| d == "steadfast/v1/options.proto"),
+        !file
+            .dependency
+            .iter()
+            .any(|d| d == "steadfast/v1/options.proto"),
         "wire protos do not need the options: {:?}",
         file.dependency
     );
@@ -67,18 +79,35 @@ fn builder_settings_override_the_proto() {
 #[test]
 fn every_proto_and_include_read_is_reported_for_rerun_if_changed() {
     let dir = support::protos(&[
-        ("a/main.proto", "syntax = \"proto3\";\npackage a;\nimport \"b/dep.proto\";\nmessage M { b.D d = 1; }\n"),
-        ("b/dep.proto", "syntax = \"proto3\";\npackage b;\nmessage D {}\n"),
+        (
+            "a/main.proto",
+            "syntax = \"proto3\";\npackage a;\nimport \"b/dep.proto\";\nmessage M { b.D d = 1; }\n",
+        ),
+        (
+            "b/dep.proto",
+            "syntax = \"proto3\";\npackage b;\nmessage D {}\n",
+        ),
     ]);
     let out = tempfile::tempdir().expect("out");
     let compiled = steadfast_build::configure()
         .out_dir(out.path())
         .emit_rerun_if_changed(false)
-        .compile_protos(&[dir.path().join("a/main.proto")], &[dir.path().to_path_buf()])
+        .compile_protos(
+            &[dir.path().join("a/main.proto")],
+            &[dir.path().to_path_buf()],
+        )
         .expect("compiles");
     let rerun = &compiled.rerun_if_changed;
-    for expected in [dir.path().join("a/main.proto"), dir.path().join("b/dep.proto"), dir.path().to_path_buf()] {
-        assert!(rerun.contains(&expected), "{} missing from {rerun:?}", expected.display());
+    for expected in [
+        dir.path().join("a/main.proto"),
+        dir.path().join("b/dep.proto"),
+        dir.path().to_path_buf(),
+    ] {
+        assert!(
+            rerun.contains(&expected),
+            "{} missing from {rerun:?}",
+            expected.display()
+        );
     }
     assert!(out.path().join("a.rs").exists() && out.path().join("b.rs").exists());
 }

@@ -236,7 +236,8 @@ impl RunningLab {
         let addr = listener.local_addr()?;
         let service = LabService::new(name);
         let stats = service.stats();
-        let router = builder.add_service(crate::proto::lab::v1::lab_server::LabServer::new(service));
+        let router =
+            builder.add_service(crate::proto::lab::v1::lab_server::LabServer::new(service));
         let task = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             if let Err(err) = router.serve_with_incoming(incoming).await {

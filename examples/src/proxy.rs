@@ -221,8 +221,8 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use steadfast_tests::wait;
     use std::time::Instant;
+    use steadfast_tests::wait;
     use tokio::time::{sleep, timeout};
 
     const DEADLINE: Duration = Duration::from_secs(10);

@@ -25,14 +25,19 @@ fn lab_server(name: &str) -> (ChildGuard, SocketAddr) {
     .expect("lab-server starts");
     let stdout = child.0.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the first line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the first line");
     let addr = line
         .trim()
         .rsplit(' ')
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line from lab-server: {line:?}"));
-    assert_eq!(line.trim(), format!("lab-server {name} listening on {addr}"));
+    assert_eq!(
+        line.trim(),
+        format!("lab-server {name} listening on {addr}")
+    );
     (child, addr)
 }
 
@@ -49,15 +54,25 @@ fn run(command: &mut Command) -> (bool, String, String) {
 fn lab_client_prints_progress_then_the_reply() {
     let (_server, addr) = lab_server("lab-1");
     let url = format!("http://{addr}");
-    let (ok, stdout, stderr) = run(Command::new(LAB_CLIENT).args(["--addr", &url, "sleep", "1200"]));
+    let (ok, stdout, stderr) =
+        run(Command::new(LAB_CLIENT).args(["--addr", &url, "sleep", "1200"]));
     assert!(ok, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines.len() >= 3, "two heartbeats and a reply expected:\n{stdout}");
+    assert!(
+        lines.len() >= 3,
+        "two heartbeats and a reply expected:\n{stdout}"
+    );
     let (reply, heartbeats) = lines.split_last().expect("lines");
     assert!(reply.starts_with("reply: slept 12"), "{stdout}");
     for (i, line) in heartbeats.iter().enumerate() {
-        assert!(line.starts_with(&format!("heartbeat #{} at ", i + 1)), "{stdout}");
-        assert!(line.contains("% (slept "), "progress and note shown: {line}");
+        assert!(
+            line.starts_with(&format!("heartbeat #{} at ", i + 1)),
+            "{stdout}"
+        );
+        assert!(
+            line.contains("% (slept "),
+            "progress and note shown: {line}"
+        );
     }
 
     let (ok, stdout, _) = run(Command::new(LAB_CLIENT).args(["--addr", &url, "who-am-i"]));
@@ -68,9 +83,17 @@ fn lab_client_prints_progress_then_the_reply() {
 #[test]
 fn lab_client_reports_a_refused_call_and_exits_non_zero() {
     let (_server, addr) = lab_server("lab-2");
-    let (ok, _, stderr) = run(Command::new(LAB_CLIENT).args(["--addr", &format!("http://{addr}"), "sleep", "99999999"]));
+    let (ok, _, stderr) = run(Command::new(LAB_CLIENT).args([
+        "--addr",
+        &format!("http://{addr}"),
+        "sleep",
+        "99999999",
+    ]));
     assert!(!ok);
-    assert!(stderr.contains("Client specified an invalid argument") && stderr.contains("maximum"), "{stderr}");
+    assert!(
+        stderr.contains("Client specified an invalid argument") && stderr.contains("maximum"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -83,7 +106,10 @@ fn lab_server_stops_cleanly_on_sigterm() {
         if let Some(status) = server.0.try_wait().expect("try_wait") {
             break status;
         }
-        assert!(std::time::Instant::now() < deadline, "lab-server still running 10 s after SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab-server still running 10 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
@@ -101,14 +127,19 @@ fn wire_protos() -> tempfile::TempDir {
 
 #[test]
 fn the_wire_protos_compile_with_protoc() {
-    let Some(protoc) = tools::require("protoc") else { return };
+    let Some(protoc) = tools::require("protoc") else {
+        return;
+    };
     let wire = wire_protos();
     let out = tempfile::tempdir().expect("dir");
     let (ok, _, stderr) = run(Command::new(protoc)
         .arg("-I")
         .arg(wire.path())
         .arg(format!("--python_out={}", out.path().display()))
-        .arg(format!("--descriptor_set_out={}", out.path().join("set.pb").display()))
+        .arg(format!(
+            "--descriptor_set_out={}",
+            out.path().join("set.pb").display()
+        ))
         .args(["lab/v1/lab.proto", "steadfast/v1/frame.proto"]));
     assert!(ok, "protoc failed:\n{stderr}");
     assert!(out.path().join("lab/v1/lab_pb2.py").exists());
@@ -116,7 +147,9 @@ fn the_wire_protos_compile_with_protoc() {
 
 #[test]
 fn a_python_grpcio_client_sees_heartbeats_then_the_reply() {
-    let Some(python) = tools::python_with_grpc() else { return };
+    let Some(python) = tools::python_with_grpc() else {
+        return;
+    };
     let wire = wire_protos();
     let generated = tempfile::tempdir().expect("dir");
     let (ok, _, stderr) = run(Command::new(&python)
@@ -138,8 +171,14 @@ fn a_python_grpcio_client_sees_heartbeats_then_the_reply() {
     let lines: Vec<&str> = stdout.lines().collect();
     let (reply, heartbeats) = lines.split_last().expect("output");
     assert!(reply.starts_with("reply slept_ms=15"), "{stdout}");
-    assert!(heartbeats.len() >= 2, "heartbeats before the reply:\n{stdout}");
+    assert!(
+        heartbeats.len() >= 2,
+        "heartbeats before the reply:\n{stdout}"
+    );
     for (i, line) in heartbeats.iter().enumerate() {
-        assert!(line.starts_with(&format!("heartbeat seq={} ", i + 1)), "{stdout}");
+        assert!(
+            line.starts_with(&format!("heartbeat seq={} ", i + 1)),
+            "{stdout}"
+        );
     }
 }

@@ -28,10 +28,16 @@ async fn lab_behind_nginx() -> Option<(RunningLab, Nginx)> {
 
 #[tokio::test]
 async fn nginx_with_a_1s_read_timeout_cuts_a_plain_3s_sleep() {
-    let Some((_lab, nginx)) = lab_behind_nginx().await else { return };
+    let Some((_lab, nginx)) = lab_behind_nginx().await else {
+        return;
+    };
     let mut client = LabClient::connect(nginx.url()).await.expect("connect");
 
-    let me = client.who_am_i(WhoAmIRequest {}).await.expect("quick calls pass").into_inner();
+    let me = client
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect("quick calls pass")
+        .into_inner();
     assert_eq!(me.name, "behind-nginx");
 
     let status = tokio::time::timeout(DEADLINE, client.sleep_plain(SleepRequest { millis: 3000 }))
@@ -47,7 +53,9 @@ async fn nginx_with_a_1s_read_timeout_cuts_a_plain_3s_sleep() {
 
 #[tokio::test]
 async fn nginx_with_a_1s_read_timeout_lets_a_heartbeat_3s_sleep_through() {
-    let Some((_lab, nginx)) = lab_behind_nginx().await else { return };
+    let Some((_lab, nginx)) = lab_behind_nginx().await else {
+        return;
+    };
     let mut client = LabClient::connect(nginx.url()).await.expect("connect");
 
     let (options, mut progress) = CallOptions::new().progress_watch();
@@ -59,8 +67,19 @@ async fn nginx_with_a_1s_read_timeout_lets_a_heartbeat_3s_sleep_through() {
         .expect("heartbeats keep the call alive through nginx")
         .into_inner();
     assert!(reply.slept_ms >= 3000);
-    let last = progress.borrow_and_update().clone().expect("heartbeats were observed");
-    assert!(last.seq >= 4, "about 6 heartbeats in 3 s, last seq {}", last.seq);
+    let last = progress
+        .borrow_and_update()
+        .clone()
+        .expect("heartbeats were observed");
+    assert!(
+        last.seq >= 4,
+        "about 6 heartbeats in 3 s, last seq {}",
+        last.seq
+    );
     assert!(last.progress.is_some_and(|p| p > 0.5), "{last:?}");
-    assert!(!nginx.error_log().contains("upstream timed out"), "{}", nginx.error_log());
+    assert!(
+        !nginx.error_log().contains("upstream timed out"),
+        "{}",
+        nginx.error_log()
+    );
 }

@@ -9,7 +9,11 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "steadfast-codegen", version, about = "steadfast code generation tools")]
+#[command(
+    name = "steadfast-codegen",
+    version,
+    about = "steadfast code generation tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -58,7 +58,9 @@ async fn main() -> ExitCode {
     println!("steadfast tour: everything runs on 127.0.0.1 and takes about 15 s.\n");
     match tour().await {
         Ok(()) => {
-            println!("\nAll good. Next: run `lab-server` and `lab-client` yourself (see README.md).");
+            println!(
+                "\nAll good. Next: run `lab-server` and `lab-client` yourself (see README.md)."
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -81,9 +83,16 @@ async fn tour() -> Result {
     let mut client = connect(proxy.url()).await?;
     let plain = client.sleep_plain(SleepRequest { millis: 3000 }).await;
     if let Err(status) = &plain {
-        println!("   the call failed: {:?}: {}", status.code(), status.message());
+        println!(
+            "   the call failed: {:?}: {}",
+            status.code(),
+            status.message()
+        );
     }
-    check(plain.is_err() && proxy.cut_count() == 1, "the proxy cut the silent call after 1 s")?;
+    check(
+        plain.is_err() && proxy.cut_count() == 1,
+        "the proxy cut the silent call after 1 s",
+    )?;
 
     println!("\n3. Sleep(3 s): the same work with `heartbeat_ms: 500`, through the same proxy");
     let mut client = connect(proxy.url()).await?;
@@ -100,7 +109,10 @@ async fn tour() -> Result {
 
     println!("\n4. Ticks(3, 1.5 s apart): a server stream whose gaps exceed the proxy's 1 s");
     let started = Instant::now();
-    let mut request = Request::new(TicksRequest { count: 3, gap_ms: 1500 });
+    let mut request = Request::new(TicksRequest {
+        count: 3,
+        gap_ms: 1500,
+    });
     CallOptions::new()
         .on_progress(|hb| println!("   (hidden from the stream) {}", describe(hb)))
         .attach(&mut request);
@@ -111,7 +123,10 @@ async fn tour() -> Result {
         println!("   tick {} at {} ms", tick.n, started.elapsed().as_millis());
         got.push(tick.n);
     }
-    check(got == [1, 2, 3] && proxy.cut_count() == 1, "all ticks arrived; heartbeats filled the gaps")?;
+    check(
+        got == [1, 2, 3] && proxy.cut_count() == 1,
+        "all ticks arrived; heartbeats filled the gaps",
+    )?;
 
     println!("\n5. A frozen server: the network stops forwarding in the middle of Sleep(20 s)");
     let frozen = CuttingProxy::start(lab.addr(), None).await?;
@@ -154,8 +169,14 @@ async fn tour() -> Result {
     let call = tokio::spawn(async move { client.sleep(SleepRequest { millis: 30_000 }).await });
     wait_for("the handler to start", || lab.stats().started() > started).await?;
     call.abort();
-    wait_for("the handler to be dropped", || lab.stats().cancelled() > cancelled).await?;
-    check(true, "the server dropped the handler when the client went away")?;
+    wait_for("the handler to be dropped", || {
+        lab.stats().cancelled() > cancelled
+    })
+    .await?;
+    check(
+        true,
+        "the server dropped the handler when the client went away",
+    )?;
 
     println!("\n7. Bad input: Sleep(millis = 99999999)");
     let mut client = connect(lab.url()).await?;
@@ -168,6 +189,9 @@ async fn tour() -> Result {
         "refused with INVALID_ARGUMENT",
     )?;
     let me = client.who_am_i(WhoAmIRequest {}).await?.into_inner();
-    check(me.name == "tour-lab", "the server keeps serving (WhoAmI answered \"tour-lab\")")?;
+    check(
+        me.name == "tour-lab",
+        "the server keeps serving (WhoAmI answered \"tour-lab\")",
+    )?;
     Ok(())
 }
