@@ -214,6 +214,42 @@ fn interval(ms: u64) -> TokenStream {
     quote!(::core::time::Duration::from_millis(#ms))
 }
 
+/// The compression and size settings tonic's client and server both have,
+/// delegated to the wire client/server in `self.inner`.
+fn config_methods(tonic: &TokenStream, sent: &str, received: &str) -> TokenStream {
+    let send_doc = format!(" Compress {sent} with the given encoding.");
+    let accept_doc = format!(" Enable decompressing {received} with the given encoding.");
+    quote! {
+        #[doc = #send_doc]
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+
+        #[doc = #accept_doc]
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+
+        /// Limits the maximum size of a decoded message (default: 4 MiB).
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+
+        /// Limits the maximum size of an encoded message (default: `usize::MAX`).
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+    }
+}
+
 fn client_module(wire: &Service, methods: &[TypedMethod<'_>], config: &TypedConfig) -> TokenStream {
     let sf = &config.crate_path;
     let tonic = quote!(#sf::__private::tonic);
@@ -222,6 +258,7 @@ fn client_module(wire: &Service, methods: &[TypedMethod<'_>], config: &TypedConf
     let wire_mod = format_ident!("{}_wire_client", naive_snake_case(&wire.name));
     let wire_client = format_ident!("{}WireClient", wire.name);
     let service_doc = docs(&wire.comments.leading);
+    let config = config_methods(&tonic, "requests", "responses");
     let client_doc = format!(
         " Client for `{}`: methods with the original signatures; heartbeats are consumed inside (see [`{}::CallOptions`] for progress and liveness).",
         full_name(&wire.package, &wire.proto_name),
@@ -351,33 +388,7 @@ fn client_module(wire: &Service, methods: &[TypedMethod<'_>], config: &TypedConf
                     self.inner
                 }
 
-                /// Compress requests with the given encoding.
-                #[must_use]
-                pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.send_compressed(encoding);
-                    self
-                }
-
-                /// Enable decompressing responses.
-                #[must_use]
-                pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.accept_compressed(encoding);
-                    self
-                }
-
-                /// Limits the maximum size of a decoded message (default: 4 MiB).
-                #[must_use]
-                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_decoding_message_size(limit);
-                    self
-                }
-
-                /// Limits the maximum size of an encoded message (default: `usize::MAX`).
-                #[must_use]
-                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_encoding_message_size(limit);
-                    self
-                }
+                #config
 
                 #(#calls)*
             }
@@ -396,6 +407,7 @@ fn server_module(wire: &Service, methods: &[TypedMethod<'_>], config: &TypedConf
     let wire_trait = format_ident!("{}Wire", wire.name);
     let wire_server = format_ident!("{}WireServer", wire.name);
     let service_doc = docs(&wire.comments.leading);
+    let config = config_methods(&tonic, "responses", "requests");
     let trait_doc = format!(
         " The methods of `{}` with their original signatures. Heartbeat methods may report progress through [`{}::Progress::from_request`].",
         full_name(&wire.package, &wire.proto_name),
@@ -513,33 +525,7 @@ fn server_module(wire: &Service, methods: &[TypedMethod<'_>], config: &TypedConf
                     #tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
                 }
 
-                /// Enable decompressing requests with the given encoding.
-                #[must_use]
-                pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.accept_compressed(encoding);
-                    self
-                }
-
-                /// Compress responses with the given encoding, if the client supports it.
-                #[must_use]
-                pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.send_compressed(encoding);
-                    self
-                }
-
-                /// Limits the maximum size of a decoded message (default: 4 MiB).
-                #[must_use]
-                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_decoding_message_size(limit);
-                    self
-                }
-
-                /// Limits the maximum size of an encoded message (default: `usize::MAX`).
-                #[must_use]
-                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_encoding_message_size(limit);
-                    self
-                }
+                #config
             }
 
             impl<T> ::core::clone::Clone for #server<T> {

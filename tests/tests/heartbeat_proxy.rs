@@ -24,6 +24,18 @@ async fn client(url: String) -> LabClient<Channel> {
     LabClient::connect(url).await.expect("connect")
 }
 
+/// A lab server behind a proxy (cutting idle connections after `idle_cut`), and a client of the proxy.
+async fn lab_behind_proxy(
+    idle_cut: Option<Duration>,
+) -> (RunningLab, CuttingProxy, LabClient<Channel>) {
+    let lab = RunningLab::start("lab").await.expect("server");
+    let proxy = CuttingProxy::start(lab.addr(), idle_cut)
+        .await
+        .expect("proxy");
+    let client = client(proxy.url()).await;
+    (lab, proxy, client)
+}
+
 fn recording() -> (CallOptions, Arc<Mutex<Vec<Heartbeat>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
@@ -34,11 +46,7 @@ fn recording() -> (CallOptions, Arc<Mutex<Vec<Heartbeat>>>) {
 
 #[tokio::test]
 async fn a_proxy_that_cuts_idle_calls_after_1s_cuts_a_plain_3s_sleep() {
-    let lab = RunningLab::start("lab").await.expect("server");
-    let proxy = CuttingProxy::start(lab.addr(), Some(IDLE_CUT))
-        .await
-        .expect("proxy");
-    let mut client = client(proxy.url()).await;
+    let (_lab, proxy, mut client) = lab_behind_proxy(Some(IDLE_CUT)).await;
 
     let result = tokio::time::timeout(DEADLINE, client.sleep_plain(SleepRequest { millis: 3000 }))
         .await
@@ -54,11 +62,7 @@ async fn a_proxy_that_cuts_idle_calls_after_1s_cuts_a_plain_3s_sleep() {
 
 #[tokio::test]
 async fn a_heartbeat_sleep_of_3s_passes_the_same_proxy_with_progress() {
-    let lab = RunningLab::start("lab").await.expect("server");
-    let proxy = CuttingProxy::start(lab.addr(), Some(IDLE_CUT))
-        .await
-        .expect("proxy");
-    let mut client = client(proxy.url()).await;
+    let (_lab, proxy, mut client) = lab_behind_proxy(Some(IDLE_CUT)).await;
 
     let (options, seen) = recording();
     let mut request = Request::new(SleepRequest { millis: 3000 });
@@ -103,11 +107,7 @@ async fn a_heartbeat_sleep_of_3s_passes_the_same_proxy_with_progress() {
 
 #[tokio::test]
 async fn ticks_with_gaps_longer_than_the_cut_pass_the_proxy() {
-    let lab = RunningLab::start("lab").await.expect("server");
-    let proxy = CuttingProxy::start(lab.addr(), Some(IDLE_CUT))
-        .await
-        .expect("proxy");
-    let mut client = client(proxy.url()).await;
+    let (_lab, proxy, mut client) = lab_behind_proxy(Some(IDLE_CUT)).await;
 
     let (options, seen) = recording();
     let mut request = Request::new(TicksRequest {
@@ -133,9 +133,7 @@ async fn ticks_with_gaps_longer_than_the_cut_pass_the_proxy() {
 
 #[tokio::test]
 async fn a_frozen_server_fails_the_call_with_unavailable_within_the_liveness_window() {
-    let lab = RunningLab::start("lab").await.expect("server");
-    let proxy = CuttingProxy::start(lab.addr(), None).await.expect("proxy");
-    let mut client = client(proxy.url()).await;
+    let (_lab, proxy, mut client) = lab_behind_proxy(None).await;
 
     let (options, seen) = recording();
     let mut request = Request::new(SleepRequest { millis: 20_000 });

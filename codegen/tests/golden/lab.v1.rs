@@ -753,7 +753,7 @@ pub mod lab_client {
             self.inner = self.inner.send_compressed(encoding);
             self
         }
-        /// Enable decompressing responses.
+        /// Enable decompressing responses with the given encoding.
         #[must_use]
         pub fn accept_compressed(
             mut self,
@@ -919,6 +919,15 @@ pub mod lab_server {
                 interceptor,
             )
         }
+        /// Compress responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
         /// Enable decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
@@ -926,15 +935,6 @@ pub mod lab_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Compress responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
             self
         }
         /// Limits the maximum size of a decoded message (default: 4 MiB).

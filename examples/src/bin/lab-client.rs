@@ -69,7 +69,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             println!("reply: slept {} ms", reply.slept_ms);
         }
         Command::SleepPlain { millis } => {
-            let reply = client.sleep_plain(SleepRequest { millis }).await?.into_inner();
+            let reply = client
+                .sleep_plain(SleepRequest { millis })
+                .await?
+                .into_inner();
             println!("reply: slept {} ms", reply.slept_ms);
         }
         Command::Ticks { count, gap_ms } => {
