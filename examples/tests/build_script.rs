@@ -1,0 +1,27 @@
+//! The build script of this crate runs `steadfast-build`; cargo must have been
+//! told to rerun it when the protos change (tonic-prost-build 0.14's option for
+//! this silently does nothing, and prost-build never emits it).
+
+use std::path::Path;
+
+#[test]
+fn cargo_was_told_to_rerun_when_the_protos_change() {
+    // Cargo keeps a build script's stdout in `output`, beside its OUT_DIR.
+    let out_dir = Path::new(env!("OUT_DIR"));
+    let output = out_dir.parent().expect("build dir").join("output");
+    let text =
+        std::fs::read_to_string(&output).unwrap_or_else(|e| panic!("{}: {e}", output.display()));
+    let reruns: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("cargo:rerun-if-changed="))
+        .collect();
+    assert!(reruns.contains(&"proto/lab/v1/lab.proto"), "{reruns:?}");
+    assert!(
+        reruns.contains(&"proto"),
+        "the include directory: {reruns:?}"
+    );
+    assert!(
+        !reruns.iter().any(|r| r.contains("steadfast/v1")),
+        "built-in protos have no file to watch: {reruns:?}"
+    );
+}
