@@ -21,10 +21,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// `deadline` (including when one evaluation of it does not finish in time).
 ///
 /// ```no_run
-/// # async fn demo(proxy: steadfast_tests::proxy::CuttingProxy) {
-/// use std::time::Duration;
-/// steadfast_tests::wait::until("the proxy cut one connection", Duration::from_secs(5), || async {
-///     proxy.cut_count() == 1
+/// # async fn demo(cuts: std::sync::atomic::AtomicUsize) {
+/// use std::{sync::atomic::Ordering, time::Duration};
+/// steadfast_tests::wait::until("one connection was cut", Duration::from_secs(5), || async {
+///     cuts.load(Ordering::SeqCst) == 1
 /// })
 /// .await;
 /// # }
