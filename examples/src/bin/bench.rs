@@ -8,7 +8,11 @@
 //!
 //! 1. throughput: calls per second of `Sleep(0)` through the generated client stub
 //!    against `SleepPlain(0)`, same server, same run, at a fixed concurrency, in
-//!    interleaved rounds; the medians and their ratio (goal: ≥ 90 %);
+//!    interleaved rounds; the medians and their ratio (goal: ≥ 90 %), with the
+//!    CPU time per call of the server and of this client process. `WhoAmI` (plain
+//!    unary, a handler that never awaits) runs in the same rounds as a second
+//!    baseline: `SleepPlain(0)` awaits a zero-length `tokio::time::sleep`, which
+//!    waits for the next 1 ms timer tick, while `Sleep(0)` does not await at all;
 //! 2. memory: the server's resident memory per in-flight call, with 10,000
 //!    concurrent `Sleep(30 s)` calls, and with 10,000 `SleepPlain(30 s)` calls on
 //!    another fresh server as the plain-tonic baseline (goal: ≤ 16 KiB per call).
@@ -61,12 +65,15 @@ struct Args {
     /// Throughput: warm-up seconds per kind of call, before the rounds.
     #[arg(long, default_value_t = 2.0)]
     warmup_secs: f64,
-    /// Throughput: rounds; each runs plain and heartbeat once (order alternates).
-    #[arg(long, default_value_t = 5)]
+    /// Throughput: rounds; each runs every kind of call once, in rotating order.
+    #[arg(long, default_value_t = 10)]
     rounds: usize,
     /// Throughput: seconds per kind per round.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 1.5)]
     round_secs: f64,
+    /// Throughput: the `millis` of each `Sleep`/`SleepPlain` call.
+    #[arg(long, default_value_t = 0)]
+    millis: u64,
     /// Memory: concurrent in-flight calls.
     #[arg(long, default_value_t = 10_000)]
     calls: usize,
@@ -76,6 +83,13 @@ struct Args {
     /// Memory: how long each in-flight call sleeps on the server (ms).
     #[arg(long, default_value_t = 30_000)]
     sleep_ms: u64,
+    /// Memory: hold the calls this many seconds after they are all in flight,
+    /// before the reading (to see how a long-running call's memory develops).
+    #[arg(long, default_value_t = 0)]
+    hold_secs: u64,
+    /// Print every memory sample.
+    #[arg(long)]
+    verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,12 +97,17 @@ enum Part {
     All,
     Throughput,
     Memory,
+    /// Only the heartbeat half of the memory part.
+    HeartbeatMemory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Plain,
     Heartbeat,
+    /// `WhoAmI`: plain unary with a handler that never awaits (a baseline free of
+    /// `SleepPlain`'s zero-length `tokio::time::sleep`, see `BENCHMARKS.md`).
+    Trivial,
 }
 
 impl Kind {
@@ -96,6 +115,7 @@ impl Kind {
         match self {
             Kind::Plain => "plain unary (SleepPlain)",
             Kind::Heartbeat => "heartbeat (Sleep)",
+            Kind::Trivial => "plain unary (WhoAmI)",
         }
     }
 }
@@ -120,13 +140,17 @@ async fn main() -> Result<(), Error> {
 
     let throughput = match args.only {
         Part::All | Part::Throughput => Some(throughput(&args, &server_bin).await?),
-        Part::Memory => None,
+        Part::Memory | Part::HeartbeatMemory => None,
     };
     let memory = match args.only {
         Part::All | Part::Memory => {
             let heartbeat = memory(&args, &server_bin, Kind::Heartbeat).await?;
             let plain = memory(&args, &server_bin, Kind::Plain).await?;
             Some((heartbeat, plain))
+        }
+        Part::HeartbeatMemory => {
+            memory(&args, &server_bin, Kind::Heartbeat).await?;
+            None
         }
         Part::Throughput => None,
     };
@@ -146,7 +170,7 @@ struct LabServer {
     child: Child,
     addr: SocketAddr,
     // Kept open so that the server never writes to a closed pipe.
-    _stdout: BufReader<ChildStdout>,
+    stdout: BufReader<ChildStdout>,
 }
 
 impl LabServer {
@@ -167,11 +191,11 @@ impl LabServer {
         let mut server = LabServer {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            _stdout: BufReader::new(stdout),
+            stdout: BufReader::new(stdout),
         };
         // From here on, an early return kills the child through `Drop`.
         let mut line = String::new();
-        server._stdout.read_line(&mut line)?;
+        server.stdout.read_line(&mut line)?;
         let line = line.trim();
         server.addr = line
             .strip_prefix("lab-server ")
@@ -211,39 +235,92 @@ impl Drop for LabServer {
 // ---------------------------------------------------------------------------
 // Throughput
 
-#[derive(Debug)]
+/// One round of one kind of call.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    /// Completed calls per second.
+    rate: f64,
+    /// CPU time of the server process per call, µs.
+    server_us: f64,
+    /// CPU time of this (client) process per call, µs.
+    client_us: f64,
+}
+
+#[derive(Debug, Default)]
 struct Throughput {
-    plain: Vec<f64>,
-    heartbeat: Vec<f64>,
+    plain: Vec<Round>,
+    heartbeat: Vec<Round>,
+    trivial: Vec<Round>,
 }
 
 impl Throughput {
-    fn plain_median(&self) -> f64 {
-        median(&self.plain)
+    fn of(&self, kind: Kind) -> &[Round] {
+        match kind {
+            Kind::Plain => &self.plain,
+            Kind::Heartbeat => &self.heartbeat,
+            Kind::Trivial => &self.trivial,
+        }
     }
-    fn heartbeat_median(&self) -> f64 {
-        median(&self.heartbeat)
+    fn median(&self, kind: Kind, field: fn(&Round) -> f64) -> f64 {
+        median(&self.of(kind).iter().map(field).collect::<Vec<_>>())
     }
-    fn ratio(&self) -> f64 {
-        self.heartbeat_median() / self.plain_median()
+    fn rate(&self, kind: Kind) -> f64 {
+        self.median(kind, |r| r.rate)
     }
+    /// Heartbeat calls/s over `kind`'s (of the medians).
+    fn ratio(&self, kind: Kind) -> f64 {
+        self.rate(Kind::Heartbeat) / self.rate(kind)
+    }
+    /// The median of the per-round ratios heartbeat calls/s over `kind`'s: each
+    /// pair ran back to back, so drift between rounds cancels out.
+    fn paired_ratio(&self, kind: Kind) -> f64 {
+        let ratios: Vec<f64> = self
+            .heartbeat
+            .iter()
+            .zip(self.of(kind))
+            .map(|(h, k)| h.rate / k.rate)
+            .collect();
+        median(&ratios)
+    }
+}
+
+/// CPU time (on-CPU, all threads) of a process so far, from
+/// `/proc/PID/task/*/schedstat` (nanosecond resolution).
+fn cpu_time(pid: &str) -> Result<Duration, Error> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread may exit between listing and reading.
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("schedstat")) else {
+            continue;
+        };
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(Duration::from_nanos(total))
 }
 
 async fn call(client: &mut LabClient<Channel>, kind: Kind, millis: u64) -> Result<(), Status> {
     match kind {
         Kind::Plain => client.sleep_plain(SleepRequest { millis }).await.map(drop),
         Kind::Heartbeat => client.sleep(SleepRequest { millis }).await.map(drop),
+        Kind::Trivial => client.who_am_i(WhoAmIRequest {}).await.map(drop),
     }
 }
 
-/// Runs `concurrency` loops of back-to-back zero-length calls for `length`;
-/// returns completed calls per second.
+/// Runs `concurrency` loops of back-to-back calls for `length`.
 async fn round(
+    server: &LabServer,
     clients: &[LabClient<Channel>],
     concurrency: usize,
     kind: Kind,
+    millis: u64,
     length: Duration,
-) -> Result<f64, Error> {
+) -> Result<Round, Error> {
+    let server_pid = server.pid().to_string();
+    let (server_cpu, client_cpu) = (cpu_time(&server_pid)?, cpu_time("self")?);
     let start = Instant::now();
     let deadline = start + length;
     let tasks: Vec<_> = (0..concurrency)
@@ -252,7 +329,7 @@ async fn round(
             tokio::spawn(async move {
                 let mut done = 0u64;
                 while Instant::now() < deadline {
-                    call(&mut client, kind, 0).await?;
+                    call(&mut client, kind, millis).await?;
                     done += 1;
                 }
                 Ok::<u64, Status>(done)
@@ -263,10 +340,27 @@ async fn round(
     for task in tasks {
         done += task.await??;
     }
-    Ok(done as f64 / start.elapsed().as_secs_f64())
+    let elapsed = start.elapsed();
+    let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / done.max(1) as f64;
+    Ok(Round {
+        rate: done as f64 / elapsed.as_secs_f64(),
+        server_us: per_call(cpu_time(&server_pid)?.saturating_sub(server_cpu)),
+        client_us: per_call(cpu_time("self")?.saturating_sub(client_cpu)),
+    })
+}
+
+fn print_round(prefix: &str, kind: Kind, round: &Round) {
+    println!(
+        "  {prefix:<8} {:<26} {:>9.0} calls/s   CPU/call: server {:>5.1} µs, client {:>5.1} µs",
+        kind.label(),
+        round.rate,
+        round.server_us,
+        round.client_us
+    );
 }
 
 async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error> {
+    const KINDS: [Kind; 3] = [Kind::Plain, Kind::Heartbeat, Kind::Trivial];
     let server = LabServer::spawn(server_bin, "bench-throughput")?;
     let clients: Vec<_> = server
         .channels(args.channels.max(1))
@@ -276,38 +370,30 @@ async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error>
         .collect();
     let concurrency = args.concurrency.max(1);
     println!(
-        "throughput: server {} (pid {}), {} channels, {} calls in flight",
+        "throughput: server {} (pid {}), {} channels, {} calls in flight, millis = {}",
         server.addr,
         server.pid(),
         clients.len(),
-        concurrency
+        concurrency,
+        args.millis
     );
     let warmup = Duration::from_secs_f64(args.warmup_secs);
-    for kind in [Kind::Plain, Kind::Heartbeat] {
-        let rate = round(&clients, concurrency, kind, warmup).await?;
-        println!("  warm-up  {:<26} {rate:>9.0} calls/s", kind.label());
+    for kind in KINDS {
+        let result = round(&server, &clients, concurrency, kind, args.millis, warmup).await?;
+        print_round("warm-up", kind, &result);
     }
     let length = Duration::from_secs_f64(args.round_secs);
-    let mut result = Throughput {
-        plain: Vec::new(),
-        heartbeat: Vec::new(),
-    };
+    let mut result = Throughput::default();
     for r in 0..args.rounds.max(1) {
-        let order = if r % 2 == 0 {
-            [Kind::Plain, Kind::Heartbeat]
-        } else {
-            [Kind::Heartbeat, Kind::Plain]
-        };
-        for kind in order {
-            let rate = round(&clients, concurrency, kind, length).await?;
-            println!(
-                "  round {}  {:<26} {rate:>9.0} calls/s",
-                r + 1,
-                kind.label()
-            );
+        // Rotate the order, so that each kind runs first, second and last in turn.
+        for i in 0..KINDS.len() {
+            let kind = KINDS[(r + i) % KINDS.len()];
+            let one = round(&server, &clients, concurrency, kind, args.millis, length).await?;
+            print_round(&format!("round {}", r + 1), kind, &one);
             match kind {
-                Kind::Plain => result.plain.push(rate),
-                Kind::Heartbeat => result.heartbeat.push(rate),
+                Kind::Plain => result.plain.push(one),
+                Kind::Heartbeat => result.heartbeat.push(one),
+                Kind::Trivial => result.trivial.push(one),
             }
         }
     }
@@ -347,19 +433,28 @@ fn read_mem(pid: u32) -> Result<Mem, Error> {
 }
 
 /// Samples the server's memory every 250 ms until VmRSS has held still for 2 s
-/// (spread within 1 % of the growth over `base`, or 256 KiB), at least `min_wait`
-/// and at most `max_wait`; returns the last reading and whether it was stable.
+/// (spread within 256 KiB), at least `min_wait` and at most `max_wait`; returns
+/// the last reading and whether it was stable. (Idle heartbeat calls keep growing
+/// for about a minute, see `BENCHMARKS.md`, so they are read at `max_wait`.)
 async fn settle(
     pid: u32,
-    base: Mem,
     min_wait: Duration,
     max_wait: Duration,
+    verbose: bool,
 ) -> Result<(Mem, bool), Error> {
     const WINDOW: usize = 8;
     let start = Instant::now();
     let mut recent: Vec<u64> = Vec::new();
     loop {
         let mem = read_mem(pid)?;
+        if verbose {
+            println!(
+                "    {:>5.2} s: VmRSS {} KiB, RssAnon {} KiB",
+                start.elapsed().as_secs_f64(),
+                mem.rss,
+                mem.anon
+            );
+        }
         recent.push(mem.rss);
         if recent.len() > WINDOW {
             recent.remove(0);
@@ -368,8 +463,7 @@ async fn settle(
             let (lo, hi) = recent
                 .iter()
                 .fold((u64::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-            let tolerance = (mem.rss.saturating_sub(base.rss) / 100).max(256);
-            if hi - lo <= tolerance {
+            if hi - lo <= 256 {
                 return Ok((mem, true));
             }
         }
@@ -404,6 +498,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
     let name = match kind {
         Kind::Plain => "bench-memory-plain",
         Kind::Heartbeat => "bench-memory-heartbeat",
+        Kind::Trivial => return Err("the memory part compares Sleep and SleepPlain".into()),
     };
     let server = LabServer::spawn(server_bin, name)?;
     let pid = server.pid();
@@ -430,7 +525,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
         task.await??;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (idle, _) = settle(pid, read_mem(pid)?, Duration::ZERO, Duration::from_secs(5)).await?;
+    let (idle, _) = settle(pid, Duration::ZERO, Duration::from_secs(5), false).await?;
     println!(
         "  idle:   VmRSS {} KiB, RssAnon {} KiB, Pss {} KiB",
         idle.rss, idle.anon, idle.pss
@@ -450,7 +545,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
                 let mut request = Request::new(SleepRequest { millis });
                 started.fetch_add(1, Ordering::Relaxed);
                 let result = match kind {
-                    Kind::Plain => client.sleep_plain(request).await.map(drop),
+                    Kind::Plain | Kind::Trivial => client.sleep_plain(request).await.map(drop),
                     Kind::Heartbeat => {
                         let seen = AtomicBool::new(false);
                         CallOptions::new()
@@ -491,7 +586,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
             }
             sent.elapsed().as_secs_f64()
         }
-        Kind::Plain => {
+        Kind::Plain | Kind::Trivial => {
             // No heartbeats to see: wait until every task has sent its call, then
             // for a `WhoAmI` on every connection (HTTP/2 frames arrive in order, so
             // the server has read the earlier calls' headers), then (below) for the
@@ -511,15 +606,34 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
             sent.elapsed().as_secs_f64()
         }
     };
-    let (loaded, stable) =
-        settle(pid, idle, Duration::from_secs(2), Duration::from_secs(12)).await?;
+    if args.hold_secs > 0 {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(args.hold_secs) {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let mem = read_mem(pid)?;
+            println!(
+                "  held {:>3.0} s: VmRSS {} KiB ({:.2} KiB per call), RssAnon {} KiB",
+                start.elapsed().as_secs_f64(),
+                mem.rss,
+                (mem.rss as f64 - idle.rss as f64) / args.calls as f64,
+                mem.anon
+            );
+        }
+    }
+    let (loaded, stable) = settle(
+        pid,
+        Duration::from_secs(2),
+        Duration::from_secs(12),
+        args.verbose,
+    )
+    .await?;
     let still_running = ended.load(Ordering::Relaxed) == 0;
     println!(
         "  loaded: VmRSS {} KiB, RssAnon {} KiB, Pss {} KiB{} (all in flight after {confirm_secs:.1} s; {:.1} s since sent)",
         loaded.rss,
         loaded.anon,
         loaded.pss,
-        if stable { "" } else { " (NOT stable)" },
+        if stable { "" } else { " (still growing)" },
         sent.elapsed().as_secs_f64()
     );
     if !still_running {
@@ -558,17 +672,21 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-fn spread(values: &[f64]) -> (f64, f64) {
-    values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        })
+fn spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
 }
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
+
+fn yes_no(met: bool) -> &'static str {
+    if met { "yes" } else { "no" }
+}
+
+const KIND_ORDER: [Kind; 3] = [Kind::Plain, Kind::Heartbeat, Kind::Trivial];
 
 fn summary(
     args: &Args,
@@ -580,52 +698,74 @@ fn summary(
     if let Some(t) = throughput {
         let _ = writeln!(
             out,
-            "throughput ({} calls in flight over {} connections, median of {} × {} s rounds):",
+            "throughput, millis = {} ({} calls in flight over {} connections, median of {} × {} s rounds):",
+            args.millis,
             args.concurrency,
             args.channels,
             t.plain.len(),
             args.round_secs
         );
-        for (label, values) in [("plain unary", &t.plain), ("heartbeat", &t.heartbeat)] {
-            let (lo, hi) = spread(values);
-            let _ = writeln!(
-                out,
-                "  {label:<14} {:>9.0} calls/s   (rounds {lo:.0} … {hi:.0})",
-                median(values)
-            );
-        }
         let _ = writeln!(
             out,
-            "  ratio          {:>9.1} %         goal ≥ {:.0} %: {}",
-            t.ratio() * 100.0,
-            THROUGHPUT_GOAL * 100.0,
-            verdict(t.ratio() >= THROUGHPUT_GOAL)
+            "  {:<26} {:>9}   {:>17}   {:>11} {:>11}",
+            "", "calls/s", "(rounds)", "server CPU", "client CPU"
         );
+        for kind in KIND_ORDER {
+            let (lo, hi) = spread(t.of(kind).iter().map(|r| r.rate));
+            let _ = writeln!(
+                out,
+                "  {:<26} {:>9.0}   ({lo:>6.0} … {hi:>6.0})   {:>6.1} µs/c {:>6.1} µs/c",
+                kind.label(),
+                t.rate(kind),
+                t.median(kind, |r| r.server_us),
+                t.median(kind, |r| r.client_us),
+            );
+        }
+        for (label, kind) in [
+            ("ratio Sleep / SleepPlain", Kind::Plain),
+            ("ratio Sleep / WhoAmI", Kind::Trivial),
+        ] {
+            let ratio = t.ratio(kind);
+            let _ = writeln!(
+                out,
+                "  {label:<26} {:>8.1} %   (median of per-round ratios {:.1} %)   goal ≥ {:.0} %: {}",
+                ratio * 100.0,
+                t.paired_ratio(kind) * 100.0,
+                THROUGHPUT_GOAL * 100.0,
+                verdict(ratio >= THROUGHPUT_GOAL)
+            );
+        }
     }
     if let Some((heartbeat, plain)) = memory {
         let _ = writeln!(
             out,
-            "server memory per in-flight call ({} calls over {} connections, Sleep {} ms):",
+            "server memory per in-flight call ({} calls over {} connections, millis = {}):",
             args.calls, args.mem_channels, args.sleep_ms
         );
         let _ = writeln!(
             out,
-            "  {:<14} {:>10} {:>10} {:>10}",
+            "  {:<26} {:>10} {:>10} {:>10}",
             "", "VmRSS", "RssAnon", "Pss"
         );
-        for (label, m) in [("plain unary", plain), ("heartbeat", heartbeat)] {
+        for m in [plain, heartbeat] {
             let _ = writeln!(
                 out,
-                "  {label:<14} {:>6.2} KiB {:>6.2} KiB {:>6.2} KiB{}",
+                "  {:<26} {:>6.2} KiB {:>6.2} KiB {:>6.2} KiB{}",
+                m.kind.label(),
                 m.per_call(|m| m.rss),
                 m.per_call(|m| m.anon),
                 m.per_call(|m| m.pss),
-                if m.stable { "" } else { "  (RSS not stable)" }
+                if m.stable {
+                    ""
+                } else {
+                    "  (RSS still growing)"
+                }
             );
         }
         let _ = writeln!(
             out,
-            "  ratio          {:>6.2} ×      heartbeat goal ≤ {MEMORY_GOAL_KIB:.0} KiB: {}",
+            "  {:<26} {:>6.2} ×      heartbeat goal ≤ {MEMORY_GOAL_KIB:.0} KiB: {}",
+            "ratio heartbeat / plain",
             heartbeat.rss_per_call() / plain.rss_per_call(),
             verdict(heartbeat.rss_per_call() <= MEMORY_GOAL_KIB)
         );
@@ -639,57 +779,70 @@ fn markdown(
     memory: Option<&(MemoryResult, MemoryResult)>,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| Measure | Plain unary | Heartbeat | Ratio | Goal | Met |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---|---|");
+    let mut goals = Vec::new();
     if let Some(t) = throughput {
         let _ = writeln!(
             out,
-            "| Calls/s, `Sleep(0)`, {} in flight / {} conns (median of {}) | {:.0} | {:.0} | {:.1} % | ≥ {:.0} % | {} |",
+            "| Throughput, millis = {}, {} in flight / {} conns, median of {} × {} s | calls/s | server CPU/call | client CPU/call |",
+            args.millis,
             args.concurrency,
             args.channels,
             t.plain.len(),
-            t.plain_median(),
-            t.heartbeat_median(),
-            t.ratio() * 100.0,
-            THROUGHPUT_GOAL * 100.0,
-            if t.ratio() >= THROUGHPUT_GOAL {
-                "yes"
-            } else {
-                "no"
-            }
+            args.round_secs
         );
-    }
-    if let Some((heartbeat, plain)) = memory {
-        for (what, field) in [
-            ("VmRSS", (|m: &Mem| m.rss) as fn(&Mem) -> u64),
-            ("RssAnon", |m: &Mem| m.anon),
-        ] {
-            let (p, h) = (plain.per_call(field), heartbeat.per_call(field));
-            let (goal, met) = if what == "VmRSS" {
-                (
-                    format!("≤ {MEMORY_GOAL_KIB:.0} KiB"),
-                    if h <= MEMORY_GOAL_KIB { "yes" } else { "no" },
-                )
-            } else {
-                (String::new(), "")
-            };
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for kind in KIND_ORDER {
             let _ = writeln!(
                 out,
-                "| Server {what} per in-flight call, {} × `Sleep({} ms)` / {} conns | {p:.2} KiB | {h:.2} KiB | {:.2} × | {goal} | {met} |",
-                args.calls,
-                args.sleep_ms,
-                args.mem_channels,
-                h / p
+                "| {} | {:.0} | {:.1} µs | {:.1} µs |",
+                kind.label(),
+                t.rate(kind),
+                t.median(kind, |r| r.server_us),
+                t.median(kind, |r| r.client_us),
             );
         }
+        let _ = writeln!(out);
+        for (label, kind) in [("`SleepPlain`", Kind::Plain), ("`WhoAmI`", Kind::Trivial)] {
+            let ratio = t.ratio(kind);
+            goals.push(format!(
+                "| `Sleep` calls/s ÷ {label} calls/s ≥ {:.0} % | {:.1} % (per-round median {:.1} %) | {} |",
+                THROUGHPUT_GOAL * 100.0,
+                ratio * 100.0,
+                t.paired_ratio(kind) * 100.0,
+                yes_no(ratio >= THROUGHPUT_GOAL)
+            ));
+        }
+    }
+    if let Some((heartbeat, plain)) = memory {
+        let _ = writeln!(
+            out,
+            "| Server memory per in-flight call, {} × millis = {} / {} conns | VmRSS | RssAnon | Pss |",
+            args.calls, args.sleep_ms, args.mem_channels
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for m in [plain, heartbeat] {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} KiB | {:.2} KiB | {:.2} KiB |",
+                m.kind.label(),
+                m.per_call(|m| m.rss),
+                m.per_call(|m| m.anon),
+                m.per_call(|m| m.pss),
+            );
+        }
+        let ratio = |field: fn(&Mem) -> u64| heartbeat.per_call(field) / plain.per_call(field);
+        let _ = writeln!(
+            out,
+            "| ratio heartbeat / plain | {:.2} × | {:.2} × | {:.2} × |",
+            ratio(|m| m.rss),
+            ratio(|m| m.anon),
+            ratio(|m| m.pss)
+        );
         let _ = writeln!(out);
         for m in [plain, heartbeat] {
             let _ = writeln!(
                 out,
-                "- {}: idle VmRSS {} KiB → loaded {} KiB (RssAnon {} → {} KiB); all {} in flight {:.1} s after sending{}",
+                "- {}: VmRSS {} KiB idle → {} KiB loaded (RssAnon {} → {} KiB); all {} calls confirmed in flight {:.1} s after sending{}",
                 m.kind.label(),
                 m.idle.rss,
                 m.loaded.rss,
@@ -700,10 +853,21 @@ fn markdown(
                 if m.stable {
                     ""
                 } else {
-                    "; RSS still moving at the reading"
+                    "; RSS still growing at the reading"
                 }
             );
         }
+        let _ = writeln!(out);
+        goals.push(format!(
+            "| Server memory per in-flight heartbeat call ≤ {MEMORY_GOAL_KIB:.0} KiB | {:.2} KiB | {} |",
+            heartbeat.rss_per_call(),
+            yes_no(heartbeat.rss_per_call() <= MEMORY_GOAL_KIB)
+        ));
+    }
+    let _ = writeln!(out, "| Goal | Measured | Met |");
+    let _ = writeln!(out, "|---|---:|---|");
+    for goal in goals {
+        let _ = writeln!(out, "{goal}");
     }
     out
 }
