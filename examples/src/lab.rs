@@ -138,7 +138,10 @@ impl Lab for LabService {
         let total = sleep_duration(request.get_ref().millis)?;
         let run = Run::start(&self.stats);
         let start = Instant::now();
-        tokio::time::sleep(total).await;
+        if !total.is_zero() {
+            // Like `sleep`: no timer for a zero sleep (tokio rounds it up to a 1 ms tick).
+            tokio::time::sleep(total).await;
+        }
         run.finish();
         Ok(Response::new(SleepReply {
             slept_ms: start.elapsed().as_millis() as u64,
@@ -173,6 +176,17 @@ impl Lab for LabService {
             name: self.name.clone(),
         }))
     }
+}
+
+/// Incoming connections with TCP_NODELAY set.
+///
+/// tonic sets TCP_NODELAY itself only in `Server::serve`; with
+/// `serve_with_incoming*` it is up to the caller. A heartbeat method sends its
+/// response headers at once and its message later, so without TCP_NODELAY a
+/// message that follows the headers within a round trip waits for the peer's
+/// delayed ACK (about 40 ms on Linux). See BENCHMARKS.md.
+pub fn nodelay(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// One line describing a heartbeat, as the client and the tour print it.
@@ -239,7 +253,7 @@ impl RunningLab {
         let router =
             builder.add_service(crate::proto::lab::v1::lab_server::LabServer::new(service));
         let task = tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let incoming = nodelay(listener);
             if let Err(err) = router.serve_with_incoming(incoming).await {
                 tracing::error!("lab server stopped: {err}");
             }

@@ -158,11 +158,9 @@ async fn start() -> (Channel, Arc<AtomicBool>) {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(
-        Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    tokio::spawn(Server::builder().add_service(server).serve_with_incoming(
+        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+    ));
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()

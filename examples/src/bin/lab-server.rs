@@ -8,10 +8,9 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use steadfast_examples::{
-    lab::{LabService, shutdown_signal},
+    lab::{LabService, nodelay, shutdown_signal},
     proto::lab::v1::lab_server::LabServer,
 };
-use tokio_stream::wrappers::TcpListenerStream;
 
 #[derive(Debug, Parser)]
 #[command(about = "Serve the steadfast lab service")]
@@ -41,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     tonic::transport::Server::builder()
         .add_service(LabServer::new(LabService::new(args.name)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(nodelay(listener), shutdown_signal())
         .await?;
     eprintln!("lab-server stopped");
     Ok(())
