@@ -156,8 +156,10 @@ where
     Fut: Future<Output = Result<Response<Streaming<F>>, Status>>,
 {
     let window = ctx.liveness;
-    let (metadata, streaming, extensions) = await_headers(window, call).await?.into_parts();
-    let mut reader = FrameReader::new(streaming, ctx);
+    let mut timer = None;
+    let (metadata, streaming, extensions) =
+        await_headers(window, call, &mut timer).await?.into_parts();
+    let mut reader = FrameReader::new(streaming, ctx, timer);
     let message = read_unary(&mut reader).await?;
     let mut headers = metadata.into_headers();
     if let Some(mut streaming) = reader.into_ended() {
@@ -188,9 +190,12 @@ where
     F: Frame,
     Fut: Future<Output = Result<Response<Streaming<F>>, Status>>,
 {
-    let (metadata, streaming, extensions) = await_headers(ctx.liveness, call).await?.into_parts();
+    let mut timer = None;
+    let (metadata, streaming, extensions) = await_headers(ctx.liveness, call, &mut timer)
+        .await?
+        .into_parts();
     let stream = HeartbeatStreaming {
-        reader: FrameReader::new(streaming, ctx),
+        reader: FrameReader::new(streaming, ctx, timer),
     };
     Ok(Response::from_parts(metadata, stream, extensions))
 }
@@ -243,16 +248,26 @@ impl<F: Frame> Stream for HeartbeatStreaming<F> {
     }
 }
 
-/// Awaits the response headers under the liveness window.
+/// Awaits the response headers under the liveness window. The timer it arms (only
+/// if the headers were not there at once) is left in `timer` for the frame reader,
+/// which re-arms it, so a call registers one timer, not two.
 async fn await_headers<T>(
     window: Duration,
     call: impl Future<Output = Result<T, Status>>,
+    timer: &mut Option<Pin<Box<Sleep>>>,
 ) -> Result<T, Status> {
     let started = Instant::now();
-    match tokio::time::timeout(window, call).await {
-        Ok(result) => result,
-        Err(_) => Err(silent("response", started.elapsed(), window)),
-    }
+    let mut call = std::pin::pin!(call);
+    poll_fn(|cx| {
+        if let Poll::Ready(result) = call.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        let sleep =
+            timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(after(started, window))));
+        ready!(sleep.as_mut().poll(cx));
+        Poll::Ready(Err(silent("response", started.elapsed(), window)))
+    })
+    .await
 }
 
 /// Reads a unary call's frames to the end: exactly one message.
@@ -295,14 +310,15 @@ struct FrameReader<F, S> {
 }
 
 impl<F, S> FrameReader<F, S> {
-    fn new(stream: S, ctx: CallContext) -> Self {
+    /// `timer`, if given, may be armed for any earlier deadline (it is re-armed).
+    fn new(stream: S, ctx: CallContext, timer: Option<Pin<Box<Sleep>>>) -> Self {
         let now = Instant::now();
         FrameReader {
             stream: Some(stream),
             ended: false,
             window: ctx.liveness,
             last_frame: now,
-            timer: None,
+            timer,
             on_progress: ctx.on_progress,
             frame: PhantomData,
         }
@@ -455,7 +471,7 @@ mod tests {
         options: CallOptions,
         frames: Scripted<TestFrame>,
     ) -> FrameReader<TestFrame, Scripted<TestFrame>> {
-        FrameReader::new(frames, context(options))
+        FrameReader::new(frames, context(options), None)
     }
 
     async fn next(
