@@ -112,9 +112,9 @@ fn naive_snake_case(name: &str) -> String {
 /// A Rust type path from prost, seen from `prefix` (`super` in the service
 /// modules, nothing at package level) — as tonic-prost-build does it.
 fn rust_type(prost_path: &str, prefix: Option<&str>) -> TokenStream {
-    let local = prost_path.starts_with("::")
-        || prost_path.starts_with("crate::")
-        || !prost_path.contains(|c: char| c.is_alphabetic());
+    // Absolute paths (extern types) and `()` (google.protobuf.Empty) need no prefix.
+    let local =
+        prost_path.starts_with("::") || prost_path.starts_with("crate::") || prost_path == "()";
     let text = match prefix {
         Some(prefix) if !local => format!("{prefix}::{prost_path}"),
         _ => prost_path.to_owned(),

@@ -257,9 +257,8 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
-        let front = Front::load(protos, includes)?;
-        let plan = options::plan(&front.pool, &self.settings)?;
-        let wire = rewrite::rewrite(&front.fds, &plan)?;
+        let (front, plan, wire) = self.load_and_rewrite(protos, includes)?;
+        let prost_fds = rewrite::with_twins(&wire, &front.fds, &plan);
         let mut compiled = Compiled {
             rerun_if_changed: front.read_paths,
             wire_protos: Vec::new(),
@@ -296,13 +295,11 @@ impl Builder {
             };
             config.service_generator(Box::new(generate::Generator::new(
                 tonic.service_generator(),
-                plan.clone(),
+                plan,
                 typed,
             )));
         }
-        config
-            .compile_fds(rewrite::with_twins(&wire, &front.fds, &plan))
-            .map_err(Error::Generate)?;
+        config.compile_fds(prost_fds).map_err(Error::Generate)?;
 
         if self.emit_rerun_if_changed {
             let mut stdout = std::io::stdout().lock();
@@ -327,10 +324,23 @@ impl Builder {
         includes: &[impl AsRef<Path>],
         out_dir: impl AsRef<Path>,
     ) -> Result<Vec<PathBuf>, Error> {
+        let (front, plan, wire) = self.load_and_rewrite(protos, includes)?;
+        write_wire_protos(&wire, out_dir.as_ref())
+    }
+}
+
+impl Builder {
+    /// The steps shared by every output: parse and check, resolve the options,
+    /// rewrite for the wire.
+    fn load_and_rewrite(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(Front, options::Plan, prost_types::FileDescriptorSet), Error> {
         let front = Front::load(protos, includes)?;
         let plan = options::plan(&front.pool, &self.settings)?;
         let wire = rewrite::rewrite(&front.fds, &plan)?;
-        write_wire_protos(&wire, out_dir.as_ref())
+        Ok((front, plan, wire))
     }
 }
 
