@@ -324,7 +324,7 @@ impl Builder {
         includes: &[impl AsRef<Path>],
         out_dir: impl AsRef<Path>,
     ) -> Result<Vec<PathBuf>, Error> {
-        let (front, plan, wire) = self.load_and_rewrite(protos, includes)?;
+        let (_, _, wire) = self.load_and_rewrite(protos, includes)?;
         write_wire_protos(&wire, out_dir.as_ref())
     }
 }
