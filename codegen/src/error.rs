@@ -35,14 +35,13 @@ pub enum Error {
         /// Methods that do exist (for the message).
         known: Vec<String>,
     },
-    /// The rewrite would define a message whose name is already taken.
-    #[error(
-        "{target}: steadfast needs to define message `{message}` for the wire, but that name is already taken in the package; rename the existing message"
-    )]
+    /// Something steadfast adds to a package (a frame message, a module) would
+    /// clash with a definition already there: the message names both and the fix.
+    #[error("{target}: {message}")]
     NameConflict {
-        /// The method being rewritten.
+        /// The method or service being rewritten.
         target: String,
-        /// The name that is taken.
+        /// Both definitions, and what to rename.
         message: String,
     },
     /// Reading or writing a file failed.

@@ -11,23 +11,30 @@
 //! }
 //! ```
 //!
-//! The pipeline: `.proto` → descriptors (protox, no `protoc` needed) → options
-//! read (prost-reflect) → the wire rewrite (pure, see `rewrite`) → prost and
-//! tonic-build on the wire descriptors → the typed layer with the original
-//! signatures. A proto without steadfast options generates exactly what
-//! tonic-prost-build generates.
+//! The pipeline, one way: `.proto` → descriptors (protox, no `protoc` needed) →
+//! options read (prost-reflect) → the wire rewrite, a pure step that returns
+//! the wire descriptors and a model of what changed → prost on the wire
+//! descriptors, with a service generator that hands plain services to
+//! tonic-prost-build and generates, for rewritten ones, tonic-build's wire code
+//! and the typed layer with the original signatures. A proto without steadfast
+//! options generates exactly what tonic-prost-build generates.
 
 mod error;
 mod generate;
+mod model;
+mod names;
 mod options;
 mod print;
 mod rewrite;
 
 use std::{
+    collections::HashSet,
     io::Write,
     path::{Path, PathBuf},
     time::Duration,
 };
+
+use prost::Message as _;
 
 use protox::file::{
     ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
@@ -45,44 +52,93 @@ pub fn configure() -> Builder {
     Builder {
         build_client: true,
         build_server: true,
+        build_transport: true,
+        emit_package: true,
+        use_arc_self: false,
+        generate_default_stubs: false,
         out_dir: None,
         settings: Vec::new(),
         emit_wire_protos: None,
+        file_descriptor_set_path: None,
+        wire_descriptor_set_path: None,
         crate_path: "::steadfast".to_owned(),
         emit_rerun_if_changed: std::env::var_os("CARGO").is_some(),
         extern_paths: Vec::new(),
         type_attributes: Vec::new(),
-        tonic: None,
+        message_attributes: Vec::new(),
+        enum_attributes: Vec::new(),
+        field_attributes: Vec::new(),
+        bytes: Vec::new(),
+        btree_map: Vec::new(),
+        boxed: Vec::new(),
+        disable_comments: HashSet::new(),
+        codec_path: None,
+        client_mod_attributes: Vec::new(),
+        client_attributes: Vec::new(),
+        server_mod_attributes: Vec::new(),
+        server_attributes: Vec::new(),
+        trait_attributes: Vec::new(),
     }
 }
 
 /// Configures code generation; ends with [`Builder::compile_protos`].
 ///
-/// Mirrors `tonic_prost_build::Builder`; what it does not mirror can be set on a
-/// `tonic_prost_build::Builder` passed to [`Builder::tonic`] or on a
-/// `prost_build::Config` passed to [`Builder::compile_with_config`].
+/// Mirrors `tonic_prost_build::Builder`: the service settings (`build_*`,
+/// `*_attribute`, `use_arc_self`, `generate_default_stubs`, `disable_comments`,
+/// `codec_path`, `emit_package`) apply alike to services steadfast leaves alone
+/// and to the typed and wire code of rewritten ones. Message settings not
+/// mirrored here can be set on a `prost_build::Config` passed to
+/// [`Builder::compile_with_config`].
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Builder {
     build_client: bool,
     build_server: bool,
+    build_transport: bool,
+    emit_package: bool,
+    use_arc_self: bool,
+    generate_default_stubs: bool,
     out_dir: Option<PathBuf>,
     settings: Vec<options::Setting>,
     emit_wire_protos: Option<PathBuf>,
+    file_descriptor_set_path: Option<PathBuf>,
+    wire_descriptor_set_path: Option<PathBuf>,
     crate_path: String,
     emit_rerun_if_changed: bool,
     extern_paths: Vec<(String, String)>,
     type_attributes: Vec<(String, String)>,
-    tonic: Option<tonic_prost_build::Builder>,
+    message_attributes: Vec<(String, String)>,
+    enum_attributes: Vec<(String, String)>,
+    field_attributes: Vec<(String, String)>,
+    bytes: Vec<String>,
+    btree_map: Vec<String>,
+    boxed: Vec<String>,
+    disable_comments: HashSet<String>,
+    codec_path: Option<String>,
+    client_mod_attributes: Vec<(String, String)>,
+    client_attributes: Vec<(String, String)>,
+    server_mod_attributes: Vec<(String, String)>,
+    server_attributes: Vec<(String, String)>,
+    trait_attributes: Vec<(String, String)>,
 }
+
+/// The file name of the wire descriptor set in the output directory, unless
+/// [`Builder::wire_descriptor_set_path`] says otherwise.
+pub const WIRE_DESCRIPTOR_SET: &str = "steadfast_wire_descriptor_set.bin";
 
 /// What one compilation produced, for tests and tools.
 #[derive(Debug, Clone, Default)]
 pub struct Compiled {
-    /// Every file and include directory read, as printed in `cargo:rerun-if-changed`.
+    /// Every file read (imports included), as printed in `cargo:rerun-if-changed`.
     pub rerun_if_changed: Vec<PathBuf>,
     /// The wire `.proto` files written, if [`Builder::emit_wire_protos`] was set.
     pub wire_protos: Vec<PathBuf>,
+    /// Where the wire descriptor set was written.
+    pub wire_descriptor_set_path: PathBuf,
+    /// The wire descriptor set: the descriptors as they travel (rewritten
+    /// methods, synthesized frames, every import), encoded as a
+    /// `google.protobuf.FileDescriptorSet`, for server reflection.
+    pub wire_descriptor_set: Vec<u8>,
 }
 
 impl Builder {
@@ -204,20 +260,246 @@ impl Builder {
         self
     }
 
-    /// Escape hatch: a configured `tonic_prost_build::Builder` whose service generator
-    /// (attributes, codec, `use_arc_self`, …) is used. Its client/server switches are
-    /// overridden by [`Builder::build_client`] and [`Builder::build_server`]; its
-    /// message settings and output directory are not used (set them here or through
-    /// [`Builder::compile_with_config`]).
+    /// Add an attribute to matching messages, as `prost_build::Config::message_attribute`.
     ///
     /// ```no_run
-    /// steadfast_build::configure()
-    ///     .tonic(tonic_prost_build::configure().server_mod_attribute(".", "#[allow(clippy::all)]"))
-    ///     .compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// steadfast_build::configure().message_attribute(".lab.v1.SleepRequest", "#[derive(Eq, Hash)]").compile_protos(&["proto/lab.proto"], &["proto"])?;
     /// # Ok::<(), steadfast_build::Error>(())
     /// ```
-    pub fn tonic(mut self, builder: tonic_prost_build::Builder) -> Self {
-        self.tonic = Some(builder);
+    pub fn message_attribute(
+        mut self,
+        path: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Self {
+        self.message_attributes
+            .push((path.into(), attribute.into()));
+        self
+    }
+
+    /// Add an attribute to matching enums, as `prost_build::Config::enum_attribute`.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().enum_attribute(".lab.v1", "#[derive(Hash)]").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn enum_attribute(mut self, path: impl Into<String>, attribute: impl Into<String>) -> Self {
+        self.enum_attributes.push((path.into(), attribute.into()));
+        self
+    }
+
+    /// Add an attribute to matching fields, as `prost_build::Config::field_attribute`.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().field_attribute(".lab.v1.SleepRequest.millis", "#[doc(alias = \"ms\")]").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn field_attribute(
+        mut self,
+        path: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Self {
+        self.field_attributes.push((path.into(), attribute.into()));
+        self
+    }
+
+    /// Use `bytes::Bytes` for matching `bytes` fields, as `prost_build::Config::bytes`.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().bytes(".").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn bytes(mut self, path: impl Into<String>) -> Self {
+        self.bytes.push(path.into());
+        self
+    }
+
+    /// Use `BTreeMap` for matching map fields, as `prost_build::Config::btree_map`.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().btree_map(".").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn btree_map(mut self, path: impl Into<String>) -> Self {
+        self.btree_map.push(path.into());
+        self
+    }
+
+    /// Box matching fields, as `prost_build::Config::boxed`.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().boxed(".lab.v1.Tree.left").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn boxed(mut self, path: impl Into<String>) -> Self {
+        self.boxed.push(path.into());
+        self
+    }
+
+    /// Add an attribute to the client modules of matching packages (`"."` for all), as in tonic-prost-build: the typed client module and the wire client module of a rewritten service get it too.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().client_mod_attribute(".", "#[cfg(feature = \"client\")]").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn client_mod_attribute(
+        mut self,
+        pattern: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Self {
+        self.client_mod_attributes
+            .push((pattern.into(), attribute.into()));
+        self
+    }
+
+    /// Add an attribute to the client structs of matching services, as in tonic-prost-build (typed and wire clients alike).
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().client_attribute("lab.v1.Lab", "#[allow(missing_docs)]").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn client_attribute(
+        mut self,
+        pattern: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Self {
+        self.client_attributes
+            .push((pattern.into(), attribute.into()));
+        self
+    }
+
+    /// Add an attribute to the server modules of matching packages (`"."` for all), as in tonic-prost-build: the typed server module and the wire server module of a rewritten service get it too.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().server_mod_attribute(".", "#[cfg(feature = \"server\")]").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn server_mod_attribute(
+        mut self,
+        pattern: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Self {
+        self.server_mod_attributes
+            .push((pattern.into(), attribute.into()));
+        self
+    }
+
+    /// Add an attribute to the server structs of matching services, as in tonic-prost-build (typed and wire servers alike).
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().server_attribute("lab.v1.Lab", "#[allow(missing_docs)]").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn server_attribute(
+        mut self,
+        pattern: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Self {
+        self.server_attributes
+            .push((pattern.into(), attribute.into()));
+        self
+    }
+
+    /// Add an attribute to the server traits of matching services (matched on the Rust name, as in tonic-prost-build; typed and wire traits alike).
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().trait_attribute("Lab", "#[allow(missing_docs)]").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn trait_attribute(
+        mut self,
+        pattern: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Self {
+        self.trait_attributes
+            .push((pattern.into(), attribute.into()));
+        self
+    }
+
+    /// Generate the `connect` constructors, which need tonic's `transport` feature (default: on).
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().build_transport(false).compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn build_transport(mut self, enable: bool) -> Self {
+        self.build_transport = enable;
+        self
+    }
+
+    /// Put the package in the gRPC paths (`/lab.v1.Lab/Sleep`; default: on), as in tonic-prost-build.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().emit_package(false).compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn emit_package(mut self, enable: bool) -> Self {
+        self.emit_package = enable;
+        self
+    }
+
+    /// Server trait methods take `self: Arc<Self>` instead of `&self` (default: off), as in tonic-prost-build; the typed trait of a rewritten service follows it (its wire trait, which steadfast implements, does not).
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().use_arc_self(true).compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn use_arc_self(mut self, enable: bool) -> Self {
+        self.use_arc_self = enable;
+        self
+    }
+
+    /// Server trait methods get default bodies that return `UNIMPLEMENTED` (default: off), as in tonic-prost-build; streaming methods then return `tonic::codegen::BoxStream`.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().generate_default_stubs(true).compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn generate_default_stubs(mut self, enable: bool) -> Self {
+        self.generate_default_stubs = enable;
+        self
+    }
+
+    /// Leave out the doc comments of matching services and methods (`lab.v1.Lab`, `lab.v1.Lab.Sleep`), as in tonic-prost-build.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().disable_comments("lab.v1.Lab.Sleep").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn disable_comments(mut self, path: impl Into<String>) -> Self {
+        self.disable_comments.insert(path.into());
+        self
+    }
+
+    /// The codec of every generated method (default: `tonic_prost::ProstCodec`), as in tonic-prost-build. The frames of rewritten methods are prost messages too, so a codec for prost messages serves them.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().codec_path("crate::codec::MyCodec").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn codec_path(mut self, path: impl Into<String>) -> Self {
+        self.codec_path = Some(path.into());
+        self
+    }
+
+    /// Also write the descriptors of the protos as written (imports included, source info kept), as `prost_build::Config::file_descriptor_set_path` does.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().file_descriptor_set_path("target/lab.bin").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn file_descriptor_set_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.file_descriptor_set_path = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Where to write the wire descriptor set (default: `$OUT_DIR/steadfast_wire_descriptor_set.bin`, see [`WIRE_DESCRIPTOR_SET`]): the descriptors as they travel, for server reflection, to embed with `include_bytes!`. Give each `compile_protos` call of one build script its own path.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure().wire_descriptor_set_path("target/lab_wire.bin").compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn wire_descriptor_set_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.wire_descriptor_set_path = Some(path.as_ref().to_path_buf());
         self
     }
 
@@ -236,12 +518,19 @@ impl Builder {
         self.compile_with_config(prost_build::Config::new(), protos, includes)
     }
 
-    /// [`Builder::compile_protos`] with a `prost_build::Config` for message-level
-    /// settings (its output directory and service generator are set by steadfast).
+    /// [`Builder::compile_protos`] with a `prost_build::Config` for the message
+    /// settings this builder does not mirror.
+    ///
+    /// steadfast sets the config's output directory and service generator, and
+    /// compiles with protox; a config that sets `out_dir`, `service_generator`,
+    /// `file_descriptor_set_path` or `protoc_arg` fails with
+    /// [`Error::InvalidOption`] naming the builder method to use instead
+    /// (`protoc_executable` and `skip_protoc_run` cannot be seen from outside and
+    /// do nothing: no `protoc` runs).
     ///
     /// ```no_run
     /// let mut config = prost_build::Config::new();
-    /// config.bytes(["."]);
+    /// config.enable_type_names();
     /// steadfast_build::configure().compile_with_config(config, &["proto/lab.proto"], &["proto"])?;
     /// # Ok::<(), steadfast_build::Error>(())
     /// ```
@@ -251,55 +540,69 @@ impl Builder {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<Compiled, Error> {
+        check_config(&config)?;
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR")
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
-        let (front, plan, wire) = self.load_and_rewrite(protos, includes)?;
-        let prost_fds = rewrite::with_twins(&wire, &front.fds, &plan);
-        let mut compiled = Compiled {
-            rerun_if_changed: front.read_paths,
-            wire_protos: Vec::new(),
-        };
-        if let Some(dir) = &self.emit_wire_protos {
-            compiled.wire_protos = write_wire_protos(&wire, dir)?;
-        }
-
         let crate_path: syn::Path =
             syn::parse_str(&self.crate_path).map_err(|e| Error::InvalidOption {
                 target: "steadfast_path".to_owned(),
                 message: format!("`{}` is not a Rust path: {e}", self.crate_path),
             })?;
-        config.out_dir(&out_dir);
-        config.type_attribute(".", "#[allow(clippy::all)]");
-        config.extern_path(".steadfast.v1", format!("{}::proto::v1", self.crate_path));
-        for (proto, rust) in &self.extern_paths {
-            config.extern_path(proto, rust);
+        let (front, rewritten) = self.load_and_rewrite(protos, includes)?;
+
+        let wire_descriptor_set = wire_descriptor_set(&rewritten.wire);
+        let wire_descriptor_set_path = self
+            .wire_descriptor_set_path
+            .clone()
+            .unwrap_or_else(|| out_dir.join(WIRE_DESCRIPTOR_SET));
+        write_file(&wire_descriptor_set_path, &wire_descriptor_set)?;
+        if let Some(path) = &self.file_descriptor_set_path {
+            write_file(path, &front.fds.encode_to_vec())?;
         }
-        for (path, attribute) in &self.type_attributes {
-            config.type_attribute(path, attribute);
+        let mut compiled = Compiled {
+            rerun_if_changed: front.read_paths.clone(),
+            wire_protos: Vec::new(),
+            wire_descriptor_set_path,
+            wire_descriptor_set,
+        };
+        if let Some(dir) = &self.emit_wire_protos {
+            compiled.wire_protos = write_wire_protos(&rewritten.wire, dir)?;
         }
-        if self.build_client || self.build_server {
-            let tonic = self
-                .tonic
-                .clone()
-                .unwrap_or_else(tonic_prost_build::configure)
-                .build_client(self.build_client)
-                .build_server(self.build_server);
-            let typed = generate::TypedConfig {
-                crate_path,
-                build_client: self.build_client,
-                build_server: self.build_server,
-            };
+
+        self.configure_prost(&mut config, &out_dir);
+        let originals = generate::original_services(&mut config, &front.fds, &rewritten.model)?;
+        let settings = generate::ServiceSettings {
+            build_client: self.build_client,
+            build_server: self.build_server,
+            build_transport: self.build_transport,
+            emit_package: self.emit_package,
+            use_arc_self: self.use_arc_self,
+            generate_default_stubs: self.generate_default_stubs,
+            disable_comments: self.disable_comments,
+            codec_path: self.codec_path,
+            client_mod_attributes: self.client_mod_attributes,
+            client_attributes: self.client_attributes,
+            server_mod_attributes: self.server_mod_attributes,
+            server_attributes: self.server_attributes,
+            trait_attributes: self.trait_attributes,
+            crate_path,
+        };
+        // Without client and server, prost emits no service code, as with
+        // tonic-prost-build (the resolver's generator left in place emits nothing).
+        if settings.build_client || settings.build_server {
             config.service_generator(Box::new(generate::Generator::new(
-                tonic.service_generator(),
-                plan,
-                typed,
+                rewritten.model,
+                originals,
+                settings,
             )));
         }
-        config.compile_fds(prost_fds).map_err(Error::Generate)?;
+        config
+            .compile_fds(rewritten.wire)
+            .map_err(Error::Generate)?;
 
         if self.emit_rerun_if_changed {
             let mut stdout = std::io::stdout().lock();
@@ -324,8 +627,8 @@ impl Builder {
         includes: &[impl AsRef<Path>],
         out_dir: impl AsRef<Path>,
     ) -> Result<Vec<PathBuf>, Error> {
-        let (_, _, wire) = self.load_and_rewrite(protos, includes)?;
-        write_wire_protos(&wire, out_dir.as_ref())
+        let (_, rewritten) = self.load_and_rewrite(protos, includes)?;
+        write_wire_protos(&rewritten.wire, out_dir.as_ref())
     }
 }
 
@@ -336,12 +639,109 @@ impl Builder {
         &self,
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
-    ) -> Result<(Front, options::Plan, prost_types::FileDescriptorSet), Error> {
+    ) -> Result<(Front, rewrite::Rewritten), Error> {
         let front = Front::load(protos, includes)?;
         let plan = options::plan(&front.pool, &self.settings)?;
-        let wire = rewrite::rewrite(&front.fds, &plan)?;
-        Ok((front, plan, wire))
+        let rewritten = rewrite::rewrite(&front.fds, &plan, self.build_client, self.build_server)?;
+        Ok((front, rewritten))
     }
+
+    /// The message settings, on prost's config.
+    fn configure_prost(&self, config: &mut prost_build::Config, out_dir: &Path) {
+        config.out_dir(out_dir);
+        // What tonic-prost-build's compile_protos sets too.
+        config.type_attribute(".", "#[allow(clippy::all)]");
+        config.extern_path(".steadfast.v1", format!("{}::proto::v1", self.crate_path));
+        for (proto, rust) in &self.extern_paths {
+            config.extern_path(proto, rust);
+        }
+        for (path, attribute) in &self.type_attributes {
+            config.type_attribute(path, attribute);
+        }
+        for (path, attribute) in &self.message_attributes {
+            config.message_attribute(path, attribute);
+        }
+        for (path, attribute) in &self.enum_attributes {
+            config.enum_attribute(path, attribute);
+        }
+        for (path, attribute) in &self.field_attributes {
+            config.field_attribute(path, attribute);
+        }
+        if !self.bytes.is_empty() {
+            config.bytes(&self.bytes);
+        }
+        if !self.btree_map.is_empty() {
+            config.btree_map(&self.btree_map);
+        }
+        for path in &self.boxed {
+            config.boxed(path);
+        }
+    }
+}
+
+/// Refuses the `prost_build::Config` settings that would do nothing here.
+///
+/// prost's config keeps its fields private; its `Debug` output is the only
+/// view of them (the format is checked by a test).
+fn check_config(config: &prost_build::Config) -> Result<(), Error> {
+    let debug = format!("{config:?}");
+    let refused = [
+        (
+            "file_descriptor_set_path: Some(",
+            "file_descriptor_set_path",
+            "use steadfast_build::Builder::file_descriptor_set_path (or wire_descriptor_set_path for the wire descriptors)",
+        ),
+        (
+            "service_generator: true",
+            "service_generator",
+            "steadfast-build generates the services; set service options on steadfast_build::Builder",
+        ),
+        (
+            "out_dir: Some(",
+            "out_dir",
+            "use steadfast_build::Builder::out_dir",
+        ),
+        (
+            "protoc_args: [\"",
+            "protoc_arg",
+            "steadfast-build compiles with protox and runs no protoc",
+        ),
+    ];
+    for (needle, setting, instead) in refused {
+        if debug.contains(needle) {
+            return Err(Error::InvalidOption {
+                target: "prost_build::Config".to_owned(),
+                message: format!("`{setting}` would do nothing here: {instead}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The wire descriptors, encoded for reflection (without source info, and
+/// without the options file once no wire file imports it).
+fn wire_descriptor_set(wire: &prost_types::FileDescriptorSet) -> Vec<u8> {
+    let needs_options = wire
+        .file
+        .iter()
+        .any(|f| f.dependency.iter().any(|d| d == rewrite::OPTIONS_PROTO));
+    let file = wire
+        .file
+        .iter()
+        .filter(|f| needs_options || f.name() != rewrite::OPTIONS_PROTO)
+        .map(|f| prost_types::FileDescriptorProto {
+            source_code_info: None,
+            ..f.clone()
+        })
+        .collect();
+    prost_types::FileDescriptorSet { file }.encode_to_vec()
+}
+
+fn write_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::write(path, contents).map_err(|e| Error::io(path, e))
 }
 
 /// The front end: protos parsed and checked by protox.
@@ -384,11 +784,13 @@ impl Front {
             .open_file(rewrite::FRAME_PROTO)
             .map_err(Error::from_protox)?;
 
-        let mut read_paths: Vec<PathBuf> = compiler
+        // The files read, never a directory: a watched directory that holds the
+        // target directory (an include path of ".") would rerun the build
+        // script on every build.
+        let read_paths: Vec<PathBuf> = compiler
             .files()
             .filter_map(|f| f.path().map(Path::to_path_buf))
             .collect();
-        read_paths.extend(includes.iter().map(|i| i.as_ref().to_path_buf()));
         Ok(Front {
             fds: compiler.file_descriptor_set(),
             pool: compiler.descriptor_pool(),

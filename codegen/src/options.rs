@@ -33,12 +33,6 @@ pub(crate) struct Plan {
     pub(crate) services: BTreeMap<String, BTreeMap<String, MethodPlan>>,
 }
 
-impl Plan {
-    pub(crate) fn method(&self, service: &str, method: &str) -> Option<&MethodPlan> {
-        self.services.get(service)?.get(method)
-    }
-}
-
 /// A setting given to the builder (for protos the user cannot edit).
 #[derive(Debug, Clone)]
 pub(crate) struct Setting {

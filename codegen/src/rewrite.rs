@@ -1,30 +1,37 @@
 //! The wire rewrite: a pure step from the user's descriptors to the
 //! descriptors that actually travel (DESIGN.md, "The wire contract").
 //!
-//! For a method with a heartbeat, the response `R` becomes `stream <Method>Frame`:
+//! For a method with a heartbeat, the response `R` becomes
+//! `stream <Service><Method>Frame` (the naming rule is in [`names`]):
 //!
 //! ```proto
-//! message <Method>Frame {
+//! message <Service><Method>Frame {
 //!   oneof kind { steadfast.v1.Heartbeat heartbeat = 1; R message = 2; }
 //! }
 //! ```
 //!
-//! The `<Method>Frame` message is added to the service's file, which gains an
+//! The frame message is added to the service's file, which gains an
 //! import of `steadfast/v1/frame.proto` and loses the one of
 //! `steadfast/v1/options.proto` (the options have done their work). Blob
 //! uploads/downloads and the dispatch service are further cases of this step.
 //!
-//! No I/O here: descriptors in, descriptors out.
+//! The step returns what it changed as a [`Model`] (service → methods →
+//! original and wire signatures), which the code generator reads. No I/O here:
+//! descriptors in, descriptors and model out.
+
+use std::collections::BTreeMap;
 
 use prost_types::{
     DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
-    MethodDescriptorProto, OneofDescriptorProto, ServiceDescriptorProto,
+    MethodDescriptorProto, OneofDescriptorProto,
     field_descriptor_proto::{Label, Type},
     source_code_info::Location,
 };
 
 use crate::{
     Error,
+    model::{MethodModel, Model, ServiceModel, Signature, Synthesized, qualified},
+    names,
     options::{MethodPlan, Plan},
 };
 
@@ -32,63 +39,90 @@ use crate::{
 pub(crate) const FRAME_PROTO: &str = "steadfast/v1/frame.proto";
 /// Import path of the options (dropped from wire files).
 pub(crate) const OPTIONS_PROTO: &str = "steadfast/v1/options.proto";
-/// Marks the hidden twin of a rewritten service (see [`with_twins`]).
-pub(crate) const TWIN_SUFFIX: &str = "__SteadfastOriginal";
 
-/// Name of the synthesized frame message of a method.
-pub(crate) fn frame_name(method: &str) -> String {
-    format!("{method}Frame")
+/// What [`rewrite`] produces: the descriptors for the wire, and what changed.
+#[derive(Debug, Clone)]
+pub(crate) struct Rewritten {
+    pub(crate) wire: FileDescriptorSet,
+    pub(crate) model: Model,
 }
 
-/// Rewrites every planned method of `fds` for the wire.
-pub(crate) fn rewrite(fds: &FileDescriptorSet, plan: &Plan) -> Result<FileDescriptorSet, Error> {
-    let mut out = fds.clone();
-    for file in &mut out.file {
-        rewrite_file(file, plan)?;
+/// Rewrites every planned method of `fds` for the wire, and checks that the
+/// names it adds clash with nothing in their package (see [`names`]).
+///
+/// `build_client` and `build_server` say which modules the typed layer will
+/// add, for that check.
+pub(crate) fn rewrite(
+    fds: &FileDescriptorSet,
+    plan: &Plan,
+    build_client: bool,
+    build_server: bool,
+) -> Result<Rewritten, Error> {
+    let mut wire = fds.clone();
+    let mut model = Model::default();
+    for file in &mut wire.file {
+        rewrite_file(file, plan, &mut model);
     }
-    Ok(out)
+    check_names(fds, &model, build_client, build_server)?;
+    Ok(Rewritten { wire, model })
 }
 
-fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan) -> Result<(), Error> {
+fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan, model: &mut Model) {
     let package = file.package().to_owned();
     let mut frames = Vec::new();
     for service in &mut file.service {
-        let service_name = qualified(&package, service.name());
+        let full_name = qualified(&package, service.name());
+        let Some(service_plan) = plan.services.get(&full_name) else {
+            continue;
+        };
+        let mut methods = Vec::with_capacity(service.method.len());
         for method in &mut service.method {
-            let Some(method_plan) = plan.method(&service_name, method.name()) else {
-                continue;
-            };
-            let target = format!("{service_name}/{}", method.name());
-            if let Some(frame) = rewrite_method(&package, method, method_plan) {
-                let taken = file
-                    .message_type
-                    .iter()
-                    .chain(&frames)
-                    .any(|m: &DescriptorProto| m.name == frame.name);
-                if taken {
-                    return Err(Error::NameConflict {
-                        target,
-                        message: frame.name().to_owned(),
-                    });
-                }
+            let original = signature(method);
+            let method_plan = service_plan.get(method.name());
+            let frame = method_plan.and_then(|p| {
+                rewrite_method(
+                    &package,
+                    service.name.as_deref().unwrap_or_default(),
+                    method,
+                    p,
+                )
+            });
+            let synthesized = frame.as_ref().map(|(message, _)| Synthesized {
+                name: message.name().to_owned(),
+                full_name: format!(".{}", qualified(&package, message.name())),
+            });
+            if let Some(frame) = frame {
                 frames.push(frame);
             }
+            methods.push(MethodModel {
+                proto_name: method.name().to_owned(),
+                original,
+                wire: signature(method),
+                heartbeat: method_plan.and_then(|p| p.heartbeat),
+                frame: synthesized,
+            });
         }
+        model.services.insert(
+            full_name,
+            ServiceModel {
+                package: package.clone(),
+                proto_name: service.name().to_owned(),
+                wire_module: names::wire_module(service.name()),
+                methods,
+            },
+        );
     }
     if frames.is_empty() {
         drop_options_import(file);
-        return Ok(());
+        return;
     }
     let first = file.message_type.len();
-    file.message_type.extend(frames);
-    for index in first..file.message_type.len() {
-        let message = &file.message_type[index];
-        let doc = format!(
-            " Wire frame of `{}`: heartbeats while the call runs, then the message.",
-            message.name()
-        );
-        let fields = message.field.len();
-        let index = index as i32;
+    let docs: Vec<String> = frames.iter().map(|(_, doc)| doc.clone()).collect();
+    file.message_type
+        .extend(frames.into_iter().map(|(message, _)| message));
+    for (offset, doc) in docs.into_iter().enumerate() {
+        let index = (first + offset) as i32;
+        let fields = file.message_type[first + offset].field.len();
         add_location(file, vec![4, index], Some(doc));
         for field in 0..fields as i32 {
             add_location(file, vec![4, index, 2, field], None);
@@ -99,22 +133,42 @@ fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan) -> Result<(), Error
         file.dependency.push(FRAME_PROTO.to_owned());
     }
     drop_options_import(file);
-    Ok(())
 }
 
-/// Returns the frame message to add, if the method's response changes.
+fn signature(method: &MethodDescriptorProto) -> Signature {
+    Signature {
+        input: method.input_type().to_owned(),
+        output: method.output_type().to_owned(),
+        client_streaming: method.client_streaming(),
+        server_streaming: method.server_streaming(),
+    }
+}
+
+/// Rewrites `method` for the wire; returns the frame message to add, with its
+/// doc comment, if the response changes.
 fn rewrite_method(
     package: &str,
+    service: &str,
     method: &mut MethodDescriptorProto,
     plan: &MethodPlan,
-) -> Option<DescriptorProto> {
+) -> Option<(DescriptorProto, String)> {
     plan.heartbeat?;
-    let frame = frame_name(method.name());
+    let name = names::frame_name(service, method.name());
     let response = method.output_type().to_owned();
-    method.output_type = Some(format!(".{}", qualified(package, &frame)));
+    let messages = if method.server_streaming() {
+        "its messages, each as soon as it is ready"
+    } else {
+        "the reply, last"
+    };
+    let doc = format!(
+        " The response frames of `{}/{}` on the wire: heartbeats while the server works, then {messages}.",
+        qualified(package, service),
+        method.name()
+    );
+    method.output_type = Some(format!(".{}", qualified(package, &name)));
     method.server_streaming = Some(true);
-    Some(DescriptorProto {
-        name: Some(frame),
+    let frame = DescriptorProto {
+        name: Some(name),
         field: vec![
             oneof_field("heartbeat", 1, ".steadfast.v1.Heartbeat"),
             oneof_field("message", 2, &response),
@@ -124,7 +178,57 @@ fn rewrite_method(
             options: None,
         }],
         ..Default::default()
-    })
+    };
+    Some((frame, doc))
+}
+
+/// Checks every package that gains something against everything it defines.
+fn check_names(
+    original: &FileDescriptorSet,
+    model: &Model,
+    build_client: bool,
+    build_server: bool,
+) -> Result<(), Error> {
+    let mut by_package: BTreeMap<&str, Vec<names::Addition>> = BTreeMap::new();
+    for (full_name, service) in &model.services {
+        let prefix = names::module_prefix(&service.proto_name);
+        let mut modules = vec![service.wire_module.clone()];
+        if build_client {
+            modules.push(format!("{prefix}_client"));
+        }
+        if build_server {
+            modules.push(format!("{prefix}_server"));
+        }
+        let additions = by_package.entry(&service.package).or_default();
+        additions.push(names::Addition {
+            target: full_name.clone(),
+            message: None,
+            modules,
+            role: format!("the generated code of service `{}`", service.proto_name),
+        });
+        for method in &service.methods {
+            if let Some(frame) = &method.frame {
+                additions.push(names::Addition {
+                    target: format!("{full_name}/{}", method.proto_name),
+                    message: Some(frame.name.clone()),
+                    modules: Vec::new(),
+                    role: format!("the wire frames of `{full_name}/{}`", method.proto_name),
+                });
+            }
+        }
+    }
+    for (package, additions) in by_package {
+        let plain: Vec<String> = original
+            .file
+            .iter()
+            .filter(|f| f.package() == package)
+            .flat_map(|f| &f.service)
+            .filter(|s| !model.services.contains_key(&qualified(package, s.name())))
+            .map(|s| s.name().to_owned())
+            .collect();
+        names::check(original, package, &plain, &additions)?;
+    }
+    Ok(())
 }
 
 /// Gives a synthesized element a source location (prost-build expects one for
@@ -191,56 +295,17 @@ fn all_fields(
     }))
 }
 
-fn qualified(package: &str, name: &str) -> String {
-    if package.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{package}.{name}")
-    }
-}
-
-/// For code generation only (never on the wire): appends to each file a
-/// hidden twin of every rewritten service, with the *original* signatures
-/// from `original`. prost resolves the twin's types to Rust paths (extern
-/// paths, `super::` chains) exactly as it does for the wire service, and the
-/// service generator captures the twin instead of emitting code for it.
-pub(crate) fn with_twins(
-    wire: &FileDescriptorSet,
-    original: &FileDescriptorSet,
-    plan: &Plan,
-) -> FileDescriptorSet {
-    let mut out = wire.clone();
-    for (file, original_file) in out.file.iter_mut().zip(&original.file) {
-        let package = original_file.package();
-        let twins: Vec<ServiceDescriptorProto> = original_file
-            .service
-            .iter()
-            .filter(|s| plan.services.contains_key(&qualified(package, s.name())))
-            .map(|s| ServiceDescriptorProto {
-                name: Some(format!("{}{TWIN_SUFFIX}", s.name())),
-                method: s.method.clone(),
-                options: None,
-            })
-            .collect();
-        let first = file.service.len();
-        let methods: Vec<usize> = twins.iter().map(|t| t.method.len()).collect();
-        file.service.extend(twins);
-        for (offset, count) in methods.into_iter().enumerate() {
-            let index = (first + offset) as i32;
-            add_location(file, vec![6, index], None);
-            for method in 0..count as i32 {
-                add_location(file, vec![6, index, 2, method], None);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
+    use prost_types::ServiceDescriptorProto;
+
     use super::*;
+
+    fn run(fds: &FileDescriptorSet, plan: &Plan) -> Result<Rewritten, Error> {
+        rewrite(fds, plan, true, true)
+    }
 
     fn lab_file() -> FileDescriptorProto {
         FileDescriptorProto {
@@ -304,10 +369,10 @@ mod tests {
         let fds = FileDescriptorSet {
             file: vec![lab_file()],
         };
-        let wire = rewrite(&fds, &sleep_plan()).expect("rewrite");
+        let wire = run(&fds, &sleep_plan()).expect("rewrite").wire;
         let file = &wire.file[0];
         let sleep = &file.service[0].method[0];
-        assert_eq!(sleep.output_type(), ".lab.v1.SleepFrame");
+        assert_eq!(sleep.output_type(), ".lab.v1.LabSleepFrame");
         assert!(sleep.server_streaming());
         assert!(!sleep.client_streaming());
         assert_eq!(sleep.input_type(), ".lab.v1.SleepRequest");
@@ -319,7 +384,7 @@ mod tests {
         let frame = file
             .message_type
             .iter()
-            .find(|m| m.name() == "SleepFrame")
+            .find(|m| m.name() == "LabSleepFrame")
             .expect("frame message");
         let types: Vec<_> = frame
             .field
@@ -341,7 +406,7 @@ mod tests {
         let fds = FileDescriptorSet {
             file: vec![lab_file()],
         };
-        let wire = rewrite(&fds, &sleep_plan()).expect("rewrite");
+        let wire = run(&fds, &sleep_plan()).expect("rewrite").wire;
         let file = &wire.file[0];
         assert_eq!(
             file.dependency,
@@ -358,14 +423,14 @@ mod tests {
     fn a_taken_frame_name_is_an_error_naming_the_method() {
         let mut file = lab_file();
         file.message_type.push(DescriptorProto {
-            name: Some("SleepFrame".into()),
+            name: Some("LabSleepFrame".into()),
             ..Default::default()
         });
-        let err = rewrite(&FileDescriptorSet { file: vec![file] }, &sleep_plan())
-            .expect_err("name conflict");
+        let err =
+            run(&FileDescriptorSet { file: vec![file] }, &sleep_plan()).expect_err("name conflict");
         let text = err.to_string();
         assert!(
-            text.contains("lab.v1.Lab/Sleep") && text.contains("SleepFrame"),
+            text.contains("lab.v1.Lab/Sleep") && text.contains("message `LabSleepFrame`"),
             "{text}"
         );
     }
@@ -375,7 +440,7 @@ mod tests {
         let fds = FileDescriptorSet {
             file: vec![lab_file()],
         };
-        let wire = rewrite(&fds, &Plan::default()).expect("rewrite");
+        let wire = run(&fds, &Plan::default()).expect("rewrite").wire;
         let mut expected = lab_file();
         expected.dependency = vec!["other.proto".into(), "pub.proto".into()];
         expected.public_dependency = vec![1];
@@ -383,16 +448,43 @@ mod tests {
     }
 
     #[test]
-    fn twins_carry_the_original_signatures() {
+    fn the_model_says_what_changed() {
         let fds = FileDescriptorSet {
             file: vec![lab_file()],
         };
-        let plan = sleep_plan();
-        let wire = rewrite(&fds, &plan).expect("rewrite");
-        let with = with_twins(&wire, &fds, &plan);
-        let twin = &with.file[0].service[1];
-        assert_eq!(twin.name(), "Lab__SteadfastOriginal");
-        assert_eq!(twin.method[0].output_type(), ".lab.v1.SleepReply");
-        assert!(!twin.method[0].server_streaming());
+        let model = run(&fds, &sleep_plan()).expect("rewrite").model;
+        let service = model.service("lab.v1.Lab").expect("rewritten service");
+        assert_eq!(service.wire_module, "lab_wire");
+        let sleep = service.method("Sleep").expect("Sleep");
+        assert_eq!(sleep.original.output, ".lab.v1.SleepReply");
+        assert!(!sleep.original.server_streaming);
+        assert_eq!(sleep.wire.output, ".lab.v1.LabSleepFrame");
+        assert!(sleep.wire.server_streaming);
+        assert_eq!(sleep.heartbeat, Some(Duration::from_millis(500)));
+        assert_eq!(
+            sleep.frame.as_ref().map(|f| f.full_name.as_str()),
+            Some(".lab.v1.LabSleepFrame")
+        );
+        let plain = service.method("SleepPlain").expect("SleepPlain");
+        assert!(!plain.is_rewritten() && plain.frame.is_none());
+    }
+
+    #[test]
+    fn two_services_with_the_same_heartbeat_method_get_distinct_frames() {
+        let mut file = lab_file();
+        let mut other = file.service[0].clone();
+        other.name = Some("Other".into());
+        file.service.push(other);
+        let mut plan = sleep_plan();
+        let lab = plan.services["lab.v1.Lab"].clone();
+        plan.services.insert("lab.v1.Other".into(), lab);
+        let wire = run(&FileDescriptorSet { file: vec![file] }, &plan)
+            .expect("no clash")
+            .wire;
+        let frames: Vec<_> = wire.file[0].message_type[2..]
+            .iter()
+            .map(|m| m.name())
+            .collect();
+        assert_eq!(frames, ["LabSleepFrame", "OtherSleepFrame"]);
     }
 }

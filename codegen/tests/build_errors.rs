@@ -141,11 +141,13 @@ fn a_builder_heartbeat_too_small_is_refused() {
 #[test]
 fn a_frame_name_already_taken_is_refused() {
     let source =
-        lab("option (steadfast.v1.method) = { heartbeat_ms: 100 };") + "message SleepFrame {}\n";
+        lab("option (steadfast.v1.method) = { heartbeat_ms: 100 };") + "message LabSleepFrame {}\n";
     let dir = support::protos(&[("lab.proto", &source)]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
     assert!(
-        err.starts_with("lab.v1.Lab/Sleep: steadfast needs to define message `SleepFrame`"),
+        err.starts_with(
+            "lab.v1.Lab/Sleep: steadfast would define message `LabSleepFrame` (the wire frames of `lab.v1.Lab/Sleep`), but message `LabSleepFrame` (lab.proto:10:1) already defines `LabSleepFrame` in package `lab.v1`; rename message `LabSleepFrame`"
+        ),
         "{err}"
     );
 }

@@ -34,15 +34,15 @@ pub struct Identity {
     #[prost(string, tag = "1")]
     pub name: ::prost::alloc::string::String,
 }
-/// Wire frame of `SleepFrame`: heartbeats while the call runs, then the message.
+/// The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply, last.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
-pub struct SleepFrame {
-    #[prost(oneof = "sleep_frame::Kind", tags = "1, 2")]
-    pub kind: ::core::option::Option<sleep_frame::Kind>,
+pub struct LabSleepFrame {
+    #[prost(oneof = "lab_sleep_frame::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<lab_sleep_frame::Kind>,
 }
-/// Nested message and enum types in `SleepFrame`.
-pub mod sleep_frame {
+/// Nested message and enum types in `LabSleepFrame`.
+pub mod lab_sleep_frame {
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
@@ -52,15 +52,15 @@ pub mod sleep_frame {
         Message(super::SleepReply),
     }
 }
-/// Wire frame of `TicksFrame`: heartbeats while the call runs, then the message.
+/// The response frames of `lab.v1.Lab/Ticks` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
-pub struct TicksFrame {
-    #[prost(oneof = "ticks_frame::Kind", tags = "1, 2")]
-    pub kind: ::core::option::Option<ticks_frame::Kind>,
+pub struct LabTicksFrame {
+    #[prost(oneof = "lab_ticks_frame::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<lab_ticks_frame::Kind>,
 }
-/// Nested message and enum types in `TicksFrame`.
-pub mod ticks_frame {
+/// Nested message and enum types in `LabTicksFrame`.
+pub mod lab_ticks_frame {
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
@@ -70,545 +70,30 @@ pub mod ticks_frame {
         Message(super::Tick),
     }
 }
-/// Generated client implementations.
-pub mod lab_wire_client {
-    #![allow(
-        unused_variables,
-        dead_code,
-        missing_docs,
-        clippy::wildcard_imports,
-        clippy::let_unit_value,
-    )]
-    use tonic::codegen::*;
-    use tonic::codegen::http::Uri;
-    /// A service with slow and fast methods, to show what heartbeats change.
-    #[derive(Debug, Clone)]
-    pub struct LabWireClient<T> {
-        inner: tonic::client::Grpc<T>,
-    }
-    impl LabWireClient<tonic::transport::Channel> {
-        /// Attempt to create a new client by connecting to a given endpoint.
-        pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
-        where
-            D: TryInto<tonic::transport::Endpoint>,
-            D::Error: Into<StdError>,
-        {
-            let conn = tonic::transport::Endpoint::new(dst)?.connect().await?;
-            Ok(Self::new(conn))
-        }
-    }
-    impl<T> LabWireClient<T>
-    where
-        T: tonic::client::GrpcService<tonic::body::Body>,
-        T::Error: Into<StdError>,
-        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
-        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
-    {
-        pub fn new(inner: T) -> Self {
-            let inner = tonic::client::Grpc::new(inner);
-            Self { inner }
-        }
-        pub fn with_origin(inner: T, origin: Uri) -> Self {
-            let inner = tonic::client::Grpc::with_origin(inner, origin);
-            Self { inner }
-        }
-        pub fn with_interceptor<F>(
-            inner: T,
-            interceptor: F,
-        ) -> LabWireClient<InterceptedService<T, F>>
-        where
-            F: tonic::service::Interceptor,
-            T::ResponseBody: Default,
-            T: tonic::codegen::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<
-                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
-                >,
-            >,
-            <T as tonic::codegen::Service<
-                http::Request<tonic::body::Body>,
-            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
-        {
-            LabWireClient::new(InterceptedService::new(inner, interceptor))
-        }
-        /// Compress requests with the given encoding.
-        ///
-        /// This requires the server to support it otherwise it might respond with an
-        /// error.
-        #[must_use]
-        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
-            self
-        }
-        /// Enable decompressing responses.
-        #[must_use]
-        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
-            self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Limits the maximum size of a decoded message.
-        ///
-        /// Default: `4MB`
-        #[must_use]
-        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_decoding_message_size(limit);
-            self
-        }
-        /// Limits the maximum size of an encoded message.
-        ///
-        /// Default: `usize::MAX`
-        #[must_use]
-        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_encoding_message_size(limit);
-            self
-        }
-        /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
-        pub async fn sleep(
-            &mut self,
-            request: impl tonic::IntoRequest<super::SleepRequest>,
-        ) -> std::result::Result<
-            tonic::Response<tonic::codec::Streaming<super::SleepFrame>>,
-            tonic::Status,
-        > {
-            self.inner
-                .ready()
-                .await
-                .map_err(|e| {
-                    tonic::Status::unknown(
-                        format!("Service was not ready: {}", e.into()),
-                    )
-                })?;
-            let codec = tonic_prost::ProstCodec::default();
-            let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Sleep");
-            let mut req = request.into_request();
-            req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Sleep"));
-            self.inner.server_streaming(req, path, codec).await
-        }
-        /// The same without heartbeats: a proxy with a short idle timeout cuts it.
-        pub async fn sleep_plain(
-            &mut self,
-            request: impl tonic::IntoRequest<super::SleepRequest>,
-        ) -> std::result::Result<tonic::Response<super::SleepReply>, tonic::Status> {
-            self.inner
-                .ready()
-                .await
-                .map_err(|e| {
-                    tonic::Status::unknown(
-                        format!("Service was not ready: {}", e.into()),
-                    )
-                })?;
-            let codec = tonic_prost::ProstCodec::default();
-            let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/SleepPlain");
-            let mut req = request.into_request();
-            req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "SleepPlain"));
-            self.inner.unary(req, path, codec).await
-        }
-        /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
-        pub async fn ticks(
-            &mut self,
-            request: impl tonic::IntoRequest<super::TicksRequest>,
-        ) -> std::result::Result<
-            tonic::Response<tonic::codec::Streaming<super::TicksFrame>>,
-            tonic::Status,
-        > {
-            self.inner
-                .ready()
-                .await
-                .map_err(|e| {
-                    tonic::Status::unknown(
-                        format!("Service was not ready: {}", e.into()),
-                    )
-                })?;
-            let codec = tonic_prost::ProstCodec::default();
-            let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Ticks");
-            let mut req = request.into_request();
-            req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Ticks"));
-            self.inner.server_streaming(req, path, codec).await
-        }
-        /// Says which server answered.
-        pub async fn who_am_i(
-            &mut self,
-            request: impl tonic::IntoRequest<super::WhoAmIRequest>,
-        ) -> std::result::Result<tonic::Response<super::Identity>, tonic::Status> {
-            self.inner
-                .ready()
-                .await
-                .map_err(|e| {
-                    tonic::Status::unknown(
-                        format!("Service was not ready: {}", e.into()),
-                    )
-                })?;
-            let codec = tonic_prost::ProstCodec::default();
-            let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/WhoAmI");
-            let mut req = request.into_request();
-            req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "WhoAmI"));
-            self.inner.unary(req, path, codec).await
-        }
-    }
-}
-/// Generated server implementations.
-pub mod lab_wire_server {
-    #![allow(
-        unused_variables,
-        dead_code,
-        missing_docs,
-        clippy::wildcard_imports,
-        clippy::let_unit_value,
-    )]
-    use tonic::codegen::*;
-    /// Generated trait containing gRPC methods that should be implemented for use with LabWireServer.
-    #[async_trait]
-    pub trait LabWire: std::marker::Send + std::marker::Sync + 'static {
-        /// Server streaming response type for the Sleep method.
-        type SleepStream: tonic::codegen::tokio_stream::Stream<
-                Item = std::result::Result<super::SleepFrame, tonic::Status>,
-            >
-            + std::marker::Send
-            + 'static;
-        /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
-        async fn sleep(
-            &self,
-            request: tonic::Request<super::SleepRequest>,
-        ) -> std::result::Result<tonic::Response<Self::SleepStream>, tonic::Status>;
-        /// The same without heartbeats: a proxy with a short idle timeout cuts it.
-        async fn sleep_plain(
-            &self,
-            request: tonic::Request<super::SleepRequest>,
-        ) -> std::result::Result<tonic::Response<super::SleepReply>, tonic::Status>;
-        /// Server streaming response type for the Ticks method.
-        type TicksStream: tonic::codegen::tokio_stream::Stream<
-                Item = std::result::Result<super::TicksFrame, tonic::Status>,
-            >
-            + std::marker::Send
-            + 'static;
-        /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
-        async fn ticks(
-            &self,
-            request: tonic::Request<super::TicksRequest>,
-        ) -> std::result::Result<tonic::Response<Self::TicksStream>, tonic::Status>;
-        /// Says which server answered.
-        async fn who_am_i(
-            &self,
-            request: tonic::Request<super::WhoAmIRequest>,
-        ) -> std::result::Result<tonic::Response<super::Identity>, tonic::Status>;
-    }
-    /// A service with slow and fast methods, to show what heartbeats change.
-    #[derive(Debug)]
-    pub struct LabWireServer<T> {
-        inner: Arc<T>,
-        accept_compression_encodings: EnabledCompressionEncodings,
-        send_compression_encodings: EnabledCompressionEncodings,
-        max_decoding_message_size: Option<usize>,
-        max_encoding_message_size: Option<usize>,
-    }
-    impl<T> LabWireServer<T> {
-        pub fn new(inner: T) -> Self {
-            Self::from_arc(Arc::new(inner))
-        }
-        pub fn from_arc(inner: Arc<T>) -> Self {
-            Self {
-                inner,
-                accept_compression_encodings: Default::default(),
-                send_compression_encodings: Default::default(),
-                max_decoding_message_size: None,
-                max_encoding_message_size: None,
-            }
-        }
-        pub fn with_interceptor<F>(
-            inner: T,
-            interceptor: F,
-        ) -> InterceptedService<Self, F>
-        where
-            F: tonic::service::Interceptor,
-        {
-            InterceptedService::new(Self::new(inner), interceptor)
-        }
-        /// Enable decompressing requests with the given encoding.
-        #[must_use]
-        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
-            self.accept_compression_encodings.enable(encoding);
-            self
-        }
-        /// Compress responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
-            self.send_compression_encodings.enable(encoding);
-            self
-        }
-        /// Limits the maximum size of a decoded message.
-        ///
-        /// Default: `4MB`
-        #[must_use]
-        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-            self.max_decoding_message_size = Some(limit);
-            self
-        }
-        /// Limits the maximum size of an encoded message.
-        ///
-        /// Default: `usize::MAX`
-        #[must_use]
-        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-            self.max_encoding_message_size = Some(limit);
-            self
-        }
-    }
-    impl<T, B> tonic::codegen::Service<http::Request<B>> for LabWireServer<T>
-    where
-        T: LabWire,
-        B: Body + std::marker::Send + 'static,
-        B::Error: Into<StdError> + std::marker::Send + 'static,
-    {
-        type Response = http::Response<tonic::body::Body>;
-        type Error = std::convert::Infallible;
-        type Future = BoxFuture<Self::Response, Self::Error>;
-        fn poll_ready(
-            &mut self,
-            _cx: &mut Context<'_>,
-        ) -> Poll<std::result::Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
-        }
-        fn call(&mut self, req: http::Request<B>) -> Self::Future {
-            match req.uri().path() {
-                "/lab.v1.Lab/Sleep" => {
-                    #[allow(non_camel_case_types)]
-                    struct SleepSvc<T: LabWire>(pub Arc<T>);
-                    impl<
-                        T: LabWire,
-                    > tonic::server::ServerStreamingService<super::SleepRequest>
-                    for SleepSvc<T> {
-                        type Response = super::SleepFrame;
-                        type ResponseStream = T::SleepStream;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::ResponseStream>,
-                            tonic::Status,
-                        >;
-                        fn call(
-                            &mut self,
-                            request: tonic::Request<super::SleepRequest>,
-                        ) -> Self::Future {
-                            let inner = Arc::clone(&self.0);
-                            let fut = async move {
-                                <T as LabWire>::sleep(&inner, request).await
-                            };
-                            Box::pin(fut)
-                        }
-                    }
-                    let accept_compression_encodings = self.accept_compression_encodings;
-                    let send_compression_encodings = self.send_compression_encodings;
-                    let max_decoding_message_size = self.max_decoding_message_size;
-                    let max_encoding_message_size = self.max_encoding_message_size;
-                    let inner = self.inner.clone();
-                    let fut = async move {
-                        let method = SleepSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
-                        let mut grpc = tonic::server::Grpc::new(codec)
-                            .apply_compression_config(
-                                accept_compression_encodings,
-                                send_compression_encodings,
-                            )
-                            .apply_max_message_size_config(
-                                max_decoding_message_size,
-                                max_encoding_message_size,
-                            );
-                        let res = grpc.server_streaming(method, req).await;
-                        Ok(res)
-                    };
-                    Box::pin(fut)
-                }
-                "/lab.v1.Lab/SleepPlain" => {
-                    #[allow(non_camel_case_types)]
-                    struct SleepPlainSvc<T: LabWire>(pub Arc<T>);
-                    impl<T: LabWire> tonic::server::UnaryService<super::SleepRequest>
-                    for SleepPlainSvc<T> {
-                        type Response = super::SleepReply;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::Response>,
-                            tonic::Status,
-                        >;
-                        fn call(
-                            &mut self,
-                            request: tonic::Request<super::SleepRequest>,
-                        ) -> Self::Future {
-                            let inner = Arc::clone(&self.0);
-                            let fut = async move {
-                                <T as LabWire>::sleep_plain(&inner, request).await
-                            };
-                            Box::pin(fut)
-                        }
-                    }
-                    let accept_compression_encodings = self.accept_compression_encodings;
-                    let send_compression_encodings = self.send_compression_encodings;
-                    let max_decoding_message_size = self.max_decoding_message_size;
-                    let max_encoding_message_size = self.max_encoding_message_size;
-                    let inner = self.inner.clone();
-                    let fut = async move {
-                        let method = SleepPlainSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
-                        let mut grpc = tonic::server::Grpc::new(codec)
-                            .apply_compression_config(
-                                accept_compression_encodings,
-                                send_compression_encodings,
-                            )
-                            .apply_max_message_size_config(
-                                max_decoding_message_size,
-                                max_encoding_message_size,
-                            );
-                        let res = grpc.unary(method, req).await;
-                        Ok(res)
-                    };
-                    Box::pin(fut)
-                }
-                "/lab.v1.Lab/Ticks" => {
-                    #[allow(non_camel_case_types)]
-                    struct TicksSvc<T: LabWire>(pub Arc<T>);
-                    impl<
-                        T: LabWire,
-                    > tonic::server::ServerStreamingService<super::TicksRequest>
-                    for TicksSvc<T> {
-                        type Response = super::TicksFrame;
-                        type ResponseStream = T::TicksStream;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::ResponseStream>,
-                            tonic::Status,
-                        >;
-                        fn call(
-                            &mut self,
-                            request: tonic::Request<super::TicksRequest>,
-                        ) -> Self::Future {
-                            let inner = Arc::clone(&self.0);
-                            let fut = async move {
-                                <T as LabWire>::ticks(&inner, request).await
-                            };
-                            Box::pin(fut)
-                        }
-                    }
-                    let accept_compression_encodings = self.accept_compression_encodings;
-                    let send_compression_encodings = self.send_compression_encodings;
-                    let max_decoding_message_size = self.max_decoding_message_size;
-                    let max_encoding_message_size = self.max_encoding_message_size;
-                    let inner = self.inner.clone();
-                    let fut = async move {
-                        let method = TicksSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
-                        let mut grpc = tonic::server::Grpc::new(codec)
-                            .apply_compression_config(
-                                accept_compression_encodings,
-                                send_compression_encodings,
-                            )
-                            .apply_max_message_size_config(
-                                max_decoding_message_size,
-                                max_encoding_message_size,
-                            );
-                        let res = grpc.server_streaming(method, req).await;
-                        Ok(res)
-                    };
-                    Box::pin(fut)
-                }
-                "/lab.v1.Lab/WhoAmI" => {
-                    #[allow(non_camel_case_types)]
-                    struct WhoAmISvc<T: LabWire>(pub Arc<T>);
-                    impl<T: LabWire> tonic::server::UnaryService<super::WhoAmIRequest>
-                    for WhoAmISvc<T> {
-                        type Response = super::Identity;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::Response>,
-                            tonic::Status,
-                        >;
-                        fn call(
-                            &mut self,
-                            request: tonic::Request<super::WhoAmIRequest>,
-                        ) -> Self::Future {
-                            let inner = Arc::clone(&self.0);
-                            let fut = async move {
-                                <T as LabWire>::who_am_i(&inner, request).await
-                            };
-                            Box::pin(fut)
-                        }
-                    }
-                    let accept_compression_encodings = self.accept_compression_encodings;
-                    let send_compression_encodings = self.send_compression_encodings;
-                    let max_decoding_message_size = self.max_decoding_message_size;
-                    let max_encoding_message_size = self.max_encoding_message_size;
-                    let inner = self.inner.clone();
-                    let fut = async move {
-                        let method = WhoAmISvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
-                        let mut grpc = tonic::server::Grpc::new(codec)
-                            .apply_compression_config(
-                                accept_compression_encodings,
-                                send_compression_encodings,
-                            )
-                            .apply_max_message_size_config(
-                                max_decoding_message_size,
-                                max_encoding_message_size,
-                            );
-                        let res = grpc.unary(method, req).await;
-                        Ok(res)
-                    };
-                    Box::pin(fut)
-                }
-                _ => {
-                    Box::pin(async move {
-                        let mut response = http::Response::new(
-                            tonic::body::Body::default(),
-                        );
-                        let headers = response.headers_mut();
-                        headers
-                            .insert(
-                                tonic::Status::GRPC_STATUS,
-                                (tonic::Code::Unimplemented as i32).into(),
-                            );
-                        headers
-                            .insert(
-                                http::header::CONTENT_TYPE,
-                                tonic::metadata::GRPC_CONTENT_TYPE,
-                            );
-                        Ok(response)
-                    })
-                }
-            }
-        }
-    }
-    impl<T> Clone for LabWireServer<T> {
-        fn clone(&self) -> Self {
-            let inner = self.inner.clone();
-            Self {
-                inner,
-                accept_compression_encodings: self.accept_compression_encodings,
-                send_compression_encodings: self.send_compression_encodings,
-                max_decoding_message_size: self.max_decoding_message_size,
-                max_encoding_message_size: self.max_encoding_message_size,
-            }
-        }
-    }
-    /// Generated gRPC service name
-    pub const SERVICE_NAME: &str = "lab.v1.Lab";
-    impl<T> tonic::server::NamedService for LabWireServer<T> {
-        const NAME: &'static str = SERVICE_NAME;
-    }
-}
-impl ::steadfast::__private::Frame for SleepFrame {
+impl ::steadfast::__private::Frame for LabSleepFrame {
     type Message = SleepReply;
     fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
         Self {
-            kind: ::core::option::Option::Some(sleep_frame::Kind::Heartbeat(heartbeat)),
+            kind: ::core::option::Option::Some(
+                lab_sleep_frame::Kind::Heartbeat(heartbeat),
+            ),
         }
     }
     fn message(message: SleepReply) -> Self {
         Self {
-            kind: ::core::option::Option::Some(sleep_frame::Kind::Message(message)),
+            kind: ::core::option::Option::Some(lab_sleep_frame::Kind::Message(message)),
         }
     }
     fn into_part(
         self,
     ) -> ::core::option::Option<::steadfast::__private::FramePart<SleepReply>> {
         match self.kind? {
-            sleep_frame::Kind::Heartbeat(heartbeat) => {
+            lab_sleep_frame::Kind::Heartbeat(heartbeat) => {
                 ::core::option::Option::Some(
                     ::steadfast::__private::FramePart::Heartbeat(heartbeat),
                 )
             }
-            sleep_frame::Kind::Message(message) => {
+            lab_sleep_frame::Kind::Message(message) => {
                 ::core::option::Option::Some(
                     ::steadfast::__private::FramePart::Message(message),
                 )
@@ -616,28 +101,30 @@ impl ::steadfast::__private::Frame for SleepFrame {
         }
     }
 }
-impl ::steadfast::__private::Frame for TicksFrame {
+impl ::steadfast::__private::Frame for LabTicksFrame {
     type Message = Tick;
     fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
         Self {
-            kind: ::core::option::Option::Some(ticks_frame::Kind::Heartbeat(heartbeat)),
+            kind: ::core::option::Option::Some(
+                lab_ticks_frame::Kind::Heartbeat(heartbeat),
+            ),
         }
     }
     fn message(message: Tick) -> Self {
         Self {
-            kind: ::core::option::Option::Some(ticks_frame::Kind::Message(message)),
+            kind: ::core::option::Option::Some(lab_ticks_frame::Kind::Message(message)),
         }
     }
     fn into_part(
         self,
     ) -> ::core::option::Option<::steadfast::__private::FramePart<Tick>> {
         match self.kind? {
-            ticks_frame::Kind::Heartbeat(heartbeat) => {
+            lab_ticks_frame::Kind::Heartbeat(heartbeat) => {
                 ::core::option::Option::Some(
                     ::steadfast::__private::FramePart::Heartbeat(heartbeat),
                 )
             }
-            ticks_frame::Kind::Message(message) => {
+            lab_ticks_frame::Kind::Message(message) => {
                 ::core::option::Option::Some(
                     ::steadfast::__private::FramePart::Message(message),
                 )
@@ -645,17 +132,18 @@ impl ::steadfast::__private::Frame for TicksFrame {
         }
     }
 }
-/// Generated client implementations (steadfast typed layer).
+/// The client of `lab.v1.Lab`.
 pub mod lab_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
-    ///  A service with slow and fast methods, to show what heartbeats change.
-    /// Client for `lab.v1.Lab`: methods with the original signatures; heartbeats are consumed inside (see [`::steadfast::CallOptions`] for progress and liveness).
+    /// A service with slow and fast methods, to show what heartbeats change.
+    ///
+    /// Client for `lab.v1.Lab` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct LabClient<T> {
-        inner: super::lab_wire_client::LabWireClient<T>,
+        inner: super::lab_wire::lab_client::LabClient<T>,
     }
     impl LabClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempt to create a new client by connecting to a given endpoint.
+        /// Attempts to create a new client by connecting to a given endpoint.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -670,9 +158,7 @@ pub mod lab_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::lab_wire_client::LabWireClient::connect(dst)
-                .await
-                .map(Self::from_wire)
+            super::lab_wire::lab_client::LabClient::connect(dst).await.map(Self::wrap)
         }
     }
     impl<T> LabClient<T>
@@ -692,15 +178,15 @@ pub mod lab_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::from_wire(super::lab_wire_client::LabWireClient::new(inner))
+            Self::wrap(super::lab_wire::lab_client::LabClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(
             inner: T,
             origin: ::steadfast::__private::tonic::codegen::http::Uri,
         ) -> Self {
-            Self::from_wire(
-                super::lab_wire_client::LabWireClient::with_origin(inner, origin),
+            Self::wrap(
+                super::lab_wire::lab_client::LabClient::with_origin(inner, origin),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -736,15 +222,21 @@ pub mod lab_client {
                 ),
             )
         }
-        /// Wraps the generated wire client (the rewritten service, frames visible).
-        pub fn from_wire(inner: super::lab_wire_client::LabWireClient<T>) -> Self {
+        /// Wraps the wire client (the service as it travels, heartbeat frames
+        /// visible), keeping its settings as they are.
+        pub fn from_wire(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
             Self { inner }
         }
-        /// The wire client underneath: calls return frames, heartbeats included.
-        pub fn into_wire(self) -> super::lab_wire_client::LabWireClient<T> {
+        /// A new client's decoding limit: tonic's 4 MiB for the message, plus
+        /// what a heartbeat frame adds around it.
+        fn wrap(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
+            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+        }
+        /// The wire client underneath: its calls return the frames, heartbeats included.
+        pub fn into_wire(self) -> super::lab_wire::lab_client::LabClient<T> {
             self.inner
         }
-        /// Compress requests with the given encoding.
+        /// Compresses requests with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
@@ -753,7 +245,7 @@ pub mod lab_client {
             self.inner = self.inner.send_compressed(encoding);
             self
         }
-        /// Enable decompressing responses with the given encoding.
+        /// Enables decompressing responses with the given encoding.
         #[must_use]
         pub fn accept_compressed(
             mut self,
@@ -762,20 +254,32 @@ pub mod lab_client {
             self.inner = self.inner.accept_compressed(encoding);
             self
         }
-        /// Limits the maximum size of a decoded message (default: 4 MiB).
+        /// Limits the size of a decoded response message (default: 4 MiB, as in tonic).
+        ///
+        /// The limit is the message's: a heartbeat frame around it may add up to
+        /// a few bytes more on the wire, which are allowed on top.
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_decoding_message_size(limit);
+            self.inner = self
+                .inner
+                .max_decoding_message_size(
+                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
+                );
             self
         }
-        /// Limits the maximum size of an encoded message (default: `usize::MAX`).
+        /// Limits the size of an encoded request message (default: `usize::MAX`).
         #[must_use]
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self.inner.max_encoding_message_size(limit);
             self
         }
+        /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
         ///
-        /// Heartbeats are consumed here; pass [`CallOptions`](#sf::CallOptions) in the request extensions to observe progress or change the liveness window.
+        /// Heartbeats: the server sends one every 500 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        ///
+        /// The response's metadata holds the response headers, which the server sends
+        /// before its handler answers, and the trailers.
+        #[allow(deprecated)]
         pub async fn sleep(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<super::SleepRequest>,
@@ -791,11 +295,13 @@ pub mod lab_client {
                 ::core::time::Duration::from_millis(500u64),
             );
             ::steadfast::__private::call_unary::<
-                super::SleepFrame,
+                super::LabSleepFrame,
                 _,
             >(context, self.inner.sleep(request))
                 .await
         }
+        /// The same without heartbeats: a proxy with a short idle timeout cuts it.
+        #[allow(deprecated)]
         pub async fn sleep_plain(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<super::SleepRequest>,
@@ -805,15 +311,15 @@ pub mod lab_client {
         > {
             self.inner.sleep_plain(request).await
         }
+        /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
         ///
-        /// Heartbeats are skipped by the returned stream; pass [`CallOptions`](#sf::CallOptions) in the request extensions to observe progress or change the liveness window.
+        /// Heartbeats: the server sends one every 500 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        #[allow(deprecated)]
         pub async fn ticks(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<super::TicksRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::__private::HeartbeatStreaming<super::TicksFrame>,
-            >,
+            ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Tick>>,
             ::steadfast::__private::tonic::Status,
         > {
             let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
@@ -824,11 +330,13 @@ pub mod lab_client {
                 ::core::time::Duration::from_millis(500u64),
             );
             ::steadfast::__private::call_streaming::<
-                super::TicksFrame,
+                super::LabTicksFrame,
                 _,
             >(context, self.inner.ticks(request))
                 .await
         }
+        /// Says which server answered.
+        #[allow(deprecated)]
         pub async fn who_am_i(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<
@@ -842,12 +350,20 @@ pub mod lab_client {
         }
     }
 }
-/// Generated server implementations (steadfast typed layer).
+/// The server of `lab.v1.Lab`.
 pub mod lab_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
-    /// The methods of `lab.v1.Lab` with their original signatures. Heartbeat methods may report progress through [`::steadfast::Progress::from_request`].
+    /// A service with slow and fast methods, to show what heartbeats change.
+    ///
+    /// The methods of `lab.v1.Lab` with their original signatures, served by [`LabServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
     #[::steadfast::__private::async_trait]
     pub trait Lab: ::core::marker::Send + ::core::marker::Sync + 'static {
+        /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
+        ///
+        /// Heartbeats: while this runs, the server sends one whenever 500 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        ///
+        /// The metadata of the returned `Response` is not sent: the response headers
+        /// leave before the handler answers. Put such values in the message.
         async fn sleep(
             &self,
             request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
@@ -855,6 +371,7 @@ pub mod lab_server {
             ::steadfast::__private::tonic::Response<super::SleepReply>,
             ::steadfast::__private::tonic::Status,
         >;
+        /// The same without heartbeats: a proxy with a short idle timeout cuts it.
         async fn sleep_plain(
             &self,
             request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
@@ -862,7 +379,7 @@ pub mod lab_server {
             ::steadfast::__private::tonic::Response<super::SleepReply>,
             ::steadfast::__private::tonic::Status,
         >;
-        /// Server streaming response type for the Ticks method.
+        /// The response stream of [`ticks`](Self::ticks).
         type TicksStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
                 Item = ::core::result::Result<
                     super::Tick,
@@ -871,6 +388,9 @@ pub mod lab_server {
             >
             + ::core::marker::Send
             + 'static;
+        /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
+        ///
+        /// Heartbeats: while this runs, the server sends one whenever 500 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn ticks(
             &self,
             request: ::steadfast::__private::tonic::Request<super::TicksRequest>,
@@ -878,6 +398,7 @@ pub mod lab_server {
             ::steadfast::__private::tonic::Response<Self::TicksStream>,
             ::steadfast::__private::tonic::Status,
         >;
+        /// Says which server answered.
         async fn who_am_i(
             &self,
             request: ::steadfast::__private::tonic::Request<super::WhoAmIRequest>,
@@ -887,11 +408,12 @@ pub mod lab_server {
         >;
     }
     /// The gRPC service name, as on the wire.
-    pub const SERVICE_NAME: &str = super::lab_wire_server::SERVICE_NAME;
-    ///  A service with slow and fast methods, to show what heartbeats change.
-    /// Serves an implementation of the trait of the same name as the rewritten wire service.
+    pub const SERVICE_NAME: &str = super::lab_wire::lab_server::SERVICE_NAME;
+    /// A service with slow and fast methods, to show what heartbeats change.
+    ///
+    /// Serves an implementation of [`Lab`] as `lab.v1.Lab` (heartbeat methods rewritten for the wire).
     pub struct LabServer<T> {
-        inner: super::lab_wire_server::LabWireServer<LabWireAdapter<T>>,
+        inner: super::lab_wire::lab_server::LabServer<_WireAdapter<T>>,
     }
     impl<T> LabServer<T> {
         /// Serves `inner`.
@@ -901,7 +423,7 @@ pub mod lab_server {
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
             Self {
-                inner: super::lab_wire_server::LabWireServer::new(LabWireAdapter {
+                inner: super::lab_wire::lab_server::LabServer::new(_WireAdapter {
                     inner,
                 }),
             }
@@ -919,16 +441,7 @@ pub mod lab_server {
                 interceptor,
             )
         }
-        /// Compress responses with the given encoding.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
-            self
-        }
-        /// Enable decompressing requests with the given encoding.
+        /// Enables decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
             mut self,
@@ -937,16 +450,32 @@ pub mod lab_server {
             self.inner = self.inner.accept_compressed(encoding);
             self
         }
-        /// Limits the maximum size of a decoded message (default: 4 MiB).
+        /// Compresses responses with the given encoding, if the client supports it.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Limits the size of a decoded request message (default: 4 MiB).
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self.inner.max_decoding_message_size(limit);
             self
         }
-        /// Limits the maximum size of an encoded message (default: `usize::MAX`).
+        /// Limits the size of an encoded response message (default: `usize::MAX`).
+        ///
+        /// The limit is the message's: a heartbeat frame around it may add up to
+        /// a few bytes more on the wire, which are allowed on top.
         #[must_use]
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_encoding_message_size(limit);
+            self.inner = self
+                .inner
+                .max_encoding_message_size(
+                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
+                );
             self
         }
     }
@@ -972,18 +501,18 @@ pub mod lab_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::lab_wire_server::LabWireServer<
-            LabWireAdapter<T>,
+        type Response = <super::lab_wire::lab_server::LabServer<
+            _WireAdapter<T>,
         > as ::steadfast::__private::tonic::codegen::Service<
             ::steadfast::__private::tonic::codegen::http::Request<B>,
         >>::Response;
-        type Error = <super::lab_wire_server::LabWireServer<
-            LabWireAdapter<T>,
+        type Error = <super::lab_wire::lab_server::LabServer<
+            _WireAdapter<T>,
         > as ::steadfast::__private::tonic::codegen::Service<
             ::steadfast::__private::tonic::codegen::http::Request<B>,
         >>::Error;
-        type Future = <super::lab_wire_server::LabWireServer<
-            LabWireAdapter<T>,
+        type Future = <super::lab_wire::lab_server::LabServer<
+            _WireAdapter<T>,
         > as ::steadfast::__private::tonic::codegen::Service<
             ::steadfast::__private::tonic::codegen::http::Request<B>,
         >>::Future;
@@ -1008,19 +537,20 @@ pub mod lab_server {
     impl<T> ::steadfast::__private::tonic::server::NamedService for LabServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
-    /// Implements the wire service on top of the typed trait (heartbeats, frames).
+    /// Implements the wire service on top of the typed trait.
     #[doc(hidden)]
-    pub struct LabWireAdapter<T> {
+    pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
     }
-    impl<T> ::core::fmt::Debug for LabWireAdapter<T> {
+    impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.debug_struct(::core::stringify!(LabWireAdapter)).finish_non_exhaustive()
+            f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
     #[::steadfast::__private::async_trait]
-    impl<T: Lab> super::lab_wire_server::LabWire for LabWireAdapter<T> {
-        type SleepStream = ::steadfast::__private::HeartbeatStream<super::SleepFrame>;
+    #[allow(non_camel_case_types)]
+    impl<T: Lab> super::lab_wire::lab_server::Lab for _WireAdapter<T> {
+        type SleepStream = ::steadfast::__private::FrameStream<super::LabSleepFrame>;
         async fn sleep(
             &self,
             request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
@@ -1046,9 +576,10 @@ pub mod lab_server {
             ::steadfast::__private::tonic::Response<super::SleepReply>,
             ::steadfast::__private::tonic::Status,
         > {
-            <T as Lab>::sleep_plain(&self.inner, request).await
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Lab>::sleep_plain(&inner, request).await
         }
-        type TicksStream = ::steadfast::__private::HeartbeatStream<super::TicksFrame>;
+        type TicksStream = ::steadfast::__private::FrameStream<super::LabTicksFrame>;
         async fn ticks(
             &self,
             request: ::steadfast::__private::tonic::Request<super::TicksRequest>,
@@ -1074,7 +605,564 @@ pub mod lab_server {
             ::steadfast::__private::tonic::Response<super::Identity>,
             ::steadfast::__private::tonic::Status,
         > {
-            <T as Lab>::who_am_i(&self.inner, request).await
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Lab>::who_am_i(&inner, request).await
+        }
+    }
+}
+/// The wire-level code of `lab.v1.Lab`: tonic's client and server for the service as it travels, with the heartbeat frames visible.
+///
+/// An escape hatch: the typed client and server of this package are built on
+/// it, and most code never needs it.
+#[allow(non_camel_case_types)]
+pub mod lab_wire {
+    /// Generated client implementations.
+    pub mod lab_client {
+        #![allow(
+            unused_variables,
+            dead_code,
+            missing_docs,
+            clippy::wildcard_imports,
+            clippy::let_unit_value,
+        )]
+        use tonic::codegen::*;
+        use tonic::codegen::http::Uri;
+        /// A service with slow and fast methods, to show what heartbeats change.
+        #[derive(Debug, Clone)]
+        pub struct LabClient<T> {
+            inner: tonic::client::Grpc<T>,
+        }
+        impl LabClient<tonic::transport::Channel> {
+            /// Attempt to create a new client by connecting to a given endpoint.
+            pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
+            where
+                D: TryInto<tonic::transport::Endpoint>,
+                D::Error: Into<StdError>,
+            {
+                let conn = tonic::transport::Endpoint::new(dst)?.connect().await?;
+                Ok(Self::new(conn))
+            }
+        }
+        impl<T> LabClient<T>
+        where
+            T: tonic::client::GrpcService<tonic::body::Body>,
+            T::Error: Into<StdError>,
+            T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+            <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+        {
+            pub fn new(inner: T) -> Self {
+                let inner = tonic::client::Grpc::new(inner);
+                Self { inner }
+            }
+            pub fn with_origin(inner: T, origin: Uri) -> Self {
+                let inner = tonic::client::Grpc::with_origin(inner, origin);
+                Self { inner }
+            }
+            pub fn with_interceptor<F>(
+                inner: T,
+                interceptor: F,
+            ) -> LabClient<InterceptedService<T, F>>
+            where
+                F: tonic::service::Interceptor,
+                T::ResponseBody: Default,
+                T: tonic::codegen::Service<
+                    http::Request<tonic::body::Body>,
+                    Response = http::Response<
+                        <T as tonic::client::GrpcService<
+                            tonic::body::Body,
+                        >>::ResponseBody,
+                    >,
+                >,
+                <T as tonic::codegen::Service<
+                    http::Request<tonic::body::Body>,
+                >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+            {
+                LabClient::new(InterceptedService::new(inner, interceptor))
+            }
+            /// Compress requests with the given encoding.
+            ///
+            /// This requires the server to support it otherwise it might respond with an
+            /// error.
+            #[must_use]
+            pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.inner = self.inner.send_compressed(encoding);
+                self
+            }
+            /// Enable decompressing responses.
+            #[must_use]
+            pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.inner = self.inner.accept_compressed(encoding);
+                self
+            }
+            /// Limits the maximum size of a decoded message.
+            ///
+            /// Default: `4MB`
+            #[must_use]
+            pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                self.inner = self.inner.max_decoding_message_size(limit);
+                self
+            }
+            /// Limits the maximum size of an encoded message.
+            ///
+            /// Default: `usize::MAX`
+            #[must_use]
+            pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                self.inner = self.inner.max_encoding_message_size(limit);
+                self
+            }
+            /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
+            pub async fn sleep(
+                &mut self,
+                request: impl tonic::IntoRequest<super::super::SleepRequest>,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::LabSleepFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Sleep");
+                let mut req = request.into_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Sleep"));
+                self.inner.server_streaming(req, path, codec).await
+            }
+            /// The same without heartbeats: a proxy with a short idle timeout cuts it.
+            pub async fn sleep_plain(
+                &mut self,
+                request: impl tonic::IntoRequest<super::super::SleepRequest>,
+            ) -> std::result::Result<
+                tonic::Response<super::super::SleepReply>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static(
+                    "/lab.v1.Lab/SleepPlain",
+                );
+                let mut req = request.into_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "SleepPlain"));
+                self.inner.unary(req, path, codec).await
+            }
+            /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
+            pub async fn ticks(
+                &mut self,
+                request: impl tonic::IntoRequest<super::super::TicksRequest>,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::LabTicksFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Ticks");
+                let mut req = request.into_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Ticks"));
+                self.inner.server_streaming(req, path, codec).await
+            }
+            /// Says which server answered.
+            pub async fn who_am_i(
+                &mut self,
+                request: impl tonic::IntoRequest<super::super::WhoAmIRequest>,
+            ) -> std::result::Result<
+                tonic::Response<super::super::Identity>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/WhoAmI");
+                let mut req = request.into_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "WhoAmI"));
+                self.inner.unary(req, path, codec).await
+            }
+        }
+    }
+    /// Generated server implementations.
+    pub mod lab_server {
+        #![allow(
+            unused_variables,
+            dead_code,
+            missing_docs,
+            clippy::wildcard_imports,
+            clippy::let_unit_value,
+        )]
+        use tonic::codegen::*;
+        /// Generated trait containing gRPC methods that should be implemented for use with LabServer.
+        #[async_trait]
+        pub trait Lab: std::marker::Send + std::marker::Sync + 'static {
+            /// Server streaming response type for the Sleep method.
+            type SleepStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<
+                        super::super::LabSleepFrame,
+                        tonic::Status,
+                    >,
+                >
+                + std::marker::Send
+                + 'static;
+            /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
+            async fn sleep(
+                &self,
+                request: tonic::Request<super::super::SleepRequest>,
+            ) -> std::result::Result<tonic::Response<Self::SleepStream>, tonic::Status>;
+            /// The same without heartbeats: a proxy with a short idle timeout cuts it.
+            async fn sleep_plain(
+                &self,
+                request: tonic::Request<super::super::SleepRequest>,
+            ) -> std::result::Result<
+                tonic::Response<super::super::SleepReply>,
+                tonic::Status,
+            >;
+            /// Server streaming response type for the Ticks method.
+            type TicksStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<
+                        super::super::LabTicksFrame,
+                        tonic::Status,
+                    >,
+                >
+                + std::marker::Send
+                + 'static;
+            /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
+            async fn ticks(
+                &self,
+                request: tonic::Request<super::super::TicksRequest>,
+            ) -> std::result::Result<tonic::Response<Self::TicksStream>, tonic::Status>;
+            /// Says which server answered.
+            async fn who_am_i(
+                &self,
+                request: tonic::Request<super::super::WhoAmIRequest>,
+            ) -> std::result::Result<
+                tonic::Response<super::super::Identity>,
+                tonic::Status,
+            >;
+        }
+        /// A service with slow and fast methods, to show what heartbeats change.
+        #[derive(Debug)]
+        pub struct LabServer<T> {
+            inner: Arc<T>,
+            accept_compression_encodings: EnabledCompressionEncodings,
+            send_compression_encodings: EnabledCompressionEncodings,
+            max_decoding_message_size: Option<usize>,
+            max_encoding_message_size: Option<usize>,
+        }
+        impl<T> LabServer<T> {
+            pub fn new(inner: T) -> Self {
+                Self::from_arc(Arc::new(inner))
+            }
+            pub fn from_arc(inner: Arc<T>) -> Self {
+                Self {
+                    inner,
+                    accept_compression_encodings: Default::default(),
+                    send_compression_encodings: Default::default(),
+                    max_decoding_message_size: None,
+                    max_encoding_message_size: None,
+                }
+            }
+            pub fn with_interceptor<F>(
+                inner: T,
+                interceptor: F,
+            ) -> InterceptedService<Self, F>
+            where
+                F: tonic::service::Interceptor,
+            {
+                InterceptedService::new(Self::new(inner), interceptor)
+            }
+            /// Enable decompressing requests with the given encoding.
+            #[must_use]
+            pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.accept_compression_encodings.enable(encoding);
+                self
+            }
+            /// Compress responses with the given encoding, if the client supports it.
+            #[must_use]
+            pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.send_compression_encodings.enable(encoding);
+                self
+            }
+            /// Limits the maximum size of a decoded message.
+            ///
+            /// Default: `4MB`
+            #[must_use]
+            pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                self.max_decoding_message_size = Some(limit);
+                self
+            }
+            /// Limits the maximum size of an encoded message.
+            ///
+            /// Default: `usize::MAX`
+            #[must_use]
+            pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                self.max_encoding_message_size = Some(limit);
+                self
+            }
+        }
+        impl<T, B> tonic::codegen::Service<http::Request<B>> for LabServer<T>
+        where
+            T: Lab,
+            B: Body + std::marker::Send + 'static,
+            B::Error: Into<StdError> + std::marker::Send + 'static,
+        {
+            type Response = http::Response<tonic::body::Body>;
+            type Error = std::convert::Infallible;
+            type Future = BoxFuture<Self::Response, Self::Error>;
+            fn poll_ready(
+                &mut self,
+                _cx: &mut Context<'_>,
+            ) -> Poll<std::result::Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                match req.uri().path() {
+                    "/lab.v1.Lab/Sleep" => {
+                        #[allow(non_camel_case_types)]
+                        struct SleepSvc<T: Lab>(pub Arc<T>);
+                        impl<
+                            T: Lab,
+                        > tonic::server::ServerStreamingService<
+                            super::super::SleepRequest,
+                        > for SleepSvc<T> {
+                            type Response = super::super::LabSleepFrame;
+                            type ResponseStream = T::SleepStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<super::super::SleepRequest>,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::sleep(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = SleepSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.server_streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/lab.v1.Lab/SleepPlain" => {
+                        #[allow(non_camel_case_types)]
+                        struct SleepPlainSvc<T: Lab>(pub Arc<T>);
+                        impl<
+                            T: Lab,
+                        > tonic::server::UnaryService<super::super::SleepRequest>
+                        for SleepPlainSvc<T> {
+                            type Response = super::super::SleepReply;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::Response>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<super::super::SleepRequest>,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::sleep_plain(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = SleepPlainSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.unary(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/lab.v1.Lab/Ticks" => {
+                        #[allow(non_camel_case_types)]
+                        struct TicksSvc<T: Lab>(pub Arc<T>);
+                        impl<
+                            T: Lab,
+                        > tonic::server::ServerStreamingService<
+                            super::super::TicksRequest,
+                        > for TicksSvc<T> {
+                            type Response = super::super::LabTicksFrame;
+                            type ResponseStream = T::TicksStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<super::super::TicksRequest>,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::ticks(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = TicksSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.server_streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/lab.v1.Lab/WhoAmI" => {
+                        #[allow(non_camel_case_types)]
+                        struct WhoAmISvc<T: Lab>(pub Arc<T>);
+                        impl<
+                            T: Lab,
+                        > tonic::server::UnaryService<super::super::WhoAmIRequest>
+                        for WhoAmISvc<T> {
+                            type Response = super::super::Identity;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::Response>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<super::super::WhoAmIRequest>,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::who_am_i(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = WhoAmISvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.unary(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    _ => {
+                        Box::pin(async move {
+                            let mut response = http::Response::new(
+                                tonic::body::Body::default(),
+                            );
+                            let headers = response.headers_mut();
+                            headers
+                                .insert(
+                                    tonic::Status::GRPC_STATUS,
+                                    (tonic::Code::Unimplemented as i32).into(),
+                                );
+                            headers
+                                .insert(
+                                    http::header::CONTENT_TYPE,
+                                    tonic::metadata::GRPC_CONTENT_TYPE,
+                                );
+                            Ok(response)
+                        })
+                    }
+                }
+            }
+        }
+        impl<T> Clone for LabServer<T> {
+            fn clone(&self) -> Self {
+                let inner = self.inner.clone();
+                Self {
+                    inner,
+                    accept_compression_encodings: self.accept_compression_encodings,
+                    send_compression_encodings: self.send_compression_encodings,
+                    max_decoding_message_size: self.max_decoding_message_size,
+                    max_encoding_message_size: self.max_encoding_message_size,
+                }
+            }
+        }
+        /// Generated gRPC service name
+        pub const SERVICE_NAME: &str = "lab.v1.Lab";
+        impl<T> tonic::server::NamedService for LabServer<T> {
+            const NAME: &'static str = SERVICE_NAME;
         }
     }
 }

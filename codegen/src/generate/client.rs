@@ -1,0 +1,266 @@
+//! The typed client of a rewritten service: `<svc>_client::<Svc>Client`, with
+//! the methods' original signatures, on top of the wire client.
+
+use std::time::Duration;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::{Method, ServiceSettings, attributes, doc_path, docs, rust_type};
+use crate::{model::ServiceModel, names};
+
+pub(crate) fn generate(
+    model: &ServiceModel,
+    original: &prost_build::Service,
+    methods: &[Method<'_>],
+    settings: &ServiceSettings,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let tonic = quote!(#sf::__private::tonic);
+    let prefix = names::module_prefix(&model.proto_name);
+    let module = format_ident!("{prefix}_client");
+    let client = format_ident!("{}Client", original.name);
+    let wire_module = format_ident!("{}", model.wire_module);
+    let wire_client = quote!(super::#wire_module::#module::#client<T>);
+    let mod_attributes = attributes(&settings.client_mod_attributes, settings.package(model));
+    let struct_attributes = attributes(&settings.client_attributes, &settings.service_path(model));
+    let service_doc = settings.service_docs(model, original);
+    let sf_doc = doc_path(settings);
+    let client_doc = format!(
+        " Client for `{}` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`]({sf_doc}::CallOptions) to a request to watch them.",
+        model.full_name()
+    );
+    let module_doc = format!(" The client of `{}`.", model.full_name());
+    let separator = if service_doc.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[doc = ""])
+    };
+
+    let calls = methods.iter().map(|m| call(m, model, settings, &sf_doc));
+    let connect = if settings.build_transport {
+        quote! {
+            impl #client<#tonic::transport::Channel> {
+                /// Attempts to create a new client by connecting to a given endpoint.
+                pub async fn connect<D>(dst: D) -> ::core::result::Result<Self, #tonic::transport::Error>
+                where
+                    D: ::core::convert::TryInto<#tonic::transport::Endpoint>,
+                    D::Error: ::core::convert::Into<#tonic::codegen::StdError>,
+                {
+                    super::#wire_module::#module::#client::connect(dst).await.map(Self::wrap)
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+
+    quote! {
+        #[doc = #module_doc]
+        #mod_attributes
+        pub mod #module {
+            #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+
+            #service_doc
+            #separator
+            #[doc = #client_doc]
+            #struct_attributes
+            #[derive(Debug, Clone)]
+            pub struct #client<T> {
+                inner: #wire_client,
+            }
+
+            #connect
+
+            impl<T> #client<T>
+            where
+                T: #tonic::client::GrpcService<#tonic::body::Body>,
+                T::Error: ::core::convert::Into<#tonic::codegen::StdError>,
+                T::ResponseBody: #tonic::codegen::Body<Data = #tonic::codegen::Bytes> + ::core::marker::Send + 'static,
+                <T::ResponseBody as #tonic::codegen::Body>::Error: ::core::convert::Into<#tonic::codegen::StdError> + ::core::marker::Send,
+            {
+                /// Wraps a transport (e.g. a `tonic::transport::Channel`).
+                pub fn new(inner: T) -> Self {
+                    Self::wrap(super::#wire_module::#module::#client::new(inner))
+                }
+
+                /// Wraps a transport, sending requests to `origin`.
+                pub fn with_origin(inner: T, origin: #tonic::codegen::http::Uri) -> Self {
+                    Self::wrap(super::#wire_module::#module::#client::with_origin(inner, origin))
+                }
+
+                /// Wraps a transport behind an interceptor.
+                pub fn with_interceptor<F>(inner: T, interceptor: F) -> #client<#tonic::codegen::InterceptedService<T, F>>
+                where
+                    F: #tonic::service::Interceptor,
+                    T::ResponseBody: ::core::default::Default,
+                    T: #tonic::codegen::Service<
+                        #tonic::codegen::http::Request<#tonic::body::Body>,
+                        Response = #tonic::codegen::http::Response<<T as #tonic::client::GrpcService<#tonic::body::Body>>::ResponseBody>,
+                    >,
+                    <T as #tonic::codegen::Service<#tonic::codegen::http::Request<#tonic::body::Body>>>::Error:
+                        ::core::convert::Into<#tonic::codegen::StdError> + ::core::marker::Send + ::core::marker::Sync,
+                {
+                    #client::new(#tonic::codegen::InterceptedService::new(inner, interceptor))
+                }
+
+                /// Wraps the wire client (the service as it travels, heartbeat frames
+                /// visible), keeping its settings as they are.
+                pub fn from_wire(inner: #wire_client) -> Self {
+                    Self { inner }
+                }
+
+                /// A new client's decoding limit: tonic's 4 MiB for the message, plus
+                /// what a heartbeat frame adds around it.
+                fn wrap(inner: #wire_client) -> Self {
+                    Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+                }
+
+                /// The wire client underneath: its calls return the frames, heartbeats included.
+                pub fn into_wire(self) -> #wire_client {
+                    self.inner
+                }
+
+                /// Compresses requests with the given encoding.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
+                    self.inner = self.inner.send_compressed(encoding);
+                    self
+                }
+
+                /// Enables decompressing responses with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
+                    self.inner = self.inner.accept_compressed(encoding);
+                    self
+                }
+
+                /// Limits the size of a decoded response message (default: 4 MiB, as in tonic).
+                ///
+                /// The limit is the message's: a heartbeat frame around it may add up to
+                /// a few bytes more on the wire, which are allowed on top.
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.inner = self.inner.max_decoding_message_size(
+                        limit.saturating_add(#sf::__private::FRAME_OVERHEAD),
+                    );
+                    self
+                }
+
+                /// Limits the size of an encoded request message (default: `usize::MAX`).
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.inner = self.inner.max_encoding_message_size(limit);
+                    self
+                }
+
+                #(#calls)*
+            }
+        }
+    }
+}
+
+/// One client method.
+fn call(
+    m: &Method<'_>,
+    model: &ServiceModel,
+    settings: &ServiceSettings,
+    sf_doc: &str,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let tonic = quote!(#sf::__private::tonic);
+    let ident = format_ident!("{}", m.original.name);
+    let proto_docs = settings.method_docs(model, m.model, m.original);
+    let doc = docs(proto_docs);
+    let deprecated = if m.original.options.deprecated() {
+        quote!(#[deprecated])
+    } else {
+        TokenStream::new()
+    };
+    let request = rust_type(&m.original.input_type, "super");
+    let response = rust_type(&m.original.output_type, "super");
+    let request_arg = if m.original.client_streaming {
+        quote!(request: impl #tonic::IntoStreamingRequest<Message = #request>)
+    } else {
+        quote!(request: impl #tonic::IntoRequest<#request>)
+    };
+    let into_request = if m.original.client_streaming {
+        quote!(#tonic::IntoStreamingRequest::into_streaming_request(request))
+    } else {
+        quote!(#tonic::IntoRequest::into_request(request))
+    };
+    let Some(interval) = m.model.heartbeat else {
+        let returns = if m.original.server_streaming {
+            quote!(#tonic::codec::Streaming<#response>)
+        } else {
+            response
+        };
+        return quote! {
+            #doc
+            #deprecated
+            #[allow(deprecated)]
+            pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#returns>, #tonic::Status> {
+                self.inner.#ident(request).await
+            }
+        };
+    };
+    let frame = rust_type(&m.wire.output_type, "super");
+    let millis = duration_literal(interval);
+    let separator = if proto_docs.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[doc = ""])
+    };
+    let heartbeat_doc = format!(
+        " Heartbeats: the server sends one every {} while it works, and this call consumes them; attach a [`CallOptions`]({sf_doc}::CallOptions) to the request to watch them or to change the liveness window (default: {}, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.",
+        human(interval),
+        human(interval.saturating_mul(3)),
+    );
+    if m.original.server_streaming {
+        quote! {
+            #doc
+            #separator
+            #[doc = #heartbeat_doc]
+            #deprecated
+            #[allow(deprecated)]
+            pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#sf::Streaming<#response>>, #tonic::Status> {
+                let mut request = #into_request;
+                let context = #sf::__private::call_context(&mut request, ::core::time::Duration::from_millis(#millis));
+                #sf::__private::call_streaming::<#frame, _>(context, self.inner.#ident(request)).await
+            }
+        }
+    } else {
+        quote! {
+            #doc
+            #separator
+            #[doc = #heartbeat_doc]
+            ///
+            /// The response's metadata holds the response headers, which the server sends
+            /// before its handler answers, and the trailers.
+            #deprecated
+            #[allow(deprecated)]
+            pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> {
+                let mut request = #into_request;
+                let context = #sf::__private::call_context(&mut request, ::core::time::Duration::from_millis(#millis));
+                #sf::__private::call_unary::<#frame, _>(context, self.inner.#ident(request)).await
+            }
+        }
+    }
+}
+
+/// The interval as a `u64` literal of milliseconds.
+pub(crate) fn duration_literal(interval: Duration) -> u64 {
+    u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `500 ms`, `1.5 s`, `2 s` for docs.
+pub(crate) fn human(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
+    }
+}

@@ -1,0 +1,369 @@
+//! The service generator handed to prost.
+//!
+//! - A service steadfast leaves alone goes to tonic-prost-build's own generator,
+//!   configured with the same service settings, so a proto without steadfast
+//!   options generates exactly what tonic-prost-build would.
+//! - A rewritten service (one in the [`Model`]) gets, in its package's module:
+//!   - [`frames`]: the glue between each synthesized frame message and the runtime;
+//!   - [`client`]: `<svc>_client::<Svc>Client`, the original signatures;
+//!   - [`server`]: `<svc>_server::{<Svc>, <Svc>Server}`, the original signatures;
+//!   - [`wire`]: `<svc>_wire`, tonic-build's client and server for the rewritten
+//!     service (frames visible), generated over this crate's own
+//!     `tonic_build::Service`; the typed layer is built on it, and it stays
+//!     reachable as an escape hatch.
+//!
+//! The original signatures come from prost itself ([`resolve`]), paired with
+//! the wire methods by name through the model.
+
+mod client;
+mod frames;
+mod resolve;
+mod server;
+mod wire;
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::TokenStream;
+use prost_build::{Service, ServiceGenerator};
+use quote::quote;
+
+pub(crate) use self::resolve::original_services;
+use crate::model::{MethodModel, Model, ServiceModel, qualified};
+
+/// The service-level settings, as tonic-prost-build has them; applied alike to
+/// plain services (through tonic-prost-build), to the wire code and to the
+/// typed layer.
+#[derive(Clone)]
+pub(crate) struct ServiceSettings {
+    pub(crate) build_client: bool,
+    pub(crate) build_server: bool,
+    pub(crate) build_transport: bool,
+    pub(crate) emit_package: bool,
+    pub(crate) use_arc_self: bool,
+    pub(crate) generate_default_stubs: bool,
+    pub(crate) disable_comments: HashSet<String>,
+    pub(crate) codec_path: Option<String>,
+    pub(crate) client_mod_attributes: Vec<(String, String)>,
+    pub(crate) client_attributes: Vec<(String, String)>,
+    pub(crate) server_mod_attributes: Vec<(String, String)>,
+    pub(crate) server_attributes: Vec<(String, String)>,
+    pub(crate) trait_attributes: Vec<(String, String)>,
+    /// The path of the `steadfast` crate in generated code.
+    pub(crate) crate_path: syn::Path,
+}
+
+impl ServiceSettings {
+    /// tonic-prost-build's generator, for the services steadfast leaves alone.
+    fn tonic_generator(&self) -> Box<dyn ServiceGenerator> {
+        let mut builder = tonic_prost_build::configure()
+            .build_client(self.build_client)
+            .build_server(self.build_server)
+            .build_transport(self.build_transport)
+            .emit_package(self.emit_package)
+            .use_arc_self(self.use_arc_self)
+            .generate_default_stubs(self.generate_default_stubs)
+            .disable_comments(self.disable_comments.iter().cloned());
+        if let Some(codec) = &self.codec_path {
+            builder = builder.codec_path(codec);
+        }
+        for (pattern, attribute) in &self.client_mod_attributes {
+            builder = builder.client_mod_attribute(pattern, attribute);
+        }
+        for (pattern, attribute) in &self.client_attributes {
+            builder = builder.client_attribute(pattern, attribute);
+        }
+        for (pattern, attribute) in &self.server_mod_attributes {
+            builder = builder.server_mod_attribute(pattern, attribute);
+        }
+        for (pattern, attribute) in &self.server_attributes {
+            builder = builder.server_attribute(pattern, attribute);
+        }
+        for (pattern, attribute) in &self.trait_attributes {
+            builder = builder.trait_attribute(pattern, attribute);
+        }
+        builder.service_generator()
+    }
+
+    /// The name tonic matches struct attributes and comments against
+    /// (`lab.v1.Lab`, or `Lab` without `emit_package`).
+    fn service_path(&self, service: &ServiceModel) -> String {
+        if self.emit_package {
+            service.full_name()
+        } else {
+            service.proto_name.clone()
+        }
+    }
+
+    /// The package tonic matches module attributes against.
+    fn package<'a>(&self, service: &'a ServiceModel) -> &'a str {
+        if self.emit_package {
+            &service.package
+        } else {
+            ""
+        }
+    }
+
+    /// The service's doc comment, unless disabled.
+    fn service_docs(&self, service: &ServiceModel, prost: &Service) -> TokenStream {
+        if self.disable_comments.contains(&self.service_path(service)) {
+            TokenStream::new()
+        } else {
+            docs(&prost.comments.leading)
+        }
+    }
+
+    /// The method's doc comment lines, unless disabled.
+    fn method_docs<'a>(
+        &self,
+        service: &ServiceModel,
+        method: &MethodModel,
+        prost: &'a prost_build::Method,
+    ) -> &'a [String] {
+        let path = format!("{}.{}", self.service_path(service), method.proto_name);
+        if self.disable_comments.contains(&path) {
+            &[]
+        } else {
+            &prost.comments.leading
+        }
+    }
+}
+
+/// The generator handed to `prost_build::Config::service_generator`.
+pub(crate) struct Generator {
+    tonic: Box<dyn ServiceGenerator>,
+    model: Model,
+    originals: HashMap<String, Service>,
+    settings: ServiceSettings,
+}
+
+impl Generator {
+    pub(crate) fn new(
+        model: Model,
+        originals: HashMap<String, Service>,
+        settings: ServiceSettings,
+    ) -> Self {
+        Generator {
+            tonic: settings.tonic_generator(),
+            model,
+            originals,
+            settings,
+        }
+    }
+}
+
+impl ServiceGenerator for Generator {
+    fn generate(&mut self, service: Service, buf: &mut String) {
+        let key = qualified(&service.package, &service.proto_name);
+        let Some(model) = self.model.service(&key) else {
+            self.tonic.generate(service, buf);
+            return;
+        };
+        let tokens = match self.originals.get(&key) {
+            Some(original) => rewritten_service(model, &service, original, &self.settings),
+            None => {
+                let message = format!(
+                    "steadfast-build internal error: prost did not resolve the original service `{key}`"
+                );
+                quote!(::core::compile_error!(#message);)
+            }
+        };
+        match syn::parse2::<syn::File>(tokens.clone()) {
+            Ok(file) => buf.push_str(&prettyplease::unparse(&file)),
+            Err(_) => buf.push_str(&tokens.to_string()),
+        }
+    }
+
+    fn finalize(&mut self, buf: &mut String) {
+        self.tonic.finalize(buf);
+    }
+
+    fn finalize_package(&mut self, package: &str, buf: &mut String) {
+        self.tonic.finalize_package(package, buf);
+    }
+}
+
+/// One method as the generator sees it: the model, and prost's Rust view of
+/// its original and wire signatures.
+pub(crate) struct Method<'a> {
+    pub(crate) model: &'a MethodModel,
+    pub(crate) original: &'a prost_build::Method,
+    pub(crate) wire: &'a prost_build::Method,
+}
+
+fn rewritten_service(
+    model: &ServiceModel,
+    wire: &Service,
+    original: &Service,
+    settings: &ServiceSettings,
+) -> TokenStream {
+    let mut methods = Vec::with_capacity(model.methods.len());
+    for method in &model.methods {
+        let find = |service: &'_ Service| {
+            service
+                .methods
+                .iter()
+                .position(|m| m.proto_name == method.proto_name)
+        };
+        match (find(original), find(wire)) {
+            (Some(o), Some(w)) => methods.push(Method {
+                model: method,
+                original: &original.methods[o],
+                wire: &wire.methods[w],
+            }),
+            _ => {
+                let message = format!(
+                    "steadfast-build internal error: method `{}` of `{}` not found in prost's services",
+                    method.proto_name,
+                    model.full_name()
+                );
+                return quote!(::core::compile_error!(#message););
+            }
+        }
+    }
+    let frames = frames::generate(&methods, settings);
+    let wire_code = wire::generate(model, wire, settings);
+    let client = if settings.build_client {
+        client::generate(model, original, &methods, settings)
+    } else {
+        TokenStream::new()
+    };
+    let server = if settings.build_server {
+        server::generate(model, original, &methods, settings)
+    } else {
+        TokenStream::new()
+    };
+    quote! {
+        #frames
+        #client
+        #server
+        #wire_code
+    }
+}
+
+/// Doc attributes for comment lines, as tonic writes them (one leading space).
+pub(crate) fn docs<S: AsRef<str>>(lines: &[S]) -> TokenStream {
+    let lines = lines.iter().map(|line| {
+        let line = line.as_ref().trim_end();
+        if line.starts_with(' ') || line.is_empty() {
+            line.to_owned()
+        } else {
+            format!(" {line}")
+        }
+    });
+    quote!(#(#[doc = #lines])*)
+}
+
+/// A Rust type from prost's path (relative to the package's module), as seen
+/// from `prefix` (`super` one module down, `super::super` two down).
+pub(crate) fn rust_type(prost_path: &str, prefix: &str) -> TokenStream {
+    let text = if is_relative(prost_path) && !prefix.is_empty() {
+        format!("{prefix}::{prost_path}")
+    } else {
+        prost_path.to_owned()
+    };
+    match syn::parse_str::<syn::Type>(&text) {
+        Ok(ty) => quote!(#ty),
+        Err(_) => {
+            let message = format!("steadfast-build: cannot parse Rust type `{text}`");
+            quote!(::core::compile_error!(#message))
+        }
+    }
+}
+
+/// Whether prost's path is relative to the package's module: not absolute
+/// (`::x`, `crate::x`), not `()`, not a primitive (wrapper types map to them).
+fn is_relative(path: &str) -> bool {
+    const PRIMITIVES: &[&str] = &["bool", "i32", "i64", "u32", "u64", "f32", "f64"];
+    !(path.starts_with("::")
+        || path.starts_with("crate::")
+        || path.starts_with('(')
+        || PRIMITIVES.contains(&path))
+}
+
+/// The attributes whose pattern matches `name`, by tonic-build's rule (so that
+/// typed, wire and plain code agree): `.` matches everything, an equal name
+/// matches; otherwise a pattern starting with `.` matches by prefix, any other
+/// by suffix, on whole dot-separated segments.
+pub(crate) fn attributes(patterns: &[(String, String)], name: &str) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (pattern, attribute) in patterns {
+        if !matches(pattern, name) {
+            continue;
+        }
+        match syn::parse_str::<syn::DeriveInput>(&format!("{attribute}\nstruct S;")) {
+            Ok(input) => {
+                for attr in input.attrs {
+                    out.extend(quote!(#attr));
+                }
+            }
+            Err(e) => {
+                let message = format!("steadfast-build: invalid attribute `{attribute}`: {e}");
+                out.extend(quote!(::core::compile_error!(#message);));
+            }
+        }
+    }
+    out
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    if pattern.is_empty() {
+        return false;
+    }
+    if pattern == "." || pattern == name {
+        return true;
+    }
+    let pattern_segments: Vec<&str> = pattern.split('.').collect();
+    let name_segments: Vec<&str> = name.split('.').collect();
+    if pattern_segments.len() > name_segments.len() {
+        return false;
+    }
+    if pattern.starts_with('.') {
+        // As in tonic-build: the empty first segment of `.lab` is compared too,
+        // so a leading-dot pattern other than `.` matches only names that start
+        // with a dot themselves.
+        pattern_segments[..] == name_segments[..pattern_segments.len()]
+    } else {
+        pattern_segments[..] == name_segments[name_segments.len() - pattern_segments.len()..]
+    }
+}
+
+/// The `steadfast` crate path as intra-doc links want it (no leading `::`).
+pub(crate) fn doc_path(settings: &ServiceSettings) -> String {
+    let path = &settings.crate_path;
+    quote!(#path)
+        .to_string()
+        .replace(' ', "")
+        .trim_start_matches("::")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_patterns_match_as_in_tonic() {
+        assert!(matches(".", "lab.v1.Lab"));
+        assert!(matches("lab.v1.Lab", "lab.v1.Lab"));
+        // tonic-build compares the empty segment before the dot too.
+        assert!(!matches(".lab", "lab.v1.Lab"));
+        assert!(matches(".lab", ".lab.v1.Lab"));
+        assert!(!matches(".la", ".lab.v1.Lab"));
+        assert!(matches("Lab", "lab.v1.Lab"));
+        assert!(matches("v1.Lab", "lab.v1.Lab"));
+        assert!(!matches("ab", "lab.v1.Lab"));
+        assert!(!matches("", "lab.v1.Lab"));
+    }
+
+    #[test]
+    fn relative_paths_get_the_prefix_and_others_do_not() {
+        let ty = |p: &str| rust_type(p, "super").to_string().replace(' ', "");
+        assert_eq!(ty("SleepReply"), "super::SleepReply");
+        assert_eq!(ty("super::common::Foo"), "super::super::common::Foo");
+        assert_eq!(ty("::prost_types::Any"), "::prost_types::Any");
+        assert_eq!(ty("crate::x::Y"), "crate::x::Y");
+        assert_eq!(ty("()"), "()");
+        assert_eq!(ty("bool"), "bool");
+        assert_eq!(ty("outer::Inner"), "super::outer::Inner");
+    }
+}

@@ -1,0 +1,162 @@
+//! The wire-level code of a rewritten service: tonic-build's client and server
+//! for the service as it travels (frames visible), in the module
+//! `<svc>_wire`, generated over this crate's own `tonic_build::Service`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use tonic_build::{Attributes, CodeGenBuilder};
+
+use super::{ServiceSettings, rust_type};
+use crate::model::ServiceModel;
+
+/// tonic's view of the wire service: prost's resolved wire signatures.
+struct WireService<'a> {
+    service: &'a prost_build::Service,
+    methods: Vec<WireMethod<'a>>,
+}
+
+struct WireMethod<'a> {
+    method: &'a prost_build::Method,
+    codec_path: String,
+}
+
+impl<'a> tonic_build::Service for WireService<'a> {
+    type Comment = String;
+    type Method = WireMethod<'a>;
+
+    fn name(&self) -> &str {
+        &self.service.name
+    }
+
+    fn package(&self) -> &str {
+        &self.service.package
+    }
+
+    fn identifier(&self) -> &str {
+        &self.service.proto_name
+    }
+
+    fn methods(&self) -> &[Self::Method] {
+        &self.methods
+    }
+
+    fn comment(&self) -> &[Self::Comment] {
+        &self.service.comments.leading
+    }
+}
+
+impl tonic_build::Method for WireMethod<'_> {
+    type Comment = String;
+
+    fn name(&self) -> &str {
+        &self.method.name
+    }
+
+    fn identifier(&self) -> &str {
+        &self.method.proto_name
+    }
+
+    fn codec_path(&self) -> &str {
+        &self.codec_path
+    }
+
+    fn client_streaming(&self) -> bool {
+        self.method.client_streaming
+    }
+
+    fn server_streaming(&self) -> bool {
+        self.method.server_streaming
+    }
+
+    fn comment(&self) -> &[Self::Comment] {
+        &self.method.comments.leading
+    }
+
+    fn deprecated(&self) -> bool {
+        self.method.options.deprecated()
+    }
+
+    fn request_response_name(&self, proto_path: &str, _: bool) -> (TokenStream, TokenStream) {
+        (
+            rust_type(&self.method.input_type, proto_path),
+            rust_type(&self.method.output_type, proto_path),
+        )
+    }
+}
+
+/// The `<svc>_wire` module.
+pub(crate) fn generate(
+    model: &ServiceModel,
+    wire: &prost_build::Service,
+    settings: &ServiceSettings,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let codec_path = settings.codec_path.clone().unwrap_or_else(|| {
+        quote!(#sf::__private::tonic_prost::ProstCodec)
+            .to_string()
+            .replace(' ', "")
+    });
+    let service = WireService {
+        service: wire,
+        methods: wire
+            .methods
+            .iter()
+            .map(|method| WireMethod {
+                method,
+                codec_path: codec_path.clone(),
+            })
+            .collect(),
+    };
+    // The typed server implements the wire trait through its adapter, so the
+    // wire trait keeps tonic's defaults whatever the typed trait is set to.
+    let mut builder = CodeGenBuilder::new();
+    builder
+        .emit_package(settings.emit_package)
+        .build_transport(settings.build_transport)
+        .disable_comments(settings.disable_comments.clone())
+        .use_arc_self(false)
+        .generate_default_stubs(false);
+
+    let mut code = TokenStream::new();
+    if settings.build_client {
+        let mut attributes = Attributes::default();
+        for (pattern, attribute) in &settings.client_mod_attributes {
+            attributes.push_mod(pattern, attribute);
+        }
+        for (pattern, attribute) in &settings.client_attributes {
+            attributes.push_struct(pattern, attribute);
+        }
+        builder.attributes(attributes);
+        code.extend(builder.generate_client(&service, "super::super"));
+    }
+    if settings.build_server {
+        let mut attributes = Attributes::default();
+        for (pattern, attribute) in &settings.server_mod_attributes {
+            attributes.push_mod(pattern, attribute);
+        }
+        for (pattern, attribute) in &settings.server_attributes {
+            attributes.push_struct(pattern, attribute);
+        }
+        for (pattern, attribute) in &settings.trait_attributes {
+            attributes.push_trait(pattern, attribute);
+        }
+        builder.attributes(attributes);
+        code.extend(builder.generate_server(&service, "super::super"));
+    }
+
+    let module = format_ident!("{}", model.wire_module);
+    let doc = format!(
+        " The wire-level code of `{}`: tonic's client and server for the service as it travels, with the heartbeat frames visible.",
+        model.full_name()
+    );
+    quote! {
+        #[doc = #doc]
+        ///
+        /// An escape hatch: the typed client and server of this package are built on
+        /// it, and most code never needs it.
+        #[allow(non_camel_case_types)]
+        pub mod #module {
+            #code
+        }
+    }
+}
