@@ -718,22 +718,36 @@ fn check_config(config: &prost_build::Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// The wire descriptors, encoded for reflection (without source info, and
-/// without the options file once no wire file imports it).
+/// The wire descriptors, encoded for reflection: the user's files and what
+/// they import, transitively (so no `steadfast/v1/options.proto` or
+/// `google/protobuf/descriptor.proto` once the options are gone), each file
+/// after its imports, without source info.
 fn wire_descriptor_set(wire: &prost_types::FileDescriptorSet) -> Vec<u8> {
-    let needs_options = wire
-        .file
-        .iter()
-        .any(|f| f.dependency.iter().any(|d| d == rewrite::OPTIONS_PROTO));
-    let file = wire
-        .file
-        .iter()
-        .filter(|f| needs_options || f.name() != rewrite::OPTIONS_PROTO)
-        .map(|f| prost_types::FileDescriptorProto {
+    fn visit<'a>(
+        name: &'a str,
+        files: &std::collections::HashMap<&'a str, &'a prost_types::FileDescriptorProto>,
+        seen: &mut HashSet<&'a str>,
+        out: &mut Vec<prost_types::FileDescriptorProto>,
+    ) {
+        let Some(file) = files.get(name) else { return };
+        if !seen.insert(name) {
+            return;
+        }
+        for dependency in &file.dependency {
+            visit(dependency, files, seen, out);
+        }
+        out.push(prost_types::FileDescriptorProto {
             source_code_info: None,
-            ..f.clone()
-        })
-        .collect();
+            ..(*file).clone()
+        });
+    }
+    let files = wire.file.iter().map(|f| (f.name(), f)).collect();
+    let builtin =
+        |name: &str| name.starts_with("google/protobuf/") || name.starts_with("steadfast/v1/");
+    let (mut seen, mut file) = (HashSet::new(), Vec::new());
+    for root in wire.file.iter().map(|f| f.name()).filter(|n| !builtin(n)) {
+        visit(root, &files, &mut seen, &mut file);
+    }
     prost_types::FileDescriptorSet { file }.encode_to_vec()
 }
 

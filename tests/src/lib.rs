@@ -8,10 +8,12 @@
 //! - [`nginx`]: a real nginx in front of a gRPC server, on a temporary config.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping and hoping.
 //! - [`process`]: child processes that are killed when the test lets go of them.
+//! - [`golden`]: generated code compared with reviewed golden files, with a bless step.
 //!
 //! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test
 //! starts is stopped when its handle is dropped.
 
+pub mod golden;
 pub mod nginx;
 pub mod process;
 pub mod tools;

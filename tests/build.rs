@@ -1,0 +1,62 @@
+//! Generates the hostile-case protos of `proto/cases/` with steadfast-build, one
+//! output directory per case under `$OUT_DIR/cases/`. `tests/generated.rs`
+//! compiles them under `#![deny(warnings)]` and compares them with the golden
+//! files in `codegen/tests/golden/cases/`.
+
+use std::{error::Error, path::PathBuf, time::Duration};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("cases");
+    let case = |name: &str| -> Result<(steadfast_build::Builder, PathBuf), Box<dyn Error>> {
+        let dir = out.join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok((steadfast_build::configure().out_dir(&dir), dir))
+    };
+
+    let (builder, _) = case("streaming")?;
+    builder.compile_protos(
+        &["proto/cases/streaming/streaming.proto"],
+        &["proto/cases/streaming"],
+    )?;
+
+    let (builder, _) = case("types")?;
+    builder
+        .extern_path(".external.v1.Outside", "crate::external::Outside")
+        .compile_protos(&["proto/cases/types/types.proto"], &["proto/cases/types"])?;
+
+    // An include path of "." must not make cargo rerun this script on every build.
+    let (builder, _) = case("nopackage")?;
+    builder.compile_protos(&["proto/cases/nopackage/nopackage.proto"], &["."])?;
+
+    let (builder, _) = case("clientonly")?;
+    builder.build_server(false).compile_protos(
+        &["proto/cases/clientonly/clientonly.proto"],
+        &["proto/cases/clientonly"],
+    )?;
+
+    let (builder, _) = case("settings")?;
+    builder
+        .use_arc_self(true)
+        .generate_default_stubs(true)
+        .disable_comments("settings.v1.Tuned.Slow")
+        .client_mod_attribute("settings.v1", "#[cfg(not(any()))]")
+        .client_attribute("settings.v1.Tuned", "#[doc(alias = \"TunedCaller\")]")
+        .server_mod_attribute("settings.v1", "#[cfg(not(any()))]")
+        .server_attribute("settings.v1.Tuned", "#[doc(alias = \"TunedService\")]")
+        .trait_attribute("Tuned", "#[doc(alias = \"TunedHandlers\")]")
+        .heartbeat("settings.v1.Tuned/Quick", Duration::ZERO)
+        .compile_protos(
+            &["proto/cases/settings/settings.proto"],
+            &["proto/cases/settings"],
+        )?;
+
+    let (builder, _) = case("hostile")?;
+    builder.compile_protos(
+        &[
+            "proto/cases/hostile/hostile.proto",
+            "proto/cases/hostile/second.proto",
+        ],
+        &["proto/cases/hostile"],
+    )?;
+    Ok(())
+}
