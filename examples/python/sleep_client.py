@@ -3,8 +3,10 @@
 Run with (after generating the Python modules from the wire protos):
     python examples/python/sleep_client.py --gen GEN_DIR --addr 127.0.0.1:50051 --millis 1500
 
-The wire method returns `stream SleepFrame`: heartbeats while the server works,
-then exactly one `message` with the reply. Prints one line per frame.
+The wire method returns `stream LabSleepFrame`: heartbeats while the server works,
+then exactly one `message` with the reply. Prints one line per frame. With
+`--timeout` shorter than the sleep, the call's deadline ends it: prints
+`status DEADLINE_EXCEEDED` and exits with 3.
 """
 
 import argparse
@@ -16,6 +18,7 @@ def main() -> int:
     parser.add_argument("--gen", required=True, help="directory with the generated *_pb2 modules")
     parser.add_argument("--addr", required=True, help="HOST:PORT of the lab server")
     parser.add_argument("--millis", type=int, default=1500)
+    parser.add_argument("--timeout", type=float, default=60.0, help="the call's deadline, in seconds")
     args = parser.parse_args()
 
     sys.path.insert(0, args.gen)
@@ -25,18 +28,22 @@ def main() -> int:
     with grpc.insecure_channel(args.addr) as channel:
         stub = lab_pb2_grpc.LabStub(channel)
         replies = 0
-        for frame in stub.Sleep(lab_pb2.SleepRequest(millis=args.millis), timeout=60):
-            kind = frame.WhichOneof("kind")
-            if kind == "heartbeat":
-                hb = frame.heartbeat
-                progress = f"{hb.progress:.2f}" if hb.HasField("progress") else "-"
-                print(f"heartbeat seq={hb.seq} elapsed_ms={hb.elapsed_ms} progress={progress}", flush=True)
-            elif kind == "message":
-                replies += 1
-                print(f"reply slept_ms={frame.message.slept_ms}", flush=True)
-            else:
-                print(f"unexpected frame: {frame!r}", flush=True)
-                return 1
+        try:
+            for frame in stub.Sleep(lab_pb2.SleepRequest(millis=args.millis), timeout=args.timeout):
+                kind = frame.WhichOneof("kind")
+                if kind == "heartbeat":
+                    hb = frame.heartbeat
+                    progress = f"{hb.progress:.2f}" if hb.HasField("progress") else "-"
+                    print(f"heartbeat seq={hb.seq} elapsed_ms={hb.elapsed_ms} progress={progress}", flush=True)
+                elif kind == "message":
+                    replies += 1
+                    print(f"reply slept_ms={frame.message.slept_ms}", flush=True)
+                else:
+                    print(f"unexpected frame: {frame!r}", flush=True)
+                    return 1
+        except grpc.RpcError as error:
+            print(f"status {error.code().name}", flush=True)
+            return 3
     return 0 if replies == 1 else 1
 
 

@@ -172,8 +172,9 @@ fn call(
     let ident = format_ident!("{}", m.original.name);
     let proto_docs = settings.method_docs(model, m.model, m.original);
     let doc = docs(proto_docs);
+    // The wire client's method is deprecated too: calling it must not warn.
     let deprecated = if m.original.options.deprecated() {
-        quote!(#[deprecated])
+        quote!(#[deprecated] #[allow(deprecated)])
     } else {
         TokenStream::new()
     };
@@ -198,7 +199,6 @@ fn call(
         return quote! {
             #doc
             #deprecated
-            #[allow(deprecated)]
             pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#returns>, #tonic::Status> {
                 self.inner.#ident(request).await
             }
@@ -211,9 +211,14 @@ fn call(
     } else {
         quote!(#[doc = ""])
     };
+    let when = if m.original.server_streaming {
+        "whenever {} pass without a message"
+    } else {
+        "every {} while it works"
+    }
+    .replace("{}", &human(interval));
     let heartbeat_doc = format!(
-        " Heartbeats: the server sends one every {} while it works, and this call consumes them; attach a [`CallOptions`]({sf_doc}::CallOptions) to the request to watch them or to change the liveness window (default: {}, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.",
-        human(interval),
+        " Heartbeats: the server sends one {when}, and this call consumes them; attach a [`CallOptions`]({sf_doc}::CallOptions) to the request to watch them or to change the liveness window (default: {}, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.",
         human(interval.saturating_mul(3)),
     );
     if m.original.server_streaming {
@@ -222,7 +227,6 @@ fn call(
             #separator
             #[doc = #heartbeat_doc]
             #deprecated
-            #[allow(deprecated)]
             pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#sf::Streaming<#response>>, #tonic::Status> {
                 let mut request = #into_request;
                 let context = #sf::__private::call_context(&mut request, ::core::time::Duration::from_millis(#millis));
@@ -238,7 +242,6 @@ fn call(
             /// The response's metadata holds the response headers, which the server sends
             /// before its handler answers, and the trailers.
             #deprecated
-            #[allow(deprecated)]
             pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> {
                 let mut request = #into_request;
                 let context = #sf::__private::call_context(&mut request, ::core::time::Duration::from_millis(#millis));
