@@ -20,12 +20,15 @@
 mod error;
 mod generate;
 mod options;
-mod print;
 mod rewrite;
+mod splice;
 
 use std::{
+    cell::RefCell,
+    collections::HashMap,
     io::Write,
     path::{Path, PathBuf},
+    rc::Rc,
     time::Duration,
 };
 
@@ -264,7 +267,7 @@ impl Builder {
             wire_protos: Vec::new(),
         };
         if let Some(dir) = &self.emit_wire_protos {
-            compiled.wire_protos = write_wire_protos(&wire, dir)?;
+            compiled.wire_protos = write_wire_protos(&front.fds, &front.sources, &wire, dir)?;
         }
 
         let crate_path: syn::Path =
@@ -324,8 +327,8 @@ impl Builder {
         includes: &[impl AsRef<Path>],
         out_dir: impl AsRef<Path>,
     ) -> Result<Vec<PathBuf>, Error> {
-        let (_, _, wire) = self.load_and_rewrite(protos, includes)?;
-        write_wire_protos(&wire, out_dir.as_ref())
+        let (front, _, wire) = self.load_and_rewrite(protos, includes)?;
+        write_wire_protos(&front.fds, &front.sources, &wire, out_dir.as_ref())
     }
 }
 
@@ -349,6 +352,8 @@ struct Front {
     fds: prost_types::FileDescriptorSet,
     pool: prost_reflect::DescriptorPool,
     read_paths: Vec<PathBuf>,
+    /// The source text of every file read, by file name, for the wire protos.
+    sources: HashMap<String, String>,
 }
 
 /// Serves the built-in `steadfast/v1/*.proto`.
@@ -364,6 +369,28 @@ impl FileResolver for SteadfastProtos {
     }
 }
 
+/// Passes files through from `inner`, keeping the source text of each.
+struct KeepSources<R> {
+    inner: R,
+    sources: Rc<RefCell<HashMap<String, String>>>,
+}
+
+impl<R: FileResolver> FileResolver for KeepSources<R> {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        self.inner.resolve_path(path)
+    }
+
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        let file = self.inner.open_file(name)?;
+        if let Some(source) = file.source() {
+            self.sources
+                .borrow_mut()
+                .insert(name.to_owned(), source.to_owned());
+        }
+        Ok(file)
+    }
+}
+
 impl Front {
     fn load(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<Front, Error> {
         let mut resolver = ChainFileResolver::new();
@@ -372,7 +399,11 @@ impl Front {
             resolver.add(IncludeFileResolver::new(include.as_ref().to_path_buf()));
         }
         resolver.add(GoogleFileResolver::new());
-        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        let sources = Rc::new(RefCell::new(HashMap::new()));
+        let mut compiler = protox::Compiler::with_file_resolver(KeepSources {
+            inner: resolver,
+            sources: Rc::clone(&sources),
+        });
         compiler.include_imports(true).include_source_info(true);
         for proto in protos {
             compiler
@@ -393,11 +424,14 @@ impl Front {
             fds: compiler.file_descriptor_set(),
             pool: compiler.descriptor_pool(),
             read_paths,
+            sources: sources.take(),
         })
     }
 }
 
 fn write_wire_protos(
+    original: &prost_types::FileDescriptorSet,
+    sources: &HashMap<String, String>,
     wire: &prost_types::FileDescriptorSet,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
@@ -406,14 +440,20 @@ fn write_wire_protos(
         .iter()
         .any(|f| f.dependency.iter().any(|d| d == rewrite::OPTIONS_PROTO));
     let mut written = Vec::new();
-    for file in &wire.file {
+    for (original, file) in original.file.iter().zip(&wire.file) {
         let name = file.name();
         let text = match name {
             _ if name.starts_with("google/protobuf/") => continue,
             rewrite::OPTIONS_PROTO if !needs_options => continue,
             rewrite::OPTIONS_PROTO => OPTIONS_PROTO_SOURCE.to_owned(),
             rewrite::FRAME_PROTO => FRAME_PROTO_SOURCE.to_owned(),
-            _ => print::print_file(file),
+            _ => {
+                let source = sources.get(name).ok_or_else(|| Error::WireProto {
+                    file: name.to_owned(),
+                    message: "its source text was not kept".to_owned(),
+                })?;
+                splice::wire_source(source, original, file)?
+            }
         };
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
