@@ -695,11 +695,13 @@ impl<'a> Splice<'a> {
             return Ok(());
         }
         removals.retain(|r| !inside(r));
-        let start = if self.is_blank(paren + 1..open) {
-            paren + 1
-        } else {
-            open
-        };
+        // From the end of the signature (or of a comment after it) to the `}`.
+        let spaces = self.source.as_bytes()[paren + 1..open]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        let start = open - spaces;
         edits.push(Edit {
             range: start..method.end,
             text: ";".to_owned(),
@@ -1169,4 +1171,930 @@ fn scalar_name(scalar: Type) -> String {
         Type::Enum => "enum",
     };
     name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        path::{Path, PathBuf},
+        process::Command,
+        time::Duration,
+    };
+
+    use prost_types::{
+        FileDescriptorSet, OneofDescriptorProto, SourceCodeInfo, field_descriptor_proto::Label,
+    };
+    use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+
+    use super::*;
+    use crate::{options, rewrite};
+
+    /// Test files served from memory.
+    struct Memory(HashMap<String, String>);
+
+    impl FileResolver for Memory {
+        fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+            match self.0.get(name) {
+                Some(source) => File::from_source(name, source),
+                None => Err(protox::Error::file_not_found(name)),
+            }
+        }
+    }
+
+    fn compile(
+        files: &[(&str, &str)],
+        name: &str,
+    ) -> (FileDescriptorSet, prost_reflect::DescriptorPool) {
+        let memory = files
+            .iter()
+            .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+            .collect();
+        let mut resolver = ChainFileResolver::new();
+        resolver.add(Memory(memory));
+        resolver.add(crate::SteadfastProtos);
+        resolver.add(GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        compiler.include_imports(true).include_source_info(true);
+        if let Err(e) = compiler.open_file(name) {
+            let source = files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, s)| s);
+            panic!("{name} does not compile: {e:?}\n--- source ---\n{source}");
+        }
+        (compiler.file_descriptor_set(), compiler.descriptor_pool())
+    }
+
+    fn file<'f>(fds: &'f FileDescriptorSet, name: &str) -> &'f FileDescriptorProto {
+        fds.file
+            .iter()
+            .find(|f| f.name() == name)
+            .expect("file in set")
+    }
+
+    /// `name` from `files` as protox sees it, and as the rewrite makes it with `settings`.
+    fn original_and_wire(
+        files: &[(&str, &str)],
+        name: &str,
+        settings: &[(&str, u64)],
+    ) -> (FileDescriptorProto, FileDescriptorProto) {
+        let (fds, pool) = compile(files, name);
+        let settings: Vec<options::Setting> = settings
+            .iter()
+            .map(|(target, ms)| options::Setting {
+                target: (*target).to_owned(),
+                heartbeat: Duration::from_millis(*ms),
+            })
+            .collect();
+        let plan = options::plan(&pool, &settings).expect("plan");
+        let wire = rewrite::rewrite(&fds, &plan).expect("rewrite");
+        (file(&fds, name).clone(), file(&wire, name).clone())
+    }
+
+    /// Splices `wire` into `name` and checks the result compiles back to `wire`
+    /// (with protox, and with protoc when there is one).
+    fn splice(
+        files: &[(&str, &str)],
+        name: &str,
+        original: &FileDescriptorProto,
+        wire: &FileDescriptorProto,
+    ) -> String {
+        let source = files.iter().find(|(n, _)| *n == name).expect("source").1;
+        let text = wire_source(source, original, wire)
+            .unwrap_or_else(|e| panic!("wire_source failed: {e}\n--- source ---\n{source}"));
+        let again: Vec<(&str, &str)> = files
+            .iter()
+            .map(|&(n, s)| {
+                if n == name {
+                    (n, text.as_str())
+                } else {
+                    (n, s)
+                }
+            })
+            .collect();
+        let (fds, _) = compile(&again, name);
+        assert_eq!(
+            comparable(file(&fds, name)),
+            comparable(wire),
+            "the spliced file does not compile back to the wire descriptor:\n{text}"
+        );
+        check_with_protoc(&again, name);
+        text
+    }
+
+    /// Rewrites `name` with `settings`, splices, and checks as [`splice`] does.
+    fn wire_text(files: &[(&str, &str)], name: &str, settings: &[(&str, u64)]) -> String {
+        let (original, wire) = original_and_wire(files, name, settings);
+        splice(files, name, &original, &wire)
+    }
+
+    /// Without what the text cannot carry: source info, default JSON names,
+    /// and method/service options emptied by the removed steadfast options
+    /// (prost drops extension values, so those read as empty options).
+    fn comparable(file: &FileDescriptorProto) -> FileDescriptorProto {
+        fn message(m: &mut DescriptorProto) {
+            for f in m.field.iter_mut().chain(&mut m.extension) {
+                f.json_name = None;
+            }
+            m.nested_type.iter_mut().for_each(message);
+        }
+        let mut file = file.clone();
+        file.source_code_info = None;
+        file.message_type.iter_mut().for_each(message);
+        for f in &mut file.extension {
+            f.json_name = None;
+        }
+        for service in &mut file.service {
+            if service.options == Some(Default::default()) {
+                service.options = None;
+            }
+            for method in &mut service.method {
+                if method.options == Some(Default::default()) {
+                    method.options = None;
+                }
+                // `false` and unset are the same for these.
+                method.client_streaming = method.client_streaming.filter(|s| *s);
+                method.server_streaming = method.server_streaming.filter(|s| *s);
+            }
+        }
+        file
+    }
+
+    /// `protoc` on `PATH`; when it is missing, `None` after a `SKIPPED` line,
+    /// or a panic in CI (`CI=true`), like `steadfast_tests::tools::require`.
+    fn protoc() -> Option<PathBuf> {
+        let found = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("protoc"))
+                .find(|candidate| candidate.is_file())
+        });
+        if found.is_none() {
+            let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+            let test = std::thread::current().name().unwrap_or("<test>").to_owned();
+            assert!(!ci, "{test}: protoc is required in CI");
+            eprintln!("SKIPPED {test}: protoc not found");
+        }
+        found
+    }
+
+    fn check_with_protoc(files: &[(&str, &str)], name: &str) {
+        let Some(protoc) = protoc() else { return };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let steadfast = [
+            (rewrite::FRAME_PROTO, crate::FRAME_PROTO_SOURCE),
+            (rewrite::OPTIONS_PROTO, crate::OPTIONS_PROTO_SOURCE),
+        ];
+        for (file, text) in files.iter().chain(&steadfast) {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let output = Command::new(protoc)
+            .arg("-I")
+            .arg(dir.path())
+            .arg("--descriptor_set_out")
+            .arg(dir.path().join("out.pb"))
+            .arg(name)
+            .output()
+            .expect("run protoc");
+        assert!(
+            output.status.success(),
+            "protoc rejects the spliced {name}:\n{}\n--- text ---\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, s)| s)
+        );
+        let _ = Path::new("");
+    }
+
+    /// Compares whole texts, showing the actual one in full on failure.
+    #[track_caller]
+    fn assert_text(actual: &str, expected: &str) {
+        assert!(
+            actual == expected,
+            "spliced text differs; actual:\n{actual}\n--- expected:\n{expected}\n--- actual (debug): {actual:?}"
+        );
+    }
+
+    /// lab.proto as it travels (also the reviewed golden file of the `golden` test).
+    const LAB_WIRE: &str = r#"// The lab service: steadfast's running example. Later issues add methods here.
+syntax = "proto3";
+
+package lab.v1;
+
+import "steadfast/v1/frame.proto";
+
+// A service with slow and fast methods, to show what heartbeats change.
+service Lab {
+  // Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
+  rpc Sleep(SleepRequest) returns (stream SleepFrame);
+  // The same without heartbeats: a proxy with a short idle timeout cuts it.
+  rpc SleepPlain(SleepRequest) returns (SleepReply);
+  // Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
+  rpc Ticks(TicksRequest) returns (stream TicksFrame);
+  // Says which server answered.
+  rpc WhoAmI(WhoAmIRequest) returns (Identity);
+}
+
+message SleepRequest {
+  uint64 millis = 1;
+}
+
+message SleepReply {
+  uint64 slept_ms = 1;
+}
+
+message TicksRequest {
+  uint32 count = 1;
+  uint64 gap_ms = 2;
+}
+
+message Tick {
+  uint32 n = 1;
+}
+
+message WhoAmIRequest {}
+
+message Identity {
+  string name = 1;
+}
+
+// Wire frame of `SleepFrame`: heartbeats while the call runs, then the message.
+message SleepFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    SleepReply message = 2;
+  }
+}
+
+// Wire frame of `TicksFrame`: heartbeats while the call runs, then the message.
+message TicksFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Tick message = 2;
+  }
+}
+"#;
+
+    #[test]
+    fn lab_example_keeps_its_comments_and_order() {
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let text = wire_text(&[("lab/v1/lab.proto", lab)], "lab/v1/lab.proto", &[]);
+        assert_text(&text, LAB_WIRE);
+    }
+
+    const COMMENTS: &str = r#"// File comment.
+
+/* Detached block. */
+
+syntax = "proto3"; // trailing on syntax
+
+// Package doc.
+package c.v1;
+
+// Why we import the options.
+import "steadfast/v1/options.proto"; // trailing on import
+
+// Detached before the service.
+
+// Service doc.
+service Svc { // trailing on service
+  // Detached inside the service.
+
+  // Slow doc.
+  rpc Slow(Req) returns (Rep) {
+    // Why 500 ms.
+    option (steadfast.v1.method) = { heartbeat_ms: 500 }; // trailing on the option
+  } // trailing on the method
+  /* Fast doc. */
+  rpc Fast(Req) returns (Rep) {} // an empty body stays
+  // Comment at the end of the service body.
+}
+
+message Req {} // trailing on Req
+message Rep {
+  // Field doc.
+  string text = 1; // trailing on the field
+}
+// Last words."#;
+
+    #[test]
+    fn comments_everywhere_survive() {
+        let text = wire_text(&[("c.proto", COMMENTS)], "c.proto", &[]);
+        assert_text(
+            &text,
+            r#"// File comment.
+
+/* Detached block. */
+
+syntax = "proto3"; // trailing on syntax
+
+// Package doc.
+package c.v1;
+
+// Why we import the options.
+import "steadfast/v1/frame.proto"; // trailing on import
+
+// Detached before the service.
+
+// Service doc.
+service Svc { // trailing on service
+  // Detached inside the service.
+
+  // Slow doc.
+  rpc Slow(Req) returns (stream SlowFrame) {
+    // Why 500 ms.
+    // trailing on the option
+  } // trailing on the method
+  /* Fast doc. */
+  rpc Fast(Req) returns (Rep) {} // an empty body stays
+  // Comment at the end of the service body.
+}
+
+message Req {} // trailing on Req
+message Rep {
+  // Field doc.
+  string text = 1; // trailing on the field
+}
+// Last words.
+
+// Wire frame of `SlowFrame`: heartbeats while the call runs, then the message.
+message SlowFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const CUSTOM_OPTION: &str = r#"syntax = "proto3";
+package h.v1;
+import "google/protobuf/descriptor.proto";
+import "steadfast/v1/options.proto";
+
+message Http { string get = 1; }
+extend google.protobuf.MethodOptions { Http http = 50001; }
+
+service Api {
+  rpc Get(Req) returns (Rep) {
+    option (http) = { get: "/v1/x" };
+    option (steadfast.v1.method) = { heartbeat_ms: 500 };
+  }
+  rpc One(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; option (http) = { get: "/v1/one" }; }
+}
+
+message Req {}
+message Rep {}
+"#;
+
+    #[test]
+    fn a_custom_option_on_a_rewritten_method_stays() {
+        let text = wire_text(&[("h.proto", CUSTOM_OPTION)], "h.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package h.v1;
+import "google/protobuf/descriptor.proto";
+import "steadfast/v1/frame.proto";
+
+message Http { string get = 1; }
+extend google.protobuf.MethodOptions { Http http = 50001; }
+
+service Api {
+  rpc Get(Req) returns (stream GetFrame) {
+    option (http) = { get: "/v1/x" };
+  }
+  rpc One(Req) returns (stream OneFrame) { option (http) = { get: "/v1/one" }; }
+}
+
+message Req {}
+message Rep {}
+
+// Wire frame of `GetFrame`: heartbeats while the call runs, then the message.
+message GetFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// Wire frame of `OneFrame`: heartbeats while the call runs, then the message.
+message OneFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const SERVICE_OPTION: &str = r#"syntax = "proto3";
+package s.v1;
+import "steadfast/v1/options.proto";
+
+service Lab {
+  option (steadfast.v1.service) = { heartbeat_ms: 250 };
+
+  rpc A(Req) returns (Rep);
+  rpc B(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 0 }; }
+  rpc C(Req) returns (stream Rep) {
+    option (steadfast.v1.method) = { heartbeat_ms: 1000 };
+  }
+  rpc D(stream Req) returns (Rep);
+}
+
+message Req {}
+message Rep {}
+"#;
+
+    #[test]
+    fn service_option_goes_and_streaming_methods_keep_their_stream() {
+        let text = wire_text(&[("s.proto", SERVICE_OPTION)], "s.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package s.v1;
+import "steadfast/v1/frame.proto";
+
+service Lab {
+  rpc A(Req) returns (stream AFrame);
+  rpc B(Req) returns (Rep);
+  rpc C(Req) returns (stream CFrame);
+  rpc D(stream Req) returns (stream DFrame);
+}
+
+message Req {}
+message Rep {}
+
+// Wire frame of `AFrame`: heartbeats while the call runs, then the message.
+message AFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// Wire frame of `CFrame`: heartbeats while the call runs, then the message.
+message CFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// Wire frame of `DFrame`: heartbeats while the call runs, then the message.
+message DFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const NO_PACKAGE: &str = "syntax = \"proto3\";\n\nservice Bare {\n  rpc Wait(Req) returns (Rep);\n}\n\nmessage Req {}\nmessage Rep {}\n";
+
+    #[test]
+    fn a_file_without_package_or_imports_gains_the_frame_import() {
+        let text = wire_text(
+            &[("bare.proto", NO_PACKAGE)],
+            "bare.proto",
+            &[("Bare/Wait", 500)],
+        );
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+
+import "steadfast/v1/frame.proto";
+
+service Bare {
+  rpc Wait(Req) returns (stream WaitFrame);
+}
+
+message Req {}
+message Rep {}
+
+// Wire frame of `WaitFrame`: heartbeats while the call runs, then the message.
+message WaitFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const LAYOUTS: &str = r#"syntax = "proto3";
+package m.v1;
+import "steadfast/v1/options.proto";
+service Svc {
+  rpc OneLine(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; }
+  rpc
+    MultiLine (
+      Req
+    ) returns (
+      Rep
+    ) {
+    option (steadfast.v1.method) = {
+      heartbeat_ms: 500
+    };
+  }
+  rpc Dotted(.m.v1.Req) returns (.m.v1.Rep) { option (steadfast.v1.method).heartbeat_ms = 500; }
+  rpc Comment(Req) returns (Rep) /* why */ { option (steadfast.v1.method) = { heartbeat_ms: 500 }; }
+}
+message Req {}
+message Rep {}"#;
+
+    #[test]
+    fn one_line_and_multi_line_methods() {
+        let text = wire_text(&[("m.proto", LAYOUTS)], "m.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package m.v1;
+import "steadfast/v1/frame.proto";
+service Svc {
+  rpc OneLine(Req) returns (stream OneLineFrame);
+  rpc
+    MultiLine (
+      Req
+    ) returns (
+      stream MultiLineFrame
+    );
+  rpc Dotted(.m.v1.Req) returns (stream DottedFrame);
+  rpc Comment(Req) returns (stream CommentFrame) /* why */;
+}
+message Req {}
+message Rep {}
+
+// Wire frame of `OneLineFrame`: heartbeats while the call runs, then the message.
+message OneLineFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// Wire frame of `MultiLineFrame`: heartbeats while the call runs, then the message.
+message MultiLineFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// Wire frame of `DottedFrame`: heartbeats while the call runs, then the message.
+message DottedFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// Wire frame of `CommentFrame`: heartbeats while the call runs, then the message.
+message CommentFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const PUBLIC: &str = "syntax = \"proto2\";\npackage a;\nmessage A {}\n";
+    const WEAK: &str = "syntax = \"proto2\";\npackage b;\nmessage B {}\n";
+    const IMPORTS: &str = r#"syntax = "proto2";
+package i.v1;
+
+import public "a.proto";
+import "steadfast/v1/options.proto";
+import weak "b.proto";
+
+service Svc {
+  rpc Go(a.A) returns (b.B) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; }
+}
+"#;
+
+    #[test]
+    fn public_and_weak_imports_stay_and_the_frame_import_follows_them() {
+        let files = [("a.proto", PUBLIC), ("b.proto", WEAK), ("i.proto", IMPORTS)];
+        let text = wire_text(&files, "i.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto2";
+package i.v1;
+
+import public "a.proto";
+import weak "b.proto";
+import "steadfast/v1/frame.proto";
+
+service Svc {
+  rpc Go(a.A) returns (stream GoFrame);
+}
+
+// Wire frame of `GoFrame`: heartbeats while the call runs, then the message.
+message GoFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    b.B message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    #[test]
+    fn crlf_line_endings_are_kept() {
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto").replace('\n', "\r\n");
+        let text = wire_text(&[("lab.proto", &lab)], "lab.proto", &[]);
+        assert_text(&text, &LAB_WIRE.replace('\n', "\r\n"));
+    }
+
+    const NON_ASCII: &str = "syntax = \"proto3\";\npackage u.v1;\nimport \"steadfast/v1/options.proto\";\n\n// Ünïcödé: 日本語のコメント.\nservice Svc {\n\t/* é */ rpc Slow(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; } // ✓ fine\n\trpc\tTab(Req)\treturns\t(Rep)\t{\n\t\toption (steadfast.v1.method) = { heartbeat_ms: 500 };\t// 🙂\n\t}\n}\n\nmessage Req {}\nmessage Rep {}\n";
+
+    #[test]
+    fn non_ascii_comments_and_tabs_do_not_shift_spans() {
+        let text = wire_text(&[("u.proto", NON_ASCII)], "u.proto", &[]);
+        assert_text(
+            &text,
+            "syntax = \"proto3\";\npackage u.v1;\nimport \"steadfast/v1/frame.proto\";\n\n// Ünïcödé: 日本語のコメント.\nservice Svc {\n\t/* é */ rpc Slow(Req) returns (stream SlowFrame); // ✓ fine\n\trpc\tTab(Req)\treturns\t(stream TabFrame)\t{\n\t\t// 🙂\n\t}\n}\n\nmessage Req {}\nmessage Rep {}\n\n// Wire frame of `SlowFrame`: heartbeats while the call runs, then the message.\nmessage SlowFrame {\n  oneof kind {\n    steadfast.v1.Heartbeat heartbeat = 1;\n    Rep message = 2;\n  }\n}\n\n// Wire frame of `TabFrame`: heartbeats while the call runs, then the message.\nmessage TabFrame {\n  oneof kind {\n    steadfast.v1.Heartbeat heartbeat = 1;\n    Rep message = 2;\n  }\n}\n",
+        );
+    }
+
+    const NO_FRAMES: &str = r#"syntax = "proto3";
+
+package n.v1;
+
+import "steadfast/v1/options.proto";
+
+service Quick {
+  // Off on purpose.
+  rpc Ping(Req) returns (Rep) {
+    option (steadfast.v1.method) = { heartbeat_ms: 0 };
+  }
+}
+
+message Req {}
+message Rep {}
+"#;
+
+    #[test]
+    fn without_frames_the_options_import_just_goes() {
+        let text = wire_text(&[("n.proto", NO_FRAMES)], "n.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+
+package n.v1;
+
+service Quick {
+  // Off on purpose.
+  rpc Ping(Req) returns (Rep);
+}
+
+message Req {}
+message Rep {}
+"#,
+        );
+    }
+
+    const STORE: &str = r#"syntax = "proto3";
+package u.v1;
+
+import "google/protobuf/empty.proto";
+
+service Store {
+  // Uploads a file.
+  rpc Put(Req) returns (google.protobuf.Empty);
+  rpc Down(Req) returns (stream Rep);
+}
+
+message Req { string name = 1; }
+message Rep {}
+"#;
+
+    /// The request-side rewrite to come (`stream <M>Upload`), made by hand, plus
+    /// a response that stops streaming and an import that goes first.
+    #[test]
+    fn request_side_changes_and_a_dropped_stream_are_spliced() {
+        let files = [("u.proto", STORE)];
+        let (original, mut wire) = original_and_wire(&files, "u.proto", &[]);
+        let put = &mut wire.service[0].method[0];
+        put.input_type = Some(".u.v1.PutUpload".into());
+        put.client_streaming = Some(true);
+        wire.service[0].method[1].server_streaming = Some(false);
+        let field = |name: &str, number: i32, type_name: &str| FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            label: Some(Label::Optional as i32),
+            r#type: Some(Type::Message as i32),
+            type_name: Some(type_name.into()),
+            oneof_index: Some(0),
+            ..Default::default()
+        };
+        wire.message_type.push(DescriptorProto {
+            name: Some("PutUpload".into()),
+            field: vec![
+                field("head", 1, ".u.v1.Req"),
+                field("chunk", 2, ".steadfast.v1.Chunk"),
+            ],
+            oneof_decl: vec![OneofDescriptorProto {
+                name: Some("kind".into()),
+                options: None,
+            }],
+            ..Default::default()
+        });
+        let info = wire
+            .source_code_info
+            .get_or_insert_with(SourceCodeInfo::default);
+        info.location.push(Location {
+            path: vec![FILE_MESSAGE, 2],
+            span: vec![0, 0, 0],
+            leading_comments: Some(
+                " Upload of `Put`: the request, then chunks.\n Second line.\n".into(),
+            ),
+            ..Default::default()
+        });
+        info.location.push(Location {
+            path: vec![FILE_MESSAGE, 2, MESSAGE_FIELD, 1],
+            span: vec![0, 0, 0],
+            leading_comments: Some(" The blob.\n".into()),
+            ..Default::default()
+        });
+        wire.dependency.insert(0, rewrite::FRAME_PROTO.into());
+        let text = splice(&files, "u.proto", &original, &wire);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package u.v1;
+
+import "steadfast/v1/frame.proto";
+import "google/protobuf/empty.proto";
+
+service Store {
+  // Uploads a file.
+  rpc Put(stream PutUpload) returns (google.protobuf.Empty);
+  rpc Down(Req) returns (Rep);
+}
+
+message Req { string name = 1; }
+message Rep {}
+
+// Upload of `Put`: the request, then chunks.
+// Second line.
+message PutUpload {
+  oneof kind {
+    Req head = 1;
+    // The blob.
+    steadfast.v1.Chunk chunk = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const SHADOWS: &str = r#"syntax = "proto3";
+package x.v1;
+
+// Shadows the package `steadfast` inside x.v1.
+message steadfast {}
+// Shadowed by the frame's oneof `kind`.
+message kind {}
+
+service Svc {
+  rpc Sleep(Req) returns (kind);
+  // Shadows the frame message `SleepFrame` inside the service.
+  rpc SleepFrame(Req) returns (Req);
+}
+
+message Req {}
+"#;
+
+    #[test]
+    fn shadowed_short_names_are_qualified_enough() {
+        let text = wire_text(
+            &[("x.proto", SHADOWS)],
+            "x.proto",
+            &[("x.v1.Svc/Sleep", 500)],
+        );
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package x.v1;
+
+import "steadfast/v1/frame.proto";
+
+// Shadows the package `steadfast` inside x.v1.
+message steadfast {}
+// Shadowed by the frame's oneof `kind`.
+message kind {}
+
+service Svc {
+  rpc Sleep(Req) returns (stream v1.SleepFrame);
+  // Shadows the frame message `SleepFrame` inside the service.
+  rpc SleepFrame(Req) returns (Req);
+}
+
+message Req {}
+
+// Wire frame of `SleepFrame`: heartbeats while the call runs, then the message.
+message SleepFrame {
+  oneof kind {
+    .steadfast.v1.Heartbeat heartbeat = 1;
+    v1.kind message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    fn lab() -> (FileDescriptorProto, FileDescriptorProto) {
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        original_and_wire(&[("lab.proto", lab)], "lab.proto", &[])
+    }
+
+    #[track_caller]
+    fn wire_proto_error(
+        source: &str,
+        original: &FileDescriptorProto,
+        wire: &FileDescriptorProto,
+    ) -> String {
+        match wire_source(source, original, wire) {
+            Err(Error::WireProto { file, message }) => {
+                assert_eq!(file, "lab.proto");
+                message
+            }
+            other => panic!("expected Error::WireProto, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_source_info_it_is_an_error_not_a_wrong_file() {
+        let (mut original, wire) = lab();
+        original.source_code_info = None;
+        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let message = wire_proto_error(source, &original, &wire);
+        assert!(
+            message.starts_with(
+                "no source span for import \"steadfast/v1/options.proto\" (path [3, 0])"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn spans_that_do_not_fit_the_source_are_an_error() {
+        let (original, wire) = lab();
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let shifted = format!("// one more line\n{lab}");
+        let message = wire_proto_error(&shifted, &original, &wire);
+        assert_eq!(
+            message,
+            "bad source span [5, 0, 36] for import \"steadfast/v1/options.proto\""
+        );
+
+        let edited = lab.replace("returns (SleepReply) {", "returns (SleepReplx) {");
+        let message = wire_proto_error(&edited, &original, &wire);
+        assert_eq!(
+            message,
+            "the source span for the response type of lab.v1.Lab/Sleep holds `SleepReplx`, not .lab.v1.SleepReply"
+        );
+    }
+
+    #[test]
+    fn a_steadfast_option_whose_span_is_missing_is_an_error() {
+        let (mut original, wire) = lab();
+        let info = original.source_code_info.as_mut().expect("source info");
+        info.location
+            .retain(|l| !l.path.contains(&STEADFAST_OPTION));
+        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let message = wire_proto_error(source, &original, &wire);
+        assert!(
+            message.contains(
+                "`option (steadfast.v1.method)` at line 12 of the wire file has no source span"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_change_splicing_cannot_show_is_an_error() {
+        let (original, mut wire) = lab();
+        wire.message_type[0].name = Some("Renamed".into());
+        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let message = wire_proto_error(source, &original, &wire);
+        assert_eq!(
+            message,
+            "the rewrite changed existing messages, which splicing cannot show"
+        );
+    }
 }
