@@ -440,7 +440,7 @@ fn write_wire_protos(
         .iter()
         .any(|f| f.dependency.iter().any(|d| d == rewrite::OPTIONS_PROTO));
     let mut written = Vec::new();
-    for (original, file) in original.file.iter().zip(&wire.file) {
+    for file in &wire.file {
         let name = file.name();
         let text = match name {
             _ if name.starts_with("google/protobuf/") => continue,
@@ -448,10 +448,13 @@ fn write_wire_protos(
             rewrite::OPTIONS_PROTO => OPTIONS_PROTO_SOURCE.to_owned(),
             rewrite::FRAME_PROTO => FRAME_PROTO_SOURCE.to_owned(),
             _ => {
-                let source = sources.get(name).ok_or_else(|| Error::WireProto {
+                let missing = |what: &str| Error::WireProto {
                     file: name.to_owned(),
-                    message: "its source text was not kept".to_owned(),
-                })?;
+                    message: format!("its {what} was not kept"),
+                };
+                let source = sources.get(name).ok_or_else(|| missing("source text"))?;
+                let original = original.file.iter().find(|f| f.name() == name);
+                let original = original.ok_or_else(|| missing("original descriptor"))?;
                 splice::wire_source(source, original, file)?
             }
         };

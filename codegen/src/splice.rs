@@ -176,8 +176,16 @@ impl<'a> Splice<'a> {
             .clone_from(&original.weak_dependency);
         restored.message_type.truncate(original.message_type.len());
         for (service, original_service) in restored.service.iter_mut().zip(&original.service) {
+            // Emptied options (the steadfast ones are extensions, which prost
+            // drops anyway) are no change.
+            if is_empty(&service.options) && is_empty(&original_service.options) {
+                service.options.clone_from(&original_service.options);
+            }
             for (method, original_method) in service.method.iter_mut().zip(&original_service.method)
             {
+                if is_empty(&method.options) && is_empty(&original_method.options) {
+                    method.options.clone_from(&original_method.options);
+                }
                 method.input_type.clone_from(&original_method.input_type);
                 method.output_type.clone_from(&original_method.output_type);
                 method.client_streaming = original_method.client_streaming;
@@ -812,6 +820,11 @@ impl Side {
             Side::Response => method.server_streaming(),
         }
     }
+}
+
+/// Whether options are unset or hold nothing prost can see.
+fn is_empty<T: Default + PartialEq>(options: &Option<T>) -> bool {
+    options.as_ref().is_none_or(|o| *o == T::default())
 }
 
 /// `public `, `weak ` or nothing, for the import of `name` in `file`.
@@ -2084,6 +2097,17 @@ message SleepFrame {
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn options_the_rewrite_empties_are_no_change() {
+        let (original, mut wire) = lab();
+        for method in &mut wire.service[0].method {
+            method.options = None;
+        }
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let text = splice(&[("lab.proto", lab)], "lab.proto", &original, &wire);
+        assert_text(&text, LAB_WIRE);
     }
 
     #[test]
