@@ -283,8 +283,8 @@ impl<'a> Splice<'a> {
         (offset <= end && self.source.is_char_boundary(offset)).then_some(offset)
     }
 
-    /// A span that must hold a statement starting with `keyword` and ending in `;`
-    /// (or `}` when `block` is allowed).
+    /// The span at `path`, which must hold a statement starting with `keyword`
+    /// and ending in `;` or `}`.
     fn statement(&self, path: &[i32], keyword: &str, what: &str) -> Result<Range<usize>, Error> {
         let range = self.span(path, what)?;
         self.expect_statement(range, keyword, what)
@@ -1188,12 +1188,7 @@ fn scalar_name(scalar: Type) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        collections::HashMap,
-        path::{Path, PathBuf},
-        process::Command,
-        time::Duration,
-    };
+    use std::{collections::HashMap, path::PathBuf, process::Command, time::Duration};
 
     use prost_types::{
         FileDescriptorSet, OneofDescriptorProto, SourceCodeInfo, field_descriptor_proto::Label,
@@ -1380,7 +1375,6 @@ mod tests {
                 .find(|(n, _)| *n == name)
                 .map_or("", |(_, s)| s)
         );
-        let _ = Path::new("");
     }
 
     /// Compares whole texts, showing the actual one in full on failure.
