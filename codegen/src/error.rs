@@ -58,6 +58,16 @@ pub enum Error {
         "no output directory: set `out_dir(...)` or run from a build script (OUT_DIR is not set)"
     )]
     NoOutDir,
+    /// A wire `.proto` file could not be written as the user's file with the
+    /// rewrite's changes spliced in (a source span is missing or does not hold
+    /// the expected text, or the rewrite changed something splicing cannot show).
+    #[error("{file}: cannot write the wire proto: {message}")]
+    WireProto {
+        /// The proto file, as imported.
+        file: String,
+        /// What went wrong.
+        message: String,
+    },
     /// prost-build or tonic-build failed while generating Rust code.
     #[error("code generation failed: {0}")]
     Generate(#[source] io::Error),

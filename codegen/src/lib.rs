@@ -24,13 +24,15 @@ mod generate;
 mod model;
 mod names;
 mod options;
-mod print;
 mod rewrite;
+mod splice;
 
 use std::{
-    collections::HashSet,
+    cell::RefCell,
+    collections::{HashMap, HashSet},
     io::Write,
     path::{Path, PathBuf},
+    rc::Rc,
     time::Duration,
 };
 
@@ -570,7 +572,8 @@ impl Builder {
             wire_descriptor_set,
         };
         if let Some(dir) = &self.emit_wire_protos {
-            compiled.wire_protos = write_wire_protos(&rewritten.wire, dir)?;
+            compiled.wire_protos =
+                write_wire_protos(&front.fds, &front.sources, &rewritten.wire, dir)?;
         }
 
         self.configure_prost(&mut config, &out_dir);
@@ -627,8 +630,13 @@ impl Builder {
         includes: &[impl AsRef<Path>],
         out_dir: impl AsRef<Path>,
     ) -> Result<Vec<PathBuf>, Error> {
-        let (_, rewritten) = self.load_and_rewrite(protos, includes)?;
-        write_wire_protos(&rewritten.wire, out_dir.as_ref())
+        let (front, rewritten) = self.load_and_rewrite(protos, includes)?;
+        write_wire_protos(
+            &front.fds,
+            &front.sources,
+            &rewritten.wire,
+            out_dir.as_ref(),
+        )
     }
 }
 
@@ -763,6 +771,8 @@ struct Front {
     fds: prost_types::FileDescriptorSet,
     pool: prost_reflect::DescriptorPool,
     read_paths: Vec<PathBuf>,
+    /// The source text of every file read, by file name, for the wire protos.
+    sources: HashMap<String, String>,
 }
 
 /// Serves the built-in `steadfast/v1/*.proto`.
@@ -778,6 +788,28 @@ impl FileResolver for SteadfastProtos {
     }
 }
 
+/// Passes files through from `inner`, keeping the source text of each.
+struct KeepSources<R> {
+    inner: R,
+    sources: Rc<RefCell<HashMap<String, String>>>,
+}
+
+impl<R: FileResolver> FileResolver for KeepSources<R> {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        self.inner.resolve_path(path)
+    }
+
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        let file = self.inner.open_file(name)?;
+        if let Some(source) = file.source() {
+            self.sources
+                .borrow_mut()
+                .insert(name.to_owned(), source.to_owned());
+        }
+        Ok(file)
+    }
+}
+
 impl Front {
     fn load(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<Front, Error> {
         let mut resolver = ChainFileResolver::new();
@@ -786,7 +818,11 @@ impl Front {
             resolver.add(IncludeFileResolver::new(include.as_ref().to_path_buf()));
         }
         resolver.add(GoogleFileResolver::new());
-        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        let sources = Rc::new(RefCell::new(HashMap::new()));
+        let mut compiler = protox::Compiler::with_file_resolver(KeepSources {
+            inner: resolver,
+            sources: Rc::clone(&sources),
+        });
         compiler.include_imports(true).include_source_info(true);
         for proto in protos {
             compiler
@@ -809,11 +845,14 @@ impl Front {
             fds: compiler.file_descriptor_set(),
             pool: compiler.descriptor_pool(),
             read_paths,
+            sources: sources.take(),
         })
     }
 }
 
 fn write_wire_protos(
+    original: &prost_types::FileDescriptorSet,
+    sources: &HashMap<String, String>,
     wire: &prost_types::FileDescriptorSet,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
@@ -829,7 +868,16 @@ fn write_wire_protos(
             rewrite::OPTIONS_PROTO if !needs_options => continue,
             rewrite::OPTIONS_PROTO => OPTIONS_PROTO_SOURCE.to_owned(),
             rewrite::FRAME_PROTO => FRAME_PROTO_SOURCE.to_owned(),
-            _ => print::print_file(file),
+            _ => {
+                let missing = |what: &str| Error::WireProto {
+                    file: name.to_owned(),
+                    message: format!("its {what} was not kept"),
+                };
+                let source = sources.get(name).ok_or_else(|| missing("source text"))?;
+                let original = original.file.iter().find(|f| f.name() == name);
+                let original = original.ok_or_else(|| missing("original descriptor"))?;
+                splice::wire_source(source, original, file)?
+            }
         };
         let path = dir.join(name);
         if let Some(parent) = path.parent() {

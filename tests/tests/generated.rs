@@ -165,3 +165,199 @@ fn cargo_watches_the_files_read_and_no_directory() {
         assert!(path.is_file(), "{} is not a file", path.display());
     }
 }
+
+/// The generated code at work over real gRPC on 127.0.0.1.
+mod over_grpc {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use tokio_stream::{Stream, StreamExt};
+    use tonic::transport::{Channel, Server};
+    use tonic::{Request, Response, Status};
+
+    use super::streaming::v1::{
+        Chunk, Summary, pipes_client::PipesClient, pipes_server::Pipes, pipes_server::PipesServer,
+    };
+
+    /// tonic's default message limit.
+    const LIMIT: usize = 4 * 1024 * 1024;
+    /// The slowness of each step: longer than the 200 ms heartbeat interval.
+    const STEP: Duration = Duration::from_millis(300);
+
+    struct PipesService;
+
+    type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send>>;
+
+    #[tonic::async_trait]
+    impl Pipes for PipesService {
+        async fn upload(
+            &self,
+            request: Request<tonic::Streaming<Chunk>>,
+        ) -> Result<Response<Summary>, Status> {
+            let mut chunks = request.into_inner();
+            let mut bytes = 0;
+            while let Some(chunk) = chunks.message().await? {
+                tokio::time::sleep(STEP).await;
+                bytes += chunk.data.len() as u64;
+            }
+            Ok(Response::new(Summary { bytes }))
+        }
+
+        type ChatStream = ChunkStream;
+
+        async fn chat(
+            &self,
+            request: Request<tonic::Streaming<Chunk>>,
+        ) -> Result<Response<ChunkStream>, Status> {
+            let replies = request.into_inner().then(|chunk| async move {
+                tokio::time::sleep(STEP).await;
+                chunk
+            });
+            Ok(Response::new(Box::pin(replies)))
+        }
+
+        type DownloadStream = ChunkStream;
+
+        /// One chunk whose encoded message is `bytes` long.
+        async fn download(
+            &self,
+            request: Request<Summary>,
+        ) -> Result<Response<ChunkStream>, Status> {
+            let size = usize::try_from(request.into_inner().bytes)
+                .map_err(|_| Status::invalid_argument("too large"))?;
+            tokio::time::sleep(STEP).await;
+            let chunk = Chunk {
+                data: vec![7; data_len_for(size)],
+            };
+            Ok(Response::new(Box::pin(tokio_stream::once(Ok(chunk)))))
+        }
+
+        async fn ping(&self, request: Request<Chunk>) -> Result<Response<Chunk>, Status> {
+            Ok(Response::new(request.into_inner()))
+        }
+    }
+
+    /// The `data` length that makes an encoded `Chunk` exactly `size` bytes.
+    fn data_len_for(size: usize) -> usize {
+        use prost::Message;
+        (0..16)
+            .map(|overhead| size.saturating_sub(overhead))
+            .find(|&len| {
+                Chunk {
+                    data: vec![0; len],
+                }
+                .encoded_len()
+                    == size
+            })
+            .expect("a length")
+    }
+
+    async fn serve() -> (PipesClient<Channel>, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = tokio::spawn(async move {
+            Server::builder()
+                .add_service(PipesServer::new(PipesService))
+                .serve_with_incoming(incoming)
+                .await
+                .expect("serve");
+        });
+        let client = PipesClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        (client, server)
+    }
+
+    /// Counts the heartbeats the client sees.
+    fn counted<T>(message: T) -> (Request<T>, Arc<AtomicU64>) {
+        let heartbeats = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&heartbeats);
+        let mut request = Request::new(message);
+        steadfast::CallOptions::new()
+            .on_progress(move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            })
+            .attach(&mut request);
+        (request, heartbeats)
+    }
+
+    fn chunks(n: usize) -> impl Stream<Item = Chunk> + Send + 'static {
+        tokio_stream::iter((0..n).map(|i| Chunk {
+            data: vec![i as u8; 10],
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_streaming_call_gets_heartbeats_then_its_reply() {
+        let (mut client, server) = serve().await;
+        let (request, heartbeats) = counted(chunks(3));
+        let summary = client.upload(request).await.expect("upload").into_inner();
+        assert_eq!(summary, Summary { bytes: 30 });
+        assert!(heartbeats.load(Ordering::SeqCst) >= 1, "heartbeats seen");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_slow_bidi_call_gets_its_replies_without_the_heartbeats() {
+        let (mut client, server) = serve().await;
+        let (request, heartbeats) = counted(chunks(3));
+        let replies: steadfast::Streaming<Chunk> = client.chat(request).await.expect("chat").into_inner();
+        let replies: Vec<Chunk> = replies
+            .collect::<Result<_, _>>()
+            .await
+            .expect("replies");
+        assert_eq!(replies.len(), 3);
+        assert_eq!(replies[2].data, vec![2; 10]);
+        assert!(heartbeats.load(Ordering::SeqCst) >= 1, "heartbeats seen");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_message_at_the_4_mib_limit_passes_a_heartbeat_method_as_a_plain_one() {
+        let (mut client, server) = serve().await;
+        let size = LIMIT - 4;
+        let mut replies = client
+            .download(Summary { bytes: size as u64 })
+            .await
+            .expect("download")
+            .into_inner();
+        let chunk = replies.message().await.expect("the chunk").expect("one chunk");
+        assert_eq!(chunk.data.len(), data_len_for(size));
+        // The same message through a plain method.
+        let echoed = client
+            .ping(Chunk {
+                data: vec![1; data_len_for(size)],
+            })
+            .await
+            .expect("plain ping")
+            .into_inner();
+        assert_eq!(echoed.data.len(), data_len_for(size));
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_refused_on_a_heartbeat_method_as_on_a_plain_one() {
+        let (mut client, server) = serve().await;
+        let size = LIMIT + 100;
+        let mut replies = client
+            .download(Summary { bytes: size as u64 })
+            .await
+            .expect("download")
+            .into_inner();
+        let err = replies.message().await.expect_err("over the limit");
+        let plain = client
+            .ping(Chunk {
+                data: vec![1; data_len_for(size)],
+            })
+            .await
+            .expect_err("over the limit");
+        assert_eq!(err.code(), plain.code(), "{err:?} / {plain:?}");
+        server.abort();
+    }
+}

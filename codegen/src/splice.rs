@@ -1,0 +1,2120 @@
+//! The wire `.proto` source of a file: the user's own text with the changes
+//! of the wire rewrite spliced in.
+//!
+//! The people who read an emitted wire proto wrote the original, so the wire
+//! file is the user's file byte for byte (comments, blank lines, options,
+//! order), except that
+//!
+//! 1. a method whose request or response changed gets the new type names and
+//!    `stream` keywords;
+//! 2. every `option (steadfast.v1.method)` and `option (steadfast.v1.service)`
+//!    statement is removed (steadfast-build has consumed them); a method body
+//!    left empty becomes `;`, and a line left empty goes, with a blank line
+//!    that would otherwise double up;
+//! 3. imports go and come as the wire descriptor's dependency list says; a new
+//!    import takes the place of a removed one where the order allows (so
+//!    `steadfast/v1/options.proto` is *replaced* by `steadfast/v1/frame.proto`);
+//! 4. the messages the rewrite appended are printed at the end of the file,
+//!    with the doc comments the rewrite gave them.
+//!
+//! The edits come from comparing the original descriptor with the wire one
+//! (never from the rewrite's internals), and are placed by the original's
+//! `source_code_info`. protox records spans as 0-based lines split at `\n`
+//! (a `\r` stays on its line) and 0-based columns counted in bytes, tabs
+//! included. A span that is missing or does not hold the expected text, or a
+//! difference this module cannot show, is an [`Error::WireProto`]: never a
+//! wrong file.
+//!
+//! Type names written here are the shortest that resolve to the intended type
+//! from where they stand, judged by every name the file itself declares.
+//! A name declared only in another file (say a package `lab.steadfast` seen
+//! from `lab.v1`) could still shadow the first part of `steadfast.v1.Heartbeat`;
+//! the compiler then rejects the file ("resolved to lab.steadfast.v1.Heartbeat,
+//! which is not defined"), it never picks another type.
+//!
+//! No I/O here.
+
+use std::{collections::HashSet, ops::Range};
+
+use prost_types::{
+    DescriptorProto, FieldDescriptorProto, FileDescriptorProto, MethodDescriptorProto,
+    field_descriptor_proto::{Label, Type},
+    source_code_info::Location,
+};
+
+use crate::Error;
+
+/// Field number of `(steadfast.v1.method)` in `google.protobuf.MethodOptions`
+/// and of `(steadfast.v1.service)` in `google.protobuf.ServiceOptions`.
+const STEADFAST_OPTION: i32 = 51717;
+
+// Field numbers of descriptor.proto, as they appear in source paths.
+const FILE_PACKAGE: i32 = 2;
+const FILE_DEPENDENCY: i32 = 3;
+const FILE_MESSAGE: i32 = 4;
+const FILE_SERVICE: i32 = 6;
+const FILE_SYNTAX: i32 = 12;
+const SERVICE_METHOD: i32 = 2;
+const SERVICE_OPTIONS: i32 = 3;
+const METHOD_INPUT: i32 = 2;
+const METHOD_OUTPUT: i32 = 3;
+const METHOD_OPTIONS: i32 = 4;
+const METHOD_CLIENT_STREAMING: i32 = 5;
+const METHOD_SERVER_STREAMING: i32 = 6;
+const MESSAGE_FIELD: i32 = 2;
+const MESSAGE_ONEOF: i32 = 8;
+
+/// The wire `.proto` source of one file: the user's `source` with the changes
+/// the rewrite made to `original` (giving `wire`) spliced in by their source
+/// spans.
+///
+/// `original` must carry `source_code_info` for `source` (protox with
+/// `include_source_info(true)`); `wire` has the same services and methods in
+/// the same order, possibly other method types and streaming flags, messages
+/// appended to `message_type`, and another dependency list.
+pub(crate) fn wire_source(
+    source: &str,
+    original: &FileDescriptorProto,
+    wire: &FileDescriptorProto,
+) -> Result<String, Error> {
+    let splice = Splice::new(source, original, wire);
+    splice.check_shape()?;
+    let mut edits = Vec::new();
+    let mut removals = Vec::new();
+    splice.imports(&mut edits, &mut removals)?;
+    let options = splice.steadfast_options()?;
+    removals.extend(options.iter().map(|(_, range)| range.clone()));
+    let removals = splice.widen(removals);
+    let removals = splice.methods(&options, removals, &mut edits)?;
+    edits.extend(removals.into_iter().map(|range| Edit {
+        range,
+        text: String::new(),
+    }));
+    let mut text = splice.apply(edits)?;
+    splice.append_messages(&mut text)?;
+    splice.check_no_steadfast_option_left(&text)?;
+    Ok(text)
+}
+
+/// Replace `range` of the source with `text` (an insertion when `range` is empty).
+#[derive(Debug)]
+struct Edit {
+    range: Range<usize>,
+    text: String,
+}
+
+/// Where a removed option statement was: the method's `(service, method)`
+/// index, or `None` for a service option.
+type OptionSite = Option<(usize, usize)>;
+
+struct Splice<'a> {
+    source: &'a str,
+    original: &'a FileDescriptorProto,
+    wire: &'a FileDescriptorProto,
+    /// Byte offset where each line starts.
+    line_starts: Vec<usize>,
+    /// The source with comments and string literals blanked out.
+    code: Vec<u8>,
+    /// `"\r\n"` when the file uses it, else `"\n"`.
+    newline: &'static str,
+    names: Names,
+}
+
+impl<'a> Splice<'a> {
+    fn new(
+        source: &'a str,
+        original: &'a FileDescriptorProto,
+        wire: &'a FileDescriptorProto,
+    ) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Splice {
+            source,
+            original,
+            wire,
+            line_starts,
+            code: blank_out_comments_and_strings(source),
+            newline: if source.contains("\r\n") {
+                "\r\n"
+            } else {
+                "\n"
+            },
+            names: Names::new(wire),
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::WireProto {
+            file: self.original.name().to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Fails unless `wire` differs from `original` only where splicing can show it.
+    fn check_shape(&self) -> Result<(), Error> {
+        let (original, wire) = (self.original, self.wire);
+        let same_methods = original.service.len() == wire.service.len()
+            && original
+                .service
+                .iter()
+                .zip(&wire.service)
+                .all(|(o, w)| o.method.len() == w.method.len());
+        if !same_methods {
+            return Err(self.error("the rewrite added or removed services or methods"));
+        }
+        if wire.message_type.len() < original.message_type.len() {
+            return Err(self.error("the rewrite removed messages"));
+        }
+        let mut restored = wire.clone();
+        restored.dependency.clone_from(&original.dependency);
+        restored
+            .public_dependency
+            .clone_from(&original.public_dependency);
+        restored
+            .weak_dependency
+            .clone_from(&original.weak_dependency);
+        restored.message_type.truncate(original.message_type.len());
+        for (service, original_service) in restored.service.iter_mut().zip(&original.service) {
+            // Emptied options (the steadfast ones are extensions, which prost
+            // drops anyway) are no change.
+            if is_empty(&service.options) && is_empty(&original_service.options) {
+                service.options.clone_from(&original_service.options);
+            }
+            for (method, original_method) in service.method.iter_mut().zip(&original_service.method)
+            {
+                if is_empty(&method.options) && is_empty(&original_method.options) {
+                    method.options.clone_from(&original_method.options);
+                }
+                method.input_type.clone_from(&original_method.input_type);
+                method.output_type.clone_from(&original_method.output_type);
+                method.client_streaming = original_method.client_streaming;
+                method.server_streaming = original_method.server_streaming;
+            }
+        }
+        restored.source_code_info = None;
+        let mut original = original.clone();
+        original.source_code_info = None;
+        if restored == original {
+            return Ok(());
+        }
+        let parts = [
+            ("the file name", restored.name == original.name),
+            ("the package", restored.package == original.package),
+            ("the syntax", restored.syntax == original.syntax),
+            ("the file options", restored.options == original.options),
+            (
+                "existing messages",
+                restored.message_type == original.message_type,
+            ),
+            ("enums", restored.enum_type == original.enum_type),
+            ("extensions", restored.extension == original.extension),
+            (
+                "method names or options",
+                restored.service == original.service,
+            ),
+        ];
+        let changed: Vec<&str> = parts
+            .iter()
+            .filter(|(_, same)| !same)
+            .map(|(part, _)| *part)
+            .collect();
+        Err(self.error(format!(
+            "the rewrite changed {}, which splicing cannot show",
+            if changed.is_empty() {
+                "the file".to_owned()
+            } else {
+                changed.join(", ")
+            }
+        )))
+    }
+
+    // ---- spans ------------------------------------------------------------
+
+    fn locations(&self, path: &'a [i32]) -> impl Iterator<Item = &'a Location> + 'a {
+        self.original
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location)
+            .filter(move |l| l.path == path)
+    }
+
+    /// The byte range of the (first) location at `path`, which holds `what`.
+    fn span(&self, path: &[i32], what: &str) -> Result<Range<usize>, Error> {
+        let path = path.to_vec();
+        let location = self
+            .original
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location)
+            .find(|l| l.path == path)
+            .ok_or_else(|| {
+                self.error(format!(
+                    "no source span for {what} (path {path:?}); the descriptor must come from \
+                     protox with include_source_info(true)"
+                ))
+            })?;
+        self.range(location, what)
+    }
+
+    fn range(&self, location: &Location, what: &str) -> Result<Range<usize>, Error> {
+        let bad = || self.error(format!("bad source span {:?} for {what}", location.span));
+        let (start_line, start_col, end_line, end_col) = match location.span[..] {
+            [line, start, end] => (line, start, line, end),
+            [start_line, start, end_line, end] => (start_line, start, end_line, end),
+            _ => return Err(bad()),
+        };
+        let start = self.offset(start_line, start_col).ok_or_else(bad)?;
+        let end = self.offset(end_line, end_col).ok_or_else(bad)?;
+        if start > end {
+            return Err(bad());
+        }
+        Ok(start..end)
+    }
+
+    fn offset(&self, line: i32, column: i32) -> Option<usize> {
+        let line = usize::try_from(line).ok()?;
+        let start = *self.line_starts.get(line)?;
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.source.len(), |next| next - 1);
+        let offset = start + usize::try_from(column).ok()?;
+        (offset <= end && self.source.is_char_boundary(offset)).then_some(offset)
+    }
+
+    /// The span at `path`, which must hold a statement starting with `keyword`
+    /// and ending in `;` or `}`.
+    fn statement(&self, path: &[i32], keyword: &str, what: &str) -> Result<Range<usize>, Error> {
+        let range = self.span(path, what)?;
+        self.expect_statement(range, keyword, what)
+    }
+
+    fn expect_statement(
+        &self,
+        range: Range<usize>,
+        keyword: &str,
+        what: &str,
+    ) -> Result<Range<usize>, Error> {
+        let text = &self.source[range.clone()];
+        if text.starts_with(keyword) && (text.ends_with(';') || text.ends_with('}')) {
+            Ok(range)
+        } else {
+            Err(self.error(format!(
+                "the source span for {what} holds `{text}`, not a `{keyword}` statement"
+            )))
+        }
+    }
+
+    fn line_start(&self, offset: usize) -> usize {
+        self.source[..offset].rfind('\n').map_or(0, |i| i + 1)
+    }
+
+    /// The offset after the line terminator of the line holding `offset`.
+    fn line_end(&self, offset: usize) -> usize {
+        self.source[offset..]
+            .find('\n')
+            .map_or(self.source.len(), |i| offset + i + 1)
+    }
+
+    fn is_blank(&self, range: Range<usize>) -> bool {
+        self.source.as_bytes()[range]
+            .iter()
+            .all(u8::is_ascii_whitespace)
+    }
+
+    // ---- imports ----------------------------------------------------------
+
+    /// Removed imports go to `removals`; added ones become edits.
+    fn imports(
+        &self,
+        edits: &mut Vec<Edit>,
+        removals: &mut Vec<Range<usize>>,
+    ) -> Result<(), Error> {
+        let (original, wire) = (self.original, self.wire);
+        let kept = |d: &String| wire.dependency.contains(d);
+        let kept_in_order: Vec<&String> = original.dependency.iter().filter(|d| kept(d)).collect();
+        let wire_old: Vec<&String> = wire
+            .dependency
+            .iter()
+            .filter(|d| original.dependency.contains(d))
+            .collect();
+        if kept_in_order != wire_old {
+            return Err(self.error("the rewrite reordered imports"));
+        }
+        for dependency in &kept_in_order {
+            if import_kind(original, dependency) != import_kind(wire, dependency) {
+                return Err(self.error(format!(
+                    "the rewrite changed `import public`/`import weak` of {dependency}"
+                )));
+            }
+        }
+        let import = |index: usize| -> Result<Range<usize>, Error> {
+            let name = &original.dependency[index];
+            let what = format!("import \"{name}\"");
+            let range = self.statement(&[FILE_DEPENDENCY, index as i32], "import", &what)?;
+            if self.source[range.clone()].contains(name.as_str()) {
+                Ok(range)
+            } else {
+                Err(self.error(format!("the source span for {what} holds another import")))
+            }
+        };
+        let position = |name: &String| original.dependency.iter().position(|d| d == name);
+
+        let mut removed: Vec<(usize, Range<usize>)> = Vec::new();
+        for (index, dependency) in original.dependency.iter().enumerate() {
+            if !kept(dependency) {
+                removed.push((index, import(index)?));
+            }
+        }
+        let mut reused = HashSet::new();
+        // Where the next new import goes: after the statement ending here.
+        let mut after: Option<usize> = None;
+        let mut inserts: Vec<(Anchor, String)> = Vec::new();
+        for (k, dependency) in wire.dependency.iter().enumerate() {
+            if let Some(index) = position(dependency) {
+                after = Some(import(index)?.end);
+                continue;
+            }
+            let statement = format!("import {}\"{dependency}\";", import_kind(wire, dependency));
+            let before = match wire.dependency[k + 1..].iter().find_map(position) {
+                Some(index) => Some(import(index)?.start),
+                None => None,
+            };
+            let (low, high) = (after.unwrap_or(0), before.unwrap_or(self.source.len()));
+            if let Some((index, range)) = removed
+                .iter()
+                .find(|(i, r)| !reused.contains(i) && r.start >= low && r.end <= high)
+            {
+                reused.insert(*index);
+                edits.push(Edit {
+                    range: range.clone(),
+                    text: statement,
+                });
+                after = Some(range.end);
+                continue;
+            }
+            let anchor = match (after, before) {
+                (Some(end), _) => Anchor::LineAfter(self.line_end(end)),
+                (None, Some(start)) => Anchor::LineBefore(self.line_start(start)),
+                (None, None) => self.header_end()?,
+            };
+            inserts.push((anchor, statement));
+        }
+        for (index, range) in removed {
+            if !reused.contains(&index) {
+                removals.push(range);
+            }
+        }
+        // New import lines at the same place are written as one block.
+        let nl = self.newline;
+        let mut inserts = inserts.into_iter().peekable();
+        while let Some((anchor, first)) = inserts.next() {
+            let mut block = vec![first];
+            while let Some((_, next)) = inserts.next_if(|(a, _)| *a == anchor) {
+                block.push(next);
+            }
+            let lines: String = block.iter().map(|s| format!("{s}{nl}")).collect();
+            let (at, text) = match anchor {
+                Anchor::LineAfter(at) | Anchor::LineBefore(at) => (at, lines),
+                Anchor::AfterHeader(at) => (at, format!("{nl}{lines}")),
+                Anchor::FileStart => (0, format!("{lines}{nl}")),
+            };
+            // The anchor line may be the last one, without a line terminator.
+            let text = if at == self.source.len()
+                && !self.source.is_empty()
+                && !self.source.ends_with('\n')
+            {
+                format!("{nl}{text}")
+            } else {
+                text
+            };
+            edits.push(Edit {
+                range: at..at,
+                text,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where a file without imports gets its first one: after the line of the
+    /// last of `syntax`/`package`, else at the start.
+    fn header_end(&self) -> Result<Anchor, Error> {
+        let mut end = None;
+        for (path, keyword) in [(FILE_SYNTAX, "syntax"), (FILE_PACKAGE, "package")] {
+            if let Some(location) = self.locations(&[path]).next() {
+                let what = format!("the {keyword} statement");
+                let range = self.expect_statement(self.range(location, &what)?, keyword, &what)?;
+                end = end.max(Some(range.end));
+            }
+        }
+        if end.is_none() && self.original.package.is_some() {
+            return Err(self.error("no source span for the package statement (path [2])"));
+        }
+        Ok(end.map_or(Anchor::FileStart, |end| {
+            Anchor::AfterHeader(self.line_end(end))
+        }))
+    }
+
+    // ---- steadfast options --------------------------------------------------
+
+    /// Every `option (steadfast.v1.method|service) ...;` statement, with where it is.
+    fn steadfast_options(&self) -> Result<Vec<(OptionSite, Range<usize>)>, Error> {
+        let mut found: Vec<(OptionSite, Range<usize>)> = Vec::new();
+        let locations = self
+            .original
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location);
+        for location in locations {
+            let (site, option) = match location.path[..] {
+                [FILE_SERVICE, _, SERVICE_OPTIONS, STEADFAST_OPTION, ..] => {
+                    (None, "steadfast.v1.service")
+                }
+                [
+                    FILE_SERVICE,
+                    s,
+                    SERVICE_METHOD,
+                    m,
+                    METHOD_OPTIONS,
+                    STEADFAST_OPTION,
+                    ..,
+                ] => (Some((s as usize, m as usize)), "steadfast.v1.method"),
+                _ => continue,
+            };
+            let what = format!("an `option ({option})` statement");
+            let range = self.expect_statement(self.range(location, &what)?, "option", &what)?;
+            if !names_option(&self.source[range.clone()], option) {
+                // Another extension with the same number (not steadfast's): keep it.
+                continue;
+            }
+            if !found.iter().any(|(_, r)| *r == range) {
+                found.push((site, range));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Turns statement ranges into the ranges to delete: neighbours joined, a
+    /// line left blank removed whole (with a blank line that would double up),
+    /// else the spaces after (or before) the statement.
+    fn widen(&self, mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+        let bytes = self.source.as_bytes();
+        let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+        ranges.sort_by_key(|r| (r.start, r.end));
+        let mut joined: Vec<Range<usize>> = Vec::new();
+        for range in ranges {
+            match joined.last_mut() {
+                Some(last)
+                    if range.start <= last.end
+                        || bytes[last.end..range.start].iter().all(is_space) =>
+                {
+                    last.end = last.end.max(range.end);
+                }
+                _ => joined.push(range),
+            }
+        }
+        let mut widened: Vec<(Range<usize>, bool)> = Vec::new();
+        for range in joined {
+            let (start, end) = (self.line_start(range.start), self.line_end(range.end));
+            let item = if self.is_blank(start..range.start) && self.is_blank(range.end..end) {
+                (start..end, true)
+            } else if !self.is_blank(range.end..end) {
+                let spaces = bytes[range.end..]
+                    .iter()
+                    .take_while(|b| is_space(b))
+                    .count();
+                (range.start..range.end + spaces, false)
+            } else {
+                let spaces = bytes[..range.start]
+                    .iter()
+                    .rev()
+                    .take_while(|b| is_space(b))
+                    .count();
+                (range.start - spaces..range.end, false)
+            };
+            match widened.last_mut() {
+                Some((last, true)) if item.1 && last.end == item.0.start => last.end = item.0.end,
+                _ => widened.push(item),
+            }
+        }
+        widened
+            .into_iter()
+            .map(|(range, whole_lines)| {
+                if whole_lines {
+                    self.drop_doubled_blank(range)
+                } else {
+                    range
+                }
+            })
+            .collect()
+    }
+
+    /// Removing the lines `range` must not leave two blank lines in a row, or
+    /// a blank line just inside a `{` or just before a `}`.
+    fn drop_doubled_blank(&self, range: Range<usize>) -> Range<usize> {
+        let previous = (range.start > 0).then(|| self.line_start(range.start - 1)..range.start);
+        let next = (range.end < self.source.len()).then(|| range.end..self.line_end(range.end));
+        let blank =
+            |line: &Option<Range<usize>>| line.as_ref().is_some_and(|l| self.is_blank(l.clone()));
+        let text = |line: &Option<Range<usize>>| {
+            line.as_ref().map_or("", |l| self.source[l.clone()].trim())
+        };
+        if blank(&next)
+            && (previous.is_none() || blank(&previous) || text(&previous).ends_with('{'))
+        {
+            return range.start..next.map_or(range.end, |n| n.end);
+        }
+        if blank(&previous) && (next.is_none() || text(&next).starts_with('}')) {
+            return previous.map_or(range.start, |p| p.start)..range.end;
+        }
+        range
+    }
+
+    // ---- methods ------------------------------------------------------------
+
+    /// Type and `stream` edits of every changed method; a method body left
+    /// empty by `removals` becomes `;` (and takes those removals over).
+    fn methods(
+        &self,
+        options: &[(OptionSite, Range<usize>)],
+        mut removals: Vec<Range<usize>>,
+        edits: &mut Vec<Edit>,
+    ) -> Result<Vec<Range<usize>>, Error> {
+        let package = self.original.package();
+        let services = self.original.service.iter().zip(&self.wire.service);
+        for (s, (original_service, wire_service)) in services.enumerate() {
+            let scope = qualified(package, original_service.name());
+            let methods = original_service.method.iter().zip(&wire_service.method);
+            for (m, (original, wire)) in methods.enumerate() {
+                let path = [FILE_SERVICE, s as i32, SERVICE_METHOD, m as i32];
+                let name = format!("{scope}/{}", original.name());
+                for side in [Side::Request, Side::Response] {
+                    self.method_side(&path, &name, &scope, side, original, wire, edits)?;
+                }
+                if options.iter().any(|(site, _)| *site == Some((s, m))) {
+                    self.collapse_body(&path, &name, &mut removals, edits)?;
+                }
+            }
+        }
+        Ok(removals)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn method_side(
+        &self,
+        path: &[i32; 4],
+        name: &str,
+        scope: &str,
+        side: Side,
+        original: &MethodDescriptorProto,
+        wire: &MethodDescriptorProto,
+        edits: &mut Vec<Edit>,
+    ) -> Result<(), Error> {
+        let (type_field, stream_field, what) = match side {
+            Side::Request => (METHOD_INPUT, METHOD_CLIENT_STREAMING, "request"),
+            Side::Response => (METHOD_OUTPUT, METHOD_SERVER_STREAMING, "response"),
+        };
+        let (old_type, new_type) = (side.type_of(original), side.type_of(wire));
+        let (old_stream, new_stream) = (side.stream_of(original), side.stream_of(wire));
+        if old_type == new_type && old_stream == new_stream {
+            return Ok(());
+        }
+        let type_path = [&path[..], &[type_field]].concat();
+        let what_type = format!("the {what} type of {name}");
+        let type_range = self.span(&type_path, &what_type)?;
+        if !names_type(&self.source[type_range.clone()], old_type) {
+            return Err(self.error(format!(
+                "the source span for {what_type} holds `{}`, not {old_type}",
+                &self.source[type_range]
+            )));
+        }
+        if old_stream != new_stream {
+            if new_stream {
+                edits.push(Edit {
+                    range: type_range.start..type_range.start,
+                    text: "stream ".to_owned(),
+                });
+            } else {
+                let stream_path = [&path[..], &[stream_field]].concat();
+                let what_stream = format!("the `stream` of the {what} of {name}");
+                let range = self.span(&stream_path, &what_stream)?;
+                if &self.source[range.clone()] != "stream" {
+                    return Err(self.error(format!(
+                        "the source span for {what_stream} holds no `stream`"
+                    )));
+                }
+                let spaces = self.source.as_bytes()[range.end..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_whitespace())
+                    .count();
+                edits.push(Edit {
+                    range: range.start..range.end + spaces,
+                    text: String::new(),
+                });
+            }
+        }
+        if old_type != new_type {
+            edits.push(Edit {
+                range: type_range,
+                text: self.names.relative(new_type, scope),
+            });
+        }
+        Ok(())
+    }
+
+    /// `rpc M(A) returns (B) { <only removed options> }` becomes `rpc M(A) returns (B);`.
+    fn collapse_body(
+        &self,
+        path: &[i32; 4],
+        name: &str,
+        removals: &mut Vec<Range<usize>>,
+        edits: &mut Vec<Edit>,
+    ) -> Result<(), Error> {
+        let what = format!("the method {name}");
+        let method = self.statement(path, "rpc", &what)?;
+        let output_path = [&path[..], &[METHOD_OUTPUT]].concat();
+        let output = self.span(&output_path, &format!("the response type of {name}"))?;
+        let code = &self.code[output.end..method.end];
+        let (Some(paren), Some(open)) = (
+            code.iter().position(|&b| b == b')'),
+            code.iter().position(|&b| b == b'{'),
+        ) else {
+            return Err(self.error(format!(
+                "{what} has steadfast options but no body in its source span"
+            )));
+        };
+        let (paren, open) = (output.end + paren, output.end + open);
+        let body = open + 1..method.end - 1;
+        if self.source.as_bytes()[method.end - 1] != b'}' || paren > open {
+            return Err(self.error(format!("the source span for {what} does not end its body")));
+        }
+        let inside = |r: &Range<usize>| r.start >= body.start && r.end <= body.end;
+        let mut left = body.start;
+        let mut empty = true;
+        let mut mine: Vec<&Range<usize>> = removals.iter().filter(|r| inside(r)).collect();
+        mine.sort_by_key(|r| r.start);
+        for range in mine {
+            empty &= self.is_blank(left..range.start);
+            left = range.end;
+        }
+        empty &= self.is_blank(left..body.end);
+        if !empty {
+            return Ok(());
+        }
+        removals.retain(|r| !inside(r));
+        // From the end of the signature (or of a comment after it) to the `}`.
+        let spaces = self.source.as_bytes()[paren + 1..open]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        let start = open - spaces;
+        edits.push(Edit {
+            range: start..method.end,
+            text: ";".to_owned(),
+        });
+        Ok(())
+    }
+
+    // ---- output -------------------------------------------------------------
+
+    fn apply(&self, mut edits: Vec<Edit>) -> Result<String, Error> {
+        edits.sort_by_key(|e| (e.range.start, e.range.end));
+        let mut out = String::with_capacity(self.source.len() + 512);
+        let mut at = 0;
+        for edit in &edits {
+            if edit.range.start < at {
+                return Err(self.error(format!(
+                    "internal: overlapping edits at line {}",
+                    self.source[..edit.range.start].matches('\n').count() + 1
+                )));
+            }
+            out.push_str(&self.source[at..edit.range.start]);
+            out.push_str(&edit.text);
+            at = edit.range.end;
+        }
+        out.push_str(&self.source[at..]);
+        Ok(out)
+    }
+
+    /// Prints the messages the rewrite appended at the end of `text`.
+    fn append_messages(&self, text: &mut String) -> Result<(), Error> {
+        let nl = self.newline;
+        let first = self.original.message_type.len();
+        for (index, message) in self.wire.message_type.iter().enumerate().skip(first) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push_str(nl);
+            }
+            if !text.is_empty() && !text.ends_with(&format!("{nl}{nl}")) {
+                text.push_str(nl);
+            }
+            let printer = MessagePrinter {
+                splice: self,
+                message,
+                path: vec![FILE_MESSAGE, index as i32],
+                scope: qualified(self.wire.package(), message.name()),
+            };
+            text.push_str(&printer.print().map_err(|e| {
+                self.error(format!(
+                    "cannot print the synthesized message {}: {e}",
+                    message.name()
+                ))
+            })?);
+        }
+        Ok(())
+    }
+
+    /// A steadfast option left in the output would not compile without
+    /// `steadfast/v1/options.proto`: its span was missing.
+    fn check_no_steadfast_option_left(&self, text: &str) -> Result<(), Error> {
+        let code = blank_out_comments_and_strings(text);
+        for option in ["steadfast.v1.method", "steadfast.v1.service"] {
+            let found = code
+                .windows(option.len())
+                .position(|w| w == option.as_bytes());
+            if let Some(at) = found {
+                let after = code.get(at + option.len()).copied().unwrap_or(b' ');
+                if !(after.is_ascii_alphanumeric() || after == b'_') {
+                    let line = text[..at].matches('\n').count() + 1;
+                    return Err(self.error(format!(
+                        "an `option ({option})` at line {line} of the wire file has no source span, so it could not be removed"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where new import lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    /// At this offset, the start of the line after a kept import.
+    LineAfter(usize),
+    /// At this offset, the start of the line of a kept import.
+    LineBefore(usize),
+    /// At this offset, after the `syntax`/`package` line, as a block of its own.
+    AfterHeader(usize),
+    /// At the start of a file without any of those.
+    FileStart,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Request,
+    Response,
+}
+
+impl Side {
+    fn type_of(self, method: &MethodDescriptorProto) -> &str {
+        match self {
+            Side::Request => method.input_type(),
+            Side::Response => method.output_type(),
+        }
+    }
+
+    fn stream_of(self, method: &MethodDescriptorProto) -> bool {
+        match self {
+            Side::Request => method.client_streaming(),
+            Side::Response => method.server_streaming(),
+        }
+    }
+}
+
+/// Whether options are unset or hold nothing prost can see.
+fn is_empty<T: Default + PartialEq>(options: &Option<T>) -> bool {
+    options.as_ref().is_none_or(|o| *o == T::default())
+}
+
+/// `public `, `weak ` or nothing, for the import of `name` in `file`.
+fn import_kind(file: &FileDescriptorProto, name: &str) -> &'static str {
+    let Some(index) = file.dependency.iter().position(|d| d == name) else {
+        return "";
+    };
+    let index = index as i32;
+    if file.public_dependency.contains(&index) {
+        "public "
+    } else if file.weak_dependency.contains(&index) {
+        "weak "
+    } else {
+        ""
+    }
+}
+
+/// Whether the statement `text` (`option (name)... ;`) sets the extension
+/// `full_name`, written in any form that can resolve to it.
+fn names_option(text: &str, full_name: &str) -> bool {
+    let Some(rest) = text.strip_prefix("option") else {
+        return false;
+    };
+    let Some(rest) = rest.trim_start().strip_prefix('(') else {
+        return false;
+    };
+    let Some(end) = rest.find(')') else {
+        return false;
+    };
+    let name: String = rest[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let name = name.strip_prefix('.').unwrap_or(&name);
+    full_name == name || full_name.ends_with(&format!(".{name}"))
+}
+
+/// Whether the type name `text` (as written) can stand for the fully qualified `full_name`.
+fn names_type(text: &str, full_name: &str) -> bool {
+    let name: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if name.starts_with('.') {
+        name == full_name
+    } else {
+        !name.is_empty() && full_name.ends_with(&format!(".{name}"))
+    }
+}
+
+fn qualified(package: &str, name: &str) -> String {
+    if package.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{package}.{name}")
+    }
+}
+
+/// `source` with every byte of comments and string literals (quotes
+/// included) replaced by a space, newlines kept: byte offsets stay valid.
+fn blank_out_comments_and_strings(source: &str) -> Vec<u8> {
+    let mut code = source.as_bytes().to_vec();
+    let mut i = 0;
+    while i < code.len() {
+        let start = i;
+        match (code[i], code.get(i + 1)) {
+            (b'/', Some(b'/')) => {
+                while i < code.len() && code[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            (b'/', Some(b'*')) => {
+                i += 2;
+                while i < code.len() && !(code[i] == b'*' && code.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i = (i + 2).min(code.len());
+            }
+            (quote @ (b'"' | b'\''), _) => {
+                i += 1;
+                while i < code.len() && code[i] != quote && code[i] != b'\n' {
+                    i += if code[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(code.len());
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        for byte in &mut code[start..i] {
+            if *byte != b'\n' {
+                *byte = b' ';
+            }
+        }
+    }
+    code
+}
+
+/// Every full name (without the leading dot) the file declares, packages included.
+struct Names {
+    declared: HashSet<String>,
+}
+
+impl Names {
+    fn new(file: &FileDescriptorProto) -> Self {
+        let mut declared = HashSet::new();
+        let package = file.package();
+        if !package.is_empty() {
+            let mut prefix = String::new();
+            for part in package.split('.') {
+                if !prefix.is_empty() {
+                    prefix.push('.');
+                }
+                prefix.push_str(part);
+                declared.insert(prefix.clone());
+            }
+        }
+        for message in &file.message_type {
+            declare_message(&mut declared, package, message);
+        }
+        for enumeration in &file.enum_type {
+            declare_enum(&mut declared, package, enumeration);
+        }
+        for extension in &file.extension {
+            declared.insert(qualified(package, extension.name()));
+        }
+        for service in &file.service {
+            let name = qualified(package, service.name());
+            for method in &service.method {
+                declared.insert(format!("{name}.{}", method.name()));
+            }
+            declared.insert(name);
+        }
+        Names { declared }
+    }
+
+    /// The shortest name that resolves to `full_name` (`.pkg.Type`) when
+    /// written inside `scope` (`pkg.Service`, `pkg.Message`), else `full_name`.
+    ///
+    /// Protobuf resolves `A.B` by looking for `A` in `scope`, then in each
+    /// enclosing scope; the first hit wins, even if `B` is not in it. So a
+    /// suffix of the target starting at `A` is right when the target's
+    /// prefix before `A` is a prefix of `scope` and no deeper scope declares an `A`.
+    fn relative(&self, full_name: &str, scope: &str) -> String {
+        let target: Vec<&str> = full_name.trim_start_matches('.').split('.').collect();
+        let scope: Vec<&str> = scope.split('.').filter(|s| !s.is_empty()).collect();
+        for i in (0..target.len()).rev() {
+            if i > scope.len() || target[..i] != scope[..i] {
+                continue;
+            }
+            let first = target[i];
+            let shadowed = (i + 1..=scope.len()).any(|j| {
+                self.declared
+                    .contains(&format!("{}.{first}", scope[..j].join(".")))
+            });
+            if !shadowed {
+                return target[i..].join(".");
+            }
+        }
+        format!(".{}", target.join("."))
+    }
+}
+
+fn declare_message(declared: &mut HashSet<String>, scope: &str, message: &DescriptorProto) {
+    let name = qualified(scope, message.name());
+    for field in message.field.iter().chain(&message.extension) {
+        declared.insert(format!("{name}.{}", field.name()));
+    }
+    for oneof in &message.oneof_decl {
+        declared.insert(format!("{name}.{}", oneof.name()));
+    }
+    for nested in &message.nested_type {
+        declare_message(declared, &name, nested);
+    }
+    for enumeration in &message.enum_type {
+        declare_enum(declared, &name, enumeration);
+    }
+    declared.insert(name);
+}
+
+fn declare_enum(
+    declared: &mut HashSet<String>,
+    scope: &str,
+    enumeration: &prost_types::EnumDescriptorProto,
+) {
+    let name = qualified(scope, enumeration.name());
+    for value in &enumeration.value {
+        // Values are siblings of their enum; both spellings count, to be safe.
+        declared.insert(qualified(scope, value.name()));
+        declared.insert(format!("{name}.{}", value.name()));
+    }
+    declared.insert(name);
+}
+
+/// Prints one synthesized message: fields (scalar, message and enum typed,
+/// `repeated`/`optional`), oneofs and leading comments. Anything else is an error.
+struct MessagePrinter<'s, 'a> {
+    splice: &'s Splice<'a>,
+    message: &'a DescriptorProto,
+    /// Its source path in the wire descriptor, for comments.
+    path: Vec<i32>,
+    /// Its full name, the scope of its field types.
+    scope: String,
+}
+
+impl MessagePrinter<'_, '_> {
+    fn print(&self) -> Result<String, String> {
+        let message = self.message;
+        let unsupported = [
+            ("nested messages", !message.nested_type.is_empty()),
+            ("enums", !message.enum_type.is_empty()),
+            (
+                "extensions",
+                !message.extension.is_empty() || !message.extension_range.is_empty(),
+            ),
+            (
+                "reserved ranges or names",
+                !message.reserved_range.is_empty() || !message.reserved_name.is_empty(),
+            ),
+            (
+                "options",
+                message
+                    .options
+                    .as_ref()
+                    .is_some_and(|o| *o != Default::default()),
+            ),
+        ];
+        if let Some((what, _)) = unsupported.iter().find(|(_, has)| *has) {
+            return Err(format!("it has {what}"));
+        }
+        let nl = self.splice.newline;
+        let mut out = self.comment("", &self.path);
+        out.push_str(&format!("message {} {{{nl}", message.name()));
+        let mut open: Option<i32> = None;
+        let mut printed: Vec<i32> = Vec::new();
+        for (index, field) in message.field.iter().enumerate() {
+            let oneof = field.oneof_index.filter(|_| !field.proto3_optional());
+            if open.is_some() && open != oneof {
+                out.push_str(&format!("  }}{nl}"));
+                open = None;
+            }
+            if let Some(o) = oneof
+                && open.is_none()
+            {
+                if printed.contains(&o) {
+                    return Err(format!("the fields of oneof #{o} are not consecutive"));
+                }
+                let decl = message
+                    .oneof_decl
+                    .get(o as usize)
+                    .ok_or_else(|| format!("field {} names a missing oneof", field.name()))?;
+                if decl.options.is_some() {
+                    return Err(format!("oneof {} has options", decl.name()));
+                }
+                let path = [&self.path[..], &[MESSAGE_ONEOF, o]].concat();
+                out.push_str(&self.comment("  ", &path));
+                out.push_str(&format!("  oneof {} {{{nl}", decl.name()));
+                open = Some(o);
+                printed.push(o);
+            }
+            let indent = if open.is_some() { "    " } else { "  " };
+            let path = [&self.path[..], &[MESSAGE_FIELD, index as i32]].concat();
+            out.push_str(&self.comment(indent, &path));
+            out.push_str(&format!(
+                "{indent}{}{nl}",
+                self.field(field, open.is_some())?
+            ));
+        }
+        if open.is_some() {
+            out.push_str(&format!("  }}{nl}"));
+        }
+        let real_oneofs = message
+            .oneof_decl
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                !message
+                    .field
+                    .iter()
+                    .any(|f| f.oneof_index == Some(*i as i32) && f.proto3_optional())
+            })
+            .count();
+        if printed.len() != real_oneofs {
+            return Err("it has a oneof without fields".to_owned());
+        }
+        out.push_str(&format!("}}{nl}"));
+        Ok(out)
+    }
+
+    fn field(&self, field: &FieldDescriptorProto, in_oneof: bool) -> Result<String, String> {
+        if field.options.is_some() || field.default_value.is_some() || field.extendee.is_some() {
+            return Err(format!(
+                "field {} has options, a default or an extendee",
+                field.name()
+            ));
+        }
+        let type_name = match field.r#type() {
+            Type::Message | Type::Enum => {
+                self.splice.names.relative(field.type_name(), &self.scope)
+            }
+            Type::Group => return Err(format!("field {} is a group", field.name())),
+            scalar => scalar_name(scalar),
+        };
+        let syntax = self.splice.wire.syntax();
+        let label = match field.label() {
+            _ if in_oneof => "",
+            Label::Repeated => "repeated ",
+            Label::Required => "required ",
+            Label::Optional if field.proto3_optional() => "optional ",
+            Label::Optional if syntax != "proto3" && syntax != "editions" => "optional ",
+            Label::Optional => "",
+        };
+        Ok(format!(
+            "{label}{type_name} {} = {};",
+            field.name(),
+            field.number()
+        ))
+    }
+
+    /// The leading comment recorded at `path` in the wire descriptor, as `//` lines.
+    fn comment(&self, indent: &str, path: &[i32]) -> String {
+        let comment = self
+            .splice
+            .wire
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location)
+            .find(|l| l.path == path)
+            .and_then(|l| l.leading_comments.as_deref());
+        let Some(comment) = comment else {
+            return String::new();
+        };
+        let nl = self.splice.newline;
+        comment
+            .strip_suffix('\n')
+            .unwrap_or(comment)
+            .split('\n')
+            .map(|line| format!("{indent}//{}{nl}", line.trim_end_matches('\r')))
+            .collect()
+    }
+}
+
+fn scalar_name(scalar: Type) -> String {
+    let name = match scalar {
+        Type::Double => "double",
+        Type::Float => "float",
+        Type::Int64 => "int64",
+        Type::Uint64 => "uint64",
+        Type::Int32 => "int32",
+        Type::Fixed64 => "fixed64",
+        Type::Fixed32 => "fixed32",
+        Type::Bool => "bool",
+        Type::String => "string",
+        Type::Bytes => "bytes",
+        Type::Uint32 => "uint32",
+        Type::Sfixed32 => "sfixed32",
+        Type::Sfixed64 => "sfixed64",
+        Type::Sint32 => "sint32",
+        Type::Sint64 => "sint64",
+        Type::Group => "group",
+        Type::Message => "message",
+        Type::Enum => "enum",
+    };
+    name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, path::PathBuf, process::Command, time::Duration};
+
+    use prost_types::{
+        FileDescriptorSet, OneofDescriptorProto, SourceCodeInfo, field_descriptor_proto::Label,
+    };
+    use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+
+    use super::*;
+    use crate::{options, rewrite};
+
+    /// Test files served from memory.
+    struct Memory(HashMap<String, String>);
+
+    impl FileResolver for Memory {
+        fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+            match self.0.get(name) {
+                Some(source) => File::from_source(name, source),
+                None => Err(protox::Error::file_not_found(name)),
+            }
+        }
+    }
+
+    fn compile(
+        files: &[(&str, &str)],
+        name: &str,
+    ) -> (FileDescriptorSet, prost_reflect::DescriptorPool) {
+        let memory = files
+            .iter()
+            .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+            .collect();
+        let mut resolver = ChainFileResolver::new();
+        resolver.add(Memory(memory));
+        resolver.add(crate::SteadfastProtos);
+        resolver.add(GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        compiler.include_imports(true).include_source_info(true);
+        if let Err(e) = compiler.open_file(name) {
+            let source = files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, s)| s);
+            panic!("{name} does not compile: {e:?}\n--- source ---\n{source}");
+        }
+        (compiler.file_descriptor_set(), compiler.descriptor_pool())
+    }
+
+    fn file<'f>(fds: &'f FileDescriptorSet, name: &str) -> &'f FileDescriptorProto {
+        fds.file
+            .iter()
+            .find(|f| f.name() == name)
+            .expect("file in set")
+    }
+
+    /// `name` from `files` as protox sees it, and as the rewrite makes it with `settings`.
+    fn original_and_wire(
+        files: &[(&str, &str)],
+        name: &str,
+        settings: &[(&str, u64)],
+    ) -> (FileDescriptorProto, FileDescriptorProto) {
+        let (fds, pool) = compile(files, name);
+        let settings: Vec<options::Setting> = settings
+            .iter()
+            .map(|(target, ms)| options::Setting {
+                target: (*target).to_owned(),
+                heartbeat: Duration::from_millis(*ms),
+            })
+            .collect();
+        let plan = options::plan(&pool, &settings).expect("plan");
+        let wire = rewrite::rewrite(&fds, &plan, true, true)
+            .expect("rewrite")
+            .wire;
+        (file(&fds, name).clone(), file(&wire, name).clone())
+    }
+
+    /// Splices `wire` into `name` and checks the result compiles back to `wire`
+    /// (with protox, and with protoc when there is one).
+    fn splice(
+        files: &[(&str, &str)],
+        name: &str,
+        original: &FileDescriptorProto,
+        wire: &FileDescriptorProto,
+    ) -> String {
+        let source = files.iter().find(|(n, _)| *n == name).expect("source").1;
+        let text = wire_source(source, original, wire)
+            .unwrap_or_else(|e| panic!("wire_source failed: {e}\n--- source ---\n{source}"));
+        let again: Vec<(&str, &str)> = files
+            .iter()
+            .map(|&(n, s)| {
+                if n == name {
+                    (n, text.as_str())
+                } else {
+                    (n, s)
+                }
+            })
+            .collect();
+        let (fds, _) = compile(&again, name);
+        assert_eq!(
+            comparable(file(&fds, name)),
+            comparable(wire),
+            "the spliced file does not compile back to the wire descriptor:\n{text}"
+        );
+        check_with_protoc(&again, name);
+        text
+    }
+
+    /// Rewrites `name` with `settings`, splices, and checks as [`splice`] does.
+    fn wire_text(files: &[(&str, &str)], name: &str, settings: &[(&str, u64)]) -> String {
+        let (original, wire) = original_and_wire(files, name, settings);
+        splice(files, name, &original, &wire)
+    }
+
+    /// Without what the text cannot carry: source info, default JSON names,
+    /// and method/service options emptied by the removed steadfast options
+    /// (prost drops extension values, so those read as empty options).
+    fn comparable(file: &FileDescriptorProto) -> FileDescriptorProto {
+        fn message(m: &mut DescriptorProto) {
+            for f in m.field.iter_mut().chain(&mut m.extension) {
+                f.json_name = None;
+            }
+            m.nested_type.iter_mut().for_each(message);
+        }
+        let mut file = file.clone();
+        file.source_code_info = None;
+        file.message_type.iter_mut().for_each(message);
+        for f in &mut file.extension {
+            f.json_name = None;
+        }
+        for service in &mut file.service {
+            if service.options == Some(Default::default()) {
+                service.options = None;
+            }
+            for method in &mut service.method {
+                if method.options == Some(Default::default()) {
+                    method.options = None;
+                }
+                // `false` and unset are the same for these.
+                method.client_streaming = method.client_streaming.filter(|s| *s);
+                method.server_streaming = method.server_streaming.filter(|s| *s);
+            }
+        }
+        file
+    }
+
+    /// `protoc` on `PATH`; when it is missing, `None` after a `SKIPPED` line,
+    /// or a panic in CI (`CI=true`), like `steadfast_tests::tools::require`.
+    fn protoc() -> Option<PathBuf> {
+        let found = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("protoc"))
+                .find(|candidate| candidate.is_file())
+        });
+        if found.is_none() {
+            let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+            let test = std::thread::current().name().unwrap_or("<test>").to_owned();
+            assert!(!ci, "{test}: protoc is required in CI");
+            eprintln!("SKIPPED {test}: protoc not found");
+        }
+        found
+    }
+
+    fn check_with_protoc(files: &[(&str, &str)], name: &str) {
+        let Some(protoc) = protoc() else { return };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let steadfast = [
+            (rewrite::FRAME_PROTO, crate::FRAME_PROTO_SOURCE),
+            (rewrite::OPTIONS_PROTO, crate::OPTIONS_PROTO_SOURCE),
+        ];
+        for (file, text) in files.iter().chain(&steadfast) {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let output = Command::new(protoc)
+            .arg("-I")
+            .arg(dir.path())
+            .arg("--descriptor_set_out")
+            .arg(dir.path().join("out.pb"))
+            .arg(name)
+            .output()
+            .expect("run protoc");
+        assert!(
+            output.status.success(),
+            "protoc rejects the spliced {name}:\n{}\n--- text ---\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, s)| s)
+        );
+    }
+
+    /// Compares whole texts, showing the actual one in full on failure.
+    #[track_caller]
+    fn assert_text(actual: &str, expected: &str) {
+        assert!(
+            actual == expected,
+            "spliced text differs; actual:\n{actual}\n--- expected:\n{expected}\n--- actual (debug): {actual:?}"
+        );
+    }
+
+    /// lab.proto as it travels (also the reviewed golden file of the `golden` test).
+    const LAB_WIRE: &str = r#"// The lab service: steadfast's running example. Later issues add methods here.
+syntax = "proto3";
+
+package lab.v1;
+
+import "steadfast/v1/frame.proto";
+
+// A service with slow and fast methods, to show what heartbeats change.
+service Lab {
+  // Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
+  rpc Sleep(SleepRequest) returns (stream LabSleepFrame);
+  // The same without heartbeats: a proxy with a short idle timeout cuts it.
+  rpc SleepPlain(SleepRequest) returns (SleepReply);
+  // Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
+  rpc Ticks(TicksRequest) returns (stream LabTicksFrame);
+  // Says which server answered.
+  rpc WhoAmI(WhoAmIRequest) returns (Identity);
+}
+
+message SleepRequest {
+  uint64 millis = 1;
+}
+
+message SleepReply {
+  uint64 slept_ms = 1;
+}
+
+message TicksRequest {
+  uint32 count = 1;
+  uint64 gap_ms = 2;
+}
+
+message Tick {
+  uint32 n = 1;
+}
+
+message WhoAmIRequest {}
+
+message Identity {
+  string name = 1;
+}
+
+// The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply, last.
+message LabSleepFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    SleepReply message = 2;
+  }
+}
+
+// The response frames of `lab.v1.Lab/Ticks` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+message LabTicksFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Tick message = 2;
+  }
+}
+"#;
+
+    #[test]
+    fn lab_example_keeps_its_comments_and_order() {
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let text = wire_text(&[("lab/v1/lab.proto", lab)], "lab/v1/lab.proto", &[]);
+        assert_text(&text, LAB_WIRE);
+    }
+
+    const COMMENTS: &str = r#"// File comment.
+
+/* Detached block. */
+
+syntax = "proto3"; // trailing on syntax
+
+// Package doc.
+package c.v1;
+
+// Why we import the options.
+import "steadfast/v1/options.proto"; // trailing on import
+
+// Detached before the service.
+
+// Service doc.
+service Svc { // trailing on service
+  // Detached inside the service.
+
+  // Slow doc.
+  rpc Slow(Req) returns (Rep) {
+    // Why 500 ms.
+    option (steadfast.v1.method) = { heartbeat_ms: 500 }; // trailing on the option
+  } // trailing on the method
+  /* Fast doc. */
+  rpc Fast(Req) returns (Rep) {} // an empty body stays
+  // Comment at the end of the service body.
+}
+
+message Req {} // trailing on Req
+message Rep {
+  // Field doc.
+  string text = 1; // trailing on the field
+}
+// Last words."#;
+
+    #[test]
+    fn comments_everywhere_survive() {
+        let text = wire_text(&[("c.proto", COMMENTS)], "c.proto", &[]);
+        assert_text(
+            &text,
+            r#"// File comment.
+
+/* Detached block. */
+
+syntax = "proto3"; // trailing on syntax
+
+// Package doc.
+package c.v1;
+
+// Why we import the options.
+import "steadfast/v1/frame.proto"; // trailing on import
+
+// Detached before the service.
+
+// Service doc.
+service Svc { // trailing on service
+  // Detached inside the service.
+
+  // Slow doc.
+  rpc Slow(Req) returns (stream SvcSlowFrame) {
+    // Why 500 ms.
+    // trailing on the option
+  } // trailing on the method
+  /* Fast doc. */
+  rpc Fast(Req) returns (Rep) {} // an empty body stays
+  // Comment at the end of the service body.
+}
+
+message Req {} // trailing on Req
+message Rep {
+  // Field doc.
+  string text = 1; // trailing on the field
+}
+// Last words.
+
+// The response frames of `c.v1.Svc/Slow` on the wire: heartbeats while the server works, then the reply, last.
+message SvcSlowFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const CUSTOM_OPTION: &str = r#"syntax = "proto3";
+package h.v1;
+import "google/protobuf/descriptor.proto";
+import "steadfast/v1/options.proto";
+
+message Http { string get = 1; }
+extend google.protobuf.MethodOptions { Http http = 50001; }
+
+service Api {
+  rpc Get(Req) returns (Rep) {
+    option (http) = { get: "/v1/x" };
+    option (steadfast.v1.method) = { heartbeat_ms: 500 };
+  }
+  rpc One(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; option (http) = { get: "/v1/one" }; }
+}
+
+message Req {}
+message Rep {}
+"#;
+
+    #[test]
+    fn a_custom_option_on_a_rewritten_method_stays() {
+        let text = wire_text(&[("h.proto", CUSTOM_OPTION)], "h.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package h.v1;
+import "google/protobuf/descriptor.proto";
+import "steadfast/v1/frame.proto";
+
+message Http { string get = 1; }
+extend google.protobuf.MethodOptions { Http http = 50001; }
+
+service Api {
+  rpc Get(Req) returns (stream ApiGetFrame) {
+    option (http) = { get: "/v1/x" };
+  }
+  rpc One(Req) returns (stream ApiOneFrame) { option (http) = { get: "/v1/one" }; }
+}
+
+message Req {}
+message Rep {}
+
+// The response frames of `h.v1.Api/Get` on the wire: heartbeats while the server works, then the reply, last.
+message ApiGetFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// The response frames of `h.v1.Api/One` on the wire: heartbeats while the server works, then the reply, last.
+message ApiOneFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const SERVICE_OPTION: &str = r#"syntax = "proto3";
+package s.v1;
+import "steadfast/v1/options.proto";
+
+service Lab {
+  option (steadfast.v1.service) = { heartbeat_ms: 250 };
+
+  rpc A(Req) returns (Rep);
+  rpc B(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 0 }; }
+  rpc C(Req) returns (stream Rep) {
+    option (steadfast.v1.method) = { heartbeat_ms: 1000 };
+  }
+  rpc D(stream Req) returns (Rep);
+}
+
+message Req {}
+message Rep {}
+"#;
+
+    #[test]
+    fn service_option_goes_and_streaming_methods_keep_their_stream() {
+        let text = wire_text(&[("s.proto", SERVICE_OPTION)], "s.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package s.v1;
+import "steadfast/v1/frame.proto";
+
+service Lab {
+  rpc A(Req) returns (stream LabAFrame);
+  rpc B(Req) returns (Rep);
+  rpc C(Req) returns (stream LabCFrame);
+  rpc D(stream Req) returns (stream LabDFrame);
+}
+
+message Req {}
+message Rep {}
+
+// The response frames of `s.v1.Lab/A` on the wire: heartbeats while the server works, then the reply, last.
+message LabAFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// The response frames of `s.v1.Lab/C` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+message LabCFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// The response frames of `s.v1.Lab/D` on the wire: heartbeats while the server works, then the reply, last.
+message LabDFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const NO_PACKAGE: &str = "syntax = \"proto3\";\n\nservice Bare {\n  rpc Wait(Req) returns (Rep);\n}\n\nmessage Req {}\nmessage Rep {}\n";
+
+    #[test]
+    fn a_file_without_package_or_imports_gains_the_frame_import() {
+        let text = wire_text(
+            &[("bare.proto", NO_PACKAGE)],
+            "bare.proto",
+            &[("Bare/Wait", 500)],
+        );
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+
+import "steadfast/v1/frame.proto";
+
+service Bare {
+  rpc Wait(Req) returns (stream BareWaitFrame);
+}
+
+message Req {}
+message Rep {}
+
+// The response frames of `Bare/Wait` on the wire: heartbeats while the server works, then the reply, last.
+message BareWaitFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const LAYOUTS: &str = r#"syntax = "proto3";
+package m.v1;
+import "steadfast/v1/options.proto";
+service Svc {
+  rpc OneLine(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; }
+  rpc
+    MultiLine (
+      Req
+    ) returns (
+      Rep
+    ) {
+    option (steadfast.v1.method) = {
+      heartbeat_ms: 500
+    };
+  }
+  rpc Dotted(.m.v1.Req) returns (.m.v1.Rep) { option (steadfast.v1.method).heartbeat_ms = 500; }
+  rpc Comment(Req) returns (Rep) /* why */ { option (steadfast.v1.method) = { heartbeat_ms: 500 }; }
+}
+message Req {}
+message Rep {}"#;
+
+    #[test]
+    fn one_line_and_multi_line_methods() {
+        let text = wire_text(&[("m.proto", LAYOUTS)], "m.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package m.v1;
+import "steadfast/v1/frame.proto";
+service Svc {
+  rpc OneLine(Req) returns (stream SvcOneLineFrame);
+  rpc
+    MultiLine (
+      Req
+    ) returns (
+      stream SvcMultiLineFrame
+    );
+  rpc Dotted(.m.v1.Req) returns (stream SvcDottedFrame);
+  rpc Comment(Req) returns (stream SvcCommentFrame) /* why */;
+}
+message Req {}
+message Rep {}
+
+// The response frames of `m.v1.Svc/OneLine` on the wire: heartbeats while the server works, then the reply, last.
+message SvcOneLineFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// The response frames of `m.v1.Svc/MultiLine` on the wire: heartbeats while the server works, then the reply, last.
+message SvcMultiLineFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// The response frames of `m.v1.Svc/Dotted` on the wire: heartbeats while the server works, then the reply, last.
+message SvcDottedFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+
+// The response frames of `m.v1.Svc/Comment` on the wire: heartbeats while the server works, then the reply, last.
+message SvcCommentFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Rep message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const PUBLIC: &str = "syntax = \"proto2\";\npackage a;\nmessage A {}\n";
+    const WEAK: &str = "syntax = \"proto2\";\npackage b;\nmessage B {}\n";
+    const IMPORTS: &str = r#"syntax = "proto2";
+package i.v1;
+
+import public "a.proto";
+import "steadfast/v1/options.proto";
+import weak "b.proto";
+
+service Svc {
+  rpc Go(a.A) returns (b.B) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; }
+}
+"#;
+
+    #[test]
+    fn public_and_weak_imports_stay_and_the_frame_import_follows_them() {
+        let files = [("a.proto", PUBLIC), ("b.proto", WEAK), ("i.proto", IMPORTS)];
+        let text = wire_text(&files, "i.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto2";
+package i.v1;
+
+import public "a.proto";
+import weak "b.proto";
+import "steadfast/v1/frame.proto";
+
+service Svc {
+  rpc Go(a.A) returns (stream SvcGoFrame);
+}
+
+// The response frames of `i.v1.Svc/Go` on the wire: heartbeats while the server works, then the reply, last.
+message SvcGoFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    b.B message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    #[test]
+    fn crlf_line_endings_are_kept() {
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto").replace('\n', "\r\n");
+        let text = wire_text(&[("lab.proto", &lab)], "lab.proto", &[]);
+        assert_text(&text, &LAB_WIRE.replace('\n', "\r\n"));
+    }
+
+    const NON_ASCII: &str = "syntax = \"proto3\";\npackage u.v1;\nimport \"steadfast/v1/options.proto\";\n\n// Ünïcödé: 日本語のコメント.\nservice Svc {\n\t/* é */ rpc Slow(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; } // ✓ fine\n\trpc\tTab(Req)\treturns\t(Rep)\t{\n\t\toption (steadfast.v1.method) = { heartbeat_ms: 500 };\t// 🙂\n\t}\n}\n\nmessage Req {}\nmessage Rep {}\n";
+
+    #[test]
+    fn non_ascii_comments_and_tabs_do_not_shift_spans() {
+        let text = wire_text(&[("u.proto", NON_ASCII)], "u.proto", &[]);
+        assert_text(
+            &text,
+            "syntax = \"proto3\";\npackage u.v1;\nimport \"steadfast/v1/frame.proto\";\n\n// Ünïcödé: 日本語のコメント.\nservice Svc {\n\t/* é */ rpc Slow(Req) returns (stream SvcSlowFrame); // ✓ fine\n\trpc\tTab(Req)\treturns\t(stream SvcTabFrame)\t{\n\t\t// 🙂\n\t}\n}\n\nmessage Req {}\nmessage Rep {}\n\n// The response frames of `u.v1.Svc/Slow` on the wire: heartbeats while the server works, then the reply, last.\nmessage SvcSlowFrame {\n  oneof kind {\n    steadfast.v1.Heartbeat heartbeat = 1;\n    Rep message = 2;\n  }\n}\n\n// The response frames of `u.v1.Svc/Tab` on the wire: heartbeats while the server works, then the reply, last.\nmessage SvcTabFrame {\n  oneof kind {\n    steadfast.v1.Heartbeat heartbeat = 1;\n    Rep message = 2;\n  }\n}\n",
+        );
+    }
+
+    const NO_FRAMES: &str = r#"syntax = "proto3";
+
+package n.v1;
+
+import "steadfast/v1/options.proto";
+
+service Quick {
+  // Off on purpose.
+  rpc Ping(Req) returns (Rep) {
+    option (steadfast.v1.method) = { heartbeat_ms: 0 };
+  }
+}
+
+message Req {}
+message Rep {}
+"#;
+
+    #[test]
+    fn without_frames_the_options_import_just_goes() {
+        let text = wire_text(&[("n.proto", NO_FRAMES)], "n.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+
+package n.v1;
+
+service Quick {
+  // Off on purpose.
+  rpc Ping(Req) returns (Rep);
+}
+
+message Req {}
+message Rep {}
+"#,
+        );
+    }
+
+    const STORE: &str = r#"syntax = "proto3";
+package u.v1;
+
+import "google/protobuf/empty.proto";
+
+service Store {
+  // Uploads a file.
+  rpc Put(Req) returns (google.protobuf.Empty);
+  rpc Down(Req) returns (stream Rep);
+}
+
+message Req { string name = 1; }
+message Rep {}
+"#;
+
+    /// The request-side rewrite to come (`stream <M>Upload`), made by hand, plus
+    /// a response that stops streaming and an import that goes first.
+    #[test]
+    fn request_side_changes_and_a_dropped_stream_are_spliced() {
+        let files = [("u.proto", STORE)];
+        let (original, mut wire) = original_and_wire(&files, "u.proto", &[]);
+        let put = &mut wire.service[0].method[0];
+        put.input_type = Some(".u.v1.PutUpload".into());
+        put.client_streaming = Some(true);
+        wire.service[0].method[1].server_streaming = Some(false);
+        let field = |name: &str, number: i32, type_name: &str| FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            label: Some(Label::Optional as i32),
+            r#type: Some(Type::Message as i32),
+            type_name: Some(type_name.into()),
+            oneof_index: Some(0),
+            ..Default::default()
+        };
+        wire.message_type.push(DescriptorProto {
+            name: Some("PutUpload".into()),
+            field: vec![
+                field("head", 1, ".u.v1.Req"),
+                field("chunk", 2, ".steadfast.v1.Chunk"),
+            ],
+            oneof_decl: vec![OneofDescriptorProto {
+                name: Some("kind".into()),
+                options: None,
+            }],
+            ..Default::default()
+        });
+        let info = wire
+            .source_code_info
+            .get_or_insert_with(SourceCodeInfo::default);
+        info.location.push(Location {
+            path: vec![FILE_MESSAGE, 2],
+            span: vec![0, 0, 0],
+            leading_comments: Some(
+                " Upload of `Put`: the request, then chunks.\n Second line.\n".into(),
+            ),
+            ..Default::default()
+        });
+        info.location.push(Location {
+            path: vec![FILE_MESSAGE, 2, MESSAGE_FIELD, 1],
+            span: vec![0, 0, 0],
+            leading_comments: Some(" The blob.\n".into()),
+            ..Default::default()
+        });
+        wire.dependency.insert(0, rewrite::FRAME_PROTO.into());
+        let text = splice(&files, "u.proto", &original, &wire);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package u.v1;
+
+import "steadfast/v1/frame.proto";
+import "google/protobuf/empty.proto";
+
+service Store {
+  // Uploads a file.
+  rpc Put(stream PutUpload) returns (google.protobuf.Empty);
+  rpc Down(Req) returns (Rep);
+}
+
+message Req { string name = 1; }
+message Rep {}
+
+// Upload of `Put`: the request, then chunks.
+// Second line.
+message PutUpload {
+  oneof kind {
+    Req head = 1;
+    // The blob.
+    steadfast.v1.Chunk chunk = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const SHADOWS: &str = r#"syntax = "proto3";
+package x.v1;
+
+// Shadows the package `steadfast` inside x.v1.
+message steadfast {}
+// Shadowed by the frame's oneof `kind`.
+message kind {}
+
+service Svc {
+  rpc Sleep(Req) returns (kind);
+  // Shadows the frame message `SvcSleepFrame` inside the service.
+  rpc SvcSleepFrame(Req) returns (Req);
+}
+
+message Req {}
+"#;
+
+    #[test]
+    fn shadowed_short_names_are_qualified_enough() {
+        let text = wire_text(
+            &[("x.proto", SHADOWS)],
+            "x.proto",
+            &[("x.v1.Svc/Sleep", 500)],
+        );
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package x.v1;
+
+import "steadfast/v1/frame.proto";
+
+// Shadows the package `steadfast` inside x.v1.
+message steadfast {}
+// Shadowed by the frame's oneof `kind`.
+message kind {}
+
+service Svc {
+  rpc Sleep(Req) returns (stream v1.SvcSleepFrame);
+  // Shadows the frame message `SvcSleepFrame` inside the service.
+  rpc SvcSleepFrame(Req) returns (Req);
+}
+
+message Req {}
+
+// The response frames of `x.v1.Svc/Sleep` on the wire: heartbeats while the server works, then the reply, last.
+message SvcSleepFrame {
+  oneof kind {
+    .steadfast.v1.Heartbeat heartbeat = 1;
+    v1.kind message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    fn lab() -> (FileDescriptorProto, FileDescriptorProto) {
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        original_and_wire(&[("lab.proto", lab)], "lab.proto", &[])
+    }
+
+    #[track_caller]
+    fn wire_proto_error(
+        source: &str,
+        original: &FileDescriptorProto,
+        wire: &FileDescriptorProto,
+    ) -> String {
+        match wire_source(source, original, wire) {
+            Err(Error::WireProto { file, message }) => {
+                assert_eq!(file, "lab.proto");
+                message
+            }
+            other => panic!("expected Error::WireProto, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_source_info_it_is_an_error_not_a_wrong_file() {
+        let (mut original, wire) = lab();
+        original.source_code_info = None;
+        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let message = wire_proto_error(source, &original, &wire);
+        assert!(
+            message.starts_with(
+                "no source span for import \"steadfast/v1/options.proto\" (path [3, 0])"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn spans_that_do_not_fit_the_source_are_an_error() {
+        let (original, wire) = lab();
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let shifted = format!("// one more line\n{lab}");
+        let message = wire_proto_error(&shifted, &original, &wire);
+        assert_eq!(
+            message,
+            "bad source span [5, 0, 36] for import \"steadfast/v1/options.proto\""
+        );
+
+        let edited = lab.replace("returns (SleepReply) {", "returns (SleepReplx) {");
+        let message = wire_proto_error(&edited, &original, &wire);
+        assert_eq!(
+            message,
+            "the source span for the response type of lab.v1.Lab/Sleep holds `SleepReplx`, not .lab.v1.SleepReply"
+        );
+    }
+
+    #[test]
+    fn a_steadfast_option_whose_span_is_missing_is_an_error() {
+        let (mut original, wire) = lab();
+        let info = original.source_code_info.as_mut().expect("source info");
+        info.location
+            .retain(|l| !l.path.contains(&STEADFAST_OPTION));
+        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let message = wire_proto_error(source, &original, &wire);
+        assert!(
+            message.contains(
+                "`option (steadfast.v1.method)` at line 12 of the wire file has no source span"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn options_the_rewrite_empties_are_no_change() {
+        let (original, mut wire) = lab();
+        for method in &mut wire.service[0].method {
+            method.options = None;
+        }
+        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let text = splice(&[("lab.proto", lab)], "lab.proto", &original, &wire);
+        assert_text(&text, LAB_WIRE);
+    }
+
+    #[test]
+    fn a_change_splicing_cannot_show_is_an_error() {
+        let (original, mut wire) = lab();
+        wire.message_type[0].name = Some("Renamed".into());
+        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let message = wire_proto_error(source, &original, &wire);
+        assert_eq!(
+            message,
+            "the rewrite changed existing messages, which splicing cannot show"
+        );
+    }
+}
