@@ -23,6 +23,13 @@
 //!   (then reset, never re-created), no channel, no spawned task.
 //! - **Cancellation.** The handler is polled by the stream itself, so when the
 //!   client goes away and tonic drops the stream, the handler's future is dropped too.
+//! - **Deadlines.** tonic's own server timeout covers only the time until the
+//!   response headers, which a heartbeat method sends at once. So the stream reads
+//!   the call's `grpc-timeout` request header itself (at most 8 digits and a unit,
+//!   `H M S m u n`; a malformed value is ignored, as tonic does) and, once that much
+//!   time has passed since the call came in, drops the handler's future and ends the
+//!   call with `DEADLINE_EXCEEDED`. The deadline is checked while tonic polls the
+//!   stream, which it does as long as the client reads (HTTP/2 flow control).
 //! - **Errors.** A handler's `Err(status)` is sent as the call's status, unchanged,
 //!   and ends the call. A unary handler's response metadata is not sent: the headers
 //!   are already gone when the handler finishes.
@@ -32,11 +39,27 @@
 //! [`call_unary`] and [`call_streaming`] read the frames, hand heartbeats to the
 //! [`CallOptions::on_progress`] callbacks and return the method's own messages:
 //!
-//! - **Liveness.** Each wait (for the response headers, then for every frame,
-//!   heartbeats included) is bounded by the liveness window: by default 3 × the
-//!   method's heartbeat interval, or [`CallOptions::liveness`]. A longer silence fails
-//!   the call with `UNAVAILABLE` and drops the underlying stream, so the server sees
-//!   the call cancelled.
+//! - **Liveness.** Once the response headers have come, every wait for a frame
+//!   (heartbeats included) and for the end of the stream is bounded by the liveness
+//!   window: by default 3 × the method's heartbeat interval, or
+//!   [`CallOptions::liveness`]. A longer silence fails the call with `UNAVAILABLE`
+//!   and drops the underlying stream, so the server sees the call cancelled.
+//! - **What the window does not cover.** The wait for the response headers. Until
+//!   they come, the request may be queued for an HTTP/2 stream slot on the client
+//!   (the server's `max_concurrent_streams`), in a proxy or in the server (a
+//!   concurrency limit): none of that is a silent server, and abandoning such calls
+//!   would also reset streams the server may be about to serve. That wait is bounded
+//!   by the call's deadline only. A dead connection is found by HTTP/2 keepalive
+//!   (`Endpoint::http2_keep_alive_interval` and `keep_alive_timeout`), not by the
+//!   window.
+//! - **Deadlines.** The deadline is the request's `grpc-timeout` metadata, as
+//!   [`tonic::Request::set_timeout`] writes it, counted from [`call_context`]. It
+//!   bounds the whole call, headers included, whatever the server does: when it
+//!   passes, the call fails with `DEADLINE_EXCEEDED` and the underlying stream is
+//!   dropped (which cancels the call on the server). `Endpoint::timeout` is not seen
+//!   here: tonic applies it inside the channel, to the wait for the response headers
+//!   only (failing with `CANCELLED`), and it never reaches the request. The same
+//!   holds for a `grpc-timeout` set by an interceptor: the server still enforces it.
 //! - **Errors.** A status from the server is returned unchanged. A peer that breaks
 //!   the frame protocol (a frame with no `kind`, a second message on a unary call, a
 //!   unary call with no message) fails the call with `INTERNAL` ("protocol
@@ -45,6 +68,7 @@
 //!   heartbeat is dropped once the callbacks have seen it.
 
 mod client;
+mod deadline;
 mod progress;
 mod server;
 
