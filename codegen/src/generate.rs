@@ -313,7 +313,7 @@ fn client_module(wire: &Service, methods: &[TypedMethod<'_>], config: &TypedConf
                     #doc
                     ///
                     /// Heartbeats are skipped by the returned stream; pass [`CallOptions`](#sf::CallOptions) in the request extensions to observe progress or change the liveness window.
-                    pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#sf::__private::HeartbeatStreaming<#frame>>, #tonic::Status> {
+                    pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#sf::Streaming<#response>>, #tonic::Status> {
                         let mut request = #into_request;
                         let context = #sf::__private::call_context(&mut request, #interval);
                         #sf::__private::call_streaming::<#frame, _>(context, self.inner.#ident(request)).await
@@ -474,7 +474,7 @@ fn server_module(wire: &Service, methods: &[TypedMethod<'_>], config: &TypedConf
                     quote!(serve_unary)
                 };
                 quote! {
-                    type #stream = #sf::__private::HeartbeatStream<#frame>;
+                    type #stream = #sf::__private::FrameStream<#frame>;
                     async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<Self::#stream>, #tonic::Status> {
                         let inner = ::std::sync::Arc::clone(&self.inner);
                         ::core::result::Result::Ok(#sf::__private::#serve(request, #interval, move |request| async move {

@@ -274,7 +274,15 @@ impl Builder {
             })?;
         config.out_dir(&out_dir);
         config.type_attribute(".", "#[allow(clippy::all)]");
-        config.extern_path(".steadfast.v1", format!("{}::proto::v1", self.crate_path));
+        // One exact path per message of the wire contract: prost-build passes an exact
+        // path through verbatim, but snake-cases every segment of a package-level one
+        // (`__private` would become `private`).
+        for message in ["Heartbeat", "BlobHeader", "Chunk", "Codec"] {
+            config.extern_path(
+                format!(".steadfast.v1.{message}"),
+                format!("{}::__private::v1::{message}", self.crate_path),
+            );
+        }
         for (proto, rust) in &self.extern_paths {
             config.extern_path(proto, rust);
         }

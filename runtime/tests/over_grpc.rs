@@ -213,7 +213,7 @@ struct SleepSvc(Arc<Stats>);
 
 impl tonic::server::ServerStreamingService<SleepRequest> for SleepSvc {
     type Response = SleepFrame;
-    type ResponseStream = steadfast::__private::HeartbeatStream<SleepFrame>;
+    type ResponseStream = steadfast::__private::FrameStream<SleepFrame>;
     type Future = BoxFuture<Response<Self::ResponseStream>, Status>;
 
     fn call(&mut self, request: Request<SleepRequest>) -> Self::Future {
@@ -228,7 +228,7 @@ struct TicksSvc(Arc<Stats>);
 
 impl tonic::server::ServerStreamingService<SleepRequest> for TicksSvc {
     type Response = SleepFrame;
-    type ResponseStream = steadfast::__private::HeartbeatStream<SleepFrame>;
+    type ResponseStream = steadfast::__private::FrameStream<SleepFrame>;
     type Future = BoxFuture<Response<Self::ResponseStream>, Status>;
 
     fn call(&mut self, request: Request<SleepRequest>) -> Self::Future {
@@ -367,7 +367,7 @@ async fn open(
     channel: &Channel,
     mut request: Request<SleepRequest>,
     interval: Duration,
-) -> Result<Response<steadfast::__private::HeartbeatStreaming<SleepFrame>>, Status> {
+) -> Result<Response<steadfast::Streaming<SleepReply>>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready()
         .await

@@ -47,7 +47,7 @@ pub mod sleep_frame {
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
         #[prost(message, tag = "1")]
-        Heartbeat(::steadfast::proto::v1::Heartbeat),
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
         #[prost(message, tag = "2")]
         Message(super::SleepReply),
     }
@@ -65,7 +65,7 @@ pub mod ticks_frame {
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
         #[prost(message, tag = "1")]
-        Heartbeat(::steadfast::proto::v1::Heartbeat),
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
         #[prost(message, tag = "2")]
         Message(super::Tick),
     }
@@ -811,9 +811,7 @@ pub mod lab_client {
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<super::TicksRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::__private::HeartbeatStreaming<super::TicksFrame>,
-            >,
+            ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Tick>>,
             ::steadfast::__private::tonic::Status,
         > {
             let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
@@ -1020,7 +1018,7 @@ pub mod lab_server {
     }
     #[::steadfast::__private::async_trait]
     impl<T: Lab> super::lab_wire_server::LabWire for LabWireAdapter<T> {
-        type SleepStream = ::steadfast::__private::HeartbeatStream<super::SleepFrame>;
+        type SleepStream = ::steadfast::__private::FrameStream<super::SleepFrame>;
         async fn sleep(
             &self,
             request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
@@ -1048,7 +1046,7 @@ pub mod lab_server {
         > {
             <T as Lab>::sleep_plain(&self.inner, request).await
         }
-        type TicksStream = ::steadfast::__private::HeartbeatStream<super::TicksFrame>;
+        type TicksStream = ::steadfast::__private::FrameStream<super::TicksFrame>;
         async fn ticks(
             &self,
             request: ::steadfast::__private::tonic::Request<super::TicksRequest>,

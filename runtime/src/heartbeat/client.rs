@@ -15,8 +15,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 
 use super::deadline::{Deadline, earliest};
+use super::frame::{Frame, FramePart};
 use super::server::{MIN_INTERVAL, after};
-use super::{Frame, FramePart};
 use crate::proto::v1::Heartbeat;
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
@@ -192,12 +192,12 @@ where
 }
 
 /// Opens a server-streaming (or bidi) heartbeat call: waits for the response headers
-/// (bounded by the deadline only) and returns a [`HeartbeatStreaming`] of the
-/// method's messages.
+/// (bounded by the deadline only) and returns a [`Streaming`] of the method's
+/// messages.
 pub async fn call_streaming<F, Fut>(
     ctx: CallContext,
     call: Fut,
-) -> Result<Response<HeartbeatStreaming<F>>, Status>
+) -> Result<Response<Streaming<F::Message>>, Status>
 where
     F: Frame,
     Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
@@ -206,62 +206,127 @@ where
     let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
         .await?
         .into_parts();
-    let stream = HeartbeatStreaming {
-        reader: FrameReader::new(streaming, ctx, timer),
-    };
+    let stream = Streaming::new(FrameReader::new(streaming, ctx, timer));
     Ok(Response::from_parts(metadata, stream, extensions))
 }
 
-/// The messages of a server-streaming heartbeat call, like [`tonic::Streaming`] but
-/// with the heartbeats taken out (and shown to the progress callbacks).
+/// The messages of a server-streaming heartbeat method, as the generated client
+/// returns them: like [`tonic::Streaming`], with the heartbeats taken out (and shown
+/// to the [`CallOptions::on_progress`] callbacks).
 ///
-/// Every wait for a frame is bounded by the liveness window and the call's deadline.
-/// After an error (the server's status, `DEADLINE_EXCEEDED`, `UNAVAILABLE` on
-/// silence, `INTERNAL` on a protocol violation) the stream yields `None`.
-pub struct HeartbeatStreaming<F> {
-    reader: FrameReader<F, tonic::Streaming<F>>,
+/// Once the response headers have come, every wait for a message is bounded by the
+/// liveness window (see [`CallOptions::liveness`]), and the whole call by its
+/// deadline ([`Request::set_timeout`]). The stream ends after the first error:
+///
+/// - the server's status, unchanged;
+/// - `DEADLINE_EXCEEDED` when the deadline passes;
+/// - `UNAVAILABLE` when the server stays silent longer than the liveness window;
+/// - `INTERNAL` when the server breaks the frame protocol.
+///
+/// On the last three the call is dropped, which cancels it on the server.
+///
+/// ```no_run
+/// # async fn demo(mut ticks: steadfast::Streaming<u32>) -> Result<(), tonic::Status> {
+/// // let mut ticks = client.ticks(request).await?.into_inner();
+/// while let Some(tick) = ticks.message().await? {
+///     println!("{tick}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Streaming<M> {
+    /// The frame reader, its frame type erased.
+    inner: Box<dyn Messages<M>>,
 }
 
-impl<F> fmt::Debug for HeartbeatStreaming<F> {
+impl<M> fmt::Debug for Streaming<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeartbeatStreaming")
-            .field("liveness", &self.reader.window)
-            .field("ended", &self.reader.ended)
+        f.debug_struct("Streaming")
+            .field("liveness", &self.inner.liveness())
+            .field("timeout", &self.inner.timeout())
+            .field("ended", &self.inner.ended())
             .finish_non_exhaustive()
     }
 }
 
-impl<F: Frame> HeartbeatStreaming<F> {
+impl<M> Streaming<M> {
+    fn new<F, S>(reader: FrameReader<F, S>) -> Self
+    where
+        F: Frame<Message = M>,
+        S: FrameBody<F> + Send + 'static,
+    {
+        Streaming {
+            inner: Box::new(reader),
+        }
+    }
+
     /// The next message, `Ok(None)` at the end of the stream (like
     /// [`tonic::Streaming::message`]).
-    pub async fn message(&mut self) -> Result<Option<F::Message>, Status> {
-        poll_fn(|cx| self.reader.poll_message(cx)).await.transpose()
+    pub async fn message(&mut self) -> Result<Option<M>, Status> {
+        poll_fn(|cx| self.inner.poll_message(cx)).await.transpose()
     }
 
     /// Reads the remaining messages (dropping them) and returns the trailers (like
     /// [`tonic::Streaming::trailers`]); `Ok(None)` after an error.
     pub async fn trailers(&mut self) -> Result<Option<MetadataMap>, Status> {
         while self.message().await?.is_some() {}
-        self.reader.trailers().await
+        self.inner.trailers().await
     }
 }
 
-impl<F: Frame> Stream for HeartbeatStreaming<F> {
-    type Item = Result<F::Message, Status>;
+impl<M> Stream for Streaming<M> {
+    type Item = Result<M, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.reader.poll_message(cx)
+        self.inner.poll_message(cx)
+    }
+}
+
+/// A [`FrameReader`] with its frame type erased, for [`Streaming`].
+trait Messages<M>: Send {
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<M, Status>>>;
+    fn trailers(&mut self) -> Pin<Box<dyn Future<Output = TrailersResult> + Send + '_>>;
+    fn liveness(&self) -> Duration;
+    fn timeout(&self) -> Option<Duration>;
+    fn ended(&self) -> bool;
+}
+
+type TrailersResult = Result<Option<MetadataMap>, Status>;
+
+impl<F, S> Messages<F::Message> for FrameReader<F, S>
+where
+    F: Frame,
+    S: FrameBody<F> + Send + 'static,
+{
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<F::Message, Status>>> {
+        FrameReader::poll_message(self, cx)
+    }
+
+    fn trailers(&mut self) -> Pin<Box<dyn Future<Output = TrailersResult> + Send + '_>> {
+        Box::pin(FrameReader::trailers(self))
+    }
+
+    fn liveness(&self) -> Duration {
+        self.window
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.deadline.map(|deadline| deadline.timeout)
+    }
+
+    fn ended(&self) -> bool {
+        self.ended
     }
 }
 
 /// A response stream of frames whose trailers can be read once it has ended.
-trait FrameBody<F>: Stream<Item = Result<F, Status>> + Unpin {
+pub(super) trait FrameBody<F>: Stream<Item = Result<F, Status>> + Unpin {
     /// The trailers; called only after the stream has ended.
-    fn trailers(&mut self) -> impl Future<Output = Result<Option<MetadataMap>, Status>> + Send;
+    fn trailers(&mut self) -> impl Future<Output = TrailersResult> + Send;
 }
 
 impl<F: Send + 'static> FrameBody<F> for tonic::Streaming<F> {
-    fn trailers(&mut self) -> impl Future<Output = Result<Option<MetadataMap>, Status>> + Send {
+    fn trailers(&mut self) -> impl Future<Output = TrailersResult> + Send {
         tonic::Streaming::trailers(self)
     }
 }
@@ -764,28 +829,62 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_deadline_fails_a_stream_between_messages() {
+    async fn a_stream_of_messages_hides_heartbeats_and_fails_at_the_deadline() {
+        use tokio_stream::StreamExt;
+
+        let dropped = Arc::new(AtomicBool::new(false));
         let frames = Scripted::new([
             (ms(100), message("a")),
             (ms(400), heartbeat(1)),
             (ms(400), heartbeat(2)),
             (ms(400), message("b")),
-        ]);
+        ])
+        .on_drop(dropped.clone());
         let ctx = context_with_timeout(CallOptions::new(), ms(1100));
-        let mut reader = FrameReader::new(frames, ctx, None);
+        let mut stream: Streaming<TestMessage> =
+            Streaming::new(FrameReader::new(frames, ctx, None));
+        let debug = format!("{stream:?}");
+        assert!(debug.contains("timeout: Some(1.1s)"), "{debug}");
         let start = Instant::now();
-        let first = next(&mut reader)
+        let first = stream
+            .message()
             .await
-            .expect("an item")
+            .expect("no error")
             .expect("a message");
         assert_eq!(first.value, "a");
-        let status = next(&mut reader)
-            .await
-            .expect("an item")
-            .expect_err("deadline");
+        let status = stream.next().await.expect("an item").expect_err("deadline");
         assert_eq!(start.elapsed(), ms(1100));
         assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-        assert!(next(&mut reader).await.is_none(), "ends after the deadline");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "stream kept after the deadline"
+        );
+        assert!(stream.next().await.is_none(), "ends after the deadline");
+        assert!(stream.message().await.expect("ended").is_none());
+        assert!(
+            stream
+                .trailers()
+                .await
+                .expect("no trailers after an error")
+                .is_none()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_messages_ends_with_the_frames() {
+        let frames = Scripted::new([
+            (ms(100), message("a")),
+            (ms(1000), heartbeat(1)),
+            (ms(100), message("b")),
+        ]);
+        let mut stream: Streaming<TestMessage> =
+            Streaming::new(FrameReader::new(frames, context(CallOptions::new()), None));
+        let mut got = Vec::new();
+        while let Some(message) = stream.message().await.expect("no error") {
+            got.push(message.value);
+        }
+        assert_eq!(got, ["a", "b"]);
+        assert!(stream.trailers().await.expect("trailers").is_none());
     }
 
     #[tokio::test(start_paused = true)]
@@ -823,8 +922,8 @@ mod tests {
         let streaming =
             call_streaming::<TestFrame, Call>(context(CallOptions::new()), std::future::pending());
         send(&streaming);
-        send_unpin::<HeartbeatStreaming<TestFrame>>();
-        send_unpin::<crate::heartbeat::HeartbeatStream<TestFrame>>();
+        send_unpin::<Streaming<TestMessage>>();
+        send_unpin::<crate::heartbeat::server::FrameStream<TestFrame>>();
     }
 
     #[test]

@@ -13,28 +13,31 @@ use tokio::time::{Instant, Sleep};
 use tonic::{Request, Response, Status};
 
 use super::deadline::{Deadline, earliest};
-use super::{Frame, Progress};
+use super::frame::Frame;
+use super::progress::Progress;
 use crate::proto::v1::Heartbeat;
 
 /// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
-/// The response stream of a heartbeat-wrapped method: heartbeats while the handler
-/// is silent, then its message(s), then its status.
+/// The server side of a heartbeat-wrapped call: the stream of frames tonic sends
+/// (heartbeats while the handler is silent, then its message(s), then its status).
+/// The client side reads them as a [`Streaming`](crate::Streaming) of messages.
 ///
 /// Made by [`serve_unary`] or [`serve_streaming`]. It polls the handler itself (no
-/// task is spawned), so dropping the stream drops the handler's future.
-pub struct HeartbeatStream<F> {
+/// task is spawned), so dropping the stream drops the handler's future; so does the
+/// call's deadline passing.
+pub struct FrameStream<F> {
     inner: Pin<Box<dyn Stream<Item = Result<F, Status>> + Send>>,
 }
 
-impl<F> fmt::Debug for HeartbeatStream<F> {
+impl<F> fmt::Debug for FrameStream<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeartbeatStream").finish_non_exhaustive()
+        f.debug_struct("FrameStream").finish_non_exhaustive()
     }
 }
 
-impl<F> Stream for HeartbeatStream<F> {
+impl<F> Stream for FrameStream<F> {
     type Item = Result<F, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -53,7 +56,7 @@ pub fn serve_unary<R, F, H, Fut>(
     mut request: Request<R>,
     interval: Duration,
     handler: H,
-) -> Response<HeartbeatStream<F>>
+) -> Response<FrameStream<F>>
 where
     F: Frame,
     H: FnOnce(Request<R>) -> Fut,
@@ -65,7 +68,7 @@ where
     let source = Unary {
         future: Some(handler(request)),
     };
-    Response::new(HeartbeatStream {
+    Response::new(FrameStream {
         inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
     })
 }
@@ -80,7 +83,7 @@ pub fn serve_streaming<R, F, S, H, Fut>(
     mut request: Request<R>,
     interval: Duration,
     handler: H,
-) -> Response<HeartbeatStream<F>>
+) -> Response<FrameStream<F>>
 where
     F: Frame,
     S: Stream<Item = Result<F::Message, Status>> + Send + 'static,
@@ -90,10 +93,10 @@ where
     let deadline = Deadline::from_metadata(request.metadata());
     let progress = Progress::default();
     request.extensions_mut().insert(progress.clone());
-    let source = Streaming::Opening {
+    let source = StreamingHandler::Opening {
         future: handler(request),
     };
-    Response::new(HeartbeatStream {
+    Response::new(FrameStream {
         inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
     })
 }
@@ -126,15 +129,15 @@ where
 
 pin_project! {
     /// A streaming handler: first its future, then the stream it gave.
-    #[project = StreamingProj]
-    enum Streaming<Fut, S> {
+    #[project = StreamingHandlerProj]
+    enum StreamingHandler<Fut, S> {
         Opening { #[pin] future: Fut },
         Open { #[pin] stream: S },
         Done,
     }
 }
 
-impl<Fut, S, M> Stream for Streaming<Fut, S>
+impl<Fut, S, M> Stream for StreamingHandler<Fut, S>
 where
     Fut: Future<Output = Result<Response<S>, Status>>,
     S: Stream<Item = Result<M, Status>>,
@@ -144,23 +147,23 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             match self.as_mut().project() {
-                StreamingProj::Opening { future } => match ready!(future.poll(cx)) {
-                    Ok(response) => self.set(Streaming::Open {
+                StreamingHandlerProj::Opening { future } => match ready!(future.poll(cx)) {
+                    Ok(response) => self.set(StreamingHandler::Open {
                         stream: response.into_inner(),
                     }),
                     Err(status) => {
-                        self.set(Streaming::Done);
+                        self.set(StreamingHandler::Done);
                         return Poll::Ready(Some(Err(status)));
                     }
                 },
-                StreamingProj::Open { stream } => {
+                StreamingHandlerProj::Open { stream } => {
                     let item = ready!(stream.poll_next(cx));
                     if !matches!(item, Some(Ok(_))) {
-                        self.set(Streaming::Done);
+                        self.set(StreamingHandler::Done);
                     }
                     return Poll::Ready(item);
                 }
-                StreamingProj::Done => return Poll::Ready(None),
+                StreamingHandlerProj::Done => return Poll::Ready(None),
             }
         }
     }
@@ -326,7 +329,7 @@ mod tests {
     use tokio_stream::StreamExt;
 
     use super::*;
-    use crate::heartbeat::FramePart;
+    use crate::heartbeat::frame::FramePart;
     use crate::heartbeat::test_support::{Scripted, SetOnDrop, TestFrame, TestMessage, ms};
 
     /// What a test sees: when (ms since start) and what.
@@ -348,7 +351,7 @@ mod tests {
         },
     }
 
-    async fn collect(response: Response<HeartbeatStream<TestFrame>>) -> Vec<Seen> {
+    async fn collect(response: Response<FrameStream<TestFrame>>) -> Vec<Seen> {
         let start = Instant::now();
         let mut stream = response.into_inner();
         let mut seen = Vec::new();
