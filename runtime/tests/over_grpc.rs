@@ -3,6 +3,7 @@
 //! assertions on elapsed wall-clock time: conditions are waited for with deadlines.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -312,7 +313,12 @@ async fn start() -> (Channel, Arc<Stats>) {
     start_with(Server::builder()).await
 }
 
-async fn start_with(mut builder: Server) -> (Channel, Arc<Stats>) {
+async fn start_with(builder: Server) -> (Channel, Arc<Stats>) {
+    let (addr, stats) = serve(builder).await;
+    (connect(endpoint(addr)).await, stats)
+}
+
+async fn serve(mut builder: Server) -> (SocketAddr, Arc<Stats>) {
     let server = LabServer::default();
     let stats = server.stats.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -324,12 +330,15 @@ async fn start_with(mut builder: Server) -> (Channel, Arc<Stats>) {
             .add_service(server)
             .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
     );
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    (channel, stats)
+    (addr, stats)
+}
+
+fn endpoint(addr: SocketAddr) -> Endpoint {
+    Endpoint::from_shared(format!("http://{addr}")).expect("uri")
+}
+
+async fn connect(endpoint: Endpoint) -> Channel {
+    endpoint.connect().await.expect("connect")
 }
 
 fn request(millis: u64, interval_ms: u64, options: CallOptions) -> Request<SleepRequest> {
@@ -589,6 +598,25 @@ async fn the_server_enforces_a_deadline_the_client_ignores() {
     assert!(heartbeats > 0, "heartbeats before the deadline");
     until_cancelled(&stats, 1).await;
     assert_eq!(stats.finished(), 0);
+}
+
+/// What the module docs promise about `Endpoint::timeout`: tonic applies it inside
+/// the channel to the wait for the response headers only, and it never reaches the
+/// request, so it does not bound a heartbeat call (whose headers come at once).
+#[tokio::test]
+async fn endpoint_timeout_does_not_bound_a_heartbeat_call() {
+    let (addr, stats) = serve(Server::builder()).await;
+    let channel = connect(endpoint(addr).timeout(ms(200))).await;
+    let reply = call(
+        &channel,
+        SLEEP,
+        request(800, 50, CallOptions::new()),
+        ms(50),
+    )
+    .await
+    .expect("an 800 ms heartbeat call outlives a 200 ms Endpoint::timeout");
+    assert_eq!(reply.get_ref().slept_ms, 800);
+    assert_eq!(stats.finished(), 1);
 }
 
 /// 300 calls on one channel to a server that takes 100 streams at a time: 200 of

@@ -940,6 +940,17 @@ mod tests {
             request.extensions().get::<CallOptions>().is_none(),
             "options left in the request"
         );
+        assert_eq!(ctx.timeout(), None);
+
+        request.set_timeout(ms(1500));
+        assert_eq!(
+            call_context(&mut request, ms(500)).timeout(),
+            Some(ms(1500))
+        );
+        assert!(
+            request.metadata().get("grpc-timeout").is_some(),
+            "the deadline must still reach the server"
+        );
     }
 
     #[test]
