@@ -576,7 +576,7 @@ impl Builder {
                 write_wire_protos(&front.fds, &front.sources, &rewritten.wire, dir)?;
         }
 
-        self.configure_prost(&mut config, &out_dir);
+        self.configure_prost(&mut config, &out_dir, &front.fds);
         let originals = generate::original_services(&mut config, &front.fds, &rewritten.model)?;
         let settings = generate::ServiceSettings {
             build_client: self.build_client,
@@ -655,11 +655,29 @@ impl Builder {
     }
 
     /// The message settings, on prost's config.
-    fn configure_prost(&self, config: &mut prost_build::Config, out_dir: &Path) {
+    fn configure_prost(
+        &self,
+        config: &mut prost_build::Config,
+        out_dir: &Path,
+        fds: &prost_types::FileDescriptorSet,
+    ) {
         config.out_dir(out_dir);
         // What tonic-prost-build's compile_protos sets too.
         config.type_attribute(".", "#[allow(clippy::all)]");
-        config.extern_path(".steadfast.v1", format!("{}::proto::v1", self.crate_path));
+        // The runtime's own types, one exact path per type: prost-build passes an
+        // exact path through verbatim, but snake-cases every segment of a
+        // package-level one (`__private` would become `private`).
+        let steadfast = fds.file.iter().filter(|f| f.package() == "steadfast.v1");
+        let types = steadfast.flat_map(|f| {
+            let messages = f.message_type.iter().map(|m| m.name());
+            messages.chain(f.enum_type.iter().map(|e| e.name()))
+        });
+        for name in types {
+            config.extern_path(
+                format!(".steadfast.v1.{name}"),
+                format!("{}::__private::v1::{name}", self.crate_path),
+            );
+        }
         for (proto, rust) in &self.extern_paths {
             config.extern_path(proto, rust);
         }

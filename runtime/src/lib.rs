@@ -2,9 +2,10 @@
 #![deny(missing_docs)]
 
 pub mod heartbeat;
-pub mod proto;
+mod proto;
 
-pub use heartbeat::{CallOptions, Progress};
+pub use heartbeat::client::{CallOptions, Streaming};
+pub use heartbeat::progress::Progress;
 pub use proto::v1::Heartbeat;
 
 /// What generated code refers to, by absolute path (`::steadfast::__private::…`).
@@ -12,10 +13,9 @@ pub use proto::v1::Heartbeat;
 /// Not a public API: it changes with the code generator, in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::heartbeat::{
-        Frame, FramePart, HeartbeatStream, HeartbeatStreaming, call_context, call_streaming,
-        call_unary, serve_streaming, serve_unary,
-    };
+    pub use crate::heartbeat::client::{CallContext, call_context, call_streaming, call_unary};
+    pub use crate::heartbeat::frame::{FRAME_OVERHEAD, Frame, FramePart};
+    pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
     pub use prost;
     pub use tonic;

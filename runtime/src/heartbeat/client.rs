@@ -12,10 +12,11 @@ use futures_core::Stream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status};
 
+use super::deadline::{Deadline, earliest};
+use super::frame::{Frame, FramePart};
 use super::server::{MIN_INTERVAL, after};
-use super::{Frame, FramePart};
 use crate::proto::v1::Heartbeat;
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
@@ -58,8 +59,13 @@ impl CallOptions {
         Self::default()
     }
 
-    /// The longest silence (no response headers, then no frame) before the call fails
-    /// with `UNAVAILABLE`. Default: 3 × the method's heartbeat interval.
+    /// The longest silence of the server before the call fails with `UNAVAILABLE`:
+    /// once the response headers have come, no frame (heartbeat or message) and no
+    /// end of the stream for this long. Default: 3 × the method's heartbeat interval.
+    ///
+    /// The wait for the response headers is not bounded by the window (the request
+    /// may be waiting for a stream slot); set a deadline with
+    /// [`Request::set_timeout`] to bound the whole call.
     ///
     /// The window is used as given; `Duration::MAX` in effect turns the check off.
     pub fn liveness(mut self, window: Duration) -> Self {
@@ -99,10 +105,11 @@ impl CallOptions {
     }
 }
 
-/// What a generated client method resolved for one call: the liveness window and
-/// the progress callbacks. Made by [`call_context`].
+/// What a generated client method resolved for one call: the liveness window, the
+/// deadline and the progress callbacks. Made by [`call_context`].
 pub struct CallContext {
     liveness: Duration,
+    deadline: Option<Deadline>,
     on_progress: Option<ProgressFn>,
 }
 
@@ -110,6 +117,7 @@ impl fmt::Debug for CallContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallContext")
             .field("liveness", &self.liveness)
+            .field("timeout", &self.deadline.map(|d| d.timeout))
             .field(
                 "on_progress",
                 &self.on_progress.as_ref().map(|_| "Fn(&Heartbeat)"),
@@ -123,11 +131,20 @@ impl CallContext {
     pub fn liveness(&self) -> Duration {
         self.liveness
     }
+
+    /// The call's timeout (its `grpc-timeout`), if it has one.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.deadline.map(|deadline| deadline.timeout)
+    }
 }
 
 /// Takes the [`CallOptions`] out of the request extensions (if any) and resolves the
 /// defaults: the liveness window is the options' one, or 3 × `interval` (an interval
 /// below [`MIN_INTERVAL`] counts as [`MIN_INTERVAL`], as on the server).
+///
+/// Also reads the call's deadline from the request's `grpc-timeout` metadata (what
+/// [`Request::set_timeout`] writes), counted from now. The metadata stays in the
+/// request, so the server learns the deadline too.
 pub fn call_context<T>(request: &mut Request<T>, interval: Duration) -> CallContext {
     let options = request
         .extensions_mut()
@@ -137,40 +154,35 @@ pub fn call_context<T>(request: &mut Request<T>, interval: Duration) -> CallCont
         liveness: options
             .liveness
             .unwrap_or_else(|| interval.max(MIN_INTERVAL).saturating_mul(3)),
+        deadline: Deadline::from_metadata(request.metadata()),
         on_progress: options.on_progress,
     }
 }
 
 /// Completes a unary (or client-streaming) heartbeat call: waits for the response
-/// headers, then reads frames to the end of the stream, each wait bounded by the
-/// liveness window; returns the one message with the headers and trailers as its
-/// metadata (as tonic does for unary calls).
+/// headers (bounded by the deadline only), then reads frames to the end of the
+/// stream, each wait bounded by the liveness window and the deadline; returns the
+/// one message with the headers and trailers as its metadata (as tonic does for
+/// unary calls).
 ///
-/// Errors: a silence longer than the window → `UNAVAILABLE` (the stream is dropped,
-/// which cancels the call on the server); a frame with no kind, a second message or
-/// no message → `INTERNAL` ("protocol violation"); a status from the server →
-/// returned unchanged.
+/// Errors: the deadline passes → `DEADLINE_EXCEEDED`; a silence longer than the
+/// window → `UNAVAILABLE`; a frame with no kind, a second message or no message →
+/// `INTERNAL` ("protocol violation"); a status from the server → returned unchanged.
+/// On the first three the call is dropped, which cancels it on the server.
 pub async fn call_unary<F, Fut>(ctx: CallContext, call: Fut) -> Result<Response<F::Message>, Status>
 where
     F: Frame,
-    Fut: Future<Output = Result<Response<Streaming<F>>, Status>>,
+    Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
 {
-    let window = ctx.liveness;
     let mut timer = None;
-    let (metadata, streaming, extensions) =
-        await_headers(window, call, &mut timer).await?.into_parts();
+    let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
+        .await?
+        .into_parts();
     let mut reader = FrameReader::new(streaming, ctx, timer);
     let message = read_unary(&mut reader).await?;
     let mut headers = metadata.into_headers();
-    if let Some(mut streaming) = reader.into_ended() {
-        // The stream has ended, so tonic holds the trailers already; the bound is
-        // only a guard against waiting forever.
-        let trailers = tokio::time::timeout(window, streaming.trailers())
-            .await
-            .map_err(|_| silent("trailers", window, window))??;
-        if let Some(trailers) = trailers {
-            headers.extend(trailers.into_headers());
-        }
+    if let Some(trailers) = reader.trailers().await? {
+        headers.extend(trailers.into_headers());
     }
     Ok(Response::from_parts(
         MetadataMap::from_headers(headers),
@@ -180,92 +192,174 @@ where
 }
 
 /// Opens a server-streaming (or bidi) heartbeat call: waits for the response headers
-/// under the liveness window and returns a [`HeartbeatStreaming`] of the method's
+/// (bounded by the deadline only) and returns a [`Streaming`] of the method's
 /// messages.
 pub async fn call_streaming<F, Fut>(
     ctx: CallContext,
     call: Fut,
-) -> Result<Response<HeartbeatStreaming<F>>, Status>
+) -> Result<Response<Streaming<F::Message>>, Status>
 where
     F: Frame,
-    Fut: Future<Output = Result<Response<Streaming<F>>, Status>>,
+    Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
 {
     let mut timer = None;
-    let (metadata, streaming, extensions) = await_headers(ctx.liveness, call, &mut timer)
+    let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
         .await?
         .into_parts();
-    let stream = HeartbeatStreaming {
-        reader: FrameReader::new(streaming, ctx, timer),
-    };
+    let stream = Streaming::new(FrameReader::new(streaming, ctx, timer));
     Ok(Response::from_parts(metadata, stream, extensions))
 }
 
-/// The messages of a server-streaming heartbeat call, like [`tonic::Streaming`] but
-/// with the heartbeats taken out (and shown to the progress callbacks).
+/// The messages of a server-streaming heartbeat method, as the generated client
+/// returns them: like [`tonic::Streaming`], with the heartbeats taken out (and shown
+/// to the [`CallOptions::on_progress`] callbacks).
 ///
-/// Every wait for a frame is bounded by the liveness window. After an error (the
-/// server's status, `UNAVAILABLE` on silence, `INTERNAL` on a protocol violation)
-/// the stream yields `None`.
-pub struct HeartbeatStreaming<F> {
-    reader: FrameReader<F, Streaming<F>>,
+/// Once the response headers have come, every wait for a message is bounded by the
+/// liveness window (see [`CallOptions::liveness`]), and the whole call by its
+/// deadline ([`Request::set_timeout`]). The stream ends after the first error:
+///
+/// - the server's status, unchanged;
+/// - `DEADLINE_EXCEEDED` when the deadline passes;
+/// - `UNAVAILABLE` when the server stays silent longer than the liveness window;
+/// - `INTERNAL` when the server breaks the frame protocol.
+///
+/// On the last three the call is dropped, which cancels it on the server.
+///
+/// ```no_run
+/// # async fn demo(mut ticks: steadfast::Streaming<u32>) -> Result<(), tonic::Status> {
+/// // let mut ticks = client.ticks(request).await?.into_inner();
+/// while let Some(tick) = ticks.message().await? {
+///     println!("{tick}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Streaming<M> {
+    /// The frame reader, its frame type erased.
+    inner: Box<dyn Messages<M>>,
 }
 
-impl<F> fmt::Debug for HeartbeatStreaming<F> {
+impl<M> fmt::Debug for Streaming<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeartbeatStreaming")
-            .field("liveness", &self.reader.window)
-            .field("ended", &self.reader.ended)
+        f.debug_struct("Streaming")
+            .field("liveness", &self.inner.liveness())
+            .field("timeout", &self.inner.timeout())
+            .field("ended", &self.inner.ended())
             .finish_non_exhaustive()
     }
 }
 
-impl<F: Frame> HeartbeatStreaming<F> {
+impl<M> Streaming<M> {
+    fn new<F, S>(reader: FrameReader<F, S>) -> Self
+    where
+        F: Frame<Message = M>,
+        S: FrameBody<F> + Send + 'static,
+    {
+        Streaming {
+            inner: Box::new(reader),
+        }
+    }
+
     /// The next message, `Ok(None)` at the end of the stream (like
     /// [`tonic::Streaming::message`]).
-    pub async fn message(&mut self) -> Result<Option<F::Message>, Status> {
-        poll_fn(|cx| self.reader.poll_message(cx)).await.transpose()
+    pub async fn message(&mut self) -> Result<Option<M>, Status> {
+        poll_fn(|cx| self.inner.poll_message(cx)).await.transpose()
     }
 
     /// Reads the remaining messages (dropping them) and returns the trailers (like
     /// [`tonic::Streaming::trailers`]); `Ok(None)` after an error.
     pub async fn trailers(&mut self) -> Result<Option<MetadataMap>, Status> {
         while self.message().await?.is_some() {}
-        let window = self.reader.window;
-        match self.reader.ended_stream() {
-            Some(streaming) => tokio::time::timeout(window, streaming.trailers())
-                .await
-                .map_err(|_| silent("trailers", window, window))?,
-            None => Ok(None),
-        }
+        self.inner.trailers().await
     }
 }
 
-impl<F: Frame> Stream for HeartbeatStreaming<F> {
-    type Item = Result<F::Message, Status>;
+impl<M> Stream for Streaming<M> {
+    type Item = Result<M, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.reader.poll_message(cx)
+        self.inner.poll_message(cx)
     }
 }
 
-/// Awaits the response headers under the liveness window. The timer it arms (only
-/// if the headers were not there at once) is left in `timer` for the frame reader,
+/// A [`FrameReader`] with its frame type erased, for [`Streaming`].
+trait Messages<M>: Send {
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<M, Status>>>;
+    fn trailers(&mut self) -> Pin<Box<dyn Future<Output = TrailersResult> + Send + '_>>;
+    fn liveness(&self) -> Duration;
+    fn timeout(&self) -> Option<Duration>;
+    fn ended(&self) -> bool;
+}
+
+type TrailersResult = Result<Option<MetadataMap>, Status>;
+
+impl<F, S> Messages<F::Message> for FrameReader<F, S>
+where
+    F: Frame,
+    S: FrameBody<F> + Send + 'static,
+{
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<F::Message, Status>>> {
+        FrameReader::poll_message(self, cx)
+    }
+
+    fn trailers(&mut self) -> Pin<Box<dyn Future<Output = TrailersResult> + Send + '_>> {
+        Box::pin(FrameReader::trailers(self))
+    }
+
+    fn liveness(&self) -> Duration {
+        self.window
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.deadline.map(|deadline| deadline.timeout)
+    }
+
+    fn ended(&self) -> bool {
+        self.ended
+    }
+}
+
+/// A response stream of frames whose trailers can be read once it has ended.
+pub(super) trait FrameBody<F>: Stream<Item = Result<F, Status>> + Unpin {
+    /// The trailers; called only after the stream has ended.
+    fn trailers(&mut self) -> impl Future<Output = TrailersResult> + Send;
+}
+
+impl<F: Send + 'static> FrameBody<F> for tonic::Streaming<F> {
+    fn trailers(&mut self) -> impl Future<Output = TrailersResult> + Send {
+        tonic::Streaming::trailers(self)
+    }
+}
+
+/// Awaits the response headers. Waiting for them is not a silence of the server
+/// (the request may be queued for a stream slot, in a proxy or in the server), so
+/// only the deadline bounds it. The timer it arms (only if there is a deadline and
+/// the headers were not there at once) is left in `timer` for the frame reader,
 /// which re-arms it, so a call registers one timer, not two.
 async fn await_headers<T>(
-    window: Duration,
+    deadline: Option<Deadline>,
     call: impl Future<Output = Result<T, Status>>,
     timer: &mut Option<Pin<Box<Sleep>>>,
 ) -> Result<T, Status> {
-    let started = Instant::now();
+    let Some(deadline) = deadline else {
+        return call.await;
+    };
     let mut call = std::pin::pin!(call);
     poll_fn(|cx| {
         if let Poll::Ready(result) = call.as_mut().poll(cx) {
-            return Poll::Ready(result);
+            // tonic's own timeout (which reads the same `grpc-timeout`) bounds
+            // the wait for the headers too, and fails with `CANCELLED`.
+            return Poll::Ready(result.map_err(|status| {
+                if status.code() == Code::Cancelled && deadline.passed(Instant::now()) {
+                    expired(&deadline)
+                } else {
+                    status
+                }
+            }));
         }
-        let sleep =
-            timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(after(started, window))));
+        let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.at)));
         ready!(sleep.as_mut().poll(cx));
-        Poll::Ready(Err(silent("response", started.elapsed(), window)))
+        Poll::Ready(Err(expired(&deadline)))
     })
     .await
 }
@@ -292,31 +386,44 @@ where
     })
 }
 
-/// Reads frames under the liveness window: heartbeats go to the callbacks,
-/// messages are returned.
+/// Reads frames under the liveness window and the deadline: heartbeats go to the
+/// callbacks, messages are returned.
 struct FrameReader<F, S> {
     /// `None` once the call failed or was abandoned (dropping it cancels the call).
     stream: Option<S>,
     /// The stream ended without an error.
     ended: bool,
     window: Duration,
+    deadline: Option<Deadline>,
     /// When the last frame (or the response headers) came.
     last_frame: Instant,
-    /// Created on the first wait; armed for `last_frame + window` or earlier (it is
-    /// re-armed when it fires, not on every frame).
+    /// Created on the first wait; armed for `last_frame + window` or the deadline,
+    /// whichever comes first, or earlier (it is re-armed when it fires, not on
+    /// every frame).
     timer: Option<Pin<Box<Sleep>>>,
     on_progress: Option<ProgressFn>,
     frame: PhantomData<fn() -> F>,
 }
 
+/// Why a frame reader gave up.
+enum Expiry {
+    Silence,
+    Deadline,
+}
+
 impl<F, S> FrameReader<F, S> {
-    /// `timer`, if given, may be armed for any earlier deadline (it is re-armed).
-    fn new(stream: S, ctx: CallContext, timer: Option<Pin<Box<Sleep>>>) -> Self {
+    /// `timer`, if given, may be armed for any instant (it is re-armed).
+    fn new(stream: S, ctx: CallContext, mut timer: Option<Pin<Box<Sleep>>>) -> Self {
         let now = Instant::now();
+        let wake_at = earliest(after(now, ctx.liveness), ctx.deadline.as_ref());
+        if let Some(timer) = timer.as_mut().filter(|timer| timer.deadline() > wake_at) {
+            timer.as_mut().reset(wake_at);
+        }
         FrameReader {
             stream: Some(stream),
             ended: false,
             window: ctx.liveness,
+            deadline: ctx.deadline,
             last_frame: now,
             timer,
             on_progress: ctx.on_progress,
@@ -329,18 +436,48 @@ impl<F, S> FrameReader<F, S> {
         self.stream = None;
     }
 
-    /// The stream, if it ended without an error.
-    fn ended_stream(&mut self) -> Option<&mut S> {
-        if self.ended {
-            self.stream.as_mut()
-        } else {
-            None
+    /// Abandons the call for `expiry` and says why.
+    fn give_up(&mut self, expiry: Expiry) -> Status {
+        self.abandon();
+        match (expiry, &self.deadline) {
+            (Expiry::Deadline, Some(deadline)) => {
+                tracing::debug!(
+                    timeout = ?deadline.timeout,
+                    "heartbeat call: deadline passed; call abandoned"
+                );
+                expired(deadline)
+            }
+            _ => {
+                let silence = self.last_frame.elapsed();
+                tracing::debug!(
+                    silence_ms = silence.as_millis(),
+                    window_ms = self.window.as_millis(),
+                    "heartbeat call: liveness window passed; call abandoned"
+                );
+                silent("frame", silence, self.window)
+            }
         }
     }
 
-    /// The stream, if it ended without an error.
-    fn into_ended(mut self) -> Option<S> {
-        if self.ended { self.stream.take() } else { None }
+    /// Ready once a whole window has passed since the last frame, or the deadline.
+    fn poll_expiry(&mut self, cx: &mut Context<'_>) -> Poll<Expiry> {
+        let silent_at = after(self.last_frame, self.window);
+        let wake_at = earliest(silent_at, self.deadline.as_ref());
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(wake_at)));
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            let fired = timer.deadline();
+            if self.deadline.is_some_and(|deadline| deadline.passed(fired)) {
+                return Poll::Ready(Expiry::Deadline);
+            }
+            if fired >= silent_at {
+                return Poll::Ready(Expiry::Silence);
+            }
+            // Frames came since the timer was armed.
+            timer.as_mut().reset(wake_at);
+        }
     }
 }
 
@@ -359,7 +496,11 @@ where
             };
             match Pin::new(stream).poll_next(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    self.last_frame = Instant::now();
+                    let now = Instant::now();
+                    if self.deadline.is_some_and(|deadline| deadline.passed(now)) {
+                        return Poll::Ready(Some(Err(self.give_up(Expiry::Deadline))));
+                    }
+                    self.last_frame = now;
                     match frame.into_part() {
                         Some(FramePart::Heartbeat(heartbeat)) => {
                             if let Some(on_progress) = &self.on_progress {
@@ -386,39 +527,41 @@ where
                     return Poll::Ready(None);
                 }
                 Poll::Pending => {
-                    if self.poll_silence(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    self.abandon();
-                    let silence = self.last_frame.elapsed();
-                    tracing::debug!(
-                        silence_ms = silence.as_millis(),
-                        window_ms = self.window.as_millis(),
-                        "heartbeat call: liveness window passed; call abandoned"
-                    );
-                    return Poll::Ready(Some(Err(silent("frame", silence, self.window))));
+                    let expiry = ready!(self.poll_expiry(cx));
+                    return Poll::Ready(Some(Err(self.give_up(expiry))));
                 }
             }
         }
     }
 }
 
-impl<F, S> FrameReader<F, S> {
-    /// Ready once a whole window has passed since the last frame.
-    fn poll_silence(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = after(self.last_frame, self.window);
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        loop {
-            ready!(timer.as_mut().poll(cx));
-            if timer.deadline() >= deadline {
-                return Poll::Ready(());
+impl<F, S: FrameBody<F>> FrameReader<F, S> {
+    /// The trailers of a stream that ended without an error (`Ok(None)` otherwise).
+    /// The stream has ended, so tonic holds them already; the bound (the liveness
+    /// window and the deadline) is only a guard against waiting forever.
+    async fn trailers(&mut self) -> Result<Option<MetadataMap>, Status> {
+        let Some(stream) = self.stream.as_mut().filter(|_| self.ended) else {
+            return Ok(None);
+        };
+        let silent_at = after(Instant::now(), self.window);
+        let give_up_at = earliest(silent_at, self.deadline.as_ref());
+        match tokio::time::timeout_at(give_up_at, stream.trailers()).await {
+            Ok(trailers) => trailers,
+            Err(_) if give_up_at < silent_at => Err(self.give_up(Expiry::Deadline)),
+            Err(_) => {
+                self.abandon();
+                Err(silent("trailers", self.window, self.window))
             }
-            // Frames came since the timer was armed.
-            timer.as_mut().reset(deadline);
         }
     }
+}
+
+/// The `DEADLINE_EXCEEDED` status of a call whose deadline passed on the client.
+fn expired(deadline: &Deadline) -> Status {
+    Status::deadline_exceeded(format!(
+        "deadline of {:?} exceeded; call abandoned",
+        deadline.timeout
+    ))
 }
 
 /// The `UNAVAILABLE` status of a call whose server stayed silent too long.
@@ -526,7 +669,7 @@ mod tests {
         let latest = watch.borrow().clone().expect("a heartbeat was seen");
         assert_eq!((latest.seq, latest.progress), (6, Some(0.1)));
         assert!(
-            reader.into_ended().is_some(),
+            reader.ended && reader.stream.is_some(),
             "stream kept for its trailers"
         );
     }
@@ -647,20 +790,9 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn waiting_for_the_response_headers_is_bounded_too() {
-        let ctx = context(CallOptions::new().liveness(ms(1500)));
-        let start = Instant::now();
-        let never = std::future::pending::<Result<Response<Streaming<TestFrame>>, Status>>();
-        let status = call_unary(ctx, never).await.expect_err("must time out");
-        assert_eq!(start.elapsed(), ms(1500));
-        assert_eq!(status.code(), Code::Unavailable);
-        assert_eq!(
-            status.message(),
-            "no response from the server for 1.5s (liveness window 1.5s); call abandoned"
-        );
-
+    async fn a_refused_call_returns_the_servers_status() {
         let refused = async {
-            Err::<Response<Streaming<TestFrame>>, _>(Status::unauthenticated("who are you"))
+            Err::<Response<tonic::Streaming<TestFrame>>, _>(Status::unauthenticated("who are you"))
         };
         let status = call_streaming(context(CallOptions::new()), refused)
             .await
@@ -669,19 +801,129 @@ mod tests {
         assert_eq!(status.message(), "who are you");
     }
 
+    fn context_with_timeout(options: CallOptions, timeout: Duration) -> CallContext {
+        let mut request = Request::new(());
+        request.set_timeout(timeout);
+        options.attach(&mut request);
+        call_context(&mut request, ms(500))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_fails_the_call_while_heartbeats_keep_coming() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let frames = Scripted::new((1..=20).map(|seq| (ms(400), heartbeat(seq))))
+            .then_hang()
+            .on_drop(dropped.clone());
+        let ctx = context_with_timeout(CallOptions::new(), ms(1000));
+        let mut reader = FrameReader::new(frames, ctx, None);
+        let start = Instant::now();
+        let status = read_unary(&mut reader).await.expect_err("deadline");
+        assert_eq!(start.elapsed(), ms(1000));
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert_eq!(status.message(), "deadline of 1s exceeded; call abandoned");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "stream kept after the deadline"
+        );
+        assert!(next(&mut reader).await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_messages_hides_heartbeats_and_fails_at_the_deadline() {
+        use tokio_stream::StreamExt;
+
+        let dropped = Arc::new(AtomicBool::new(false));
+        let frames = Scripted::new([
+            (ms(100), message("a")),
+            (ms(400), heartbeat(1)),
+            (ms(400), heartbeat(2)),
+            (ms(400), message("b")),
+        ])
+        .on_drop(dropped.clone());
+        let ctx = context_with_timeout(CallOptions::new(), ms(1100));
+        let mut stream: Streaming<TestMessage> =
+            Streaming::new(FrameReader::new(frames, ctx, None));
+        let debug = format!("{stream:?}");
+        assert!(debug.contains("timeout: Some(1.1s)"), "{debug}");
+        let start = Instant::now();
+        let first = stream
+            .message()
+            .await
+            .expect("no error")
+            .expect("a message");
+        assert_eq!(first.value, "a");
+        let status = stream.next().await.expect("an item").expect_err("deadline");
+        assert_eq!(start.elapsed(), ms(1100));
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "stream kept after the deadline"
+        );
+        assert!(stream.next().await.is_none(), "ends after the deadline");
+        assert!(stream.message().await.expect("ended").is_none());
+        assert!(
+            stream
+                .trailers()
+                .await
+                .expect("no trailers after an error")
+                .is_none()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_messages_ends_with_the_frames() {
+        let frames = Scripted::new([
+            (ms(100), message("a")),
+            (ms(1000), heartbeat(1)),
+            (ms(100), message("b")),
+        ]);
+        let mut stream: Streaming<TestMessage> =
+            Streaming::new(FrameReader::new(frames, context(CallOptions::new()), None));
+        let mut got = Vec::new();
+        while let Some(message) = stream.message().await.expect("no error") {
+            got.push(message.value);
+        }
+        assert_eq!(got, ["a", "b"]);
+        assert!(stream.trailers().await.expect("trailers").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_for_headers_is_bounded_by_the_deadline_not_the_liveness_window() {
+        // Waiting for the response headers is waiting for a stream slot or a server
+        // queue, not a silence of the server: the liveness window does not apply.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = crate::heartbeat::test_support::SetOnDrop(dropped.clone());
+        let queued = async move {
+            let _guard = guard;
+            std::future::pending::<Result<Response<tonic::Streaming<TestFrame>>, Status>>().await
+        };
+        let ctx = context_with_timeout(CallOptions::new().liveness(ms(1500)), ms(5000));
+        let start = Instant::now();
+        let status = call_unary(ctx, queued).await.expect_err("deadline");
+        assert_eq!(start.elapsed(), ms(5000));
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert!(dropped.load(Ordering::SeqCst), "the call was not dropped");
+
+        // Without a deadline the wait is not bounded at all.
+        let ctx = context(CallOptions::new().liveness(ms(1500)));
+        let never = std::future::pending::<Result<Response<tonic::Streaming<TestFrame>>, Status>>();
+        let waited = tokio::time::timeout(Duration::from_secs(3600), call_unary(ctx, never)).await;
+        assert!(waited.is_err(), "gave up on the headers: {waited:?}");
+    }
+
     #[test]
     fn calls_and_streams_can_move_across_threads() {
         fn send<T: Send>(_: &T) {}
         fn send_unpin<T: Send + Unpin + 'static>() {}
-        type Call = std::future::Pending<Result<Response<Streaming<TestFrame>>, Status>>;
+        type Call = std::future::Pending<Result<Response<tonic::Streaming<TestFrame>>, Status>>;
         let unary =
             call_unary::<TestFrame, Call>(context(CallOptions::new()), std::future::pending());
         send(&unary);
         let streaming =
             call_streaming::<TestFrame, Call>(context(CallOptions::new()), std::future::pending());
         send(&streaming);
-        send_unpin::<HeartbeatStreaming<TestFrame>>();
-        send_unpin::<crate::heartbeat::HeartbeatStream<TestFrame>>();
+        send_unpin::<Streaming<TestMessage>>();
+        send_unpin::<crate::heartbeat::server::FrameStream<TestFrame>>();
     }
 
     #[test]
@@ -697,6 +939,17 @@ mod tests {
         assert!(
             request.extensions().get::<CallOptions>().is_none(),
             "options left in the request"
+        );
+        assert_eq!(ctx.timeout(), None);
+
+        request.set_timeout(ms(1500));
+        assert_eq!(
+            call_context(&mut request, ms(500)).timeout(),
+            Some(ms(1500))
+        );
+        assert!(
+            request.metadata().get("grpc-timeout").is_some(),
+            "the deadline must still reach the server"
         );
     }
 

@@ -8,9 +8,9 @@ pub const MAX_NOTE_BYTES: usize = 256;
 
 /// Lets a handler report how far it got; the next heartbeats carry the latest report.
 ///
-/// [`serve_unary`](super::serve_unary) and [`serve_streaming`](super::serve_streaming)
-/// put a `Progress` in the request extensions before calling the handler; the
-/// handler takes it with [`Progress::from_request`]. Cloning is cheap (the clones
+/// The generated server puts a `Progress` in the request extensions before it calls
+/// a heartbeat method's handler; the handler takes it with
+/// [`Progress::from_request`]. Cloning is cheap (the clones
 /// share one report), so the handle can be moved into spawned work.
 ///
 /// ```

@@ -12,28 +12,32 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::{Request, Response, Status};
 
-use super::{Frame, Progress};
+use super::deadline::{Deadline, earliest};
+use super::frame::Frame;
+use super::progress::Progress;
 use crate::proto::v1::Heartbeat;
 
 /// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
-/// The response stream of a heartbeat-wrapped method: heartbeats while the handler
-/// is silent, then its message(s), then its status.
+/// The server side of a heartbeat-wrapped call: the stream of frames tonic sends
+/// (heartbeats while the handler is silent, then its message(s), then its status).
+/// The client side reads them as a [`Streaming`](crate::Streaming) of messages.
 ///
 /// Made by [`serve_unary`] or [`serve_streaming`]. It polls the handler itself (no
-/// task is spawned), so dropping the stream drops the handler's future.
-pub struct HeartbeatStream<F> {
+/// task is spawned), so dropping the stream drops the handler's future; so does the
+/// call's deadline passing.
+pub struct FrameStream<F> {
     inner: Pin<Box<dyn Stream<Item = Result<F, Status>> + Send>>,
 }
 
-impl<F> fmt::Debug for HeartbeatStream<F> {
+impl<F> fmt::Debug for FrameStream<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeartbeatStream").finish_non_exhaustive()
+        f.debug_struct("FrameStream").finish_non_exhaustive()
     }
 }
 
-impl<F> Stream for HeartbeatStream<F> {
+impl<F> Stream for FrameStream<F> {
     type Item = Result<F, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -52,19 +56,20 @@ pub fn serve_unary<R, F, H, Fut>(
     mut request: Request<R>,
     interval: Duration,
     handler: H,
-) -> Response<HeartbeatStream<F>>
+) -> Response<FrameStream<F>>
 where
     F: Frame,
     H: FnOnce(Request<R>) -> Fut,
     Fut: Future<Output = Result<Response<F::Message>, Status>> + Send + 'static,
 {
+    let deadline = Deadline::from_metadata(request.metadata());
     let progress = Progress::default();
     request.extensions_mut().insert(progress.clone());
     let source = Unary {
         future: Some(handler(request)),
     };
-    Response::new(HeartbeatStream {
-        inner: Box::pin(Driver::<F, _>::new(source, interval, progress)),
+    Response::new(FrameStream {
+        inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
     })
 }
 
@@ -78,20 +83,21 @@ pub fn serve_streaming<R, F, S, H, Fut>(
     mut request: Request<R>,
     interval: Duration,
     handler: H,
-) -> Response<HeartbeatStream<F>>
+) -> Response<FrameStream<F>>
 where
     F: Frame,
     S: Stream<Item = Result<F::Message, Status>> + Send + 'static,
     H: FnOnce(Request<R>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
 {
+    let deadline = Deadline::from_metadata(request.metadata());
     let progress = Progress::default();
     request.extensions_mut().insert(progress.clone());
-    let source = Streaming::Opening {
+    let source = StreamingHandler::Opening {
         future: handler(request),
     };
-    Response::new(HeartbeatStream {
-        inner: Box::pin(Driver::<F, _>::new(source, interval, progress)),
+    Response::new(FrameStream {
+        inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
     })
 }
 
@@ -123,15 +129,15 @@ where
 
 pin_project! {
     /// A streaming handler: first its future, then the stream it gave.
-    #[project = StreamingProj]
-    enum Streaming<Fut, S> {
+    #[project = StreamingHandlerProj]
+    enum StreamingHandler<Fut, S> {
         Opening { #[pin] future: Fut },
         Open { #[pin] stream: S },
         Done,
     }
 }
 
-impl<Fut, S, M> Stream for Streaming<Fut, S>
+impl<Fut, S, M> Stream for StreamingHandler<Fut, S>
 where
     Fut: Future<Output = Result<Response<S>, Status>>,
     S: Stream<Item = Result<M, Status>>,
@@ -141,65 +147,74 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             match self.as_mut().project() {
-                StreamingProj::Opening { future } => match ready!(future.poll(cx)) {
-                    Ok(response) => self.set(Streaming::Open {
+                StreamingHandlerProj::Opening { future } => match ready!(future.poll(cx)) {
+                    Ok(response) => self.set(StreamingHandler::Open {
                         stream: response.into_inner(),
                     }),
                     Err(status) => {
-                        self.set(Streaming::Done);
+                        self.set(StreamingHandler::Done);
                         return Poll::Ready(Some(Err(status)));
                     }
                 },
-                StreamingProj::Open { stream } => {
+                StreamingHandlerProj::Open { stream } => {
                     let item = ready!(stream.poll_next(cx));
                     if !matches!(item, Some(Ok(_))) {
-                        self.set(Streaming::Done);
+                        self.set(StreamingHandler::Done);
                     }
                     return Poll::Ready(item);
                 }
-                StreamingProj::Done => return Poll::Ready(None),
+                StreamingHandlerProj::Done => return Poll::Ready(None),
             }
         }
     }
 }
 
 pin_project! {
-    /// Polls a source of messages and fills its silences with heartbeats.
+    /// Polls a source of messages, fills its silences with heartbeats, and drops it
+    /// when the call's deadline passes.
     struct Driver<F, S> {
+        // `None` once the call is over (dropping it cancels the handler).
         #[pin]
-        source: S,
-        // Created on the first `Pending` from the source, then only reset. It may
-        // be armed for a deadline that `last_sent` has since pushed back: it is
+        source: Option<S>,
+        // Created on the first `Pending` from the source, then only reset. It is
+        // armed for the next heartbeat or the deadline, whichever comes first, or
+        // earlier: `last_sent` may have pushed the heartbeat back since. It is
         // re-armed when it fires, not on every message (a reset takes the timer
         // driver's lock; reading the clock does not).
         #[pin]
         timer: Option<Sleep>,
         interval: Duration,
+        deadline: Option<Deadline>,
         started: Instant,
         // When the last frame was yielded (or the handler was called).
         last_sent: Instant,
         seq: u64,
-        done: bool,
         progress: Progress,
         frame: PhantomData<fn() -> F>,
     }
 }
 
 impl<F, S> Driver<F, S> {
-    fn new(source: S, interval: Duration, progress: Progress) -> Self {
+    fn new(source: S, interval: Duration, deadline: Option<Deadline>, progress: Progress) -> Self {
         let now = Instant::now();
         Driver {
-            source,
+            source: Some(source),
             timer: None,
             interval: interval.max(MIN_INTERVAL),
+            deadline,
             started: now,
             last_sent: now,
             seq: 0,
-            done: false,
             progress,
             frame: PhantomData,
         }
     }
+}
+
+/// Why the driver's timer fired.
+enum Alarm {
+    Heartbeat(Instant),
+    Deadline(Deadline),
 }
 
 impl<F, S> Stream for Driver<F, S>
@@ -211,17 +226,25 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
-        if *this.done {
+        let Some(source) = this.source.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
-        }
-        match this.source.poll_next(cx) {
+        };
+        let polled = source.poll_next(cx);
+        let alarm = match polled {
             Poll::Ready(Some(Ok(message))) => {
-                *this.last_sent = Instant::now();
-                return Poll::Ready(Some(Ok(F::message(message))));
+                let now = Instant::now();
+                match this.deadline {
+                    Some(deadline) if deadline.passed(now) => Alarm::Deadline(*deadline),
+                    _ => {
+                        *this.last_sent = now;
+                        return Poll::Ready(Some(Ok(F::message(message))));
+                    }
+                }
             }
             Poll::Ready(end) => {
-                *this.done = true;
-                // Deregister the timer now; the stream may live on a little.
+                // Free the handler and deregister the timer now; the stream may
+                // live on a little.
+                this.source.set(None);
                 this.timer.set(None);
                 return Poll::Ready(end.map(|item| {
                     item.inspect_err(|status| {
@@ -230,26 +253,46 @@ where
                     .map(F::message)
                 }));
             }
-            Poll::Pending => {}
-        }
-
-        let (timer, now) = loop {
-            let deadline = after(*this.last_sent, *this.interval);
-            if this.timer.is_none() {
-                this.timer.set(Some(tokio::time::sleep_until(deadline)));
-            }
-            let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
-                return Poll::Pending;
-            };
-            ready!(timer.as_mut().poll(cx));
-            if timer.deadline() < deadline {
-                // Something was sent since the timer was armed: not silent yet.
-                timer.reset(deadline);
-                continue;
-            }
-            break (timer, Instant::now());
+            Poll::Pending => loop {
+                let beat_at = after(*this.last_sent, *this.interval);
+                let wake_at = earliest(beat_at, this.deadline.as_ref());
+                if this.timer.is_none() {
+                    this.timer.set(Some(tokio::time::sleep_until(wake_at)));
+                }
+                let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
+                    return Poll::Pending;
+                };
+                ready!(timer.as_mut().poll(cx));
+                let fired = timer.deadline();
+                match this.deadline {
+                    Some(deadline) if deadline.passed(fired) => break Alarm::Deadline(*deadline),
+                    _ if fired < beat_at => {
+                        // Something was sent since the timer was armed: not silent yet.
+                        timer.reset(wake_at);
+                    }
+                    _ => break Alarm::Heartbeat(Instant::now()),
+                }
+            },
         };
-        timer.reset(after(now, *this.interval));
+
+        let now = match alarm {
+            Alarm::Heartbeat(now) => now,
+            Alarm::Deadline(deadline) => {
+                this.source.set(None);
+                this.timer.set(None);
+                tracing::debug!(
+                    timeout = ?deadline.timeout,
+                    "heartbeat call: deadline passed; handler cancelled"
+                );
+                return Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
+                    "deadline of {:?} exceeded; the handler was cancelled",
+                    deadline.timeout
+                )))));
+            }
+        };
+        if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+            timer.reset(earliest(after(now, *this.interval), this.deadline.as_ref()));
+        }
         *this.last_sent = now;
         *this.seq += 1;
         let (progress, note) = this.progress.snapshot();
@@ -286,7 +329,7 @@ mod tests {
     use tokio_stream::StreamExt;
 
     use super::*;
-    use crate::heartbeat::FramePart;
+    use crate::heartbeat::frame::FramePart;
     use crate::heartbeat::test_support::{Scripted, SetOnDrop, TestFrame, TestMessage, ms};
 
     /// What a test sees: when (ms since start) and what.
@@ -308,7 +351,7 @@ mod tests {
         },
     }
 
-    async fn collect(response: Response<HeartbeatStream<TestFrame>>) -> Vec<Seen> {
+    async fn collect(response: Response<FrameStream<TestFrame>>) -> Vec<Seen> {
         let start = Instant::now();
         let mut stream = response.into_inner();
         let mut seen = Vec::new();
@@ -550,6 +593,154 @@ mod tests {
         );
         sleep(ms(20_000)).await;
         assert!(!finished.load(Ordering::SeqCst), "handler ran on");
+    }
+
+    fn with_timeout<T>(message: T, timeout: Duration) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(timeout);
+        request
+    }
+
+    fn deadline_error(at: u64, timeout: &str) -> Seen {
+        Seen::Error {
+            at,
+            code: tonic::Code::DeadlineExceeded,
+            message: format!("deadline of {timeout} exceeded; the handler was cancelled"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_passed_deadline_cancels_a_unary_handler_and_ends_the_call() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let guard = SetOnDrop(dropped.clone());
+        let finished_in_handler = finished.clone();
+        let response = serve_unary::<_, TestFrame, _, _>(
+            with_timeout((), ms(1250)),
+            ms(500),
+            move |_: Request<()>| async move {
+                let _guard = guard;
+                sleep(ms(3000)).await;
+                finished_in_handler.store(true, Ordering::SeqCst);
+                Ok(Response::new(TestMessage::new("too late")))
+            },
+        );
+        let start = Instant::now();
+        let mut stream = response.into_inner();
+        let mut seen = Vec::new();
+        while let Some(item) = stream.next().await {
+            let at = u64::try_from(start.elapsed().as_millis()).expect("test time fits");
+            match item {
+                Ok(frame) => seen.push((
+                    at,
+                    frame
+                        .into_part()
+                        .map(|part| matches!(part, FramePart::Heartbeat(_))),
+                )),
+                Err(status) => {
+                    assert_eq!(at, 1250, "the deadline counts from the call");
+                    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+                    assert_eq!(
+                        status.message(),
+                        "deadline of 1.25s exceeded; the handler was cancelled"
+                    );
+                    assert!(
+                        dropped.load(Ordering::SeqCst),
+                        "the handler is dropped when the deadline passes, not with the stream"
+                    );
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            seen,
+            [(500, Some(true)), (1000, Some(true))],
+            "two heartbeats first"
+        );
+        assert!(
+            stream.next().await.is_none(),
+            "the call ends after the error"
+        );
+        sleep(ms(5000)).await;
+        assert!(!finished.load(Ordering::SeqCst), "the handler ran on");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_passed_deadline_cancels_a_streaming_handler_and_ends_the_call() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let stream_dropped = dropped.clone();
+        let response = serve_streaming::<_, TestFrame, _, _, _>(
+            with_timeout((), ms(800)),
+            ms(500),
+            move |_: Request<()>| async move {
+                let stream = Scripted::new([
+                    (ms(100), Ok(TestMessage::new("a"))),
+                    (ms(1000), Ok(TestMessage::new("b"))),
+                ])
+                .on_drop(stream_dropped);
+                Ok(Response::new(stream))
+            },
+        );
+        assert_eq!(
+            collect(response).await,
+            [msg(100, "a"), hb(600, 1), deadline_error(800, "800ms")]
+        );
+        assert!(dropped.load(Ordering::SeqCst));
+
+        // A handler still opening its stream is cancelled the same way.
+        let response = serve_streaming::<_, TestFrame, Scripted<TestMessage>, _, _>(
+            with_timeout((), ms(300)),
+            ms(500),
+            |_: Request<()>| async {
+                sleep(ms(1000)).await;
+                Ok(Response::new(Scripted::new([])))
+            },
+        );
+        assert_eq!(collect(response).await, [deadline_error(300, "300ms")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_ready_after_the_deadline_is_not_sent() {
+        // The handler finishes after the deadline, and the stream is first polled
+        // only then: the deadline wins.
+        let response = serve_unary::<_, TestFrame, _, _>(
+            with_timeout((), ms(100)),
+            ms(500),
+            |_: Request<()>| async { Ok(Response::new(TestMessage::new("late"))) },
+        );
+        sleep(ms(200)).await;
+        let seen = collect(response).await;
+        assert_eq!(seen, [deadline_error(0, "100ms")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_or_absent_timeout_means_no_deadline() {
+        for value in [
+            "",
+            "1",
+            "m",
+            "1x",
+            "123456789m",
+            "-1S",
+            "+1S",
+            "1.5S",
+            " 1S",
+        ] {
+            let mut request = Request::new(());
+            if let Ok(value) = value.parse() {
+                request.metadata_mut().insert("grpc-timeout", value);
+            }
+            let response =
+                serve_unary::<_, TestFrame, _, _>(request, ms(500), |_: Request<()>| async {
+                    sleep(ms(1200)).await;
+                    Ok(Response::new(TestMessage::new("done")))
+                });
+            assert_eq!(
+                collect(response).await,
+                [hb(500, 1), hb(1000, 2), msg(1200, "done")],
+                "grpc-timeout {value:?}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,7 +12,8 @@ use futures_core::Stream;
 use tokio::time::Sleep;
 use tonic::Status;
 
-use super::{Frame, FramePart};
+use super::client::FrameBody;
+use super::frame::{Frame, FramePart};
 use crate::proto::v1::Heartbeat;
 
 pub(crate) fn ms(millis: u64) -> Duration {
@@ -132,5 +133,12 @@ impl<T: Unpin> Stream for Scripted<T> {
         ready!(timer.as_mut().poll(cx));
         self.timer = None;
         Poll::Ready(self.items.pop_front().map(|(_, item)| item))
+    }
+}
+
+impl<T: Unpin + Send> FrameBody<T> for Scripted<T> {
+    /// A scripted stream has no trailers.
+    async fn trailers(&mut self) -> Result<Option<tonic::metadata::MetadataMap>, Status> {
+        Ok(None)
     }
 }
