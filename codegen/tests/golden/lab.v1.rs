@@ -47,7 +47,7 @@ pub mod lab_sleep_frame {
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
         #[prost(message, tag = "1")]
-        Heartbeat(::steadfast::proto::v1::Heartbeat),
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
         #[prost(message, tag = "2")]
         Message(super::SleepReply),
     }
@@ -65,7 +65,7 @@ pub mod lab_ticks_frame {
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
         #[prost(message, tag = "1")]
-        Heartbeat(::steadfast::proto::v1::Heartbeat),
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
         #[prost(message, tag = "2")]
         Message(super::Tick),
     }
@@ -279,7 +279,6 @@ pub mod lab_client {
         ///
         /// The response's metadata holds the response headers, which the server sends
         /// before its handler answers, and the trailers.
-        #[allow(deprecated)]
         pub async fn sleep(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<super::SleepRequest>,
@@ -301,7 +300,6 @@ pub mod lab_client {
                 .await
         }
         /// The same without heartbeats: a proxy with a short idle timeout cuts it.
-        #[allow(deprecated)]
         pub async fn sleep_plain(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<super::SleepRequest>,
@@ -313,8 +311,7 @@ pub mod lab_client {
         }
         /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
         ///
-        /// Heartbeats: the server sends one every 500 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
-        #[allow(deprecated)]
+        /// Heartbeats: the server sends one whenever 500 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn ticks(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<super::TicksRequest>,
@@ -336,7 +333,6 @@ pub mod lab_client {
                 .await
         }
         /// Says which server answered.
-        #[allow(deprecated)]
         pub async fn who_am_i(
             &mut self,
             request: impl ::steadfast::__private::tonic::IntoRequest<
