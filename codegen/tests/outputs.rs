@@ -87,7 +87,8 @@ fn the_descriptor_set_paths_can_be_chosen() {
 
 #[test]
 fn prost_settings_that_would_do_nothing_are_refused_by_name() {
-    let cases: [(&str, fn(&mut prost_build::Config)); 4] = [
+    type Set = fn(&mut prost_build::Config);
+    let cases: [(&str, Set); 4] = [
         ("file_descriptor_set_path", |c| {
             c.file_descriptor_set_path("x.bin");
         }),
