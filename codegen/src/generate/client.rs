@@ -6,7 +6,7 @@ use std::time::Duration;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::{Method, ServiceSettings, attributes, doc_path, docs, rust_type};
+use super::{Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, rust_type};
 use crate::{model::ServiceModel, names};
 
 pub(crate) fn generate(
@@ -38,6 +38,7 @@ pub(crate) fn generate(
     };
 
     let calls = methods.iter().map(|m| call(m, model, settings, &sf_doc));
+    let codec_settings = codec_settings(settings, Side::Client);
     let connect = if settings.build_transport {
         quote! {
             impl #client<#tonic::transport::Channel> {
@@ -121,38 +122,7 @@ pub(crate) fn generate(
                     self.inner
                 }
 
-                /// Compresses requests with the given encoding.
-                #[must_use]
-                pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.send_compressed(encoding);
-                    self
-                }
-
-                /// Enables decompressing responses with the given encoding.
-                #[must_use]
-                pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.accept_compressed(encoding);
-                    self
-                }
-
-                /// Limits the size of a decoded response message (default: 4 MiB, as in tonic).
-                ///
-                /// The limit is the message's: a heartbeat frame around it may add up to
-                /// a few bytes more on the wire, which are allowed on top.
-                #[must_use]
-                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_decoding_message_size(
-                        limit.saturating_add(#sf::__private::FRAME_OVERHEAD),
-                    );
-                    self
-                }
-
-                /// Limits the size of an encoded request message (default: `usize::MAX`).
-                #[must_use]
-                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_encoding_message_size(limit);
-                    self
-                }
+                #codec_settings
 
                 #(#calls)*
             }

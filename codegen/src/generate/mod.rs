@@ -240,6 +240,88 @@ fn rewritten_service(
     }
 }
 
+/// Which end a typed wrapper is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+}
+
+/// The compression and message-size settings of a typed client or server,
+/// passed on to the wire one in `self.inner`. Heartbeat frames wrap the
+/// responses, so the response side's size limit allows for what a frame adds.
+pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side) -> TokenStream {
+    let sf = &settings.crate_path;
+    let tonic = quote!(#sf::__private::tonic);
+    let (sent, received) = match side {
+        Side::Client => ("requests", "responses"),
+        Side::Server => ("responses", "requests"),
+    };
+    let send_doc = format!(" Compresses {sent} with the given encoding.");
+    let accept_doc = format!(" Enables decompressing {received} with the given encoding.");
+    let frames = quote! {
+        ///
+        /// The limit is the message's: a heartbeat frame around it may add up to
+        /// a few bytes more on the wire, which are allowed on top.
+    };
+    let with_frame = quote!(limit.saturating_add(#sf::__private::FRAME_OVERHEAD));
+    let (decoding, decoding_doc, decoding_limit) = match side {
+        Side::Client => (
+            " Limits the size of a decoded response message (default: 4 MiB, as in tonic).",
+            frames.clone(),
+            with_frame.clone(),
+        ),
+        Side::Server => (
+            " Limits the size of a decoded request message (default: 4 MiB).",
+            TokenStream::new(),
+            quote!(limit),
+        ),
+    };
+    let (encoding, encoding_doc, encoding_limit) = match side {
+        Side::Client => (
+            " Limits the size of an encoded request message (default: `usize::MAX`).",
+            TokenStream::new(),
+            quote!(limit),
+        ),
+        Side::Server => (
+            " Limits the size of an encoded response message (default: `usize::MAX`).",
+            frames,
+            with_frame,
+        ),
+    };
+    quote! {
+        #[doc = #send_doc]
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+
+        #[doc = #accept_doc]
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+
+        #[doc = #decoding]
+        #decoding_doc
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(#decoding_limit);
+            self
+        }
+
+        #[doc = #encoding]
+        #encoding_doc
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(#encoding_limit);
+            self
+        }
+    }
+}
+
 /// Doc attributes for comment lines, as tonic writes them (one leading space).
 pub(crate) fn docs<S: AsRef<str>>(lines: &[S]) -> TokenStream {
     let lines = lines.iter().map(|line| {

@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::client::{duration_literal, human};
-use super::{Method, ServiceSettings, attributes, doc_path, docs, rust_type};
+use super::{Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, rust_type};
 use crate::{model::ServiceModel, names};
 
 pub(crate) fn generate(
@@ -54,6 +54,7 @@ pub(crate) fn generate(
     let trait_methods = methods
         .iter()
         .map(|m| trait_method(m, model, settings, &self_param, &sf_doc));
+    let codec_settings = codec_settings(settings, Side::Server);
     let adapter_methods = methods
         .iter()
         .map(|m| adapter_method(m, settings, &server_trait));
@@ -103,38 +104,7 @@ pub(crate) fn generate(
                     #tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
                 }
 
-                /// Enables decompressing requests with the given encoding.
-                #[must_use]
-                pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.accept_compressed(encoding);
-                    self
-                }
-
-                /// Compresses responses with the given encoding, if the client supports it.
-                #[must_use]
-                pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
-                    self.inner = self.inner.send_compressed(encoding);
-                    self
-                }
-
-                /// Limits the size of a decoded request message (default: 4 MiB).
-                #[must_use]
-                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_decoding_message_size(limit);
-                    self
-                }
-
-                /// Limits the size of an encoded response message (default: `usize::MAX`).
-                ///
-                /// The limit is the message's: a heartbeat frame around it may add up to
-                /// a few bytes more on the wire, which are allowed on top.
-                #[must_use]
-                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-                    self.inner = self.inner.max_encoding_message_size(
-                        limit.saturating_add(#sf::__private::FRAME_OVERHEAD),
-                    );
-                    self
-                }
+                #codec_settings
             }
 
             impl<T> ::core::clone::Clone for #server<T> {

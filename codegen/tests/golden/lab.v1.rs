@@ -437,6 +437,15 @@ pub mod lab_server {
                 interceptor,
             )
         }
+        /// Compresses responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
         /// Enables decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
@@ -444,15 +453,6 @@ pub mod lab_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Compresses responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).

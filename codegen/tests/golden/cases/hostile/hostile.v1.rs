@@ -769,6 +769,15 @@ pub mod lab_server {
                 interceptor,
             )
         }
+        /// Compresses responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
         /// Enables decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
@@ -776,15 +785,6 @@ pub mod lab_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Compresses responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -2003,6 +2003,15 @@ pub mod lab_wire_server {
                 interceptor,
             )
         }
+        /// Compresses responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
         /// Enables decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
@@ -2010,15 +2019,6 @@ pub mod lab_wire_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Compresses responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -2711,6 +2711,15 @@ pub mod other_server {
                 interceptor,
             )
         }
+        /// Compresses responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
         /// Enables decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
@@ -2718,15 +2727,6 @@ pub mod other_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Compresses responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -3434,6 +3434,15 @@ pub mod second_server {
                 interceptor,
             )
         }
+        /// Compresses responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
         /// Enables decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
@@ -3441,15 +3450,6 @@ pub mod second_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Compresses responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).

@@ -638,6 +638,15 @@ pub mod types_server {
                 interceptor,
             )
         }
+        /// Compresses responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
         /// Enables decompressing requests with the given encoding.
         #[must_use]
         pub fn accept_compressed(
@@ -645,15 +654,6 @@ pub mod types_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
-            self
-        }
-        /// Compresses responses with the given encoding, if the client supports it.
-        #[must_use]
-        pub fn send_compressed(
-            mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
-        ) -> Self {
-            self.inner = self.inner.send_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
