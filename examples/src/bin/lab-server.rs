@@ -43,6 +43,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    // Before the announcement: a SIGTERM right after it must drain, not kill.
+    let shutdown = shutdown_signal();
     println!(
         "lab-server {} listening on {}",
         args.name,
@@ -50,7 +52,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     tonic::transport::Server::builder()
         .add_service(LabServer::new(LabService::new(args.name)))
-        .serve_with_incoming_shutdown(nodelay(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
         .await?;
     eprintln!("lab-server stopped");
     Ok(())
