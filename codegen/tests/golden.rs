@@ -13,32 +13,7 @@ fn check_golden(name: &str, actual: &str) {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("STEADFAST_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&golden, actual).expect("write golden file");
-        eprintln!("blessed {}", golden.display());
-        return;
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with STEADFAST_BLESS=1 to create it",
-            golden.display()
-        )
-    });
-    if expected != actual {
-        let line = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
-        panic!(
-            "generated code differs from {} at line {}:\n  golden:    {:?}\n  generated: {:?}\n\
-             If the change is intended, run STEADFAST_BLESS=1 cargo test -p steadfast-build --test golden and review the diff.",
-            golden.display(),
-            line + 1,
-            expected.lines().nth(line).unwrap_or("<end of file>"),
-            actual.lines().nth(line).unwrap_or("<end of file>"),
-        );
-    }
+    support::check_golden(&golden, actual, "--test golden");
 }
 
 #[test]

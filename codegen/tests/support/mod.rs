@@ -31,3 +31,32 @@ pub fn compile_err(dir: &Path, file: &str, builder: steadfast_build::Builder) ->
         Err(err) => err.to_string(),
     }
 }
+
+/// Compares `actual` with the checked-in file `golden`; with `STEADFAST_BLESS=1`
+/// writes `actual` there instead. `test` names the test for the bless command
+/// in the failure message (e.g. `--test golden`). Never rewrites on failure.
+pub fn check_golden(golden: &Path, actual: &str, test: &str) {
+    let bless = format!("STEADFAST_BLESS=1 cargo test -p steadfast-build {test}");
+    if std::env::var_os("STEADFAST_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(golden, actual).expect("write golden file");
+        eprintln!("blessed {}", golden.display());
+        return;
+    }
+    let expected = std::fs::read_to_string(golden)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `{bless}` to create it", golden.display()));
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "generated code differs from {} at line {}:\n  golden:    {:?}\n  generated: {:?}\n\
+             If the change is intended, run `{bless}` and review the diff.",
+            golden.display(),
+            line + 1,
+            expected.lines().nth(line).unwrap_or("<end of file>"),
+            actual.lines().nth(line).unwrap_or("<end of file>"),
+        );
+    }
+}
