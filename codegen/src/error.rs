@@ -73,6 +73,16 @@ pub enum Error {
     Generate(#[source] io::Error),
 }
 
+/// The string literal of an `edition = "…";` declaration that `text` starts
+/// with, quotes included, e.g. `"2023"`.
+fn edition_declared(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("edition")?.trim_start();
+    let rest = rest.strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+    let end = rest[1..].find(quote)? + 2;
+    Some(&rest[..end])
+}
+
 fn known_hint(known: &[String]) -> String {
     match known.len() {
         0 => String::new(),
@@ -105,18 +115,30 @@ impl Error {
     /// Converts a protox error, resolving its span to `line:col`.
     pub(crate) fn from_protox(err: protox::Error) -> Self {
         use miette::Diagnostic;
-        let line_col = err
-            .labels()
-            .and_then(|mut labels| labels.next())
-            .and_then(|label| {
-                let source = err.source_code()?;
-                let contents = source.read_span(label.inner(), 0, 0).ok()?;
-                Some((contents.line() + 1, contents.column() + 1))
-            });
+        let label = err.labels().and_then(|mut labels| labels.next());
+        let line_col = label.as_ref().and_then(|label| {
+            let source = err.source_code()?;
+            let contents = source.read_span(label.inner(), 0, 0).ok()?;
+            Some((contents.line() + 1, contents.column() + 1))
+        });
+        // protox parses no editions yet (protox#31): say so instead of its
+        // "expected 'enum', …, but found 'edition'".
+        let edition = label.as_ref().filter(|_| err.is_parse()).and_then(|label| {
+            let source = err.source_code()?;
+            let contents = source.read_span(label.inner(), 0, 1).ok()?;
+            edition_declared(std::str::from_utf8(contents.data()).ok()?)
+        });
+        let message = match edition {
+            Some(edition) => format!(
+                "editions (edition = {edition}) are not supported yet by steadfast-build; \
+                 use syntax = \"proto3\" or \"proto2\""
+            ),
+            None => err.to_string(),
+        };
         let file = err.file().map(str::to_owned);
         Error::Proto {
             location: Location { file, line_col },
-            message: err.to_string(),
+            message,
         }
     }
 

@@ -45,9 +45,9 @@ use protox::file::{
 pub use error::{Error, Location};
 
 /// `steadfast/v1/options.proto`, compiled in so users need no include path for it.
-pub const OPTIONS_PROTO_SOURCE: &str = include_str!("../../proto/steadfast/v1/options.proto");
+pub const OPTIONS_PROTO_SOURCE: &str = include_str!("../proto/steadfast/v1/options.proto");
 /// `steadfast/v1/frame.proto`, compiled in and written beside emitted wire protos.
-pub const FRAME_PROTO_SOURCE: &str = include_str!("../../proto/steadfast/v1/frame.proto");
+pub const FRAME_PROTO_SOURCE: &str = include_str!("../proto/steadfast/v1/frame.proto");
 
 /// Starts a [`Builder`] with tonic-prost-build's defaults (client and server on).
 pub fn configure() -> Builder {

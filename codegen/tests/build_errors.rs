@@ -164,3 +164,48 @@ fn no_out_dir_outside_a_build_script_is_an_error() {
         .expect_err("no OUT_DIR");
     assert!(err.to_string().contains("OUT_DIR"), "{err}");
 }
+
+/// protox (0.9, and 0.10 too) parses no protobuf editions; the error says so
+/// plainly instead of "expected 'enum', …, but found 'edition'".
+#[test]
+fn an_editions_file_is_refused_plainly() {
+    for edition in ["2023", "2024"] {
+        let source = format!(
+            "// The lab.\nedition = \"{edition}\";\npackage lab.v1;\nimport \"steadfast/v1/options.proto\";\n\
+             service Lab {{\n  rpc Sleep(Req) returns (Rep) {{ option (steadfast.v1.method) = {{ heartbeat_ms: 500 }}; }}\n}}\n\
+             message Req {{}}\nmessage Rep {{}}\n"
+        );
+        let dir = support::protos(&[("lab/v1/lab.proto", &source)]);
+        let out = tempfile::tempdir().expect("out dir");
+        let err = configure()
+            .out_dir(out.path())
+            .emit_rerun_if_changed(false)
+            .compile_protos(&[dir.path().join("lab/v1/lab.proto")], &[dir.path()])
+            .expect_err("editions are not supported");
+        let steadfast_build::Error::Proto { location, message } = &err else {
+            panic!("expected Error::Proto, got {err:?}");
+        };
+        assert_eq!(location.to_string(), "lab/v1/lab.proto:2:1");
+        assert_eq!(
+            message,
+            &format!(
+                "editions (edition = \"{edition}\") are not supported yet by steadfast-build; \
+                 use syntax = \"proto3\" or \"proto2\""
+            )
+        );
+    }
+}
+
+#[test]
+fn other_syntax_errors_keep_the_parser_message() {
+    let dir = support::protos(&[(
+        "e.proto",
+        "syntax = \"proto3\";\npackage x;\nmessage M {\n  string edition = 1\n}\n",
+    )]);
+    let err = support::compile_err(dir.path(), "e.proto", configure());
+    assert!(err.starts_with("e.proto:5:1: "), "{err}");
+    assert!(
+        err.contains("expected ';'") && !err.contains("editions"),
+        "{err}"
+    );
+}

@@ -205,26 +205,38 @@ pub fn describe(heartbeat: &steadfast::Heartbeat) -> String {
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM: the signal to drain and stop.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+///
+/// The handlers are installed when this is called, not when the future is first
+/// polled: call it before announcing that the server is up, so that a SIGTERM
+/// sent right after the announcement drains instead of killing the process.
+/// Must be called within a Tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    tracing::warn!("cannot listen for SIGTERM: {err}");
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let signals = signal(SignalKind::interrupt()).and_then(|int| {
+            let term = signal(SignalKind::terminate())?;
+            Ok((int, term))
+        });
+        async move {
+            match signals {
+                Ok((mut int, mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+                Err(err) => {
+                    tracing::warn!("cannot listen for SIGINT/SIGTERM: {err}");
+                    std::future::pending::<()>().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// A lab server running in this process on a loopback port; stopped on drop.

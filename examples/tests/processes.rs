@@ -96,6 +96,33 @@ fn lab_client_reports_a_refused_call_and_exits_non_zero() {
     );
 }
 
+/// A port on 127.0.0.1 with nothing listening (bound, then released).
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+#[test]
+fn lab_client_names_the_cause_when_nothing_listens() {
+    let url = format!("http://127.0.0.1:{}", dead_port());
+    let (ok, _, stderr) = run(Command::new(LAB_CLIENT).args(["--addr", &url, "sleep", "100"]));
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.starts_with("error: transport error: ") && stderr.contains("refused"),
+        "the cause is shown: {stderr}"
+    );
+}
+
+#[test]
+fn lab_client_names_the_cause_of_a_bad_address() {
+    let (ok, _, stderr) = run(Command::new(LAB_CLIENT).args(["--addr", "notaurl", "sleep", "100"]));
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.starts_with("error: transport error: ") && stderr.contains("invalid"),
+        "the cause is shown: {stderr}"
+    );
+}
+
 #[test]
 fn lab_server_stops_cleanly_on_sigterm() {
     let (mut server, _addr) = lab_server("lab-3");

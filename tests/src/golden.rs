@@ -20,7 +20,19 @@ pub fn dir() -> PathBuf {
 /// When they differ (naming the first differing line), or when the golden file
 /// is missing.
 pub fn check(name: &str, actual: &str) {
-    let golden = dir().join(name);
+    check_path(
+        &dir().join(name),
+        actual,
+        "STEADFAST_BLESS=1 cargo test -p steadfast-tests --test generated",
+    );
+}
+
+/// [`check`] for a golden file anywhere; `bless` is the command that blesses it.
+///
+/// # Panics
+///
+/// As [`check`].
+pub fn check_path(golden: &Path, actual: &str, bless: &str) {
     if std::env::var_os("STEADFAST_BLESS").is_some_and(|v| v == "1") {
         if let Some(parent) = golden.parent() {
             std::fs::create_dir_all(parent).expect("create the golden directory");
@@ -29,12 +41,8 @@ pub fn check(name: &str, actual: &str) {
         eprintln!("blessed {}", golden.display());
         return;
     }
-    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with STEADFAST_BLESS=1 to create it",
-            golden.display()
-        )
-    });
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `{bless}` to create it", golden.display()));
     if expected != actual {
         let line = expected
             .lines()
@@ -43,7 +51,7 @@ pub fn check(name: &str, actual: &str) {
             .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
         panic!(
             "generated code differs from {} at line {}:\n  golden:    {:?}\n  generated: {:?}\n\
-             If the change is intended, run STEADFAST_BLESS=1 cargo test -p steadfast-tests --test generated and review the diff.",
+             If the change is intended, run `{bless}` and review the diff.",
             golden.display(),
             line + 1,
             expected.lines().nth(line).unwrap_or("<end of file>"),

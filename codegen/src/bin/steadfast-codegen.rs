@@ -4,7 +4,7 @@
 //! their frame messages, plus `steadfast/v1/frame.proto`) for other languages:
 //! `protoc` and `python -m grpc_tools.protoc` compile the output as it is.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{error::Error, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -73,8 +73,53 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", chain(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `err` and its `source()` chain, `: `-separated; a source whose text its parent
+/// already shows (`"{path}: {source}"`) is not repeated.
+fn chain(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut previous = text.clone();
+    let mut next = err.source();
+    while let Some(err) = next {
+        let this = err.to_string();
+        if !previous.contains(&this) {
+            text = format!("{text}: {this}");
+        }
+        previous = this;
+        next = err.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain;
+
+    #[test]
+    fn chain_shows_each_source_once() {
+        let io = std::io::Error::other("disk full");
+        let err = steadfast_build::Error::Generate(io);
+        // `Generate`'s message already includes its source: not repeated.
+        assert_eq!(chain(&err), "code generation failed: disk full");
+
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("writing failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = Outer(std::io::Error::other("disk full"));
+        assert_eq!(chain(&err), "writing failed: disk full");
     }
 }

@@ -24,7 +24,7 @@ use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Stdio},
+    process::{Child, ChildStdout, Command, ExitCode, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -34,7 +34,10 @@ use std::{
 
 use clap::{Parser, ValueEnum};
 use steadfast::CallOptions;
-use steadfast_examples::proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient};
+use steadfast_examples::{
+    proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient},
+    report::Report,
+};
 use tonic::{
     Request, Status,
     transport::{Channel, Endpoint},
@@ -121,8 +124,17 @@ impl Kind {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    let args = Args::parse();
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", Report(&*err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Error> {
     let server_bin = match &args.server_bin {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("lab-server"),

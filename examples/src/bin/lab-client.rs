@@ -10,6 +10,7 @@ use steadfast::CallOptions;
 use steadfast_examples::{
     lab::describe,
     proto::lab::v1::{SleepRequest, TicksRequest, WhoAmIRequest, lab_client::LabClient},
+    report::Report,
 };
 use tokio_stream::StreamExt;
 use tonic::Request;
@@ -45,7 +46,7 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", Report(&*err));
             ExitCode::FAILURE
         }
     }

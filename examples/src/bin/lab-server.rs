@@ -4,12 +4,13 @@
 //! `lab-server NAME listening on ADDR` once it accepts calls (port 0 picks a
 //! free port), and stops cleanly on Ctrl-C or SIGTERM.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, process::ExitCode};
 
 use clap::Parser;
 use steadfast_examples::{
     lab::{LabService, nodelay, shutdown_signal},
     proto::lab::v1::lab_server::LabServer,
+    report::Report,
 };
 
 #[derive(Debug, Parser)]
@@ -24,15 +25,26 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", Report(&*err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    // Before the announcement: a SIGTERM right after it must drain, not kill.
+    let shutdown = shutdown_signal();
     println!(
         "lab-server {} listening on {}",
         args.name,
@@ -40,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     tonic::transport::Server::builder()
         .add_service(LabServer::new(LabService::new(args.name)))
-        .serve_with_incoming_shutdown(nodelay(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
         .await?;
     eprintln!("lab-server stopped");
     Ok(())

@@ -21,6 +21,7 @@ use steadfast_examples::{
     lab::{RunningLab, describe},
     proto::lab::v1::{SleepRequest, TicksRequest, WhoAmIRequest, lab_client::LabClient},
     proxy::CuttingProxy,
+    report::Report,
 };
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
@@ -64,7 +65,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("\ntour failed: {err}");
+            eprintln!("\ntour failed: {}", Report(&*err));
             ExitCode::FAILURE
         }
     }
