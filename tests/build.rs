@@ -50,6 +50,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             &["proto/cases/settings"],
         )?;
 
+    let (builder, _) = case("bare")?;
+    builder
+        .emit_package(false)
+        .build_transport(false)
+        .codec_path("tonic_prost::ProstCodec")
+        .compile_protos(&["proto/cases/bare/bare.proto"], &["proto/cases/bare"])?;
+
     let (builder, _) = case("hostile")?;
     builder.compile_protos(
         &[

@@ -1,7 +1,7 @@
 //! What steadfast-build generates, for the lab example and for the hard cases
 //! of `tests/proto/cases/` (every call shape, response types from everywhere,
-//! no package, client only, the mirrored tonic settings, odd and clashing
-//! names): it compiles here under `#![deny(warnings)]` (and clippy's
+//! no package, client only, the mirrored tonic settings (two cases), odd and
+//! clashing names): it compiles here under `#![deny(warnings)]` (and clippy's
 //! `-D warnings` in CI), and it matches the reviewed golden files.
 //!
 //! Bless after an intended generator change:
@@ -63,6 +63,12 @@ pub mod settings {
     }
 }
 
+pub mod bare {
+    pub mod v1 {
+        case!("bare", "bare.v1.rs");
+    }
+}
+
 pub mod hostile {
     pub mod v1 {
         case!("hostile", "hostile.v1.rs");
@@ -90,7 +96,7 @@ fn the_cases_generate_the_reviewed_code() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 7, "generated files checked");
+    assert_eq!(checked, 8, "generated files checked");
 }
 
 /// The lab example, as the examples' build script generates it.
