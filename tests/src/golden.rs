@@ -37,11 +37,11 @@ pub fn check_path(golden: &Path, actual: &str, bless: &str) {
         if let Some(parent) = golden.parent() {
             std::fs::create_dir_all(parent).expect("create the golden directory");
         }
-        std::fs::write(&golden, actual).expect("write golden file");
+        std::fs::write(golden, actual).expect("write golden file");
         eprintln!("blessed {}", golden.display());
         return;
     }
-    let expected = std::fs::read_to_string(&golden)
+    let expected = std::fs::read_to_string(golden)
         .unwrap_or_else(|e| panic!("{}: {e}; run `{bless}` to create it", golden.display()));
     if expected != actual {
         let line = expected
