@@ -193,8 +193,7 @@ fn a_python_grpcio_client_sees_heartbeats_then_the_reply() {
     };
     let (_generated, mut command) = python_client(&python);
     let (_server, addr) = lab_server("lab-py");
-    let (ok, stdout, stderr) =
-        run(command.args(["--addr", &addr.to_string(), "--millis", "1500"]));
+    let (ok, stdout, stderr) = run(command.args(["--addr", &addr.to_string(), "--millis", "1500"]));
     assert!(ok, "python client failed:\n{stdout}\n{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     let (reply, heartbeats) = lines.split_last().expect("output");

@@ -244,13 +244,7 @@ mod over_grpc {
         use prost::Message;
         (0..16)
             .map(|overhead| size.saturating_sub(overhead))
-            .find(|&len| {
-                Chunk {
-                    data: vec![0; len],
-                }
-                .encoded_len()
-                    == size
-            })
+            .find(|&len| Chunk { data: vec![0; len] }.encoded_len() == size)
             .expect("a length")
     }
 
@@ -307,11 +301,9 @@ mod over_grpc {
     async fn a_slow_bidi_call_gets_its_replies_without_the_heartbeats() {
         let (mut client, server) = serve().await;
         let (request, heartbeats) = counted(chunks(3));
-        let replies: steadfast::Streaming<Chunk> = client.chat(request).await.expect("chat").into_inner();
-        let replies: Vec<Chunk> = replies
-            .collect::<Result<_, _>>()
-            .await
-            .expect("replies");
+        let replies: steadfast::Streaming<Chunk> =
+            client.chat(request).await.expect("chat").into_inner();
+        let replies: Vec<Chunk> = replies.collect::<Result<_, _>>().await.expect("replies");
         assert_eq!(replies.len(), 3);
         assert_eq!(replies[2].data, vec![2; 10]);
         assert!(heartbeats.load(Ordering::SeqCst) >= 1, "heartbeats seen");
@@ -327,7 +319,11 @@ mod over_grpc {
             .await
             .expect("download")
             .into_inner();
-        let chunk = replies.message().await.expect("the chunk").expect("one chunk");
+        let chunk = replies
+            .message()
+            .await
+            .expect("the chunk")
+            .expect("one chunk");
         assert_eq!(chunk.data.len(), data_len_for(size));
         // The same message through a plain method.
         let echoed = client
