@@ -27,7 +27,10 @@
 //!   500 ms). A heartbeat that is due goes out at the first grid instant at or
 //!   after its due time, and the next one is due one interval after that instant,
 //!   so a waiting call stays on the grid. The calls waiting on a tick are woken
-//!   together, by one task, not one timer wakeup each. The promise to the client: **the gap between two frames (and
+//!   together, by one task, and after its heartbeat each call gives up the rest of
+//!   its tokio coop budget, so that the others run before the connection writes:
+//!   the heartbeats of a connection leave in a few writes, not one wakeup and one
+//!   write each. The promise to the client: **the gap between two frames (and
 //!   before the first one) is at most the interval plus the slack**, plus what
 //!   delays any tokio timer (its 1 ms resolution, a busy runtime), well inside the
 //!   client's default liveness window of 3 intervals. A call alone (no other call

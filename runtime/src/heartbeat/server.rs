@@ -191,6 +191,9 @@ pin_project! {
         // When the last frame was yielded (or the handler was called).
         last_sent: Instant,
         seq: u64,
+        // A heartbeat was just yielded: the next `Pending` gives up the task's
+        // coop budget (see `yield_budget`).
+        beat_sent: bool,
         progress: Progress,
         frame: PhantomData<fn() -> F>,
     }
@@ -208,6 +211,7 @@ impl<F, S> Driver<F, S> {
             started: now,
             last_sent: now,
             seq: 0,
+            beat_sent: false,
             progress,
             frame: PhantomData,
         }
@@ -277,7 +281,13 @@ where
                 let beat = this
                     .beat
                     .get_or_insert_with(|| Beat::register(*this.interval));
-                let tick = ready!(beat.poll(cx, after(*this.last_sent, *this.interval)));
+                let Poll::Ready(tick) = beat.poll(cx, after(*this.last_sent, *this.interval))
+                else {
+                    if std::mem::take(this.beat_sent) {
+                        yield_budget(cx);
+                    }
+                    return Poll::Pending;
+                };
                 let now = Instant::now();
                 match this.deadline {
                     // The tick came at or after the deadline, before its timer.
@@ -307,6 +317,7 @@ where
         // `now`, which is a little later), so the call stays on the tick's grid.
         *this.last_sent = tick;
         *this.seq += 1;
+        *this.beat_sent = true;
         let (progress, note) = this.progress.snapshot();
         let elapsed_ms = now.saturating_duration_since(*this.started).as_millis();
         let heartbeat = Heartbeat {
@@ -323,6 +334,26 @@ where
         Poll::Ready(Some(Ok(F::heartbeat(heartbeat))))
     }
 }
+
+/// Gives up the rest of the task's tokio coop budget (the task is polled again
+/// soon, as when a budget runs out).
+///
+/// Called once after a heartbeat, when the driver goes back to waiting. Sending the
+/// frame woke the connection's task, which tokio would run next, before the other
+/// calls the same tick woke, writing this one frame alone; with the budget spent,
+/// tokio queues it behind them, so the frames of one tick leave in one write.
+fn yield_budget(cx: &mut Context<'_>) {
+    // Bounded: outside a budgeted task every poll proceeds.
+    for _ in 0..MAX_BUDGET {
+        match tokio::task::coop::poll_proceed(cx) {
+            Poll::Ready(progress) => progress.made_progress(),
+            Poll::Pending => return,
+        }
+    }
+}
+
+/// More than a tokio task's coop budget per poll (128 in tokio 1.x).
+const MAX_BUDGET: usize = 256;
 
 /// `start + duration`, or a far-future instant when that overflows.
 pub(super) fn after(start: Instant, duration: Duration) -> Instant {
@@ -936,5 +967,43 @@ mod tests {
         // The tick went with its last call; its task ends.
         sleep(ms(1)).await;
         assert_eq!(tasks(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_heartbeat_the_call_gives_up_its_coop_budget() {
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), INTERVAL, |_: Request<()>| async {
+                sleep(ms(2000)).await;
+                Ok(Response::new(TestMessage::new("done")))
+            });
+        let mut stream = response.into_inner();
+        // Polls the stream once; says whether it was pending and whether the task
+        // has coop budget left after it.
+        async fn poll_once(stream: &mut FrameStream<TestFrame>) -> (bool, bool) {
+            std::future::poll_fn(|cx| {
+                let pending = Pin::new(&mut *stream).poll_next(cx).is_pending();
+                Poll::Ready((pending, tokio::task::coop::has_budget_remaining()))
+            })
+            .await
+        }
+        assert_eq!(
+            poll_once(&mut stream).await,
+            (true, true),
+            "waiting keeps the budget"
+        );
+        let frame = stream.next().await.expect("a frame").expect("no error");
+        assert!(matches!(frame.into_part(), Some(FramePart::Heartbeat(_))));
+        // Right after the heartbeat, in the same poll of the task.
+        assert_eq!(
+            poll_once(&mut stream).await,
+            (true, false),
+            "the budget is given up"
+        );
+        sleep(ms(1)).await;
+        assert_eq!(
+            poll_once(&mut stream).await,
+            (true, true),
+            "once per heartbeat only"
+        );
     }
 }
