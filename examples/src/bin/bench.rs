@@ -40,7 +40,10 @@ use std::{
 
 use clap::{Parser, ValueEnum};
 use steadfast::CallOptions;
-use steadfast_examples::proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient};
+use steadfast_examples::{
+    lab::DEFAULT_SLEEP_STEP,
+    proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient},
+};
 use tonic::{
     Request, Status,
     transport::{Channel, Endpoint},
@@ -98,6 +101,10 @@ struct Args {
     /// before the reading (to see how a long-running call's memory develops).
     #[arg(long, default_value_t = 0)]
     hold_secs: u64,
+    /// `lab-server --sleep-step-ms`: how often `Sleep` wakes to report progress.
+    /// A step as long as `--sleep-ms` leaves only the heartbeats' own work.
+    #[arg(long, default_value_t = DEFAULT_SLEEP_STEP.as_millis() as u64)]
+    sleep_step_ms: u64,
     /// CPU at scale: seconds over which the server's CPU time and write syscalls
     /// are counted, right after the memory reading, while the calls still wait.
     #[arg(long, default_value_t = 10.0)]
@@ -189,9 +196,14 @@ struct LabServer {
 }
 
 impl LabServer {
-    fn spawn(bin: &Path, name: &str) -> Result<LabServer, Error> {
-        let mut child = Command::new(bin)
-            .args(["--addr", "127.0.0.1:0", "--name", name])
+    fn spawn(bin: &Path, name: &str, args: &Args) -> Result<LabServer, Error> {
+        let mut command = Command::new(bin);
+        command.args(["--addr", "127.0.0.1:0", "--name", name]);
+        if u128::from(args.sleep_step_ms) != DEFAULT_SLEEP_STEP.as_millis() {
+            // Only when asked: older lab-servers have no such flag.
+            command.args(["--sleep-step-ms", &args.sleep_step_ms.to_string()]);
+        }
+        let mut child = command
             // Quiet: every cancelled handler logs at info level.
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -376,7 +388,7 @@ fn print_round(prefix: &str, kind: Kind, round: &Round) {
 
 async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error> {
     const KINDS: [Kind; 3] = [Kind::Plain, Kind::Heartbeat, Kind::Trivial];
-    let server = LabServer::spawn(server_bin, "bench-throughput")?;
+    let server = LabServer::spawn(server_bin, "bench-throughput", args)?;
     let clients: Vec<_> = server
         .channels(args.channels.max(1))
         .await?
@@ -575,7 +587,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
         Kind::Heartbeat => "bench-memory-heartbeat",
         Kind::Trivial => return Err("the memory part compares Sleep and SleepPlain".into()),
     };
-    let server = LabServer::spawn(server_bin, name)?;
+    let server = LabServer::spawn(server_bin, name, args)?;
     let pid = server.pid();
     let channels = server.channels(args.mem_channels.max(1)).await?;
     println!(
@@ -782,6 +794,15 @@ fn spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
     })
 }
 
+/// A per-heartbeat figure, or "–" when there were no heartbeats.
+fn per_heartbeat(value: f64, decimals: usize) -> String {
+    if value.is_finite() {
+        format!("{value:.decimals$}")
+    } else {
+        "–".to_owned()
+    }
+}
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
@@ -874,24 +895,25 @@ fn summary(args: &Args, throughput: Option<&Throughput>, memory: &Memory) -> Str
         }
         let _ = writeln!(
             out,
-            "server CPU at scale (the same calls waiting, {} s window):",
-            args.scale_secs
+            "server CPU at scale (the same calls waiting, {} s window; Sleep wakes every {} ms for progress):",
+            args.scale_secs, args.sleep_step_ms
         );
         let _ = writeln!(
             out,
-            "  {:<26} {:>8} {:>14} {:>12} {:>12} {:>12}",
-            "", "CPU", "per 1,000 c.", "heartbeats/s", "µs/heartbeat", "syscw/hb"
+            "  {:<26} {:>8} {:>14} {:>12} {:>12} {:>10} {:>12}",
+            "", "CPU", "per 1,000 c.", "heartbeats/s", "µs/heartbeat", "syscw/s", "syscw/hb"
         );
         for m in memory.results() {
             let _ = writeln!(
                 out,
-                "  {:<26} {:>6.1} % {:>12.2} % {:>12.0} {:>12.1} {:>12.3}",
+                "  {:<26} {:>6.1} % {:>12.2} % {:>12.0} {:>12} {:>10.0} {:>12}",
                 m.kind.label(),
                 m.scale.percent(),
                 m.scale.percent_per_1000(m.calls),
                 m.scale.heartbeats_per_sec(),
-                m.scale.us_per_heartbeat(),
-                m.scale.syscw_per_heartbeat(),
+                per_heartbeat(m.scale.us_per_heartbeat(), 1),
+                m.scale.syscw_per_sec(),
+                per_heartbeat(m.scale.syscw_per_heartbeat(), 3),
             );
         }
         if let Some(heartbeat) = &memory.heartbeat {
@@ -962,21 +984,21 @@ fn markdown(args: &Args, throughput: Option<&Throughput>, memory: &Memory) -> St
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "| Server CPU at scale, same calls waiting, {} s | % of a core | per 1,000 calls | heartbeats/s | µs/heartbeat | write syscalls/s | per heartbeat |",
-            args.scale_secs
+            "| Server CPU at scale, same calls waiting, {} s, Sleep progress every {} ms | % of a core | per 1,000 calls | heartbeats/s | µs/heartbeat | write syscalls/s | per heartbeat |",
+            args.scale_secs, args.sleep_step_ms
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
         for m in memory.results() {
             let _ = writeln!(
                 out,
-                "| {} | {:.1} % | {:.2} % | {:.0} | {:.1} | {:.0} | {:.3} |",
+                "| {} | {:.1} % | {:.2} % | {:.0} | {} | {:.0} | {} |",
                 m.kind.label(),
                 m.scale.percent(),
                 m.scale.percent_per_1000(m.calls),
                 m.scale.heartbeats_per_sec(),
-                m.scale.us_per_heartbeat(),
+                per_heartbeat(m.scale.us_per_heartbeat(), 1),
                 m.scale.syscw_per_sec(),
-                m.scale.syscw_per_heartbeat(),
+                per_heartbeat(m.scale.syscw_per_heartbeat(), 3),
             );
         }
         let _ = writeln!(out);
