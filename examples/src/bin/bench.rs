@@ -53,6 +53,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Goal: heartbeat calls/s at least this fraction of plain unary calls/s.
 const THROUGHPUT_GOAL: f64 = 0.90;
+/// Goal: heartbeat CPU time per call at most this fraction of a plain call's, on
+/// each side.
+const CPU_GOAL: f64 = 1.03;
 /// Goal: server memory per idle in-flight heartbeat call, at most this many KiB
 /// more than per plain call.
 const MEMORY_GOAL_EXTRA_KIB: f64 = 2.0;
@@ -301,11 +304,15 @@ impl Throughput {
     /// The median of the per-round ratios heartbeat calls/s over `kind`'s: each
     /// pair ran back to back, so drift between rounds cancels out.
     fn paired_ratio(&self, kind: Kind) -> f64 {
+        self.paired(kind, |r| r.rate)
+    }
+    /// The median of the per-round ratios of `field`, heartbeat over `kind`.
+    fn paired(&self, kind: Kind, field: fn(&Round) -> f64) -> f64 {
         let ratios: Vec<f64> = self
             .heartbeat
             .iter()
             .zip(self.of(kind))
-            .map(|(h, k)| h.rate / k.rate)
+            .map(|(h, k)| field(h) / field(k))
             .collect();
         median(&ratios)
     }
@@ -856,6 +863,23 @@ fn summary(args: &Args, throughput: Option<&Throughput>, memory: &Memory) -> Str
                 verdict(ratio >= THROUGHPUT_GOAL)
             );
         }
+        for (label, kind) in [
+            ("CPU/call Sleep / SleepPlain", Kind::Plain),
+            ("CPU/call Sleep / WhoAmI", Kind::Trivial),
+        ] {
+            let (server, client) = (
+                t.paired(kind, |r| r.server_us),
+                t.paired(kind, |r| r.client_us),
+            );
+            let _ = writeln!(
+                out,
+                "  {label:<26} server {:.1} %, client {:.1} % (medians of per-round ratios)   goal ≤ {:.0} %: {}",
+                server * 100.0,
+                client * 100.0,
+                CPU_GOAL * 100.0,
+                verdict(server <= CPU_GOAL && client <= CPU_GOAL)
+            );
+        }
     }
     if memory.results().next().is_some() {
         let _ = writeln!(
@@ -961,6 +985,19 @@ fn markdown(args: &Args, throughput: Option<&Throughput>, memory: &Memory) -> St
                 ratio * 100.0,
                 t.paired_ratio(kind) * 100.0,
                 yes_no(ratio >= THROUGHPUT_GOAL)
+            ));
+        }
+        for (label, kind) in [("`SleepPlain`", Kind::Plain), ("`WhoAmI`", Kind::Trivial)] {
+            let (server, client) = (
+                t.paired(kind, |r| r.server_us),
+                t.paired(kind, |r| r.client_us),
+            );
+            goals.push(format!(
+                "| `Sleep` CPU/call ÷ {label} CPU/call ≤ {:.0} %, each side (per-round medians) | server {:.1} %, client {:.1} % | {} |",
+                CPU_GOAL * 100.0,
+                server * 100.0,
+                client * 100.0,
+                yes_no(server <= CPU_GOAL && client <= CPU_GOAL)
             ));
         }
     }
