@@ -87,6 +87,10 @@ struct Args {
     /// Throughput: seconds per kind per round.
     #[arg(long, default_value_t = 1.5)]
     round_secs: f64,
+    /// Throughput: which kinds of call to run (all three by default; one alone is
+    /// for profiling, e.g. `perf stat` on each; the ratios need all three).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Kind::Plain, Kind::Heartbeat, Kind::Trivial])]
+    kinds: Vec<Kind>,
     /// Throughput: the `millis` of each `Sleep`/`SleepPlain` call.
     #[arg(long, default_value_t = 0)]
     millis: u64,
@@ -127,9 +131,11 @@ enum Part {
     HeartbeatMemory,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Kind {
+    /// `SleepPlain`: plain unary.
     Plain,
+    /// `Sleep`: heartbeat-wrapped.
     Heartbeat,
     /// `WhoAmI`: plain unary with a handler that never awaits (a baseline free of
     /// `SleepPlain`'s zero-length `tokio::time::sleep`, see `BENCHMARKS.md`).
@@ -394,7 +400,10 @@ fn print_round(prefix: &str, kind: Kind, round: &Round) {
 }
 
 async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error> {
-    const KINDS: [Kind; 3] = [Kind::Plain, Kind::Heartbeat, Kind::Trivial];
+    let kinds = &args.kinds;
+    if kinds.is_empty() {
+        return Err("--kinds: at least one kind".into());
+    }
     let server = LabServer::spawn(server_bin, "bench-throughput", args)?;
     let clients: Vec<_> = server
         .channels(args.channels.max(1))
@@ -412,7 +421,7 @@ async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error>
         args.millis
     );
     let warmup = Duration::from_secs_f64(args.warmup_secs);
-    for kind in KINDS {
+    for &kind in kinds {
         let result = round(&server, &clients, concurrency, kind, args.millis, warmup).await?;
         print_round("warm-up", kind, &result);
     }
@@ -420,8 +429,8 @@ async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error>
     let mut result = Throughput::default();
     for r in 0..args.rounds.max(1) {
         // Rotate the order, so that each kind runs first, second and last in turn.
-        for i in 0..KINDS.len() {
-            let kind = KINDS[(r + i) % KINDS.len()];
+        for i in 0..kinds.len() {
+            let kind = kinds[(r + i) % kinds.len()];
             let one = round(&server, &clients, concurrency, kind, args.millis, length).await?;
             print_round(&format!("round {}", r + 1), kind, &one);
             match kind {
