@@ -85,9 +85,12 @@ fn the_descriptor_set_paths_can_be_chosen() {
     assert!(lab.source_code_info.is_some());
 }
 
+/// A prost setting, applied to a config.
+type Setting = fn(&mut prost_build::Config);
+
 #[test]
 fn prost_settings_that_would_do_nothing_are_refused_by_name() {
-    let cases: [(&str, fn(&mut prost_build::Config)); 4] = [
+    let cases: [(&str, Setting); 4] = [
         ("file_descriptor_set_path", |c| {
             c.file_descriptor_set_path("x.bin");
         }),
