@@ -218,12 +218,18 @@ pub fn describe(heartbeat: &steadfast::Heartbeat) -> String {
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM: the signal to drain and stop.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+///
+/// The SIGTERM handler is installed when this is called, not when the future is
+/// first polled, so call it before telling anyone the server is up: a SIGTERM that
+/// comes in between then still stops the server cleanly.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match term {
                 Ok(term) => term,
                 Err(err) => {
                     tracing::warn!("cannot listen for SIGTERM: {err}");
@@ -231,13 +237,14 @@ pub async fn shutdown_signal() {
                     return;
                 }
             };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
         }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 /// A lab server running in this process on a loopback port; stopped on drop.

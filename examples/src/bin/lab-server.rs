@@ -36,6 +36,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    // Before the line below: a SIGTERM right after it must find the handler in place.
+    let shutdown = shutdown_signal();
     println!(
         "lab-server {} listening on {}",
         args.name,
@@ -45,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .add_service(LabServer::new(
             LabService::new(args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms)),
         ))
-        .serve_with_incoming_shutdown(nodelay(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
         .await?;
     eprintln!("lab-server stopped");
     Ok(())
