@@ -18,7 +18,7 @@ pub(crate) const FRAME_BUFFER_BYTES: usize = 512;
 const FRAME_YIELD_THRESHOLD: usize = 32 * 1024;
 
 /// The codec of heartbeat-wrapped methods, unless one was configured: prost, as
-/// `tonic_prost::ProstCodec`, with buffers of [`FRAME_BUFFER_BYTES`].
+/// `tonic_prost::ProstCodec`, with buffers of 512 bytes (`FRAME_BUFFER_BYTES`).
 ///
 /// tonic gives every call's body an encode buffer of 8 KiB by default. A plain
 /// unary body lives only while its one message is written; a heartbeat body lives

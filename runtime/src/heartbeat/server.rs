@@ -50,9 +50,10 @@ impl<F> Stream for FrameStream<F> {
 ///
 /// Puts a fresh [`Progress`] in the request extensions, calls `handler` (which only
 /// builds its future) and returns the response at once. The stream then yields a
-/// heartbeat each time `interval` passes with nothing sent, then the handler's
-/// message, or its `Err` status; then it ends. `interval` below [`MIN_INTERVAL`] is
-/// raised to it.
+/// heartbeat each time `interval` passes with nothing sent (on the tick shared by
+/// the calls with that interval: at most an eighth of `interval` later, see the
+/// [module docs](super)), then the handler's message, or its `Err` status; then it
+/// ends. `interval` below [`MIN_INTERVAL`] is raised to it.
 pub fn serve_unary<R, F, H, Fut>(
     mut request: Request<R>,
     interval: Duration,

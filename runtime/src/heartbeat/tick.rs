@@ -1,8 +1,8 @@
 //! Shared heartbeat ticks: the waiting calls of one runtime with the same interval
 //! beat together.
 //!
-//! A [`Tick`] is a grid of instants `period` apart (`period` is [`slack`] of the
-//! interval) and one task that sleeps until the earliest grid instant a call waits
+//! A [`Tick`] is a grid of instants `period` apart (`period` is the [`slack`] of
+//! the interval) and one task that sleeps until the earliest grid instant a call waits
 //! for, then wakes every call due by then. A call due one interval after its last
 //! frame waits for the first grid instant at or after that, so it beats at most
 //! `period` late; calls that wait together wake together, so a connection's frames
@@ -38,8 +38,8 @@ pub(crate) fn slack(interval: Duration) -> Duration {
     (interval / TICKS_PER_INTERVAL).max(MIN_INTERVAL)
 }
 
-/// The live ticks, by runtime and interval. At most one per pair; an entry is
-/// removed when its tick is dropped.
+/// The live ticks, by runtime and interval. Bounded by the pairs in use: at most
+/// one live tick per pair, and an entry is removed when its tick is dropped.
 static TICKS: Mutex<Vec<TickKey>> = Mutex::new(Vec::new());
 
 struct TickKey {
@@ -66,7 +66,8 @@ pub(crate) struct Tick {
 struct State {
     /// An instant of the grid, which is `origin + k × period` for every integer `k`.
     origin: Instant,
-    /// One entry per registered call.
+    /// One entry per registered call: bounded by the calls in flight that have
+    /// waited at least once (an entry is removed when its call ends).
     calls: Slab<Entry>,
     /// How many entries have a `due`.
     waiting: usize,
@@ -92,8 +93,8 @@ impl fmt::Debug for Tick {
 
 impl Tick {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent whatever a panicking holder did: every update
-        // is a plain assignment.
+        // No user code runs under the lock, and every update there is a plain
+        // assignment or a count: a poisoned state is still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -109,6 +110,7 @@ impl Tick {
     /// for (which the task then sleeps until).
     fn fire(&self, now: Instant) -> Option<Instant> {
         let mut state = self.lock();
+        // At most one per registered call.
         let mut wakers = Vec::new();
         let mut next: Option<Instant> = None;
         let mut woken = 0;
@@ -123,7 +125,7 @@ impl Tick {
                 None => {}
             }
         }
-        state.waiting -= woken;
+        state.waiting = state.waiting.saturating_sub(woken);
         state.armed = next;
         let nanos = now.saturating_duration_since(self.base).as_nanos();
         self.fired.store(
@@ -302,7 +304,7 @@ impl Drop for Beat {
         if let Some(entry) = state.calls.try_remove(self.key)
             && entry.due.is_some()
         {
-            state.waiting -= 1;
+            state.waiting = state.waiting.saturating_sub(1);
         }
     }
 }
