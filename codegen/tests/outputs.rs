@@ -85,10 +85,12 @@ fn the_descriptor_set_paths_can_be_chosen() {
     assert!(lab.source_code_info.is_some());
 }
 
+/// A prost setting, applied to a config.
+type Setting = fn(&mut prost_build::Config);
+
 #[test]
 fn prost_settings_that_would_do_nothing_are_refused_by_name() {
-    type Set = fn(&mut prost_build::Config);
-    let cases: [(&str, Set); 4] = [
+    let cases: [(&str, Setting); 4] = [
         ("file_descriptor_set_path", |c| {
             c.file_descriptor_set_path("x.bin");
         }),
@@ -154,4 +156,46 @@ fn the_message_settings_of_the_builder_reach_prost() {
         "btree_map: {code}"
     );
     assert!(code.contains("::prost::bytes::Bytes"), "bytes: {code}");
+}
+
+/// The `let codec = …;` lines of the generated file, in order.
+fn codecs(builder: steadfast_build::Builder) -> Vec<String> {
+    const TWO: &str = r#"syntax = "proto3";
+package lab.v1;
+import "steadfast/v1/options.proto";
+service Lab {
+  rpc Sleep(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 100 }; }
+  rpc Plain(Req) returns (Rep);
+}
+message Req {}
+message Rep {}
+"#;
+    let dir = support::protos(&[("lab.proto", TWO)]);
+    let out = tempfile::tempdir().expect("out");
+    builder
+        .out_dir(out.path())
+        .emit_rerun_if_changed(false)
+        .compile_protos(&[dir.path().join("lab.proto")], &[dir.path()])
+        .expect("compiles");
+    let code = std::fs::read_to_string(out.path().join("lab.v1.rs")).expect("generated");
+    code.lines()
+        .filter_map(|line| line.trim().strip_prefix("let codec = "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn heartbeat_methods_get_the_frame_codec_unless_a_codec_is_configured() {
+    let frame = "::steadfast::__private::FrameCodec::default();";
+    let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
+    // Client (Sleep, Plain), then server (Sleep, Plain).
+    assert_eq!(
+        codecs(steadfast_build::configure()),
+        [frame, prost, frame, prost]
+    );
+    let mine = "crate::codec::MyCodec::default();";
+    assert_eq!(
+        codecs(steadfast_build::configure().codec_path("crate::codec::MyCodec")),
+        [mine, mine, mine, mine]
+    );
 }

@@ -14,7 +14,7 @@ pub use proto::v1::Heartbeat;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::heartbeat::client::{CallContext, call_context, call_streaming, call_unary};
-    pub use crate::heartbeat::frame::{FRAME_OVERHEAD, Frame, FramePart};
+    pub use crate::heartbeat::frame::{FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
     pub use prost;

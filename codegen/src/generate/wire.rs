@@ -91,19 +91,36 @@ pub(crate) fn generate(
     settings: &ServiceSettings,
 ) -> TokenStream {
     let sf = &settings.crate_path;
-    let codec_path = settings.codec_path.clone().unwrap_or_else(|| {
-        quote!(#sf::__private::tonic_prost::ProstCodec)
-            .to_string()
-            .replace(' ', "")
-    });
+    let path = |tokens: TokenStream| tokens.to_string().replace(' ', "");
+    // A configured codec serves every method. Otherwise plain methods get
+    // tonic-prost's codec and heartbeat methods the runtime's `FrameCodec` (prost
+    // with small buffers: the body of a heartbeat call lives as long as the call).
+    let plain_codec = settings
+        .codec_path
+        .clone()
+        .unwrap_or_else(|| path(quote!(#sf::__private::tonic_prost::ProstCodec)));
+    let frame_codec = settings
+        .codec_path
+        .clone()
+        .unwrap_or_else(|| path(quote!(#sf::__private::FrameCodec)));
     let service = WireService {
         service: wire,
         methods: wire
             .methods
             .iter()
-            .map(|method| WireMethod {
-                method,
-                codec_path: codec_path.clone(),
+            .map(|method| {
+                let heartbeat = model
+                    .methods
+                    .iter()
+                    .any(|m| m.proto_name == method.proto_name && m.heartbeat.is_some());
+                WireMethod {
+                    method,
+                    codec_path: if heartbeat {
+                        frame_codec.clone()
+                    } else {
+                        plain_codec.clone()
+                    },
+                }
             })
             .collect(),
     };

@@ -722,7 +722,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Sleep");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Sleep"));
@@ -768,7 +768,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Ticks");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Ticks"));
@@ -966,7 +966,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1060,7 +1060,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TicksSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

@@ -9,13 +9,21 @@
 //! 1. throughput: calls per second of `Sleep(0)` through the generated client stub
 //!    against `SleepPlain(0)`, same server, same run, at a fixed concurrency, in
 //!    interleaved rounds; the medians and their ratio (goal: ≥ 90 %), with the
-//!    CPU time per call of the server and of this client process. `WhoAmI` (plain
-//!    unary, a handler that never awaits) runs in the same rounds as a second
-//!    baseline: `SleepPlain(0)` awaits a zero-length `tokio::time::sleep`, which
-//!    waits for the next 1 ms timer tick, while `Sleep(0)` does not await at all;
+//!    CPU time per call of the server and of this client process (goal: within
+//!    3 % of a plain call's, each side, as medians of the per-round ratios).
+//!    `WhoAmI` (plain unary, a handler that never awaits) runs in the same rounds
+//!    as a second baseline;
 //! 2. memory: the server's resident memory per in-flight call, with 10,000
-//!    concurrent `Sleep(30 s)` calls, and with 10,000 `SleepPlain(30 s)` calls on
-//!    another fresh server as the plain-tonic baseline (goal: ≤ 16 KiB per call).
+//!    concurrent `Sleep(60 s)` calls, and with 10,000 `SleepPlain(60 s)` calls on
+//!    another fresh server as the plain-tonic baseline (goal: heartbeat ≤ plain +
+//!    2 KiB per call);
+//! 3. CPU at scale: with the same calls still waiting, the server's CPU time and
+//!    write syscalls (`syscw` in `/proc/PID/io`) over a window of
+//!    `--scale-secs`, as % of one core per 1,000 waiting calls and as write
+//!    syscalls per heartbeat the client saw (goal: ≤ 10 % of a core for the
+//!    10,000 calls). `Sleep` wakes every 100 ms to report progress; with
+//!    `--sleep-step-ms` as long as `--sleep-ms` only the heartbeats' own work is
+//!    left.
 //!
 //! Prints a summary table and a markdown snippet. See `BENCHMARKS.md` for results.
 
@@ -35,6 +43,7 @@ use std::{
 use clap::{Parser, ValueEnum};
 use steadfast::CallOptions;
 use steadfast_examples::{
+    lab::DEFAULT_SLEEP_STEP,
     proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient},
     report::Report,
 };
@@ -47,8 +56,15 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Goal: heartbeat calls/s at least this fraction of plain unary calls/s.
 const THROUGHPUT_GOAL: f64 = 0.90;
-/// Goal: server memory per idle in-flight heartbeat call, at most this many KiB.
-const MEMORY_GOAL_KIB: f64 = 16.0;
+/// Goal: heartbeat CPU time per call at most this fraction of a plain call's, on
+/// each side.
+const CPU_GOAL: f64 = 1.03;
+/// Goal: server memory per idle in-flight heartbeat call, at most this many KiB
+/// more than per plain call.
+const MEMORY_GOAL_EXTRA_KIB: f64 = 2.0;
+/// Goal: server CPU while the heartbeat calls wait, at most this % of one core
+/// per 1,000 waiting calls (10 % of a core for 10,000 calls).
+const SCALE_GOAL_PERCENT_PER_1000: f64 = 1.0;
 
 #[derive(Debug, Parser)]
 #[command(about = "Benchmark heartbeat-wrapped calls against plain unary calls")]
@@ -74,6 +90,10 @@ struct Args {
     /// Throughput: seconds per kind per round.
     #[arg(long, default_value_t = 1.5)]
     round_secs: f64,
+    /// Throughput: which kinds of call to run (all three by default; one alone is
+    /// for profiling, e.g. `perf stat` on each; the ratios need all three).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Kind::Plain, Kind::Heartbeat, Kind::Trivial])]
+    kinds: Vec<Kind>,
     /// Throughput: the `millis` of each `Sleep`/`SleepPlain` call.
     #[arg(long, default_value_t = 0)]
     millis: u64,
@@ -83,13 +103,22 @@ struct Args {
     /// Memory: channels (separate TCP connections) the calls are spread over.
     #[arg(long, default_value_t = 100)]
     mem_channels: usize,
-    /// Memory: how long each in-flight call sleeps on the server (ms).
-    #[arg(long, default_value_t = 30_000)]
+    /// Memory: how long each in-flight call sleeps on the server (ms); long
+    /// enough for the memory reading and the CPU window that follows it.
+    #[arg(long, default_value_t = 60_000)]
     sleep_ms: u64,
     /// Memory: hold the calls this many seconds after they are all in flight,
     /// before the reading (to see how a long-running call's memory develops).
     #[arg(long, default_value_t = 0)]
     hold_secs: u64,
+    /// `lab-server --sleep-step-ms`: how often `Sleep` wakes to report progress.
+    /// A step as long as `--sleep-ms` leaves only the heartbeats' own work.
+    #[arg(long, default_value_t = DEFAULT_SLEEP_STEP.as_millis() as u64)]
+    sleep_step_ms: u64,
+    /// CPU at scale: seconds over which the server's CPU time and write syscalls
+    /// are counted, right after the memory reading, while the calls still wait.
+    #[arg(long, default_value_t = 10.0)]
+    scale_secs: f64,
     /// Print every memory sample.
     #[arg(long)]
     verbose: bool,
@@ -99,14 +128,17 @@ struct Args {
 enum Part {
     All,
     Throughput,
+    /// Memory per in-flight call and CPU at scale, heartbeat and plain.
     Memory,
-    /// Only the heartbeat half of the memory part.
+    /// Only the heartbeat half of the memory (and CPU at scale) part.
     HeartbeatMemory,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Kind {
+    /// `SleepPlain`: plain unary.
     Plain,
+    /// `Sleep`: heartbeat-wrapped.
     Heartbeat,
     /// `WhoAmI`: plain unary with a handler that never awaits (a baseline free of
     /// `SleepPlain`'s zero-length `tokio::time::sleep`, see `BENCHMARKS.md`).
@@ -155,22 +187,21 @@ async fn run(args: Args) -> Result<(), Error> {
         Part::Memory | Part::HeartbeatMemory => None,
     };
     let memory = match args.only {
-        Part::All | Part::Memory => {
-            let heartbeat = memory(&args, &server_bin, Kind::Heartbeat).await?;
-            let plain = memory(&args, &server_bin, Kind::Plain).await?;
-            Some((heartbeat, plain))
-        }
-        Part::HeartbeatMemory => {
-            memory(&args, &server_bin, Kind::Heartbeat).await?;
-            None
-        }
-        Part::Throughput => None,
+        Part::All | Part::Memory => Memory {
+            heartbeat: Some(memory(&args, &server_bin, Kind::Heartbeat).await?),
+            plain: Some(memory(&args, &server_bin, Kind::Plain).await?),
+        },
+        Part::HeartbeatMemory => Memory {
+            heartbeat: Some(memory(&args, &server_bin, Kind::Heartbeat).await?),
+            plain: None,
+        },
+        Part::Throughput => Memory::default(),
     };
 
     println!();
-    println!("{}", summary(&args, throughput.as_ref(), memory.as_ref()));
+    println!("{}", summary(&args, throughput.as_ref(), &memory));
     println!("--- markdown ---");
-    println!("{}", markdown(&args, throughput.as_ref(), memory.as_ref()));
+    println!("{}", markdown(&args, throughput.as_ref(), &memory));
     Ok(())
 }
 
@@ -186,9 +217,14 @@ struct LabServer {
 }
 
 impl LabServer {
-    fn spawn(bin: &Path, name: &str) -> Result<LabServer, Error> {
-        let mut child = Command::new(bin)
-            .args(["--addr", "127.0.0.1:0", "--name", name])
+    fn spawn(bin: &Path, name: &str, args: &Args) -> Result<LabServer, Error> {
+        let mut command = Command::new(bin);
+        command.args(["--addr", "127.0.0.1:0", "--name", name]);
+        if u128::from(args.sleep_step_ms) != DEFAULT_SLEEP_STEP.as_millis() {
+            // Only when asked: older lab-servers have no such flag.
+            command.args(["--sleep-step-ms", &args.sleep_step_ms.to_string()]);
+        }
+        let mut child = command
             // Quiet: every cancelled handler logs at info level.
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -286,11 +322,15 @@ impl Throughput {
     /// The median of the per-round ratios heartbeat calls/s over `kind`'s: each
     /// pair ran back to back, so drift between rounds cancels out.
     fn paired_ratio(&self, kind: Kind) -> f64 {
+        self.paired(kind, |r| r.rate)
+    }
+    /// The median of the per-round ratios of `field`, heartbeat over `kind`.
+    fn paired(&self, kind: Kind, field: fn(&Round) -> f64) -> f64 {
         let ratios: Vec<f64> = self
             .heartbeat
             .iter()
             .zip(self.of(kind))
-            .map(|(h, k)| h.rate / k.rate)
+            .map(|(h, k)| field(h) / field(k))
             .collect();
         median(&ratios)
     }
@@ -372,8 +412,11 @@ fn print_round(prefix: &str, kind: Kind, round: &Round) {
 }
 
 async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error> {
-    const KINDS: [Kind; 3] = [Kind::Plain, Kind::Heartbeat, Kind::Trivial];
-    let server = LabServer::spawn(server_bin, "bench-throughput")?;
+    let kinds = &args.kinds;
+    if kinds.is_empty() {
+        return Err("--kinds: at least one kind".into());
+    }
+    let server = LabServer::spawn(server_bin, "bench-throughput", args)?;
     let clients: Vec<_> = server
         .channels(args.channels.max(1))
         .await?
@@ -390,7 +433,7 @@ async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error>
         args.millis
     );
     let warmup = Duration::from_secs_f64(args.warmup_secs);
-    for kind in KINDS {
+    for &kind in kinds {
         let result = round(&server, &clients, concurrency, kind, args.millis, warmup).await?;
         print_round("warm-up", kind, &result);
     }
@@ -398,8 +441,8 @@ async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error>
     let mut result = Throughput::default();
     for r in 0..args.rounds.max(1) {
         // Rotate the order, so that each kind runs first, second and last in turn.
-        for i in 0..KINDS.len() {
-            let kind = KINDS[(r + i) % KINDS.len()];
+        for i in 0..kinds.len() {
+            let kind = kinds[(r + i) % kinds.len()];
             let one = round(&server, &clients, concurrency, kind, args.millis, length).await?;
             print_round(&format!("round {}", r + 1), kind, &one);
             match kind {
@@ -444,6 +487,15 @@ fn read_mem(pid: u32) -> Result<Mem, Error> {
     })
 }
 
+/// Write syscalls of a process so far (`syscw` in `/proc/PID/io`).
+fn write_syscalls(pid: u32) -> Result<u64, Error> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("syscw:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| "no syscw in /proc/PID/io".into())
+}
+
 /// Samples the server's memory every 250 ms until VmRSS has held still for 2 s
 /// (spread within 256 KiB), at least `min_wait` and at most `max_wait`; returns
 /// the last reading and whether it was stable. (Idle heartbeat calls keep growing
@@ -486,6 +538,19 @@ async fn settle(
     }
 }
 
+/// The memory (and CPU at scale) part: either half may not have run.
+#[derive(Debug, Default)]
+struct Memory {
+    heartbeat: Option<MemoryResult>,
+    plain: Option<MemoryResult>,
+}
+
+impl Memory {
+    fn results(&self) -> impl Iterator<Item = &MemoryResult> {
+        self.plain.iter().chain(&self.heartbeat)
+    }
+}
+
 #[derive(Debug)]
 struct MemoryResult {
     kind: Kind,
@@ -495,6 +560,44 @@ struct MemoryResult {
     stable: bool,
     /// Seconds from the first call sent to all confirmed in flight.
     confirm_secs: f64,
+    scale: AtScale,
+}
+
+/// The server's work while the calls wait: one window of `--scale-secs`.
+#[derive(Debug)]
+struct AtScale {
+    secs: f64,
+    /// Server CPU time, all threads.
+    cpu: Duration,
+    /// Server write syscalls.
+    syscw: u64,
+    /// Heartbeats the client saw (all calls).
+    heartbeats: u64,
+}
+
+impl AtScale {
+    /// % of one core, all calls.
+    fn percent(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.secs * 100.0
+    }
+    /// % of one core per 1,000 waiting calls.
+    fn percent_per_1000(&self, calls: usize) -> f64 {
+        self.percent() / (calls as f64 / 1000.0)
+    }
+    /// Server CPU time per heartbeat, µs (`NaN` without heartbeats).
+    fn us_per_heartbeat(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.heartbeats as f64
+    }
+    /// Write syscalls per heartbeat (`NaN` without heartbeats).
+    fn syscw_per_heartbeat(&self) -> f64 {
+        self.syscw as f64 / self.heartbeats as f64
+    }
+    fn heartbeats_per_sec(&self) -> f64 {
+        self.heartbeats as f64 / self.secs
+    }
+    fn syscw_per_sec(&self) -> f64 {
+        self.syscw as f64 / self.secs
+    }
 }
 
 impl MemoryResult {
@@ -512,7 +615,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
         Kind::Heartbeat => "bench-memory-heartbeat",
         Kind::Trivial => return Err("the memory part compares Sleep and SleepPlain".into()),
     };
-    let server = LabServer::spawn(server_bin, name)?;
+    let server = LabServer::spawn(server_bin, name, args)?;
     let pid = server.pid();
     let channels = server.channels(args.mem_channels.max(1)).await?;
     println!(
@@ -545,13 +648,18 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
 
     let started = Arc::new(AtomicU64::new(0));
     let heartbeated = Arc::new(AtomicU64::new(0));
+    let heartbeats = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
     let sent = Instant::now();
     let tasks: Vec<_> = (0..args.calls)
         .map(|i| {
             let mut client = LabClient::new(channels[i % channels.len()].clone());
-            let (started, heartbeated, ended) =
-                (started.clone(), heartbeated.clone(), ended.clone());
+            let (started, heartbeated, heartbeats, ended) = (
+                started.clone(),
+                heartbeated.clone(),
+                heartbeats.clone(),
+                ended.clone(),
+            );
             let millis = args.sleep_ms;
             tokio::spawn(async move {
                 let mut request = Request::new(SleepRequest { millis });
@@ -565,6 +673,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
                             // cut calls; the server's memory is what is measured.
                             .liveness(Duration::from_secs(120))
                             .on_progress(move |_| {
+                                heartbeats.fetch_add(1, Ordering::Relaxed);
                                 if !seen.swap(true, Ordering::Relaxed) {
                                     heartbeated.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -639,7 +748,6 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
         args.verbose,
     )
     .await?;
-    let still_running = ended.load(Ordering::Relaxed) == 0;
     println!(
         "  loaded: VmRSS {} KiB, RssAnon {} KiB, Pss {} KiB{} (all in flight after {confirm_secs:.1} s; {:.1} s since sent)",
         loaded.rss,
@@ -648,9 +756,32 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
         if stable { "" } else { " (still growing)" },
         sent.elapsed().as_secs_f64()
     );
-    if !still_running {
+
+    // CPU at scale: the server's work while the same calls keep waiting.
+    let (cpu0, syscw0, heartbeats0) = (
+        cpu_time(&pid.to_string())?,
+        write_syscalls(pid)?,
+        heartbeats.load(Ordering::Relaxed),
+    );
+    let window_start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.scale_secs.max(0.1))).await;
+    let scale = AtScale {
+        secs: window_start.elapsed().as_secs_f64(),
+        cpu: cpu_time(&pid.to_string())?.saturating_sub(cpu0),
+        syscw: write_syscalls(pid)?.saturating_sub(syscw0),
+        heartbeats: heartbeats.load(Ordering::Relaxed) - heartbeats0,
+    };
+    println!(
+        "  at scale: server CPU {:.1} % of a core ({:.2} % per 1,000 calls), {:.0} write syscalls/s, {:.0} heartbeats/s over {:.1} s",
+        scale.percent(),
+        scale.percent_per_1000(args.calls),
+        scale.syscw_per_sec(),
+        scale.heartbeats_per_sec(),
+        scale.secs
+    );
+    if ended.load(Ordering::Relaxed) > 0 {
         return Err(format!(
-            "{} calls ended before the reading: raise --sleep-ms",
+            "{} calls ended before the readings were done: raise --sleep-ms",
             ended.load(Ordering::Relaxed)
         )
         .into());
@@ -668,6 +799,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
         loaded,
         stable,
         confirm_secs,
+        scale,
     })
 }
 
@@ -690,6 +822,15 @@ fn spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
     })
 }
 
+/// A per-heartbeat figure, or "–" when there were no heartbeats.
+fn per_heartbeat(value: f64, decimals: usize) -> String {
+    if value.is_finite() {
+        format!("{value:.decimals$}")
+    } else {
+        "–".to_owned()
+    }
+}
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
@@ -700,11 +841,7 @@ fn yes_no(met: bool) -> &'static str {
 
 const KIND_ORDER: [Kind; 3] = [Kind::Plain, Kind::Heartbeat, Kind::Trivial];
 
-fn summary(
-    args: &Args,
-    throughput: Option<&Throughput>,
-    memory: Option<&(MemoryResult, MemoryResult)>,
-) -> String {
+fn summary(args: &Args, throughput: Option<&Throughput>, memory: &Memory) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "=== summary ===");
     if let Some(t) = throughput {
@@ -747,8 +884,25 @@ fn summary(
                 verdict(ratio >= THROUGHPUT_GOAL)
             );
         }
+        for (label, kind) in [
+            ("CPU/call Sleep / SleepPlain", Kind::Plain),
+            ("CPU/call Sleep / WhoAmI", Kind::Trivial),
+        ] {
+            let (server, client) = (
+                t.paired(kind, |r| r.server_us),
+                t.paired(kind, |r| r.client_us),
+            );
+            let _ = writeln!(
+                out,
+                "  {label:<26} server {:.1} %, client {:.1} % (medians of per-round ratios)   goal ≤ {:.0} %: {}",
+                server * 100.0,
+                client * 100.0,
+                CPU_GOAL * 100.0,
+                verdict(server <= CPU_GOAL && client <= CPU_GOAL)
+            );
+        }
     }
-    if let Some((heartbeat, plain)) = memory {
+    if memory.results().next().is_some() {
         let _ = writeln!(
             out,
             "server memory per in-flight call ({} calls over {} connections, millis = {}):",
@@ -759,7 +913,7 @@ fn summary(
             "  {:<26} {:>10} {:>10} {:>10}",
             "", "VmRSS", "RssAnon", "Pss"
         );
-        for m in [plain, heartbeat] {
+        for m in memory.results() {
             let _ = writeln!(
                 out,
                 "  {:<26} {:>6.2} KiB {:>6.2} KiB {:>6.2} KiB{}",
@@ -774,22 +928,52 @@ fn summary(
                 }
             );
         }
+        if let (Some(heartbeat), Some(plain)) = (&memory.heartbeat, &memory.plain) {
+            let extra = heartbeat.rss_per_call() - plain.rss_per_call();
+            let _ = writeln!(
+                out,
+                "  {:<26} {:>+6.2} KiB   goal ≤ +{MEMORY_GOAL_EXTRA_KIB:.0} KiB: {}",
+                "heartbeat − plain",
+                extra,
+                verdict(extra <= MEMORY_GOAL_EXTRA_KIB)
+            );
+        }
         let _ = writeln!(
             out,
-            "  {:<26} {:>6.2} ×      heartbeat goal ≤ {MEMORY_GOAL_KIB:.0} KiB: {}",
-            "ratio heartbeat / plain",
-            heartbeat.rss_per_call() / plain.rss_per_call(),
-            verdict(heartbeat.rss_per_call() <= MEMORY_GOAL_KIB)
+            "server CPU at scale (the same calls waiting, {} s window; Sleep wakes every {} ms for progress):",
+            args.scale_secs, args.sleep_step_ms
         );
+        let _ = writeln!(
+            out,
+            "  {:<26} {:>8} {:>14} {:>12} {:>12} {:>10} {:>12}",
+            "", "CPU", "per 1,000 c.", "heartbeats/s", "µs/heartbeat", "syscw/s", "syscw/hb"
+        );
+        for m in memory.results() {
+            let _ = writeln!(
+                out,
+                "  {:<26} {:>6.1} % {:>12.2} % {:>12.0} {:>12} {:>10.0} {:>12}",
+                m.kind.label(),
+                m.scale.percent(),
+                m.scale.percent_per_1000(m.calls),
+                m.scale.heartbeats_per_sec(),
+                per_heartbeat(m.scale.us_per_heartbeat(), 1),
+                m.scale.syscw_per_sec(),
+                per_heartbeat(m.scale.syscw_per_heartbeat(), 3),
+            );
+        }
+        if let Some(heartbeat) = &memory.heartbeat {
+            let per_1000 = heartbeat.scale.percent_per_1000(heartbeat.calls);
+            let _ = writeln!(
+                out,
+                "  heartbeat goal ≤ {SCALE_GOAL_PERCENT_PER_1000:.1} % of a core per 1,000 waiting calls: {}",
+                verdict(per_1000 <= SCALE_GOAL_PERCENT_PER_1000)
+            );
+        }
     }
     out
 }
 
-fn markdown(
-    args: &Args,
-    throughput: Option<&Throughput>,
-    memory: Option<&(MemoryResult, MemoryResult)>,
-) -> String {
+fn markdown(args: &Args, throughput: Option<&Throughput>, memory: &Memory) -> String {
     let mut out = String::new();
     let mut goals = Vec::new();
     if let Some(t) = throughput {
@@ -824,15 +1008,28 @@ fn markdown(
                 yes_no(ratio >= THROUGHPUT_GOAL)
             ));
         }
+        for (label, kind) in [("`SleepPlain`", Kind::Plain), ("`WhoAmI`", Kind::Trivial)] {
+            let (server, client) = (
+                t.paired(kind, |r| r.server_us),
+                t.paired(kind, |r| r.client_us),
+            );
+            goals.push(format!(
+                "| `Sleep` CPU/call ÷ {label} CPU/call ≤ {:.0} %, each side (per-round medians) | server {:.1} %, client {:.1} % | {} |",
+                CPU_GOAL * 100.0,
+                server * 100.0,
+                client * 100.0,
+                yes_no(server <= CPU_GOAL && client <= CPU_GOAL)
+            ));
+        }
     }
-    if let Some((heartbeat, plain)) = memory {
+    if memory.results().next().is_some() {
         let _ = writeln!(
             out,
             "| Server memory per in-flight call, {} × millis = {} / {} conns | VmRSS | RssAnon | Pss |",
             args.calls, args.sleep_ms, args.mem_channels
         );
         let _ = writeln!(out, "|---|---:|---:|---:|");
-        for m in [plain, heartbeat] {
+        for m in memory.results() {
             let _ = writeln!(
                 out,
                 "| {} | {:.2} KiB | {:.2} KiB | {:.2} KiB |",
@@ -842,16 +1039,28 @@ fn markdown(
                 m.per_call(|m| m.pss),
             );
         }
-        let ratio = |field: fn(&Mem) -> u64| heartbeat.per_call(field) / plain.per_call(field);
+        let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "| ratio heartbeat / plain | {:.2} × | {:.2} × | {:.2} × |",
-            ratio(|m| m.rss),
-            ratio(|m| m.anon),
-            ratio(|m| m.pss)
+            "| Server CPU at scale, same calls waiting, {} s, Sleep progress every {} ms | % of a core | per 1,000 calls | heartbeats/s | µs/heartbeat | write syscalls/s | per heartbeat |",
+            args.scale_secs, args.sleep_step_ms
         );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        for m in memory.results() {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} % | {:.2} % | {:.0} | {} | {:.0} | {} |",
+                m.kind.label(),
+                m.scale.percent(),
+                m.scale.percent_per_1000(m.calls),
+                m.scale.heartbeats_per_sec(),
+                per_heartbeat(m.scale.us_per_heartbeat(), 1),
+                m.scale.syscw_per_sec(),
+                per_heartbeat(m.scale.syscw_per_heartbeat(), 3),
+            );
+        }
         let _ = writeln!(out);
-        for m in [plain, heartbeat] {
+        for m in memory.results() {
             let _ = writeln!(
                 out,
                 "- {}: VmRSS {} KiB idle → {} KiB loaded (RssAnon {} → {} KiB); all {} calls confirmed in flight {:.1} s after sending{}",
@@ -870,11 +1079,25 @@ fn markdown(
             );
         }
         let _ = writeln!(out);
-        goals.push(format!(
-            "| Server memory per in-flight heartbeat call ≤ {MEMORY_GOAL_KIB:.0} KiB | {:.2} KiB | {} |",
-            heartbeat.rss_per_call(),
-            yes_no(heartbeat.rss_per_call() <= MEMORY_GOAL_KIB)
-        ));
+        if let (Some(heartbeat), Some(plain)) = (&memory.heartbeat, &memory.plain) {
+            let extra = heartbeat.rss_per_call() - plain.rss_per_call();
+            goals.push(format!(
+                "| Server memory per in-flight heartbeat call ≤ plain + {MEMORY_GOAL_EXTRA_KIB:.0} KiB | {:.2} vs {:.2} KiB ({extra:+.2} KiB) | {} |",
+                heartbeat.rss_per_call(),
+                plain.rss_per_call(),
+                yes_no(extra <= MEMORY_GOAL_EXTRA_KIB)
+            ));
+        }
+        if let Some(heartbeat) = &memory.heartbeat {
+            let per_1000 = heartbeat.scale.percent_per_1000(heartbeat.calls);
+            goals.push(format!(
+                "| Server CPU while {} heartbeat calls wait ≤ {:.0} % of a core ({SCALE_GOAL_PERCENT_PER_1000:.1} % per 1,000) | {:.1} % ({per_1000:.2} % per 1,000) | {} |",
+                heartbeat.calls,
+                SCALE_GOAL_PERCENT_PER_1000 * heartbeat.calls as f64 / 1000.0,
+                heartbeat.scale.percent(),
+                yes_no(per_1000 <= SCALE_GOAL_PERCENT_PER_1000)
+            ));
+        }
     }
     let _ = writeln!(out, "| Goal | Measured | Met |");
     let _ = writeln!(out, "|---|---:|---|");

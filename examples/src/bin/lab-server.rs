@@ -4,7 +4,7 @@
 //! `lab-server NAME listening on ADDR` once it accepts calls (port 0 picks a
 //! free port), and stops cleanly on Ctrl-C or SIGTERM.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use steadfast_examples::{
@@ -22,6 +22,9 @@ struct Args {
     /// Name returned by WhoAmI.
     #[arg(long, default_value = "lab")]
     name: String,
+    /// How often `Sleep` wakes to report progress (ms).
+    #[arg(long, default_value_t = 100)]
+    sleep_step_ms: u64,
 }
 
 #[tokio::main]
@@ -51,7 +54,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?
     );
     tonic::transport::Server::builder()
-        .add_service(LabServer::new(LabService::new(args.name)))
+        .add_service(LabServer::new(
+            LabService::new(args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms)),
+        ))
         .serve_with_incoming_shutdown(nodelay(listener), shutdown)
         .await?;
     eprintln!("lab-server stopped");

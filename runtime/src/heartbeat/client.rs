@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -543,15 +543,27 @@ impl<F, S: FrameBody<F>> FrameReader<F, S> {
         let Some(stream) = self.stream.as_mut().filter(|_| self.ended) else {
             return Ok(None);
         };
-        let silent_at = after(Instant::now(), self.window);
-        let give_up_at = earliest(silent_at, self.deadline.as_ref());
-        match tokio::time::timeout_at(give_up_at, stream.trailers()).await {
-            Ok(trailers) => trailers,
-            Err(_) if give_up_at < silent_at => Err(self.give_up(Expiry::Deadline)),
-            Err(_) => {
-                self.abandon();
-                Err(silent("trailers", self.window, self.window))
+        let (window, deadline) = (self.window, self.deadline);
+        let deadline_first = {
+            let mut trailers = pin!(stream.trailers());
+            // Normally ready at once: no timer then.
+            if let Poll::Ready(trailers) =
+                poll_fn(|cx| Poll::Ready(trailers.as_mut().poll(cx))).await
+            {
+                return trailers;
             }
+            let silent_at = after(Instant::now(), window);
+            let give_up_at = earliest(silent_at, deadline.as_ref());
+            match tokio::time::timeout_at(give_up_at, trailers).await {
+                Ok(trailers) => return trailers,
+                Err(_) => give_up_at < silent_at,
+            }
+        };
+        if deadline_first {
+            Err(self.give_up(Expiry::Deadline))
+        } else {
+            self.abandon();
+            Err(silent("trailers", window, window))
         }
     }
 }
@@ -885,6 +897,40 @@ mod tests {
         }
         assert_eq!(got, ["a", "b"]);
         assert!(stream.trailers().await.expect("trailers").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trailers_are_read_at_once_or_bounded_by_the_window_and_the_deadline() {
+        let one_message = || Scripted::new([(ms(10), message("a"))]);
+        let start = Instant::now();
+        let mut quick = reader(CallOptions::new(), one_message());
+        assert_eq!(read_unary(&mut quick).await.expect("message").value, "a");
+        assert!(quick.trailers().await.expect("trailers").is_none());
+        assert_eq!(
+            start.elapsed(),
+            ms(10),
+            "no wait for trailers that are there"
+        );
+
+        // Trailers that never come: the liveness window (1.5 s) ends the wait...
+        let mut silent = reader(CallOptions::new(), one_message().trailers_hang());
+        read_unary(&mut silent).await.expect("message");
+        let start = Instant::now();
+        let status = silent.trailers().await.expect_err("no trailers");
+        assert_eq!(start.elapsed(), ms(1500));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "no trailers from the server for 1.5s (liveness window 1.5s); call abandoned"
+        );
+        assert!(silent.trailers().await.expect("abandoned").is_none());
+
+        // ... or the deadline, if it comes first.
+        let ctx = context_with_timeout(CallOptions::new(), ms(1000));
+        let mut late = FrameReader::new(one_message().trailers_hang(), ctx, None);
+        read_unary(&mut late).await.expect("message");
+        let status = late.trailers().await.expect_err("no trailers");
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     }
 
     #[tokio::test(start_paused = true)]

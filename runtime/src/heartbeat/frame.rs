@@ -1,6 +1,82 @@
 //! The frames of a heartbeat-wrapped response stream, as generated code sees them.
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use tonic::codec::{BufferSettings, Codec};
+use tonic_prost::{ProstDecoder, ProstEncoder};
+
 use crate::proto::v1::Heartbeat;
+
+/// The initial size of the encode and decode buffers of [`FrameCodec`], per call:
+/// room for any heartbeat frame (see the tests), where tonic's default is 8 KiB.
+/// A larger message grows the buffer as needed (doubling, as `BytesMut` does).
+pub(crate) const FRAME_BUFFER_BYTES: usize = 512;
+
+/// How many encoded bytes tonic gathers before it hands them on, as in tonic's
+/// default buffer settings (32 KiB).
+const FRAME_YIELD_THRESHOLD: usize = 32 * 1024;
+
+/// The codec of heartbeat-wrapped methods, unless one was configured: prost, as
+/// `tonic_prost::ProstCodec`, with buffers of 512 bytes (`FRAME_BUFFER_BYTES`).
+///
+/// tonic gives every call's body an encode buffer of 8 KiB by default. A plain
+/// unary body lives only while its one message is written; a heartbeat body lives
+/// for the whole call and writes a small frame now and then, each further into
+/// the buffer, so over a minute an idle call touches all 8 KiB of it.
+pub struct FrameCodec<T, U> {
+    types: PhantomData<fn(T) -> U>,
+}
+
+impl<T, U> FrameCodec<T, U> {
+    /// The codec.
+    pub fn new() -> Self {
+        FrameCodec { types: PhantomData }
+    }
+
+    fn buffer_settings() -> BufferSettings {
+        BufferSettings::new(FRAME_BUFFER_BYTES, FRAME_YIELD_THRESHOLD)
+    }
+}
+
+impl<T, U> Default for FrameCodec<T, U> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, U> Clone for FrameCodec<T, U> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+impl<T, U> fmt::Debug for FrameCodec<T, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameCodec")
+            .field("buffer_bytes", &FRAME_BUFFER_BYTES)
+            .finish()
+    }
+}
+
+impl<T, U> Codec for FrameCodec<T, U>
+where
+    T: prost::Message + Send + 'static,
+    U: prost::Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = ProstDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder::new(Self::buffer_settings())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::new(Self::buffer_settings())
+    }
+}
 
 /// The most bytes a heartbeat frame adds around its message when encoded: the key of
 /// the `message` field (field 2, length-delimited: 1 byte) and the message's length
@@ -43,11 +119,52 @@ mod tests {
     use prost::encoding::{encoded_len_varint, key_len};
 
     use super::*;
+    use crate::heartbeat::progress::MAX_NOTE_BYTES;
     use crate::heartbeat::test_support::{TestFrame, TestMessage};
 
     #[test]
     fn frame_overhead_is_the_message_fields_key_and_longest_length() {
         assert_eq!(FRAME_OVERHEAD, key_len(2) + encoded_len_varint(u64::MAX));
+    }
+
+    #[test]
+    fn the_largest_heartbeat_frame_fits_the_frame_buffer() {
+        let heartbeat = Heartbeat {
+            seq: u64::MAX,
+            elapsed_ms: u64::MAX,
+            progress: Some(1.0),
+            note: Some("é".repeat(MAX_NOTE_BYTES / 2)),
+        };
+        let frame = TestFrame::heartbeat(heartbeat);
+        // tonic's 5-byte message header (compression flag, length) comes first.
+        let encoded = 5 + frame.encoded_len();
+        assert!(
+            encoded <= FRAME_BUFFER_BYTES,
+            "{encoded} bytes > {FRAME_BUFFER_BYTES}"
+        );
+        assert!(
+            encoded > FRAME_BUFFER_BYTES / 2,
+            "the buffer could be smaller"
+        );
+    }
+
+    #[test]
+    fn the_frame_codec_has_small_buffers() {
+        use tonic::codec::{Decoder, Encoder};
+        let mut codec = FrameCodec::<TestFrame, TestFrame>::default();
+        let encoder = codec.encoder();
+        let decoder = codec.decoder();
+        // The settings are opaque; their debug form shows them.
+        for settings in [
+            format!("{:?}", encoder.buffer_settings()),
+            format!("{:?}", decoder.buffer_settings()),
+        ] {
+            assert!(
+                settings.contains(&format!("buffer_size: {FRAME_BUFFER_BYTES},")),
+                "{settings}"
+            );
+            assert!(settings.contains("yield_threshold: 32768"), "{settings}");
+        }
     }
 
     #[test]

@@ -15,15 +15,34 @@
 //!
 //! - **Headers at once.** The response (and so its headers) is returned before the
 //!   handler runs; the handler runs when the body is first polled.
-//! - **Heartbeats only in silence.** A heartbeat is sent each time one interval passes
-//!   with nothing sent. A handler that answers within one interval sends no heartbeat,
-//!   and a server-streaming handler that keeps sending sends none either. Each
-//!   heartbeat carries `seq` (1, 2, ...), the milliseconds since the handler was
-//!   called, and the latest [`Progress`](crate::Progress) the handler reported.
+//! - **Heartbeats only in silence.** A heartbeat is due each time one interval
+//!   passes with nothing sent. A handler that answers within one interval sends no
+//!   heartbeat, and a server-streaming handler that keeps sending sends none
+//!   either. Each heartbeat carries `seq` (1, 2, ...), the milliseconds since the
+//!   handler was called, and the latest [`Progress`](crate::Progress) the handler
+//!   reported.
+//! - **A shared tick, and its slack.** The calls of one tokio runtime with the
+//!   same interval beat on one shared tick: a grid of instants one *slack* apart,
+//!   where the slack is an eighth of the interval (at least 1 ms; 62.5 ms for
+//!   500 ms). A heartbeat that is due goes out at the first grid instant at or
+//!   after its due time, and the next one is due one interval after that instant,
+//!   so a waiting call stays on the grid. The calls waiting on a tick are woken
+//!   together, by one task, and after its heartbeat each call gives up the rest of
+//!   its tokio coop budget, so that the others run before the connection writes:
+//!   the heartbeats of a connection leave in a few writes, not one wakeup and one
+//!   write each. The promise to the client: **the gap between two frames (and
+//!   before the first one) is at most the interval plus the slack**, plus what
+//!   delays any tokio timer (its 1 ms resolution, a busy runtime), well inside the
+//!   client's default liveness window of 3 intervals. A call alone (no other call
+//!   of its interval waiting) puts the grid on its own due time, so it beats
+//!   exactly one interval after its last frame.
 //! - **Bounds.** An interval below 1 ms is raised to 1 ms ([`MIN_INTERVAL`]), so a
 //!   zero interval cannot spin. Per call: one heap allocation holding the handler's
-//!   future, one timer created only if the handler does not finish on its first poll
-//!   (then reset, never re-created), no channel, no spawned task.
+//!   future; if the handler does not finish on its first poll, a place on the tick
+//!   of its interval (under 100 bytes, given back when the call ends), and a timer
+//!   only if the call has a deadline; no channel and no task of its own. Per runtime
+//!   and interval in use: one tick and one task, which end with the tick's last
+//!   call.
 //! - **Cancellation.** The handler is polled by the stream itself, so when the
 //!   client goes away and tonic drops the stream, the handler's future is dropped too.
 //! - **Deadlines.** tonic's own server timeout covers only the time until the
@@ -96,6 +115,7 @@ mod deadline;
 pub(crate) mod frame;
 pub(crate) mod progress;
 pub(crate) mod server;
+mod tick;
 
 pub use self::progress::MAX_NOTE_BYTES;
 pub use self::server::MIN_INTERVAL;

@@ -12,9 +12,10 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::{Request, Response, Status};
 
-use super::deadline::{Deadline, earliest};
+use super::deadline::Deadline;
 use super::frame::Frame;
 use super::progress::Progress;
+use super::tick::Beat;
 use crate::proto::v1::Heartbeat;
 
 /// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
@@ -49,9 +50,10 @@ impl<F> Stream for FrameStream<F> {
 ///
 /// Puts a fresh [`Progress`] in the request extensions, calls `handler` (which only
 /// builds its future) and returns the response at once. The stream then yields a
-/// heartbeat each time `interval` passes with nothing sent, then the handler's
-/// message, or its `Err` status; then it ends. `interval` below [`MIN_INTERVAL`] is
-/// raised to it.
+/// heartbeat each time `interval` passes with nothing sent (on the tick shared by
+/// the calls with that interval: at most an eighth of `interval` later, see the
+/// [module docs](super)), then the handler's message, or its `Err` status; then it
+/// ends. `interval` below [`MIN_INTERVAL`] is raised to it.
 pub fn serve_unary<R, F, H, Fut>(
     mut request: Request<R>,
     interval: Duration,
@@ -176,19 +178,23 @@ pin_project! {
         // `None` once the call is over (dropping it cancels the handler).
         #[pin]
         source: Option<S>,
-        // Created on the first `Pending` from the source, then only reset. It is
-        // armed for the next heartbeat or the deadline, whichever comes first, or
-        // earlier: `last_sent` may have pushed the heartbeat back since. It is
-        // re-armed when it fires, not on every message (a reset takes the timer
-        // driver's lock; reading the clock does not).
+        // Created on the first `Pending` from the source if the call has a
+        // deadline, armed for it and never reset.
         #[pin]
-        timer: Option<Sleep>,
+        deadline_timer: Option<Sleep>,
+        // The call's place on the shared tick of its interval: registered on the
+        // first `Pending` from the source, dropped (deregistered) when the call is
+        // over.
+        beat: Option<Beat>,
         interval: Duration,
         deadline: Option<Deadline>,
         started: Instant,
         // When the last frame was yielded (or the handler was called).
         last_sent: Instant,
         seq: u64,
+        // A heartbeat was just yielded: the next `Pending` gives up the task's
+        // coop budget (see `yield_budget`).
+        beat_sent: bool,
         progress: Progress,
         frame: PhantomData<fn() -> F>,
     }
@@ -199,21 +205,28 @@ impl<F, S> Driver<F, S> {
         let now = Instant::now();
         Driver {
             source: Some(source),
-            timer: None,
+            deadline_timer: None,
+            beat: None,
             interval: interval.max(MIN_INTERVAL),
             deadline,
             started: now,
             last_sent: now,
             seq: 0,
+            beat_sent: false,
             progress,
             frame: PhantomData,
         }
     }
 }
 
-/// Why the driver's timer fired.
+/// Why the driver stops waiting for the source.
 enum Alarm {
-    Heartbeat(Instant),
+    /// A heartbeat is due: the tick passed `tick`, the grid instant the call waited
+    /// for.
+    Heartbeat {
+        now: Instant,
+        tick: Instant,
+    },
     Deadline(Deadline),
 }
 
@@ -242,10 +255,11 @@ where
                 }
             }
             Poll::Ready(end) => {
-                // Free the handler and deregister the timer now; the stream may
-                // live on a little.
+                // Free the handler and deregister from the timer and the tick now;
+                // the stream may live on a little.
                 this.source.set(None);
-                this.timer.set(None);
+                this.deadline_timer.set(None);
+                *this.beat = None;
                 return Poll::Ready(end.map(|item| {
                     item.inspect_err(|status| {
                         tracing::debug!(code = ?status.code(), "heartbeat call: handler failed");
@@ -253,33 +267,43 @@ where
                     .map(F::message)
                 }));
             }
-            Poll::Pending => loop {
-                let beat_at = after(*this.last_sent, *this.interval);
-                let wake_at = earliest(beat_at, this.deadline.as_ref());
-                if this.timer.is_none() {
-                    this.timer.set(Some(tokio::time::sleep_until(wake_at)));
+            Poll::Pending => 'pending: {
+                if let Some(deadline) = this.deadline {
+                    if this.deadline_timer.is_none() {
+                        this.deadline_timer
+                            .set(Some(tokio::time::sleep_until(deadline.at)));
+                    }
+                    if let Some(timer) = this.deadline_timer.as_mut().as_pin_mut()
+                        && timer.poll(cx).is_ready()
+                    {
+                        break 'pending Alarm::Deadline(*deadline);
+                    }
                 }
-                let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
+                let beat = this
+                    .beat
+                    .get_or_insert_with(|| Beat::register(*this.interval));
+                let Poll::Ready(tick) = beat.poll(cx, after(*this.last_sent, *this.interval))
+                else {
+                    if std::mem::take(this.beat_sent) {
+                        yield_budget(cx);
+                    }
                     return Poll::Pending;
                 };
-                ready!(timer.as_mut().poll(cx));
-                let fired = timer.deadline();
+                let now = Instant::now();
                 match this.deadline {
-                    Some(deadline) if deadline.passed(fired) => break Alarm::Deadline(*deadline),
-                    _ if fired < beat_at => {
-                        // Something was sent since the timer was armed: not silent yet.
-                        timer.reset(wake_at);
-                    }
-                    _ => break Alarm::Heartbeat(Instant::now()),
+                    // The tick came at or after the deadline, before its timer.
+                    Some(deadline) if deadline.passed(now) => Alarm::Deadline(*deadline),
+                    _ => Alarm::Heartbeat { now, tick },
                 }
-            },
+            }
         };
 
-        let now = match alarm {
-            Alarm::Heartbeat(now) => now,
+        let (now, tick) = match alarm {
+            Alarm::Heartbeat { now, tick } => (now, tick),
             Alarm::Deadline(deadline) => {
                 this.source.set(None);
-                this.timer.set(None);
+                this.deadline_timer.set(None);
+                *this.beat = None;
                 tracing::debug!(
                     timeout = ?deadline.timeout,
                     "heartbeat call: deadline passed; handler cancelled"
@@ -290,11 +314,11 @@ where
                 )))));
             }
         };
-        if let Some(timer) = this.timer.as_mut().as_pin_mut() {
-            timer.reset(earliest(after(now, *this.interval), this.deadline.as_ref()));
-        }
-        *this.last_sent = now;
+        // The next heartbeat is due one interval after this one's tick (not after
+        // `now`, which is a little later), so the call stays on the tick's grid.
+        *this.last_sent = tick;
         *this.seq += 1;
+        *this.beat_sent = true;
         let (progress, note) = this.progress.snapshot();
         let elapsed_ms = now.saturating_duration_since(*this.started).as_millis();
         let heartbeat = Heartbeat {
@@ -311,6 +335,26 @@ where
         Poll::Ready(Some(Ok(F::heartbeat(heartbeat))))
     }
 }
+
+/// Gives up the rest of the task's tokio coop budget (the task is polled again
+/// soon, as when a budget runs out).
+///
+/// Called once after a heartbeat, when the driver goes back to waiting. Sending the
+/// frame woke the connection's task, which tokio would run next, before the other
+/// calls the same tick woke, writing this one frame alone; with the budget spent,
+/// tokio queues it behind them, so the frames of one tick leave in one write.
+fn yield_budget(cx: &mut Context<'_>) {
+    // Bounded: outside a budgeted task every poll proceeds.
+    for _ in 0..MAX_BUDGET {
+        match tokio::task::coop::poll_proceed(cx) {
+            Poll::Ready(progress) => progress.made_progress(),
+            Poll::Pending => return,
+        }
+    }
+}
+
+/// More than a tokio task's coop budget per poll (128 in tokio 1.x).
+const MAX_BUDGET: usize = 256;
 
 /// `start + duration`, or a far-future instant when that overflows.
 pub(super) fn after(start: Instant, duration: Duration) -> Instant {
@@ -331,6 +375,7 @@ mod tests {
     use super::*;
     use crate::heartbeat::frame::FramePart;
     use crate::heartbeat::test_support::{Scripted, SetOnDrop, TestFrame, TestMessage, ms};
+    use crate::heartbeat::tick;
 
     /// What a test sees: when (ms since start) and what.
     #[derive(Debug, PartialEq)]
@@ -759,5 +804,207 @@ mod tests {
         assert!(!started.load(Ordering::SeqCst), "a task was spawned");
         assert_eq!(collect(response).await, [msg(0, "x")]);
         assert!(started.load(Ordering::SeqCst));
+    }
+
+    // ---------------------------------------------------------------------
+    // The shared tick (see `tick.rs`)
+
+    const INTERVAL: Duration = Duration::from_millis(500);
+
+    /// The bound on every gap between two frames of a waiting call, and on the
+    /// wait for its first frame: the interval, the slack (an eighth of it), and
+    /// the 1 ms resolution of tokio's timers (grid instants fall on half
+    /// milliseconds here).
+    fn longest_gap() -> Duration {
+        INTERVAL + tick::slack(INTERVAL) + ms(1)
+    }
+
+    /// Frames of one call: (ms since the test's start, heartbeat?), and when the
+    /// call started.
+    struct Frames {
+        started: u64,
+        frames: Vec<(u64, bool)>,
+    }
+
+    /// Starts a unary call after `delay` whose handler sleeps `length`, on its own
+    /// task, and records its frames.
+    fn spawn_call(
+        origin: Instant,
+        delay: Duration,
+        length: Duration,
+    ) -> tokio::task::JoinHandle<Frames> {
+        tokio::spawn(async move {
+            sleep(delay).await;
+            let started = since(origin);
+            let response = serve_unary::<_, TestFrame, _, _>(
+                Request::new(()),
+                INTERVAL,
+                move |_: Request<()>| async move {
+                    sleep(length).await;
+                    Ok(Response::new(TestMessage::new("done")))
+                },
+            );
+            let mut stream = response.into_inner();
+            let mut frames = Vec::new();
+            while let Some(frame) = stream.next().await {
+                let part = frame.expect("no error").into_part();
+                frames.push((since(origin), matches!(part, Some(FramePart::Heartbeat(_)))));
+            }
+            Frames { started, frames }
+        })
+    }
+
+    fn since(origin: Instant) -> u64 {
+        u64::try_from(origin.elapsed().as_millis()).expect("test time fits")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_with_one_interval_share_a_tick_and_beat_within_interval_plus_slack() {
+        let origin = Instant::now();
+        // 16 calls starting 37 ms apart: 16 different phases of the interval.
+        let calls: Vec<_> = (0..16)
+            .map(|i| spawn_call(origin, ms(37 * i), ms(3000)))
+            .collect();
+        let mut beats = std::collections::BTreeSet::new();
+        for call in calls {
+            let Frames { started, frames } = call.await.expect("call task");
+            let (last, _) = *frames.last().expect("frames");
+            assert_eq!(last, started + 3000, "the message ends the call");
+            let mut previous = started;
+            for &(at, heartbeat) in &frames {
+                let gap = ms(at - previous);
+                assert!(
+                    gap <= longest_gap(),
+                    "call started at {started}: a gap of {gap:?} before the frame at {at}: {frames:?}"
+                );
+                if heartbeat {
+                    assert!(
+                        gap >= INTERVAL,
+                        "call started at {started}: a heartbeat after {gap:?} of silence: {frames:?}"
+                    );
+                    beats.insert(at);
+                }
+                previous = at;
+            }
+        }
+        // With a timer each, the 16 calls would beat at 16 instants per interval;
+        // sharing a tick, at most at its 8 grid instants per interval.
+        let in_one_second = beats.range(1000..2000).count();
+        assert!(
+            in_one_second <= 2 * 8,
+            "{in_one_second} heartbeat instants in one second: {beats:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_tick_delays_a_first_heartbeat_by_at_most_the_slack() {
+        let origin = Instant::now();
+        // The first call puts the grid on 500 ms (+ k × 62.5 ms); the second one's
+        // heartbeat is due at 501 ms, 1 ms after a grid instant: the worst case.
+        let first = spawn_call(origin, ms(0), ms(2000));
+        let second = spawn_call(origin, ms(1), ms(2000));
+        let first = first.await.expect("call task");
+        let second = second.await.expect("call task");
+        assert_eq!(
+            first.frames[..2],
+            [(500, true), (1000, true)],
+            "alone on the tick when it started: on time"
+        );
+        let (at, heartbeat) = second.frames[0];
+        assert!(heartbeat);
+        // 562.5 ms, the next grid instant, and tokio's timers have 1 ms ticks.
+        assert_eq!(at, 563, "{:?}", second.frames);
+        assert!(ms(at - second.started) <= longest_gap());
+        // Then one interval apart, on the grid.
+        assert_eq!(second.frames[1], (1063, true), "{:?}", second.frames);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_that_end_deregister_from_the_tick_and_its_task_ends() {
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        assert_eq!(tick::registered(INTERVAL), 0);
+        let long = |_: Request<()>| async {
+            sleep(ms(10_000)).await;
+            Ok(Response::new(TestMessage::new("late")))
+        };
+        let mut dropped =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), INTERVAL, long).into_inner();
+        let timed_out =
+            serve_unary::<_, TestFrame, _, _>(with_timeout((), ms(1200)), INTERVAL, long);
+        let finishing =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), INTERVAL, |_: Request<()>| async {
+                sleep(ms(1700)).await;
+                Ok(Response::new(TestMessage::new("done")))
+            });
+        let timed_out = tokio::spawn(collect(timed_out));
+        let finishing = tokio::spawn(collect(finishing));
+        let first = dropped.next().await.expect("a frame").expect("no error");
+        assert!(matches!(first.into_part(), Some(FramePart::Heartbeat(_))));
+        // All three wait on one tick, which has a task.
+        assert_eq!(tick::registered(INTERVAL), 3);
+        assert_eq!(tasks(), 3, "two calls and the tick");
+
+        drop(dropped);
+        assert_eq!(
+            tick::registered(INTERVAL),
+            2,
+            "dropping a call deregisters it"
+        );
+        let seen = timed_out.await.expect("call task");
+        assert_eq!(seen.last(), Some(&deadline_error(1200, "1.2s")));
+        assert_eq!(
+            tick::registered(INTERVAL),
+            1,
+            "a deadline deregisters the call"
+        );
+        let seen = finishing.await.expect("call task");
+        assert_eq!(seen.last(), Some(&msg(1700, "done")));
+        assert_eq!(tick::registered(INTERVAL), 0, "so does its end");
+
+        // The tick went with its last call; its task ends.
+        sleep(ms(1)).await;
+        assert_eq!(tasks(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_heartbeat_the_call_gives_up_its_coop_budget() {
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), INTERVAL, |_: Request<()>| async {
+                sleep(ms(2000)).await;
+                Ok(Response::new(TestMessage::new("done")))
+            });
+        let mut stream = response.into_inner();
+        // Polls the stream once; says whether it was pending and whether the task
+        // has coop budget left after it.
+        async fn poll_once(stream: &mut FrameStream<TestFrame>) -> (bool, bool) {
+            std::future::poll_fn(|cx| {
+                let pending = Pin::new(&mut *stream).poll_next(cx).is_pending();
+                Poll::Ready((pending, tokio::task::coop::has_budget_remaining()))
+            })
+            .await
+        }
+        assert_eq!(
+            poll_once(&mut stream).await,
+            (true, true),
+            "waiting keeps the budget"
+        );
+        let frame = stream.next().await.expect("a frame").expect("no error");
+        assert!(matches!(frame.into_part(), Some(FramePart::Heartbeat(_))));
+        // Right after the heartbeat, in the same poll of the task.
+        assert_eq!(
+            poll_once(&mut stream).await,
+            (true, false),
+            "the budget is given up"
+        );
+        sleep(ms(1)).await;
+        assert_eq!(
+            poll_once(&mut stream).await,
+            (true, true),
+            "once per heartbeat only"
+        );
     }
 }

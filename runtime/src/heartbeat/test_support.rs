@@ -90,6 +90,7 @@ pub(crate) struct Scripted<T> {
     items: VecDeque<(Duration, Result<T, Status>)>,
     timer: Option<Pin<Box<Sleep>>>,
     hang: bool,
+    trailers_hang: bool,
     _on_drop: Option<SetOnDrop>,
 }
 
@@ -99,6 +100,7 @@ impl<T> Scripted<T> {
             items: items.into_iter().collect(),
             timer: None,
             hang: false,
+            trailers_hang: false,
             _on_drop: None,
         }
     }
@@ -106,6 +108,12 @@ impl<T> Scripted<T> {
     /// Stays pending after the last item instead of ending.
     pub(crate) fn then_hang(mut self) -> Self {
         self.hang = true;
+        self
+    }
+
+    /// Never gives its trailers (as a peer that sends no end of stream).
+    pub(crate) fn trailers_hang(mut self) -> Self {
+        self.trailers_hang = true;
         self
     }
 
@@ -137,8 +145,12 @@ impl<T: Unpin> Stream for Scripted<T> {
 }
 
 impl<T: Unpin + Send> FrameBody<T> for Scripted<T> {
-    /// A scripted stream has no trailers.
+    /// A scripted stream has no trailers, at once (or never, see
+    /// [`Scripted::trailers_hang`]).
     async fn trailers(&mut self) -> Result<Option<tonic::metadata::MetadataMap>, Status> {
+        if self.trailers_hang {
+            std::future::pending::<()>().await;
+        }
         Ok(None)
     }
 }

@@ -1113,7 +1113,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Lab/get_thing",
                 );
@@ -1140,7 +1140,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Lab/list_things",
                 );
@@ -1165,7 +1165,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/hostile.v1.Lab/type");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("hostile.v1.Lab", "type"));
@@ -1186,7 +1186,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/hostile.v1.Lab/Match");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("hostile.v1.Lab", "Match"));
@@ -1207,7 +1207,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/hostile.v1.Lab/Sleep");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("hostile.v1.Lab", "Sleep"));
@@ -1230,7 +1230,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Lab/Legacy",
                 );
@@ -1447,7 +1447,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = get_thingSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1494,7 +1494,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = list_thingsSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1541,7 +1541,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = typeSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1588,7 +1588,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = MatchSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1635,7 +1635,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1682,7 +1682,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = LegacySvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2250,7 +2250,7 @@ pub mod lab_wire_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.LabWire/Sleep",
                 );
@@ -2397,7 +2397,7 @@ pub mod lab_wire_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2956,7 +2956,7 @@ pub mod other_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Other/Sleep",
                 );
@@ -3103,7 +3103,7 @@ pub mod other_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3678,7 +3678,7 @@ pub mod second_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Second/Sleep",
                 );
@@ -3824,7 +3824,7 @@ pub mod second_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

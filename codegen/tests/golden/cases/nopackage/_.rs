@@ -513,7 +513,7 @@ pub mod bare_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/Bare/Wait");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("Bare", "Wait"));
@@ -657,7 +657,7 @@ pub mod bare_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WaitSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

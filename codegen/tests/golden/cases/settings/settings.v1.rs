@@ -682,7 +682,7 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Slow",
                 );
@@ -707,7 +707,7 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Many",
                 );
@@ -898,7 +898,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SlowSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -945,7 +945,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = ManySvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
