@@ -1,12 +1,13 @@
 //! The typed client of a rewritten service: `<svc>_client::<Svc>Client`, with
 //! the methods' original signatures, on top of the wire client.
 
-use std::time::Duration;
-
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::{Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, rust_type};
+use super::{
+    Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, duration_literal,
+    human, rust_type,
+};
 use crate::{model::ServiceModel, names};
 
 pub(crate) fn generate(
@@ -218,22 +219,5 @@ fn call(
                 #sf::__private::call_unary::<#frame, _>(context, self.inner.#ident(request)).await
             }
         }
-    }
-}
-
-/// The interval as a `u64` literal of milliseconds.
-pub(crate) fn duration_literal(interval: Duration) -> u64 {
-    u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// `500 ms`, `1.5 s`, `2 s` for docs.
-pub(crate) fn human(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{} s", ms as f64 / 1000.0)
     }
 }

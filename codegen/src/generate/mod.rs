@@ -22,6 +22,7 @@ mod server;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use proc_macro2::TokenStream;
 use prost_build::{Service, ServiceGenerator};
@@ -417,6 +418,23 @@ pub(crate) fn doc_path(settings: &ServiceSettings) -> String {
         .replace(' ', "")
         .trim_start_matches("::")
         .to_owned()
+}
+
+/// The interval as a `u64` literal of milliseconds.
+pub(crate) fn duration_literal(interval: Duration) -> u64 {
+    u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `500 ms`, `1.5 s`, `2 s` for docs.
+pub(crate) fn human(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@ use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::client::{duration_literal, human};
-use super::{Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, rust_type};
+use super::{
+    Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, duration_literal,
+    human, rust_type,
+};
 use crate::{model::ServiceModel, names};
 
 pub(crate) fn generate(

@@ -88,7 +88,7 @@ pub const FRAME_OVERHEAD: usize = 1 + 10;
 
 /// A frame of a heartbeat-wrapped response stream.
 ///
-/// Implemented by the generated `<Method>Frame` messages, whose wire form is
+/// Implemented by the generated `<Service><Method>Frame` messages, whose wire form is
 /// `oneof kind { steadfast.v1.Heartbeat heartbeat = 1; <Resp> message = 2; }`.
 pub trait Frame: prost::Message + Default + Send + 'static {
     /// The method's own response message (`<Resp>`).
