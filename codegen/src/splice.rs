@@ -42,7 +42,7 @@ use prost_types::{
     source_code_info::Location,
 };
 
-use crate::Error;
+use crate::{Error, model::qualified};
 
 /// Field number of `(steadfast.v1.method)` in `google.protobuf.MethodOptions`
 /// and of `(steadfast.v1.service)` in `google.protobuf.ServiceOptions`.
@@ -240,15 +240,8 @@ impl<'a> Splice<'a> {
     }
 
     /// The byte range of the (first) location at `path`, which holds `what`.
-    fn span(&self, path: &[i32], what: &str) -> Result<Range<usize>, Error> {
-        let path = path.to_vec();
-        let location = self
-            .original
-            .source_code_info
-            .iter()
-            .flat_map(|info| &info.location)
-            .find(|l| l.path == path)
-            .ok_or_else(|| {
+    fn span(&self, path: &'a [i32], what: &str) -> Result<Range<usize>, Error> {
+        let location = self.locations(path).next().ok_or_else(|| {
                 self.error(format!(
                     "no source span for {what} (path {path:?}); the descriptor must come from \
                      protox with include_source_info(true)"
@@ -869,14 +862,6 @@ fn names_type(text: &str, full_name: &str) -> bool {
     }
 }
 
-fn qualified(package: &str, name: &str) -> String {
-    if package.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{package}.{name}")
-    }
-}
-
 /// `source` with every byte of comments and string literals (quotes
 /// included) replaced by a space, newlines kept: byte offsets stay valid.
 fn blank_out_comments_and_strings(source: &str) -> Vec<u8> {
@@ -1041,10 +1026,7 @@ impl MessagePrinter<'_, '_> {
             ),
             (
                 "options",
-                message
-                    .options
-                    .as_ref()
-                    .is_some_and(|o| *o != Default::default()),
+                !is_empty(&message.options),
             ),
         ];
         if let Some((what, _)) = unsupported.iter().find(|(_, has)| *has) {
@@ -1162,28 +1144,12 @@ impl MessagePrinter<'_, '_> {
     }
 }
 
+/// The proto keyword of a scalar type (`TYPE_UINT64` → `uint64`).
 fn scalar_name(scalar: Type) -> String {
-    let name = match scalar {
-        Type::Double => "double",
-        Type::Float => "float",
-        Type::Int64 => "int64",
-        Type::Uint64 => "uint64",
-        Type::Int32 => "int32",
-        Type::Fixed64 => "fixed64",
-        Type::Fixed32 => "fixed32",
-        Type::Bool => "bool",
-        Type::String => "string",
-        Type::Bytes => "bytes",
-        Type::Uint32 => "uint32",
-        Type::Sfixed32 => "sfixed32",
-        Type::Sfixed64 => "sfixed64",
-        Type::Sint32 => "sint32",
-        Type::Sint64 => "sint64",
-        Type::Group => "group",
-        Type::Message => "message",
-        Type::Enum => "enum",
-    };
-    name.to_owned()
+    scalar
+        .as_str_name()
+        .trim_start_matches("TYPE_")
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
