@@ -315,8 +315,15 @@ where
             }
         };
         // The next heartbeat is due one interval after this one's tick (not after
-        // `now`, which is a little later), so the call stays on the tick's grid.
-        *this.last_sent = tick;
+        // `now`, which is a little later), so the call stays on the tick's grid;
+        // unless the tick is an interval or more behind (the stream was not polled
+        // for a while: the client stopped reading), which would make the next
+        // heartbeats due at once, a burst: then count from now.
+        *this.last_sent = if after(tick, *this.interval) > now {
+            tick
+        } else {
+            now
+        };
         *this.seq += 1;
         *this.beat_sent = true;
         let (progress, note) = this.progress.snapshot();
@@ -608,6 +615,27 @@ mod tests {
                 message: "no".to_owned(),
             }]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_not_polled_for_a_while_resumes_with_one_heartbeat_not_a_burst() {
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), ms(500), |_: Request<()>| async {
+                sleep(ms(10_000)).await;
+                Ok(Response::new(TestMessage::new("done")))
+            });
+        let start = Instant::now();
+        let mut stream = response.into_inner();
+        let mut next_heartbeat_at = async || {
+            let frame = stream.next().await.expect("a frame").expect("no error");
+            assert!(matches!(frame.into_part(), Some(FramePart::Heartbeat(_))));
+            u64::try_from(start.elapsed().as_millis()).expect("test time fits")
+        };
+        assert_eq!(next_heartbeat_at().await, 500);
+        // The client stops reading for six intervals, then reads again.
+        sleep(ms(3000)).await;
+        assert_eq!(next_heartbeat_at().await, 3500, "one heartbeat at once");
+        assert_eq!(next_heartbeat_at().await, 4000, "then one interval later");
     }
 
     #[tokio::test(start_paused = true)]
