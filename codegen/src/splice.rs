@@ -242,11 +242,11 @@ impl<'a> Splice<'a> {
     /// The byte range of the (first) location at `path`, which holds `what`.
     fn span(&self, path: &'a [i32], what: &str) -> Result<Range<usize>, Error> {
         let location = self.locations(path).next().ok_or_else(|| {
-                self.error(format!(
-                    "no source span for {what} (path {path:?}); the descriptor must come from \
+            self.error(format!(
+                "no source span for {what} (path {path:?}); the descriptor must come from \
                      protox with include_source_info(true)"
-                ))
-            })?;
+            ))
+        })?;
         self.range(location, what)
     }
 
@@ -1024,10 +1024,7 @@ impl MessagePrinter<'_, '_> {
                 "reserved ranges or names",
                 !message.reserved_range.is_empty() || !message.reserved_name.is_empty(),
             ),
-            (
-                "options",
-                !is_empty(&message.options),
-            ),
+            ("options", !is_empty(&message.options)),
         ];
         if let Some((what, _)) = unsupported.iter().find(|(_, has)| *has) {
             return Err(format!("it has {what}"));

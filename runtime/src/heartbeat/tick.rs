@@ -93,8 +93,8 @@ impl fmt::Debug for Tick {
 
 impl Tick {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // No user code runs under the lock, and every update there is a plain
-        // assignment or a count: a poisoned state is still usable.
+        // Under the lock run only plain assignments, counts, and waker clones (a
+        // reference count for tokio's wakers): a poisoned state is still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -110,8 +110,8 @@ impl Tick {
     /// for (which the task then sleeps until).
     fn fire(&self, now: Instant) -> Option<Instant> {
         let mut state = self.lock();
-        // At most one per registered call.
-        let mut wakers = Vec::new();
+        // At most one per call that waits.
+        let mut wakers = Vec::with_capacity(state.waiting);
         let mut next: Option<Instant> = None;
         let mut woken = 0;
         for (_, entry) in state.calls.iter_mut() {
@@ -119,7 +119,8 @@ impl Tick {
                 Some(due) if due <= now => {
                     entry.due = None;
                     woken += 1;
-                    wakers.extend(entry.waker.clone());
+                    // Not read again before the call registers its next wait.
+                    wakers.extend(entry.waker.take());
                 }
                 Some(due) => next = Some(next.map_or(due, |next| next.min(due))),
                 None => {}
@@ -301,11 +302,13 @@ impl Beat {
 impl Drop for Beat {
     fn drop(&mut self) {
         let mut state = self.tick.lock();
-        if let Some(entry) = state.calls.try_remove(self.key)
-            && entry.due.is_some()
-        {
+        let entry = state.calls.try_remove(self.key);
+        if entry.as_ref().is_some_and(|entry| entry.due.is_some()) {
             state.waiting = state.waiting.saturating_sub(1);
         }
+        // The entry's waker is dropped after the lock is released.
+        drop(state);
+        drop(entry);
     }
 }
 
