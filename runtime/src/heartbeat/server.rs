@@ -343,17 +343,22 @@ where
     }
 }
 
-/// Gives up the rest of the task's tokio coop budget (the task is polled again
-/// soon, as when a budget runs out).
+/// Spends the rest of the task's tokio coop budget, down to zero but not past it.
 ///
 /// Called once after a heartbeat, when the driver goes back to waiting. Sending the
 /// frame woke the connection's task, which tokio would run next, before the other
 /// calls the same tick woke, writing this one frame alone; with the budget spent,
 /// tokio queues it behind them, so the frames of one tick leave in one write.
+/// Stopping at zero, before a poll is refused, matters: a refused poll schedules the
+/// task again, one more poll of the whole call for nothing.
 fn yield_budget(cx: &mut Context<'_>) {
+    use tokio::task::coop::{has_budget_remaining, poll_proceed};
     // Bounded: outside a budgeted task every poll proceeds.
     for _ in 0..MAX_BUDGET {
-        match tokio::task::coop::poll_proceed(cx) {
+        if !has_budget_remaining() {
+            return;
+        }
+        match poll_proceed(cx) {
             Poll::Ready(progress) => progress.made_progress(),
             Poll::Pending => return,
         }
@@ -1033,6 +1038,48 @@ mod tests {
             poll_once(&mut stream).await,
             (true, true),
             "once per heartbeat only"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn giving_up_the_budget_does_not_schedule_the_call_again() {
+        use std::sync::atomic::AtomicUsize;
+        use std::task::{Wake, Waker};
+
+        #[derive(Default)]
+        struct CountWakes(AtomicUsize);
+        impl Wake for CountWakes {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+
+        let response =
+            serve_unary::<_, TestFrame, _, _>(Request::new(()), INTERVAL, |_: Request<()>| async {
+                sleep(ms(2000)).await;
+                Ok(Response::new(TestMessage::new("done")))
+            });
+        let mut stream = response.into_inner();
+        let frame = stream.next().await.expect("a frame").expect("no error");
+        assert!(matches!(frame.into_part(), Some(FramePart::Heartbeat(_))));
+        // Right after the heartbeat, in the same poll of the task, with a waker that
+        // counts: spending the budget must not ask for another poll.
+        let wakes = Arc::new(CountWakes::default());
+        let waker = Waker::from(wakes.clone());
+        let pending = std::future::poll_fn(|_| {
+            let mut cx = Context::from_waker(&waker);
+            Poll::Ready(Pin::new(&mut stream).poll_next(&mut cx).is_pending())
+        })
+        .await;
+        assert!(pending);
+        // Deferred wakes run when the task yields; give them the chance.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            0,
+            "no wake until the next tick"
         );
     }
 }
