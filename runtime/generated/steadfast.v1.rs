@@ -1,4 +1,5 @@
-// @generated from proto/steadfast/v1/frame.proto by prost-build (default Config),
+// @generated from proto/steadfast/v1/frame.proto by prost-build (default Config,
+// bytes fields as Bytes),
 // formatted with prettyplease. Do not edit: change the proto, then run
 //   STEADFAST_BLESS=1 cargo test -p steadfast-tests --test runtime_proto
 // and review the diff. Included by runtime/src/proto.rs as `steadfast::proto::v1`.
@@ -21,9 +22,9 @@ pub struct Heartbeat {
 /// Announces a blob before its chunks.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct BlobHeader {
-    /// Uncompressed size in bytes, as declared by the sender.
-    #[prost(uint64, tag = "1")]
-    pub size: u64,
+    /// Uncompressed size in bytes, as declared by the sender; unset when unknown.
+    #[prost(uint64, optional, tag = "1")]
+    pub size: ::core::option::Option<u64>,
     /// Compression of the blob's bytes.
     #[prost(enumeration = "Codec", tag = "2")]
     pub codec: i32,
@@ -32,15 +33,16 @@ pub struct BlobHeader {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Chunk {
     /// The bytes of this piece.
-    #[prost(bytes = "vec", tag = "1")]
-    pub data: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub data: ::prost::bytes::Bytes,
     /// Offset of `data` in the compressed stream.
     #[prost(uint64, tag = "2")]
     pub offset: u64,
     /// Set on the final chunk.
     #[prost(bool, tag = "3")]
     pub last: bool,
-    /// On the final chunk: checksum of the uncompressed bytes.
+    /// Reserved for codecs without a checksum of their own; unset with CODEC_ZSTD,
+    /// whose frame carries zstd's content checksum (which receivers require).
     #[prost(fixed64, optional, tag = "4")]
     pub checksum: ::core::option::Option<u64>,
 }

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod blob;
 pub mod heartbeat;
 mod proto;
 
+pub use blob::{Blob, BlobSource};
 pub use heartbeat::client::{CallOptions, Streaming};
 pub use heartbeat::progress::Progress;
 pub use proto::v1::Heartbeat;
@@ -13,8 +15,14 @@ pub use proto::v1::Heartbeat;
 /// Not a public API: it changes with the code generator, in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::heartbeat::client::{CallContext, call_context, call_streaming, call_unary};
-    pub use crate::heartbeat::frame::{FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
+    pub use crate::blob::glue::{
+        LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_upload, serve_download,
+        upload,
+    };
+    pub use crate::heartbeat::client::{
+        CallContext, blob_call_context, call_context, call_download, call_streaming, call_unary,
+    };
+    pub use crate::heartbeat::frame::{BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
     pub use prost;

@@ -57,14 +57,14 @@ mod tests {
     #[test]
     fn blob_header_and_chunk_encode_with_the_proto_field_numbers() {
         let header = BlobHeader {
-            size: 3,
+            size: Some(3),
             codec: Codec::Zstd as i32,
         };
         assert_eq!(header.encode_to_vec(), [0x08, 0x03, 0x10, 0x02]);
         assert_eq!(header.codec(), Codec::Zstd);
 
         let chunk = Chunk {
-            data: vec![7],
+            data: vec![7].into(),
             offset: 2,
             last: true,
             checksum: Some(1),

@@ -3,8 +3,8 @@
 //! script: `runtime/src/proto.rs` is `pub mod v1 { include!(GENERATED) }` and
 //! `runtime/generated/steadfast.v1.rs` is a golden file.
 //!
-//! These tests regenerate it (protox + prost-build's default `Config`, as the
-//! runtime's types were made, then prettyplease) and fail if the checked-in file
+//! These tests regenerate it (protox + prost-build's default `Config` with
+//! `bytes` fields as `Bytes`, as the runtime's types were made, then prettyplease) and fail if the checked-in file
 //! differs: a field added to frame.proto but not regenerated, a changed tag or
 //! type, an edited derive. After changing frame.proto, run
 //! `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test runtime_proto` and
@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 const INCLUDE_PATH: &str = "../generated/steadfast.v1.rs";
 
 const HEADER: &str = "\
-// @generated from proto/steadfast/v1/frame.proto by prost-build (default Config),
+// @generated from proto/steadfast/v1/frame.proto by prost-build (default Config,
+// bytes fields as Bytes),
 // formatted with prettyplease. Do not edit: change the proto, then run
 //   STEADFAST_BLESS=1 cargo test -p steadfast-tests --test runtime_proto
 // and review the diff. Included by runtime/src/proto.rs as `steadfast::proto::v1`.
@@ -40,6 +41,8 @@ fn generate() -> String {
         })
         .collect();
     let mut modules = prost_build::Config::new()
+        // Chunks move without copies.
+        .bytes(["."])
         .generate(requests)
         .expect("prost-build generates");
     assert_eq!(modules.len(), 1, "one module: steadfast.v1");

@@ -15,9 +15,10 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 
 use super::deadline::{Deadline, earliest};
-use super::frame::{Frame, FramePart};
+use super::frame::{BlobFrame, Frame, FramePart};
 use super::server::{MIN_INTERVAL, after};
-use crate::proto::v1::Heartbeat;
+use crate::blob::{Blob, BlobLimits};
+use crate::proto::v1::{Chunk, Heartbeat};
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
 
@@ -39,6 +40,7 @@ type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
 pub struct CallOptions {
     liveness: Option<Duration>,
     on_progress: Option<ProgressFn>,
+    blob_limits: Option<BlobLimits>,
 }
 
 impl fmt::Debug for CallOptions {
@@ -49,6 +51,7 @@ impl fmt::Debug for CallOptions {
                 "on_progress",
                 &self.on_progress.as_ref().map(|_| "Fn(&Heartbeat)"),
             )
+            .field("blob_limits", &self.blob_limits)
             .finish()
     }
 }
@@ -98,6 +101,13 @@ impl CallOptions {
         (options, receiver)
     }
 
+    /// The limits on a blob this call downloads (a `response_blob` method);
+    /// default: [`BlobLimits::default`].
+    pub fn blob_limits(mut self, limits: BlobLimits) -> Self {
+        self.blob_limits = Some(limits);
+        self
+    }
+
     /// Stores these options in the request's extensions, where the generated client
     /// method looks for them (replacing any stored earlier).
     pub fn attach<T>(self, request: &mut Request<T>) {
@@ -111,6 +121,7 @@ pub struct CallContext {
     liveness: Duration,
     deadline: Option<Deadline>,
     on_progress: Option<ProgressFn>,
+    blob_limits: BlobLimits,
 }
 
 impl fmt::Debug for CallContext {
@@ -146,16 +157,25 @@ impl CallContext {
 /// [`Request::set_timeout`] writes), counted from now. The metadata stays in the
 /// request, so the server learns the deadline too.
 pub fn call_context<T>(request: &mut Request<T>, interval: Duration) -> CallContext {
+    blob_call_context(request, Some(interval))
+}
+
+/// Like [`call_context`], for a method that may have no heartbeats (`interval`
+/// `None`): then there is no liveness window unless the options set one.
+pub fn blob_call_context<T>(request: &mut Request<T>, interval: Option<Duration>) -> CallContext {
     let options = request
         .extensions_mut()
         .remove::<CallOptions>()
         .unwrap_or_default();
+    let default_window = match interval {
+        Some(interval) => interval.max(MIN_INTERVAL).saturating_mul(3),
+        None => Duration::MAX,
+    };
     CallContext {
-        liveness: options
-            .liveness
-            .unwrap_or_else(|| interval.max(MIN_INTERVAL).saturating_mul(3)),
+        liveness: options.liveness.unwrap_or(default_window),
         deadline: Deadline::from_metadata(request.metadata()),
         on_progress: options.on_progress,
+        blob_limits: options.blob_limits.unwrap_or_default(),
     }
 }
 
@@ -208,6 +228,109 @@ where
         .into_parts();
     let stream = Streaming::new(FrameReader::new(streaming, ctx, timer));
     Ok(Response::from_parts(metadata, stream, extensions))
+}
+
+/// Completes the message part of a `response_blob` call and returns the blob that
+/// follows it: waits for the response headers (bounded by the deadline only), reads
+/// frames (heartbeats to the callbacks) to the message and the blob's header, and
+/// hands the rest of the stream to the [`Blob`], still under the liveness window and
+/// the deadline.
+///
+/// The response's metadata holds the response headers; the trailers come after the
+/// blob and are not returned (an error status in them fails the blob's read).
+pub async fn call_download<F, Fut>(
+    ctx: CallContext,
+    call: Fut,
+) -> Result<(Response<F::Message>, Blob), Status>
+where
+    F: BlobFrame,
+    Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
+{
+    let limits = ctx.blob_limits;
+    let mut timer = None;
+    let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
+        .await?
+        .into_parts();
+    let mut reader = FrameReader::new(streaming, ctx, timer);
+    let message = match poll_fn(|cx| reader.poll_part(cx)).await {
+        Some(Ok(FramePart::Message(message))) => message,
+        Some(Err(status)) => return Err(status),
+        None => {
+            return Err(Status::internal(
+                "protocol violation: the server ended a blob download without a message",
+            ));
+        }
+        Some(Ok(_)) => {
+            reader.abandon();
+            return Err(Status::internal(
+                "protocol violation: a blob download must start with its message",
+            ));
+        }
+    };
+    let header = match poll_fn(|cx| reader.poll_part(cx)).await {
+        Some(Ok(FramePart::Blob(header))) => header,
+        Some(Err(status)) => return Err(status),
+        None => {
+            return Err(Status::internal(
+                "protocol violation: the server ended a blob download without its blob",
+            ));
+        }
+        Some(Ok(_)) => {
+            reader.abandon();
+            return Err(Status::internal(
+                "protocol violation: a blob download must send the blob's header after its message",
+            ));
+        }
+    };
+    let chunks = Box::pin(download_chunks(reader));
+    let blob = Blob::new(header, chunks, limits)?;
+    Ok((Response::from_parts(metadata, message, extensions), blob))
+}
+
+/// The chunks that follow a download's blob header, as a stream.
+fn download_chunks<F, S>(
+    mut reader: FrameReader<F, S>,
+) -> impl Stream<Item = Result<Chunk, Status>> + Send + 'static
+where
+    F: Frame,
+    S: Stream<Item = Result<F, Status>> + Unpin + Send + 'static,
+{
+    let mut done = false;
+    PollStream(move |cx: &mut Context<'_>| {
+        if done {
+            return Poll::Ready(None);
+        }
+        let item = ready!(reader.poll_part(cx));
+        Poll::Ready(match item {
+            None => None,
+            Some(Ok(FramePart::Chunk(chunk))) => Some(Ok(chunk)),
+            Some(Err(status)) => {
+                done = true;
+                Some(Err(status))
+            }
+            Some(Ok(_)) => {
+                done = true;
+                reader.abandon();
+                Some(Err(Status::internal(
+                    "protocol violation: a blob download sent something other than chunks after its blob header",
+                )))
+            }
+        })
+    })
+}
+
+/// A stream from a polling closure.
+struct PollStream<P>(P);
+
+impl<T, P> Stream for PollStream<P>
+where
+    P: FnMut(&mut Context<'_>) -> Poll<Option<T>> + Unpin,
+{
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        (self.0)(cx)
+    }
 }
 
 /// The messages of a server-streaming heartbeat method, as the generated client
@@ -486,7 +609,26 @@ where
     F: Frame,
     S: Stream<Item = Result<F, Status>> + Unpin,
 {
+    /// The next message, for a method whose frames carry no blob.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<F::Message, Status>>> {
+        Poll::Ready(match ready!(self.poll_part(cx)) {
+            None => None,
+            Some(Ok(FramePart::Message(message))) => Some(Ok(message)),
+            Some(Err(status)) => Some(Err(status)),
+            Some(Ok(_)) => {
+                self.abandon();
+                Some(Err(Status::internal(
+                    "protocol violation: the server sent a blob on a method without one",
+                )))
+            }
+        })
+    }
+
+    /// The next frame that is not a heartbeat (heartbeats go to the callbacks).
+    fn poll_part(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<FramePart<F::Message>, Status>>> {
         loop {
             if self.ended {
                 return Poll::Ready(None);
@@ -507,8 +649,8 @@ where
                                 on_progress(&heartbeat);
                             }
                         }
-                        Some(FramePart::Message(message)) => {
-                            return Poll::Ready(Some(Ok(message)));
+                        Some(part) => {
+                            return Poll::Ready(Some(Ok(part)));
                         }
                         None => {
                             self.abandon();

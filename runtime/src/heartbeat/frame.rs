@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use tonic::codec::{BufferSettings, Codec};
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
-use crate::proto::v1::Heartbeat;
+use crate::proto::v1::{BlobHeader, Chunk, Heartbeat};
 
 /// The initial size of the encode and decode buffers of [`FrameCodec`], per call:
 /// room for any heartbeat frame (see the tests), where tonic's default is 8 KiB.
@@ -104,6 +104,20 @@ pub trait Frame: prost::Message + Default + Send + 'static {
     fn into_part(self) -> Option<FramePart<Self::Message>>;
 }
 
+/// A frame of a response that carries a blob after its message.
+///
+/// Implemented by the generated `<Service><Method>Frame` of a `response_blob`
+/// method, whose wire form is `oneof kind { steadfast.v1.Heartbeat heartbeat = 1;
+/// <Resp> message = 2; steadfast.v1.BlobHeader blob = 3; steadfast.v1.Chunk chunk = 4; }`:
+/// heartbeats, the message, the blob's header, then its chunks.
+pub trait BlobFrame: Frame {
+    /// A frame carrying the blob's header.
+    fn blob(header: BlobHeader) -> Self;
+
+    /// A frame carrying a chunk of the blob.
+    fn chunk(chunk: Chunk) -> Self;
+}
+
 /// What one [`Frame`] carries.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FramePart<M> {
@@ -111,6 +125,10 @@ pub enum FramePart<M> {
     Heartbeat(Heartbeat),
     /// The method's own message.
     Message(M),
+    /// The header of the blob that follows the message ([`BlobFrame`] only).
+    Blob(BlobHeader),
+    /// A chunk of that blob ([`BlobFrame`] only).
+    Chunk(Chunk),
 }
 
 #[cfg(test)]

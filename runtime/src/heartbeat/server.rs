@@ -55,7 +55,7 @@ impl<F> Stream for FrameStream<F> {
 /// [module docs](super)), then the handler's message, or its `Err` status; then it
 /// ends. `interval` below [`MIN_INTERVAL`] is raised to it.
 pub fn serve_unary<R, F, H, Fut>(
-    mut request: Request<R>,
+    request: Request<R>,
     interval: Duration,
     handler: H,
 ) -> Response<FrameStream<F>>
@@ -64,14 +64,11 @@ where
     H: FnOnce(Request<R>) -> Fut,
     Fut: Future<Output = Result<Response<F::Message>, Status>> + Send + 'static,
 {
-    let deadline = Deadline::from_metadata(request.metadata());
-    let progress = Progress::default();
-    request.extensions_mut().insert(progress.clone());
-    let source = Unary {
-        future: Some(handler(request)),
-    };
-    Response::new(FrameStream {
-        inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
+    serve_frames(request, Some(interval), |request| Messages::<_, F> {
+        source: Unary {
+            future: Some(handler(request)),
+        },
+        frame: PhantomData,
     })
 }
 
@@ -82,7 +79,7 @@ where
 /// call). Anything sent restarts the interval, so heartbeats appear only after a
 /// silence of one interval.
 pub fn serve_streaming<R, F, S, H, Fut>(
-    mut request: Request<R>,
+    request: Request<R>,
     interval: Duration,
     handler: H,
 ) -> Response<FrameStream<F>>
@@ -92,15 +89,56 @@ where
     H: FnOnce(Request<R>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
 {
+    serve_frames(request, Some(interval), |request| Messages::<_, F> {
+        source: StreamingHandler::Opening {
+            future: handler(request),
+        },
+        frame: PhantomData,
+    })
+}
+
+/// Puts a fresh [`Progress`] in the request extensions, builds the source of
+/// frames from the request, and returns the response at once; its stream drives
+/// the source, heartbeats in its silences if `interval` is given, and enforces the
+/// call's deadline either way.
+pub(crate) fn serve_frames<R, F, S>(
+    mut request: Request<R>,
+    interval: Option<Duration>,
+    source: impl FnOnce(Request<R>) -> S,
+) -> Response<FrameStream<F>>
+where
+    F: Frame,
+    S: Stream<Item = Result<F, Status>> + Send + 'static,
+{
     let deadline = Deadline::from_metadata(request.metadata());
     let progress = Progress::default();
     request.extensions_mut().insert(progress.clone());
-    let source = StreamingHandler::Opening {
-        future: handler(request),
-    };
+    let source = source(request);
     Response::new(FrameStream {
         inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
     })
+}
+
+pin_project! {
+    /// A source of messages as a source of message frames.
+    struct Messages<S, F> {
+        #[pin]
+        source: S,
+        frame: PhantomData<fn() -> F>,
+    }
+}
+
+impl<S, F> Stream for Messages<S, F>
+where
+    F: Frame,
+    S: Stream<Item = Result<F::Message, Status>>,
+{
+    type Item = Result<F, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = ready!(self.project().source.poll_next(cx));
+        Poll::Ready(item.map(|item| item.map(F::message)))
+    }
 }
 
 pin_project! {
@@ -186,7 +224,8 @@ pin_project! {
         // first `Pending` from the source, dropped (deregistered) when the call is
         // over.
         beat: Option<Beat>,
-        interval: Duration,
+        // `None`: no heartbeats (only the deadline is enforced).
+        interval: Option<Duration>,
         deadline: Option<Deadline>,
         started: Instant,
         // When the last frame was yielded (or the handler was called).
@@ -201,13 +240,18 @@ pin_project! {
 }
 
 impl<F, S> Driver<F, S> {
-    fn new(source: S, interval: Duration, deadline: Option<Deadline>, progress: Progress) -> Self {
+    fn new(
+        source: S,
+        interval: Option<Duration>,
+        deadline: Option<Deadline>,
+        progress: Progress,
+    ) -> Self {
         let now = Instant::now();
         Driver {
             source: Some(source),
             deadline_timer: None,
             beat: None,
-            interval: interval.max(MIN_INTERVAL),
+            interval: interval.map(|interval| interval.max(MIN_INTERVAL)),
             deadline,
             started: now,
             last_sent: now,
@@ -233,7 +277,7 @@ enum Alarm {
 impl<F, S> Stream for Driver<F, S>
 where
     F: Frame,
-    S: Stream<Item = Result<F::Message, Status>>,
+    S: Stream<Item = Result<F, Status>>,
 {
     type Item = Result<F, Status>;
 
@@ -244,13 +288,13 @@ where
         };
         let polled = source.poll_next(cx);
         let alarm = match polled {
-            Poll::Ready(Some(Ok(message))) => {
+            Poll::Ready(Some(Ok(frame))) => {
                 let now = Instant::now();
                 match this.deadline {
                     Some(deadline) if deadline.passed(now) => Alarm::Deadline(*deadline),
                     _ => {
                         *this.last_sent = now;
-                        return Poll::Ready(Some(Ok(F::message(message))));
+                        return Poll::Ready(Some(Ok(frame)));
                     }
                 }
             }
@@ -264,7 +308,6 @@ where
                     item.inspect_err(|status| {
                         tracing::debug!(code = ?status.code(), "heartbeat call: handler failed");
                     })
-                    .map(F::message)
                 }));
             }
             Poll::Pending => 'pending: {
@@ -279,11 +322,11 @@ where
                         break 'pending Alarm::Deadline(*deadline);
                     }
                 }
-                let beat = this
-                    .beat
-                    .get_or_insert_with(|| Beat::register(*this.interval));
-                let Poll::Ready(tick) = beat.poll(cx, after(*this.last_sent, *this.interval))
-                else {
+                let Some(interval) = *this.interval else {
+                    return Poll::Pending;
+                };
+                let beat = this.beat.get_or_insert_with(|| Beat::register(interval));
+                let Poll::Ready(tick) = beat.poll(cx, after(*this.last_sent, interval)) else {
                     if std::mem::take(this.beat_sent) {
                         yield_budget(cx);
                     }
@@ -319,7 +362,8 @@ where
         // unless the tick is an interval or more behind (the stream was not polled
         // for a while: the client stopped reading), which would make the next
         // heartbeats due at once, a burst: then count from now.
-        *this.last_sent = if after(tick, *this.interval) > now {
+        let interval = this.interval.unwrap_or(MIN_INTERVAL);
+        *this.last_sent = if after(tick, interval) > now {
             tick
         } else {
             now
@@ -421,6 +465,7 @@ mod tests {
                     elapsed_ms: hb.elapsed_ms,
                 },
                 Ok(Some(FramePart::Message(m))) => Seen::Message { at, value: m.value },
+                Ok(Some(other)) => panic!("a heartbeat frame carried {other:?}"),
                 Ok(None) => panic!("the server side built a frame with no kind"),
                 Err(status) => Seen::Error {
                     at,

@@ -1,0 +1,341 @@
+//! What generated code calls for blob methods (re-exported in `__private`).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use futures_core::Stream;
+use pin_project_lite::pin_project;
+use tonic::{Request, Response, Status};
+
+use super::reader::Chunks;
+use super::source::{SendPart, Sending};
+use super::{Blob, BlobLimits, BlobSource};
+use crate::heartbeat::frame::BlobFrame;
+use crate::heartbeat::server::{FrameStream, serve_frames};
+use crate::proto::v1::{BlobHeader, Chunk};
+
+/// A frame of an upload: the request stream of a `request_blob` method.
+///
+/// Implemented by the generated `<Service><Method>Upload` messages, whose wire form
+/// is `oneof kind { <Req> head = 1; steadfast.v1.BlobHeader blob = 2;
+/// steadfast.v1.Chunk chunk = 3; }`: the head, the blob's header, then its chunks.
+pub trait Upload: prost::Message + Default + Send + 'static {
+    /// The method's own request message.
+    type Head: Send + 'static;
+
+    /// A frame carrying the request message.
+    fn head(head: Self::Head) -> Self;
+
+    /// A frame carrying the blob's header.
+    fn blob(header: BlobHeader) -> Self;
+
+    /// A frame carrying a chunk of the blob.
+    fn chunk(chunk: Chunk) -> Self;
+
+    /// What the frame carries; `None` when the peer sent a frame with no `kind`.
+    fn into_part(self) -> Option<UploadPart<Self::Head>>;
+}
+
+/// What one [`Upload`] frame carries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UploadPart<H> {
+    /// The method's request message (first).
+    Head(H),
+    /// The blob's header (second).
+    Blob(BlobHeader),
+    /// A chunk of the blob (then, to the last).
+    Chunk(Chunk),
+}
+
+/// The blob limits of a generated server, shared by the server and its calls.
+#[derive(Clone, Default)]
+pub struct LimitsCell(Arc<Mutex<BlobLimits>>);
+
+impl fmt::Debug for LimitsCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LimitsCell").field(&self.get()).finish()
+    }
+}
+
+impl LimitsCell {
+    /// The limits now.
+    pub fn get(&self) -> BlobLimits {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the limits, for calls that start from now on.
+    pub fn set(&self, limits: BlobLimits) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = limits;
+    }
+}
+
+/// Server: reads the head and the blob's header off an upload and returns the
+/// request message (with the call's metadata and extensions) and the blob, which
+/// reads the rest of the stream.
+///
+/// Errors: a stream that does not start with the head and the header →
+/// `INVALID_ARGUMENT`; a declared size over `limits` → `RESOURCE_EXHAUSTED`, before
+/// any chunk is read.
+pub async fn accept_upload<U, S>(
+    request: Request<S>,
+    limits: BlobLimits,
+) -> Result<(Request<U::Head>, Blob), Status>
+where
+    U: Upload,
+    S: Stream<Item = Result<U, Status>> + Send + Unpin + 'static,
+{
+    let (metadata, extensions, mut stream) = request.into_parts();
+    let head = match next(&mut stream).await? {
+        Some(UploadPart::Head(head)) => head,
+        _ => {
+            return Err(Status::invalid_argument(
+                "protocol violation: an upload must start with its request message (`head`)",
+            ));
+        }
+    };
+    let header = match next(&mut stream).await? {
+        Some(UploadPart::Blob(header)) => header,
+        _ => {
+            return Err(Status::invalid_argument(
+                "protocol violation: an upload must send its blob header (`blob`) after its request message",
+            ));
+        }
+    };
+    let chunks: Chunks = Box::pin(UploadChunks {
+        stream: Some(stream),
+        frame: PhantomData,
+    });
+    let blob = Blob::new(header, chunks, limits)?;
+    Ok((Request::from_parts(metadata, extensions, head), blob))
+}
+
+/// The next part of an upload; `None` at its end.
+async fn next<U, S>(stream: &mut S) -> Result<Option<UploadPart<U::Head>>, Status>
+where
+    U: Upload,
+    S: Stream<Item = Result<U, Status>> + Unpin,
+{
+    match std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await {
+        None => Ok(None),
+        Some(frame) => match frame?.into_part() {
+            Some(part) => Ok(Some(part)),
+            None => Err(Status::invalid_argument(
+                "protocol violation: an upload frame with no kind set",
+            )),
+        },
+    }
+}
+
+/// The chunks of an upload, after its head and header.
+struct UploadChunks<S, U> {
+    /// `None` after an error.
+    stream: Option<S>,
+    frame: PhantomData<fn() -> U>,
+}
+
+impl<S, U> Stream for UploadChunks<S, U>
+where
+    U: Upload,
+    S: Stream<Item = Result<U, Status>> + Unpin,
+{
+    type Item = Result<Chunk, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let item = match ready!(Pin::new(stream).poll_next(cx)) {
+            None => return Poll::Ready(None),
+            Some(Ok(frame)) => match frame.into_part() {
+                Some(UploadPart::Chunk(chunk)) => return Poll::Ready(Some(Ok(chunk))),
+                _ => Err(Status::invalid_argument(
+                    "protocol violation: an upload sent something other than chunks after its blob header",
+                )),
+            },
+            Some(Err(status)) => Err(status),
+        };
+        self.stream = None;
+        Poll::Ready(Some(item))
+    }
+}
+
+/// Client: the request of a `request_blob` method, as the stream of frames the
+/// wire method takes (head, blob header, chunks), and the outcome of reading the
+/// source, to check once the call is over.
+pub fn upload<U: Upload>(
+    request: Request<U::Head>,
+    blob: BlobSource,
+) -> (Request<UploadStream<U>>, UploadOutcome) {
+    let failure = Arc::new(Mutex::new(None));
+    let outcome = UploadOutcome {
+        failure: Arc::clone(&failure),
+    };
+    let request = request.map(|head| UploadStream {
+        head: Some(head),
+        sending: Some(blob.start()),
+        failure,
+    });
+    (request, outcome)
+}
+
+/// The frames of an upload, as the wire method sends them.
+pub struct UploadStream<U: Upload> {
+    head: Option<U::Head>,
+    /// `None` once the blob ended (or failed).
+    sending: Option<Sending>,
+    failure: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl<U: Upload> fmt::Debug for UploadStream<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UploadStream").finish_non_exhaustive()
+    }
+}
+
+impl<U: Upload> Unpin for UploadStream<U> {}
+
+impl<U: Upload> Stream for UploadStream<U> {
+    type Item = U;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(U::head(head)));
+        }
+        let Some(sending) = self.sending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(Pin::new(sending).poll_next(cx)) {
+            Some(Ok(SendPart::Header(header))) => Poll::Ready(Some(U::blob(header))),
+            Some(Ok(SendPart::Chunk(chunk))) => {
+                if chunk.last {
+                    self.sending = None;
+                }
+                Poll::Ready(Some(U::chunk(chunk)))
+            }
+            Some(Err(error)) => {
+                // End the stream without the last chunk: the server sees a truncated
+                // blob, and the caller gets this error (see `UploadOutcome`).
+                tracing::debug!(%error, "blob upload: reading the source failed");
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                self.sending = None;
+                Poll::Ready(None)
+            }
+            None => {
+                self.sending = None;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+/// Whether the source of an upload was read to its end.
+#[derive(Debug)]
+pub struct UploadOutcome {
+    failure: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl UploadOutcome {
+    /// The call's result, unless reading the source failed: then that error
+    /// (`INTERNAL`, with its cause), whatever the server answered to the truncated
+    /// blob.
+    pub fn check<T>(self, result: Result<T, Status>) -> Result<T, Status> {
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match failure {
+            Some(error) => Err(Status::internal(format!(
+                "reading the blob to upload failed: {error}"
+            ))),
+            None => result,
+        }
+    }
+}
+
+/// Server: a `response_blob` method. The handler's future gives the message and
+/// the blob to send after it; the stream sends heartbeats while the handler works
+/// (if `interval` is given), then the message, the blob's header and its chunks,
+/// and enforces the call's deadline throughout.
+pub fn serve_download<R, F, H, Fut>(
+    request: Request<R>,
+    interval: Option<Duration>,
+    handler: H,
+) -> Response<FrameStream<F>>
+where
+    F: BlobFrame,
+    H: FnOnce(Request<R>) -> Fut,
+    Fut: Future<Output = Result<(Response<F::Message>, BlobSource), Status>> + Send + 'static,
+{
+    serve_frames(request, interval, |request| Download::<Fut, F>::Opening {
+        future: handler(request),
+    })
+}
+
+pin_project! {
+    /// A download: the handler's future, then the blob it gave.
+    #[project = DownloadProj]
+    enum Download<Fut, F> {
+        Opening { #[pin] future: Fut },
+        Sending { sending: Sending, frame: PhantomData<fn() -> F> },
+        Done,
+    }
+}
+
+impl<Fut, F> Stream for Download<Fut, F>
+where
+    F: BlobFrame,
+    Fut: Future<Output = Result<(Response<F::Message>, BlobSource), Status>>,
+{
+    type Item = Result<F, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.as_mut().project() {
+            DownloadProj::Opening { future } => {
+                let item = match ready!(future.poll(cx)) {
+                    Ok((response, source)) => {
+                        self.set(Download::Sending {
+                            sending: source.start(),
+                            frame: PhantomData,
+                        });
+                        Ok(F::message(response.into_inner()))
+                    }
+                    Err(status) => {
+                        self.set(Download::Done);
+                        Err(status)
+                    }
+                };
+                Poll::Ready(Some(item))
+            }
+            DownloadProj::Sending { sending, .. } => {
+                let item = match ready!(Pin::new(sending).poll_next(cx)) {
+                    Some(Ok(SendPart::Header(header))) => {
+                        return Poll::Ready(Some(Ok(F::blob(header))));
+                    }
+                    Some(Ok(SendPart::Chunk(chunk))) => {
+                        if !chunk.last {
+                            return Poll::Ready(Some(Ok(F::chunk(chunk))));
+                        }
+                        Ok(F::chunk(chunk))
+                    }
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "blob download: reading the source failed");
+                        Err(Status::internal(format!(
+                            "reading the blob to send failed: {error}"
+                        )))
+                    }
+                    None => Err(Status::internal("the blob to send stopped before its end")),
+                };
+                self.set(Download::Done);
+                Poll::Ready(Some(item))
+            }
+            DownloadProj::Done => Poll::Ready(None),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Chunked zstd streams: blobs of any size, in bounded memory, verified end to end.
+//!
+//! A method with `request_blob` (or `response_blob`) set carries, beside its
+//! message, a blob: any number of bytes, compressed once as a single zstd stream
+//! (with zstd's content checksum) and cut into `steadfast.v1.Chunk` messages. The
+//! sender reads its [`BlobSource`] a block at a time and compresses ahead of the
+//! transport; the receiver gets a [`Blob`], an [`AsyncRead`](tokio::io::AsyncRead)
+//! that decompresses chunk by chunk as they arrive, so a handler starts on the
+//! first bytes while the rest is still on the way.
+//!
+//! ```no_run
+//! # use steadfast::{Blob, BlobSource};
+//! # async fn demo(mut blob: Blob) -> Result<(), tonic::Status> {
+//! // Sending (client): a file, bytes, or any `AsyncRead`.
+//! let source = BlobSource::from_path("model.bin").level(3);
+//! let progress = source.progress(); // for a progress bar
+//! # let _ = (source, progress);
+//! // Receiving (server handler): read it like a file.
+//! let mut sink = tokio::io::sink();
+//! tokio::io::copy(&mut blob, &mut sink).await.map_err(steadfast::blob::status)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Memory
+//!
+//! Nothing holds a whole blob. The sender keeps one input block
+//! ([`BLOCK_BYTES`]), zstd's compression context (about 1–3 MiB at levels 1–3;
+//! each extra [`worker`](BlobSource::workers) adds its own) and at most
+//! [`SEND_QUEUE_CHUNKS`] compressed chunks waiting for the transport. The
+//! receiver keeps the chunks tonic has decoded, zstd's window (at most
+//! 2^[`window_log_max`](BlobLimits::window_log_max) bytes; 2 MiB for a level-3
+//! sender) and one output block ([`BLOCK_BYTES`]). A slow reader slows the
+//! sender: flow control all the way back.
+//!
+//! # Verification
+//!
+//! The receiver checks that chunk offsets are contiguous, that the stream is one
+//! zstd frame carrying a content checksum and that the checksum matches, that the
+//! bytes add up to the declared size, and that the last chunk came. Any mismatch
+//! ends the read with an error (`DATA_LOSS`) instead of an end of file, so a
+//! truncated blob can never pass for a whole one.
+//!
+//! # Limits
+//!
+//! [`BlobLimits`] (set on the generated server with `blob_limits`, or for
+//! downloads on a call's [`CallOptions`](crate::CallOptions)) bound the
+//! uncompressed size (a declared size over it is refused before any chunk is read;
+//! actual bytes over it fail at the limit, decompression bombs included), the
+//! zstd window and the size of one chunk. All give `RESOURCE_EXHAUSTED`.
+//!
+//! zstd work runs on tokio's blocking threads
+//! ([`spawn_blocking`](tokio::task::spawn_blocking)), one block at a time, never
+//! on the threads that drive the I/O.
+
+pub(crate) mod glue;
+mod progress;
+mod reader;
+mod source;
+
+use std::io;
+
+use tonic::{Code, Status};
+
+pub use self::progress::TransferProgress;
+pub use self::reader::Blob;
+pub use self::source::BlobSource;
+
+/// Uncompressed bytes the sender reads, and the receiver decompresses, per step.
+pub const BLOCK_BYTES: usize = 256 * 1024;
+
+/// Default size of one chunk's (compressed) data: see `BENCHMARKS.md` for the
+/// measurements behind it.
+pub const DEFAULT_CHUNK_BYTES: usize = 128 * 1024;
+
+/// Compressed chunks the sender keeps ready ahead of the transport.
+pub const SEND_QUEUE_CHUNKS: usize = 4;
+
+/// Default zstd level (what `zstd` uses by default).
+pub const DEFAULT_LEVEL: i32 = 3;
+
+/// Limits a receiver puts on the blobs it accepts.
+///
+/// The defaults: 16 GiB uncompressed, a zstd window of at most 8 MiB (window log
+/// 23, what zstd levels up to 19 use), chunks of at most 1 MiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLimits {
+    max_size: u64,
+    window_log_max: u32,
+    max_chunk: usize,
+}
+
+impl Default for BlobLimits {
+    fn default() -> Self {
+        BlobLimits {
+            max_size: 16 << 30,
+            window_log_max: 23,
+            max_chunk: 1 << 20,
+        }
+    }
+}
+
+impl BlobLimits {
+    /// The defaults (see [`BlobLimits`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The largest uncompressed size accepted, in bytes.
+    #[must_use]
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// The largest zstd window accepted, as a power of two (10..=31); the
+    /// receiver's memory for the window is at most `2^log` bytes.
+    #[must_use]
+    pub fn window_log_max(mut self, log: u32) -> Self {
+        self.window_log_max = log.clamp(10, 31);
+        self
+    }
+
+    /// The largest chunk accepted (its compressed data), in bytes.
+    #[must_use]
+    pub fn max_chunk(mut self, bytes: usize) -> Self {
+        self.max_chunk = bytes;
+        self
+    }
+
+    /// The largest uncompressed size accepted.
+    pub fn get_max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    /// The largest zstd window accepted, as a power of two.
+    pub fn get_window_log_max(&self) -> u32 {
+        self.window_log_max
+    }
+
+    /// The largest chunk accepted.
+    pub fn get_max_chunk(&self) -> usize {
+        self.max_chunk
+    }
+}
+
+/// The [`Status`] behind an error from reading a [`Blob`] (or from a
+/// [`BlobSource`]), for a handler to return: the blob's own status when it failed
+/// (`DATA_LOSS`, `RESOURCE_EXHAUSTED`, the peer's status...), `INTERNAL` with the
+/// error's text otherwise.
+pub fn status(error: &io::Error) -> Status {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Status>())
+    {
+        Some(status) => status.clone(),
+        None => Status::new(Code::Internal, error.to_string()),
+    }
+}
+
+/// An I/O error carrying `status`, for [`status`] to find again.
+pub(crate) fn io_error(status: Status) -> io::Error {
+    let kind = match status.code() {
+        Code::DataLoss | Code::InvalidArgument => io::ErrorKind::InvalidData,
+        Code::DeadlineExceeded => io::ErrorKind::TimedOut,
+        // Not `Interrupted`: readers retry those.
+        Code::Cancelled => io::ErrorKind::ConnectionAborted,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, status)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,470 @@
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_core::Stream;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::task::JoinHandle;
+use tonic::Status;
+use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
+
+use super::{BLOCK_BYTES, BlobLimits, TransferProgress, io_error};
+use crate::proto::v1::{BlobHeader, Chunk, Codec};
+
+/// The chunks of a blob as they come off the wire (after its header).
+pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send>>;
+
+/// A blob being received: an [`AsyncRead`] of its uncompressed bytes,
+/// decompressed chunk by chunk as they arrive.
+///
+/// The read ends (`Ok(0)`) only once the whole blob came and was verified: the last
+/// chunk arrived, offsets were contiguous, zstd's checksum matched and the bytes
+/// add up to the declared size. Anything else ends it with an error whose
+/// [`status`](super::status) is the reason (`DATA_LOSS`, `RESOURCE_EXHAUSTED`,
+/// `DEADLINE_EXCEEDED`, the peer's status...), so a truncated blob cannot pass for
+/// a whole one. Dropping the blob cancels the transfer (and, on a server, the
+/// upload's call keeps going only as far as the handler does).
+pub struct Blob {
+    chunks: Option<Chunks>,
+    limits: BlobLimits,
+    declared: Option<u64>,
+    progress: TransferProgress,
+    state: State,
+    /// Decompressed bytes not yet read.
+    ready: Bytes,
+    /// The error that ended the blob, given again to every later read.
+    failed: Option<Status>,
+}
+
+enum State {
+    /// Waiting for compressed input (or for the end).
+    Idle(Box<Decompressor>),
+    /// A step runs on a blocking thread.
+    Decoding(JoinHandle<(Box<Decompressor>, Result<Bytes, Status>)>),
+    /// Verified and read to the end.
+    Done,
+    /// Failed (see `failed`).
+    Failed,
+}
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Blob")
+            .field("declared_size", &self.declared)
+            .field("progress", &self.progress)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Blob {
+    /// A blob from its header and the chunks that follow it; refuses a header the
+    /// limits do not allow.
+    pub(crate) fn new(
+        header: BlobHeader,
+        chunks: Chunks,
+        limits: BlobLimits,
+    ) -> Result<Blob, Status> {
+        match Codec::try_from(header.codec) {
+            Ok(Codec::Zstd) => {}
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "blob codec {} is not supported: send CODEC_ZSTD (2)",
+                    header.codec
+                )));
+            }
+        }
+        if let Some(size) = header.size
+            && size > limits.max_size
+        {
+            return Err(Status::resource_exhausted(format!(
+                "the blob's declared size, {size} bytes, is over this receiver's limit of {} bytes",
+                limits.max_size
+            )));
+        }
+        let progress = TransferProgress::default();
+        progress.set_total(header.size);
+        let decompressor = Decompressor::new(&limits)?;
+        Ok(Blob {
+            chunks: Some(chunks),
+            limits,
+            declared: header.size,
+            progress,
+            state: State::Idle(Box::new(decompressor)),
+            ready: Bytes::new(),
+            failed: None,
+        })
+    }
+
+    /// The uncompressed size the sender declared, if it did.
+    pub fn declared_size(&self) -> Option<u64> {
+        self.declared
+    }
+
+    /// A handle on how far the transfer has come (for progress bars).
+    pub fn progress(&self) -> TransferProgress {
+        self.progress.clone()
+    }
+
+    /// Reads the whole blob into memory; fails with `RESOURCE_EXHAUSTED` (before
+    /// reading it) if it declares more than `limit` bytes, or once more than `limit`
+    /// bytes came.
+    pub async fn to_bytes(mut self, limit: usize) -> Result<Bytes, Status> {
+        use tokio::io::AsyncReadExt;
+        let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
+        if let Some(size) = self.declared
+            && size > limit_u64
+        {
+            return Err(over_limit(size, limit_u64));
+        }
+        let capacity = self.declared.map_or(0, |size| size as usize);
+        let mut bytes = BytesMut::with_capacity(capacity.min(limit));
+        loop {
+            if bytes.len() == bytes.capacity() {
+                bytes.reserve(BLOCK_BYTES.min(limit.saturating_sub(bytes.len()).max(1)));
+            }
+            let read = self
+                .read_buf(&mut bytes)
+                .await
+                .map_err(|error| super::status(&error))?;
+            if read == 0 {
+                return Ok(bytes.freeze());
+            }
+            if bytes.len() > limit {
+                return Err(over_limit(bytes.len() as u64, limit_u64));
+            }
+        }
+    }
+
+    /// Writes the whole blob to a new file at `path` (replacing one that is
+    /// there) and returns its length. On an error the partial file is removed.
+    pub async fn to_file(mut self, path: impl AsRef<Path>) -> Result<u64, Status> {
+        let path = path.as_ref();
+        let written = async {
+            let mut file = tokio::fs::File::create(path).await?;
+            let written = tokio::io::copy(&mut self, &mut file).await?;
+            file.flush().await?;
+            file.sync_all().await?;
+            Ok::<_, io::Error>(written)
+        }
+        .await;
+        match written {
+            Ok(written) => Ok(written),
+            Err(error) => {
+                let _ = tokio::fs::remove_file(path).await;
+                Err(super::status(&error))
+            }
+        }
+    }
+
+    fn fail(&mut self, status: Status) -> io::Error {
+        // Stop the transfer: on a server this lets the call end.
+        self.chunks = None;
+        self.state = State::Failed;
+        self.failed = Some(status.clone());
+        io_error(status)
+    }
+
+    /// Moves the blob along until it has bytes to give (`Ok(true)`) or has ended
+    /// verified (`Ok(false)`).
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Status>> {
+        loop {
+            if !self.ready.is_empty() {
+                return Poll::Ready(Ok(true));
+            }
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Done => return Poll::Ready(Ok(false)),
+                State::Failed => {
+                    self.state = State::Failed;
+                    let status = self
+                        .failed
+                        .clone()
+                        .unwrap_or_else(|| Status::internal("blob failed"));
+                    return Poll::Ready(Err(status));
+                }
+                State::Decoding(mut job) => match Pin::new(&mut job).poll(cx) {
+                    Poll::Pending => {
+                        self.state = State::Decoding(job);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(join)) => {
+                        return Poll::Ready(Err(Status::internal(format!(
+                            "blob decoding task: {join}"
+                        ))));
+                    }
+                    Poll::Ready(Ok((decompressor, output))) => {
+                        let output = output?;
+                        self.progress.add(output.len() as u64, 0);
+                        if decompressor.produced > self.limits.max_size {
+                            return Poll::Ready(Err(over_limit(
+                                decompressor.produced,
+                                self.limits.max_size,
+                            )));
+                        }
+                        self.ready = output;
+                        self.state = State::Idle(decompressor);
+                    }
+                },
+                State::Idle(mut decompressor) => {
+                    if decompressor.has_work() {
+                        let limit = self.limits.max_size;
+                        self.state = State::Decoding(tokio::task::spawn_blocking(move || {
+                            let output = decompressor.step(limit);
+                            (decompressor, output)
+                        }));
+                        continue;
+                    }
+                    if decompressor.last_seen {
+                        self.state = State::Done;
+                        return Poll::Ready(decompressor.finish(self.declared).map(|()| false));
+                    }
+                    let next = match self.chunks.as_mut() {
+                        Some(chunks) => chunks.as_mut().poll_next(cx),
+                        None => Poll::Ready(None),
+                    };
+                    match next {
+                        Poll::Pending => {
+                            self.state = State::Idle(decompressor);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(None) => {
+                            return Poll::Ready(Err(Status::data_loss(format!(
+                                "the blob ended before its last chunk (truncated after {} compressed bytes)",
+                                decompressor.offset
+                            ))));
+                        }
+                        Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
+                        Poll::Ready(Some(Ok(chunk))) => {
+                            self.progress.add(0, chunk.data.len() as u64);
+                            decompressor.accept(chunk, &self.limits)?;
+                            self.state = State::Idle(decompressor);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for Blob {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match ready!(this.poll_fill(cx)) {
+            Ok(true) => {
+                let n = this.ready.len().min(buf.remaining());
+                buf.put_slice(&this.ready[..n]);
+                this.ready.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Ok(false) => Poll::Ready(Ok(())),
+            Err(status) => {
+                if this.failed.is_some() {
+                    return Poll::Ready(Err(io_error(status)));
+                }
+                tracing::debug!(code = ?status.code(), message = status.message(), "blob failed");
+                Poll::Ready(Err(this.fail(status)))
+            }
+        }
+    }
+}
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        if let State::Decoding(job) = &self.state {
+            job.abort();
+        }
+    }
+}
+
+fn over_limit(size: u64, limit: u64) -> Status {
+    Status::resource_exhausted(format!(
+        "the blob is larger than the limit of {limit} bytes (at least {size} bytes)"
+    ))
+}
+
+/// The zstd side of a [`Blob`]: compressed input in, verified output out.
+struct Decompressor {
+    decoder: Decoder<'static>,
+    /// Compressed bytes received and not yet decompressed.
+    input: Bytes,
+    /// The offset the next chunk must have.
+    offset: u64,
+    /// The last chunk came.
+    last_seen: bool,
+    /// The last step filled its output: zstd may hold more.
+    more_output: bool,
+    /// zstd ended the frame (and checked its checksum).
+    frame_done: bool,
+    /// The frame header was checked.
+    header_checked: bool,
+    /// Uncompressed bytes so far.
+    produced: u64,
+}
+
+impl Decompressor {
+    fn new(limits: &BlobLimits) -> Result<Self, Status> {
+        let zstd_error = |error: io::Error| Status::internal(format!("zstd: {error}"));
+        let mut decoder = Decoder::new().map_err(zstd_error)?;
+        decoder
+            .set_parameter(DParameter::WindowLogMax(limits.window_log_max))
+            .map_err(zstd_error)?;
+        Ok(Decompressor {
+            decoder,
+            input: Bytes::new(),
+            offset: 0,
+            last_seen: false,
+            more_output: false,
+            frame_done: false,
+            header_checked: false,
+            produced: 0,
+        })
+    }
+
+    /// Takes a chunk in, checking its place and size.
+    fn accept(&mut self, chunk: Chunk, limits: &BlobLimits) -> Result<(), Status> {
+        if self.last_seen {
+            return Err(Status::data_loss(
+                "a chunk came after the blob's last chunk",
+            ));
+        }
+        if chunk.offset != self.offset {
+            return Err(Status::data_loss(format!(
+                "blob chunk at offset {} where offset {} was expected (a chunk is missing or out of order)",
+                chunk.offset, self.offset
+            )));
+        }
+        if chunk.data.len() > limits.max_chunk {
+            return Err(Status::resource_exhausted(format!(
+                "a blob chunk of {} bytes is over this receiver's limit of {} bytes",
+                chunk.data.len(),
+                limits.max_chunk
+            )));
+        }
+        self.offset += chunk.data.len() as u64;
+        self.last_seen = chunk.last;
+        if self.input.is_empty() {
+            self.input = chunk.data;
+        } else {
+            let mut joined = BytesMut::with_capacity(self.input.len() + chunk.data.len());
+            joined.extend_from_slice(&self.input);
+            joined.extend_from_slice(&chunk.data);
+            self.input = joined.freeze();
+        }
+        Ok(())
+    }
+
+    /// Whether a step would make progress now.
+    fn has_work(&self) -> bool {
+        if self.frame_done {
+            // Only to report bytes after the frame.
+            return !self.input.is_empty();
+        }
+        if !self.header_checked {
+            return self.input.len() >= FRAME_HEADER_MIN
+                || (self.last_seen && !self.input.is_empty());
+        }
+        !self.input.is_empty() || self.more_output
+    }
+
+    /// Decompresses up to one block; on a blocking thread.
+    fn step(&mut self, limit: u64) -> Result<Bytes, Status> {
+        if self.frame_done {
+            return Err(Status::data_loss(
+                "the blob has bytes after the end of its zstd frame",
+            ));
+        }
+        if !self.header_checked {
+            check_frame_header(&self.input)?;
+            self.header_checked = true;
+        }
+        // Never more than one byte past the limit: enough to tell it was passed.
+        let room = limit.saturating_sub(self.produced).saturating_add(1);
+        let capacity = BLOCK_BYTES.min(usize::try_from(room).unwrap_or(BLOCK_BYTES));
+        let mut output = Vec::with_capacity(capacity);
+        let mut input = InBuffer::around(&self.input);
+        loop {
+            let pos = output.len();
+            let mut out = OutBuffer::around_pos(&mut output, pos);
+            let hint = self
+                .decoder
+                .run(&mut input, &mut out)
+                .map_err(|error| decode_error(&error))?;
+            let full = output.len() == output.capacity();
+            if hint == 0 {
+                self.frame_done = true;
+                break;
+            }
+            if full || input.pos() == input.src.len() {
+                self.more_output = full;
+                break;
+            }
+        }
+        let consumed = input.pos();
+        self.input.advance(consumed);
+        if self.frame_done && !self.input.is_empty() {
+            return Err(Status::data_loss(
+                "the blob has bytes after the end of its zstd frame",
+            ));
+        }
+        self.produced += output.len() as u64;
+        Ok(Bytes::from(output))
+    }
+
+    /// After the last chunk and all output: checks the blob is whole.
+    fn finish(&self, declared: Option<u64>) -> Result<(), Status> {
+        if !self.frame_done {
+            return Err(Status::data_loss(
+                "the blob's zstd stream is truncated: its last chunk came before the end of its frame",
+            ));
+        }
+        if let Some(size) = declared
+            && size != self.produced
+        {
+            return Err(Status::data_loss(format!(
+                "the blob declared {size} bytes but carried {}",
+                self.produced
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The frame header bytes needed to see the checksum flag: the magic number and
+/// the frame header descriptor.
+const FRAME_HEADER_MIN: usize = 5;
+
+/// Checks that `input` starts a zstd frame that carries a content checksum.
+fn check_frame_header(input: &[u8]) -> Result<(), Status> {
+    const MAGIC: [u8; 4] = 0xFD2F_B528_u32.to_le_bytes();
+    if input.len() < FRAME_HEADER_MIN || input[..4] != MAGIC {
+        return Err(Status::data_loss("the blob is not a zstd frame"));
+    }
+    // Frame_Header_Descriptor, bit 2: Content_Checksum_flag.
+    if input[4] & 0b100 == 0 {
+        return Err(Status::invalid_argument(
+            "the blob's zstd frame has no content checksum; steadfast needs one \
+             (zstd's checksum flag, e.g. `ZstdCompressor(write_checksum=True)` in Python)",
+        ));
+    }
+    Ok(())
+}
+
+/// A zstd decoding error as a status: over the window limit is
+/// `RESOURCE_EXHAUSTED`; anything else (corruption, checksum) is `DATA_LOSS`.
+fn decode_error(error: &io::Error) -> Status {
+    let text = error.to_string();
+    if text.contains("too much memory") || text.contains("window") {
+        Status::resource_exhausted(format!(
+            "the blob's zstd window is larger than this receiver allows: {text}"
+        ))
+    } else {
+        Status::data_loss(format!("the blob's zstd stream is corrupt: {text}"))
+    }
+}

@@ -1,0 +1,422 @@
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use zstd::stream::raw::{CParameter, Encoder, InBuffer, Operation, OutBuffer};
+
+use super::{BLOCK_BYTES, DEFAULT_CHUNK_BYTES, DEFAULT_LEVEL, SEND_QUEUE_CHUNKS, TransferProgress};
+use crate::proto::v1::{BlobHeader, Chunk, Codec};
+
+/// A boxed reader, as a [`BlobSource`] holds one.
+type BoxReader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Opens a reader again, for a source that can be sent more than once.
+type Reopen =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = io::Result<BoxReader>> + Send>> + Send + Sync>;
+
+/// What a blob is sent from: bytes, a file, or any [`AsyncRead`], with the
+/// settings of its compression.
+///
+/// Nothing is read until the call sends it. Defaults: zstd level
+/// [`DEFAULT_LEVEL`](super::DEFAULT_LEVEL), chunks of
+/// [`DEFAULT_CHUNK_BYTES`](super::DEFAULT_CHUNK_BYTES), no extra zstd workers
+/// (compression runs on one blocking thread, overlapped with the transport).
+///
+/// ```
+/// use steadfast::BlobSource;
+/// let from_bytes = BlobSource::from(vec![0u8; 1024]);
+/// let from_file = BlobSource::from_path("input.bin").level(1).workers(1);
+/// let from_reader = BlobSource::from_reader(tokio::io::empty()).size(0);
+/// # let _ = (from_bytes, from_file, from_reader);
+/// ```
+pub struct BlobSource {
+    input: Input,
+    /// The declared uncompressed size (a file's comes from its metadata).
+    size: Option<u64>,
+    level: i32,
+    chunk_bytes: usize,
+    workers: u32,
+    progress: TransferProgress,
+}
+
+enum Input {
+    Bytes(Bytes),
+    Path(PathBuf),
+    Reader(BoxReader),
+    Reopen(Reopen),
+}
+
+impl fmt::Debug for BlobSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let input = match &self.input {
+            Input::Bytes(bytes) => format!("{} bytes", bytes.len()),
+            Input::Path(path) => format!("file {}", path.display()),
+            Input::Reader(_) => "a reader".to_owned(),
+            Input::Reopen(_) => "a reopenable reader".to_owned(),
+        };
+        f.debug_struct("BlobSource")
+            .field("input", &input)
+            .field("size", &self.size)
+            .field("level", &self.level)
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("workers", &self.workers)
+            .finish()
+    }
+}
+
+impl BlobSource {
+    fn new(input: Input, size: Option<u64>) -> Self {
+        BlobSource {
+            input,
+            size,
+            level: DEFAULT_LEVEL,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            workers: 0,
+            progress: TransferProgress::default(),
+        }
+    }
+
+    /// Sends these bytes (their length is declared).
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        let size = u64::try_from(bytes.len()).ok();
+        Self::new(Input::Bytes(bytes), size)
+    }
+
+    /// Sends the file at `path`, opened when the call starts; its length (from its
+    /// metadata then) is declared, and the send fails if the file changes size.
+    pub fn from_path(path: impl Into<PathBuf>) -> Self {
+        Self::new(Input::Path(path.into()), None)
+    }
+
+    /// Sends what `reader` gives until its end. No size is declared unless
+    /// [`size`](Self::size) says one.
+    pub fn from_reader(reader: impl AsyncRead + Send + Unpin + 'static) -> Self {
+        Self::new(Input::Reader(Box::new(reader)), None)
+    }
+
+    /// Sends what the reader that `open` gives reads; `open` is called each time the
+    /// source is sent, so a [`try_clone`](Self::try_clone) of it can be sent again
+    /// (for a retry).
+    pub fn from_reopen<F, Fut, R>(open: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<R>> + Send + 'static,
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let reopen: Reopen = Arc::new(move || {
+            let opening = open();
+            Box::pin(async move { Ok(Box::new(opening.await?) as BoxReader) })
+        });
+        Self::new(Input::Reopen(reopen), None)
+    }
+
+    /// Declares the uncompressed size. The receiver checks it (a blob whose bytes
+    /// do not add up to it fails with `DATA_LOSS`) and may refuse it at once when it
+    /// is over its limit; the send fails if the source gives more or fewer bytes.
+    #[must_use]
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// The zstd level (default 3; 1 is faster, 19 is smaller; negative levels are
+    /// faster still).
+    #[must_use]
+    pub fn level(mut self, level: i32) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// The size of one chunk's compressed data, in bytes (at least 1 KiB; default
+    /// [`DEFAULT_CHUNK_BYTES`](super::DEFAULT_CHUNK_BYTES)). It must not exceed the
+    /// receiver's [`max_chunk`](super::BlobLimits::max_chunk) (1 MiB by default).
+    #[must_use]
+    pub fn chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_bytes = bytes.max(1024);
+        self
+    }
+
+    /// zstd worker threads (zstd's multithreaded mode; default 0: compression runs
+    /// on one of tokio's blocking threads). Each worker takes a core while the blob
+    /// is compressed and adds its own buffers (a few MiB at level 3).
+    #[must_use]
+    pub fn workers(mut self, workers: u32) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// A handle on how far the send has come (for progress bars).
+    pub fn progress(&self) -> TransferProgress {
+        self.progress.clone()
+    }
+
+    /// A copy to send again (for a retry), when the source can be read twice:
+    /// bytes, a path, or [`from_reopen`](Self::from_reopen). `None` for a plain
+    /// reader. The copy has its own progress.
+    pub fn try_clone(&self) -> Option<BlobSource> {
+        let input = match &self.input {
+            Input::Bytes(bytes) => Input::Bytes(bytes.clone()),
+            Input::Path(path) => Input::Path(path.clone()),
+            Input::Reopen(reopen) => Input::Reopen(Arc::clone(reopen)),
+            Input::Reader(_) => return None,
+        };
+        Some(BlobSource {
+            input,
+            size: self.size,
+            level: self.level,
+            chunk_bytes: self.chunk_bytes,
+            workers: self.workers,
+            progress: TransferProgress::default(),
+        })
+    }
+
+    /// Starts reading and compressing (on a task of its own, which ends when the
+    /// returned stream is dropped) and returns what to put on the wire.
+    pub(crate) fn start(self) -> Sending {
+        let (tx, rx) = mpsc::channel(SEND_QUEUE_CHUNKS);
+        let task = tokio::spawn(async move {
+            if let Err(error) = self.produce(&tx).await {
+                // The receiver may be gone already; then nobody needs to know.
+                let _ = tx.send(Err(error)).await;
+            }
+        });
+        Sending { rx, task }
+    }
+
+    async fn produce(self, tx: &mpsc::Sender<io::Result<SendPart>>) -> io::Result<()> {
+        let BlobSource {
+            input,
+            size,
+            level,
+            chunk_bytes,
+            workers,
+            progress,
+        } = self;
+        let (mut input, size) = open(input, size).await?;
+        progress.set_total(size);
+        send(
+            tx,
+            SendPart::Header(BlobHeader {
+                size,
+                codec: Codec::Zstd.into(),
+            }),
+        )
+        .await?;
+
+        let mut compressor = Some(Compressor::new(level, workers, size)?);
+        let mut pending = BytesMut::new();
+        let mut offset = 0u64;
+        let mut read = 0u64;
+        loop {
+            let block = input.next_block().await?;
+            let end = block.is_empty();
+            read += block.len() as u64;
+            if let Some(size) = size
+                && (read > size || (end && read < size))
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the blob source gave {read} bytes or more, but declared {size}"),
+                ));
+            }
+            let mut step = compressor
+                .take()
+                .expect("the compressor comes back after each step");
+            let block_len = block.len() as u64;
+            let (step, output) = tokio::task::spawn_blocking(move || {
+                let output = step.compress(&block, end);
+                (step, output)
+            })
+            .await
+            .map_err(io::Error::other)?;
+            compressor = Some(step);
+            let output = output?;
+            progress.add(block_len, 0);
+            pending.extend_from_slice(&output);
+            while pending.len() >= chunk_bytes || (end && !pending.is_empty()) {
+                let data = pending.split_to(pending.len().min(chunk_bytes)).freeze();
+                let last = end && pending.is_empty();
+                let len = data.len() as u64;
+                send(
+                    tx,
+                    SendPart::Chunk(Chunk {
+                        data,
+                        offset,
+                        last,
+                        checksum: None,
+                    }),
+                )
+                .await?;
+                progress.add(0, len);
+                offset += len;
+            }
+            if end {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl From<Bytes> for BlobSource {
+    fn from(bytes: Bytes) -> Self {
+        BlobSource::from_bytes(bytes)
+    }
+}
+
+impl From<Vec<u8>> for BlobSource {
+    fn from(bytes: Vec<u8>) -> Self {
+        BlobSource::from_bytes(bytes)
+    }
+}
+
+impl From<&'static [u8]> for BlobSource {
+    fn from(bytes: &'static [u8]) -> Self {
+        BlobSource::from_bytes(bytes)
+    }
+}
+
+impl From<PathBuf> for BlobSource {
+    fn from(path: PathBuf) -> Self {
+        BlobSource::from_path(path)
+    }
+}
+
+impl From<&Path> for BlobSource {
+    fn from(path: &Path) -> Self {
+        BlobSource::from_path(path)
+    }
+}
+
+/// What the sender puts on the wire, in order: one header, then chunks, the last
+/// one marked.
+#[derive(Debug)]
+pub(crate) enum SendPart {
+    Header(BlobHeader),
+    Chunk(Chunk),
+}
+
+/// The parts of a blob being sent; dropping it stops the reading and compressing.
+pub(crate) struct Sending {
+    rx: mpsc::Receiver<io::Result<SendPart>>,
+    task: JoinHandle<()>,
+}
+
+impl Stream for Sending {
+    type Item = io::Result<SendPart>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn send(tx: &mpsc::Sender<io::Result<SendPart>>, part: SendPart) -> io::Result<()> {
+    tx.send(Ok(part)).await.map_err(|_| {
+        // The call is over (the stream was dropped): stop quietly.
+        io::Error::new(io::ErrorKind::BrokenPipe, "the blob's call ended")
+    })
+}
+
+/// An opened input, read a block at a time.
+enum Opened {
+    Bytes(Bytes),
+    Reader(BoxReader),
+}
+
+async fn open(input: Input, size: Option<u64>) -> io::Result<(Opened, Option<u64>)> {
+    Ok(match input {
+        Input::Bytes(bytes) => (Opened::Bytes(bytes), size),
+        Input::Reader(reader) => (Opened::Reader(reader), size),
+        Input::Reopen(reopen) => (Opened::Reader(reopen().await?), size),
+        Input::Path(path) => {
+            let file = tokio::fs::File::open(&path).await.map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("cannot open {}: {error}", path.display()),
+                )
+            })?;
+            let len = file.metadata().await?.len();
+            (Opened::Reader(Box::new(file)), Some(size.unwrap_or(len)))
+        }
+    })
+}
+
+impl Opened {
+    /// The next block of input, empty at the end.
+    async fn next_block(&mut self) -> io::Result<Bytes> {
+        match self {
+            Opened::Bytes(bytes) => Ok(bytes.split_to(bytes.len().min(BLOCK_BYTES))),
+            Opened::Reader(reader) => {
+                let mut block = BytesMut::with_capacity(BLOCK_BYTES);
+                while block.len() < BLOCK_BYTES {
+                    if reader.read_buf(&mut block).await? == 0 {
+                        break;
+                    }
+                }
+                Ok(block.freeze())
+            }
+        }
+    }
+}
+
+/// One zstd stream, with its content checksum, compressed a block at a time.
+struct Compressor {
+    encoder: Encoder<'static>,
+}
+
+impl Compressor {
+    fn new(level: i32, workers: u32, size: Option<u64>) -> io::Result<Self> {
+        let mut encoder = Encoder::new(level)?;
+        encoder.set_parameter(CParameter::ChecksumFlag(true))?;
+        if workers > 0 {
+            encoder.set_parameter(CParameter::NbWorkers(workers))?;
+        }
+        encoder.set_pledged_src_size(size)?;
+        Ok(Compressor { encoder })
+    }
+
+    /// Compresses `input` (and ends the frame if `end`); returns what zstd gave.
+    fn compress(&mut self, input: &[u8], end: bool) -> io::Result<Vec<u8>> {
+        let mut output = Vec::with_capacity(zstd::zstd_safe::compress_bound(input.len()).max(256));
+        let mut input = InBuffer::around(input);
+        while input.pos() < input.src.len() {
+            reserve(&mut output);
+            let pos = output.len();
+            let mut out = OutBuffer::around_pos(&mut output, pos);
+            self.encoder.run(&mut input, &mut out)?;
+        }
+        if end {
+            loop {
+                reserve(&mut output);
+                let pos = output.len();
+                let mut out = OutBuffer::around_pos(&mut output, pos);
+                if self.encoder.finish(&mut out, true)? == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(output)
+    }
+}
+
+/// Makes room for zstd to write into `output`.
+fn reserve(output: &mut Vec<u8>) {
+    if output.capacity() - output.len() < 1024 {
+        output.reserve(64 * 1024);
+    }
+}

@@ -1,0 +1,344 @@
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+use tonic::{Code, Status};
+
+use super::reader::Chunks;
+use super::source::SendPart;
+use super::*;
+use crate::proto::v1::{BlobHeader, Chunk};
+
+/// Deterministic bytes: compressible (`repeat`) or not.
+fn data(len: usize, compressible: bool) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ len as u64;
+    (0..len)
+        .map(|i| {
+            if compressible {
+                b"steadfast blob test line\n"[i % 25]
+            } else {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            }
+        })
+        .collect()
+}
+
+/// What a source puts on the wire.
+async fn send(source: BlobSource) -> Result<(BlobHeader, Vec<Chunk>), std::io::Error> {
+    let mut sending = source.start();
+    let mut header = None;
+    let mut chunks = Vec::new();
+    while let Some(part) = std::future::poll_fn(|cx| {
+        futures_core::Stream::poll_next(std::pin::Pin::new(&mut sending), cx)
+    })
+    .await
+    {
+        match part? {
+            SendPart::Header(h) => header = Some(h),
+            SendPart::Chunk(c) => chunks.push(c),
+        }
+    }
+    Ok((header.expect("a header"), chunks))
+}
+
+fn chunks_of(items: Vec<Result<Chunk, Status>>) -> Chunks {
+    Box::pin(tokio_stream::iter(items))
+}
+
+/// Reads a blob to its end (or error).
+async fn receive(
+    header: BlobHeader,
+    chunks: Vec<Chunk>,
+    limits: BlobLimits,
+) -> Result<Vec<u8>, Status> {
+    let mut blob = Blob::new(
+        header,
+        chunks_of(chunks.into_iter().map(Ok).collect()),
+        limits,
+    )?;
+    let mut out = Vec::new();
+    blob.read_to_end(&mut out).await.map_err(|e| status(&e))?;
+    Ok(out)
+}
+
+#[tokio::test]
+async fn round_trips_at_the_edges_of_chunks_and_blocks() {
+    let chunk = 1024;
+    for compressible in [true, false] {
+        for len in [
+            0,
+            1,
+            chunk - 1,
+            chunk,
+            chunk + 1,
+            BLOCK_BYTES + 1,
+            3 * BLOCK_BYTES + 7,
+        ] {
+            let input = data(len, compressible);
+            let source = BlobSource::from(input.clone()).chunk_size(chunk);
+            let (header, chunks) = send(source).await.expect("sent");
+            assert_eq!(header.size, Some(len as u64));
+            assert!(chunks.iter().all(|c| c.data.len() <= chunk));
+            assert!(chunks.last().expect("at least one chunk").last);
+            let output = receive(header, chunks, BlobLimits::default()).await;
+            let output = output.unwrap_or_else(|status| panic!("len {len}: {status:?}"));
+            assert!(output == input, "len {len}, compressible {compressible}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reader_with_unknown_size_round_trips_and_progress_counts() {
+    let input = data(700_000, true);
+    let source = BlobSource::from_reader(std::io::Cursor::new(input.clone()));
+    let progress = source.progress();
+    let (header, chunks) = send(source).await.expect("sent");
+    assert_eq!(header.size, None);
+    assert_eq!(progress.bytes(), input.len() as u64);
+    let wire: usize = chunks.iter().map(|c| c.data.len()).sum();
+    assert_eq!(progress.wire_bytes(), wire as u64);
+    assert!(
+        wire < input.len() / 4,
+        "compressible data compresses: {wire}"
+    );
+    let output = receive(header, chunks, BlobLimits::default())
+        .await
+        .expect("whole");
+    assert_eq!(output, input);
+}
+
+#[tokio::test]
+async fn a_file_round_trips_and_a_missing_file_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("input.bin");
+    let input = data(300_000, false);
+    std::fs::write(&path, &input).expect("written");
+    let (header, chunks) = send(BlobSource::from_path(&path)).await.expect("sent");
+    assert_eq!(header.size, Some(input.len() as u64));
+    let mut blob = Blob::new(
+        header,
+        chunks_of(chunks.into_iter().map(Ok).collect()),
+        BlobLimits::default(),
+    )
+    .expect("accepted");
+    let out = dir.path().join("output.bin");
+    assert_eq!(blob.progress().total(), Some(input.len() as u64));
+    let _ = &mut blob;
+    assert_eq!(
+        blob.to_file(&out).await.expect("written"),
+        input.len() as u64
+    );
+    assert_eq!(std::fs::read(&out).expect("read"), input);
+
+    let error = send(BlobSource::from_path(dir.path().join("missing")))
+        .await
+        .expect_err("no file");
+    assert!(error.to_string().contains("cannot open"), "{error}");
+}
+
+#[tokio::test]
+async fn a_source_that_gives_other_than_its_declared_size_fails() {
+    let source = BlobSource::from_reader(std::io::Cursor::new(vec![1u8; 100])).size(200);
+    let error = send(source).await.expect_err("short");
+    assert!(error.to_string().contains("declared 200"), "{error}");
+}
+
+async fn sample(len: usize) -> (BlobHeader, Vec<Chunk>) {
+    send(BlobSource::from(data(len, false)).chunk_size(1024))
+        .await
+        .expect("sent")
+}
+
+async fn code_of(header: BlobHeader, chunks: Vec<Chunk>) -> (Code, String) {
+    let status = receive(header, chunks, BlobLimits::default())
+        .await
+        .expect_err("refused");
+    (status.code(), status.message().to_owned())
+}
+
+#[tokio::test]
+async fn corrupted_missing_reordered_and_truncated_chunks_are_data_loss() {
+    let (header, chunks) = sample(10_000).await;
+    assert!(chunks.len() >= 4);
+
+    let mut corrupted = chunks.clone();
+    let mut data = corrupted[1].data.to_vec();
+    data[100] ^= 0xFF;
+    corrupted[1].data = Bytes::from(data);
+    assert_eq!(code_of(header, corrupted).await.0, Code::DataLoss);
+
+    let mut missing = chunks.clone();
+    missing.remove(2);
+    let (code, message) = code_of(header, missing).await;
+    assert_eq!(code, Code::DataLoss);
+    assert!(message.contains("missing or out of order"), "{message}");
+
+    let mut reordered = chunks.clone();
+    reordered.swap(1, 2);
+    assert_eq!(code_of(header, reordered).await.0, Code::DataLoss);
+
+    let mut truncated = chunks.clone();
+    truncated.pop();
+    let (code, message) = code_of(header, truncated).await;
+    assert_eq!(code, Code::DataLoss);
+    assert!(message.contains("before its last chunk"), "{message}");
+
+    let mut early_last = chunks.clone();
+    early_last.truncate(2);
+    early_last[1].last = true;
+    assert_eq!(code_of(header, early_last).await.0, Code::DataLoss);
+}
+
+#[tokio::test]
+async fn a_wrong_declared_size_and_a_bad_checksum_are_data_loss() {
+    let (mut header, chunks) = sample(5_000).await;
+    header.size = Some(5_001);
+    let (code, message) = code_of(header, chunks.clone()).await;
+    assert_eq!(code, Code::DataLoss);
+    assert!(message.contains("declared 5001"), "{message}");
+
+    // The frame's last 4 bytes are its checksum.
+    let (header, mut chunks) = sample(5_000).await;
+    let last = chunks.last_mut().expect("a chunk");
+    let mut data = last.data.to_vec();
+    let at = data.len() - 1;
+    data[at] ^= 0x01;
+    last.data = Bytes::from(data);
+    let (code, message) = code_of(header, chunks).await;
+    assert_eq!(code, Code::DataLoss);
+    assert!(message.contains("checksum"), "{message}");
+}
+
+#[tokio::test]
+async fn a_frame_without_checksum_is_refused() {
+    let input = data(1000, true);
+    let compressed = zstd::bulk::compress(&input, 3).expect("compressed");
+    let header = BlobHeader {
+        size: Some(1000),
+        codec: crate::proto::v1::Codec::Zstd.into(),
+    };
+    let chunk = Chunk {
+        data: Bytes::from(compressed),
+        offset: 0,
+        last: true,
+        checksum: None,
+    };
+    let (code, message) = code_of(header, vec![chunk]).await;
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(message.contains("no content checksum"), "{message}");
+}
+
+#[tokio::test]
+async fn limits_refuse_declared_sizes_actual_sizes_and_big_chunks() {
+    let (header, chunks) = sample(50_000).await;
+    let limits = BlobLimits::new().max_size(10_000);
+    let error = Blob::new(header, chunks_of(vec![]), limits).expect_err("declared too big");
+    assert_eq!(error.code(), Code::ResourceExhausted);
+
+    // Undeclared: refused at the limit.
+    let mut undeclared = header;
+    undeclared.size = None;
+    let error = receive(undeclared, chunks.clone(), limits)
+        .await
+        .expect_err("too big");
+    assert_eq!(error.code(), Code::ResourceExhausted, "{error:?}");
+
+    let error = receive(header, chunks, BlobLimits::new().max_chunk(512))
+        .await
+        .expect_err("chunk");
+    assert_eq!(error.code(), Code::ResourceExhausted, "{error:?}");
+}
+
+/// A zstd frame (with the checksum flag) of `blocks` RLE blocks of 128 KiB of
+/// zeros, never ended: 4 bytes per 128 KiB.
+pub(crate) fn bomb(blocks: usize) -> Vec<u8> {
+    let mut frame = 0xFD2F_B528_u32.to_le_bytes().to_vec();
+    frame.push(0b0000_0100); // checksum flag; no size, not single-segment
+    frame.push(7 << 3); // window 2^(10+7) = 128 KiB
+    let block: u32 = ((128 * 1024) << 3) | (1 << 1); // RLE, not last
+    for _ in 0..blocks {
+        frame.extend_from_slice(&block.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_refused_at_the_limit() {
+    // 1 GiB of zeros in 32 KiB.
+    let bomb = bomb(8192);
+    let chunks: Vec<Chunk> = bomb
+        .chunks(16 * 1024)
+        .scan(0u64, |offset, data| {
+            let chunk = Chunk {
+                data: Bytes::copy_from_slice(data),
+                offset: *offset,
+                last: false,
+                checksum: None,
+            };
+            *offset += data.len() as u64;
+            Some(chunk)
+        })
+        .collect();
+    let header = BlobHeader {
+        size: None,
+        codec: crate::proto::v1::Codec::Zstd.into(),
+    };
+    let limits = BlobLimits::new().max_size(64 << 20);
+    let mut blob = Blob::new(
+        header,
+        chunks_of(chunks.into_iter().map(Ok).collect()),
+        limits,
+    )
+    .expect("accepted");
+    let mut sink = tokio::io::sink();
+    let error = tokio::io::copy(&mut blob, &mut sink)
+        .await
+        .expect_err("refused");
+    let status = status(&error);
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    // Refused right at the limit, not after the whole bomb.
+    assert!(
+        blob.progress().bytes() <= (64 << 20) + 1,
+        "{}",
+        blob.progress().bytes()
+    );
+    // Every later read gives the same error.
+    let mut buf = [0u8; 16];
+    let again = blob.read(&mut buf).await.expect_err("still failed");
+    assert_eq!(super::status(&again).code(), Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn an_error_from_the_peer_ends_the_read_with_that_status() {
+    let (header, chunks) = sample(10_000).await;
+    let mut items: Vec<Result<Chunk, Status>> = chunks.into_iter().take(2).map(Ok).collect();
+    items.push(Err(Status::cancelled("client went away")));
+    let mut blob = Blob::new(header, chunks_of(items), BlobLimits::default()).expect("accepted");
+    let mut out = Vec::new();
+    let error = blob.read_to_end(&mut out).await.expect_err("cancelled");
+    assert_eq!(status(&error).code(), Code::Cancelled);
+}
+
+#[tokio::test]
+async fn to_bytes_honours_its_limit() {
+    let (header, chunks) = sample(10_000).await;
+    let blob = Blob::new(
+        header,
+        chunks_of(chunks.clone().into_iter().map(Ok).collect()),
+        BlobLimits::default(),
+    )
+    .expect("accepted");
+    assert_eq!(
+        blob.to_bytes(9_999).await.expect_err("over").code(),
+        Code::ResourceExhausted
+    );
+    let blob = Blob::new(
+        header,
+        chunks_of(chunks.into_iter().map(Ok).collect()),
+        BlobLimits::default(),
+    )
+    .expect("accepted");
+    assert_eq!(blob.to_bytes(10_000).await.expect("fits").len(), 10_000);
+}
