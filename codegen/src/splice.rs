@@ -1215,7 +1215,7 @@ mod tests {
             .iter()
             .map(|(target, ms)| options::Setting {
                 target: (*target).to_owned(),
-                heartbeat: Duration::from_millis(*ms),
+                value: options::SettingValue::Heartbeat(Duration::from_millis(*ms)),
             })
             .collect();
         let plan = options::plan(&pool, &settings).expect("plan");

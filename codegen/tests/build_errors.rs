@@ -75,11 +75,11 @@ fn a_too_large_heartbeat_names_the_method() {
 fn an_option_not_implemented_yet_is_refused_not_ignored() {
     let dir = support::protos(&[(
         "lab.proto",
-        &lab("option (steadfast.v1.method) = { request_blob: true };"),
+        &lab("option (steadfast.v1.method) = { idempotent: true };"),
     )]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
     assert!(
-        err.starts_with("lab.v1.Lab/Sleep: option request_blob"),
+        err.starts_with("lab.v1.Lab/Sleep: option idempotent"),
         "{err}"
     );
     assert!(err.contains("not supported"), "{err}");

@@ -92,9 +92,11 @@ pub(crate) fn generate(
 ) -> TokenStream {
     let sf = &settings.crate_path;
     let path = |tokens: TokenStream| tokens.to_string().replace(' ', "");
-    // A configured codec serves every method. Otherwise plain methods get
-    // tonic-prost's codec and heartbeat methods the runtime's `FrameCodec` (prost
-    // with small buffers: the body of a heartbeat call lives as long as the call).
+    // A configured codec serves every method. Otherwise heartbeat-only methods
+    // get the runtime's `FrameCodec` (prost with small buffers: the body of a
+    // heartbeat call lives as long as the call, and its frames are small), and
+    // every other method tonic-prost's codec (blob chunks are large: they want
+    // tonic's usual buffers).
     let plain_codec = settings
         .codec_path
         .clone()
@@ -112,7 +114,7 @@ pub(crate) fn generate(
                 let heartbeat = model
                     .methods
                     .iter()
-                    .any(|m| m.proto_name == method.proto_name && m.heartbeat.is_some());
+                    .any(|m| m.proto_name == method.proto_name && m.heartbeat_only());
                 WireMethod {
                     method,
                     codec_path: if heartbeat {
