@@ -448,6 +448,168 @@ mod tests {
         plan
     }
 
+    fn blob_plan(heartbeat: Option<u64>, request_blob: bool, response_blob: bool) -> Plan {
+        let mut plan = Plan::default();
+        plan.services
+            .entry("lab.v1.Lab".into())
+            .or_default()
+            .insert(
+                "Sleep".into(),
+                MethodPlan {
+                    heartbeat: heartbeat.map(Duration::from_millis),
+                    request_blob,
+                    response_blob,
+                },
+            );
+        plan
+    }
+
+    /// (name, number, type, oneof) of every field of the message `name`.
+    fn fields<'f>(file: &'f FileDescriptorProto, name: &str) -> Vec<(&'f str, i32, &'f str)> {
+        let message = file
+            .message_type
+            .iter()
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("message {name}"));
+        assert_eq!(message.oneof_decl.len(), 1);
+        assert_eq!(message.oneof_decl[0].name(), "kind");
+        message
+            .field
+            .iter()
+            .map(|f| {
+                assert_eq!(f.oneof_index, Some(0), "{name}.{} in the oneof", f.name());
+                (f.name(), f.number(), f.type_name())
+            })
+            .collect()
+    }
+
+    fn upload_fields() -> Vec<(&'static str, i32, &'static str)> {
+        vec![
+            ("head", 1, ".lab.v1.SleepRequest"),
+            ("blob", 2, ".steadfast.v1.BlobHeader"),
+            ("chunk", 3, ".steadfast.v1.Chunk"),
+        ]
+    }
+
+    fn blob_frame_fields() -> Vec<(&'static str, i32, &'static str)> {
+        vec![
+            ("heartbeat", 1, ".steadfast.v1.Heartbeat"),
+            ("message", 2, ".lab.v1.SleepReply"),
+            ("blob", 3, ".steadfast.v1.BlobHeader"),
+            ("chunk", 4, ".steadfast.v1.Chunk"),
+        ]
+    }
+
+    #[test]
+    fn a_request_blob_streams_a_synthesized_upload_and_keeps_the_reply() {
+        for heartbeat in [None, Some(500)] {
+            let fds = FileDescriptorSet {
+                file: vec![lab_file()],
+            };
+            let rewritten = run(&fds, &blob_plan(heartbeat, true, false)).expect("rewrite");
+            let file = &rewritten.wire.file[0];
+            let sleep = &file.service[0].method[0];
+            assert_eq!(sleep.input_type(), ".lab.v1.LabSleepUpload");
+            assert!(sleep.client_streaming());
+            assert_eq!(fields(file, "LabSleepUpload"), upload_fields());
+            let model = rewritten.model.services["lab.v1.Lab"].methods[0].clone();
+            assert!(model.request_blob && !model.response_blob);
+            assert_eq!(
+                model.upload.as_ref().map(|u| u.full_name.as_str()),
+                Some(".lab.v1.LabSleepUpload")
+            );
+            match heartbeat {
+                // Heartbeats alone on the response: the frame keeps its two kinds.
+                Some(_) => {
+                    assert_eq!(sleep.output_type(), ".lab.v1.LabSleepFrame");
+                    assert!(sleep.server_streaming());
+                    assert_eq!(fields(file, "LabSleepFrame").len(), 2);
+                    assert!(!model.heartbeat_only());
+                }
+                None => {
+                    assert_eq!(sleep.output_type(), ".lab.v1.SleepReply");
+                    assert!(!sleep.server_streaming());
+                    assert!(model.frame.is_none());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_response_blob_streams_a_frame_with_blob_kinds_heartbeats_or_not() {
+        for heartbeat in [None, Some(500)] {
+            let fds = FileDescriptorSet {
+                file: vec![lab_file()],
+            };
+            let rewritten = run(&fds, &blob_plan(heartbeat, false, true)).expect("rewrite");
+            let file = &rewritten.wire.file[0];
+            let sleep = &file.service[0].method[0];
+            assert_eq!(sleep.input_type(), ".lab.v1.SleepRequest");
+            assert!(!sleep.client_streaming());
+            assert_eq!(sleep.output_type(), ".lab.v1.LabSleepFrame");
+            assert!(sleep.server_streaming());
+            assert_eq!(fields(file, "LabSleepFrame"), blob_frame_fields());
+            let model = &rewritten.model.services["lab.v1.Lab"].methods[0];
+            assert!(model.response_blob && model.upload.is_none() && model.frame.is_some());
+        }
+    }
+
+    #[test]
+    fn both_blobs_add_upload_then_frame_with_their_docs() {
+        let mut file = lab_file();
+        file.source_code_info = Some(Default::default());
+        let fds = FileDescriptorSet { file: vec![file] };
+        let wire = run(&fds, &blob_plan(Some(500), true, true))
+            .expect("rewrite")
+            .wire;
+        let file = &wire.file[0];
+        let sleep = &file.service[0].method[0];
+        assert!(sleep.client_streaming() && sleep.server_streaming());
+        let added: Vec<_> = file.message_type[2..].iter().map(|m| m.name()).collect();
+        assert_eq!(added, ["LabSleepUpload", "LabSleepFrame"]);
+        assert_eq!(fields(file, "LabSleepUpload"), upload_fields());
+        assert_eq!(fields(file, "LabSleepFrame"), blob_frame_fields());
+        let doc = |index: i32| {
+            file.source_code_info
+                .as_ref()
+                .and_then(|info| info.location.iter().find(|l| l.path == [4, index]))
+                .and_then(|l| l.leading_comments.clone())
+                .expect("doc")
+        };
+        assert_eq!(
+            doc(2),
+            " The request of `lab.v1.Lab/Sleep` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order."
+        );
+        assert_eq!(
+            doc(3),
+            " The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order."
+        );
+        assert_eq!(
+            file.dependency,
+            vec!["other.proto", "pub.proto", FRAME_PROTO]
+        );
+    }
+
+    #[test]
+    fn a_taken_upload_name_is_an_error_naming_the_method() {
+        let mut file = lab_file();
+        file.message_type.push(DescriptorProto {
+            name: Some("LabSleepUpload".into()),
+            ..Default::default()
+        });
+        let err = run(
+            &FileDescriptorSet { file: vec![file] },
+            &blob_plan(None, true, false),
+        )
+        .expect_err("name conflict");
+        let text = err.to_string();
+        assert!(
+            text.contains("lab.v1.Lab/Sleep")
+                && text.contains("message `LabSleepUpload` (the wire upload of `lab.v1.Lab/Sleep`)"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn heartbeat_method_streams_a_synthesized_frame() {
         let fds = FileDescriptorSet {
