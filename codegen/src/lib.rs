@@ -2,6 +2,9 @@
 //! slow calls survive proxies: put `option (steadfast.v1.method) = { heartbeat_ms: 500 };`
 //! on a method (or call [`Builder::heartbeat`]) and the generated server sends
 //! heartbeat frames while the handler works, and the generated client hides them.
+//! `request_blob: true` / `response_blob: true` (or [`Builder::request_blob`],
+//! [`Builder::response_blob`]) give a unary method a blob beside its request or
+//! its reply, sent as chunks on the same call.
 //!
 //! ```no_run
 //! // build.rs
@@ -522,7 +525,7 @@ impl Builder {
         self
     }
 
-    /// The codec of every generated method, as in tonic-prost-build. The frames of rewritten methods are prost messages too, so a codec for prost messages serves them. Default: `tonic_prost::ProstCodec`; for heartbeat methods, the same prost encoding with 512-byte buffers instead of tonic's 8 KiB (a heartbeat call keeps its response body, and so its buffer, for as long as it runs).
+    /// The codec of every generated method, as in tonic-prost-build. The frames of rewritten methods are prost messages too, so a codec for prost messages serves them. Default: `tonic_prost::ProstCodec`; for heartbeat methods without blobs, the same prost encoding with 512-byte buffers instead of tonic's 8 KiB (a heartbeat call keeps its response body, and so its buffer, for as long as it runs; blob chunks want the larger buffers).
     ///
     /// ```no_run
     /// steadfast_build::configure().codec_path("crate::codec::MyCodec").compile_protos(&["proto/lab.proto"], &["proto"])?;

@@ -1,8 +1,8 @@
 //! What steadfast-build generates, for the lab example and for the hard cases
 //! of `tests/proto/cases/` (every call shape, response types from everywhere,
 //! no package, client only, the mirrored tonic settings (two cases), odd and
-//! clashing names): it compiles here under `#![deny(warnings)]` (and clippy's
-//! `-D warnings` in CI), and it matches the reviewed golden files.
+//! clashing names, blobs every way): it compiles here under `#![deny(warnings)]`
+//! (and clippy's `-D warnings` in CI), and it matches the reviewed golden files.
 //!
 //! Bless after an intended generator change:
 //! `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test generated`.
@@ -75,6 +75,12 @@ pub mod hostile {
     }
 }
 
+pub mod blobs {
+    pub mod v1 {
+        case!("blobs", "blobs.v1.rs");
+    }
+}
+
 /// Every generated `.rs` file of every case matches its golden file.
 #[test]
 fn the_cases_generate_the_reviewed_code() {
@@ -96,7 +102,17 @@ fn the_cases_generate_the_reviewed_code() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8, "generated files checked");
+    assert_eq!(checked, 9, "generated files checked");
+}
+
+/// The blob case's wire proto: uploads and blob frames as other languages see them.
+#[test]
+fn the_blob_wire_proto_is_the_reviewed_one() {
+    let wire = Path::new(env!("OUT_DIR")).join("cases/blobs/wire/blobs.proto");
+    golden::check(
+        "cases/blobs/blobs.wire.proto",
+        &std::fs::read_to_string(&wire).expect("blobs.proto written"),
+    );
 }
 
 /// The lab example, as the examples' build script generates it.

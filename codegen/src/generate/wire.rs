@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use tonic_build::{Attributes, CodeGenBuilder};
 
-use super::{ServiceSettings, rust_type};
+use super::{ServiceSettings, has_blobs, has_uploads, rust_type};
 use crate::model::ServiceModel;
 
 /// tonic's view of the wire service: prost's resolved wire signatures.
@@ -165,8 +165,15 @@ pub(crate) fn generate(
 
     let module = format_ident!("{}", model.wire_module);
     let doc = format!(
-        " The wire-level code of `{}`: tonic's client and server for the service as it travels, with the heartbeat frames visible.",
-        model.full_name()
+        " The wire-level code of `{}`: tonic's client and server for the service as it travels, with the {} visible.",
+        model.full_name(),
+        if has_uploads(model) {
+            "frames and uploads"
+        } else if has_blobs(model) {
+            "frames"
+        } else {
+            "heartbeat frames"
+        }
     );
     quote! {
         #[doc = #doc]
