@@ -62,10 +62,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .request_blob("blobs.v1.Mirror/Echo")
         .response_blob("blobs.v1.Mirror.Echo")
         .emit_wire_protos(dir.join("wire"))
-        .compile_protos(
-            &["proto/cases/blobs/blobs.proto"],
-            &["proto/cases/blobs"],
-        )?;
+        .compile_protos(&["proto/cases/blobs/blobs.proto"], &["proto/cases/blobs"])?;
 
     let (builder, _) = case("hostile")?;
     builder.compile_protos(

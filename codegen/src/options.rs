@@ -76,7 +76,9 @@ impl Origin {
                 " (a default of the service's `option (steadfast.v1.service)`); set `{option}: false` on this method"
             ),
             Origin::Builder(target) => {
-                format!(" (set by the builder's `.{option}(\"{target}\")`); target only unary methods")
+                format!(
+                    " (set by the builder's `.{option}(\"{target}\")`); target only unary methods"
+                )
             }
         }
     }
@@ -222,12 +224,13 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
         let builder = || Some((true, Origin::Builder(setting.target.clone())));
         match setting.value {
             SettingValue::Heartbeat(heartbeat) => {
-                let ms = u32::try_from(heartbeat.as_millis()).map_err(|_| Error::InvalidOption {
-                    target: target.clone(),
-                    message: format!(
-                        "heartbeat of {heartbeat:?} is too long (at most {MAX_HEARTBEAT_MS} ms)"
-                    ),
-                })?;
+                let ms =
+                    u32::try_from(heartbeat.as_millis()).map_err(|_| Error::InvalidOption {
+                        target: target.clone(),
+                        message: format!(
+                            "heartbeat of {heartbeat:?} is too long (at most {MAX_HEARTBEAT_MS} ms)"
+                        ),
+                    })?;
                 chosen.for_each(|state| state.heartbeat_ms = Some(ms));
             }
             SettingValue::RequestBlob => chosen.for_each(|state| state.request_blob = builder()),

@@ -193,11 +193,7 @@ fn rewrite_method(
         Added {
             message: oneof_message(
                 name,
-                &[
-                    ("head", &request),
-                    ("blob", BLOB_HEADER),
-                    ("chunk", CHUNK),
-                ],
+                &[("head", &request), ("blob", BLOB_HEADER), ("chunk", CHUNK)],
             ),
             doc: format!(
                 " The request of `{path}` on the wire: the request message (`head`),{blob}."
@@ -605,7 +601,8 @@ mod tests {
         let text = err.to_string();
         assert!(
             text.contains("lab.v1.Lab/Sleep")
-                && text.contains("message `LabSleepUpload` (the wire upload of `lab.v1.Lab/Sleep`)"),
+                && text
+                    .contains("message `LabSleepUpload` (the wire upload of `lab.v1.Lab/Sleep`)"),
             "{text}"
         );
     }

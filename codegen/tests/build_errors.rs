@@ -145,7 +145,9 @@ fn a_builder_blob_on_a_streaming_method_is_refused_naming_the_setting() {
         "{err}"
     );
     assert!(
-        err.ends_with(" (set by the builder's `.request_blob(\"lab.v1.Pipes\")`); target only unary methods"),
+        err.ends_with(
+            " (set by the builder's `.request_blob(\"lab.v1.Pipes\")`); target only unary methods"
+        ),
         "{err}"
     );
     // The same setting on the unary method alone is fine.
@@ -174,8 +176,8 @@ fn a_blob_setting_for_an_unknown_method_fails_with_its_name() {
 
 #[test]
 fn an_upload_name_already_taken_is_refused() {
-    let source =
-        lab("option (steadfast.v1.method) = { request_blob: true };") + "message LabSleepUpload {}\n";
+    let source = lab("option (steadfast.v1.method) = { request_blob: true };")
+        + "message LabSleepUpload {}\n";
     let dir = support::protos(&[("lab.proto", &source)]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
     assert_eq!(

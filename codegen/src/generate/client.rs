@@ -255,7 +255,8 @@ fn call(
             }
             None => quote!(::core::option::Option::None),
         };
-        let result = check(quote!(#sf::__private::call_download::<#frame, _>(context, #call).await));
+        let result =
+            check(quote!(#sf::__private::call_download::<#frame, _>(context, #call).await));
         (
             quote!((#tonic::Response<#response>, #sf::Blob)),
             quote! {
@@ -268,10 +269,7 @@ fn call(
     } else if let Some(every) = m.model.heartbeat {
         let every = interval(every);
         let (returns, run) = if m.original.server_streaming {
-            (
-                quote!(#sf::Streaming<#response>),
-                quote!(call_streaming),
-            )
+            (quote!(#sf::Streaming<#response>), quote!(call_streaming))
         } else {
             (response, quote!(call_unary))
         };

@@ -53,7 +53,11 @@ pub(crate) fn generate(
     let server_doc = format!(
         " Serves an implementation of [`{server_trait}`] as `{}` ({} methods rewritten for the wire).",
         model.full_name(),
-        if blobs { "heartbeat and blob" } else { "heartbeat" }
+        if blobs {
+            "heartbeat and blob"
+        } else {
+            "heartbeat"
+        }
     );
     let self_param = if settings.use_arc_self {
         quote!(self: ::std::sync::Arc<Self>)
