@@ -429,6 +429,21 @@ mod blobs_over_grpc {
     /// The most a test blob is read into memory.
     const READ_LIMIT: usize = 64 * 1024 * 1024;
 
+    /// `put` calls that did not finish: their blob failed to read, or the handler
+    /// was dropped (cancelled) before it answered.
+    static PUT_UNFINISHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Counts a `put` in [`PUT_UNFINISHED`] unless it is marked finished.
+    struct Unfinished(bool);
+
+    impl Drop for Unfinished {
+        fn drop(&mut self) {
+            if !self.0 {
+                PUT_UNFINISHED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
     struct StoreService;
 
     /// The blob's bytes, reversed: what `transform` gives back.
@@ -454,7 +469,9 @@ mod blobs_over_grpc {
             request: Request<Name>,
             blob: steadfast::Blob,
         ) -> Result<Response<Stored>, Status> {
+            let mut unfinished = Unfinished(false);
             let bytes = blob.to_bytes(READ_LIMIT).await?;
+            unfinished.0 = true;
             let expected = named(&request.into_inner().name, bytes.len());
             if bytes != expected {
                 return Err(Status::data_loss("not the blob sent"));
@@ -519,6 +536,12 @@ mod blobs_over_grpc {
     }
 
     async fn serve() -> (StoreClient<Channel>, tokio::task::JoinHandle<()>) {
+        serve_with(steadfast::blob::BlobLimits::default()).await
+    }
+
+    async fn serve_with(
+        limits: steadfast::blob::BlobLimits,
+    ) -> (StoreClient<Channel>, tokio::task::JoinHandle<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -526,7 +549,7 @@ mod blobs_over_grpc {
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let server = tokio::spawn(async move {
             Server::builder()
-                .add_service(StoreServer::new(StoreService))
+                .add_service(StoreServer::new(StoreService).blob_limits(limits))
                 .serve_with_incoming(incoming)
                 .await
                 .expect("serve");
@@ -541,6 +564,102 @@ mod blobs_over_grpc {
         Name {
             name: name.to_owned(),
         }
+    }
+
+    /// A reader that never ends.
+    fn endless() -> steadfast::BlobSource {
+        steadfast::BlobSource::from_reader(tokio::io::repeat(b'z'))
+    }
+
+    #[tokio::test]
+    async fn a_declared_size_over_the_servers_limit_is_refused_and_the_server_keeps_serving() {
+        let limits = steadfast::blob::BlobLimits::new().max_size(1000);
+        let (mut client, server) = serve_with(limits).await;
+        let status = client
+            .put(name("a"), named("a", 1001))
+            .await
+            .expect_err("over the limit");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(status.message().contains("limit of 1000"), "{status:?}");
+        // Undeclared, the same blob is refused at the limit.
+        let source = steadfast::BlobSource::from_reader(std::io::Cursor::new(named("a", 5000)));
+        let status = client.put(name("a"), source).await.expect_err("over");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        let reply = client
+            .put(name("a"), named("a", 1000))
+            .await
+            .expect("at the limit");
+        assert_eq!(reply.into_inner().size, 1000);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn an_upload_past_its_deadline_ends_with_deadline_exceeded() {
+        let (mut client, server) = serve().await;
+        // With heartbeats: the server drops the handler and the client gives up too.
+        let mut request = Request::new(name("z"));
+        request.set_timeout(std::time::Duration::from_millis(300));
+        let status = client
+            .put_slow(request, endless())
+            .await
+            .expect_err("deadline");
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+        let reply = client
+            .put(name("ok"), named("ok", 10))
+            .await
+            .expect("still serving");
+        assert_eq!(reply.into_inner().size, 10);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_goes_away_mid_upload_cancels_the_handler() {
+        use std::sync::atomic::Ordering;
+        let (client, server) = serve().await;
+        let before = PUT_UNFINISHED.load(Ordering::SeqCst);
+        // 4 MiB that does not compress, then a reader that never gives more.
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let random: Vec<u8> = (0..4 * 1024 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let (_open, stalled) = tokio::io::duplex(64);
+        let source = steadfast::BlobSource::from_reader(tokio::io::AsyncReadExt::chain(
+            std::io::Cursor::new(random),
+            stalled,
+        ));
+        let progress = source.progress();
+        let mut uploading = client.clone();
+        let call = tokio::spawn(async move { uploading.put(name("z"), source).await });
+        let progress_now = progress.clone();
+        steadfast_tests::wait::until(
+            "bytes on the way",
+            std::time::Duration::from_secs(20),
+            || {
+                let sent = progress_now.wire_bytes();
+                async move { sent > 3 * 1024 * 1024 }
+            },
+        )
+        .await;
+        call.abort();
+        let _ = call.await;
+        steadfast_tests::wait::until(
+            "the handler was cancelled",
+            std::time::Duration::from_secs(20),
+            || async { PUT_UNFINISHED.load(Ordering::SeqCst) > before },
+        )
+        .await;
+        let reply = client
+            .clone()
+            .put(name("ok"), named("ok", 10))
+            .await
+            .expect("still serving");
+        assert_eq!(reply.into_inner().size, 10);
+        server.abort();
     }
 
     #[tokio::test]
