@@ -155,7 +155,15 @@ impl Blob {
             Ok(written) => Ok(written),
             Err(error) => {
                 let _ = tokio::fs::remove_file(path).await;
-                Err(super::status(&error))
+                let status = super::status(&error);
+                Err(Status::new(
+                    status.code(),
+                    format!(
+                        "writing the blob to {}: {}",
+                        path.display(),
+                        status.message()
+                    ),
+                ))
             }
         }
     }
@@ -460,7 +468,8 @@ fn check_frame_header(input: &[u8]) -> Result<(), Status> {
 /// `RESOURCE_EXHAUSTED`; anything else (corruption, checksum) is `DATA_LOSS`.
 fn decode_error(error: &io::Error) -> Status {
     let text = error.to_string();
-    if text.contains("too much memory") || text.contains("window") {
+    // zstd's name for ZSTD_error_frameParameter_windowTooLarge.
+    if text.contains("too much memory") {
         Status::resource_exhausted(format!(
             "the blob's zstd window is larger than this receiver allows: {text}"
         ))

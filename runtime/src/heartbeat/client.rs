@@ -282,54 +282,45 @@ where
             ));
         }
     };
-    let chunks = Box::pin(download_chunks(reader));
+    let chunks = Box::pin(DownloadChunks {
+        reader,
+        done: false,
+    });
     let blob = Blob::new(header, chunks, limits)?;
     Ok((Response::from_parts(metadata, message, extensions), blob))
 }
 
-/// The chunks that follow a download's blob header, as a stream.
-fn download_chunks<F, S>(
-    mut reader: FrameReader<F, S>,
-) -> impl Stream<Item = Result<Chunk, Status>> + Send + 'static
-where
-    F: Frame,
-    S: Stream<Item = Result<F, Status>> + Unpin + Send + 'static,
-{
-    let mut done = false;
-    PollStream(move |cx: &mut Context<'_>| {
-        if done {
-            return Poll::Ready(None);
-        }
-        let item = ready!(reader.poll_part(cx));
-        Poll::Ready(match item {
-            None => None,
-            Some(Ok(FramePart::Chunk(chunk))) => Some(Ok(chunk)),
-            Some(Err(status)) => {
-                done = true;
-                Some(Err(status))
-            }
-            Some(Ok(_)) => {
-                done = true;
-                reader.abandon();
-                Some(Err(Status::internal(
-                    "protocol violation: a blob download sent something other than chunks after its blob header",
-                )))
-            }
-        })
-    })
+/// The chunks that follow a download's blob header.
+struct DownloadChunks<F, S> {
+    reader: FrameReader<F, S>,
+    /// An error was given: the stream is over.
+    done: bool,
 }
 
-/// A stream from a polling closure.
-struct PollStream<P>(P);
-
-impl<T, P> Stream for PollStream<P>
+impl<F, S> Stream for DownloadChunks<F, S>
 where
-    P: FnMut(&mut Context<'_>) -> Poll<Option<T>> + Unpin,
+    F: Frame,
+    S: Stream<Item = Result<F, Status>> + Unpin,
 {
-    type Item = T;
+    type Item = Result<Chunk, Status>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        (self.0)(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let item = match ready!(self.reader.poll_part(cx)) {
+            None => return Poll::Ready(None),
+            Some(Ok(FramePart::Chunk(chunk))) => return Poll::Ready(Some(Ok(chunk))),
+            Some(Err(status)) => status,
+            Some(Ok(_)) => {
+                self.reader.abandon();
+                Status::internal(
+                    "protocol violation: a blob download sent something other than chunks after its blob header",
+                )
+            }
+        };
+        self.done = true;
+        Poll::Ready(Some(Err(item)))
     }
 }
 

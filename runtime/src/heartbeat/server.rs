@@ -265,11 +265,12 @@ impl<F, S> Driver<F, S> {
 
 /// Why the driver stops waiting for the source.
 enum Alarm {
-    /// A heartbeat is due: the tick passed `tick`, the grid instant the call waited
-    /// for.
+    /// A heartbeat is due: the tick of `interval` passed `tick`, the grid instant
+    /// the call waited for.
     Heartbeat {
         now: Instant,
         tick: Instant,
+        interval: Duration,
     },
     Deadline(Deadline),
 }
@@ -336,13 +337,21 @@ where
                 match this.deadline {
                     // The tick came at or after the deadline, before its timer.
                     Some(deadline) if deadline.passed(now) => Alarm::Deadline(*deadline),
-                    _ => Alarm::Heartbeat { now, tick },
+                    _ => Alarm::Heartbeat {
+                        now,
+                        tick,
+                        interval,
+                    },
                 }
             }
         };
 
-        let (now, tick) = match alarm {
-            Alarm::Heartbeat { now, tick } => (now, tick),
+        let (now, tick, interval) = match alarm {
+            Alarm::Heartbeat {
+                now,
+                tick,
+                interval,
+            } => (now, tick, interval),
             Alarm::Deadline(deadline) => {
                 this.source.set(None);
                 this.deadline_timer.set(None);
@@ -362,7 +371,6 @@ where
         // unless the tick is an interval or more behind (the stream was not polled
         // for a while: the client stopped reading), which would make the next
         // heartbeats due at once, a burst: then count from now.
-        let interval = this.interval.unwrap_or(MIN_INTERVAL);
         *this.last_sent = if after(tick, interval) > now {
             tick
         } else {
