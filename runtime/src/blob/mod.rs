@@ -17,7 +17,7 @@
 //! # let _ = (source, progress);
 //! // Receiving (server handler): read it like a file.
 //! let mut sink = tokio::io::sink();
-//! tokio::io::copy(&mut blob, &mut sink).await.map_err(steadfast::blob::status)?;
+//! tokio::io::copy(&mut blob, &mut sink).await.map_err(|e| steadfast::blob::status(&e))?;
 //! # Ok(())
 //! # }
 //! ```
