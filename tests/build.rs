@@ -57,6 +57,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .codec_path("tonic_prost::ProstCodec")
         .compile_protos(&["proto/cases/bare/bare.proto"], &["proto/cases/bare"])?;
 
+    let (builder, dir) = case("blobs")?;
+    builder
+        .request_blob("blobs.v1.Mirror/Echo")
+        .response_blob("blobs.v1.Mirror.Echo")
+        .emit_wire_protos(dir.join("wire"))
+        .compile_protos(&["proto/cases/blobs/blobs.proto"], &["proto/cases/blobs"])?;
+
     let (builder, _) = case("hostile")?;
     builder.compile_protos(
         &[

@@ -2,6 +2,9 @@
 //! slow calls survive proxies: put `option (steadfast.v1.method) = { heartbeat_ms: 500 };`
 //! on a method (or call [`Builder::heartbeat`]) and the generated server sends
 //! heartbeat frames while the handler works, and the generated client hides them.
+//! `request_blob: true` / `response_blob: true` (or [`Builder::request_blob`],
+//! [`Builder::response_blob`]) give a unary method a blob beside its request or
+//! its reply, sent as chunks on the same call.
 //!
 //! ```no_run
 //! // build.rs
@@ -192,7 +195,57 @@ impl Builder {
     pub fn heartbeat(mut self, target: impl Into<String>, interval: Duration) -> Self {
         self.settings.push(options::Setting {
             target: target.into(),
-            heartbeat: interval,
+            value: options::SettingValue::Heartbeat(interval),
+        });
+        self
+    }
+
+    /// The request of a method (`"lab.v1.Lab/Digest"` or `"lab.v1.Lab.Digest"`), or of
+    /// every method of a service (`"lab.v1.Lab"`), carries a blob, as the option
+    /// `request_blob: true` does, for protos you cannot edit. On the wire the request
+    /// becomes `stream <Service><Method>Upload`: the request message, then the
+    /// blob's header, then its chunks. The typed server method takes a
+    /// `steadfast::Blob` beside the request; the client method takes anything
+    /// `Into<steadfast::BlobSource>`.
+    ///
+    /// Only unary methods can carry blobs: a streaming method fails the build,
+    /// and so does a name that matches nothing.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure()
+    ///     .request_blob("lab.v1.Lab/Digest")
+    ///     .compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn request_blob(mut self, target: impl Into<String>) -> Self {
+        self.settings.push(options::Setting {
+            target: target.into(),
+            value: options::SettingValue::RequestBlob,
+        });
+        self
+    }
+
+    /// The response of a method (`"lab.v1.Lab/Fetch"` or `"lab.v1.Lab.Fetch"`), or of
+    /// every method of a service (`"lab.v1.Lab"`), carries a blob, as the option
+    /// `response_blob: true` does, for protos you cannot edit. On the wire the
+    /// response becomes `stream <Service><Method>Frame`: heartbeats (if the method
+    /// has them), the reply, then the blob's header and its chunks. The typed server
+    /// method returns a `steadfast::BlobSource` beside the response; the client
+    /// method returns a `steadfast::Blob`.
+    ///
+    /// Only unary methods can carry blobs: a streaming method fails the build,
+    /// and so does a name that matches nothing.
+    ///
+    /// ```no_run
+    /// steadfast_build::configure()
+    ///     .response_blob("lab.v1.Lab/Fetch")
+    ///     .compile_protos(&["proto/lab.proto"], &["proto"])?;
+    /// # Ok::<(), steadfast_build::Error>(())
+    /// ```
+    pub fn response_blob(mut self, target: impl Into<String>) -> Self {
+        self.settings.push(options::Setting {
+            target: target.into(),
+            value: options::SettingValue::ResponseBlob,
         });
         self
     }
@@ -472,7 +525,7 @@ impl Builder {
         self
     }
 
-    /// The codec of every generated method, as in tonic-prost-build. The frames of rewritten methods are prost messages too, so a codec for prost messages serves them. Default: `tonic_prost::ProstCodec`; for heartbeat methods, the same prost encoding with 512-byte buffers instead of tonic's 8 KiB (a heartbeat call keeps its response body, and so its buffer, for as long as it runs).
+    /// The codec of every generated method, as in tonic-prost-build. The frames of rewritten methods are prost messages too, so a codec for prost messages serves them. Default: `tonic_prost::ProstCodec`; for heartbeat methods without blobs, the same prost encoding with 512-byte buffers instead of tonic's 8 KiB (a heartbeat call keeps its response body, and so its buffer, for as long as it runs; blob chunks want the larger buffers).
     ///
     /// ```no_run
     /// steadfast_build::configure().codec_path("crate::codec::MyCodec").compile_protos(&["proto/lab.proto"], &["proto"])?;

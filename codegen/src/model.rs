@@ -55,13 +55,26 @@ pub(crate) struct MethodModel {
     pub(crate) original: Signature,
     /// The signature on the wire.
     pub(crate) wire: Signature,
-    /// Heartbeat interval; `None` = a plain method.
+    /// Heartbeat interval; `None` = no heartbeats.
     pub(crate) heartbeat: Option<Duration>,
-    /// The synthesized response frame (`.lab.v1.LabSleepFrame`), when there is one.
+    /// The request carries a blob (a unary method in the original).
+    pub(crate) request_blob: bool,
+    /// The response carries a blob (a unary method in the original).
+    pub(crate) response_blob: bool,
+    /// The synthesized response frame (`.lab.v1.LabSleepFrame`), when there is
+    /// one: for a heartbeat or a response blob.
     pub(crate) frame: Option<Synthesized>,
+    /// The synthesized request upload (`.lab.v1.LabDigestUpload`), for a request blob.
+    pub(crate) upload: Option<Synthesized>,
 }
 
 impl MethodModel {
+    /// Heartbeats and nothing else: the response frames are small and the
+    /// call long, which is what the runtime's `FrameCodec` is for.
+    pub(crate) fn heartbeat_only(&self) -> bool {
+        self.heartbeat.is_some() && !self.request_blob && !self.response_blob
+    }
+
     #[cfg(test)]
     pub(crate) fn is_rewritten(&self) -> bool {
         self.original != self.wire

@@ -3,20 +3,23 @@
 //!
 //! The rule (part of the wire contract, documented in the README):
 //!
-//! - a heartbeat method's response frame is the message
-//!   `<Service><Method>Frame`, both names in UpperCamelCase
+//! - the response frame of a heartbeat or `response_blob` method is the
+//!   message `<Service><Method>Frame`, both names in UpperCamelCase
 //!   (`Lab` + `Sleep` → `LabSleepFrame`; `Lab` + `get_thing` → `LabGetThingFrame`),
 //!   in the package of the service;
+//! - the request of a `request_blob` method is the message
+//!   `<Service><Method>Upload` (`Lab` + `Digest` → `LabDigestUpload`), likewise;
 //! - the wire-level Rust code of a rewritten service lives in the module
 //!   `<service>_wire` (`lab_wire`), beside the typed `<service>_client` and
 //!   `<service>_server` modules that tonic would have generated.
 //!
 //! Names derive from the service and the method, never from other methods, so
 //! adding a service never renames anything already on the wire. What the rule
-//! cannot rule out (a user message called `LabSleepFrame`, a message `LabWire`
-//! whose nested types make a `lab_wire` module, or two service/method pairs
-//! whose names run together alike) is found here, across every file of the
-//! package (imports included), and fails the build naming both definitions.
+//! cannot rule out (a user message called `LabSleepFrame` or `LabDigestUpload`,
+//! a message `LabWire` whose nested types make a `lab_wire` module, or two
+//! service/method pairs whose names run together alike) is found here, across
+//! every file of the package (imports included), and fails the build naming
+//! both definitions.
 
 use std::collections::BTreeMap;
 
@@ -25,10 +28,19 @@ use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 
 use crate::Error;
 
-/// The proto name of a heartbeat method's frame message.
+/// The proto name of a method's response frame message (heartbeats, response blob).
 pub(crate) fn frame_name(service: &str, method: &str) -> String {
+    synthesized_name(service, method, "Frame")
+}
+
+/// The proto name of a `request_blob` method's upload message.
+pub(crate) fn upload_name(service: &str, method: &str) -> String {
+    synthesized_name(service, method, "Upload")
+}
+
+fn synthesized_name(service: &str, method: &str, suffix: &str) -> String {
     format!(
-        "{}{}Frame",
+        "{}{}{suffix}",
         service.to_upper_camel_case(),
         method.to_upper_camel_case()
     )
@@ -260,6 +272,14 @@ mod tests {
         assert_eq!(frame_name("Lab", "Sleep"), "LabSleepFrame");
         assert_eq!(frame_name("Lab", "get_thing"), "LabGetThingFrame");
         assert_eq!(frame_name("lab_svc", "type"), "LabSvcTypeFrame");
+    }
+
+    #[test]
+    fn uploads_are_named_after_service_and_method_in_upper_camel_case() {
+        assert_eq!(upload_name("Lab", "Digest"), "LabDigestUpload");
+        assert_eq!(upload_name("Lab", "put_blob"), "LabPutBlobUpload");
+        assert_eq!(upload_name("lab_svc", "type"), "LabSvcTypeUpload");
+        assert_ne!(upload_name("Lab", "Digest"), frame_name("Lab", "Digest"));
     }
 
     #[test]

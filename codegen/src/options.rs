@@ -18,11 +18,15 @@ pub(crate) const MAX_HEARTBEAT_MS: u32 = 3_600_000;
 pub(crate) struct MethodPlan {
     /// Heartbeat interval; `None` = no heartbeats.
     pub(crate) heartbeat: Option<Duration>,
+    /// The request carries a blob (only on unary methods).
+    pub(crate) request_blob: bool,
+    /// The response carries a blob (only on unary methods).
+    pub(crate) response_blob: bool,
 }
 
 impl MethodPlan {
     fn is_plain(&self) -> bool {
-        self.heartbeat.is_none()
+        self.heartbeat.is_none() && !self.request_blob && !self.response_blob
     }
 }
 
@@ -38,13 +42,54 @@ pub(crate) struct Plan {
 pub(crate) struct Setting {
     /// As given: `pkg.Service/Method`, `pkg.Service.Method` or `pkg.Service`.
     pub(crate) target: String,
-    pub(crate) heartbeat: Duration,
+    pub(crate) value: SettingValue,
+}
+
+/// What a builder [`Setting`] sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SettingValue {
+    /// `heartbeat_ms` (`Duration::ZERO` = off).
+    Heartbeat(Duration),
+    /// `request_blob: true`.
+    RequestBlob,
+    /// `response_blob: true`.
+    ResponseBlob,
+}
+
+/// Where a method's blob setting came from, for the error when it cannot apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    /// The method's own `(steadfast.v1.method)` option.
+    Method,
+    /// The `(steadfast.v1.service)` option of its service.
+    Service,
+    /// A builder call, with the target as given.
+    Builder(String),
+}
+
+impl Origin {
+    /// Where the option was set and how to undo it, after the reason it cannot apply.
+    fn fix(&self, option: &str) -> String {
+        match self {
+            Origin::Method => "; remove the option from this method".to_owned(),
+            Origin::Service => format!(
+                " (a default of the service's `option (steadfast.v1.service)`); set `{option}: false` on this method"
+            ),
+            Origin::Builder(target) => {
+                format!(
+                    " (set by the builder's `.{option}(\"{target}\")`); target only unary methods"
+                )
+            }
+        }
+    }
 }
 
 /// Option fields as read from one extension value.
 #[derive(Debug, Default, Clone)]
 struct RawOptions {
     heartbeat_ms: Option<u32>,
+    request_blob: Option<bool>,
+    response_blob: Option<bool>,
     unsupported: Vec<&'static str>,
 }
 
@@ -60,17 +105,18 @@ impl RawOptions {
         let Some(msg) = value.as_message() else {
             return RawOptions::default();
         };
-        let mut raw = RawOptions {
-            heartbeat_ms: msg
-                .has_field_by_name("heartbeat_ms")
-                .then(|| msg.get_field_by_name("heartbeat_ms"))
+        let field = |name: &str| {
+            msg.has_field_by_name(name)
+                .then(|| msg.get_field_by_name(name))
                 .flatten()
-                .and_then(|v| v.as_u32()),
+        };
+        let mut raw = RawOptions {
+            heartbeat_ms: field("heartbeat_ms").and_then(|v| v.as_u32()),
+            request_blob: field("request_blob").and_then(|v| v.as_bool()),
+            response_blob: field("response_blob").and_then(|v| v.as_bool()),
             unsupported: Vec::new(),
         };
         for (field, what) in [
-            ("request_blob", "request_blob (chunked blobs)"),
-            ("response_blob", "response_blob (chunked blobs)"),
             ("retry", "retry (retry policies)"),
             ("idempotent", "idempotent (retry policies)"),
         ] {
@@ -86,12 +132,22 @@ impl RawOptions {
     }
 }
 
+/// One method while its settings are resolved.
+struct MethodState {
+    name: String,
+    client_streaming: bool,
+    server_streaming: bool,
+    heartbeat_ms: Option<u32>,
+    request_blob: Option<(bool, Origin)>,
+    response_blob: Option<(bool, Origin)>,
+}
+
 /// Reads the options of every service in `pool` (except steadfast's and
 /// google's own), applies `settings`, validates, and returns the plan.
 pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     let mut known = Vec::new();
-    let mut by_service: BTreeMap<String, Vec<(String, Option<u32>)>> = BTreeMap::new();
+    let mut by_service: BTreeMap<String, Vec<MethodState>> = BTreeMap::new();
 
     for service in pool.services() {
         let package = service.package_name();
@@ -110,15 +166,26 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
             if let Some(what) = raw.unsupported.first() {
                 return Err(unsupported(&target, what));
             }
-            let heartbeat_ms = raw.heartbeat_ms.or(service_raw.heartbeat_ms);
+            // A method's own value wins, field by field.
+            let blob = |own: Option<bool>, default: Option<bool>| {
+                own.map(|on| (on, Origin::Method))
+                    .or(default.map(|on| (on, Origin::Service)))
+            };
             known.push(target);
-            methods.push((method.name().to_owned(), heartbeat_ms));
+            methods.push(MethodState {
+                name: method.name().to_owned(),
+                client_streaming: method.is_client_streaming(),
+                server_streaming: method.is_server_streaming(),
+                heartbeat_ms: raw.heartbeat_ms.or(service_raw.heartbeat_ms),
+                request_blob: blob(raw.request_blob, service_raw.request_blob),
+                response_blob: blob(raw.response_blob, service_raw.response_blob),
+            });
         }
         by_service.insert(service_name, methods);
     }
 
     // Builder settings: service-wide first, then per method, so a method wins.
-    let mut resolved: Vec<(String, Option<String>, Duration)> = Vec::new();
+    let mut resolved: Vec<(String, Option<String>, &Setting)> = Vec::new();
     for setting in settings {
         let Some((service, method)) = split_target(&setting.target, &by_service) else {
             return Err(Error::UnknownMethod {
@@ -133,40 +200,50 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
             });
         };
         if let Some(m) = &method
-            && !methods.iter().any(|(name, _)| name == m)
+            && !methods.iter().any(|state| state.name == *m)
         {
             return Err(Error::UnknownMethod {
                 name: setting.target.clone(),
                 known,
             });
         }
-        resolved.push((service, method, setting.heartbeat));
+        resolved.push((service, method, setting));
     }
     resolved.sort_by_key(|(_, method, _)| method.is_some());
-    for (service, method, heartbeat) in resolved {
+    for (service, method, setting) in resolved {
         let target = match &method {
             Some(m) => format!("{service}/{m}"),
             None => service.clone(),
         };
-        let ms = u32::try_from(heartbeat.as_millis()).map_err(|_| Error::InvalidOption {
-            target: target.clone(),
-            message: format!(
-                "heartbeat of {heartbeat:?} is too long (at most {MAX_HEARTBEAT_MS} ms)"
-            ),
-        })?;
-        if let Some(methods) = by_service.get_mut(&service) {
-            for (name, value) in methods.iter_mut() {
-                if method.as_ref().is_none_or(|m| m == name) {
-                    *value = Some(ms);
-                }
+        let Some(methods) = by_service.get_mut(&service) else {
+            continue;
+        };
+        let chosen = methods
+            .iter_mut()
+            .filter(|state| method.as_ref().is_none_or(|m| *m == state.name));
+        let builder = || Some((true, Origin::Builder(setting.target.clone())));
+        match setting.value {
+            SettingValue::Heartbeat(heartbeat) => {
+                let ms =
+                    u32::try_from(heartbeat.as_millis()).map_err(|_| Error::InvalidOption {
+                        target: target.clone(),
+                        message: format!(
+                            "heartbeat of {heartbeat:?} is too long (at most {MAX_HEARTBEAT_MS} ms)"
+                        ),
+                    })?;
+                chosen.for_each(|state| state.heartbeat_ms = Some(ms));
+            }
+            SettingValue::RequestBlob => chosen.for_each(|state| state.request_blob = builder()),
+            SettingValue::ResponseBlob => {
+                chosen.for_each(|state| state.response_blob = builder());
             }
         }
     }
 
     for (service, methods) in by_service {
-        for (method, heartbeat_ms) in methods {
-            let target = format!("{service}/{method}");
-            let heartbeat = match heartbeat_ms {
+        for state in methods {
+            let target = format!("{service}/{}", state.name);
+            let heartbeat = match state.heartbeat_ms {
                 None | Some(0) => None,
                 Some(ms) if ms < MIN_HEARTBEAT_MS => {
                     return Err(Error::InvalidOption {
@@ -186,23 +263,58 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
                 }
                 Some(ms) => Some(Duration::from_millis(u64::from(ms))),
             };
-            let method_plan = MethodPlan { heartbeat };
+            let request_blob = blob_on(&state, &target, "request_blob", &state.request_blob)?;
+            let response_blob = blob_on(&state, &target, "response_blob", &state.response_blob)?;
+            let method_plan = MethodPlan {
+                heartbeat,
+                request_blob,
+                response_blob,
+            };
             if !method_plan.is_plain() {
                 plan.services
                     .entry(service.clone())
                     .or_default()
-                    .insert(method, method_plan);
+                    .insert(state.name, method_plan);
             }
         }
     }
     Ok(plan)
 }
 
+/// Whether the blob `option` is on for the method; an error if it is on a
+/// streaming method.
+fn blob_on(
+    state: &MethodState,
+    target: &str,
+    option: &str,
+    value: &Option<(bool, Origin)>,
+) -> Result<bool, Error> {
+    let Some((true, origin)) = value else {
+        return Ok(false);
+    };
+    let streams = match (state.client_streaming, state.server_streaming) {
+        (false, false) => return Ok(true),
+        (true, false) => "its request",
+        (false, true) => "its response",
+        (true, true) => "its request and its response",
+    };
+    Err(Error::InvalidOption {
+        target: target.to_owned(),
+        message: format!(
+            "{option} is only for unary methods, but `{}` streams {streams}: a blob's chunks travel \
+             in the stream that carries the method's one request or reply, and a streaming method \
+             uses its streams for its own messages{}",
+            state.name,
+            origin.fix(option)
+        ),
+    })
+}
+
 fn unsupported(target: &str, what: &str) -> Error {
     Error::InvalidOption {
         target: target.to_owned(),
         message: format!(
-            "option {what} is not supported by steadfast-build {} yet; remove it (only heartbeat_ms is implemented)",
+            "option {what} is not supported by steadfast-build {} yet; remove it (heartbeat_ms, request_blob and response_blob are implemented)",
             env!("CARGO_PKG_VERSION")
         ),
     }

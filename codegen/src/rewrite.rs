@@ -10,10 +10,32 @@
 //! }
 //! ```
 //!
-//! The frame message is added to the service's file, which gains an
+//! For a (unary) method with `response_blob`, heartbeats or not, the frame
+//! also carries the blob after the reply:
+//!
+//! ```proto
+//! message <Service><Method>Frame {
+//!   oneof kind {
+//!     steadfast.v1.Heartbeat heartbeat = 1; R message = 2;
+//!     steadfast.v1.BlobHeader blob = 3; steadfast.v1.Chunk chunk = 4;
+//!   }
+//! }
+//! ```
+//!
+//! For a (unary) method with `request_blob`, the request `Q` becomes
+//! `stream <Service><Method>Upload`: the request, then the blob's header, then
+//! its chunks.
+//!
+//! ```proto
+//! message <Service><Method>Upload {
+//!   oneof kind { Q head = 1; steadfast.v1.BlobHeader blob = 2; steadfast.v1.Chunk chunk = 3; }
+//! }
+//! ```
+//!
+//! The synthesized messages are added to the service's file, which gains an
 //! import of `steadfast/v1/frame.proto` and loses the one of
-//! `steadfast/v1/options.proto` (the options have done their work). Blob
-//! uploads/downloads and the dispatch service are further cases of this step.
+//! `steadfast/v1/options.proto` (the options have done their work). The
+//! dispatch service is a further case of this step.
 //!
 //! The step returns what it changed as a [`Model`] (service → methods →
 //! original and wire signatures), which the code generator reads. No I/O here:
@@ -69,57 +91,58 @@ pub(crate) fn rewrite(
 
 fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan, model: &mut Model) {
     let package = file.package().to_owned();
-    let mut frames = Vec::new();
+    let mut added: Vec<Added> = Vec::new();
     for service in &mut file.service {
         let full_name = qualified(&package, service.name());
         let Some(service_plan) = plan.services.get(&full_name) else {
             continue;
         };
+        let service_name = service.name().to_owned();
         let mut methods = Vec::with_capacity(service.method.len());
         for method in &mut service.method {
             let original = signature(method);
             let method_plan = service_plan.get(method.name());
-            let frame = method_plan.and_then(|p| {
-                rewrite_method(
-                    &package,
-                    service.name.as_deref().unwrap_or_default(),
-                    method,
-                    p,
-                )
-            });
-            let synthesized = frame.as_ref().map(|(message, _)| Synthesized {
-                name: message.name().to_owned(),
-                full_name: format!(".{}", qualified(&package, message.name())),
-            });
-            if let Some(frame) = frame {
-                frames.push(frame);
-            }
+            let (upload, frame) = match method_plan {
+                Some(p) => rewrite_method(&package, &service_name, method, p),
+                None => (None, None),
+            };
+            let synthesized = |added: &Option<Added>| {
+                added.as_ref().map(|a| Synthesized {
+                    name: a.message.name().to_owned(),
+                    full_name: format!(".{}", qualified(&package, a.message.name())),
+                })
+            };
             methods.push(MethodModel {
                 proto_name: method.name().to_owned(),
                 original,
                 wire: signature(method),
                 heartbeat: method_plan.and_then(|p| p.heartbeat),
-                frame: synthesized,
+                request_blob: method_plan.is_some_and(|p| p.request_blob),
+                response_blob: method_plan.is_some_and(|p| p.response_blob),
+                frame: synthesized(&frame),
+                upload: synthesized(&upload),
             });
+            added.extend(upload);
+            added.extend(frame);
         }
         model.services.insert(
             full_name,
             ServiceModel {
                 package: package.clone(),
-                proto_name: service.name().to_owned(),
+                proto_name: service_name,
                 wire_module: names::wire_module(service.name()),
                 methods,
             },
         );
     }
-    if frames.is_empty() {
+    if added.is_empty() {
         drop_options_import(file);
         return;
     }
     let first = file.message_type.len();
-    let docs: Vec<String> = frames.iter().map(|(_, doc)| doc.clone()).collect();
+    let docs: Vec<String> = added.iter().map(|a| a.doc.clone()).collect();
     file.message_type
-        .extend(frames.into_iter().map(|(message, _)| message));
+        .extend(added.into_iter().map(|a| a.message));
     for (offset, doc) in docs.into_iter().enumerate() {
         let index = (first + offset) as i32;
         let fields = file.message_type[first + offset].field.len();
@@ -135,6 +158,12 @@ fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan, model: &mut Model) 
     drop_options_import(file);
 }
 
+/// A message the rewrite adds to a file, with its doc comment.
+struct Added {
+    message: DescriptorProto,
+    doc: String,
+}
+
 fn signature(method: &MethodDescriptorProto) -> Signature {
     Signature {
         input: method.input_type().to_owned(),
@@ -144,42 +173,84 @@ fn signature(method: &MethodDescriptorProto) -> Signature {
     }
 }
 
-/// Rewrites `method` for the wire; returns the frame message to add, with its
-/// doc comment, if the response changes.
+/// Rewrites `method` for the wire; returns the upload message to add, if the
+/// request changes, and the frame message, if the response changes.
+///
+/// The plan was validated: blobs only on methods that stream neither way.
 fn rewrite_method(
     package: &str,
     service: &str,
     method: &mut MethodDescriptorProto,
     plan: &MethodPlan,
-) -> Option<(DescriptorProto, String)> {
-    plan.heartbeat?;
+) -> (Option<Added>, Option<Added>) {
+    let path = format!("{}/{}", qualified(package, service), method.name());
+    let blob = " then the blob: its header (`blob`), then its chunks (`chunk`), in order";
+    let upload = plan.request_blob.then(|| {
+        let name = names::upload_name(service, method.name());
+        let request = method.input_type().to_owned();
+        method.input_type = Some(format!(".{}", qualified(package, &name)));
+        method.client_streaming = Some(true);
+        Added {
+            message: oneof_message(
+                name,
+                &[("head", &request), ("blob", BLOB_HEADER), ("chunk", CHUNK)],
+            ),
+            doc: format!(
+                " The request of `{path}` on the wire: the request message (`head`),{blob}."
+            ),
+        }
+    });
+    if plan.heartbeat.is_none() && !plan.response_blob {
+        return (upload, None);
+    }
     let name = names::frame_name(service, method.name());
     let response = method.output_type().to_owned();
-    let messages = if method.server_streaming() {
-        "its messages, each as soon as it is ready"
-    } else {
-        "the reply, last"
+    let doc = match (plan.heartbeat.is_some(), plan.response_blob) {
+        (true, false) if method.server_streaming() => format!(
+            " The response frames of `{path}` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready."
+        ),
+        (true, false) => format!(
+            " The response frames of `{path}` on the wire: heartbeats while the server works, then the reply, last."
+        ),
+        (true, true) => format!(
+            " The response frames of `{path}` on the wire: heartbeats while the server works, then the reply (`message`),{blob}."
+        ),
+        (false, _) => format!(
+            " The response frames of `{path}` on the wire: the reply (`message`),{blob}. No `heartbeat` comes: the method has no heartbeat interval."
+        ),
     };
-    let doc = format!(
-        " The response frames of `{}/{}` on the wire: heartbeats while the server works, then {messages}.",
-        qualified(package, service),
-        method.name()
-    );
     method.output_type = Some(format!(".{}", qualified(package, &name)));
     method.server_streaming = Some(true);
-    let frame = DescriptorProto {
+    let mut fields = vec![("heartbeat", HEARTBEAT), ("message", response.as_str())];
+    if plan.response_blob {
+        fields.extend([("blob", BLOB_HEADER), ("chunk", CHUNK)]);
+    }
+    let frame = Added {
+        message: oneof_message(name, &fields),
+        doc,
+    };
+    (upload, Some(frame))
+}
+
+const HEARTBEAT: &str = ".steadfast.v1.Heartbeat";
+const BLOB_HEADER: &str = ".steadfast.v1.BlobHeader";
+const CHUNK: &str = ".steadfast.v1.Chunk";
+
+/// `message <name> { oneof kind { <fields, numbered from 1> } }`.
+fn oneof_message(name: String, fields: &[(&str, &str)]) -> DescriptorProto {
+    DescriptorProto {
         name: Some(name),
-        field: vec![
-            oneof_field("heartbeat", 1, ".steadfast.v1.Heartbeat"),
-            oneof_field("message", 2, &response),
-        ],
+        field: fields
+            .iter()
+            .zip(1..)
+            .map(|((field, type_name), number)| oneof_field(field, number, type_name))
+            .collect(),
         oneof_decl: vec![OneofDescriptorProto {
             name: Some("kind".to_owned()),
             options: None,
         }],
         ..Default::default()
-    };
-    Some((frame, doc))
+    }
 }
 
 /// Checks every package that gains something against everything it defines.
@@ -207,13 +278,20 @@ fn check_names(
             role: format!("the generated code of service `{}`", service.proto_name),
         });
         for method in &service.methods {
-            if let Some(frame) = &method.frame {
-                additions.push(names::Addition {
-                    target: format!("{full_name}/{}", method.proto_name),
-                    message: Some(frame.name.clone()),
-                    modules: Vec::new(),
-                    role: format!("the wire frames of `{full_name}/{}`", method.proto_name),
-                });
+            let target = format!("{full_name}/{}", method.proto_name);
+            let synthesized = [
+                (&method.upload, "the wire upload"),
+                (&method.frame, "the wire frames"),
+            ];
+            for (message, what) in synthesized {
+                if let Some(message) = message {
+                    additions.push(names::Addition {
+                        target: target.clone(),
+                        message: Some(message.name.clone()),
+                        modules: Vec::new(),
+                        role: format!("{what} of `{target}`"),
+                    });
+                }
             }
         }
     }
@@ -359,9 +437,174 @@ mod tests {
                 "Sleep".into(),
                 MethodPlan {
                     heartbeat: Some(Duration::from_millis(500)),
+                    request_blob: false,
+                    response_blob: false,
                 },
             );
         plan
+    }
+
+    fn blob_plan(heartbeat: Option<u64>, request_blob: bool, response_blob: bool) -> Plan {
+        let mut plan = Plan::default();
+        plan.services
+            .entry("lab.v1.Lab".into())
+            .or_default()
+            .insert(
+                "Sleep".into(),
+                MethodPlan {
+                    heartbeat: heartbeat.map(Duration::from_millis),
+                    request_blob,
+                    response_blob,
+                },
+            );
+        plan
+    }
+
+    /// (name, number, type, oneof) of every field of the message `name`.
+    fn fields<'f>(file: &'f FileDescriptorProto, name: &str) -> Vec<(&'f str, i32, &'f str)> {
+        let message = file
+            .message_type
+            .iter()
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("message {name}"));
+        assert_eq!(message.oneof_decl.len(), 1);
+        assert_eq!(message.oneof_decl[0].name(), "kind");
+        message
+            .field
+            .iter()
+            .map(|f| {
+                assert_eq!(f.oneof_index, Some(0), "{name}.{} in the oneof", f.name());
+                (f.name(), f.number(), f.type_name())
+            })
+            .collect()
+    }
+
+    fn upload_fields() -> Vec<(&'static str, i32, &'static str)> {
+        vec![
+            ("head", 1, ".lab.v1.SleepRequest"),
+            ("blob", 2, ".steadfast.v1.BlobHeader"),
+            ("chunk", 3, ".steadfast.v1.Chunk"),
+        ]
+    }
+
+    fn blob_frame_fields() -> Vec<(&'static str, i32, &'static str)> {
+        vec![
+            ("heartbeat", 1, ".steadfast.v1.Heartbeat"),
+            ("message", 2, ".lab.v1.SleepReply"),
+            ("blob", 3, ".steadfast.v1.BlobHeader"),
+            ("chunk", 4, ".steadfast.v1.Chunk"),
+        ]
+    }
+
+    #[test]
+    fn a_request_blob_streams_a_synthesized_upload_and_keeps_the_reply() {
+        for heartbeat in [None, Some(500)] {
+            let fds = FileDescriptorSet {
+                file: vec![lab_file()],
+            };
+            let rewritten = run(&fds, &blob_plan(heartbeat, true, false)).expect("rewrite");
+            let file = &rewritten.wire.file[0];
+            let sleep = &file.service[0].method[0];
+            assert_eq!(sleep.input_type(), ".lab.v1.LabSleepUpload");
+            assert!(sleep.client_streaming());
+            assert_eq!(fields(file, "LabSleepUpload"), upload_fields());
+            let model = rewritten.model.services["lab.v1.Lab"].methods[0].clone();
+            assert!(model.request_blob && !model.response_blob);
+            assert_eq!(
+                model.upload.as_ref().map(|u| u.full_name.as_str()),
+                Some(".lab.v1.LabSleepUpload")
+            );
+            match heartbeat {
+                // Heartbeats alone on the response: the frame keeps its two kinds.
+                Some(_) => {
+                    assert_eq!(sleep.output_type(), ".lab.v1.LabSleepFrame");
+                    assert!(sleep.server_streaming());
+                    assert_eq!(fields(file, "LabSleepFrame").len(), 2);
+                    assert!(!model.heartbeat_only());
+                }
+                None => {
+                    assert_eq!(sleep.output_type(), ".lab.v1.SleepReply");
+                    assert!(!sleep.server_streaming());
+                    assert!(model.frame.is_none());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_response_blob_streams_a_frame_with_blob_kinds_heartbeats_or_not() {
+        for heartbeat in [None, Some(500)] {
+            let fds = FileDescriptorSet {
+                file: vec![lab_file()],
+            };
+            let rewritten = run(&fds, &blob_plan(heartbeat, false, true)).expect("rewrite");
+            let file = &rewritten.wire.file[0];
+            let sleep = &file.service[0].method[0];
+            assert_eq!(sleep.input_type(), ".lab.v1.SleepRequest");
+            assert!(!sleep.client_streaming());
+            assert_eq!(sleep.output_type(), ".lab.v1.LabSleepFrame");
+            assert!(sleep.server_streaming());
+            assert_eq!(fields(file, "LabSleepFrame"), blob_frame_fields());
+            let model = &rewritten.model.services["lab.v1.Lab"].methods[0];
+            assert!(model.response_blob && model.upload.is_none() && model.frame.is_some());
+        }
+    }
+
+    #[test]
+    fn both_blobs_add_upload_then_frame_with_their_docs() {
+        let mut file = lab_file();
+        file.source_code_info = Some(Default::default());
+        let fds = FileDescriptorSet { file: vec![file] };
+        let wire = run(&fds, &blob_plan(Some(500), true, true))
+            .expect("rewrite")
+            .wire;
+        let file = &wire.file[0];
+        let sleep = &file.service[0].method[0];
+        assert!(sleep.client_streaming() && sleep.server_streaming());
+        let added: Vec<_> = file.message_type[2..].iter().map(|m| m.name()).collect();
+        assert_eq!(added, ["LabSleepUpload", "LabSleepFrame"]);
+        assert_eq!(fields(file, "LabSleepUpload"), upload_fields());
+        assert_eq!(fields(file, "LabSleepFrame"), blob_frame_fields());
+        let doc = |index: i32| {
+            file.source_code_info
+                .as_ref()
+                .and_then(|info| info.location.iter().find(|l| l.path == [4, index]))
+                .and_then(|l| l.leading_comments.clone())
+                .expect("doc")
+        };
+        assert_eq!(
+            doc(2),
+            " The request of `lab.v1.Lab/Sleep` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order."
+        );
+        assert_eq!(
+            doc(3),
+            " The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order."
+        );
+        assert_eq!(
+            file.dependency,
+            vec!["other.proto", "pub.proto", FRAME_PROTO]
+        );
+    }
+
+    #[test]
+    fn a_taken_upload_name_is_an_error_naming_the_method() {
+        let mut file = lab_file();
+        file.message_type.push(DescriptorProto {
+            name: Some("LabSleepUpload".into()),
+            ..Default::default()
+        });
+        let err = run(
+            &FileDescriptorSet { file: vec![file] },
+            &blob_plan(None, true, false),
+        )
+        .expect_err("name conflict");
+        let text = err.to_string();
+        assert!(
+            text.contains("lab.v1.Lab/Sleep")
+                && text
+                    .contains("message `LabSleepUpload` (the wire upload of `lab.v1.Lab/Sleep`)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1215,7 +1215,7 @@ mod tests {
             .iter()
             .map(|(target, ms)| options::Setting {
                 target: (*target).to_owned(),
-                heartbeat: Duration::from_millis(*ms),
+                value: options::SettingValue::Heartbeat(Duration::from_millis(*ms)),
             })
             .collect();
         let plan = options::plan(&pool, &settings).expect("plan");
@@ -1983,6 +1983,95 @@ message SvcSleepFrame {
   oneof kind {
     .steadfast.v1.Heartbeat heartbeat = 1;
     v1.kind message = 2;
+  }
+}
+"#,
+        );
+    }
+
+    const BLOBS: &str = r#"syntax = "proto3";
+package b.v1;
+
+import "google/protobuf/empty.proto";
+import "steadfast/v1/options.proto";
+
+// Blobs both ways.
+service Store {
+  // Stores a blob.
+  rpc Put(Name) returns (google.protobuf.Empty) {
+    option (steadfast.v1.method) = {
+      request_blob: true
+    };
+  }
+  rpc Get(Name) returns (Name) { option (steadfast.v1.method) = { response_blob: true, heartbeat_ms: 250 }; }
+  rpc Both(google.protobuf.Empty) returns (Name) {
+    option (steadfast.v1.method) = { request_blob: true response_blob: true };
+  }
+}
+
+message Name { string name = 1; }
+// The user's own, beside steadfast.v1's.
+message Chunk {}
+"#;
+
+    #[test]
+    fn blob_methods_get_uploads_and_blob_frames() {
+        let text = wire_text(&[("b.proto", BLOBS)], "b.proto", &[]);
+        assert_text(
+            &text,
+            r#"syntax = "proto3";
+package b.v1;
+
+import "google/protobuf/empty.proto";
+import "steadfast/v1/frame.proto";
+
+// Blobs both ways.
+service Store {
+  // Stores a blob.
+  rpc Put(stream StorePutUpload) returns (google.protobuf.Empty);
+  rpc Get(Name) returns (stream StoreGetFrame);
+  rpc Both(stream StoreBothUpload) returns (stream StoreBothFrame);
+}
+
+message Name { string name = 1; }
+// The user's own, beside steadfast.v1's.
+message Chunk {}
+
+// The request of `b.v1.Store/Put` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+message StorePutUpload {
+  oneof kind {
+    Name head = 1;
+    steadfast.v1.BlobHeader blob = 2;
+    steadfast.v1.Chunk chunk = 3;
+  }
+}
+
+// The response frames of `b.v1.Store/Get` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+message StoreGetFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Name message = 2;
+    steadfast.v1.BlobHeader blob = 3;
+    steadfast.v1.Chunk chunk = 4;
+  }
+}
+
+// The request of `b.v1.Store/Both` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+message StoreBothUpload {
+  oneof kind {
+    google.protobuf.Empty head = 1;
+    steadfast.v1.BlobHeader blob = 2;
+    steadfast.v1.Chunk chunk = 3;
+  }
+}
+
+// The response frames of `b.v1.Store/Both` on the wire: the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order. No `heartbeat` comes: the method has no heartbeat interval.
+message StoreBothFrame {
+  oneof kind {
+    steadfast.v1.Heartbeat heartbeat = 1;
+    Name message = 2;
+    steadfast.v1.BlobHeader blob = 3;
+    steadfast.v1.Chunk chunk = 4;
   }
 }
 "#,

@@ -75,14 +75,115 @@ fn a_too_large_heartbeat_names_the_method() {
 fn an_option_not_implemented_yet_is_refused_not_ignored() {
     let dir = support::protos(&[(
         "lab.proto",
-        &lab("option (steadfast.v1.method) = { request_blob: true };"),
+        &lab("option (steadfast.v1.method) = { idempotent: true };"),
     )]);
     let err = support::compile_err(dir.path(), "lab.proto", configure());
     assert!(
-        err.starts_with("lab.v1.Lab/Sleep: option request_blob"),
+        err.starts_with("lab.v1.Lab/Sleep: option idempotent"),
         "{err}"
     );
     assert!(err.contains("not supported"), "{err}");
+}
+
+/// A service whose methods stream, for the blob options that refuse them.
+fn streams(service_option: &str, method_option: &str) -> String {
+    format!(
+        "{GOOD_HEAD}service Pipes {{\n  {service_option}\n  rpc Up(stream Req) returns (Rep) {{ {method_option} }}\n  rpc Down(Req) returns (stream Rep);\n  rpc Unary(Req) returns (Rep);\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
+    )
+}
+
+#[test]
+fn a_blob_on_a_streaming_method_is_refused_naming_the_method_and_why() {
+    let dir = support::protos(&[(
+        "pipes.proto",
+        &streams("", "option (steadfast.v1.method) = { request_blob: true };"),
+    )]);
+    let err = support::compile_err(dir.path(), "pipes.proto", configure());
+    assert_eq!(
+        err,
+        "lab.v1.Pipes/Up: request_blob is only for unary methods, but `Up` streams its request: \
+         a blob's chunks travel in the stream that carries the method's one request or reply, and \
+         a streaming method uses its streams for its own messages; remove the option from this method"
+    );
+}
+
+#[test]
+fn a_service_blob_default_is_refused_on_its_streaming_methods_with_the_way_out() {
+    let dir = support::protos(&[(
+        "pipes.proto",
+        &streams(
+            "option (steadfast.v1.service) = { response_blob: true };",
+            "option (steadfast.v1.method) = { response_blob: false };",
+        ),
+    )]);
+    // `Up` turned the default off; `Down` did not.
+    let err = support::compile_err(dir.path(), "pipes.proto", configure());
+    assert!(
+        err.starts_with(
+            "lab.v1.Pipes/Down: response_blob is only for unary methods, but `Down` streams its response: "
+        ),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(
+            " (a default of the service's `option (steadfast.v1.service)`); set `response_blob: false` on this method"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_builder_blob_on_a_streaming_method_is_refused_naming_the_setting() {
+    let dir = support::protos(&[("pipes.proto", &streams("", ""))]);
+    let err = support::compile_err(
+        dir.path(),
+        "pipes.proto",
+        configure().request_blob("lab.v1.Pipes"),
+    );
+    assert!(
+        err.starts_with("lab.v1.Pipes/Up: request_blob is only for unary methods, but `Up` streams its request: "),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(
+            " (set by the builder's `.request_blob(\"lab.v1.Pipes\")`); target only unary methods"
+        ),
+        "{err}"
+    );
+    // The same setting on the unary method alone is fine.
+    let out = tempfile::tempdir().expect("out");
+    configure()
+        .request_blob("lab.v1.Pipes/Unary")
+        .response_blob("lab.v1.Pipes.Unary")
+        .emit_rerun_if_changed(false)
+        .write_wire_protos(&[dir.path().join("pipes.proto")], &[dir.path()], out.path())
+        .expect("a unary method takes blobs");
+}
+
+#[test]
+fn a_blob_setting_for_an_unknown_method_fails_with_its_name() {
+    let dir = support::protos(&[("lab.proto", &lab(""))]);
+    let err = support::compile_err(
+        dir.path(),
+        "lab.proto",
+        configure().response_blob("lab.v1.Lab/Nope"),
+    );
+    assert!(
+        err.contains("`lab.v1.Lab/Nope`: no such method or service"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_upload_name_already_taken_is_refused() {
+    let source = lab("option (steadfast.v1.method) = { request_blob: true };")
+        + "message LabSleepUpload {}\n";
+    let dir = support::protos(&[("lab.proto", &source)]);
+    let err = support::compile_err(dir.path(), "lab.proto", configure());
+    assert_eq!(
+        err,
+        "lab.v1.Lab/Sleep: steadfast would define message `LabSleepUpload` (the wire upload of `lab.v1.Lab/Sleep`), but message `LabSleepUpload` (lab.proto:10:1) already defines `LabSleepUpload` in package `lab.v1`; rename message `LabSleepUpload`"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Everything steadfast adds to a package follows one naming rule
-//! (`<Service><Method>Frame`, module `<service>_wire`) and is checked against the
-//! whole package, every file and import included: a clash fails the build with
-//! a message naming both definitions and the fix, never rustc's E0428 later.
+//! (`<Service><Method>Frame`, `<Service><Method>Upload`, module `<service>_wire`)
+//! and is checked against the whole package, every file and import included: a
+//! clash fails the build with a message naming both definitions and the fix,
+//! never rustc's E0428 later.
 //! (That the clash-free cases compile is checked in `tests/tests/generated.rs`.)
 
 mod support;
@@ -97,6 +98,45 @@ fn two_service_method_pairs_that_run_together_alike_are_refused() {
         err.contains("the naming rule gives both the same name"),
         "{err}"
     );
+}
+
+#[test]
+fn uploads_follow_the_rule_and_are_checked_alike() {
+    const PUT: &str =
+        "rpc Put(Req) returns (Rep) { option (steadfast.v1.method) = { request_blob: true }; }";
+    // A user message in another file takes the upload's name.
+    let lab = format!(
+        "{HEAD}import \"extra.proto\";\nservice Lab {{\n  {PUT}\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
+    );
+    let extra = "syntax = \"proto3\";\npackage lab.v1;\nmessage LabPutUpload {}\n";
+    let err = compile(
+        &[("lab.proto", &lab), ("extra.proto", extra)],
+        &["lab.proto"],
+    )
+    .expect_err("clash");
+    assert_eq!(
+        err,
+        "lab.v1.Lab/Put: steadfast would define message `LabPutUpload` (the wire upload of \
+         `lab.v1.Lab/Put`), but message `LabPutUpload` (extra.proto:3:1) already defines \
+         `LabPutUpload` in package `lab.v1`; rename message `LabPutUpload`"
+    );
+    // Two service/method pairs that run together alike.
+    let lab = format!(
+        "{HEAD}service A {{\n  rpc BPut(Req) returns (Rep) {{ option (steadfast.v1.method) = {{ request_blob: true }}; }}\n}}\nservice AB {{\n  {PUT}\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
+    );
+    let err = compile(&[("lab.proto", &lab)], &["lab.proto"]).expect_err("clash");
+    assert!(
+        err.starts_with(
+            "lab.v1.AB/Put: steadfast would define struct `AbPutUpload` (the wire upload of \
+             `lab.v1.AB/Put`), but struct `AbPutUpload` (the wire upload of `lab.v1.A/BPut`)"
+        ),
+        "{err}"
+    );
+    // Upload and frame of one method, and of two services' same method, do not clash.
+    let lab = format!(
+        "{HEAD}service Lab {{\n  rpc Put(Req) returns (Rep) {{ option (steadfast.v1.method) = {{ request_blob: true, response_blob: true }}; }}\n}}\nservice Other {{\n  {PUT}\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
+    );
+    compile(&[("lab.proto", &lab)], &["lab.proto"]).expect("no clash");
 }
 
 #[test]

@@ -85,6 +85,78 @@ fn builder_settings_override_the_proto() {
     );
 }
 
+fn input(methods: &[MethodDescriptorProto], name: &str) -> (String, bool) {
+    let m = methods.iter().find(|m| m.name() == name).expect("method");
+    (m.input_type().to_owned(), m.client_streaming())
+}
+
+#[test]
+fn builder_blob_settings_rewrite_requests_and_responses() {
+    let methods = wire_methods(
+        steadfast_build::configure()
+            .request_blob("lab.v1.Lab/A")
+            .request_blob("lab.v1.Plain")
+            .response_blob(".lab.v1.Lab.B"),
+    );
+    assert_eq!(
+        input(&methods, "A"),
+        (".lab.v1.LabAUpload".to_owned(), true)
+    );
+    // The service's heartbeat default stays on A's response.
+    assert_eq!(
+        output(&methods, "A"),
+        (".lab.v1.LabAFrame".to_owned(), true)
+    );
+    assert_eq!(input(&methods, "B"), (".lab.v1.Req".to_owned(), false));
+    assert_eq!(
+        output(&methods, "B"),
+        (".lab.v1.LabBFrame".to_owned(), true)
+    );
+    assert_eq!(
+        input(&methods, "P"),
+        (".lab.v1.PlainPUpload".to_owned(), true)
+    );
+    assert_eq!(output(&methods, "P"), (".lab.v1.Rep".to_owned(), false));
+}
+
+#[test]
+fn a_service_blob_default_applies_and_a_method_can_turn_it_off() {
+    const BLOBS: &str = r#"
+syntax = "proto3";
+package lab.v1;
+import "steadfast/v1/options.proto";
+service Lab {
+  option (steadfast.v1.service) = { request_blob: true };
+  rpc A(Req) returns (Rep);
+  rpc B(Req) returns (Rep) { option (steadfast.v1.method) = { request_blob: false, response_blob: true }; }
+}
+message Req {}
+message Rep {}
+"#;
+    let dir = support::protos(&[("lab.proto", BLOBS)]);
+    let out = tempfile::tempdir().expect("out");
+    steadfast_build::configure()
+        .write_wire_protos(&[dir.path().join("lab.proto")], &[dir.path()], out.path())
+        .expect("wire protos");
+    let fds = protox::compile(["lab.proto"], [out.path()]).expect("the wire protos compile");
+    let methods: Vec<_> = fds
+        .file
+        .iter()
+        .filter(|f| f.name() == "lab.proto")
+        .flat_map(|f| f.service.iter().flat_map(|s| s.method.clone()))
+        .collect();
+    assert_eq!(
+        input(&methods, "A"),
+        (".lab.v1.LabAUpload".to_owned(), true)
+    );
+    assert_eq!(output(&methods, "A"), (".lab.v1.Rep".to_owned(), false));
+    assert_eq!(input(&methods, "B"), (".lab.v1.Req".to_owned(), false));
+    assert_eq!(
+        output(&methods, "B"),
+        (".lab.v1.LabBFrame".to_owned(), true)
+    );
+}
+
 #[test]
 fn every_proto_read_and_no_directory_is_reported_for_rerun_if_changed() {
     let dir = support::protos(&[

@@ -170,7 +170,12 @@ service Lab {
 message Req {}
 message Rep {}
 "#;
-    let dir = support::protos(&[("lab.proto", TWO)]);
+    codecs_of(TWO, builder)
+}
+
+/// The `let codec = …;` lines generated for `source`, in order.
+fn codecs_of(source: &str, builder: steadfast_build::Builder) -> Vec<String> {
+    let dir = support::protos(&[("lab.proto", source)]);
     let out = tempfile::tempdir().expect("out");
     builder
         .out_dir(out.path())
@@ -197,5 +202,27 @@ fn heartbeat_methods_get_the_frame_codec_unless_a_codec_is_configured() {
     assert_eq!(
         codecs(steadfast_build::configure().codec_path("crate::codec::MyCodec")),
         [mine, mine, mine, mine]
+    );
+}
+
+#[test]
+fn blob_methods_get_the_prost_codec_heartbeats_or_not() {
+    const BLOBS: &str = r#"syntax = "proto3";
+package lab.v1;
+import "steadfast/v1/options.proto";
+service Lab {
+  rpc Put(Req) returns (Rep) { option (steadfast.v1.method) = { request_blob: true, heartbeat_ms: 100 }; }
+  rpc Get(Req) returns (Rep) { option (steadfast.v1.method) = { response_blob: true, heartbeat_ms: 100 }; }
+  rpc Sleep(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 100 }; }
+}
+message Req {}
+message Rep {}
+"#;
+    let frame = "::steadfast::__private::FrameCodec::default();";
+    let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
+    // Client (Put, Get, Sleep), then server (Put, Get, Sleep).
+    assert_eq!(
+        codecs_of(BLOBS, steadfast_build::configure()),
+        [prost, prost, frame, prost, prost, frame]
     );
 }

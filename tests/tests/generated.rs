@@ -1,8 +1,8 @@
 //! What steadfast-build generates, for the lab example and for the hard cases
 //! of `tests/proto/cases/` (every call shape, response types from everywhere,
 //! no package, client only, the mirrored tonic settings (two cases), odd and
-//! clashing names): it compiles here under `#![deny(warnings)]` (and clippy's
-//! `-D warnings` in CI), and it matches the reviewed golden files.
+//! clashing names, blobs every way): it compiles here under `#![deny(warnings)]`
+//! (and clippy's `-D warnings` in CI), and it matches the reviewed golden files.
 //!
 //! Bless after an intended generator change:
 //! `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test generated`.
@@ -75,6 +75,12 @@ pub mod hostile {
     }
 }
 
+pub mod blobs {
+    pub mod v1 {
+        case!("blobs", "blobs.v1.rs");
+    }
+}
+
 /// Every generated `.rs` file of every case matches its golden file.
 #[test]
 fn the_cases_generate_the_reviewed_code() {
@@ -96,7 +102,17 @@ fn the_cases_generate_the_reviewed_code() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8, "generated files checked");
+    assert_eq!(checked, 9, "generated files checked");
+}
+
+/// The blob case's wire proto: uploads and blob frames as other languages see them.
+#[test]
+fn the_blob_wire_proto_is_the_reviewed_one() {
+    let wire = Path::new(env!("OUT_DIR")).join("cases/blobs/wire/blobs.proto");
+    golden::check(
+        "cases/blobs/blobs.wire.proto",
+        &std::fs::read_to_string(&wire).expect("blobs.proto written"),
+    );
 }
 
 /// The lab example, as the examples' build script generates it.
@@ -396,6 +412,206 @@ mod over_grpc {
             }
         }
         assert_eq!(codes, [tonic::Code::DeadlineExceeded]);
+        server.abort();
+    }
+}
+
+/// The generated blob methods at work over real gRPC on 127.0.0.1: every
+/// combination of the `blobs` case moves its message and its blob.
+mod blobs_over_grpc {
+    use tonic::transport::{Channel, Server};
+    use tonic::{Request, Response, Status};
+
+    use super::blobs::v1::{
+        Name, Stored, store_client::StoreClient, store_server::Store, store_server::StoreServer,
+    };
+
+    /// The most a test blob is read into memory.
+    const READ_LIMIT: usize = 64 * 1024 * 1024;
+
+    struct StoreService;
+
+    /// The blob's bytes, reversed: what `transform` gives back.
+    async fn reversed(blob: steadfast::Blob) -> Result<Vec<u8>, Status> {
+        let mut bytes = blob.to_bytes(READ_LIMIT).await?.to_vec();
+        bytes.reverse();
+        Ok(bytes)
+    }
+
+    fn stored(size: usize) -> Response<Stored> {
+        Response::new(Stored { size: size as u64 })
+    }
+
+    /// `name` repeated up to `size` bytes: what `get` sends back.
+    fn named(name: &str, size: usize) -> Vec<u8> {
+        name.bytes().cycle().take(size).collect()
+    }
+
+    #[tonic::async_trait]
+    impl Store for StoreService {
+        async fn put(
+            &self,
+            request: Request<Name>,
+            blob: steadfast::Blob,
+        ) -> Result<Response<Stored>, Status> {
+            let bytes = blob.to_bytes(READ_LIMIT).await?;
+            let expected = named(&request.into_inner().name, bytes.len());
+            if bytes != expected {
+                return Err(Status::data_loss("not the blob sent"));
+            }
+            Ok(stored(bytes.len()))
+        }
+
+        async fn put_slow(
+            &self,
+            request: Request<Name>,
+            blob: steadfast::Blob,
+        ) -> Result<Response<Stored>, Status> {
+            let size = blob.to_bytes(READ_LIMIT).await?.len();
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let _ = request;
+            Ok(stored(size))
+        }
+
+        async fn get(
+            &self,
+            request: Request<Name>,
+        ) -> Result<(Response<Stored>, steadfast::BlobSource), Status> {
+            let bytes = named(&request.into_inner().name, 3 * 1024 * 1024 + 7);
+            Ok((stored(bytes.len()), bytes.into()))
+        }
+
+        async fn get_slow(
+            &self,
+            request: Request<Name>,
+        ) -> Result<(Response<Stored>, steadfast::BlobSource), Status> {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let bytes = named(&request.into_inner().name, 1000);
+            Ok((stored(bytes.len()), bytes.into()))
+        }
+
+        async fn transform(
+            &self,
+            _request: Request<()>,
+            blob: steadfast::Blob,
+        ) -> Result<(Response<Stored>, steadfast::BlobSource), Status> {
+            let bytes = reversed(blob).await?;
+            Ok((stored(bytes.len()), bytes.into()))
+        }
+
+        async fn transform_slow(
+            &self,
+            _request: Request<Name>,
+            blob: steadfast::Blob,
+        ) -> Result<(Response<()>, steadfast::BlobSource), Status> {
+            let bytes = reversed(blob).await?;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Ok((Response::new(()), bytes.into()))
+        }
+
+        async fn wait(&self, request: Request<Name>) -> Result<Response<Stored>, Status> {
+            Ok(stored(request.into_inner().name.len()))
+        }
+
+        async fn stat(&self, request: Request<Name>) -> Result<Response<Stored>, Status> {
+            Ok(stored(request.into_inner().name.len()))
+        }
+    }
+
+    async fn serve() -> (StoreClient<Channel>, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let server = tokio::spawn(async move {
+            Server::builder()
+                .add_service(StoreServer::new(StoreService))
+                .serve_with_incoming(incoming)
+                .await
+                .expect("serve");
+        });
+        let client = StoreClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        (client, server)
+    }
+
+    fn name(name: &str) -> Name {
+        Name {
+            name: name.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn request_blobs_arrive_whole_with_and_without_heartbeats() {
+        let (mut client, server) = serve().await;
+        let blob = named("abc", 5 * 1024 * 1024 + 3);
+        let reply = client
+            .put(name("abc"), blob.clone())
+            .await
+            .expect("put")
+            .into_inner();
+        assert_eq!(reply.size, blob.len() as u64);
+        let reply = client
+            .put_slow(name("abc"), blob.clone())
+            .await
+            .expect("put_slow")
+            .into_inner();
+        assert_eq!(reply.size, blob.len() as u64);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn response_blobs_arrive_after_the_reply_with_and_without_heartbeats() {
+        let (mut client, server) = serve().await;
+        for slow in [false, true] {
+            let (reply, blob) = if slow {
+                client.get_slow(name("xy")).await
+            } else {
+                client.get(name("xy")).await
+            }
+            .expect("get");
+            let size = reply.into_inner().size as usize;
+            let bytes = blob.to_bytes(READ_LIMIT).await.expect("the blob");
+            assert_eq!(bytes, named("xy", size), "slow: {slow}");
+        }
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_blob_both_ways_comes_back_transformed() {
+        let (mut client, server) = serve().await;
+        let blob = named("0123456789", 100_000);
+        let mut expected = blob.clone();
+        expected.reverse();
+        let (reply, back) = client.transform((), blob.clone()).await.expect("transform");
+        assert_eq!(reply.into_inner().size, blob.len() as u64);
+        assert_eq!(back.to_bytes(READ_LIMIT).await.expect("blob"), expected);
+        let (_, back) = client
+            .transform_slow(name("x"), blob)
+            .await
+            .expect("transform_slow");
+        assert_eq!(back.to_bytes(READ_LIMIT).await.expect("blob"), expected);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_request_message_near_the_4_mib_limit_passes_around_its_blob() {
+        let (mut client, server) = serve().await;
+        // `Name` encodes to 4 MiB - 1 bytes (key, 4-byte length, text): its upload
+        // frame is over 4 MiB, which the server allows on top of the message's limit.
+        let long = "n".repeat(4 * 1024 * 1024 - 6);
+        assert_eq!(
+            prost::Message::encoded_len(&name(&long)),
+            4 * 1024 * 1024 - 1
+        );
+        let reply = client
+            .put(name(&long), named(&long, 10))
+            .await
+            .expect("a head just under the limit passes in its upload frame")
+            .into_inner();
+        assert_eq!(reply.size, 10);
         server.abort();
     }
 }

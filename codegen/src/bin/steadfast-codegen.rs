@@ -1,7 +1,7 @@
 //! Run with: `cargo run -p steadfast-build --bin steadfast-codegen -- wire --include proto --out wire proto/lab/v1/lab.proto`
 //!
 //! Writes the wire protos of steadfast services (the rewritten methods and
-//! their frame messages, plus `steadfast/v1/frame.proto`) for other languages:
+//! their frame and upload messages, plus `steadfast/v1/frame.proto`) for other languages:
 //! `protoc` and `python -m grpc_tools.protoc` compile the output as it is.
 
 use std::{error::Error, path::PathBuf, process::ExitCode, time::Duration};
@@ -32,6 +32,12 @@ enum Command {
         /// Heartbeat override, `METHOD=MILLIS` (e.g. `lab.v1.Lab/Sleep=500`); repeatable.
         #[arg(long = "heartbeat", value_name = "METHOD=MILLIS", value_parser = parse_heartbeat)]
         heartbeats: Vec<(String, Duration)>,
+        /// The request of METHOD (or of every method of a service) carries a blob; repeatable.
+        #[arg(long = "request-blob", value_name = "METHOD")]
+        request_blobs: Vec<String>,
+        /// The response of METHOD (or of every method of a service) carries a blob; repeatable.
+        #[arg(long = "response-blob", value_name = "METHOD")]
+        response_blobs: Vec<String>,
         /// The .proto files to compile.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -53,6 +59,8 @@ fn main() -> ExitCode {
         includes,
         out,
         heartbeats,
+        request_blobs,
+        response_blobs,
         files,
     } = Cli::parse().command;
     let includes = if includes.is_empty() {
@@ -65,6 +73,12 @@ fn main() -> ExitCode {
         .fold(steadfast_build::configure(), |b, (method, interval)| {
             b.heartbeat(method, interval)
         });
+    let builder = request_blobs
+        .into_iter()
+        .fold(builder, |b, m| b.request_blob(m));
+    let builder = response_blobs
+        .into_iter()
+        .fold(builder, |b, m| b.response_blob(m));
     match builder.write_wire_protos(&files, &includes, &out) {
         Ok(written) => {
             for path in written {

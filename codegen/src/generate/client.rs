@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 
 use super::{
     Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, duration_literal,
-    human, rust_type,
+    has_blobs, has_uploads, human, rust_type,
 };
 use crate::{model::ServiceModel, names};
 
@@ -27,10 +27,15 @@ pub(crate) fn generate(
     let struct_attributes = attributes(&settings.client_attributes, &settings.service_path(model));
     let service_doc = settings.service_docs(model, original);
     let sf_doc = doc_path(settings);
-    let client_doc = format!(
+    let mut client_doc = format!(
         " Client for `{}` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`]({sf_doc}::CallOptions) to a request to watch them.",
         model.full_name()
     );
+    if has_blobs(model) {
+        client_doc.push_str(&format!(
+            " Blob methods take a [`BlobSource`]({sf_doc}::BlobSource) to send after the request, or return a [`Blob`]({sf_doc}::Blob) to read after the reply."
+        ));
+    }
     let module_doc = format!(" The client of `{}`.", model.full_name());
     let separator = if service_doc.is_empty() {
         TokenStream::new()
@@ -39,7 +44,7 @@ pub(crate) fn generate(
     };
 
     let calls = methods.iter().map(|m| call(m, model, settings, &sf_doc));
-    let codec_settings = codec_settings(settings, Side::Client);
+    let codec_settings = codec_settings(settings, Side::Client, has_uploads(model));
     let connect = if settings.build_transport {
         quote! {
             impl #client<#tonic::transport::Channel> {
@@ -161,7 +166,7 @@ fn call(
     } else {
         quote!(#tonic::IntoRequest::into_request(request))
     };
-    let Some(interval) = m.model.heartbeat else {
+    if m.model.frame.is_none() && m.model.upload.is_none() {
         let returns = if m.original.server_streaming {
             quote!(#tonic::codec::Streaming<#response>)
         } else {
@@ -174,50 +179,127 @@ fn call(
                 self.inner.#ident(request).await
             }
         };
-    };
-    let frame = rust_type(&m.wire.output_type, "super");
-    let millis = duration_literal(interval);
-    let separator = if proto_docs.is_empty() {
-        TokenStream::new()
-    } else {
-        quote!(#[doc = ""])
-    };
-    let when = if m.original.server_streaming {
-        "whenever {} pass without a message"
-    } else {
-        "every {} while it works"
     }
-    .replace("{}", &human(interval));
-    let heartbeat_doc = format!(
-        " Heartbeats: the server sends one {when}, and this call consumes them; attach a [`CallOptions`]({sf_doc}::CallOptions) to the request to watch them or to change the liveness window (default: {}, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.",
-        human(interval.saturating_mul(3)),
-    );
-    if m.original.server_streaming {
-        quote! {
-            #doc
-            #separator
-            #[doc = #heartbeat_doc]
-            #deprecated
-            pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#sf::Streaming<#response>>, #tonic::Status> {
-                let mut request = #into_request;
-                let context = #sf::__private::call_context(&mut request, ::core::time::Duration::from_millis(#millis));
-                #sf::__private::call_streaming::<#frame, _>(context, self.inner.#ident(request)).await
-            }
+
+    // What steadfast changed, after the proto's own docs.
+    let mut notes = Vec::new();
+    if let Some(interval) = m.model.heartbeat {
+        let when = if m.original.server_streaming {
+            "whenever {} pass without a message"
+        } else {
+            "every {} while it works"
         }
-    } else {
-        quote! {
-            #doc
-            #separator
-            #[doc = #heartbeat_doc]
+        .replace("{}", &human(interval));
+        notes.push(format!(
+            " Heartbeats: the server sends one {when}, and this call consumes them; attach a [`CallOptions`]({sf_doc}::CallOptions) to the request to watch them or to change the liveness window (default: {}, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.",
+            human(interval.saturating_mul(3)),
+        ));
+    }
+    if m.model.request_blob {
+        notes.push(
+            " The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.".to_owned(),
+        );
+    }
+    if m.model.response_blob {
+        let mut note = " The response carries a blob: the returned `Blob` reads it as it arrives, after the reply.".to_owned();
+        if m.model.heartbeat.is_none() {
+            note.push_str(" The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.");
+        }
+        notes.push(note);
+    }
+    let mut doc = doc;
+    for (i, note) in notes.iter().enumerate() {
+        if i > 0 || !proto_docs.is_empty() {
+            doc.extend(quote!(#[doc = ""]));
+        }
+        doc.extend(quote!(#[doc = #note]));
+    }
+    if m.model.frame.is_some() && !m.original.server_streaming {
+        doc.extend(quote! {
             ///
             /// The response's metadata holds the response headers, which the server sends
             /// before its handler answers, and the trailers.
-            #deprecated
-            pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> {
-                let mut request = #into_request;
-                let context = #sf::__private::call_context(&mut request, ::core::time::Duration::from_millis(#millis));
-                #sf::__private::call_unary::<#frame, _>(context, self.inner.#ident(request)).await
+        });
+    }
+
+    let interval = |interval: std::time::Duration| {
+        let millis = duration_literal(interval);
+        quote!(::core::time::Duration::from_millis(#millis))
+    };
+    let frame = rust_type(&m.wire.output_type, "super");
+    let call = quote!(self.inner.#ident(request));
+    let (blob_arg, upload) = match &m.model.upload {
+        Some(_) => {
+            let upload = rust_type(&m.wire.input_type, "super");
+            (
+                quote!(, blob: impl ::core::convert::Into<#sf::BlobSource>),
+                quote! {
+                    let (request, outcome) = #sf::__private::upload::<#upload>(request, ::core::convert::Into::into(blob));
+                },
+            )
+        }
+        None => (TokenStream::new(), TokenStream::new()),
+    };
+    let check = |result: TokenStream| {
+        if m.model.upload.is_some() {
+            quote!(outcome.check(#result))
+        } else {
+            result
+        }
+    };
+    let (returns, body) = if m.model.response_blob {
+        let context = match m.model.heartbeat {
+            Some(every) => {
+                let every = interval(every);
+                quote!(::core::option::Option::Some(#every))
             }
+            None => quote!(::core::option::Option::None),
+        };
+        let result =
+            check(quote!(#sf::__private::call_download::<#frame, _>(context, #call).await));
+        (
+            quote!((#tonic::Response<#response>, #sf::Blob)),
+            quote! {
+                let mut request = #into_request;
+                let context = #sf::__private::blob_call_context(&mut request, #context);
+                #upload
+                #result
+            },
+        )
+    } else if let Some(every) = m.model.heartbeat {
+        let every = interval(every);
+        let (returns, run) = if m.original.server_streaming {
+            (quote!(#sf::Streaming<#response>), quote!(call_streaming))
+        } else {
+            (response, quote!(call_unary))
+        };
+        let result = check(quote!(#sf::__private::#run::<#frame, _>(context, #call).await));
+        (
+            quote!(#tonic::Response<#returns>),
+            quote! {
+                let mut request = #into_request;
+                let context = #sf::__private::call_context(&mut request, #every);
+                #upload
+                #result
+            },
+        )
+    } else {
+        // A request blob alone: the reply comes as it is.
+        let result = check(quote!(#call.await));
+        (
+            quote!(#tonic::Response<#response>),
+            quote! {
+                let request = #into_request;
+                #upload
+                #result
+            },
+        )
+    };
+    quote! {
+        #doc
+        #deprecated
+        pub async fn #ident(&mut self, #request_arg #blob_arg) -> ::core::result::Result<#returns, #tonic::Status> {
+            #body
         }
     }
 }

@@ -241,6 +241,19 @@ fn rewritten_service(
     }
 }
 
+/// Whether any method of the service has a request blob (and so an upload).
+pub(crate) fn has_uploads(model: &ServiceModel) -> bool {
+    model.methods.iter().any(|m| m.request_blob)
+}
+
+/// Whether any method of the service has a blob, either way.
+pub(crate) fn has_blobs(model: &ServiceModel) -> bool {
+    model
+        .methods
+        .iter()
+        .any(|m| m.request_blob || m.response_blob)
+}
+
 /// Which end a typed wrapper is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -250,8 +263,10 @@ pub(crate) enum Side {
 
 /// The compression and message-size settings of a typed client or server,
 /// passed on to the wire one in `self.inner`. Heartbeat frames wrap the
-/// responses, so the response side's size limit allows for what a frame adds.
-pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side) -> TokenStream {
+/// responses, so the response side's size limit allows for what a frame adds;
+/// with `uploads` (the service has a `request_blob` method), upload frames wrap
+/// requests, and the request side's limit allows for that too.
+pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bool) -> TokenStream {
     let sf = &settings.crate_path;
     let tonic = quote!(#sf::__private::tonic);
     let (sent, received) = match side {
@@ -266,6 +281,17 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side) -> TokenStr
         /// a few bytes more on the wire, which are allowed on top.
     };
     let with_frame = quote!(limit.saturating_add(#sf::__private::FRAME_OVERHEAD));
+    let (request_doc, request_limit) = if uploads {
+        let doc = quote! {
+            ///
+            /// The limit is the message's: the upload frame around the request of a
+            /// blob method may add up to a few bytes more on the wire, which are
+            /// allowed on top.
+        };
+        (doc, with_frame.clone())
+    } else {
+        (TokenStream::new(), quote!(limit))
+    };
     let (decoding, decoding_doc, decoding_limit) = match side {
         Side::Client => (
             " Limits the size of a decoded response message (default: 4 MiB, as in tonic).",
@@ -274,15 +300,15 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side) -> TokenStr
         ),
         Side::Server => (
             " Limits the size of a decoded request message (default: 4 MiB).",
-            TokenStream::new(),
-            quote!(limit),
+            request_doc.clone(),
+            request_limit.clone(),
         ),
     };
     let (encoding, encoding_doc, encoding_limit) = match side {
         Side::Client => (
             " Limits the size of an encoded request message (default: `usize::MAX`).",
-            TokenStream::new(),
-            quote!(limit),
+            request_doc,
+            request_limit,
         ),
         Side::Server => (
             " Limits the size of an encoded response message (default: `usize::MAX`).",

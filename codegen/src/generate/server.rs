@@ -8,7 +8,7 @@ use quote::{format_ident, quote};
 
 use super::{
     Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, duration_literal,
-    human, rust_type,
+    has_blobs, has_uploads, human, rust_type,
 };
 use crate::{model::ServiceModel, names};
 
@@ -39,13 +39,25 @@ pub(crate) fn generate(
         quote!(#[doc = ""])
     };
     let module_doc = format!(" The server of `{}`.", model.full_name());
-    let trait_doc = format!(
+    let blobs = has_blobs(model);
+    let uploads = has_uploads(model);
+    let mut trait_doc = format!(
         " The methods of `{}` with their original signatures, served by [`{server}`]. A heartbeat method can report progress with [`Progress`]({sf_doc}::Progress).",
         model.full_name()
     );
+    if blobs {
+        trait_doc.push_str(&format!(
+            " A blob method takes a [`Blob`]({sf_doc}::Blob) to read beside the request, or returns a [`BlobSource`]({sf_doc}::BlobSource) to send after the reply."
+        ));
+    }
     let server_doc = format!(
-        " Serves an implementation of [`{server_trait}`] as `{}` (heartbeat methods rewritten for the wire).",
-        model.full_name()
+        " Serves an implementation of [`{server_trait}`] as `{}` ({} methods rewritten for the wire).",
+        model.full_name(),
+        if blobs {
+            "heartbeat and blob"
+        } else {
+            "heartbeat"
+        }
     );
     let self_param = if settings.use_arc_self {
         quote!(self: ::std::sync::Arc<Self>)
@@ -55,11 +67,46 @@ pub(crate) fn generate(
 
     let trait_methods = methods
         .iter()
-        .map(|m| trait_method(m, model, settings, &self_param, &sf_doc));
-    let codec_settings = codec_settings(settings, Side::Server);
+        .map(|m| trait_method(m, model, settings, &self_param, &server, &sf_doc));
+    let codec_settings = codec_settings(settings, Side::Server, uploads);
     let adapter_methods = methods
         .iter()
         .map(|m| adapter_method(m, settings, &server_trait));
+    // The upload limits: set on the typed server, read by its adapter per call.
+    let limits_cell = quote!(#sf::__private::LimitsCell);
+    let (limits_field, limits_new, limits_adapter, limits_clone, blob_limits) = if uploads {
+        let blob_limits_doc = format!(
+            " Limits the blobs that requests bring (see [`BlobLimits`]({sf_doc}::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`."
+        );
+        (
+            quote!(limits: #limits_cell,),
+            quote!(limits: limits.clone(),),
+            quote!(limits,),
+            quote!(limits: self.limits.clone(),),
+            quote! {
+                #[doc = #blob_limits_doc]
+                #[must_use]
+                pub fn blob_limits(self, limits: #sf::blob::BlobLimits) -> Self {
+                    self.limits.set(limits);
+                    self
+                }
+            },
+        )
+    } else {
+        Default::default()
+    };
+    let from_arc = if uploads {
+        quote! {
+            let limits = <#limits_cell as ::core::default::Default>::default();
+            Self {
+                inner: #wire::#server::new(_WireAdapter { inner, #limits_new }),
+                #limits_adapter
+            }
+            .max_decoding_message_size(4 * 1024 * 1024)
+        }
+    } else {
+        quote!(Self { inner: #wire::#server::new(_WireAdapter { inner }) })
+    };
 
     quote! {
         #[doc = #module_doc]
@@ -85,6 +132,7 @@ pub(crate) fn generate(
             #struct_attributes
             pub struct #server<T> {
                 inner: #wire_server,
+                #limits_field
             }
 
             impl<T> #server<T> {
@@ -95,7 +143,7 @@ pub(crate) fn generate(
 
                 /// Serves a shared `inner`.
                 pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
-                    Self { inner: #wire::#server::new(_WireAdapter { inner }) }
+                    #from_arc
                 }
 
                 /// Serves `inner` behind an interceptor.
@@ -106,12 +154,14 @@ pub(crate) fn generate(
                     #tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
                 }
 
+                #blob_limits
+
                 #codec_settings
             }
 
             impl<T> ::core::clone::Clone for #server<T> {
                 fn clone(&self) -> Self {
-                    Self { inner: self.inner.clone() }
+                    Self { inner: self.inner.clone(), #limits_clone }
                 }
             }
 
@@ -148,6 +198,7 @@ pub(crate) fn generate(
             #[doc(hidden)]
             pub struct _WireAdapter<T> {
                 inner: ::std::sync::Arc<T>,
+                #limits_field
             }
 
             impl<T> ::core::fmt::Debug for _WireAdapter<T> {
@@ -175,6 +226,7 @@ fn trait_method(
     model: &ServiceModel,
     settings: &ServiceSettings,
     self_param: &TokenStream,
+    server: &proc_macro2::Ident,
     sf_doc: &str,
 ) -> TokenStream {
     let sf = &settings.crate_path;
@@ -182,22 +234,37 @@ fn trait_method(
     let ident = format_ident!("{}", m.original.name);
     let proto_docs = settings.method_docs(model, m.model, m.original);
     let mut doc = docs(proto_docs);
+    let mut notes = Vec::new();
     if let Some(interval) = m.model.heartbeat {
-        if !proto_docs.is_empty() {
-            doc.extend(quote!(#[doc = ""]));
-        }
-        let heartbeat_doc = format!(
+        notes.push(format!(
             " Heartbeats: while this runs, the server sends one whenever {} pass with nothing sent; they carry what the handler reports through [`Progress::from_request`]({sf_doc}::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.",
             human(interval)
-        );
-        doc.extend(quote!(#[doc = #heartbeat_doc]));
-        if !m.original.server_streaming {
-            doc.extend(quote! {
-                ///
-                /// The metadata of the returned `Response` is not sent: the response headers
-                /// leave before the handler answers. Put such values in the message.
-            });
+        ));
+    }
+    if m.model.request_blob {
+        notes.push(format!(
+            " The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`]({server}::blob_limits)."
+        ));
+    }
+    if m.model.response_blob {
+        let mut note = " The response carries a blob: the returned `BlobSource` is sent after the reply, compressed and cut into chunks.".to_owned();
+        if m.model.heartbeat.is_none() {
+            note.push_str(" Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.");
         }
+        notes.push(note);
+    }
+    for (i, note) in notes.iter().enumerate() {
+        if i > 0 || !proto_docs.is_empty() {
+            doc.extend(quote!(#[doc = ""]));
+        }
+        doc.extend(quote!(#[doc = #note]));
+    }
+    if m.model.frame.is_some() && !m.original.server_streaming {
+        doc.extend(quote! {
+            ///
+            /// The metadata of the returned `Response` is not sent: the response headers
+            /// leave before the handler answers. Put such values in the message.
+        });
     }
     let request = rust_type(&m.original.input_type, "super");
     let response = rust_type(&m.original.output_type, "super");
@@ -206,17 +273,27 @@ fn trait_method(
     } else {
         quote!(#tonic::Request<#request>)
     };
+    let blob_param = if m.model.request_blob {
+        quote!(, blob: #sf::Blob)
+    } else {
+        TokenStream::new()
+    };
+    let returns = if m.model.response_blob {
+        quote!((#tonic::Response<#response>, #sf::BlobSource))
+    } else {
+        quote!(#tonic::Response<#response>)
+    };
     let stub = quote!({
         ::core::result::Result::Err(#tonic::Status::unimplemented("Not yet implemented"))
     });
     match (m.original.server_streaming, settings.generate_default_stubs) {
         (false, false) => quote! {
             #doc
-            async fn #ident(#self_param, request: #request) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status>;
+            async fn #ident(#self_param, request: #request #blob_param) -> ::core::result::Result<#returns, #tonic::Status>;
         },
         (false, true) => quote! {
             #doc
-            async fn #ident(#self_param, request: #request) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> #stub
+            async fn #ident(#self_param, request: #request #blob_param) -> ::core::result::Result<#returns, #tonic::Status> #stub
         },
         (true, false) => {
             let stream = stream_type(m);
@@ -255,15 +332,34 @@ fn adapter_method(
     } else {
         quote!(#tonic::Request<#request>)
     };
-    // How the handler is called, with `inner: Arc<T>` (or `&Arc<T>`) in scope.
-    let call = if settings.use_arc_self {
-        quote!(<T as #server_trait>::#ident(inner, request))
+    // How the handler is called, with `inner: Arc<T>` (or `&Arc<T>`) in scope,
+    // and `blob` for a request blob.
+    let blob = if m.model.request_blob {
+        quote!(, blob)
     } else {
-        quote!(<T as #server_trait>::#ident(&inner, request))
+        TokenStream::new()
     };
-    let Some(interval) = m.model.heartbeat else {
+    let call = if settings.use_arc_self {
+        quote!(<T as #server_trait>::#ident(inner, request #blob))
+    } else {
+        quote!(<T as #server_trait>::#ident(&inner, request #blob))
+    };
+    // The upload read off the request stream first, with `limits` in scope.
+    let accept = if m.model.request_blob {
+        quote!(let (request, blob) = #sf::__private::accept_upload(request, limits).await?;)
+    } else {
+        TokenStream::new()
+    };
+    let limits = if m.model.request_blob {
+        quote!(let limits = self.limits.get();)
+    } else {
+        TokenStream::new()
+    };
+    if m.model.frame.is_none() {
         let handler = quote! {
             let inner = ::std::sync::Arc::clone(&self.inner);
+            #limits
+            #accept
             #call.await
         };
         if !m.wire.server_streaming {
@@ -287,22 +383,42 @@ fn adapter_method(
                 #handler
             }
         };
-    };
-    let millis = duration_literal(interval);
+    }
+    let interval = m.model.heartbeat.map(|interval| {
+        let millis = duration_literal(interval);
+        quote!(::core::time::Duration::from_millis(#millis))
+    });
     let frame = rust_type(&m.wire.output_type, "super");
-    let serve = if m.original.server_streaming {
-        quote!(serve_streaming)
-    } else {
-        quote!(serve_unary)
+    let (serve, interval) = match interval {
+        _ if m.model.response_blob => {
+            let interval = match interval {
+                Some(interval) => quote!(::core::option::Option::Some(#interval)),
+                None => quote!(::core::option::Option::None),
+            };
+            (quote!(serve_download), interval)
+        }
+        Some(interval) if m.original.server_streaming => (quote!(serve_streaming), interval),
+        Some(interval) => (quote!(serve_unary), interval),
+        None => {
+            let message = format!(
+                "steadfast-build internal error: method `{}` has a frame but neither heartbeats nor a response blob",
+                m.model.proto_name
+            );
+            return quote!(::core::compile_error!(#message););
+        }
     };
     quote! {
         type #wire_stream = #sf::__private::FrameStream<#frame>;
         async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<Self::#wire_stream>, #tonic::Status> {
             let inner = ::std::sync::Arc::clone(&self.inner);
+            #limits
             ::core::result::Result::Ok(#sf::__private::#serve(
                 request,
-                ::core::time::Duration::from_millis(#millis),
-                move |request| async move { #call.await },
+                #interval,
+                move |request| async move {
+                    #accept
+                    #call.await
+                },
             ))
         }
     }

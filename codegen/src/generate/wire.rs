@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use tonic_build::{Attributes, CodeGenBuilder};
 
-use super::{ServiceSettings, rust_type};
+use super::{ServiceSettings, has_blobs, has_uploads, rust_type};
 use crate::model::ServiceModel;
 
 /// tonic's view of the wire service: prost's resolved wire signatures.
@@ -92,9 +92,11 @@ pub(crate) fn generate(
 ) -> TokenStream {
     let sf = &settings.crate_path;
     let path = |tokens: TokenStream| tokens.to_string().replace(' ', "");
-    // A configured codec serves every method. Otherwise plain methods get
-    // tonic-prost's codec and heartbeat methods the runtime's `FrameCodec` (prost
-    // with small buffers: the body of a heartbeat call lives as long as the call).
+    // A configured codec serves every method. Otherwise heartbeat-only methods
+    // get the runtime's `FrameCodec` (prost with small buffers: the body of a
+    // heartbeat call lives as long as the call, and its frames are small), and
+    // every other method tonic-prost's codec (blob chunks are large: they want
+    // tonic's usual buffers).
     let plain_codec = settings
         .codec_path
         .clone()
@@ -112,7 +114,7 @@ pub(crate) fn generate(
                 let heartbeat = model
                     .methods
                     .iter()
-                    .any(|m| m.proto_name == method.proto_name && m.heartbeat.is_some());
+                    .any(|m| m.proto_name == method.proto_name && m.heartbeat_only());
                 WireMethod {
                     method,
                     codec_path: if heartbeat {
@@ -163,8 +165,15 @@ pub(crate) fn generate(
 
     let module = format_ident!("{}", model.wire_module);
     let doc = format!(
-        " The wire-level code of `{}`: tonic's client and server for the service as it travels, with the heartbeat frames visible.",
-        model.full_name()
+        " The wire-level code of `{}`: tonic's client and server for the service as it travels, with the {} visible.",
+        model.full_name(),
+        if has_uploads(model) {
+            "frames and uploads"
+        } else if has_blobs(model) {
+            "frames"
+        } else {
+            "heartbeat frames"
+        }
     );
     quote! {
         #[doc = #doc]

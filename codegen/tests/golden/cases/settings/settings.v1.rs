@@ -41,6 +41,68 @@ pub mod tuned_many_frame {
         Message(super::Rep),
     }
 }
+/// The request of `settings.v1.Tuned/Put` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TunedPutUpload {
+    #[prost(oneof = "tuned_put_upload::Kind", tags = "1, 2, 3")]
+    pub kind: ::core::option::Option<tuned_put_upload::Kind>,
+}
+/// Nested message and enum types in `TunedPutUpload`.
+pub mod tuned_put_upload {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Head(super::Req),
+        #[prost(message, tag = "2")]
+        Blob(::steadfast::__private::v1::BlobHeader),
+        #[prost(message, tag = "3")]
+        Chunk(::steadfast::__private::v1::Chunk),
+    }
+}
+/// The request of `settings.v1.Tuned/Swap` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TunedSwapUpload {
+    #[prost(oneof = "tuned_swap_upload::Kind", tags = "1, 2, 3")]
+    pub kind: ::core::option::Option<tuned_swap_upload::Kind>,
+}
+/// Nested message and enum types in `TunedSwapUpload`.
+pub mod tuned_swap_upload {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Head(super::Req),
+        #[prost(message, tag = "2")]
+        Blob(::steadfast::__private::v1::BlobHeader),
+        #[prost(message, tag = "3")]
+        Chunk(::steadfast::__private::v1::Chunk),
+    }
+}
+/// The response frames of `settings.v1.Tuned/Swap` on the wire: the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order. No `heartbeat` comes: the method has no heartbeat interval.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TunedSwapFrame {
+    #[prost(oneof = "tuned_swap_frame::Kind", tags = "1, 2, 3, 4")]
+    pub kind: ::core::option::Option<tuned_swap_frame::Kind>,
+}
+/// Nested message and enum types in `TunedSwapFrame`.
+pub mod tuned_swap_frame {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
+        #[prost(message, tag = "2")]
+        Message(super::Rep),
+        #[prost(message, tag = "3")]
+        Blob(::steadfast::__private::v1::BlobHeader),
+        #[prost(message, tag = "4")]
+        Chunk(::steadfast::__private::v1::Chunk),
+    }
+}
 impl ::steadfast::__private::Frame for TunedSlowFrame {
     type Message = Rep;
     fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
@@ -103,13 +165,144 @@ impl ::steadfast::__private::Frame for TunedManyFrame {
         }
     }
 }
+impl ::steadfast::__private::Upload for TunedPutUpload {
+    type Head = Req;
+    fn head(head: Req) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_put_upload::Kind::Head(head)),
+        }
+    }
+    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_put_upload::Kind::Blob(header)),
+        }
+    }
+    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_put_upload::Kind::Chunk(chunk)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Req>> {
+        match self.kind? {
+            tuned_put_upload::Kind::Head(head) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Head(head),
+                )
+            }
+            tuned_put_upload::Kind::Blob(header) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Blob(header),
+                )
+            }
+            tuned_put_upload::Kind::Chunk(chunk) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Chunk(chunk),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::Upload for TunedSwapUpload {
+    type Head = Req;
+    fn head(head: Req) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Head(head)),
+        }
+    }
+    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Blob(header)),
+        }
+    }
+    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Chunk(chunk)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Req>> {
+        match self.kind? {
+            tuned_swap_upload::Kind::Head(head) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Head(head),
+                )
+            }
+            tuned_swap_upload::Kind::Blob(header) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Blob(header),
+                )
+            }
+            tuned_swap_upload::Kind::Chunk(chunk) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Chunk(chunk),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::Frame for TunedSwapFrame {
+    type Message = Rep;
+    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(
+                tuned_swap_frame::Kind::Heartbeat(heartbeat),
+            ),
+        }
+    }
+    fn message(message: Rep) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Message(message)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
+        match self.kind? {
+            tuned_swap_frame::Kind::Heartbeat(heartbeat) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
+                )
+            }
+            tuned_swap_frame::Kind::Message(message) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Message(message),
+                )
+            }
+            tuned_swap_frame::Kind::Blob(header) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Blob(header),
+                )
+            }
+            tuned_swap_frame::Kind::Chunk(chunk) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Chunk(chunk),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::BlobFrame for TunedSwapFrame {
+    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Blob(header)),
+        }
+    }
+    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Chunk(chunk)),
+        }
+    }
+}
 /// The client of `settings.v1.Tuned`.
 #[cfg(not(any()))]
 pub mod tuned_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
     /// Documented service.
     ///
-    /// Client for `settings.v1.Tuned` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
+    /// Client for `settings.v1.Tuned` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[doc(alias = "TunedCaller")]
     #[derive(Debug, Clone)]
     pub struct TunedClient<T> {
@@ -247,9 +440,17 @@ pub mod tuned_client {
             self
         }
         /// Limits the size of an encoded request message (default: `usize::MAX`).
+        ///
+        /// The limit is the message's: the upload frame around the request of a
+        /// blob method may add up to a few bytes more on the wire, which are
+        /// allowed on top.
         #[must_use]
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_encoding_message_size(limit);
+            self.inner = self
+                .inner
+                .max_encoding_message_size(
+                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
+                );
             self
         }
         /// Heartbeats: the server sends one every 100 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
@@ -309,6 +510,60 @@ pub mod tuned_client {
         > {
             self.inner.quick(request).await
         }
+        /// Takes a blob.
+        ///
+        /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
+        pub async fn put(
+            &mut self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
+            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Rep>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let (request, outcome) = ::steadfast::__private::upload::<
+                super::TunedPutUpload,
+            >(request, ::core::convert::Into::into(blob));
+            outcome.check(self.inner.put(request).await)
+        }
+        /// Takes a blob and gives one back.
+        ///
+        /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
+        ///
+        /// The response carries a blob: the returned `Blob` reads it as it arrives, after the reply. The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        ///
+        /// The response's metadata holds the response headers, which the server sends
+        /// before its handler answers, and the trailers.
+        pub async fn swap(
+            &mut self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
+            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+        ) -> ::core::result::Result<
+            (::steadfast::__private::tonic::Response<super::Rep>, ::steadfast::Blob),
+            ::steadfast::__private::tonic::Status,
+        > {
+            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let context = ::steadfast::__private::blob_call_context(
+                &mut request,
+                ::core::option::Option::None,
+            );
+            let (request, outcome) = ::steadfast::__private::upload::<
+                super::TunedSwapUpload,
+            >(request, ::core::convert::Into::into(blob));
+            outcome
+                .check(
+                    ::steadfast::__private::call_download::<
+                        super::TunedSwapFrame,
+                        _,
+                    >(context, self.inner.swap(request))
+                        .await,
+                )
+        }
     }
 }
 /// The server of `settings.v1.Tuned`.
@@ -317,7 +572,7 @@ pub mod tuned_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
     /// Documented service.
     ///
-    /// The methods of `settings.v1.Tuned` with their original signatures, served by [`TunedServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
+    /// The methods of `settings.v1.Tuned` with their original signatures, served by [`TunedServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
     #[doc(alias = "TunedHandlers")]
     #[::steadfast::__private::async_trait]
     pub trait Tuned: ::core::marker::Send + ::core::marker::Sync + 'static {
@@ -370,15 +625,58 @@ pub mod tuned_server {
                 ),
             )
         }
+        /// Takes a blob.
+        ///
+        /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](TunedServer::blob_limits).
+        async fn put(
+            self: ::std::sync::Arc<Self>,
+            request: ::steadfast::__private::tonic::Request<super::Req>,
+            blob: ::steadfast::Blob,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Rep>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::tonic::Status::unimplemented(
+                    "Not yet implemented",
+                ),
+            )
+        }
+        /// Takes a blob and gives one back.
+        ///
+        /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](TunedServer::blob_limits).
+        ///
+        /// The response carries a blob: the returned `BlobSource` is sent after the reply, compressed and cut into chunks. Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        ///
+        /// The metadata of the returned `Response` is not sent: the response headers
+        /// leave before the handler answers. Put such values in the message.
+        async fn swap(
+            self: ::std::sync::Arc<Self>,
+            request: ::steadfast::__private::tonic::Request<super::Req>,
+            blob: ::steadfast::Blob,
+        ) -> ::core::result::Result<
+            (
+                ::steadfast::__private::tonic::Response<super::Rep>,
+                ::steadfast::BlobSource,
+            ),
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::tonic::Status::unimplemented(
+                    "Not yet implemented",
+                ),
+            )
+        }
     }
     /// The gRPC service name, as on the wire.
     pub const SERVICE_NAME: &str = super::tuned_wire::tuned_server::SERVICE_NAME;
     /// Documented service.
     ///
-    /// Serves an implementation of [`Tuned`] as `settings.v1.Tuned` (heartbeat methods rewritten for the wire).
+    /// Serves an implementation of [`Tuned`] as `settings.v1.Tuned` (heartbeat and blob methods rewritten for the wire).
     #[doc(alias = "TunedService")]
     pub struct TunedServer<T> {
         inner: super::tuned_wire::tuned_server::TunedServer<_WireAdapter<T>>,
+        limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> TunedServer<T> {
         /// Serves `inner`.
@@ -387,11 +685,15 @@ pub mod tuned_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
+            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::tuned_wire::tuned_server::TunedServer::new(_WireAdapter {
                     inner,
+                    limits: limits.clone(),
                 }),
+                limits,
             }
+                .max_decoding_message_size(4 * 1024 * 1024)
         }
         /// Serves `inner` behind an interceptor.
         pub fn with_interceptor<F>(
@@ -405,6 +707,12 @@ pub mod tuned_server {
                 Self::new(inner),
                 interceptor,
             )
+        }
+        /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
+        #[must_use]
+        pub fn blob_limits(self, limits: ::steadfast::blob::BlobLimits) -> Self {
+            self.limits.set(limits);
+            self
         }
         /// Compresses responses with the given encoding.
         #[must_use]
@@ -425,9 +733,17 @@ pub mod tuned_server {
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
+        ///
+        /// The limit is the message's: the upload frame around the request of a
+        /// blob method may add up to a few bytes more on the wire, which are
+        /// allowed on top.
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_decoding_message_size(limit);
+            self.inner = self
+                .inner
+                .max_decoding_message_size(
+                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
+                );
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -446,7 +762,10 @@ pub mod tuned_server {
     }
     impl<T> ::core::clone::Clone for TunedServer<T> {
         fn clone(&self) -> Self {
-            Self { inner: self.inner.clone() }
+            Self {
+                inner: self.inner.clone(),
+                limits: self.limits.clone(),
+            }
         }
     }
     impl<T> ::core::fmt::Debug for TunedServer<T> {
@@ -506,6 +825,7 @@ pub mod tuned_server {
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
+        limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -563,9 +883,51 @@ pub mod tuned_server {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Tuned>::quick(inner, request).await
         }
+        async fn put(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::TunedPutUpload>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Rep>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            let limits = self.limits.get();
+            let (request, blob) = ::steadfast::__private::accept_upload(request, limits)
+                .await?;
+            <T as Tuned>::put(inner, request, blob).await
+        }
+        type SwapStream = ::steadfast::__private::FrameStream<super::TunedSwapFrame>;
+        async fn swap(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::TunedSwapUpload>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::SwapStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            let limits = self.limits.get();
+            ::core::result::Result::Ok(
+                ::steadfast::__private::serve_download(
+                    request,
+                    ::core::option::Option::None,
+                    move |request| async move {
+                        let (request, blob) = ::steadfast::__private::accept_upload(
+                                request,
+                                limits,
+                            )
+                            .await?;
+                        <T as Tuned>::swap(inner, request, blob).await
+                    },
+                ),
+            )
+        }
     }
 }
-/// The wire-level code of `settings.v1.Tuned`: tonic's client and server for the service as it travels, with the heartbeat frames visible.
+/// The wire-level code of `settings.v1.Tuned`: tonic's client and server for the service as it travels, with the frames and uploads visible.
 ///
 /// An escape hatch: the typed client and server of this package are built on
 /// it, and most code never needs it.
@@ -738,6 +1100,56 @@ pub mod tuned_wire {
                     .insert(GrpcMethod::new("settings.v1.Tuned", "Quick"));
                 self.inner.unary(req, path, codec).await
             }
+            /// Takes a blob.
+            pub async fn put(
+                &mut self,
+                request: impl tonic::IntoStreamingRequest<
+                    Message = super::super::TunedPutUpload,
+                >,
+            ) -> std::result::Result<tonic::Response<super::super::Rep>, tonic::Status> {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static(
+                    "/settings.v1.Tuned/Put",
+                );
+                let mut req = request.into_streaming_request();
+                req.extensions_mut().insert(GrpcMethod::new("settings.v1.Tuned", "Put"));
+                self.inner.client_streaming(req, path, codec).await
+            }
+            /// Takes a blob and gives one back.
+            pub async fn swap(
+                &mut self,
+                request: impl tonic::IntoStreamingRequest<
+                    Message = super::super::TunedSwapUpload,
+                >,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::TunedSwapFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static(
+                    "/settings.v1.Tuned/Swap",
+                );
+                let mut req = request.into_streaming_request();
+                req.extensions_mut()
+                    .insert(GrpcMethod::new("settings.v1.Tuned", "Swap"));
+                self.inner.streaming(req, path, codec).await
+            }
         }
     }
     /// Generated server implementations.
@@ -787,6 +1199,25 @@ pub mod tuned_wire {
                 &self,
                 request: tonic::Request<super::super::Req>,
             ) -> std::result::Result<tonic::Response<super::super::Rep>, tonic::Status>;
+            /// Takes a blob.
+            async fn put(
+                &self,
+                request: tonic::Request<tonic::Streaming<super::super::TunedPutUpload>>,
+            ) -> std::result::Result<tonic::Response<super::super::Rep>, tonic::Status>;
+            /// Server streaming response type for the Swap method.
+            type SwapStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<
+                        super::super::TunedSwapFrame,
+                        tonic::Status,
+                    >,
+                >
+                + std::marker::Send
+                + 'static;
+            /// Takes a blob and gives one back.
+            async fn swap(
+                &self,
+                request: tonic::Request<tonic::Streaming<super::super::TunedSwapUpload>>,
+            ) -> std::result::Result<tonic::Response<Self::SwapStream>, tonic::Status>;
         }
         /// Documented service.
         #[doc(alias = "TunedService")]
@@ -1000,6 +1431,104 @@ pub mod tuned_wire {
                                     max_encoding_message_size,
                                 );
                             let res = grpc.unary(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/settings.v1.Tuned/Put" => {
+                        #[allow(non_camel_case_types)]
+                        struct PutSvc<T: Tuned>(pub Arc<T>);
+                        impl<
+                            T: Tuned,
+                        > tonic::server::ClientStreamingService<
+                            super::super::TunedPutUpload,
+                        > for PutSvc<T> {
+                            type Response = super::super::Rep;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::Response>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<
+                                    tonic::Streaming<super::super::TunedPutUpload>,
+                                >,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Tuned>::put(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = PutSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.client_streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/settings.v1.Tuned/Swap" => {
+                        #[allow(non_camel_case_types)]
+                        struct SwapSvc<T: Tuned>(pub Arc<T>);
+                        impl<
+                            T: Tuned,
+                        > tonic::server::StreamingService<super::super::TunedSwapUpload>
+                        for SwapSvc<T> {
+                            type Response = super::super::TunedSwapFrame;
+                            type ResponseStream = T::SwapStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<
+                                    tonic::Streaming<super::super::TunedSwapUpload>,
+                                >,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Tuned>::swap(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = SwapSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.streaming(method, req).await;
                             Ok(res)
                         };
                         Box::pin(fut)
