@@ -176,7 +176,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Fetch { size, seed, out } => {
             let (reply, blob) = client.fetch(FetchRequest { size, seed }).await?;
-            let written = with_bar(bar(), blob.progress(), blob.to_file(&out)).await?;
+            let written = with_bar(bar(), blob.progress(), blob.to_file(&out))
+                .await
+                .map_err(|status| format!("writing {}: {}", out.display(), Report(&status)))?;
             let promised = reply.into_inner().size;
             if written != promised {
                 return Err(format!(
