@@ -30,9 +30,9 @@ use std::{
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-/// The content of `size` bytes from `seed`, as an [`AsyncRead`] (it is
-/// [`std::io::Read`] too). Never blocks; holds 24 bytes of state.
-pub fn reader(size: u64, seed: u64) -> Content {
+/// The content of `size` bytes from `seed`, as an [`AsyncRead`] (for a
+/// [`std::io::Read`], use [`Content`]). Never blocks; holds 32 bytes of state.
+pub fn reader(size: u64, seed: u64) -> impl AsyncRead + Send + Unpin + 'static {
     Content::new(size, seed)
 }
 
@@ -64,7 +64,9 @@ impl Content {
 
     /// Fills as much of `out` as there are bytes left; returns how many it wrote.
     pub fn fill(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = out
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let mut out = &mut out[..n];
         // Finish the current output, then whole outputs, then start the next.
         let leftover = (8 - self.used).min(out.len());

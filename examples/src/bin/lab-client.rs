@@ -181,10 +181,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|status| format!("writing {}: {}", out.display(), Report(&status)))?;
             let promised = reply.into_inner().size;
             if written != promised {
-                return Err(format!(
-                    "the server promised {promised} bytes and sent {written}"
-                )
-                .into());
+                return Err(
+                    format!("the server promised {promised} bytes and sent {written}").into(),
+                );
             }
             println!("{written}");
         }

@@ -247,9 +247,7 @@ async fn blobs(lab: &RunningLab) -> Result {
         UPLOAD_BYTES >> 20
     );
     let mut client = connect(lab.url()).await?;
-    let mut request = Request::new(DigestRequest {
-        extra_millis: 1500,
-    });
+    let mut request = Request::new(DigestRequest { extra_millis: 1500 });
     CallOptions::new()
         .on_progress(|hb| println!("   {}", describe(hb)))
         .attach(&mut request);
@@ -257,7 +255,10 @@ async fn blobs(lab: &RunningLab) -> Result {
     let reply = with_progress_lines("sent", source.progress(), client.digest(request, source))
         .await?
         .into_inner();
-    println!("   reply: {} bytes, sha256 {}", reply.size, reply.sha256_hex);
+    println!(
+        "   reply: {} bytes, sha256 {}",
+        reply.size, reply.sha256_hex
+    );
     check(
         reply.size == UPLOAD_BYTES && reply.sha256_hex == content::sha256_hex(UPLOAD_BYTES, 1),
         "the server's SHA-256 matches the one computed here",
