@@ -1,5 +1,7 @@
 //! The lab service's handlers: slow sleeps that report progress, ticks with
-//! gaps, and an identity. Shared by `lab-server`, the tour and the tests.
+//! gaps, an identity, and two blob methods: `Digest` hashes an upload as it
+//! streams in, `Fetch` streams generated content back. Shared by `lab-server`,
+//! the tour and the tests.
 
 use std::{
     pin::Pin,
@@ -10,17 +12,28 @@ use std::{
     time::Duration,
 };
 
-use steadfast::Progress;
-use tokio::time::Instant;
+use sha2::{Digest as _, Sha256};
+use steadfast::{Blob, BlobSource, Progress};
+use tokio::{io::AsyncReadExt, time::Instant};
 use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
 use tonic::{Request, Response, Status};
 
-use crate::proto::lab::v1::{
-    Identity, SleepReply, SleepRequest, Tick, TicksRequest, WhoAmIRequest, lab_server::Lab,
+use crate::{
+    content,
+    proto::lab::v1::{
+        DigestReply, DigestRequest, FetchReply, FetchRequest, Identity, SleepReply, SleepRequest,
+        Tick, TicksRequest, WhoAmIRequest, lab_server::Lab,
+    },
 };
 
 /// The longest sleep a client may ask for (one hour).
 pub const MAX_SLEEP_MS: u64 = 3_600_000;
+
+/// The largest blob `Fetch` generates (16 GiB, what a client accepts by default).
+pub const MAX_FETCH_BYTES: u64 = 16 << 30;
+
+/// What `Digest` reads from its blob per step, into one buffer it reuses.
+const DIGEST_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Counts of handler runs, so tests and the tour can see cancellation.
 #[derive(Debug, Default)]
@@ -181,6 +194,59 @@ impl Lab for LabService {
         Ok(Response::new(Box::pin(ticks)))
     }
 
+    async fn digest(
+        &self,
+        request: Request<DigestRequest>,
+        mut blob: Blob,
+    ) -> Result<Response<DigestReply>, Status> {
+        let progress = Progress::from_request(&request);
+        let extra = sleep_duration(request.get_ref().extra_millis)?;
+        let total = blob.declared_size();
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0; DIGEST_BUFFER_BYTES];
+        let mut size: u64 = 0;
+        loop {
+            let n = blob
+                .read(&mut buffer)
+                .await
+                .map_err(|e| steadfast::blob::status(&e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            size += n as u64;
+            match total {
+                Some(total) if total > 0 => progress.report(
+                    size as f32 / total as f32,
+                    format!("read {} of {} MiB", size >> 20, total >> 20),
+                ),
+                _ => progress.note(format!("read {} MiB", size >> 20)),
+            }
+        }
+        if !extra.is_zero() {
+            progress.note(format!("read {} MiB; extra work", size >> 20));
+            tokio::time::sleep(extra).await;
+        }
+        Ok(Response::new(DigestReply {
+            size,
+            sha256_hex: hex(&hasher.finalize()),
+        }))
+    }
+
+    async fn fetch(
+        &self,
+        request: Request<FetchRequest>,
+    ) -> Result<(Response<FetchReply>, BlobSource), Status> {
+        let FetchRequest { size, seed } = request.into_inner();
+        if size > MAX_FETCH_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "size = {size} is more than the maximum of {MAX_FETCH_BYTES}"
+            )));
+        }
+        let blob = BlobSource::from_reader(content::reader(size, seed)).size(size);
+        Ok((Response::new(FetchReply { size }), blob))
+    }
+
     async fn who_am_i(
         &self,
         _request: Request<WhoAmIRequest>,
@@ -189,6 +255,17 @@ impl Lab for LabService {
             name: self.name.clone(),
         }))
     }
+}
+
+/// `bytes` as lowercase hex (how `Digest` answers a SHA-256).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// Incoming connections with TCP_NODELAY set.

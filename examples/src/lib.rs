@@ -2,6 +2,7 @@
 //! its server logic, and the binaries `lab-server`, `lab-client`, `tour` and `bench`
 //! (which print errors with [`report::Report`]).
 
+pub mod content;
 pub mod lab;
 pub mod proxy;
 pub mod report;

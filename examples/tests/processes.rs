@@ -9,6 +9,8 @@ use std::{
     time::Duration,
 };
 
+use sha2::{Digest, Sha256};
+use steadfast_examples::{content, lab::hex};
 use steadfast_tests::{process::ChildGuard, tools};
 
 const LAB_SERVER: &str = env!("CARGO_BIN_EXE_lab-server");
@@ -93,6 +95,69 @@ fn lab_client_reports_a_refused_call_and_exits_non_zero() {
     assert!(
         stderr.contains("Client specified an invalid argument") && stderr.contains("maximum"),
         "{stderr}"
+    );
+}
+
+/// Sizes for the blob scenarios: more than a few chunks and blocks, and not a
+/// multiple of either, so the last short chunk is exercised.
+const BLOB_BYTES: u64 = 5 * 1024 * 1024 + 12_345;
+
+#[test]
+fn lab_client_digest_uploads_a_file_and_prints_its_size_and_sha256() {
+    let (_server, addr) = lab_server("lab-digest");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("upload.bin");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut content::Content::new(BLOB_BYTES, 11), &mut bytes)
+        .expect("generate");
+    std::fs::write(&file, &bytes).expect("write the file");
+    let expected = hex(&Sha256::digest(&bytes));
+
+    let (ok, stdout, stderr) = run(Command::new(LAB_CLIENT)
+        .args(["--addr", &format!("http://{addr}"), "digest"])
+        .arg(&file));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("{BLOB_BYTES} {expected}\n"), "{stderr}");
+}
+
+#[test]
+fn lab_client_digest_of_a_missing_file_names_the_file_and_exits_non_zero() {
+    let (_server, addr) = lab_server("lab-digest-missing");
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("missing.bin");
+    let (ok, stdout, stderr) = run(Command::new(LAB_CLIENT)
+        .args(["--addr", &format!("http://{addr}"), "digest"])
+        .arg(&missing));
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(&missing.display().to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn lab_client_fetch_writes_the_generated_bytes_to_a_file() {
+    let (_server, addr) = lab_server("lab-fetch");
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("fetched.bin");
+    let (ok, stdout, stderr) = run(Command::new(LAB_CLIENT)
+        .args([
+            "--addr",
+            &format!("http://{addr}"),
+            "fetch",
+            &BLOB_BYTES.to_string(),
+            "12",
+            "--out",
+        ])
+        .arg(&out));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("{BLOB_BYTES}\n"));
+    let fetched = std::fs::read(&out).expect("the file was written");
+    assert_eq!(fetched.len() as u64, BLOB_BYTES);
+    assert_eq!(
+        hex(&Sha256::digest(&fetched)),
+        content::sha256_hex(BLOB_BYTES, 12),
+        "the bytes are the content generated from seed 12"
     );
 }
 

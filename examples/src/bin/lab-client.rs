@@ -1,15 +1,23 @@
 //! Run with: `cargo run -p steadfast-examples --bin lab-client -- --addr http://127.0.0.1:50051 sleep 3000`
 //!
+//!
 //! Calls the lab service. `sleep` prints each heartbeat's progress as it
-//! arrives, then the reply; a failed call prints its status and exits with 1.
+//! arrives, then the reply; `digest FILE` uploads a file with a progress bar (on
+//! stderr) and prints `SIZE SHA256`; `fetch SIZE SEED --out FILE` downloads
+//! generated content to a file with a progress bar and prints its size. A failed
+//! call prints its status and cause and exits with 1.
 
-use std::{process::ExitCode, time::Duration};
+use std::{future::Future, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use steadfast::CallOptions;
+use indicatif::{ProgressBar, ProgressStyle};
+use steadfast::{BlobSource, CallOptions, blob::TransferProgress};
 use steadfast_examples::{
     lab::describe,
-    proto::lab::v1::{SleepRequest, TicksRequest, WhoAmIRequest, lab_client::LabClient},
+    proto::lab::v1::{
+        DigestRequest, FetchRequest, SleepRequest, TicksRequest, WhoAmIRequest,
+        lab_client::LabClient,
+    },
     report::Report,
 };
 use tokio_stream::StreamExt;
@@ -38,6 +46,59 @@ enum Command {
     Ticks { count: u32, gap_ms: u64 },
     /// Ask the server its name.
     WhoAmI,
+    /// Upload FILE for the server to hash; prints `SIZE SHA256` (lowercase hex).
+    Digest {
+        file: PathBuf,
+        /// Extra work the server does after reading (heartbeats meanwhile).
+        #[arg(long, default_value_t = 0)]
+        extra_ms: u64,
+    },
+    /// Download SIZE bytes generated from SEED into --out; prints the size.
+    Fetch {
+        size: u64,
+        seed: u64,
+        /// Where to write the bytes (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// How often the progress bar is redrawn from the transfer's counts.
+const BAR_TICK: Duration = Duration::from_millis(100);
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+fn bar() -> ProgressBar {
+    ProgressBar::no_length().with_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+/// Runs `transfer` while `bar` follows `progress`; clears the bar at the end.
+async fn with_bar<T>(
+    bar: ProgressBar,
+    progress: TransferProgress,
+    transfer: impl Future<Output = T>,
+) -> T {
+    let update = |bar: &ProgressBar| {
+        if let (Some(total), None) = (progress.total(), bar.length()) {
+            bar.set_length(total);
+        }
+        bar.set_position(progress.bytes());
+    };
+    let mut ticks = tokio::time::interval(BAR_TICK);
+    tokio::pin!(transfer);
+    let result = loop {
+        tokio::select! {
+            result = &mut transfer => break result,
+            _ = ticks.tick() => update(&bar),
+        }
+    };
+    update(&bar);
+    bar.finish_and_clear();
+    result
 }
 
 #[tokio::main]
@@ -52,8 +113,16 @@ async fn main() -> ExitCode {
     }
 }
 
-fn options(liveness_ms: Option<u64>) -> CallOptions {
-    let options = CallOptions::new().on_progress(|heartbeat| println!("{}", describe(heartbeat)));
+fn print_heartbeat(heartbeat: &steadfast::Heartbeat) {
+    println!("{}", describe(heartbeat));
+}
+
+/// Call options that pass each heartbeat to `show`.
+fn options(
+    liveness_ms: Option<u64>,
+    show: impl Fn(&steadfast::Heartbeat) + Send + Sync + 'static,
+) -> CallOptions {
+    let options = CallOptions::new().on_progress(show);
     match liveness_ms {
         Some(ms) => options.liveness(Duration::from_millis(ms)),
         None => options,
@@ -65,7 +134,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     match args.command {
         Command::Sleep { millis } => {
             let mut request = Request::new(SleepRequest { millis });
-            options(args.liveness_ms).attach(&mut request);
+            options(args.liveness_ms, print_heartbeat).attach(&mut request);
             let reply = client.sleep(request).await?.into_inner();
             println!("reply: slept {} ms", reply.slept_ms);
         }
@@ -78,7 +147,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Ticks { count, gap_ms } => {
             let mut request = Request::new(TicksRequest { count, gap_ms });
-            options(args.liveness_ms).attach(&mut request);
+            options(args.liveness_ms, print_heartbeat).attach(&mut request);
             let mut ticks = client.ticks(request).await?.into_inner();
             while let Some(tick) = ticks.next().await {
                 println!("tick {}", tick?.n);
@@ -87,6 +156,36 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Command::WhoAmI => {
             let identity = client.who_am_i(WhoAmIRequest {}).await?.into_inner();
             println!("{}", identity.name);
+        }
+        Command::Digest { file, extra_ms } => {
+            let mut request = Request::new(DigestRequest {
+                extra_millis: extra_ms,
+            });
+            // Heartbeats go to stderr with the bar: stdout is the answer only.
+            let bar = bar();
+            let shown = bar.clone();
+            options(args.liveness_ms, move |heartbeat| {
+                shown.suspend(|| eprintln!("{}", describe(heartbeat)))
+            })
+            .attach(&mut request);
+            let source = BlobSource::from_path(file);
+            let reply = with_bar(bar, source.progress(), client.digest(request, source))
+                .await?
+                .into_inner();
+            println!("{} {}", reply.size, reply.sha256_hex);
+        }
+        Command::Fetch { size, seed, out } => {
+            let (reply, blob) = client.fetch(FetchRequest { size, seed }).await?;
+            let written = with_bar(bar(), blob.progress(), blob.to_file(&out))
+                .await
+                .map_err(|status| format!("writing {}: {}", out.display(), Report(&status)))?;
+            let promised = reply.into_inner().size;
+            if written != promised {
+                return Err(
+                    format!("the server promised {promised} bytes and sent {written}").into(),
+                );
+            }
+            println!("{written}");
         }
     }
     Ok(())
