@@ -34,6 +34,40 @@ pub struct Identity {
     #[prost(string, tag = "1")]
     pub name: ::prost::alloc::string::String,
 }
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DigestRequest {
+    /// Extra work after reading the blob, to show heartbeats.
+    #[prost(uint64, tag = "1")]
+    pub extra_millis: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DigestReply {
+    /// Bytes read.
+    #[prost(uint64, tag = "1")]
+    pub size: u64,
+    /// Their SHA-256, lowercase hex.
+    #[prost(string, tag = "2")]
+    pub sha256_hex: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FetchRequest {
+    /// Bytes to send.
+    #[prost(uint64, tag = "1")]
+    pub size: u64,
+    /// Generator seed: the same seed gives the same bytes.
+    #[prost(uint64, tag = "2")]
+    pub seed: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FetchReply {
+    /// Bytes in the blob that follows.
+    #[prost(uint64, tag = "1")]
+    pub size: u64,
+}
 /// The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply, last.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -68,6 +102,66 @@ pub mod lab_ticks_frame {
         Heartbeat(::steadfast::__private::v1::Heartbeat),
         #[prost(message, tag = "2")]
         Message(super::Tick),
+    }
+}
+/// The request of `lab.v1.Lab/Digest` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LabDigestUpload {
+    #[prost(oneof = "lab_digest_upload::Kind", tags = "1, 2, 3")]
+    pub kind: ::core::option::Option<lab_digest_upload::Kind>,
+}
+/// Nested message and enum types in `LabDigestUpload`.
+pub mod lab_digest_upload {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Head(super::DigestRequest),
+        #[prost(message, tag = "2")]
+        Blob(::steadfast::__private::v1::BlobHeader),
+        #[prost(message, tag = "3")]
+        Chunk(::steadfast::__private::v1::Chunk),
+    }
+}
+/// The response frames of `lab.v1.Lab/Digest` on the wire: heartbeats while the server works, then the reply, last.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct LabDigestFrame {
+    #[prost(oneof = "lab_digest_frame::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<lab_digest_frame::Kind>,
+}
+/// Nested message and enum types in `LabDigestFrame`.
+pub mod lab_digest_frame {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
+        #[prost(message, tag = "2")]
+        Message(super::DigestReply),
+    }
+}
+/// The response frames of `lab.v1.Lab/Fetch` on the wire: the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order. No `heartbeat` comes: the method has no heartbeat interval.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct LabFetchFrame {
+    #[prost(oneof = "lab_fetch_frame::Kind", tags = "1, 2, 3, 4")]
+    pub kind: ::core::option::Option<lab_fetch_frame::Kind>,
+}
+/// Nested message and enum types in `LabFetchFrame`.
+pub mod lab_fetch_frame {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
+        #[prost(message, tag = "2")]
+        Message(super::FetchReply),
+        #[prost(message, tag = "3")]
+        Blob(::steadfast::__private::v1::BlobHeader),
+        #[prost(message, tag = "4")]
+        Chunk(::steadfast::__private::v1::Chunk),
     }
 }
 impl ::steadfast::__private::Frame for LabSleepFrame {
@@ -132,12 +226,135 @@ impl ::steadfast::__private::Frame for LabTicksFrame {
         }
     }
 }
+impl ::steadfast::__private::Upload for LabDigestUpload {
+    type Head = DigestRequest;
+    fn head(head: DigestRequest) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_digest_upload::Kind::Head(head)),
+        }
+    }
+    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_digest_upload::Kind::Blob(header)),
+        }
+    }
+    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_digest_upload::Kind::Chunk(chunk)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::UploadPart<DigestRequest>> {
+        match self.kind? {
+            lab_digest_upload::Kind::Head(head) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Head(head),
+                )
+            }
+            lab_digest_upload::Kind::Blob(header) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Blob(header),
+                )
+            }
+            lab_digest_upload::Kind::Chunk(chunk) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Chunk(chunk),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::Frame for LabDigestFrame {
+    type Message = DigestReply;
+    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(
+                lab_digest_frame::Kind::Heartbeat(heartbeat),
+            ),
+        }
+    }
+    fn message(message: DigestReply) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_digest_frame::Kind::Message(message)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::FramePart<DigestReply>> {
+        match self.kind? {
+            lab_digest_frame::Kind::Heartbeat(heartbeat) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
+                )
+            }
+            lab_digest_frame::Kind::Message(message) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Message(message),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::Frame for LabFetchFrame {
+    type Message = FetchReply;
+    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(
+                lab_fetch_frame::Kind::Heartbeat(heartbeat),
+            ),
+        }
+    }
+    fn message(message: FetchReply) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Message(message)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::FramePart<FetchReply>> {
+        match self.kind? {
+            lab_fetch_frame::Kind::Heartbeat(heartbeat) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
+                )
+            }
+            lab_fetch_frame::Kind::Message(message) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Message(message),
+                )
+            }
+            lab_fetch_frame::Kind::Blob(header) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Blob(header),
+                )
+            }
+            lab_fetch_frame::Kind::Chunk(chunk) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Chunk(chunk),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::BlobFrame for LabFetchFrame {
+    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Blob(header)),
+        }
+    }
+    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Chunk(chunk)),
+        }
+    }
+}
 /// The client of `lab.v1.Lab`.
 pub mod lab_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
     /// A service with slow and fast methods, to show what heartbeats change.
     ///
-    /// Client for `lab.v1.Lab` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
+    /// Client for `lab.v1.Lab` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct LabClient<T> {
         inner: super::lab_wire::lab_client::LabClient<T>,
@@ -268,9 +485,17 @@ pub mod lab_client {
             self
         }
         /// Limits the size of an encoded request message (default: `usize::MAX`).
+        ///
+        /// The limit is the message's: the upload frame around the request of a
+        /// blob method may add up to a few bytes more on the wire, which are
+        /// allowed on top.
         #[must_use]
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_encoding_message_size(limit);
+            self.inner = self
+                .inner
+                .max_encoding_message_size(
+                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
+                );
             self
         }
         /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
@@ -344,6 +569,74 @@ pub mod lab_client {
         > {
             self.inner.who_am_i(request).await
         }
+        /// Reads the uploaded blob through SHA-256 without storing it, then works
+        /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
+        ///
+        /// Heartbeats: the server sends one every 1 s while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 3 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        ///
+        /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
+        ///
+        /// The response's metadata holds the response headers, which the server sends
+        /// before its handler answers, and the trailers.
+        pub async fn digest(
+            &mut self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<
+                super::DigestRequest,
+            >,
+            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::DigestReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let context = ::steadfast::__private::call_context(
+                &mut request,
+                ::core::time::Duration::from_millis(1000u64),
+            );
+            let (request, outcome) = ::steadfast::__private::upload::<
+                super::LabDigestUpload,
+            >(request, ::core::convert::Into::into(blob));
+            outcome
+                .check(
+                    ::steadfast::__private::call_unary::<
+                        super::LabDigestFrame,
+                        _,
+                    >(context, self.inner.digest(request))
+                        .await,
+                )
+        }
+        /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
+        /// the same seed, see examples/src/content.rs).
+        ///
+        /// The response carries a blob: the returned `Blob` reads it as it arrives, after the reply. The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        ///
+        /// The response's metadata holds the response headers, which the server sends
+        /// before its handler answers, and the trailers.
+        pub async fn fetch(
+            &mut self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<super::FetchRequest>,
+        ) -> ::core::result::Result<
+            (
+                ::steadfast::__private::tonic::Response<super::FetchReply>,
+                ::steadfast::Blob,
+            ),
+            ::steadfast::__private::tonic::Status,
+        > {
+            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let context = ::steadfast::__private::blob_call_context(
+                &mut request,
+                ::core::option::Option::None,
+            );
+            ::steadfast::__private::call_download::<
+                super::LabFetchFrame,
+                _,
+            >(context, self.inner.fetch(request))
+                .await
+        }
     }
 }
 /// The server of `lab.v1.Lab`.
@@ -351,7 +644,7 @@ pub mod lab_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
     /// A service with slow and fast methods, to show what heartbeats change.
     ///
-    /// The methods of `lab.v1.Lab` with their original signatures, served by [`LabServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
+    /// The methods of `lab.v1.Lab` with their original signatures, served by [`LabServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
     #[::steadfast::__private::async_trait]
     pub trait Lab: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
@@ -402,14 +695,49 @@ pub mod lab_server {
             ::steadfast::__private::tonic::Response<super::Identity>,
             ::steadfast::__private::tonic::Status,
         >;
+        /// Reads the uploaded blob through SHA-256 without storing it, then works
+        /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
+        ///
+        /// Heartbeats: while this runs, the server sends one whenever 1 s pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        ///
+        /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](LabServer::blob_limits).
+        ///
+        /// The metadata of the returned `Response` is not sent: the response headers
+        /// leave before the handler answers. Put such values in the message.
+        async fn digest(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::DigestRequest>,
+            blob: ::steadfast::Blob,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::DigestReply>,
+            ::steadfast::__private::tonic::Status,
+        >;
+        /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
+        /// the same seed, see examples/src/content.rs).
+        ///
+        /// The response carries a blob: the returned `BlobSource` is sent after the reply, compressed and cut into chunks. Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        ///
+        /// The metadata of the returned `Response` is not sent: the response headers
+        /// leave before the handler answers. Put such values in the message.
+        async fn fetch(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::FetchRequest>,
+        ) -> ::core::result::Result<
+            (
+                ::steadfast::__private::tonic::Response<super::FetchReply>,
+                ::steadfast::BlobSource,
+            ),
+            ::steadfast::__private::tonic::Status,
+        >;
     }
     /// The gRPC service name, as on the wire.
     pub const SERVICE_NAME: &str = super::lab_wire::lab_server::SERVICE_NAME;
     /// A service with slow and fast methods, to show what heartbeats change.
     ///
-    /// Serves an implementation of [`Lab`] as `lab.v1.Lab` (heartbeat methods rewritten for the wire).
+    /// Serves an implementation of [`Lab`] as `lab.v1.Lab` (heartbeat and blob methods rewritten for the wire).
     pub struct LabServer<T> {
         inner: super::lab_wire::lab_server::LabServer<_WireAdapter<T>>,
+        limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> LabServer<T> {
         /// Serves `inner`.
@@ -418,11 +746,15 @@ pub mod lab_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
+            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::lab_wire::lab_server::LabServer::new(_WireAdapter {
                     inner,
+                    limits: limits.clone(),
                 }),
+                limits,
             }
+                .max_decoding_message_size(4 * 1024 * 1024)
         }
         /// Serves `inner` behind an interceptor.
         pub fn with_interceptor<F>(
@@ -436,6 +768,12 @@ pub mod lab_server {
                 Self::new(inner),
                 interceptor,
             )
+        }
+        /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
+        #[must_use]
+        pub fn blob_limits(self, limits: ::steadfast::blob::BlobLimits) -> Self {
+            self.limits.set(limits);
+            self
         }
         /// Compresses responses with the given encoding.
         #[must_use]
@@ -456,9 +794,17 @@ pub mod lab_server {
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
+        ///
+        /// The limit is the message's: the upload frame around the request of a
+        /// blob method may add up to a few bytes more on the wire, which are
+        /// allowed on top.
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-            self.inner = self.inner.max_decoding_message_size(limit);
+            self.inner = self
+                .inner
+                .max_decoding_message_size(
+                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
+                );
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -477,7 +823,10 @@ pub mod lab_server {
     }
     impl<T> ::core::clone::Clone for LabServer<T> {
         fn clone(&self) -> Self {
-            Self { inner: self.inner.clone() }
+            Self {
+                inner: self.inner.clone(),
+                limits: self.limits.clone(),
+            }
         }
     }
     impl<T> ::core::fmt::Debug for LabServer<T> {
@@ -537,6 +886,7 @@ pub mod lab_server {
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
+        limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -604,9 +954,55 @@ pub mod lab_server {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Lab>::who_am_i(&inner, request).await
         }
+        type DigestStream = ::steadfast::__private::FrameStream<super::LabDigestFrame>;
+        async fn digest(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::LabDigestUpload>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::DigestStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            let limits = self.limits.get();
+            ::core::result::Result::Ok(
+                ::steadfast::__private::serve_unary(
+                    request,
+                    ::core::time::Duration::from_millis(1000u64),
+                    move |request| async move {
+                        let (request, blob) = ::steadfast::__private::accept_upload(
+                                request,
+                                limits,
+                            )
+                            .await?;
+                        <T as Lab>::digest(&inner, request, blob).await
+                    },
+                ),
+            )
+        }
+        type FetchStream = ::steadfast::__private::FrameStream<super::LabFetchFrame>;
+        async fn fetch(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::FetchRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::FetchStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::core::result::Result::Ok(
+                ::steadfast::__private::serve_download(
+                    request,
+                    ::core::option::Option::None,
+                    move |request| async move {
+                        <T as Lab>::fetch(&inner, request).await
+                    },
+                ),
+            )
+        }
     }
 }
-/// The wire-level code of `lab.v1.Lab`: tonic's client and server for the service as it travels, with the heartbeat frames visible.
+/// The wire-level code of `lab.v1.Lab`: tonic's client and server for the service as it travels, with the frames and uploads visible.
 ///
 /// An escape hatch: the typed client and server of this package are built on
 /// it, and most code never needs it.
@@ -796,6 +1192,54 @@ pub mod lab_wire {
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "WhoAmI"));
                 self.inner.unary(req, path, codec).await
             }
+            /// Reads the uploaded blob through SHA-256 without storing it, then works
+            /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
+            pub async fn digest(
+                &mut self,
+                request: impl tonic::IntoStreamingRequest<
+                    Message = super::super::LabDigestUpload,
+                >,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::LabDigestFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Digest");
+                let mut req = request.into_streaming_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Digest"));
+                self.inner.streaming(req, path, codec).await
+            }
+            /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
+            /// the same seed, see examples/src/content.rs).
+            pub async fn fetch(
+                &mut self,
+                request: impl tonic::IntoRequest<super::super::FetchRequest>,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::LabFetchFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Fetch");
+                let mut req = request.into_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Fetch"));
+                self.inner.server_streaming(req, path, codec).await
+            }
         }
     }
     /// Generated server implementations.
@@ -855,6 +1299,36 @@ pub mod lab_wire {
                 tonic::Response<super::super::Identity>,
                 tonic::Status,
             >;
+            /// Server streaming response type for the Digest method.
+            type DigestStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<
+                        super::super::LabDigestFrame,
+                        tonic::Status,
+                    >,
+                >
+                + std::marker::Send
+                + 'static;
+            /// Reads the uploaded blob through SHA-256 without storing it, then works
+            /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
+            async fn digest(
+                &self,
+                request: tonic::Request<tonic::Streaming<super::super::LabDigestUpload>>,
+            ) -> std::result::Result<tonic::Response<Self::DigestStream>, tonic::Status>;
+            /// Server streaming response type for the Fetch method.
+            type FetchStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<
+                        super::super::LabFetchFrame,
+                        tonic::Status,
+                    >,
+                >
+                + std::marker::Send
+                + 'static;
+            /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
+            /// the same seed, see examples/src/content.rs).
+            async fn fetch(
+                &self,
+                request: tonic::Request<super::super::FetchRequest>,
+            ) -> std::result::Result<tonic::Response<Self::FetchStream>, tonic::Status>;
         }
         /// A service with slow and fast methods, to show what heartbeats change.
         #[derive(Debug)]
@@ -1117,6 +1591,103 @@ pub mod lab_wire {
                                     max_encoding_message_size,
                                 );
                             let res = grpc.unary(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/lab.v1.Lab/Digest" => {
+                        #[allow(non_camel_case_types)]
+                        struct DigestSvc<T: Lab>(pub Arc<T>);
+                        impl<
+                            T: Lab,
+                        > tonic::server::StreamingService<super::super::LabDigestUpload>
+                        for DigestSvc<T> {
+                            type Response = super::super::LabDigestFrame;
+                            type ResponseStream = T::DigestStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<
+                                    tonic::Streaming<super::super::LabDigestUpload>,
+                                >,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::digest(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = DigestSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/lab.v1.Lab/Fetch" => {
+                        #[allow(non_camel_case_types)]
+                        struct FetchSvc<T: Lab>(pub Arc<T>);
+                        impl<
+                            T: Lab,
+                        > tonic::server::ServerStreamingService<
+                            super::super::FetchRequest,
+                        > for FetchSvc<T> {
+                            type Response = super::super::LabFetchFrame;
+                            type ResponseStream = T::FetchStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<super::super::FetchRequest>,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::fetch(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = FetchSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.server_streaming(method, req).await;
                             Ok(res)
                         };
                         Box::pin(fut)
