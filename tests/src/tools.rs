@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 const SBIN_DIRS: &[&str] = &["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
 /// How to set up a Python for the interop tests.
-const PYTHON_SETUP: &str = "python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools \
+const PYTHON_SETUP: &str = "python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools zstandard \
      at the workspace root, or point STEADFAST_PYTHON at a python that has them";
 
 /// Finds the executable `tool` on `PATH`, then in the `sbin` directories.
@@ -38,7 +38,7 @@ pub fn require(tool: &str) -> Option<PathBuf> {
     }
 }
 
-/// A Python interpreter that can `import grpc, grpc_tools`.
+/// A Python interpreter that can `import grpc, grpc_tools, zstandard`.
 ///
 /// Looks at, in order: the environment variable `STEADFAST_PYTHON` (when set, it is
 /// the only candidate), `.venv/bin/python` at the workspace root, and `python3` on
@@ -63,15 +63,16 @@ pub fn python_with_grpc() -> Option<PathBuf> {
     }
     let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
     missing(
-        "a python with grpcio and grpcio-tools",
+        "a python with grpcio, grpcio-tools and zstandard",
         &format!("tried {}; set it up with: {PYTHON_SETUP}", tried.join(", ")),
     )
 }
 
-/// Whether `python` runs and can import the gRPC runtime and code generator.
+/// Whether `python` runs and can import the gRPC runtime, its code generator
+/// and zstd (for blob uploads).
 fn imports_grpc(python: &Path) -> bool {
     Command::new(python)
-        .args(["-c", "import grpc, grpc_tools"])
+        .args(["-c", "import grpc, grpc_tools, zstandard"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
