@@ -18,9 +18,15 @@ const LAB_CLIENT: &str = env!("CARGO_BIN_EXE_lab-client");
 
 /// Starts `lab-server --addr 127.0.0.1:0` and reads the address it printed.
 fn lab_server(name: &str) -> (ChildGuard, SocketAddr) {
+    lab_server_with(name, &[])
+}
+
+/// Like [`lab_server`], with more arguments.
+fn lab_server_with(name: &str, args: &[&str]) -> (ChildGuard, SocketAddr) {
     let mut child = ChildGuard::spawn(
         Command::new(LAB_SERVER)
             .args(["--addr", "127.0.0.1:0", "--name", name])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )
@@ -159,6 +165,81 @@ fn lab_client_fetch_writes_the_generated_bytes_to_a_file() {
         content::sha256_hex(BLOB_BYTES, 12),
         "the bytes are the content generated from seed 12"
     );
+}
+
+/// A process's peak resident memory so far (`VmHWM` in `/proc/PID/status`), in bytes.
+#[cfg(target_os = "linux")]
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().strip_suffix(" kB"))
+        .and_then(|kib| kib.trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status:\n{status}"))
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decompression_bomb_is_refused_at_the_servers_limit_in_bounded_memory() {
+    use steadfast::BlobSource;
+    use steadfast_examples::proto::lab::v1::{DigestRequest, WhoAmIRequest, lab_client::LabClient};
+    use tokio::io::AsyncReadExt;
+
+    let (server, addr) = lab_server_with("lab-bomb", &["--max-blob-mib", "1024"]);
+    let mut client = LabClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    client.who_am_i(WhoAmIRequest {}).await.expect("who am i");
+    let before = peak_memory(server.id());
+
+    // 10 GiB of zeros, size not declared: only the bytes it decompresses to can
+    // tell the server it is too big.
+    let bomb = BlobSource::from_reader(tokio::io::repeat(0).take(10 << 30));
+    let progress = bomb.progress();
+    let status = client
+        .digest(DigestRequest::default(), bomb)
+        .await
+        .expect_err("over the server's limit of 1 GiB");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("limit of 1073741824"),
+        "{status:?}"
+    );
+    let after = peak_memory(server.id());
+    // The server decompressed 1 GiB. What it may hold for that: zstd's window
+    // (2 MiB for a level-3 sender) and its context, a block of output
+    // (`BLOCK_BYTES`, 256 KiB) on its way to the handler, Digest's read buffer,
+    // the chunks tonic buffers under HTTP/2 flow control (a few 128 KiB chunks),
+    // and the stacks and malloc arenas of the blocking threads it starts for the
+    // first time (a few MiB); about 5 MiB in all, measured. 32 MiB leaves room
+    // for that and is 1/32 of what a server that kept the output would hold.
+    let bound = 32 << 20;
+    assert!(
+        after - before < bound,
+        "the server's peak memory grew by {} MiB (from {} MiB)",
+        (after - before) >> 20,
+        before >> 20
+    );
+    // A bomb: one chunk (128 KiB) of compressed zeros stands for GiBs.
+    assert!(
+        progress.wire_bytes() < 1 << 20,
+        "{} bytes on the wire",
+        progress.wire_bytes()
+    );
+
+    // The server serves the next upload.
+    let reply = client
+        .digest(
+            DigestRequest::default(),
+            BlobSource::from_reader(content::reader(BLOB_BYTES, 13)),
+        )
+        .await
+        .expect("a digest after the bomb")
+        .into_inner();
+    assert_eq!(reply.size, BLOB_BYTES);
+    assert_eq!(reply.sha256_hex, content::sha256_hex(BLOB_BYTES, 13));
 }
 
 /// A port on 127.0.0.1 with nothing listening (bound, then released).

@@ -7,6 +7,7 @@
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
+use steadfast::blob::BlobLimits;
 use steadfast_examples::{
     lab::{LabService, nodelay, shutdown_signal},
     proto::lab::v1::lab_server::LabServer,
@@ -25,6 +26,12 @@ struct Args {
     /// How often `Sleep` wakes to report progress (ms).
     #[arg(long, default_value_t = 100)]
     sleep_step_ms: u64,
+    /// The largest blob `Digest` accepts, in MiB of uncompressed bytes: a larger
+    /// upload fails with RESOURCE_EXHAUSTED, refused at once if it declares its
+    /// size, else as soon as it decompresses past the limit (a decompression bomb
+    /// stops there). Default: steadfast's limit, 16 GiB.
+    #[arg(long, value_name = "MIB")]
+    max_blob_mib: Option<u64>,
 }
 
 #[tokio::main]
@@ -53,10 +60,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.name,
         listener.local_addr()?
     );
+    let mut limits = BlobLimits::new();
+    if let Some(mib) = args.max_blob_mib {
+        limits = limits.max_size(mib.saturating_mul(1 << 20));
+    }
+    let service =
+        LabService::new(args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms));
     tonic::transport::Server::builder()
-        .add_service(LabServer::new(
-            LabService::new(args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms)),
-        ))
+        .add_service(LabServer::new(service).blob_limits(limits))
         .serve_with_incoming_shutdown(nodelay(listener), shutdown)
         .await?;
     eprintln!("lab-server stopped");

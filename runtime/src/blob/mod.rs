@@ -37,9 +37,10 @@
 //!
 //! The receiver checks that chunk offsets are contiguous, that the stream is one
 //! zstd frame carrying a content checksum and that the checksum matches, that the
-//! bytes add up to the declared size, and that the last chunk came. Any mismatch
-//! ends the read with an error (`DATA_LOSS`) instead of an end of file, so a
-//! truncated blob can never pass for a whole one.
+//! bytes add up to the declared size, and that the last chunk came, with nothing
+//! after it (the read ends only with the stream, so a download ends with the
+//! server's status). Any mismatch ends the read with an error (`DATA_LOSS`)
+//! instead of an end of file, so a truncated blob can never pass for a whole one.
 //!
 //! # Limits
 //!

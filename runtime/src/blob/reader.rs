@@ -21,8 +21,8 @@ pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send
 /// decompressed chunk by chunk as they arrive.
 ///
 /// The read ends (`Ok(0)`) only once the whole blob came and was verified: the last
-/// chunk arrived, offsets were contiguous, zstd's checksum matched and the bytes
-/// add up to the declared size. Anything else ends it with an error whose
+/// chunk arrived (and the stream ended after it), offsets were contiguous, zstd's
+/// checksum matched and the bytes add up to the declared size. Anything else ends it with an error whose
 /// [`status`](super::status) is the reason (`DATA_LOSS`, `RESOURCE_EXHAUSTED`,
 /// `DEADLINE_EXCEEDED`, the peer's status...), so a truncated blob cannot pass for
 /// a whole one. Dropping the blob cancels the transfer (and, on a server, the
@@ -226,8 +226,10 @@ impl Blob {
                         continue;
                     }
                     if decompressor.last_seen {
-                        self.state = State::Done;
-                        return Poll::Ready(decompressor.finish(self.declared).map(|()| false));
+                        // Whole and verified, but it ends only with its stream: a
+                        // chunk after the last one is not dropped unseen, and a
+                        // download ends with the server's status.
+                        decompressor.finish(self.declared)?;
                     }
                     let next = match self.chunks.as_mut() {
                         Some(chunks) => chunks.as_mut().poll_next(cx),
@@ -237,6 +239,10 @@ impl Blob {
                         Poll::Pending => {
                             self.state = State::Idle(decompressor);
                             return Poll::Pending;
+                        }
+                        Poll::Ready(None) if decompressor.last_seen => {
+                            self.chunks = None;
+                            return Poll::Ready(Ok(false));
                         }
                         Poll::Ready(None) => {
                             return Poll::Ready(Err(Status::data_loss(format!(

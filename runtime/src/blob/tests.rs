@@ -191,6 +191,31 @@ async fn corrupted_missing_reordered_and_truncated_chunks_are_data_loss() {
 }
 
 #[tokio::test]
+async fn a_whole_blob_ends_only_with_its_stream() {
+    let (header, chunks) = sample(10_000).await;
+    let last = chunks.last().expect("a chunk");
+    let extra = Chunk {
+        data: Bytes::from_static(b"more"),
+        offset: last.offset + last.data.len() as u64,
+        last: true,
+        checksum: None,
+    };
+    let mut after_last = chunks.clone();
+    after_last.push(extra);
+    let (code, message) = code_of(header, after_last).await;
+    assert_eq!(code, Code::DataLoss);
+    assert!(message.contains("after the blob's last chunk"), "{message}");
+
+    // A status after the last chunk (a download's trailers) is the read's result.
+    let mut items: Vec<Result<Chunk, Status>> = chunks.into_iter().map(Ok).collect();
+    items.push(Err(Status::aborted("the server failed after the blob")));
+    let mut blob = Blob::new(header, chunks_of(items), BlobLimits::default()).expect("header");
+    let mut out = Vec::new();
+    let error = blob.read_to_end(&mut out).await.expect_err("the status");
+    assert_eq!(status(&error).code(), Code::Aborted);
+}
+
+#[tokio::test]
 async fn a_wrong_declared_size_and_a_bad_checksum_are_data_loss() {
     let (mut header, chunks) = sample(5_000).await;
     header.size = Some(5_001);
