@@ -1352,64 +1352,9 @@ mod tests {
     }
 
     /// lab.proto as it travels (also the reviewed golden file of the `golden` test).
-    const LAB_WIRE: &str = r#"// The lab service: steadfast's running example. Later issues add methods here.
-syntax = "proto3";
-
-package lab.v1;
-
-import "steadfast/v1/frame.proto";
-
-// A service with slow and fast methods, to show what heartbeats change.
-service Lab {
-  // Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
-  rpc Sleep(SleepRequest) returns (stream LabSleepFrame);
-  // The same without heartbeats: a proxy with a short idle timeout cuts it.
-  rpc SleepPlain(SleepRequest) returns (SleepReply);
-  // Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
-  rpc Ticks(TicksRequest) returns (stream LabTicksFrame);
-  // Says which server answered.
-  rpc WhoAmI(WhoAmIRequest) returns (Identity);
-}
-
-message SleepRequest {
-  uint64 millis = 1;
-}
-
-message SleepReply {
-  uint64 slept_ms = 1;
-}
-
-message TicksRequest {
-  uint32 count = 1;
-  uint64 gap_ms = 2;
-}
-
-message Tick {
-  uint32 n = 1;
-}
-
-message WhoAmIRequest {}
-
-message Identity {
-  string name = 1;
-}
-
-// The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply, last.
-message LabSleepFrame {
-  oneof kind {
-    steadfast.v1.Heartbeat heartbeat = 1;
-    SleepReply message = 2;
-  }
-}
-
-// The response frames of `lab.v1.Lab/Ticks` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
-message LabTicksFrame {
-  oneof kind {
-    steadfast.v1.Heartbeat heartbeat = 1;
-    Tick message = 2;
-  }
-}
-"#;
+    /// The lab example's wire proto, as reviewed (blessed by the `generated`
+    /// test of the `tests` crate).
+    const LAB_WIRE: &str = include_str!("../tests/golden/lab.v1.wire.proto");
 
     #[test]
     fn lab_example_keeps_its_comments_and_order() {
