@@ -34,6 +34,11 @@ impl Ctxt {
         self.errors.push(error);
     }
 
+    /// How many errors have been reported so far.
+    pub(crate) fn len(&self) -> usize {
+        self.errors.len()
+    }
+
     /// The checked result, or every error found, combined.
     ///
     /// `value` is `None` only when a step gave up, and a step only gives up after

@@ -46,6 +46,8 @@ pub(crate) struct Attrs {
     pub(crate) status: Option<Status>,
     /// `crate = "..."`, with the span of the `crate` key.
     pub(crate) krate: Option<(Path, Span)>,
+    /// A `#[status]` here was wrong (and reported): a missing code is no news.
+    pub(crate) failed: bool,
 }
 
 /// What a `#[status(...)]` says to do with a value.
@@ -79,6 +81,7 @@ impl Status {
 /// the attributes are still read.
 pub(crate) fn get(cx: &mut Ctxt, attrs: &[Attribute]) -> Attrs {
     let mut out = Attrs::default();
+    let errors_before = cx.len();
     for attr in attrs.iter().filter(|attr| attr.path().is_ident(STATUS)) {
         match &attr.meta {
             Meta::List(list) if !list.tokens.is_empty() => {
@@ -103,6 +106,7 @@ pub(crate) fn get(cx: &mut Ctxt, attrs: &[Attribute]) -> Attrs {
             ),
         }
     }
+    out.failed = cx.len() > errors_before;
     out
 }
 
@@ -153,7 +157,7 @@ fn item(cx: &mut Ctxt, out: &mut Attrs, meta: ParseNestedMeta) -> syn::Result<()
         Some(first) => cx.error_spanned_by(
             &meta.path,
             format!(
-                "duplicate status: {} is already given for this item",
+                "duplicate status code: this item already has {}",
                 first.describe()
             ),
         ),

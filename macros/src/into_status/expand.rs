@@ -23,14 +23,19 @@ pub(crate) fn derive(plan: &Plan<'_>) -> TokenStream {
     let code = quote!(#krate::__private::tonic::Code);
     let (impl_generics, ty_generics, _) = generics.split_for_impl();
 
-    // Local names: a pattern binding that is also the name of a const in scope
-    // would match the const (mixed-site hygiene covers locals, not items).
-    let error = Ident::new("__error", Span::mixed_site());
-    let value = Ident::new("__value", Span::mixed_site());
-    let code_local = Ident::new("__code", Span::mixed_site());
-    let message = quote_spanned! {ident.span()=>
-        ::std::string::ToString::to_string(&#error)
+    // Local names. `__` because a binding named like a const in scope would
+    // match the const; call-site spans (not mixed-site) because the two uses
+    // that can fail to type-check name them at the user's token instead, and
+    // tokens of the input resolve like call-site ones.
+    let error = Ident::new("__error", Span::call_site());
+    let code_local = Ident::new("__code", Span::call_site());
+    let value = Ident::new("__value", Span::call_site());
+    // A type without `Display` is reported at its name.
+    let message = {
+        let error = Ident::new("__error", ident.span());
+        quote_spanned!(ident.span()=> ::std::format!("{}", #error))
     };
+    // A transparent field that is not `Into<Status>` is reported at its type.
     let into_status = |ty: &Type, tokens: TokenStream| quote_spanned!(ty.span()=> ::core::convert::Into::<#status>::into(#tokens));
 
     // Bounds the impl needs when they depend on the type's parameters. A bound
@@ -60,44 +65,46 @@ pub(crate) fn derive(plan: &Plan<'_>) -> TokenStream {
         TokenStream::new()
     };
 
-    let conversion =
-        match body {
-            PlanBody::Struct(Conversion::Code(c)) => {
-                let variant = &c.variant;
-                quote!(#status::new(#code::#variant, #message))
-            }
-            PlanBody::Struct(Conversion::Transparent { member, ty }) => {
-                into_status(ty, quote!(#error.#member))
-            }
-            PlanBody::Enum(variants) => {
-                let has_code = variants
-                    .iter()
-                    .any(|(_, c)| matches!(c, Conversion::Code(_)));
-                let arms = variants.iter().map(|(variant, conversion)| match conversion {
-                Conversion::Code(c) => {
-                    let code_variant = &c.variant;
-                    quote!(#error @ #ident::#variant { .. } => (#code::#code_variant, #error),)
-                }
-                Conversion::Transparent { member, ty } => {
-                    let into = into_status(ty, quote!(#value));
-                    if has_code {
-                        quote!(#ident::#variant { #member: #value } => return #into,)
-                    } else {
-                        quote!(#ident::#variant { #member: #value } => #into,)
+    let conversion = match body {
+        PlanBody::Struct(Conversion::Code(c)) => {
+            let variant = &c.variant;
+            quote!(#status::new(#code::#variant, #message))
+        }
+        PlanBody::Struct(Conversion::Transparent { member, ty }) => {
+            into_status(ty, quote!(#error.#member))
+        }
+        PlanBody::Enum(variants) => {
+            let has_code = variants
+                .iter()
+                .any(|(_, c)| matches!(c, Conversion::Code(_)));
+            let arms = variants
+                .iter()
+                .map(|(variant, conversion)| match conversion {
+                    Conversion::Code(c) => {
+                        let code_variant = &c.variant;
+                        quote!(#error @ #ident::#variant { .. } => (#code::#code_variant, #error),)
                     }
-                }
-            });
-                if has_code {
-                    quote! {
-                        let (#code_local, #error) = match #error { #(#arms)* };
-                        #status::new(#code_local, #message)
+                    Conversion::Transparent { member, ty } => {
+                        let into =
+                            into_status(ty, Ident::new("__value", ty.span()).into_token_stream());
+                        if has_code {
+                            quote!(#ident::#variant { #member: #value } => return #into,)
+                        } else {
+                            quote!(#ident::#variant { #member: #value } => #into,)
+                        }
                     }
-                } else {
-                    // Only transparent variants, or none at all: no message to build.
-                    quote!(match #error { #(#arms)* })
+                });
+            if has_code {
+                quote! {
+                    let (#code_local, #error) = match #error { #(#arms)* };
+                    #status::new(#code_local, #message)
                 }
+            } else {
+                // Only transparent variants, or none at all: no message to build.
+                quote!(match #error { #(#arms)* })
             }
-        };
+        }
+    };
 
     quote! {
         #[automatically_derived]

@@ -51,26 +51,31 @@ pub(crate) fn check<'a>(cx: &mut Ctxt, input: &Input<'a>) -> Option<Plan<'a>> {
                 }
                 None => None,
             };
+            // A default that was written but wrong has been reported; the
+            // variants relying on it need no message of their own.
+            let default_failed =
+                input.attrs.failed || input.attrs.status.is_some() && default.is_none();
             let mut resolved = Vec::with_capacity(variants.len());
             for variant in variants {
                 no_crate_key(cx, &variant.attrs, "a variant");
                 no_field_attrs(cx, &variant.item);
-                let conversion = match &variant.attrs.status {
-                    Some(status) => conversion(cx, status, &variant.item),
-                    None => match default {
-                        Some(code) => Some(Conversion::Code(code.clone())),
-                        None => {
-                            cx.error_at(
-                                variant.ident.span(),
-                                format!(
-                                    "no status code for `{}::{}`: add `#[status(<code>)]` to the variant, \
-                                     or a default `#[status(<code>)]` to the enum",
-                                    input.ident, variant.ident
-                                ),
-                            );
-                            None
-                        }
-                    },
+                let conversion = match (&variant.attrs.status, default) {
+                    (Some(status), _) => conversion(cx, status, &variant.item),
+                    (None, Some(code)) if !variant.attrs.failed => {
+                        Some(Conversion::Code(code.clone()))
+                    }
+                    (None, _) if variant.attrs.failed || default_failed => None,
+                    (None, _) => {
+                        cx.error_at(
+                            variant.ident.span(),
+                            format!(
+                                "no status code for `{}::{}`: add `#[status(<code>)]` to the variant, \
+                                 or a default `#[status(<code>)]` to the enum",
+                                input.ident, variant.ident
+                            ),
+                        );
+                        None
+                    }
                 };
                 resolved.push(conversion.map(|c| (variant.ident, c)));
             }
@@ -83,6 +88,7 @@ pub(crate) fn check<'a>(cx: &mut Ctxt, input: &Input<'a>) -> Option<Plan<'a>> {
             no_field_attrs(cx, item);
             match &input.attrs.status {
                 Some(status) => conversion(cx, status, item).map(PlanBody::Struct),
+                None if input.attrs.failed => None,
                 None => {
                     cx.error_at(
                         input.ident.span(),

@@ -1,0 +1,19 @@
+// A transparent field must convert into a `Status` itself: the error is at its type.
+use steadfast::IntoStatus;
+
+#[derive(Debug, IntoStatus)]
+#[status(internal)]
+enum Error {
+    #[status(transparent)]
+    Grpc(tonic::Status),
+    #[status(transparent)]
+    Format(std::fmt::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("error")
+    }
+}
+
+fn main() {}
