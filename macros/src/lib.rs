@@ -73,7 +73,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// | a struct | `#[status(<code>)]` or `#[status(transparent)]` | as for a variant (required) |
 /// | the type | `#[status(crate = "path")]` | where `steadfast` is, if you renamed it (default `::steadfast`) |
 ///
-/// `<code>` is the name of a [`tonic::Code`] in snake_case: `cancelled`,
+/// `<code>` is the name of a [`tonic::Code`][code] in snake_case: `cancelled`,
 /// `unknown`, `invalid_argument`, `deadline_exceeded`, `not_found`,
 /// `already_exists`, `permission_denied`, `resource_exhausted`,
 /// `failed_precondition`, `aborted`, `out_of_range`, `unimplemented`,
@@ -104,6 +104,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// one field, a variant without a code, `#[status]` on a field, a union. A type
 /// without `Display` is reported at its name, a transparent field that is not
 /// `Into<Status>` at its type.
+///
+/// [code]: https://docs.rs/tonic/0.14/tonic/enum.Code.html
 #[proc_macro_derive(IntoStatus, attributes(status))]
 pub fn derive_into_status(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
