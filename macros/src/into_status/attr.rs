@@ -175,16 +175,16 @@ fn code(ident: &Ident) -> Result<Code, String> {
             written: ident.clone(),
         });
     }
-    if normalize(&name) == "ok" {
-        return Err(
-            "`ok` is not an error code: a `Status` made from an error cannot be OK".to_owned(),
-        );
-    }
     Err(unknown_code(&name))
 }
 
+/// Why `name` (an identifier or a path) is not a code, with the right
+/// spelling when it is a code spelt otherwise (`NotFound`, `Code::NotFound`).
 fn unknown_code(name: &str) -> String {
     let last = name.rsplit("::").next().unwrap_or(name);
+    if normalize(last) == "ok" {
+        return "`ok` is not an error code: a `Status` made from an error cannot be OK".to_owned();
+    }
     match CODES
         .iter()
         .find(|(snake, _)| normalize(snake) == normalize(last))

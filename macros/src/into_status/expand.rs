@@ -10,7 +10,7 @@ use super::valid::{Conversion, Plan, PlanBody};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, GenericParam, Generics, Ident, Path, Type};
+use syn::{DeriveInput, GenericParam, Generics, Ident, Member, Path, Type};
 
 pub(crate) fn derive(plan: &Plan<'_>) -> TokenStream {
     let Plan {
@@ -36,21 +36,37 @@ pub(crate) fn derive(plan: &Plan<'_>) -> TokenStream {
         quote_spanned!(ident.span()=> ::std::format!("{}", #error))
     };
     // A transparent field that is not `Into<Status>` is reported at its type.
-    let into_status = |ty: &Type, tokens: TokenStream| quote_spanned!(ty.span()=> ::core::convert::Into::<#status>::into(#tokens));
+    let into_status = |ty: &Type, binding: &Ident, member: Option<&Member>| {
+        let span = ty.span();
+        let mut binding = binding.clone();
+        binding.set_span(span);
+        let member = member.map(|member| {
+            let mut member = member.clone();
+            match &mut member {
+                Member::Named(ident) => ident.set_span(span),
+                Member::Unnamed(index) => index.span = span,
+            }
+            quote!(.#member)
+        });
+        quote_spanned!(span=> ::core::convert::Into::<#status>::into(#binding #member))
+    };
 
     // Bounds the impl needs when they depend on the type's parameters. A bound
     // without parameters stays out of the where clause (it would be a trivial
     // bound, an error of its own); the body then reports the missing trait at
     // the user's token.
-    let params = param_names(generics);
-    let mut bounds: Vec<TokenStream> = Vec::new();
-    if !generics.params.is_empty() {
-        bounds.push(quote_spanned!(ident.span()=> #ident #ty_generics: ::core::fmt::Display));
-    }
-    let conversions = match body {
+    let conversions: Vec<&Conversion<'_>> = match body {
         PlanBody::Enum(variants) => variants.iter().map(|(_, c)| c).collect(),
         PlanBody::Struct(conversion) => vec![conversion],
     };
+    // Whether any conversion uses the message (only transparent ones: no
+    // `Display` needed at all).
+    let uses_message = conversions.iter().any(|c| matches!(c, Conversion::Code(_)));
+    let params = param_names(generics);
+    let mut bounds: Vec<TokenStream> = Vec::new();
+    if uses_message && !generics.params.is_empty() {
+        bounds.push(quote_spanned!(ident.span()=> #ident #ty_generics: ::core::fmt::Display));
+    }
     for conversion in conversions {
         if let Conversion::Transparent { ty, .. } = conversion
             && mentions(ty.to_token_stream(), &params)
@@ -71,12 +87,9 @@ pub(crate) fn derive(plan: &Plan<'_>) -> TokenStream {
             quote!(#status::new(#code::#variant, #message))
         }
         PlanBody::Struct(Conversion::Transparent { member, ty }) => {
-            into_status(ty, quote!(#error.#member))
+            into_status(ty, &error, Some(member))
         }
         PlanBody::Enum(variants) => {
-            let has_code = variants
-                .iter()
-                .any(|(_, c)| matches!(c, Conversion::Code(_)));
             let arms = variants
                 .iter()
                 .map(|(variant, conversion)| match conversion {
@@ -85,16 +98,15 @@ pub(crate) fn derive(plan: &Plan<'_>) -> TokenStream {
                         quote!(#error @ #ident::#variant { .. } => (#code::#code_variant, #error),)
                     }
                     Conversion::Transparent { member, ty } => {
-                        let into =
-                            into_status(ty, Ident::new("__value", ty.span()).into_token_stream());
-                        if has_code {
+                        let into = into_status(ty, &value, None);
+                        if uses_message {
                             quote!(#ident::#variant { #member: #value } => return #into,)
                         } else {
                             quote!(#ident::#variant { #member: #value } => #into,)
                         }
                     }
                 });
-            if has_code {
+            if uses_message {
                 quote! {
                     let (#code_local, #error) = match #error { #(#arms)* };
                     #status::new(#code_local, #message)

@@ -1,5 +1,5 @@
 // `transparent` on tuple and named variants, on a struct, on every variant of
-// an enum, and an enum with no variants at all.
+// an enum (generic or not), and an enum with no variants at all.
 use steadfast::IntoStatus;
 use tonic::{Code, Status};
 
@@ -38,6 +38,15 @@ enum OnlyTransparent {
     B(Corrupt),
 }
 
+// Generic and only transparent: no `Display` bound on the impl either.
+#[derive(Debug, IntoStatus)]
+enum Either<A, B> {
+    #[status(transparent)]
+    Left(A),
+    #[status(transparent)]
+    Right(B),
+}
+
 #[derive(Debug, IntoStatus)]
 #[status(transparent)]
 struct Wrapper {
@@ -55,5 +64,7 @@ fn main() {
     assert_eq!(Status::from(OnlyTransparent::A(Error::Other)).code(), Code::Internal);
     assert_eq!(Status::from(OnlyTransparent::B(Corrupt)).code(), Code::DataLoss);
     assert_eq!(Status::from(Wrapper { inner: Error::Other }).message(), "other");
+    let either: Either<Corrupt, Status> = Either::Left(Corrupt);
+    assert_eq!(Status::from(either).code(), Code::DataLoss);
     let _: fn(Never) -> Status = Status::from;
 }
