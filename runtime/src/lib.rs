@@ -9,6 +9,7 @@ pub use blob::{Blob, BlobSource};
 pub use heartbeat::client::{CallOptions, Streaming};
 pub use heartbeat::progress::Progress;
 pub use proto::v1::Heartbeat;
+pub use steadfast_macros::IntoStatus;
 
 /// What generated code refers to, by absolute path (`::steadfast::__private::…`).
 ///

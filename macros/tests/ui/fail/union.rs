@@ -1,0 +1,9 @@
+use steadfast::IntoStatus;
+
+#[derive(IntoStatus)]
+union Bits {
+    word: u32,
+    bytes: [u8; 4],
+}
+
+fn main() {}
