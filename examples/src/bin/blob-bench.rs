@@ -36,13 +36,14 @@
 //! call, the medians of `--rounds` interleaved rounds), bytes on the wire (what
 //! the server read from the connection, HTTP/2 framing included: a counter
 //! around the accepted `TcpStream`), peak RSS of the client and of the server,
-//! and the CPU time of each (`utime + stime` from `/proc/PID/stat`; the
-//! client's includes generating the payload, whose speed part `ceiling`
-//! prints).
+//! and the CPU time of each (`utime + stime` from `/proc/PID/stat`, and as %
+//! of the call's wall time: 100 % is one core busy; the client's includes
+//! generating the payload, whose speed part `ceiling` prints).
 //!
-//! Part `ceiling`, in this process: the single-thread ceiling, zstd's streaming
-//! encoder over `--ceiling-mib` of the log lines at each level, timing the
-//! compression only.
+//! Part `ceiling`, in this process, at the start of every round: the
+//! single-thread ceiling, zstd's streaming encoder over `--ceiling-mib` of the
+//! log lines at each level, timing the compression only (the median of the
+//! rounds counts).
 //!
 //! Goals (issue 6): on compressible data at level 3, steadfast ≥ 1.2 × tonic's
 //! zstd (MB/s); level 1 ≥ 0.9 × its single-thread ceiling; on random data ≥ 0.9 ×
@@ -542,6 +543,13 @@ impl Case {
     fn server_cpu(&self) -> f64 {
         self.median(|s| s.server_cpu.as_secs_f64())
     }
+    /// CPU time over the call's wall time, % (of one core).
+    fn client_busy(&self) -> f64 {
+        self.median(|s| s.client_cpu.as_secs_f64() / s.secs * 100.0)
+    }
+    fn server_busy(&self) -> f64 {
+        self.median(|s| s.server_cpu.as_secs_f64() / s.secs * 100.0)
+    }
 }
 
 /// The corpus file, with what identifies it.
@@ -593,7 +601,6 @@ fn run(args: &Args) -> Result<(), Error> {
 
     if parts.contains(&Part::Ceiling) {
         results.generators = Some(generator_speeds(args));
-        results.ceiling = ceiling(args)?;
     }
     if parts.contains(&Part::Corpus) {
         results.corpus = Some(corpus(args, &exe)?);
@@ -619,6 +626,9 @@ fn run(args: &Args) -> Result<(), Error> {
         }
     }
     for round in 0..args.rounds.max(1) {
+        if parts.contains(&Part::Ceiling) {
+            ceiling(args, round, &mut results.ceiling)?;
+        }
         for &payload in &payloads {
             // Rotate the order, so that each contender runs early and late in turn.
             for i in 0..contenders.len() {
@@ -885,14 +895,20 @@ fn sha256_of(path: &Path) -> Result<(u64, String), Error> {
 // ---------------------------------------------------------------------------
 // The single-thread ceiling
 
-/// zstd on one thread over the log lines, at one level.
-#[derive(Debug, Clone, Copy)]
+/// zstd on one thread over the log lines, at one level, once a round.
+#[derive(Debug, Clone)]
 struct Ceiling {
     level: i32,
-    /// MB of payload per second of compression.
-    mbps: f64,
+    /// MB of payload per second of compression, each round.
+    samples: Vec<f64>,
     /// Payload bytes per compressed byte.
     ratio: f64,
+}
+
+impl Ceiling {
+    fn mbps(&self) -> f64 {
+        median(&self.samples)
+    }
 }
 
 /// A writer that only counts.
@@ -911,13 +927,13 @@ impl io::Write for CountingSink {
 
 /// zstd's streaming encoder (with the content checksum, as steadfast's) over
 /// `--ceiling-mib` of the log lines at each of `--levels`, on this thread;
-/// only the compression is timed, not the generating.
-fn ceiling(args: &Args) -> Result<Vec<Ceiling>, Error> {
+/// only the compression is timed, not the generating. Adds a sample to each
+/// level's [`Ceiling`].
+fn ceiling(args: &Args, round: usize, ceilings: &mut Vec<Ceiling>) -> Result<(), Error> {
     let bytes = args.ceiling_mib * MIB;
     let mut levels = args.levels.clone();
     levels.sort_unstable();
     levels.dedup();
-    let mut out = Vec::new();
     for level in levels {
         let mut content = Content::logs(bytes, args.seed);
         let mut encoder = zstd::stream::write::Encoder::new(CountingSink::default(), level)?;
@@ -937,18 +953,23 @@ fn ceiling(args: &Args) -> Result<Vec<Ceiling>, Error> {
         let start = Instant::now();
         let sink = encoder.finish()?;
         busy += start.elapsed();
-        let ceiling = Ceiling {
-            level,
-            mbps: bytes as f64 / busy.as_secs_f64() / MB,
-            ratio: bytes as f64 / sink.0 as f64,
-        };
+        let mbps = bytes as f64 / busy.as_secs_f64() / MB;
+        let ratio = bytes as f64 / sink.0 as f64;
         println!(
-            "ceiling: zstd level {level}, one thread, {} MiB of log lines: {:.1} MB/s, {:.3}:1",
-            args.ceiling_mib, ceiling.mbps, ceiling.ratio
+            "  round {:<2} ceiling: zstd level {level}, one thread, {} MiB of log lines: {mbps:.1} MB/s, {ratio:.3}:1",
+            round + 1,
+            args.ceiling_mib,
         );
-        out.push(ceiling);
+        match ceilings.iter_mut().find(|c| c.level == level) {
+            Some(ceiling) => ceiling.samples.push(mbps),
+            None => ceilings.push(Ceiling {
+                level,
+                samples: vec![mbps],
+                ratio,
+            }),
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// How fast one thread generates each payload (MB/s): log lines, random bytes.
@@ -1020,13 +1041,13 @@ fn goals(results: &Results) -> Vec<Goal> {
             results.ceiling.iter().find(|c| c.level == 1),
         ) {
             (Some(ours), Some(ceiling)) => {
-                let ratio = ours.mbps() / ceiling.mbps;
+                let ratio = ours.mbps() / ceiling.mbps();
                 Goal {
                     text,
                     measured: format!(
                         "{:.1} vs {:.1} MB/s: {:.0} %",
                         ours.mbps(),
-                        ceiling.mbps,
+                        ceiling.mbps(),
                         ratio * 100.0
                     ),
                     met: Some(ratio >= GOAL_VS_CEILING),
@@ -1167,8 +1188,12 @@ fn summary(args: &Args, results: &Results) -> String {
     for c in &results.ceiling {
         let _ = writeln!(
             out,
-            "single-thread ceiling, zstd level {}: {:.1} MB/s ({:.3}:1 on {} MiB of log lines)",
-            c.level, c.mbps, c.ratio, args.ceiling_mib
+            "single-thread ceiling, zstd level {}: {:.1} MB/s (median of {}; {:.3}:1 on {} MiB of log lines)",
+            c.level,
+            c.mbps(),
+            c.samples.len(),
+            c.ratio,
+            args.ceiling_mib
         );
     }
     if let Some(corpus) = &results.corpus {
@@ -1186,7 +1211,7 @@ fn summary(args: &Args, results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "  {:<18} {:<30} {:>8} {:>17} {:>9} {:>7} {:>11} {:>11} {:>9} {:>9}",
+        "  {:<18} {:<30} {:>8} {:>17} {:>9} {:>7} {:>11} {:>11} {:>15} {:>15}",
         "payload",
         "contender",
         "MB/s",
@@ -1195,14 +1220,14 @@ fn summary(args: &Args, results: &Results) -> String {
         "ratio",
         "client RSS",
         "server RSS",
-        "client s",
-        "server s"
+        "client CPU",
+        "server CPU"
     );
     for case in results.cases.iter().filter(|c| !c.samples.is_empty()) {
         let (lo, hi) = spread(case.samples.iter().map(Sample::mbps));
         let _ = writeln!(
             out,
-            "  {:<18} {:<30} {:>8.1} ({lo:>6.1} … {hi:>6.1}) {:>9.1} {:>6.2}:1 {:>7.1} MiB {:>7.1} MiB {:>9.2} {:>9.2}",
+            "  {:<18} {:<30} {:>8.1} ({lo:>6.1} … {hi:>6.1}) {:>9.1} {:>6.2}:1 {:>7.1} MiB {:>7.1} MiB {:>6.2} s {:>4.0} % {:>6.2} s {:>4.0} %",
             case.payload.label(),
             case.contender.label(),
             case.mbps(),
@@ -1211,7 +1236,9 @@ fn summary(args: &Args, results: &Results) -> String {
             case.client_peak_kib() as f64 / 1024.0,
             case.server_peak_kib() as f64 / 1024.0,
             case.client_cpu(),
+            case.client_busy(),
             case.server_cpu(),
+            case.server_busy(),
         );
     }
     for (payload, case) in fastest(results) {
@@ -1243,7 +1270,7 @@ fn markdown(args: &Args, results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| Payload | Contender | MB/s (median of {}; min–max) | Wire MB | Ratio | Peak RSS client | Peak RSS server | CPU client | CPU server |",
+        "| Payload | Contender | MB/s (median of {}; min–max) | Wire MB | Ratio | Peak RSS client | Peak RSS server | CPU client (% of wall) | CPU server (% of wall) |",
         args.rounds.max(1)
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -1251,7 +1278,7 @@ fn markdown(args: &Args, results: &Results) -> String {
         let (lo, hi) = spread(case.samples.iter().map(Sample::mbps));
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} ({lo:.1}–{hi:.1}) | {:.1} | {:.2}:1 | {:.1} MiB | {:.1} MiB | {:.2} s | {:.2} s |",
+            "| {} | {} | {:.1} ({lo:.1}–{hi:.1}) | {:.1} | {:.2}:1 | {:.1} MiB | {:.1} MiB | {:.2} s ({:.0} %) | {:.2} s ({:.0} %) |",
             case.payload.label(),
             case.contender.label(),
             case.mbps(),
@@ -1260,7 +1287,9 @@ fn markdown(args: &Args, results: &Results) -> String {
             case.client_peak_kib() as f64 / 1024.0,
             case.server_peak_kib() as f64 / 1024.0,
             case.client_cpu(),
+            case.client_busy(),
             case.server_cpu(),
+            case.server_busy(),
         );
     }
     let _ = writeln!(out);
@@ -1273,8 +1302,12 @@ fn markdown(args: &Args, results: &Results) -> String {
     for c in &results.ceiling {
         let _ = writeln!(
             out,
-            "- Single-thread ceiling, zstd level {}: {:.1} MB/s, {:.3}:1 on {} MiB of the log lines.",
-            c.level, c.mbps, c.ratio, args.ceiling_mib
+            "- Single-thread ceiling, zstd level {}: {:.1} MB/s (median of {}), {:.3}:1 on {} MiB of the log lines.",
+            c.level,
+            c.mbps(),
+            c.samples.len(),
+            c.ratio,
+            args.ceiling_mib
         );
     }
     if let Some(corpus) = &results.corpus {
