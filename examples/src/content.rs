@@ -32,9 +32,9 @@
 //! assert_eq!(first.len(), 20);
 //! assert_eq!(&first[..8], &prefix[..]);
 //!
-//! let mut log = String::new();
-//! content::Content::logs(300, 7).read_to_string(&mut log)?;
-//! assert!(log.starts_with(r#"{"ts":"2026-11-22T"#));
+//! let mut log = Vec::new();
+//! content::Content::logs(300, 7).read_to_end(&mut log)?;
+//! assert!(log.starts_with(br#"{"ts":"2026-11-22T"#));
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
