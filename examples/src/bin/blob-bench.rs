@@ -196,8 +196,10 @@ struct UploadArgs {
     /// The server's address.
     #[arg(long)]
     addr: SocketAddr,
+    /// Who sends.
     #[arg(long, value_enum)]
     contender: ContenderKind,
+    /// What is sent.
     #[arg(long, value_enum)]
     payload: Generated,
     /// Payload size in bytes (for generated payloads).
@@ -206,12 +208,16 @@ struct UploadArgs {
     /// The corpus file (with `--payload corpus`).
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// Generator seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Steadfast: zstd level.
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     level: i32,
+    /// Steadfast: zstd workers.
     #[arg(long, default_value_t = 0)]
     workers: u32,
+    /// Steadfast: chunk size, KiB.
     #[arg(long, default_value_t = DEFAULT_CHUNK_BYTES / 1024)]
     chunk_kib: usize,
 }
