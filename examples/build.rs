@@ -1,5 +1,13 @@
-//! Generates the lab service from `proto/lab/v1/lab.proto` with steadfast-build.
+//! Generates the lab service from `proto/lab/v1/lab.proto`, and the blob
+//! benchmark's sink from `proto/bench/v1/bench.proto`, with steadfast-build.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    steadfast_build::configure().compile_protos(&["proto/lab/v1/lab.proto"], &["proto"])?;
+    steadfast_build::configure()
+        // Zero-copy payloads, as steadfast's own chunks have: the plain tonic
+        // contender at its best.
+        .bytes(".bench.v1.RawChunk.data")
+        .compile_protos(
+            &["proto/lab/v1/lab.proto", "proto/bench/v1/bench.proto"],
+            &["proto"],
+        )?;
     Ok(())
 }

@@ -29,10 +29,8 @@
 
 use std::{
     fmt::Write as _,
-    io::{BufRead, BufReader},
-    net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, ExitCode, Stdio},
+    process::{Command, ExitCode},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -44,13 +42,11 @@ use clap::{Parser, ValueEnum};
 use steadfast::CallOptions;
 use steadfast_examples::{
     lab::DEFAULT_SLEEP_STEP,
+    measure::{ServerProcess, cpu_time, kib_field, median, spread, verdict, yes_no},
     proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient},
     report::Report,
 };
-use tonic::{
-    Request, Status,
-    transport::{Channel, Endpoint},
-};
+use tonic::{Request, Status, transport::Channel};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -208,76 +204,17 @@ async fn run(args: Args) -> Result<(), Error> {
 // ---------------------------------------------------------------------------
 // The server process
 
-/// A `lab-server` child process; killed (and reaped) on drop, panics included.
-struct LabServer {
-    child: Child,
-    addr: SocketAddr,
-    // Kept open so that the server never writes to a closed pipe.
-    stdout: BufReader<ChildStdout>,
-}
-
-impl LabServer {
-    fn spawn(bin: &Path, name: &str, args: &Args) -> Result<LabServer, Error> {
-        let mut command = Command::new(bin);
-        command.args(["--addr", "127.0.0.1:0", "--name", name]);
-        if u128::from(args.sleep_step_ms) != DEFAULT_SLEEP_STEP.as_millis() {
-            // Only when asked: older lab-servers have no such flag.
-            command.args(["--sleep-step-ms", &args.sleep_step_ms.to_string()]);
-        }
-        let mut child = command
-            // Quiet: every cancelled handler logs at info level.
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("lab-server has no stdout".into());
-        };
-        let mut server = LabServer {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stdout: BufReader::new(stdout),
-        };
-        // From here on, an early return kills the child through `Drop`.
-        let mut line = String::new();
-        server.stdout.read_line(&mut line)?;
-        let line = line.trim();
-        server.addr = line
-            .strip_prefix("lab-server ")
-            .and_then(|rest| rest.rsplit_once(" listening on "))
-            .ok_or_else(|| format!("unexpected first line from lab-server: {line:?}"))?
-            .1
-            .parse()?;
-        Ok(server)
+/// Starts a `lab-server` child process named `name` on a free loopback port.
+fn spawn_lab_server(bin: &Path, name: &str, args: &Args) -> Result<ServerProcess, Error> {
+    let mut command = Command::new(bin);
+    command.args(["--addr", "127.0.0.1:0", "--name", name]);
+    if u128::from(args.sleep_step_ms) != DEFAULT_SLEEP_STEP.as_millis() {
+        // Only when asked: older lab-servers have no such flag.
+        command.args(["--sleep-step-ms", &args.sleep_step_ms.to_string()]);
     }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Connects `n` channels, each its own TCP connection.
-    async fn channels(&self, n: usize) -> Result<Vec<Channel>, Error> {
-        let endpoint = Endpoint::from_shared(self.url())?;
-        let mut channels = Vec::with_capacity(n);
-        for _ in 0..n {
-            channels.push(endpoint.connect().await?);
-        }
-        Ok(channels)
-    }
-}
-
-impl Drop for LabServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    // Quiet: every cancelled handler logs at info level.
+    command.env("RUST_LOG", "warn");
+    Ok(ServerProcess::spawn(command, "lab-server")?)
 }
 
 // ---------------------------------------------------------------------------
@@ -336,24 +273,6 @@ impl Throughput {
     }
 }
 
-/// CPU time (on-CPU, all threads) of a process so far, from
-/// `/proc/PID/task/*/schedstat` (nanosecond resolution).
-fn cpu_time(pid: &str) -> Result<Duration, Error> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        // A thread may exit between listing and reading.
-        let Ok(stat) = std::fs::read_to_string(task?.path().join("schedstat")) else {
-            continue;
-        };
-        total += stat
-            .split_whitespace()
-            .next()
-            .and_then(|ns| ns.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Ok(Duration::from_nanos(total))
-}
-
 async fn call(client: &mut LabClient<Channel>, kind: Kind, millis: u64) -> Result<(), Status> {
     match kind {
         Kind::Plain => client.sleep_plain(SleepRequest { millis }).await.map(drop),
@@ -364,7 +283,7 @@ async fn call(client: &mut LabClient<Channel>, kind: Kind, millis: u64) -> Resul
 
 /// Runs `concurrency` loops of back-to-back calls for `length`.
 async fn round(
-    server: &LabServer,
+    server: &ServerProcess,
     clients: &[LabClient<Channel>],
     concurrency: usize,
     kind: Kind,
@@ -416,7 +335,7 @@ async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error>
     if kinds.is_empty() {
         return Err("--kinds: at least one kind".into());
     }
-    let server = LabServer::spawn(server_bin, "bench-throughput", args)?;
+    let server = spawn_lab_server(server_bin, "bench-throughput", args)?;
     let clients: Vec<_> = server
         .channels(args.channels.max(1))
         .await?
@@ -426,7 +345,7 @@ async fn throughput(args: &Args, server_bin: &Path) -> Result<Throughput, Error>
     let concurrency = args.concurrency.max(1);
     println!(
         "throughput: server {} (pid {}), {} channels, {} calls in flight, millis = {}",
-        server.addr,
+        server.addr(),
         server.pid(),
         clients.len(),
         concurrency,
@@ -466,15 +385,6 @@ struct Mem {
     rss: u64,
     anon: u64,
     pss: u64,
-}
-
-fn kib_field(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 fn read_mem(pid: u32) -> Result<Mem, Error> {
@@ -615,13 +525,13 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
         Kind::Heartbeat => "bench-memory-heartbeat",
         Kind::Trivial => return Err("the memory part compares Sleep and SleepPlain".into()),
     };
-    let server = LabServer::spawn(server_bin, name, args)?;
+    let server = spawn_lab_server(server_bin, name, args)?;
     let pid = server.pid();
     let channels = server.channels(args.mem_channels.max(1)).await?;
     println!(
         "memory, {}: server {} (pid {}), {} calls over {} connections",
         kind.label(),
-        server.addr,
+        server.addr(),
         pid,
         args.calls,
         channels.len()
@@ -806,22 +716,6 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
 // ---------------------------------------------------------------------------
 // Reports
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
-fn spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    })
-}
-
 /// A per-heartbeat figure, or "–" when there were no heartbeats.
 fn per_heartbeat(value: f64, decimals: usize) -> String {
     if value.is_finite() {
@@ -829,14 +723,6 @@ fn per_heartbeat(value: f64, decimals: usize) -> String {
     } else {
         "–".to_owned()
     }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
-}
-
-fn yes_no(met: bool) -> &'static str {
-    if met { "yes" } else { "no" }
 }
 
 const KIND_ORDER: [Kind; 3] = [Kind::Plain, Kind::Heartbeat, Kind::Trivial];

@@ -1,0 +1,203 @@
+//! What the benchmark binaries (`bench`, `blob-bench`) share: a server child
+//! process, a process's CPU time and memory as Linux's `/proc` shows them, and
+//! medians.
+
+use std::{
+    io::{self, BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, ChildStdout, Command, Stdio},
+    time::Duration,
+};
+
+use tonic::transport::{Channel, Endpoint};
+
+/// A server child process that announces itself on its first line of stdout
+/// (`NAME ... listening on ADDR`); killed (and reaped) on drop, panics included.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+    // Kept open so that the server never writes to a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl ServerProcess {
+    /// Starts `command` (its stdout piped, stderr inherited, stdin closed) and
+    /// waits for its first line, which must start with `name` and end with
+    /// ` listening on ADDR`.
+    pub fn spawn(mut command: Command, name: &str) -> io::Result<ServerProcess> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!("{name} has no stdout")));
+        };
+        let mut server = ServerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            _stdout: BufReader::new(stdout),
+        };
+        // From here on, an early return kills the child through `Drop`.
+        let mut line = String::new();
+        server._stdout.read_line(&mut line)?;
+        let line = line.trim();
+        server.addr = line
+            .strip_prefix(name)
+            .and_then(|rest| rest.rsplit_once(" listening on "))
+            .and_then(|(_, addr)| addr.parse().ok())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unexpected first line from {name}: {line:?}"),
+                )
+            })?;
+        Ok(server)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The address it announced.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connects `n` channels, each its own TCP connection.
+    pub async fn channels(&self, n: usize) -> Result<Vec<Channel>, tonic::transport::Error> {
+        let endpoint = Endpoint::from_shared(self.url())?;
+        let mut channels = Vec::with_capacity(n);
+        for _ in 0..n {
+            channels.push(endpoint.connect().await?);
+        }
+        Ok(channels)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time (on-CPU, the threads alive now) of a process so far, from
+/// `/proc/PID/task/*/schedstat` (nanosecond resolution). `pid` may be `"self"`.
+/// Threads that already exited are not counted: see [`process_cpu_time`].
+pub fn cpu_time(pid: &str) -> io::Result<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread may exit between listing and reading.
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("schedstat")) else {
+            continue;
+        };
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(Duration::from_nanos(total))
+}
+
+/// User plus system CPU time of a process so far, threads that exited
+/// included, from `/proc/PID/stat` (`utime` + `stime`, in clock ticks of
+/// 10 ms: `USER_HZ` is 100 on Linux). `pid` may be `"self"`.
+pub fn process_cpu_time(pid: &str) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count fields after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // Fields 14 and 15 of the whole line; the first after ')' is field 3.
+    let ticks = |index: usize| fields.get(index - 3).and_then(|t| t.parse::<u64>().ok());
+    match (ticks(14), ticks(15)) {
+        (Some(user), Some(system)) => Ok(Duration::from_millis((user + system) * 10)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("no utime/stime in /proc/{pid}/stat"),
+        )),
+    }
+}
+
+/// A `kB` field of a `/proc` file such as `/proc/PID/status` (`VmHWM:`,
+/// `VmRSS:`...) or `smaps_rollup` (`Pss:`), in KiB.
+pub fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The peak resident memory of a process so far (`VmHWM`), in KiB. `pid` may
+/// be `"self"`.
+pub fn peak_rss_kib(pid: &str) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    kib_field(&status, "VmHWM:")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmHWM in /proc/PID/status"))
+}
+
+/// The median of `values` (`NaN` for none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// The smallest and the largest of `values`.
+pub fn spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+/// A goal's verdict in a summary: `met` or `MISSED`.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+/// A goal's verdict in a markdown table: `yes` or `no`.
+pub fn yes_no(met: bool) -> &'static str {
+    if met { "yes" } else { "no" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_cpu_time_and_a_peak_rss() {
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {
+            std::hint::black_box(0);
+        }
+        assert!(process_cpu_time("self").expect("stat") >= Duration::from_millis(10));
+        assert!(cpu_time("self").expect("schedstat") >= Duration::from_millis(20));
+        assert!(peak_rss_kib("self").expect("status") > 0);
+    }
+
+    #[test]
+    fn medians_and_spreads() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        assert_eq!(spread([2.0, 5.0, 1.0].into_iter()), (1.0, 5.0));
+    }
+}
