@@ -24,8 +24,8 @@
 //!
 //! # Memory
 //!
-//! Nothing holds a whole blob. The sender keeps one input block
-//! ([`BLOCK_BYTES`]), zstd's compression context (about 1–3 MiB at levels 1–3;
+//! Nothing holds a whole blob. The sender keeps at most three input blocks
+//! ([`BLOCK_BYTES`]: one being read, one waiting, one being compressed), zstd's compression context (about 1–3 MiB at levels 1–3;
 //! each extra [`worker`](BlobSource::workers) adds its own) and at most
 //! [`SEND_QUEUE_CHUNKS`] compressed chunks waiting for the transport. The
 //! receiver keeps the chunks tonic has decoded, zstd's window (at most
@@ -51,8 +51,12 @@
 //! zstd window and the size of one chunk. All give `RESOURCE_EXHAUSTED`.
 //!
 //! zstd work runs on tokio's blocking threads
-//! ([`spawn_blocking`](tokio::task::spawn_blocking)), one block at a time, never
-//! on the threads that drive the I/O.
+//! ([`spawn_blocking`](tokio::task::spawn_blocking)), never on the threads that
+//! drive the I/O. A blob being sent holds one blocking thread until its last
+//! block is compressed (or the call goes away), while the next block is read
+//! and the chunks before are sent; tokio's pool has 512 such threads unless
+//! the runtime sets another limit. The receiver decompresses a block per
+//! blocking task.
 
 pub(crate) mod glue;
 mod progress;

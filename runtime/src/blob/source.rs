@@ -202,7 +202,7 @@ impl BlobSource {
             workers,
             progress,
         } = self;
-        let (mut input, size) = open(input, size).await?;
+        let (input, size) = open(input, size).await?;
         progress.set_total(size);
         send(
             tx,
@@ -213,58 +213,91 @@ impl BlobSource {
         )
         .await?;
 
-        let mut compressor = Some(Compressor::new(level, workers, size)?);
-        let mut pending = BytesMut::new();
-        let mut offset = 0u64;
-        let mut read = 0u64;
-        loop {
-            let block = input.next_block().await?;
-            let end = block.is_empty();
-            read += block.len() as u64;
-            if let Some(size) = size
-                && (read > size || (end && read < size))
-            {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("the blob source gave {read} bytes or more, but declared {size}"),
-                ));
-            }
-            let mut step = compressor
-                .take()
-                .expect("the compressor comes back after each step");
-            let block_len = block.len() as u64;
-            let (step, output) = tokio::task::spawn_blocking(move || {
-                let output = step.compress(&block, end);
-                (step, output)
-            })
-            .await
-            .map_err(io::Error::other)?;
-            compressor = Some(step);
-            let output = output?;
-            progress.add(block_len, 0);
-            pending.extend_from_slice(&output);
-            while pending.len() >= chunk_bytes || (end && !pending.is_empty()) {
-                let data = pending.split_to(pending.len().min(chunk_bytes)).freeze();
-                let last = end && pending.is_empty();
-                let len = data.len() as u64;
-                send(
-                    tx,
-                    SendPart::Chunk(Chunk {
-                        data,
-                        offset,
-                        last,
-                        checksum: None,
-                    }),
-                )
-                .await?;
-                progress.add(0, len);
-                offset += len;
-            }
-            if end {
-                return Ok(());
-            }
+        // Three stages run at once, so that reading the next block, compressing
+        // this one and sending the last one's chunks overlap: this task reads,
+        // one blocking thread compresses (the whole blob on the same thread, so
+        // zstd's tables stay in its core's cache), and this task cuts and sends.
+        // The channels between them hold one block each.
+        let compressor = Compressor::new(level, workers, size)?;
+        let (block_tx, block_rx) = mpsc::channel(1);
+        let (output_tx, output_rx) = mpsc::channel(1);
+        // Ends when its channels close: at the end of the blob, or when this
+        // task is dropped (the call went away).
+        tokio::task::spawn_blocking(move || compressor.run(block_rx, output_tx));
+        tokio::try_join!(
+            read_blocks(input, size, block_tx),
+            send_chunks(output_rx, tx, chunk_bytes, &progress),
+        )?;
+        Ok(())
+    }
+}
+
+/// Reads the source a block at a time into `blocks`, then an empty block for
+/// the end; fails when the source gives other than its declared `size`.
+async fn read_blocks(
+    mut input: Opened,
+    size: Option<u64>,
+    blocks: mpsc::Sender<Bytes>,
+) -> io::Result<()> {
+    let mut read = 0u64;
+    loop {
+        let block = input.next_block().await?;
+        let end = block.is_empty();
+        read += block.len() as u64;
+        if let Some(size) = size
+            && (read > size || (end && read < size))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the blob source gave {read} bytes or more, but declared {size}"),
+            ));
+        }
+        blocks.send(block).await.map_err(|_| compressor_stopped())?;
+        if end {
+            return Ok(());
         }
     }
+}
+
+/// Cuts what the compressor gives into chunks and sends them.
+async fn send_chunks(
+    mut outputs: mpsc::Receiver<io::Result<Compressed>>,
+    tx: &mpsc::Sender<io::Result<SendPart>>,
+    chunk_bytes: usize,
+    progress: &TransferProgress,
+) -> io::Result<()> {
+    let mut pending = BytesMut::new();
+    let mut offset = 0u64;
+    loop {
+        let Compressed { read, output, end } =
+            outputs.recv().await.ok_or_else(compressor_stopped)??;
+        progress.add(read, 0);
+        pending.extend_from_slice(&output);
+        while pending.len() >= chunk_bytes || (end && !pending.is_empty()) {
+            let data = pending.split_to(pending.len().min(chunk_bytes)).freeze();
+            let last = end && pending.is_empty();
+            let len = data.len() as u64;
+            send(
+                tx,
+                SendPart::Chunk(Chunk {
+                    data,
+                    offset,
+                    last,
+                    checksum: None,
+                }),
+            )
+            .await?;
+            progress.add(0, len);
+            offset += len;
+        }
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+fn compressor_stopped() -> io::Error {
+    io::Error::other("the blob's compressor stopped")
 }
 
 impl From<Bytes> for BlobSource {
@@ -374,6 +407,16 @@ impl Opened {
     }
 }
 
+/// What the compressor made of one block.
+struct Compressed {
+    /// Bytes of the source in the block.
+    read: u64,
+    /// What zstd gave for them.
+    output: Vec<u8>,
+    /// Whether the frame ended with this block.
+    end: bool,
+}
+
 /// One zstd stream, with its content checksum, compressed a block at a time.
 struct Compressor {
     encoder: Encoder<'static>,
@@ -388,6 +431,26 @@ impl Compressor {
         }
         encoder.set_pledged_src_size(size)?;
         Ok(Compressor { encoder })
+    }
+
+    /// Compresses the blocks that come (an empty one ends the frame) and sends
+    /// on what zstd gives, until either channel closes. Blocks its thread.
+    fn run(
+        mut self,
+        mut blocks: mpsc::Receiver<Bytes>,
+        outputs: mpsc::Sender<io::Result<Compressed>>,
+    ) {
+        while let Some(block) = blocks.blocking_recv() {
+            let end = block.is_empty();
+            let output = self.compress(&block, end).map(|output| Compressed {
+                read: block.len() as u64,
+                output,
+                end,
+            });
+            if outputs.blocking_send(output).is_err() || end {
+                return;
+            }
+        }
     }
 
     /// Compresses `input` (and ends the frame if `end`); returns what zstd gave.
