@@ -71,6 +71,11 @@ pub use self::progress::TransferProgress;
 pub use self::reader::Blob;
 pub use self::source::BlobSource;
 
+/// The size of one zstd job when a [`BlobSource`] has
+/// [`workers`](BlobSource::workers): zstd's smallest (512 KiB), to bound the
+/// sender's memory.
+pub const WORKER_JOB_BYTES: u32 = 512 * 1024;
+
 /// Uncompressed bytes the sender reads, and the receiver decompresses, per step.
 pub const BLOCK_BYTES: usize = 256 * 1024;
 

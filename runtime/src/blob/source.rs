@@ -148,7 +148,12 @@ impl BlobSource {
 
     /// zstd worker threads (zstd's multithreaded mode; default 0: compression runs
     /// on one of tokio's blocking threads). Each worker takes a core while the blob
-    /// is compressed and adds its own buffers (a few MiB at level 3).
+    /// is compressed and adds its own buffers. Jobs are zstd's smallest
+    /// ([`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES)), so that memory stays near
+    /// the single-threaded figure; zstd's own default (8 MiB jobs at level 3)
+    /// took a sender to 75–118 MiB in the benchmark. Even one worker avoids the
+    /// slower ring-buffer mode of zstd's single-threaded streaming, so it is
+    /// worth it where a core is free (see BENCHMARKS.md).
     #[must_use]
     pub fn workers(mut self, workers: u32) -> Self {
         self.workers = workers;
@@ -428,6 +433,7 @@ impl Compressor {
         encoder.set_parameter(CParameter::ChecksumFlag(true))?;
         if workers > 0 {
             encoder.set_parameter(CParameter::NbWorkers(workers))?;
+            encoder.set_parameter(CParameter::JobSize(super::WORKER_JOB_BYTES))?;
         }
         encoder.set_pledged_src_size(size)?;
         Ok(Compressor { encoder })

@@ -89,6 +89,20 @@ async fn round_trips_at_the_edges_of_chunks_and_blocks() {
 }
 
 #[tokio::test]
+async fn zstd_workers_make_the_same_kind_of_stream() {
+    // Larger than a worker's job, so that several jobs make the frame.
+    let len = 3 * super::WORKER_JOB_BYTES as usize + 11;
+    for compressible in [true, false] {
+        let input = data(len, compressible);
+        let source = BlobSource::from(input.clone()).workers(2);
+        let (header, chunks) = send(source).await.expect("sent");
+        let output = receive(header, chunks, BlobLimits::default()).await;
+        let output = output.unwrap_or_else(|status| panic!("{status:?}"));
+        assert!(output == input, "compressible {compressible}");
+    }
+}
+
+#[tokio::test]
 async fn a_reader_with_unknown_size_round_trips_and_progress_counts() {
     let input = data(700_000, true);
     let source = BlobSource::from_reader(std::io::Cursor::new(input.clone()));
