@@ -1,0 +1,167 @@
+use tonic::Code;
+use tonic::metadata::MetadataMap;
+
+use super::function::parse_params;
+use super::*;
+use crate::{Blob, BlobSource};
+
+async fn unit(_ctx: Context, _params: ()) -> Result<(), tonic::Status> {
+    Ok(())
+}
+
+fn named(name: &str) -> Function {
+    function(name.to_owned(), unit)
+}
+
+#[test]
+fn a_name_mounted_twice_is_an_error_and_nothing_of_that_mount_is_added() {
+    let server = DispatchServer::new()
+        .mount(named("a").origin("First"))
+        .expect("one function");
+    let error = server
+        .clone()
+        .mount(vec![named("b"), named("a").origin("Second")])
+        .expect_err("a twice");
+    assert_eq!(
+        error,
+        MountError::Duplicate {
+            name: "a".into(),
+            first: Some("First".into()),
+            second: Some("Second".into()),
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "two dispatch functions are named `a`: one from First, one from Second"
+    );
+    // The failed mount added nothing: `b` can still be mounted once.
+    let server = server.mount(named("b")).expect("b is new");
+    let names: Vec<_> = server.functions().map(Function::name).collect();
+    assert_eq!(names, ["a", "b"]);
+}
+
+#[test]
+fn a_name_twice_within_one_mount_is_an_error() {
+    let error = DispatchServer::new()
+        .mount([named("x"), named("x")])
+        .expect_err("x twice");
+    assert!(matches!(error, MountError::Duplicate { ref name, .. } if name == "x"));
+}
+
+#[test]
+fn names_that_cannot_be_metadata_are_refused() {
+    for name in [String::new(), "a b".into(), "é".into(), "x".repeat(257)] {
+        let error = DispatchServer::new()
+            .mount(named(&name))
+            .expect_err("not a valid name");
+        assert!(matches!(error, MountError::InvalidName { .. }), "{name:?}");
+    }
+    DispatchServer::new()
+        .mount(named(&"x".repeat(256)))
+        .expect("256 bytes is the limit");
+}
+
+#[test]
+fn bad_params_name_the_field_path_and_the_expected_type() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct P {
+        items: Vec<Item>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        size: u64,
+    }
+    let status = parse_params::<P>("f", br#"{"items": [{"size": 1}, {"size": -1}]}"#)
+        .expect_err("a negative size");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("`items[1].size`"), "{status:?}");
+    assert!(status.message().contains("u64"), "{status:?}");
+
+    let status = parse_params::<P>("f", b"{} trailing").expect_err("trailing bytes");
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let status = parse_params::<P>("f", b"not json").expect_err("not JSON");
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    // Empty params are `null`: the params of a function without params.
+    parse_params::<()>("f", b"").expect("empty is null");
+}
+
+#[test]
+fn the_listed_names_are_sorted_and_bounded() {
+    let functions: Vec<_> = (0..200)
+        .map(|i| named(&format!("function_{i:03}")))
+        .collect();
+    let server = DispatchServer::new().mount(functions).expect("distinct");
+    let mut metadata = MetadataMap::new();
+    metadata.insert(FUNC_NAME, "nope".parse().expect("ascii"));
+    let status = server.resolve(&metadata).expect_err("nope is unknown");
+    assert_eq!(status.code(), Code::Unimplemented);
+    let message = status.message();
+    assert!(
+        message.contains("function_000, function_001, function_002"),
+        "{message}"
+    );
+    assert!(message.len() < MAX_LISTED_NAMES_BYTES + 200, "{message}");
+    assert!(message.ends_with(" more"), "{message}");
+}
+
+#[test]
+fn the_shape_of_a_typed_handler_sets_the_blob_flags() {
+    async fn takes(_: Context, _: (), _: Blob) -> Result<(), tonic::Status> {
+        Ok(())
+    }
+    async fn returns(_: Context, _: ()) -> Result<((), BlobSource), tonic::Status> {
+        Ok(((), BlobSource::from_bytes(Vec::new())))
+    }
+    async fn both(_: Context, _: (), b: Blob) -> Result<(u8, BlobSource), tonic::Status> {
+        Ok((1, BlobSource::from_reader(b)))
+    }
+    let flags = |f: Function| (f.takes_blob(), f.returns_blob());
+    assert_eq!(flags(function("u", unit)), (false, false));
+    assert_eq!(flags(function("t", takes)), (true, false));
+    assert_eq!(flags(function("r", returns)), (false, true));
+    assert_eq!(flags(function("b", both)), (true, true));
+}
+
+#[cfg(feature = "schema")]
+#[test]
+fn schemas_describe_params_and_results() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct P {
+        delay_ms: u64,
+    }
+    async fn f(_: Context, _: P) -> Result<Vec<String>, tonic::Status> {
+        Ok(Vec::new())
+    }
+    let info = function("f", f)
+        .heartbeat(std::time::Duration::from_millis(250))
+        .info();
+    assert_eq!(info.heartbeat_ms, 250);
+    let params: serde_json::Value = serde_json::from_str(&info.params_schema).expect("JSON");
+    assert_eq!(params["properties"]["delay_ms"]["type"], "integer");
+    let result: serde_json::Value = serde_json::from_str(&info.result_schema).expect("JSON");
+    assert_eq!(result["type"], "array");
+}
+
+#[tokio::test]
+async fn a_function_can_be_called_directly_with_a_context() {
+    async fn greet(ctx: Context, name: String) -> Result<String, tonic::Status> {
+        ctx.progress().set(1.0);
+        Ok(format!("{}: {name}", ctx.function()))
+    }
+    let f = function("greet", greet);
+    let reply = f
+        .call(
+            Context::new("greet", MetadataMap::new()),
+            bytes::Bytes::from_static(br#""Ada""#),
+            None,
+        )
+        .await
+        .expect("greets");
+    assert_eq!(&reply.result[..], br#""greet: Ada""#);
+    assert!(reply.blob.is_none());
+}
