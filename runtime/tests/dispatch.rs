@@ -336,26 +336,39 @@ async fn a_slow_function_heartbeats_with_progress_and_is_dropped_at_its_deadline
 }
 
 #[tokio::test]
-async fn a_function_without_heartbeats_still_ends_at_its_deadline() {
-    // `digest` has no heartbeat interval, and its blob never ends.
+async fn the_server_drops_a_function_without_heartbeats_at_its_deadline() {
+    // `digest` has no heartbeat interval, and its blob never ends. The deadline is
+    // added by an interceptor, after the client looked for one: only the server
+    // enforces it, so the status is the server's.
     let fixture = start(|s| s).await;
-    let mut client = client(fixture.addr).await;
+    let channel = Endpoint::from_shared(format!("http://{}", fixture.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let with_deadline = |mut request: Request<()>| {
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "300m".parse().expect("ascii"));
+        Ok(request)
+    };
+    let mut client = DispatchClient::new(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        with_deadline,
+    ));
     let (never_ends, _keep) = tokio::io::duplex(64);
-    let mut request = Request::new(());
-    request.set_timeout(Duration::from_millis(300));
     let status = tokio::time::timeout(
         PATIENCE,
-        client.call_request::<_, DigestReply>(
-            "digest",
-            None,
-            request,
-            Some(BlobSource::from_reader(never_ends)),
-        ),
+        client.call::<_, DigestReply>("digest", &(), Some(BlobSource::from_reader(never_ends))),
     )
     .await
     .expect("the call ends at its deadline")
     .expect_err("the blob never ends");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("handler was cancelled"),
+        "{status:?}"
+    );
 }
 
 #[tokio::test]
