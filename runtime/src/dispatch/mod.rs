@@ -2,7 +2,7 @@
 //! many functions; the caller names one in the `x-func-name` metadata.
 //!
 //! Params and results travel as JSON, so any language can call a function; a
-//! function may take a [`Blob`] after its params and return a [`BlobSource`] after
+//! function may take a [`Blob`](crate::Blob) after its params and return a [`BlobSource`](crate::BlobSource) after
 //! its result (chunked zstd, as in [`blob`](crate::blob)); a slow function sends
 //! heartbeats (as in [`heartbeat`](crate::heartbeat)). The wire contract is
 //! `proto/steadfast/v1/dispatch.proto`.
