@@ -165,3 +165,13 @@ async fn a_function_can_be_called_directly_with_a_context() {
     assert_eq!(&reply.result[..], br#""greet: Ada""#);
     assert!(reply.blob.is_none());
 }
+
+#[cfg(not(feature = "schema"))]
+#[test]
+fn without_the_schema_feature_the_schemas_are_empty() {
+    let info = function("u", unit).info();
+    assert_eq!(
+        (info.params_schema.as_str(), info.result_schema.as_str()),
+        ("", "")
+    );
+}
