@@ -31,6 +31,15 @@ async fn hello(ctx: Context, params: HelloParams) -> Result<String, Status> {
     Ok(format!("hello, {} (from {})", params.name, ctx.function()))
 }
 
+/// The `x-upstream` the call came with (the server does nothing else with it).
+async fn upstream(ctx: Context, _params: ()) -> Result<Option<String>, Status> {
+    Ok(ctx
+        .metadata()
+        .get(dispatch::UPSTREAM)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned))
+}
+
 #[derive(Serialize, Deserialize, JsonSchema)]
 struct NestedParams {
     inner: Inner,
@@ -115,6 +124,7 @@ fn functions(slow_dropped: Arc<AtomicBool>) -> Vec<dispatch::Function> {
         dispatch::function("digest", digest),
         dispatch::function("echo", echo),
         dispatch::function("slow", slow).heartbeat(Duration::from_millis(100)),
+        dispatch::function("upstream", upstream),
     ]
 }
 
@@ -196,6 +206,38 @@ async fn a_function_is_called_by_its_x_func_name() {
 }
 
 #[tokio::test]
+async fn x_upstream_is_sent_client_wide_or_per_call_and_ignored_by_the_server() {
+    let fixture = start(|s| s).await;
+    let mut plain = client(fixture.addr).await;
+    let seen: Option<String> = call(&mut plain, "upstream", &serde_json::json!(null))
+        .await
+        .expect("answers");
+    assert_eq!(seen, None);
+
+    let mut routed = client(fixture.addr)
+        .await
+        .upstream("group-a")
+        .expect("ascii");
+    let seen: Option<String> = call(&mut routed, "upstream", &serde_json::json!(null))
+        .await
+        .expect("answers");
+    assert_eq!(seen.as_deref(), Some("group-a"));
+
+    // A request's own x-upstream wins over the client's.
+    let mut request = Request::new(());
+    request
+        .metadata_mut()
+        .insert(dispatch::UPSTREAM, "group-b".parse().expect("ascii"));
+    let seen = routed
+        .call_request::<_, Option<String>>("upstream", None, request, None)
+        .await
+        .expect("answers")
+        .into_inner()
+        .0;
+    assert_eq!(seen.as_deref(), Some("group-b"));
+}
+
+#[tokio::test]
 async fn without_x_func_name_the_default_function_answers() {
     let fixture = start(|s| s.default_function("hello")).await;
     let mut client = client(fixture.addr).await;
@@ -228,7 +270,7 @@ async fn an_unknown_name_is_unimplemented_and_lists_the_known_names_sorted() {
     assert!(
         status
             .message()
-            .contains("digest, echo, hello, nested, slow"),
+            .contains("digest, echo, hello, nested, slow, upstream"),
         "{status:?}"
     );
 }
@@ -441,7 +483,10 @@ async fn describe_lists_the_functions_with_their_settings_and_schemas() {
     let mut client = client(fixture.addr).await;
     let functions = client.describe().await.expect("describe answers");
     let names: Vec<_> = functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["digest", "echo", "hello", "nested", "slow"]);
+    assert_eq!(
+        names,
+        ["digest", "echo", "hello", "nested", "slow", "upstream"]
+    );
     let by_name = |name: &str| {
         functions
             .iter()

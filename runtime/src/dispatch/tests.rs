@@ -175,3 +175,115 @@ fn without_the_schema_feature_the_schemas_are_empty() {
         ("", "")
     );
 }
+
+mod wire_shape {
+    use std::pin::Pin;
+
+    use futures_core::Stream;
+    use tonic::{Code, Request, Status};
+
+    use crate::BlobSource;
+    use crate::blob::BlobLimits;
+    use crate::blob::glue::{
+        Upload, accept_optional_upload, accept_upload, upload, upload_optional,
+    };
+    use crate::proto::v1::{BlobHeader, CallHead, Chunk, Codec, DispatchUpload};
+
+    fn head() -> DispatchUpload {
+        DispatchUpload::head(CallHead {
+            params: bytes::Bytes::from_static(b"{}"),
+        })
+    }
+
+    fn header() -> DispatchUpload {
+        DispatchUpload::blob(BlobHeader {
+            size: Some(0),
+            codec: Codec::Zstd as i32,
+        })
+    }
+
+    fn chunk() -> DispatchUpload {
+        DispatchUpload::chunk(Chunk::default())
+    }
+
+    type Frames = tokio_stream::Iter<std::vec::IntoIter<Result<DispatchUpload, Status>>>;
+
+    fn upload_of(frames: Vec<DispatchUpload>) -> Request<Frames> {
+        Request::new(tokio_stream::iter(
+            frames.into_iter().map(Ok).collect::<Vec<_>>(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_head_and_the_end_is_a_call_without_a_blob() {
+        let (request, blob) =
+            accept_optional_upload(upload_of(vec![head()]), BlobLimits::default())
+                .await
+                .expect("a head alone");
+        assert_eq!(&request.get_ref().params[..], b"{}");
+        assert!(blob.is_none());
+        // The glue of a generated `request_blob` method still requires the blob.
+        let status = accept_upload(upload_of(vec![head()]), BlobLimits::default())
+            .await
+            .expect_err("a blob method without its blob");
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn a_head_and_a_blob_header_is_a_call_with_a_blob() {
+        let (_, blob) = accept_optional_upload(
+            upload_of(vec![head(), header(), chunk()]),
+            BlobLimits::default(),
+        )
+        .await
+        .expect("a head and a blob");
+        assert_eq!(blob.expect("a blob").declared_size(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn anything_else_breaks_the_protocol() {
+        for frames in [
+            vec![header(), head()],
+            vec![head(), chunk()],
+            vec![head(), head()],
+            vec![],
+            vec![DispatchUpload::default()],
+        ] {
+            let status = accept_optional_upload(upload_of(frames.clone()), BlobLimits::default())
+                .await
+                .expect_err("not head, [blob, chunks]");
+            assert_eq!(status.code(), Code::InvalidArgument, "{frames:?}");
+        }
+    }
+
+    async fn frames(mut stream: impl Stream<Item = DispatchUpload> + Unpin) -> Vec<DispatchUpload> {
+        let mut frames = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await
+        {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_client_without_a_blob_sends_the_head_alone() {
+        let (request, _outcome) =
+            upload_optional::<DispatchUpload>(Request::new(CallHead::default()), None);
+        assert_eq!(
+            frames(request.into_inner()).await,
+            [DispatchUpload::head(CallHead::default())]
+        );
+
+        let (request, _outcome) = upload::<DispatchUpload>(
+            Request::new(CallHead::default()),
+            BlobSource::from_bytes(vec![1, 2, 3]),
+        );
+        let sent = frames(request.into_inner()).await;
+        assert!(sent.len() >= 3, "head, header, chunks: {sent:?}");
+        assert_eq!(sent[0], DispatchUpload::head(CallHead::default()));
+        assert!(matches!(
+            sent[1].clone().into_part(),
+            Some(crate::blob::glue::UploadPart::Blob(_))
+        ));
+    }
+}
