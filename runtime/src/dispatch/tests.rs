@@ -287,3 +287,93 @@ mod wire_shape {
         ));
     }
 }
+
+/// The shape the module docs give for `#[steadfast::service]`'s expansion, by hand:
+/// it compiles, mounts, and its functions carry what the trait says.
+mod expansion_shape {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tonic::Status;
+
+    use super::super::{Context, DispatchServer, Function, IntoFunctions, function};
+    use crate::{Blob, BlobSource};
+
+    trait Model: Send + Sync + 'static {
+        fn hello(&self, params: String) -> impl Future<Output = Result<String, Status>> + Send;
+        fn predict(
+            &self,
+            ctx: Context,
+            params: u64,
+            input: Blob,
+        ) -> impl Future<Output = Result<(u64, BlobSource), Status>> + Send;
+    }
+
+    struct ModelServer<T> {
+        inner: Arc<T>,
+    }
+
+    impl<T: Model> IntoFunctions for ModelServer<T> {
+        fn into_functions(self) -> Vec<Function> {
+            let inner = self.inner;
+            vec![
+                function("hello", {
+                    let inner = Arc::clone(&inner);
+                    move |_ctx: Context, params: String| {
+                        let inner = Arc::clone(&inner);
+                        async move { inner.hello(params).await }
+                    }
+                })
+                .doc("Greets.")
+                .origin("Model"),
+                function("predict", {
+                    let inner = Arc::clone(&inner);
+                    move |ctx: Context, params: u64, input: Blob| {
+                        let inner = Arc::clone(&inner);
+                        async move { inner.predict(ctx, params, input).await }
+                    }
+                })
+                .heartbeat(Duration::from_millis(500))
+                .origin("Model"),
+            ]
+        }
+    }
+
+    struct Echo;
+
+    impl Model for Echo {
+        async fn hello(&self, params: String) -> Result<String, Status> {
+            Ok(params)
+        }
+        async fn predict(
+            &self,
+            ctx: Context,
+            params: u64,
+            input: Blob,
+        ) -> Result<(u64, BlobSource), Status> {
+            ctx.progress().set(0.5);
+            Ok((params, BlobSource::from_reader(input)))
+        }
+    }
+
+    #[test]
+    fn a_hand_expanded_service_mounts_with_its_settings() {
+        let server = DispatchServer::new()
+            .mount(ModelServer {
+                inner: Arc::new(Echo),
+            })
+            .expect("distinct names");
+        let described = server.describe().functions;
+        assert_eq!(described.len(), 2);
+        let (hello, predict) = (&described[0], &described[1]);
+        assert_eq!(
+            (hello.name.as_str(), hello.doc.as_str()),
+            ("hello", "Greets.")
+        );
+        assert_eq!(hello.heartbeat_ms, 0);
+        assert_eq!(predict.name, "predict");
+        assert_eq!(predict.heartbeat_ms, 500);
+        assert!(predict.takes_blob && predict.returns_blob);
+    }
+}
