@@ -2,10 +2,12 @@
 #![deny(missing_docs)]
 
 pub mod blob;
+pub mod dispatch;
 pub mod heartbeat;
 mod proto;
 
 pub use blob::{Blob, BlobSource};
+pub use dispatch::Context;
 pub use heartbeat::client::{CallOptions, Streaming};
 pub use heartbeat::progress::Progress;
 pub use proto::v1::Heartbeat;
@@ -17,11 +19,12 @@ pub use steadfast_macros::IntoStatus;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::blob::glue::{
-        LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_upload, serve_download,
-        upload,
+        LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_optional_upload,
+        accept_upload, serve_download, serve_optional_download, upload, upload_optional,
     };
     pub use crate::heartbeat::client::{
-        CallContext, blob_call_context, call_context, call_download, call_streaming, call_unary,
+        CallContext, blob_call_context, call_context, call_download, call_optional_download,
+        call_streaming, call_unary,
     };
     pub use crate::heartbeat::frame::{BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};

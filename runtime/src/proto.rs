@@ -1,7 +1,7 @@
 //! Messages of the `steadfast.v1` wire contract (`proto/steadfast/v1/*.proto`).
 //!
 //! [`v1`] is what `prost-build` 0.14 (default `Config`) emits for
-//! `proto/steadfast/v1/frame.proto`, checked in as `runtime/generated/steadfast.v1.rs`
+//! `proto/steadfast/v1/frame.proto` and `dispatch.proto`, checked in as `runtime/generated/steadfast.v1.rs`
 //! so that the runtime needs no build script. Do not edit that file: change
 //! the proto (documenting every new message, field and value: this crate denies
 //! `missing_docs`), then regenerate it with
@@ -10,7 +10,7 @@
 //! prost-build generates from the proto. The wire contract is public and
 //! versioned: the tests below pin the encoding by hand as well.
 
-/// Package `steadfast.v1`: heartbeats, blob headers and chunks.
+/// Package `steadfast.v1`: heartbeats, blob headers and chunks, and the frames of `Dispatch`.
 pub mod v1 {
     include!("../generated/steadfast.v1.rs");
 }

@@ -1,12 +1,12 @@
 //! The runtime's `steadfast.v1` types are the code prost-build generates for
-//! `proto/steadfast/v1/frame.proto`, checked in so that the runtime needs no build
+//! `proto/steadfast/v1/frame.proto` and `dispatch.proto`, checked in so that the runtime needs no build
 //! script: `runtime/src/proto.rs` is `pub mod v1 { include!(GENERATED) }` and
 //! `runtime/generated/steadfast.v1.rs` is a golden file.
 //!
 //! These tests regenerate it (protox + prost-build's default `Config` with
 //! `bytes` fields as `Bytes`, as the runtime's types were made, then prettyplease) and fail if the checked-in file
-//! differs: a field added to frame.proto but not regenerated, a changed tag or
-//! type, an edited derive. After changing frame.proto, run
+//! differs: a field added to a proto but not regenerated, a changed tag or
+//! type, an edited derive. After changing a proto, run
 //! `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test runtime_proto` and
 //! review the diff of `runtime/generated/` in git.
 
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 const INCLUDE_PATH: &str = "../generated/steadfast.v1.rs";
 
 const HEADER: &str = "\
-// @generated from proto/steadfast/v1/frame.proto by prost-build (default Config,
+// @generated from proto/steadfast/v1/{frame,dispatch}.proto by prost-build (default Config,
 // bytes fields as Bytes),
 // formatted with prettyplease. Do not edit: change the proto, then run
 //   STEADFAST_BLESS=1 cargo test -p steadfast-tests --test runtime_proto
@@ -27,14 +27,18 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// What prost-build generates for `steadfast/v1/frame.proto`, with `HEADER`.
+/// The protos of the runtime's types (all of package `steadfast.v1` but
+/// `options.proto`, which only the codegen reads).
+const PROTOS: [&str; 2] = ["steadfast/v1/frame.proto", "steadfast/v1/dispatch.proto"];
+
+/// What prost-build generates for `PROTOS`, with `HEADER`.
 fn generate() -> String {
-    let fds = protox::compile(["steadfast/v1/frame.proto"], [workspace().join("proto")])
-        .expect("frame.proto compiles");
+    let fds =
+        protox::compile(PROTOS, [workspace().join("proto")]).expect("the runtime's protos compile");
     let requests = fds
         .file
         .into_iter()
-        .filter(|file| file.name() == "steadfast/v1/frame.proto")
+        .filter(|file| PROTOS.contains(&file.name()))
         .map(|file| {
             let module = prost_build::Module::from_protobuf_package_name(file.package());
             (module, file)

@@ -90,6 +90,29 @@ where
     U: Upload,
     S: Stream<Item = Result<U, Status>> + Send + Unpin + 'static,
 {
+    match accept_optional_upload(request, limits).await? {
+        (request, Some(blob)) => Ok((request, blob)),
+        (_, None) => Err(Status::invalid_argument(
+            "protocol violation: an upload must send its blob header (`blob`) after its request message",
+        )),
+    }
+}
+
+/// Server: like [`accept_upload`], for a stream whose blob is optional: after the
+/// head comes either the blob's header (then its chunks) or the end of the stream
+/// (then the blob is `None`).
+///
+/// Errors: a stream that does not start with the head, or sends anything but a
+/// blob header or its end after it → `INVALID_ARGUMENT`; a declared size over
+/// `limits` → `RESOURCE_EXHAUSTED`, before any chunk is read.
+pub async fn accept_optional_upload<U, S>(
+    request: Request<S>,
+    limits: BlobLimits,
+) -> Result<(Request<U::Head>, Option<Blob>), Status>
+where
+    U: Upload,
+    S: Stream<Item = Result<U, Status>> + Send + Unpin + 'static,
+{
     let (metadata, extensions, mut stream) = request.into_parts();
     let head = match next(&mut stream).await? {
         Some(UploadPart::Head(head)) => head,
@@ -101,7 +124,8 @@ where
     };
     let header = match next(&mut stream).await? {
         Some(UploadPart::Blob(header)) => header,
-        _ => {
+        None => return Ok((Request::from_parts(metadata, extensions, head), None)),
+        Some(_) => {
             return Err(Status::invalid_argument(
                 "protocol violation: an upload must send its blob header (`blob`) after its request message",
             ));
@@ -112,7 +136,7 @@ where
         frame: PhantomData,
     });
     let blob = Blob::new(header, chunks, limits)?;
-    Ok((Request::from_parts(metadata, extensions, head), blob))
+    Ok((Request::from_parts(metadata, extensions, head), Some(blob)))
 }
 
 /// The next part of an upload; `None` at its end.
@@ -172,13 +196,22 @@ pub fn upload<U: Upload>(
     request: Request<U::Head>,
     blob: BlobSource,
 ) -> (Request<UploadStream<U>>, UploadOutcome) {
+    upload_optional(request, Some(blob))
+}
+
+/// Client: like [`upload`], with an optional blob: without one, the stream is the
+/// head alone.
+pub fn upload_optional<U: Upload>(
+    request: Request<U::Head>,
+    blob: Option<BlobSource>,
+) -> (Request<UploadStream<U>>, UploadOutcome) {
     let failure = Arc::new(Mutex::new(None));
     let outcome = UploadOutcome {
         failure: Arc::clone(&failure),
     };
     let request = request.map(|head| UploadStream {
         head: Some(head),
-        sending: Some(blob.start()),
+        sending: blob.map(BlobSource::start),
         failure,
     });
     (request, outcome)
@@ -278,6 +311,42 @@ where
     })
 }
 
+/// Server: like [`serve_download`], for a handler whose blob is optional: without
+/// one, the message is the last frame.
+pub fn serve_optional_download<R, F, H, Fut>(
+    request: Request<R>,
+    interval: Option<Duration>,
+    handler: H,
+) -> Response<FrameStream<F>>
+where
+    F: BlobFrame,
+    H: FnOnce(Request<R>) -> Fut,
+    Fut: Future<Output = Result<(Response<F::Message>, Option<BlobSource>), Status>>
+        + Send
+        + 'static,
+{
+    serve_frames(request, interval, |request| Download::<Fut, F>::Opening {
+        future: handler(request),
+    })
+}
+
+/// What a download's handler gives: its message and its blob, if any.
+trait DownloadOutput<M> {
+    fn into_parts(self) -> (Response<M>, Option<BlobSource>);
+}
+
+impl<M> DownloadOutput<M> for (Response<M>, BlobSource) {
+    fn into_parts(self) -> (Response<M>, Option<BlobSource>) {
+        (self.0, Some(self.1))
+    }
+}
+
+impl<M> DownloadOutput<M> for (Response<M>, Option<BlobSource>) {
+    fn into_parts(self) -> (Response<M>, Option<BlobSource>) {
+        self
+    }
+}
+
 pin_project! {
     /// A download: the handler's future, then the blob it gave.
     #[project = DownloadProj]
@@ -288,10 +357,11 @@ pin_project! {
     }
 }
 
-impl<Fut, F> Stream for Download<Fut, F>
+impl<Fut, F, O> Stream for Download<Fut, F>
 where
     F: BlobFrame,
-    Fut: Future<Output = Result<(Response<F::Message>, BlobSource), Status>>,
+    Fut: Future<Output = Result<O, Status>>,
+    O: DownloadOutput<F::Message>,
 {
     type Item = Result<F, Status>;
 
@@ -299,11 +369,15 @@ where
         match self.as_mut().project() {
             DownloadProj::Opening { future } => {
                 let item = match ready!(future.poll(cx)) {
-                    Ok((response, source)) => {
-                        self.set(Download::Sending {
-                            sending: source.start(),
-                            frame: PhantomData,
-                        });
+                    Ok(output) => {
+                        let (response, source) = output.into_parts();
+                        match source {
+                            Some(source) => self.set(Download::Sending {
+                                sending: source.start(),
+                                frame: PhantomData,
+                            }),
+                            None => self.set(Download::Done),
+                        }
                         Ok(F::message(response.into_inner()))
                     }
                     Err(status) => {

@@ -246,6 +246,25 @@ where
     F: BlobFrame,
     Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
 {
+    match call_optional_download(ctx, call).await? {
+        (response, Some(blob)) => Ok((response, blob)),
+        (_, None) => Err(Status::internal(
+            "protocol violation: the server ended a blob download without its blob",
+        )),
+    }
+}
+
+/// Like [`call_download`], for a response whose blob is optional: after the
+/// message comes either the blob's header (then its chunks) or the end of the
+/// stream (then the blob is `None`).
+pub async fn call_optional_download<F, Fut>(
+    ctx: CallContext,
+    call: Fut,
+) -> Result<(Response<F::Message>, Option<Blob>), Status>
+where
+    F: BlobFrame,
+    Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
+{
     let limits = ctx.blob_limits;
     let mut timer = None;
     let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
@@ -270,11 +289,7 @@ where
     let header = match poll_fn(|cx| reader.poll_part(cx)).await {
         Some(Ok(FramePart::Blob(header))) => header,
         Some(Err(status)) => return Err(status),
-        None => {
-            return Err(Status::internal(
-                "protocol violation: the server ended a blob download without its blob",
-            ));
-        }
+        None => return Ok((Response::from_parts(metadata, message, extensions), None)),
         Some(Ok(_)) => {
             reader.abandon();
             return Err(Status::internal(
@@ -287,7 +302,10 @@ where
         done: false,
     });
     let blob = Blob::new(header, chunks, limits)?;
-    Ok((Response::from_parts(metadata, message, extensions), blob))
+    Ok((
+        Response::from_parts(metadata, message, extensions),
+        Some(blob),
+    ))
 }
 
 /// The chunks that follow a download's blob header.

@@ -111,7 +111,7 @@
 //! | the handler returned `Err(status)` | `status`, unchanged |
 
 pub(crate) mod client;
-mod deadline;
+pub(crate) mod deadline;
 pub(crate) mod frame;
 pub(crate) mod progress;
 pub(crate) mod server;

@@ -1,0 +1,266 @@
+//! Metadata dispatch: one fixed wire method, `steadfast.v1.Dispatch/Call`, serves
+//! many functions; the caller names one in the `x-func-name` metadata.
+//!
+//! Params and results travel as JSON, so any language can call a function; a
+//! function may take a [`Blob`](crate::Blob) after its params and return a [`BlobSource`](crate::BlobSource) after
+//! its result (chunked zstd, as in [`blob`](crate::blob)); a slow function sends
+//! heartbeats (as in [`heartbeat`](crate::heartbeat)). The wire contract is
+//! `proto/steadfast/v1/dispatch.proto`.
+//!
+//! This module is the runtime under the coming `#[steadfast::service]` macro, which
+//! expands a trait into a list of [`Function`]s (its `<Trait>Server<T>` implements
+//! [`IntoFunctions`]) and a typed client over [`DispatchClient`]. It is usable by
+//! hand as well:
+//!
+//! ```no_run
+//! use steadfast::dispatch::{self, Context, DispatchServer};
+//! use tonic::Status;
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct HelloParams { name: String }
+//!
+//! async fn hello(_ctx: Context, params: HelloParams) -> Result<String, Status> {
+//!     Ok(format!("hello, {}", params.name))
+//! }
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = DispatchServer::new()
+//!     .mount(dispatch::function("hello", hello).doc("Greets."))?
+//!     .default_function("hello");
+//! tonic::transport::Server::builder()
+//!     .add_service(server)
+//!     .serve("127.0.0.1:50051".parse()?)
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Server
+//!
+//! - **Routing.** `x-func-name` picks the function (at most [`MAX_NAME_BYTES`]
+//!   bytes of visible ASCII); without it, the [default
+//!   function](DispatchServer::default_function) is called. `x-upstream` is for
+//!   proxies and ignored here. Several services mount on one [`DispatchServer`]
+//!   (tonic routes one path to one service); a name mounted twice is a
+//!   [`MountError`] at start-up, never a silent override.
+//! - **Params.** The head's params are JSON (empty bytes count as `null`, for a
+//!   function without params). At most [`DispatchServer::params_limit`] bytes
+//!   ([`DEFAULT_PARAMS_LIMIT`] by default), inside tonic's message limit
+//!   ([`DispatchServer::max_decoding_message_size`], 4 MiB by default).
+//! - **Blobs.** A function that takes a blob reads it as it arrives, within the
+//!   server's [`BlobLimits`](crate::blob::BlobLimits); the request of a function
+//!   without one is the head and the end of the stream.
+//! - **Heartbeats and deadlines.** A function with a heartbeat interval sends
+//!   heartbeats in its silences, carrying what it reports through
+//!   [`Context::progress`]. With or without heartbeats, past the call's
+//!   `grpc-timeout` the function's future is dropped and the call ends with
+//!   `DEADLINE_EXCEEDED` (the response headers go out at once, so tonic's own
+//!   timeout would not see it).
+//! - **Cancellation.** The function runs inside the response stream: when the
+//!   client goes away, its future is dropped.
+//!
+//! # Client
+//!
+//! [`DispatchClient::call`] sends the params as JSON and an optional blob, sets
+//! `x-func-name` (and `x-upstream` when [configured](DispatchClient::upstream)),
+//! takes the heartbeats out (to [`CallOptions::on_progress`](crate::CallOptions::on_progress)),
+//! enforces the request's deadline and deserializes the result.
+//!
+//! # What `#[steadfast::service]` expands into
+//!
+//! The macro's expansion stays thin: per trait method one [`function`] call, per
+//! client method one [`DispatchClient::call_request`]. For
+//!
+//! ```ignore
+//! #[steadfast::service]
+//! trait Model {
+//!     /// Greets.
+//!     async fn hello(&self, params: HelloParams) -> Result<String, Status>;
+//!     #[steadfast::func(name = "predict", heartbeat_ms = 500)]
+//!     async fn predict(&self, ctx: Context, params: PredictParams, input: Blob)
+//!         -> Result<(Prediction, BlobSource), Status>;
+//! }
+//! ```
+//!
+//! the server side is, in substance:
+//!
+//! ```ignore
+//! pub struct ModelServer<T> { inner: Arc<T> }
+//! impl<T: Model> IntoFunctions for ModelServer<T> {
+//!     fn into_functions(self) -> Vec<Function> {
+//!         let inner = self.inner;
+//!         vec![
+//!             dispatch::function("hello", {
+//!                 let inner = Arc::clone(&inner);
+//!                 // No `Context` in the trait method: the closure drops it.
+//!                 move |_ctx: Context, params: HelloParams| {
+//!                     let inner = Arc::clone(&inner);
+//!                     async move { inner.hello(params).await }
+//!                 }
+//!             })
+//!             .doc("Greets.")
+//!             .origin("Model"),
+//!             dispatch::function("predict", {
+//!                 let inner = Arc::clone(&inner);
+//!                 move |ctx: Context, params: PredictParams, input: Blob| {
+//!                     let inner = Arc::clone(&inner);
+//!                     async move { inner.predict(ctx, params, input).await }
+//!                 }
+//!             })
+//!             .heartbeat(Duration::from_millis(500))
+//!             .origin("Model"),
+//!         ]
+//!     }
+//! }
+//! // Mounted with `DispatchServer::new().mount(ModelServer::new(model))?`.
+//! ```
+//!
+//! [`function`] infers everything else from the closure: `P: DeserializeOwned +`
+//! [`Schema`], a result `R: Serialize + Schema` or `(R, BlobSource)` ([`IntoReply`]),
+//! whether a [`Blob`](crate::Blob) comes in (a third argument). The futures must be
+//! `Send + 'static`: a trait with native `async fn` does not promise `Send`, so the
+//! macro should desugar to `fn … -> impl Future<Output = …> + Send` (or use
+//! `steadfast::__private::async_trait`). With the `schema` feature the params and
+//! result types must implement `schemars::JsonSchema`.
+//!
+//! The client side: `ModelClient<T>` wraps a [`DispatchClient<T>`], and each method
+//! is
+//!
+//! ```ignore
+//! pub async fn predict(&mut self, request: impl IntoRequest<PredictParams>, input: impl Into<BlobSource>)
+//!     -> Result<(Prediction, Blob), Status>
+//! {
+//!     let response = self.inner
+//!         .call_request::<_, Prediction>("predict", Some(Duration::from_millis(500)), request.into_request(), Some(input.into()))
+//!         .await?;
+//!     let (prediction, blob) = response.into_inner();
+//!     Ok((prediction, blob.ok_or_else(|| Status::internal("`predict` returned no blob"))?))
+//! }
+//! ```
+//!
+//! so that per-call metadata, [`CallOptions`](crate::CallOptions) and
+//! `Request::set_timeout` ride on the request, and the liveness window follows the
+//! function's heartbeat interval. `.upstream(name)` forwards to
+//! [`DispatchClient::upstream`].
+//!
+//! # Error codes
+//!
+//! | What happened | Code |
+//! |---|---|
+//! | no function has the `x-func-name` given | `UNIMPLEMENTED`, listing the names known (sorted, cut at [`MAX_LISTED_NAMES_BYTES`]) |
+//! | no `x-func-name` and no default function | `INVALID_ARGUMENT`, listing the names known |
+//! | `x-func-name` longer than [`MAX_NAME_BYTES`] or not visible ASCII | `INVALID_ARGUMENT` |
+//! | params that are not JSON or do not deserialize | `INVALID_ARGUMENT`, naming the field path and what was expected |
+//! | params over the server's params limit | `RESOURCE_EXHAUSTED` |
+//! | a blob sent to a function that takes none, or none to one that takes one | `INVALID_ARGUMENT` |
+//! | a blob over the server's limits | `RESOURCE_EXHAUSTED` |
+//! | a corrupt blob | `DATA_LOSS` |
+//! | the call's deadline passed | `DEADLINE_EXCEEDED` |
+//! | the function returned `Err(status)` | `status`, unchanged |
+//! | a result that does not serialize | `INTERNAL` |
+
+mod client;
+mod function;
+mod server;
+mod wire;
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
+
+pub use self::client::DispatchClient;
+pub use self::function::{
+    BoxFuture, Function, Handler, IntoFunctions, IntoReply, Plain, RawHandler, Reply, Schema,
+    WithBlob, function,
+};
+pub use self::server::{DispatchServer, MountError};
+use crate::Progress;
+pub use crate::proto::v1::FunctionInfo;
+
+/// The metadata key naming the function to call.
+pub const FUNC_NAME: &str = "x-func-name";
+
+/// The metadata key a proxy routes by (ignored by the server).
+pub const UPSTREAM: &str = "x-upstream";
+
+/// The longest function name, in bytes (also the longest `x-func-name` the server
+/// reads).
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// The default limit on a call's params (JSON), in bytes: 1 MiB.
+pub const DEFAULT_PARAMS_LIMIT: usize = 1 << 20;
+
+/// How many bytes of names an `UNIMPLEMENTED` message lists at most; the rest is
+/// counted ("and 12 more").
+pub const MAX_LISTED_NAMES_BYTES: usize = 1024;
+
+/// The gRPC service name of [`DispatchServer`], as on the wire.
+pub const SERVICE_NAME: &str = "steadfast.v1.Dispatch";
+
+/// What a function is handed besides its params: the call's metadata, a handle to
+/// report progress, and the deadline.
+///
+/// In a unit test, [`Context::default`] is a context with no metadata, a detached
+/// progress handle and no deadline.
+#[derive(Clone, Default)]
+pub struct Context {
+    function: String,
+    metadata: MetadataMap,
+    progress: Progress,
+    deadline: Option<(Instant, Duration)>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("function", &self.function)
+            .field("metadata", &self.metadata)
+            .field("timeout", &self.timeout())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context for calling a function directly (tests, local calls): no
+    /// deadline, a detached progress handle.
+    pub fn new(function: impl Into<String>, metadata: MetadataMap) -> Self {
+        Context {
+            function: function.into(),
+            metadata,
+            ..Context::default()
+        }
+    }
+
+    /// The name of the function called.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
+    /// The request metadata (`x-func-name`, `x-upstream` and `grpc-timeout`
+    /// included).
+    pub fn metadata(&self) -> &MetadataMap {
+        &self.metadata
+    }
+
+    /// The handle whose latest report the next heartbeats carry (reports go nowhere
+    /// for a function without heartbeats).
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// When the call's deadline passes (its `grpc-timeout`, counted from when the
+    /// call came in); at that instant the function's future is dropped.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|(at, _)| at)
+    }
+
+    /// The call's timeout, as the client gave it.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.deadline.map(|(_, timeout)| timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,520 @@
+//! `steadfast.v1.Dispatch` over a real tonic server and channel: functions called by
+//! name, every error the dispatch module documents, heartbeats and deadlines, blobs
+//! both ways, and `Describe`. Conditions are waited for with deadlines, never slept
+//! for.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use steadfast::dispatch::{self, Context, DispatchClient, DispatchServer, MountError};
+use steadfast::{Blob, BlobSource, CallOptions};
+use steadfast_tests::wait;
+use tokio::io::AsyncReadExt;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic::{Code, Request, Status};
+
+/// Generous bound for anything a test waits for, so a hang fails instead of CI.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct HelloParams {
+    name: String,
+}
+
+async fn hello(ctx: Context, params: HelloParams) -> Result<String, Status> {
+    Ok(format!("hello, {} (from {})", params.name, ctx.function()))
+}
+
+/// The `x-upstream` the call came with (the server does nothing else with it).
+async fn upstream(ctx: Context, _params: ()) -> Result<Option<String>, Status> {
+    Ok(ctx
+        .metadata()
+        .get(dispatch::UPSTREAM)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned))
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct NestedParams {
+    inner: Inner,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Inner {
+    count: u32,
+}
+
+async fn nested(_ctx: Context, params: NestedParams) -> Result<u32, Status> {
+    Ok(params.inner.count)
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+struct DigestReply {
+    size: u64,
+    sha256_hex: String,
+}
+
+/// Reads the whole blob through SHA-256.
+async fn digest(_ctx: Context, _params: (), mut blob: Blob) -> Result<DigestReply, Status> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = blob
+            .read(&mut buf)
+            .await
+            .map_err(|e| steadfast::blob::status(&e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok(DigestReply {
+        size,
+        sha256_hex: hex(&hasher.finalize()),
+    })
+}
+
+/// Sends its input back as it arrives.
+async fn echo(_ctx: Context, _params: (), blob: Blob) -> Result<((), BlobSource), Status> {
+    Ok(((), BlobSource::from_reader(blob)))
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct SlowParams {
+    millis: u64,
+}
+
+/// Sets the flag when dropped: the function's future was dropped (or finished).
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Fixture {
+    addr: SocketAddr,
+    slow_dropped: Arc<AtomicBool>,
+}
+
+fn functions(slow_dropped: Arc<AtomicBool>) -> Vec<dispatch::Function> {
+    let slow = move |ctx: Context, params: SlowParams| {
+        let flag = DropFlag(Arc::clone(&slow_dropped));
+        async move {
+            let _flag = flag;
+            ctx.progress().report(0.5, "half way");
+            tokio::time::sleep(Duration::from_millis(params.millis)).await;
+            Ok::<_, Status>(params.millis)
+        }
+    };
+    vec![
+        dispatch::function("hello", hello)
+            .doc("Greets.")
+            .origin("Test"),
+        dispatch::function("nested", nested),
+        dispatch::function("digest", digest),
+        dispatch::function("echo", echo),
+        dispatch::function("slow", slow).heartbeat(Duration::from_millis(100)),
+        dispatch::function("upstream", upstream),
+    ]
+}
+
+async fn start(configure: impl FnOnce(DispatchServer) -> DispatchServer) -> Fixture {
+    let slow_dropped = Arc::new(AtomicBool::new(false));
+    let server = DispatchServer::new()
+        .mount(functions(Arc::clone(&slow_dropped)))
+        .expect("distinct names");
+    let server = configure(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(
+        Server::builder()
+            .add_service(server)
+            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
+    );
+    Fixture { addr, slow_dropped }
+}
+
+async fn client(addr: SocketAddr) -> DispatchClient<Channel> {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    DispatchClient::new(channel)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deterministic, incompressible-ish bytes (xorshift).
+fn content(len: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+async fn call<R: serde::de::DeserializeOwned>(
+    client: &mut DispatchClient<Channel>,
+    name: &str,
+    params: &serde_json::Value,
+) -> Result<R, Status> {
+    let (result, blob) = tokio::time::timeout(PATIENCE, client.call(name, params, None))
+        .await
+        .expect("the call ends")?;
+    assert!(blob.is_none(), "{name} returns no blob");
+    Ok(result)
+}
+
+#[tokio::test]
+async fn a_function_is_called_by_its_x_func_name() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr)
+        .await
+        .upstream("group-a")
+        .expect("ascii");
+    let greeting: String = call(&mut client, "hello", &serde_json::json!({ "name": "Ada" }))
+        .await
+        .expect("hello answers");
+    assert_eq!(greeting, "hello, Ada (from hello)");
+    let count: u32 = call(
+        &mut client,
+        "nested",
+        &serde_json::json!({ "inner": { "count": 7 } }),
+    )
+    .await
+    .expect("nested answers");
+    assert_eq!(count, 7);
+}
+
+#[tokio::test]
+async fn x_upstream_is_sent_client_wide_or_per_call_and_ignored_by_the_server() {
+    let fixture = start(|s| s).await;
+    let mut plain = client(fixture.addr).await;
+    let seen: Option<String> = call(&mut plain, "upstream", &serde_json::json!(null))
+        .await
+        .expect("answers");
+    assert_eq!(seen, None);
+
+    let mut routed = client(fixture.addr)
+        .await
+        .upstream("group-a")
+        .expect("ascii");
+    let seen: Option<String> = call(&mut routed, "upstream", &serde_json::json!(null))
+        .await
+        .expect("answers");
+    assert_eq!(seen.as_deref(), Some("group-a"));
+
+    // A request's own x-upstream wins over the client's.
+    let mut request = Request::new(());
+    request
+        .metadata_mut()
+        .insert(dispatch::UPSTREAM, "group-b".parse().expect("ascii"));
+    let seen = routed
+        .call_request::<_, Option<String>>("upstream", None, request, None)
+        .await
+        .expect("answers")
+        .into_inner()
+        .0;
+    assert_eq!(seen.as_deref(), Some("group-b"));
+}
+
+#[tokio::test]
+async fn without_x_func_name_the_default_function_answers() {
+    let fixture = start(|s| s.default_function("hello")).await;
+    let mut client = client(fixture.addr).await;
+    let greeting: String = call(&mut client, "", &serde_json::json!({ "name": "Bo" }))
+        .await
+        .expect("the default answers");
+    assert_eq!(greeting, "hello, Bo (from hello)");
+}
+
+#[tokio::test]
+async fn without_x_func_name_and_without_a_default_the_call_is_invalid() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    let status = call::<String>(&mut client, "", &serde_json::json!({ "name": "Bo" }))
+        .await
+        .expect_err("no function to call");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("x-func-name"), "{status:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_name_is_unimplemented_and_lists_the_known_names_sorted() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    let status = call::<String>(&mut client, "predict", &serde_json::json!({}))
+        .await
+        .expect_err("no such function");
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert!(status.message().contains("`predict`"), "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("digest, echo, hello, nested, slow, upstream"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn params_that_do_not_deserialize_are_invalid_with_the_field_path_and_type() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    let status = call::<u32>(
+        &mut client,
+        "nested",
+        &serde_json::json!({ "inner": { "count": "seven" } }),
+    )
+    .await
+    .expect_err("a string is no u32");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("inner.count"), "{status:?}");
+    assert!(status.message().contains("u32"), "{status:?}");
+
+    let status = call::<String>(&mut client, "hello", &serde_json::json!({}))
+        .await
+        .expect_err("name is missing");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("missing field `name`"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn params_over_the_limit_are_refused_and_a_long_name_is_invalid() {
+    let fixture = start(|s| s.params_limit(1024)).await;
+    let mut client = client(fixture.addr).await;
+    let status = call::<String>(
+        &mut client,
+        "hello",
+        &serde_json::json!({ "name": "x".repeat(2000) }),
+    )
+    .await
+    .expect_err("over the params limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("1024"), "{status:?}");
+
+    // Just under the limit passes.
+    let greeting: String = call(
+        &mut client,
+        "hello",
+        &serde_json::json!({ "name": "x".repeat(1000) }),
+    )
+    .await
+    .expect("under the limit");
+    assert!(greeting.starts_with("hello, xxx"));
+
+    let status = call::<String>(&mut client, &"h".repeat(300), &serde_json::json!({}))
+        .await
+        .expect_err("a name over 256 bytes");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("256"), "{status:?}");
+}
+
+#[tokio::test]
+async fn duplicate_names_are_an_error_at_mount_naming_both_origins() {
+    let error = DispatchServer::new()
+        .mount(functions(Arc::default()))
+        .expect("distinct")
+        .mount(dispatch::function("hello", hello).origin("Other"))
+        .expect_err("hello twice");
+    assert_eq!(
+        error,
+        MountError::Duplicate {
+            name: "hello".into(),
+            first: Some("Test".into()),
+            second: Some("Other".into()),
+        }
+    );
+    assert!(error.to_string().contains("Test") && error.to_string().contains("Other"));
+}
+
+#[tokio::test]
+async fn a_slow_function_heartbeats_with_progress_and_is_dropped_at_its_deadline() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    let (options, progress) = CallOptions::new().progress_watch();
+    let mut request = Request::new(SlowParams { millis: 60_000 });
+    request.set_timeout(Duration::from_millis(800));
+    options.attach(&mut request);
+    let status = tokio::time::timeout(
+        PATIENCE,
+        client.call_request::<_, u64>("slow", Some(Duration::from_millis(100)), request, None),
+    )
+    .await
+    .expect("the call ends at its deadline")
+    .expect_err("60 s of work in 800 ms");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    let heartbeat = progress
+        .borrow()
+        .clone()
+        .expect("heartbeats came every 100 ms for 800 ms");
+    assert_eq!(heartbeat.progress, Some(0.5));
+    assert_eq!(heartbeat.note.as_deref(), Some("half way"));
+    wait::until("the slow function is dropped", PATIENCE, || async {
+        fixture.slow_dropped.load(Ordering::SeqCst)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_server_drops_a_function_without_heartbeats_at_its_deadline() {
+    // `digest` has no heartbeat interval, and its blob never ends. The deadline is
+    // added by an interceptor, after the client looked for one: only the server
+    // enforces it, so the status is the server's.
+    let fixture = start(|s| s).await;
+    let channel = Endpoint::from_shared(format!("http://{}", fixture.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let with_deadline = |mut request: Request<()>| {
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "300m".parse().expect("ascii"));
+        Ok(request)
+    };
+    let mut client = DispatchClient::new(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        with_deadline,
+    ));
+    let (never_ends, _keep) = tokio::io::duplex(64);
+    let status = tokio::time::timeout(
+        PATIENCE,
+        client.call::<_, DigestReply>("digest", &(), Some(BlobSource::from_reader(never_ends))),
+    )
+    .await
+    .expect("the call ends at its deadline")
+    .expect_err("the blob never ends");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("handler was cancelled"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_blob_goes_in_and_comes_back_whole() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    let input = content(3 * 1024 * 1024 + 17);
+    let expected = hex(&Sha256::digest(&input));
+
+    let (reply, blob): (DigestReply, _) = tokio::time::timeout(
+        PATIENCE,
+        client.call("digest", &(), Some(BlobSource::from_bytes(input.clone()))),
+    )
+    .await
+    .expect("digest ends")
+    .expect("digest answers");
+    assert!(blob.is_none());
+    assert_eq!(
+        reply,
+        DigestReply {
+            size: input.len() as u64,
+            sha256_hex: expected.clone(),
+        }
+    );
+
+    let ((), blob): ((), _) = tokio::time::timeout(
+        PATIENCE,
+        client.call("echo", &(), Some(BlobSource::from_bytes(input.clone()))),
+    )
+    .await
+    .expect("echo starts")
+    .expect("echo answers");
+    let blob = blob.expect("echo returns a blob");
+    let echoed = tokio::time::timeout(PATIENCE, blob.to_bytes(8 << 20))
+        .await
+        .expect("the echo ends")
+        .expect("the echo reads");
+    assert_eq!(echoed.len(), input.len());
+    assert_eq!(hex(&Sha256::digest(&echoed)), expected);
+}
+
+#[tokio::test]
+async fn a_missing_blob_and_an_unexpected_blob_are_invalid() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    let status = call::<DigestReply>(&mut client, "digest", &serde_json::json!(null))
+        .await
+        .expect_err("digest takes a blob");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("takes a blob"), "{status:?}");
+
+    let status = tokio::time::timeout(
+        PATIENCE,
+        client.call::<_, String>(
+            "hello",
+            &serde_json::json!({ "name": "Ada" }),
+            Some(BlobSource::from_bytes(vec![1, 2, 3])),
+        ),
+    )
+    .await
+    .expect("the call ends")
+    .expect_err("hello takes no blob");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("takes no blob"), "{status:?}");
+}
+
+#[tokio::test]
+async fn describe_lists_the_functions_with_their_settings_and_schemas() {
+    let fixture = start(|s| s.default_function("hello")).await;
+    let mut client = client(fixture.addr).await;
+    let functions = client.describe().await.expect("describe answers");
+    let names: Vec<_> = functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["digest", "echo", "hello", "nested", "slow", "upstream"]
+    );
+    let by_name = |name: &str| {
+        functions
+            .iter()
+            .find(|f| f.name == name)
+            .expect("listed")
+            .clone()
+    };
+
+    let hello = by_name("hello");
+    assert_eq!(hello.doc, "Greets.");
+    assert!(hello.is_default);
+    assert_eq!(hello.heartbeat_ms, 0);
+    assert!(!hello.takes_blob && !hello.returns_blob);
+    let schema: serde_json::Value =
+        serde_json::from_str(&hello.params_schema).expect("params schema is JSON");
+    assert_eq!(schema["properties"]["name"]["type"], "string");
+    assert_eq!(schema["required"], serde_json::json!(["name"]));
+    let schema: serde_json::Value =
+        serde_json::from_str(&hello.result_schema).expect("result schema is JSON");
+    assert_eq!(schema["type"], "string");
+
+    let slow = by_name("slow");
+    assert_eq!(slow.heartbeat_ms, 100);
+    assert!(!slow.is_default);
+
+    let digest = by_name("digest");
+    assert!(digest.takes_blob && !digest.returns_blob);
+    assert!(digest.result_schema.contains("sha256_hex"));
+    let echo = by_name("echo");
+    assert!(echo.takes_blob && echo.returns_blob);
+}
