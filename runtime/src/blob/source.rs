@@ -152,8 +152,11 @@ impl BlobSource {
     /// ([`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES)), so that memory stays near
     /// the single-threaded figure; zstd's own default (8 MiB jobs at level 3)
     /// took a sender to 75–118 MiB in the benchmark. Even one worker avoids the
-    /// slower ring-buffer mode of zstd's single-threaded streaming, so it is
-    /// worth it where a core is free (see BENCHMARKS.md).
+    /// slower ring-buffer mode of zstd's single-threaded streaming (level 3 went
+    /// from 86 to 110 MB/s in the benchmark), so it is worth it where a core is
+    /// free; it costs some ratio on data with long-range repeats (a job sees less
+    /// history) and, on incompressible data, memory (21–25 MiB); see
+    /// BENCHMARKS.md.
     #[must_use]
     pub fn workers(mut self, workers: u32) -> Self {
         self.workers = workers;
