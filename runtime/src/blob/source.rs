@@ -229,27 +229,34 @@ impl BlobSource {
         let compressor = Compressor::new(level, workers, size)?;
         let (block_tx, block_rx) = mpsc::channel(1);
         let (output_tx, output_rx) = mpsc::channel(1);
+        // Output buffers go back to the compressor to be used again: no
+        // allocation per block, and no buffer freed on another thread than the
+        // one that made it (which malloc answers with fragmented arenas).
+        let (spent_tx, spent_rx) = mpsc::channel(2);
+        let (read_tx, read_rx) = mpsc::channel(2);
         // Ends when its channels close: at the end of the blob, or when this
         // task is dropped (the call went away).
-        tokio::task::spawn_blocking(move || compressor.run(block_rx, output_tx));
+        tokio::task::spawn_blocking(move || compressor.run(block_rx, output_tx, spent_rx, read_tx));
         tokio::try_join!(
-            read_blocks(input, size, block_tx),
-            send_chunks(output_rx, tx, chunk_bytes, &progress),
+            read_blocks(input, size, block_tx, read_rx),
+            send_chunks(output_rx, spent_tx, tx, chunk_bytes, &progress),
         )?;
         Ok(())
     }
 }
 
 /// Reads the source a block at a time into `blocks`, then an empty block for
-/// the end; fails when the source gives other than its declared `size`.
+/// the end; fails when the source gives other than its declared `size`. Reads
+/// into the blocks the compressor is done with (`read`) when there are any.
 async fn read_blocks(
     mut input: Opened,
     size: Option<u64>,
     blocks: mpsc::Sender<Bytes>,
+    mut read_blocks: mpsc::Receiver<BytesMut>,
 ) -> io::Result<()> {
     let mut read = 0u64;
     loop {
-        let block = input.next_block().await?;
+        let block = input.next_block(read_blocks.try_recv().ok()).await?;
         let end = block.is_empty();
         read += block.len() as u64;
         if let Some(size) = size
@@ -270,6 +277,7 @@ async fn read_blocks(
 /// Cuts what the compressor gives into chunks and sends them.
 async fn send_chunks(
     mut outputs: mpsc::Receiver<io::Result<Compressed>>,
+    spent: mpsc::Sender<Vec<u8>>,
     tx: &mpsc::Sender<io::Result<SendPart>>,
     chunk_bytes: usize,
     progress: &TransferProgress,
@@ -281,6 +289,8 @@ async fn send_chunks(
             outputs.recv().await.ok_or_else(compressor_stopped)??;
         progress.add(read, 0);
         pending.extend_from_slice(&output);
+        // Full when the compressor has buffers enough; then this one goes.
+        let _ = spent.try_send(output);
         while pending.len() >= chunk_bytes || (end && !pending.is_empty()) {
             let data = pending.split_to(pending.len().min(chunk_bytes)).freeze();
             let last = end && pending.is_empty();
@@ -398,12 +408,14 @@ async fn open(input: Input, size: Option<u64>) -> io::Result<(Opened, Option<u64
 }
 
 impl Opened {
-    /// The next block of input, empty at the end.
-    async fn next_block(&mut self) -> io::Result<Bytes> {
+    /// The next block of input, empty at the end; read into `buffer` if given.
+    async fn next_block(&mut self, buffer: Option<BytesMut>) -> io::Result<Bytes> {
         match self {
             Opened::Bytes(bytes) => Ok(bytes.split_to(bytes.len().min(BLOCK_BYTES))),
             Opened::Reader(reader) => {
-                let mut block = BytesMut::with_capacity(BLOCK_BYTES);
+                let mut block = buffer.unwrap_or_default();
+                block.clear();
+                block.reserve(BLOCK_BYTES);
                 while block.len() < BLOCK_BYTES {
                     if reader.read_buf(&mut block).await? == 0 {
                         break;
@@ -448,23 +460,33 @@ impl Compressor {
         mut self,
         mut blocks: mpsc::Receiver<Bytes>,
         outputs: mpsc::Sender<io::Result<Compressed>>,
+        mut spent: mpsc::Receiver<Vec<u8>>,
+        read: mpsc::Sender<BytesMut>,
     ) {
         while let Some(block) = blocks.blocking_recv() {
             let end = block.is_empty();
-            let output = self.compress(&block, end).map(|output| Compressed {
+            let buffer = spent.try_recv().unwrap_or_default();
+            let output = self.compress(&block, end, buffer).map(|output| Compressed {
                 read: block.len() as u64,
                 output,
                 end,
             });
+            // A block read from a reader goes back to be read into again (a
+            // slice of the caller's `Bytes` is not ours to reuse).
+            if let Ok(block) = block.try_into_mut() {
+                let _ = read.try_send(block);
+            }
             if outputs.blocking_send(output).is_err() || end {
                 return;
             }
         }
     }
 
-    /// Compresses `input` (and ends the frame if `end`); returns what zstd gave.
-    fn compress(&mut self, input: &[u8], end: bool) -> io::Result<Vec<u8>> {
-        let mut output = Vec::with_capacity(zstd::zstd_safe::compress_bound(input.len()).max(256));
+    /// Compresses `input` (and ends the frame if `end`) into `output` (emptied
+    /// first); returns it with what zstd gave.
+    fn compress(&mut self, input: &[u8], end: bool, mut output: Vec<u8>) -> io::Result<Vec<u8>> {
+        output.clear();
+        output.reserve(zstd::zstd_safe::compress_bound(input.len()).max(256));
         let mut input = InBuffer::around(input);
         while input.pos() < input.src.len() {
             reserve(&mut output);
