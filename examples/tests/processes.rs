@@ -167,17 +167,10 @@ fn lab_client_fetch_writes_the_generated_bytes_to_a_file() {
     );
 }
 
-/// A process's peak resident memory so far (`VmHWM` in `/proc/PID/status`), in bytes.
+/// A process's peak resident memory so far (`VmHWM`), in bytes.
 #[cfg(target_os = "linux")]
 fn peak_memory(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().strip_suffix(" kB"))
-        .and_then(|kib| kib.trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status:\n{status}"))
+    steadfast_examples::measure::peak_rss_kib(&pid.to_string()).expect("VmHWM of the server") * 1024
 }
 
 #[cfg(target_os = "linux")]

@@ -546,7 +546,8 @@ mod blobs_over_grpc {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = tokio::spawn(async move {
             Server::builder()
                 .add_service(StoreServer::new(StoreService).blob_limits(limits))

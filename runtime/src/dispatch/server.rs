@@ -316,7 +316,6 @@ impl DispatchServer {
         request: Request<Streaming<DispatchUpload>>,
     ) -> Result<Response<FrameStream<DispatchFrame>>, Status> {
         let function = self.resolve(request.metadata())?.clone();
-        let deadline = Deadline::from_metadata(request.metadata());
         let (blob_limits, params_limit) = (self.blob_limits, self.params_limit);
         let interval = function.heartbeat_interval();
         Ok(serve_optional_download(
@@ -346,7 +345,9 @@ impl DispatchServer {
                     function: name.to_owned(),
                     metadata,
                     progress: extensions.get::<Progress>().cloned().unwrap_or_default(),
-                    deadline: deadline.map(|deadline| (deadline.at, deadline.timeout)),
+                    deadline: extensions
+                        .get::<Deadline>()
+                        .map(|deadline| (deadline.at, deadline.timeout)),
                 };
                 let reply = function.call(ctx, head.params, blob).await?;
                 if reply.blob.is_some() != function.returns_blob() {

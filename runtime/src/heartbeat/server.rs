@@ -113,6 +113,10 @@ where
     let deadline = Deadline::from_metadata(request.metadata());
     let progress = Progress::default();
     request.extensions_mut().insert(progress.clone());
+    if let Some(deadline) = deadline {
+        // For handlers that want it (dispatch's `Context`), read once here.
+        request.extensions_mut().insert(deadline);
+    }
     let source = source(request);
     Response::new(FrameStream {
         inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
