@@ -542,6 +542,13 @@ mod blobs_over_grpc {
     async fn serve_with(
         limits: steadfast::blob::BlobLimits,
     ) -> (StoreClient<Channel>, tokio::task::JoinHandle<()>) {
+        serve_on(Server::builder(), limits).await
+    }
+
+    async fn serve_on(
+        mut builder: Server,
+        limits: steadfast::blob::BlobLimits,
+    ) -> (StoreClient<Channel>, tokio::task::JoinHandle<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -549,7 +556,7 @@ mod blobs_over_grpc {
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = tokio::spawn(async move {
-            Server::builder()
+            builder
                 .add_service(StoreServer::new(StoreService).blob_limits(limits))
                 .serve_with_incoming(incoming)
                 .await
@@ -660,6 +667,48 @@ mod blobs_over_grpc {
             .await
             .expect("still serving");
         assert_eq!(reply.into_inner().size, 10);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn blob_calls_waiting_for_a_stream_slot_all_complete() {
+        // One stream at a time: each call waits for the ones before it (each
+        // 500 ms of work), longer than the liveness window of the heartbeat
+        // methods; waiting for a slot is not silence.
+        let (client, server) = serve_on(
+            Server::builder().max_concurrent_streams(1),
+            steadfast::blob::BlobLimits::default(),
+        )
+        .await;
+        // One call first, so that the client has the server's SETTINGS (with
+        // its stream limit) before it opens more streams; before them, h2 lets
+        // the server refuse the extra ones (REFUSED_STREAM), blobs or not.
+        let _ = client.clone().stat(name("warm-up")).await;
+        let size = 2 * 1024 * 1024 + 1;
+        let uploads = (0..3).map(|i| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                let name = format!("u{i}");
+                client.put_slow(self::name(&name), named(&name, size)).await
+            })
+        });
+        let downloads = (0..2).map(|i| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                let (reply, blob) = client.get_slow(name(&format!("d{i}"))).await?;
+                let bytes = blob.to_bytes(READ_LIMIT).await?;
+                Ok::<_, Status>((reply.into_inner().size, bytes.len()))
+            })
+        });
+        let (uploads, downloads): (Vec<_>, Vec<_>) = (uploads.collect(), downloads.collect());
+        for upload in uploads {
+            let reply = upload.await.expect("task").expect("put_slow");
+            assert_eq!(reply.into_inner().size, size as u64);
+        }
+        for download in downloads {
+            let (declared, read) = download.await.expect("task").expect("get_slow");
+            assert_eq!((declared, read), (1000, 1000));
+        }
         server.abort();
     }
 
