@@ -356,6 +356,14 @@ impl Store for Vault {
         Err(Status::unimplemented("not in these tests"))
     }
 
+    async fn r#move(
+        &self,
+        _request: Request<Name>,
+        _blob: steadfast::Blob,
+    ) -> Result<(Response<Name>, BlobSource), Status> {
+        Err(Status::unimplemented("not in these tests"))
+    }
+
     async fn wait(&self, _request: Request<Name>) -> Result<Response<Stored>, Status> {
         Err(Status::unimplemented("not in these tests"))
     }

@@ -526,6 +526,15 @@ mod blobs_over_grpc {
             Ok((Response::new(()), bytes.into()))
         }
 
+        async fn r#move(
+            &self,
+            request: Request<Name>,
+            blob: steadfast::Blob,
+        ) -> Result<(Response<Name>, steadfast::BlobSource), Status> {
+            let bytes = reversed(blob).await?;
+            Ok((Response::new(request.into_inner()), bytes.into()))
+        }
+
         async fn wait(&self, request: Request<Name>) -> Result<Response<Stored>, Status> {
             Ok(stored(request.into_inner().name.len()))
         }
@@ -709,6 +718,19 @@ mod blobs_over_grpc {
             let (declared, read) = download.await.expect("task").expect("get_slow");
             assert_eq!((declared, read), (1000, 1000));
         }
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_blob_method_named_by_a_lowercase_keyword_works_both_ways() {
+        let (mut client, server) = serve().await;
+        let (reply, blob) = client
+            .r#move(name("kw"), b"abcdef".to_vec())
+            .await
+            .expect("move");
+        assert_eq!(reply.into_inner().name, "kw");
+        let bytes = blob.to_bytes(READ_LIMIT).await.expect("the blob back");
+        assert_eq!(&bytes[..], b"fedcba");
         server.abort();
     }
 

@@ -197,6 +197,48 @@ pub mod store_transform_slow_frame {
         Chunk(::steadfast::__private::v1::Chunk),
     }
 }
+/// The request of `blobs.v1.Store/move` on the wire: the request message (`head`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StoreMoveUpload {
+    #[prost(oneof = "store_move_upload::Kind", tags = "1, 2, 3")]
+    pub kind: ::core::option::Option<store_move_upload::Kind>,
+}
+/// Nested message and enum types in `StoreMoveUpload`.
+pub mod store_move_upload {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Head(super::Name),
+        #[prost(message, tag = "2")]
+        Blob(::steadfast::__private::v1::BlobHeader),
+        #[prost(message, tag = "3")]
+        Chunk(::steadfast::__private::v1::Chunk),
+    }
+}
+/// The response frames of `blobs.v1.Store/move` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StoreMoveFrame {
+    #[prost(oneof = "store_move_frame::Kind", tags = "1, 2, 3, 4")]
+    pub kind: ::core::option::Option<store_move_frame::Kind>,
+}
+/// Nested message and enum types in `StoreMoveFrame`.
+pub mod store_move_frame {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
+        #[prost(message, tag = "2")]
+        Message(super::Name),
+        #[prost(message, tag = "3")]
+        Blob(::steadfast::__private::v1::BlobHeader),
+        #[prost(message, tag = "4")]
+        Chunk(::steadfast::__private::v1::Chunk),
+    }
+}
 /// The response frames of `blobs.v1.Store/Wait` on the wire: heartbeats while the server works, then the reply, last.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -676,6 +718,98 @@ impl ::steadfast::__private::BlobFrame for StoreTransformSlowFrame {
         }
     }
 }
+impl ::steadfast::__private::Upload for StoreMoveUpload {
+    type Head = Name;
+    fn head(head: Name) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(store_move_upload::Kind::Head(head)),
+        }
+    }
+    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(store_move_upload::Kind::Blob(header)),
+        }
+    }
+    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(store_move_upload::Kind::Chunk(chunk)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Name>> {
+        match self.kind? {
+            store_move_upload::Kind::Head(head) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Head(head),
+                )
+            }
+            store_move_upload::Kind::Blob(header) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Blob(header),
+                )
+            }
+            store_move_upload::Kind::Chunk(chunk) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::UploadPart::Chunk(chunk),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::Frame for StoreMoveFrame {
+    type Message = Name;
+    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(
+                store_move_frame::Kind::Heartbeat(heartbeat),
+            ),
+        }
+    }
+    fn message(message: Name) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(store_move_frame::Kind::Message(message)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::FramePart<Name>> {
+        match self.kind? {
+            store_move_frame::Kind::Heartbeat(heartbeat) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
+                )
+            }
+            store_move_frame::Kind::Message(message) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Message(message),
+                )
+            }
+            store_move_frame::Kind::Blob(header) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Blob(header),
+                )
+            }
+            store_move_frame::Kind::Chunk(chunk) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Chunk(chunk),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::BlobFrame for StoreMoveFrame {
+    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(store_move_frame::Kind::Blob(header)),
+        }
+    }
+    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(store_move_frame::Kind::Chunk(chunk)),
+        }
+    }
+}
 impl ::steadfast::__private::Frame for StoreWaitFrame {
     type Message = Stored;
     fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
@@ -1040,6 +1174,44 @@ pub mod store_client {
                         .await,
                 )
         }
+        /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
+        /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
+        ///
+        /// Heartbeats: the server sends one every 200 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 600 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        ///
+        /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
+        ///
+        /// The response carries a blob: the returned `Blob` reads it as it arrives, after the reply.
+        ///
+        /// The response's metadata holds the response headers, which the server sends
+        /// before its handler answers, and the trailers.
+        pub async fn r#move(
+            &mut self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
+            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+        ) -> ::core::result::Result<
+            (::steadfast::__private::tonic::Response<super::Name>, ::steadfast::Blob),
+            ::steadfast::__private::tonic::Status,
+        > {
+            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let context = ::steadfast::__private::blob_call_context(
+                &mut request,
+                ::core::option::Option::Some(::core::time::Duration::from_millis(200u64)),
+            );
+            let (request, outcome) = ::steadfast::__private::upload::<
+                super::StoreMoveUpload,
+            >(request, ::core::convert::Into::into(blob));
+            outcome
+                .check(
+                    ::steadfast::__private::call_download::<
+                        super::StoreMoveFrame,
+                        _,
+                    >(context, self.inner.r#move(request))
+                        .await,
+                )
+        }
         /// Heartbeats only: the frame keeps its two kinds and the frame codec.
         ///
         /// Heartbeats: the server sends one every 200 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 600 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
@@ -1180,6 +1352,28 @@ pub mod store_server {
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
             (::steadfast::__private::tonic::Response<()>, ::steadfast::BlobSource),
+            ::steadfast::__private::tonic::Status,
+        >;
+        /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
+        /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
+        ///
+        /// Heartbeats: while this runs, the server sends one whenever 200 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        ///
+        /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](StoreServer::blob_limits).
+        ///
+        /// The response carries a blob: the returned `BlobSource` is sent after the reply, compressed and cut into chunks.
+        ///
+        /// The metadata of the returned `Response` is not sent: the response headers
+        /// leave before the handler answers. Put such values in the message.
+        async fn r#move(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+            blob: ::steadfast::Blob,
+        ) -> ::core::result::Result<
+            (
+                ::steadfast::__private::tonic::Response<super::Name>,
+                ::steadfast::BlobSource,
+            ),
             ::steadfast::__private::tonic::Status,
         >;
         /// Heartbeats only: the frame keeps its two kinds and the frame codec.
@@ -1516,6 +1710,35 @@ pub mod store_server {
                 ),
             )
         }
+        type moveStream = ::steadfast::__private::FrameStream<super::StoreMoveFrame>;
+        async fn r#move(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::StoreMoveUpload>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::moveStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            let limits = self.limits.get();
+            ::core::result::Result::Ok(
+                ::steadfast::__private::serve_download(
+                    request,
+                    ::core::option::Option::Some(
+                        ::core::time::Duration::from_millis(200u64),
+                    ),
+                    move |request| async move {
+                        let (request, blob) = ::steadfast::__private::accept_upload(
+                                request,
+                                limits,
+                            )
+                            .await?;
+                        <T as Store>::r#move(&inner, request, blob).await
+                    },
+                ),
+            )
+        }
         type WaitStream = ::steadfast::__private::FrameStream<super::StoreWaitFrame>;
         async fn wait(
             &self,
@@ -1806,6 +2029,31 @@ pub mod store_wire {
                     .insert(GrpcMethod::new("blobs.v1.Store", "TransformSlow"));
                 self.inner.streaming(req, path, codec).await
             }
+            /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
+            /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
+            pub async fn r#move(
+                &mut self,
+                request: impl tonic::IntoStreamingRequest<
+                    Message = super::super::StoreMoveUpload,
+                >,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::StoreMoveFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/move");
+                let mut req = request.into_streaming_request();
+                req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "move"));
+                self.inner.streaming(req, path, codec).await
+            }
             /// Heartbeats only: the frame keeps its two kinds and the frame codec.
             pub async fn wait(
                 &mut self,
@@ -1960,6 +2208,21 @@ pub mod store_wire {
                 tonic::Response<Self::TransformSlowStream>,
                 tonic::Status,
             >;
+            /// Server streaming response type for the move method.
+            type moveStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<
+                        super::super::StoreMoveFrame,
+                        tonic::Status,
+                    >,
+                >
+                + std::marker::Send
+                + 'static;
+            /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
+            /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
+            async fn r#move(
+                &self,
+                request: tonic::Request<tonic::Streaming<super::super::StoreMoveUpload>>,
+            ) -> std::result::Result<tonic::Response<Self::moveStream>, tonic::Status>;
             /// Server streaming response type for the Wait method.
             type WaitStream: tonic::codegen::tokio_stream::Stream<
                     Item = std::result::Result<
@@ -2338,6 +2601,55 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TransformSlowSvc(inner);
+                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/blobs.v1.Store/move" => {
+                        #[allow(non_camel_case_types)]
+                        struct moveSvc<T: Store>(pub Arc<T>);
+                        impl<
+                            T: Store,
+                        > tonic::server::StreamingService<super::super::StoreMoveUpload>
+                        for moveSvc<T> {
+                            type Response = super::super::StoreMoveFrame;
+                            type ResponseStream = T::moveStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<
+                                    tonic::Streaming<super::super::StoreMoveUpload>,
+                                >,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Store>::r#move(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = moveSvc(inner);
                             let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
