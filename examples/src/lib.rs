@@ -1,11 +1,13 @@
 //! Runnable steadfast examples: the `lab` service (see `proto/lab/v1/lab.proto`),
 //! its server logic, and the binaries `lab-server`, `lab-client`, `tour`, `bench`
 //! and `blob-bench` (which print errors with [`report::Report`]; the two
-//! benchmarks share [`measure`]).
+//! benchmarks share [`measure`]); the code-first [`model`] service (no proto) and
+//! its binaries `model-server` and `model-client`.
 
 pub mod content;
 pub mod lab;
 pub mod measure;
+pub mod model;
 pub mod proxy;
 pub mod report;
 pub mod sink;

@@ -1,0 +1,68 @@
+//! Run with: `cargo run -p steadfast-examples --bin model-server -- --addr 127.0.0.1:50051 --name models-a-1`
+//!
+//! Serves the code-first `Model` functions (`hello`, `predict`, `echo_blob`; see
+//! `steadfast_examples::model`) on `steadfast.v1.Dispatch`: the caller names the
+//! function in the `x-func-name` metadata. A call without `x-func-name` gets
+//! `hello`, the default function: it is cheap, takes no blob and says which
+//! server answered, so a bare call (a probe, a client that knows no names) gets
+//! a harmless answer rather than an error or a slow model run. Prints
+//! `model-server NAME listening on ADDR` once it accepts calls (port 0 picks a
+//! free port), and stops cleanly on Ctrl-C or SIGTERM.
+
+use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use steadfast::dispatch::DispatchServer;
+use steadfast_examples::{
+    lab::{nodelay, shutdown_signal},
+    model::{self, ModelService},
+    report::Report,
+};
+
+#[derive(Debug, Parser)]
+#[command(about = "Serve the code-first steadfast Model functions")]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// This server's name, in greetings and in each prediction's `served_by`.
+    #[arg(long, default_value = "model")]
+    name: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", Report(&*err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let dispatch = DispatchServer::new()
+        .mount(model::functions(Arc::new(ModelService::new(&args.name))))?
+        .default_function("hello");
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    // Before the announcement: a SIGTERM right after it must drain, not kill.
+    let shutdown = shutdown_signal();
+    println!(
+        "model-server {} listening on {}",
+        args.name,
+        listener.local_addr()?
+    );
+    tonic::transport::Server::builder()
+        .add_service(dispatch)
+        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
+        .await?;
+    eprintln!("model-server stopped");
+    Ok(())
+}
