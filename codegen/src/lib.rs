@@ -51,6 +51,12 @@ pub use error::{Error, Location};
 pub const OPTIONS_PROTO_SOURCE: &str = include_str!("../proto/steadfast/v1/options.proto");
 /// `steadfast/v1/frame.proto`, compiled in and written beside emitted wire protos.
 pub const FRAME_PROTO_SOURCE: &str = include_str!("../proto/steadfast/v1/frame.proto");
+/// `steadfast/v1/dispatch.proto` (the wire of metadata dispatch), compiled in: name
+/// it among the protos given to
+/// [`write_wire_protos`](Builder::write_wire_protos) (or import it) to get it
+/// written, as it is, with `steadfast/v1/frame.proto`, for a client in another
+/// language.
+pub const DISPATCH_PROTO_SOURCE: &str = include_str!("../proto/steadfast/v1/dispatch.proto");
 
 /// Starts a [`Builder`] with tonic-prost-build's defaults (client and server on).
 pub fn configure() -> Builder {
@@ -673,8 +679,13 @@ impl Builder {
     /// Only writes the wire protos of `protos` to `out_dir` (no Rust), for other
     /// languages; returns the files written. The `steadfast-codegen wire` command.
     ///
+    /// `steadfast/v1/dispatch.proto` (for a client of `steadfast::dispatch`) is
+    /// built in: name it among `protos` and it is written as it is, with
+    /// `steadfast/v1/frame.proto`.
+    ///
     /// ```no_run
     /// steadfast_build::configure().write_wire_protos(&["proto/lab.proto"], &["proto"], "wire")?;
+    /// steadfast_build::configure().write_wire_protos(&["steadfast/v1/dispatch.proto"], &["."], "wire")?;
     /// # Ok::<(), steadfast_build::Error>(())
     /// ```
     pub fn write_wire_protos(
@@ -854,6 +865,7 @@ impl FileResolver for SteadfastProtos {
         match name {
             rewrite::OPTIONS_PROTO => File::from_source(name, OPTIONS_PROTO_SOURCE),
             rewrite::FRAME_PROTO => File::from_source(name, FRAME_PROTO_SOURCE),
+            rewrite::DISPATCH_PROTO => File::from_source(name, DISPATCH_PROTO_SOURCE),
             _ => Err(protox::Error::file_not_found(name)),
         }
     }
@@ -939,6 +951,7 @@ fn write_wire_protos(
             rewrite::OPTIONS_PROTO if !needs_options => continue,
             rewrite::OPTIONS_PROTO => OPTIONS_PROTO_SOURCE.to_owned(),
             rewrite::FRAME_PROTO => FRAME_PROTO_SOURCE.to_owned(),
+            rewrite::DISPATCH_PROTO => DISPATCH_PROTO_SOURCE.to_owned(),
             _ => {
                 let missing = |what: &str| Error::WireProto {
                     file: name.to_owned(),

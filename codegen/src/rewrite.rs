@@ -59,6 +59,8 @@ use crate::{
 
 /// Import path of the frame messages.
 pub(crate) const FRAME_PROTO: &str = "steadfast/v1/frame.proto";
+/// Import path of the dispatch service (compiled in; written as it is).
+pub(crate) const DISPATCH_PROTO: &str = "steadfast/v1/dispatch.proto";
 /// Import path of the options (dropped from wire files).
 pub(crate) const OPTIONS_PROTO: &str = "steadfast/v1/options.proto";
 

@@ -64,4 +64,8 @@ fn the_compiled_in_sources_are_the_copies() {
     let copy = protos(&manifest_dir().join("proto/steadfast/v1"));
     assert_eq!(steadfast_build::OPTIONS_PROTO_SOURCE, copy["options.proto"]);
     assert_eq!(steadfast_build::FRAME_PROTO_SOURCE, copy["frame.proto"]);
+    assert_eq!(
+        steadfast_build::DISPATCH_PROTO_SOURCE,
+        copy["dispatch.proto"]
+    );
 }

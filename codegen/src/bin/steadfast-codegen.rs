@@ -3,6 +3,8 @@
 //! Writes the wire protos of steadfast services (the rewritten methods and
 //! their frame and upload messages, plus `steadfast/v1/frame.proto`) for other languages:
 //! `protoc` and `python -m grpc_tools.protoc` compile the output as it is.
+//! `wire --out wire steadfast/v1/dispatch.proto` writes the (built-in) wire of
+//! metadata dispatch, for a client of a code-first `#[steadfast::service]`.
 
 use std::{error::Error, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -38,7 +40,7 @@ enum Command {
         /// The response of METHOD (or of every method of a service) carries a blob; repeatable.
         #[arg(long = "response-blob", value_name = "METHOD")]
         response_blobs: Vec<String>,
-        /// The .proto files to compile.
+        /// The .proto files to compile; `steadfast/v1/dispatch.proto` is built in.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
