@@ -3,8 +3,9 @@
 //! [`Nginx::start`] writes a config into a fresh temporary directory and runs
 //! `nginx -g "daemon off;"` on it in its own process group, listening with
 //! cleartext HTTP/2 on `127.0.0.1` and passing everything to one gRPC upstream with
-//! the given `grpc_read_timeout`. Dropping the [`Nginx`] stops the master and its
-//! worker and removes the directory.
+//! the given `grpc_read_timeout`; [`Nginx::start_with`] runs the `http { }`
+//! contents a test gives instead (a deployment config under test). Dropping the
+//! [`Nginx`] stops the master and its worker and removes the directory.
 //!
 //! The config uses the syntax of nginx 1.22 (`listen ... http2;`). Unix only.
 
@@ -30,7 +31,7 @@ const START_ATTEMPTS: usize = 3;
 /// How long nginx may take to shut down on `SIGTERM` before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
-/// A running nginx in front of one gRPC upstream; stopped when dropped.
+/// A running nginx in front of gRPC upstreams; stopped when dropped.
 #[derive(Debug)]
 pub struct Nginx {
     /// Declared first so that it is dropped (stopped) before the directory goes.
@@ -53,6 +54,20 @@ impl Nginx {
         upstream: SocketAddr,
         read_timeout: Duration,
     ) -> io::Result<Nginx> {
+        Self::start_with(nginx_bin, |listen| {
+            proxy_server(listen, upstream, read_timeout)
+        })
+    }
+
+    /// Starts `nginx_bin` with the `http { }` contents that `http` writes for the
+    /// listen address it is given (a free port of `127.0.0.1`; the contents must
+    /// have one `server` listening there with `http2`), and waits until it
+    /// accepts TCP connections. Around them: the process settings, the logs and
+    /// the temporary paths, all in a fresh prefix directory.
+    ///
+    /// For a deployment config under test (maps, upstream groups, several
+    /// locations); otherwise like [`start`](Self::start).
+    pub fn start_with(nginx_bin: &Path, http: impl Fn(SocketAddr) -> String) -> io::Result<Nginx> {
         let mut dir = tempfile::Builder::new()
             .prefix("steadfast-nginx-")
             .tempdir()?;
@@ -62,7 +77,7 @@ impl Nginx {
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
             std::fs::write(
                 dir.path().join("nginx.conf"),
-                config(dir.path(), addr, upstream, read_timeout, run_as_root),
+                wrap(dir.path(), &http(addr), run_as_root),
             )?;
             let master = Master(spawn(nginx_bin, dir.path())?);
             let mut nginx = Nginx { master, addr, dir };
@@ -237,16 +252,10 @@ fn spawn(nginx_bin: &Path, prefix: &Path) -> io::Result<Child> {
         })
 }
 
-/// The nginx config: one HTTP/2 cleartext server passing everything to `upstream`.
-fn config(
-    prefix: &Path,
-    listen: SocketAddr,
-    upstream: SocketAddr,
-    read_timeout: Duration,
-    run_as_root: bool,
-) -> String {
+/// A whole nginx config around `http`, the contents of its `http { }` block: one
+/// worker, the pid file, the logs and the temporary paths in `prefix`.
+fn wrap(prefix: &Path, http: &str, run_as_root: bool) -> String {
     let prefix = prefix.display();
-    let read_timeout_ms = read_timeout.as_millis().max(1);
     let user = if run_as_root { "user root;\n" } else { "" };
     format!(
         "\
@@ -264,6 +273,17 @@ http {{
     uwsgi_temp_path {prefix}/uwsgi_temp;
     scgi_temp_path {prefix}/scgi_temp;
 
+{http}
+}}
+"
+    )
+}
+
+/// One HTTP/2 cleartext server passing everything to `upstream`.
+fn proxy_server(listen: SocketAddr, upstream: SocketAddr, read_timeout: Duration) -> String {
+    let read_timeout_ms = read_timeout.as_millis().max(1);
+    format!(
+        "\
     server {{
         listen {listen} http2;
         # Long client streams must not hit the 1 MB default body limit.
@@ -274,9 +294,7 @@ http {{
             grpc_read_timeout {read_timeout_ms}ms;
             grpc_send_timeout 60s;
         }}
-    }}
-}}
-"
+    }}"
     )
 }
 
@@ -332,11 +350,9 @@ mod tests {
     fn the_config_has_the_1_22_listen_syntax_and_the_timeouts() {
         let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, 50051));
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 8443));
-        let conf = config(
+        let conf = wrap(
             Path::new("/tmp/x"),
-            listen,
-            upstream,
-            Duration::from_millis(1500),
+            &proxy_server(listen, upstream, Duration::from_millis(1500)),
             true,
         );
         assert!(conf.starts_with("user root;\n"), "{conf}");
@@ -345,7 +361,11 @@ mod tests {
         assert!(conf.contains("grpc_read_timeout 1500ms;"), "{conf}");
         assert!(conf.contains("pid /tmp/x/nginx.pid;"), "{conf}");
 
-        let not_root = config(Path::new("/tmp/x"), listen, upstream, Duration::ZERO, false);
+        let not_root = wrap(
+            Path::new("/tmp/x"),
+            &proxy_server(listen, upstream, Duration::ZERO),
+            false,
+        );
         assert!(!not_root.contains("user "), "{not_root}");
         assert!(not_root.contains("grpc_read_timeout 1ms;"), "{not_root}");
     }

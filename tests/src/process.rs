@@ -2,11 +2,13 @@
 //!
 //! A [`ChildGuard`] kills and reaps its process when dropped, so a failing assertion
 //! never leaves a server running. [`wait_for_port`] waits, with a deadline, until a
-//! freshly started server accepts TCP connections.
+//! freshly started server accepts TCP connections; [`spawn_server`] starts a
+//! server that announces its address on stdout and reads it.
 
-use std::io;
+use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -57,6 +59,55 @@ impl Drop for ChildGuard {
             eprintln!("could not reap child process {}: {err}", self.0.id());
         }
     }
+}
+
+/// Spawns a server that announces itself with a first line on stdout of the form
+/// `<announcement> listening on <ADDR>` (like the example servers, started on port
+/// 0), and returns it with the address it listens on.
+///
+/// The server's stdout is piped to a thread that reads the announcement and then
+/// drains the rest until the server exits, so later output never blocks or breaks
+/// it. Fails, with the server killed, when it exits or announces nothing within
+/// `deadline`, or announces something else.
+pub fn spawn_server(
+    command: &mut Command,
+    announcement: &str,
+    deadline: Duration,
+) -> io::Result<(ChildGuard, SocketAddr)> {
+    let mut child = ChildGuard::spawn(command.stdout(Stdio::piped()))?;
+    let stdout = child
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("the server's stdout is not piped"))?;
+    let (line_sender, line) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = BufReader::new(stdout);
+        let mut first = String::new();
+        let read = stdout.read_line(&mut first).map(|_| first);
+        let _ = line_sender.send(read);
+        let _ = io::copy(&mut stdout, &mut io::sink());
+    });
+    let program = command.get_program().to_string_lossy().into_owned();
+    let line = match line.recv_timeout(deadline) {
+        Ok(read) => read?,
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{program} announced nothing on stdout within {deadline:?}"),
+            ));
+        }
+    };
+    let prefix = format!("{announcement} listening on ");
+    line.trim_end()
+        .strip_prefix(&prefix)
+        .and_then(|addr| addr.parse().ok())
+        .map(|addr| (child, addr))
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{program} announced {line:?}, not \"{prefix}<ADDR>\" (an empty line: it exited)"
+            ))
+        })
 }
 
 /// Blocks until a TCP connection to `addr` succeeds, polling every
@@ -124,6 +175,51 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, TcpListener};
     use std::process::Stdio;
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]).stdin(Stdio::null());
+        command
+    }
+
+    #[test]
+    fn spawn_server_reads_the_announced_address_and_keeps_draining_stdout() {
+        let (mut server, addr) = spawn_server(
+            &mut sh(
+                "echo 'srv a listening on 127.0.0.1:4321'; yes | head -c 1000000; exec sleep 600",
+            ),
+            "srv a",
+            Duration::from_secs(10),
+        )
+        .expect("announced");
+        assert_eq!(addr, SocketAddr::from((Ipv4Addr::LOCALHOST, 4321)));
+        // 1 MB after the announcement does not block the server on a full pipe:
+        // it reaches its `sleep` and is still running.
+        assert_eq!(server.0.try_wait().expect("try_wait"), None);
+    }
+
+    #[test]
+    fn spawn_server_fails_on_a_server_that_exits_or_says_something_else() {
+        let err = spawn_server(&mut sh("exit 3"), "srv", Duration::from_secs(10))
+            .expect_err("nothing announced");
+        assert!(err.to_string().contains("an empty line"), "{err}");
+        let err = spawn_server(
+            &mut sh("echo 'other listening on 127.0.0.1:1'; exec sleep 600"),
+            "srv",
+            Duration::from_secs(10),
+        )
+        .expect_err("another name");
+        assert!(err.to_string().contains("other listening"), "{err}");
+    }
+
+    #[test]
+    fn spawn_server_gives_up_on_a_silent_server_at_the_deadline() {
+        let started = Instant::now();
+        let err = spawn_server(&mut sh("exec sleep 600"), "srv", Duration::from_millis(300))
+            .expect_err("silent");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 
     fn sleeper() -> ChildGuard {
         ChildGuard::spawn(
