@@ -169,14 +169,15 @@ async fn with_bars<T>(
                 bar.set_position(0);
             }
         }
-        if !uploading && server.has_changed().unwrap_or(false) {
-            if let Some(heartbeat) = &*server.borrow_and_update() {
-                if let Some(progress) = heartbeat.progress {
-                    bar.set_position((progress.clamp(0.0, 1.0) * SERVER_STEPS as f32) as u64);
-                }
-                if let Some(note) = &heartbeat.note {
-                    bar.set_message(note.clone());
-                }
+        if !uploading
+            && server.has_changed().unwrap_or(false)
+            && let Some(heartbeat) = &*server.borrow_and_update()
+        {
+            if let Some(progress) = heartbeat.progress {
+                bar.set_position((progress.clamp(0.0, 1.0) * SERVER_STEPS as f32) as u64);
+            }
+            if let Some(note) = &heartbeat.note {
+                bar.set_message(note.clone());
             }
         }
     };
