@@ -318,3 +318,53 @@ where
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use steadfast::dispatch::DispatchServer;
+
+    use super::*;
+
+    #[test]
+    fn describe_shows_the_functions_as_the_trait_declares_them() {
+        let server = DispatchServer::new()
+            .mount(functions(Arc::new(ModelService::new("m"))))
+            .expect("no duplicate names")
+            .default_function("hello");
+        let functions = server.describe().functions;
+        let shape: Vec<_> = functions
+            .iter()
+            .map(|f| {
+                (
+                    f.name.as_str(),
+                    f.heartbeat_ms,
+                    f.takes_blob,
+                    f.returns_blob,
+                    f.is_default,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("echo_blob", 0, true, true, false),
+                ("hello", 0, false, false, true),
+                ("predict", 500, true, false, false),
+            ]
+        );
+        let predict = &functions[2];
+        assert!(predict.params_schema.contains("delay_ms"), "{predict:?}");
+        assert!(predict.result_schema.contains("served_by"), "{predict:?}");
+        assert!(!predict.doc.is_empty());
+    }
+
+    #[tokio::test]
+    async fn hello_greets_by_name_and_says_who_answers() {
+        let model = ModelService::new("models-a-1");
+        let greeting = model
+            .hello(HelloParams { name: "Ada".into() })
+            .await
+            .expect("hello");
+        assert_eq!(greeting, "hello, Ada from models-a-1");
+    }
+}

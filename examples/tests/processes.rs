@@ -267,9 +267,8 @@ fn lab_client_names_the_cause_of_a_bad_address() {
     );
 }
 
-#[test]
-fn lab_server_stops_cleanly_on_sigterm() {
-    let (mut server, _addr) = lab_server("lab-3");
+/// Sends SIGTERM to `server` and checks that it exits with success within 10 s.
+fn stops_cleanly_on_sigterm(mut server: ChildGuard, what: &str) {
     let (ok, _, stderr) = run(Command::new("kill").args(["-TERM", &server.id().to_string()]));
     assert!(ok, "{stderr}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -279,11 +278,21 @@ fn lab_server_stops_cleanly_on_sigterm() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "lab-server still running 10 s after SIGTERM"
+            "{what} still running 10 s after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(status.success(), "{status}");
+    assert!(status.success(), "{what}: {status}");
+}
+
+#[test]
+fn lab_server_stops_cleanly_on_sigterm() {
+    stops_cleanly_on_sigterm(lab_server("lab-3").0, "lab-server");
+}
+
+#[test]
+fn model_server_stops_cleanly_on_sigterm() {
+    stops_cleanly_on_sigterm(model_server("model-term").0, "model-server");
 }
 
 /// Emits the wire protos of lab.proto into a temp dir.
