@@ -162,6 +162,7 @@
 mod client;
 mod function;
 mod server;
+pub(crate) mod service;
 mod wire;
 
 use std::fmt;
