@@ -140,10 +140,10 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
 /// use steadfast::{Blob, BlobSource, Context};
 /// use tonic::Status;
 ///
-/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 /// pub struct HelloParams { pub name: String }
 ///
-/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 /// pub struct PredictParams { pub delay_ms: u64 }
 ///
 /// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -195,7 +195,8 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
 /// // The client: one method per function.
 /// let mut client = ModelClient::connect("http://127.0.0.1:50051").await?;
 /// let greeting = client.hello(HelloParams { name: "Ada".into() }).await?;
-/// let prediction = client.predict(PredictParams { delay_ms: 3000 }, "/tmp/input.bin".into()).await;
+/// let input = BlobSource::from_path("/tmp/input.bin");
+/// let prediction = client.predict(PredictParams { delay_ms: 3000 }, input).await?;
 /// # let _ = (greeting, prediction);
 /// # Ok(())
 /// # }
@@ -211,13 +212,17 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
 /// - **`Context`** (optional): the call's metadata, its deadline, and the
 ///   [`Progress`] handle whose reports the heartbeats carry.
 /// - **The params** (optional; `()` travels without): one value, `P:
-///   serde::de::DeserializeOwned` (and `schemars::JsonSchema` with steadfast's
-///   default `schema` feature, for `Describe`). Params that do not deserialize fail
-///   the call with `INVALID_ARGUMENT` naming the field.
+///   serde::Serialize + serde::de::DeserializeOwned` (the client sends it, the
+///   server reads it) and `schemars::JsonSchema` with steadfast's default `schema`
+///   feature, for `Describe`. Params that do not deserialize fail the call with
+///   `INVALID_ARGUMENT` naming the field.
 /// - **`Blob`** (optional): the input blob, read as it arrives (chunked zstd).
-/// - **The result**: `Result<R, E>` with `R: serde::Serialize` (and `JsonSchema`),
-///   or `Result<(R, BlobSource), E>` to send a blob back; `E: Into<tonic::Status>`
-///   (a `Status`, or an error deriving [`IntoStatus`](macro@IntoStatus)).
+/// - **The result**: `Result<R, E>` with `R: serde::Serialize +
+///   serde::de::DeserializeOwned` (and `JsonSchema`), or `Result<(R, BlobSource),
+///   E>` to send a blob back; `E: Into<tonic::Status>` (a `Status`, or an error
+///   deriving [`IntoStatus`](macro@IntoStatus)).
+///
+/// A type missing one of these traits is reported at the type, in the trait.
 ///
 /// `Context`, `Blob` and `BlobSource` are recognised by name (the macro sees
 /// tokens, not types): use steadfast's, under these names.

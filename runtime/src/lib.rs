@@ -23,7 +23,8 @@ pub mod __private {
         accept_upload, serve_download, serve_optional_download, upload, upload_optional,
     };
     pub use crate::dispatch::service::{
-        assert_params, assert_result, dispatch_server, returned_blob,
+        dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
+        result_json, returned_blob, schema, take_blob,
     };
     pub use crate::heartbeat::client::{
         CallContext, blob_call_context, call_context, call_download, call_optional_download,

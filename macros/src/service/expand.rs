@@ -178,7 +178,9 @@ fn server(plan: &Plan<'_>) -> TokenStream {
     }
 }
 
-/// One `dispatch::function(...)` of the server.
+/// One function of the server: `Function::raw` with the params parsed, the
+/// method called and the result serialized, each step a runtime call spanned at
+/// the user's type it needs a trait of.
 fn server_function(
     plan: &Plan<'_>,
     function: &FnPlan<'_>,
@@ -186,39 +188,65 @@ fn server_function(
     trait_name: &str,
 ) -> TokenStream {
     let krate = &plan.krate;
+    let private = quote!(#krate::__private);
     let trait_ident = &plan.item.ident;
     let method = &function.method.sig.ident;
     let wire_name = &function.wire_name;
     let ctx = Ident::new("ctx", Span::mixed_site());
     let params = Ident::new("params", Span::mixed_site());
     let blob = Ident::new("blob", Span::mixed_site());
+    let result = Ident::new("result", Span::mixed_site());
 
-    let mut closure_args = vec![quote!(#ctx: #krate::dispatch::Context)];
     let mut call_args = vec![quote!(&*#inner)];
     if function.context {
         call_args.push(quote!(#ctx));
     }
-    match &function.params {
+    // A params type that does not deserialize (or has no schema) is reported at it.
+    let (parse, params_schema) = match function.params {
         Some(ty) => {
-            // A params type that cannot be deserialized is reported at it.
-            let ty_span = ty.span();
-            closure_args.push(quote_spanned!(ty_span=> #params: #ty));
             call_args.push(quote!(#params));
+            (
+                quote_spanned!(ty.span()=>
+                    let #params = #private::parse_params::<#ty>(#ctx.function(), &#params)?;
+                ),
+                quote_spanned!(ty.span()=> #private::schema::<#ty>()),
+            )
         }
-        None => closure_args.push(quote!(_: ())),
-    }
-    if function.blob.is_some() {
-        closure_args.push(quote!(#blob: #krate::Blob));
-        call_args.push(quote!(#blob));
-    }
-    // An error that is not `Into<Status>` is reported at the return type.
-    let into_status = quote_spanned! {function.output.span()=>
-        ::core::result::Result::map_err(
-            __steadfast_result,
-            ::core::convert::Into::<#krate::__private::tonic::Status>::into,
-        )
+        None => (
+            quote!(#private::parse_params::<()>(#ctx.function(), &#params)?;),
+            quote!(#private::schema::<()>()),
+        ),
     };
-    let checks = checks(plan, function);
+    let take_blob = function.blob.as_ref().map(|_| {
+        call_args.push(quote!(#blob));
+        quote!(let #blob = #private::take_blob(#ctx.function(), #blob)?;)
+    });
+    // An error that is not `Into<Status>` is reported at its type (or at the
+    // return type, for a `Result<R>` alias).
+    let into_status = match function.error {
+        Some(error) => quote_spanned! {error.span()=>
+            let #result = ::core::result::Result::map_err(
+                #result,
+                #private::into_status::<#error>,
+            )?;
+        },
+        None => quote_spanned! {function.output.span()=>
+            let #result = ::core::result::Result::map_err(
+                #result,
+                ::core::convert::Into::<#private::tonic::Status>::into,
+            )?;
+        },
+    };
+    // A result that does not serialize (or has no schema) is reported at it.
+    let result_ty = function.result;
+    let reply = if function.returns_blob {
+        quote_spanned!(result_ty.span()=> #private::reply_with_blob::<#result_ty>(#result))
+    } else {
+        quote_spanned!(result_ty.span()=> #private::reply::<#result_ty>(#result))
+    };
+    let result_schema = quote_spanned!(result_ty.span()=> #private::schema::<#result_ty>());
+    let takes_blob = function.blob.is_some();
+    let returns_blob = function.returns_blob;
     let doc = (!function.doc.is_empty()).then(|| {
         let doc = &function.doc;
         quote!(.doc(#doc))
@@ -228,36 +256,26 @@ fn server_function(
         quote!(.heartbeat(::core::time::Duration::from_millis(#ms)))
     });
     quote! {
-        {
-            #checks
-            #krate::dispatch::function(#wire_name, {
-                let #inner = ::std::sync::Arc::clone(#inner);
-                move |#(#closure_args),*| {
-                    let #inner = ::std::sync::Arc::clone(&#inner);
-                    async move {
-                        let __steadfast_result = <T as #trait_ident>::#method(#(#call_args),*).await;
-                        #into_status
-                    }
+        #krate::dispatch::Function::raw(#wire_name, #takes_blob, #returns_blob, {
+            let #inner = ::std::sync::Arc::clone(#inner);
+            move |#ctx: #krate::dispatch::Context,
+                  #params: #private::tonic::codegen::Bytes,
+                  #blob: ::core::option::Option<#krate::Blob>| {
+                let #inner = ::std::sync::Arc::clone(&#inner);
+                async move {
+                    #parse
+                    #take_blob
+                    let #result = <T as #trait_ident>::#method(#(#call_args),*).await;
+                    #into_status
+                    #reply
                 }
-            })
-            #doc
-            #heartbeat
-            .origin(#trait_name)
-        }
+            }
+        })
+        .schemas(#params_schema, #result_schema)
+        #doc
+        #heartbeat
+        .origin(#trait_name)
     }
-}
-
-/// Compile-time checks of the user's types, each spanned at the type, so that a
-/// params type without `Deserialize` is reported there rather than at the
-/// closure the server builds.
-fn checks(plan: &Plan<'_>, function: &FnPlan<'_>) -> TokenStream {
-    let krate = &plan.krate;
-    let params = function
-        .params
-        .map(|ty| quote_spanned!(ty.span()=> #krate::__private::assert_params::<#ty>();));
-    let result = function.result;
-    let result = quote_spanned!(result.span()=> #krate::__private::assert_result::<#result>(););
-    quote!(#params #result)
 }
 
 fn client(plan: &Plan<'_>) -> TokenStream {
@@ -376,6 +394,7 @@ fn client_method(plan: &Plan<'_>, function: &FnPlan<'_>) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let json = Ident::new("__json", Span::mixed_site());
     let (output, blob_pat, value) = if function.returns_blob {
         (
             quote!((#result, #krate::Blob)),
@@ -385,18 +404,31 @@ fn client_method(plan: &Plan<'_>, function: &FnPlan<'_>) -> TokenStream {
     } else {
         (quote!(#result), quote!(_), quote!(#reply))
     };
+    // Params that do not serialize, a result that does not deserialize: reported
+    // at the user's type.
+    let params_span = function.params.map_or_else(Span::call_site, |ty| ty.span());
+    let to_json = quote_spanned!(params_span=>
+        #krate::__private::params_json::<#params_ty>(
+            #wire_name,
+            #tonic::IntoRequest::into_request(#params_ident),
+        )?
+    );
+    let from_json = quote_spanned!(result.span()=>
+        #krate::__private::result_json::<#result>(#wire_name, &#json)?
+    );
     quote! {
         #(#docs)*
         pub async fn #method(
             &mut self,
             #(#args),*
         ) -> ::core::result::Result<#output, #tonic::Status> {
-            let #request = #tonic::IntoRequest::into_request(#params_ident);
-            let (#reply, #blob_pat) = self
+            let #request = #to_json;
+            let (#json, #blob_pat) = self
                 .inner
-                .call_request::<_, #result>(#wire_name, #heartbeat, #request, #blob_in)
+                .call_json(#wire_name, #heartbeat, #request, #blob_in)
                 .await?
                 .into_inner();
+            let #reply = #from_json;
             ::core::result::Result::Ok(#value)
         }
     }

@@ -59,6 +59,8 @@ pub(crate) struct FnPlan<'a> {
     pub(crate) result: &'a Type,
     /// The method's return type as written.
     pub(crate) output: &'a Type,
+    /// `E` in `Result<R, E>` (a one-argument `Result<R>` alias names none).
+    pub(crate) error: Option<&'a Type>,
     pub(crate) returns_blob: bool,
     pub(crate) doc: String,
 }
@@ -190,7 +192,7 @@ fn check_method<'a>(cx: &mut Ctxt, method: &Method<'a>) -> Option<FnPlan<'a>> {
                 receiver,
                 format!(
                     "`{name}` takes `{}`; a function of a service takes `&self`: the server shares the service between the calls it runs at once",
-                    receiver.to_token_stream()
+                    receiver_text(receiver)
                 ),
             );
         }
@@ -198,7 +200,7 @@ fn check_method<'a>(cx: &mut Ctxt, method: &Method<'a>) -> Option<FnPlan<'a>> {
     }
 
     let args = check_args(cx, &name, &method.args);
-    let (output, result, returns_blob) = check_output(cx, &name, method)?;
+    let (output, result, error, returns_blob) = check_output(cx, &name, method)?;
     let wire_name = check_name(cx, &name, method);
     let heartbeat_ms = check_heartbeat(cx, method);
 
@@ -216,9 +218,21 @@ fn check_method<'a>(cx: &mut Ctxt, method: &Method<'a>) -> Option<FnPlan<'a>> {
         blob,
         result,
         output,
+        error,
         returns_blob,
         doc: method.doc.clone(),
     })
+}
+
+/// A receiver as written, spaced as people write it (`&mut self`).
+fn receiver_text(receiver: &syn::Receiver) -> String {
+    match (&receiver.reference, &receiver.colon_token) {
+        (_, Some(_)) => format!("self: {}", receiver.ty.to_token_stream()),
+        (Some(_), None) if receiver.mutability.is_some() => "&mut self".to_owned(),
+        (Some(_), None) => "&self".to_owned(),
+        (None, None) if receiver.mutability.is_some() => "mut self".to_owned(),
+        (None, None) => "self".to_owned(),
+    }
 }
 
 type Args<'a> = (bool, Option<&'a Type>, Ident, Option<Ident>);
@@ -254,7 +268,7 @@ fn check_args<'a>(cx: &mut Ctxt, name: &str, args: &[Arg<'a>]) -> Option<Args<'a
             ArgKind::Params if params.is_some() => cx.error_spanned_by(
                 arg.ty,
                 format!(
-                    "`{name}` takes a second params value; a function takes one, deserialized from its JSON: put both in one struct that derives `serde::Deserialize`"
+                    "`{name}` takes a second params value; a function takes one, deserialized from its JSON: put both in one struct that derives `serde::Serialize` and `serde::Deserialize`"
                 ),
             ),
             ArgKind::Params => {
@@ -312,14 +326,14 @@ fn client_ident(pat: &Pat, fallback: &str) -> Ident {
 }
 
 /// `Result<R, E>` (or a one-argument `Result<R>` alias) → (the whole type, `R`,
-/// whether `R` is `(R, BlobSource)`).
+/// `E`, whether `R` is `(R, BlobSource)`).
 fn check_output<'a>(
     cx: &mut Ctxt,
     name: &str,
     method: &Method<'a>,
-) -> Option<(&'a Type, &'a Type, bool)> {
+) -> Option<(&'a Type, &'a Type, Option<&'a Type>, bool)> {
     let sig = &method.item.sig;
-    let expected = "`Result<R, Status>` (`R: serde::Serialize`), or `Result<(R, BlobSource), Status>` to send a blob back; the error may be any `E: Into<tonic::Status>`";
+    let expected = "`Result<R, Status>` (`R: serde::Serialize + serde::Deserialize`), or `Result<(R, BlobSource), Status>` to send a blob back; the error may be any `E: Into<tonic::Status>`";
     let output = match &sig.output {
         ReturnType::Type(_, ty) => &**ty,
         ReturnType::Default => {
@@ -330,7 +344,7 @@ fn check_output<'a>(
             return None;
         }
     };
-    let Some(ok) = result_ok_type(output) else {
+    let Some((ok, error)) = result_types(output) else {
         cx.error_spanned_by(output, format!("`{name}` must return {expected}"));
         return None;
     };
@@ -339,7 +353,7 @@ fn check_output<'a>(
             if tuple.elems.len() == 2
                 && last_segment(&tuple.elems[1]).as_deref() == Some("BlobSource") =>
         {
-            Some((output, &tuple.elems[0], true))
+            Some((output, &tuple.elems[0], error, true))
         }
         Type::ImplTrait(_) | Type::Infer(_) => {
             cx.error_spanned_by(
@@ -348,12 +362,13 @@ fn check_output<'a>(
             );
             None
         }
-        ok => Some((output, ok, false)),
+        ok => Some((output, ok, error, false)),
     }
 }
 
-/// `T` in a path type ending in `Result<T, ..>`.
-fn result_ok_type(ty: &Type) -> Option<&Type> {
+/// `T` and `E` in a path type ending in `Result<T, E>` (`E` is `None` in a
+/// `Result<T>` alias).
+fn result_types(ty: &Type) -> Option<(&Type, Option<&Type>)> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
     if last.ident != "Result" {
@@ -367,7 +382,8 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
         _ => None,
     });
     let ok = types.next()?;
-    (types.count() <= 1).then_some(ok)
+    let error = types.next();
+    types.next().is_none().then_some((ok, error))
 }
 
 /// The wire name: `name = "..."`, else the method's name (without `r#`).

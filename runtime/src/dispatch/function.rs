@@ -146,7 +146,7 @@ impl<R: Serialize + Schema + Send + 'static> IntoReply<WithBlob> for (R, BlobSou
     }
 }
 
-fn to_json<R: Serialize>(result: &R) -> Result<Bytes, Status> {
+pub(super) fn to_json<R: Serialize>(result: &R) -> Result<Bytes, Status> {
     serde_json::to_vec(result)
         .map(Bytes::from)
         .map_err(|error| Status::internal(format!("the result does not serialize: {error}")))
@@ -244,9 +244,10 @@ pub(super) fn missing_blob(function: &str) -> Status {
     ))
 }
 
-/// Deserializes params from JSON (empty bytes count as `null`). Errors:
+/// Deserializes params from JSON (empty bytes count as `null`; not public API, the
+/// `#[steadfast::service]` expansion calls it). Errors:
 /// `INVALID_ARGUMENT` naming the function, the field path and what was expected.
-pub(super) fn parse_params<P: DeserializeOwned>(function: &str, json: &[u8]) -> Result<P, Status> {
+pub fn parse_params<P: DeserializeOwned>(function: &str, json: &[u8]) -> Result<P, Status> {
     parse_json(json).map_err(|error| {
         Status::invalid_argument(format!("invalid params for `{function}`: {error}"))
     })

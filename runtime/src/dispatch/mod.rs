@@ -7,10 +7,11 @@
 //! heartbeats (as in [`heartbeat`](crate::heartbeat)). The wire contract is
 //! `proto/steadfast/v1/dispatch.proto`.
 //!
-//! This module is the runtime under the coming `#[steadfast::service]` macro, which
-//! expands a trait into a list of [`Function`]s (its `<Trait>Server<T>` implements
-//! [`IntoFunctions`]) and a typed client over [`DispatchClient`]. It is usable by
-//! hand as well:
+//! This module is the runtime under [`#[steadfast::service]`](crate::service), which
+//! turns a trait of async methods into a list of [`Function`]s (its
+//! `<Trait>Server<T>`, which implements [`IntoFunctions`]) and a typed client over
+//! [`DispatchClient`]: the way to write a service without a `.proto` file. It is
+//! usable by hand as well:
 //!
 //! ```no_run
 //! use steadfast::dispatch::{self, Context, DispatchServer};
@@ -68,81 +69,13 @@
 //!
 //! # What `#[steadfast::service]` expands into
 //!
-//! The macro's expansion stays thin: per trait method one [`function`] call, per
-//! client method one [`DispatchClient::call_request`]. For
-//!
-//! ```ignore
-//! #[steadfast::service]
-//! trait Model {
-//!     /// Greets.
-//!     async fn hello(&self, params: HelloParams) -> Result<String, Status>;
-//!     #[steadfast::func(name = "predict", heartbeat_ms = 500)]
-//!     async fn predict(&self, ctx: Context, params: PredictParams, input: Blob)
-//!         -> Result<(Prediction, BlobSource), Status>;
-//! }
-//! ```
-//!
-//! the server side is, in substance:
-//!
-//! ```ignore
-//! pub struct ModelServer<T> { inner: Arc<T> }
-//! impl<T: Model> IntoFunctions for ModelServer<T> {
-//!     fn into_functions(self) -> Vec<Function> {
-//!         let inner = self.inner;
-//!         vec![
-//!             dispatch::function("hello", {
-//!                 let inner = Arc::clone(&inner);
-//!                 // No `Context` in the trait method: the closure drops it.
-//!                 move |_ctx: Context, params: HelloParams| {
-//!                     let inner = Arc::clone(&inner);
-//!                     async move { inner.hello(params).await }
-//!                 }
-//!             })
-//!             .doc("Greets.")
-//!             .origin("Model"),
-//!             dispatch::function("predict", {
-//!                 let inner = Arc::clone(&inner);
-//!                 move |ctx: Context, params: PredictParams, input: Blob| {
-//!                     let inner = Arc::clone(&inner);
-//!                     async move { inner.predict(ctx, params, input).await }
-//!                 }
-//!             })
-//!             .heartbeat(Duration::from_millis(500))
-//!             .origin("Model"),
-//!         ]
-//!     }
-//! }
-//! // Mounted with `DispatchServer::new().mount(ModelServer::new(model))?`.
-//! ```
-//!
-//! [`function`] infers everything else from the closure: `P: DeserializeOwned +`
-//! [`Schema`], a result `R: Serialize + Schema` or `(R, BlobSource)` ([`IntoReply`]),
-//! whether a [`Blob`](crate::Blob) comes in (a third argument). The futures must be
-//! `Send + 'static`: a trait with native `async fn` does not promise `Send`, so the
-//! macro should desugar to `fn … -> impl Future<Output = …> + Send` (or use
-//! `steadfast::__private::async_trait`). With the `schema` feature the params and
-//! result types must implement `schemars::JsonSchema`.
-//!
-//! The client side: `ModelClient<T>` wraps a [`DispatchClient<T>`], and each method
-//! is
-//!
-//! ```ignore
-//! pub async fn predict(&mut self, request: impl IntoRequest<PredictParams>, input: impl Into<BlobSource>)
-//!     -> Result<(Prediction, Blob), Status>
-//! {
-//!     let response = self.inner
-//!         .call_request::<_, Prediction>("predict", Some(Duration::from_millis(500)), request.into_request(), Some(input.into()))
-//!         .await?;
-//!     let (prediction, blob) = response.into_inner();
-//!     Ok((prediction, blob.ok_or_else(|| Status::internal("`predict` returned no blob"))?))
-//! }
-//! ```
-//!
-//! so that per-call metadata, [`CallOptions`](crate::CallOptions) and
-//! `Request::set_timeout` ride on the request, and the liveness window follows the
-//! function's heartbeat interval. `.upstream(name)` forwards to
-//! [`DispatchClient::upstream`].
-//!
+//! The expansion stays thin: per trait method one [`Function::raw`] whose handler
+//! parses the params, calls the method and serializes the result through
+//! `steadfast::__private` (each step spanned at the user's type, so a missing
+//! `Deserialize` is reported at the params type), and per client method one call
+//! of [`DispatchClient`]. The trait's `async fn`s are declared `fn … -> impl
+//! Future<Output = …> + Send`, so the server can run them on tokio's threads.
+
 //! # Error codes
 //!
 //! | What happened | Code |
