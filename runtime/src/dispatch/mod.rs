@@ -44,6 +44,9 @@
 //!   proxies and ignored here. Several services mount on one [`DispatchServer`]
 //!   (tonic routes one path to one service); a name mounted twice is a
 //!   [`MountError`] at start-up, never a silent override.
+//! - **Metadata.** Bounded by HTTP/2's header list limit, 16 KiB by default in
+//!   tonic's server (`Server::http2_max_header_list_size`): over it, hyper answers
+//!   HTTP 431 before any function runs, which a gRPC client reports as `UNKNOWN`.
 //! - **Params.** The head's params are JSON (empty bytes count as `null`, for a
 //!   function without params). At most [`DispatchServer::params_limit`] bytes
 //!   ([`DEFAULT_PARAMS_LIMIT`] by default), inside tonic's message limit
@@ -85,6 +88,7 @@
 //! | `x-func-name` longer than [`MAX_NAME_BYTES`] or not visible ASCII | `INVALID_ARGUMENT` |
 //! | params that are not JSON or do not deserialize | `INVALID_ARGUMENT`, naming the field path and what was expected |
 //! | params over the server's params limit | `RESOURCE_EXHAUSTED` |
+//! | metadata over the HTTP/2 header list limit | `UNKNOWN` (HTTP 431, from hyper) |
 //! | a blob sent to a function that takes none, or none to one that takes one | `INVALID_ARGUMENT` |
 //! | a blob over the server's limits | `RESOURCE_EXHAUSTED` |
 //! | a corrupt blob | `DATA_LOSS` |
