@@ -1,7 +1,8 @@
 //! The dispatch benchmark's server (`dispatch-bench`): one trivial handler,
-//! `add` (n + 1), served three ways on one port — as the plain unary
+//! `add` (n + 1), served four ways on one port — as the plain unary
 //! `bench.v1.Adder/Add`, as the plain bidi `bench.v1.Adder/AddStream` (one
-//! message each way), and as the dispatch function `add` behind
+//! message each way; response headers at once) and `AddStreamLate` (headers
+//! with the reply), and as the dispatch function `add` behind
 //! `steadfast.v1.Dispatch/Call` (JSON params `{"n": 1}`, result `{"n": 2}`).
 
 use std::pin::Pin;
@@ -72,6 +73,22 @@ impl Adder for AdderService {
             .into_inner()
             .map(|request| request.map(|request| AddReply { n: add(request.n) }));
         Ok(Response::new(Box::pin(replies)))
+    }
+
+    type AddStreamLateStream = ReplyStream;
+
+    /// Reads the request to its end before it returns the response: the
+    /// response headers go out with the reply, as a unary method's do.
+    async fn add_stream_late(
+        &self,
+        request: Request<Streaming<AddRequest>>,
+    ) -> Result<Response<ReplyStream>, Status> {
+        let mut requests = request.into_inner();
+        let mut replies = Vec::with_capacity(1);
+        while let Some(request) = requests.message().await? {
+            replies.push(Ok(AddReply { n: add(request.n) }));
+        }
+        Ok(Response::new(Box::pin(tokio_stream::iter(replies))))
     }
 }
 

@@ -4,7 +4,7 @@
 //! -- --rounds 3 --round-secs 0.5`.)
 //!
 //! Calls per second of one trivial handler, `add` (n + 1, see
-//! `steadfast_examples::adder`), reached three ways on the same server, in the
+//! `steadfast_examples::adder`), reached four ways on the same server, in the
 //! same run:
 //!
 //! 1. `unary`: the plain tonic unary method `bench.v1.Adder/Add` (protobuf
@@ -13,7 +13,10 @@
 //!    message each way, the response headers sent at once: the wire shape of
 //!    `steadfast.v1.Dispatch/Call` without steadfast, so the honest ceiling of
 //!    a dispatch call;
-//! 3. `dispatch`: `steadfast.v1.Dispatch/Call` with `x-func-name: add`, JSON
+//! 3. `bidi-late`: the same bidi, its handler reading the request before it
+//!    returns the response (`AddStreamLate`), so the response headers leave
+//!    with the reply, as a unary method's do: what the headers' timing costs;
+//! 4. `dispatch`: `steadfast.v1.Dispatch/Call` with `x-func-name: add`, JSON
 //!    params `{"n":1}` and result `{"n":2}`, through
 //!    [`DispatchClient::call`] (a function without blobs or heartbeats).
 //!
@@ -103,7 +106,7 @@ struct Args {
     #[arg(long, default_value_t = 0.5)]
     warmup_secs: f64,
     /// Which contenders (all by default; the ratios need `unary` and `dispatch`).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Contender::Unary, Contender::Bidi, Contender::Dispatch])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Contender::ALL)]
     contenders: Vec<Contender>,
 }
 
@@ -113,17 +116,25 @@ enum Contender {
     Unary,
     /// `bench.v1.Adder/AddStream`: plain tonic bidi, one message each way.
     Bidi,
+    /// `bench.v1.Adder/AddStreamLate`: the same, response headers with the reply.
+    BidiLate,
     /// `steadfast.v1.Dispatch/Call`, `x-func-name: add`.
     Dispatch,
 }
 
 impl Contender {
-    const ALL: [Contender; 3] = [Contender::Unary, Contender::Bidi, Contender::Dispatch];
+    const ALL: [Contender; 4] = [
+        Contender::Unary,
+        Contender::Bidi,
+        Contender::BidiLate,
+        Contender::Dispatch,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Contender::Unary => "plain unary (Adder/Add)",
             Contender::Bidi => "plain bidi (Adder/AddStream)",
+            Contender::BidiLate => "bidi, late headers (…Late)",
             Contender::Dispatch => "dispatch (Dispatch/Call)",
         }
     }
@@ -132,7 +143,8 @@ impl Contender {
         match self {
             Contender::Unary => 0,
             Contender::Bidi => 1,
-            Contender::Dispatch => 2,
+            Contender::BidiLate => 2,
+            Contender::Dispatch => 3,
         }
     }
 }
@@ -186,9 +198,13 @@ struct Clients {
 async fn call(clients: &mut Clients, contender: Contender) -> Result<(), Error> {
     let n = match contender {
         Contender::Unary => clients.adder.add(AddRequest { n: N }).await?.into_inner().n,
-        Contender::Bidi => {
+        Contender::Bidi | Contender::BidiLate => {
             let request = tokio_stream::once(AddRequest { n: N });
-            let mut replies = clients.adder.add_stream(request).await?.into_inner();
+            let mut replies = match contender {
+                Contender::Bidi => clients.adder.add_stream(request).await?,
+                _ => clients.adder.add_stream_late(request).await?,
+            }
+            .into_inner();
             let reply = replies
                 .message()
                 .await?
@@ -291,7 +307,7 @@ async fn round(
 #[derive(Debug, Default)]
 struct Results {
     concurrency: usize,
-    rounds: [Vec<Round>; 3],
+    rounds: [Vec<Round>; 4],
 }
 
 impl Results {
@@ -407,10 +423,12 @@ fn round_length(args: &Args) -> String {
 }
 
 /// The ratios reported: (label, numerator, denominator, has a goal).
-const RATIOS: [(&str, Contender, Contender, bool); 3] = [
+const RATIOS: [(&str, Contender, Contender, bool); 5] = [
     ("dispatch / unary", Contender::Dispatch, Contender::Unary, true),
     ("dispatch / bidi", Contender::Dispatch, Contender::Bidi, false),
+    ("dispatch / bidi, late headers", Contender::Dispatch, Contender::BidiLate, false),
     ("bidi / unary", Contender::Bidi, Contender::Unary, false),
+    ("bidi, late headers / unary", Contender::BidiLate, Contender::Unary, false),
 ];
 
 fn summary(args: &Args, all: &[Results]) -> String {
