@@ -165,6 +165,7 @@ mod server;
 mod wire;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -206,7 +207,8 @@ pub const SERVICE_NAME: &str = "steadfast.v1.Dispatch";
 /// progress handle and no deadline.
 #[derive(Clone, Default)]
 pub struct Context {
-    function: String,
+    // Shared with the `Function` (no copy of the name per call).
+    function: Arc<str>,
     metadata: MetadataMap,
     progress: Progress,
     deadline: Option<(Instant, Duration)>,
@@ -227,7 +229,7 @@ impl Context {
     /// deadline, a detached progress handle.
     pub fn new(function: impl Into<String>, metadata: MetadataMap) -> Self {
         Context {
-            function: function.into(),
+            function: Arc::from(function.into()),
             metadata,
             ..Context::default()
         }

@@ -100,7 +100,9 @@ impl std::error::Error for MountError {}
 /// ```
 #[derive(Clone)]
 pub struct DispatchServer {
-    functions: Arc<BTreeMap<String, Function>>,
+    // Each function behind its own `Arc`: a call takes a reference, not a copy
+    // of its name, doc and schemas.
+    functions: Arc<BTreeMap<String, Arc<Function>>>,
     default: Option<Arc<str>>,
     params_limit: usize,
     blob_limits: BlobLimits,
@@ -150,7 +152,7 @@ impl DispatchServer {
     /// is mounted then.
     pub fn mount(mut self, functions: impl IntoFunctions) -> Result<Self, MountError> {
         let table = Arc::make_mut(&mut self.functions);
-        let mut added: BTreeMap<String, Function> = BTreeMap::new();
+        let mut added: BTreeMap<String, Arc<Function>> = BTreeMap::new();
         for function in functions.into_functions() {
             let name = function.name();
             if !valid_name(name) {
@@ -165,7 +167,7 @@ impl DispatchServer {
                     second: function.origin_name().map(str::to_owned),
                 });
             }
-            added.insert(name.to_owned(), function);
+            added.insert(name.to_owned(), Arc::new(function));
         }
         table.append(&mut added);
         Ok(self)
@@ -230,7 +232,7 @@ impl DispatchServer {
 
     /// The mounted functions, sorted by name.
     pub fn functions(&self) -> impl Iterator<Item = &Function> {
-        self.functions.values()
+        self.functions.values().map(|function| &**function)
     }
 
     /// What `Describe` answers: the functions, sorted by name.
@@ -260,7 +262,7 @@ impl DispatchServer {
     }
 
     /// The function a call's metadata names. Errors: see the module docs.
-    pub(super) fn resolve(&self, metadata: &MetadataMap) -> Result<&Function, Status> {
+    pub(super) fn resolve(&self, metadata: &MetadataMap) -> Result<&Arc<Function>, Status> {
         let name = match metadata.get(FUNC_NAME) {
             Some(value) => {
                 if value.len() > MAX_NAME_BYTES {
@@ -315,7 +317,7 @@ impl DispatchServer {
         &self,
         request: Request<Streaming<DispatchUpload>>,
     ) -> Result<Response<FrameStream<DispatchFrame>>, Status> {
-        let function = self.resolve(request.metadata())?.clone();
+        let function = Arc::clone(self.resolve(request.metadata())?);
         let (blob_limits, params_limit) = (self.blob_limits, self.params_limit);
         let interval = function.heartbeat_interval();
         Ok(serve_optional_download(
@@ -342,7 +344,7 @@ impl DispatchServer {
                     _ => {}
                 }
                 let ctx = Context {
-                    function: name.to_owned(),
+                    function: Arc::clone(function.shared_name()),
                     metadata,
                     progress: extensions.get::<Progress>().cloned().unwrap_or_default(),
                     deadline: extensions
