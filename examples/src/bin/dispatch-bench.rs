@@ -30,8 +30,8 @@
 //!
 //! Rounds interleave the contenders (each round runs each of them once, the
 //! order rotating), so drift of the shared machine hits all alike; reported are
-//! the medians of the rounds, their min–max, the CPU time per call of each
-//! process, and the ratios (of the medians, and the median of the per-round
+//! the medians of the rounds, their min–max, the CPU time and the write
+//! syscalls (`syscw` in `/proc/PID/io`) per call of each process, and the ratios (of the medians, and the median of the per-round
 //! ratios). Goal (issue 7): dispatch calls/s ≥ 85 % of plain unary.
 //!
 //! Prints a line per round, a summary table and a markdown snippet. See
@@ -245,6 +245,20 @@ struct Round {
     server_us: f64,
     /// CPU time of this (client) process per call, µs.
     client_us: f64,
+    /// Write syscalls of the server process per call (`syscw`).
+    server_writes: f64,
+    /// Write syscalls of this (client) process per call.
+    client_writes: f64,
+}
+
+/// Write syscalls of a process so far (`syscw` in `/proc/PID/io`); `pid` may be
+/// `"self"`.
+fn write_syscalls(pid: &str) -> Result<u64, Error> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("syscw:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| "no syscw in /proc/PID/io".into())
 }
 
 /// Runs `concurrency` loops of back-to-back calls of `contender`.
@@ -257,6 +271,7 @@ async fn round(
 ) -> Result<Round, Error> {
     let server_pid = server.pid().to_string();
     let (server_cpu, client_cpu) = (cpu_time(&server_pid)?, cpu_time("self")?);
+    let (server_syscw, client_syscw) = (write_syscalls(&server_pid)?, write_syscalls("self")?);
     let start = Instant::now();
     // Calls left to start, for `Length::Calls`.
     let left = Arc::new(AtomicU64::new(match length {
@@ -296,10 +311,13 @@ async fn round(
     }
     let elapsed = start.elapsed();
     let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / done.max(1) as f64;
+    let writes_per_call = |now: u64, before: u64| now.saturating_sub(before) as f64 / done.max(1) as f64;
     Ok(Round {
         rate: done as f64 / elapsed.as_secs_f64(),
         server_us: per_call(cpu_time(&server_pid)?.saturating_sub(server_cpu)),
         client_us: per_call(cpu_time("self")?.saturating_sub(client_cpu)),
+        server_writes: writes_per_call(write_syscalls(&server_pid)?, server_syscw),
+        client_writes: writes_per_call(write_syscalls("self")?, client_syscw),
     })
 }
 
@@ -347,11 +365,13 @@ impl Results {
 
 fn print_round(prefix: &str, contender: Contender, round: &Round) {
     println!(
-        "  {prefix:<9} {:<30} {:>8.0} calls/s   CPU/call: server {:>5.1} µs, client {:>5.1} µs",
+        "  {prefix:<9} {:<30} {:>8.0} calls/s   CPU/call: server {:>5.1} µs, client {:>5.1} µs   writes/call: server {:.2}, client {:.2}",
         contender.label(),
         round.rate,
         round.server_us,
-        round.client_us
+        round.client_us,
+        round.server_writes,
+        round.client_writes,
     );
 }
 
@@ -444,18 +464,20 @@ fn summary(args: &Args, all: &[Results]) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<30} {:>9}   {:>19}   {:>11} {:>11}",
-            "", "calls/s", "(min … max)", "server CPU", "client CPU"
+            "  {:<30} {:>9}   {:>19}   {:>11} {:>11}   {}",
+            "", "calls/s", "(min … max)", "server CPU", "client CPU", "writes/call server, client"
         );
         for contender in Contender::ALL.into_iter().filter(|&c| results.has(c)) {
             let (lo, hi) = spread(results.of(contender).iter().map(|r| r.rate));
             let _ = writeln!(
                 out,
-                "  {:<30} {:>9.0}   ({lo:>7.0} … {hi:>7.0})   {:>6.1} µs/c {:>6.1} µs/c",
+                "  {:<30} {:>9.0}   ({lo:>7.0} … {hi:>7.0})   {:>6.1} µs/c {:>6.1} µs/c   {:.2}, {:.2}",
                 contender.label(),
                 results.rate(contender),
                 results.median(contender, |r| r.server_us),
                 results.median(contender, |r| r.client_us),
+                results.median(contender, |r| r.server_writes),
+                results.median(contender, |r| r.client_writes),
             );
         }
         for (label, a, b, goal) in RATIOS {
@@ -491,21 +513,23 @@ fn markdown(args: &Args, all: &[Results]) -> String {
     for results in all {
         let _ = writeln!(
             out,
-            "| {} in flight, one connection, median of {} × {} | calls/s (min–max) | server CPU/call | client CPU/call |",
+            "| {} in flight, one connection, median of {} × {} | calls/s (min–max) | server CPU/call | client CPU/call | writes/call server, client |",
             results.concurrency,
             args.rounds.max(1),
             round_length(args)
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
         for contender in Contender::ALL.into_iter().filter(|&c| results.has(c)) {
             let (lo, hi) = spread(results.of(contender).iter().map(|r| r.rate));
             let _ = writeln!(
                 out,
-                "| {} | {:.0} ({lo:.0}–{hi:.0}) | {:.1} µs | {:.1} µs |",
+                "| {} | {:.0} ({lo:.0}–{hi:.0}) | {:.1} µs | {:.1} µs | {:.2}, {:.2} |",
                 contender.label(),
                 results.rate(contender),
                 results.median(contender, |r| r.server_us),
                 results.median(contender, |r| r.client_us),
+                results.median(contender, |r| r.server_writes),
+                results.median(contender, |r| r.client_writes),
             );
         }
         for (label, a, b, goal) in RATIOS {
@@ -514,7 +538,7 @@ fn markdown(args: &Args, all: &[Results]) -> String {
             }
             let _ = writeln!(
                 out,
-                "| {label} | {:.1} % (per-round median {:.1} %) | {:.1} % | {:.1} % |",
+                "| {label} | {:.1} % (per-round median {:.1} %) | {:.1} % | {:.1} % | |",
                 results.ratio(a, b) * 100.0,
                 results.paired(a, b, |r| r.rate) * 100.0,
                 results.paired(a, b, |r| r.server_us) * 100.0,
