@@ -54,8 +54,11 @@
 //!   heartbeats in its silences, carrying what it reports through
 //!   [`Context::progress`]. With or without heartbeats, past the call's
 //!   `grpc-timeout` the function's future is dropped and the call ends with
-//!   `DEADLINE_EXCEEDED` (the response headers go out at once, so tonic's own
-//!   timeout would not see it).
+//!   `DEADLINE_EXCEEDED` (the response headers go out before the function
+//!   runs, so tonic's own timeout would not see it).
+//! - **Response headers.** They go out once the request's head (and blob
+//!   header) has come and the function has been called: with its result when
+//!   it answers at once (one write, as a unary method's), else ahead of it.
 //! - **Cancellation.** The function runs inside the response stream: when the
 //!   client goes away, its future is dropped.
 //!
