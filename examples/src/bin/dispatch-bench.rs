@@ -311,7 +311,8 @@ async fn round(
     }
     let elapsed = start.elapsed();
     let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / done.max(1) as f64;
-    let writes_per_call = |now: u64, before: u64| now.saturating_sub(before) as f64 / done.max(1) as f64;
+    let writes_per_call =
+        |now: u64, before: u64| now.saturating_sub(before) as f64 / done.max(1) as f64;
     Ok(Round {
         rate: done as f64 / elapsed.as_secs_f64(),
         server_us: per_call(cpu_time(&server_pid)?.saturating_sub(server_cpu)),
@@ -444,11 +445,31 @@ fn round_length(args: &Args) -> String {
 
 /// The ratios reported: (label, numerator, denominator, has a goal).
 const RATIOS: [(&str, Contender, Contender, bool); 5] = [
-    ("dispatch / unary", Contender::Dispatch, Contender::Unary, true),
-    ("dispatch / bidi", Contender::Dispatch, Contender::Bidi, false),
-    ("dispatch / bidi, late headers", Contender::Dispatch, Contender::BidiLate, false),
+    (
+        "dispatch / unary",
+        Contender::Dispatch,
+        Contender::Unary,
+        true,
+    ),
+    (
+        "dispatch / bidi",
+        Contender::Dispatch,
+        Contender::Bidi,
+        false,
+    ),
+    (
+        "dispatch / bidi, late headers",
+        Contender::Dispatch,
+        Contender::BidiLate,
+        false,
+    ),
     ("bidi / unary", Contender::Bidi, Contender::Unary, false),
-    ("bidi, late headers / unary", Contender::BidiLate, Contender::Unary, false),
+    (
+        "bidi, late headers / unary",
+        Contender::BidiLate,
+        Contender::Unary,
+        false,
+    ),
 ];
 
 fn summary(args: &Args, all: &[Results]) -> String {

@@ -330,7 +330,8 @@ impl DispatchServer {
             request,
             interval,
             move |request| async move {
-                let accepted = accept_optional_upload::<DispatchUpload, _>(request, blob_limits).await;
+                let accepted =
+                    accept_optional_upload::<DispatchUpload, _>(request, blob_limits).await;
                 head_read.store(true, Ordering::Relaxed);
                 let (request, blob) = accepted?;
                 let (metadata, extensions, head) = request.into_parts();
