@@ -485,8 +485,8 @@ fn summary(args: &Args, all: &[Results]) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<30} {:>9}   {:>19}   {:>11} {:>11}   {}",
-            "", "calls/s", "(min … max)", "server CPU", "client CPU", "writes/call server, client"
+            "  {:<30} {:>9}   {:>19}   {:>11} {:>11}   writes/call server, client",
+            "", "calls/s", "(min … max)", "server CPU", "client CPU"
         );
         for contender in Contender::ALL.into_iter().filter(|&c| results.has(c)) {
             let (lo, hi) = spread(results.of(contender).iter().map(|r| r.rate));
