@@ -58,8 +58,11 @@
 //!   heartbeats in its silences, carrying what it reports through
 //!   [`Context::progress`]. With or without heartbeats, past the call's
 //!   `grpc-timeout` the function's future is dropped and the call ends with
-//!   `DEADLINE_EXCEEDED` (the response headers go out at once, so tonic's own
-//!   timeout would not see it).
+//!   `DEADLINE_EXCEEDED` (the response headers go out before the function
+//!   runs, so tonic's own timeout would not see it).
+//! - **Response headers.** They go out once the request's head (and blob
+//!   header) has come and the function has been called: with its result when
+//!   it answers at once (one write, as a unary method's), else ahead of it.
 //! - **Cancellation.** The function runs inside the response stream: when the
 //!   client goes away, its future is dropped.
 //!
@@ -103,6 +106,7 @@ pub(crate) mod service;
 mod wire;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -144,7 +148,8 @@ pub const SERVICE_NAME: &str = "steadfast.v1.Dispatch";
 /// progress handle and no deadline.
 #[derive(Clone, Default)]
 pub struct Context {
-    function: String,
+    // Shared with the `Function` (no copy of the name per call).
+    function: Arc<str>,
     metadata: MetadataMap,
     progress: Progress,
     deadline: Option<(Instant, Duration)>,
@@ -165,7 +170,7 @@ impl Context {
     /// deadline, a detached progress handle.
     pub fn new(function: impl Into<String>, metadata: MetadataMap) -> Self {
         Context {
-            function: function.into(),
+            function: Arc::from(function.into()),
             metadata,
             ..Context::default()
         }
