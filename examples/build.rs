@@ -1,5 +1,6 @@
 //! Generates the lab service from `proto/lab/v1/lab.proto`, and the blob
-//! benchmark's sink from `proto/bench/v1/bench.proto`, with steadfast-build.
+//! benchmark's sink and the dispatch benchmark's adder from
+//! `proto/bench/v1/bench.proto`, with steadfast-build.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     steadfast_build::configure()
         // Zero-copy payloads, as steadfast's own chunks have: the plain tonic

@@ -1,9 +1,11 @@
 //! Runnable steadfast examples: the `lab` service (see `proto/lab/v1/lab.proto`),
-//! its server logic, and the binaries `lab-server`, `lab-client`, `tour`, `bench`
-//! and `blob-bench` (which print errors with [`report::Report`]; the two
-//! benchmarks share [`measure`]); the code-first [`model`] service (no proto) and
-//! its binaries `model-server` and `model-client`.
+//! its server logic, and the binaries `lab-server`, `lab-client`, `tour`, `bench`,
+//! `blob-bench` and `dispatch-bench` (which print errors with
+//! [`report::Report`]; the benchmarks share [`measure`]); the code-first
+//! [`model`] service (no proto) and its binaries `model-server` and
+//! `model-client`.
 
+pub mod adder;
 pub mod content;
 pub mod lab;
 pub mod measure;

@@ -1,5 +1,6 @@
 //! Procedural macros for steadfast, re-exported by the `steadfast` crate: depend
-//! on `steadfast` and write `#[derive(steadfast::IntoStatus)]`.
+//! on `steadfast` and write `#[steadfast::service]` or
+//! `#[derive(steadfast::IntoStatus)]`.
 //!
 //! Each macro is parse → model → check → expand, in its own module; this file
 //! holds the entry points only. Errors are collected with their spans (see
@@ -8,11 +9,12 @@
 
 mod ctxt;
 mod into_status;
+mod service;
 
 use ctxt::Ctxt;
 use into_status::{ast, expand, valid};
 use proc_macro::TokenStream;
-use syn::{DeriveInput, parse_macro_input};
+use syn::{DeriveInput, ItemTrait, parse_macro_input};
 
 /// Derives `From<YourError> for tonic::Status`, so that `?` turns your error into
 /// a gRPC status in any handler: one generated from a `.proto` or a code-first one.
@@ -127,4 +129,172 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
         }
     }
     .into()
+}
+
+/// Turns a trait of async methods into a code-first gRPC service: each method is
+/// a function that callers name in the `x-func-name` metadata of one wire method,
+/// `steadfast.v1.Dispatch/Call`, with its params and result as JSON, a blob in
+/// or out, heartbeats while it works. No `.proto` file.
+///
+/// ```
+/// use steadfast::{Blob, BlobSource, Context};
+/// use tonic::Status;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// pub struct HelloParams { pub name: String }
+///
+/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// pub struct PredictParams { pub delay_ms: u64 }
+///
+/// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// pub struct Prediction { pub size: u64 }
+///
+/// #[steadfast::service]
+/// pub trait Model {
+///     /// Greets `name`.
+///     async fn hello(&self, params: HelloParams) -> Result<String, Status>;
+///
+///     /// Reads its input, then works `delay_ms`, sending heartbeats.
+///     #[steadfast::func(heartbeat_ms = 500)]
+///     async fn predict(&self, ctx: Context, params: PredictParams, input: Blob)
+///         -> Result<Prediction, Status>;
+///
+///     /// Sends its input back.
+///     #[steadfast::func(name = "echo-blob")]
+///     async fn echo_blob(&self, params: (), input: Blob) -> Result<((), BlobSource), Status>;
+/// }
+///
+/// struct MyModel;
+///
+/// impl Model for MyModel {
+///     async fn hello(&self, params: HelloParams) -> Result<String, Status> {
+///         Ok(format!("hello, {}", params.name))
+///     }
+///
+///     async fn predict(&self, ctx: Context, params: PredictParams, input: Blob)
+///         -> Result<Prediction, Status>
+///     {
+///         let size = input.to_bytes(1 << 30).await?.len() as u64;
+///         ctx.progress().report(0.5, "read");
+///         tokio::time::sleep(std::time::Duration::from_millis(params.delay_ms)).await;
+///         Ok(Prediction { size })
+///     }
+///
+///     async fn echo_blob(&self, _: (), input: Blob) -> Result<((), BlobSource), Status> {
+///         Ok(((), BlobSource::from_reader(input)))
+///     }
+/// }
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// // The server: one service, or several mounted on a `DispatchServer`.
+/// tonic::transport::Server::builder()
+///     .add_service(ModelServer::new(MyModel))
+///     .serve("127.0.0.1:50051".parse()?)
+///     .await?;
+///
+/// // The client: one method per function.
+/// let mut client = ModelClient::connect("http://127.0.0.1:50051").await?;
+/// let greeting = client.hello(HelloParams { name: "Ada".into() }).await?;
+/// let input = BlobSource::from_path("/tmp/input.bin");
+/// let prediction = client.predict(PredictParams { delay_ms: 3000 }, input).await?;
+/// # let _ = (greeting, prediction);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # The methods
+///
+/// Each method is `async fn name(&self, [ctx: Context,] [params: P,] [input: Blob]) ->
+/// Result<R, E>`, in that order:
+///
+/// - **`&self`**: the server shares the service between the calls it runs at once
+///   (so the type must be `Send + Sync + 'static`).
+/// - **`Context`** (optional): the call's metadata, its deadline, and the
+///   [`Progress`] handle whose reports the heartbeats carry.
+/// - **The params** (optional; `()` travels without): one value, `P:
+///   serde::Serialize + serde::de::DeserializeOwned` (the client sends it, the
+///   server reads it) and `schemars::JsonSchema` with steadfast's default `schema`
+///   feature, for `Describe`. Params that do not deserialize fail the call with
+///   `INVALID_ARGUMENT` naming the field.
+/// - **`Blob`** (optional): the input blob, read as it arrives (chunked zstd).
+/// - **The result**: `Result<R, E>` with `R: serde::Serialize +
+///   serde::de::DeserializeOwned` (and `JsonSchema`), or `Result<(R, BlobSource),
+///   E>` to send a blob back; `E: Into<tonic::Status>` (a `Status`, or an error
+///   deriving [`IntoStatus`](macro@IntoStatus)).
+///
+/// A type missing one of these traits is reported at the type, in the trait.
+///
+/// `Context`, `Blob` and `BlobSource` are recognised by name (the macro sees
+/// tokens, not types): use steadfast's, under these names.
+///
+/// An implementation writes `async fn` as usual. The macro declares each method as
+/// `fn … -> impl Future<Output = …> + Send`, so an implementation's futures must be
+/// `Send` (the server runs them on tokio's threads): hold no `Rc` or
+/// `std::sync::MutexGuard` across an `.await`. A method with a default body
+/// requires `Self: Sync`.
+///
+/// # `#[steadfast::func(...)]`
+///
+/// On a method, optional: `name = "..."` sets the function's name, its
+/// `x-func-name` (default: the method's name, without `r#`; 1 to 256 bytes of
+/// visible ASCII, unique in the trait); `heartbeat_ms = N` sends a heartbeat after
+/// each `N` ms of silence while the function works (the client then also detects
+/// a dead server after 3 × `N`). Doc comments go to the client's method and to
+/// `Describe`.
+///
+/// # What it generates
+///
+/// Beside the trait (same visibility):
+///
+/// - **`<Trait>Server<T>`**: `new(T)`, `from_arc(Arc<T>)`. It is a tonic service
+///   (`add_service`), and implements `IntoFunctions` to mount beside other services
+///   on one `DispatchServer` (`DispatchServer::new().mount(ModelServer::new(m))?`,
+///   where duplicate names are an error); `into_dispatch()` gives the
+///   `DispatchServer` of this service alone, to set a default function or limits.
+/// - **`<Trait>Client<T = Channel>`**: `connect(dst)`, `new(channel)`,
+///   `from_dispatch(DispatchClient)`, `upstream(name)` (sends `x-upstream`), and per
+///   function `async fn name(&mut self, params: impl IntoRequest<P>, [input: impl
+///   Into<BlobSource>]) -> Result<R | (R, Blob), Status>`. Per-call metadata and
+///   timeout ride on a `tonic::Request`; progress callbacks on
+///   `CallOptions` in its extensions. A trait method cannot be named like one of
+///   the client's own methods (`new`, `connect`, `from_dispatch`, `into_dispatch`,
+///   `upstream`): rename the Rust method and keep the wire name with `name = "..."`.
+///
+/// `#[steadfast::service(crate = "path")]` names the `steadfast` crate if you renamed
+/// it. The trait cannot be generic and holds only these methods.
+///
+/// [`Progress`]: https://docs.rs/steadfast/latest/steadfast/struct.Progress.html
+#[proc_macro_attribute]
+pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(input as ItemTrait);
+    let mut cx = Ctxt::new();
+    let attrs = service::attr::service(&mut cx, args.into());
+    let model = service::ast::Service::from_syn(&mut cx, attrs, &item);
+    let plan = service::valid::check(&mut cx, &model);
+    match cx.check(plan) {
+        Ok(plan) => service::expand::service(&plan),
+        Err(errors) => {
+            let mut out = service::expand::fallback(&item);
+            out.extend(errors.into_compile_error());
+            out
+        }
+    }
+    .into()
+}
+
+/// Sets a function's wire name or heartbeat interval: `#[steadfast::func(name =
+/// "...", heartbeat_ms = N)]`, on a method of a
+/// [`#[steadfast::service]`](macro@service) trait (which reads it; anywhere else it
+/// is an error).
+#[proc_macro_attribute]
+pub fn func(_args: TokenStream, input: TokenStream) -> TokenStream {
+    let mut out = proc_macro2::TokenStream::from(input);
+    out.extend(
+        syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "`#[steadfast::func]` only has a meaning on a method of a `#[steadfast::service]` trait; put `#[steadfast::service]` on the trait",
+        )
+        .into_compile_error(),
+    );
+    out.into()
 }

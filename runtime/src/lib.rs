@@ -11,7 +11,7 @@ pub use dispatch::Context;
 pub use heartbeat::client::{CallOptions, Streaming};
 pub use heartbeat::progress::Progress;
 pub use proto::v1::Heartbeat;
-pub use steadfast_macros::IntoStatus;
+pub use steadfast_macros::{IntoStatus, func, service};
 
 /// What generated code refers to, by absolute path (`::steadfast::__private::…`).
 ///
@@ -21,6 +21,10 @@ pub mod __private {
     pub use crate::blob::glue::{
         LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_optional_upload,
         accept_upload, serve_download, serve_optional_download, upload, upload_optional,
+    };
+    pub use crate::dispatch::service::{
+        dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
+        result_json, returned_blob, schema, take_blob,
     };
     pub use crate::heartbeat::client::{
         CallContext, blob_call_context, call_context, call_download, call_optional_download,

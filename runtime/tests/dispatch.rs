@@ -518,3 +518,97 @@ async fn describe_lists_the_functions_with_their_settings_and_schemas() {
     let echo = by_name("echo");
     assert!(echo.takes_blob && echo.returns_blob);
 }
+
+/// Metadata is bounded by HTTP/2's header list limit (16 KiB by default in tonic's
+/// server, `Server::http2_max_header_list_size`): a call with more is refused with
+/// a status, no function runs, and the connection serves the next call.
+#[tokio::test]
+async fn oversized_metadata_is_refused_and_the_server_keeps_serving() {
+    let fixture = start(|server| server).await;
+    let mut client = client(fixture.addr).await;
+    let mut request = Request::new(serde_json::json!({ "name": "big" }));
+    request
+        .metadata_mut()
+        .insert("x-padding", "p".repeat(32 * 1024).parse().expect("ascii"));
+    let status = tokio::time::timeout(
+        PATIENCE,
+        client.call_request::<_, String>("hello", None, request, None),
+    )
+    .await
+    .expect("the call ends")
+    .expect_err("32 KiB of metadata is over the limit");
+    // hyper answers HTTP 431 without a grpc-status, which tonic maps to UNKNOWN.
+    assert_eq!(status.code(), Code::Unknown, "{status:?}");
+    assert!(status.message().contains("431"), "{status:?}");
+
+    let greeting: String = call(&mut client, "hello", &serde_json::json!({ "name": "next" }))
+        .await
+        .expect("the next call");
+    assert_eq!(greeting, "hello, next (from hello)");
+}
+
+/// A server that runs one call at a time (`max_concurrent_streams(1)`): calls of
+/// every shape made at once wait for their turn and all complete.
+#[tokio::test]
+async fn calls_wait_for_a_stream_slot_and_all_complete() {
+    let slow_dropped = Arc::new(AtomicBool::new(false));
+    let server = DispatchServer::new()
+        .mount(functions(Arc::clone(&slow_dropped)))
+        .expect("distinct names");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(
+        Server::builder()
+            .max_concurrent_streams(1)
+            .add_service(server)
+            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
+    );
+    let mut client = client(addr).await;
+    // One call first, so that the client has the server's SETTINGS (with its
+    // stream limit) before it opens more streams; before them, h2 lets the server
+    // refuse the extra ones (REFUSED_STREAM, which retries will treat as safe).
+    let _: String = call(
+        &mut client,
+        "hello",
+        &serde_json::json!({ "name": "warm-up" }),
+    )
+    .await
+    .expect("warm-up");
+    let data = content(300_000);
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let mut client = client.clone();
+            let data = data.clone();
+            tokio::spawn(async move {
+                let greeting: String = call(
+                    &mut client,
+                    "hello",
+                    &serde_json::json!({ "name": i.to_string() }),
+                )
+                .await?;
+                let (digest, _): (DigestReply, _) = client
+                    .call("digest", &(), Some(BlobSource::from_bytes(data.clone())))
+                    .await?;
+                let (_, echoed): ((), _) = client
+                    .call("echo", &(), Some(BlobSource::from_bytes(data.clone())))
+                    .await?;
+                let echoed = echoed
+                    .ok_or_else(|| Status::internal("no blob"))?
+                    .to_bytes(1 << 20)
+                    .await?;
+                Ok::<_, Status>((greeting, digest.size, echoed.len()))
+            })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        let (greeting, digest_size, echoed) = tokio::time::timeout(PATIENCE, call)
+            .await
+            .expect("the call ends")
+            .expect("the task")
+            .expect("the call");
+        assert_eq!(greeting, format!("hello, {i} (from hello)"));
+        assert_eq!((digest_size, echoed), (data.len() as u64, data.len()));
+    }
+}

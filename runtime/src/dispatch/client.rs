@@ -14,7 +14,6 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 
-use super::function::parse_json;
 use super::{FUNC_NAME, FunctionInfo, SERVICE_NAME, UPSTREAM};
 use crate::blob::glue::upload_optional;
 use crate::heartbeat::client::{blob_call_context, call_optional_download};
@@ -157,6 +156,24 @@ where
         P: Serialize,
         R: DeserializeOwned,
     {
+        let request = super::service::params_json(name, request)?;
+        let response = self.call_json(name, heartbeat, request, blob).await?;
+        let (metadata, (result, blob), extensions) = response.into_parts();
+        let result: R = super::service::result_json(name, &result)?;
+        Ok(Response::from_parts(metadata, (result, blob), extensions))
+    }
+
+    /// [`call_request`](Self::call_request) with the params and the result as
+    /// JSON bytes (what `#[steadfast::service]`'s clients call, so that a params
+    /// type that does not serialize is reported at the user's type).
+    #[doc(hidden)]
+    pub async fn call_json(
+        &mut self,
+        name: &str,
+        heartbeat: Option<Duration>,
+        request: Request<Bytes>,
+        blob: Option<BlobSource>,
+    ) -> Result<Response<(Bytes, Option<Blob>)>, Status> {
         let name_value = match name {
             "" => None,
             name => Some(AsciiMetadataValue::try_from(name).map_err(|_| {
@@ -165,12 +182,7 @@ where
                 ))
             })?),
         };
-        let params = serde_json::to_vec(request.get_ref()).map_err(|error| {
-            Status::invalid_argument(format!("the params of `{name}` do not serialize: {error}"))
-        })?;
-        let mut request = request.map(|_| CallHead {
-            params: params.into(),
-        });
+        let mut request = request.map(|params| CallHead { params });
         if let Some(name_value) = name_value {
             request.metadata_mut().insert(FUNC_NAME, name_value);
         }
@@ -193,13 +205,7 @@ where
         );
         let (response, blob) =
             outcome.check(call_optional_download::<DispatchFrame, _>(context, call).await)?;
-        let (metadata, result, extensions) = response.into_parts();
-        let result: R = parse_json(&result.result).map_err(|error| {
-            Status::internal(format!(
-                "the result of `{name}` does not deserialize: {error}"
-            ))
-        })?;
-        Ok(Response::from_parts(metadata, (result, blob), extensions))
+        Ok(response.map(|result| (result.result, blob)))
     }
 
     /// The functions the server offers, sorted by name.

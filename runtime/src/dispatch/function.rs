@@ -146,7 +146,7 @@ impl<R: Serialize + Schema + Send + 'static> IntoReply<WithBlob> for (R, BlobSou
     }
 }
 
-fn to_json<R: Serialize>(result: &R) -> Result<Bytes, Status> {
+pub(super) fn to_json<R: Serialize>(result: &R) -> Result<Bytes, Status> {
     serde_json::to_vec(result)
         .map(Bytes::from)
         .map_err(|error| Status::internal(format!("the result does not serialize: {error}")))
@@ -244,9 +244,10 @@ pub(super) fn missing_blob(function: &str) -> Status {
     ))
 }
 
-/// Deserializes params from JSON (empty bytes count as `null`). Errors:
+/// Deserializes params from JSON (empty bytes count as `null`; not public API, the
+/// `#[steadfast::service]` expansion calls it). Errors:
 /// `INVALID_ARGUMENT` naming the function, the field path and what was expected.
-pub(super) fn parse_params<P: DeserializeOwned>(function: &str, json: &[u8]) -> Result<P, Status> {
+pub fn parse_params<P: DeserializeOwned>(function: &str, json: &[u8]) -> Result<P, Status> {
     parse_json(json).map_err(|error| {
         Status::invalid_argument(format!("invalid params for `{function}`: {error}"))
     })
@@ -254,8 +255,18 @@ pub(super) fn parse_params<P: DeserializeOwned>(function: &str, json: &[u8]) -> 
 
 /// Deserializes JSON (empty bytes count as `null`); the error names the field
 /// path (`.` for the whole value) and what was expected.
+///
+/// Valid JSON is read once, without tracking the path; only JSON that fails is
+/// read a second time, with `serde_path_to_error`, for the message (the same
+/// input fails the same way: the path tracker wraps the same deserializer).
 pub(super) fn parse_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, String> {
     let json: &[u8] = if json.is_empty() { b"null" } else { json };
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    if let Ok(value) = T::deserialize(&mut deserializer)
+        && deserializer.end().is_ok()
+    {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| format!("at `{}`: {}", error.path(), error.inner()))?;
@@ -271,7 +282,8 @@ pub(super) fn parse_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, String> 
 /// Made by [`function`] from a typed handler, or by [`Function::raw`].
 #[derive(Clone)]
 pub struct Function {
-    name: String,
+    // Handed to every call's `Context` (an `Arc`, not a copy per call).
+    name: Arc<str>,
     doc: String,
     heartbeat: Option<Duration>,
     takes_blob: bool,
@@ -313,7 +325,7 @@ impl fmt::Debug for Function {
 /// ```
 pub fn function<M, H: Handler<M>>(name: impl Into<String>, handler: H) -> Function {
     Function {
-        name: name.into(),
+        name: Arc::from(name.into()),
         doc: String::new(),
         heartbeat: None,
         takes_blob: H::TAKES_BLOB,
@@ -335,7 +347,7 @@ impl Function {
         handler: impl RawHandler,
     ) -> Self {
         Function {
-            name: name.into(),
+            name: Arc::from(name.into()),
             doc: String::new(),
             heartbeat: None,
             takes_blob,
@@ -407,7 +419,7 @@ impl Function {
     /// What `Describe` says about the function.
     pub fn info(&self) -> FunctionInfo {
         FunctionInfo {
-            name: self.name.clone(),
+            name: self.name.to_string(),
             doc: self.doc.clone(),
             heartbeat_ms: self.heartbeat.map_or(0, |interval| {
                 u32::try_from(interval.as_millis())
@@ -420,6 +432,11 @@ impl Function {
             result_schema: self.result_schema.clone(),
             is_default: false,
         }
+    }
+
+    /// The name, shared (for the calls' [`Context`]s).
+    pub(super) fn shared_name(&self) -> &Arc<str> {
+        &self.name
     }
 
     /// Calls the handler (the server has checked the blob's presence).

@@ -7,10 +7,11 @@
 //! heartbeats (as in [`heartbeat`](crate::heartbeat)). The wire contract is
 //! `proto/steadfast/v1/dispatch.proto`.
 //!
-//! This module is the runtime under the coming `#[steadfast::service]` macro, which
-//! expands a trait into a list of [`Function`]s (its `<Trait>Server<T>` implements
-//! [`IntoFunctions`]) and a typed client over [`DispatchClient`]. It is usable by
-//! hand as well:
+//! This module is the runtime under [`#[steadfast::service]`](crate::service), which
+//! turns a trait of async methods into a list of [`Function`]s (its
+//! `<Trait>Server<T>`, which implements [`IntoFunctions`]) and a typed client over
+//! [`DispatchClient`]: the way to write a service without a `.proto` file. It is
+//! usable by hand as well:
 //!
 //! ```no_run
 //! use steadfast::dispatch::{self, Context, DispatchServer};
@@ -43,6 +44,9 @@
 //!   proxies and ignored here. Several services mount on one [`DispatchServer`]
 //!   (tonic routes one path to one service); a name mounted twice is a
 //!   [`MountError`] at start-up, never a silent override.
+//! - **Metadata.** Bounded by HTTP/2's header list limit, 16 KiB by default in
+//!   tonic's server (`Server::http2_max_header_list_size`): over it, hyper answers
+//!   HTTP 431 before any function runs, which a gRPC client reports as `UNKNOWN`.
 //! - **Params.** The head's params are JSON (empty bytes count as `null`, for a
 //!   function without params). At most [`DispatchServer::params_limit`] bytes
 //!   ([`DEFAULT_PARAMS_LIMIT`] by default), inside tonic's message limit
@@ -54,8 +58,11 @@
 //!   heartbeats in its silences, carrying what it reports through
 //!   [`Context::progress`]. With or without heartbeats, past the call's
 //!   `grpc-timeout` the function's future is dropped and the call ends with
-//!   `DEADLINE_EXCEEDED` (the response headers go out at once, so tonic's own
-//!   timeout would not see it).
+//!   `DEADLINE_EXCEEDED` (the response headers go out before the function
+//!   runs, so tonic's own timeout would not see it).
+//! - **Response headers.** They go out once the request's head (and blob
+//!   header) has come and the function has been called: with its result when
+//!   it answers at once (one write, as a unary method's), else ahead of it.
 //! - **Cancellation.** The function runs inside the response stream: when the
 //!   client goes away, its future is dropped.
 //!
@@ -68,81 +75,13 @@
 //!
 //! # What `#[steadfast::service]` expands into
 //!
-//! The macro's expansion stays thin: per trait method one [`function`] call, per
-//! client method one [`DispatchClient::call_request`]. For
-//!
-//! ```ignore
-//! #[steadfast::service]
-//! trait Model {
-//!     /// Greets.
-//!     async fn hello(&self, params: HelloParams) -> Result<String, Status>;
-//!     #[steadfast::func(name = "predict", heartbeat_ms = 500)]
-//!     async fn predict(&self, ctx: Context, params: PredictParams, input: Blob)
-//!         -> Result<(Prediction, BlobSource), Status>;
-//! }
-//! ```
-//!
-//! the server side is, in substance:
-//!
-//! ```ignore
-//! pub struct ModelServer<T> { inner: Arc<T> }
-//! impl<T: Model> IntoFunctions for ModelServer<T> {
-//!     fn into_functions(self) -> Vec<Function> {
-//!         let inner = self.inner;
-//!         vec![
-//!             dispatch::function("hello", {
-//!                 let inner = Arc::clone(&inner);
-//!                 // No `Context` in the trait method: the closure drops it.
-//!                 move |_ctx: Context, params: HelloParams| {
-//!                     let inner = Arc::clone(&inner);
-//!                     async move { inner.hello(params).await }
-//!                 }
-//!             })
-//!             .doc("Greets.")
-//!             .origin("Model"),
-//!             dispatch::function("predict", {
-//!                 let inner = Arc::clone(&inner);
-//!                 move |ctx: Context, params: PredictParams, input: Blob| {
-//!                     let inner = Arc::clone(&inner);
-//!                     async move { inner.predict(ctx, params, input).await }
-//!                 }
-//!             })
-//!             .heartbeat(Duration::from_millis(500))
-//!             .origin("Model"),
-//!         ]
-//!     }
-//! }
-//! // Mounted with `DispatchServer::new().mount(ModelServer::new(model))?`.
-//! ```
-//!
-//! [`function`] infers everything else from the closure: `P: DeserializeOwned +`
-//! [`Schema`], a result `R: Serialize + Schema` or `(R, BlobSource)` ([`IntoReply`]),
-//! whether a [`Blob`](crate::Blob) comes in (a third argument). The futures must be
-//! `Send + 'static`: a trait with native `async fn` does not promise `Send`, so the
-//! macro should desugar to `fn … -> impl Future<Output = …> + Send` (or use
-//! `steadfast::__private::async_trait`). With the `schema` feature the params and
-//! result types must implement `schemars::JsonSchema`.
-//!
-//! The client side: `ModelClient<T>` wraps a [`DispatchClient<T>`], and each method
-//! is
-//!
-//! ```ignore
-//! pub async fn predict(&mut self, request: impl IntoRequest<PredictParams>, input: impl Into<BlobSource>)
-//!     -> Result<(Prediction, Blob), Status>
-//! {
-//!     let response = self.inner
-//!         .call_request::<_, Prediction>("predict", Some(Duration::from_millis(500)), request.into_request(), Some(input.into()))
-//!         .await?;
-//!     let (prediction, blob) = response.into_inner();
-//!     Ok((prediction, blob.ok_or_else(|| Status::internal("`predict` returned no blob"))?))
-//! }
-//! ```
-//!
-//! so that per-call metadata, [`CallOptions`](crate::CallOptions) and
-//! `Request::set_timeout` ride on the request, and the liveness window follows the
-//! function's heartbeat interval. `.upstream(name)` forwards to
-//! [`DispatchClient::upstream`].
-//!
+//! The expansion stays thin: per trait method one [`Function::raw`] whose handler
+//! parses the params, calls the method and serializes the result through
+//! `steadfast::__private` (each step spanned at the user's type, so a missing
+//! `Deserialize` is reported at the params type), and per client method one call
+//! of [`DispatchClient`]. The trait's `async fn`s are declared `fn … -> impl
+//! Future<Output = …> + Send`, so the server can run them on tokio's threads.
+
 //! # Error codes
 //!
 //! | What happened | Code |
@@ -152,6 +91,7 @@
 //! | `x-func-name` longer than [`MAX_NAME_BYTES`] or not visible ASCII | `INVALID_ARGUMENT` |
 //! | params that are not JSON or do not deserialize | `INVALID_ARGUMENT`, naming the field path and what was expected |
 //! | params over the server's params limit | `RESOURCE_EXHAUSTED` |
+//! | metadata over the HTTP/2 header list limit | `UNKNOWN` (HTTP 431, from hyper) |
 //! | a blob sent to a function that takes none, or none to one that takes one | `INVALID_ARGUMENT` |
 //! | a blob over the server's limits | `RESOURCE_EXHAUSTED` |
 //! | a corrupt blob | `DATA_LOSS` |
@@ -162,9 +102,11 @@
 mod client;
 mod function;
 mod server;
+pub(crate) mod service;
 mod wire;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -206,7 +148,8 @@ pub const SERVICE_NAME: &str = "steadfast.v1.Dispatch";
 /// progress handle and no deadline.
 #[derive(Clone, Default)]
 pub struct Context {
-    function: String,
+    // Shared with the `Function` (no copy of the name per call).
+    function: Arc<str>,
     metadata: MetadataMap,
     progress: Progress,
     deadline: Option<(Instant, Duration)>,
@@ -227,7 +170,7 @@ impl Context {
     /// deadline, a detached progress handle.
     pub fn new(function: impl Into<String>, metadata: MetadataMap) -> Self {
         Context {
-            function: function.into(),
+            function: Arc::from(function.into()),
             metadata,
             ..Context::default()
         }

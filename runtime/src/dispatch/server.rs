@@ -3,8 +3,12 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll};
+
+use futures_core::Stream;
 
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::{Body, EnabledCompressionEncodings, Service, StdError, http};
@@ -100,7 +104,9 @@ impl std::error::Error for MountError {}
 /// ```
 #[derive(Clone)]
 pub struct DispatchServer {
-    functions: Arc<BTreeMap<String, Function>>,
+    // Each function behind its own `Arc`: a call takes a reference, not a copy
+    // of its name, doc and schemas.
+    functions: Arc<BTreeMap<String, Arc<Function>>>,
     default: Option<Arc<str>>,
     params_limit: usize,
     blob_limits: BlobLimits,
@@ -150,7 +156,7 @@ impl DispatchServer {
     /// is mounted then.
     pub fn mount(mut self, functions: impl IntoFunctions) -> Result<Self, MountError> {
         let table = Arc::make_mut(&mut self.functions);
-        let mut added: BTreeMap<String, Function> = BTreeMap::new();
+        let mut added: BTreeMap<String, Arc<Function>> = BTreeMap::new();
         for function in functions.into_functions() {
             let name = function.name();
             if !valid_name(name) {
@@ -165,7 +171,7 @@ impl DispatchServer {
                     second: function.origin_name().map(str::to_owned),
                 });
             }
-            added.insert(name.to_owned(), function);
+            added.insert(name.to_owned(), Arc::new(function));
         }
         table.append(&mut added);
         Ok(self)
@@ -230,7 +236,7 @@ impl DispatchServer {
 
     /// The mounted functions, sorted by name.
     pub fn functions(&self) -> impl Iterator<Item = &Function> {
-        self.functions.values()
+        self.functions.values().map(|function| &**function)
     }
 
     /// What `Describe` answers: the functions, sorted by name.
@@ -260,7 +266,7 @@ impl DispatchServer {
     }
 
     /// The function a call's metadata names. Errors: see the module docs.
-    pub(super) fn resolve(&self, metadata: &MetadataMap) -> Result<&Function, Status> {
+    pub(super) fn resolve(&self, metadata: &MetadataMap) -> Result<&Arc<Function>, Status> {
         let name = match metadata.get(FUNC_NAME) {
             Some(value) => {
                 if value.len() > MAX_NAME_BYTES {
@@ -310,20 +316,24 @@ impl DispatchServer {
         listed
     }
 
-    /// Serves one call of `Dispatch.Call`.
+    /// Serves one call of `Dispatch.Call`; sets `head_read` once the request's
+    /// head (and blob header, if any) has been read and the function is called.
     fn serve_call(
         &self,
         request: Request<Streaming<DispatchUpload>>,
+        head_read: Arc<AtomicBool>,
     ) -> Result<Response<FrameStream<DispatchFrame>>, Status> {
-        let function = self.resolve(request.metadata())?.clone();
+        let function = Arc::clone(self.resolve(request.metadata())?);
         let (blob_limits, params_limit) = (self.blob_limits, self.params_limit);
         let interval = function.heartbeat_interval();
         Ok(serve_optional_download(
             request,
             interval,
             move |request| async move {
-                let (request, blob) =
-                    accept_optional_upload::<DispatchUpload, _>(request, blob_limits).await?;
+                let accepted =
+                    accept_optional_upload::<DispatchUpload, _>(request, blob_limits).await;
+                head_read.store(true, Ordering::Relaxed);
+                let (request, blob) = accepted?;
                 let (metadata, extensions, head) = request.into_parts();
                 let name = function.name();
                 if head.params.len() > params_limit {
@@ -342,7 +352,7 @@ impl DispatchServer {
                     _ => {}
                 }
                 let ctx = Context {
-                    function: name.to_owned(),
+                    function: Arc::clone(function.shared_name()),
                     metadata,
                     progress: extensions.get::<Progress>().cloned().unwrap_or_default(),
                     deadline: extensions
@@ -390,11 +400,65 @@ struct CallSvc(DispatchServer);
 
 impl StreamingService<DispatchUpload> for CallSvc {
     type Response = DispatchFrame;
-    type ResponseStream = FrameStream<DispatchFrame>;
+    type ResponseStream = CallStream;
     type Future = tonic::codegen::BoxFuture<Response<Self::ResponseStream>, Status>;
 
+    /// Returns the response (its headers go out then) once the request's head
+    /// has been read and the function called: with the function's first frame
+    /// when it came at once (a quick function's result then leaves with the
+    /// headers, in one write rather than two), else without. Waiting for the
+    /// head is waiting for the client, not for the function: the function
+    /// itself runs behind the headers, so its deadline and heartbeats work as
+    /// before.
     fn call(&mut self, request: Request<Streaming<DispatchUpload>>) -> Self::Future {
-        Box::pin(std::future::ready(self.0.serve_call(request)))
+        let head_read = Arc::new(AtomicBool::new(false));
+        let response = self.0.serve_call(request, Arc::clone(&head_read));
+        Box::pin(async move {
+            let (metadata, mut frames, extensions) = response?.into_parts();
+            let first = std::future::poll_fn(|cx| match Pin::new(&mut frames).poll_next(cx) {
+                Poll::Ready(frame) => Poll::Ready(Some(frame)),
+                Poll::Pending if head_read.load(Ordering::Relaxed) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            })
+            .await;
+            let stream = match first {
+                None => CallStream {
+                    first: None,
+                    rest: Some(frames),
+                },
+                Some(None) => CallStream {
+                    first: None,
+                    rest: None,
+                },
+                Some(Some(frame)) => CallStream {
+                    first: Some(frame),
+                    rest: Some(frames),
+                },
+            };
+            Ok(Response::from_parts(metadata, stream, extensions))
+        })
+    }
+}
+
+/// The response stream of a call: the frame taken off its front while the
+/// response waited for the request's head, if any, then the rest.
+pub(super) struct CallStream {
+    first: Option<Result<DispatchFrame, Status>>,
+    /// `None` once the stream has ended.
+    rest: Option<FrameStream<DispatchFrame>>,
+}
+
+impl Stream for CallStream {
+    type Item = Result<DispatchFrame, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(frame) = self.first.take() {
+            return Poll::Ready(Some(frame));
+        }
+        match self.rest.as_mut() {
+            Some(rest) => Pin::new(rest).poll_next(cx),
+            None => Poll::Ready(None),
+        }
     }
 }
 

@@ -377,3 +377,10 @@ mod expansion_shape {
         assert!(predict.takes_blob && predict.returns_blob);
     }
 }
+
+/// `steadfast-macros` checks `#[steadfast::func(name = "...")]` against its own
+/// copy of this bound (a proc-macro crate cannot read this one): keep them equal.
+#[test]
+fn the_macros_name_bound_is_the_servers() {
+    assert_eq!(super::MAX_NAME_BYTES, 256);
+}

@@ -593,6 +593,12 @@ impl<F, S> FrameReader<F, S> {
 
     /// Ready once a whole window has passed since the last frame, or the deadline.
     fn poll_expiry(&mut self, cx: &mut Context<'_>) -> Poll<Expiry> {
+        if self.deadline.is_none() && self.last_frame.checked_add(self.window).is_none() {
+            // No deadline and no window (`Duration::MAX`, what a call without
+            // heartbeats has): nothing can expire, so no timer is armed (a
+            // call of `Dispatch` would register and drop one each time).
+            return Poll::Pending;
+        }
         let silent_at = after(self.last_frame, self.window);
         let wake_at = earliest(silent_at, self.deadline.as_ref());
         let timer = self

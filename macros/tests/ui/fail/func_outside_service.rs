@@ -1,0 +1,5 @@
+// `#[steadfast::func]` outside a `#[steadfast::service]` trait.
+#[steadfast::func(name = "hello")]
+fn hello() {}
+
+fn main() {}

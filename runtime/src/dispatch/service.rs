@@ -1,0 +1,100 @@
+//! What `#[steadfast::service]`'s expansion calls (through
+//! `steadfast::__private`), so that the expansion stays thin.
+//!
+//! The expansion builds each function with [`Function::raw`] from these pieces
+//! rather than with [`function`](super::function): each piece needs one trait of
+//! one user type (`P: DeserializeOwned` to parse, `R: Serialize` to reply, ...),
+//! and the expansion spans each call at that type, so a missing derive is one
+//! error at the user's type instead of one about a closure.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::{Request, Status};
+
+use super::function::{missing_blob, parse_json, to_json};
+use super::{DispatchServer, Function, Reply, Schema};
+use crate::{Blob, BlobSource};
+
+pub use super::function::parse_params;
+
+/// A `DispatchServer` serving one service's functions.
+///
+/// The macro has checked that their names are distinct valid names (1 to
+/// [`MAX_NAME_BYTES`](super::MAX_NAME_BYTES) bytes of visible ASCII), so mounting
+/// cannot fail; should it, that is a bug in the macro, and it says so.
+pub fn dispatch_server(functions: Vec<Function>) -> DispatchServer {
+    match DispatchServer::new().mount(functions) {
+        Ok(server) => server,
+        Err(error) => panic!(
+            "steadfast: #[steadfast::service] generated functions that do not mount ({error}); this is a bug, please report it"
+        ),
+    }
+}
+
+/// The JSON Schema of a params or result type, for `Describe`.
+pub fn schema<T: Schema + ?Sized>() -> String {
+    T::json_schema()
+}
+
+/// The blob a function that takes one was sent (the server checks its presence
+/// before the call; this is the same check, for a function built by hand).
+pub fn take_blob(function: &str, blob: Option<Blob>) -> Result<Blob, Status> {
+    blob.ok_or_else(|| missing_blob(function))
+}
+
+/// A function's error as a status.
+pub fn into_status<E: Into<Status>>(error: E) -> Status {
+    error.into()
+}
+
+/// A result as it travels.
+pub fn reply<R: Serialize>(result: R) -> Result<Reply, Status> {
+    Ok(Reply {
+        result: to_json(&result)?,
+        blob: None,
+    })
+}
+
+/// A result and a blob as they travel.
+pub fn reply_with_blob<R: Serialize>((result, blob): (R, BlobSource)) -> Result<Reply, Status> {
+    Ok(Reply {
+        result: to_json(&result)?,
+        blob: Some(blob),
+    })
+}
+
+/// A client's request with its params as JSON. Errors: params that do not
+/// serialize → `INVALID_ARGUMENT`.
+pub fn params_json<P: Serialize>(
+    function: &str,
+    request: Request<P>,
+) -> Result<Request<Bytes>, Status> {
+    let (metadata, extensions, params) = request.into_parts();
+    let json = serde_json::to_vec(&params).map_err(|error| {
+        Status::invalid_argument(format!(
+            "the params of `{function}` do not serialize: {error}"
+        ))
+    })?;
+    Ok(Request::from_parts(metadata, extensions, json.into()))
+}
+
+/// A result read from its JSON. Errors: a result that does not deserialize →
+/// `INTERNAL`.
+pub fn result_json<R: DeserializeOwned>(function: &str, json: &[u8]) -> Result<R, Status> {
+    parse_json(json).map_err(|error| {
+        Status::internal(format!(
+            "the result of `{function}` does not deserialize: {error}"
+        ))
+    })
+}
+
+/// The blob a function that returns one sent (the server always sends one; a
+/// server that does not answers with a broken reply → `INTERNAL`).
+pub fn returned_blob(function: &str, blob: Option<Blob>) -> Result<Blob, Status> {
+    blob.ok_or_else(|| {
+        Status::internal(format!(
+            "function `{function}` returns a blob, and the server sent none"
+        ))
+    })
+}
