@@ -1,44 +1,28 @@
-//! The code-first `Model` service: no `.proto`, only Rust types and functions
-//! served on `steadfast.v1.Dispatch` (see [`steadfast::dispatch`]).
+//! The code-first `Model` service: no `.proto`, only a Rust trait with
+//! `#[steadfast::service]`, served on `steadfast.v1.Dispatch`.
 //!
 //! - `hello` greets: `HelloParams { name }` → `"hello, NAME from SERVER"`.
 //! - `predict` stands for a slow model: it hashes its input blob (SHA-256) as it
 //!   arrives, then works `delay_ms`, reporting progress all along, with heartbeats
-//!   every [`PREDICT_HEARTBEAT`] of silence; it answers the input's size, its
-//!   SHA-256 and the name of the server that served it (`served_by`, so a test or
-//!   an operator behind a proxy sees which backend answered).
+//!   after each 500 ms of silence; it answers the input's size, its SHA-256 and
+//!   the name of the server that served it (`served_by`, so a test or an operator
+//!   behind a proxy sees which backend answered).
 //! - `echo_blob` sends its input blob back.
 //!
-//! [`ModelService`] holds the handlers, [`functions`] turns them into dispatch
-//! [`Function`]s for `model-server`, and [`ModelClient`] is the typed client
-//! `model-client` uses. [`functions`] and [`ModelClient`] are what
-//! `#[steadfast::service]` generates from a trait with these methods.
+//! The macro generates [`ModelServer`] (what `model-server` mounts) and
+//! [`ModelClient`] (what `model-client` calls); [`ModelService`] implements the
+//! trait.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use steadfast::{
-    Blob, BlobSource,
-    dispatch::{self, Context, DispatchClient, Function},
-};
+use steadfast::{Blob, BlobSource, Context};
 use tokio::{io::AsyncReadExt, time::Instant};
-use tonic::{
-    IntoRequest, Status,
-    codegen::{Body, Bytes, StdError},
-    metadata::errors::InvalidMetadataValue,
-    transport::{Channel, Endpoint},
-};
+use tonic::Status;
 
 use crate::lab::hex;
-
-/// The trait's name, given to each function as its origin (named when two mounted
-/// functions share a name).
-pub const SERVICE: &str = "Model";
-
-/// `predict`'s heartbeat interval: a heartbeat after each 500 ms of silence.
-pub const PREDICT_HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// The longest work `predict` accepts (`delay_ms`): one hour.
 pub const MAX_DELAY_MS: u64 = 3_600_000;
@@ -75,8 +59,30 @@ pub struct Prediction {
     pub served_by: String,
 }
 
-/// The `Model` service: its handlers, with the signatures of the trait methods
-/// `#[steadfast::service]` will take.
+/// A model server: a greeting, a slow prediction over an input blob, an echo.
+#[steadfast::service]
+pub trait Model {
+    /// Greets: `"hello, NAME from SERVER"`.
+    async fn hello(&self, params: HelloParams) -> Result<String, Status>;
+
+    /// Hashes the input blob as it arrives, then works `delay_ms` (heartbeats
+    /// every 500 ms of silence, with progress); answers the input's size, its
+    /// SHA-256 and the server's name. Work that cannot end before the call's
+    /// deadline is refused with `DEADLINE_EXCEEDED`; `delay_ms` over
+    /// [`MAX_DELAY_MS`] is `INVALID_ARGUMENT`.
+    #[steadfast::func(heartbeat_ms = 500)]
+    async fn predict(
+        &self,
+        ctx: Context,
+        params: PredictParams,
+        input: Blob,
+    ) -> Result<Prediction, Status>;
+
+    /// Sends the input blob back.
+    async fn echo_blob(&self, params: (), input: Blob) -> Result<((), BlobSource), Status>;
+}
+
+/// The `Model` implementation of `model-server`.
 #[derive(Debug, Clone)]
 pub struct ModelService {
     name: String,
@@ -87,9 +93,10 @@ impl ModelService {
     pub fn new(name: impl Into<String>) -> Self {
         ModelService { name: name.into() }
     }
+}
 
-    /// Greets: `"hello, NAME from SERVER"`.
-    pub async fn hello(&self, params: HelloParams) -> Result<String, Status> {
+impl Model for ModelService {
+    async fn hello(&self, params: HelloParams) -> Result<String, Status> {
         Ok(format!("hello, {} from {}", params.name, self.name))
     }
 
@@ -100,7 +107,7 @@ impl ModelService {
     ///
     /// Errors: `delay_ms` over [`MAX_DELAY_MS`] → `INVALID_ARGUMENT`; a blob the
     /// server refuses (corrupt, over its limits) → its status.
-    pub async fn predict(
+    async fn predict(
         &self,
         ctx: Context,
         params: PredictParams,
@@ -171,151 +178,13 @@ impl ModelService {
     }
 
     /// Sends `input` back as it arrives (with its declared size, if it has one).
-    pub async fn echo_blob(&self, _params: (), input: Blob) -> Result<((), BlobSource), Status> {
+    async fn echo_blob(&self, _params: (), input: Blob) -> Result<((), BlobSource), Status> {
         let size = input.declared_size();
         let mut output = BlobSource::from_reader(input);
         if let Some(size) = size {
             output = output.size(size);
         }
         Ok(((), output))
-    }
-}
-
-/// The dispatch functions of `model`: `hello`, `predict` (heartbeats every
-/// [`PREDICT_HEARTBEAT`]) and `echo_blob`, to mount on a
-/// [`DispatchServer`](steadfast::dispatch::DispatchServer).
-///
-/// What `#[steadfast::service]` generates as `ModelServer::new(model)`.
-pub fn functions(model: Arc<ModelService>) -> Vec<Function> {
-    vec![
-        dispatch::function("hello", {
-            let model = Arc::clone(&model);
-            move |_ctx: Context, params: HelloParams| {
-                let model = Arc::clone(&model);
-                async move { model.hello(params).await }
-            }
-        })
-        .doc("Greets.")
-        .origin(SERVICE),
-        dispatch::function("predict", {
-            let model = Arc::clone(&model);
-            move |ctx: Context, params: PredictParams, input: Blob| {
-                let model = Arc::clone(&model);
-                async move { model.predict(ctx, params, input).await }
-            }
-        })
-        .doc("Hashes the input blob as it arrives, then works `delay_ms`; answers the size, the SHA-256 and the server's name.")
-        .heartbeat(PREDICT_HEARTBEAT)
-        .origin(SERVICE),
-        dispatch::function("echo_blob", {
-            let model = Arc::clone(&model);
-            move |_ctx: Context, params: (), input: Blob| {
-                let model = Arc::clone(&model);
-                async move { model.echo_blob(params, input).await }
-            }
-        })
-        .doc("Sends the input blob back.")
-        .origin(SERVICE),
-    ]
-}
-
-/// A typed client of the `Model` functions, over a [`DispatchClient`]: sets
-/// `x-func-name` (and `x-upstream`, after [`upstream`](Self::upstream)), and
-/// passes `predict`'s heartbeat interval so that a silent server fails the call
-/// with `UNAVAILABLE` after 3 × [`PREDICT_HEARTBEAT`].
-///
-/// A request's metadata, timeout ([`tonic::Request::set_timeout`]) and
-/// [`CallOptions`](steadfast::CallOptions) (progress callbacks) ride along.
-#[derive(Debug, Clone)]
-pub struct ModelClient<T> {
-    inner: DispatchClient<T>,
-}
-
-impl ModelClient<Channel> {
-    /// Connects to `dst` (eagerly).
-    pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
-    where
-        D: TryInto<Endpoint>,
-        D::Error: Into<StdError>,
-    {
-        Ok(ModelClient {
-            inner: DispatchClient::connect(dst).await?,
-        })
-    }
-}
-
-impl<T> ModelClient<T>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
-    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
-{
-    /// A client over `inner` (a [`Channel`], or any gRPC service).
-    pub fn new(inner: T) -> Self {
-        ModelClient {
-            inner: DispatchClient::new(inner),
-        }
-    }
-
-    /// Sends `x-upstream: name` with every call, for a proxy that routes by it.
-    /// Errors: a name that is not a valid metadata value.
-    pub fn upstream(self, name: &str) -> Result<Self, InvalidMetadataValue> {
-        Ok(ModelClient {
-            inner: self.inner.upstream(name)?,
-        })
-    }
-
-    /// Greets.
-    pub async fn hello(
-        &mut self,
-        request: impl IntoRequest<HelloParams>,
-    ) -> Result<String, Status> {
-        let response = self
-            .inner
-            .call_request::<_, String>("hello", None, request.into_request(), None)
-            .await?;
-        Ok(response.into_inner().0)
-    }
-
-    /// Hashes `input` on the server, then works `delay_ms`; heartbeats meanwhile.
-    pub async fn predict(
-        &mut self,
-        request: impl IntoRequest<PredictParams>,
-        input: impl Into<BlobSource>,
-    ) -> Result<Prediction, Status> {
-        let response = self
-            .inner
-            .call_request::<_, Prediction>(
-                "predict",
-                Some(PREDICT_HEARTBEAT),
-                request.into_request(),
-                Some(input.into()),
-            )
-            .await?;
-        Ok(response.into_inner().0)
-    }
-
-    /// Sends `input` to the server, which sends it back.
-    pub async fn echo_blob(
-        &mut self,
-        request: impl IntoRequest<()>,
-        input: impl Into<BlobSource>,
-    ) -> Result<((), Blob), Status> {
-        let response = self
-            .inner
-            .call_request::<_, ()>(
-                "echo_blob",
-                None,
-                request.into_request(),
-                Some(input.into()),
-            )
-            .await?;
-        let (result, blob) = response.into_inner();
-        Ok((
-            result,
-            blob.ok_or_else(|| Status::internal("`echo_blob` returned no blob"))?,
-        ))
     }
 }
 
@@ -328,7 +197,7 @@ mod tests {
     #[test]
     fn describe_shows_the_functions_as_the_trait_declares_them() {
         let server = DispatchServer::new()
-            .mount(functions(Arc::new(ModelService::new("m"))))
+            .mount(ModelServer::new(ModelService::new("m")))
             .expect("no duplicate names")
             .default_function("hello");
         let functions = server.describe().functions;

@@ -9,13 +9,13 @@
 //! `model-server NAME listening on ADDR` once it accepts calls (port 0 picks a
 //! free port), and stops cleanly on Ctrl-C or SIGTERM.
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, process::ExitCode};
 
 use clap::Parser;
 use steadfast::dispatch::DispatchServer;
 use steadfast_examples::{
     lab::{nodelay, shutdown_signal},
-    model::{self, ModelService},
+    model::{ModelServer, ModelService},
     report::Report,
 };
 
@@ -49,7 +49,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let dispatch = DispatchServer::new()
-        .mount(model::functions(Arc::new(ModelService::new(&args.name))))?
+        .mount(ModelServer::new(ModelService::new(&args.name)))?
         .default_function("hello");
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     // Before the announcement: a SIGTERM right after it must drain, not kill.
