@@ -6,7 +6,9 @@
 //! that passes with progress, a stream with long gaps, a frozen server caught
 //! by the client's liveness window, cancellation, a refused bad request, and
 //! blobs: 64 MiB uploaded and hashed as it streams, 16 MiB downloaded, both in
-//! constant memory and checked against a locally computed SHA-256.
+//! constant memory and checked against a locally computed SHA-256, and a
+//! code-first service (`#[steadfast::service]`, no `.proto`) called by name
+//! through the same cutting proxy.
 //! Exits non-zero if anything does not behave as described.
 
 use std::{
@@ -24,6 +26,7 @@ use steadfast::{BlobSource, CallOptions, blob::TransferProgress};
 use steadfast_examples::{
     content,
     lab::{RunningLab, describe, hex},
+    model::{HelloParams, ModelClient, ModelServer, ModelService, PredictParams},
     proto::lab::v1::{
         DigestRequest, FetchRequest, SleepRequest, TicksRequest, WhoAmIRequest,
         lab_client::LabClient,
@@ -94,11 +97,11 @@ async fn connect(url: String) -> Result<LabClient<Channel>> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    println!("steadfast tour: everything runs on 127.0.0.1 and takes about 30 s.\n");
+    println!("steadfast tour: everything runs on 127.0.0.1 and takes about 40 s.\n");
     match tour().await {
         Ok(()) => {
             println!(
-                "\nAll good. Next: run `lab-server` and `lab-client` yourself (see README.md)."
+                "\nAll good. Next: run `lab-server` and `lab-client`, or `model-server` and\n`model-client`, yourself (see README.md)."
             );
             ExitCode::SUCCESS
         }
@@ -233,7 +236,8 @@ async fn tour() -> Result {
         "the server keeps serving (WhoAmI answered \"tour-lab\")",
     )?;
 
-    blobs(&lab).await
+    blobs(&lab).await?;
+    code_first().await
 }
 
 /// Generated content for the blob steps: `UPLOAD_BYTES` from seed 1 up,
@@ -296,6 +300,65 @@ async fn blobs(lab: &RunningLab) -> Result {
     check(
         size == DOWNLOAD_BYTES && sha256 == content::sha256_hex(DOWNLOAD_BYTES, 2),
         "every byte arrived, verified, with the expected SHA-256",
+    )?;
+    Ok(())
+}
+
+/// What step 10 uploads to `predict`.
+const PREDICT_BYTES: u64 = 4 << 20;
+
+/// Step 10: the code-first `Model` service (`steadfast_examples::model`, a trait
+/// with `#[steadfast::service]`) behind a proxy that cuts silent calls after 1 s.
+async fn code_first() -> Result {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ModelServer::new(ModelService::new("tour-model")))
+            .serve_with_incoming(steadfast_examples::lab::nodelay(listener)),
+    );
+    let proxy = CuttingProxy::start(addr, Some(Duration::from_secs(1))).await?;
+    println!(
+        "\n10. A code-first service: `trait Model` with #[steadfast::service], no .proto, on\n    {addr}; called by name (x-func-name) through a proxy on {} that cuts silent calls after 1 s",
+        proxy.addr()
+    );
+    let mut client = ModelClient::connect(proxy.url()).await?;
+    let greeting = client
+        .hello(HelloParams {
+            name: "tour".into(),
+        })
+        .await?;
+    println!("   hello -> {greeting:?}");
+    check(
+        greeting == "hello, tour from tour-model",
+        "the generated client called `hello` and got its JSON result",
+    )?;
+
+    let mut request = Request::new(PredictParams { delay_ms: 2500 });
+    CallOptions::new()
+        .on_progress(|hb| println!("   {}", describe(hb)))
+        .attach(&mut request);
+    let source = BlobSource::from_reader(content::reader(PREDICT_BYTES, 3)).size(PREDICT_BYTES);
+    let prediction = client.predict(request, source).await?;
+    println!(
+        "   predict -> size {}, sha256 {}, served by {}",
+        prediction.size, prediction.sha256_hex, prediction.served_by
+    );
+    check(
+        prediction.size == PREDICT_BYTES
+            && prediction.sha256_hex == content::sha256_hex(PREDICT_BYTES, 3)
+            && proxy.cut_count() == 0,
+        "a 2.5 s `predict` over a 4 MiB blob passed the 1 s proxy on heartbeats",
+    )?;
+
+    let mut dispatch = client.into_dispatch();
+    let unknown = dispatch.call::<_, ()>("train", &(), None).await;
+    if let Err(status) = &unknown {
+        println!("   train -> {:?}: {}", status.code(), status.message());
+    }
+    check(
+        matches!(&unknown, Err(s) if s.code() == Code::Unimplemented && s.message().contains("predict")),
+        "an unknown name is UNIMPLEMENTED, and the message lists the names the server knows",
     )?;
     Ok(())
 }
