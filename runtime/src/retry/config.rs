@@ -86,18 +86,18 @@ impl ServiceConfig {
     ///
     /// [`RetryPolicyBuilder::build`]: super::RetryPolicyBuilder::build
     pub fn from_json(json: &str) -> Result<ServiceConfig, ConfigError> {
-        let mut deserializer = serde_json::Deserializer::from_str(json);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError {
-                path: if path == "." { String::new() } else { path },
-                kind: ConfigErrorKind::Json(e.into_inner()),
-            }
-        })?;
-        deserializer.end().map_err(|e| ConfigError {
-            path: String::new(),
+        let json_error = |path: String, e| ConfigError {
+            path,
             kind: ConfigErrorKind::Json(e),
-        })?;
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| json_error(String::new(), e))?;
+        if !value.is_object() {
+            let e = <serde_json::Error as serde::de::Error>::custom("expected a JSON object");
+            return Err(json_error(String::new(), e));
+        }
+        let raw: RawConfig = serde_path_to_error::deserialize(value)
+            .map_err(|e| json_error(e.path().to_string(), e.into_inner()))?;
         raw.validate()
     }
 
