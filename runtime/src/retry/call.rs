@@ -33,7 +33,9 @@ use super::unprocessed::unprocessed;
 ///         async move {
 ///             let mut request = tonic::Request::new(());
 ///             attempt.prepare(&mut request);
-///             grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+///             // `from_error` keeps the transport error as the status's source,
+///             // which tells a refused connection from a failed call.
+///             grpc.ready().await.map_err(|e| tonic::Status::from_error(Box::new(e)))?;
 ///             let path = PathAndQuery::from_static("/pkg.Service/Method");
 ///             let codec = tonic_prost::ProstCodec::<(), ()>::default();
 ///             grpc.unary(request, path, codec).await

@@ -47,9 +47,10 @@
 //!
 //! Retry `n` (`n` = 1 before the second attempt) waits a uniformly random time
 //! in `[0, min(initialBackoff × backoffMultiplier^(n−1), maxBackoff)]`: A6's
-//! "full jitter", which spreads the retries of many clients the most. (A 2024
-//! revision of A6, followed by grpc-go, draws from 0.8–1.2 × the bound instead;
-//! steadfast keeps full jitter, as its design asks.) After a pushback delay, the
+//! "full jitter", which spreads the retries of many clients the most. (A later
+//! revision of A6, grpc/proposal#452, followed by grpc-go since grpc-go#7869,
+//! waits 0.8–1.2 × the bound instead; steadfast keeps full jitter, as its
+//! design asks.) After a pushback delay, the
 //! next backoff starts again at `n` = 1. The randomness comes from a [`Rng`],
 //! [`FastRng`] by default, which a test can replace ([`Call::rng`]).
 //!

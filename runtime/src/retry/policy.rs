@@ -109,9 +109,9 @@ impl RetryPolicy {
 
     /// The retryable codes, in numeric order.
     pub fn retryable_codes(&self) -> impl Iterator<Item = Code> + '_ {
-        (0..=16)
+        (0..=16i32)
             .filter(|n| self.codes & (1 << n) != 0)
-            .map(|n| Code::from(n as i32))
+            .map(Code::from)
     }
 
     /// The upper bound of the delay before retry number `retry` (1 for the first
