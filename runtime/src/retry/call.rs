@@ -170,7 +170,9 @@ impl<G: Rng> Call<G> {
                 return Err(status);
             }
             if let Some(deadline) = self.deadline
-                && Instant::now() + delay >= deadline
+                && Instant::now()
+                    .checked_add(delay)
+                    .is_none_or(|end| end >= deadline)
             {
                 return Err(Status::deadline_exceeded(format!(
                     "deadline exceeded: it would pass before retry {number} (after {delay:?}); \

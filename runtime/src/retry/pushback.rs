@@ -30,9 +30,10 @@ impl Pushback {
         Pushback::from_metadata(status.metadata())
     }
 
-    /// The pushback in `metadata`. A6: the value is a decimal integer of
-    /// milliseconds; a negative or unparsable one asks the client not to retry,
-    /// and so do several values (as grpc-go treats them).
+    /// The pushback in `metadata`. A6: the value is a decimal signed 32-bit
+    /// integer of milliseconds; a negative or unparsable one (out of the 32-bit
+    /// range included) asks the client not to retry, and so do several values
+    /// (as grpc-go treats them).
     pub fn from_metadata(metadata: &MetadataMap) -> Pushback {
         let mut values = metadata.get_all(PUSHBACK).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
@@ -42,8 +43,11 @@ impl Pushback {
                 Pushback::None
             };
         };
-        match value.to_str().ok().and_then(|s| s.parse::<i64>().ok()) {
-            Some(ms) if ms >= 0 => Pushback::RetryAfter(Duration::from_millis(ms.unsigned_abs())),
+        // A6: "an ASCII encoded signed 32-bit integer", so at most about 24.8 days.
+        match value.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
+            Some(ms) if ms >= 0 => {
+                Pushback::RetryAfter(Duration::from_millis(u64::from(ms.unsigned_abs())))
+            }
             _ => Pushback::Stop,
         }
     }

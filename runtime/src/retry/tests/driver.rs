@@ -375,3 +375,17 @@ async fn a_call_whose_deadline_has_passed_makes_no_attempt() {
     assert_eq!(result.expect_err("too late").code(), Code::DeadlineExceeded);
     assert!(seen.starts.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pushback_beyond_the_deadline_ends_the_call_at_once() {
+    let start = Instant::now();
+    let call = Call::new(policy(5)).idempotent(true).timeout(ms(1000));
+    let (result, seen) = run(call, ms(10), |_| {
+        Err(with_pushback(Status::unavailable("later"), "2147483647"))
+    })
+    .await;
+    let status = result.expect_err("no time for the pushback");
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(seen.starts.len(), 1);
+    assert_eq!(start.elapsed(), ms(10));
+}

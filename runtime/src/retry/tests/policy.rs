@@ -201,7 +201,11 @@ fn pushback_is_a_delay_or_a_stop() {
     assert_eq!(pushback(&[]), Pushback::None);
     assert_eq!(pushback(&["0"]), Pushback::RetryAfter(Duration::ZERO));
     assert_eq!(pushback(&["250"]), Pushback::RetryAfter(ms(250)));
-    for stop in ["-1", "", "abc", "1.5", " 5", "99999999999999999999"] {
+    assert_eq!(
+        pushback(&["2147483647"]),
+        Pushback::RetryAfter(ms(2_147_483_647))
+    );
+    for stop in ["-1", "", "abc", "1.5", " 5", "2147483648", "-2147483648"] {
         assert_eq!(pushback(&[stop]), Pushback::Stop, "{stop:?}");
     }
     assert_eq!(pushback(&["10", "20"]), Pushback::Stop, "two values");
