@@ -5,6 +5,7 @@ pub mod blob;
 pub mod dispatch;
 pub mod heartbeat;
 mod proto;
+pub mod retry;
 
 pub use blob::{Blob, BlobSource};
 pub use dispatch::Context;

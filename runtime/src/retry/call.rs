@@ -1,0 +1,291 @@
+//! [`Call`]: runs the attempts of one call under a policy.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::{Request, Status};
+
+use super::policy::RetryPolicy;
+use super::pushback::{Pushback, set_previous_attempts};
+use super::rng::{FastRng, Rng};
+use super::throttle::RetryThrottle;
+use super::unprocessed::unprocessed;
+
+/// One call made with retries: its policy, throttle, deadline and whether it is
+/// idempotent. [`run`](Self::run) makes the attempts. The rules are in the
+/// [module docs](super).
+///
+/// ```no_run
+/// # async fn example(channel: tonic::transport::Channel) -> Result<(), tonic::Status> {
+/// use std::time::Duration;
+/// use steadfast::retry::{Call, RetryPolicy};
+/// use tonic::codegen::http::uri::PathAndQuery;
+///
+/// let grpc = tonic::client::Grpc::new(channel);
+/// let reply = Call::new(RetryPolicy::default())
+///     .idempotent(true)
+///     .timeout(Duration::from_secs(5))
+///     .run(|attempt| {
+///         let mut grpc = grpc.clone();
+///         async move {
+///             let mut request = tonic::Request::new(());
+///             attempt.prepare(&mut request);
+///             // `from_error` keeps the transport error as the status's source,
+///             // which tells a refused connection from a failed call.
+///             grpc.ready().await.map_err(|e| tonic::Status::from_error(Box::new(e)))?;
+///             let path = PathAndQuery::from_static("/pkg.Service/Method");
+///             let codec = tonic_prost::ProstCodec::<(), ()>::default();
+///             grpc.unary(request, path, codec).await
+///         }
+///     })
+///     .await?;
+/// # let _ = reply; Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Call<G = FastRng> {
+    policy: RetryPolicy,
+    throttle: Option<RetryThrottle>,
+    deadline: Option<Instant>,
+    idempotent: bool,
+    rng: G,
+}
+
+impl Call {
+    /// A call under `policy`: not idempotent, no deadline, no throttle, jitter
+    /// from a fresh [`FastRng`].
+    pub fn new(policy: RetryPolicy) -> Self {
+        Call {
+            policy,
+            throttle: None,
+            deadline: None,
+            idempotent: false,
+            rng: FastRng::new(),
+        }
+    }
+}
+
+impl<G: Rng> Call<G> {
+    /// Whether the method is safe to run more than once (default `false`). Only
+    /// an idempotent call is retried after a failure the server may have seen.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// The instant by which the whole call, all attempts and backoffs together,
+    /// must be over (`None`: no deadline, the default).
+    pub fn deadline(mut self, deadline: impl Into<Option<Instant>>) -> Self {
+        self.deadline = deadline.into();
+        self
+    }
+
+    /// A deadline `timeout` from now.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        let deadline = Instant::now().checked_add(timeout);
+        self.deadline(deadline)
+    }
+
+    /// The throttle of the channel the call goes through (`None`: not
+    /// throttled, the default).
+    pub fn throttle(mut self, throttle: impl Into<Option<RetryThrottle>>) -> Self {
+        self.throttle = throttle.into();
+        self
+    }
+
+    /// Draws the jitter from `rng` instead (for tests).
+    pub fn rng<H: Rng>(self, rng: H) -> Call<H> {
+        Call {
+            policy: self.policy,
+            throttle: self.throttle,
+            deadline: self.deadline,
+            idempotent: self.idempotent,
+            rng,
+        }
+    }
+
+    /// Makes attempts with `attempt` until one succeeds or the call may not be
+    /// retried, and returns the last attempt's result.
+    ///
+    /// Each attempt's future is dropped (the attempt cancelled) when the
+    /// deadline passes; the call then fails with `DEADLINE_EXCEEDED`. Between
+    /// attempts it sleeps on tokio's clock, never past the deadline.
+    pub async fn run<R, F, Fut>(mut self, mut attempt: F) -> Result<R, Status>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<R, Status>>,
+    {
+        let max_attempts = self.policy.max_attempts();
+        // Retries since the start or the last pushback: the backoff's exponent.
+        let mut backoff_retry = 0;
+        let mut number = 1;
+        loop {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Status::deadline_exceeded(
+                    "deadline exceeded before the first attempt",
+                ));
+            }
+            let this = Attempt {
+                number,
+                deadline: self.deadline,
+                committed: Arc::new(AtomicBool::new(false)),
+            };
+            let committed = Arc::clone(&this.committed);
+            let result = match self.deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, attempt(this))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Status::deadline_exceeded(format!(
+                            "deadline exceeded during attempt {number}"
+                        )))
+                    }),
+                None => attempt(this).await,
+            };
+            let status = match result {
+                Ok(value) => {
+                    if let Some(throttle) = &self.throttle {
+                        throttle.record_success();
+                    }
+                    return Ok(value);
+                }
+                Err(status) => status,
+            };
+            if status.code() == tonic::Code::DeadlineExceeded
+                && self.deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                return Err(status);
+            }
+            let Some(delay) = self.retry_delay(
+                &status,
+                committed.load(Ordering::Acquire),
+                &mut backoff_retry,
+            ) else {
+                return Err(status);
+            };
+            if number >= max_attempts {
+                return Err(status);
+            }
+            if let Some(deadline) = self.deadline
+                && Instant::now()
+                    .checked_add(delay)
+                    .is_none_or(|end| end >= deadline)
+            {
+                return Err(Status::deadline_exceeded(format!(
+                    "deadline exceeded: it would pass before retry {number} (after {delay:?}); \
+                     attempt {number} failed with {:?}: {}",
+                    status.code(),
+                    status.message()
+                )));
+            }
+            tracing::debug!(
+                attempt = number,
+                code = ?status.code(),
+                ?delay,
+                "retrying a failed call"
+            );
+            tokio::time::sleep(delay).await;
+            number += 1;
+        }
+    }
+
+    /// The delay before the next attempt, or `None` when `status` must not be
+    /// retried (attempts left are checked by the caller). Counts the failure
+    /// for throttling when A6 says it counts.
+    fn retry_delay(
+        &mut self,
+        status: &Status,
+        committed: bool,
+        backoff_retry: &mut u32,
+    ) -> Option<Duration> {
+        if committed {
+            return None;
+        }
+        if unprocessed(status).is_some() {
+            // Never reached the server: safe for any call, and no load on the
+            // server's application, so not a failure for throttling (A6's
+            // transparent retries). Still backed off: a server that is down
+            // refuses connections at once.
+            *backoff_retry += 1;
+            return Some(self.policy.backoff(*backoff_retry, &mut self.rng));
+        }
+        let pushback = Pushback::from_status(status);
+        if pushback == Pushback::Stop {
+            if let Some(throttle) = &self.throttle {
+                throttle.record_failure();
+            }
+            return None;
+        }
+        if !self.policy.retries(status.code()) {
+            return None;
+        }
+        if let Some(throttle) = &self.throttle
+            && !throttle.record_failure()
+        {
+            return None;
+        }
+        if !self.idempotent {
+            return None;
+        }
+        match pushback {
+            Pushback::RetryAfter(delay) => {
+                *backoff_retry = 0;
+                Some(delay)
+            }
+            Pushback::None | Pushback::Stop => {
+                *backoff_retry += 1;
+                Some(self.policy.backoff(*backoff_retry, &mut self.rng))
+            }
+        }
+    }
+}
+
+/// One attempt of a [`Call`], handed to the function that makes it.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    number: u32,
+    deadline: Option<Instant>,
+    committed: Arc<AtomicBool>,
+}
+
+impl Attempt {
+    /// 1 for the first attempt, 2 for the first retry, ...
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// The attempts made before this one (`grpc-previous-rpc-attempts`).
+    pub fn previous_attempts(&self) -> u32 {
+        self.number - 1
+    }
+
+    /// The call's deadline, shared by all its attempts.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Makes `request` ready to send as this attempt: sets
+    /// `grpc-previous-rpc-attempts` (none on the first attempt), and the
+    /// request's timeout to the time left before the deadline, if there is one.
+    pub fn prepare<M>(&self, request: &mut Request<M>) {
+        set_previous_attempts(request.metadata_mut(), self.previous_attempts());
+        if let Some(deadline) = self.deadline {
+            request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Marks the call committed: the response headers (or a first message)
+    /// arrived, so whatever this attempt returns is the call's result, never
+    /// retried (A6). A failure after this point is the server's answer.
+    pub fn commit(&self) {
+        self.committed.store(true, Ordering::Release);
+    }
+
+    /// Whether [`commit`](Self::commit) was called.
+    pub fn is_committed(&self) -> bool {
+        self.committed.load(Ordering::Acquire)
+    }
+}

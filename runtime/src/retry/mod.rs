@@ -1,0 +1,98 @@
+//! Retrying calls by policy, with the semantics of gRFC A6 (client retries).
+//!
+//! tonic has no retry policy; this module is the one steadfast's generated
+//! clients use. It is independent of any channel: a [`Call`] runs attempts that
+//! the caller makes (a closure returning a future), so the same rules serve
+//! unary calls now and stream sessions later.
+//!
+//! # The pieces
+//!
+//! - [`RetryPolicy`]: `maxAttempts`, `initialBackoff`, `maxBackoff`,
+//!   `backoffMultiplier`, `retryableStatusCodes`, validated when built
+//!   ([`PolicyError`] names the field). Default: 5 attempts, 100 ms doubling up to
+//!   1 s, `UNAVAILABLE` only (see [`RetryPolicy::default`] for why).
+//! - [`RetryThrottle`]: the token bucket of `retryThrottling`, one per channel.
+//! - [`ServiceConfig`]: reads both from a standard gRPC service config JSON
+//!   ([`ConfigError`] names the field path).
+//! - [`Call`]: applies them to one call; [`Attempt`] is what each attempt gets.
+//! - [`Pushback`] and [`set_previous_attempts`]: the retry metadata;
+//!   [`unprocessed`]: whether a failure proves the server never saw the call.
+//!
+//! # When a failed attempt is retried
+//!
+//! In this order; the first rule that applies decides:
+//!
+//! 1. **Committed** ([`Attempt::commit`]: response headers or a first message
+//!    arrived): never retried; the failure is the server's answer (A6).
+//! 2. **Never received** ([`unprocessed`]: no connection, or HTTP/2
+//!    `REFUSED_STREAM`): retried, idempotent or not and whatever its code,
+//!    since the server cannot have run it. Not a failure for throttling (A6's
+//!    transparent retries), but it counts as an attempt and waits the backoff,
+//!    so that a server that is down is not hammered.
+//! 3. **Pushback to stop** (`grpc-retry-pushback-ms` negative, malformed or
+//!    repeated): not retried, and a failure for throttling.
+//! 4. **A code not in `retryableStatusCodes`**: not retried, and not a failure
+//!    for throttling (a malformed request says nothing about the server's load).
+//! 5. **A retryable code**: a failure for throttling; then not retried if the
+//!    throttle is at or below half its tokens, nor if the call is not
+//!    idempotent (the server may have run it); else retried after the pushback
+//!    if the server sent one, or after the backoff.
+//!
+//! And in every case: at most [`RetryPolicy::max_attempts`] attempts (capped at
+//! 5 unless [raised](RetryPolicyBuilder::attempt_limit)); a call that is not
+//! retried returns the last attempt's status unchanged; a success gives its
+//! tokens back to the throttle.
+//!
+//! # Backoff
+//!
+//! Retry `n` (`n` = 1 before the second attempt) waits a uniformly random time
+//! in `[0, min(initialBackoff × backoffMultiplier^(n−1), maxBackoff)]`: A6's
+//! "full jitter", which spreads the retries of many clients the most. (A later
+//! revision of A6, grpc/proposal#452, followed by grpc-go since grpc-go#7869,
+//! waits 0.8–1.2 × the bound instead; steadfast keeps full jitter, as its
+//! design asks.) After a pushback delay, the
+//! next backoff starts again at `n` = 1. The randomness comes from a [`Rng`],
+//! [`FastRng`] by default, which a test can replace ([`Call::rng`]).
+//!
+//! # Deadlines
+//!
+//! The call's deadline ([`Call::deadline`]) bounds all attempts together: each
+//! attempt is told the time left ([`Attempt::prepare`] sets its
+//! `grpc-timeout`), its future is dropped when the deadline passes, and no
+//! backoff sleeps past it. The call then fails with `DEADLINE_EXCEEDED`: like
+//! grpc-go, which returns `DEADLINE_EXCEEDED` when the deadline passes during a
+//! backoff, except that steadfast does not sleep first when the backoff would
+//! end at or after the deadline; it fails at once, with the last attempt's code
+//! and message in the status message.
+//!
+//! # Metadata
+//!
+//! Each retry carries `grpc-previous-rpc-attempts` (1 on the second attempt, 2
+//! on the third, ...), set by [`Attempt::prepare`]. A server's
+//! `grpc-retry-pushback-ms` trailer is read by [`Pushback::from_status`].
+//!
+//! # Bounds
+//!
+//! A [`Call`] holds one attempt's future at a time, no task and no buffer of
+//! its own: whatever the attempt needs to resend (the request) is the caller's
+//! closure's to keep. It sleeps only on tokio's clock (a paused clock in tests
+//! works). Nothing here panics on what a peer sends.
+
+mod call;
+mod config;
+mod policy;
+mod pushback;
+mod rng;
+mod throttle;
+mod unprocessed;
+
+#[cfg(test)]
+mod tests;
+
+pub use call::{Attempt, Call};
+pub use config::{ConfigError, ConfigErrorKind, MethodConfig, ServiceConfig};
+pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBuilder};
+pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};
+pub use rng::{FastRng, Rng};
+pub use throttle::RetryThrottle;
+pub use unprocessed::{Unprocessed, unprocessed};

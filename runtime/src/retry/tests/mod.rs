@@ -1,0 +1,4 @@
+mod config;
+mod driver;
+mod net;
+mod policy;
