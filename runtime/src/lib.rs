@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod blob;
+pub mod channel;
 pub mod dispatch;
 pub mod heartbeat;
 mod proto;

@@ -56,6 +56,18 @@ pub(crate) fn generate(
                 {
                     super::#wire_module::#module::#client::connect(dst).await.map(Self::wrap)
                 }
+
+                /// A client whose channel connects on its first call, so it can be made
+                /// before the server is up, and reconnects on the call after a break;
+                /// with steadfast's keepalive defaults (`steadfast::channel`). Must be
+                /// called inside a tokio runtime.
+                pub fn connect_lazy<D>(dst: D) -> ::core::result::Result<Self, #tonic::transport::Error>
+                where
+                    D: ::core::convert::TryInto<#tonic::transport::Endpoint>,
+                    D::Error: ::core::convert::Into<#tonic::codegen::StdError>,
+                {
+                    #sf::channel::connect_lazy(dst).map(Self::new)
+                }
             }
         }
     } else {

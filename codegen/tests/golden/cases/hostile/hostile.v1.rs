@@ -384,6 +384,26 @@ pub mod lab_client {
         {
             super::lab_wire::lab_client::LabClient::connect(dst).await.map(Self::wrap)
         }
+        /// A client whose channel connects on its first call, so it can be made
+        /// before the server is up, and reconnects on the call after a break;
+        /// with steadfast's keepalive defaults (`steadfast::channel`). Must be
+        /// called inside a tokio runtime.
+        pub fn connect_lazy<D>(
+            dst: D,
+        ) -> ::core::result::Result<
+            Self,
+            ::steadfast::__private::tonic::transport::Error,
+        >
+        where
+            D: ::core::convert::TryInto<
+                ::steadfast::__private::tonic::transport::Endpoint,
+            >,
+            D::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            >,
+        {
+            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+        }
     }
     impl<T> LabClient<T>
     where
@@ -1801,6 +1821,26 @@ pub mod lab_wire_client {
                 .await
                 .map(Self::wrap)
         }
+        /// A client whose channel connects on its first call, so it can be made
+        /// before the server is up, and reconnects on the call after a break;
+        /// with steadfast's keepalive defaults (`steadfast::channel`). Must be
+        /// called inside a tokio runtime.
+        pub fn connect_lazy<D>(
+            dst: D,
+        ) -> ::core::result::Result<
+            Self,
+            ::steadfast::__private::tonic::transport::Error,
+        >
+        where
+            D: ::core::convert::TryInto<
+                ::steadfast::__private::tonic::transport::Endpoint,
+            >,
+            D::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            >,
+        {
+            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+        }
     }
     impl<T> LabWireClient<T>
     where
@@ -2513,6 +2553,26 @@ pub mod other_client {
             super::other_wire::other_client::OtherClient::connect(dst)
                 .await
                 .map(Self::wrap)
+        }
+        /// A client whose channel connects on its first call, so it can be made
+        /// before the server is up, and reconnects on the call after a break;
+        /// with steadfast's keepalive defaults (`steadfast::channel`). Must be
+        /// called inside a tokio runtime.
+        pub fn connect_lazy<D>(
+            dst: D,
+        ) -> ::core::result::Result<
+            Self,
+            ::steadfast::__private::tonic::transport::Error,
+        >
+        where
+            D: ::core::convert::TryInto<
+                ::steadfast::__private::tonic::transport::Endpoint,
+            >,
+            D::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            >,
+        {
+            ::steadfast::channel::connect_lazy(dst).map(Self::new)
         }
     }
     impl<T> OtherClient<T>
@@ -3237,6 +3297,26 @@ pub mod second_client {
             super::second_wire::second_client::SecondClient::connect(dst)
                 .await
                 .map(Self::wrap)
+        }
+        /// A client whose channel connects on its first call, so it can be made
+        /// before the server is up, and reconnects on the call after a break;
+        /// with steadfast's keepalive defaults (`steadfast::channel`). Must be
+        /// called inside a tokio runtime.
+        pub fn connect_lazy<D>(
+            dst: D,
+        ) -> ::core::result::Result<
+            Self,
+            ::steadfast::__private::tonic::transport::Error,
+        >
+        where
+            D: ::core::convert::TryInto<
+                ::steadfast::__private::tonic::transport::Endpoint,
+            >,
+            D::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            >,
+        {
+            ::steadfast::channel::connect_lazy(dst).map(Self::new)
         }
     }
     impl<T> SecondClient<T>

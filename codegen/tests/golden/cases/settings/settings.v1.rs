@@ -328,6 +328,26 @@ pub mod tuned_client {
                 .await
                 .map(Self::wrap)
         }
+        /// A client whose channel connects on its first call, so it can be made
+        /// before the server is up, and reconnects on the call after a break;
+        /// with steadfast's keepalive defaults (`steadfast::channel`). Must be
+        /// called inside a tokio runtime.
+        pub fn connect_lazy<D>(
+            dst: D,
+        ) -> ::core::result::Result<
+            Self,
+            ::steadfast::__private::tonic::transport::Error,
+        >
+        where
+            D: ::core::convert::TryInto<
+                ::steadfast::__private::tonic::transport::Endpoint,
+            >,
+            D::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            >,
+        {
+            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+        }
     }
     impl<T> TunedClient<T>
     where
