@@ -612,3 +612,44 @@ async fn calls_wait_for_a_stream_slot_and_all_complete() {
         assert_eq!((digest_size, echoed), (data.len() as u64, data.len()));
     }
 }
+
+/// Results near tonic's 4 MiB message limit: a result of 4 MiB of JSON arrives
+/// whole (the limit is on the result, not on the frames around it); a larger one
+/// is refused with `OUT_OF_RANGE`, and the server keeps serving.
+#[tokio::test]
+async fn results_near_the_message_limit() {
+    let big = |_ctx: Context, len: usize| async move { Ok::<_, Status>("x".repeat(len)) };
+    let server = DispatchServer::new()
+        .mount([
+            dispatch::function("big", big),
+            dispatch::function("hello", hello),
+        ])
+        .expect("distinct names");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(
+        Server::builder()
+            .add_service(server)
+            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
+    );
+    let mut client = client(addr).await;
+
+    // The JSON of a string of n bytes is n + 2 bytes (its quotes).
+    let limit = 4 * 1024 * 1024;
+    let fits: String = call(&mut client, "big", &serde_json::json!(limit - 2))
+        .await
+        .expect("a result of exactly 4 MiB of JSON");
+    assert_eq!(fits.len(), limit - 2);
+
+    let status = call::<String>(&mut client, "big", &serde_json::json!(limit + 64 * 1024))
+        .await
+        .expect_err("64 KiB over");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+
+    let greeting: String = call(&mut client, "hello", &serde_json::json!({ "name": "next" }))
+        .await
+        .expect("the next call");
+    assert_eq!(greeting, "hello, next (from hello)");
+}

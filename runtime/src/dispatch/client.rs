@@ -17,8 +17,16 @@ use tonic_prost::ProstCodec;
 use super::{FUNC_NAME, FunctionInfo, SERVICE_NAME, UPSTREAM};
 use crate::blob::glue::upload_optional;
 use crate::heartbeat::client::{blob_call_context, call_optional_download};
+use crate::heartbeat::frame::FRAME_OVERHEAD;
 use crate::proto::v1::{CallHead, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload};
 use crate::{Blob, BlobSource};
+
+/// The default limit on a result's JSON: 4 MiB, tonic's default message limit.
+const DEFAULT_MAX_RESULT: usize = 4 * 1024 * 1024;
+
+/// The most bytes the frames around a result add: a `DispatchFrame` around a
+/// `CallResult` around the JSON, each a key and a length.
+pub const RESULT_OVERHEAD: usize = 2 * FRAME_OVERHEAD;
 
 /// A client of `steadfast.v1.Dispatch`: calls functions by name, with JSON params
 /// and results and optional blobs.
@@ -75,6 +83,7 @@ where
             inner: tonic::client::Grpc::new(inner),
             upstream: None,
         }
+        .max_decoding_message_size(DEFAULT_MAX_RESULT)
     }
 
     /// Sends `x-upstream: name` with every call (unless the request sets its own),
@@ -99,10 +108,15 @@ where
         self
     }
 
-    /// Limits the size of a decoded response message (default: 4 MiB).
+    /// Limits the size of a result's JSON (default: 4 MiB, tonic's message limit;
+    /// the frames around it may add [`RESULT_OVERHEAD`] bytes). A larger result
+    /// fails the call with `OUT_OF_RANGE`. A blob after the result has no such
+    /// limit.
     #[must_use]
     pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-        self.inner = self.inner.max_decoding_message_size(limit);
+        self.inner = self
+            .inner
+            .max_decoding_message_size(limit.saturating_add(RESULT_OVERHEAD));
         self
     }
 

@@ -112,7 +112,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 
-pub use self::client::DispatchClient;
+pub use self::client::{DispatchClient, RESULT_OVERHEAD};
 pub use self::function::{
     BoxFuture, Function, Handler, IntoFunctions, IntoReply, Plain, RawHandler, Reply, Schema,
     WithBlob, function,
