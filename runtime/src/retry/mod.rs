@@ -1,9 +1,11 @@
 //! Retrying calls by policy, with the semantics of gRFC A6 (client retries).
 //!
-//! tonic has no retry policy; this module is the one steadfast's generated
-//! clients use. It is independent of any channel: a [`Call`] runs attempts that
-//! the caller makes (a closure returning a future), so the same rules serve
-//! unary calls now and stream sessions later.
+//! tonic has no retry policy; this module is steadfast's. It is independent of
+//! any channel: a [`Call`] runs attempts that the caller makes (a closure
+//! returning a future), so the same rules serve unary calls and stream sessions.
+//! Today a caller wraps a call of any client in a [`Call`] (see its example);
+//! generated clients do not apply a policy by themselves yet (the
+//! `(steadfast.v1.method).retry` option is still refused by steadfast-build).
 //!
 //! # The pieces
 //!
