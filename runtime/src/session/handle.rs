@@ -221,7 +221,7 @@ where
             Arc::clone(&end),
         );
         Session {
-            outbox,
+            outbox: Some(outbox),
             responses,
             control,
             events,
@@ -238,7 +238,8 @@ where
 /// Dropping it ends the session at once (its task and attempt included), and
 /// the undelivered requests with it; [`close`](Self::close) hands them back.
 pub struct Session<Req, Resp> {
-    outbox: mpsc::Sender<Req>,
+    /// `None` once finished: the outbox's receiver then sees it closed.
+    outbox: Option<mpsc::Sender<Req>>,
     responses: mpsc::Receiver<Result<Resp, Status>>,
     control: watch::Sender<Control>,
     events: broadcast::Sender<Event>,
@@ -280,10 +281,13 @@ impl<Req, Resp> Session<Req, Resp> {
     /// Fails, handing the request back, once the session has ended or was
     /// [finished](Self::finish).
     pub async fn send(&self, request: Req) -> Result<(), SendError<Req>> {
-        self.outbox
-            .send(request)
-            .await
-            .map_err(|mpsc::error::SendError(request)| SendError(request))
+        match &self.outbox {
+            Some(outbox) => outbox
+                .send(request)
+                .await
+                .map_err(|mpsc::error::SendError(request)| SendError(request)),
+            None => Err(SendError(request)),
+        }
     }
 
     /// The next response, in the order the server sent them; after the session
@@ -316,14 +320,8 @@ impl<Req, Resp> Session<Req, Resp> {
     /// request in it has been sent the attempt's request stream ends (a
     /// client-streaming server then answers). Requests still unacknowledged
     /// are re-sent, and the stream ended again, if the attempt fails.
-    pub fn finish(&self) {
-        self.control.send_if_modified(|control| {
-            let run = *control == Control::Run;
-            if run {
-                *control = Control::Finish;
-            }
-            run
-        });
+    pub fn finish(&mut self) {
+        self.outbox = None;
     }
 
     /// Ends the session now: the current attempt is dropped (its request stream

@@ -22,8 +22,6 @@ const ATTEMPT_BUFFER: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Control {
     Run,
-    /// No more requests after those in the outbox.
-    Finish,
     /// Stop now.
     Close,
 }
@@ -163,10 +161,6 @@ where
     fn apply_control(&mut self) -> bool {
         match *self.control.borrow_and_update() {
             Control::Run => false,
-            Control::Finish => {
-                self.outbox.close();
-                false
-            }
             Control::Close => true,
         }
     }
