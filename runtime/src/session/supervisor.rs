@@ -2,6 +2,8 @@
 //! receiving end and the unacknowledged buffer.
 
 use std::collections::VecDeque;
+use std::error::Error;
+use std::io;
 use std::future::{Future, pending, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -123,7 +125,9 @@ where
                 failures = 0;
             }
             failures = failures.saturating_add(1);
-            let reconnects = self.policy.retries(status.code()) || unprocessed(&status).is_some();
+            let reconnects = self.policy.retries(status.code())
+                || unprocessed(&status).is_some()
+                || connection_lost(&status);
             let delay = match Pushback::from_status(&status) {
                 _ if !reconnects || failures >= self.policy.max_attempts() => None,
                 Pushback::Stop => None,
@@ -266,6 +270,27 @@ where
             }
         }
     }
+}
+
+/// Whether tonic made `status` from a broken connection rather than the
+/// server sending it: an I/O error, or an HTTP/2 I/O error or GOAWAY, in its
+/// source chain. (A server killed during a call gives `UNKNOWN` "h2 protocol
+/// error: error reading a body from connection: connection reset" in tonic
+/// 0.14, whatever the policy's codes.)
+pub(crate) fn connection_lost(status: &Status) -> bool {
+    let mut source: Option<&(dyn Error + 'static)> = status.source();
+    while let Some(error) = source {
+        if error.is::<io::Error>() {
+            return true;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>()
+            && (h2.is_io() || h2.is_go_away())
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Polls the future in `slot`, or never resolves when there is none.

@@ -262,3 +262,12 @@ async fn closing_or_dropping_a_session_ends_its_task() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[test]
+fn a_status_made_from_an_io_error_is_a_lost_connection() {
+    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+    let status = Status::from_error(Box::new(reset));
+    assert!(supervisor::connection_lost(&status), "{status:?}");
+    assert!(!supervisor::connection_lost(&Status::unknown("the server's own")));
+    assert!(!supervisor::connection_lost(&Status::unavailable("the server's own")));
+}
