@@ -200,9 +200,11 @@ async fn a_session_whose_server_never_returns_gives_up_and_hands_back_the_undeli
     let closed = session.close().await;
     assert_eq!(closed.status.map(|s| s.code()), Some(status.code()));
     assert!(
-        closed.undelivered.iter().map(|r| r.num).eq([10, 11, 12]
-            .into_iter()
-            .take(closed.undelivered.len())),
+        closed
+            .undelivered
+            .iter()
+            .map(|r| r.num)
+            .eq([10, 11, 12].into_iter().take(closed.undelivered.len())),
         "in order, none lost: {:?}",
         closed.undelivered
     );

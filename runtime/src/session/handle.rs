@@ -342,7 +342,9 @@ impl<Req, Resp> Session<Req, Resp> {
             // The application's `open` closure panicked: the buffers went with it.
             Err(err) => Closed {
                 undelivered: Vec::new(),
-                status: Some(Status::internal(format!("the session's task failed: {err}"))),
+                status: Some(Status::internal(format!(
+                    "the session's task failed: {err}"
+                ))),
             },
         }
     }

@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 use std::error::Error;
-use std::io;
 use std::future::{Future, pending, poll_fn};
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
@@ -192,9 +192,8 @@ where
     async fn attempt(&mut self, attempt: u32, reconnect: bool) -> End {
         let (requests, stream) = mpsc::channel(ATTEMPT_BUFFER);
         let mut requests = Some(requests);
-        let mut opening: Option<Opening<Resp>> = Some((self.open)(SessionStream {
-            requests: stream,
-        }));
+        let mut opening: Option<Opening<Resp>> =
+            Some((self.open)(SessionStream { requests: stream }));
         let mut incoming: Option<Responses<Resp>> = None;
         let mut pending_response: Option<Resp> = None;
         // How many of `unacked` (its oldest) this attempt has sent.

@@ -87,7 +87,11 @@ async fn recv(session: &mut Session<i64, i64>) -> i64 {
 fn oldest_per_response_acknowledges_one_request_if_one_is_outstanding() {
     let ack = Ack::<i64, i64>::oldest_per_response();
     assert_eq!(ack.count(&0, Some(&1), 3), 1);
-    assert_eq!(ack.count(&0, Some(&1), 0), 0, "nothing sent on this attempt");
+    assert_eq!(
+        ack.count(&0, Some(&1), 0),
+        0,
+        "nothing sent on this attempt"
+    );
     assert_eq!(ack.count(&0, None, 3), 0, "nothing outstanding");
 }
 
@@ -205,7 +209,11 @@ async fn a_code_the_policy_does_not_retry_ends_the_session_at_once() {
     let closed = session.close().await;
     // Closed before or after the first attempt's failure: never a second one.
     assert!(opened.load(Ordering::SeqCst) <= 1);
-    assert!(closed.status.is_none_or(|s| s.code() == Code::InvalidArgument));
+    assert!(
+        closed
+            .status
+            .is_none_or(|s| s.code() == Code::InvalidArgument)
+    );
     assert_eq!(closed.undelivered, [1]);
 }
 
@@ -258,7 +266,10 @@ async fn closing_or_dropping_a_session_ends_its_task() {
     drop(session);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while metrics.num_alive_tasks() != baseline {
-        assert!(tokio::time::Instant::now() < deadline, "the task is still alive");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task is still alive"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -268,6 +279,10 @@ fn a_status_made_from_an_io_error_is_a_lost_connection() {
     let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
     let status = Status::from_error(Box::new(reset));
     assert!(supervisor::connection_lost(&status), "{status:?}");
-    assert!(!supervisor::connection_lost(&Status::unknown("the server's own")));
-    assert!(!supervisor::connection_lost(&Status::unavailable("the server's own")));
+    assert!(!supervisor::connection_lost(&Status::unknown(
+        "the server's own"
+    )));
+    assert!(!supervisor::connection_lost(&Status::unavailable(
+        "the server's own"
+    )));
 }
