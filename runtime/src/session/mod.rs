@@ -4,7 +4,7 @@
 //! ```no_run
 //! # use tonic::{Response, Status, Streaming};
 //! # #[derive(Clone)] struct GatewayClient;
-//! # impl GatewayClient { async fn call(&mut self, _r: SessionStream<i64>) -> Result<Response<Streaming<i64>>, Status> { unimplemented!() } }
+//! # impl GatewayClient { async fn call(&mut self, _r: steadfast::session::SessionStream<i64>) -> Result<Response<Streaming<i64>>, Status> { unimplemented!() } }
 //! # async fn demo(client: GatewayClient) -> Result<(), Box<dyn std::error::Error>> {
 //! use steadfast::retry::RetryPolicy;
 //! use steadfast::session::{Ack, Session, SessionStream};
