@@ -224,7 +224,7 @@ async fn a_session_whose_server_never_returns_gives_up_and_hands_back_the_undeli
 }
 
 #[test]
-fn gateway_client_prints_every_number_once_across_a_server_restart() {
+fn gateway_client_prints_every_number_once_across_a_graceful_server_restart() {
     let addr = loopback(free_port());
     let mut server = gateway_server(addr, &["--delay-ms", "2"]);
     let until_n = 300;
@@ -243,7 +243,12 @@ fn gateway_client_prints_every_number_once_across_a_server_restart() {
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("a line of stdout");
         if line == "100" && !restarted {
-            drop(server);
+            // Ctrl-C in the demo: the server ends the open call with
+            // UNAVAILABLE rather than waiting for it, and exits.
+            let stopped = server
+                .terminate(Duration::from_secs(10))
+                .expect("gateway-server stops on SIGTERM with a call open");
+            assert!(stopped.success(), "gateway-server: {stopped}");
             server = gateway_server(addr, &["--delay-ms", "2"]);
             restarted = true;
         }
@@ -266,6 +271,9 @@ fn gateway_client_prints_every_number_once_across_a_server_restart() {
     assert!(restarted, "the run reached 100");
     let expected: Vec<String> = (1..=until_n).map(|n| n.to_string()).collect();
     assert!(lines == expected, "stdout is not 1..={until_n}:\n{lines:?}");
-    assert!(stderr.contains("reconnected"), "{stderr}");
+    assert!(
+        stderr.contains("the server is shutting down") && stderr.contains("reconnected"),
+        "the call was ended by the server's shutdown, then resumed: {stderr}"
+    );
     drop(server);
 }
