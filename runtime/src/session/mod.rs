@@ -96,6 +96,12 @@
 //! [`Session::close`] returns the undelivered requests with it. The policy's
 //! throttle and call deadlines do not apply to sessions.
 //!
+//! The session does not judge liveness itself: an attempt whose server stops
+//! answering without closing the connection waits until the connection is
+//! found dead. Set HTTP/2 keepalive on the endpoint
+//! (`Endpoint::http2_keep_alive_interval` and `keep_alive_timeout`): a ping
+//! left unanswered closes the connection, which is a lost connection above.
+//!
 //! # Bounds
 //!
 //! At most [`outbox_capacity`](SessionBuilder::outbox_capacity) requests wait
