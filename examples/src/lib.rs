@@ -3,10 +3,12 @@
 //! `blob-bench` and `dispatch-bench` (which print errors with
 //! [`report::Report`]; the benchmarks share [`measure`]); the code-first
 //! [`model`] service (no proto) and its binaries `model-server` and
-//! `model-client`.
+//! `model-client`; the reconnecting counter ([`gateway`], `proto/schema.proto`)
+//! and its binaries `gateway-server` and `gateway-client`.
 
 pub mod adder;
 pub mod content;
+pub mod gateway;
 pub mod lab;
 pub mod measure;
 pub mod model;
@@ -24,6 +26,11 @@ pub mod proto {
             #![allow(missing_docs)]
             tonic::include_proto!("lab.v1");
         }
+    }
+    /// The `schema` package: the reconnecting counter's `Gateway` service.
+    pub mod schema {
+        #![allow(missing_docs)]
+        tonic::include_proto!("schema");
     }
     /// The `bench.v1` package.
     pub mod bench {

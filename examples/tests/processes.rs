@@ -269,19 +269,9 @@ fn lab_client_names_the_cause_of_a_bad_address() {
 
 /// Sends SIGTERM to `server` and checks that it exits with success within 10 s.
 fn stops_cleanly_on_sigterm(mut server: ChildGuard, what: &str) {
-    let (ok, _, stderr) = run(Command::new("kill").args(["-TERM", &server.id().to_string()]));
-    assert!(ok, "{stderr}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|err| panic!("{what}: {err}"));
     assert!(status.success(), "{what}: {status}");
 }
 

@@ -7,7 +7,7 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -42,6 +42,42 @@ impl ChildGuard {
             ))),
             None => Ok(()),
         })
+    }
+}
+
+impl ChildGuard {
+    /// Sends `SIGTERM` (with `kill`, so Unix only) and waits, polling, until the
+    /// process exits; its exit status, or [`io::ErrorKind::TimedOut`] when it is
+    /// still running after `deadline` (the guard then kills it when dropped).
+    pub fn terminate(&mut self, deadline: Duration) -> io::Result<ExitStatus> {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .output()?;
+        if !kill.status.success() {
+            return Err(io::Error::other(format!(
+                "kill -TERM {}: {}",
+                self.id(),
+                String::from_utf8_lossy(&kill.stderr).trim()
+            )));
+        }
+        let give_up = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.0.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= give_up {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "process {} still running {deadline:?} after SIGTERM",
+                        self.id()
+                    ),
+                ));
+            }
+            sleep(POLL_INTERVAL);
+        }
     }
 }
 
@@ -239,6 +275,32 @@ mod tests {
         drop(guard);
         // Reaped by the guard, so the pid no longer exists (not even as a zombie).
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn terminate_stops_a_process_that_honours_sigterm() {
+        let mut guard = sleeper();
+        let status = guard
+            .terminate(Duration::from_secs(10))
+            .expect("`sleep` stops on SIGTERM");
+        assert!(!status.success(), "killed by the signal: {status}");
+    }
+
+    #[test]
+    fn terminate_times_out_on_a_process_that_ignores_sigterm() {
+        let mut guard = ChildGuard::spawn(
+            sh("trap '' TERM; echo ready; exec sleep 600").stdout(Stdio::piped()),
+        )
+        .expect("spawning a shell that ignores SIGTERM");
+        // Once it has printed, the trap is set (and inherited by `exec`).
+        let mut line = String::new();
+        BufReader::new(guard.0.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("ready");
+        let err = guard
+            .terminate(Duration::from_millis(300))
+            .expect_err("ignored");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
     }
 
     #[test]

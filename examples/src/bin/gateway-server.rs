@@ -1,0 +1,59 @@
+//! Run with: `cargo run -p steadfast-examples --bin gateway-server -- --addr 127.0.0.1:50051`
+//!
+//! The reconnecting counter's server (`proto/schema.proto`): answers each
+//! request of a `Gateway/Call` stream with `num + 1`, after `--delay-ms`.
+//! Prints `gateway-server listening on ADDR` once it accepts calls (port 0
+//! picks a free port). On Ctrl-C or SIGTERM it ends the open calls with
+//! UNAVAILABLE, so that their clients reconnect, and stops.
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use clap::Parser;
+use steadfast_examples::{
+    gateway::GatewayService,
+    lab::{nodelay, shutdown_signal},
+    report::Report,
+};
+use tokio::sync::watch;
+
+#[derive(Debug, Parser)]
+#[command(about = "Serve the reconnecting counter's Gateway")]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// How long to wait before each answer (ms).
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", Report(&*err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    // Before the announcement: a SIGTERM right after it must drain, not kill.
+    let signal = shutdown_signal();
+    println!("gateway-server listening on {}", listener.local_addr()?);
+    let (stop, stopping) = watch::channel(false);
+    let service = GatewayService::new(Duration::from_millis(args.delay_ms), stopping);
+    let shutdown = async move {
+        signal.await;
+        // Ends the open calls, which tonic's graceful shutdown waits for.
+        let _ = stop.send(true);
+    };
+    tonic::transport::Server::builder()
+        .add_service(service.into_server())
+        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
+        .await?;
+    eprintln!("gateway-server stopped");
+    Ok(())
+}

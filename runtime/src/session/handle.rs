@@ -1,0 +1,351 @@
+//! [`Session`], its builder, and what it reports: [`Event`], [`Closed`], [`SendError`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures_core::Stream;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tonic::{Response, Status};
+
+use super::ack::Ack;
+use super::stream::{Once, SessionStream};
+use super::supervisor::{Control, Supervisor};
+use crate::retry::{FastRng, RetryPolicy, Rng};
+
+/// The default [outbox capacity](SessionBuilder::outbox_capacity).
+pub const DEFAULT_OUTBOX_CAPACITY: usize = 1024;
+
+/// How many [`Event`]s a slow observer may fall behind before it misses some
+/// (it then gets `RecvError::Lagged`).
+pub const EVENT_CAPACITY: usize = 64;
+
+pub(crate) type Responses<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
+pub(crate) type Opening<Resp> =
+    Pin<Box<dyn Future<Output = Result<Response<Responses<Resp>>, Status>> + Send>>;
+pub(crate) type Opener<Req, Resp> = Box<dyn FnMut(SessionStream<Req>) -> Opening<Resp> + Send>;
+
+/// What happens to a session's connection, for an application that keeps
+/// state of its own in step with the server.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// The first attempt that got response headers; `attempt` counts every
+    /// attempt since the session opened, from 1.
+    Connected {
+        /// The attempt's number.
+        attempt: u32,
+    },
+    /// A connected attempt failed; the session reconnects unless a
+    /// [`GaveUp`](Event::GaveUp) follows.
+    Disconnected {
+        /// Why the attempt failed.
+        status: Status,
+    },
+    /// A later attempt got response headers: the unacknowledged requests are
+    /// being re-sent.
+    Reconnected {
+        /// The attempt's number.
+        attempt: u32,
+    },
+    /// The session stopped reconnecting and ended (see the module docs for
+    /// when); no event follows.
+    GaveUp {
+        /// The last attempt's status.
+        status: Status,
+    },
+}
+
+/// What a session hands back when it ends: see [`Session::close`].
+#[derive(Debug)]
+pub struct Closed<Req> {
+    /// The requests never acknowledged, in the order they were sent: the
+    /// unacknowledged buffer first, then what was still in the outbox.
+    pub undelivered: Vec<Req>,
+    /// Why the session ended on its own (it gave up), or `None` when it was
+    /// closed by the application or the server ended the call with `OK`.
+    pub status: Option<Status>,
+}
+
+/// A request the session did not take because it has ended (or was
+/// [finished](Session::finish)); the request is inside.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SendError<Req>(pub Req);
+
+impl<Req> fmt::Debug for SendError<Req> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<Req> fmt::Display for SendError<Req> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the session takes no more requests: it has ended or was finished")
+    }
+}
+
+impl<Req> std::error::Error for SendError<Req> {}
+
+/// Builds a [`Session`]; see [`Session::builder`].
+#[must_use]
+pub struct SessionBuilder<Req, Resp> {
+    policy: RetryPolicy,
+    capacity: usize,
+    ack: Option<Ack<Req, Resp>>,
+    rng: Box<dyn Rng>,
+}
+
+impl<Req, Resp> fmt::Debug for SessionBuilder<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionBuilder")
+            .field("policy", &self.policy)
+            .field("capacity", &self.capacity)
+            .field("ack", &self.ack)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req, Resp> SessionBuilder<Req, Resp>
+where
+    Req: Clone + Send + 'static,
+    Resp: Send + 'static,
+{
+    /// The outbox's capacity (default [`DEFAULT_OUTBOX_CAPACITY`], at least 1):
+    /// [`Session::send`] waits while the outbox is full. The unacknowledged
+    /// buffer holds at most as many, and so does the response queue.
+    pub fn outbox_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// The acknowledgment rule (default [`Ack::oldest_per_response`]; for
+    /// [`open_client_streaming`](Self::open_client_streaming),
+    /// [`Ack::all_sent`]).
+    pub fn ack(mut self, ack: Ack<Req, Resp>) -> Self {
+        self.ack = Some(ack);
+        self
+    }
+
+    /// The randomness of the backoff jitter (default a fresh [`FastRng`]).
+    pub fn rng(mut self, rng: impl Rng + 'static) -> Self {
+        self.rng = Box::new(rng);
+        self
+    }
+
+    /// Opens a bidi session: `open` is called once per attempt with a fresh
+    /// request stream and makes the call (`client.method(requests)`).
+    ///
+    /// ```no_run
+    /// # use tonic::{Response, Status, Streaming};
+    /// # #[derive(Clone)] struct Client;
+    /// # impl Client { async fn call(&mut self, _r: steadfast::session::SessionStream<u64>) -> Result<Response<Streaming<u64>>, Status> { unimplemented!() } }
+    /// # async fn demo(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use steadfast::{retry::RetryPolicy, session::Session};
+    /// let mut session = Session::builder(RetryPolicy::default()).open(move |requests| {
+    ///     let mut client = client.clone();
+    ///     async move { client.call(requests).await }
+    /// });
+    /// session.send(1).await?;
+    /// let answer = session.recv().await;
+    /// let closed = session.close().await;
+    /// # let _ = (answer, closed); Ok(()) }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Like [`tokio::spawn`], when called outside a Tokio runtime.
+    pub fn open<F, Fut, S>(self, mut open: F) -> Session<Req, Resp>
+    where
+        F: FnMut(SessionStream<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
+        S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+    {
+        let ack = self.ack.clone().unwrap_or_default();
+        self.start(
+            ack,
+            Box::new(move |requests| {
+                let call = open(requests);
+                Box::pin(async move {
+                    let response = call.await?;
+                    Ok(response.map(|s| Box::pin(s) as Responses<Resp>))
+                })
+            }),
+        )
+    }
+
+    /// Opens a client-streaming session: like [`open`](Self::open), for a
+    /// method that answers the whole request stream with one response. Call
+    /// [`Session::finish`] after the last request; the response then comes
+    /// from [`Session::recv`].
+    ///
+    /// # Panics
+    ///
+    /// Like [`tokio::spawn`], when called outside a Tokio runtime.
+    pub fn open_client_streaming<F, Fut>(self, mut open: F) -> Session<Req, Resp>
+    where
+        F: FnMut(SessionStream<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Response<Resp>, Status>> + Send + 'static,
+        Resp: Unpin,
+    {
+        let ack = self.ack.clone().unwrap_or_else(Ack::all_sent);
+        self.start(
+            ack,
+            Box::new(move |requests| {
+                let call = open(requests);
+                Box::pin(async move {
+                    let response = call.await?;
+                    Ok(response.map(|r| Box::pin(Once(Some(Ok(r)))) as Responses<Resp>))
+                })
+            }),
+        )
+    }
+
+    fn start(self, ack: Ack<Req, Resp>, opener: Opener<Req, Resp>) -> Session<Req, Resp> {
+        let (outbox, outbox_rx) = mpsc::channel(self.capacity);
+        let (responses_tx, responses) = mpsc::channel(self.capacity);
+        let (control, control_rx) = watch::channel(Control::Run);
+        let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
+        let end = Arc::new(OnceLock::new());
+        let supervisor = Supervisor::new(
+            self.policy,
+            self.capacity,
+            ack,
+            self.rng,
+            opener,
+            outbox_rx,
+            responses_tx,
+            control_rx,
+            events.clone(),
+            Arc::clone(&end),
+        );
+        Session {
+            outbox: Some(outbox),
+            responses,
+            control,
+            events,
+            first_events: Mutex::new(Some(first_events)),
+            end,
+            end_reported: false,
+            task: Some(tokio::spawn(supervisor.run())),
+        }
+    }
+}
+
+/// A reconnecting client-streaming or bidi call: see the [module docs](super).
+///
+/// Dropping it ends the session at once (its task and attempt included), and
+/// the undelivered requests with it; [`close`](Self::close) hands them back.
+pub struct Session<Req, Resp> {
+    /// `None` once finished: the outbox's receiver then sees it closed.
+    outbox: Option<mpsc::Sender<Req>>,
+    responses: mpsc::Receiver<Result<Resp, Status>>,
+    control: watch::Sender<Control>,
+    events: broadcast::Sender<Event>,
+    first_events: Mutex<Option<broadcast::Receiver<Event>>>,
+    end: Arc<OnceLock<Status>>,
+    end_reported: bool,
+    task: Option<JoinHandle<Closed<Req>>>,
+}
+
+impl<Req, Resp> fmt::Debug for Session<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl<Req, Resp> Session<Req, Resp>
+where
+    Req: Clone + Send + 'static,
+    Resp: Send + 'static,
+{
+    /// A builder whose reconnects follow `policy`: its backoff between
+    /// attempts, its attempt count (consecutive attempts without progress),
+    /// its retryable codes.
+    pub fn builder(policy: RetryPolicy) -> SessionBuilder<Req, Resp> {
+        SessionBuilder {
+            policy,
+            capacity: DEFAULT_OUTBOX_CAPACITY,
+            ack: None,
+            rng: Box::new(FastRng::new()),
+        }
+    }
+}
+
+impl<Req, Resp> Session<Req, Resp> {
+    /// Puts `request` into the session's outbox, waiting while it is full. It
+    /// is sent on the current attempt, or on the next one if the current one
+    /// fails, and re-sent until acknowledged.
+    ///
+    /// Fails, handing the request back, once the session has ended or was
+    /// [finished](Self::finish).
+    pub async fn send(&self, request: Req) -> Result<(), SendError<Req>> {
+        match &self.outbox {
+            Some(outbox) => outbox
+                .send(request)
+                .await
+                .map_err(|mpsc::error::SendError(request)| SendError(request)),
+            None => Err(SendError(request)),
+        }
+    }
+
+    /// The next response, in the order the server sent them; after the session
+    /// gave up, its final status as an `Err`, then `None` (also when it ended
+    /// otherwise). Responses are queued up to the outbox capacity; while the
+    /// queue is full the session reads no more from the server.
+    pub async fn recv(&mut self) -> Option<Result<Resp, Status>> {
+        if let Some(response) = self.responses.recv().await {
+            return Some(response);
+        }
+        if self.end_reported {
+            return None;
+        }
+        self.end_reported = true;
+        self.end.get().cloned().map(Err)
+    }
+
+    /// The session's [`Event`]s. The first call gets every event since the
+    /// session opened (up to [`EVENT_CAPACITY`] of them); later calls get
+    /// those from then on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        let first = match self.first_events.lock() {
+            Ok(mut first) => first.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        first.unwrap_or_else(|| self.events.subscribe())
+    }
+
+    /// No more requests: the outbox takes none from now on, and once every
+    /// request in it has been sent the attempt's request stream ends (a
+    /// client-streaming server then answers). Requests still unacknowledged
+    /// are re-sent, and the stream ended again, if the attempt fails.
+    pub fn finish(&mut self) {
+        self.outbox = None;
+    }
+
+    /// Ends the session now: the current attempt is dropped (its request stream
+    /// ends, the call is cancelled), the session's task ends, and the requests
+    /// not acknowledged are handed back, with the status it gave up with, if it
+    /// did. To let the server answer everything first, [`finish`](Self::finish)
+    /// and [`recv`](Self::recv) until `None`, then close.
+    pub async fn close(mut self) -> Closed<Req> {
+        self.control.send_replace(Control::Close);
+        let Some(task) = self.task.take() else {
+            return Closed {
+                undelivered: Vec::new(),
+                status: None,
+            };
+        };
+        match task.await {
+            Ok(closed) => closed,
+            // The application's `open` closure panicked: the buffers went with it.
+            Err(err) => Closed {
+                undelivered: Vec::new(),
+                status: Some(Status::internal(format!(
+                    "the session's task failed: {err}"
+                ))),
+            },
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Reconnecting client-streaming and bidi calls: a [`Session`] survives server
+//! restarts without losing, reordering or leaking anything.
+//!
+//! ```no_run
+//! # use tonic::{Response, Status, Streaming};
+//! # #[derive(Clone)] struct GatewayClient;
+//! # impl GatewayClient { async fn call(&mut self, _r: steadfast::session::SessionStream<i64>) -> Result<Response<Streaming<i64>>, Status> { unimplemented!() } }
+//! # async fn demo(client: GatewayClient) -> Result<(), Box<dyn std::error::Error>> {
+//! use steadfast::retry::RetryPolicy;
+//! use steadfast::session::{Ack, Session, SessionStream};
+//!
+//! let mut session = Session::builder(RetryPolicy::default())
+//!     .outbox_capacity(1024)
+//!     .ack(Ack::oldest_per_response())
+//!     .open(move |requests| {
+//!         let mut client = client.clone();
+//!         async move { client.call(requests).await }
+//!     });
+//! let mut events = session.events();
+//! session.send(1).await?;
+//! while let Some(answer) = session.recv().await {
+//!     let answer = answer?;
+//!     session.send(answer).await?;
+//! #   break;
+//! }
+//! let closed = session.close().await;
+//! # let _ = (events, closed); Ok(()) }
+//! ```
+//!
+//! # Delivery
+//!
+//! The application sends into the session's **outbox**, which no attempt ever
+//! reads. The session's supervisor moves a request from the outbox into the
+//! **unacknowledged buffer** and only then gives the current attempt a *copy*
+//! of it (so requests must be `Clone`). A request leaves the buffer only when a
+//! response acknowledges it ([`Ack`]: by default each response acknowledges the
+//! oldest outstanding request). A new attempt first re-sends the whole buffer,
+//! oldest first, then continues with the outbox. Requests reach the server at
+//! least once, in order; responses reach the application in the order the
+//! server sent them, and a response lost with its connection is asked for again
+//! (the request is re-sent), so an application whose server answers each
+//! request sees every answer exactly once.
+//!
+//! # Why the classic reconnect bug cannot happen
+//!
+//! The hand-written loop shares one queue between attempts: a dead attempt's
+//! sender has already taken the next message off it, nobody sends that message,
+//! and each retry leaves one more sender behind. Here:
+//!
+//! - an attempt's request stream ([`SessionStream`]) is a channel fed by the
+//!   supervisor, never a reader of the outbox, and the supervisor takes a
+//!   message off the outbox only by pushing it onto the unacknowledged buffer
+//!   in the same step: there is no moment where a message is held by an
+//!   attempt alone;
+//! - there is one attempt at a time, and everything of it (the sending half of
+//!   its stream, the call's future, its response stream) lives in one stack
+//!   frame of the supervisor and is dropped when the attempt ends, which ends
+//!   its request stream and cancels its call: there is no per-attempt task to
+//!   leak.
+//!
+//! # Tasks and cancellation
+//!
+//! A session runs exactly one task, its supervisor, spawned by
+//! [`SessionBuilder::open`]. The calls it makes may make the transport spawn
+//! tasks (hyper drives a streaming request body in a task of its own); those
+//! end with the attempt, since its request stream ends and its call is
+//! dropped. So after any number of reconnects the number of live tasks is back
+//! to what it was before the session, once the session has ended and the
+//! connection it used is gone or idle. The session ends — its task returns —
+//! when the application [closes](Session::close) or drops it, when it gives up,
+//! or when the server ends the call with `OK`.
+//!
+//! # Reconnecting and giving up
+//!
+//! An attempt that fails with a code the [`RetryPolicy`] retries
+//! ([`RetryPolicy::retries`], `UNAVAILABLE` by default, which is also what a
+//! reset connection gives) or with a failure that proves the server never got
+//! the call ([`unprocessed`](crate::retry::unprocessed): no connection, a
+//! refused stream) or with a **lost connection** (tonic made the status from an
+//! I/O error or an HTTP/2 GOAWAY, not the server: a server killed during a
+//! call gives `UNKNOWN` "connection reset" in tonic 0.14) is followed by
+//! another attempt, after the policy's backoff
+//! ([`RetryPolicy::backoff`], full jitter), or exactly the server's pushback
+//! ([`Pushback`](crate::retry::Pushback)) if it sent one.
+//!
+//! An attempt **made progress** when it received at least one response. The
+//! session counts consecutive failed attempts, resetting the count when a
+//! failed attempt had made progress (that attempt then counts as the first of
+//! a new run): it gives up when the count reaches
+//! [`RetryPolicy::max_attempts`] — so with the default policy, after 5 attempts
+//! in a row that got no answer — and at once on a code the policy does not
+//! retry (unless unprocessed) or a pushback asking to stop. The backoff before
+//! the next attempt grows with that count, and so starts small again after
+//! progress. Giving up ends the session's task, emits [`Event::GaveUp`], makes
+//! [`Session::recv`] yield the status (after the responses already queued), and
+//! [`Session::close`] returns the undelivered requests with it. The policy's
+//! throttle and call deadlines do not apply to sessions.
+//!
+//! The session does not judge liveness itself: an attempt whose server stops
+//! answering without closing the connection waits until the connection is
+//! found dead. Set HTTP/2 keepalive on the endpoint
+//! (`Endpoint::http2_keep_alive_interval` and `keep_alive_timeout`): a ping
+//! left unanswered closes the connection, which is a lost connection above.
+//!
+//! # Bounds
+//!
+//! At most [`outbox_capacity`](SessionBuilder::outbox_capacity) requests wait
+//! in the outbox ([`Session::send`] waits when it is full) and as many in the
+//! unacknowledged buffer; at most as many responses wait for
+//! [`Session::recv`] (while that queue is full, the session reads no more
+//! responses); an attempt's stream holds at most 16 copies of buffered
+//! requests; at most [`EVENT_CAPACITY`] events wait for a slow observer.
+//!
+//! # Errors
+//!
+//! Every status is the call's own (`tonic::Status` from the attempt that
+//! failed); the session adds none, except `INTERNAL` from [`Session::close`]
+//! when the application's `open` closure panicked.
+
+mod ack;
+mod handle;
+mod stream;
+mod supervisor;
+
+#[cfg(test)]
+mod tests;
+
+pub use ack::Ack;
+pub use handle::{
+    Closed, DEFAULT_OUTBOX_CAPACITY, EVENT_CAPACITY, Event, SendError, Session, SessionBuilder,
+};
+pub use stream::SessionStream;
+
+#[cfg(doc)]
+use crate::retry::RetryPolicy;

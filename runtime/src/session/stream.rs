@@ -1,0 +1,47 @@
+//! [`SessionStream`]: one attempt's request stream.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use tokio::sync::mpsc;
+
+/// The request stream of one attempt, handed to the session's `open` closure
+/// to pass to the generated client method (it is a `Stream<Item = Req>`, so
+/// it is an `IntoStreamingRequest`).
+///
+/// It yields copies of the session's unacknowledged requests, then new ones
+/// from the outbox, as the session's supervisor feeds them; it never reads
+/// the outbox itself. It ends when its attempt ends (the supervisor drops the
+/// other side), or after the last request once the session is
+/// [finished](super::Session::finish).
+pub struct SessionStream<Req> {
+    pub(crate) requests: mpsc::Receiver<Req>,
+}
+
+impl<Req> Stream for SessionStream<Req> {
+    type Item = Req;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Req>> {
+        self.requests.poll_recv(cx)
+    }
+}
+
+impl<Req> fmt::Debug for SessionStream<Req> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionStream").finish_non_exhaustive()
+    }
+}
+
+/// A stream of one item: a client-streaming call's single response, seen as
+/// a response stream.
+pub(crate) struct Once<T>(pub(crate) Option<T>);
+
+impl<T: Unpin> Stream for Once<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<T>> {
+        Poll::Ready(self.0.take())
+    }
+}

@@ -1,0 +1,319 @@
+//! The session's one task: runs attempts one after the other, owns the outbox's
+//! receiving end and the unacknowledged buffer.
+
+use std::collections::VecDeque;
+use std::error::Error;
+use std::future::{Future, pending, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tonic::Status;
+
+use super::ack::Ack;
+use super::handle::{Closed, Event, Opener, Opening, Responses};
+use super::stream::SessionStream;
+use crate::retry::{Pushback, RetryPolicy, Rng, unprocessed};
+
+/// How many requests the supervisor may hand ahead to an attempt's stream:
+/// copies of entries of the unacknowledged buffer, so no extra bound is needed.
+const ATTEMPT_BUFFER: usize = 16;
+
+/// What the application asks of the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    Run,
+    /// Stop now.
+    Close,
+}
+
+/// How one attempt ended.
+enum End {
+    /// The application closed the session (or dropped it).
+    Closed,
+    /// The server ended the call with `OK`.
+    Done,
+    /// The call failed.
+    Failed {
+        status: Status,
+        connected: bool,
+        progressed: bool,
+    },
+}
+
+pub(crate) struct Supervisor<Req, Resp> {
+    policy: RetryPolicy,
+    capacity: usize,
+    ack: Ack<Req, Resp>,
+    rng: Box<dyn Rng>,
+    open: Opener<Req, Resp>,
+    outbox: mpsc::Receiver<Req>,
+    /// The outbox is closed and empty: no request will come from it.
+    outbox_done: bool,
+    /// Requests taken from the outbox and not acknowledged, oldest first.
+    unacked: VecDeque<Req>,
+    responses: mpsc::Sender<Result<Resp, Status>>,
+    control: watch::Receiver<Control>,
+    events: broadcast::Sender<Event>,
+    end: Arc<OnceLock<Status>>,
+}
+
+impl<Req, Resp> Supervisor<Req, Resp>
+where
+    Req: Clone + Send + 'static,
+    Resp: Send + 'static,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        policy: RetryPolicy,
+        capacity: usize,
+        ack: Ack<Req, Resp>,
+        rng: Box<dyn Rng>,
+        open: Opener<Req, Resp>,
+        outbox: mpsc::Receiver<Req>,
+        responses: mpsc::Sender<Result<Resp, Status>>,
+        control: watch::Receiver<Control>,
+        events: broadcast::Sender<Event>,
+        end: Arc<OnceLock<Status>>,
+    ) -> Self {
+        Supervisor {
+            policy,
+            capacity,
+            ack,
+            rng,
+            open,
+            outbox,
+            outbox_done: false,
+            unacked: VecDeque::new(),
+            responses,
+            control,
+            events,
+            end,
+        }
+    }
+
+    /// Runs attempts until the session is closed, the server ends the call, or
+    /// the session gives up; then hands back what was not delivered.
+    pub(crate) async fn run(mut self) -> Closed<Req> {
+        let mut attempt = 0u32;
+        let mut connected_once = false;
+        // Consecutive failed attempts since the last one that made progress.
+        let mut failures = 0u32;
+        let status = loop {
+            if self.apply_control() {
+                break None;
+            }
+            attempt = attempt.saturating_add(1);
+            let (status, progressed) = match self.attempt(attempt, connected_once).await {
+                End::Closed | End::Done => break None,
+                End::Failed {
+                    status,
+                    connected,
+                    progressed,
+                } => {
+                    if connected {
+                        connected_once = true;
+                        let _ = self.events.send(Event::Disconnected {
+                            status: status.clone(),
+                        });
+                    }
+                    (status, progressed)
+                }
+            };
+            if progressed {
+                failures = 0;
+            }
+            failures = failures.saturating_add(1);
+            let reconnects = self.policy.retries(status.code())
+                || unprocessed(&status).is_some()
+                || connection_lost(&status);
+            let delay = match Pushback::from_status(&status) {
+                _ if !reconnects || failures >= self.policy.max_attempts() => None,
+                Pushback::Stop => None,
+                Pushback::RetryAfter(delay) => Some(delay),
+                Pushback::None => Some(self.policy.backoff(failures, &mut *self.rng)),
+            };
+            let Some(delay) = delay else {
+                tracing::debug!(attempt, failures, %status, "session gives up");
+                break Some(status);
+            };
+            tracing::debug!(attempt, failures, ?delay, %status, "session reconnects");
+            if self.wait(delay).await {
+                break None;
+            }
+        };
+        if let Some(status) = &status {
+            let _ = self.end.set(status.clone());
+            let _ = self.events.send(Event::GaveUp {
+                status: status.clone(),
+            });
+        }
+        // No request enters the outbox from now on; what it holds is undelivered.
+        self.outbox.close();
+        let mut undelivered: Vec<Req> = self.unacked.drain(..).collect();
+        while let Ok(request) = self.outbox.try_recv() {
+            undelivered.push(request);
+        }
+        Closed {
+            undelivered,
+            status,
+        }
+    }
+
+    /// Applies the latest control value; `true` when the session must stop.
+    fn apply_control(&mut self) -> bool {
+        match *self.control.borrow_and_update() {
+            Control::Run => false,
+            Control::Close => true,
+        }
+    }
+
+    /// Sleeps `delay` unless the session is closed first (`true` then).
+    async fn wait(&mut self, delay: std::time::Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return false,
+                changed = self.control.changed() => {
+                    if changed.is_err() || self.apply_control() {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt: a fresh request stream fed from the unacknowledged buffer,
+    /// then from the outbox. Everything of the attempt (its request stream's
+    /// sender, the call's future, its response stream) lives in this frame
+    /// and is dropped when it returns.
+    async fn attempt(&mut self, attempt: u32, reconnect: bool) -> End {
+        let (requests, stream) = mpsc::channel(ATTEMPT_BUFFER);
+        let mut requests = Some(requests);
+        let mut opening: Option<Opening<Resp>> =
+            Some((self.open)(SessionStream { requests: stream }));
+        let mut incoming: Option<Responses<Resp>> = None;
+        let mut pending_response: Option<Resp> = None;
+        // How many of `unacked` (its oldest) this attempt has sent.
+        let mut sent = 0usize;
+        let mut progressed = false;
+        loop {
+            // Finished and everything sent: end the request stream.
+            if self.outbox_done && sent == self.unacked.len() {
+                requests = None;
+            }
+            let want_outbox = !self.outbox_done && self.unacked.len() < self.capacity;
+            let want_send = sent < self.unacked.len();
+            tokio::select! {
+                biased;
+                changed = self.control.changed() => {
+                    if changed.is_err() || self.apply_control() {
+                        return End::Closed;
+                    }
+                }
+                opened = some_future(&mut opening) => {
+                    opening = None;
+                    match opened {
+                        Ok(response) => {
+                            incoming = Some(response.into_inner());
+                            let _ = self.events.send(if reconnect {
+                                Event::Reconnected { attempt }
+                            } else {
+                                Event::Connected { attempt }
+                            });
+                        }
+                        Err(status) => {
+                            return End::Failed { status, connected: false, progressed };
+                        }
+                    }
+                }
+                permit = self.responses.clone().reserve_owned(), if pending_response.is_some() => {
+                    let Ok(permit) = permit else {
+                        // The application dropped the session.
+                        return End::Closed;
+                    };
+                    if let Some(response) = pending_response.take() {
+                        permit.send(Ok(response));
+                    }
+                }
+                item = next(&mut incoming), if pending_response.is_none() => match item {
+                    Some(Ok(response)) => {
+                        progressed = true;
+                        let acked = self.ack.count(&response, self.unacked.front(), sent);
+                        self.unacked.drain(..acked);
+                        sent -= acked;
+                        pending_response = Some(response);
+                    }
+                    Some(Err(status)) => {
+                        return End::Failed { status, connected: true, progressed };
+                    }
+                    None => return End::Done,
+                },
+                permit = reserve_some(requests.clone()), if want_send => match permit {
+                    Ok(permit) => {
+                        if let Some(request) = self.unacked.get(sent) {
+                            permit.send(request.clone());
+                            sent += 1;
+                        }
+                    }
+                    // The call dropped its request stream: it is over on this
+                    // side; its response stream says how.
+                    Err(_) => requests = None,
+                },
+                request = self.outbox.recv(), if want_outbox => match request {
+                    Some(request) => self.unacked.push_back(request),
+                    None => self.outbox_done = true,
+                },
+            }
+        }
+    }
+}
+
+/// Whether tonic made `status` from a broken connection rather than the
+/// server sending it: an I/O error, or an HTTP/2 I/O error or GOAWAY, in its
+/// source chain. (A server killed during a call gives `UNKNOWN` "h2 protocol
+/// error: error reading a body from connection: connection reset" in tonic
+/// 0.14, whatever the policy's codes.)
+pub(crate) fn connection_lost(status: &Status) -> bool {
+    let mut source: Option<&(dyn Error + 'static)> = status.source();
+    while let Some(error) = source {
+        if error.is::<io::Error>() {
+            return true;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>()
+            && (h2.is_io() || h2.is_go_away())
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// Polls the future in `slot`, or never resolves when there is none.
+async fn some_future<T>(slot: &mut Option<Pin<Box<dyn Future<Output = T> + Send>>>) -> T {
+    match slot {
+        Some(future) => future.await,
+        None => pending().await,
+    }
+}
+
+/// The next item of the stream in `slot`, or never when there is none.
+async fn next<T>(slot: &mut Option<Responses<T>>) -> Option<Result<T, Status>> {
+    match slot {
+        Some(stream) => poll_fn(|cx| stream.as_mut().poll_next(cx)).await,
+        None => pending().await,
+    }
+}
+
+/// A permit on the sender in `slot`, or never when there is none.
+async fn reserve_some<T>(
+    slot: Option<mpsc::Sender<T>>,
+) -> Result<mpsc::OwnedPermit<T>, mpsc::error::SendError<()>> {
+    match slot {
+        Some(sender) => sender.reserve_owned().await,
+        None => pending().await,
+    }
+}
