@@ -97,4 +97,5 @@ pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBui
 pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};
 pub use rng::{FastRng, Rng};
 pub use throttle::RetryThrottle;
+pub(crate) use unprocessed::causes;
 pub use unprocessed::{Unprocessed, unprocessed};

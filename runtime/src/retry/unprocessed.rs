@@ -31,8 +31,7 @@ pub enum Unprocessed {
 /// `h2::Error` of reason `REFUSED_STREAM` (downcast with the `h2` that tonic
 /// already uses).
 pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
-    let mut source: Option<&(dyn Error + 'static)> = status.source();
-    while let Some(error) = source {
+    causes(status).find_map(|error| {
         if error.is::<tonic::ConnectError>() {
             return Some(Unprocessed::NotConnected);
         }
@@ -43,12 +42,18 @@ pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
         {
             return Some(Unprocessed::RefusedStream);
         }
-        if let Some(io) = error.downcast_ref::<io::Error>()
-            && io.kind() == io::ErrorKind::ConnectionRefused
-        {
-            return Some(Unprocessed::NotConnected);
+        match error.downcast_ref::<io::Error>() {
+            Some(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
+                Some(Unprocessed::NotConnected)
+            }
+            _ => None,
         }
-        source = error.source();
-    }
-    None
+    })
+}
+
+/// The errors a status was made from, nearest first: the [`source`](Error::source)
+/// chain tonic keeps in a status it made from a transport error (empty for a
+/// status made from a code and a message).
+pub(crate) fn causes(status: &Status) -> impl Iterator<Item = &(dyn Error + 'static)> {
+    std::iter::successors(status.source(), |&error| error.source())
 }

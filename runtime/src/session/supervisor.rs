@@ -2,7 +2,6 @@
 //! receiving end and the unacknowledged buffer.
 
 use std::collections::VecDeque;
-use std::error::Error;
 use std::future::{Future, pending, poll_fn};
 use std::io;
 use std::pin::Pin;
@@ -14,7 +13,7 @@ use tonic::Status;
 use super::ack::Ack;
 use super::handle::{Closed, Event, Opener, Opening, Responses};
 use super::stream::SessionStream;
-use crate::retry::{Pushback, RetryPolicy, Rng, unprocessed};
+use crate::retry::{Pushback, RetryPolicy, Rng, causes, unprocessed};
 
 /// How many requests the supervisor may hand ahead to an attempt's stream:
 /// copies of entries of the unacknowledged buffer, so no extra bound is needed.
@@ -277,19 +276,12 @@ where
 /// error: error reading a body from connection: connection reset" in tonic
 /// 0.14, whatever the policy's codes.)
 pub(crate) fn connection_lost(status: &Status) -> bool {
-    let mut source: Option<&(dyn Error + 'static)> = status.source();
-    while let Some(error) = source {
-        if error.is::<io::Error>() {
-            return true;
-        }
-        if let Some(h2) = error.downcast_ref::<h2::Error>()
-            && (h2.is_io() || h2.is_go_away())
-        {
-            return true;
-        }
-        source = error.source();
-    }
-    false
+    causes(status).any(|error| {
+        error.is::<io::Error>()
+            || error
+                .downcast_ref::<h2::Error>()
+                .is_some_and(|h2| h2.is_io() || h2.is_go_away())
+    })
 }
 
 /// Polls the future in `slot`, or never resolves when there is none.
