@@ -17,7 +17,11 @@ fn cargo_was_told_to_rerun_when_the_protos_change() {
         .collect();
     assert_eq!(
         reruns,
-        ["proto/lab/v1/lab.proto", "proto/bench/v1/bench.proto"],
+        [
+            "proto/lab/v1/lab.proto",
+            "proto/bench/v1/bench.proto",
+            "proto/schema.proto"
+        ],
         "the proto files read, and no directory"
     );
     assert!(
