@@ -4,6 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use heck::ToSnakeCase;
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
 
 use crate::Error;
@@ -241,6 +242,8 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
     }
 
     for (service, methods) in by_service {
+        let names: Vec<String> = methods.iter().map(|state| state.name.clone()).collect();
+        let rewritten = plan.services.len();
         for state in methods {
             let target = format!("{service}/{}", state.name);
             let heartbeat = match state.heartbeat_ms {
@@ -277,8 +280,47 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
                     .insert(state.name, method_plan);
             }
         }
+        if plan.services.len() > rewritten {
+            check_client_names(&service, &names)?;
+        }
     }
     Ok(plan)
+}
+
+/// The methods of a typed client besides its rpcs (see `generate::client`).
+const CLIENT_METHODS: [&str; 12] = [
+    "new",
+    "connect",
+    "connect_lazy",
+    "with_origin",
+    "with_interceptor",
+    "from_wire",
+    "into_wire",
+    "wrap",
+    "send_compressed",
+    "accept_compressed",
+    "max_decoding_message_size",
+    "max_encoding_message_size",
+];
+
+/// A rewritten service gets a typed client whose methods are its rpcs, in
+/// snake_case, beside the client's own; an rpc named like one of those would not
+/// compile, with an error in generated code.
+fn check_client_names(service: &str, methods: &[String]) -> Result<(), Error> {
+    for method in methods {
+        let rust = method.to_snake_case();
+        if CLIENT_METHODS.contains(&rust.as_str()) {
+            return Err(Error::InvalidOption {
+                target: format!("{service}/{method}"),
+                message: format!(
+                    "rpc `{method}` would be the typed client's method `{rust}`, which the client \
+                     already has (its own methods: {}); rename the rpc",
+                    CLIENT_METHODS.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Whether the blob `option` is on for the method; an error if it is on a

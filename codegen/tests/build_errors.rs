@@ -310,3 +310,22 @@ fn other_syntax_errors_keep_the_parser_message() {
         "{err}"
     );
 }
+
+#[test]
+fn an_rpc_named_like_a_typed_client_method_is_refused() {
+    // `ConnectLazy` becomes `connect_lazy`: the typed client's constructor. In a
+    // rewritten service (here through its plain sibling) it is refused by name;
+    // in a service left to tonic it is tonic's business.
+    let proto = format!(
+        "{GOOD_HEAD}service Lab {{\n  rpc Sleep(Req) returns (Rep) {{ option (steadfast.v1.method) = {{ heartbeat_ms: 500 }}; }}\n  rpc ConnectLazy(Req) returns (Rep);\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
+    );
+    let dir = support::protos(&[("lab.proto", &proto)]);
+    let err = support::compile_err(dir.path(), "lab.proto", configure());
+    assert!(
+        err.starts_with(
+            "lab.v1.Lab/ConnectLazy: rpc `ConnectLazy` would be the typed client's method `connect_lazy`"
+        ),
+        "{err}"
+    );
+    assert!(err.ends_with("rename the rpc"), "{err}");
+}
