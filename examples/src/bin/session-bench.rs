@@ -707,7 +707,7 @@ fn markdown(args: &Args, throughput: Option<&Throughput>, recovery: Option<&[Res
                 continue;
             }
             let ratio = results.rate(a) / results.rate(b);
-            let paired = results.paired(a, b, |r| r.rate);
+            let paired = results.paired(a, b, |r| r.rate) * 100.0;
             let _ = writeln!(
                 out,
                 "| **{label}** | {:.1} % (per-round median {paired:.1} %) | {:.1} % | {:.1} % |",
