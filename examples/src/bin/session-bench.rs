@@ -73,7 +73,9 @@ const SERVER_NAME: &str = "gateway-server";
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Parser)]
-#[command(about = "Benchmark the reconnecting session: recovery after a server restart, and messages/s against plain tonic")]
+#[command(
+    about = "Benchmark the reconnecting session: recovery after a server restart, and messages/s against plain tonic"
+)]
 struct Args {
     /// Rounds of the throughput measurement (0: skip it): every contender once
     /// per round, in rotating order.
@@ -222,9 +224,15 @@ async fn run(args: Args) -> Result<(), Error> {
         None
     };
     println!();
-    println!("{}", summary(&args, throughput.as_ref(), recovery.as_deref()));
+    println!(
+        "{}",
+        summary(&args, throughput.as_ref(), recovery.as_deref())
+    );
     println!("--- markdown ---");
-    println!("{}", markdown(&args, throughput.as_ref(), recovery.as_deref()));
+    println!(
+        "{}",
+        markdown(&args, throughput.as_ref(), recovery.as_deref())
+    );
     Ok(())
 }
 
@@ -489,7 +497,9 @@ impl FirstAnswer {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One restart.

@@ -199,12 +199,32 @@ where
         let mut sent = 0usize;
         let mut progressed = false;
         loop {
+            // Hand the attempt what its stream has room for now, without a
+            // turn of the loop per request; the `reserve_some` branch below
+            // waits for room when it is full.
+            if let Some(sender) = &requests {
+                while let Some(request) = self.unacked.get(sent) {
+                    match sender.try_send(request.clone()) {
+                        Ok(()) => sent += 1,
+                        Err(mpsc::error::TrySendError::Full(_)) => break,
+                        // As in the branch below: the call is over on this side.
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            requests = None;
+                            break;
+                        }
+                    }
+                }
+            }
             // Finished and everything sent: end the request stream.
             if self.outbox_done && sent == self.unacked.len() {
                 requests = None;
             }
             let want_outbox = !self.outbox_done && self.unacked.len() < self.capacity;
             let want_send = sent < self.unacked.len();
+            // Senders cloned only for a branch that is enabled (`select!`
+            // builds every branch's future on every turn).
+            let responses = pending_response.is_some().then(|| self.responses.clone());
+            let attempt_requests = requests.clone().filter(|_| want_send);
             tokio::select! {
                 biased;
                 changed = self.control.changed() => {
@@ -228,7 +248,7 @@ where
                         }
                     }
                 }
-                permit = self.responses.clone().reserve_owned(), if pending_response.is_some() => {
+                permit = reserve_some(responses), if pending_response.is_some() => {
                     let Ok(permit) = permit else {
                         // The application dropped the session.
                         return End::Closed;
@@ -243,14 +263,23 @@ where
                         let acked = self.ack.count(&response, self.unacked.front(), sent);
                         self.unacked.drain(..acked);
                         sent -= acked;
-                        pending_response = Some(response);
+                        // Straight to the application when its queue has
+                        // room; else the branch above waits for room.
+                        match self.responses.try_send(Ok(response)) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(response)) => {
+                                pending_response = response.ok();
+                            }
+                            // The application dropped the session.
+                            Err(mpsc::error::TrySendError::Closed(_)) => return End::Closed,
+                        }
                     }
                     Some(Err(status)) => {
                         return End::Failed { status, connected: true, progressed };
                     }
                     None => return End::Done,
                 },
-                permit = reserve_some(requests.clone()), if want_send => match permit {
+                permit = reserve_some(attempt_requests), if want_send => match permit {
                     Ok(permit) => {
                         if let Some(request) = self.unacked.get(sent) {
                             permit.send(request.clone());
@@ -262,7 +291,20 @@ where
                     Err(_) => requests = None,
                 },
                 request = self.outbox.recv(), if want_outbox => match request {
-                    Some(request) => self.unacked.push_back(request),
+                    Some(request) => {
+                        self.unacked.push_back(request);
+                        // And whatever else waits, within the buffer's bound.
+                        while self.unacked.len() < self.capacity {
+                            match self.outbox.try_recv() {
+                                Ok(request) => self.unacked.push_back(request),
+                                Err(mpsc::error::TryRecvError::Empty) => break,
+                                Err(mpsc::error::TryRecvError::Disconnected) => {
+                                    self.outbox_done = true;
+                                    break;
+                                }
+                            }
+                        }
+                    }
                     None => self.outbox_done = true,
                 },
             }
