@@ -135,7 +135,7 @@ async fn cut_at_random(
             tokio::task::yield_now().await;
         }
         driven.cuts.push((proxy.drop_connections(), true));
-        if cuts == Cuts::Bursts && rng.next_u64() % 2 == 0 {
+        if cuts == Cuts::Bursts && between(&mut rng, 0, 1) == 0 {
             for _ in 0..between(&mut rng, 1, 3) {
                 // Not waiting for a condition: choosing a random moment.
                 tokio::time::sleep(Duration::from_millis(between(&mut rng, 0, 15))).await;
