@@ -5,7 +5,14 @@
 //! The server is what `gateway-server` serves; [`session`] and [`count`] are
 //! what `gateway-client` runs, and the integration tests too.
 
-use std::{pin::Pin, time::Duration};
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use steadfast::{
     retry::RetryPolicy,
@@ -34,13 +41,25 @@ const ANSWER_QUEUE: usize = 64;
 pub struct GatewayService {
     delay: Duration,
     stopping: watch::Receiver<bool>,
+    /// Shared by the clones, so by every call.
+    received: Arc<AtomicU64>,
 }
 
 impl GatewayService {
     /// A server that waits `delay` before each answer, and ends its calls when
     /// `stopping` turns `true` (or its sender is dropped).
     pub fn new(delay: Duration, stopping: watch::Receiver<bool>) -> Self {
-        GatewayService { delay, stopping }
+        GatewayService {
+            delay,
+            stopping,
+            received: Arc::default(),
+        }
+    }
+
+    /// How many requests this server (this value and its clones) has read, on
+    /// all calls: a request a reconnecting client re-sent is counted each time.
+    pub fn requests_received(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
     }
 
     /// The tonic service to mount.
@@ -61,6 +80,7 @@ impl Gateway for GatewayService {
         let (answers, stream) = mpsc::channel(ANSWER_QUEUE);
         let delay = self.delay;
         let mut stopping = self.stopping.clone();
+        let received = Arc::clone(&self.received);
         // Ends with the call: when the requests end or fail, when the client
         // goes away (the answers' receiver is dropped), or when the server stops.
         tokio::spawn(async move {
@@ -75,6 +95,7 @@ impl Gateway for GatewayService {
                 let Ok(Some(Request { num })) = next else {
                     return;
                 };
+                received.fetch_add(1, Ordering::SeqCst);
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }

@@ -2,7 +2,7 @@
 //! used by the tour and the fault tests.
 //!
 //! [`CuttingProxy`] forwards every connection it accepts to one upstream address and
-//! can misbehave in the two ways the fault tests need:
+//! can misbehave in the three ways the fault tests need:
 //!
 //! - **idle cut**: a connection on which no byte came *from the server* for the
 //!   configured time is cut (both sockets closed), like nginx's `grpc_read_timeout`.
@@ -14,6 +14,10 @@
 //!   network. The idle rule keeps running while frozen (no bytes come from the
 //!   server), so a frozen proxy with an idle cut behaves like nginx in front of a
 //!   hung server.
+//! - **drop on demand**: [`CuttingProxy::drop_connections`] cuts every connection
+//!   open at that moment (both sockets closed, as by the idle rule), like a proxy
+//!   restart or a NAT that forgets its flows. New connections are accepted and
+//!   forwarded as before.
 //!
 //! Dropping the proxy stops its listener and every connection it is pumping; it
 //! spawns nothing that outlives it.
@@ -21,18 +25,22 @@
 use std::future::pending;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 /// Size of the buffer each direction of a connection reads into.
 const CHUNK: usize = 16 * 1024;
+
+/// The tasks of the connections being served; finished ones are pruned on each
+/// accept, so it holds about as many handles as there are open connections.
+type Live = Arc<Mutex<Vec<AbortHandle>>>;
 
 /// A TCP proxy on `127.0.0.1` that can cut server-idle connections and freeze.
 ///
@@ -42,6 +50,8 @@ pub struct CuttingProxy {
     addr: SocketAddr,
     frozen: watch::Sender<bool>,
     cuts: Arc<AtomicUsize>,
+    /// A handle on each connection's task, for [`CuttingProxy::drop_connections`].
+    live: Live,
     /// The accept loop; it owns the tasks of all connections, so aborting it ends them.
     accept_loop: JoinHandle<()>,
 }
@@ -59,17 +69,20 @@ impl CuttingProxy {
         let addr = listener.local_addr()?;
         let (frozen, frozen_rx) = watch::channel(false);
         let cuts = Arc::new(AtomicUsize::new(0));
+        let live = Live::default();
         let accept_loop = tokio::spawn(accept_loop(
             listener,
             upstream,
             idle_cut,
             frozen_rx,
             Arc::clone(&cuts),
+            Arc::clone(&live),
         ));
         Ok(CuttingProxy {
             addr,
             frozen,
             cuts,
+            live,
             accept_loop,
         })
     }
@@ -90,9 +103,27 @@ impl CuttingProxy {
         self.frozen.send_replace(true);
     }
 
-    /// How many connections the idle rule has cut so far.
+    /// How many connections the idle rule has cut so far (not counting
+    /// [`drop_connections`](Self::drop_connections)).
     pub fn cut_count(&self) -> usize {
         self.cuts.load(Ordering::SeqCst)
+    }
+
+    /// Cuts every connection open now, closing both of its sockets, and returns
+    /// how many that was. Connections accepted afterwards are served as usual.
+    ///
+    /// The sockets close as soon as the runtime gets to the cancelled
+    /// connection tasks, right after this returns, not within it.
+    pub fn drop_connections(&self) -> usize {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cut = 0;
+        for connection in live.drain(..) {
+            if !connection.is_finished() {
+                connection.abort();
+                cut += 1;
+            }
+        }
+        cut
     }
 }
 
@@ -110,19 +141,23 @@ async fn accept_loop(
     idle_cut: Option<Duration>,
     frozen: watch::Receiver<bool>,
     cuts: Arc<AtomicUsize>,
+    live: Live,
 ) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
-                    connections.spawn(connection(
+                    let task = connections.spawn(connection(
                         client,
                         upstream,
                         idle_cut,
                         frozen.clone(),
                         Arc::clone(&cuts),
                     ));
+                    let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
+                    live.retain(|connection| !connection.is_finished());
+                    live.push(task);
                 }
                 // Per-connection failures (reset before accept, out of descriptors):
                 // back off a little instead of spinning, then keep serving.
@@ -455,6 +490,59 @@ mod tests {
             TcpStream::connect(addr).await.is_err()
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn drop_connections_cuts_the_open_connections_and_serves_new_ones() {
+        let proxy = CuttingProxy::start(upstream(echo).await, None)
+            .await
+            .expect("starting the proxy");
+        let mut buf = [0; 5];
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let mut client = TcpStream::connect(proxy.addr())
+                .await
+                .expect("connecting to the proxy");
+            client.write_all(b"hello").await.expect("writing");
+            timeout(DEADLINE, client.read_exact(&mut buf))
+                .await
+                .expect("the echo arrives")
+                .expect("reading");
+            clients.push(client);
+        }
+        // One more that has come and gone: not counted.
+        let gone = TcpStream::connect(proxy.addr())
+            .await
+            .expect("connecting to the proxy");
+        drop(gone);
+        wait::until(
+            "the closed connection was served and ended",
+            DEADLINE,
+            || async {
+                let live = proxy.live.lock().expect("live list");
+                live.len() == 3 && live.iter().filter(|c| !c.is_finished()).count() == 2
+            },
+        )
+        .await;
+
+        assert_eq!(proxy.drop_connections(), 2);
+        for client in &mut clients {
+            timeout(DEADLINE, read_until_closed(client))
+                .await
+                .expect("a dropped connection is closed");
+        }
+        assert_eq!(proxy.drop_connections(), 0, "nothing left to drop");
+
+        let mut late = TcpStream::connect(proxy.addr())
+            .await
+            .expect("connecting after the drop");
+        late.write_all(b"again").await.expect("writing");
+        timeout(DEADLINE, late.read_exact(&mut buf))
+            .await
+            .expect("a new connection is forwarded")
+            .expect("reading");
+        assert_eq!(&buf, b"again");
+        assert_eq!(proxy.cut_count(), 0, "the idle rule cut nothing");
     }
 
     #[tokio::test]

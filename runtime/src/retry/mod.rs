@@ -26,8 +26,10 @@
 //!
 //! 1. **Committed** ([`Attempt::commit`]: response headers or a first message
 //!    arrived): never retried; the failure is the server's answer (A6).
-//! 2. **Never received** ([`unprocessed`]: no connection, or HTTP/2
-//!    `REFUSED_STREAM`): retried, idempotent or not and whatever its code,
+//! 2. **Never received** ([`unprocessed`]: no connection, HTTP/2
+//!    `REFUSED_STREAM`, or a request hyper dropped before sending it — tonic's
+//!    `CANCELLED` "operation was canceled" when the connection closed while the
+//!    call waited for it): retried, idempotent or not and whatever its code,
 //!    since the server cannot have run it. Not a failure for throttling (A6's
 //!    transparent retries), but it counts as an attempt and waits the backoff,
 //!    so that a server that is down is not hammered.
@@ -97,5 +99,7 @@ pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBui
 pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};
 pub use rng::{FastRng, Rng};
 pub use throttle::RetryThrottle;
+#[cfg(test)]
+pub(crate) use unprocessed::canceled_before_sent;
 pub(crate) use unprocessed::causes;
 pub use unprocessed::{Unprocessed, unprocessed};

@@ -17,6 +17,11 @@ pub enum Unprocessed {
     /// did no processing of it (RFC 9113 §8.7), typically a stream over its
     /// `max_concurrent_streams` opened before the client knew the limit.
     RefusedStream,
+    /// hyper dropped the request before handing it to the connection (its
+    /// "canceled" error, `CANCELLED` in tonic 0.14): the connection closed, or
+    /// was not ready, while the request waited for it. Nothing of it was
+    /// written.
+    NotSent,
 }
 
 /// Whether `status` proves that its call never reached the server's
@@ -29,7 +34,10 @@ pub enum Unprocessed {
 /// against tonic 0.14: a client on a closed port gets `UNAVAILABLE` with a
 /// `ConnectError` in the chain, and a refused stream `UNAVAILABLE` with an
 /// `h2::Error` of reason `REFUSED_STREAM` (downcast with the `h2` that tonic
-/// already uses).
+/// already uses), and a call queued on a connection that closes before taking
+/// it `CANCELLED` "operation was canceled" with a `hyper::Error` for which
+/// `is_canceled()` holds (hyper makes that error only for a request it never
+/// dispatched).
 pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
     causes(status).find_map(|error| {
         if error.is::<tonic::ConnectError>() {
@@ -41,6 +49,12 @@ pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
             && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
         {
             return Some(Unprocessed::RefusedStream);
+        }
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return Some(Unprocessed::NotSent);
         }
         match error.downcast_ref::<io::Error>() {
             Some(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
@@ -56,4 +70,60 @@ pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
 /// status made from a code and a message).
 pub(crate) fn causes(status: &Status) -> impl Iterator<Item = &(dyn Error + 'static)> {
     std::iter::successors(status.source(), |&error| error.source())
+}
+
+/// A status as tonic makes it for a call that hyper dropped before sending:
+/// a real `hyper::Error` of kind canceled ("connection was not ready", from an
+/// HTTP/2 connection already gone) under a transport-like wrapper.
+#[cfg(test)]
+pub(crate) async fn canceled_before_sent() -> Status {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    /// The `tonic::transport::Error` that tonic puts between the two (its
+    /// constructor is private).
+    #[derive(Debug)]
+    struct Transport(hyper::Error);
+    impl std::fmt::Display for Transport {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("transport error")
+        }
+    }
+    impl Error for Transport {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    let (io, _server) = tokio::io::duplex(4096);
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .expect("an HTTP/2 client handshake needs no answer");
+    drop(connection);
+    let request = tonic::codegen::http::Request::new(tonic::body::Body::empty());
+    let error = sender
+        .send_request(request)
+        .await
+        .expect_err("a request on a dropped connection fails");
+    assert!(error.is_canceled(), "{error:?}");
+    let mut status = Status::cancelled(error.to_string());
+    status.set_source(std::sync::Arc::new(Transport(error)));
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_hyper_never_dispatched_was_not_sent() {
+        let status = canceled_before_sent().await;
+        assert_eq!(status.code(), tonic::Code::Cancelled);
+        assert_eq!(unprocessed(&status), Some(Unprocessed::NotSent));
+        // The same code from the server (or a caller's own cancellation) proves nothing.
+        assert_eq!(
+            unprocessed(&Status::cancelled("operation was canceled")),
+            None
+        );
+    }
 }

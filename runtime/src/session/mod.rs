@@ -76,7 +76,8 @@
 //! ([`RetryPolicy::retries`], `UNAVAILABLE` by default, which is also what a
 //! reset connection gives) or with a failure that proves the server never got
 //! the call ([`unprocessed`](crate::retry::unprocessed): no connection, a
-//! refused stream) or with a **lost connection** (tonic made the status from an
+//! refused stream, a call hyper dropped unsent because its connection closed,
+//! which tonic 0.14 reports as `CANCELLED`) or with a **lost connection** (tonic made the status from an
 //! I/O error or an HTTP/2 GOAWAY, not the server: a server killed during a
 //! call gives `UNKNOWN` "connection reset" in tonic 0.14) is followed by
 //! another attempt, after the policy's backoff

@@ -274,6 +274,44 @@ async fn closing_or_dropping_a_session_ends_its_task() {
     }
 }
 
+/// Found by the counter behind a proxy dropping connections in bursts: a call
+/// queued on a connection that closes before taking it fails with
+/// `CANCELLED` (hyper's "canceled"), which no policy retries; the session gave
+/// up. The call was never sent, so it reconnects.
+#[tokio::test]
+async fn a_call_hyper_dropped_before_sending_it_is_made_again() {
+    let canceled = crate::retry::canceled_before_sent().await;
+    let log = Log::default();
+    let opener_log = log.clone();
+    let mut session = Session::builder(policy(3)).open(move |requests: SessionStream<i64>| {
+        let attempt = opener_log.start();
+        let log = opener_log.clone();
+        let canceled = canceled.clone();
+        async move {
+            if attempt == 1 {
+                return Err(canceled);
+            }
+            let answers: Answers = Box::pin(requests.map(move |r| {
+                log.seen(attempt, r);
+                Ok(r + 1)
+            }));
+            Ok(Response::new(answers))
+        }
+    });
+    let mut events = session.events();
+    session.send(1).await.expect("the outbox takes it");
+    assert_eq!(recv(&mut session).await, 2);
+    assert_eq!(log.attempts(), [vec![], vec![1]]);
+    let closed = session.close().await;
+    assert!(closed.status.is_none(), "{:?}", closed.status);
+    assert!(closed.undelivered.is_empty());
+    // Never connected before: the first attempt with headers is `Connected`.
+    assert!(matches!(
+        events.try_recv(),
+        Ok(Event::Connected { attempt: 2 })
+    ));
+}
+
 #[test]
 fn a_status_made_from_an_io_error_is_a_lost_connection() {
     let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
