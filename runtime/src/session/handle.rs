@@ -138,16 +138,28 @@ where
     /// request stream and makes the call (`client.method(requests)`).
     ///
     /// ```no_run
-    /// # use tonic::{Response, Status, Streaming};
-    /// # #[derive(Clone)] struct Client;
-    /// # impl Client { async fn call(&mut self, _r: steadfast::session::SessionStream<u64>) -> Result<Response<Streaming<u64>>, Status> { unimplemented!() } }
+    /// # use tonic::codegen::http::uri::PathAndQuery;
+    /// # use tonic::{Request, Response, Status, Streaming};
+    /// # /// The counter's message (`examples/proto/schema.proto`).
+    /// # #[derive(Clone, PartialEq, prost::Message)]
+    /// # struct Num { #[prost(int64, tag = "1")] num: i64 }
+    /// # /// A client of `schema.Gateway/Call`, the call tonic generates.
+    /// # #[derive(Clone)] struct Client(tonic::client::Grpc<tonic::transport::Channel>);
+    /// # impl Client {
+    /// #     async fn call(&mut self, requests: steadfast::session::SessionStream<Num>)
+    /// #         -> Result<Response<Streaming<Num>>, Status> {
+    /// #         self.0.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+    /// #         let path = PathAndQuery::from_static("/schema.Gateway/Call");
+    /// #         self.0.streaming(Request::new(requests), path, tonic_prost::ProstCodec::default()).await
+    /// #     }
+    /// # }
     /// # async fn demo(client: Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use steadfast::{retry::RetryPolicy, session::Session};
     /// let mut session = Session::builder(RetryPolicy::default()).open(move |requests| {
     ///     let mut client = client.clone();
     ///     async move { client.call(requests).await }
     /// });
-    /// session.send(1).await?;
+    /// session.send(Num { num: 1 }).await?;
     /// let answer = session.recv().await;
     /// let closed = session.close().await;
     /// # let _ = (answer, closed); Ok(()) }

@@ -2,9 +2,21 @@
 //! restarts without losing, reordering or leaking anything.
 //!
 //! ```no_run
-//! # use tonic::{Response, Status, Streaming};
-//! # #[derive(Clone)] struct GatewayClient;
-//! # impl GatewayClient { async fn call(&mut self, _r: steadfast::session::SessionStream<i64>) -> Result<Response<Streaming<i64>>, Status> { unimplemented!() } }
+//! # use tonic::codegen::http::uri::PathAndQuery;
+//! # use tonic::{Request, Response, Status, Streaming};
+//! # /// The counter's message (`examples/proto/schema.proto`).
+//! # #[derive(Clone, PartialEq, prost::Message)]
+//! # struct Num { #[prost(int64, tag = "1")] num: i64 }
+//! # /// A client of `schema.Gateway/Call`, the call tonic generates.
+//! # #[derive(Clone)] struct GatewayClient(tonic::client::Grpc<tonic::transport::Channel>);
+//! # impl GatewayClient {
+//! #     async fn call(&mut self, requests: steadfast::session::SessionStream<Num>)
+//! #         -> Result<Response<Streaming<Num>>, Status> {
+//! #         self.0.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+//! #         let path = PathAndQuery::from_static("/schema.Gateway/Call");
+//! #         self.0.streaming(Request::new(requests), path, tonic_prost::ProstCodec::default()).await
+//! #     }
+//! # }
 //! # async fn demo(client: GatewayClient) -> Result<(), Box<dyn std::error::Error>> {
 //! use steadfast::retry::RetryPolicy;
 //! use steadfast::session::{Ack, Session, SessionStream};
@@ -17,7 +29,7 @@
 //!         async move { client.call(requests).await }
 //!     });
 //! let mut events = session.events();
-//! session.send(1).await?;
+//! session.send(Num { num: 1 }).await?;
 //! while let Some(answer) = session.recv().await {
 //!     let answer = answer?;
 //!     session.send(answer).await?;
