@@ -201,36 +201,12 @@ impl Lab for LabService {
     ) -> Result<Response<DigestReply>, Status> {
         let progress = Progress::from_request(&request);
         let extra = sleep_duration(request.get_ref().extra_millis)?;
-        let total = blob.declared_size();
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0; DIGEST_BUFFER_BYTES];
-        let mut size: u64 = 0;
-        loop {
-            let n = blob
-                .read(&mut buffer)
-                .await
-                .map_err(|e| steadfast::blob::status(&e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            size += n as u64;
-            match total {
-                Some(total) if total > 0 => progress.report(
-                    size as f32 / total as f32,
-                    format!("read {} of {} MiB", size >> 20, total >> 20),
-                ),
-                _ => progress.note(format!("read {} MiB", size >> 20)),
-            }
-        }
+        let (size, sha256_hex) = hash_blob(&mut blob, &progress).await?;
         if !extra.is_zero() {
-            progress.note(format!("read {} MiB; extra work", size >> 20));
+            progress.note(format!("read {}; extra work", amount(size, size)));
             tokio::time::sleep(extra).await;
         }
-        Ok(Response::new(DigestReply {
-            size,
-            sha256_hex: hex(&hasher.finalize()),
-        }))
+        Ok(Response::new(DigestReply { size, sha256_hex }))
     }
 
     async fn fetch(
@@ -254,6 +230,43 @@ impl Lab for LabService {
         Ok(Response::new(Identity {
             name: self.name.clone(),
         }))
+    }
+}
+
+/// Reads `blob` to its end through SHA-256, reporting how much was read to
+/// `progress` (the heartbeats carry it): its size and SHA-256 in hex. Errors: the
+/// blob's own (corrupt, truncated, over the server's limits), as a status.
+pub async fn hash_blob(blob: &mut Blob, progress: &Progress) -> Result<(u64, String), Status> {
+    let total = blob.declared_size();
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; DIGEST_BUFFER_BYTES];
+    let mut size: u64 = 0;
+    loop {
+        let n = blob
+            .read(&mut buffer)
+            .await
+            .map_err(|e| steadfast::blob::status(&e))?;
+        if n == 0 {
+            return Ok((size, hex(&hasher.finalize())));
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+        match total {
+            Some(total) if total > 0 => progress.report(
+                size as f32 / total as f32,
+                format!("read {} of {}", amount(size, total), amount(total, total)),
+            ),
+            _ => progress.note(format!("read {}", amount(size, size))),
+        }
+    }
+}
+
+/// `bytes` in MiB when `scale` is 8 MiB or more, else in KiB (both rounded down).
+fn amount(bytes: u64, scale: u64) -> String {
+    if scale >= 8 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
     }
 }
 

@@ -161,6 +161,19 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The median of `field` over `rounds`.
+pub fn median_of<R>(rounds: &[R], field: fn(&R) -> f64) -> f64 {
+    median(&rounds.iter().map(field).collect::<Vec<_>>())
+}
+
+/// The median of the per-round ratios of `field`, `a` over `b` (the rounds of
+/// two contenders, paired in order): each pair ran in the same round, so drift
+/// between rounds cancels out.
+pub fn paired_median<R>(a: &[R], b: &[R], field: fn(&R) -> f64) -> f64 {
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| field(a) / field(b)).collect();
+    median(&ratios)
+}
+
 /// The smallest and the largest of `values`.
 pub fn spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {

@@ -17,21 +17,17 @@ use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use steadfast::{Blob, BlobSource, Context};
-use tokio::{io::AsyncReadExt, time::Instant};
+use tokio::time::Instant;
 use tonic::Status;
 
-use crate::lab::hex;
+use crate::lab::hash_blob;
 
 /// The longest work `predict` accepts (`delay_ms`): one hour.
 pub const MAX_DELAY_MS: u64 = 3_600_000;
 
 /// How often `predict` reports progress while it works.
 const WORK_STEP: Duration = Duration::from_millis(100);
-
-/// What `predict` reads from its blob per step, into one buffer it reuses.
-const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// The params of `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -120,28 +116,7 @@ impl Model for ModelService {
             )));
         }
         let progress = ctx.progress();
-        let total = input.declared_size();
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0; READ_BUFFER_BYTES];
-        let mut size: u64 = 0;
-        loop {
-            let n = input
-                .read(&mut buffer)
-                .await
-                .map_err(|e| steadfast::blob::status(&e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            size += n as u64;
-            match total {
-                Some(total) if total > 0 => progress.report(
-                    size as f32 / total as f32,
-                    format!("read {} of {} KiB", size >> 10, total >> 10),
-                ),
-                _ => progress.note(format!("read {} KiB", size >> 10)),
-            }
-        }
+        let (size, sha256_hex) = hash_blob(&mut input, progress).await?;
 
         let work = Duration::from_millis(params.delay_ms);
         let start = Instant::now();
@@ -172,7 +147,7 @@ impl Model for ModelService {
         }
         Ok(Prediction {
             size,
-            sha256_hex: hex(&hasher.finalize()),
+            sha256_hex,
             served_by: self.name.clone(),
         })
     }

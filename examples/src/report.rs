@@ -62,6 +62,46 @@ fn one(err: &(dyn Error + 'static)) -> String {
     }
 }
 
+/// A binary's exit: success, or `error: <the whole chain>` on stderr and failure.
+pub fn exit_code<E: BoxedError>(result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", Report(err.as_error()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The boxed errors the binaries return, `Send + Sync` or not.
+pub trait BoxedError {
+    /// The error, for [`Report`].
+    fn as_error(&self) -> &(dyn Error + 'static);
+}
+
+impl BoxedError for Box<dyn Error> {
+    fn as_error(&self) -> &(dyn Error + 'static) {
+        &**self
+    }
+}
+
+impl BoxedError for Box<dyn Error + Send + Sync> {
+    fn as_error(&self) -> &(dyn Error + 'static) {
+        &**self
+    }
+}
+
+/// Logs to stderr at `default` level (`info`, `warn`, ...), or as `RUST_LOG` says.
+pub fn init_tracing(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 
 mod ctxt;
 mod into_status;
+mod meta;
 mod service;
 
 use ctxt::Ctxt;

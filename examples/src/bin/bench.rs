@@ -44,7 +44,7 @@ use steadfast_examples::{
     lab::DEFAULT_SLEEP_STEP,
     measure::{ServerProcess, cpu_time, kib_field, median, spread, verdict, yes_no},
     proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient},
-    report::Report,
+    report,
 };
 use tonic::{Request, Status, transport::Channel};
 
@@ -153,13 +153,7 @@ impl Kind {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), Error> {

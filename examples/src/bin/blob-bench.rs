@@ -72,8 +72,7 @@ use steadfast_examples::{
     content::{Content, Flavor},
     measure::{ServerProcess, median, peak_rss_kib, process_cpu_time, spread, verdict, yes_no},
     proto::bench::v1::{Count, RawChunk, UploadRequest, sink_client::SinkClient},
-    report::Report,
-    sink,
+    report, sink,
 };
 use tokio::{
     io::{AsyncRead, AsyncReadExt},
@@ -334,13 +333,7 @@ fn main() -> ExitCode {
             seed,
         }) => dump(flavor, size_mib, seed),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(result)
 }
 
 /// The runtime of the child processes: what `#[tokio::main]` builds.
@@ -366,12 +359,7 @@ fn dump(flavor: Generated, size_mib: u64, seed: u64) -> Result<(), Error> {
 
 /// The `serve` mode: announces its address, then serves until killed.
 async fn serve() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(io::stderr)
-        .init();
+    report::init_tracing("warn");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{SERVE_NAME} listening on {}", listener.local_addr()?);
     sink::serve(listener).await?;

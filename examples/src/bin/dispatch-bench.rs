@@ -39,7 +39,6 @@
 
 use std::{
     fmt::Write as _,
-    io,
     process::{Command, ExitCode},
     sync::{
         Arc,
@@ -52,9 +51,9 @@ use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use steadfast::dispatch::DispatchClient;
 use steadfast_examples::{
     adder::{self, AddParams, AddResult, FUNCTION},
-    measure::{ServerProcess, cpu_time, median, spread, verdict, yes_no},
+    measure::{ServerProcess, cpu_time, median_of, paired_median, spread, verdict, yes_no},
     proto::bench::v1::{AddRequest, adder_client::AdderClient},
-    report::Report,
+    report,
 };
 use tonic::{Status, transport::Channel};
 
@@ -155,13 +154,7 @@ fn main() -> ExitCode {
         Some(Mode::Serve) => runtime().and_then(|rt| rt.block_on(serve())),
         None => runtime().and_then(|rt| rt.block_on(run(cli.args))),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(result)
 }
 
 /// The runtime of each process: what `#[tokio::main]` builds.
@@ -173,12 +166,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// The `serve` mode.
 async fn serve() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(io::stderr)
-        .init();
+    report::init_tracing("warn");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{SERVE_NAME} listening on {}", listener.local_addr()?);
     adder::serve(listener).await
@@ -335,7 +323,7 @@ impl Results {
     }
 
     fn median(&self, contender: Contender, field: fn(&Round) -> f64) -> f64 {
-        median(&self.of(contender).iter().map(field).collect::<Vec<_>>())
+        median_of(self.of(contender), field)
     }
 
     fn rate(&self, contender: Contender) -> f64 {
@@ -347,16 +335,9 @@ impl Results {
         self.rate(a) / self.rate(b)
     }
 
-    /// The median of the per-round ratios of `field`, `a` over `b`: each pair
-    /// ran in the same round, so drift between rounds cancels out.
+    /// The median of the per-round ratios of `field`, `a` over `b`.
     fn paired(&self, a: Contender, b: Contender, field: fn(&Round) -> f64) -> f64 {
-        let ratios: Vec<f64> = self
-            .of(a)
-            .iter()
-            .zip(self.of(b))
-            .map(|(a, b)| field(a) / field(b))
-            .collect();
-        median(&ratios)
+        paired_median(self.of(a), self.of(b), field)
     }
 
     fn has(&self, contender: Contender) -> bool {

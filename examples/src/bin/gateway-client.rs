@@ -16,7 +16,10 @@ use std::{
 
 use clap::Parser;
 use steadfast::{retry::RetryPolicy, session::Event};
-use steadfast_examples::{gateway, report::Report};
+use steadfast_examples::{
+    gateway,
+    report::{self, Report},
+};
 use tonic::transport::Endpoint;
 
 #[derive(Debug, Parser)]
@@ -44,13 +47,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

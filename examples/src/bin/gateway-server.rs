@@ -12,7 +12,7 @@ use clap::Parser;
 use steadfast_examples::{
     gateway::GatewayService,
     lab::{nodelay, shutdown_signal},
-    report::Report,
+    report,
 };
 use tokio::sync::watch;
 
@@ -29,13 +29,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

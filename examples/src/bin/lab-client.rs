@@ -18,7 +18,7 @@ use steadfast_examples::{
         DigestRequest, FetchRequest, SleepRequest, TicksRequest, WhoAmIRequest,
         lab_client::LabClient,
     },
-    report::Report,
+    report::{self, Report},
 };
 use tokio_stream::StreamExt;
 use tonic::Request;
@@ -104,13 +104,7 @@ async fn with_bar<T>(
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(run(args).await)
 }
 
 fn print_heartbeat(heartbeat: &steadfast::Heartbeat) {

@@ -11,7 +11,7 @@ use steadfast::blob::BlobLimits;
 use steadfast_examples::{
     lab::{LabService, nodelay, shutdown_signal},
     proto::lab::v1::lab_server::LabServer,
-    report::Report,
+    report,
 };
 
 #[derive(Debug, Parser)]
@@ -36,22 +36,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    report::init_tracing("info");
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     // Before the announcement: a SIGTERM right after it must drain, not kill.
     let shutdown = shutdown_signal();

@@ -18,7 +18,7 @@ use steadfast::{BlobSource, CallOptions, Heartbeat, blob::TransferProgress};
 use steadfast_examples::{
     lab::describe,
     model::{HelloParams, ModelClient, PredictParams},
-    report::Report,
+    report::{self, Report},
 };
 use tokio::sync::watch;
 use tonic::Request;
@@ -67,13 +67,7 @@ const SERVER_STEPS: u64 = 1000;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

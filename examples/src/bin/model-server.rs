@@ -16,7 +16,7 @@ use steadfast::dispatch::DispatchServer;
 use steadfast_examples::{
     lab::{nodelay, shutdown_signal},
     model::{ModelServer, ModelService},
-    report::Report,
+    report,
 };
 
 #[derive(Debug, Parser)]
@@ -32,22 +32,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    report::init_tracing("info");
     let dispatch = DispatchServer::new()
         .mount(ModelServer::new(ModelService::new(&args.name)))?
         .default_function("hello");

@@ -53,9 +53,9 @@ use steadfast::{
 };
 use steadfast_examples::{
     gateway,
-    measure::{ServerProcess, cpu_time, median, spread, verdict, yes_no},
+    measure::{ServerProcess, cpu_time, median, median_of, paired_median, spread, verdict, yes_no},
     proto::schema::{Request, Response, gateway_client::GatewayClient},
-    report::Report,
+    report,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -162,13 +162,7 @@ fn main() -> ExitCode {
         .build()
         .map_err(Error::from)
         .and_then(|rt| rt.block_on(run(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", Report(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    report::exit_code(result)
 }
 
 /// The session policy of the benchmark: backoff from `--initial-backoff-ms`,
@@ -396,7 +390,7 @@ impl Throughput {
     }
 
     fn median(&self, contender: Contender, field: fn(&Round) -> f64) -> f64 {
-        median(&self.of(contender).iter().map(field).collect::<Vec<_>>())
+        median_of(self.of(contender), field)
     }
 
     fn rate(&self, contender: Contender) -> f64 {
@@ -405,13 +399,7 @@ impl Throughput {
 
     /// The median of the per-round ratios of `field`, `a` over `b`.
     fn paired(&self, a: Contender, b: Contender, field: fn(&Round) -> f64) -> f64 {
-        let ratios: Vec<f64> = self
-            .of(a)
-            .iter()
-            .zip(self.of(b))
-            .map(|(a, b)| field(a) / field(b))
-            .collect();
-        median(&ratios)
+        paired_median(self.of(a), self.of(b), field)
     }
 }
 

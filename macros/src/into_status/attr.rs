@@ -12,8 +12,9 @@
 //! (`crate` on a variant, `transparent` on an enum) is `valid.rs`'s business.
 
 use crate::ctxt::Ctxt;
+use crate::meta::{crate_path, path_text};
 use proc_macro2::Span;
-use syn::{Attribute, Ident, LitStr, Meta, Path, Token, meta::ParseNestedMeta, token};
+use syn::{Attribute, Ident, Meta, Path, Token, meta::ParseNestedMeta, token};
 
 /// The attribute's name, also registered as the derive's helper attribute.
 pub(crate) const STATUS: &str = "status";
@@ -114,16 +115,7 @@ pub(crate) fn get(cx: &mut Ctxt, attrs: &[Attribute]) -> Attrs {
 fn item(cx: &mut Ctxt, out: &mut Attrs, meta: ParseNestedMeta) -> syn::Result<()> {
     if let Some(key) = meta.path.get_ident().filter(|ident| *ident == "crate") {
         let span = key.span();
-        let literal: LitStr = meta.value()?.parse()?;
-        let path = literal.parse::<Path>().map_err(|_| {
-            syn::Error::new(
-                literal.span(),
-                format!(
-                    "`crate = \"{}\"` is not a path; write the path to the `steadfast` crate, as in `crate = \"::steadfast\"`",
-                    literal.value()
-                ),
-            )
-        })?;
+        let path = crate_path(&meta)?;
         if out.krate.is_some() {
             cx.error_at(span, "duplicate `crate = \"...\"` in `#[status]`");
         } else {
@@ -211,9 +203,4 @@ fn code_list() -> String {
         .map(|(snake, _)| format!("`{snake}`"))
         .collect();
     names.join(", ")
-}
-
-fn path_text(path: &Path) -> String {
-    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-    segments.join("::")
 }

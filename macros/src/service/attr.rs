@@ -12,6 +12,7 @@
 //! interval is positive is `valid.rs`'s business.
 
 use crate::ctxt::Ctxt;
+use crate::meta::{crate_path, path_text};
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitInt, LitStr, Meta, Path};
@@ -44,17 +45,7 @@ pub(crate) fn service(cx: &mut Ctxt, args: TokenStream) -> ServiceAttrs {
     }
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("crate") {
-            let literal: LitStr = meta.value()?.parse()?;
-            let path = literal.parse::<Path>().map_err(|_| {
-                syn::Error::new(
-                    literal.span(),
-                    format!(
-                        "`crate = \"{}\"` is not a path; write the path to the `steadfast` crate, as in `crate = \"::steadfast\"`",
-                        literal.value()
-                    ),
-                )
-            })?;
-            if out.krate.replace(path).is_some() {
+            if out.krate.replace(crate_path(&meta)?).is_some() {
                 return Err(meta.error("duplicate `crate = \"...\"`"));
             }
             Ok(())
@@ -116,15 +107,9 @@ fn func_item(out: &mut FuncAttrs, meta: ParseNestedMeta) -> syn::Result<()> {
 }
 
 fn unknown_key(meta: &ParseNestedMeta, expected: &str) -> syn::Error {
-    let segments: Vec<String> = meta
-        .path
-        .segments
-        .iter()
-        .map(|segment| segment.ident.to_string())
-        .collect();
     meta.error(format!(
         "unknown key `{}`; expected {expected}",
-        segments.join("::")
+        path_text(&meta.path)
     ))
 }
 
