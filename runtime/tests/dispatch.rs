@@ -653,3 +653,64 @@ async fn results_near_the_message_limit() {
         .expect("the next call");
     assert_eq!(greeting, "hello, next (from hello)");
 }
+
+/// A function whose returned blob stalls after its result: the download ends at
+/// the call's deadline with `DEADLINE_EXCEEDED` (the reader errors, it does not
+/// hang or end as if the blob were whole), and the server drops the source.
+#[tokio::test]
+async fn a_stalled_returned_blob_ends_at_the_deadline() {
+    let writers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stall = {
+        let writers = Arc::clone(&writers);
+        move |_ctx: Context, _: ()| {
+            // The write half is kept (so the read half never ends) until the
+            // test ends; the source that holds the read half is what the server
+            // drops at the deadline.
+            let (reader, writer) = tokio::io::duplex(64);
+            writers.lock().expect("not poisoned").push(writer);
+            async move { Ok::<_, Status>(((), BlobSource::from_reader(reader))) }
+        }
+    };
+    let server = DispatchServer::new()
+        .mount(dispatch::function("stall", stall))
+        .expect("one function");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(
+        Server::builder()
+            .add_service(server)
+            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
+    );
+    let mut client = client(addr).await;
+    let mut request = Request::new(());
+    request.set_timeout(Duration::from_millis(400));
+    let outcome = tokio::time::timeout(PATIENCE, async {
+        let response = client
+            .call_request::<_, ()>("stall", None, request, None)
+            .await?;
+        let ((), blob) = response.into_inner();
+        blob.ok_or_else(|| Status::internal("no blob"))?
+            .to_bytes(1 << 20)
+            .await
+    })
+    .await
+    .expect("the download ends at its deadline");
+    let status = outcome.expect_err("the blob never ends");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    // The server dropped the stalled source: writes to its other half fail.
+    let mut writer = writers
+        .lock()
+        .expect("not poisoned")
+        .pop()
+        .expect("the function ran");
+    let dropped = tokio::time::timeout(PATIENCE, async {
+        while tokio::io::AsyncWriteExt::write_all(&mut writer, &[0; 64])
+            .await
+            .is_ok()
+        {}
+    })
+    .await;
+    assert!(dropped.is_ok(), "the server kept the stalled source");
+}
