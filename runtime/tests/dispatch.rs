@@ -714,3 +714,36 @@ async fn a_stalled_returned_blob_ends_at_the_deadline() {
     .await;
     assert!(dropped.is_ok(), "the server kept the stalled source");
 }
+
+/// A client that vanishes mid-call (its task aborted, the call's stream reset): the
+/// server drops the running function, and serves the next client.
+#[tokio::test]
+async fn a_client_that_vanishes_mid_call_drops_the_function() {
+    let fixture = start(|s| s).await;
+    let mut first = client(fixture.addr).await;
+    let (options, mut progress) = CallOptions::new().progress_watch();
+    let mut request = Request::new(SlowParams { millis: 60_000 });
+    options.attach(&mut request);
+    let running = tokio::spawn(async move {
+        first
+            .call_request::<_, u64>("slow", Some(Duration::from_millis(100)), request, None)
+            .await
+    });
+    // The function is running once its first heartbeat arrives.
+    tokio::time::timeout(PATIENCE, progress.changed())
+        .await
+        .expect("a heartbeat in time")
+        .expect("the call is alive");
+    assert!(!fixture.slow_dropped.load(Ordering::SeqCst));
+    running.abort();
+    wait::until("the slow function is dropped", PATIENCE, || async {
+        fixture.slow_dropped.load(Ordering::SeqCst)
+    })
+    .await;
+
+    let mut next = client(fixture.addr).await;
+    let greeting: String = call(&mut next, "hello", &serde_json::json!({ "name": "next" }))
+        .await
+        .expect("the next call");
+    assert_eq!(greeting, "hello, next (from hello)");
+}
