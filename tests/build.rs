@@ -64,6 +64,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         .emit_wire_protos(dir.join("wire"))
         .compile_protos(&["proto/cases/blobs/blobs.proto"], &["proto/cases/blobs"])?;
 
+    let (builder, _) = case("retry")?;
+    builder
+        .retry(
+            "retry.v1.Flaky/Tuned",
+            steadfast_build::RetryPolicy::new()
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(5))
+                .retryable_codes(["ABORTED", "UNAVAILABLE"]),
+        )
+        .compile_protos(&["proto/cases/retry/retry.proto"], &["proto/cases/retry"])?;
+
     let (builder, _) = case("hostile")?;
     builder.compile_protos(
         &[

@@ -46,6 +46,7 @@ use protox::file::{
 };
 
 pub use error::{Error, Location};
+pub use options::RetryPolicy;
 
 /// `steadfast/v1/options.proto`, compiled in so users need no include path for it.
 pub const OPTIONS_PROTO_SOURCE: &str = include_str!("../proto/steadfast/v1/options.proto");
@@ -252,6 +253,39 @@ impl Builder {
         self.settings.push(options::Setting {
             target: target.into(),
             value: options::SettingValue::ResponseBlob,
+        });
+        self
+    }
+
+    /// The generated client retries the calls of a method (`"lab.v1.Lab/Sleep"` or
+    /// `"lab.v1.Lab.Sleep"`), or of every method of a service (`"lab.v1.Lab"`), by
+    /// `policy`, as the option `retry: { ... }` does, for protos you cannot edit. A
+    /// builder setting wins over the proto's option; a policy set on the client at
+    /// run time (`with_retry_policy`, `with_service_config`) wins over both.
+    ///
+    /// Unary and server-streaming calls are retried (a server-streaming call until
+    /// its response headers arrive); a call is retried after it may have reached
+    /// the server only if the method is [`idempotent`](Self::idempotent).
+    /// Without any policy, a generated client retries only the calls the server
+    /// provably never received, under the runtime's default policy. Like the
+    /// other options, a retry setting gives the service steadfast's typed client
+    /// and server (with the same signatures as tonic's).
+    pub fn retry(mut self, target: impl Into<String>, policy: RetryPolicy) -> Self {
+        self.settings.push(options::Setting {
+            target: target.into(),
+            value: options::SettingValue::Retry(policy),
+        });
+        self
+    }
+
+    /// A method (`"lab.v1.Lab/Sleep"` or `"lab.v1.Lab.Sleep"`), or every method of
+    /// a service (`"lab.v1.Lab"`), is safe to run more than once, as the option
+    /// `idempotent: true` says: its calls are retried on a retryable code even
+    /// when the server may have seen them.
+    pub fn idempotent(mut self, target: impl Into<String>) -> Self {
+        self.settings.push(options::Setting {
+            target: target.into(),
+            value: options::SettingValue::Idempotent,
         });
         self
     }

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::options::RetryPlan;
+
 /// Every rewritten service, keyed by full name (`lab.v1.Lab`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Model {
@@ -61,6 +63,10 @@ pub(crate) struct MethodModel {
     pub(crate) request_blob: bool,
     /// The response carries a blob (a unary method in the original).
     pub(crate) response_blob: bool,
+    /// The generated client's retry policy; `None` = the runtime's default.
+    pub(crate) retry: Option<RetryPlan>,
+    /// The method may be retried after it reached the server.
+    pub(crate) idempotent: bool,
     /// The synthesized response frame (`.lab.v1.LabSleepFrame`), when there is
     /// one: for a heartbeat or a response blob.
     pub(crate) frame: Option<Synthesized>,

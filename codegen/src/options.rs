@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use heck::ToSnakeCase;
-use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage};
 
 use crate::Error;
 
@@ -23,11 +23,250 @@ pub(crate) struct MethodPlan {
     pub(crate) request_blob: bool,
     /// The response carries a blob (only on unary methods).
     pub(crate) response_blob: bool,
+    /// The generated client's retry policy; `None` = the runtime's default.
+    pub(crate) retry: Option<RetryPlan>,
+    /// The method may be retried after it reached the server.
+    pub(crate) idempotent: bool,
 }
 
 impl MethodPlan {
     fn is_plain(&self) -> bool {
-        self.heartbeat.is_none() && !self.request_blob && !self.response_blob
+        self.heartbeat.is_none()
+            && !self.request_blob
+            && !self.response_blob
+            && self.retry.is_none()
+            && !self.idempotent
+    }
+}
+
+/// A retry policy as resolved: validated, defaults filled in, ready to be
+/// written into the generated client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RetryPlan {
+    pub(crate) max_attempts: u32,
+    pub(crate) attempt_limit: u32,
+    pub(crate) initial_backoff_ms: u64,
+    pub(crate) max_backoff_ms: u64,
+    /// `f64::to_bits` of the multiplier (so the plan stays `Eq`).
+    pub(crate) multiplier_bits: u64,
+    /// Canonical code names (`UNAVAILABLE`), in the order given, no repeats.
+    pub(crate) codes: Vec<&'static str>,
+}
+
+impl RetryPlan {
+    pub(crate) fn multiplier(&self) -> f64 {
+        f64::from_bits(self.multiplier_bits)
+    }
+}
+
+/// The gRPC status codes by their names in the gRPC spec, in code order.
+pub(crate) const CODE_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// A retry policy for [`Builder::retry`](crate::Builder::retry), the
+/// `(steadfast.v1.method).retry` option in Rust: gRFC A6's `retryPolicy`. A
+/// field not set takes the default (5 attempts, 100 ms initial backoff, 1 s
+/// max backoff, multiplier 2, retrying `UNAVAILABLE`); the values are checked
+/// when the protos are compiled, and one out of range fails the build naming
+/// the method and the field.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// steadfast_build::configure()
+///     .retry(
+///         "lab.v1.Lab",
+///         steadfast_build::RetryPolicy::new()
+///             .max_attempts(4)
+///             .initial_backoff(Duration::from_millis(50))
+///             .retryable_codes(["UNAVAILABLE", "RESOURCE_EXHAUSTED"]),
+///     )
+///     .idempotent("lab.v1.Lab/Sleep")
+///     .compile_protos(&["proto/lab.proto"], &["proto"])?;
+/// # Ok::<(), steadfast_build::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetryPolicy {
+    max_attempts: Option<u32>,
+    attempt_limit: Option<u32>,
+    initial_backoff: Option<Duration>,
+    max_backoff: Option<Duration>,
+    backoff_multiplier: Option<f64>,
+    retryable_codes: Vec<String>,
+}
+
+impl RetryPolicy {
+    /// Every field at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Attempts per call, the first included (at least 2; more than the
+    /// [attempt limit](Self::attempt_limit) is capped to it).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// The cap on `max_attempts` (default 5, gRPC's); raise it to allow more.
+    pub fn attempt_limit(mut self, limit: u32) -> Self {
+        self.attempt_limit = Some(limit);
+        self
+    }
+
+    /// The upper bound of the first retry's delay (whole milliseconds, > 0).
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = Some(backoff);
+        self
+    }
+
+    /// The largest upper bound of a retry's delay (whole milliseconds, > 0).
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = Some(backoff);
+        self
+    }
+
+    /// The factor the delay bound grows by with each retry (finite, > 0).
+    pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
+        self.backoff_multiplier = Some(multiplier);
+        self
+    }
+
+    /// The codes to retry, by their names in the gRPC spec (`"UNAVAILABLE"`,
+    /// any case); replaces the default set.
+    pub fn retryable_codes<I>(mut self, codes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.retryable_codes = codes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Validates the policy and fills in the defaults.
+    fn resolve(&self, target: &str) -> Result<RetryPlan, Error> {
+        let invalid = |field: &str, problem: String| Error::InvalidOption {
+            target: target.to_owned(),
+            message: format!("retry.{field} {problem}"),
+        };
+        let millis = |field: &str, value: Option<Duration>, default: u64| match value {
+            None => Ok(default),
+            Some(d) if d.is_zero() => Err(invalid(field, "must be greater than 0".to_owned())),
+            Some(d) if d.subsec_nanos() % 1_000_000 != 0 => Err(invalid(
+                field,
+                format!("must be whole milliseconds, got {d:?}"),
+            )),
+            Some(d) => u64::try_from(d.as_millis())
+                .map_err(|_| invalid(field, format!("is too long: {d:?}"))),
+        };
+        let max_attempts = self.max_attempts.unwrap_or(5);
+        if max_attempts < 2 {
+            return Err(invalid(
+                "max_attempts",
+                format!("must be at least 2, got {max_attempts}"),
+            ));
+        }
+        let attempt_limit = self.attempt_limit.unwrap_or(5);
+        if attempt_limit < 1 {
+            return Err(invalid(
+                "attempt_limit",
+                "must be at least 1, got 0".to_owned(),
+            ));
+        }
+        let initial_backoff_ms = millis("initial_backoff_ms", self.initial_backoff, 100)?;
+        let max_backoff_ms = millis("max_backoff_ms", self.max_backoff, 1000)?;
+        let multiplier = self.backoff_multiplier.unwrap_or(2.0);
+        if !(multiplier.is_finite() && multiplier > 0.0) {
+            return Err(invalid(
+                "backoff_multiplier",
+                format!("must be a finite number greater than 0, got {multiplier}"),
+            ));
+        }
+        let mut codes = Vec::new();
+        for given in &self.retryable_codes {
+            let Some(name) = CODE_NAMES
+                .iter()
+                .find(|name| name.eq_ignore_ascii_case(given.trim()))
+            else {
+                return Err(invalid(
+                    "retryable_status_codes",
+                    format!(
+                        "has `{given}`, which is not a gRPC status code (one of {})",
+                        CODE_NAMES[1..].join(", ")
+                    ),
+                ));
+            };
+            if *name == "OK" {
+                return Err(invalid(
+                    "retryable_status_codes",
+                    "must not contain OK".to_owned(),
+                ));
+            }
+            if !codes.contains(name) {
+                codes.push(*name);
+            }
+        }
+        if codes.is_empty() {
+            codes.push("UNAVAILABLE");
+        }
+        Ok(RetryPlan {
+            max_attempts,
+            attempt_limit,
+            initial_backoff_ms,
+            max_backoff_ms,
+            multiplier_bits: multiplier.to_bits(),
+            codes,
+        })
+    }
+
+    /// The policy of an option's `RetryPolicy` message (0 and empty = default).
+    fn from_message(msg: &DynamicMessage) -> RetryPolicy {
+        let number = |name: &str| {
+            msg.get_field_by_name(name)
+                .and_then(|v| v.as_u32())
+                .filter(|n| *n != 0)
+        };
+        let millis = |name: &str| number(name).map(|ms| Duration::from_millis(u64::from(ms)));
+        let multiplier = msg
+            .get_field_by_name("backoff_multiplier")
+            .and_then(|v| v.as_f32())
+            .filter(|m| *m != 0.0)
+            .map(f64::from);
+        let codes = msg
+            .get_field_by_name("retryable_status_codes")
+            .and_then(|v| {
+                v.as_list().map(|list| {
+                    list.iter()
+                        .filter_map(|code| code.as_str().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .unwrap_or_default();
+        RetryPolicy {
+            max_attempts: number("max_attempts"),
+            attempt_limit: number("attempt_limit"),
+            initial_backoff: millis("initial_backoff_ms"),
+            max_backoff: millis("max_backoff_ms"),
+            backoff_multiplier: multiplier,
+            retryable_codes: codes,
+        }
     }
 }
 
@@ -47,7 +286,7 @@ pub(crate) struct Setting {
 }
 
 /// What a builder [`Setting`] sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SettingValue {
     /// `heartbeat_ms` (`Duration::ZERO` = off).
     Heartbeat(Duration),
@@ -55,6 +294,10 @@ pub(crate) enum SettingValue {
     RequestBlob,
     /// `response_blob: true`.
     ResponseBlob,
+    /// `retry: { ... }`.
+    Retry(RetryPolicy),
+    /// `idempotent: true`.
+    Idempotent,
 }
 
 /// Where a method's blob setting came from, for the error when it cannot apply.
@@ -91,7 +334,8 @@ struct RawOptions {
     heartbeat_ms: Option<u32>,
     request_blob: Option<bool>,
     response_blob: Option<bool>,
-    unsupported: Vec<&'static str>,
+    retry: Option<RetryPolicy>,
+    idempotent: Option<bool>,
 }
 
 impl RawOptions {
@@ -111,25 +355,13 @@ impl RawOptions {
                 .then(|| msg.get_field_by_name(name))
                 .flatten()
         };
-        let mut raw = RawOptions {
+        RawOptions {
             heartbeat_ms: field("heartbeat_ms").and_then(|v| v.as_u32()),
             request_blob: field("request_blob").and_then(|v| v.as_bool()),
             response_blob: field("response_blob").and_then(|v| v.as_bool()),
-            unsupported: Vec::new(),
-        };
-        for (field, what) in [
-            ("retry", "retry (retry policies)"),
-            ("idempotent", "idempotent (retry policies)"),
-        ] {
-            let set = msg.has_field_by_name(field)
-                && msg
-                    .get_field_by_name(field)
-                    .is_some_and(|v| !matches!(v.as_ref(), Value::Bool(false)));
-            if set {
-                raw.unsupported.push(what);
-            }
+            retry: field("retry").and_then(|v| v.as_message().map(RetryPolicy::from_message)),
+            idempotent: field("idempotent").and_then(|v| v.as_bool()),
         }
-        raw
     }
 }
 
@@ -141,6 +373,8 @@ struct MethodState {
     heartbeat_ms: Option<u32>,
     request_blob: Option<(bool, Origin)>,
     response_blob: Option<(bool, Origin)>,
+    retry: Option<RetryPolicy>,
+    idempotent: bool,
 }
 
 /// Reads the options of every service in `pool` (except steadfast's and
@@ -157,16 +391,10 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
         }
         let service_name = service.full_name().to_owned();
         let service_raw = RawOptions::read(&service.options(), "steadfast.v1.service", pool);
-        if let Some(what) = service_raw.unsupported.first() {
-            return Err(unsupported(&service_name, what));
-        }
         let mut methods = Vec::new();
         for method in service.methods() {
             let target = format!("{service_name}/{}", method.name());
             let raw = RawOptions::read(&method.options(), "steadfast.v1.method", pool);
-            if let Some(what) = raw.unsupported.first() {
-                return Err(unsupported(&target, what));
-            }
             // A method's own value wins, field by field.
             let blob = |own: Option<bool>, default: Option<bool>| {
                 own.map(|on| (on, Origin::Method))
@@ -180,6 +408,8 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
                 heartbeat_ms: raw.heartbeat_ms.or(service_raw.heartbeat_ms),
                 request_blob: blob(raw.request_blob, service_raw.request_blob),
                 response_blob: blob(raw.response_blob, service_raw.response_blob),
+                retry: raw.retry.or_else(|| service_raw.retry.clone()),
+                idempotent: raw.idempotent.or(service_raw.idempotent).unwrap_or(false),
             });
         }
         by_service.insert(service_name, methods);
@@ -223,8 +453,8 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
             .iter_mut()
             .filter(|state| method.as_ref().is_none_or(|m| *m == state.name));
         let builder = || Some((true, Origin::Builder(setting.target.clone())));
-        match setting.value {
-            SettingValue::Heartbeat(heartbeat) => {
+        match &setting.value {
+            &SettingValue::Heartbeat(heartbeat) => {
                 let ms =
                     u32::try_from(heartbeat.as_millis()).map_err(|_| Error::InvalidOption {
                         target: target.clone(),
@@ -238,6 +468,10 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
             SettingValue::ResponseBlob => {
                 chosen.for_each(|state| state.response_blob = builder());
             }
+            SettingValue::Retry(policy) => {
+                chosen.for_each(|state| state.retry = Some(policy.clone()));
+            }
+            SettingValue::Idempotent => chosen.for_each(|state| state.idempotent = true),
         }
     }
 
@@ -268,10 +502,16 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
             };
             let request_blob = blob_on(&state, &target, "request_blob", &state.request_blob)?;
             let response_blob = blob_on(&state, &target, "response_blob", &state.response_blob)?;
+            let retry = match &state.retry {
+                Some(policy) => Some(policy.resolve(&target)?),
+                None => None,
+            };
             let method_plan = MethodPlan {
                 heartbeat,
                 request_blob,
                 response_blob,
+                retry,
+                idempotent: state.idempotent,
             };
             if !method_plan.is_plain() {
                 plan.services
@@ -288,7 +528,7 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
 }
 
 /// The methods of a typed client besides its rpcs (see `generate::client`).
-const CLIENT_METHODS: [&str; 12] = [
+const CLIENT_METHODS: [&str; 15] = [
     "new",
     "connect",
     "connect_lazy",
@@ -301,6 +541,9 @@ const CLIENT_METHODS: [&str; 12] = [
     "accept_compressed",
     "max_decoding_message_size",
     "max_encoding_message_size",
+    "with_retry_policy",
+    "with_service_config",
+    "without_retries",
 ];
 
 /// A rewritten service gets a typed client whose methods are its rpcs, in
@@ -350,16 +593,6 @@ fn blob_on(
             origin.fix(option)
         ),
     })
-}
-
-fn unsupported(target: &str, what: &str) -> Error {
-    Error::InvalidOption {
-        target: target.to_owned(),
-        message: format!(
-            "option {what} is not supported by steadfast-build {} yet; remove it (heartbeat_ms, request_blob and response_blob are implemented)",
-            env!("CARGO_PKG_VERSION")
-        ),
-    }
 }
 
 /// Resolves a builder target to (service, method): `pkg.Svc/Method`,

@@ -121,6 +121,8 @@ fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan, model: &mut Model) 
                 heartbeat: method_plan.and_then(|p| p.heartbeat),
                 request_blob: method_plan.is_some_and(|p| p.request_blob),
                 response_blob: method_plan.is_some_and(|p| p.response_blob),
+                retry: method_plan.and_then(|p| p.retry.clone()),
+                idempotent: method_plan.is_some_and(|p| p.idempotent),
                 frame: synthesized(&frame),
                 upload: synthesized(&upload),
             });

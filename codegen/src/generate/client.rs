@@ -1,6 +1,7 @@
 //! The typed client of a rewritten service: `<svc>_client::<Svc>Client`, with
 //! the methods' original signatures, on top of the wire client.
 
+use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -87,6 +88,7 @@ pub(crate) fn generate(
             #[derive(Debug, Clone)]
             pub struct #client<T> {
                 inner: #wire_client,
+                retry: #sf::retry::ClientRetry,
             }
 
             #connect
@@ -126,18 +128,42 @@ pub(crate) fn generate(
                 /// Wraps the wire client (the service as it travels, heartbeat frames
                 /// visible), keeping its settings as they are.
                 pub fn from_wire(inner: #wire_client) -> Self {
-                    Self { inner }
+                    Self { inner, retry: ::core::default::Default::default() }
                 }
 
                 /// A new client's decoding limit: tonic's 4 MiB for the message, plus
                 /// what a heartbeat frame adds around it.
                 fn wrap(inner: #wire_client) -> Self {
-                    Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+                    Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
                 }
 
                 /// The wire client underneath: its calls return the frames, heartbeats included.
                 pub fn into_wire(self) -> #wire_client {
                     self.inner
+                }
+
+                /// Retries every unary and server-streaming call of this client by
+                /// `policy`, over the methods' own policies and a service config.
+                /// Calls are retried after they may have reached the server only if
+                /// their method is `idempotent`.
+                pub fn with_retry_policy(mut self, policy: #sf::retry::RetryPolicy) -> Self {
+                    self.retry.set_policy(policy);
+                    self
+                }
+
+                /// Retries the methods a gRPC service config names by its
+                /// `retryPolicy`, over their own policies (not over
+                /// `with_retry_policy`), gives their calls its `timeout` when they set
+                /// none, and throttles this client's retries by its `retryThrottling`.
+                pub fn with_service_config(mut self, config: &#sf::retry::ServiceConfig) -> Self {
+                    self.retry.set_service_config(config);
+                    self
+                }
+
+                /// Makes every call one attempt, never retried.
+                pub fn without_retries(mut self) -> Self {
+                    self.retry.disable();
+                    self
                 }
 
                 #codec_settings
@@ -159,7 +185,8 @@ fn call(
     let tonic = quote!(#sf::__private::tonic);
     let ident = format_ident!("{}", m.original.name);
     let proto_docs = settings.method_docs(model, m.model, m.original);
-    let doc = docs(proto_docs);
+    let mut doc = docs(proto_docs);
+    let retry_note = retry_note(m);
     // The wire client's method is deprecated too: calling it must not warn.
     let deprecated = if m.original.options.deprecated() {
         quote!(#[deprecated] #[allow(deprecated)])
@@ -173,22 +200,30 @@ fn call(
     } else {
         quote!(request: impl #tonic::IntoRequest<#request>)
     };
-    let into_request = if m.original.client_streaming {
-        quote!(#tonic::IntoStreamingRequest::into_streaming_request(request))
-    } else {
-        quote!(#tonic::IntoRequest::into_request(request))
-    };
     if m.model.frame.is_none() && m.model.upload.is_none() {
         let returns = if m.original.server_streaming {
             quote!(#tonic::codec::Streaming<#response>)
         } else {
             response
         };
+        if let Some(note) = &retry_note {
+            if !proto_docs.is_empty() {
+                doc.extend(quote!(#[doc = ""]));
+            }
+            doc.extend(quote!(#[doc = #note]));
+        }
+        let body = retried(
+            m,
+            model,
+            settings,
+            quote!(request),
+            quote!(self.inner.#ident(request).await),
+        );
         return quote! {
             #doc
             #deprecated
             pub async fn #ident(&mut self, #request_arg) -> ::core::result::Result<#tonic::Response<#returns>, #tonic::Status> {
-                self.inner.#ident(request).await
+                #body
             }
         };
     }
@@ -219,7 +254,7 @@ fn call(
         }
         notes.push(note);
     }
-    let mut doc = doc;
+    notes.extend(retry_note);
     for (i, note) in notes.iter().enumerate() {
         if i > 0 || !proto_docs.is_empty() {
             doc.extend(quote!(#[doc = ""]));
@@ -246,7 +281,7 @@ fn call(
             (
                 quote!(, blob: impl ::core::convert::Into<#sf::BlobSource>),
                 quote! {
-                    let (request, outcome) = #sf::__private::upload::<#upload>(request, ::core::convert::Into::into(blob));
+                    let (request, outcome) = #sf::__private::upload::<#upload>(request, blob);
                 },
             )
         }
@@ -272,7 +307,7 @@ fn call(
         (
             quote!((#tonic::Response<#response>, #sf::Blob)),
             quote! {
-                let mut request = #into_request;
+                let mut request = request;
                 let context = #sf::__private::blob_call_context(&mut request, #context);
                 #upload
                 #result
@@ -289,7 +324,7 @@ fn call(
         (
             quote!(#tonic::Response<#returns>),
             quote! {
-                let mut request = #into_request;
+                let mut request = request;
                 let context = #sf::__private::call_context(&mut request, #every);
                 #upload
                 #result
@@ -301,17 +336,116 @@ fn call(
         (
             quote!(#tonic::Response<#response>),
             quote! {
-                let request = #into_request;
                 #upload
                 #result
             },
         )
     };
+    let taken = if m.model.upload.is_some() {
+        quote!((request, blob))
+    } else {
+        quote!(request)
+    };
+    let body = retried(m, model, settings, taken, body);
     quote! {
         #doc
         #deprecated
         pub async fn #ident(&mut self, #request_arg #blob_arg) -> ::core::result::Result<#returns, #tonic::Status> {
             #body
+        }
+    }
+}
+
+/// What the proto or build.rs set for the method's retries, if anything.
+fn retry_note(m: &Method<'_>) -> Option<String> {
+    if m.original.client_streaming || (m.model.retry.is_none() && !m.model.idempotent) {
+        return None;
+    }
+    let mut note = String::from(" Retries: ");
+    match &m.model.retry {
+        Some(plan) => note.push_str(&format!(
+            "up to {} attempts in all on {} (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it)",
+            plan.max_attempts.min(plan.attempt_limit),
+            plan.codes.join(", ")
+        )),
+        None => note.push_str("by the client's policy"),
+    }
+    if m.model.idempotent {
+        note.push_str("; idempotent, so retried even after the server may have seen the call");
+    } else {
+        note.push_str("; not idempotent, so retried only when the server never received the call");
+    }
+    if m.original.server_streaming {
+        note.push_str(", and only until the response headers arrive");
+    }
+    note.push('.');
+    Some(note)
+}
+
+/// A method's body run under its retry policy: `attempt` (which reads the
+/// bindings of `taken`: `request`, or `(request, blob)` for a request blob)
+/// once per attempt, for unary and server-streaming methods; as it is, on the
+/// one request stream, for client-streaming ones.
+fn retried(
+    m: &Method<'_>,
+    model: &ServiceModel,
+    settings: &ServiceSettings,
+    taken: TokenStream,
+    attempt: TokenStream,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let tonic = quote!(#sf::__private::tonic);
+    if m.original.client_streaming {
+        return quote! {
+            let request = #tonic::IntoStreamingRequest::into_streaming_request(request);
+            #attempt
+        };
+    }
+    let service = model.full_name();
+    let method = &m.model.proto_name;
+    let policy = match &m.model.retry {
+        None => quote!(::core::option::Option::None),
+        Some(plan) => {
+            let max_attempts = plan.max_attempts;
+            let attempt_limit = plan.attempt_limit;
+            let initial = plan.initial_backoff_ms;
+            let max = plan.max_backoff_ms;
+            let multiplier = proc_macro2::Literal::f64_suffixed(plan.multiplier());
+            let codes = plan.codes.iter().map(|name| {
+                let code = format_ident!("{}", name.to_upper_camel_case());
+                quote!(#tonic::Code::#code)
+            });
+            quote! {
+                ::core::option::Option::Some(#sf::__private::retry_policy(
+                    #max_attempts, #attempt_limit, #initial, #max, #multiplier, &[#(#codes),*],
+                ))
+            }
+        }
+    };
+    let idempotent = m.model.idempotent;
+    let (blob, next) = if m.model.upload.is_some() {
+        (
+            quote!(.with_blob(::core::convert::Into::into(blob))),
+            quote!(request_with_blob),
+        )
+    } else {
+        (TokenStream::new(), quote!(request))
+    };
+    quote! {
+        let method = #sf::__private::RetryMethod {
+            service: #service,
+            method: #method,
+            policy: #policy,
+            idempotent: #idempotent,
+        };
+        let request = #tonic::IntoRequest::into_request(request);
+        let mut retry = #sf::__private::Retrying::new(&self.retry, method, request) #blob;
+        loop {
+            let #taken = retry.#next()?;
+            let result = retry.attempt(async { #attempt }).await;
+            if let ::core::ops::ControlFlow::Break(result) = retry.settle(result).await {
+                return result;
+            }
         }
     }
 }

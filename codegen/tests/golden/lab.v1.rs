@@ -358,6 +358,7 @@ pub mod lab_client {
     #[derive(Debug, Clone)]
     pub struct LabClient<T> {
         inner: super::lab_wire::lab_client::LabClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl LabClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -462,16 +463,46 @@ pub mod lab_client {
         /// Wraps the wire client (the service as it travels, heartbeat frames
         /// visible), keeping its settings as they are.
         pub fn from_wire(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::lab_wire::lab_client::LabClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -531,18 +562,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::SleepReply>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "lab.v1.Lab",
+                method: "Sleep",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(500u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::LabSleepFrame,
-                _,
-            >(context, self.inner.sleep(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(500u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::LabSleepFrame,
+                            _,
+                        >(context, self.inner.sleep(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// The same without heartbeats: a proxy with a short idle timeout cuts it.
         pub async fn sleep_plain(
@@ -552,7 +608,32 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::SleepReply>,
             ::steadfast::__private::tonic::Status,
         > {
-            self.inner.sleep_plain(request).await
+            let method = ::steadfast::__private::RetryMethod {
+                service: "lab.v1.Lab",
+                method: "SleepPlain",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
+            );
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async { self.inner.sleep_plain(request).await })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
         ///
@@ -564,18 +645,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Tick>>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "lab.v1.Lab",
+                method: "Ticks",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(500u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_streaming::<
-                super::LabTicksFrame,
-                _,
-            >(context, self.inner.ticks(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(500u64),
+                        );
+                        ::steadfast::__private::call_streaming::<
+                            super::LabTicksFrame,
+                            _,
+                        >(context, self.inner.ticks(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Says which server answered.
         pub async fn who_am_i(
@@ -587,7 +693,32 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::Identity>,
             ::steadfast::__private::tonic::Status,
         > {
-            self.inner.who_am_i(request).await
+            let method = ::steadfast::__private::RetryMethod {
+                service: "lab.v1.Lab",
+                method: "WhoAmI",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
+            );
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async { self.inner.who_am_i(request).await })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Reads the uploaded blob through SHA-256 without storing it, then works
         /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
@@ -608,24 +739,50 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::DigestReply>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "lab.v1.Lab",
+                method: "Digest",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(1000u64),
-            );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::LabDigestUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome
-                .check(
-                    ::steadfast::__private::call_unary::<
-                        super::LabDigestFrame,
-                        _,
-                    >(context, self.inner.digest(request))
-                        .await,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
                 )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(1000u64),
+                        );
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::LabDigestUpload,
+                        >(request, blob);
+                        outcome
+                            .check(
+                                ::steadfast::__private::call_unary::<
+                                    super::LabDigestFrame,
+                                    _,
+                                >(context, self.inner.digest(request))
+                                    .await,
+                            )
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
         /// the same seed, see examples/src/content.rs).
@@ -644,18 +801,43 @@ pub mod lab_client {
             ),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "lab.v1.Lab",
+                method: "Fetch",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::None,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_download::<
-                super::LabFetchFrame,
-                _,
-            >(context, self.inner.fetch(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::None,
+                        );
+                        ::steadfast::__private::call_download::<
+                            super::LabFetchFrame,
+                            _,
+                        >(context, self.inner.fetch(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`Call`]: runs the attempts of one call under a policy.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -114,81 +115,30 @@ impl<G: Rng> Call<G> {
     /// Each attempt's future is dropped (the attempt cancelled) when the
     /// deadline passes; the call then fails with `DEADLINE_EXCEEDED`. Between
     /// attempts it sleeps on tokio's clock, never past the deadline.
-    pub async fn run<R, F, Fut>(mut self, mut attempt: F) -> Result<R, Status>
+    pub async fn run<R, F, Fut>(self, mut attempt: F) -> Result<R, Status>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, Status>>,
     {
-        let max_attempts = self.policy.max_attempts();
-        // Retries since the start or the last pushback: the backoff's exponent.
-        let mut backoff_retry = 0;
-        let mut number = 1;
+        let mut attempts = self.attempts();
         loop {
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Status::deadline_exceeded(
-                    "deadline exceeded before the first attempt",
-                ));
+            let this = attempts.start()?;
+            let result = attempts.run(attempt(this)).await;
+            if let ControlFlow::Break(result) = attempts.settle(result).await {
+                return result;
             }
-            let this = Attempt {
-                number,
-                deadline: self.deadline,
-                committed: Arc::new(AtomicBool::new(false)),
-            };
-            let committed = Arc::clone(&this.committed);
-            let result = match self.deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, attempt(this))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Status::deadline_exceeded(format!(
-                            "deadline exceeded during attempt {number}"
-                        )))
-                    }),
-                None => attempt(this).await,
-            };
-            let status = match result {
-                Ok(value) => {
-                    if let Some(throttle) = &self.throttle {
-                        throttle.record_success();
-                    }
-                    return Ok(value);
-                }
-                Err(status) => status,
-            };
-            if status.code() == tonic::Code::DeadlineExceeded
-                && self.deadline.is_some_and(|d| Instant::now() >= d)
-            {
-                return Err(status);
-            }
-            let Some(delay) = self.retry_delay(
-                &status,
-                committed.load(Ordering::Acquire),
-                &mut backoff_retry,
-            ) else {
-                return Err(status);
-            };
-            if number >= max_attempts {
-                return Err(status);
-            }
-            if let Some(deadline) = self.deadline
-                && Instant::now()
-                    .checked_add(delay)
-                    .is_none_or(|end| end >= deadline)
-            {
-                return Err(Status::deadline_exceeded(format!(
-                    "deadline exceeded: it would pass before retry {number} (after {delay:?}); \
-                     attempt {number} failed with {:?}: {}",
-                    status.code(),
-                    status.message()
-                )));
-            }
-            tracing::debug!(
-                attempt = number,
-                code = ?status.code(),
-                ?delay,
-                "retrying a failed call"
-            );
-            tokio::time::sleep(delay).await;
-            number += 1;
+        }
+    }
+
+    /// The attempts of this call, driven one by one by the caller (what
+    /// [`run`](Self::run) does in a loop).
+    pub(crate) fn attempts(self) -> Attempts<G> {
+        Attempts {
+            limit: self.policy.max_attempts(),
+            call: self,
+            number: 0,
+            backoff_retry: 0,
+            committed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -240,6 +190,130 @@ impl<G: Rng> Call<G> {
                 Some(self.policy.backoff(*backoff_retry, &mut self.rng))
             }
         }
+    }
+}
+
+/// The attempts of one [`Call`], made one by one: [`start`](Self::start) an
+/// attempt, [`run`](Self::run) its future, [`settle`](Self::settle) its result
+/// (which sleeps the backoff when there is another attempt to make).
+#[derive(Debug)]
+pub(crate) struct Attempts<G = FastRng> {
+    call: Call<G>,
+    /// The attempt started last (0 before the first).
+    number: u32,
+    /// Retries since the start or the last pushback: the backoff's exponent.
+    backoff_retry: u32,
+    /// The current attempt's commit flag.
+    committed: Arc<AtomicBool>,
+    /// The most attempts this call may make: the policy's, or fewer.
+    limit: u32,
+}
+
+impl<G: Rng> Attempts<G> {
+    /// Starts the next attempt; `DEADLINE_EXCEEDED` when the deadline has passed.
+    pub(crate) fn start(&mut self) -> Result<Attempt, Status> {
+        if self.call.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Status::deadline_exceeded(if self.number == 0 {
+                "deadline exceeded before the first attempt".to_owned()
+            } else {
+                format!("deadline exceeded before attempt {}", self.number + 1)
+            }));
+        }
+        self.number += 1;
+        self.committed = Arc::new(AtomicBool::new(false));
+        Ok(Attempt {
+            number: self.number,
+            deadline: self.call.deadline,
+            committed: Arc::clone(&self.committed),
+        })
+    }
+
+    /// Whether the attempt started last is the last one the policy allows.
+    pub(crate) fn is_last(&self) -> bool {
+        self.number >= self.limit
+    }
+
+    /// No attempt after the current one (its request cannot be made again).
+    pub(crate) fn make_last(&mut self) {
+        self.limit = self.number;
+    }
+
+    /// Runs one attempt's future, dropping it when the deadline passes. The
+    /// returned future does not borrow `self`.
+    pub(crate) fn run<R, F>(
+        &self,
+        attempt: F,
+    ) -> impl Future<Output = Result<R, Status>> + use<R, F, G>
+    where
+        F: Future<Output = Result<R, Status>>,
+    {
+        let deadline = self.call.deadline;
+        let number = self.number;
+        async move {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, attempt)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Status::deadline_exceeded(format!(
+                            "deadline exceeded during attempt {number}"
+                        )))
+                    }),
+                None => attempt.await,
+            }
+        }
+    }
+
+    /// Decides what follows an attempt's result: `Break` with the call's
+    /// result, or `Continue` after sleeping until the next attempt may start.
+    pub(crate) async fn settle<R>(
+        &mut self,
+        result: Result<R, Status>,
+    ) -> ControlFlow<Result<R, Status>> {
+        let status = match result {
+            Ok(value) => {
+                if let Some(throttle) = &self.call.throttle {
+                    throttle.record_success();
+                }
+                return ControlFlow::Break(Ok(value));
+            }
+            Err(status) => status,
+        };
+        let number = self.number;
+        if status.code() == tonic::Code::DeadlineExceeded
+            && self.call.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            return ControlFlow::Break(Err(status));
+        }
+        let committed = self.committed.load(Ordering::Acquire);
+        let Some(delay) = self
+            .call
+            .retry_delay(&status, committed, &mut self.backoff_retry)
+        else {
+            return ControlFlow::Break(Err(status));
+        };
+        if self.is_last() {
+            return ControlFlow::Break(Err(status));
+        }
+        if let Some(deadline) = self.call.deadline
+            && Instant::now()
+                .checked_add(delay)
+                .is_none_or(|end| end >= deadline)
+        {
+            return ControlFlow::Break(Err(Status::deadline_exceeded(format!(
+                "deadline exceeded: it would pass before retry {number} (after {delay:?}); \
+                 attempt {number} failed with {:?}: {}",
+                status.code(),
+                status.message()
+            ))));
+        }
+        tracing::debug!(
+            attempt = number,
+            code = ?status.code(),
+            ?delay,
+            "retrying a failed call"
+        );
+        tokio::time::sleep(delay).await;
+        ControlFlow::Continue(())
     }
 }
 

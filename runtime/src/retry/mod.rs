@@ -3,9 +3,10 @@
 //! tonic has no retry policy; this module is steadfast's. It is independent of
 //! any channel: a [`Call`] runs attempts that the caller makes (a closure
 //! returning a future), so the same rules serve unary calls and stream sessions.
-//! Today a caller wraps a call of any client in a [`Call`] (see its example);
-//! generated clients do not apply a policy by themselves yet (the
-//! `(steadfast.v1.method).retry` option is still refused by steadfast-build).
+//! Generated clients apply it by themselves ([`ClientRetry`] says which policy
+//! a call gets: run-time settings, a service config, the proto's
+//! `(steadfast.v1.method).retry` option or build.rs, or the default); a call of
+//! any other client can be wrapped in a [`Call`] (see its example).
 //!
 //! # The pieces
 //!
@@ -83,6 +84,7 @@
 //! works). Nothing here panics on what a peer sends.
 
 mod call;
+mod client;
 mod config;
 mod policy;
 mod pushback;
@@ -94,6 +96,9 @@ mod unprocessed;
 mod tests;
 
 pub use call::{Attempt, Call};
+pub use client::ClientRetry;
+#[doc(hidden)]
+pub use client::{RetryMethod, Retrying, retry_policy};
 pub use config::{ConfigError, ConfigErrorKind, MethodConfig, ServiceConfig};
 pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBuilder};
 pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};

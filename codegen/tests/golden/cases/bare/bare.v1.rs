@@ -63,6 +63,7 @@ pub mod plainly_client {
     #[derive(Debug, Clone)]
     pub struct PlainlyClient<T> {
         inner: super::plainly_wire::plainly_client::PlainlyClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl<T> PlainlyClient<T>
     where
@@ -135,16 +136,46 @@ pub mod plainly_client {
         pub fn from_wire(
             inner: super::plainly_wire::plainly_client::PlainlyClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::plainly_wire::plainly_client::PlainlyClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::plainly_wire::plainly_client::PlainlyClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -194,18 +225,43 @@ pub mod plainly_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "bare.v1.Plainly",
+                method: "Slow",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::PlainlySlowFrame,
-                _,
-            >(context, self.inner.slow(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::PlainlySlowFrame,
+                            _,
+                        >(context, self.inner.slow(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }

@@ -850,6 +850,7 @@ pub mod store_client {
     #[derive(Debug, Clone)]
     pub struct StoreClient<T> {
         inner: super::store_wire::store_client::StoreClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl StoreClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -960,16 +961,46 @@ pub mod store_client {
         pub fn from_wire(
             inner: super::store_wire::store_client::StoreClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::store_wire::store_client::StoreClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::store_wire::store_client::StoreClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -1027,13 +1058,38 @@ pub mod store_client {
             ::steadfast::__private::tonic::Response<super::Stored>,
             ::steadfast::__private::tonic::Status,
         > {
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "Put",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
             let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::StorePutUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome.check(self.inner.put(request).await)
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
+                )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::StorePutUpload,
+                        >(request, blob);
+                        outcome.check(self.inner.put(request).await)
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Stores a blob, taking its time: heartbeats until the reply.
         ///
@@ -1051,24 +1107,50 @@ pub mod store_client {
             ::steadfast::__private::tonic::Response<super::Stored>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "PutSlow",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(200u64),
-            );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::StorePutSlowUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome
-                .check(
-                    ::steadfast::__private::call_unary::<
-                        super::StorePutSlowFrame,
-                        _,
-                    >(context, self.inner.put_slow(request))
-                        .await,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
                 )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(200u64),
+                        );
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::StorePutSlowUpload,
+                        >(request, blob);
+                        outcome
+                            .check(
+                                ::steadfast::__private::call_unary::<
+                                    super::StorePutSlowFrame,
+                                    _,
+                                >(context, self.inner.put_slow(request))
+                                    .await,
+                            )
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Reads a blob back.
         ///
@@ -1083,18 +1165,43 @@ pub mod store_client {
             (::steadfast::__private::tonic::Response<super::Stored>, ::steadfast::Blob),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "Get",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::None,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_download::<
-                super::StoreGetFrame,
-                _,
-            >(context, self.inner.get(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::None,
+                        );
+                        ::steadfast::__private::call_download::<
+                            super::StoreGetFrame,
+                            _,
+                        >(context, self.inner.get(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Reads a blob back after a search: heartbeats, then the reply and the blob.
         ///
@@ -1111,18 +1218,45 @@ pub mod store_client {
             (::steadfast::__private::tonic::Response<super::Stored>, ::steadfast::Blob),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "GetSlow",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::Some(::core::time::Duration::from_millis(200u64)),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_download::<
-                super::StoreGetSlowFrame,
-                _,
-            >(context, self.inner.get_slow(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::Some(
+                                ::core::time::Duration::from_millis(200u64),
+                            ),
+                        );
+                        ::steadfast::__private::call_download::<
+                            super::StoreGetSlowFrame,
+                            _,
+                        >(context, self.inner.get_slow(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
         ///
@@ -1138,24 +1272,50 @@ pub mod store_client {
             (::steadfast::__private::tonic::Response<super::Stored>, ::steadfast::Blob),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "Transform",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::None,
-            );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::StoreTransformUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome
-                .check(
-                    ::steadfast::__private::call_download::<
-                        super::StoreTransformFrame,
-                        _,
-                    >(context, self.inner.transform(request))
-                        .await,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
                 )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::None,
+                        );
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::StoreTransformUpload,
+                        >(request, blob);
+                        outcome
+                            .check(
+                                ::steadfast::__private::call_download::<
+                                    super::StoreTransformFrame,
+                                    _,
+                                >(context, self.inner.transform(request))
+                                    .await,
+                            )
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Transforms a blob slowly.
         ///
@@ -1175,24 +1335,52 @@ pub mod store_client {
             (::steadfast::__private::tonic::Response<()>, ::steadfast::Blob),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "TransformSlow",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::Some(::core::time::Duration::from_millis(300u64)),
-            );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::StoreTransformSlowUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome
-                .check(
-                    ::steadfast::__private::call_download::<
-                        super::StoreTransformSlowFrame,
-                        _,
-                    >(context, self.inner.transform_slow(request))
-                        .await,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
                 )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::Some(
+                                ::core::time::Duration::from_millis(300u64),
+                            ),
+                        );
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::StoreTransformSlowUpload,
+                        >(request, blob);
+                        outcome
+                            .check(
+                                ::steadfast::__private::call_download::<
+                                    super::StoreTransformSlowFrame,
+                                    _,
+                                >(context, self.inner.transform_slow(request))
+                                    .await,
+                            )
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
         /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
@@ -1213,24 +1401,52 @@ pub mod store_client {
             (::steadfast::__private::tonic::Response<super::Name>, ::steadfast::Blob),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "move",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::Some(::core::time::Duration::from_millis(200u64)),
-            );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::StoreMoveUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome
-                .check(
-                    ::steadfast::__private::call_download::<
-                        super::StoreMoveFrame,
-                        _,
-                    >(context, self.inner.r#move(request))
-                        .await,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
                 )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::Some(
+                                ::core::time::Duration::from_millis(200u64),
+                            ),
+                        );
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::StoreMoveUpload,
+                        >(request, blob);
+                        outcome
+                            .check(
+                                ::steadfast::__private::call_download::<
+                                    super::StoreMoveFrame,
+                                    _,
+                                >(context, self.inner.r#move(request))
+                                    .await,
+                            )
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Heartbeats only: the frame keeps its two kinds and the frame codec.
         ///
@@ -1245,18 +1461,43 @@ pub mod store_client {
             ::steadfast::__private::tonic::Response<super::Stored>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "Wait",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(200u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::StoreWaitFrame,
-                _,
-            >(context, self.inner.wait(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(200u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::StoreWaitFrame,
+                            _,
+                        >(context, self.inner.wait(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Plain.
         pub async fn stat(
@@ -1266,7 +1507,32 @@ pub mod store_client {
             ::steadfast::__private::tonic::Response<super::Stored>,
             ::steadfast::__private::tonic::Status,
         > {
-            self.inner.stat(request).await
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Store",
+                method: "Stat",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
+            );
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async { self.inner.stat(request).await })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }
@@ -2918,6 +3184,7 @@ pub mod mirror_client {
     #[derive(Debug, Clone)]
     pub struct MirrorClient<T> {
         inner: super::mirror_wire::mirror_client::MirrorClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl MirrorClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -3031,16 +3298,46 @@ pub mod mirror_client {
         pub fn from_wire(
             inner: super::mirror_wire::mirror_client::MirrorClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::mirror_wire::mirror_client::MirrorClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::mirror_wire::mirror_client::MirrorClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -3103,24 +3400,50 @@ pub mod mirror_client {
             (::steadfast::__private::tonic::Response<super::Name>, ::steadfast::Blob),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Mirror",
+                method: "Echo",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::None,
-            );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::MirrorEchoUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome
-                .check(
-                    ::steadfast::__private::call_download::<
-                        super::MirrorEchoFrame,
-                        _,
-                    >(context, self.inner.echo(request))
-                        .await,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
                 )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::None,
+                        );
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::MirrorEchoUpload,
+                        >(request, blob);
+                        outcome
+                            .check(
+                                ::steadfast::__private::call_download::<
+                                    super::MirrorEchoFrame,
+                                    _,
+                                >(context, self.inner.echo(request))
+                                    .await,
+                            )
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Streams are left alone.
         pub async fn watch(
@@ -3132,7 +3455,32 @@ pub mod mirror_client {
             >,
             ::steadfast::__private::tonic::Status,
         > {
-            self.inner.watch(request).await
+            let method = ::steadfast::__private::RetryMethod {
+                service: "blobs.v1.Mirror",
+                method: "Watch",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
+            );
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async { self.inner.watch(request).await })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }

@@ -112,6 +112,7 @@ pub mod remote_client {
     #[derive(Debug, Clone)]
     pub struct RemoteClient<T> {
         inner: super::remote_wire::remote_client::RemoteClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl RemoteClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -225,16 +226,46 @@ pub mod remote_client {
         pub fn from_wire(
             inner: super::remote_wire::remote_client::RemoteClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::remote_wire::remote_client::RemoteClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::remote_wire::remote_client::RemoteClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -284,18 +315,43 @@ pub mod remote_client {
             ::steadfast::__private::tonic::Response<super::Job>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "clientonly.v1.Remote",
+                method: "Work",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::RemoteWorkFrame,
-                _,
-            >(context, self.inner.work(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::RemoteWorkFrame,
+                            _,
+                        >(context, self.inner.work(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Heartbeats: the server sends one whenever 100 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn watch(
@@ -305,18 +361,43 @@ pub mod remote_client {
             ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Job>>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "clientonly.v1.Remote",
+                method: "Watch",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_streaming::<
-                super::RemoteWatchFrame,
-                _,
-            >(context, self.inner.watch(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_streaming::<
+                            super::RemoteWatchFrame,
+                            _,
+                        >(context, self.inner.watch(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }

@@ -365,6 +365,7 @@ pub mod lab_client {
     #[derive(Debug, Clone)]
     pub struct LabClient<T> {
         inner: super::lab_wire::lab_client::LabClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl LabClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -469,16 +470,46 @@ pub mod lab_client {
         /// Wraps the wire client (the service as it travels, heartbeat frames
         /// visible), keeping its settings as they are.
         pub fn from_wire(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::lab_wire::lab_client::LabClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -530,18 +561,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Lab",
+                method: "get_thing",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::LabGetThingFrame,
-                _,
-            >(context, self.inner.get_thing(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::LabGetThingFrame,
+                            _,
+                        >(context, self.inner.get_thing(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// A lowercase streaming rpc with a heartbeat.
         ///
@@ -553,18 +609,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Rep>>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Lab",
+                method: "list_things",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_streaming::<
-                super::LabListThingsFrame,
-                _,
-            >(context, self.inner.list_things(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_streaming::<
+                            super::LabListThingsFrame,
+                            _,
+                        >(context, self.inner.list_things(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Rust keywords as rpc names.
         ///
@@ -579,18 +660,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Lab",
+                method: "type",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::LabTypeFrame,
-                _,
-            >(context, self.inner.r#type(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::LabTypeFrame,
+                            _,
+                        >(context, self.inner.r#type(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Heartbeats: the server sends one every 100 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         ///
@@ -603,18 +709,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Lab",
+                method: "Match",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::LabMatchFrame,
-                _,
-            >(context, self.inner.r#match(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::LabMatchFrame,
+                            _,
+                        >(context, self.inner.r#match(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Heartbeats: the server sends one every 100 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         ///
@@ -627,18 +758,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Lab",
+                method: "Sleep",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::LabSleepFrame,
-                _,
-            >(context, self.inner.sleep(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::LabSleepFrame,
+                            _,
+                        >(context, self.inner.sleep(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Old.
         ///
@@ -655,18 +811,43 @@ pub mod lab_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Lab",
+                method: "Legacy",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::LabLegacyFrame,
-                _,
-            >(context, self.inner.legacy(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::LabLegacyFrame,
+                            _,
+                        >(context, self.inner.legacy(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }
@@ -1800,6 +1981,7 @@ pub mod lab_wire_client {
     #[derive(Debug, Clone)]
     pub struct LabWireClient<T> {
         inner: super::lab_wire_wire::lab_wire_client::LabWireClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl LabWireClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -1913,18 +2095,48 @@ pub mod lab_wire_client {
         pub fn from_wire(
             inner: super::lab_wire_wire::lab_wire_client::LabWireClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::lab_wire_wire::lab_wire_client::LabWireClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(
             self,
         ) -> super::lab_wire_wire::lab_wire_client::LabWireClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -1974,18 +2186,43 @@ pub mod lab_wire_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.LabWire",
+                method: "Sleep",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::LabWireSleepFrame,
-                _,
-            >(context, self.inner.sleep(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::LabWireSleepFrame,
+                            _,
+                        >(context, self.inner.sleep(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }
@@ -2533,6 +2770,7 @@ pub mod other_client {
     #[derive(Debug, Clone)]
     pub struct OtherClient<T> {
         inner: super::other_wire::other_client::OtherClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl OtherClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -2643,16 +2881,46 @@ pub mod other_client {
         pub fn from_wire(
             inner: super::other_wire::other_client::OtherClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::other_wire::other_client::OtherClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::other_wire::other_client::OtherClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -2702,18 +2970,43 @@ pub mod other_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Other",
+                method: "Sleep",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::OtherSleepFrame,
-                _,
-            >(context, self.inner.sleep(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::OtherSleepFrame,
+                            _,
+                        >(context, self.inner.sleep(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }
@@ -3277,6 +3570,7 @@ pub mod second_client {
     #[derive(Debug, Clone)]
     pub struct SecondClient<T> {
         inner: super::second_wire::second_client::SecondClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl SecondClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -3390,16 +3684,46 @@ pub mod second_client {
         pub fn from_wire(
             inner: super::second_wire::second_client::SecondClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::second_wire::second_client::SecondClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::second_wire::second_client::SecondClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -3449,18 +3773,43 @@ pub mod second_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "hostile.v1.Second",
+                method: "Sleep",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::SecondSleepFrame,
-                _,
-            >(context, self.inner.sleep(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::SecondSleepFrame,
+                            _,
+                        >(context, self.inner.sleep(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }

@@ -61,6 +61,7 @@ pub mod bare_client {
     #[derive(Debug, Clone)]
     pub struct BareClient<T> {
         inner: super::bare_wire::bare_client::BareClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl BareClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -165,16 +166,46 @@ pub mod bare_client {
         /// Wraps the wire client (the service as it travels, heartbeat frames
         /// visible), keeping its settings as they are.
         pub fn from_wire(inner: super::bare_wire::bare_client::BareClient<T>) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::bare_wire::bare_client::BareClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::bare_wire::bare_client::BareClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -224,18 +255,43 @@ pub mod bare_client {
             ::steadfast::__private::tonic::Response<super::WaitReply>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "Bare",
+                method: "Wait",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::BareWaitFrame,
-                _,
-            >(context, self.inner.wait(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::BareWaitFrame,
+                            _,
+                        >(context, self.inner.wait(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }

@@ -307,6 +307,7 @@ pub mod tuned_client {
     #[derive(Debug, Clone)]
     pub struct TunedClient<T> {
         inner: super::tuned_wire::tuned_client::TunedClient<T>,
+        retry: ::steadfast::retry::ClientRetry,
     }
     impl TunedClient<::steadfast::__private::tonic::transport::Channel> {
         /// Attempts to create a new client by connecting to a given endpoint.
@@ -417,16 +418,46 @@ pub mod tuned_client {
         pub fn from_wire(
             inner: super::tuned_wire::tuned_client::TunedClient<T>,
         ) -> Self {
-            Self { inner }
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
         fn wrap(inner: super::tuned_wire::tuned_client::TunedClient<T>) -> Self {
-            Self { inner }.max_decoding_message_size(4 * 1024 * 1024)
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
         /// The wire client underneath: its calls return the frames, heartbeats included.
         pub fn into_wire(self) -> super::tuned_wire::tuned_client::TunedClient<T> {
             self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(
+            mut self,
+            policy: ::steadfast::retry::RetryPolicy,
+        ) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none, and throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(
+            mut self,
+            config: &::steadfast::retry::ServiceConfig,
+        ) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
         }
         /// Compresses requests with the given encoding.
         #[must_use]
@@ -484,18 +515,43 @@ pub mod tuned_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "settings.v1.Tuned",
+                method: "Slow",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_unary::<
-                super::TunedSlowFrame,
-                _,
-            >(context, self.inner.slow(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_unary::<
+                            super::TunedSlowFrame,
+                            _,
+                        >(context, self.inner.slow(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Streams.
         ///
@@ -507,18 +563,43 @@ pub mod tuned_client {
             ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Rep>>,
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "settings.v1.Tuned",
+                method: "Many",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::call_context(
-                &mut request,
-                ::core::time::Duration::from_millis(100u64),
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
             );
-            ::steadfast::__private::call_streaming::<
-                super::TunedManyFrame,
-                _,
-            >(context, self.inner.many(request))
-                .await
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        ::steadfast::__private::call_streaming::<
+                            super::TunedManyFrame,
+                            _,
+                        >(context, self.inner.many(request))
+                            .await
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Plain.
         pub async fn quick(
@@ -528,7 +609,32 @@ pub mod tuned_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
-            self.inner.quick(request).await
+            let method = ::steadfast::__private::RetryMethod {
+                service: "settings.v1.Tuned",
+                method: "Quick",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
+                request,
+            );
+            let mut retry = ::steadfast::__private::Retrying::new(
+                &self.retry,
+                method,
+                request,
+            );
+            loop {
+                let request = retry.request()?;
+                let result = retry
+                    .attempt(async { self.inner.quick(request).await })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Takes a blob.
         ///
@@ -541,13 +647,38 @@ pub mod tuned_client {
             ::steadfast::__private::tonic::Response<super::Rep>,
             ::steadfast::__private::tonic::Status,
         > {
+            let method = ::steadfast::__private::RetryMethod {
+                service: "settings.v1.Tuned",
+                method: "Put",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
             let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::TunedPutUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome.check(self.inner.put(request).await)
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
+                )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::TunedPutUpload,
+                        >(request, blob);
+                        outcome.check(self.inner.put(request).await)
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
         /// Takes a blob and gives one back.
         ///
@@ -565,24 +696,50 @@ pub mod tuned_client {
             (::steadfast::__private::tonic::Response<super::Rep>, ::steadfast::Blob),
             ::steadfast::__private::tonic::Status,
         > {
-            let mut request = ::steadfast::__private::tonic::IntoRequest::into_request(
+            let method = ::steadfast::__private::RetryMethod {
+                service: "settings.v1.Tuned",
+                method: "Swap",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
                 request,
             );
-            let context = ::steadfast::__private::blob_call_context(
-                &mut request,
-                ::core::option::Option::None,
-            );
-            let (request, outcome) = ::steadfast::__private::upload::<
-                super::TunedSwapUpload,
-            >(request, ::core::convert::Into::into(blob));
-            outcome
-                .check(
-                    ::steadfast::__private::call_download::<
-                        super::TunedSwapFrame,
-                        _,
-                    >(context, self.inner.swap(request))
-                        .await,
+            let mut retry = ::steadfast::__private::Retrying::new(
+                    &self.retry,
+                    method,
+                    request,
                 )
+                .with_blob(::core::convert::Into::into(blob));
+            loop {
+                let (request, blob) = retry.request_with_blob()?;
+                let result = retry
+                    .attempt(async {
+                        let mut request = request;
+                        let context = ::steadfast::__private::blob_call_context(
+                            &mut request,
+                            ::core::option::Option::None,
+                        );
+                        let (request, outcome) = ::steadfast::__private::upload::<
+                            super::TunedSwapUpload,
+                        >(request, blob);
+                        outcome
+                            .check(
+                                ::steadfast::__private::call_download::<
+                                    super::TunedSwapFrame,
+                                    _,
+                                >(context, self.inner.swap(request))
+                                    .await,
+                            )
+                    })
+                    .await;
+                if let ::core::ops::ControlFlow::Break(result) = retry
+                    .settle(result)
+                    .await
+                {
+                    return result;
+                }
+            }
         }
     }
 }

@@ -1,0 +1,252 @@
+//! Retries in generated clients: [`ClientRetry`], the settings a client
+//! holds, and [`Retrying`], one call's attempts as generated code makes them.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Extensions, Request, Status};
+
+use super::call::{Attempts, Call};
+use super::config::ServiceConfig;
+use super::policy::RetryPolicy;
+use super::throttle::RetryThrottle;
+use crate::blob::BlobSource;
+use crate::heartbeat::deadline::Deadline;
+
+/// The retry settings of a generated client, set at run time through the
+/// client's `with_retry_policy`, `with_service_config` and `without_retries`.
+/// Clones share the throttle.
+///
+/// The policy of a call is, the first that applies:
+///
+/// 1. none, after `without_retries` (one attempt per call);
+/// 2. the policy of `with_retry_policy` (every method of the client);
+/// 3. the service config's (`with_service_config`) for the method, by gRPC's
+///    name precedence (`service/method`, then `service/`, then the default);
+/// 4. the method's own, from steadfast-build (a build.rs setting, else the
+///    proto's `(steadfast.v1.method).retry`, else the service's);
+/// 5. [`RetryPolicy::default`].
+///
+/// Whatever the policy, a call is retried after it may have reached the
+/// server only when its method is `idempotent` (in the proto or build.rs);
+/// otherwise only failures that prove the server never received it
+/// ([`unprocessed`](super::unprocessed)) are retried. So a generated client
+/// with no settings at all retries a call refused by a server that is down or
+/// restarting, up to 5 attempts over about 1.5 s of backoff, and nothing else.
+#[derive(Clone, Debug, Default)]
+pub struct ClientRetry {
+    disabled: bool,
+    every: Option<RetryPolicy>,
+    config: Option<Arc<ServiceConfig>>,
+    throttle: Option<RetryThrottle>,
+}
+
+impl ClientRetry {
+    /// Every method retries by `policy`, whatever else is set.
+    pub fn set_policy(&mut self, policy: RetryPolicy) {
+        self.disabled = false;
+        self.every = Some(policy);
+    }
+
+    /// Methods named in `config` retry by its policies, and take its `timeout`
+    /// as their deadline when a call sets none; its `retryThrottling` (if any)
+    /// throttles the retries of this client and its clones.
+    pub fn set_service_config(&mut self, config: &ServiceConfig) {
+        self.disabled = false;
+        self.throttle = config.retry_throttle();
+        self.config = Some(Arc::new(config.clone()));
+    }
+
+    /// No retries: every call makes one attempt.
+    pub fn disable(&mut self) {
+        self.disabled = true;
+    }
+
+    /// The policy of `service`/`method` (a full service name, such as
+    /// `lab.v1.Lab`), given the method's own (`compiled`); `None` when retries
+    /// are disabled.
+    pub fn policy_for(
+        &self,
+        service: &str,
+        method: &str,
+        compiled: Option<RetryPolicy>,
+    ) -> Option<RetryPolicy> {
+        if self.disabled {
+            return None;
+        }
+        if let Some(policy) = &self.every {
+            return Some(policy.clone());
+        }
+        if let Some(policy) = self
+            .config
+            .as_ref()
+            .and_then(|config| config.policy_for(service, method))
+        {
+            return Some(policy.clone());
+        }
+        Some(compiled.unwrap_or_default())
+    }
+
+    /// The service config's `timeout` for the method, if any.
+    fn timeout_for(&self, service: &str, method: &str) -> Option<Duration> {
+        self.config
+            .as_ref()?
+            .method_config(service, method)?
+            .timeout()
+    }
+}
+
+/// What generated code knows of a method, for its retries.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RetryMethod {
+    /// The service's full name (`lab.v1.Lab`).
+    pub service: &'static str,
+    /// The method's proto name (`Sleep`).
+    pub method: &'static str,
+    /// The policy steadfast-build resolved for it, if any.
+    pub policy: Option<RetryPolicy>,
+    /// Whether it may run more than once.
+    pub idempotent: bool,
+}
+
+/// A policy as steadfast-build writes it into generated code, validated when
+/// the protos were compiled (a value out of range, impossible there, falls
+/// back to the default policy).
+#[doc(hidden)]
+pub fn retry_policy(
+    max_attempts: u32,
+    attempt_limit: u32,
+    initial_backoff_ms: u64,
+    max_backoff_ms: u64,
+    multiplier: f64,
+    codes: &[Code],
+) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_attempts(max_attempts)
+        .attempt_limit(attempt_limit)
+        .initial_backoff(Duration::from_millis(initial_backoff_ms))
+        .max_backoff(Duration::from_millis(max_backoff_ms))
+        .backoff_multiplier(multiplier)
+        .retryable_codes(codes.iter().copied())
+        .build()
+        .unwrap_or_default()
+}
+
+/// The attempts of one call of a generated client, whose request (and blob,
+/// if any) it keeps to send again:
+///
+/// ```ignore
+/// let mut retry = Retrying::new(&self.retry, METHOD, request);
+/// loop {
+///     let request = retry.request()?;
+///     let result = retry.attempt(self.inner.sleep(request)).await;
+///     if let ControlFlow::Break(result) = retry.settle(result).await {
+///         return result;
+///     }
+/// }
+/// ```
+///
+/// The request's `grpc-timeout` (or the service config's `timeout`) is the
+/// deadline of all attempts together; each attempt is sent with the time left
+/// and `grpc-previous-rpc-attempts`. An attempt's result counts once its
+/// future returns: a reply (or, for a server-streaming call, the response
+/// headers) ends the retries.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Retrying<M> {
+    attempts: Attempts,
+    /// The request, kept for copies until the last attempt takes it.
+    parts: Option<(MetadataMap, Extensions, M)>,
+    blob: Option<BlobSource>,
+}
+
+impl<M: Clone> Retrying<M> {
+    /// The attempts of a call of `method` with `request`, under `retry`.
+    pub fn new(retry: &ClientRetry, method: RetryMethod, request: Request<M>) -> Self {
+        let (metadata, extensions, message) = request.into_parts();
+        let policy = retry.policy_for(method.service, method.method, method.policy);
+        let timeout = Deadline::from_metadata(&metadata)
+            .map(|deadline| deadline.timeout)
+            .or_else(|| retry.timeout_for(method.service, method.method));
+        let mut call = Call::new(policy.clone().unwrap_or_default())
+            .idempotent(method.idempotent)
+            .throttle(retry.throttle.clone());
+        if let Some(timeout) = timeout {
+            call = call.timeout(timeout);
+        }
+        let mut attempts = call.attempts();
+        if policy.is_none() {
+            attempts.make_last();
+        }
+        Retrying {
+            attempts,
+            parts: Some((metadata, extensions, message)),
+            blob: None,
+        }
+    }
+
+    /// Sends `blob` after the request of every attempt: a copy while
+    /// [`BlobSource::try_clone`] gives one, else the source itself on one last
+    /// attempt.
+    pub fn with_blob(mut self, blob: BlobSource) -> Self {
+        self.blob = Some(blob);
+        self
+    }
+
+    /// The next attempt's request, or `DEADLINE_EXCEEDED` when the deadline
+    /// has passed.
+    pub fn request(&mut self) -> Result<Request<M>, Status> {
+        let attempt = self.attempts.start()?;
+        let (metadata, extensions, message) = if self.attempts.is_last() {
+            self.parts.take()
+        } else {
+            self.parts.clone()
+        }
+        .ok_or_else(|| Status::internal("steadfast: a retried call has no request left"))?;
+        let mut request = Request::from_parts(metadata, extensions, message);
+        attempt.prepare(&mut request);
+        Ok(request)
+    }
+
+    /// [`request`](Self::request), with the blob to send after it.
+    pub fn request_with_blob(&mut self) -> Result<(Request<M>, BlobSource), Status> {
+        let request = self.request()?;
+        let copy = if self.attempts.is_last() {
+            None
+        } else {
+            self.blob.as_ref().and_then(BlobSource::try_clone)
+        };
+        let blob = match copy {
+            Some(copy) => copy,
+            None => {
+                self.attempts.make_last();
+                self.blob
+                    .take()
+                    .ok_or_else(|| Status::internal("steadfast: a retried call has no blob left"))?
+            }
+        };
+        Ok((request, blob))
+    }
+
+    /// Runs an attempt, dropping it when the deadline passes. The returned
+    /// future does not borrow `self` (which may hold a blob source that is not
+    /// `Sync`).
+    pub fn attempt<R, F>(
+        &self,
+        attempt: F,
+    ) -> impl Future<Output = Result<R, Status>> + use<R, F, M>
+    where
+        F: Future<Output = Result<R, Status>>,
+    {
+        self.attempts.run(attempt)
+    }
+
+    /// `Break` with the call's result, or `Continue` after waiting for the
+    /// next attempt.
+    pub async fn settle<R>(&mut self, result: Result<R, Status>) -> ControlFlow<Result<R, Status>> {
+        self.attempts.settle(result).await
+    }
+}
