@@ -64,8 +64,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         .emit_wire_protos(dir.join("wire"))
         .compile_protos(&["proto/cases/blobs/blobs.proto"], &["proto/cases/blobs"])?;
 
-    let (builder, _) = case("retry")?;
+    let (builder, dir) = case("retry")?;
     builder
+        .emit_wire_protos(dir.join("wire"))
         .retry(
             "retry.v1.Flaky/Tuned",
             steadfast_build::RetryPolicy::new()

@@ -476,7 +476,10 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
     }
 
     for (service, methods) in by_service {
-        let names: Vec<String> = methods.iter().map(|state| state.name.clone()).collect();
+        let names: Vec<(String, bool)> = methods
+            .iter()
+            .map(|state| (state.name.clone(), state.client_streaming))
+            .collect();
         let rewritten = plan.services.len();
         for state in methods {
             let target = format!("{service}/{}", state.name);
@@ -547,10 +550,12 @@ const CLIENT_METHODS: [&str; 15] = [
 ];
 
 /// A rewritten service gets a typed client whose methods are its rpcs, in
-/// snake_case, beside the client's own; an rpc named like one of those would not
-/// compile, with an error in generated code.
-fn check_client_names(service: &str, methods: &[String]) -> Result<(), Error> {
-    for method in methods {
+/// snake_case, plus `<rpc>_session` for each rpc that streams its requests,
+/// beside the client's own; an rpc named like one of those would not compile,
+/// with an error in generated code.
+fn check_client_names(service: &str, methods: &[(String, bool)]) -> Result<(), Error> {
+    let mut taken: Vec<(String, &str)> = Vec::new();
+    for (method, client_streaming) in methods {
         let rust = method.to_snake_case();
         if CLIENT_METHODS.contains(&rust.as_str()) {
             return Err(Error::InvalidOption {
@@ -561,6 +566,20 @@ fn check_client_names(service: &str, methods: &[String]) -> Result<(), Error> {
                     CLIENT_METHODS.join(", ")
                 ),
             });
+        }
+        let session = client_streaming.then(|| format!("{rust}_session"));
+        for name in std::iter::once(rust).chain(session) {
+            if let Some((_, other)) = taken.iter().find(|(taken, _)| *taken == name) {
+                return Err(Error::InvalidOption {
+                    target: format!("{service}/{method}"),
+                    message: format!(
+                        "rpcs `{other}` and `{method}` would both give the typed client a method \
+                         `{name}` (each rpc that streams its requests also gets `<rpc>_session`); \
+                         rename one of them"
+                    ),
+                });
+            }
+            taken.push((name, method));
         }
     }
     Ok(())

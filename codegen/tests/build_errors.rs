@@ -71,18 +71,92 @@ fn a_too_large_heartbeat_names_the_method() {
     );
 }
 
+/// Each retry policy out of range fails the build naming the method and the field.
 #[test]
-fn an_option_not_implemented_yet_is_refused_not_ignored() {
-    let dir = support::protos(&[(
-        "lab.proto",
-        &lab("option (steadfast.v1.method) = { idempotent: true };"),
-    )]);
-    let err = support::compile_err(dir.path(), "lab.proto", configure());
-    assert!(
-        err.starts_with("lab.v1.Lab/Sleep: option idempotent"),
-        "{err}"
+fn a_bad_retry_policy_names_the_method_and_the_field() {
+    let cases = [
+        (
+            "max_attempts: 1",
+            "lab.v1.Lab/Sleep: retry.max_attempts must be at least 2, got 1",
+        ),
+        (
+            "retryable_status_codes: [\"UNAVAILABLE\", \"SOMETIMES\"]",
+            "lab.v1.Lab/Sleep: retry.retryable_status_codes has `SOMETIMES`, which is not a gRPC status code",
+        ),
+        (
+            "retryable_status_codes: [\"OK\"]",
+            "lab.v1.Lab/Sleep: retry.retryable_status_codes must not contain OK",
+        ),
+        (
+            "backoff_multiplier: -1",
+            "lab.v1.Lab/Sleep: retry.backoff_multiplier must be a finite number greater than 0, got -1",
+        ),
+    ];
+    for (policy, expected) in cases {
+        let dir = support::protos(&[(
+            "lab.proto",
+            &lab(&format!(
+                "option (steadfast.v1.method) = {{ retry: {{ {policy} }} }};"
+            )),
+        )]);
+        let err = support::compile_err(dir.path(), "lab.proto", configure());
+        assert!(err.starts_with(expected), "{policy}: {err}");
+    }
+}
+
+#[test]
+fn a_bad_service_retry_default_names_each_method() {
+    let proto = format!(
+        "{GOOD_HEAD}service Lab {{\n  option (steadfast.v1.service) = {{ retry: {{ max_attempts: 1 }} }};\n  rpc Sleep(Req) returns (Rep);\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
     );
-    assert!(err.contains("not supported"), "{err}");
+    let dir = support::protos(&[("lab.proto", &proto)]);
+    let err = support::compile_err(dir.path(), "lab.proto", configure());
+    assert_eq!(
+        err,
+        "lab.v1.Lab/Sleep: retry.max_attempts must be at least 2, got 1"
+    );
+}
+
+#[test]
+fn a_bad_builder_retry_policy_is_refused() {
+    let cases = [
+        (
+            steadfast_build::RetryPolicy::new().initial_backoff(Duration::ZERO),
+            "lab.v1.Lab/Sleep: retry.initial_backoff_ms must be greater than 0",
+        ),
+        (
+            steadfast_build::RetryPolicy::new().max_backoff(Duration::from_micros(1500)),
+            "lab.v1.Lab/Sleep: retry.max_backoff_ms must be whole milliseconds, got 1.5ms",
+        ),
+        (
+            steadfast_build::RetryPolicy::new().attempt_limit(0),
+            "lab.v1.Lab/Sleep: retry.attempt_limit must be at least 1, got 0",
+        ),
+        (
+            steadfast_build::RetryPolicy::new().retryable_codes(["unavailable", "nope"]),
+            "lab.v1.Lab/Sleep: retry.retryable_status_codes has `nope`",
+        ),
+    ];
+    for (policy, expected) in cases {
+        let dir = support::protos(&[("lab.proto", &lab(""))]);
+        let err = support::compile_err(
+            dir.path(),
+            "lab.proto",
+            configure().retry("lab.v1.Lab/Sleep", policy.clone()),
+        );
+        assert!(err.starts_with(expected), "{policy:?}: {err}");
+    }
+}
+
+#[test]
+fn a_retry_setting_for_an_unknown_method_fails_with_its_name() {
+    let dir = support::protos(&[("lab.proto", &lab(""))]);
+    let err = support::compile_err(
+        dir.path(),
+        "lab.proto",
+        configure().idempotent("lab.v1.Lab/Slep"),
+    );
+    assert!(err.contains("lab.v1.Lab/Slep"), "{err}");
 }
 
 /// A service whose methods stream, for the blob options that refuse them.

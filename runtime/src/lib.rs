@@ -36,7 +36,7 @@ pub mod __private {
     pub use crate::heartbeat::frame::{BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
-    pub use crate::retry::{RetryMethod, Retrying, retry_policy};
+    pub use crate::retry::{RetryMethod, Retrying, retry_policy, session_policy};
     pub use prost;
     pub use tonic;
     pub use tonic::async_trait;

@@ -616,3 +616,39 @@ async fn streams_refused_by_max_concurrent_streams_are_retried_for_any_call() {
         assert_eq!(service.seen(&format!("c{i}")).0, 1, "each ran once");
     }
 }
+
+#[tokio::test]
+async fn a_generated_session_streams_requests_and_reconnects_by_the_clients_policy() {
+    let service = Scripted::default();
+    let (addr, _stop) = serve(service.clone()).await;
+    let mut session = client(addr).feed_session(steadfast::session::SessionBuilder::new());
+    session.send(ask("", "session")).await.expect("open");
+    session.finish();
+    let answer = session
+        .recv()
+        .await
+        .expect("one response")
+        .expect("a whole call");
+    assert_eq!(answer.calls, 1);
+    let closed = session.close().await;
+    assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+
+    // Without retries, a session to a server that is down gives up after one
+    // attempt and hands back what it could not deliver.
+    let (down, listener) = vacant().await;
+    drop(listener);
+    let (client, attempts) = counted(down);
+    let mut session = client
+        .without_retries()
+        .feed_session(steadfast::session::SessionBuilder::new());
+    session.send(ask("", "lost")).await.expect("queued");
+    let status = session
+        .recv()
+        .await
+        .expect("the final status")
+        .expect_err("gave up");
+    assert_eq!(status.code(), Code::Unavailable);
+    let closed = session.close().await;
+    assert_eq!(closed.undelivered, [ask("", "lost")]);
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+}

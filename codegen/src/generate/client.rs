@@ -45,6 +45,27 @@ pub(crate) fn generate(
     };
 
     let calls = methods.iter().map(|m| call(m, model, settings, &sf_doc));
+    let sessions: Vec<TokenStream> = methods
+        .iter()
+        .filter(|m| m.original.client_streaming)
+        .map(|m| session(m, model, settings, &sf_doc))
+        .collect();
+    let sessions = if sessions.is_empty() {
+        TokenStream::new()
+    } else {
+        quote! {
+            impl<T> #client<T>
+            where
+                T: #tonic::client::GrpcService<#tonic::body::Body> + ::core::clone::Clone + ::core::marker::Send + 'static,
+                T::Future: ::core::marker::Send,
+                T::Error: ::core::convert::Into<#tonic::codegen::StdError>,
+                T::ResponseBody: #tonic::codegen::Body<Data = #tonic::codegen::Bytes> + ::core::marker::Send + 'static,
+                <T::ResponseBody as #tonic::codegen::Body>::Error: ::core::convert::Into<#tonic::codegen::StdError> + ::core::marker::Send,
+            {
+                #(#sessions)*
+            }
+        }
+    };
     let codec_settings = codec_settings(settings, Side::Client, has_uploads(model));
     let connect = if settings.build_transport {
         quote! {
@@ -170,6 +191,59 @@ pub(crate) fn generate(
 
                 #(#calls)*
             }
+
+            #sessions
+        }
+    }
+}
+
+/// `<method>_session`: a reconnecting session of a method that streams its
+/// requests, over the client's own method.
+fn session(
+    m: &Method<'_>,
+    model: &ServiceModel,
+    settings: &ServiceSettings,
+    sf_doc: &str,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let ident = format_ident!("{}", m.original.name);
+    let session = format_ident!("{}_session", m.original.name);
+    let request = rust_type(&m.original.input_type, "super");
+    let response = rust_type(&m.original.output_type, "super");
+    let deprecated = if m.original.options.deprecated() {
+        quote!(#[deprecated] #[allow(deprecated)])
+    } else {
+        TokenStream::new()
+    };
+    let (open, shape) = if m.original.server_streaming {
+        (
+            quote!(open),
+            "Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule.",
+        )
+    } else {
+        (
+            quote!(open_client_streaming),
+            "Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule.",
+        )
+    };
+    let doc = format!(
+        " A reconnecting session of [`{}`](Self::{}): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`]({sf_doc}::session)). {shape} It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.",
+        m.original.name, m.original.name
+    );
+    let method = retry_method(m, model, settings);
+    quote! {
+        #[doc = #doc]
+        #deprecated
+        pub fn #session(
+            &self,
+            session: #sf::session::SessionBuilder<#request, #response>,
+        ) -> #sf::session::Session<#request, #response> {
+            let policy = #sf::__private::session_policy(&self.retry, #method);
+            let client = ::core::clone::Clone::clone(self);
+            session.default_policy(policy).#open(move |requests| {
+                let mut client = ::core::clone::Clone::clone(&client);
+                async move { client.#ident(requests).await }
+            })
         }
     }
 }
@@ -401,6 +475,33 @@ fn retried(
             #attempt
         };
     }
+    let method = retry_method(m, model, settings);
+    let (blob, next) = if m.model.upload.is_some() {
+        (
+            quote!(.with_blob(::core::convert::Into::into(blob))),
+            quote!(request_with_blob),
+        )
+    } else {
+        (TokenStream::new(), quote!(request))
+    };
+    quote! {
+        let method = #method;
+        let request = #tonic::IntoRequest::into_request(request);
+        let mut retry = #sf::__private::Retrying::new(&self.retry, method, request) #blob;
+        loop {
+            let #taken = retry.#next()?;
+            let result = retry.attempt(async { #attempt }).await;
+            if let ::core::ops::ControlFlow::Break(result) = retry.settle(result).await {
+                return result;
+            }
+        }
+    }
+}
+
+/// The method's `RetryMethod`: its names and what steadfast-build resolved.
+fn retry_method(m: &Method<'_>, model: &ServiceModel, settings: &ServiceSettings) -> TokenStream {
+    let sf = &settings.crate_path;
+    let tonic = quote!(#sf::__private::tonic);
     let service = model.full_name();
     let method = &m.model.proto_name;
     let policy = match &m.model.retry {
@@ -423,29 +524,12 @@ fn retried(
         }
     };
     let idempotent = m.model.idempotent;
-    let (blob, next) = if m.model.upload.is_some() {
-        (
-            quote!(.with_blob(::core::convert::Into::into(blob))),
-            quote!(request_with_blob),
-        )
-    } else {
-        (TokenStream::new(), quote!(request))
-    };
     quote! {
-        let method = #sf::__private::RetryMethod {
+        #sf::__private::RetryMethod {
             service: #service,
             method: #method,
             policy: #policy,
             idempotent: #idempotent,
-        };
-        let request = #tonic::IntoRequest::into_request(request);
-        let mut retry = #sf::__private::Retrying::new(&self.retry, method, request) #blob;
-        loop {
-            let #taken = retry.#next()?;
-            let result = retry.attempt(async { #attempt }).await;
-            if let ::core::ops::ControlFlow::Break(result) = retry.settle(result).await {
-                return result;
-            }
         }
     }
 }

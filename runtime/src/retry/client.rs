@@ -98,6 +98,20 @@ impl ClientRetry {
     }
 }
 
+/// The policy a generated client's `<method>_session` reconnects by: the
+/// client's for the method, or one attempt after `without_retries`.
+#[doc(hidden)]
+pub fn session_policy(retry: &ClientRetry, method: RetryMethod) -> RetryPolicy {
+    retry
+        .policy_for(method.service, method.method, method.policy)
+        .unwrap_or_else(|| {
+            RetryPolicy::builder()
+                .attempt_limit(1)
+                .build()
+                .unwrap_or_default()
+        })
+}
+
 /// What generated code knows of a method, for its retries.
 #[doc(hidden)]
 #[derive(Debug)]

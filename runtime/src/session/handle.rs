@@ -91,7 +91,8 @@ impl<Req> std::error::Error for SendError<Req> {}
 /// Builds a [`Session`]; see [`Session::builder`].
 #[must_use]
 pub struct SessionBuilder<Req, Resp> {
-    policy: RetryPolicy,
+    /// `None`: the generated client's policy for the method, or the default.
+    policy: Option<RetryPolicy>,
     capacity: usize,
     ack: Option<Ack<Req, Resp>>,
     rng: Box<dyn Rng>,
@@ -107,11 +108,49 @@ impl<Req, Resp> fmt::Debug for SessionBuilder<Req, Resp> {
     }
 }
 
+impl<Req, Resp> Default for SessionBuilder<Req, Resp>
+where
+    Req: Clone + Send + 'static,
+    Resp: Send + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<Req, Resp> SessionBuilder<Req, Resp>
 where
     Req: Clone + Send + 'static,
     Resp: Send + 'static,
 {
+    /// A builder with no policy of its own: a generated client's
+    /// `<method>_session` gives it the client's policy for the method (see
+    /// [`ClientRetry`](crate::retry::ClientRetry)); opened directly, it
+    /// reconnects by [`RetryPolicy::default`].
+    pub fn new() -> Self {
+        SessionBuilder {
+            policy: None,
+            capacity: DEFAULT_OUTBOX_CAPACITY,
+            ack: None,
+            rng: Box::new(FastRng::new()),
+        }
+    }
+
+    /// Reconnects by `policy`: its backoff between attempts, its attempt
+    /// count (consecutive attempts without progress), its retryable codes.
+    pub fn policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// `policy`, unless one was set (what a generated client's
+    /// `<method>_session` calls with the client's policy).
+    #[doc(hidden)]
+    pub fn default_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy.get_or_insert(policy);
+        self
+    }
+
     /// The outbox's capacity (default [`DEFAULT_OUTBOX_CAPACITY`], at least 1):
     /// [`Session::send`] waits while the outbox is full. The unacknowledged
     /// buffer holds at most as many, and so does the response queue.
@@ -221,7 +260,7 @@ where
         let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
         let end = Arc::new(OnceLock::new());
         let supervisor = Supervisor::new(
-            self.policy,
+            self.policy.unwrap_or_default(),
             self.capacity,
             ack,
             self.rng,
@@ -276,12 +315,7 @@ where
     /// attempts, its attempt count (consecutive attempts without progress),
     /// its retryable codes.
     pub fn builder(policy: RetryPolicy) -> SessionBuilder<Req, Resp> {
-        SessionBuilder {
-            policy,
-            capacity: DEFAULT_OUTBOX_CAPACITY,
-            ack: None,
-            rng: Box::new(FastRng::new()),
-        }
+        SessionBuilder::new().policy(policy)
     }
 }
 

@@ -658,6 +658,54 @@ pub mod flaky_client {
             self.inner.feed(request).await
         }
     }
+    impl<T> FlakyClient<T>
+    where
+        T: ::steadfast::__private::tonic::client::GrpcService<
+                ::steadfast::__private::tonic::body::Body,
+            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T::Future: ::core::marker::Send,
+        T::Error: ::core::convert::Into<
+            ::steadfast::__private::tonic::codegen::StdError,
+        >,
+        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
+                Data = ::steadfast::__private::tonic::codegen::Bytes,
+            > + ::core::marker::Send + 'static,
+        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            > + ::core::marker::Send,
+    {
+        /// A reconnecting session of [`feed`](Self::feed): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
+        pub fn feed_session(
+            &self,
+            session: ::steadfast::session::SessionBuilder<super::Ask, super::Answer>,
+        ) -> ::steadfast::session::Session<super::Ask, super::Answer> {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "retry.v1.Flaky",
+                    method: "Feed",
+                    policy: ::core::option::Option::Some(
+                        ::steadfast::__private::retry_policy(
+                            4u32,
+                            5u32,
+                            10u64,
+                            40u64,
+                            2f64,
+                            &[::steadfast::__private::tonic::Code::Unavailable],
+                        ),
+                    ),
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self);
+            session
+                .default_policy(policy)
+                .open_client_streaming(move |requests| {
+                    let mut client = ::core::clone::Clone::clone(&client);
+                    async move { client.feed(requests).await }
+                })
+        }
+    }
 }
 /// The server of `retry.v1.Flaky`.
 pub mod flaky_server {

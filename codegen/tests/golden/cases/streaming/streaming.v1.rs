@@ -503,6 +503,67 @@ pub mod pipes_client {
             }
         }
     }
+    impl<T> PipesClient<T>
+    where
+        T: ::steadfast::__private::tonic::client::GrpcService<
+                ::steadfast::__private::tonic::body::Body,
+            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T::Future: ::core::marker::Send,
+        T::Error: ::core::convert::Into<
+            ::steadfast::__private::tonic::codegen::StdError,
+        >,
+        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
+                Data = ::steadfast::__private::tonic::codegen::Bytes,
+            > + ::core::marker::Send + 'static,
+        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            > + ::core::marker::Send,
+    {
+        /// A reconnecting session of [`upload`](Self::upload): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
+        pub fn upload_session(
+            &self,
+            session: ::steadfast::session::SessionBuilder<super::Chunk, super::Summary>,
+        ) -> ::steadfast::session::Session<super::Chunk, super::Summary> {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "streaming.v1.Pipes",
+                    method: "Upload",
+                    policy: ::core::option::Option::None,
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self);
+            session
+                .default_policy(policy)
+                .open_client_streaming(move |requests| {
+                    let mut client = ::core::clone::Clone::clone(&client);
+                    async move { client.upload(requests).await }
+                })
+        }
+        /// A reconnecting session of [`chat`](Self::chat): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
+        pub fn chat_session(
+            &self,
+            session: ::steadfast::session::SessionBuilder<super::Chunk, super::Chunk>,
+        ) -> ::steadfast::session::Session<super::Chunk, super::Chunk> {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "streaming.v1.Pipes",
+                    method: "Chat",
+                    policy: ::core::option::Option::None,
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self);
+            session
+                .default_policy(policy)
+                .open(move |requests| {
+                    let mut client = ::core::clone::Clone::clone(&client);
+                    async move { client.chat(requests).await }
+                })
+        }
+    }
 }
 /// The server of `streaming.v1.Pipes`.
 pub mod pipes_server {
