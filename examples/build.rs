@@ -1,7 +1,8 @@
 //! Generates the lab service from `proto/lab/v1/lab.proto`, and the blob
 //! benchmark's sink and the dispatch benchmark's adder from
 //! `proto/bench/v1/bench.proto`, and the counter's gateway from
-//! `proto/schema.proto`, with steadfast-build.
+//! `proto/schema.proto`, and the contact example from `proto/contact.proto`,
+//! with steadfast-build.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     steadfast_build::configure()
         // Zero-copy payloads, as steadfast's own chunks have: the plain tonic
@@ -12,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "proto/lab/v1/lab.proto",
                 "proto/bench/v1/bench.proto",
                 "proto/schema.proto",
+                "proto/contact.proto",
             ],
             &["proto"],
         )?;

@@ -4,9 +4,12 @@
 //! [`report::Report`]; the benchmarks share [`measure`]); the code-first
 //! [`model`] service (no proto) and its binaries `model-server` and
 //! `model-client`; the reconnecting counter ([`gateway`], `proto/schema.proto`)
-//! and its binaries `gateway-server` and `gateway-client`.
+//! and its binaries `gateway-server` and `gateway-client`; the [`contact`]
+//! example (`proto/contact.proto`, every call shape through reconnecting stubs)
+//! and its binaries `contact-server` and `contact-client`.
 
 pub mod adder;
+pub mod contact;
 pub mod content;
 pub mod gateway;
 pub mod lab;
@@ -31,6 +34,14 @@ pub mod proto {
     pub mod schema {
         #![allow(missing_docs)]
         tonic::include_proto!("schema");
+    }
+    /// The `contact.v1` package: the contact example's `Contact` service.
+    pub mod contact {
+        /// The `contact.v1` package.
+        pub mod v1 {
+            #![allow(missing_docs)]
+            tonic::include_proto!("contact.v1");
+        }
     }
     /// The `bench.v1` package.
     pub mod bench {
