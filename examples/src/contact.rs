@@ -126,7 +126,10 @@ type Responses<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Contact for ContactService {
-    async fn remote_cmd(&self, request: Request<Command>) -> Result<Response<CommandResult>, Status> {
+    async fn remote_cmd(
+        &self,
+        request: Request<Command>,
+    ) -> Result<Response<CommandResult>, Status> {
         let Command { id, line } = request.into_inner();
         if let Some(output) = self.state.outputs.lock().expect("lock").get(&id) {
             return Ok(Response::new(CommandResult {
@@ -152,7 +155,10 @@ impl Contact for ContactService {
 
     type GetTaskStream = Responses<Task>;
 
-    async fn get_task(&self, request: Request<TaskQuery>) -> Result<Response<Self::GetTaskStream>, Status> {
+    async fn get_task(
+        &self,
+        request: Request<TaskQuery>,
+    ) -> Result<Response<Self::GetTaskStream>, Status> {
         let mut seq = request.into_inner().from_seq.max(1);
         let last = self.tasks;
         let this = self.clone();
@@ -179,7 +185,11 @@ impl Contact for ContactService {
     ) -> Result<Response<ResultsHeld>, Status> {
         let mut results = request.into_inner();
         while let Some(result) = results.message().await? {
-            self.state.results.lock().expect("lock").insert(result.task_seq);
+            self.state
+                .results
+                .lock()
+                .expect("lock")
+                .insert(result.task_seq);
         }
         let tasks = self.state.results.lock().expect("lock").len() as u64;
         Ok(Response::new(ResultsHeld { tasks }))

@@ -13,7 +13,7 @@ use super::policy::RetryPolicy;
 use super::pushback::{Pushback, set_previous_attempts};
 use super::rng::{FastRng, Rng};
 use super::throttle::RetryThrottle;
-use super::unprocessed::unprocessed;
+use super::unprocessed::{connection_lost, unprocessed};
 
 /// One call made with retries: its policy, throttle, deadline and whether it is
 /// idempotent. [`run`](Self::run) makes the attempts. The rules are in the
@@ -169,7 +169,14 @@ impl<G: Rng> Call<G> {
             }
             return None;
         }
-        if !self.policy.retries(status.code()) {
+        // A lost connection is what gRPC calls UNAVAILABLE, whatever code
+        // tonic gave it.
+        let code = if connection_lost(status) {
+            tonic::Code::Unavailable
+        } else {
+            status.code()
+        };
+        if !self.policy.retries(code) {
             return None;
         }
         if let Some(throttle) = &self.throttle

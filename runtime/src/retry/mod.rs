@@ -38,6 +38,10 @@
 //!    repeated): not retried, and a failure for throttling.
 //! 4. **A code not in `retryableStatusCodes`**: not retried, and not a failure
 //!    for throttling (a malformed request says nothing about the server's load).
+//!    A **lost connection** counts as `UNAVAILABLE` here, whatever code tonic
+//!    gave it (a server killed during a call gives `UNKNOWN` "connection
+//!    reset" in tonic 0.14; grpc-go reports `UNAVAILABLE`): a status tonic
+//!    made from an I/O error or an HTTP/2 GOAWAY, not one the server sent.
 //! 5. **A retryable code**: a failure for throttling; then not retried if the
 //!    throttle is at or below half its tokens, nor if the call is not
 //!    idempotent (the server may have run it); else retried after the pushback
@@ -106,5 +110,5 @@ pub use rng::{FastRng, Rng};
 pub use throttle::RetryThrottle;
 #[cfg(test)]
 pub(crate) use unprocessed::canceled_before_sent;
-pub(crate) use unprocessed::causes;
+pub(crate) use unprocessed::connection_lost;
 pub use unprocessed::{Unprocessed, unprocessed};

@@ -65,6 +65,20 @@ pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
     })
 }
 
+/// Whether tonic made `status` from a broken connection rather than the
+/// server sending it: an I/O error, or an HTTP/2 I/O error or GOAWAY, in its
+/// source chain. (A server killed during a call gives `UNKNOWN` "h2 protocol
+/// error: error reading a body from connection: connection reset" in tonic
+/// 0.14, whatever the policy's codes.)
+pub(crate) fn connection_lost(status: &Status) -> bool {
+    causes(status).any(|error| {
+        error.is::<io::Error>()
+            || error
+                .downcast_ref::<h2::Error>()
+                .is_some_and(|h2| h2.is_io() || h2.is_go_away())
+    })
+}
+
 /// The errors a status was made from, nearest first: the [`source`](Error::source)
 /// chain tonic keeps in a status it made from a transport error (empty for a
 /// status made from a code and a message).

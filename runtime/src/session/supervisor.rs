@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::future::{Future, pending, poll_fn};
-use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +12,7 @@ use tonic::Status;
 use super::ack::Ack;
 use super::handle::{Closed, Event, Opener, Opening, Responses};
 use super::stream::SessionStream;
-use crate::retry::{Pushback, RetryPolicy, Rng, causes, unprocessed};
+use crate::retry::{Pushback, RetryPolicy, Rng, connection_lost, unprocessed};
 
 /// How many requests the supervisor may hand ahead to an attempt's stream:
 /// copies of entries of the unacknowledged buffer, so no extra bound is needed.
@@ -310,20 +309,6 @@ where
             }
         }
     }
-}
-
-/// Whether tonic made `status` from a broken connection rather than the
-/// server sending it: an I/O error, or an HTTP/2 I/O error or GOAWAY, in its
-/// source chain. (A server killed during a call gives `UNKNOWN` "h2 protocol
-/// error: error reading a body from connection: connection reset" in tonic
-/// 0.14, whatever the policy's codes.)
-pub(crate) fn connection_lost(status: &Status) -> bool {
-    causes(status).any(|error| {
-        error.is::<io::Error>()
-            || error
-                .downcast_ref::<h2::Error>()
-                .is_some_and(|h2| h2.is_io() || h2.is_go_away())
-    })
 }
 
 /// Polls the future in `slot`, or never resolves when there is none.

@@ -290,6 +290,39 @@ async fn a_call_that_is_not_idempotent_is_retried_only_if_the_server_never_saw_i
     assert_eq!(seen.starts.len(), 3);
 }
 
+/// What tonic 0.14 gives when the server dies during a call.
+fn connection_reset() -> Status {
+    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+    Status::from_error(Box::new(reset))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_connection_counts_as_unavailable_for_an_idempotent_call_only() {
+    assert_eq!(connection_reset().code(), Code::Unknown);
+    let call = Call::new(policy(5)).idempotent(true);
+    let (result, seen) = run(call, Duration::ZERO, |attempt| match attempt.number() {
+        1 => Err(connection_reset()),
+        _ => Ok(()),
+    })
+    .await;
+    result.expect("retried: the connection was lost, as if UNAVAILABLE");
+    assert_eq!(seen.starts.len(), 2);
+
+    let call = Call::new(policy(5));
+    let (result, seen) = run(call, Duration::ZERO, |_| Err(connection_reset())).await;
+    assert_eq!(result.expect_err("not retried").code(), Code::Unknown);
+    assert_eq!(seen.starts.len(), 1, "the server may have run it");
+
+    // A policy that does not retry UNAVAILABLE does not retry a lost connection.
+    let aborted = RetryPolicy::builder()
+        .retryable_codes([Code::Aborted])
+        .build()
+        .expect("valid");
+    let call = Call::new(aborted).idempotent(true);
+    let (_, seen) = run(call, Duration::ZERO, |_| Err(connection_reset())).await;
+    assert_eq!(seen.starts.len(), 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_committed_attempt_is_never_retried() {
     let call = Call::new(policy(5)).idempotent(true);
