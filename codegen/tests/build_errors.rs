@@ -403,3 +403,20 @@ fn an_rpc_named_like_a_typed_client_method_is_refused() {
     );
     assert!(err.ends_with("rename the rpc"), "{err}");
 }
+
+#[test]
+fn an_rpc_named_like_a_generated_session_method_is_refused() {
+    // `Feed` streams its requests, so the typed client gets `feed_session`,
+    // which `FeedSession` would be too.
+    let proto = format!(
+        "{GOOD_HEAD}service Lab {{\n  option (steadfast.v1.service) = {{ retry: {{ max_attempts: 3 }} }};\n  rpc Feed(stream Req) returns (Rep);\n  rpc FeedSession(Req) returns (Rep);\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
+    );
+    let dir = support::protos(&[("lab.proto", &proto)]);
+    let err = support::compile_err(dir.path(), "lab.proto", configure());
+    assert!(
+        err.starts_with(
+            "lab.v1.Lab/FeedSession: rpcs `Feed` and `FeedSession` would both give the typed client a method `feed_session`"
+        ),
+        "{err}"
+    );
+}
