@@ -443,6 +443,8 @@ mod tests {
                     heartbeat: Some(Duration::from_millis(500)),
                     request_blob: false,
                     response_blob: false,
+                    retry: None,
+                    idempotent: false,
                 },
             );
         plan
@@ -459,6 +461,8 @@ mod tests {
                     heartbeat: heartbeat.map(Duration::from_millis),
                     request_blob,
                     response_blob,
+                    retry: None,
+                    idempotent: false,
                 },
             );
         plan

@@ -134,7 +134,7 @@ impl Flaky for Scripted {
         let answers: Vec<Result<Answer, Status>> = if ask.script == "midstream" {
             vec![Ok(first), Err(Status::unavailable("broke mid-stream"))]
         } else {
-            vec![Ok(first.clone()), Ok(first.clone()), Ok(first)]
+            vec![Ok(first), Ok(first), Ok(first)]
         };
         Ok(Response::new(Box::pin(tokio_stream::iter(answers))))
     }
