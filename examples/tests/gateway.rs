@@ -229,20 +229,9 @@ fn gateway_client_prints_every_number_once_across_a_graceful_server_restart() {
     let addr = loopback(free_port());
     let mut server = gateway_server(addr, &["--delay-ms", "2"]);
     let until_n = 300;
-    let mut client = ChildGuard::spawn(
-        Command::new(GATEWAY_CLIENT)
-            .args(["--addr", &format!("http://{addr}"), "--start", "1"])
-            .args(["--until", &until_n.to_string()])
-            .args(["--initial-backoff-ms", "20", "--max-backoff-ms", "200"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    )
-    .expect("gateway-client starts");
-    let stdout = client.0.stdout.take().expect("piped stdout");
-    let mut lines = Vec::new();
     let mut restarted = false;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("a line of stdout");
+    let args = ["--addr".to_owned(), format!("http://{addr}")];
+    let (lines, stderr) = run_gateway_client(&args, until_n, |line| {
         if line == "100" && !restarted {
             // Ctrl-C in the demo: the server ends the open call with
             // UNAVAILABLE rather than waiting for it, and exits.
@@ -253,22 +242,7 @@ fn gateway_client_prints_every_number_once_across_a_graceful_server_restart() {
             server = gateway_server(addr, &["--delay-ms", "2"]);
             restarted = true;
         }
-        lines.push(line);
-    }
-    let give_up = Instant::now() + STEP;
-    let status = loop {
-        if let Some(status) = client.0.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < give_up, "gateway-client did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut err) = client.0.stderr.take() {
-        use std::io::Read;
-        err.read_to_string(&mut stderr).expect("stderr");
-    }
-    assert!(status.success(), "{stderr}");
+    });
     assert!(restarted, "the run reached 100");
     let expected: Vec<String> = (1..=until_n).map(|n| n.to_string()).collect();
     assert!(lines == expected, "stdout is not 1..={until_n}:\n{lines:?}");
