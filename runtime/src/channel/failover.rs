@@ -535,6 +535,31 @@ mod tests {
     }
 
     #[test]
+    fn the_next_instance_in_order_is_passed_over_while_it_cools_off_and_tried_after() {
+        let t = Instant::now();
+        let mut state = state(3);
+        // 0 down until t + 2 s (two failures), 1 until t + 1 s; 2 is current.
+        let (index, epoch) = state.pick(t);
+        assert_eq!(index, 0);
+        state.failed(0, epoch, t);
+        state.failed(0, epoch + 1, t);
+        let (index, epoch) = state.pick(t);
+        assert_eq!(index, 1);
+        state.failed(index, epoch, t);
+        assert_eq!(state.pick(t).0, 2);
+        // 2 fails at t + 1.5 s: 0 comes next, but cools off until t + 2 s; 1 is up.
+        let at = t + SECOND * 3 / 2;
+        let (index, epoch) = state.pick(at);
+        state.failed(index, epoch, at);
+        assert_eq!(state.pick(at).0, 1, "0 is passed over");
+        // 1 fails at t + 2 s: 2 comes next, cooling off until t + 2.5 s; 0 is back.
+        let at = t + 2 * SECOND;
+        let (index, epoch) = state.pick(at);
+        state.failed(index, epoch, at);
+        assert_eq!(state.pick(at).0, 0, "0 is tried once its cool-off is over");
+    }
+
+    #[test]
     fn when_all_are_down_the_one_whose_cool_off_ends_first_is_tried() {
         let start = Instant::now();
         let mut state = state(3);
