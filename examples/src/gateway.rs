@@ -20,7 +20,11 @@ use steadfast::{
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
-use tonic::{Status, Streaming, transport::Channel};
+use tonic::{
+    Status, Streaming,
+    client::GrpcService,
+    codegen::{Body, Bytes, StdError},
+};
 
 use crate::proto::schema::{
     Request, Response,
@@ -111,11 +115,20 @@ impl Gateway for GatewayService {
     }
 }
 
-/// A reconnecting counter session on `channel` (make it with
-/// `Endpoint::connect_lazy`, so that the server may come up later).
+/// A reconnecting counter session on `channel`: a [`Channel`](tonic::transport::Channel) (make it with
+/// `Endpoint::connect_lazy`, so that the server may come up later) or a
+/// [`Failover`](steadfast::channel::Failover) over several servers, whose
+/// reconnects then go to one that is up.
 ///
 /// Must be called within a Tokio runtime.
-pub fn session(channel: Channel, policy: RetryPolicy) -> Session<Request, Response> {
+pub fn session<T>(channel: T, policy: RetryPolicy) -> Session<Request, Response>
+where
+    T: GrpcService<tonic::body::Body> + Clone + Send + 'static,
+    T::Future: Send,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
     let client = GatewayClient::new(channel);
     Session::builder(policy).open(move |requests| {
         let mut client = client.clone();

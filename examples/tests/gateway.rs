@@ -1,5 +1,6 @@
 //! The reconnecting counter against real `gateway-server` processes: killed
-//! and restarted on the same port, down at the start, or gone for good.
+//! and restarted on the same port, down at the start, or gone for good; and
+//! over two instances, one killed while the other carries on.
 //!
 //! The in-process proxy dropping connections at random during 10,000 counter
 //! round trips is `dropped_connections.rs`. Not here yet (issue 8): the contact
@@ -228,20 +229,9 @@ fn gateway_client_prints_every_number_once_across_a_graceful_server_restart() {
     let addr = loopback(free_port());
     let mut server = gateway_server(addr, &["--delay-ms", "2"]);
     let until_n = 300;
-    let mut client = ChildGuard::spawn(
-        Command::new(GATEWAY_CLIENT)
-            .args(["--addr", &format!("http://{addr}"), "--start", "1"])
-            .args(["--until", &until_n.to_string()])
-            .args(["--initial-backoff-ms", "20", "--max-backoff-ms", "200"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    )
-    .expect("gateway-client starts");
-    let stdout = client.0.stdout.take().expect("piped stdout");
-    let mut lines = Vec::new();
     let mut restarted = false;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("a line of stdout");
+    let args = ["--addr".to_owned(), format!("http://{addr}")];
+    let (lines, stderr) = run_gateway_client(&args, until_n, |line| {
         if line == "100" && !restarted {
             // Ctrl-C in the demo: the server ends the open call with
             // UNAVAILABLE rather than waiting for it, and exits.
@@ -252,6 +242,39 @@ fn gateway_client_prints_every_number_once_across_a_graceful_server_restart() {
             server = gateway_server(addr, &["--delay-ms", "2"]);
             restarted = true;
         }
+    });
+    assert!(restarted, "the run reached 100");
+    let expected: Vec<String> = (1..=until_n).map(|n| n.to_string()).collect();
+    assert!(lines == expected, "stdout is not 1..={until_n}:\n{lines:?}");
+    assert!(
+        stderr.contains("the server is shutting down") && stderr.contains("reconnected"),
+        "the call was ended by the server's shutdown, then resumed: {stderr}"
+    );
+    drop(server);
+}
+
+/// Runs `gateway-client` with `args` to `--until until_n`, calling `at(line)`
+/// for each number it prints before reading the next; returns the lines of
+/// stdout once it has exited successfully, and its stderr.
+fn run_gateway_client(
+    args: &[String],
+    until_n: u32,
+    mut at: impl FnMut(&str),
+) -> (Vec<String>, String) {
+    let mut client = ChildGuard::spawn(
+        Command::new(GATEWAY_CLIENT)
+            .args(args)
+            .args(["--start", "1", "--until", &until_n.to_string()])
+            .args(["--initial-backoff-ms", "20", "--max-backoff-ms", "200"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .expect("gateway-client starts");
+    let stdout = client.0.stdout.take().expect("piped stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line of stdout");
+        at(&line);
         lines.push(line);
     }
     let give_up = Instant::now() + STEP;
@@ -267,13 +290,60 @@ fn gateway_client_prints_every_number_once_across_a_graceful_server_restart() {
         use std::io::Read;
         err.read_to_string(&mut stderr).expect("stderr");
     }
-    assert!(status.success(), "{stderr}");
-    assert!(restarted, "the run reached 100");
-    let expected: Vec<String> = (1..=until_n).map(|n| n.to_string()).collect();
-    assert!(lines == expected, "stdout is not 1..={until_n}:\n{lines:?}");
-    assert!(
-        stderr.contains("the server is shutting down") && stderr.contains("reconnected"),
-        "the call was ended by the server's shutdown, then resumed: {stderr}"
+    assert!(status.success(), "gateway-client: {status}\n{stderr}");
+    (lines, stderr)
+}
+
+#[test]
+fn gateway_client_over_two_servers_counts_on_through_the_other_when_one_is_killed() {
+    let (first, second) = (loopback(free_port()), loopback(free_port()));
+    let delay = ["--delay-ms", "2"];
+    let mut servers = [
+        Some(gateway_server(first, &delay)),
+        Some(gateway_server(second, &delay)),
+    ];
+    let until_n = 300;
+    let args = [
+        "--addr".to_owned(),
+        format!("http://{first}"),
+        "--addr".to_owned(),
+        format!("http://{second}"),
+    ];
+    let mut steps = Vec::new();
+    let (lines, stderr) = run_gateway_client(&args, until_n, |line| match line {
+        "100" if steps.is_empty() => {
+            // SIGKILL the first (the guard's drop): the second takes over.
+            servers[0] = None;
+            steps.push("killed the first");
+        }
+        "200" if steps.len() == 1 => {
+            // The first back on its port, then the second killed.
+            servers[0] = Some(gateway_server(first, &delay));
+            servers[1] = None;
+            steps.push("restarted the first, killed the second");
+        }
+        _ => {}
+    });
+    assert_eq!(
+        steps,
+        ["killed the first", "restarted the first, killed the second"],
+        "the run reached 100 and 200:\n{stderr}"
     );
-    drop(server);
+    let expected: Vec<String> = (1..=until_n).map(|n| n.to_string()).collect();
+    assert!(
+        lines == expected,
+        "stdout is not 1..={until_n}:\n{lines:?}\n{stderr}"
+    );
+    // One reconnect per kill, each by the attempt right after the call broke:
+    // the broken call marked its instance down, so no attempt went to it.
+    let reconnects: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("reconnected"))
+        .collect();
+    assert_eq!(
+        reconnects,
+        ["reconnected (attempt 2)", "reconnected (attempt 3)"],
+        "{stderr}"
+    );
+    drop(servers);
 }

@@ -5,6 +5,11 @@
 //! number per line on stdout, until the answer is `--until`. Restart the server
 //! as often as you like meanwhile: the numbers go on with no gap and no repeat.
 //! Connection events go to stderr. The client may start before the server.
+//!
+//! Several servers: give `--addr` once for each (`--addr http://127.0.0.1:50051
+//! --addr http://127.0.0.1:50052`). The session uses the first while it is up,
+//! and reconnects to another when it goes away
+//! ([`steadfast::channel::failover`]), so the count goes on as long as one is up.
 //! Exits with 1, printing the status, when the session gives up (after
 //! `--max-attempts` attempts in a row without an answer).
 
@@ -15,19 +20,19 @@ use std::{
 };
 
 use clap::Parser;
-use steadfast::{retry::RetryPolicy, session::Event};
+use steadfast::{channel, retry::RetryPolicy, session::Event};
 use steadfast_examples::{
     gateway,
     report::{self, Report},
 };
-use tonic::transport::Endpoint;
 
 #[derive(Debug, Parser)]
 #[command(about = "Count through a reconnecting bidi session with a gateway-server")]
 struct Args {
-    /// Server URL.
+    /// Server URL; give it once for each instance of the server (the first is
+    /// preferred, the others take over while it is down).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
-    addr: String,
+    addr: Vec<String>,
     /// The first number.
     #[arg(long, default_value_t = 1)]
     start: i64,
@@ -57,7 +62,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .initial_backoff(Duration::from_millis(args.initial_backoff_ms.max(1)))
         .max_backoff(Duration::from_millis(args.max_backoff_ms.max(1)))
         .build()?;
-    let channel = Endpoint::from_shared(args.addr)?.connect_lazy();
+    let channel = channel::failover(args.addr)?;
     let session = gateway::session(channel, policy);
     let mut events = session.events();
     // Ends when the session does (its events' sender is dropped).

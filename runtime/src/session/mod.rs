@@ -109,6 +109,10 @@
 //! [`Session::close`] returns the undelivered requests with it. The policy's
 //! throttle and call deadlines do not apply to sessions.
 //!
+//! Over a [`Failover`](crate::channel::Failover) channel (several instances of
+//! the server), the next attempt goes to an instance that is up: the call that
+//! broke, or could not connect, marked its instance down.
+//!
 //! The session does not judge liveness itself: an attempt whose server stops
 //! answering without closing the connection waits until the connection is
 //! found dead. Set HTTP/2 keepalive on the endpoint
