@@ -20,7 +20,8 @@ fn cargo_was_told_to_rerun_when_the_protos_change() {
         [
             "proto/lab/v1/lab.proto",
             "proto/bench/v1/bench.proto",
-            "proto/schema.proto"
+            "proto/schema.proto",
+            "proto/contact.proto"
         ],
         "the proto files read, and no directory"
     );

@@ -4,7 +4,6 @@
 use std::error::Error as StdErrorTrait;
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -400,10 +399,7 @@ fn connection_failed(error: &Error) -> bool {
 /// One error of a chain: a connection that could not be made or broke.
 fn lost(error: &(dyn StdErrorTrait + 'static)) -> bool {
     error.is::<tonic::ConnectError>()
-        || error.is::<io::Error>()
-        || error
-            .downcast_ref::<h2::Error>()
-            .is_some_and(|h2| h2.is_io() || h2.is_go_away())
+        || crate::retry::broke(error)
         || error
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_canceled)

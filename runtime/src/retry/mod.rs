@@ -110,5 +110,5 @@ pub use rng::{FastRng, Rng};
 pub use throttle::RetryThrottle;
 #[cfg(test)]
 pub(crate) use unprocessed::canceled_before_sent;
-pub(crate) use unprocessed::connection_lost;
 pub use unprocessed::{Unprocessed, unprocessed};
+pub(crate) use unprocessed::{broke, causes, connection_lost};

@@ -71,12 +71,16 @@ pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
 /// error: error reading a body from connection: connection reset" in tonic
 /// 0.14, whatever the policy's codes.)
 pub(crate) fn connection_lost(status: &Status) -> bool {
-    causes(status).any(|error| {
-        error.is::<io::Error>()
-            || error
-                .downcast_ref::<h2::Error>()
-                .is_some_and(|h2| h2.is_io() || h2.is_go_away())
-    })
+    causes(status).any(broke)
+}
+
+/// Whether `error` is a connection breaking: an I/O error, or an HTTP/2 I/O
+/// error or GOAWAY.
+pub(crate) fn broke(error: &(dyn Error + 'static)) -> bool {
+    error.is::<io::Error>()
+        || error
+            .downcast_ref::<h2::Error>()
+            .is_some_and(|h2| h2.is_io() || h2.is_go_away())
 }
 
 /// The errors a status was made from, nearest first: the [`source`](Error::source)
