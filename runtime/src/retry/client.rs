@@ -152,7 +152,7 @@ pub fn retry_policy(
 /// The attempts of one call of a generated client, whose request (and blob,
 /// if any) it keeps to send again:
 ///
-/// ```ignore
+/// ```text
 /// let mut retry = Retrying::new(&self.retry, METHOD, request);
 /// loop {
 ///     let request = retry.request()?;
