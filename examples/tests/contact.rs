@@ -3,11 +3,7 @@
 //! is killed and restarted during concurrent commands and during a bidi
 //! session.
 
-use std::{
-    net::SocketAddr,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{net::SocketAddr, process::Command, time::Duration};
 
 use steadfast::{retry::RetryPolicy, session::SessionBuilder};
 use steadfast_examples::{
@@ -15,7 +11,7 @@ use steadfast_examples::{
     proto::contact::v1::{AgentStatus, contact_client::ContactClient},
 };
 use steadfast_tests::{
-    process::{ChildGuard, spawn_server},
+    process::{ChildGuard, server_at},
     wait::{free_port, until},
 };
 use tonic::transport::Channel;
@@ -29,17 +25,7 @@ const SERVER_START: Duration = Duration::from_secs(10);
 const STEP: Duration = Duration::from_secs(30);
 
 fn contact_server(addr: SocketAddr, args: &[&str]) -> ChildGuard {
-    let (server, announced) = spawn_server(
-        Command::new(CONTACT_SERVER)
-            .args(["--addr", &addr.to_string()])
-            .args(args)
-            .stderr(Stdio::null()),
-        "contact-server",
-        SERVER_START,
-    )
-    .expect("contact-server starts");
-    assert_eq!(announced, addr);
-    server
+    server_at(CONTACT_SERVER, "contact-server", addr, args, SERVER_START)
 }
 
 fn loopback() -> SocketAddr {

@@ -26,7 +26,7 @@ use steadfast_examples::{
     proto::schema::{Request, Response, gateway_client::GatewayClient},
 };
 use steadfast_tests::{
-    process::{ChildGuard, spawn_server},
+    process::{ChildGuard, server_at},
     wait::{free_port, until},
 };
 use tonic::{Code, transport::Endpoint};
@@ -41,17 +41,7 @@ const STEP: Duration = Duration::from_secs(30);
 
 /// Starts `gateway-server` on `addr` (a fixed port, to restart it there).
 fn gateway_server(addr: SocketAddr, args: &[&str]) -> ChildGuard {
-    let (server, announced) = spawn_server(
-        Command::new(GATEWAY_SERVER)
-            .args(["--addr", &addr.to_string()])
-            .args(args)
-            .stderr(Stdio::null()),
-        "gateway-server",
-        SERVER_START,
-    )
-    .expect("gateway-server starts");
-    assert_eq!(announced, addr);
-    server
+    server_at(GATEWAY_SERVER, "gateway-server", addr, args, SERVER_START)
 }
 
 fn loopback(port: u16) -> SocketAddr {

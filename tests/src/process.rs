@@ -146,6 +146,30 @@ pub fn spawn_server(
         })
 }
 
+/// Starts `program --addr ADDR ARGS...` (one of the example servers, which
+/// print `<name> listening on ADDR`) on `addr`, a fixed address so that a test
+/// can kill it and start it again there; its stderr is discarded. Panics if it
+/// does not announce `addr` within `deadline`.
+pub fn server_at(
+    program: &str,
+    name: &str,
+    addr: SocketAddr,
+    args: &[&str],
+    deadline: Duration,
+) -> ChildGuard {
+    let (server, announced) = spawn_server(
+        Command::new(program)
+            .args(["--addr", &addr.to_string()])
+            .args(args)
+            .stderr(Stdio::null()),
+        name,
+        deadline,
+    )
+    .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+    assert_eq!(announced, addr, "{name} listens where it was told");
+    server
+}
+
 /// Blocks until a TCP connection to `addr` succeeds, polling every
 /// [`POLL_INTERVAL`], or fails with [`io::ErrorKind::TimedOut`] after `deadline`.
 pub fn wait_for_port(addr: SocketAddr, deadline: Duration) -> io::Result<()> {

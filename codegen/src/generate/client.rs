@@ -210,11 +210,7 @@ fn session(
     let session = format_ident!("{}_session", m.original.name);
     let request = rust_type(&m.original.input_type, "super");
     let response = rust_type(&m.original.output_type, "super");
-    let deprecated = if m.original.options.deprecated() {
-        quote!(#[deprecated] #[allow(deprecated)])
-    } else {
-        TokenStream::new()
-    };
+    let deprecated = deprecated(m);
     let (open, shape) = if m.original.server_streaming {
         (
             quote!(open),
@@ -261,12 +257,7 @@ fn call(
     let proto_docs = settings.method_docs(model, m.model, m.original);
     let mut doc = docs(proto_docs);
     let retry_note = retry_note(m);
-    // The wire client's method is deprecated too: calling it must not warn.
-    let deprecated = if m.original.options.deprecated() {
-        quote!(#[deprecated] #[allow(deprecated)])
-    } else {
-        TokenStream::new()
-    };
+    let deprecated = deprecated(m);
     let request = rust_type(&m.original.input_type, "super");
     let response = rust_type(&m.original.output_type, "super");
     let request_arg = if m.original.client_streaming {
@@ -427,6 +418,16 @@ fn call(
         pub async fn #ident(&mut self, #request_arg #blob_arg) -> ::core::result::Result<#returns, #tonic::Status> {
             #body
         }
+    }
+}
+
+/// `#[deprecated]` on a deprecated rpc's methods; the wire client's method is
+/// deprecated too, and calling it must not warn.
+fn deprecated(m: &Method<'_>) -> TokenStream {
+    if m.original.options.deprecated() {
+        quote!(#[deprecated] #[allow(deprecated)])
+    } else {
+        TokenStream::new()
     }
 }
 
