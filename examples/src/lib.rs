@@ -1,6 +1,6 @@
 //! Runnable steadfast examples: the `lab` service (see `proto/lab/v1/lab.proto`),
 //! its server logic, and the binaries `lab-server`, `lab-client`, `tour`, `bench`,
-//! `blob-bench` and `dispatch-bench` (which print errors with
+//! `blob-bench`, `dispatch-bench` and `retry-bench` (which print errors with
 //! [`report::Report`]; the benchmarks share [`measure`]); the code-first
 //! [`model`] service (no proto) and its binaries `model-server` and
 //! `model-client`; the reconnecting counter ([`gateway`], `proto/schema.proto`)

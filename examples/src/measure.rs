@@ -1,10 +1,12 @@
-//! What the benchmark binaries (`bench`, `blob-bench`) share: a server child
-//! process, a process's CPU time and memory as Linux's `/proc` shows them, and
+//! What the benchmark binaries (`bench`, `blob-bench`, `dispatch-bench`,
+//! `retry-bench`...) share: a server child process and the sibling binary it
+//! runs, a process's CPU time and memory as Linux's `/proc` shows them, and
 //! medians.
 
 use std::{
     io::{self, BufRead, BufReader},
     net::SocketAddr,
+    path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
     time::Duration,
 };
@@ -89,6 +91,26 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The binary `name` of this package next to this executable (so built in the
+/// same profile), or `path` when given; an error saying how to build it when it
+/// does not exist.
+pub fn sibling_binary(path: Option<&Path>, name: &str) -> io::Result<PathBuf> {
+    let bin = match path {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name(name),
+    };
+    if !bin.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} not found: build it first (cargo build --release -p steadfast-examples --bin {name})",
+                bin.display()
+            ),
+        ));
+    }
+    Ok(bin)
 }
 
 /// CPU time (on-CPU, the threads alive now) of a process so far, from

@@ -42,7 +42,9 @@ use clap::{Parser, ValueEnum};
 use steadfast::CallOptions;
 use steadfast_examples::{
     lab::DEFAULT_SLEEP_STEP,
-    measure::{ServerProcess, cpu_time, kib_field, median, spread, verdict, yes_no},
+    measure::{
+        ServerProcess, cpu_time, kib_field, median, sibling_binary, spread, verdict, yes_no,
+    },
     proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient},
     report,
 };
@@ -157,17 +159,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Error> {
-    let server_bin = match &args.server_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("lab-server"),
-    };
-    if !server_bin.exists() {
-        return Err(format!(
-            "{} not found: build it first (cargo build --release -p steadfast-examples --bin lab-server)",
-            server_bin.display()
-        )
-        .into());
-    }
+    let server_bin = sibling_binary(args.server_bin.as_deref(), "lab-server")?;
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; run with --release for meaningful figures");
     }

@@ -1,0 +1,382 @@
+//! Run with: `cargo run --release -p steadfast-examples --bin retry-bench`
+//!
+//! (Build `lab-server` in the same profile first; `cargo build --release -p
+//! steadfast-examples --bin retry-bench --bin lab-server` does both.)
+//!
+//! What the retry loop of generated typed clients costs a call that succeeds
+//! at once, against plain tonic. `lab.v1.Lab/WhoAmI` (a plain unary method
+//! that steadfast does not rewrite on the wire, its handler never awaits) is
+//! called three ways on the same connection, in the same run:
+//!
+//! 1. `tonic`: the wire client underneath (`LabClient::into_wire`), which is
+//!    exactly tonic's generated client;
+//! 2. `retrying`: the typed `LabClient` with its default policy (up to 5
+//!    attempts): each call reads its deadline, resolves the policy, keeps the
+//!    request and sends a copy of it (metadata, extensions, message), since
+//!    the first attempt is not the last;
+//! 3. `no-retries`: the typed client after `without_retries()`: one attempt,
+//!    the request itself, no copy.
+//!
+//! The lab service has no method with a bytes field in its request (`SleepPlain`
+//! takes one `uint64`), so there is no payload case: the message copied is
+//! `WhoAmIRequest {}`, and what a copy costs is the metadata's and the
+//! extensions'.
+//!
+//! The server is a `lab-server` child process (the binary next to this one) on
+//! loopback, with TCP_NODELAY; the client is this process, so the CPU time of
+//! each side is read apart (`/proc/PID/task/*/schedstat`). On a 2-core machine
+//! they still share the cores. Each concurrency level (`--concurrency`, 1 and
+//! 32 by default) runs that many loops of back-to-back calls over one HTTP/2
+//! connection. Rounds interleave the contenders (each once per round, the order
+//! rotating), so drift of a shared machine hits all alike; reported are the
+//! medians of the rounds, their min–max, the CPU time per call of each process,
+//! and the ratios to `tonic` (of the medians, and the median of the per-round
+//! ratios).
+//!
+//! Prints a line per round, a summary and a markdown snippet. See
+//! `BENCHMARKS.md` for results.
+
+use std::{
+    fmt::Write as _,
+    path::PathBuf,
+    process::{Command, ExitCode},
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use steadfast_examples::{
+    measure::{ServerProcess, cpu_time, median, median_of, paired_median, sibling_binary, spread},
+    proto::lab::v1::{
+        WhoAmIRequest, lab_client::LabClient, lab_wire::lab_client::LabClient as WireClient,
+    },
+    report,
+};
+use tonic::transport::Channel;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The name the server answers `WhoAmI` with.
+const SERVER_NAME: &str = "retry-bench";
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark generated clients' retry loop against plain tonic calls")]
+struct Args {
+    /// The lab-server binary (default: `lab-server` next to this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Calls in flight (loops of back-to-back calls on one connection), one
+    /// table per value.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 32])]
+    concurrency: Vec<usize>,
+    /// Rounds: every contender once per round, in rotating order.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// Seconds per contender per round.
+    #[arg(long, default_value_t = 1.0)]
+    round_secs: f64,
+    /// Warm-up seconds per contender, before the rounds of each concurrency.
+    #[arg(long, default_value_t = 0.5)]
+    warmup_secs: f64,
+}
+
+/// The ways of calling `WhoAmI`; also the index of their rounds in [`Results`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contender {
+    /// The wire client (`into_wire`): plain tonic.
+    Tonic = 0,
+    /// The typed client, default retry policy.
+    Retrying,
+    /// The typed client, `without_retries()`.
+    NoRetries,
+}
+
+impl Contender {
+    const ALL: [Contender; 3] = [Contender::Tonic, Contender::Retrying, Contender::NoRetries];
+
+    fn label(self) -> &'static str {
+        match self {
+            Contender::Tonic => "tonic (into_wire)",
+            Contender::Retrying => "retrying (default policy)",
+            Contender::NoRetries => "no-retries (without_retries)",
+        }
+    }
+}
+
+/// The ratios reported: (label, numerator, denominator).
+const RATIOS: [(&str, Contender, Contender); 3] = [
+    ("retrying / tonic", Contender::Retrying, Contender::Tonic),
+    ("no-retries / tonic", Contender::NoRetries, Contender::Tonic),
+    (
+        "retrying / no-retries",
+        Contender::Retrying,
+        Contender::NoRetries,
+    ),
+];
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::from)
+        .and_then(|runtime| runtime.block_on(run(args)));
+    report::exit_code(result)
+}
+
+/// The three clients of one connection.
+#[derive(Clone)]
+struct Clients {
+    wire: WireClient<Channel>,
+    retrying: LabClient<Channel>,
+    single: LabClient<Channel>,
+}
+
+impl Clients {
+    fn new(channel: Channel) -> Self {
+        Clients {
+            wire: LabClient::new(channel.clone()).into_wire(),
+            retrying: LabClient::new(channel.clone()),
+            single: LabClient::new(channel).without_retries(),
+        }
+    }
+
+    /// One `WhoAmI` call by `contender`, its reply checked.
+    async fn call(&mut self, contender: Contender) -> Result<(), Error> {
+        let identity = match contender {
+            Contender::Tonic => self.wire.who_am_i(WhoAmIRequest {}).await?,
+            Contender::Retrying => self.retrying.who_am_i(WhoAmIRequest {}).await?,
+            Contender::NoRetries => self.single.who_am_i(WhoAmIRequest {}).await?,
+        }
+        .into_inner();
+        if identity.name != SERVER_NAME {
+            return Err(
+                format!("{}: WhoAmI answered {:?}", contender.label(), identity.name).into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What one contender did in one round.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    /// Completed calls per second.
+    rate: f64,
+    /// CPU time of this (client) process per call, µs.
+    client_us: f64,
+    /// CPU time of the server process per call, µs.
+    server_us: f64,
+}
+
+/// `concurrency` loops of back-to-back calls by `contender` for `length`.
+async fn round(
+    server_pid: &str,
+    clients: &Clients,
+    concurrency: usize,
+    contender: Contender,
+    length: Duration,
+) -> Result<Round, Error> {
+    let cpu_before = (cpu_time("self")?, cpu_time(server_pid)?);
+    let start = Instant::now();
+    let until = start + length;
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let mut clients = clients.clone();
+        loops.spawn(async move {
+            let mut calls = 0u64;
+            while Instant::now() < until {
+                clients.call(contender).await?;
+                calls += 1;
+            }
+            Ok::<u64, Error>(calls)
+        });
+    }
+    let mut calls = 0u64;
+    while let Some(done) = loops.join_next().await {
+        calls += done??;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let calls = calls.max(1) as f64;
+    let micros = |now: Duration, before: Duration| now.saturating_sub(before).as_secs_f64() * 1e6;
+    Ok(Round {
+        rate: calls / elapsed,
+        client_us: micros(cpu_time("self")?, cpu_before.0) / calls,
+        server_us: micros(cpu_time(server_pid)?, cpu_before.1) / calls,
+    })
+}
+
+/// The rounds of one concurrency level, per contender.
+struct Results {
+    concurrency: usize,
+    rounds: [Vec<Round>; 3],
+}
+
+impl Results {
+    fn of(&self, contender: Contender) -> &[Round] {
+        &self.rounds[contender as usize]
+    }
+}
+
+async fn run(args: Args) -> Result<(), Error> {
+    let server_bin = sibling_binary(args.server_bin.as_deref(), "lab-server")?;
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run with --release for meaningful figures");
+    }
+    if args.concurrency.is_empty() {
+        return Err("--concurrency needs at least one value".into());
+    }
+    let mut command = Command::new(&server_bin);
+    command
+        .args(["--addr", "127.0.0.1:0", "--name", SERVER_NAME])
+        .env("RUST_LOG", "warn");
+    let server = ServerProcess::spawn(command, "lab-server")?;
+    let server_pid = server.pid().to_string();
+    let clients = Clients::new(server.channels(1).await?.remove(0));
+    let rounds = args.rounds.max(1);
+    let mut all = Vec::new();
+    for &concurrency in &args.concurrency {
+        let concurrency = concurrency.max(1);
+        println!(
+            "server {} (pid {server_pid}), one connection, {concurrency} in flight",
+            server.addr()
+        );
+        let warmup = Duration::from_secs_f64(args.warmup_secs);
+        for contender in Contender::ALL {
+            let one = round(&server_pid, &clients, concurrency, contender, warmup).await?;
+            print_round("warm-up", contender, &one);
+        }
+        let mut results = Results {
+            concurrency,
+            rounds: Default::default(),
+        };
+        let length = Duration::from_secs_f64(args.round_secs);
+        for r in 0..rounds {
+            for i in 0..Contender::ALL.len() {
+                let contender = Contender::ALL[(r + i) % Contender::ALL.len()];
+                let one = round(&server_pid, &clients, concurrency, contender, length).await?;
+                print_round(&format!("round {}", r + 1), contender, &one);
+                results.rounds[contender as usize].push(one);
+            }
+        }
+        all.push(results);
+    }
+    drop(clients);
+    drop(server);
+    let tables: Vec<Table> = all.iter().map(|results| table(&args, results)).collect();
+    println!("\n=== summary ===");
+    for table in &tables {
+        println!("{}", table.text());
+    }
+    println!("--- markdown ---");
+    for table in &tables {
+        println!("{}", table.markdown());
+    }
+    Ok(())
+}
+
+fn print_round(prefix: &str, contender: Contender, round: &Round) {
+    println!(
+        "  {prefix:<9} {:<29} {:>8.0} calls/s   CPU/call: client {:>5.1} µs, server {:>5.1} µs",
+        contender.label(),
+        round.rate,
+        round.client_us,
+        round.server_us,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Reports
+
+/// A table with a title row, printed aligned (the summary) or as markdown.
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// The title on a line of its own, then the columns aligned.
+    fn text(&self) -> String {
+        let mut header = self.header.clone();
+        let mut out = format!("{}:\n", std::mem::take(&mut header[0]));
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| {
+                std::iter::once(&header)
+                    .chain(&self.rows)
+                    .map(|row| row[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+                let _ = match i {
+                    0 => write!(out, "  {cell:<width$}"),
+                    _ => write!(out, "   {cell:>width$}"),
+                };
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+        let mut out = line(&self.header);
+        let _ = writeln!(out, "|---{}|", "|---:".repeat(self.header.len() - 1));
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+}
+
+/// The table of one concurrency level: a row per contender, then a row per
+/// ratio (calls/s: of the medians, and the median of per-round ratios; CPU per
+/// call: the median of per-round ratios, and of per-round differences in µs).
+fn table(args: &Args, results: &Results) -> Table {
+    let header = vec![
+        format!(
+            "WhoAmI, {} in flight, one connection, median of {} × {} s",
+            results.concurrency,
+            args.rounds.max(1),
+            args.round_secs
+        ),
+        "calls/s (min–max)".to_owned(),
+        "client CPU/call".to_owned(),
+        "server CPU/call".to_owned(),
+    ];
+    let mut rows = Vec::new();
+    for contender in Contender::ALL {
+        let rounds = results.of(contender);
+        let (lo, hi) = spread(rounds.iter().map(|r| r.rate));
+        rows.push(vec![
+            contender.label().to_owned(),
+            format!("{:.0} ({lo:.0}–{hi:.0})", median_of(rounds, |r| r.rate)),
+            format!("{:.1} µs", median_of(rounds, |r| r.client_us)),
+            format!("{:.1} µs", median_of(rounds, |r| r.server_us)),
+        ]);
+    }
+    for (label, a, b) in RATIOS {
+        let (a, b) = (results.of(a), results.of(b));
+        let rate = median_of(a, |r| r.rate) / median_of(b, |r| r.rate);
+        let cpu = |field: fn(&Round) -> f64| {
+            let extra: Vec<f64> = a.iter().zip(b).map(|(a, b)| field(a) - field(b)).collect();
+            format!(
+                "{:.1} % ({:+.1} µs)",
+                paired_median(a, b, field) * 100.0,
+                median(&extra)
+            )
+        };
+        rows.push(vec![
+            label.to_owned(),
+            format!(
+                "{:.1} % (per-round median {:.1} %)",
+                rate * 100.0,
+                paired_median(a, b, |r| r.rate) * 100.0
+            ),
+            cpu(|r| r.client_us),
+            cpu(|r| r.server_us),
+        ]);
+    }
+    Table { header, rows }
+}
