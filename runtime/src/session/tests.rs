@@ -316,11 +316,11 @@ async fn a_call_hyper_dropped_before_sending_it_is_made_again() {
 fn a_status_made_from_an_io_error_is_a_lost_connection() {
     let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
     let status = Status::from_error(Box::new(reset));
-    assert!(supervisor::connection_lost(&status), "{status:?}");
-    assert!(!supervisor::connection_lost(&Status::unknown(
+    assert!(reconnect::connection_lost(&status), "{status:?}");
+    assert!(!reconnect::connection_lost(&Status::unknown(
         "the server's own"
     )));
-    assert!(!supervisor::connection_lost(&Status::unavailable(
+    assert!(!reconnect::connection_lost(&Status::unavailable(
         "the server's own"
     )));
 }
