@@ -163,6 +163,12 @@ async fn a_stream_resumes_after_each_server_restart_with_no_gap_and_no_repeat() 
     let mut restart = None;
     let mut restarts = 0;
     while let Some(seq) = next(&mut stream).await.expect("no failure") {
+        assert_eq!(
+            seq,
+            seen.len() as u64 + 1,
+            "no gap, no repeat; after {:?}",
+            &seen[seen.len().saturating_sub(3)..]
+        );
         seen.push(seq);
         if seq == 10 {
             connected_tasks = Some(metrics.num_alive_tasks());
