@@ -227,6 +227,15 @@ where
     }
 }
 
+impl<Req, Resp> ResumingStream<Req, Resp> {
+    /// The call's [`Event`]s. The first call gets every event since the
+    /// stream opened (up to [`EVENT_CAPACITY`] of them); later calls get
+    /// those from then on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
 impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
     /// The next response, `Ok(None)` once the server ended the call with
     /// `OK`, or the status that ended it (then `Ok(None)` from then on): like
@@ -235,13 +244,6 @@ impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
             .await
             .transpose()
-    }
-
-    /// The call's [`Event`]s. The first call gets every event since the
-    /// stream opened (up to [`EVENT_CAPACITY`] of them); later calls get
-    /// those from then on.
-    pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
     }
 
     /// Makes the next attempt, asking for what [`next`](Self::next) says.

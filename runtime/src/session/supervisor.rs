@@ -101,7 +101,6 @@ where
                 } => (status, connected, progressed),
             };
             let Some(delay) = self.reconnect.failed(&status, connected, progressed) else {
-                self.reconnect.give_up(&status);
                 break Some(status);
             };
             if self.wait(delay).await {
@@ -110,6 +109,7 @@ where
         };
         if let Some(status) = &status {
             let _ = self.end.set(status.clone());
+            self.reconnect.give_up(status);
         }
         // No request enters the outbox from now on; what it holds is undelivered.
         self.outbox.close();
