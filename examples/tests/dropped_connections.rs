@@ -315,6 +315,31 @@ fn assert_counted(seen: &[i64], until: i64) {
     assert_eq!(seen.len(), until as usize, "every number from 1 to {until}");
 }
 
+/// Single cuts from answer 10 to `last`: enough of them, each on a live
+/// connection, each costing exactly one disconnect and one reconnect.
+/// Returns how many connections each cut closed.
+fn assert_one_reconnect_per_cut(
+    driven: &Driven,
+    last: u64,
+    reconnects: usize,
+    disconnects: usize,
+) -> Vec<usize> {
+    let cuts = driven.first_cuts();
+    let fewest = (last - 10) / MAX_GAP;
+    assert!(
+        cuts.len() as u64 >= fewest,
+        "only {} cuts (at least {fewest} expected)",
+        cuts.len()
+    );
+    assert!(
+        cuts.iter().all(|&cut| cut >= 1),
+        "a cut found no live connection: {cuts:?}"
+    );
+    assert_eq!(reconnects, cuts.len(), "one reconnect per cut: {cuts:?}");
+    assert_eq!(disconnects, cuts.len(), "one disconnect per cut: {cuts:?}");
+    cuts
+}
+
 /// At least once: the server read every request, and a re-sent one again —
 /// at most the one in flight at each cut — while the application saw one
 /// answer each. Returns how many it read twice.
@@ -347,26 +372,11 @@ async fn ten_thousand_round_trips_through_a_proxy_that_drops_connections_at_rand
 
     // Each cut hit the session's answering connection and cost exactly one
     // reconnect.
-    let cuts = run.driven.first_cuts();
-    let fewest = (UNTIL as u64 - QUIET_END - 10) / MAX_GAP;
-    assert!(
-        cuts.len() as u64 >= fewest,
-        "only {} cuts (at least {fewest} expected)",
-        cuts.len()
-    );
-    assert!(
-        cuts.iter().all(|&cut| cut >= 1),
-        "a cut found no live connection: {cuts:?}"
-    );
-    assert_eq!(
+    let cuts = assert_one_reconnect_per_cut(
+        &run.driven,
+        UNTIL as u64 - QUIET_END,
         run.reconnects,
-        cuts.len(),
-        "one reconnect per cut: {cuts:?}"
-    );
-    assert_eq!(
         run.disconnects,
-        cuts.len(),
-        "one disconnect per cut: {cuts:?}"
     );
     let resent = assert_resent_at_most(&rig.service, UNTIL, cuts.len());
     eprintln!(
@@ -534,19 +544,7 @@ async fn a_resumed_stream_of_ten_thousand_numbers_through_a_proxy_that_drops_con
 
     // Each cut hit the live call and cost exactly one reconnect, and each
     // attempt asked for the number after the last one seen, never earlier.
-    let cuts = driven.first_cuts();
-    let fewest = (UNTIL - QUIET_END - 10) / MAX_GAP;
-    assert!(
-        cuts.len() as u64 >= fewest,
-        "only {} cuts (at least {fewest} expected)",
-        cuts.len()
-    );
-    assert!(
-        cuts.iter().all(|&cut| cut >= 1),
-        "a cut found no live connection: {cuts:?}"
-    );
-    assert_eq!(reconnects, cuts.len(), "one reconnect per cut: {cuts:?}");
-    assert_eq!(disconnects, cuts.len(), "one disconnect per cut: {cuts:?}");
+    let cuts = assert_one_reconnect_per_cut(&driven, UNTIL - QUIET_END, reconnects, disconnects);
     let froms: Vec<u64> = stats.calls().iter().map(|call| call.from).collect();
     assert_eq!(froms.first(), Some(&1));
     assert!(

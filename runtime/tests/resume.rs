@@ -80,6 +80,24 @@ async fn next(stream: &mut ResumingStream<Count, Num>) -> Result<Option<u64>, St
     }
 }
 
+/// Reads the numbers after `last`, in order, up to a failure; returns the
+/// last number and the failure.
+async fn numbers_then_failure(
+    stream: &mut ResumingStream<Count, Num>,
+    mut last: u64,
+) -> (u64, Status) {
+    loop {
+        match next(stream).await {
+            Ok(Some(seq)) => {
+                assert_eq!(seq, last + 1, "in order");
+                last = seq;
+            }
+            Ok(None) => panic!("the stream ended after {last} without a failure"),
+            Err(status) => return (last, status),
+        }
+    }
+}
+
 /// Kills `server` and starts it again on its port once `stream` has seen
 /// its connection go (so that some attempts find no server), in a task of
 /// its own: the stream moves only while the test polls it.
@@ -256,17 +274,7 @@ async fn a_server_that_never_comes_back_makes_the_stream_give_up_after_the_polic
     }
     server.kill().await;
     // What was on its way still arrives; then the stream gives up.
-    let mut last = 5;
-    let status = loop {
-        match next(&mut stream).await {
-            Ok(Some(seq)) => {
-                assert_eq!(seq, last + 1, "in order");
-                last = seq;
-            }
-            Ok(None) => panic!("the stream ended without a failure"),
-            Err(status) => break status,
-        }
-    };
+    let (_, status) = numbers_then_failure(&mut stream, 5).await;
     // The connection's loss, then two refused connections: 3 in a row.
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(opened.load(Ordering::SeqCst), 3);
@@ -318,13 +326,7 @@ async fn a_resume_rule_that_cannot_continue_ends_the_stream_with_the_disconnect_
     server.kill().await;
     // A server is back at once: the stream could reconnect, but must not.
     let server = SequenceServer::start_on(addr, Arc::clone(&stats)).await;
-    let status = loop {
-        match next(&mut stream).await {
-            Ok(Some(seq)) => assert!(seq > 5, "in order"),
-            Ok(None) => panic!("the stream ended without a failure"),
-            Err(status) => break status,
-        }
-    };
+    let (_, status) = numbers_then_failure(&mut stream, 5).await;
     let events = drain(&mut events);
     let disconnect = match &events[..] {
         [
@@ -421,18 +423,8 @@ async fn the_deadline_bounds_all_attempts_together() {
         assert_eq!(next(&mut stream).await.expect("no failure"), Some(n));
     }
     let restart = crash(server, &stream).await;
-    let mut last = 20;
     // The server streams for ever: the deadline ends the call.
-    let status = loop {
-        match next(&mut stream).await {
-            Ok(Some(seq)) => {
-                assert_eq!(seq, last + 1, "in order");
-                last = seq;
-            }
-            Ok(None) => panic!("the stream ended without a failure"),
-            Err(status) => break status,
-        }
-    };
+    let (last, status) = numbers_then_failure(&mut stream, 20).await;
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert!(matches!(next(&mut stream).await, Ok(None)), "ended");
     let server = restarted(restart).await;
