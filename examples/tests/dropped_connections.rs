@@ -2,7 +2,8 @@
 //! session's connection at random moments during 10,000 round trips: every
 //! number arrives once, in order, each cut costs one reconnect, and nothing is
 //! left running. A second run drops connections in bursts, so that some cuts
-//! land while the session is reconnecting.
+//! land while the session is reconnecting. A third run streams 10,000 numbers
+//! from a server-streaming call that resumes after each cut.
 //!
 //! The moments are drawn from a seeded xorshift; the seed is printed, and
 //! setting `STEADFAST_DROP_SEED` to it replays the same choices (the same
@@ -19,13 +20,14 @@ use std::{
 
 use steadfast::{
     retry::{FastRng, RetryPolicy, Rng},
-    session::{Event, Session},
+    session::{Event, ResumingStream, Session},
 };
 use steadfast_examples::{
     gateway::GatewayService,
     proto::schema::{Request, Response, gateway_client::GatewayClient},
     proxy::CuttingProxy,
 };
+use steadfast_tests::sequence::{self, Count, SequenceServer, Stats};
 use tokio::{
     net::TcpListener,
     sync::{
@@ -81,6 +83,18 @@ async fn gateway_server(
             ),
     );
     (addr, server)
+}
+
+/// 10 ms initial backoff, and patience for 50 attempts in a row without an
+/// answer.
+fn patient() -> RetryPolicy {
+    RetryPolicy::builder()
+        .attempt_limit(50)
+        .max_attempts(50)
+        .initial_backoff(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(100))
+        .build()
+        .expect("valid policy")
 }
 
 /// How the driver cuts after each random gap of answers.
@@ -177,18 +191,10 @@ impl Rig {
         }
     }
 
-    /// A counter session on the rig's channel: 10 ms initial backoff, and
-    /// patience for 50 attempts in a row without an answer.
+    /// A counter session on the rig's channel, with a [`patient`] policy.
     fn session(&self, rng: FastRng) -> Session<Request, Response> {
-        let policy = RetryPolicy::builder()
-            .attempt_limit(50)
-            .max_attempts(50)
-            .initial_backoff(Duration::from_millis(10))
-            .max_backoff(Duration::from_millis(100))
-            .build()
-            .expect("valid policy");
         let client = GatewayClient::new(self.channel.clone());
-        Session::builder(policy).rng(rng).open(move |requests| {
+        Session::builder(patient()).rng(rng).open(move |requests| {
             let mut client = client.clone();
             async move { client.call(requests).await }
         })
@@ -309,6 +315,31 @@ fn assert_counted(seen: &[i64], until: i64) {
     assert_eq!(seen.len(), until as usize, "every number from 1 to {until}");
 }
 
+/// Single cuts from answer 10 to `last`: enough of them, each on a live
+/// connection, each costing exactly one disconnect and one reconnect.
+/// Returns how many connections each cut closed.
+fn assert_one_reconnect_per_cut(
+    driven: &Driven,
+    last: u64,
+    reconnects: usize,
+    disconnects: usize,
+) -> Vec<usize> {
+    let cuts = driven.first_cuts();
+    let fewest = (last - 10) / MAX_GAP;
+    assert!(
+        cuts.len() as u64 >= fewest,
+        "only {} cuts (at least {fewest} expected)",
+        cuts.len()
+    );
+    assert!(
+        cuts.iter().all(|&cut| cut >= 1),
+        "a cut found no live connection: {cuts:?}"
+    );
+    assert_eq!(reconnects, cuts.len(), "one reconnect per cut: {cuts:?}");
+    assert_eq!(disconnects, cuts.len(), "one disconnect per cut: {cuts:?}");
+    cuts
+}
+
 /// At least once: the server read every request, and a re-sent one again —
 /// at most the one in flight at each cut — while the application saw one
 /// answer each. Returns how many it read twice.
@@ -341,26 +372,11 @@ async fn ten_thousand_round_trips_through_a_proxy_that_drops_connections_at_rand
 
     // Each cut hit the session's answering connection and cost exactly one
     // reconnect.
-    let cuts = run.driven.first_cuts();
-    let fewest = (UNTIL as u64 - QUIET_END - 10) / MAX_GAP;
-    assert!(
-        cuts.len() as u64 >= fewest,
-        "only {} cuts (at least {fewest} expected)",
-        cuts.len()
-    );
-    assert!(
-        cuts.iter().all(|&cut| cut >= 1),
-        "a cut found no live connection: {cuts:?}"
-    );
-    assert_eq!(
+    let cuts = assert_one_reconnect_per_cut(
+        &run.driven,
+        UNTIL as u64 - QUIET_END,
         run.reconnects,
-        cuts.len(),
-        "one reconnect per cut: {cuts:?}"
-    );
-    assert_eq!(
         run.disconnects,
-        cuts.len(),
-        "one disconnect per cut: {cuts:?}"
     );
     let resent = assert_resent_at_most(&rig.service, UNTIL, cuts.len());
     eprintln!(
@@ -425,6 +441,128 @@ async fn cuts_in_bursts_that_hit_the_session_while_it_reconnects_lose_nothing_an
     rig.stop().await;
     steadfast_tests::wait::until(
         "no task of the session, channel, proxy or server is left",
+        STEP,
+        || async { metrics.num_alive_tasks() == baseline },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_stream_of_ten_thousand_numbers_through_a_proxy_that_drops_connections_at_random_loses_nothing_and_repeats_nothing()
+ {
+    const UNTIL: u64 = 10_000;
+    /// No cut in the last this many numbers: far more than are on their way
+    /// at any time, so that each cut lands before the server has sent all.
+    const QUIET_END: u64 = 1_000;
+    let seed = seed();
+    eprintln!("seed {seed}: replay with {SEED_VAR}={seed}");
+    let mut rng = FastRng::seeded(seed);
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+
+    let stats = Arc::new(Stats::default());
+    let server = SequenceServer::start(Arc::clone(&stats)).await;
+    let proxy = Arc::new(
+        CuttingProxy::start(server.addr(), None)
+            .await
+            .expect("starting the proxy"),
+    );
+    let channel = Endpoint::from_shared(proxy.url())
+        .expect("valid URL")
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let attempts = channel.clone();
+    // A number a millisecond: the server is never far ahead of the
+    // application (at full speed tonic would hand hyper thousands at once),
+    // so that every cut lands mid-call.
+    let request = Count {
+        from: 1,
+        until: UNTIL,
+        gap_ms: 1,
+        ..Count::default()
+    };
+    let mut stream = ResumingStream::builder(patient())
+        .rng(FastRng::seeded(rng.next_u64()))
+        .open(
+            request,
+            move |request| sequence::count(attempts.clone(), request),
+            |count: &Count, last: &sequence::Num| {
+                Some(Count {
+                    from: last.seq + 1,
+                    ..count.clone()
+                })
+            },
+        );
+    let mut events = stream.events();
+
+    let (answered, answers) = watch::channel(0u64);
+    let mut seen = Vec::new();
+    let mut connected_tasks = None;
+    let mut driver = None;
+    let (mut disconnects, mut reconnects) = (0, 0);
+    loop {
+        let num = match tokio::time::timeout(STEP, stream.message()).await {
+            Ok(Ok(Some(num))) => num.seq,
+            Ok(Ok(None)) => break,
+            other => panic!(
+                "after {:?}: expected a number within {STEP:?}, got {other:?}",
+                seen.last()
+            ),
+        };
+        seen.push(num as i64);
+        answered.send_modify(|n| *n += 1);
+        if num == 10 {
+            connected_tasks = Some(metrics.num_alive_tasks());
+            driver = Some(tokio::spawn(cut_at_random(
+                Arc::clone(&proxy),
+                answers.clone(),
+                UNTIL - QUIET_END,
+                Cuts::Single,
+                FastRng::seeded(rng.next_u64()),
+            )));
+        }
+        if num == UNTIL - QUIET_END / 2 {
+            // Past the last cut, connected again: the tasks of one
+            // connection and one call, no more.
+            let connected_tasks = connected_tasks.expect("counted at 10");
+            steadfast_tests::wait::until(
+                "the task count is back to that of the first connection",
+                STEP,
+                || async { metrics.num_alive_tasks() == connected_tasks },
+            )
+            .await;
+        }
+        drain(&mut events, &mut disconnects, &mut reconnects);
+    }
+    drop(answered);
+    let driven = driver
+        .expect("the driver started at 10")
+        .await
+        .expect("the driver task");
+    drain(&mut events, &mut disconnects, &mut reconnects);
+    assert_counted(&seen, UNTIL as i64);
+
+    // Each cut hit the live call and cost exactly one reconnect, and each
+    // attempt asked for the number after the last one seen, never earlier.
+    let cuts = assert_one_reconnect_per_cut(&driven, UNTIL - QUIET_END, reconnects, disconnects);
+    let froms: Vec<u64> = stats.calls().iter().map(|call| call.from).collect();
+    assert_eq!(froms.first(), Some(&1));
+    assert!(
+        froms.windows(2).all(|pair| pair[0] < pair[1]),
+        "resumed from an earlier number: {froms:?}"
+    );
+    eprintln!(
+        "{} cuts, {reconnects} reconnects, {} calls",
+        cuts.len(),
+        froms.len()
+    );
+
+    drop(stream);
+    drop(channel);
+    drop(proxy);
+    server.kill().await;
+    steadfast_tests::wait::until(
+        "no task of the stream, channel, proxy or server is left",
         STEP,
         || async { metrics.num_alive_tasks() == baseline },
     )

@@ -8,6 +8,8 @@
 //! - [`nginx`]: a real nginx in front of a gRPC server, on a temporary config.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping and hoping.
 //! - [`process`]: child processes that are killed when the test lets go of them.
+//! - [`sequence`]: a server-streaming service that counts, on a server a test
+//!   can kill and start again on the same port.
 //! - [`golden`]: generated code compared with reviewed golden files, with a bless step.
 //!
 //! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test
@@ -16,5 +18,6 @@
 pub mod golden;
 pub mod nginx;
 pub mod process;
+pub mod sequence;
 pub mod tools;
 pub mod wait;

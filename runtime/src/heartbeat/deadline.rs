@@ -17,7 +17,7 @@ use tonic::metadata::MetadataMap;
 use super::server::after;
 
 /// The request header carrying a call's timeout.
-const GRPC_TIMEOUT: &str = "grpc-timeout";
+pub(crate) const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// When a call must be over, and the timeout it came from (for messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,9 @@
-//! [`Session`], its builder, and what it reports: [`Event`], [`Closed`], [`SendError`].
+//! [`Session`], its builder, and what it reports: [`Closed`], [`SendError`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use futures_core::Stream;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -11,51 +11,34 @@ use tokio::task::JoinHandle;
 use tonic::{Response, Status};
 
 use super::ack::Ack;
+use super::event::{Event, Events};
+use super::reconnect::Reconnect;
 use super::stream::{Once, SessionStream};
 use super::supervisor::{Control, Supervisor};
 use crate::retry::{FastRng, RetryPolicy, Rng};
 
+#[cfg(doc)]
+use super::event::EVENT_CAPACITY;
+
 /// The default [outbox capacity](SessionBuilder::outbox_capacity).
 pub const DEFAULT_OUTBOX_CAPACITY: usize = 1024;
-
-/// How many [`Event`]s a slow observer may fall behind before it misses some
-/// (it then gets `RecvError::Lagged`).
-pub const EVENT_CAPACITY: usize = 64;
 
 pub(crate) type Responses<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
 pub(crate) type Opening<Resp> =
     Pin<Box<dyn Future<Output = Result<Response<Responses<Resp>>, Status>> + Send>>;
 pub(crate) type Opener<Req, Resp> = Box<dyn FnMut(SessionStream<Req>) -> Opening<Resp> + Send>;
 
-/// What happens to a session's connection, for an application that keeps
-/// state of its own in step with the server.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Event {
-    /// The first attempt that got response headers; `attempt` counts every
-    /// attempt since the session opened, from 1.
-    Connected {
-        /// The attempt's number.
-        attempt: u32,
-    },
-    /// A connected attempt failed; the session reconnects unless a
-    /// [`GaveUp`](Event::GaveUp) follows.
-    Disconnected {
-        /// Why the attempt failed.
-        status: Status,
-    },
-    /// A later attempt got response headers: the unacknowledged requests are
-    /// being re-sent.
-    Reconnected {
-        /// The attempt's number.
-        attempt: u32,
-    },
-    /// The session stopped reconnecting and ended (see the module docs for
-    /// when); no event follows.
-    GaveUp {
-        /// The last attempt's status.
-        status: Status,
-    },
+/// A call made by the application's `open` closure, with its response
+/// stream boxed.
+pub(crate) fn boxed_call<Fut, S, Resp>(call: Fut) -> Opening<Resp>
+where
+    Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
+    S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+{
+    Box::pin(async move {
+        let response = call.await?;
+        Ok(response.map(|s| Box::pin(s) as Responses<Resp>))
+    })
 }
 
 /// What a session hands back when it ends: see [`Session::close`].
@@ -214,16 +197,7 @@ where
         S: Stream<Item = Result<Resp, Status>> + Send + 'static,
     {
         let ack = self.ack.clone().unwrap_or_default();
-        self.start(
-            ack,
-            Box::new(move |requests| {
-                let call = open(requests);
-                Box::pin(async move {
-                    let response = call.await?;
-                    Ok(response.map(|s| Box::pin(s) as Responses<Resp>))
-                })
-            }),
-        )
+        self.start(ack, Box::new(move |requests| boxed_call(open(requests))))
     }
 
     /// Opens a client-streaming session: like [`open`](Self::open), for a
@@ -257,18 +231,16 @@ where
         let (outbox, outbox_rx) = mpsc::channel(self.capacity);
         let (responses_tx, responses) = mpsc::channel(self.capacity);
         let (control, control_rx) = watch::channel(Control::Run);
-        let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
+        let events = Events::new();
         let end = Arc::new(OnceLock::new());
         let supervisor = Supervisor::new(
-            self.policy.unwrap_or_default(),
             self.capacity,
             ack,
-            self.rng,
+            Reconnect::new(self.policy.unwrap_or_default(), self.rng, events.sender()),
             opener,
             outbox_rx,
             responses_tx,
             control_rx,
-            events.clone(),
             Arc::clone(&end),
         );
         Session {
@@ -276,7 +248,6 @@ where
             responses,
             control,
             events,
-            first_events: Mutex::new(Some(first_events)),
             end,
             end_reported: false,
             task: Some(tokio::spawn(supervisor.run())),
@@ -293,8 +264,7 @@ pub struct Session<Req, Resp> {
     outbox: Option<mpsc::Sender<Req>>,
     responses: mpsc::Receiver<Result<Resp, Status>>,
     control: watch::Sender<Control>,
-    events: broadcast::Sender<Event>,
-    first_events: Mutex<Option<broadcast::Receiver<Event>>>,
+    events: Events,
     end: Arc<OnceLock<Status>>,
     end_reported: bool,
     task: Option<JoinHandle<Closed<Req>>>,
@@ -355,11 +325,7 @@ impl<Req, Resp> Session<Req, Resp> {
     /// session opened (up to [`EVENT_CAPACITY`] of them); later calls get
     /// those from then on.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        let first = match self.first_events.lock() {
-            Ok(mut first) => first.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        first.unwrap_or_else(|| self.events.subscribe())
+        self.events.subscribe()
     }
 
     /// No more requests: the outbox takes none from now on, and once every

@@ -1,5 +1,8 @@
-//! Reconnecting client-streaming and bidi calls: a [`Session`] survives server
-//! restarts without losing, reordering or leaking anything.
+//! Reconnecting calls: a [`Session`] (client-streaming and bidi) survives
+//! server restarts without losing, reordering or leaking anything, and a
+//! [`ResumingStream`] (server-streaming) asks again from where it was, by a
+//! rule of the application (see [Resuming a server
+//! stream](#resuming-a-server-stream)).
 //!
 //! ```no_run
 //! # use tonic::codegen::http::uri::PathAndQuery;
@@ -133,9 +136,96 @@
 //! Every status is the call's own (`tonic::Status` from the attempt that
 //! failed); the session adds none, except `INTERNAL` from [`Session::close`]
 //! when the application's `open` closure panicked.
+//!
+//! # Resuming a server stream
+//!
+//! A server-streaming call cannot re-send anything to get back what a lost
+//! connection took: the server has to be asked again, for what comes after
+//! the last response the application got. A [`ResumingStream`] does that
+//! with a **resume rule** of the application, `resume(last_request,
+//! last_seen) -> Option<Req>`: the message of the attempt that brought the
+//! last response, and that response, give the message of the next attempt
+//! ("from sequence number `last_seen.seq + 1`"). `None` means the call
+//! cannot continue from there; a failure then ends it.
+//!
+//! ```no_run
+//! # use tonic::codegen::http::uri::PathAndQuery;
+//! # use tonic::{Request, Response, Status, Streaming};
+//! # #[derive(Clone, PartialEq, prost::Message)]
+//! # struct GetTask { #[prost(uint64, tag = "1")] from: u64 }
+//! # #[derive(Clone, PartialEq, prost::Message)]
+//! # struct TaskUpdate { #[prost(uint64, tag = "1")] seq: u64 }
+//! # #[derive(Clone)] struct TaskClient(tonic::client::Grpc<tonic::transport::Channel>);
+//! # impl TaskClient {
+//! #     async fn get_task(&mut self, request: Request<GetTask>)
+//! #         -> Result<Response<Streaming<TaskUpdate>>, Status> {
+//! #         self.0.ready().await.map_err(|e| Status::from_error(Box::new(e)))?;
+//! #         let path = PathAndQuery::from_static("/tasks.Tasks/GetTask");
+//! #         self.0.server_streaming(request, path, tonic_prost::ProstCodec::default()).await
+//! #     }
+//! # }
+//! # async fn demo(client: TaskClient) -> Result<(), Status> {
+//! use std::time::Duration;
+//! use steadfast::retry::RetryPolicy;
+//! use steadfast::session::ResumingStream;
+//!
+//! let mut request = tonic::Request::new(GetTask { from: 1 });
+//! request.set_timeout(Duration::from_secs(600)); // for all attempts together
+//! let mut updates = ResumingStream::builder(RetryPolicy::default()).open(
+//!     request,
+//!     move |request| {
+//!         let mut client = client.clone();
+//!         async move { client.get_task(request).await }
+//!     },
+//!     |_last_request: &GetTask, last_seen: &TaskUpdate| {
+//!         Some(GetTask { from: last_seen.seq + 1 })
+//!     },
+//! );
+//! let mut events = updates.events();
+//! while let Some(update) = updates.message().await? {
+//!     // Each update once, in order, whatever the reconnects.
+//! #   let _ = update;
+//! }
+//! # let _ = events.try_recv(); Ok(()) }
+//! ```
+//!
+//! - **Delivery.** The stream hands the application every response of every
+//!   attempt, in order. It never repeats or skips one by itself: after a
+//!   failure the next attempt asks for what the rule made from the last
+//!   response handed out, or, when the failed attempt brought none, for the
+//!   same as that attempt (the original request, before any response). So
+//!   the application sees each response exactly once if the rule makes the
+//!   server continue right after `last_seen`; that is the rule's promise.
+//! - **Ending.** The server ending the call with `OK` ends the stream
+//!   (`None`). A failure that is not retried (as for sessions above: the
+//!   policy's codes, [unprocessed](crate::retry::unprocessed), a lost
+//!   connection; `max_attempts` failures in a row without a response; a
+//!   pushback to stop), or any failure after a response for which the rule
+//!   said `None`, is returned as the stream's last item. [`Event`]s are those
+//!   of a session: `Connected`, `Disconnected` with the status, `Reconnected`
+//!   with the attempt's number, `GaveUp` with the final status.
+//! - **Progress.** An attempt that brought a response restarts the count of
+//!   consecutive failures, and with it the backoff.
+//! - **Deadline.** A `grpc-timeout` on the first request (set with
+//!   `Request::set_timeout`) is the deadline of the **whole call**, all
+//!   attempts and backoffs together, as for [`retry::Call`](crate::retry::Call):
+//!   each attempt is sent with the time left, an attempt still running at
+//!   the deadline is dropped, no backoff sleeps past it, and the stream then
+//!   ends with `DEADLINE_EXCEEDED` (naming the last attempt's status, if one
+//!   failed). Every attempt carries the first request's other metadata and
+//!   its extensions, and `grpc-previous-rpc-attempts`.
+//! - **Tasks.** None: the application's polling drives the attempts. An
+//!   attempt that fails is dropped (its call and response stream) before the
+//!   next one starts, and dropping the stream drops everything, so the task
+//!   count depends only on the channel's connection. Nothing happens while
+//!   the application does not poll, except that the server is held back by
+//!   HTTP/2 flow control, as with any tonic stream.
 
 mod ack;
+mod event;
 mod handle;
+mod reconnect;
+mod resume;
 mod stream;
 mod supervisor;
 
@@ -143,9 +233,9 @@ mod supervisor;
 mod tests;
 
 pub use ack::Ack;
-pub use handle::{
-    Closed, DEFAULT_OUTBOX_CAPACITY, EVENT_CAPACITY, Event, SendError, Session, SessionBuilder,
-};
+pub use event::{EVENT_CAPACITY, Event};
+pub use handle::{Closed, DEFAULT_OUTBOX_CAPACITY, SendError, Session, SessionBuilder};
+pub use resume::{ResumeBuilder, ResumingStream};
 pub use stream::SessionStream;
 
 #[cfg(doc)]

@@ -6,13 +6,13 @@ use std::future::{Future, pending, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
 use super::ack::Ack;
-use super::handle::{Closed, Event, Opener, Opening, Responses};
+use super::handle::{Closed, Opener, Opening, Responses};
+use super::reconnect::Reconnect;
 use super::stream::SessionStream;
-use crate::retry::{Pushback, RetryPolicy, Rng, connection_lost, unprocessed};
 
 /// How many requests the supervisor may hand ahead to an attempt's stream:
 /// copies of entries of the unacknowledged buffer, so no extra bound is needed.
@@ -41,10 +41,9 @@ enum End {
 }
 
 pub(crate) struct Supervisor<Req, Resp> {
-    policy: RetryPolicy,
     capacity: usize,
     ack: Ack<Req, Resp>,
-    rng: Box<dyn Rng>,
+    reconnect: Reconnect,
     open: Opener<Req, Resp>,
     outbox: mpsc::Receiver<Req>,
     /// The outbox is closed and empty: no request will come from it.
@@ -53,7 +52,6 @@ pub(crate) struct Supervisor<Req, Resp> {
     unacked: VecDeque<Req>,
     responses: mpsc::Sender<Result<Resp, Status>>,
     control: watch::Receiver<Control>,
-    events: broadcast::Sender<Event>,
     end: Arc<OnceLock<Status>>,
 }
 
@@ -64,29 +62,25 @@ where
 {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        policy: RetryPolicy,
         capacity: usize,
         ack: Ack<Req, Resp>,
-        rng: Box<dyn Rng>,
+        reconnect: Reconnect,
         open: Opener<Req, Resp>,
         outbox: mpsc::Receiver<Req>,
         responses: mpsc::Sender<Result<Resp, Status>>,
         control: watch::Receiver<Control>,
-        events: broadcast::Sender<Event>,
         end: Arc<OnceLock<Status>>,
     ) -> Self {
         Supervisor {
-            policy,
             capacity,
             ack,
-            rng,
+            reconnect,
             open,
             outbox,
             outbox_done: false,
             unacked: VecDeque::new(),
             responses,
             control,
-            events,
             end,
         }
     }
@@ -94,58 +88,28 @@ where
     /// Runs attempts until the session is closed, the server ends the call, or
     /// the session gives up; then hands back what was not delivered.
     pub(crate) async fn run(mut self) -> Closed<Req> {
-        let mut attempt = 0u32;
-        let mut connected_once = false;
-        // Consecutive failed attempts since the last one that made progress.
-        let mut failures = 0u32;
         let status = loop {
             if self.apply_control() {
                 break None;
             }
-            attempt = attempt.saturating_add(1);
-            let (status, progressed) = match self.attempt(attempt, connected_once).await {
+            let (status, connected, progressed) = match self.attempt().await {
                 End::Closed | End::Done => break None,
                 End::Failed {
                     status,
                     connected,
                     progressed,
-                } => {
-                    if connected {
-                        connected_once = true;
-                        let _ = self.events.send(Event::Disconnected {
-                            status: status.clone(),
-                        });
-                    }
-                    (status, progressed)
-                }
+                } => (status, connected, progressed),
             };
-            if progressed {
-                failures = 0;
-            }
-            failures = failures.saturating_add(1);
-            let reconnects = self.policy.retries(status.code())
-                || unprocessed(&status).is_some()
-                || connection_lost(&status);
-            let delay = match Pushback::from_status(&status) {
-                _ if !reconnects || failures >= self.policy.max_attempts() => None,
-                Pushback::Stop => None,
-                Pushback::RetryAfter(delay) => Some(delay),
-                Pushback::None => Some(self.policy.backoff(failures, &mut *self.rng)),
-            };
-            let Some(delay) = delay else {
-                tracing::debug!(attempt, failures, %status, "session gives up");
+            let Some(delay) = self.reconnect.failed(&status, connected, progressed) else {
                 break Some(status);
             };
-            tracing::debug!(attempt, failures, ?delay, %status, "session reconnects");
             if self.wait(delay).await {
                 break None;
             }
         };
         if let Some(status) = &status {
             let _ = self.end.set(status.clone());
-            let _ = self.events.send(Event::GaveUp {
-                status: status.clone(),
-            });
+            self.reconnect.give_up(status);
         }
         // No request enters the outbox from now on; what it holds is undelivered.
         self.outbox.close();
@@ -187,7 +151,8 @@ where
     /// then from the outbox. Everything of the attempt (its request stream's
     /// sender, the call's future, its response stream) lives in this frame
     /// and is dropped when it returns.
-    async fn attempt(&mut self, attempt: u32, reconnect: bool) -> End {
+    async fn attempt(&mut self) -> End {
+        self.reconnect.start_attempt();
         let (requests, stream) = mpsc::channel(ATTEMPT_BUFFER);
         let mut requests = Some(requests);
         let mut opening: Option<Opening<Resp>> =
@@ -236,11 +201,7 @@ where
                     match opened {
                         Ok(response) => {
                             incoming = Some(response.into_inner());
-                            let _ = self.events.send(if reconnect {
-                                Event::Reconnected { attempt }
-                            } else {
-                                Event::Connected { attempt }
-                            });
+                            self.reconnect.connected();
                         }
                         Err(status) => {
                             return End::Failed { status, connected: false, progressed };

@@ -324,3 +324,141 @@ fn a_status_made_from_an_io_error_is_a_lost_connection() {
         "the server's own"
     )));
 }
+
+/// A resuming stream over a fake server-streaming call that counts from the
+/// request's number up to `until`: attempt `n` sends at most `script(n)`
+/// numbers, then fails with UNAVAILABLE if it has not reached `until` (it
+/// ends with `OK` when it has). The log holds each attempt's request.
+fn counting_stream(
+    attempts: u32,
+    until: i64,
+    log: &Log,
+    script: impl Fn(usize) -> usize + Send + 'static,
+) -> ResumingStream<i64, i64> {
+    let log = log.clone();
+    ResumingStream::builder(policy(attempts)).open(
+        1,
+        move |request: tonic::Request<i64>| {
+            let attempt = log.start();
+            let from = *request.get_ref();
+            log.seen(attempt, from);
+            let sends = script(attempt) as i64;
+            async move {
+                let numbers = tokio_stream::iter(from..=until.min(from + sends - 1)).map(Ok);
+                let answers: Answers = if from + sends > until {
+                    Box::pin(numbers)
+                } else {
+                    Box::pin(numbers.chain(tokio_stream::once(Err(Status::unavailable("cut")))))
+                };
+                Ok(Response::new(answers))
+            }
+        },
+        |_from: &i64, last: &i64| Some(last + 1),
+    )
+}
+
+#[tokio::test]
+async fn a_resuming_stream_restarts_the_count_of_failures_after_a_response() {
+    let log = Log::default();
+    // Each attempt sends one number and breaks: 2 attempts allowed in a row
+    // without a response, yet 8 attempts go by.
+    let stream = counting_stream(2, 8, &log, |_| 1);
+    let seen: Vec<i64> = tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends")
+        .into_iter()
+        .map(|item: Result<i64, Status>| item.expect("no failure"))
+        .collect();
+    assert_eq!(seen, (1..=8).collect::<Vec<_>>());
+    let asked: Vec<Vec<i64>> = (1..=8).map(|from| vec![from]).collect();
+    assert_eq!(log.attempts(), asked, "each attempt after the last seen");
+}
+
+#[tokio::test]
+async fn an_attempt_that_brought_no_response_is_made_again_with_the_same_request() {
+    let log = Log::default();
+    let mut stream = counting_stream(3, 6, &log, |attempt| match attempt {
+        1 => 3,
+        2 => 0,
+        _ => 1000,
+    });
+    let mut events = stream.events();
+    let mut seen = Vec::new();
+    while let Some(n) = stream.message().await.expect("no failure") {
+        seen.push(n);
+    }
+    assert_eq!(seen, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(log.attempts(), [vec![1], vec![4], vec![4]]);
+    let mut kinds = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        kinds.push(match event {
+            Event::Connected { attempt } => format!("connected {attempt}"),
+            Event::Disconnected { .. } => "disconnected".to_owned(),
+            Event::Reconnected { attempt } => format!("reconnected {attempt}"),
+            Event::GaveUp { .. } => "gave up".to_owned(),
+        });
+    }
+    assert_eq!(
+        kinds,
+        [
+            "connected 1",
+            "disconnected",
+            "reconnected 2",
+            "disconnected",
+            "reconnected 3"
+        ]
+    );
+}
+
+/// Always the largest value: every backoff is its cap.
+struct Largest;
+
+impl crate::retry::Rng for Largest {
+    fn next_u64(&mut self) -> u64 {
+        u64::MAX
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resuming_stream_does_not_wait_a_backoff_that_would_end_past_its_deadline() {
+    let policy = RetryPolicy::builder()
+        .initial_backoff(Duration::from_millis(400))
+        .max_backoff(Duration::from_secs(10))
+        .build()
+        .expect("valid policy");
+    let timeouts = Arc::new(Mutex::new(Vec::new()));
+    let seen_timeouts = Arc::clone(&timeouts);
+    let mut request = tonic::Request::new(1i64);
+    request.set_timeout(Duration::from_secs(1));
+    let start = tokio::time::Instant::now();
+    let mut stream = ResumingStream::builder(policy).rng(Largest).open(
+        request,
+        move |request: tonic::Request<i64>| {
+            let timeout = request.metadata().get("grpc-timeout").cloned();
+            seen_timeouts.lock().expect("timeouts").push(timeout);
+            async { Err::<Response<Answers>, _>(Status::unavailable("down")) }
+        },
+        |_: &i64, last: &i64| Some(last + 1),
+    );
+    let status = stream.message().await.expect_err("the deadline");
+    // Attempt 1 at 0 s, attempt 2 after about 400 ms; the next backoff
+    // (about 800 ms) would end past 1 s.
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("down"), "{status:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(matches!(stream.message().await, Ok(None)));
+    let timeouts = timeouts.lock().expect("timeouts").clone();
+    assert_eq!(timeouts.len(), 2, "{timeouts:?}");
+    assert_eq!(
+        timeouts[0].as_ref().map(|v| v.to_str().ok()),
+        Some(Some("1000000u"))
+    );
+    assert_ne!(
+        timeouts[1], timeouts[0],
+        "the time left, not the whole timeout"
+    );
+}

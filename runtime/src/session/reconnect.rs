@@ -1,0 +1,125 @@
+//! The reconnect rule that a [`Session`](super::Session) and a
+//! [`ResumingStream`](super::ResumingStream) share: numbering attempts,
+//! reporting them as [`Event`]s, counting consecutive failures, and deciding
+//! after each failure whether and when to try again.
+
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tonic::Status;
+
+use super::event::Event;
+use crate::retry::{Pushback, RetryPolicy, Rng, connection_lost, unprocessed};
+
+/// The attempts of one reconnecting call, and the events they make.
+pub(crate) struct Reconnect {
+    policy: RetryPolicy,
+    rng: Box<dyn Rng>,
+    events: broadcast::Sender<Event>,
+    /// The current attempt's number (0 before the first).
+    attempt: u32,
+    /// An attempt got response headers before.
+    connected_once: bool,
+    /// Consecutive failed attempts since the last one that made progress.
+    failures: u32,
+}
+
+impl Reconnect {
+    pub(crate) fn new(
+        policy: RetryPolicy,
+        rng: Box<dyn Rng>,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        Reconnect {
+            policy,
+            rng,
+            events,
+            attempt: 0,
+            connected_once: false,
+            failures: 0,
+        }
+    }
+
+    /// Starts the next attempt and returns its number, from 1.
+    pub(crate) fn start_attempt(&mut self) -> u32 {
+        self.attempt = self.attempt.saturating_add(1);
+        self.attempt
+    }
+
+    /// The current attempt got response headers: [`Event::Connected`] the
+    /// first time, [`Event::Reconnected`] after.
+    pub(crate) fn connected(&mut self) {
+        let attempt = self.attempt;
+        let _ = self.events.send(if self.connected_once {
+            Event::Reconnected { attempt }
+        } else {
+            Event::Connected { attempt }
+        });
+        self.connected_once = true;
+    }
+
+    /// The current attempt failed with `status`, after getting response
+    /// headers (`connected`, then [`Event::Disconnected`] is emitted) and
+    /// at least one response (`progressed`, which restarts the count of
+    /// consecutive failures with this one).
+    ///
+    /// Returns the delay before the next attempt: the server's pushback, or
+    /// the policy's backoff for the count of consecutive failures. `None`
+    /// when the call must give up (the caller then calls
+    /// [`give_up`](Self::give_up)): a failure the policy does not retry (and
+    /// that is neither [`unprocessed`] nor a [lost connection](connection_lost)),
+    /// a pushback asking to stop, or [`RetryPolicy::max_attempts`] failures in
+    /// a row.
+    pub(crate) fn failed(
+        &mut self,
+        status: &Status,
+        connected: bool,
+        progressed: bool,
+    ) -> Option<Duration> {
+        self.disconnected(status, connected);
+        if progressed {
+            self.failures = 0;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let (attempt, failures) = (self.attempt, self.failures);
+        let reconnects = self.policy.retries(status.code())
+            || unprocessed(status).is_some()
+            || connection_lost(status);
+        let delay = match Pushback::from_status(status) {
+            _ if !reconnects || failures >= self.policy.max_attempts() => None,
+            Pushback::Stop => None,
+            Pushback::RetryAfter(delay) => Some(delay),
+            Pushback::None => Some(self.policy.backoff(failures, &mut *self.rng)),
+        };
+        match delay {
+            Some(delay) => tracing::debug!(attempt, failures, ?delay, %status, "reconnecting"),
+            None => tracing::debug!(attempt, failures, %status, "giving up"),
+        }
+        delay
+    }
+
+    /// The current attempt failed with `status`: [`Event::Disconnected`] if it
+    /// had got response headers (`connected`). [`failed`](Self::failed) does
+    /// this too; this alone is for a failure that ends the call whatever the
+    /// policy says.
+    pub(crate) fn disconnected(&self, status: &Status, connected: bool) {
+        if connected {
+            let _ = self.events.send(Event::Disconnected {
+                status: status.clone(),
+            });
+        }
+    }
+
+    /// The current attempt's number (0 before the first).
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The call stops reconnecting and ends with `status`: emits
+    /// [`Event::GaveUp`].
+    pub(crate) fn give_up(&self, status: &Status) {
+        let _ = self.events.send(Event::GaveUp {
+            status: status.clone(),
+        });
+    }
+}
