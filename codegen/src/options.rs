@@ -476,9 +476,18 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
     }
 
     for (service, methods) in by_service {
-        let names: Vec<(String, bool)> = methods
+        let names: Vec<(String, Option<&str>)> = methods
             .iter()
-            .map(|state| (state.name.clone(), state.client_streaming))
+            .map(|state| {
+                let extra = if state.client_streaming {
+                    Some("session")
+                } else if state.server_streaming {
+                    Some("resuming")
+                } else {
+                    None
+                };
+                (state.name.clone(), extra)
+            })
             .collect();
         let rewritten = plan.services.len();
         for state in methods {
@@ -550,12 +559,13 @@ const CLIENT_METHODS: [&str; 15] = [
 ];
 
 /// A rewritten service gets a typed client whose methods are its rpcs, in
-/// snake_case, plus `<rpc>_session` for each rpc that streams its requests,
-/// beside the client's own; an rpc named like one of those would not compile,
-/// with an error in generated code.
-fn check_client_names(service: &str, methods: &[(String, bool)]) -> Result<(), Error> {
+/// snake_case, plus `<rpc>_session` for each rpc that streams its requests
+/// and `<rpc>_resuming` for each that streams only its responses, beside the
+/// client's own; an rpc named like one of those would not compile, with an
+/// error in generated code.
+fn check_client_names(service: &str, methods: &[(String, Option<&str>)]) -> Result<(), Error> {
     let mut taken: Vec<(String, &str)> = Vec::new();
-    for (method, client_streaming) in methods {
+    for (method, extra) in methods {
         let rust = method.to_snake_case();
         if CLIENT_METHODS.contains(&rust.as_str()) {
             return Err(Error::InvalidOption {
@@ -567,15 +577,15 @@ fn check_client_names(service: &str, methods: &[(String, bool)]) -> Result<(), E
                 ),
             });
         }
-        let session = client_streaming.then(|| format!("{rust}_session"));
-        for name in std::iter::once(rust).chain(session) {
+        let extra = extra.map(|suffix| format!("{rust}_{suffix}"));
+        for name in std::iter::once(rust).chain(extra) {
             if let Some((_, other)) = taken.iter().find(|(taken, _)| *taken == name) {
                 return Err(Error::InvalidOption {
                     target: format!("{service}/{method}"),
                     message: format!(
                         "rpcs `{other}` and `{method}` would both give the typed client a method \
-                         `{name}` (each rpc that streams its requests also gets `<rpc>_session`); \
-                         rename one of them"
+                         `{name}` (each rpc that streams its requests also gets `<rpc>_session`, \
+                         each that streams only its responses `<rpc>_resuming`); rename one of them"
                     ),
                 });
             }

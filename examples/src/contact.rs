@@ -4,8 +4,8 @@
 //!
 //! - `RemoteCmd` (unary, idempotent): [`commands`] fires ten calls at once and
 //!   collects their results later; each is retried by the service's policy.
-//! - `GetTask` (server streaming): [`tasks`] reads the task list; the call is
-//!   retried until its response headers arrive.
+//! - `GetTask` (server streaming): [`tasks`] reads the task list through a
+//!   stream that resumes after a reconnect from the last task it saw.
 //! - `TellResult` (client streaming): [`report_results`] sends a result per
 //!   task through a reconnecting session.
 //! - `SendStatus` (bidi): [`report_status`] sends status reports through a
@@ -24,7 +24,7 @@ use std::{
     time::Duration,
 };
 
-use steadfast::session::SessionBuilder;
+use steadfast::session::{ResumingStream, SessionBuilder};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming, transport::Channel};
@@ -245,12 +245,22 @@ pub async fn commands(client: &ContactClient<Channel>) -> Result<Vec<CommandResu
     Ok(results)
 }
 
+/// The task list from `from_seq` on, as a stream that resumes after a
+/// reconnect from the task after the last one it handed out.
+pub fn task_stream(
+    client: &ContactClient<Channel>,
+    from_seq: u64,
+) -> ResumingStream<TaskQuery, Task> {
+    client.get_task_resuming(TaskQuery { from_seq }, |_, last: &Task| {
+        Some(TaskQuery {
+            from_seq: last.seq + 1,
+        })
+    })
+}
+
 /// Reads the task list from the start.
-pub async fn tasks(client: &mut ContactClient<Channel>) -> Result<Vec<Task>, Status> {
-    let mut stream = client
-        .get_task(TaskQuery { from_seq: 1 })
-        .await?
-        .into_inner();
+pub async fn tasks(client: &ContactClient<Channel>) -> Result<Vec<Task>, Status> {
+    let mut stream = task_stream(client, 1);
     let mut tasks = Vec::new();
     while let Some(task) = stream.message().await? {
         tasks.push(task);
@@ -315,14 +325,14 @@ pub async fn report_status(
 /// What `contact-client` does: every call shape once, printing one line per
 /// result through `print`.
 pub async fn run(
-    mut client: ContactClient<Channel>,
+    client: ContactClient<Channel>,
     statuses: u64,
     mut print: impl FnMut(String),
 ) -> Result<(), Status> {
     for result in commands(&client).await? {
         print(format!("command {}: {}", result.id, result.output));
     }
-    let tasks = tasks(&mut client).await?;
+    let tasks = tasks(&client).await?;
     for task in &tasks {
         print(format!("task {}: {}", task.seq, task.name));
     }

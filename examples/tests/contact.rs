@@ -1,7 +1,7 @@
 //! The contact example against real `contact-server` processes: every call
 //! shape through the generated client's reconnecting stubs, and a server that
-//! is killed and restarted during concurrent commands and during a bidi
-//! session.
+//! is killed and restarted during concurrent commands, during the resumed task
+//! stream, and during a bidi session.
 
 use std::{net::SocketAddr, process::Command, time::Duration};
 
@@ -94,6 +94,37 @@ async fn ten_concurrent_commands_complete_across_a_server_kill() {
     for result in &results {
         assert_eq!(result.output, format!("ran `check disk {}`", result.id));
     }
+}
+
+#[tokio::test]
+async fn the_task_stream_resumes_after_the_last_task_across_two_kills() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+    let addr = loopback();
+    let args = ["--tasks", "30", "--delay-ms", "5"];
+    let mut server = contact_server(addr, &args);
+    let client = client(addr);
+    let mut stream = contact::task_stream(&client, 1);
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(STEP, stream.message()).await {
+            Ok(Ok(Some(task))) => seen.push(task.seq),
+            Ok(Ok(None)) => break,
+            other => panic!("expected a task within {STEP:?}, got {other:?}"),
+        }
+        if [10, 20].contains(seen.last().expect("one")) {
+            drop(server);
+            server = contact_server(addr, &args);
+        }
+    }
+    assert_eq!(seen, (1..=30).collect::<Vec<_>>(), "no gap, no repeat");
+    drop(stream);
+    drop(client);
+    drop(server);
+    until("the stream's connections end", STEP, || async {
+        metrics.num_alive_tasks() == baseline
+    })
+    .await;
 }
 
 #[tokio::test]

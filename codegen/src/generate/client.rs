@@ -47,8 +47,14 @@ pub(crate) fn generate(
     let calls = methods.iter().map(|m| call(m, model, settings, &sf_doc));
     let sessions: Vec<TokenStream> = methods
         .iter()
-        .filter(|m| m.original.client_streaming)
-        .map(|m| session(m, model, settings, &sf_doc))
+        .filter(|m| m.original.client_streaming || m.original.server_streaming)
+        .map(|m| {
+            if m.original.client_streaming {
+                session(m, model, settings, &sf_doc)
+            } else {
+                resuming(m, model, settings, &sf_doc)
+            }
+        })
         .collect();
     let sessions = if sessions.is_empty() {
         TokenStream::new()
@@ -417,6 +423,52 @@ fn call(
         #deprecated
         pub async fn #ident(&mut self, #request_arg #blob_arg) -> ::core::result::Result<#returns, #tonic::Status> {
             #body
+        }
+    }
+}
+
+/// `<method>_resuming`: a server stream that reconnects and resumes by the
+/// application's rule, over the client's own method (without its retries: the
+/// stream reconnects by the same policy itself).
+fn resuming(
+    m: &Method<'_>,
+    model: &ServiceModel,
+    settings: &ServiceSettings,
+    sf_doc: &str,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let tonic = quote!(#sf::__private::tonic);
+    let ident = format_ident!("{}", m.original.name);
+    let resuming = format_ident!("{}_resuming", m.original.name);
+    let request = rust_type(&m.original.input_type, "super");
+    let response = rust_type(&m.original.output_type, "super");
+    let deprecated = deprecated(m);
+    let doc = format!(
+        " A stream of [`{}`](Self::{}) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`]({sf_doc}::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.",
+        m.original.name, m.original.name
+    );
+    let method = retry_method(m, model, settings);
+    quote! {
+        #[doc = #doc]
+        #deprecated
+        pub fn #resuming<R>(
+            &self,
+            request: impl #tonic::IntoRequest<#request>,
+            resume: R,
+        ) -> #sf::session::ResumingStream<#request, #response>
+        where
+            R: ::core::ops::FnMut(&#request, &#response) -> ::core::option::Option<#request> + ::core::marker::Send + 'static,
+        {
+            let policy = #sf::__private::session_policy(&self.retry, #method);
+            let client = ::core::clone::Clone::clone(self).without_retries();
+            #sf::session::ResumingStream::builder(policy).open(
+                request,
+                move |request| {
+                    let mut client = ::core::clone::Clone::clone(&client);
+                    async move { client.#ident(request).await }
+                },
+                resume,
+            )
         }
     }
 }

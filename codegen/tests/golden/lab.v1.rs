@@ -840,6 +840,58 @@ pub mod lab_client {
             }
         }
     }
+    impl<T> LabClient<T>
+    where
+        T: ::steadfast::__private::tonic::client::GrpcService<
+                ::steadfast::__private::tonic::body::Body,
+            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T::Future: ::core::marker::Send,
+        T::Error: ::core::convert::Into<
+            ::steadfast::__private::tonic::codegen::StdError,
+        >,
+        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
+                Data = ::steadfast::__private::tonic::codegen::Bytes,
+            > + ::core::marker::Send + 'static,
+        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
+                ::steadfast::__private::tonic::codegen::StdError,
+            > + ::core::marker::Send,
+    {
+        /// A stream of [`ticks`](Self::ticks) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
+        pub fn ticks_resuming<R>(
+            &self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<
+                super::TicksRequest,
+            >,
+            resume: R,
+        ) -> ::steadfast::session::ResumingStream<super::TicksRequest, super::Tick>
+        where
+            R: ::core::ops::FnMut(
+                    &super::TicksRequest,
+                    &super::Tick,
+                ) -> ::core::option::Option<super::TicksRequest> + ::core::marker::Send
+                + 'static,
+        {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "lab.v1.Lab",
+                    method: "Ticks",
+                    policy: ::core::option::Option::None,
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self).without_retries();
+            ::steadfast::session::ResumingStream::builder(policy)
+                .open(
+                    request,
+                    move |request| {
+                        let mut client = ::core::clone::Clone::clone(&client);
+                        async move { client.ticks(request).await }
+                    },
+                    resume,
+                )
+        }
+    }
 }
 /// The server of `lab.v1.Lab`.
 pub mod lab_server {

@@ -2,7 +2,7 @@
 //!
 //! The contact example's agent (`proto/contact.proto`): fires ten `RemoteCmd`
 //! calls at once and collects their results, reads the task list
-//! (`GetTask`), reports a result per task through a reconnecting
+//! (`GetTask`, resumed from the last task after a reconnect), reports a result per task through a reconnecting
 //! client-streaming session (`TellResult`), and `--statuses` status reports
 //! through a reconnecting bidi session (`SendStatus`), printing one line per
 //! result. Every call goes through the generated client's retry policy (the

@@ -674,6 +674,47 @@ pub mod flaky_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
+        /// A stream of [`watch`](Self::watch) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
+        pub fn watch_resuming<R>(
+            &self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
+            resume: R,
+        ) -> ::steadfast::session::ResumingStream<super::Ask, super::Answer>
+        where
+            R: ::core::ops::FnMut(
+                    &super::Ask,
+                    &super::Answer,
+                ) -> ::core::option::Option<super::Ask> + ::core::marker::Send + 'static,
+        {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "retry.v1.Flaky",
+                    method: "Watch",
+                    policy: ::core::option::Option::Some(
+                        ::steadfast::__private::retry_policy(
+                            4u32,
+                            5u32,
+                            10u64,
+                            40u64,
+                            2f64,
+                            &[::steadfast::__private::tonic::Code::Unavailable],
+                        ),
+                    ),
+                    idempotent: true,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self).without_retries();
+            ::steadfast::session::ResumingStream::builder(policy)
+                .open(
+                    request,
+                    move |request| {
+                        let mut client = ::core::clone::Clone::clone(&client);
+                        async move { client.watch(request).await }
+                    },
+                    resume,
+                )
+        }
         /// A reconnecting session of [`feed`](Self::feed): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
         pub fn feed_session(
             &self,

@@ -563,6 +563,39 @@ pub mod pipes_client {
                     async move { client.chat(requests).await }
                 })
         }
+        /// A stream of [`download`](Self::download) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
+        pub fn download_resuming<R>(
+            &self,
+            request: impl ::steadfast::__private::tonic::IntoRequest<super::Summary>,
+            resume: R,
+        ) -> ::steadfast::session::ResumingStream<super::Summary, super::Chunk>
+        where
+            R: ::core::ops::FnMut(
+                    &super::Summary,
+                    &super::Chunk,
+                ) -> ::core::option::Option<super::Summary> + ::core::marker::Send
+                + 'static,
+        {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "streaming.v1.Pipes",
+                    method: "Download",
+                    policy: ::core::option::Option::None,
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self).without_retries();
+            ::steadfast::session::ResumingStream::builder(policy)
+                .open(
+                    request,
+                    move |request| {
+                        let mut client = ::core::clone::Clone::clone(&client);
+                        async move { client.download(request).await }
+                    },
+                    resume,
+                )
+        }
     }
 }
 /// The server of `streaming.v1.Pipes`.
