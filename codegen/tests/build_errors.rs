@@ -420,3 +420,18 @@ fn an_rpc_named_like_a_generated_session_method_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn an_rpc_named_like_a_generated_resuming_method_is_refused() {
+    let proto = format!(
+        "{GOOD_HEAD}service Lab {{\n  option (steadfast.v1.service) = {{ retry: {{ max_attempts: 3 }} }};\n  rpc Watch(Req) returns (stream Rep);\n  rpc WatchResuming(Req) returns (Rep);\n}}\nmessage Req {{}}\nmessage Rep {{}}\n"
+    );
+    let dir = support::protos(&[("lab.proto", &proto)]);
+    let err = support::compile_err(dir.path(), "lab.proto", configure());
+    assert!(
+        err.starts_with(
+            "lab.v1.Lab/WatchResuming: rpcs `Watch` and `WatchResuming` would both give the typed client a method `watch_resuming`"
+        ),
+        "{err}"
+    );
+}
