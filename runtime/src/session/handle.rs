@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tonic::{Response, Status};
 
 use super::ack::Ack;
+use super::buffer::Buffer;
 use super::event::{Event, Events};
 use super::reconnect::Reconnect;
 use super::stream::{Once, SessionStream};
@@ -135,8 +136,9 @@ where
     }
 
     /// The outbox's capacity (default [`DEFAULT_OUTBOX_CAPACITY`], at least 1):
-    /// [`Session::send`] waits while the outbox is full. The unacknowledged
-    /// buffer holds at most as many, and so does the response queue.
+    /// [`Session::send`] waits while the outbox is full. At most as many
+    /// requests are taken (sent and not acknowledged), and as many responses
+    /// wait in the response queue.
     pub fn outbox_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
         self
@@ -228,23 +230,23 @@ where
     }
 
     fn start(self, ack: Ack<Req, Resp>, opener: Opener<Req, Resp>) -> Session<Req, Resp> {
-        let (outbox, outbox_rx) = mpsc::channel(self.capacity);
+        let buffer = Buffer::new(self.capacity);
         let (responses_tx, responses) = mpsc::channel(self.capacity);
         let (control, control_rx) = watch::channel(Control::Run);
         let events = Events::new();
         let end = Arc::new(OnceLock::new());
         let supervisor = Supervisor::new(
-            self.capacity,
             ack,
             Reconnect::new(self.policy.unwrap_or_default(), self.rng, events.sender()),
             opener,
-            outbox_rx,
+            Arc::clone(&buffer),
             responses_tx,
             control_rx,
             Arc::clone(&end),
         );
         Session {
-            outbox: Some(outbox),
+            buffer,
+            finished: false,
             responses,
             control,
             events,
@@ -260,8 +262,10 @@ where
 /// Dropping it ends the session at once (its task and attempt included), and
 /// the undelivered requests with it; [`close`](Self::close) hands them back.
 pub struct Session<Req, Resp> {
-    /// `None` once finished: the outbox's receiver then sees it closed.
-    outbox: Option<mpsc::Sender<Req>>,
+    /// The requests: the outbox and the unacknowledged ones.
+    buffer: Arc<Buffer<Req>>,
+    /// [`finish`](Self::finish) was called: `send` takes nothing more.
+    finished: bool,
     responses: mpsc::Receiver<Result<Resp, Status>>,
     control: watch::Sender<Control>,
     events: Events,
@@ -296,14 +300,14 @@ impl<Req, Resp> Session<Req, Resp> {
     ///
     /// Fails, handing the request back, once the session has ended or was
     /// [finished](Self::finish).
-    pub async fn send(&self, request: Req) -> Result<(), SendError<Req>> {
-        match &self.outbox {
-            Some(outbox) => outbox
-                .send(request)
-                .await
-                .map_err(|mpsc::error::SendError(request)| SendError(request)),
-            None => Err(SendError(request)),
+    pub async fn send(&self, request: Req) -> Result<(), SendError<Req>>
+    where
+        Req: Clone,
+    {
+        if self.finished {
+            return Err(SendError(request));
         }
+        self.buffer.push(request).await.map_err(SendError)
     }
 
     /// The next response, in the order the server sent them; after the session
@@ -332,8 +336,12 @@ impl<Req, Resp> Session<Req, Resp> {
     /// request in it has been sent the attempt's request stream ends (a
     /// client-streaming server then answers). Requests still unacknowledged
     /// are re-sent, and the stream ended again, if the attempt fails.
-    pub fn finish(&mut self) {
-        self.outbox = None;
+    pub fn finish(&mut self)
+    where
+        Req: Clone,
+    {
+        self.finished = true;
+        self.buffer.finish();
     }
 
     /// Ends the session now: the current attempt is dropped (its request stream

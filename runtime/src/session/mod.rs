@@ -44,13 +44,15 @@
 //!
 //! # Delivery
 //!
-//! The application sends into the session's **outbox**, which no attempt ever
-//! reads. The session's supervisor moves a request from the outbox into the
-//! **unacknowledged buffer** and only then gives the current attempt a *copy*
-//! of it (so requests must be `Clone`). A request leaves the buffer only when a
-//! response acknowledges it ([`Ack`]: by default each response acknowledges the
-//! oldest outstanding request). A new attempt first re-sends the whole buffer,
-//! oldest first, then continues with the outbox. Requests reach the server at
+//! The application sends into the session's buffer of requests, which the
+//! session owns, not an attempt: its oldest requests (up to the capacity) are
+//! **taken** (the current attempt may send them) and the rest wait (the
+//! **outbox**). The attempt's request stream yields *copies* of the taken ones,
+//! in order (so requests must be `Clone`). A request leaves the buffer only when
+//! a response acknowledges it ([`Ack`]: by default each response acknowledges
+//! the oldest outstanding request), which makes room for the next ones. A new
+//! attempt's stream starts again from the oldest request, so it re-sends every
+//! unacknowledged one first, in order, then continues. Requests reach the server at
 //! least once, in order; responses reach the application in the order the
 //! server sent them, and a response lost with its connection is asked for again
 //! (the request is re-sent), so an application whose server answers each
@@ -62,16 +64,15 @@
 //! sender has already taken the next message off it, nobody sends that message,
 //! and each retry leaves one more sender behind. Here:
 //!
-//! - an attempt's request stream ([`SessionStream`]) is a channel fed by the
-//!   supervisor, never a reader of the outbox, and the supervisor takes a
-//!   message off the outbox only by pushing it onto the unacknowledged buffer
-//!   in the same step: there is no moment where a message is held by an
-//!   attempt alone;
-//! - there is one attempt at a time, and everything of it (the sending half of
-//!   its stream, the call's future, its response stream) lives in one stack
-//!   frame of the supervisor and is dropped when the attempt ends, which ends
-//!   its request stream and cancels its call: there is no per-attempt task to
-//!   leak.
+//! - an attempt's request stream ([`SessionStream`]) never takes a message off
+//!   anything: it reads a copy of the next one out of the session's buffer,
+//!   where the message stays until a response acknowledges it; there is no
+//!   moment where a message is held by an attempt alone;
+//! - there is one attempt at a time: when it ends, its request stream ends
+//!   (it yields nothing for an attempt that is not the current one), and
+//!   everything else of it (the call's future, its response stream) lives in
+//!   one stack frame of the supervisor and is dropped, which cancels its call:
+//!   there is no per-attempt task to leak.
 //!
 //! # Tasks and cancellation
 //!
@@ -124,12 +125,21 @@
 //!
 //! # Bounds
 //!
-//! At most [`outbox_capacity`](SessionBuilder::outbox_capacity) requests wait
-//! in the outbox ([`Session::send`] waits when it is full) and as many in the
-//! unacknowledged buffer; at most as many responses wait for
-//! [`Session::recv`] (while that queue is full, the session reads no more
-//! responses); an attempt's stream holds at most 16 copies of buffered
-//! requests; at most [`EVENT_CAPACITY`] events wait for a slow observer.
+//! At most [`outbox_capacity`](SessionBuilder::outbox_capacity) requests are
+//! taken (sent, or for the attempt to send, and not acknowledged) and as many
+//! wait in the outbox ([`Session::send`] waits when it is full); at most as
+//! many responses wait for [`Session::recv`] (while that queue is full, the
+//! session reads no more responses); an attempt's stream holds no copies (it
+//! makes one when the transport asks for the next request); at most
+//! [`EVENT_CAPACITY`] events wait for a slow observer.
+//!
+//! # Cost
+//!
+//! A request goes from [`Session::send`] to the transport with one wake-up
+//! (the transport's task reads it from the buffer), as on a plain tonic
+//! stream fed by a channel; a response goes through the session's task (which
+//! acknowledges it) to [`Session::recv`], one wake-up more than a plain
+//! `Streaming`. The copy of each request is the other cost.
 //!
 //! # Errors
 //!
@@ -222,6 +232,7 @@
 //!   HTTP/2 flow control, as with any tonic stream.
 
 mod ack;
+mod buffer;
 mod event;
 mod handle;
 mod reconnect;

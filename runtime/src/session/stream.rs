@@ -4,27 +4,37 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use futures_core::Stream;
-use tokio::sync::mpsc;
+
+use super::buffer::Buffer;
 
 /// The request stream of one attempt, handed to the session's `open` closure
 /// to pass to the generated client method (it is a `Stream<Item = Req>`, so
 /// it is an `IntoStreamingRequest`).
 ///
-/// It yields copies of the session's unacknowledged requests, then new ones
-/// from the outbox, as the session's supervisor feeds them; it never reads
-/// the outbox itself. It ends when its attempt ends (the supervisor drops the
-/// other side), or after the last request once the session is
+/// It yields copies of the session's requests, oldest first, from the first
+/// one not acknowledged: a request stays in the session until a response
+/// acknowledges it, whatever happens to the attempt. It ends when its attempt
+/// ends, or after the last request once the session is
 /// [finished](super::Session::finish).
 pub struct SessionStream<Req> {
-    pub(crate) requests: mpsc::Receiver<Req>,
+    buffer: Arc<Buffer<Req>>,
+    attempt: u64,
 }
 
-impl<Req> Stream for SessionStream<Req> {
+impl<Req> SessionStream<Req> {
+    pub(crate) fn new(buffer: Arc<Buffer<Req>>, attempt: u64) -> Self {
+        SessionStream { buffer, attempt }
+    }
+}
+
+impl<Req: Clone> Stream for SessionStream<Req> {
     type Item = Req;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Req>> {
-        self.requests.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Req>> {
+        self.buffer.poll_next(self.attempt, cx)
     }
 }
 

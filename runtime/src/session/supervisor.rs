@@ -1,22 +1,19 @@
 //! The session's one task: runs attempts one after the other, owns the outbox's
 //! receiving end and the unacknowledged buffer.
 
-use std::collections::VecDeque;
 use std::future::{Future, pending, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, watch};
+
+use super::buffer::Buffer;
 use tonic::Status;
 
 use super::ack::Ack;
 use super::handle::{Closed, Opener, Opening, Responses};
 use super::reconnect::Reconnect;
 use super::stream::SessionStream;
-
-/// How many requests the supervisor may hand ahead to an attempt's stream:
-/// copies of entries of the unacknowledged buffer, so no extra bound is needed.
-const ATTEMPT_BUFFER: usize = 16;
 
 /// What the application asks of the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,15 +38,11 @@ enum End {
 }
 
 pub(crate) struct Supervisor<Req, Resp> {
-    capacity: usize,
     ack: Ack<Req, Resp>,
     reconnect: Reconnect,
     open: Opener<Req, Resp>,
-    outbox: mpsc::Receiver<Req>,
-    /// The outbox is closed and empty: no request will come from it.
-    outbox_done: bool,
-    /// Requests taken from the outbox and not acknowledged, oldest first.
-    unacked: VecDeque<Req>,
+    /// The requests not acknowledged, and those waiting to be taken.
+    buffer: Arc<Buffer<Req>>,
     responses: mpsc::Sender<Result<Resp, Status>>,
     control: watch::Receiver<Control>,
     end: Arc<OnceLock<Status>>,
@@ -62,23 +55,19 @@ where
 {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        capacity: usize,
         ack: Ack<Req, Resp>,
         reconnect: Reconnect,
         open: Opener<Req, Resp>,
-        outbox: mpsc::Receiver<Req>,
+        buffer: Arc<Buffer<Req>>,
         responses: mpsc::Sender<Result<Resp, Status>>,
         control: watch::Receiver<Control>,
         end: Arc<OnceLock<Status>>,
     ) -> Self {
         Supervisor {
-            capacity,
             ack,
             reconnect,
             open,
-            outbox,
-            outbox_done: false,
-            unacked: VecDeque::new(),
+            buffer,
             responses,
             control,
             end,
@@ -111,12 +100,8 @@ where
             let _ = self.end.set(status.clone());
             self.reconnect.give_up(status);
         }
-        // No request enters the outbox from now on; what it holds is undelivered.
-        self.outbox.close();
-        let mut undelivered: Vec<Req> = self.unacked.drain(..).collect();
-        while let Ok(request) = self.outbox.try_recv() {
-            undelivered.push(request);
-        }
+        // No request is taken from now on; what the buffer holds is undelivered.
+        let undelivered = self.buffer.close();
         Closed {
             undelivered,
             status,
@@ -147,48 +132,28 @@ where
         }
     }
 
-    /// One attempt: a fresh request stream fed from the unacknowledged buffer,
-    /// then from the outbox. Everything of the attempt (its request stream's
-    /// sender, the call's future, its response stream) lives in this frame
-    /// and is dropped when it returns.
+    /// One attempt: a fresh request stream that reads the buffer from its
+    /// oldest request. Everything of the attempt (the call's future, its
+    /// response stream) lives in this frame and is dropped when it returns;
+    /// its request stream, which the transport holds, ends then.
     async fn attempt(&mut self) -> End {
         self.reconnect.start_attempt();
-        let (requests, stream) = mpsc::channel(ATTEMPT_BUFFER);
-        let mut requests = Some(requests);
-        let mut opening: Option<Opening<Resp>> =
-            Some((self.open)(SessionStream { requests: stream }));
+        let attempt = self.buffer.start_attempt();
+        let end = self.attempt_calls(attempt).await;
+        self.buffer.end_attempt(attempt);
+        end
+    }
+
+    async fn attempt_calls(&mut self, attempt: u64) -> End {
+        let stream = SessionStream::new(Arc::clone(&self.buffer), attempt);
+        let mut opening: Option<Opening<Resp>> = Some((self.open)(stream));
         let mut incoming: Option<Responses<Resp>> = None;
         let mut pending_response: Option<Resp> = None;
-        // How many of `unacked` (its oldest) this attempt has sent.
-        let mut sent = 0usize;
         let mut progressed = false;
         loop {
-            // Hand the attempt what its stream has room for now, without a
-            // turn of the loop per request; the `reserve_some` branch below
-            // waits for room when it is full.
-            if let Some(sender) = &requests {
-                while let Some(request) = self.unacked.get(sent) {
-                    match sender.try_send(request.clone()) {
-                        Ok(()) => sent += 1,
-                        Err(mpsc::error::TrySendError::Full(_)) => break,
-                        // As in the branch below: the call is over on this side.
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            requests = None;
-                            break;
-                        }
-                    }
-                }
-            }
-            // Finished and everything sent: end the request stream.
-            if self.outbox_done && sent == self.unacked.len() {
-                requests = None;
-            }
-            let want_outbox = !self.outbox_done && self.unacked.len() < self.capacity;
-            let want_send = sent < self.unacked.len();
-            // Senders cloned only for a branch that is enabled (`select!`
+            // A sender cloned only when its branch is enabled (`select!`
             // builds every branch's future on every turn).
             let responses = pending_response.is_some().then(|| self.responses.clone());
-            let attempt_requests = requests.clone().filter(|_| want_send);
             tokio::select! {
                 biased;
                 changed = self.control.changed() => {
@@ -220,9 +185,8 @@ where
                 item = next(&mut incoming), if pending_response.is_none() => match item {
                     Some(Ok(response)) => {
                         progressed = true;
-                        let acked = self.ack.count(&response, self.unacked.front(), sent);
-                        self.unacked.drain(..acked);
-                        sent -= acked;
+                        let ack = &self.ack;
+                        self.buffer.acknowledge(|oldest, sent| ack.count(&response, oldest, sent));
                         // Straight to the application when its queue has
                         // room; else the branch above waits for room.
                         match self.responses.try_send(Ok(response)) {
@@ -238,34 +202,6 @@ where
                         return End::Failed { status, connected: true, progressed };
                     }
                     None => return End::Done,
-                },
-                permit = reserve_some(attempt_requests), if want_send => match permit {
-                    Ok(permit) => {
-                        if let Some(request) = self.unacked.get(sent) {
-                            permit.send(request.clone());
-                            sent += 1;
-                        }
-                    }
-                    // The call dropped its request stream: it is over on this
-                    // side; its response stream says how.
-                    Err(_) => requests = None,
-                },
-                request = self.outbox.recv(), if want_outbox => match request {
-                    Some(request) => {
-                        self.unacked.push_back(request);
-                        // And whatever else waits, within the buffer's bound.
-                        while self.unacked.len() < self.capacity {
-                            match self.outbox.try_recv() {
-                                Ok(request) => self.unacked.push_back(request),
-                                Err(mpsc::error::TryRecvError::Empty) => break,
-                                Err(mpsc::error::TryRecvError::Disconnected) => {
-                                    self.outbox_done = true;
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    None => self.outbox_done = true,
                 },
             }
         }
