@@ -132,7 +132,7 @@ where
     let client = GatewayClient::new(channel);
     Session::builder(policy).open(move |requests| {
         let mut client = client.clone();
-        async move { client.call(requests).await }
+        async move { client.call(requests.into_request()).await }
     })
 }
 

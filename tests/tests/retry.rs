@@ -157,9 +157,11 @@ impl Flaky for Scripted {
     }
 
     async fn feed(&self, request: Request<Streaming<Ask>>) -> Result<Response<Answer>, Status> {
-        let mut stream = request.into_inner();
+        let (metadata, extensions, mut stream) = request.into_parts();
         let ask = stream.message().await?.unwrap_or_default();
-        let answer = self.run(&Request::new(()), &ask).await?;
+        let answer = self
+            .run(&Request::from_parts(metadata, extensions, ()), &ask)
+            .await?;
         Ok(Response::new(answer))
     }
 }
@@ -632,6 +634,22 @@ async fn a_generated_session_streams_requests_and_reconnects_by_the_clients_poli
     assert_eq!(answer.calls, 1);
     let closed = session.close().await;
     assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+
+    // A session's next attempt re-sends what was not acknowledged, and says
+    // how many attempts came before (grpc-previous-rpc-attempts).
+    let mut session = client(addr).feed_session(steadfast::session::SessionBuilder::new());
+    session
+        .send(ask("fail:1:UNAVAILABLE", "session-retry"))
+        .await
+        .expect("open");
+    session.finish();
+    let answer = session
+        .recv()
+        .await
+        .expect("one response")
+        .expect("the second attempt answers");
+    assert_eq!((answer.attempt, answer.calls), (2, 2));
+    session.close().await;
 
     // Without retries, a session to a server that is down gives up after one
     // attempt and hands back what it could not deliver.

@@ -244,7 +244,7 @@ fn session(
             let client = ::core::clone::Clone::clone(self);
             session.default_policy(policy).#open(move |requests| {
                 let mut client = ::core::clone::Clone::clone(&client);
-                async move { client.#ident(requests).await }
+                async move { client.#ident(requests.into_request()).await }
             })
         }
     }

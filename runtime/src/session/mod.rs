@@ -13,11 +13,11 @@
 //! # /// A client of `schema.Gateway/Call`, the call tonic generates.
 //! # #[derive(Clone)] struct GatewayClient(tonic::client::Grpc<tonic::transport::Channel>);
 //! # impl GatewayClient {
-//! #     async fn call(&mut self, requests: steadfast::session::SessionStream<Num>)
+//! #     async fn call(&mut self, requests: Request<steadfast::session::SessionStream<Num>>)
 //! #         -> Result<Response<Streaming<Num>>, Status> {
 //! #         self.0.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
 //! #         let path = PathAndQuery::from_static("/schema.Gateway/Call");
-//! #         self.0.streaming(Request::new(requests), path, tonic_prost::ProstCodec::default()).await
+//! #         self.0.streaming(requests, path, tonic_prost::ProstCodec::default()).await
 //! #     }
 //! # }
 //! # async fn demo(client: GatewayClient) -> Result<(), Box<dyn std::error::Error>> {
@@ -29,7 +29,8 @@
 //!     .ack(Ack::oldest_per_response())
 //!     .open(move |requests| {
 //!         let mut client = client.clone();
-//!         async move { client.call(requests).await }
+//!         // `into_request`: with `grpc-previous-rpc-attempts` on a reconnect.
+//!         async move { client.call(requests.into_request()).await }
 //!     });
 //! let mut events = session.events();
 //! session.send(Num { num: 1 }).await?;

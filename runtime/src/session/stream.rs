@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures_core::Stream;
 
 use super::buffer::Buffer;
+use crate::retry::set_previous_attempts;
 
 /// The request stream of one attempt, handed to the session's `open` closure
 /// to pass to the generated client method (it is a `Stream<Item = Req>`, so
@@ -21,12 +22,34 @@ use super::buffer::Buffer;
 /// [finished](super::Session::finish).
 pub struct SessionStream<Req> {
     buffer: Arc<Buffer<Req>>,
+    /// The buffer's id of the attempt.
     attempt: u64,
+    /// The attempt's number, from 1.
+    number: u32,
 }
 
 impl<Req> SessionStream<Req> {
-    pub(crate) fn new(buffer: Arc<Buffer<Req>>, attempt: u64) -> Self {
-        SessionStream { buffer, attempt }
+    pub(crate) fn new(buffer: Arc<Buffer<Req>>, attempt: u64, number: u32) -> Self {
+        SessionStream {
+            buffer,
+            attempt,
+            number,
+        }
+    }
+
+    /// The attempts of this session made before this one.
+    pub fn previous_attempts(&self) -> u32 {
+        self.number.saturating_sub(1)
+    }
+
+    /// This stream as a request carrying `grpc-previous-rpc-attempts` (on
+    /// every attempt but the first), as gRFC A6 asks of retries; pass it to
+    /// the client method in place of the bare stream.
+    pub fn into_request(self) -> tonic::Request<Self> {
+        let previous = self.previous_attempts();
+        let mut request = tonic::Request::new(self);
+        set_previous_attempts(request.metadata_mut(), previous);
+        request
     }
 }
 

@@ -137,15 +137,15 @@ where
     /// response stream) lives in this frame and is dropped when it returns;
     /// its request stream, which the transport holds, ends then.
     async fn attempt(&mut self) -> End {
-        self.reconnect.start_attempt();
+        let number = self.reconnect.start_attempt();
         let attempt = self.buffer.start_attempt();
-        let end = self.attempt_calls(attempt).await;
+        let end = self.attempt_calls(attempt, number).await;
         self.buffer.end_attempt(attempt);
         end
     }
 
-    async fn attempt_calls(&mut self, attempt: u64) -> End {
-        let stream = SessionStream::new(Arc::clone(&self.buffer), attempt);
+    async fn attempt_calls(&mut self, attempt: u64, number: u32) -> End {
+        let stream = SessionStream::new(Arc::clone(&self.buffer), attempt, number);
         let mut opening: Option<Opening<Resp>> = Some((self.open)(stream));
         let mut incoming: Option<Responses<Resp>> = None;
         let mut pending_response: Option<Resp> = None;

@@ -743,7 +743,7 @@ pub mod flaky_client {
                 .default_policy(policy)
                 .open_client_streaming(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
-                    async move { client.feed(requests).await }
+                    async move { client.feed(requests.into_request()).await }
                 })
         }
     }

@@ -538,7 +538,7 @@ pub mod pipes_client {
                 .default_policy(policy)
                 .open_client_streaming(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
-                    async move { client.upload(requests).await }
+                    async move { client.upload(requests.into_request()).await }
                 })
         }
         /// A reconnecting session of [`chat`](Self::chat): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
@@ -560,7 +560,7 @@ pub mod pipes_client {
                 .default_policy(policy)
                 .open(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
-                    async move { client.chat(requests).await }
+                    async move { client.chat(requests.into_request()).await }
                 })
         }
         /// A stream of [`download`](Self::download) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
