@@ -8,7 +8,8 @@
 //! blobs: 64 MiB uploaded and hashed as it streams, 16 MiB downloaded, both in
 //! constant memory and checked against a locally computed SHA-256, and a
 //! code-first service (`#[steadfast::service]`, no `.proto`) called by name
-//! through the same cutting proxy.
+//! through the same cutting proxy, and reconnecting stubs: a generated client
+//! made before its server is up, and a bidi session across a server restart.
 //! Exits non-zero if anything does not behave as described.
 
 use std::{
@@ -22,11 +23,14 @@ use std::{
 };
 
 use sha2::{Digest as _, Sha256};
+use steadfast::session::{Event, SessionBuilder};
 use steadfast::{BlobSource, CallOptions, blob::TransferProgress};
 use steadfast_examples::{
+    contact::{self, ContactService},
     content,
     lab::{RunningLab, describe, hex},
     model::{HelloParams, ModelClient, ModelServer, ModelService, PredictParams},
+    proto::contact::v1::{AgentStatus, contact_client::ContactClient},
     proto::lab::v1::{
         DigestRequest, FetchRequest, SleepRequest, TicksRequest, WhoAmIRequest,
         lab_client::LabClient,
@@ -237,7 +241,8 @@ async fn tour() -> Result {
     )?;
 
     blobs(&lab).await?;
-    code_first().await
+    code_first().await?;
+    reconnecting().await
 }
 
 /// Generated content for the blob steps: `UPLOAD_BYTES` from seed 1 up,
@@ -360,5 +365,94 @@ async fn code_first() -> Result {
         matches!(&unknown, Err(s) if s.code() == Code::Unimplemented && s.message().contains("predict")),
         "an unknown name is UNIMPLEMENTED, and the message lists the names the server knows",
     )?;
+    Ok(())
+}
+
+/// A contact server on `listener`; stops (its streams ended with
+/// `UNAVAILABLE`) when `true` is sent, and the handle returns.
+fn contact_server(
+    listener: tokio::net::TcpListener,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let service = ContactService::new(5, Duration::ZERO, stopping.clone());
+    let mut shutdown = stopping;
+    let server = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(service.into_server())
+            .serve_with_incoming_shutdown(steadfast_examples::lab::nodelay(listener), async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await;
+    });
+    (stop, server)
+}
+
+async fn reconnecting() -> Result {
+    // A free port, with nothing listening yet.
+    let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await?
+        .local_addr()?;
+    println!(
+        "\n11. Reconnecting stubs: a generated ContactClient made for {addr} before any server\n    listens there; ten RemoteCmd calls start at once"
+    );
+    let client = ContactClient::connect_lazy(format!("http://{addr}"))?;
+    let commands = {
+        let client = client.clone();
+        tokio::spawn(async move { contact::commands(&client).await })
+    };
+    // Their first attempts find nothing listening (connection refused).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (stop, server) = contact_server(tokio::net::TcpListener::bind(addr).await?);
+    println!("   50 ms later the server comes up");
+    let results = commands.await??;
+    check(
+        results.len() == 10
+            && results
+                .iter()
+                .all(|r| r.output.starts_with("ran `check disk")),
+        "all ten calls were answered: refused while nothing listened, retried by the proto's policy",
+    )?;
+
+    let mut session = client.send_status_session(SessionBuilder::new());
+    let mut events = session.events();
+    let mut acked = Vec::new();
+    let mut first = Some((stop, server));
+    let mut second = None;
+    for seq in 1..=10 {
+        session
+            .send(AgentStatus {
+                seq,
+                state: "busy".into(),
+            })
+            .await
+            .map_err(|_| "the session ended")?;
+        match session.recv().await {
+            Some(Ok(ack)) => acked.push(ack.seq),
+            other => return Err(format!("✗ no acknowledgment for {seq}: {other:?}").into()),
+        }
+        if seq == 5
+            && let Some((stop, server)) = first.take()
+        {
+            let _ = stop.send(true);
+            server.await?;
+            println!("   status 5 acknowledged; the server stops and a new one starts on {addr}");
+            second = Some(contact_server(tokio::net::TcpListener::bind(addr).await?));
+        }
+    }
+    let reconnected = std::iter::from_fn(|| events.try_recv().ok())
+        .any(|event| matches!(event, Event::Reconnected { .. }));
+    println!("   acknowledged: {acked:?}");
+    check(
+        acked == (1..=10).collect::<Vec<_>>() && reconnected,
+        "a SendStatus session carried on across the restart: every report acknowledged once, in order",
+    )?;
+    session.close().await;
+    if let Some((stop, server)) = second {
+        let _ = stop.send(true);
+        server.await?;
+    }
     Ok(())
 }
