@@ -101,7 +101,7 @@ async fn connect(url: String) -> Result<LabClient<Channel>> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    println!("steadfast tour: everything runs on 127.0.0.1 and takes about 40 s.\n");
+    println!("steadfast tour: everything runs on 127.0.0.1 and takes about 45 s.\n");
     match tour().await {
         Ok(()) => {
             println!(

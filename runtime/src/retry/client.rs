@@ -34,7 +34,8 @@ use crate::heartbeat::deadline::Deadline;
 /// otherwise only failures that prove the server never received it
 /// ([`unprocessed`](super::unprocessed)) are retried. So a generated client
 /// with no settings at all retries a call refused by a server that is down or
-/// restarting, up to 5 attempts over about 1.5 s of backoff, and nothing else.
+/// restarting, up to 5 attempts with at most 1.5 s of backoff in all (0.75 s on
+/// average: full jitter), and nothing else.
 #[derive(Clone, Debug, Default)]
 pub struct ClientRetry {
     disabled: bool,
