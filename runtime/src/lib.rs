@@ -9,7 +9,7 @@ mod proto;
 pub mod retry;
 pub mod session;
 
-pub use blob::{Blob, BlobSource};
+pub use blob::{Blob, BlobCodec, BlobSource};
 pub use dispatch::Context;
 pub use heartbeat::client::{CallOptions, Streaming};
 pub use heartbeat::progress::Progress;
