@@ -9,20 +9,23 @@ use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinHandle;
 use tonic::Status;
+use xxhash_rust::xxh3::Xxh3Default;
 use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
 
-use super::{BLOCK_BYTES, BlobLimits, TransferProgress, io_error};
+use super::{BLOCK_BYTES, BlobCodec, BlobLimits, TransferProgress, io_error};
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
 /// The chunks of a blob as they come off the wire (after its header).
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send>>;
 
 /// A blob being received: an [`AsyncRead`] of its uncompressed bytes,
-/// decompressed chunk by chunk as they arrive.
+/// decompressed chunk by chunk as they arrive (or passed on as they are, for a
+/// blob sent with [`BlobCodec::None`]).
 ///
 /// The read ends (`Ok(0)`) only once the whole blob came and was verified: the last
-/// chunk arrived (and the stream ended after it), offsets were contiguous, zstd's
-/// checksum matched and the bytes add up to the declared size. Anything else ends it with an error whose
+/// chunk arrived (and the stream ended after it), offsets were contiguous, the
+/// checksum matched (zstd's, or the XXH3-64 on the last chunk of a raw blob) and
+/// the bytes add up to the declared size. Anything else ends it with an error whose
 /// [`status`](super::status) is the reason (`DATA_LOSS`, `RESOURCE_EXHAUSTED`,
 /// `DEADLINE_EXCEEDED`, the peer's status...), so a truncated blob cannot pass for
 /// a whole one. Dropping the blob cancels the transfer (and, on a server, the
@@ -31,6 +34,7 @@ pub struct Blob {
     chunks: Option<Chunks>,
     limits: BlobLimits,
     declared: Option<u64>,
+    codec: BlobCodec,
     progress: TransferProgress,
     state: State,
     /// Decompressed bytes not yet read.
@@ -40,6 +44,8 @@ pub struct Blob {
 }
 
 enum State {
+    /// A raw blob (`CODEC_NONE`): chunks pass through as they come.
+    Raw(Passthrough),
     /// Waiting for compressed input (or for the end).
     Idle(Box<Decompressor>),
     /// A step runs on a blocking thread.
@@ -54,6 +60,7 @@ impl fmt::Debug for Blob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Blob")
             .field("declared_size", &self.declared)
+            .field("codec", &self.codec)
             .field("progress", &self.progress)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
@@ -68,15 +75,16 @@ impl Blob {
         chunks: Chunks,
         limits: BlobLimits,
     ) -> Result<Blob, Status> {
-        match Codec::try_from(header.codec) {
-            Ok(Codec::Zstd) => {}
+        let codec = match Codec::try_from(header.codec) {
+            Ok(Codec::Zstd) => BlobCodec::Zstd,
+            Ok(Codec::None) => BlobCodec::None,
             _ => {
                 return Err(Status::invalid_argument(format!(
-                    "blob codec {} is not supported: send CODEC_ZSTD (2)",
+                    "blob codec {} is not supported: send CODEC_ZSTD (2) or CODEC_NONE (1)",
                     header.codec
                 )));
             }
-        }
+        };
         if let Some(size) = header.size
             && size > limits.max_size
         {
@@ -87,13 +95,17 @@ impl Blob {
         }
         let progress = TransferProgress::default();
         progress.set_total(header.size);
-        let decompressor = Decompressor::new(&limits)?;
+        let state = match codec {
+            BlobCodec::None => State::Raw(Passthrough::default()),
+            _ => State::Idle(Box::new(Decompressor::new(&limits)?)),
+        };
         Ok(Blob {
             chunks: Some(chunks),
             limits,
             declared: header.size,
+            codec,
             progress,
-            state: State::Idle(Box::new(decompressor)),
+            state,
             ready: Bytes::new(),
             failed: None,
         })
@@ -102,6 +114,12 @@ impl Blob {
     /// The uncompressed size the sender declared, if it did.
     pub fn declared_size(&self) -> Option<u64> {
         self.declared
+    }
+
+    /// How the sender put the bytes on the wire: [`BlobCodec::Zstd`] or
+    /// [`BlobCodec::None`] (never `Auto`: the header says what it chose).
+    pub fn codec(&self) -> BlobCodec {
+        self.codec
     }
 
     /// A handle on how far the transfer has come (for progress bars).
@@ -192,6 +210,38 @@ impl Blob {
                         .clone()
                         .unwrap_or_else(|| Status::internal("blob failed"));
                     return Poll::Ready(Err(status));
+                }
+                State::Raw(mut raw) => {
+                    let next = match self.chunks.as_mut() {
+                        Some(chunks) => chunks.as_mut().poll_next(cx),
+                        None => Poll::Ready(None),
+                    };
+                    match next {
+                        Poll::Pending => {
+                            self.state = State::Raw(raw);
+                            return Poll::Pending;
+                        }
+                        // Whole and verified (the last chunk was checked as it
+                        // came), and the stream ended after it.
+                        Poll::Ready(None) if raw.last_seen => {
+                            self.chunks = None;
+                            return Poll::Ready(Ok(false));
+                        }
+                        Poll::Ready(None) => {
+                            return Poll::Ready(Err(Status::data_loss(format!(
+                                "the blob ended before its last chunk (truncated after {} bytes)",
+                                raw.offset
+                            ))));
+                        }
+                        Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
+                        Poll::Ready(Some(Ok(chunk))) => {
+                            self.progress.add(0, chunk.data.len() as u64);
+                            let data = raw.accept(chunk, &self.limits, self.declared)?;
+                            self.progress.add(data.len() as u64, 0);
+                            self.ready = data;
+                            self.state = State::Raw(raw);
+                        }
+                    }
                 }
                 State::Decoding(mut job) => match Pin::new(&mut job).poll(cx) {
                     Poll::Pending => {
@@ -301,6 +351,89 @@ fn over_limit(size: u64, limit: u64) -> Status {
     Status::resource_exhausted(format!(
         "the blob is larger than the limit of {limit} bytes (at least {size} bytes)"
     ))
+}
+
+/// The raw side of a [`Blob`] (`CODEC_NONE`): chunks checked as they come and
+/// passed on without a copy. XXH3 runs inline: tens of GB/s, so a chunk of the
+/// default 1 MiB limit takes well under a millisecond.
+#[derive(Default)]
+struct Passthrough {
+    hasher: Xxh3Default,
+    /// The offset the next chunk must have: the bytes so far.
+    offset: u64,
+    /// The last chunk came (and was verified).
+    last_seen: bool,
+}
+
+impl Passthrough {
+    /// Takes a chunk in, checking its place, its size, the limits and, on the
+    /// last chunk, the declared size and the checksum; returns its bytes.
+    fn accept(
+        &mut self,
+        chunk: Chunk,
+        limits: &BlobLimits,
+        declared: Option<u64>,
+    ) -> Result<Bytes, Status> {
+        if self.last_seen {
+            return Err(Status::data_loss(
+                "a chunk came after the blob's last chunk",
+            ));
+        }
+        if chunk.offset != self.offset {
+            return Err(Status::data_loss(format!(
+                "blob chunk at offset {} where offset {} was expected (a chunk is missing or out of order)",
+                chunk.offset, self.offset
+            )));
+        }
+        if chunk.data.len() > limits.max_chunk {
+            return Err(Status::resource_exhausted(format!(
+                "a blob chunk of {} bytes is over this receiver's limit of {} bytes",
+                chunk.data.len(),
+                limits.max_chunk
+            )));
+        }
+        self.offset += chunk.data.len() as u64;
+        if self.offset > limits.max_size {
+            return Err(over_limit(self.offset, limits.max_size));
+        }
+        if let Some(size) = declared
+            && self.offset > size
+        {
+            return Err(Status::data_loss(format!(
+                "the blob declared {size} bytes but carried {} or more",
+                self.offset
+            )));
+        }
+        self.hasher.update(&chunk.data);
+        if chunk.last {
+            self.last_seen = true;
+            if let Some(size) = declared
+                && size != self.offset
+            {
+                return Err(Status::data_loss(format!(
+                    "the blob declared {size} bytes but carried {}",
+                    self.offset
+                )));
+            }
+            let digest = self.hasher.digest();
+            match chunk.checksum {
+                Some(checksum) if checksum == digest => {}
+                Some(checksum) => {
+                    return Err(Status::data_loss(format!(
+                        "the blob's checksum does not match: its last chunk says \
+                         {checksum:#018x}, its bytes hash to {digest:#018x} (XXH3-64)"
+                    )));
+                }
+                None => {
+                    return Err(Status::data_loss(
+                        "the blob's last chunk has no checksum; CODEC_NONE needs the \
+                         XXH3-64 of the blob's bytes there",
+                    ));
+                }
+            }
+        }
+        Ok(chunk.data)
+    }
 }
 
 /// The zstd side of a [`Blob`]: compressed input in, verified output out.

@@ -5,7 +5,7 @@ use tonic::{Code, Status};
 use super::reader::Chunks;
 use super::source::SendPart;
 use super::*;
-use crate::proto::v1::{BlobHeader, Chunk};
+use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
 /// Deterministic bytes: compressible (`repeat`) or not.
 fn data(len: usize, compressible: bool) -> Vec<u8> {
@@ -62,30 +62,153 @@ async fn receive(
     Ok(out)
 }
 
+/// The codec a blob's header names.
+fn codec_of(header: &BlobHeader) -> Codec {
+    Codec::try_from(header.codec).expect("a known codec")
+}
+
 #[tokio::test]
-async fn round_trips_at_the_edges_of_chunks_and_blocks() {
+async fn round_trips_at_the_edges_of_chunks_and_blocks_with_every_codec() {
     let chunk = 1024;
-    for compressible in [true, false] {
-        for len in [
-            0,
-            1,
-            chunk - 1,
-            chunk,
-            chunk + 1,
-            BLOCK_BYTES + 1,
-            3 * BLOCK_BYTES + 7,
-        ] {
-            let input = data(len, compressible);
-            let source = BlobSource::from(input.clone()).chunk_size(chunk);
-            let (header, chunks) = send(source).await.expect("sent");
-            assert_eq!(header.size, Some(len as u64));
-            assert!(chunks.iter().all(|c| c.data.len() <= chunk));
-            assert!(chunks.last().expect("at least one chunk").last);
-            let output = receive(header, chunks, BlobLimits::default()).await;
-            let output = output.unwrap_or_else(|status| panic!("len {len}: {status:?}"));
-            assert!(output == input, "len {len}, compressible {compressible}");
+    for codec in [BlobCodec::Auto, BlobCodec::Zstd, BlobCodec::None] {
+        for compressible in [true, false] {
+            for len in [
+                0,
+                1,
+                chunk - 1,
+                chunk,
+                chunk + 1,
+                BLOCK_BYTES + 1,
+                3 * BLOCK_BYTES + 7,
+            ] {
+                let what = format!("{codec:?}, len {len}, compressible {compressible}");
+                let input = data(len, compressible);
+                let source = BlobSource::from(input.clone())
+                    .chunk_size(chunk)
+                    .codec(codec);
+                let (header, chunks) = send(source).await.expect("sent");
+                assert_eq!(header.size, Some(len as u64), "{what}");
+                // Auto: zstd for what shrinks (not 0 or 1 byte, not random).
+                let expected = match codec {
+                    BlobCodec::Zstd => Codec::Zstd,
+                    BlobCodec::None => Codec::None,
+                    BlobCodec::Auto if compressible && len > 1 => Codec::Zstd,
+                    BlobCodec::Auto => Codec::None,
+                };
+                assert_eq!(codec_of(&header), expected, "{what}");
+                assert!(chunks.iter().all(|c| c.data.len() <= chunk), "{what}");
+                assert!(chunks.last().expect("at least one chunk").last, "{what}");
+                if expected == Codec::None {
+                    let (last, rest) = chunks.split_last().expect("a chunk");
+                    assert!(rest.iter().all(|c| !c.last && c.checksum.is_none()));
+                    let checksum = xxhash_rust::xxh3::xxh3_64(&input);
+                    assert_eq!(last.checksum, Some(checksum), "{what}");
+                    let wire: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
+                    assert!(wire == input, "{what}: raw chunks carry the bytes");
+                }
+                let mut blob = Blob::new(
+                    header,
+                    chunks_of(chunks.into_iter().map(Ok).collect()),
+                    BlobLimits::default(),
+                )
+                .expect("accepted");
+                let received = match expected {
+                    Codec::None => BlobCodec::None,
+                    _ => BlobCodec::Zstd,
+                };
+                assert_eq!(blob.codec(), received, "{what}");
+                let mut output = Vec::new();
+                blob.read_to_end(&mut output)
+                    .await
+                    .unwrap_or_else(|error| panic!("{what}: {:?}", status(&error)));
+                assert!(output == input, "{what}");
+            }
         }
     }
+}
+
+#[tokio::test]
+async fn an_empty_raw_blob_is_one_empty_last_chunk_with_its_checksum() {
+    for codec in [BlobCodec::None, BlobCodec::Auto] {
+        let (header, chunks) = send(BlobSource::from(Vec::new()).codec(codec))
+            .await
+            .expect("sent");
+        assert_eq!(codec_of(&header), Codec::None, "{codec:?}");
+        assert_eq!(header.size, Some(0));
+        assert_eq!(chunks.len(), 1, "{codec:?}");
+        assert!(chunks[0].data.is_empty() && chunks[0].last && chunks[0].offset == 0);
+        assert_eq!(chunks[0].checksum, Some(xxhash_rust::xxh3::xxh3_64(b"")));
+        let output = receive(header, chunks.clone(), BlobLimits::default()).await;
+        assert_eq!(output.expect("whole"), Vec::<u8>::new());
+
+        let mut unchecked = chunks;
+        unchecked[0].checksum = None;
+        assert_eq!(code_of(header, unchecked).await.0, Code::DataLoss);
+    }
+}
+
+#[tokio::test]
+async fn auto_looks_at_the_first_block_only() {
+    // Random, then text: sent as it is, whole.
+    let mut input = data(BLOCK_BYTES, false);
+    input.extend(data(2 * BLOCK_BYTES, true));
+    let (header, chunks) = send(BlobSource::from(input.clone())).await.expect("sent");
+    assert_eq!(codec_of(&header), Codec::None);
+    let output = receive(header, chunks, BlobLimits::default()).await;
+    assert!(output.expect("whole") == input);
+
+    // Text, then random: zstd.
+    let mut input = data(BLOCK_BYTES, true);
+    input.extend(data(2 * BLOCK_BYTES, false));
+    let (header, chunks) = send(BlobSource::from(input.clone())).await.expect("sent");
+    assert_eq!(codec_of(&header), Codec::Zstd);
+    let output = receive(header, chunks, BlobLimits::default()).await;
+    assert!(output.expect("whole") == input);
+}
+
+#[tokio::test]
+async fn a_raw_blob_from_a_reader_round_trips_and_progress_counts_every_byte_once() {
+    // Many blocks, so that the reader reads into blocks the sender gave back.
+    let input = data(12 * BLOCK_BYTES + 5, false);
+    for (codec, size) in [
+        (BlobCodec::Auto, None),
+        (BlobCodec::None, Some(input.len() as u64)),
+    ] {
+        let mut source = BlobSource::from_reader(std::io::Cursor::new(input.clone())).codec(codec);
+        if let Some(size) = size {
+            source = source.size(size);
+        }
+        let progress = source.progress();
+        let (header, chunks) = send(source).await.expect("sent");
+        assert_eq!(codec_of(&header), Codec::None, "{codec:?}");
+        assert_eq!(header.size, size);
+        assert_eq!(progress.bytes(), input.len() as u64);
+        assert_eq!(progress.wire_bytes(), input.len() as u64);
+        let mut blob = Blob::new(
+            header,
+            chunks_of(chunks.into_iter().map(Ok).collect()),
+            BlobLimits::default(),
+        )
+        .expect("accepted");
+        let received = blob.progress();
+        let mut output = Vec::new();
+        blob.read_to_end(&mut output).await.expect("whole");
+        assert!(output == input, "{codec:?}");
+        assert_eq!(received.bytes(), input.len() as u64);
+        assert_eq!(received.wire_bytes(), input.len() as u64);
+    }
+}
+
+#[tokio::test]
+async fn compressible_data_forced_raw_goes_as_it_is() {
+    let input = data(BLOCK_BYTES * 2, true);
+    let source = BlobSource::from(input.clone()).codec(BlobCodec::None);
+    let progress = source.progress();
+    let (header, chunks) = send(source).await.expect("sent");
+    assert_eq!(codec_of(&header), Codec::None);
+    assert_eq!(progress.wire_bytes(), input.len() as u64);
+    let output = receive(header, chunks, BlobLimits::default()).await;
+    assert!(output.expect("whole") == input);
 }
 
 #[tokio::test]
@@ -158,10 +281,25 @@ async fn a_source_that_gives_other_than_its_declared_size_fails() {
     assert!(error.to_string().contains("declared 200"), "{error}");
 }
 
+/// Random bytes as one zstd frame (what Auto would send as they are).
 async fn sample(len: usize) -> (BlobHeader, Vec<Chunk>) {
-    send(BlobSource::from(data(len, false)).chunk_size(1024))
+    let source = BlobSource::from(data(len, false)).chunk_size(1024);
+    let (header, chunks) = send(source.codec(BlobCodec::Zstd)).await.expect("sent");
+    assert_eq!(codec_of(&header), Codec::Zstd);
+    (header, chunks)
+}
+
+/// Random bytes as they are (`CODEC_NONE`), in chunks of 1 KiB.
+async fn raw_sample(len: usize) -> (BlobHeader, Vec<Chunk>) {
+    let (header, chunks) = send(BlobSource::from(data(len, false)).chunk_size(1024))
         .await
-        .expect("sent")
+        .expect("sent");
+    assert_eq!(
+        codec_of(&header),
+        Codec::None,
+        "Auto sends random bytes raw"
+    );
+    (header, chunks)
 }
 
 async fn code_of(header: BlobHeader, chunks: Vec<Chunk>) -> (Code, String) {
@@ -380,4 +518,212 @@ async fn to_bytes_honours_its_limit() {
     )
     .expect("accepted");
     assert_eq!(blob.to_bytes(10_000).await.expect("fits").len(), 10_000);
+}
+
+/// A way to break a raw blob (10 chunks of 1 KiB), and the status it must get.
+struct RawFault {
+    what: &'static str,
+    code: Code,
+    /// Part of the status's message.
+    says: &'static str,
+    limits: fn() -> BlobLimits,
+    apply: fn(&mut BlobHeader, &mut Vec<Chunk>),
+}
+
+const RAW_FAULTS: &[RawFault] = &[
+    RawFault {
+        what: "a wrong checksum",
+        code: Code::DataLoss,
+        says: "checksum does not match",
+        limits: BlobLimits::new,
+        apply: |_, chunks| {
+            let last = chunks.last_mut().expect("a chunk");
+            last.checksum = last.checksum.map(|sum| sum ^ 1);
+        },
+    },
+    RawFault {
+        what: "a flipped byte (only the checksum sees it)",
+        code: Code::DataLoss,
+        says: "checksum does not match",
+        limits: BlobLimits::new,
+        apply: |_, chunks| {
+            let mut data = chunks[3].data.to_vec();
+            data[10] ^= 0x5a;
+            chunks[3].data = Bytes::from(data);
+        },
+    },
+    RawFault {
+        what: "no checksum",
+        code: Code::DataLoss,
+        says: "no checksum",
+        limits: BlobLimits::new,
+        apply: |_, chunks| chunks.last_mut().expect("a chunk").checksum = None,
+    },
+    RawFault {
+        what: "a declared size one byte too large",
+        code: Code::DataLoss,
+        says: "declared 10241 bytes but carried 10240",
+        limits: BlobLimits::new,
+        apply: |header, _| header.size = Some(10_241),
+    },
+    RawFault {
+        what: "a declared size one byte too small",
+        code: Code::DataLoss,
+        says: "declared 10239 bytes but carried 10240",
+        limits: BlobLimits::new,
+        apply: |header, _| header.size = Some(10_239),
+    },
+    RawFault {
+        what: "a gap (a missing chunk)",
+        code: Code::DataLoss,
+        says: "missing or out of order",
+        limits: BlobLimits::new,
+        apply: |_, chunks| {
+            chunks.remove(4);
+        },
+    },
+    RawFault {
+        what: "two chunks swapped",
+        code: Code::DataLoss,
+        says: "missing or out of order",
+        limits: BlobLimits::new,
+        apply: |_, chunks| chunks.swap(4, 5),
+    },
+    RawFault {
+        what: "no last chunk",
+        code: Code::DataLoss,
+        says: "before its last chunk",
+        limits: BlobLimits::new,
+        apply: |_, chunks| {
+            chunks.pop();
+        },
+    },
+    RawFault {
+        what: "an early last chunk (with the checksum of what came)",
+        code: Code::DataLoss,
+        says: "declared 10240 bytes but carried 3072",
+        limits: BlobLimits::new,
+        apply: |_, chunks| {
+            chunks.truncate(3);
+            let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
+            chunks[2].last = true;
+            chunks[2].checksum = Some(xxhash_rust::xxh3::xxh3_64(&bytes));
+        },
+    },
+    RawFault {
+        what: "a chunk after the last one",
+        code: Code::DataLoss,
+        says: "after the blob's last chunk",
+        limits: BlobLimits::new,
+        apply: |_, chunks| {
+            let last = chunks.last().expect("a chunk").clone();
+            chunks.push(Chunk {
+                data: Bytes::from_static(b"more"),
+                offset: last.offset + last.data.len() as u64,
+                last: true,
+                checksum: last.checksum,
+            });
+        },
+    },
+    RawFault {
+        what: "a chunk over the limit",
+        code: Code::ResourceExhausted,
+        says: "over this receiver's limit of 512 bytes",
+        limits: || BlobLimits::new().max_chunk(512),
+        apply: |_, _| {},
+    },
+    RawFault {
+        what: "more bytes than the limit, undeclared",
+        code: Code::ResourceExhausted,
+        says: "larger than the limit of 5000 bytes",
+        limits: || BlobLimits::new().max_size(5_000),
+        apply: |header, _| header.size = None,
+    },
+    RawFault {
+        what: "more bytes than declared (under the limit): refused as they come",
+        code: Code::DataLoss,
+        says: "declared 4000 bytes but carried 4096 or more",
+        limits: || BlobLimits::new().max_size(5_000),
+        apply: |header, _| header.size = Some(4_000),
+    },
+    RawFault {
+        what: "an unknown codec",
+        code: Code::InvalidArgument,
+        says: "codec 99 is not supported",
+        limits: BlobLimits::new,
+        apply: |header, _| header.codec = 99,
+    },
+    RawFault {
+        what: "no codec (CODEC_UNSPECIFIED)",
+        code: Code::InvalidArgument,
+        says: "codec 0 is not supported",
+        limits: BlobLimits::new,
+        apply: |header, _| header.codec = 0,
+    },
+];
+
+#[tokio::test]
+async fn broken_raw_blobs_end_the_read_with_their_status() {
+    let (good_header, good_chunks) = raw_sample(10_240).await;
+    assert_eq!(good_chunks.len(), 10);
+    let whole = receive(good_header, good_chunks.clone(), BlobLimits::default()).await;
+    assert_eq!(whole.expect("the unbroken blob").len(), 10_240);
+    for fault in RAW_FAULTS {
+        let (mut header, mut chunks) = (good_header, good_chunks.clone());
+        (fault.apply)(&mut header, &mut chunks);
+        let status = receive(header, chunks, (fault.limits)())
+            .await
+            .expect_err(fault.what);
+        assert_eq!(status.code(), fault.code, "{}: {status:?}", fault.what);
+        assert!(
+            status.message().contains(fault.says),
+            "{}: {status:?}",
+            fault.what
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_raw_blob_declared_over_the_limit_is_refused_before_any_chunk() {
+    let (header, _) = raw_sample(10_240).await;
+    // The chunks would fail the test if polled.
+    let chunks: Chunks = Box::pin(futures_util_never());
+    let error = Blob::new(header, chunks, BlobLimits::new().max_size(10_239))
+        .expect_err("declared too big");
+    assert_eq!(error.code(), Code::ResourceExhausted);
+}
+
+/// A stream that panics when polled.
+fn futures_util_never() -> impl futures_core::Stream<Item = Result<Chunk, Status>> + Send {
+    struct Never;
+    impl futures_core::Stream for Never {
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            panic!("a chunk was read")
+        }
+        type Item = Result<Chunk, Status>;
+    }
+    Never
+}
+
+#[tokio::test]
+async fn a_raw_blob_over_the_limit_gives_no_byte_past_it() {
+    let (mut header, chunks) = raw_sample(10_240).await;
+    header.size = None;
+    let mut blob = Blob::new(
+        header,
+        chunks_of(chunks.into_iter().map(Ok).collect()),
+        BlobLimits::new().max_size(5_000),
+    )
+    .expect("accepted");
+    let mut out = Vec::new();
+    let error = blob.read_to_end(&mut out).await.expect_err("over");
+    assert_eq!(status(&error).code(), Code::ResourceExhausted);
+    assert!(out.len() <= 5_000, "{}", out.len());
+    // Every later read gives the same error, not an end of file.
+    let mut buf = [0u8; 16];
+    let again = blob.read(&mut buf).await.expect_err("still failed");
+    assert_eq!(status(&again).code(), Code::ResourceExhausted);
 }
