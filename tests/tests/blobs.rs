@@ -3,8 +3,9 @@
 //! - 200 MiB up and down, compressible and not, generated as it is sent and
 //!   hashed (SHA-256) as it arrives, never held whole;
 //! - uploads crafted frame by frame on the wire method (a flipped byte, a missing
-//!   or swapped chunk, a wrong size or checksum, ...): each gets its status, the
-//!   handler's reader sees the same error, and the server then serves a good call;
+//!   or swapped chunk, a wrong size or checksum, ...), as zstd (`CODEC_ZSTD`) and
+//!   as they are (`CODEC_NONE`): each gets its status, the handler's reader sees
+//!   the same error, and the server then serves a good call;
 //! - downloads whose source stalls after the reply: the deadline ends them, with
 //!   and without heartbeats, and the server drops the stalled source.
 //!
@@ -29,7 +30,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 use steadfast::__private::Upload;
 use steadfast::__private::v1::{BlobHeader, Chunk, Codec};
-use steadfast::{BlobSource, CallOptions};
+use steadfast::{BlobCodec, BlobSource, CallOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Server};
@@ -277,6 +278,8 @@ struct Vault {
     /// One item per upload handler: the blob's size and hash, or the status its
     /// reader failed with.
     reads: mpsc::UnboundedSender<Result<Hashed, Status>>,
+    /// One item per upload handler, first: the codec its blob came with.
+    codecs: mpsc::UnboundedSender<BlobCodec>,
     /// One item per download that was read to its end: its size and hash.
     sent: mpsc::UnboundedSender<Hashed>,
     /// Set when the source of a [`STALL`] download is dropped.
@@ -285,6 +288,7 @@ struct Vault {
 
 impl Vault {
     async fn receive(&self, blob: steadfast::Blob) -> Result<Response<Stored>, Status> {
+        let _ = self.codecs.send(blob.codec());
         let read = sha256_of(blob)
             .await
             .map_err(|error| steadfast::blob::status(&error));
@@ -379,6 +383,7 @@ struct Running {
     client: StoreClient<Channel>,
     wire: WireClient<Channel>,
     reads: mpsc::UnboundedReceiver<Result<Hashed, Status>>,
+    codecs: mpsc::UnboundedReceiver<BlobCodec>,
     sent: mpsc::UnboundedReceiver<Hashed>,
     stall_dropped: Arc<AtomicBool>,
     server: tokio::task::JoinHandle<()>,
@@ -387,10 +392,12 @@ struct Running {
 impl Running {
     async fn start() -> Running {
         let (reads_tx, reads) = mpsc::unbounded_channel();
+        let (codecs_tx, codecs) = mpsc::unbounded_channel();
         let (sent_tx, sent) = mpsc::unbounded_channel();
         let stall_dropped = Arc::new(AtomicBool::new(false));
         let vault = Vault {
             reads: reads_tx,
+            codecs: codecs_tx,
             sent: sent_tx,
             stall_dropped: Arc::clone(&stall_dropped),
         };
@@ -414,6 +421,7 @@ impl Running {
             client: StoreClient::new(channel.clone()),
             wire: WireClient::new(channel),
             reads,
+            codecs,
             sent,
             stall_dropped,
             server,
@@ -438,11 +446,21 @@ impl Drop for Running {
 /// 200 MiB: hundreds of chunks and blocks, and far more than any buffer on the way.
 const BIG: u64 = 200 << 20;
 
-/// The compressed bytes of a compressible 200 MiB blob are under a quarter of it.
+/// The compressed bytes of a compressible 200 MiB blob are under a quarter of
+/// it; random bytes go as they are (the default codec chose `CODEC_NONE`: a zstd
+/// frame of them would be a little larger than they are).
 fn assert_compression(content: Content, wire_bytes: u64) {
     match content {
         Content::Text { size } => assert!(wire_bytes < size / 4, "{content:?}: {wire_bytes}"),
-        Content::Random { size, .. } => assert!(wire_bytes >= size, "{content:?}: {wire_bytes}"),
+        Content::Random { size, .. } => assert_eq!(wire_bytes, size, "{content:?}"),
+    }
+}
+
+/// The codec the default (`BlobCodec::Auto`) picks for `content`.
+fn auto_codec(content: Content) -> BlobCodec {
+    match content {
+        Content::Text { .. } => BlobCodec::Zstd,
+        Content::Random { .. } => BlobCodec::None,
     }
 }
 
@@ -471,6 +489,8 @@ async fn two_hundred_mib_uploads_arrive_whole_compressible_or_not() {
         assert_eq!(sent.size, BIG, "{content:?}");
         let read = vault.next_read().await.expect("the handler read it whole");
         assert_eq!(read, sent, "{content:?}: the bytes that arrived");
+        let codec = vault.codecs.try_recv().expect("the handler's blob's codec");
+        assert_eq!(codec, auto_codec(content), "{content:?}");
         assert_compression(content, progress.wire_bytes());
     }
 }
@@ -489,6 +509,7 @@ async fn two_hundred_mib_downloads_arrive_whole_compressible_or_not() {
         };
         let (reply, blob) = reply.unwrap_or_else(|status| panic!("{content:?}: {status:?}"));
         assert_eq!(reply.into_inner().size, BIG, "{content:?}");
+        assert_eq!(blob.codec(), auto_codec(content), "{content:?}");
         let progress = blob.progress();
         let read = sha256_of(blob)
             .await
@@ -553,6 +574,31 @@ impl Crafted {
         }
     }
 
+    /// `data` as it is (`CODEC_NONE`), in chunks of [`CRAFTED_CHUNK`], its size
+    /// declared, the last chunk with the XXH3-64 of `data` if `checksum`.
+    fn raw(data: &[u8], checksum: bool) -> Crafted {
+        let mut chunks: Vec<Chunk> = data
+            .chunks(CRAFTED_CHUNK)
+            .enumerate()
+            .map(|(i, piece)| Chunk {
+                data: piece.to_vec().into(),
+                offset: (i * CRAFTED_CHUNK) as u64,
+                last: false,
+                checksum: None,
+            })
+            .collect();
+        let last = chunks.last_mut().expect("a chunk");
+        last.last = true;
+        last.checksum = checksum.then(|| xxhash_rust::xxh3::xxh3_64(data));
+        Crafted {
+            header: Some(BlobHeader {
+                size: Some(data.len() as u64),
+                codec: Codec::None.into(),
+            }),
+            chunks,
+        }
+    }
+
     /// The frames of an upload of this blob, after a head.
     fn frames<U: Upload<Head = Name>>(&self) -> Vec<U> {
         let head = Name {
@@ -608,11 +654,14 @@ struct Fault {
     /// The blob broken: compressible text (zstd's compressed blocks) or random
     /// bytes (stored blocks, which only the content checksum covers).
     text: bool,
+    /// Sent as it is (`CODEC_NONE`, [`Crafted::raw`]), not as a zstd frame.
+    raw: bool,
     code: Code,
     /// Whether the handler runs and its reader sees `code`; otherwise the upload
     /// is refused before the handler is called.
     handler_runs: bool,
-    /// Whether the upload has a content checksum to break.
+    /// Whether the upload has a content checksum to break (zstd's, or the
+    /// XXH3-64 on a raw blob's last chunk).
     checksum: bool,
     apply: fn(&mut Crafted),
 }
@@ -621,6 +670,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a flipped byte in a compressed block",
         text: true,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -629,6 +679,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a flipped byte in a stored block (only the checksum sees it)",
         text: false,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -637,6 +688,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a missing chunk",
         text: true,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -647,6 +699,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "two chunks swapped",
         text: false,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -655,6 +708,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a declared size one byte too large",
         text: true,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -663,6 +717,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a declared size one byte too small",
         text: false,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -671,6 +726,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a wrong content checksum",
         text: true,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -683,6 +739,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "no content checksum",
         text: true,
+        raw: false,
         code: Code::InvalidArgument,
         handler_runs: true,
         checksum: false,
@@ -691,6 +748,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "no last chunk (the upload ends early)",
         text: false,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -701,6 +759,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a chunk after the last one",
         text: true,
+        raw: false,
         code: Code::DataLoss,
         handler_runs: true,
         checksum: true,
@@ -718,6 +777,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "a chunk over the server's limit of 1 MiB",
         text: false,
+        raw: false,
         code: Code::ResourceExhausted,
         handler_runs: true,
         checksum: true,
@@ -739,6 +799,7 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "no blob header",
         text: true,
+        raw: false,
         code: Code::InvalidArgument,
         handler_runs: false,
         checksum: true,
@@ -747,10 +808,139 @@ const FAULTS: &[Fault] = &[
     Fault {
         what: "an unknown codec",
         text: true,
+        raw: false,
         code: Code::InvalidArgument,
         handler_runs: false,
         checksum: true,
         apply: |blob| blob.header.as_mut().expect("a header").codec = 99,
+    },
+    Fault {
+        what: "no codec (CODEC_UNSPECIFIED)",
+        text: false,
+        raw: true,
+        code: Code::InvalidArgument,
+        handler_runs: false,
+        checksum: true,
+        apply: |blob| blob.header.as_mut().expect("a header").codec = 0,
+    },
+    Fault {
+        what: "raw: a flipped byte (only the checksum sees it)",
+        text: false,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| blob.flip(5, 100),
+    },
+    Fault {
+        what: "raw: a wrong checksum",
+        text: true,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| {
+            let last = blob.chunks.last_mut().expect("a chunk");
+            last.checksum = last.checksum.map(|sum| sum.wrapping_add(1));
+        },
+    },
+    Fault {
+        what: "raw: no checksum",
+        text: false,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: false,
+        apply: |_| {},
+    },
+    Fault {
+        what: "raw: a declared size one byte too large",
+        text: false,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| blob.declare(CRAFTED_RANDOM.size() + 1),
+    },
+    Fault {
+        what: "raw: a declared size one byte too small",
+        text: false,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| blob.declare(CRAFTED_RANDOM.size() - 1),
+    },
+    Fault {
+        what: "raw: a gap (a missing chunk)",
+        text: false,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| {
+            blob.chunks.remove(3);
+        },
+    },
+    Fault {
+        what: "raw: no last chunk (the upload ends early)",
+        text: true,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| {
+            blob.chunks.pop();
+        },
+    },
+    Fault {
+        what: "raw: a chunk after the last one",
+        text: false,
+        raw: true,
+        code: Code::DataLoss,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| {
+            let last = blob.chunks.last().expect("a chunk").clone();
+            blob.chunks.push(Chunk {
+                data: vec![0; 10].into(),
+                offset: last.offset + last.data.len() as u64,
+                last: true,
+                checksum: last.checksum,
+            });
+        },
+    },
+    Fault {
+        what: "raw: a chunk over the server's limit of 1 MiB",
+        text: false,
+        raw: true,
+        code: Code::ResourceExhausted,
+        handler_runs: true,
+        checksum: true,
+        apply: |blob| {
+            let mut data = Vec::new();
+            for chunk in &blob.chunks {
+                data.extend_from_slice(&chunk.data);
+            }
+            data.resize(1024 * 1024 + 1, 0);
+            let checksum = xxhash_rust::xxh3::xxh3_64(&data);
+            blob.declare(data.len() as u64);
+            blob.chunks = vec![Chunk {
+                data: data.into(),
+                offset: 0,
+                last: true,
+                checksum: Some(checksum),
+            }];
+        },
+    },
+    Fault {
+        what: "raw: a declared size over the server's limit of 16 GiB",
+        text: false,
+        raw: true,
+        code: Code::ResourceExhausted,
+        handler_runs: false,
+        checksum: true,
+        apply: |blob| blob.declare((16 << 30) + 1),
     },
 ];
 
@@ -771,8 +961,12 @@ async fn broken_uploads_get_their_status_the_handler_sees_it_and_the_server_serv
     for fault in FAULTS {
         for slow in [false, true] {
             let what = format!("{} (slow: {slow})", fault.what);
-            let mut crafted =
-                Crafted::new(if fault.text { &text } else { &random }, fault.checksum);
+            let data = if fault.text { &text } else { &random };
+            let mut crafted = if fault.raw {
+                Crafted::raw(data, fault.checksum)
+            } else {
+                Crafted::new(data, fault.checksum)
+            };
             (fault.apply)(&mut crafted);
 
             let status = send_crafted(&mut vault.wire, &crafted, slow)
@@ -782,6 +976,13 @@ async fn broken_uploads_get_their_status_the_handler_sees_it_and_the_server_serv
             if fault.handler_runs {
                 let seen = vault.next_read().await.expect_err(&what);
                 assert_eq!(seen.code(), fault.code, "{what}: the handler saw {seen:?}");
+                let codec = vault.codecs.try_recv().expect("the handler's blob's codec");
+                let sent = if fault.raw {
+                    BlobCodec::None
+                } else {
+                    BlobCodec::Zstd
+                };
+                assert_eq!(codec, sent, "{what}");
             } else {
                 // A handler reports before it answers: had one run, its report
                 // would be here by now.
@@ -795,6 +996,7 @@ async fn broken_uploads_get_their_status_the_handler_sees_it_and_the_server_serv
             assert_eq!(reply.size, text.len() as u64, "after {what}");
             let read = vault.next_read().await;
             assert_eq!(read.expect(&what), good_read, "after {what}");
+            assert_eq!(vault.codecs.try_recv().ok(), Some(BlobCodec::Zstd));
         }
     }
     let reply = vault
