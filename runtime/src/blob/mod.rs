@@ -8,6 +8,20 @@
 //! that decompresses chunk by chunk as they arrive, so a handler starts on the
 //! first bytes while the rest is still on the way.
 //!
+//! # Codec
+//!
+//! Bytes that do not compress go as they are (`CODEC_NONE`): the chunks carry
+//! the blob's own bytes, and the last one their XXH3-64 (seed 0) in its
+//! `checksum`. The sender picks with [`BlobSource::codec`]; the default,
+//! [`BlobCodec::Auto`], compresses the first block ([`BLOCK_BYTES`]) once at
+//! zstd level 1 before the header goes out and sends the blob raw unless that
+//! shrinks it below [`AUTO_RAW_PERCENT`] % of its size. Only the first block
+//! counts: a file that starts incompressible and goes on compressible is sent
+//! raw (see [`BlobCodec::Auto`] for the trade-offs). A raw blob needs no zstd
+//! context on either side and no copy but the transport's; on two cores it
+//! is what lets random data go nearly as fast as plain tonic streaming (see
+//! BENCHMARKS.md). The receiver follows the header ([`Blob::codec`]).
+//!
 //! ```no_run
 //! # use steadfast::{Blob, BlobSource};
 //! # async fn demo(mut blob: Blob) -> Result<(), tonic::Status> {
@@ -27,16 +41,23 @@
 //! Nothing holds a whole blob. The sender keeps at most three input blocks
 //! ([`BLOCK_BYTES`]: one being read, one waiting, one being compressed), zstd's compression context (about 1–3 MiB at levels 1–3;
 //! each extra [`worker`](BlobSource::workers) adds its own) and at most
-//! [`SEND_QUEUE_CHUNKS`] compressed chunks waiting for the transport. The
+//! [`SEND_QUEUE_CHUNKS`] compressed chunks waiting for the transport. A raw
+//! blob has no zstd context: its chunks are slices of the blocks, which go
+//! back to be read into once the transport has let go of them (at most three
+//! such blocks wait; [`BlobCodec::Auto`]'s one trial of the first block
+//! allocates a level-1 context for that block and frees it). The
 //! receiver keeps the chunks tonic has decoded, zstd's window (at most
 //! 2^[`window_log_max`](BlobLimits::window_log_max) bytes; 2 MiB for a level-3
-//! sender) and one output block ([`BLOCK_BYTES`]). A slow reader slows the
+//! sender) and one output block ([`BLOCK_BYTES`]); for a raw blob, the chunk
+//! being read. A slow reader slows the
 //! sender: flow control all the way back.
 //!
 //! # Verification
 //!
 //! The receiver checks that chunk offsets are contiguous, that the stream is one
-//! zstd frame carrying a content checksum and that the checksum matches, that the
+//! zstd frame carrying a content checksum and that the checksum matches (for a
+//! raw blob: that the last chunk carries the XXH3-64 of the bytes, checked
+//! before its own bytes are handed out), that the
 //! bytes add up to the declared size, and that the last chunk came, with nothing
 //! after it (the read ends only with the stream, so a download ends with the
 //! server's status). Any mismatch ends the read with an error (`DATA_LOSS`)
@@ -48,7 +69,9 @@
 //! downloads on a call's [`CallOptions`](crate::CallOptions)) bound the
 //! uncompressed size (a declared size over it is refused before any chunk is read;
 //! actual bytes over it fail at the limit, decompression bombs included), the
-//! zstd window and the size of one chunk. All give `RESOURCE_EXHAUSTED`.
+//! zstd window and the size of one chunk, whatever the codec. All give
+//! `RESOURCE_EXHAUSTED`. Only `CODEC_ZSTD` and `CODEC_NONE` are accepted; any
+//! other codec in a header is `INVALID_ARGUMENT`.
 //!
 //! zstd work runs on tokio's blocking threads
 //! ([`spawn_blocking`](tokio::task::spawn_blocking)), never on the threads that
@@ -56,7 +79,8 @@
 //! block is compressed (or the call goes away), while the next block is read
 //! and the chunks before are sent; tokio's pool has 512 such threads unless
 //! the runtime sets another limit. The receiver decompresses a block per
-//! blocking task.
+//! blocking task. A raw blob uses no blocking thread: XXH3 (tens of GB/s) runs
+//! inline, on a block or chunk at a time.
 
 pub(crate) mod glue;
 mod progress;

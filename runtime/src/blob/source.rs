@@ -165,6 +165,9 @@ impl BlobSource {
     /// The size of one chunk's compressed data, in bytes (at least 1 KiB; default
     /// [`DEFAULT_CHUNK_BYTES`](super::DEFAULT_CHUNK_BYTES)). It must not exceed the
     /// receiver's [`max_chunk`](super::BlobLimits::max_chunk) (1 MiB by default).
+    /// A raw blob's chunks ([`BlobCodec::None`]) never span two blocks, so they
+    /// are at most [`BLOCK_BYTES`](super::BLOCK_BYTES) whatever this says, and
+    /// a block's last chunk may be shorter.
     #[must_use]
     pub fn chunk_size(mut self, bytes: usize) -> Self {
         self.chunk_bytes = bytes.max(1024);
