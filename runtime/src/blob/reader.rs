@@ -45,7 +45,7 @@ pub struct Blob {
 
 enum State {
     /// A raw blob (`CODEC_NONE`): chunks pass through as they come.
-    Raw(Passthrough),
+    Raw(Box<Passthrough>),
     /// Waiting for compressed input (or for the end).
     Idle(Box<Decompressor>),
     /// A step runs on a blocking thread.
@@ -96,7 +96,7 @@ impl Blob {
         let progress = TransferProgress::default();
         progress.set_total(header.size);
         let state = match codec {
-            BlobCodec::None => State::Raw(Passthrough::default()),
+            BlobCodec::None => State::Raw(Box::default()),
             _ => State::Idle(Box::new(Decompressor::new(&limits)?)),
         };
         Ok(Blob {
