@@ -35,14 +35,18 @@ pub struct Chunk {
     /// The bytes of this piece.
     #[prost(bytes = "bytes", tag = "1")]
     pub data: ::prost::bytes::Bytes,
-    /// Offset of `data` in the compressed stream.
+    /// Offset of `data` in the blob's bytes on the wire: the compressed stream with
+    /// CODEC_ZSTD, the blob's own bytes with CODEC_NONE.
     #[prost(uint64, tag = "2")]
     pub offset: u64,
     /// Set on the final chunk.
     #[prost(bool, tag = "3")]
     pub last: bool,
-    /// Reserved for codecs without a checksum of their own; unset with CODEC_ZSTD,
-    /// whose frame carries zstd's content checksum (which receivers require).
+    /// For codecs without a checksum of their own. With CODEC_NONE: set on the last
+    /// chunk, to the XXH3-64 (seed 0) of all the blob's bytes; receivers refuse a
+    /// last chunk without it or with another one (DATA_LOSS) and ignore it on other
+    /// chunks. Unset with CODEC_ZSTD, whose frame carries zstd's content checksum
+    /// (which receivers require).
     #[prost(fixed64, optional, tag = "4")]
     pub checksum: ::core::option::Option<u64>,
 }
@@ -52,7 +56,8 @@ pub struct Chunk {
 pub enum Codec {
     /// No codec given (the proto3 default value).
     Unspecified = 0,
-    /// The bytes are sent as they are.
+    /// The bytes are sent as they are; the last chunk's `checksum` is the XXH3-64
+    /// (seed 0) of all of them.
     None = 1,
     /// The bytes are one zstd stream.
     Zstd = 2,
