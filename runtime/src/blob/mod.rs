@@ -18,7 +18,8 @@
 //! shrinks it below [`AUTO_RAW_PERCENT`] % of its size. Only the first block
 //! counts: a file that starts incompressible and goes on compressible is sent
 //! raw (see [`BlobCodec::Auto`] for the trade-offs). A raw blob needs no zstd
-//! context on either side and no copy but the transport's; on two cores it
+//! context on either side, and the sender copies its bytes only into the
+//! transport's buffers; on two cores it
 //! is what lets random data go nearly as fast as plain tonic streaming (see
 //! BENCHMARKS.md). The receiver follows the header ([`Blob::codec`]).
 //!
@@ -42,10 +43,11 @@
 //! ([`BLOCK_BYTES`]: one being read, one waiting, one being compressed), zstd's compression context (about 1–3 MiB at levels 1–3;
 //! each extra [`worker`](BlobSource::workers) adds its own) and at most
 //! [`SEND_QUEUE_CHUNKS`] compressed chunks waiting for the transport. A raw
-//! blob has no zstd context: its chunks are slices of the blocks, which go
-//! back to be read into once the transport has let go of them (at most three
-//! such blocks wait; [`BlobCodec::Auto`]'s one trial of the first block
-//! allocates a level-1 context for that block and frees it). The
+//! blob has no zstd context and no output buffers: its chunks are slices of
+//! the blocks, so it keeps one block being read, one waiting and at most three
+//! whose chunks are still on their way (each goes back to be read into once
+//! the transport has let go of it). [`BlobCodec::Auto`]'s one trial of the
+//! first block allocates a level-1 context for that block and frees it. The
 //! receiver keeps the chunks tonic has decoded, zstd's window (at most
 //! 2^[`window_log_max`](BlobLimits::window_log_max) bytes; 2 MiB for a level-3
 //! sender) and one output block ([`BLOCK_BYTES`]); for a raw blob, the chunk

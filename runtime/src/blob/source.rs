@@ -344,7 +344,7 @@ async fn read_blocks(
                 format!("the blob source gave {read} bytes or more, but declared {size}"),
             ));
         }
-        blocks.send(block).await.map_err(|_| compressor_stopped())?;
+        blocks.send(block).await.map_err(|_| stage_stopped())?;
         if end {
             return Ok(());
         }
@@ -362,8 +362,7 @@ async fn send_chunks(
     let mut pending = BytesMut::new();
     let mut offset = 0u64;
     loop {
-        let Compressed { read, output, end } =
-            outputs.recv().await.ok_or_else(compressor_stopped)??;
+        let Compressed { read, output, end } = outputs.recv().await.ok_or_else(stage_stopped)??;
         progress.add(read, 0);
         pending.extend_from_slice(&output);
         // Full when the compressor has buffers enough; then this one goes.
@@ -411,7 +410,7 @@ async fn send_raw(
     // them all (then they go back to the reader), at most `SENT_BLOCKS`.
     let mut sent: VecDeque<Bytes> = VecDeque::with_capacity(SENT_BLOCKS + 1);
     loop {
-        let block = blocks.recv().await.ok_or_else(compressor_stopped)?;
+        let block = blocks.recv().await.ok_or_else(stage_stopped)?;
         if block.is_empty() {
             break;
         }
@@ -472,8 +471,10 @@ async fn send_chunk(
     Ok(())
 }
 
-fn compressor_stopped() -> io::Error {
-    io::Error::other("the blob's compressor stopped")
+/// A stage of the sender (the reader, the compressor) went away without a
+/// word: only when another one failed, whose error is the one reported.
+fn stage_stopped() -> io::Error {
+    io::Error::other("a stage of the blob's sender stopped")
 }
 
 impl From<Bytes> for BlobSource {
