@@ -140,7 +140,11 @@ pub enum BlobCodec {
     /// first member) and goes on compressible is sent raw, and one that starts
     /// compressible and goes on incompressible costs zstd's time for little;
     /// pick the codec yourself when you know the data. And the header waits
-    /// for the first block: a reader slow to give its first 256 KiB delays it.
+    /// for the first block: a reader slow to give its first 256 KiB delays it,
+    /// and with it the receiving handler, which starts once the header came
+    /// (on `steadfast.v1.Dispatch` the request's head carries the header, so
+    /// the head waits too). Name a codec for a source that may give little
+    /// for a long time (a pipe, a live feed): its header goes out at once.
     #[default]
     Auto,
     /// One zstd stream at the source's [`level`](BlobSource::level), whatever
