@@ -12,7 +12,7 @@ use std::{
 };
 
 use sha2::{Digest, Sha256};
-use steadfast::{BlobCodec, BlobSource, CallOptions};
+use steadfast::{BlobSource, CallOptions};
 use steadfast_examples::{
     lab::hex,
     model::{HelloParams, ModelClient, PredictParams},
@@ -225,11 +225,10 @@ async fn behind_the_same_nginx_a_call_silent_for_3s_is_cut() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let _ = tokio::io::AsyncWriteExt::write_all(&mut writer, b"too late").await;
     });
-    // A codec named, so that the head (with the blob's header) goes out at
-    // once: `BlobCodec::Auto` waits for the first block to choose, so no
-    // request body would leave the client for 3 s, and nginx did not cut that
-    // call (measured: the 3 s silence is then the client's, not the upstream's).
-    let source = BlobSource::from_reader(reader).codec(BlobCodec::Zstd);
+    // The default codec (Auto) gives up waiting for the first block after
+    // `AUTO_WAIT`, so the head (with the blob's header) leaves at once and the
+    // 3 s silence is the upstream's, which nginx cuts.
+    let source = BlobSource::from_reader(reader);
     let outcome = tokio::time::timeout(DEADLINE, async {
         let ((), blob) = client.echo_blob((), source).await?;
         blob.to_bytes(1 << 20).await

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use steadfast::dispatch::{self, Context, DispatchClient, DispatchServer, MountError};
-use steadfast::{Blob, BlobCodec, BlobSource, CallOptions};
+use steadfast::{Blob, BlobSource, CallOptions};
 use steadfast_tests::wait;
 use tokio::io::AsyncReadExt;
 use tonic::transport::server::TcpIncoming;
@@ -399,10 +399,9 @@ async fn the_server_drops_a_function_without_heartbeats_at_its_deadline() {
         with_deadline,
     ));
     let (never_ends, _keep) = tokio::io::duplex(64);
-    // A codec named, so that the head (with the blob's header) goes out at once
-    // and the handler starts: `BlobCodec::Auto` would wait for a first block
-    // that never comes, and the server's transport would end the call instead.
-    let source = BlobSource::from_reader(never_ends).codec(BlobCodec::Zstd);
+    // The default codec (Auto) waits at most `AUTO_WAIT` for a first block
+    // that never comes, then sends the header: the handler starts.
+    let source = BlobSource::from_reader(never_ends);
     let status = tokio::time::timeout(
         PATIENCE,
         client.call::<_, DigestReply>("digest", &(), Some(source)),

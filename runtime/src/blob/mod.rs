@@ -90,6 +90,7 @@ mod reader;
 mod source;
 
 use std::io;
+use std::time::Duration;
 
 use tonic::{Code, Status};
 
@@ -119,6 +120,10 @@ pub const DEFAULT_LEVEL: i32 = 3;
 /// (level 1) cannot shrink its first block below this percentage of its size.
 pub const AUTO_RAW_PERCENT: usize = 97;
 
+/// How long [`BlobCodec::Auto`] waits for a source's first block before it
+/// picks zstd without looking (a slow source: a pipe, a live feed).
+pub const AUTO_WAIT: Duration = Duration::from_millis(50);
+
 /// How a [`BlobSource`] puts its bytes on the wire (`steadfast.v1.Codec`).
 ///
 /// Set with [`BlobSource::codec`]; the receiver follows whatever the blob's
@@ -140,11 +145,10 @@ pub enum BlobCodec {
     /// first member) and goes on compressible is sent raw, and one that starts
     /// compressible and goes on incompressible costs zstd's time for little;
     /// pick the codec yourself when you know the data. And the header waits
-    /// for the first block: a reader slow to give its first 256 KiB delays it,
-    /// and with it the receiving handler, which starts once the header came
-    /// (on `steadfast.v1.Dispatch` the request's head carries the header, so
-    /// the head waits too). Name a codec for a source that may give little
-    /// for a long time (a pipe, a live feed): its header goes out at once.
+    /// for the first block, at most [`AUTO_WAIT`] (50 ms): a reader that has
+    /// not given its first 256 KiB (or its end) by then is sent with zstd,
+    /// so that the header, and with it the receiving handler's start, is not
+    /// held back by a slow source (a pipe, a live feed).
     #[default]
     Auto,
     /// One zstd stream at the source's [`level`](BlobSource::level), whatever

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -17,7 +18,7 @@ use zstd::stream::raw::{CParameter, Encoder, InBuffer, Operation, OutBuffer};
 use xxhash_rust::xxh3::Xxh3Default;
 
 use super::{
-    AUTO_RAW_PERCENT, BLOCK_BYTES, BlobCodec, DEFAULT_CHUNK_BYTES, DEFAULT_LEVEL,
+    AUTO_RAW_PERCENT, AUTO_WAIT, BLOCK_BYTES, BlobCodec, DEFAULT_CHUNK_BYTES, DEFAULT_LEVEL,
     SEND_QUEUE_CHUNKS, TransferProgress,
 };
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
@@ -247,11 +248,19 @@ impl BlobSource {
             BlobCodec::Zstd => (Codec::Zstd, None),
             BlobCodec::None => (Codec::None, None),
             BlobCodec::Auto => {
-                let first = input.next_block(None).await?;
-                let (codec, first) = tokio::task::spawn_blocking(move || (probe(&first), first))
-                    .await
-                    .map_err(io::Error::other)?;
-                (codec, Some(first))
+                let (first, whole) = input.first_block(AUTO_WAIT).await?;
+                if whole {
+                    let (codec, first) =
+                        tokio::task::spawn_blocking(move || (probe(&first), first))
+                            .await
+                            .map_err(io::Error::other)?;
+                    (codec, Some(first))
+                } else {
+                    // A slow source: zstd handles whatever comes, and the
+                    // header must not wait for it. (An empty block would mean
+                    // the end to `read_blocks`.)
+                    (Codec::Zstd, Some(first).filter(|first| !first.is_empty()))
+                }
             }
         };
         send(
@@ -568,6 +577,29 @@ async fn open(input: Input, size: Option<u64>) -> io::Result<(Opened, Option<u64
 
 impl Opened {
     /// The next block of input, empty at the end; read into `buffer` if given.
+    /// The first block for [`BlobCodec::Auto`] to look at, and whether it is
+    /// whole (full, or the whole blob): reading stops at `wait`, with what came
+    /// by then (a slow source's header must not wait for a block).
+    async fn first_block(&mut self, wait: Duration) -> io::Result<(Bytes, bool)> {
+        let Opened::Reader(reader) = self else {
+            return self.next_block(None).await.map(|block| (block, true));
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut block = BytesMut::with_capacity(BLOCK_BYTES);
+        while block.len() < BLOCK_BYTES {
+            // `read_buf` is cancel-safe: at the deadline nothing read is lost.
+            tokio::select! {
+                read = reader.read_buf(&mut block) => {
+                    if read? == 0 {
+                        return Ok((block.freeze(), true));
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => return Ok((block.freeze(), false)),
+            }
+        }
+        Ok((block.freeze(), true))
+    }
+
     async fn next_block(&mut self, buffer: Option<BytesMut>) -> io::Result<Bytes> {
         match self {
             Opened::Bytes(bytes) => Ok(bytes.split_to(bytes.len().min(BLOCK_BYTES))),

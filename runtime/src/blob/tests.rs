@@ -166,6 +166,51 @@ async fn auto_looks_at_the_first_block_only() {
     assert!(output.expect("whole") == input);
 }
 
+#[tokio::test(start_paused = true)]
+async fn auto_sends_a_slow_sources_header_after_auto_wait_with_zstd_and_loses_no_byte() {
+    let (mut writer, reader) = tokio::io::duplex(1 << 20);
+    // Some bytes now, far less than a block, and the rest much later.
+    let early = data(1000, false);
+    let late = data(3 * BLOCK_BYTES, false);
+    tokio::io::AsyncWriteExt::write_all(&mut writer, &early)
+        .await
+        .expect("write");
+    let mut sending = BlobSource::from_reader(reader).start();
+    let started = tokio::time::Instant::now();
+    let first = std::future::poll_fn(|cx| {
+        futures_core::Stream::poll_next(std::pin::Pin::new(&mut sending), cx)
+    })
+    .await;
+    let Some(Ok(SendPart::Header(header))) = first else {
+        panic!("the header first");
+    };
+    assert_eq!(
+        started.elapsed(),
+        AUTO_WAIT,
+        "the header waited AUTO_WAIT, no more"
+    );
+    assert_eq!(codec_of(&header), Codec::Zstd, "no block to look at: zstd");
+    tokio::io::AsyncWriteExt::write_all(&mut writer, &late)
+        .await
+        .expect("write");
+    drop(writer);
+    let mut chunks = Vec::new();
+    while let Some(part) = std::future::poll_fn(|cx| {
+        futures_core::Stream::poll_next(std::pin::Pin::new(&mut sending), cx)
+    })
+    .await
+    {
+        match part.expect("sent") {
+            SendPart::Chunk(chunk) => chunks.push(chunk),
+            SendPart::Header(_) => panic!("one header"),
+        }
+    }
+    let output = receive(header, chunks, BlobLimits::default()).await;
+    let mut input = early;
+    input.extend(late);
+    assert!(output.expect("whole") == input, "every byte, in order");
+}
+
 #[tokio::test]
 async fn a_raw_blob_from_a_reader_round_trips_and_progress_counts_every_byte_once() {
     // Many blocks, so that the reader reads into blocks the sender gave back.
