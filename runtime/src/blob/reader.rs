@@ -194,6 +194,14 @@ impl Blob {
         io_error(status)
     }
 
+    /// The next chunk off the transport (`None` once it ended or was dropped).
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Chunk, Status>>> {
+        match self.chunks.as_mut() {
+            Some(chunks) => chunks.as_mut().poll_next(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
     /// Moves the blob along until it has bytes to give (`Ok(true)`) or has ended
     /// verified (`Ok(false)`).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Status>> {
@@ -212,11 +220,7 @@ impl Blob {
                     return Poll::Ready(Err(status));
                 }
                 State::Raw(mut raw) => {
-                    let next = match self.chunks.as_mut() {
-                        Some(chunks) => chunks.as_mut().poll_next(cx),
-                        None => Poll::Ready(None),
-                    };
-                    match next {
+                    match self.poll_chunk(cx) {
                         Poll::Pending => {
                             self.state = State::Raw(raw);
                             return Poll::Pending;
@@ -228,10 +232,7 @@ impl Blob {
                             return Poll::Ready(Ok(false));
                         }
                         Poll::Ready(None) => {
-                            return Poll::Ready(Err(Status::data_loss(format!(
-                                "the blob ended before its last chunk (truncated after {} bytes)",
-                                raw.offset
-                            ))));
+                            return Poll::Ready(Err(truncated(raw.offset, "bytes")));
                         }
                         Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
                         Poll::Ready(Some(Ok(chunk))) => {
@@ -281,11 +282,7 @@ impl Blob {
                         // download ends with the server's status.
                         decompressor.finish(self.declared)?;
                     }
-                    let next = match self.chunks.as_mut() {
-                        Some(chunks) => chunks.as_mut().poll_next(cx),
-                        None => Poll::Ready(None),
-                    };
-                    match next {
+                    match self.poll_chunk(cx) {
                         Poll::Pending => {
                             self.state = State::Idle(decompressor);
                             return Poll::Pending;
@@ -295,10 +292,10 @@ impl Blob {
                             return Poll::Ready(Ok(false));
                         }
                         Poll::Ready(None) => {
-                            return Poll::Ready(Err(Status::data_loss(format!(
-                                "the blob ended before its last chunk (truncated after {} compressed bytes)",
-                                decompressor.offset
-                            ))));
+                            return Poll::Ready(Err(truncated(
+                                decompressor.offset,
+                                "compressed bytes",
+                            )));
                         }
                         Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
                         Poll::Ready(Some(Ok(chunk))) => {
@@ -345,6 +342,13 @@ impl Drop for Blob {
             job.abort();
         }
     }
+}
+
+/// The stream ended before the last chunk, after `offset` bytes of `what`.
+fn truncated(offset: u64, what: &str) -> Status {
+    Status::data_loss(format!(
+        "the blob ended before its last chunk (truncated after {offset} {what})"
+    ))
 }
 
 fn over_limit(size: u64, limit: u64) -> Status {
