@@ -13,7 +13,7 @@ use super::policy::RetryPolicy;
 use super::pushback::{Pushback, set_previous_attempts};
 use super::rng::{FastRng, Rng};
 use super::throttle::RetryThrottle;
-use super::unprocessed::{connection_lost, unprocessed};
+use super::unprocessed::{causes, connection_lost, unprocessed};
 
 /// One call made with retries: its policy, throttle, deadline and whether it is
 /// idempotent. [`run`](Self::run) makes the attempts. The rules are in the
@@ -290,6 +290,15 @@ impl<G: Rng> Attempts<G> {
             && self.call.deadline.is_some_and(|d| Instant::now() >= d)
         {
             return ControlFlow::Break(Err(status));
+        }
+        // tonic's channel times the attempt out by its `grpc-timeout` (the
+        // time left) too, and may get there first: `CANCELLED` "Timeout
+        // expired". That is this call's deadline passing.
+        if self.call.deadline.is_some() && causes(&status).any(|e| e.is::<tonic::TimeoutExpired>())
+        {
+            return ControlFlow::Break(Err(Status::deadline_exceeded(format!(
+                "deadline exceeded during attempt {number}"
+            ))));
         }
         let committed = self.committed.load(Ordering::Acquire);
         let Some(delay) = self

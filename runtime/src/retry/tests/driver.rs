@@ -323,6 +323,30 @@ async fn a_lost_connection_counts_as_unavailable_for_an_idempotent_call_only() {
     assert_eq!(seen.starts.len(), 1);
 }
 
+/// What tonic's channel gives when it times an attempt out by its
+/// `grpc-timeout` before the call's own timer fires.
+fn channel_timeout() -> Status {
+    let mut status = Status::cancelled("Timeout expired");
+    status.set_source(Arc::new(tonic::TimeoutExpired(())));
+    status
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_channels_own_timeout_at_the_deadline_is_deadline_exceeded() {
+    let call = Call::new(policy(5)).idempotent(true).timeout(ms(100));
+    let (result, seen) = run(call, Duration::ZERO, |_| Err(channel_timeout())).await;
+    assert_eq!(
+        result.expect_err("timed out").code(),
+        Code::DeadlineExceeded
+    );
+    assert_eq!(seen.starts.len(), 1);
+
+    // Without a deadline of the call's, it is not the call's deadline.
+    let call = Call::new(policy(5)).idempotent(true);
+    let (result, _) = run(call, Duration::ZERO, |_| Err(channel_timeout())).await;
+    assert_eq!(result.expect_err("cancelled").code(), Code::Cancelled);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_committed_attempt_is_never_retried() {
     let call = Call::new(policy(5)).idempotent(true);
