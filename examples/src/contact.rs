@@ -26,7 +26,7 @@ use std::{
 
 use steadfast::session::{ResumingStream, SessionBuilder};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming, transport::Channel};
 
 use crate::proto::contact::v1::{
@@ -91,28 +91,28 @@ impl ContactService {
         }
     }
 
-    /// Sends what `next` makes into a response stream until it returns `None`,
-    /// the client goes away, or the server stops (then `UNAVAILABLE`).
-    fn stream<T, F, Fut>(&self, mut next: F) -> Responses<T>
+    /// Forwards `items` as a response stream until they end or fail, the
+    /// client goes away, or the server stops (then `UNAVAILABLE`).
+    fn stream<T, S>(&self, items: S) -> Responses<T>
     where
         T: Send + 'static,
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = Option<Result<T, Status>>> + Send,
+        S: Stream<Item = Result<T, Status>> + Send + 'static,
     {
-        let (items, stream) = mpsc::channel(QUEUE);
+        let (sender, stream) = mpsc::channel(QUEUE);
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
+            tokio::pin!(items);
             loop {
                 let item = tokio::select! {
                     () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
-                        let _ = items.send(Err(Status::unavailable("the server is shutting down"))).await;
+                        let _ = sender.send(Err(Status::unavailable("the server is shutting down"))).await;
                         return;
                     }
-                    item = next() => item,
+                    item = items.next() => item,
                 };
                 let Some(item) = item else { return };
                 let failed = item.is_err();
-                if items.send(item).await.is_err() || failed {
+                if sender.send(item).await.is_err() || failed {
                     return;
                 }
             }
@@ -159,24 +159,19 @@ impl Contact for ContactService {
         &self,
         request: Request<TaskQuery>,
     ) -> Result<Response<Self::GetTaskStream>, Status> {
-        let mut seq = request.into_inner().from_seq.max(1);
-        let last = self.tasks;
+        let from = request.into_inner().from_seq.max(1);
         let this = self.clone();
-        Ok(Response::new(self.stream(move || {
+        let tasks = tokio_stream::iter(from..=self.tasks).then(move |seq| {
             let this = this.clone();
-            let current = seq;
-            seq += 1;
             async move {
-                if current > last {
-                    return None;
-                }
                 this.pause().await;
-                Some(Ok(Task {
-                    seq: current,
-                    name: format!("task-{current}"),
-                }))
+                Ok(Task {
+                    seq,
+                    name: format!("task-{seq}"),
+                })
             }
-        })))
+        });
+        Ok(Response::new(self.stream(tasks)))
     }
 
     async fn tell_result(
@@ -201,22 +196,16 @@ impl Contact for ContactService {
         &self,
         request: Request<Streaming<AgentStatus>>,
     ) -> Result<Response<Self::SendStatusStream>, Status> {
-        let statuses = Arc::new(tokio::sync::Mutex::new(request.into_inner()));
         let this = self.clone();
-        Ok(Response::new(self.stream(move || {
-            let statuses = Arc::clone(&statuses);
+        let acks = request.into_inner().then(move |status| {
             let this = this.clone();
             async move {
-                let status = statuses.lock().await.message().await.transpose()?;
-                Some(match status {
-                    Ok(status) => {
-                        this.pause().await;
-                        Ok(StatusAck { seq: status.seq })
-                    }
-                    Err(status) => Err(status),
-                })
+                let status = status?;
+                this.pause().await;
+                Ok(StatusAck { seq: status.seq })
             }
-        })))
+        });
+        Ok(Response::new(self.stream(acks)))
     }
 }
 

@@ -52,3 +52,16 @@ pub mod proto {
         }
     }
 }
+
+/// A reconnect policy patient enough for a server restart on a loaded
+/// machine, for the tests that kill and restart servers: 50 attempts in a row,
+/// backoff bounds from 20 ms doubling up to 200 ms.
+pub fn restart_policy() -> steadfast::retry::RetryPolicy {
+    steadfast::retry::RetryPolicy::builder()
+        .attempt_limit(50)
+        .max_attempts(50)
+        .initial_backoff(std::time::Duration::from_millis(20))
+        .max_backoff(std::time::Duration::from_millis(200))
+        .build()
+        .unwrap_or_default()
+}

@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, process::Command, time::Duration};
 
-use steadfast::{retry::RetryPolicy, session::SessionBuilder};
+use steadfast::session::SessionBuilder;
 use steadfast_examples::{
     contact,
     proto::contact::v1::{AgentStatus, contact_client::ContactClient},
@@ -34,17 +34,6 @@ fn loopback() -> SocketAddr {
 
 fn client(addr: SocketAddr) -> ContactClient<Channel> {
     ContactClient::connect_lazy(format!("http://{addr}")).expect("a valid address")
-}
-
-/// Enough patience for a server restart on a loaded machine.
-fn patient() -> RetryPolicy {
-    RetryPolicy::builder()
-        .attempt_limit(50)
-        .max_attempts(50)
-        .initial_backoff(Duration::from_millis(20))
-        .max_backoff(Duration::from_millis(200))
-        .build()
-        .expect("valid policy")
 }
 
 #[test]
@@ -78,7 +67,7 @@ fn the_contact_client_binary_makes_every_call_shape() {
 async fn ten_concurrent_commands_complete_across_a_server_kill() {
     let addr = loopback();
     let server = contact_server(addr, &["--delay-ms", "300"]);
-    let client = client(addr).with_retry_policy(patient());
+    let client = client(addr).with_retry_policy(steadfast_examples::restart_policy());
     let commands = tokio::spawn(async move { contact::commands(&client).await });
     // SIGKILL while the commands are in flight (or still connecting), then a
     // new server on the same port: every command is retried to completion.
@@ -134,7 +123,8 @@ async fn a_status_session_acknowledges_every_report_once_across_three_kills() {
     let addr = loopback();
     let mut server = contact_server(addr, &["--delay-ms", "5"]);
     let client = client(addr);
-    let mut session = client.send_status_session(SessionBuilder::new().policy(patient()));
+    let mut session = client
+        .send_status_session(SessionBuilder::new().policy(steadfast_examples::restart_policy()));
     let mut acked = Vec::new();
     for seq in 1..=40 {
         session

@@ -48,18 +48,6 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Enough patience for a server restart on a loaded machine: 50 attempts in a
-/// row, backoff bounds from 20 ms doubling up to 200 ms.
-fn patient() -> RetryPolicy {
-    RetryPolicy::builder()
-        .attempt_limit(50)
-        .max_attempts(50)
-        .initial_backoff(Duration::from_millis(20))
-        .max_backoff(Duration::from_millis(200))
-        .build()
-        .expect("valid policy")
-}
-
 async fn answer(session: &mut Session<Request, Response>) -> i64 {
     match tokio::time::timeout(STEP, session.recv()).await {
         Ok(Some(Ok(Response { num }))) => num,
@@ -81,7 +69,7 @@ async fn the_counter_goes_on_without_gap_or_repeat_across_three_server_kills() {
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .expect("valid URL")
         .connect_lazy();
-    let mut session = gateway::session(channel.clone(), patient());
+    let mut session = gateway::session(channel.clone(), steadfast_examples::restart_policy());
     let mut events = session.events();
 
     let until_n = 400;
@@ -138,11 +126,12 @@ async fn a_session_opened_before_its_server_works_once_the_server_is_up() {
     let attempts = Arc::new(AtomicU32::new(0));
     let counted = Arc::clone(&attempts);
     let client = GatewayClient::new(channel);
-    let mut session = Session::builder(patient()).open(move |requests| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        let mut client = client.clone();
-        async move { client.call(requests).await }
-    });
+    let mut session =
+        Session::builder(steadfast_examples::restart_policy()).open(move |requests| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut client = client.clone();
+            async move { client.call(requests).await }
+        });
     session
         .send(Request { num: 41 })
         .await

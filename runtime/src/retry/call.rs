@@ -200,6 +200,16 @@ impl<G: Rng> Call<G> {
     }
 }
 
+/// Makes `request` ready to send as an attempt after `previous` others:
+/// `grpc-previous-rpc-attempts` (none on the first), and the time left before
+/// `deadline` as its timeout.
+pub(crate) fn prepare<M>(request: &mut Request<M>, previous: u32, deadline: Option<Instant>) {
+    set_previous_attempts(request.metadata_mut(), previous);
+    if let Some(deadline) = deadline {
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+}
+
 /// The attempts of one [`Call`], made one by one: [`start`](Self::start) an
 /// attempt, [`run`](Self::run) its future, [`settle`](Self::settle) its result
 /// (which sleeps the backoff when there is another attempt to make).
@@ -361,10 +371,7 @@ impl Attempt {
     /// `grpc-previous-rpc-attempts` (none on the first attempt), and the
     /// request's timeout to the time left before the deadline, if there is one.
     pub fn prepare<M>(&self, request: &mut Request<M>) {
-        set_previous_attempts(request.metadata_mut(), self.previous_attempts());
-        if let Some(deadline) = self.deadline {
-            request.set_timeout(deadline.saturating_duration_since(Instant::now()));
-        }
+        prepare(request, self.previous_attempts(), self.deadline);
     }
 
     /// Marks the call committed: the response headers (or a first message)

@@ -48,8 +48,11 @@ use super::throttle::RetryThrottle;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServiceConfig {
-    /// Method configs, by `service/method`, `service/` or `` (default).
-    methods: HashMap<String, MethodConfig>,
+    /// Method configs by service, then by method (`""`: the whole service),
+    /// so that a call finds its own without building a key.
+    methods: HashMap<String, HashMap<String, MethodConfig>>,
+    /// The config of a name with neither service nor method.
+    default: Option<MethodConfig>,
     /// `(maxTokens, tokenRatio)`, validated.
     throttling: Option<(f64, f64)>,
 }
@@ -104,10 +107,10 @@ impl ServiceConfig {
     /// The config of method `method` of service `service` (full name, such as
     /// `lab.v1.Lab`), by gRPC's precedence (see above).
     pub fn method_config(&self, service: &str, method: &str) -> Option<&MethodConfig> {
-        self.methods
-            .get(&format!("{service}/{method}"))
-            .or_else(|| self.methods.get(&format!("{service}/")))
-            .or_else(|| self.methods.get(""))
+        let methods = self.methods.get(service);
+        methods
+            .and_then(|methods| methods.get(method).or_else(|| methods.get("")))
+            .or(self.default.as_ref())
     }
 
     /// The retry policy of `service`/`method`, if its config has one.
@@ -283,8 +286,16 @@ impl RawConfig {
                     let first = first.clone();
                     return Err(error(name_at, ConfigErrorKind::DuplicateName { first }));
                 }
-                seen.insert(key.clone(), name_at);
-                config.methods.insert(key, method_config.clone());
+                seen.insert(key, name_at);
+                if service.is_empty() {
+                    config.default = Some(method_config.clone());
+                } else {
+                    config
+                        .methods
+                        .entry(service)
+                        .or_default()
+                        .insert(method, method_config.clone());
+                }
             }
         }
         if let Some(throttling) = self.retry_throttling {

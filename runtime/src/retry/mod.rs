@@ -99,6 +99,7 @@ mod unprocessed;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use call::prepare;
 pub use call::{Attempt, Call};
 pub use client::ClientRetry;
 #[doc(hidden)]

@@ -17,7 +17,7 @@ use super::event::{Event, Events};
 use super::handle::{Opening, Responses, boxed_call};
 use super::reconnect::Reconnect;
 use crate::heartbeat::deadline::{Deadline, GRPC_TIMEOUT};
-use crate::retry::{FastRng, RetryPolicy, Rng, set_previous_attempts};
+use crate::retry::{FastRng, RetryPolicy, Rng, prepare};
 
 #[cfg(doc)]
 use super::event::EVENT_CAPACITY;
@@ -257,10 +257,11 @@ impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
             self.extensions.clone(),
             self.current.clone(),
         );
-        set_previous_attempts(request.metadata_mut(), number - 1);
-        if let Some(deadline) = self.deadline {
-            request.set_timeout(deadline.at.saturating_duration_since(Instant::now()));
-        }
+        prepare(
+            &mut request,
+            number - 1,
+            self.deadline.map(|deadline| deadline.at),
+        );
         self.connected = false;
         self.progressed = false;
         self.state = State::Opening((self.open)(request));
