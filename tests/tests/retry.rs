@@ -409,6 +409,32 @@ async fn the_deadline_bounds_all_attempts_together() {
 }
 
 #[tokio::test]
+async fn the_deadline_bounds_a_server_streams_attempts_too() {
+    let service = Scripted::default();
+    let (addr, _stop) = serve(service.clone()).await;
+    let policy = RetryPolicy::builder()
+        .attempt_limit(1000)
+        .max_attempts(1000)
+        .initial_backoff(Duration::from_millis(30))
+        .max_backoff(Duration::from_millis(30))
+        .build()
+        .expect("valid");
+    let mut request = Request::new(ask("fail:100000:UNAVAILABLE", "watch-deadline"));
+    request.set_timeout(Duration::from_millis(300));
+    let status = client(addr)
+        .with_retry_policy(policy)
+        .watch(request)
+        .await
+        .expect_err("never streams");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    let (calls, _) = service.seen("watch-deadline");
+    assert!(
+        (2..1000).contains(&calls),
+        "retried, then stopped by the deadline: {calls}"
+    );
+}
+
+#[tokio::test]
 async fn pushback_delays_a_retry_and_a_negative_one_stops_it() {
     let service = Scripted::default();
     let (addr, _stop) = serve(service.clone()).await;
