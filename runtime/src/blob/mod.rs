@@ -39,14 +39,16 @@
 //!
 //! # Memory
 //!
-//! Nothing holds a whole blob. The sender keeps at most three input blocks
-//! ([`BLOCK_BYTES`]: one being read, one waiting, one being compressed), zstd's compression context (about 1–3 MiB at levels 1–3;
-//! each extra [`worker`](BlobSource::workers) adds its own) and at most
-//! [`SEND_QUEUE_CHUNKS`] compressed chunks waiting for the transport. A raw
-//! blob has no zstd context and no output buffers: its chunks are slices of
-//! the blocks, so it keeps one block being read, one waiting and at most three
-//! whose chunks are still on their way (each goes back to be read into once
-//! the transport has let go of it). [`BlobCodec::Auto`]'s one trial of the
+//! Nothing holds a whole blob. The sender keeps at most [`PIPELINE_BLOCKS`]
+//! + 2 input blocks ([`BLOCK_BYTES`]: one being read, the ones waiting, one
+//! being compressed), as many compressed blocks, zstd's compression context
+//! (about 1–3 MiB at levels 1–3; each extra [`worker`](BlobSource::workers)
+//! adds its own) and at most [`SEND_QUEUE_CHUNKS`] compressed chunks waiting
+//! for the transport: about 5 MiB besides zstd with the default chunk size.
+//! A raw blob has no zstd context and no output buffers: its chunks are slices
+//! of the blocks, so it keeps one block being read, the ones waiting and those
+//! whose chunks are still queued or on their way (each goes back to be read
+//! into once the transport has let go of it). [`BlobCodec::Auto`]'s one trial of the
 //! first block allocates a level-1 context for that block and frees it. The
 //! receiver keeps the chunks tonic has decoded, zstd's window (at most
 //! 2^[`window_log_max`](BlobLimits::window_log_max) bytes; 2 MiB for a level-3
@@ -111,7 +113,17 @@ pub const BLOCK_BYTES: usize = 256 * 1024;
 pub const DEFAULT_CHUNK_BYTES: usize = 128 * 1024;
 
 /// Compressed chunks the sender keeps ready ahead of the transport.
-pub const SEND_QUEUE_CHUNKS: usize = 4;
+///
+/// With [`PIPELINE_BLOCKS`], what lets reading, compressing and sending overlap
+/// instead of taking turns: on two cores shared by client and server, queues of
+/// 4 chunks and 1 block left level 1 at 160–220 MB/s, these at 210–235 (about
+/// 3 MiB more memory at most; see BENCHMARKS.md).
+pub const SEND_QUEUE_CHUNKS: usize = 16;
+
+/// Blocks ([`BLOCK_BYTES`]) the sender's reader may have ready ahead of the
+/// compressor, and compressed blocks the compressor may have ready ahead of
+/// the chunk cutter.
+pub const PIPELINE_BLOCKS: usize = 4;
 
 /// Default zstd level (what `zstd` uses by default).
 pub const DEFAULT_LEVEL: i32 = 3;

@@ -19,7 +19,7 @@ use xxhash_rust::xxh3::Xxh3Default;
 
 use super::{
     AUTO_RAW_PERCENT, AUTO_WAIT, BLOCK_BYTES, BlobCodec, DEFAULT_CHUNK_BYTES, DEFAULT_LEVEL,
-    SEND_QUEUE_CHUNKS, TransferProgress,
+    PIPELINE_BLOCKS, SEND_QUEUE_CHUNKS, TransferProgress,
 };
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
@@ -271,8 +271,9 @@ impl BlobSource {
             }),
         )
         .await?;
-        let (block_tx, block_rx) = mpsc::channel(1);
-        let (read_tx, read_rx) = mpsc::channel(2);
+        let (block_tx, block_rx) = mpsc::channel(PIPELINE_BLOCKS);
+        // Blocks done with, back to be read into: one more than can be out.
+        let (read_tx, read_rx) = mpsc::channel(PIPELINE_BLOCKS + 1);
         if codec == Codec::None {
             // Two stages: this task reads and, at the same time, cuts the
             // blocks before into chunks (no copy) and sends them.
@@ -287,13 +288,15 @@ impl BlobSource {
         // this one and sending the last one's chunks overlap: this task reads,
         // one blocking thread compresses (the whole blob on the same thread, so
         // zstd's tables stay in its core's cache), and this task cuts and sends.
-        // The channels between them hold one block each.
+        // The channels between them hold `PIPELINE_BLOCKS` blocks each: with
+        // two cores shared by the stages, the transport and the receiver, a
+        // stage that just lost its core finds work queued when it gets it back.
         let compressor = Compressor::new(level, workers, size)?;
-        let (output_tx, output_rx) = mpsc::channel(1);
+        let (output_tx, output_rx) = mpsc::channel(PIPELINE_BLOCKS);
         // Output buffers go back to the compressor to be used again: no
         // allocation per block, and no buffer freed on another thread than the
         // one that made it (which malloc answers with fragmented arenas).
-        let (spent_tx, spent_rx) = mpsc::channel(2);
+        let (spent_tx, spent_rx) = mpsc::channel(PIPELINE_BLOCKS + 1);
         // Ends when its channels close: at the end of the blob, or when this
         // task is dropped (the call went away).
         tokio::task::spawn_blocking(move || compressor.run(block_rx, output_tx, spent_rx, read_tx));
@@ -466,8 +469,10 @@ async fn send_raw(
 }
 
 /// Blocks [`send_raw`] keeps to read into again: its chunks are in the send
-/// queue ([`SEND_QUEUE_CHUNKS`]) or being encoded for a while after they went.
-const SENT_BLOCKS: usize = 3;
+/// queue ([`SEND_QUEUE_CHUNKS`], of default-sized chunks) or being encoded for
+/// a while after they went. Keeping them costs no memory the queue does not
+/// hold already, and spares the reader a fresh block each time.
+const SENT_BLOCKS: usize = SEND_QUEUE_CHUNKS * DEFAULT_CHUNK_BYTES / BLOCK_BYTES + 2;
 
 async fn send_chunk(
     tx: &mpsc::Sender<io::Result<SendPart>>,
