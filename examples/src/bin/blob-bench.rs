@@ -14,7 +14,9 @@
 //!    configurable: see tonic's `codec/compression.rs`);
 //! 3. a steadfast blob (`Sink/Upload`, `request_blob`) at each of `--levels`
 //!    (3, the default, and 1), `--workers` (0: one thread, the default; 1, 2:
-//!    zstd's multithreaded mode) and `--chunk-kib` (128, the default);
+//!    zstd's multithreaded mode) and `--chunk-kib` (128, the default), and
+//!    with steadfast's default zstd tables or, with `--table-logs`, others
+//!    (0: zstd's own sizing; the label ends in `t<log>`);
 //!
 //! of each payload:
 //!
@@ -42,8 +44,9 @@
 //!
 //! Part `ceiling`, in this process, at the start of every round: the
 //! single-thread ceiling, zstd's streaming encoder over `--ceiling-mib` of the
-//! log lines at each level, timing the compression only (the median of the
-//! rounds counts).
+//! log lines at each level (with steadfast's default table log for the level,
+//! `steadfast::blob::default_table_log`), timing the compression only (the
+//! median of the rounds counts).
 //!
 //! Goals (issue 6): on compressible data at level 3, steadfast ≥ 1.2 × tonic's
 //! zstd (MB/s); level 1 ≥ 0.9 × its single-thread ceiling; on random data ≥ 0.9 ×
@@ -174,6 +177,10 @@ struct Args {
     /// Steadfast: chunk sizes, KiB.
     #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_CHUNK_BYTES / 1024])]
     chunk_kib: Vec<usize>,
+    /// Steadfast: zstd table logs to try besides the default
+    /// (`BlobSource::table_log`; 0: zstd's own sizing for the level).
+    #[arg(long, value_delimiter = ',')]
+    table_logs: Vec<u32>,
     /// The single-thread ceiling: MiB of log lines compressed in this process.
     #[arg(long, default_value_t = 256)]
     ceiling_mib: u64,
@@ -219,6 +226,9 @@ struct UploadArgs {
     /// Steadfast: chunk size, KiB.
     #[arg(long, default_value_t = DEFAULT_CHUNK_BYTES / 1024)]
     chunk_kib: usize,
+    /// Steadfast: zstd table log (default: steadfast's for the level).
+    #[arg(long)]
+    table_log: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -262,6 +272,8 @@ enum Contender {
         level: i32,
         workers: u32,
         chunk_kib: usize,
+        /// `None`: steadfast's default for the level.
+        table_log: Option<u32>,
     },
 }
 
@@ -271,6 +283,7 @@ impl Contender {
         level: 3,
         workers: 0,
         chunk_kib: DEFAULT_CHUNK_BYTES / 1024,
+        table_log: None,
     };
 
     fn kind(self) -> ContenderKind {
@@ -289,7 +302,14 @@ impl Contender {
                 level,
                 workers,
                 chunk_kib,
+                table_log: None,
             } => format!("steadfast L{level} w{workers} {chunk_kib} KiB"),
+            Contender::Steadfast {
+                level,
+                workers,
+                chunk_kib,
+                table_log: Some(log),
+            } => format!("steadfast L{level} w{workers} {chunk_kib} KiB t{log}"),
         }
     }
 }
@@ -392,6 +412,10 @@ async fn upload(args: UploadArgs) -> Result<(), Error> {
                 .level(args.level)
                 .workers(args.workers)
                 .chunk_size(args.chunk_kib * 1024);
+            let source = match args.table_log {
+                Some(log) => source.table_log(log),
+                None => source,
+            };
             SinkClient::new(channel)
                 .upload(UploadRequest {}, source)
                 .await?
@@ -672,11 +696,15 @@ fn contenders(args: &Args) -> Vec<Contender> {
     for &level in &args.levels {
         for &workers in &args.workers {
             for &chunk_kib in &args.chunk_kib {
-                all.push(Contender::Steadfast {
-                    level,
-                    workers,
-                    chunk_kib,
-                });
+                let table_logs = args.table_logs.iter().map(|&log| Some(log));
+                for table_log in std::iter::once(None).chain(table_logs) {
+                    all.push(Contender::Steadfast {
+                        level,
+                        workers,
+                        chunk_kib,
+                        table_log,
+                    });
+                }
             }
         }
     }
@@ -715,6 +743,7 @@ fn upload_case(
         level,
         workers,
         chunk_kib,
+        table_log,
     } = contender
     {
         client.args([
@@ -725,6 +754,9 @@ fn upload_case(
             "--chunk-kib",
             &chunk_kib.to_string(),
         ]);
+        if let Some(log) = table_log {
+            client.args(["--table-log", &log.to_string()]);
+        }
     }
     if payload == Payload::Corpus {
         let corpus = results.corpus.as_ref().ok_or("no corpus")?;
@@ -919,7 +951,8 @@ impl io::Write for CountingSink {
     }
 }
 
-/// zstd's streaming encoder (with the content checksum, as steadfast's) over
+/// zstd's streaming encoder (with the content checksum and the table log
+/// steadfast uses by default at the level, as steadfast's) over
 /// `--ceiling-mib` of the log lines at each of `--levels`, on this thread;
 /// only the compression is timed, not the generating. Adds a sample to each
 /// level's [`Ceiling`].
@@ -932,6 +965,10 @@ fn ceiling(args: &Args, round: usize, ceilings: &mut Vec<Ceiling>) -> Result<(),
         let mut content = Content::logs(bytes, args.seed);
         let mut encoder = zstd::stream::write::Encoder::new(CountingSink::default(), level)?;
         encoder.include_checksum(true)?;
+        if let Some(log) = steadfast::blob::default_table_log(level) {
+            encoder.set_parameter(zstd::zstd_safe::CParameter::HashLog(log))?;
+            encoder.set_parameter(zstd::zstd_safe::CParameter::ChainLog(log))?;
+        }
         encoder.set_pledged_src_size(Some(bytes))?;
         let mut block = vec![0; CEILING_BLOCK_BYTES];
         let mut busy = Duration::ZERO;
@@ -1003,6 +1040,7 @@ fn goals(results: &Results) -> Vec<Goal> {
         level: 1,
         workers: 0,
         chunk_kib: DEFAULT_CHUNK_BYTES / 1024,
+        table_log: None,
     };
 
     let text =

@@ -39,9 +39,9 @@
 //!
 //! # Memory
 //!
-//! Nothing holds a whole blob. The sender keeps at most [`PIPELINE_BLOCKS`]
-//! + 2 input blocks ([`BLOCK_BYTES`]: one being read, the ones waiting, one
-//! being compressed), as many compressed blocks, zstd's compression context
+//! Nothing holds a whole blob. The sender keeps at most two input blocks
+//! ([`BLOCK_BYTES`]) more than [`PIPELINE_BLOCKS`] (one being read, the ones
+//! waiting, one being compressed), as many compressed blocks, zstd's compression context
 //! (about 1–3 MiB at levels 1–3; each extra [`worker`](BlobSource::workers)
 //! adds its own) and at most [`SEND_QUEUE_CHUNKS`] compressed chunks waiting
 //! for the transport: about 5 MiB besides zstd with the default chunk size.
@@ -98,7 +98,7 @@ use tonic::{Code, Status};
 
 pub use self::progress::TransferProgress;
 pub use self::reader::Blob;
-pub use self::source::BlobSource;
+pub use self::source::{BlobSource, default_table_log};
 
 /// The size of one zstd job when a [`BlobSource`] has
 /// [`workers`](BlobSource::workers): zstd's smallest (512 KiB), to bound the
@@ -127,6 +127,11 @@ pub const PIPELINE_BLOCKS: usize = 4;
 
 /// Default zstd level (what `zstd` uses by default).
 pub const DEFAULT_LEVEL: i32 = 3;
+
+/// The size of zstd's match-finding tables a sender uses at levels 2 and 3:
+/// 2^14 entries each, 128 KiB in all, which stay in a core's cache while the
+/// blob streams through (see [`BlobSource::table_log`]).
+pub const DEFAULT_TABLE_LOG: u32 = 14;
 
 /// [`BlobCodec::Auto`] sends a blob as it is ([`BlobCodec::None`]) when zstd
 /// (level 1) cannot shrink its first block below this percentage of its size.

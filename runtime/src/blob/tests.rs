@@ -271,6 +271,46 @@ async fn zstd_workers_make_the_same_kind_of_stream() {
 }
 
 #[tokio::test]
+async fn the_table_log_sizes_zstds_tables_and_every_size_round_trips() {
+    assert_eq!(default_table_log(3), Some(DEFAULT_TABLE_LOG));
+    assert_eq!(default_table_log(0), Some(DEFAULT_TABLE_LOG));
+    assert_eq!(default_table_log(1), None);
+    assert_eq!(default_table_log(9), None);
+    // Words drawn at random from a vocabulary too big for small tables: short
+    // repeats far apart, found only through tables that remember them.
+    let vocabulary = data(8 * 20_000, false);
+    let picks = data(4 * 150_000, false);
+    let input: Vec<u8> = picks
+        .chunks(4)
+        .flat_map(|pick| {
+            let word = u32::from_le_bytes(pick.try_into().expect("4 bytes")) as usize % 20_000;
+            vocabulary[word * 8..word * 8 + 8].to_vec()
+        })
+        .collect();
+    let mut sizes = Vec::new();
+    for source in [
+        BlobSource::from(input.clone()),
+        BlobSource::from(input.clone()).table_log(0),
+        BlobSource::from(input.clone()).table_log(18),
+    ] {
+        let described = format!("{source:?}");
+        let (header, chunks) = send(source.codec(BlobCodec::Zstd)).await.expect("sent");
+        sizes.push(chunks.iter().map(|c| c.data.len()).sum::<usize>());
+        let output = receive(header, chunks, BlobLimits::default()).await;
+        assert!(output.expect("whole") == input, "{described}");
+    }
+    assert!(
+        sizes[0] > sizes[1] && sizes[0] > sizes[2],
+        "smaller tables find fewer of the repeats: {sizes:?}"
+    );
+
+    let error = send(BlobSource::from(input).codec(BlobCodec::Zstd).table_log(99))
+        .await
+        .expect_err("out of zstd's range");
+    assert!(error.to_string().contains("table log 99"), "{error}");
+}
+
+#[tokio::test]
 async fn a_reader_with_unknown_size_round_trips_and_progress_counts() {
     let input = data(700_000, true);
     let source = BlobSource::from_reader(std::io::Cursor::new(input.clone()));
