@@ -205,8 +205,8 @@ impl BlobSource {
     /// zstd sizes its tables for one pass over memory; a blob streams through
     /// them, and at level 3 (2^17 and 2^16 entries, 768 KiB) they no longer fit
     /// a core's cache, so every match lookup waits for memory. 2^14 entries
-    /// (128 KiB) made level 3 about 1.5 times as fast in the benchmark for 0.5 %
-    /// more bytes on the log lines and 1.7 % on the crate-source corpus (see
+    /// (128 KiB) made level 3 about 1.5 times as fast in the benchmark for 0.6 %
+    /// more bytes on the log lines and 4 % on the crate-source corpus (see
     /// BENCHMARKS.md). Larger tables help at higher levels, whose searches
     /// they serve; the receiver does not care either way.
     ///
