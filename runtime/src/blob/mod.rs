@@ -47,8 +47,8 @@
 //! for the transport: about 5 MiB besides zstd with the default chunk size.
 //! A raw blob has no zstd context and no output buffers: its chunks are slices
 //! of the blocks, so it keeps one block being read, the ones waiting and those
-//! whose chunks are still queued or on their way (each goes back to be read
-//! into once the transport has let go of it). [`BlobCodec::Auto`]'s one trial of the
+//! whose chunks are still queued ([`RAW_SEND_QUEUE_CHUNKS`]) or on their way
+//! (each goes back to be read into once the transport has let go of it). [`BlobCodec::Auto`]'s one trial of the
 //! first block allocates a level-1 context for that block and frees it. The
 //! receiver keeps the chunks tonic has decoded, zstd's window (at most
 //! 2^[`window_log_max`](BlobLimits::window_log_max) bytes; 2 MiB for a level-3
@@ -119,6 +119,12 @@ pub const DEFAULT_CHUNK_BYTES: usize = 128 * 1024;
 /// 4 chunks and 1 block left level 1 at 160–220 MB/s, these at 210–235 (about
 /// 3 MiB more memory at most; see BENCHMARKS.md).
 pub const SEND_QUEUE_CHUNKS: usize = 16;
+
+/// Chunks a raw blob's sender ([`BlobCodec::None`]) keeps ready ahead of the
+/// transport. Its chunks are slices of the blocks read, so each queued chunk
+/// holds a block; a raw blob keeps up with plain tonic streaming with 4 (16
+/// added 2–3 MiB to the sender and nothing to its speed).
+pub const RAW_SEND_QUEUE_CHUNKS: usize = 4;
 
 /// Blocks ([`BLOCK_BYTES`]) the sender's reader may have ready ahead of the
 /// compressor, and compressed blocks the compressor may have ready ahead of

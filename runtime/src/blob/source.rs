@@ -19,7 +19,7 @@ use xxhash_rust::xxh3::Xxh3Default;
 
 use super::{
     AUTO_RAW_PERCENT, AUTO_WAIT, BLOCK_BYTES, BlobCodec, DEFAULT_CHUNK_BYTES, DEFAULT_LEVEL,
-    PIPELINE_BLOCKS, SEND_QUEUE_CHUNKS, TransferProgress,
+    PIPELINE_BLOCKS, RAW_SEND_QUEUE_CHUNKS, SEND_QUEUE_CHUNKS, TransferProgress,
 };
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
@@ -314,6 +314,13 @@ impl BlobSource {
         // Blocks done with, back to be read into: one more than can be out.
         let (read_tx, read_rx) = mpsc::channel(PIPELINE_BLOCKS + 1);
         if codec == Codec::None {
+            // A raw blob's chunks hold blocks of the source: it keeps only
+            // `RAW_SEND_QUEUE_CHUNKS` of them queued (the slots held here go
+            // back when the blob ends). Nothing to overlap but the reading.
+            let _unused = tx
+                .reserve_many(SEND_QUEUE_CHUNKS - RAW_SEND_QUEUE_CHUNKS)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the blob's call ended"))?;
             // Two stages: this task reads and, at the same time, cuts the
             // blocks before into chunks (no copy) and sends them.
             tokio::try_join!(
@@ -518,10 +525,9 @@ async fn send_raw(
 }
 
 /// Blocks [`send_raw`] keeps to read into again: its chunks are in the send
-/// queue ([`SEND_QUEUE_CHUNKS`], of default-sized chunks) or being encoded for
-/// a while after they went. Keeping them costs no memory the queue does not
-/// hold already, and spares the reader a fresh block each time.
-const SENT_BLOCKS: usize = SEND_QUEUE_CHUNKS * DEFAULT_CHUNK_BYTES / BLOCK_BYTES + 2;
+/// queue ([`RAW_SEND_QUEUE_CHUNKS`]) or being encoded for a while after they
+/// went.
+const SENT_BLOCKS: usize = 3;
 
 async fn send_chunk(
     tx: &mpsc::Sender<io::Result<SendPart>>,
