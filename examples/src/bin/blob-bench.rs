@@ -16,7 +16,8 @@
 //!    (3, the default, and 1), `--workers` (0: one thread, the default; 1, 2:
 //!    zstd's multithreaded mode) and `--chunk-kib` (128, the default), and
 //!    with steadfast's default zstd tables or, with `--table-logs`, others
-//!    (0: zstd's own sizing; the label ends in `t<log>`);
+//!    (0: zstd's own sizing; the label ends in `t<log>`), and with workers at
+//!    the default job size or, with `--job-kib`, others (label `j<KiB>`);
 //!
 //! of each payload:
 //!
@@ -181,6 +182,10 @@ struct Args {
     /// (`BlobSource::table_log`; 0: zstd's own sizing for the level).
     #[arg(long, value_delimiter = ',')]
     table_logs: Vec<u32>,
+    /// Steadfast: zstd job sizes (KiB) to try besides the default with workers
+    /// (`BlobSource::job_size`; the label ends in `j<KiB>`).
+    #[arg(long, value_delimiter = ',')]
+    job_kib: Vec<u32>,
     /// The single-thread ceiling: MiB of log lines compressed in this process.
     #[arg(long, default_value_t = 256)]
     ceiling_mib: u64,
@@ -229,6 +234,9 @@ struct UploadArgs {
     /// Steadfast: zstd table log (default: steadfast's for the level).
     #[arg(long)]
     table_log: Option<u32>,
+    /// Steadfast: zstd job size with workers, KiB (default: steadfast's).
+    #[arg(long)]
+    job_kib: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -274,6 +282,8 @@ enum Contender {
         chunk_kib: usize,
         /// `None`: steadfast's default for the level.
         table_log: Option<u32>,
+        /// `None`: steadfast's default.
+        job_kib: Option<u32>,
     },
 }
 
@@ -284,6 +294,7 @@ impl Contender {
         workers: 0,
         chunk_kib: DEFAULT_CHUNK_BYTES / 1024,
         table_log: None,
+        job_kib: None,
     };
 
     fn kind(self) -> ContenderKind {
@@ -302,14 +313,18 @@ impl Contender {
                 level,
                 workers,
                 chunk_kib,
-                table_log: None,
-            } => format!("steadfast L{level} w{workers} {chunk_kib} KiB"),
-            Contender::Steadfast {
-                level,
-                workers,
-                chunk_kib,
-                table_log: Some(log),
-            } => format!("steadfast L{level} w{workers} {chunk_kib} KiB t{log}"),
+                table_log,
+                job_kib,
+            } => {
+                let mut label = format!("steadfast L{level} w{workers} {chunk_kib} KiB");
+                if let Some(log) = table_log {
+                    let _ = write!(label, " t{log}");
+                }
+                if let Some(kib) = job_kib {
+                    let _ = write!(label, " j{kib}");
+                }
+                label
+            }
         }
     }
 }
@@ -414,6 +429,10 @@ async fn upload(args: UploadArgs) -> Result<(), Error> {
                 .chunk_size(args.chunk_kib * 1024);
             let source = match args.table_log {
                 Some(log) => source.table_log(log),
+                None => source,
+            };
+            let source = match args.job_kib {
+                Some(kib) => source.job_size(kib.saturating_mul(1024)),
                 None => source,
             };
             SinkClient::new(channel)
@@ -698,12 +717,17 @@ fn contenders(args: &Args) -> Vec<Contender> {
             for &chunk_kib in &args.chunk_kib {
                 let table_logs = args.table_logs.iter().map(|&log| Some(log));
                 for table_log in std::iter::once(None).chain(table_logs) {
-                    all.push(Contender::Steadfast {
-                        level,
-                        workers,
-                        chunk_kib,
-                        table_log,
-                    });
+                    // Job sizes matter only with workers.
+                    let job_kib = args.job_kib.iter().filter(|_| workers > 0);
+                    for job_kib in std::iter::once(None).chain(job_kib.map(|&kib| Some(kib))) {
+                        all.push(Contender::Steadfast {
+                            level,
+                            workers,
+                            chunk_kib,
+                            table_log,
+                            job_kib,
+                        });
+                    }
                 }
             }
         }
@@ -744,6 +768,7 @@ fn upload_case(
         workers,
         chunk_kib,
         table_log,
+        job_kib,
     } = contender
     {
         client.args([
@@ -756,6 +781,9 @@ fn upload_case(
         ]);
         if let Some(log) = table_log {
             client.args(["--table-log", &log.to_string()]);
+        }
+        if let Some(kib) = job_kib {
+            client.args(["--job-kib", &kib.to_string()]);
         }
     }
     if payload == Payload::Corpus {
@@ -1041,6 +1069,7 @@ fn goals(results: &Results) -> Vec<Goal> {
         workers: 0,
         chunk_kib: DEFAULT_CHUNK_BYTES / 1024,
         table_log: None,
+        job_kib: None,
     };
 
     let text =

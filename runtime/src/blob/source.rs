@@ -54,6 +54,7 @@ pub struct BlobSource {
     level: i32,
     chunk_bytes: usize,
     workers: u32,
+    job_bytes: u32,
     /// `None`: [`default_table_log`] of the level.
     table_log: Option<u32>,
     progress: TransferProgress,
@@ -81,6 +82,7 @@ impl fmt::Debug for BlobSource {
             .field("level", &self.level)
             .field("chunk_bytes", &self.chunk_bytes)
             .field("workers", &self.workers)
+            .field("job_bytes", &self.job_bytes)
             .field("table_log", &self.resolved_table_log())
             .finish()
     }
@@ -95,6 +97,7 @@ impl BlobSource {
             level: DEFAULT_LEVEL,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             workers: 0,
+            job_bytes: super::WORKER_JOB_BYTES,
             table_log: None,
             progress: TransferProgress::default(),
         }
@@ -182,17 +185,42 @@ impl BlobSource {
     /// zstd worker threads (zstd's multithreaded mode; default 0: compression runs
     /// on one of tokio's blocking threads). Each worker takes a core while the blob
     /// is compressed and adds its own buffers. Jobs are zstd's smallest
-    /// ([`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES)), so that memory stays near
-    /// the single-threaded figure; zstd's own default (8 MiB jobs at level 3)
-    /// took a sender to 75–118 MiB in the benchmark. Even one worker avoids the
-    /// slower ring-buffer mode of zstd's single-threaded streaming (level 3 went
-    /// from 86 to 110 MB/s in the benchmark), so it is worth it where a core is
-    /// free; it costs some ratio on data with long-range repeats (a job sees less
-    /// history) and, on incompressible data, memory (21–25 MiB); see
-    /// BENCHMARKS.md.
+    /// ([`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES)) unless
+    /// [`job_size`](Self::job_size) says otherwise, so that memory stays near the
+    /// single-threaded figure; zstd's own default (8 MiB jobs at level 3) took a
+    /// sender to 75–118 MiB in the benchmark.
+    ///
+    /// A job is compressed from one contiguous buffer, which is cheaper per byte
+    /// than single-threaded streaming's ring buffer (about 1.2 times, level 3 on
+    /// the benchmark's log lines), but each job sees only part of the history
+    /// before it (ratio on data with long-range repeats: 21.3 against 19.0 MB on
+    /// the crate-source corpus with 512 KiB jobs). On two cores shared with the
+    /// transport and the receiver, workers did not pay at the default job size
+    /// (see BENCHMARKS.md); they are for machines with a core to spare.
     #[must_use]
     pub fn workers(mut self, workers: u32) -> Self {
         self.workers = workers;
+        self
+    }
+
+    /// The size of one zstd job, in bytes, when there are
+    /// [`workers`](Self::workers) (default
+    /// [`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES), zstd's smallest; zstd raises
+    /// smaller sizes to it, and takes at most 1 GiB; 0 lets zstd choose, 8 MiB at
+    /// level 3, which costs tens of MiB). Larger jobs keep more history and hand over less often,
+    /// for memory: with one worker at level 3 in the benchmark, 2 MiB jobs ran at
+    /// 173 MB/s against 138 for 512 KiB, and the sender's peak memory went from
+    /// 16 to 35 MiB. Unused without workers.
+    ///
+    /// ```
+    /// use steadfast::BlobSource;
+    /// // A machine with a core to spare and memory to match.
+    /// let source = BlobSource::from_path("input.bin").workers(1).job_size(2 << 20);
+    /// # let _ = source;
+    /// ```
+    #[must_use]
+    pub fn job_size(mut self, bytes: u32) -> Self {
+        self.job_bytes = bytes.min(MAX_JOB_BYTES);
         self
     }
 
@@ -250,6 +278,7 @@ impl BlobSource {
             level: self.level,
             chunk_bytes: self.chunk_bytes,
             workers: self.workers,
+            job_bytes: self.job_bytes,
             table_log: self.table_log,
             progress: TransferProgress::default(),
         })
@@ -277,6 +306,7 @@ impl BlobSource {
             level,
             chunk_bytes,
             workers,
+            job_bytes,
             table_log: _,
             progress,
         } = self;
@@ -337,7 +367,7 @@ impl BlobSource {
         // The channels between them hold `PIPELINE_BLOCKS` blocks each: with
         // two cores shared by the stages, the transport and the receiver, a
         // stage that just lost its core finds work queued when it gets it back.
-        let compressor = Compressor::new(level, workers, table_log, size)?;
+        let compressor = Compressor::new(level, workers, job_bytes, table_log, size)?;
         let (output_tx, output_rx) = mpsc::channel(PIPELINE_BLOCKS);
         // Output buffers go back to the compressor to be used again: no
         // allocation per block, and no buffer freed on another thread than the
@@ -678,6 +708,9 @@ impl Opened {
     }
 }
 
+/// zstd's largest job (64-bit).
+const MAX_JOB_BYTES: u32 = 1 << 30;
+
 /// What the compressor made of one block.
 struct Compressed {
     /// Bytes of the source in the block.
@@ -694,7 +727,13 @@ struct Compressor {
 }
 
 impl Compressor {
-    fn new(level: i32, workers: u32, table_log: u32, size: Option<u64>) -> io::Result<Self> {
+    fn new(
+        level: i32,
+        workers: u32,
+        job_bytes: u32,
+        table_log: u32,
+        size: Option<u64>,
+    ) -> io::Result<Self> {
         let mut encoder = Encoder::new(level)?;
         encoder.set_parameter(CParameter::ChecksumFlag(true))?;
         if table_log > 0 {
@@ -710,7 +749,14 @@ impl Compressor {
         }
         if workers > 0 {
             encoder.set_parameter(CParameter::NbWorkers(workers))?;
-            encoder.set_parameter(CParameter::JobSize(super::WORKER_JOB_BYTES))?;
+            encoder
+                .set_parameter(CParameter::JobSize(job_bytes))
+                .map_err(|error| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("zstd refused a job size of {job_bytes} bytes: {error}"),
+                    )
+                })?;
         }
         encoder.set_pledged_src_size(size)?;
         Ok(Compressor { encoder })

@@ -271,6 +271,36 @@ async fn zstd_workers_make_the_same_kind_of_stream() {
 }
 
 #[tokio::test]
+async fn every_job_size_round_trips_and_zstds_bounds_apply() {
+    let input = data(3 << 20, false)
+        .iter()
+        .map(|byte| b"abcdefgh"[usize::from(byte % 8)])
+        .collect::<Vec<u8>>();
+    let mut wires = Vec::new();
+    for job in [1, super::WORKER_JOB_BYTES, 2 << 20, 1 << 30, u32::MAX] {
+        let source = BlobSource::from(input.clone())
+            .codec(BlobCodec::Zstd)
+            .workers(1)
+            .job_size(job);
+        let described = format!("{source:?}");
+        let (header, chunks) = send(source).await.expect("sent");
+        wires.push(
+            chunks
+                .iter()
+                .flat_map(|c| c.data.to_vec())
+                .collect::<Vec<u8>>(),
+        );
+        let output = receive(header, chunks, BlobLimits::default()).await;
+        assert!(output.expect("whole") == input, "{described}");
+    }
+    // Below zstd's smallest job counts as it, above the largest as that; the
+    // size in between is used.
+    assert!(wires[0] == wires[1], "1 byte is 512 KiB");
+    assert!(wires[3] == wires[4], "u32::MAX is 1 GiB");
+    assert!(wires[1] != wires[2], "2 MiB jobs cut the frame elsewhere");
+}
+
+#[tokio::test]
 async fn the_table_log_sizes_zstds_tables_and_every_size_round_trips() {
     assert_eq!(default_table_log(3), Some(DEFAULT_TABLE_LOG));
     assert_eq!(default_table_log(0), Some(DEFAULT_TABLE_LOG));
