@@ -184,19 +184,29 @@ impl BlobSource {
 
     /// zstd worker threads (zstd's multithreaded mode; default 0: compression runs
     /// on one of tokio's blocking threads). Each worker takes a core while the blob
-    /// is compressed and adds its own buffers. Jobs are zstd's smallest
-    /// ([`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES)) unless
-    /// [`job_size`](Self::job_size) says otherwise, so that memory stays near the
-    /// single-threaded figure; zstd's own default (8 MiB jobs at level 3) took a
-    /// sender to 75–118 MiB in the benchmark.
+    /// is compressed and adds its own buffers: jobs of
+    /// [`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES) (2 MiB) unless
+    /// [`job_size`](Self::job_size) says otherwise, which took the sender from
+    /// about 14 MiB to 35–40 MiB with one worker and 44–49 MiB with two in the
+    /// benchmark. Workers are off by default so that a server sending
+    /// many blobs at once neither starts threads per blob nor grows per blob.
     ///
     /// A job is compressed from one contiguous buffer, which is cheaper per byte
     /// than single-threaded streaming's ring buffer (about 1.2 times, level 3 on
-    /// the benchmark's log lines), but each job sees only part of the history
-    /// before it (ratio on data with long-range repeats: 21.3 against 19.0 MB on
-    /// the crate-source corpus with 512 KiB jobs). On two cores shared with the
-    /// transport and the receiver, workers did not pay at the default job size
-    /// (see BENCHMARKS.md); they are for machines with a core to spare.
+    /// the benchmark's log lines), and the caller's thread only copies input into
+    /// jobs, so compression overlaps with reading and sending even on two cores.
+    /// Each job sees only part of the history before it (the crate-source
+    /// corpus: 19.5 MB against 19.0 without workers). In the benchmark (2 cores
+    /// shared by sender and receiver, level 3) one worker ran 1.2–1.3 times as
+    /// fast as tonic's per-message zstd and two workers 1.3–1.4 times, against
+    /// 1.1–1.2 times without (see BENCHMARKS.md).
+    ///
+    /// ```
+    /// use steadfast::BlobSource;
+    /// // A sender with a core and 35–50 MiB to spare.
+    /// let source = BlobSource::from_path("input.bin").workers(2);
+    /// # let _ = source;
+    /// ```
     #[must_use]
     pub fn workers(mut self, workers: u32) -> Self {
         self.workers = workers;
@@ -205,17 +215,17 @@ impl BlobSource {
 
     /// The size of one zstd job, in bytes, when there are
     /// [`workers`](Self::workers) (default
-    /// [`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES), zstd's smallest; zstd raises
-    /// smaller sizes to it, and takes at most 1 GiB; 0 lets zstd choose, 8 MiB at
-    /// level 3, which costs tens of MiB). Larger jobs keep more history and hand over less often,
-    /// for memory: with one worker at level 3 in the benchmark, 2 MiB jobs ran at
-    /// 173 MB/s against 138 for 512 KiB, and the sender's peak memory went from
-    /// 16 to 35 MiB. Unused without workers.
+    /// [`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES), 2 MiB; zstd raises sizes
+    /// under 512 KiB to that, and takes at most 1 GiB; 0 lets zstd choose: 8 MiB
+    /// at level 3). Larger jobs keep more history and hand over less often, for
+    /// memory. With one worker at level 3 in the benchmark: 512 KiB jobs ran at
+    /// 152 MB/s with a 16 MiB sender, 1 MiB at 174 MB/s (22 MiB), 2 MiB at
+    /// 181 MB/s (35 MiB), 4 MiB at 157 MB/s (53 MiB). Unused without workers.
     ///
     /// ```
     /// use steadfast::BlobSource;
-    /// // A machine with a core to spare and memory to match.
-    /// let source = BlobSource::from_path("input.bin").workers(1).job_size(2 << 20);
+    /// // Less memory for a little speed and ratio.
+    /// let source = BlobSource::from_path("input.bin").workers(1).job_size(1 << 20);
     /// # let _ = source;
     /// ```
     #[must_use]
