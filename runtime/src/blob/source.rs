@@ -197,9 +197,9 @@ impl BlobSource {
     /// jobs, so compression overlaps with reading and sending even on two cores.
     /// Each job sees only part of the history before it (the crate-source
     /// corpus: 19.5 MB against 19.0 without workers). In the benchmark (2 cores
-    /// shared by sender and receiver, level 3) one worker ran 1.2–1.3 times as
-    /// fast as tonic's per-message zstd and two workers 1.3–1.4 times, against
-    /// 1.1–1.2 times without (see BENCHMARKS.md).
+    /// shared by sender and receiver, level 3) two workers ran 1.22–1.38 times as
+    /// fast as tonic's per-message zstd, one worker 0.99–1.26 times, and none
+    /// 1.08–1.20 times (see BENCHMARKS.md).
     ///
     /// ```
     /// use steadfast::BlobSource;
