@@ -270,8 +270,10 @@ impl Blob {
                 State::Idle(mut decompressor) => {
                     if decompressor.has_work() {
                         let limit = self.limits.max_size;
+                        // The block just read out is decompressed into again.
+                        let spent = std::mem::take(&mut self.ready);
                         self.state = State::Decoding(tokio::task::spawn_blocking(move || {
-                            let output = decompressor.step(limit);
+                            let output = decompressor.step(limit, spent);
                             (decompressor, output)
                         }));
                         continue;
@@ -524,8 +526,12 @@ impl Decompressor {
         !self.input.is_empty() || self.more_output
     }
 
-    /// Decompresses up to one block; on a blocking thread.
-    fn step(&mut self, limit: u64) -> Result<Bytes, Status> {
+    /// Decompresses up to one block into `spent` (the block before, read out)
+    /// when it is the right size and no longer shared, else into a new one; on a
+    /// blocking thread. Using the block again means no allocation per step and
+    /// no block freed on another thread than the one that made it (which malloc
+    /// answers with memory kept in per-thread arenas).
+    fn step(&mut self, limit: u64, spent: Bytes) -> Result<Bytes, Status> {
         if self.frame_done {
             return Err(Status::data_loss(
                 "the blob has bytes after the end of its zstd frame",
@@ -538,7 +544,13 @@ impl Decompressor {
         // Never more than one byte past the limit: enough to tell it was passed.
         let room = limit.saturating_sub(self.produced).saturating_add(1);
         let capacity = BLOCK_BYTES.min(usize::try_from(room).unwrap_or(BLOCK_BYTES));
-        let mut output = Vec::with_capacity(capacity);
+        let mut output = spent
+            .try_into_mut()
+            .ok()
+            .map(Vec::from)
+            .filter(|spent| spent.capacity() == capacity)
+            .unwrap_or_else(|| Vec::with_capacity(capacity));
+        output.clear();
         let mut input = InBuffer::around(&self.input);
         loop {
             let pos = output.len();

@@ -459,7 +459,10 @@ async fn read_blocks(
     }
 }
 
-/// Cuts what the compressor gives into chunks and sends them.
+/// Cuts what the compressor gives into chunks and sends them. Each chunk is
+/// copied into a buffer of its own, which comes back to be filled again once
+/// the transport has let go of it: no allocation per chunk, and no buffer freed
+/// on another thread than the one that made it (see [`reuse`]).
 async fn send_chunks(
     mut outputs: mpsc::Receiver<io::Result<Compressed>>,
     spent: mpsc::Sender<Vec<u8>>,
@@ -467,17 +470,23 @@ async fn send_chunks(
     chunk_bytes: usize,
     progress: &TransferProgress,
 ) -> io::Result<()> {
-    let mut pending = BytesMut::new();
+    let mut filling = BytesMut::with_capacity(chunk_bytes);
+    let mut sent = VecDeque::with_capacity(SENT_CHUNKS + 1);
     let mut offset = 0u64;
     loop {
         let Compressed { read, output, end } = outputs.recv().await.ok_or_else(stage_stopped)??;
         progress.add(read, 0);
-        pending.extend_from_slice(&output);
-        // Full when the compressor has buffers enough; then this one goes.
-        let _ = spent.try_send(output);
-        while pending.len() >= chunk_bytes || (end && !pending.is_empty()) {
-            let data = pending.split_to(pending.len().min(chunk_bytes)).freeze();
-            let last = end && pending.is_empty();
+        let mut rest = output.as_slice();
+        loop {
+            let take = rest.len().min(chunk_bytes - filling.len());
+            filling.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            let last = end && rest.is_empty();
+            if filling.len() < chunk_bytes && !last {
+                break;
+            }
+            let data = std::mem::replace(&mut filling, reuse(&mut sent, chunk_bytes)).freeze();
+            sent.push_back(data.clone());
             let len = data.len() as u64;
             send(
                 tx,
@@ -491,12 +500,36 @@ async fn send_chunks(
             .await?;
             progress.add(0, len);
             offset += len;
+            if last {
+                return Ok(());
+            }
         }
-        if end {
-            return Ok(());
-        }
+        // Full when the compressor has buffers enough; then this one goes.
+        let _ = spent.try_send(output);
     }
 }
+
+/// A buffer of `capacity` for the next chunk: the oldest sent chunk's, if the
+/// transport has let go of it, else a new one. Keeps at most [`SENT_CHUNKS`]
+/// sent chunks; the oldest is freed by whoever drops it last.
+fn reuse(sent: &mut VecDeque<Bytes>, capacity: usize) -> BytesMut {
+    while sent.len() > SENT_CHUNKS {
+        sent.pop_front();
+    }
+    if sent.front().is_some_and(Bytes::is_unique)
+        && let Some(Ok(mut buffer)) = sent.pop_front().map(Bytes::try_into_mut)
+    {
+        buffer.clear();
+        if buffer.capacity() >= capacity {
+            return buffer;
+        }
+    }
+    BytesMut::with_capacity(capacity)
+}
+
+/// Sent chunks [`send_chunks`] keeps to fill again: those in the send queue
+/// ([`SEND_QUEUE_CHUNKS`]) and a few being encoded.
+const SENT_CHUNKS: usize = SEND_QUEUE_CHUNKS + 2;
 
 /// Sends the blocks that come as they are (an empty one ends the blob), cut
 /// into chunks of at most `chunk_bytes` that never span two blocks (slices of
