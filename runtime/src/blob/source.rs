@@ -187,7 +187,7 @@ impl BlobSource {
     /// is compressed and adds its own buffers: jobs of
     /// [`WORKER_JOB_BYTES`](super::WORKER_JOB_BYTES) (2 MiB) unless
     /// [`job_size`](Self::job_size) says otherwise, which took the sender from
-    /// about 14 MiB to 35–40 MiB with one worker and 44–49 MiB with two in the
+    /// about 13 MiB to 33–40 MiB with one worker and 41–49 MiB with two in the
     /// benchmark. Workers are off by default so that a server sending
     /// many blobs at once neither starts threads per blob nor grows per blob.
     ///
@@ -203,7 +203,7 @@ impl BlobSource {
     ///
     /// ```
     /// use steadfast::BlobSource;
-    /// // A sender with a core and 35–50 MiB to spare.
+    /// // A sender with a core and 30–40 MiB to spare.
     /// let source = BlobSource::from_path("input.bin").workers(2);
     /// # let _ = source;
     /// ```
