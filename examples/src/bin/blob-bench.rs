@@ -633,15 +633,42 @@ impl Results {
     }
 }
 
-/// A case's speed over a reference's, round by round (rounds run both).
-fn per_round(case: &Case, reference: &[f64], show: impl Fn(f64) -> String) -> String {
-    let ratios: Vec<String> = case
-        .samples
-        .iter()
-        .zip(reference)
-        .map(|(sample, reference)| show(sample.mbps() / reference))
-        .collect();
-    ratios.join(", ")
+/// A speed goal read at the defaults and at the fastest setting run
+/// (`[defaults, fastest]`), against `reference` MB/s (its median, and each
+/// round's in `rounds`); met when the fastest setting makes `goal` × it.
+fn speed_goal(
+    text: String,
+    [defaults, fastest]: [&Case; 2],
+    reference: f64,
+    rounds: &[f64],
+    goal: f64,
+    show: impl Fn(f64) -> String,
+) -> Goal {
+    let per_round = |case: &Case| {
+        let ratios: Vec<String> = case
+            .samples
+            .iter()
+            .zip(rounds)
+            .map(|(sample, reference)| show(sample.mbps() / reference))
+            .collect();
+        ratios.join(", ")
+    };
+    Goal {
+        text,
+        measured: format!(
+            "defaults: {:.1} vs {reference:.1} MB/s: {} (per round {}); fastest, {} \
+             (client peak {:.1} MiB): {:.1} MB/s: {} (per round {})",
+            defaults.mbps(),
+            show(defaults.mbps() / reference),
+            per_round(defaults),
+            fastest.contender.label(),
+            fastest.client_peak_kib() as f64 / 1024.0,
+            fastest.mbps(),
+            show(fastest.mbps() / reference),
+            per_round(fastest),
+        ),
+        met: Some(fastest.mbps() / reference >= goal),
+    }
 }
 
 fn run(args: &Args) -> Result<(), Error> {
@@ -1111,27 +1138,14 @@ fn goals(results: &Results) -> Vec<Goal> {
             results.fastest(Payload::Compressible, 3),
             results.case(Payload::Compressible, Contender::TonicZstd),
         ) {
-            (Some(ours), Some(best), Some(theirs)) => {
-                let theirs_per_round: Vec<f64> = theirs.samples.iter().map(Sample::mbps).collect();
-                let (ratio, best_ratio) =
-                    (ours.mbps() / theirs.mbps(), best.mbps() / theirs.mbps());
-                Goal {
-                    text,
-                    measured: format!(
-                        "defaults: {:.1} vs {:.1} MB/s: {ratio:.2} × (per round {}); \
-                         fastest, {} (client peak {:.1} MiB): {:.1} MB/s: {best_ratio:.2} × \
-                         (per round {})",
-                        ours.mbps(),
-                        theirs.mbps(),
-                        per_round(ours, &theirs_per_round, |r| format!("{r:.2}")),
-                        best.contender.label(),
-                        best.client_peak_kib() as f64 / 1024.0,
-                        best.mbps(),
-                        per_round(best, &theirs_per_round, |r| format!("{r:.2}")),
-                    ),
-                    met: Some(best_ratio >= GOAL_VS_TONIC_ZSTD),
-                }
-            }
+            (Some(ours), Some(best), Some(theirs)) => speed_goal(
+                text,
+                [ours, best],
+                theirs.mbps(),
+                &theirs.samples.iter().map(Sample::mbps).collect::<Vec<_>>(),
+                GOAL_VS_TONIC_ZSTD,
+                |r| format!("{r:.2} ×"),
+            ),
             _ => not_run(text),
         },
     );
@@ -1146,28 +1160,14 @@ fn goals(results: &Results) -> Vec<Goal> {
             results.fastest(Payload::Compressible, 1),
             results.ceiling.iter().find(|c| c.level == 1),
         ) {
-            (Some(ours), Some(best), Some(ceiling)) => {
-                let (ratio, best_ratio) =
-                    (ours.mbps() / ceiling.mbps(), best.mbps() / ceiling.mbps());
-                let percent = |r: f64| format!("{:.0} %", r * 100.0);
-                Goal {
-                    text,
-                    measured: format!(
-                        "defaults: {:.1} vs {:.1} MB/s: {} (per round {}); fastest, {} \
-                         (client peak {:.1} MiB): {:.1} MB/s: {} (per round {})",
-                        ours.mbps(),
-                        ceiling.mbps(),
-                        percent(ratio),
-                        per_round(ours, &ceiling.samples, percent),
-                        best.contender.label(),
-                        best.client_peak_kib() as f64 / 1024.0,
-                        best.mbps(),
-                        percent(best_ratio),
-                        per_round(best, &ceiling.samples, percent),
-                    ),
-                    met: Some(best_ratio >= GOAL_VS_CEILING),
-                }
-            }
+            (Some(ours), Some(best), Some(ceiling)) => speed_goal(
+                text,
+                [ours, best],
+                ceiling.mbps(),
+                &ceiling.samples,
+                GOAL_VS_CEILING,
+                |r| format!("{:.0} %", r * 100.0),
+            ),
             _ => not_run(text),
         },
     );

@@ -360,7 +360,7 @@ impl BlobSource {
             let _unused = tx
                 .reserve_many(SEND_QUEUE_CHUNKS - RAW_SEND_QUEUE_CHUNKS)
                 .await
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the blob's call ended"))?;
+                .map_err(|_| call_ended())?;
             // Two stages: this task reads and, at the same time, cuts the
             // blocks before into chunks (no copy) and sends them.
             tokio::try_join!(
@@ -460,9 +460,8 @@ async fn read_blocks(
 }
 
 /// Cuts what the compressor gives into chunks and sends them. Each chunk is
-/// copied into a buffer of its own, which comes back to be filled again once
-/// the transport has let go of it: no allocation per chunk, and no buffer freed
-/// on another thread than the one that made it (see [`reuse`]).
+/// copied into a buffer of its own, filled again once the transport has let go
+/// of it ([`Spent`]).
 async fn send_chunks(
     mut outputs: mpsc::Receiver<io::Result<Compressed>>,
     spent: mpsc::Sender<Vec<u8>>,
@@ -471,7 +470,7 @@ async fn send_chunks(
     progress: &TransferProgress,
 ) -> io::Result<()> {
     let mut filling = BytesMut::with_capacity(chunk_bytes);
-    let mut sent = VecDeque::with_capacity(SENT_CHUNKS + 1);
+    let mut sent = Spent::new(SENT_CHUNKS);
     let mut offset = 0u64;
     loop {
         let Compressed { read, output, end } = outputs.recv().await.ok_or_else(stage_stopped)??;
@@ -485,20 +484,20 @@ async fn send_chunks(
             if filling.len() < chunk_bytes && !last {
                 break;
             }
-            let data = std::mem::replace(&mut filling, reuse(&mut sent, chunk_bytes)).freeze();
-            sent.push_back(data.clone());
+            let next = sent
+                .take()
+                .filter(|buffer| buffer.capacity() >= chunk_bytes)
+                .unwrap_or_else(|| BytesMut::with_capacity(chunk_bytes));
+            let data = std::mem::replace(&mut filling, next).freeze();
+            sent.push(data.clone());
             let len = data.len() as u64;
-            send(
-                tx,
-                SendPart::Chunk(Chunk {
-                    data,
-                    offset,
-                    last,
-                    checksum: None,
-                }),
-            )
-            .await?;
-            progress.add(0, len);
+            let chunk = Chunk {
+                data,
+                offset,
+                last,
+                checksum: None,
+            };
+            send_chunk(tx, chunk, progress).await?;
             offset += len;
             if last {
                 return Ok(());
@@ -509,22 +508,39 @@ async fn send_chunks(
     }
 }
 
-/// A buffer of `capacity` for the next chunk: the oldest sent chunk's, if the
-/// transport has let go of it, else a new one. Keeps at most [`SENT_CHUNKS`]
-/// sent chunks; the oldest is freed by whoever drops it last.
-fn reuse(sent: &mut VecDeque<Bytes>, capacity: usize) -> BytesMut {
-    while sent.len() > SENT_CHUNKS {
-        sent.pop_front();
-    }
-    if sent.front().is_some_and(Bytes::is_unique)
-        && let Some(Ok(mut buffer)) = sent.pop_front().map(Bytes::try_into_mut)
-    {
-        buffer.clear();
-        if buffer.capacity() >= capacity {
-            return buffer;
+/// Buffers whose bytes went out in chunks, kept until the transport has let go
+/// of them to be filled again: no allocation per block or chunk, and no buffer
+/// freed on another thread than the one that made it (which malloc answers with
+/// memory kept in per-thread arenas). Keeps at most `keep`; beyond that the
+/// oldest is freed by whoever drops it last.
+struct Spent {
+    sent: VecDeque<Bytes>,
+    keep: usize,
+}
+
+impl Spent {
+    fn new(keep: usize) -> Self {
+        Spent {
+            sent: VecDeque::with_capacity(keep + 1),
+            keep,
         }
     }
-    BytesMut::with_capacity(capacity)
+
+    /// Keeps `buffer`, whose chunks are on their way.
+    fn push(&mut self, buffer: Bytes) {
+        self.sent.push_back(buffer);
+        if self.sent.len() > self.keep {
+            self.sent.pop_front();
+        }
+    }
+
+    /// A kept buffer the transport has let go of, emptied, if there is one.
+    fn take(&mut self) -> Option<BytesMut> {
+        let free = self.sent.iter().position(Bytes::is_unique)?;
+        let mut buffer = self.sent.remove(free)?.try_into_mut().ok()?;
+        buffer.clear();
+        Some(buffer)
+    }
 }
 
 /// Sent chunks [`send_chunks`] keeps to fill again: those in the send queue
@@ -547,9 +563,9 @@ async fn send_raw(
     let mut offset = 0u64;
     // Held back until the next one (or the end) comes, to carry `last`.
     let mut held: Option<Chunk> = None;
-    // Blocks whose chunks went out, kept until the transport has let go of
-    // them all (then they go back to the reader), at most `SENT_BLOCKS`.
-    let mut sent: VecDeque<Bytes> = VecDeque::with_capacity(SENT_BLOCKS + 1);
+    // Blocks whose chunks went out: back to the reader once the transport has
+    // let go of them all.
+    let mut sent = Spent::new(SENT_BLOCKS);
     loop {
         let block = blocks.recv().await.ok_or_else(stage_stopped)?;
         if block.is_empty() {
@@ -572,19 +588,11 @@ async fn send_raw(
                 send_chunk(tx, previous, progress).await?;
             }
         }
-        sent.push_back(block);
-        for _ in 0..sent.len() {
-            let Some(block) = sent.pop_front() else { break };
-            match block.try_into_mut() {
-                // Full when the reader has buffers enough; then this one goes.
-                Ok(done) => drop(read.try_send(done)),
-                Err(block) => sent.push_back(block),
-            }
+        while let Some(done) = sent.take() {
+            // Full when the reader has buffers enough; then this one goes.
+            drop(read.try_send(done));
         }
-        // The oldest is freed by whoever drops its last chunk.
-        while sent.len() > SENT_BLOCKS {
-            sent.pop_front();
-        }
+        sent.push(block);
     }
     let mut last = held.unwrap_or(Chunk {
         data: Bytes::new(),
@@ -678,10 +686,12 @@ impl Drop for Sending {
 }
 
 async fn send(tx: &mpsc::Sender<io::Result<SendPart>>, part: SendPart) -> io::Result<()> {
-    tx.send(Ok(part)).await.map_err(|_| {
-        // The call is over (the stream was dropped): stop quietly.
-        io::Error::new(io::ErrorKind::BrokenPipe, "the blob's call ended")
-    })
+    tx.send(Ok(part)).await.map_err(|_| call_ended())
+}
+
+/// The call is over (the stream was dropped): the sender stops quietly.
+fn call_ended() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the blob's call ended")
 }
 
 /// An opened input, read a block at a time.
@@ -783,23 +793,13 @@ impl Compressor {
             encoder
                 .set_parameter(CParameter::HashLog(table_log))
                 .and_then(|()| encoder.set_parameter(CParameter::ChainLog(table_log)))
-                .map_err(|error| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("zstd refused table log {table_log}: {error}"),
-                    )
-                })?;
+                .map_err(refused(format!("table log {table_log}")))?;
         }
         if workers > 0 {
             encoder.set_parameter(CParameter::NbWorkers(workers))?;
             encoder
                 .set_parameter(CParameter::JobSize(job_bytes))
-                .map_err(|error| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("zstd refused a job size of {job_bytes} bytes: {error}"),
-                    )
-                })?;
+                .map_err(refused(format!("a job size of {job_bytes} bytes")))?;
         }
         encoder.set_pledged_src_size(size)?;
         Ok(Compressor { encoder })
@@ -856,6 +856,16 @@ impl Compressor {
             }
         }
         Ok(output)
+    }
+}
+
+/// zstd refused a setting of the source's (`what`).
+fn refused(what: String) -> impl FnOnce(io::Error) -> io::Error {
+    move |error| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("zstd refused {what}: {error}"),
+        )
     }
 }
 
