@@ -190,6 +190,8 @@ impl BlobSource {
     /// about 13 MiB to 33–40 MiB with one worker and 41–49 MiB with two in the
     /// benchmark. Workers are off by default so that a server sending
     /// many blobs at once neither starts threads per blob nor grows per blob.
+    /// zstd takes at most 256 workers (64 on 32-bit targets) and counts more as
+    /// that; they stop when the blob is sent or its call goes away.
     ///
     /// A job is compressed from one contiguous buffer, which is cheaper per byte
     /// than single-threaded streaming's ring buffer (about 1.2 times, level 3 on

@@ -277,7 +277,8 @@ async fn every_job_size_round_trips_and_zstds_bounds_apply() {
         .map(|byte| b"abcdefgh"[usize::from(byte % 8)])
         .collect::<Vec<u8>>();
     let mut wires = Vec::new();
-    for job in [1, 512 << 10, super::WORKER_JOB_BYTES, 1 << 30, u32::MAX] {
+    // Last, 0: zstd's own choice.
+    for job in [1, 512 << 10, super::WORKER_JOB_BYTES, 1 << 30, u32::MAX, 0] {
         let source = BlobSource::from(input.clone())
             .codec(BlobCodec::Zstd)
             .workers(1)
