@@ -12,12 +12,9 @@ use tokio::net::TcpListener;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{
-    lab::nodelay,
-    proto::bench::v1::{
-        AddReply, AddRequest,
-        adder_server::{Adder, AdderServer},
-    },
+use crate::proto::bench::v1::{
+    AddReply, AddRequest,
+    adder_server::{Adder, AdderServer},
 };
 
 /// The name of the dispatch function.
@@ -100,12 +97,12 @@ pub fn dispatch_server() -> Result<DispatchServer, MountError> {
 }
 
 /// Serves the adder and the dispatch server on `listener` until the process
-/// ends, with TCP_NODELAY on every connection (see [`nodelay`]).
+/// ends, with TCP_NODELAY on every connection ([`steadfast::server::incoming`]; steadfast's [server defaults](steadfast::server#defaults)).
 pub async fn serve(listener: TcpListener) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tonic::transport::Server::builder()
+    steadfast::server::builder()
         .add_service(AdderServer::new(AdderService))
         .add_service(dispatch_server()?)
-        .serve_with_incoming(nodelay(listener))
+        .serve_with_incoming(steadfast::server::incoming(listener))
         .await?;
     Ok(())
 }

@@ -281,17 +281,6 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Incoming connections with TCP_NODELAY set.
-///
-/// tonic sets TCP_NODELAY itself only in `Server::serve`; with
-/// `serve_with_incoming*` it is up to the caller. A heartbeat method sends its
-/// response headers at once and its message later, so without TCP_NODELAY a
-/// message that follows the headers within a round trip waits for the peer's
-/// delayed ACK (about 40 ms on Linux). See BENCHMARKS.md.
-pub fn nodelay(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
 /// One line describing a heartbeat, as the client and the tour print it.
 pub fn describe(heartbeat: &steadfast::Heartbeat) -> String {
     let mut line = format!(
@@ -353,7 +342,7 @@ pub struct RunningLab {
 impl RunningLab {
     /// Starts a lab server named `name` on `127.0.0.1:0`.
     pub async fn start(name: &str) -> std::io::Result<RunningLab> {
-        Self::start_with(name, tonic::transport::Server::builder()).await
+        Self::start_with(name, steadfast::server::builder()).await
     }
 
     /// Starts a lab server with a configured `tonic` server builder.
@@ -368,7 +357,7 @@ impl RunningLab {
         let router =
             builder.add_service(crate::proto::lab::v1::lab_server::LabServer::new(service));
         let task = tokio::spawn(async move {
-            let incoming = nodelay(listener);
+            let incoming = steadfast::server::incoming(listener);
             if let Err(err) = router.serve_with_incoming(incoming).await {
                 tracing::error!("lab server stopped: {err}");
             }

@@ -21,12 +21,9 @@ use tokio::{
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming, codec::CompressionEncoding};
 
-use crate::{
-    lab::nodelay,
-    proto::bench::v1::{
-        Count, RawChunk, UploadRequest,
-        sink_server::{Sink, SinkServer},
-    },
+use crate::proto::bench::v1::{
+    Count, RawChunk, UploadRequest,
+    sink_server::{Sink, SinkServer},
 };
 
 /// What a handler reads from a blob per step, into one buffer it reuses.
@@ -77,11 +74,11 @@ impl Sink for SinkService {
 }
 
 /// Serves the sink on `listener` until the process ends: TCP_NODELAY on every
-/// connection (see [`nodelay`]), each counting the bytes read from it, and
+/// connection ([`steadfast::server::incoming`]; steadfast's [server defaults](steadfast::server#defaults)), each counting the bytes read from it, and
 /// tonic's zstd accepted (for clients that compress each message).
 pub async fn serve(listener: TcpListener) -> Result<(), tonic::transport::Error> {
-    let incoming = nodelay(listener).map(|stream| stream.map(Counted::new));
-    tonic::transport::Server::builder()
+    let incoming = steadfast::server::incoming(listener).map(|stream| stream.map(Counted::new));
+    steadfast::server::builder()
         .add_service(SinkServer::new(SinkService).accept_compressed(CompressionEncoding::Zstd))
         .serve_with_incoming(incoming)
         .await

@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod heartbeat;
 mod proto;
 pub mod retry;
+pub mod server;
 pub mod session;
 
 pub use blob::{Blob, BlobCodec, BlobSource};

@@ -408,7 +408,7 @@ impl Running {
         let server = tokio::spawn(async move {
             Server::builder()
                 .add_service(StoreServer::new(vault))
-                .serve_with_incoming(steadfast_examples::lab::nodelay(listener))
+                .serve_with_incoming(steadfast::server::incoming(listener))
                 .await
                 .expect("serve");
         });

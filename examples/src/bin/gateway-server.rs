@@ -9,11 +9,7 @@
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use steadfast_examples::{
-    gateway::GatewayService,
-    lab::{nodelay, shutdown_signal},
-    report,
-};
+use steadfast_examples::{gateway::GatewayService, lab::shutdown_signal, report};
 use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
@@ -44,9 +40,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Ends the open calls, which tonic's graceful shutdown waits for.
         let _ = stop.send(true);
     };
-    tonic::transport::Server::builder()
+    steadfast::server::builder()
         .add_service(service.into_server())
-        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
+        .serve_with_incoming_shutdown(steadfast::server::incoming(listener), shutdown)
         .await?;
     eprintln!("gateway-server stopped");
     Ok(())

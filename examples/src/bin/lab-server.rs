@@ -9,7 +9,7 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 use clap::Parser;
 use steadfast::blob::BlobLimits;
 use steadfast_examples::{
-    lab::{LabService, nodelay, shutdown_signal},
+    lab::{LabService, shutdown_signal},
     proto::lab::v1::lab_server::LabServer,
     report,
 };
@@ -55,9 +55,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let service =
         LabService::new(args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms));
-    tonic::transport::Server::builder()
+    steadfast::server::builder()
         .add_service(LabServer::new(service).blob_limits(limits))
-        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
+        .serve_with_incoming_shutdown(steadfast::server::incoming(listener), shutdown)
         .await?;
     eprintln!("lab-server stopped");
     Ok(())

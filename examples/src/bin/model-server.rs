@@ -14,7 +14,7 @@ use std::{net::SocketAddr, process::ExitCode};
 use clap::Parser;
 use steadfast::dispatch::DispatchServer;
 use steadfast_examples::{
-    lab::{nodelay, shutdown_signal},
+    lab::shutdown_signal,
     model::{ModelServer, ModelService},
     report,
 };
@@ -48,9 +48,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.name,
         listener.local_addr()?
     );
-    tonic::transport::Server::builder()
+    steadfast::server::builder()
         .add_service(dispatch)
-        .serve_with_incoming_shutdown(nodelay(listener), shutdown)
+        .serve_with_incoming_shutdown(steadfast::server::incoming(listener), shutdown)
         .await?;
     eprintln!("model-server stopped");
     Ok(())

@@ -318,9 +318,9 @@ async fn code_first() -> Result {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(
-        tonic::transport::Server::builder()
+        steadfast::server::builder()
             .add_service(ModelServer::new(ModelService::new("tour-model")))
-            .serve_with_incoming(steadfast_examples::lab::nodelay(listener)),
+            .serve_with_incoming(steadfast::server::incoming(listener)),
     );
     let proxy = CuttingProxy::start(addr, Some(Duration::from_secs(1))).await?;
     println!(
@@ -380,9 +380,9 @@ fn contact_server(
     let service = ContactService::new(5, Duration::ZERO, stopping.clone());
     let mut shutdown = stopping;
     let server = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
+        let _ = steadfast::server::builder()
             .add_service(service.into_server())
-            .serve_with_incoming_shutdown(steadfast_examples::lab::nodelay(listener), async move {
+            .serve_with_incoming_shutdown(steadfast::server::incoming(listener), async move {
                 let _ = shutdown.wait_for(|stop| *stop).await;
             })
             .await;

@@ -19,6 +19,7 @@
 //! | TCP keepalive | [`TCP_KEEPALIVE`] (60 s) | the kernel's check, below HTTP/2 |
 //! | connect timeout | [`CONNECT_TIMEOUT`] (5 s) | a connection attempt to a black-holed address ends |
 //! | `TCP_NODELAY` | on | a message that follows its headers does not wait ~40 ms for a delayed ACK |
+//! | HTTP/2 largest frame the server may send (`SETTINGS_MAX_FRAME_SIZE`) | [`MAX_FRAME_BYTES`](crate::server::MAX_FRAME_BYTES) (256 KiB; HTTP/2's default is 16 KiB) | a downloaded blob's 128 KiB chunk arrives in one DATA frame instead of eight (see [`server`](crate::server#defaults)) |
 //!
 //! Cloud load balancers and NATs drop connections idle for a few minutes without
 //! telling either end; a PING every 30 s keeps them and finds the dead ones
@@ -142,6 +143,7 @@ pub fn with_defaults(endpoint: Endpoint) -> Endpoint {
         .tcp_keepalive(Some(TCP_KEEPALIVE))
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
+        .max_frame_size(crate::server::MAX_FRAME_BYTES)
 }
 
 /// A channel to `dst` with steadfast's [defaults](self#defaults), connected by
