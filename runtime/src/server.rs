@@ -23,15 +23,15 @@
 //! any of them on the returned [`Server`].
 //!
 //! **Frame size.** An upload's 128 KiB chunks reach the handler in one DATA
-//! frame each, not eight: in `blob-bench` (BENCHMARKS.md) a level-1 upload cost
-//! the server about 6 % less CPU and 20 % fewer context switches, and the client
-//! 5 % less CPU. The setting only allows larger frames: clients that send 16 KiB
-//! frames (nginx, grpcio) are served as before. Its cost is that a connection
-//! may buffer one whole frame before decoding it, so up to 256 KiB per busy
+//! frame each, not eight. Measured over loopback (BENCHMARKS.md, 512 MiB
+//! uploads, means of three): a level-1 blob upload cost the server 4–10 % less
+//! CPU, and plain tonic streaming of 64 KiB messages cost it 59 % less and ran
+//! 40 % faster. The setting is only the largest frame allowed: a client that
+//! sends smaller ones is served as before. Its cost is that a connection may
+//! buffer one whole frame before decoding it, so up to 256 KiB per busy
 //! connection, and that one large frame on a slow link holds back other calls'
-//! frames on the same connection for as long as it takes to send (20 ms at
-//! 100 Mbit/s). A steadfast [channel](crate::channel) sets the same limit for
-//! what it receives (blob downloads).
+//! frames on the same connection while it is sent (20 ms at 100 Mbit/s). A steadfast [channel](crate::channel) sets the same
+//! limit for what it receives (blob downloads).
 //!
 //! **`TCP_NODELAY`.** tonic sets it itself only in `Server::serve`; with
 //! `serve_with_incoming*` it is up to the caller, which is what [`incoming`]
