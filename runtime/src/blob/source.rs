@@ -489,6 +489,10 @@ async fn send_chunks(
             let next = sent
                 .take()
                 .filter(|buffer| buffer.capacity() >= chunk_bytes)
+                .map(|mut buffer| {
+                    buffer.clear();
+                    buffer
+                })
                 .unwrap_or_else(|| BytesMut::with_capacity(chunk_bytes));
             let data = std::mem::replace(&mut filling, next).freeze();
             sent.push(data.clone());
@@ -536,12 +540,11 @@ impl Spent {
         }
     }
 
-    /// A kept buffer the transport has let go of, emptied, if there is one.
+    /// A kept buffer the transport has let go of, if there is one, with the
+    /// bytes it held (which the caller clears or overwrites).
     fn take(&mut self) -> Option<BytesMut> {
         let free = self.sent.iter().position(Bytes::is_unique)?;
-        let mut buffer = self.sent.remove(free)?.try_into_mut().ok()?;
-        buffer.clear();
-        Some(buffer)
+        self.sent.remove(free)?.try_into_mut().ok()
     }
 }
 
@@ -749,14 +752,23 @@ impl Opened {
         match self {
             Opened::Bytes(bytes) => Ok(bytes.split_to(bytes.len().min(BLOCK_BYTES))),
             Opened::Reader(reader) => {
+                // Read into initialized bytes (a block read into before keeps
+                // its length; only a new one is zeroed): a reader that fills
+                // `ReadBuf::initialize_unfilled`, as many do, would otherwise
+                // zero every block before filling it.
                 let mut block = buffer.unwrap_or_default();
-                block.clear();
-                block.reserve(BLOCK_BYTES);
-                while block.len() < BLOCK_BYTES {
-                    if reader.read_buf(&mut block).await? == 0 {
-                        break;
+                if block.len() < BLOCK_BYTES {
+                    block.resize(BLOCK_BYTES, 0);
+                }
+                block.truncate(BLOCK_BYTES);
+                let mut filled = 0;
+                while filled < BLOCK_BYTES {
+                    match reader.read(&mut block[filled..]).await? {
+                        0 => break,
+                        n => filled += n,
                     }
                 }
+                block.truncate(filled);
                 Ok(block.freeze())
             }
         }
