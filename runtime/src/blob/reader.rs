@@ -6,7 +6,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinHandle;
 use tonic::Status;
 use xxhash_rust::xxh3::Xxh3Default;
@@ -20,7 +20,9 @@ pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send
 
 /// A blob being received: an [`AsyncRead`] of its uncompressed bytes,
 /// decompressed chunk by chunk as they arrive (or passed on as they are, for a
-/// blob sent with [`BlobCodec::None`]).
+/// blob sent with [`BlobCodec::None`]). It is also an [`AsyncBufRead`], which
+/// hands out the decompressed blocks without copying them (for a hasher, or
+/// `tokio::io::copy_buf`).
 ///
 /// The read ends (`Ok(0)`) only once the whole blob came and was verified: the last
 /// chunk arrived (and the stream ended after it), offsets were contiguous, the
@@ -163,7 +165,8 @@ impl Blob {
         let path = path.as_ref();
         let written = async {
             let mut file = tokio::fs::File::create(path).await?;
-            let written = tokio::io::copy(&mut self, &mut file).await?;
+            // Straight from the decompressed blocks: no copy into a buffer between.
+            let written = tokio::io::copy_buf(&mut self, &mut file).await?;
             file.flush().await?;
             file.sync_all().await?;
             Ok::<_, io::Error>(written)
@@ -184,6 +187,15 @@ impl Blob {
                 ))
             }
         }
+    }
+
+    /// The error a read gives for `status`: the first ends the blob.
+    fn failed_read(&mut self, status: Status) -> io::Error {
+        if self.failed.is_some() {
+            return io_error(status);
+        }
+        tracing::debug!(code = ?status.code(), message = status.message(), "blob failed");
+        self.fail(status)
     }
 
     fn fail(&mut self, status: Status) -> io::Error {
@@ -327,14 +339,27 @@ impl AsyncRead for Blob {
                 Poll::Ready(Ok(()))
             }
             Ok(false) => Poll::Ready(Ok(())),
-            Err(status) => {
-                if this.failed.is_some() {
-                    return Poll::Ready(Err(io_error(status)));
-                }
-                tracing::debug!(code = ?status.code(), message = status.message(), "blob failed");
-                Poll::Ready(Err(this.fail(status)))
-            }
+            Err(status) => Poll::Ready(Err(this.failed_read(status))),
         }
+    }
+}
+
+/// The blob's bytes without a copy: `fill_buf` gives the decompressed block
+/// as it is (a slice of it), `consume` moves past what was used. The same
+/// verification and errors as [`AsyncRead`]: an empty buffer only once the
+/// whole blob came and was verified.
+impl AsyncBufRead for Blob {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        match ready!(this.poll_fill(cx)) {
+            Ok(_) => Poll::Ready(Ok(&this.ready[..])),
+            Err(status) => Poll::Ready(Err(this.failed_read(status))),
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        this.ready.advance(amt.min(this.ready.len()));
     }
 }
 

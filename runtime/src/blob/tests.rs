@@ -62,6 +62,51 @@ async fn receive(
     Ok(out)
 }
 
+/// Reads a blob to its end (or error) through `AsyncBufRead`, without a copy.
+async fn receive_buffered(
+    header: BlobHeader,
+    chunks: Vec<Chunk>,
+    limits: BlobLimits,
+) -> Result<Vec<u8>, Status> {
+    use tokio::io::AsyncBufReadExt;
+    let mut blob = Blob::new(
+        header,
+        chunks_of(chunks.into_iter().map(Ok).collect()),
+        limits,
+    )?;
+    let mut out = Vec::new();
+    loop {
+        let piece = blob.fill_buf().await.map_err(|e| status(&e))?;
+        if piece.is_empty() {
+            return Ok(out);
+        }
+        // Take part of it only, to check that `consume` keeps the rest.
+        let n = piece.len().min(100_000);
+        out.extend_from_slice(&piece[..n]);
+        blob.consume(n);
+    }
+}
+
+#[tokio::test]
+async fn a_blob_reads_whole_through_async_buf_read_and_fails_there_as_through_async_read() {
+    for (compressible, codec) in [(true, BlobCodec::Zstd), (false, BlobCodec::None)] {
+        let input = data(3 * BLOCK_BYTES + 7, compressible);
+        let (header, chunks) = send(BlobSource::from(input.clone()).codec(codec))
+            .await
+            .expect("sent");
+        let output = receive_buffered(header, chunks.clone(), BlobLimits::default()).await;
+        assert!(output.expect("whole") == input, "{codec:?}");
+
+        // The last chunk missing: an error, never a short blob.
+        let mut truncated = chunks;
+        truncated.pop();
+        let error = receive_buffered(header, truncated, BlobLimits::default())
+            .await
+            .expect_err("truncated");
+        assert_eq!(error.code(), Code::DataLoss, "{codec:?}: {error:?}");
+    }
+}
+
 /// The codec a blob's header names.
 fn codec_of(header: &BlobHeader) -> Codec {
     Codec::try_from(header.codec).expect("a known codec")
