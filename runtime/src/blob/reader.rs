@@ -189,15 +189,6 @@ impl Blob {
         }
     }
 
-    /// The error a read gives for `status`: the first ends the blob.
-    fn failed_read(&mut self, status: Status) -> io::Error {
-        if self.failed.is_some() {
-            return io_error(status);
-        }
-        tracing::debug!(code = ?status.code(), message = status.message(), "blob failed");
-        self.fail(status)
-    }
-
     fn fail(&mut self, status: Status) -> io::Error {
         // Stop the transfer: on a server this lets the call end.
         self.chunks = None;
@@ -326,21 +317,15 @@ impl Blob {
 
 impl AsyncRead for Blob {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match ready!(this.poll_fill(cx)) {
-            Ok(true) => {
-                let n = this.ready.len().min(buf.remaining());
-                buf.put_slice(&this.ready[..n]);
-                this.ready.advance(n);
-                Poll::Ready(Ok(()))
-            }
-            Ok(false) => Poll::Ready(Ok(())),
-            Err(status) => Poll::Ready(Err(this.failed_read(status))),
-        }
+        let available = ready!(self.as_mut().poll_fill_buf(cx))?;
+        let n = available.len().min(buf.remaining());
+        buf.put_slice(&available[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -353,7 +338,12 @@ impl AsyncBufRead for Blob {
         let this = self.get_mut();
         match ready!(this.poll_fill(cx)) {
             Ok(_) => Poll::Ready(Ok(&this.ready[..])),
-            Err(status) => Poll::Ready(Err(this.failed_read(status))),
+            // Every later read gives the error that ended the blob again.
+            Err(status) if this.failed.is_some() => Poll::Ready(Err(io_error(status))),
+            Err(status) => {
+                tracing::debug!(code = ?status.code(), message = status.message(), "blob failed");
+                Poll::Ready(Err(this.fail(status)))
+            }
         }
     }
 

@@ -46,17 +46,22 @@ fn chunks_of(items: Vec<Result<Chunk, Status>>) -> Chunks {
     Box::pin(tokio_stream::iter(items))
 }
 
+/// The blob a receiver makes of `header` and `chunks`.
+fn blob_of(header: BlobHeader, chunks: Vec<Chunk>, limits: BlobLimits) -> Result<Blob, Status> {
+    Blob::new(
+        header,
+        chunks_of(chunks.into_iter().map(Ok).collect()),
+        limits,
+    )
+}
+
 /// Reads a blob to its end (or error).
 async fn receive(
     header: BlobHeader,
     chunks: Vec<Chunk>,
     limits: BlobLimits,
 ) -> Result<Vec<u8>, Status> {
-    let mut blob = Blob::new(
-        header,
-        chunks_of(chunks.into_iter().map(Ok).collect()),
-        limits,
-    )?;
+    let mut blob = blob_of(header, chunks, limits)?;
     let mut out = Vec::new();
     blob.read_to_end(&mut out).await.map_err(|e| status(&e))?;
     Ok(out)
@@ -69,11 +74,7 @@ async fn receive_buffered(
     limits: BlobLimits,
 ) -> Result<Vec<u8>, Status> {
     use tokio::io::AsyncBufReadExt;
-    let mut blob = Blob::new(
-        header,
-        chunks_of(chunks.into_iter().map(Ok).collect()),
-        limits,
-    )?;
+    let mut blob = blob_of(header, chunks, limits)?;
     let mut out = Vec::new();
     loop {
         let piece = blob.fill_buf().await.map_err(|e| status(&e))?;
@@ -151,12 +152,7 @@ async fn round_trips_at_the_edges_of_chunks_and_blocks_with_every_codec() {
                     let wire: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
                     assert!(wire == input, "{what}: raw chunks carry the bytes");
                 }
-                let mut blob = Blob::new(
-                    header,
-                    chunks_of(chunks.into_iter().map(Ok).collect()),
-                    BlobLimits::default(),
-                )
-                .expect("accepted");
+                let mut blob = blob_of(header, chunks, BlobLimits::default()).expect("accepted");
                 let received = match expected {
                     Codec::None => BlobCodec::None,
                     _ => BlobCodec::Zstd,
@@ -274,12 +270,7 @@ async fn a_raw_blob_from_a_reader_round_trips_and_progress_counts_every_byte_onc
         assert_eq!(header.size, size);
         assert_eq!(progress.bytes(), input.len() as u64);
         assert_eq!(progress.wire_bytes(), input.len() as u64);
-        let mut blob = Blob::new(
-            header,
-            chunks_of(chunks.into_iter().map(Ok).collect()),
-            BlobLimits::default(),
-        )
-        .expect("accepted");
+        let mut blob = blob_of(header, chunks, BlobLimits::default()).expect("accepted");
         let received = blob.progress();
         let mut output = Vec::new();
         blob.read_to_end(&mut output).await.expect("whole");
@@ -417,12 +408,7 @@ async fn a_file_round_trips_and_a_missing_file_is_an_error() {
     std::fs::write(&path, &input).expect("written");
     let (header, chunks) = send(BlobSource::from_path(&path)).await.expect("sent");
     assert_eq!(header.size, Some(input.len() as u64));
-    let mut blob = Blob::new(
-        header,
-        chunks_of(chunks.into_iter().map(Ok).collect()),
-        BlobLimits::default(),
-    )
-    .expect("accepted");
+    let mut blob = blob_of(header, chunks, BlobLimits::default()).expect("accepted");
     let out = dir.path().join("output.bin");
     assert_eq!(blob.progress().total(), Some(input.len() as u64));
     let _ = &mut blob;
@@ -627,12 +613,7 @@ async fn a_decompression_bomb_is_refused_at_the_limit() {
         codec: crate::proto::v1::Codec::Zstd.into(),
     };
     let limits = BlobLimits::new().max_size(64 << 20);
-    let mut blob = Blob::new(
-        header,
-        chunks_of(chunks.into_iter().map(Ok).collect()),
-        limits,
-    )
-    .expect("accepted");
+    let mut blob = blob_of(header, chunks, limits).expect("accepted");
     let mut sink = tokio::io::sink();
     let error = tokio::io::copy(&mut blob, &mut sink)
         .await
@@ -665,22 +646,12 @@ async fn an_error_from_the_peer_ends_the_read_with_that_status() {
 #[tokio::test]
 async fn to_bytes_honours_its_limit() {
     let (header, chunks) = sample(10_000).await;
-    let blob = Blob::new(
-        header,
-        chunks_of(chunks.clone().into_iter().map(Ok).collect()),
-        BlobLimits::default(),
-    )
-    .expect("accepted");
+    let blob = blob_of(header, chunks.clone(), BlobLimits::default()).expect("accepted");
     assert_eq!(
         blob.to_bytes(9_999).await.expect_err("over").code(),
         Code::ResourceExhausted
     );
-    let blob = Blob::new(
-        header,
-        chunks_of(chunks.into_iter().map(Ok).collect()),
-        BlobLimits::default(),
-    )
-    .expect("accepted");
+    let blob = blob_of(header, chunks, BlobLimits::default()).expect("accepted");
     assert_eq!(blob.to_bytes(10_000).await.expect("fits").len(), 10_000);
 }
 
