@@ -67,14 +67,9 @@ async fn receive(
     Ok(out)
 }
 
-/// Reads a blob to its end (or error) through `AsyncBufRead`, without a copy.
-async fn receive_buffered(
-    header: BlobHeader,
-    chunks: Vec<Chunk>,
-    limits: BlobLimits,
-) -> Result<Vec<u8>, Status> {
+/// Reads `blob` to its end (or error) through `AsyncBufRead`, without a copy.
+async fn read_buffered(mut blob: Blob) -> Result<Vec<u8>, Status> {
     use tokio::io::AsyncBufReadExt;
-    let mut blob = blob_of(header, chunks, limits)?;
     let mut out = Vec::new();
     loop {
         let piece = blob.fill_buf().await.map_err(|e| status(&e))?;
@@ -95,15 +90,19 @@ async fn a_blob_reads_whole_through_async_buf_read_and_fails_there_as_through_as
         let (header, chunks) = send(BlobSource::from(input.clone()).codec(codec))
             .await
             .expect("sent");
-        let output = receive_buffered(header, chunks.clone(), BlobLimits::default()).await;
+        let output = read_buffered(
+            blob_of(header, chunks.clone(), BlobLimits::default()).expect("accepted"),
+        )
+        .await;
         assert!(output.expect("whole") == input, "{codec:?}");
 
         // The last chunk missing: an error, never a short blob.
         let mut truncated = chunks;
         truncated.pop();
-        let error = receive_buffered(header, truncated, BlobLimits::default())
-            .await
-            .expect_err("truncated");
+        let error =
+            read_buffered(blob_of(header, truncated, BlobLimits::default()).expect("accepted"))
+                .await
+                .expect_err("truncated");
         assert_eq!(error.code(), Code::DataLoss, "{codec:?}: {error:?}");
     }
 }
