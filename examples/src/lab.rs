@@ -14,7 +14,7 @@ use std::{
 
 use sha2::{Digest as _, Sha256};
 use steadfast::{Blob, BlobSource, Progress};
-use tokio::{io::AsyncReadExt, time::Instant};
+use tokio::{io::AsyncBufReadExt, time::Instant};
 use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
 use tonic::{Request, Response, Status};
 
@@ -31,9 +31,6 @@ pub const MAX_SLEEP_MS: u64 = 3_600_000;
 
 /// The largest blob `Fetch` generates (16 GiB, what a client accepts by default).
 pub const MAX_FETCH_BYTES: u64 = 16 << 30;
-
-/// What `Digest` reads from its blob per step, into one buffer it reuses.
-const DIGEST_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Counts of handler runs, so tests and the tour can see cancellation.
 #[derive(Debug, Default)]
@@ -239,17 +236,19 @@ impl Lab for LabService {
 pub async fn hash_blob(blob: &mut Blob, progress: &Progress) -> Result<(u64, String), Status> {
     let total = blob.declared_size();
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0; DIGEST_BUFFER_BYTES];
     let mut size: u64 = 0;
     loop {
-        let n = blob
-            .read(&mut buffer)
+        // The blob lends each decompressed block (no copy into a buffer here).
+        let block = blob
+            .fill_buf()
             .await
             .map_err(|e| steadfast::blob::status(&e))?;
+        let n = block.len();
         if n == 0 {
             return Ok((size, hex(&hasher.finalize())));
         }
-        hasher.update(&buffer[..n]);
+        hasher.update(block);
+        blob.consume(n);
         size += n as u64;
         match total {
             Some(total) if total > 0 => progress.report(
