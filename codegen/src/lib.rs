@@ -565,7 +565,7 @@ impl Builder {
         self
     }
 
-    /// The codec of every generated method, as in tonic-prost-build. The frames of rewritten methods are prost messages too, so a codec for prost messages serves them. Default: `tonic_prost::ProstCodec`; for heartbeat methods without blobs, the same prost encoding with 512-byte buffers instead of tonic's 8 KiB (a heartbeat call keeps its response body, and so its buffer, for as long as it runs; blob chunks want the larger buffers).
+    /// The codec of every generated method, as in tonic-prost-build. The frames of rewritten methods are prost messages too, so a codec for prost messages serves them. Default: `tonic_prost::ProstCodec`; for the methods steadfast rewrites (heartbeats, blobs), the same prost encoding with 512-byte buffers instead of tonic's 8 KiB (a heartbeat call keeps its response body, and so its buffer, for as long as it runs) and room reserved for each message before it is written (prost would otherwise write a blob chunk twice, into twice its size).
     ///
     /// ```no_run
     /// steadfast_build::configure().codec_path("crate::codec::MyCodec").compile_protos(&["proto/lab.proto"], &["proto"])?;

@@ -75,10 +75,10 @@ pub(crate) struct MethodModel {
 }
 
 impl MethodModel {
-    /// Heartbeats and nothing else: the response frames are small and the
-    /// call long, which is what the runtime's `FrameCodec` is for.
-    pub(crate) fn heartbeat_only(&self) -> bool {
-        self.heartbeat.is_some() && !self.request_blob && !self.response_blob
+    /// Steadfast changes the method's wire shape (heartbeat frames, blob
+    /// uploads or downloads): its calls get the runtime's `FrameCodec`.
+    pub(crate) fn has_frames(&self) -> bool {
+        self.heartbeat.is_some() || self.request_blob || self.response_blob
     }
 
     #[cfg(test)]

@@ -528,7 +528,7 @@ mod tests {
                     assert_eq!(sleep.output_type(), ".lab.v1.LabSleepFrame");
                     assert!(sleep.server_streaming());
                     assert_eq!(fields(file, "LabSleepFrame").len(), 2);
-                    assert!(!model.heartbeat_only());
+                    assert!(model.has_frames());
                 }
                 None => {
                     assert_eq!(sleep.output_type(), ".lab.v1.SleepReply");

@@ -190,7 +190,7 @@ fn codecs_of(source: &str, builder: steadfast_build::Builder) -> Vec<String> {
 }
 
 #[test]
-fn heartbeat_methods_get_the_frame_codec_unless_a_codec_is_configured() {
+fn rewritten_methods_get_the_frame_codec_unless_a_codec_is_configured() {
     let frame = "::steadfast::__private::FrameCodec::default();";
     let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
     // Client (Sleep, Plain), then server (Sleep, Plain).
@@ -206,23 +206,24 @@ fn heartbeat_methods_get_the_frame_codec_unless_a_codec_is_configured() {
 }
 
 #[test]
-fn blob_methods_get_the_prost_codec_heartbeats_or_not() {
+fn blob_methods_get_the_frame_codec_heartbeats_or_not() {
     const BLOBS: &str = r#"syntax = "proto3";
 package lab.v1;
 import "steadfast/v1/options.proto";
 service Lab {
-  rpc Put(Req) returns (Rep) { option (steadfast.v1.method) = { request_blob: true, heartbeat_ms: 100 }; }
+  rpc Put(Req) returns (Rep) { option (steadfast.v1.method) = { request_blob: true }; }
   rpc Get(Req) returns (Rep) { option (steadfast.v1.method) = { response_blob: true, heartbeat_ms: 100 }; }
   rpc Sleep(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 100 }; }
+  rpc Plain(Req) returns (Rep);
 }
 message Req {}
 message Rep {}
 "#;
     let frame = "::steadfast::__private::FrameCodec::default();";
     let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
-    // Client (Put, Get, Sleep), then server (Put, Get, Sleep).
+    // Client (Put, Get, Sleep, Plain), then server (the same).
     assert_eq!(
         codecs_of(BLOBS, steadfast_build::configure()),
-        [prost, prost, frame, prost, prost, frame]
+        [frame, frame, frame, prost, frame, frame, frame, prost]
     );
 }

@@ -34,7 +34,9 @@ pub mod __private {
         CallContext, blob_call_context, call_context, call_download, call_optional_download,
         call_streaming, call_unary,
     };
-    pub use crate::heartbeat::frame::{BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
+    pub use crate::heartbeat::frame::{
+        BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart, ReservingEncoder,
+    };
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
     pub use crate::retry::{RetryMethod, Retrying, retry_policy, session_policy};

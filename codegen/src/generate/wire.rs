@@ -92,11 +92,12 @@ pub(crate) fn generate(
 ) -> TokenStream {
     let sf = &settings.crate_path;
     let path = |tokens: TokenStream| tokens.to_string().replace(' ', "");
-    // A configured codec serves every method. Otherwise heartbeat-only methods
-    // get the runtime's `FrameCodec` (prost with small buffers: the body of a
-    // heartbeat call lives as long as the call, and its frames are small), and
-    // every other method tonic-prost's codec (blob chunks are large: they want
-    // tonic's usual buffers).
+    // A configured codec serves every method. Otherwise the methods steadfast
+    // rewrites (heartbeats, blobs) get the runtime's `FrameCodec`: small
+    // buffers, for a body that lives as long as the call and writes small
+    // frames now and then, and room made for each message before it is
+    // written, for blob chunks (which prost would otherwise copy twice). Every
+    // other method gets tonic-prost's codec, as tonic would give it.
     let plain_codec = settings
         .codec_path
         .clone()
@@ -111,13 +112,13 @@ pub(crate) fn generate(
             .methods
             .iter()
             .map(|method| {
-                let heartbeat = model
+                let framed = model
                     .methods
                     .iter()
-                    .any(|m| m.proto_name == method.proto_name && m.heartbeat_only());
+                    .any(|m| m.proto_name == method.proto_name && m.has_frames());
                 WireMethod {
                     method,
-                    codec_path: if heartbeat {
+                    codec_path: if framed {
                         frame_codec.clone()
                     } else {
                         plain_codec.clone()

@@ -1465,7 +1465,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Digest");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Digest"));
@@ -1488,7 +1488,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Fetch");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Fetch"));
@@ -1883,7 +1883,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = DigestSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1931,7 +1931,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = FetchSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

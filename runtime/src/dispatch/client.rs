@@ -17,7 +17,7 @@ use tonic_prost::ProstCodec;
 use super::{FUNC_NAME, FunctionInfo, SERVICE_NAME, UPSTREAM};
 use crate::blob::glue::upload_optional;
 use crate::heartbeat::client::{blob_call_context, call_optional_download};
-use crate::heartbeat::frame::FRAME_OVERHEAD;
+use crate::heartbeat::frame::{FRAME_OVERHEAD, FrameCodec};
 use crate::proto::v1::{CallHead, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload};
 use crate::{Blob, BlobSource};
 
@@ -215,7 +215,7 @@ where
         let call = self.inner.streaming(
             request,
             path,
-            ProstCodec::<DispatchUpload, DispatchFrame>::default(),
+            FrameCodec::<DispatchUpload, DispatchFrame>::default(),
         );
         let (response, blob) =
             outcome.check(call_optional_download::<DispatchFrame, _>(context, call).await)?;

@@ -25,7 +25,7 @@ use crate::Progress;
 use crate::blob::BlobLimits;
 use crate::blob::glue::{accept_optional_upload, serve_optional_download};
 use crate::heartbeat::deadline::Deadline;
-use crate::heartbeat::frame::FRAME_OVERHEAD;
+use crate::heartbeat::frame::{FRAME_OVERHEAD, FrameCodec};
 use crate::heartbeat::server::FrameStream;
 use crate::proto::v1::{
     CallResult, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload, FunctionInfo,
@@ -490,7 +490,7 @@ where
         let server = self.clone();
         match request.uri().path() {
             CALL_PATH => Box::pin(async move {
-                let mut grpc = server.grpc(ProstCodec::default());
+                let mut grpc = server.grpc(FrameCodec::default());
                 Ok(grpc.streaming(CallSvc(server), request).await)
             }),
             DESCRIBE_PATH => Box::pin(async move {

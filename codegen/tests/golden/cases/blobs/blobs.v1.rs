@@ -2174,7 +2174,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Put"));
@@ -2200,7 +2200,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/PutSlow",
                 );
@@ -2225,7 +2225,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Get");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Get"));
@@ -2249,7 +2249,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/GetSlow",
                 );
@@ -2277,7 +2277,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/Transform",
                 );
@@ -2306,7 +2306,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/TransformSlow",
                 );
@@ -2334,7 +2334,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/move");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "move"));
@@ -2643,7 +2643,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2693,7 +2693,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSlowSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2740,7 +2740,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = GetSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2787,7 +2787,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = GetSlowSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2837,7 +2837,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TransformSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2887,7 +2887,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TransformSlowSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2936,7 +2936,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = moveSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3903,7 +3903,7 @@ pub mod mirror_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Mirror/Echo");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Mirror", "Echo"));
@@ -4085,7 +4085,7 @@ pub mod mirror_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = EchoSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

@@ -1315,7 +1315,7 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Put"));
@@ -1761,7 +1761,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

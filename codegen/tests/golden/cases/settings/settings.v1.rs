@@ -1341,7 +1341,7 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Put",
                 );
@@ -1367,7 +1367,7 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = ::steadfast::__private::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Swap",
                 );
@@ -1695,7 +1695,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1744,7 +1744,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SwapSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = ::steadfast::__private::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
