@@ -589,7 +589,7 @@ impl Crafted {
             .collect();
         let last = chunks.last_mut().expect("a chunk");
         last.last = true;
-        last.checksum = checksum.then(|| xxhash_rust::xxh3::xxh3_64(data));
+        last.checksum = checksum.then(|| twox_hash::XxHash3_64::oneshot(data));
         Crafted {
             header: Some(BlobHeader {
                 size: Some(data.len() as u64),
@@ -923,7 +923,7 @@ const FAULTS: &[Fault] = &[
                 data.extend_from_slice(&chunk.data);
             }
             data.resize(1024 * 1024 + 1, 0);
-            let checksum = xxhash_rust::xxh3::xxh3_64(&data);
+            let checksum = twox_hash::XxHash3_64::oneshot(&data);
             blob.declare(data.len() as u64);
             blob.chunks = vec![Chunk {
                 data: data.into(),

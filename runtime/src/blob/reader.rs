@@ -1,4 +1,5 @@
 use std::fmt;
+use std::hash::Hasher as _;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
@@ -9,7 +10,7 @@ use futures_core::Stream;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinHandle;
 use tonic::Status;
-use xxhash_rust::xxh3::Xxh3Default;
+use twox_hash::XxHash3_64;
 use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
 
 use super::{BLOCK_BYTES, BlobCodec, BlobLimits, TransferProgress, io_error};
@@ -379,7 +380,7 @@ fn over_limit(size: u64, limit: u64) -> Status {
 /// default 1 MiB limit takes well under a millisecond.
 #[derive(Default)]
 struct Passthrough {
-    hasher: Xxh3Default,
+    hasher: XxHash3_64,
     /// The offset the next chunk must have: the bytes so far.
     offset: u64,
     /// The last chunk came (and was verified).
@@ -425,7 +426,7 @@ impl Passthrough {
                 self.offset
             )));
         }
-        self.hasher.update(&chunk.data);
+        self.hasher.write(&chunk.data);
         if chunk.last {
             self.last_seen = true;
             if let Some(size) = declared
@@ -436,7 +437,7 @@ impl Passthrough {
                     self.offset
                 )));
             }
-            let digest = self.hasher.digest();
+            let digest = self.hasher.finish();
             match chunk.checksum {
                 Some(checksum) if checksum == digest => {}
                 Some(checksum) => {

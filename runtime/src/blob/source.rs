@@ -1,6 +1,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::hash::Hasher as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zstd::stream::raw::{CParameter, Encoder, InBuffer, Operation, OutBuffer};
 
-use xxhash_rust::xxh3::Xxh3Default;
+use twox_hash::XxHash3_64;
 
 use super::{
     AUTO_RAW_PERCENT, AUTO_WAIT, BLOCK_BYTES, BlobCodec, DEFAULT_CHUNK_BYTES, DEFAULT_LEVEL,
@@ -564,7 +565,7 @@ async fn send_raw(
     chunk_bytes: usize,
     progress: &TransferProgress,
 ) -> io::Result<()> {
-    let mut hasher = Xxh3Default::new();
+    let mut hasher = XxHash3_64::new();
     let mut offset = 0u64;
     // Held back until the next one (or the end) comes, to carry `last`.
     let mut held: Option<Chunk> = None;
@@ -576,7 +577,7 @@ async fn send_raw(
         if block.is_empty() {
             break;
         }
-        hasher.update(&block);
+        hasher.write(&block);
         progress.add(block.len() as u64, 0);
         let mut rest = block.clone();
         while !rest.is_empty() {
@@ -606,7 +607,7 @@ async fn send_raw(
         checksum: None,
     });
     last.last = true;
-    last.checksum = Some(hasher.digest());
+    last.checksum = Some(hasher.finish());
     send_chunk(tx, last, progress).await
 }
 

@@ -146,7 +146,7 @@ async fn round_trips_at_the_edges_of_chunks_and_blocks_with_every_codec() {
                 if expected == Codec::None {
                     let (last, rest) = chunks.split_last().expect("a chunk");
                     assert!(rest.iter().all(|c| !c.last && c.checksum.is_none()));
-                    let checksum = xxhash_rust::xxh3::xxh3_64(&input);
+                    let checksum = twox_hash::XxHash3_64::oneshot(&input);
                     assert_eq!(last.checksum, Some(checksum), "{what}");
                     let wire: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
                     assert!(wire == input, "{what}: raw chunks carry the bytes");
@@ -177,7 +177,10 @@ async fn an_empty_raw_blob_is_one_empty_last_chunk_with_its_checksum() {
         assert_eq!(header.size, Some(0));
         assert_eq!(chunks.len(), 1, "{codec:?}");
         assert!(chunks[0].data.is_empty() && chunks[0].last && chunks[0].offset == 0);
-        assert_eq!(chunks[0].checksum, Some(xxhash_rust::xxh3::xxh3_64(b"")));
+        assert_eq!(
+            chunks[0].checksum,
+            Some(twox_hash::XxHash3_64::oneshot(b""))
+        );
         let output = receive(header, chunks.clone(), BlobLimits::default()).await;
         assert_eq!(output.expect("whole"), Vec::<u8>::new());
 
@@ -741,7 +744,7 @@ const RAW_FAULTS: &[RawFault] = &[
             chunks.truncate(3);
             let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
             chunks[2].last = true;
-            chunks[2].checksum = Some(xxhash_rust::xxh3::xxh3_64(&bytes));
+            chunks[2].checksum = Some(twox_hash::XxHash3_64::oneshot(&bytes));
         },
     },
     RawFault {
