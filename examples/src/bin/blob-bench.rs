@@ -64,9 +64,9 @@
 //! what gets there, where a core is free; a goal counts as met when that
 //! setting meets it). Each speed goal is read upload by upload: the ratio of
 //! each steadfast upload to its reference (the contender's upload in the same
-//! round, which ran just before or just after it; at level 1, the ceiling
-//! measured around it), and the goal is the median of those ratios. The ratio
-//! of the medians is printed beside it.
+//! round, seconds away, and with two contenders just before or just after it;
+//! at level 1, the ceiling measured around it), and the goal is the median of
+//! those ratios. The ratio of the medians is printed beside it.
 //!
 //! Prints a line per upload, a summary table and a markdown snippet. See
 //! `BENCHMARKS.md` for results.
