@@ -15,7 +15,7 @@ use std::{
 
 use steadfast::Blob;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, ReadBuf},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
 };
 use tokio_stream::StreamExt;
@@ -54,20 +54,12 @@ impl Sink for SinkService {
         mut blob: Blob,
     ) -> Result<Response<Count>, Status> {
         let wire = WireCount::of(&request);
-        // Through `AsyncBufRead`: the blob lends its decompressed blocks, so
-        // this sink, like the raw one, never copies the bytes it counts.
-        let mut bytes = 0u64;
-        loop {
-            let n = match blob.fill_buf().await {
-                Ok(block) => block.len(),
-                Err(error) => return Err(steadfast::blob::status(&error)),
-            };
-            if n == 0 {
-                break;
-            }
-            blob.consume(n);
-            bytes += n as u64;
-        }
+        // `copy_buf` takes the blob's decompressed blocks as they are (its
+        // `AsyncBufRead`), so this sink, like the raw one, never copies the
+        // bytes it counts.
+        let bytes = tokio::io::copy_buf(&mut blob, &mut tokio::io::sink())
+            .await
+            .map_err(|error| steadfast::blob::status(&error))?;
         Ok(Response::new(Count {
             bytes,
             wire_bytes: wire.get(),

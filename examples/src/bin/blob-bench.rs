@@ -649,8 +649,8 @@ impl Results {
 /// What a speed goal compares with.
 enum Reference<'a> {
     /// Another contender: its MB/s round by round. Each upload is read
-    /// against the contender's upload in its own round (the two ran back to
-    /// back, in alternating order).
+    /// against the contender's upload in its own round (seconds away; with
+    /// two contenders, just before or just after it).
     Contender(&'a Case),
     /// The single-thread ceiling measured around each upload
     /// ([`Sample::ceiling`]).

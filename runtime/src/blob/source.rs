@@ -758,10 +758,7 @@ impl Opened {
                 // `ReadBuf::initialize_unfilled`, as many do, would otherwise
                 // zero every block before filling it.
                 let mut block = buffer.unwrap_or_default();
-                if block.len() < BLOCK_BYTES {
-                    block.resize(BLOCK_BYTES, 0);
-                }
-                block.truncate(BLOCK_BYTES);
+                block.resize(BLOCK_BYTES, 0);
                 let mut filled = 0;
                 while filled < BLOCK_BYTES {
                     match reader.read(&mut block[filled..]).await? {
