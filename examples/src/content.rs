@@ -94,7 +94,7 @@ impl Content {
             state: splitmix64(seed),
             unit: Vec::with_capacity(match flavor {
                 Flavor::Random => 8,
-                Flavor::Logs => MAX_LINE,
+                Flavor::Logs => LINE_ROOM,
             }),
             used: 0,
             remaining: size,
@@ -114,8 +114,9 @@ impl Content {
             .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let mut out = &mut out[..n];
         while !out.is_empty() {
-            // Finish the current unit, then (random) whole outputs straight into
-            // `out`, then start the next unit.
+            // Finish the current unit, then whole units straight into `out`
+            // (random outputs; log lines while a longest one fits), then start
+            // the next unit.
             let leftover = (self.unit.len() - self.used).min(out.len());
             out[..leftover].copy_from_slice(&self.unit[self.used..self.used + leftover]);
             self.used += leftover;
@@ -123,15 +124,23 @@ impl Content {
             if out.is_empty() {
                 break;
             }
-            if self.flavor == Flavor::Random {
-                let mut words = out.chunks_exact_mut(8);
-                for word in &mut words {
-                    word.copy_from_slice(&self.next_u64().to_le_bytes());
+            match self.flavor {
+                Flavor::Random => {
+                    let mut words = out.chunks_exact_mut(8);
+                    for word in &mut words {
+                        word.copy_from_slice(&self.next_u64().to_le_bytes());
+                    }
+                    out = words.into_remainder();
                 }
-                out = words.into_remainder();
-                if out.is_empty() {
-                    break;
+                Flavor::Logs => {
+                    while let Some(room) = out.first_chunk_mut::<LINE_ROOM>() {
+                        let len = self.log_line(room);
+                        out = &mut out[len..];
+                    }
                 }
+            }
+            if out.is_empty() {
+                break;
             }
             self.next_unit();
         }
@@ -142,10 +151,17 @@ impl Content {
     /// Replaces the unit, all read, with the next one.
     fn next_unit(&mut self) {
         let mut unit = std::mem::take(&mut self.unit);
-        unit.clear();
         match self.flavor {
-            Flavor::Random => unit.extend_from_slice(&self.next_u64().to_le_bytes()),
-            Flavor::Logs => self.log_line(&mut unit),
+            Flavor::Random => {
+                unit.clear();
+                unit.extend_from_slice(&self.next_u64().to_le_bytes());
+            }
+            Flavor::Logs => {
+                unit.resize(LINE_ROOM, 0);
+                let room = unit.first_chunk_mut::<LINE_ROOM>().expect("sized above");
+                let len = self.log_line(room);
+                unit.truncate(len);
+            }
         }
         self.unit = unit;
         self.used = 0;
@@ -167,88 +183,167 @@ impl Content {
     }
 
     /// One of `choices`.
-    fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
-        choices[self.below(choices.len() as u64) as usize]
+    fn pick<'a>(&mut self, choices: &'a [Text]) -> &'a Text {
+        &choices[self.below(choices.len() as u64) as usize]
     }
 
-    /// Appends one log line, `\n` included.
-    fn log_line(&mut self, line: &mut Vec<u8>) {
+    /// Writes one log line, `\n` included, at the start of `room`; returns its
+    /// length (at most [`MAX_LINE`]; the bytes after it may be overwritten).
+    /// Each part goes in with a copy of a known size, not a growing `Vec`:
+    /// the generator's speed bounds every contender of `blob-bench`.
+    fn log_line(&mut self, room: &mut [u8; LINE_ROOM]) -> usize {
+        let mut line = Line { room, len: 0 };
         // Most lines come a few ms apart; the clock never runs backwards.
         self.clock_us += self.below(3_000);
         let t = self.clock_us % 86_400_000_000;
-        line.extend_from_slice(br#"{"ts":"2026-11-22T"#);
-        push_padded(line, t / 3_600_000_000, 2);
-        line.push(b':');
-        push_padded(line, t / 60_000_000 % 60, 2);
-        line.push(b':');
-        push_padded(line, t / 1_000_000 % 60, 2);
-        line.push(b'.');
-        push_padded(line, t % 1_000_000, 6);
+        line.put(br#"{"ts":"2026-11-22T"#);
+        line.padded(t / 3_600_000_000, 2);
+        line.put(b":");
+        line.padded(t / 60_000_000 % 60, 2);
+        line.put(b":");
+        line.padded(t / 1_000_000 % 60, 2);
+        line.put(b".");
+        line.padded(t % 1_000_000, 6);
         let level = match self.below(20) {
-            0 => "error",
-            1..=2 => "warn",
-            3..=5 => "debug",
-            _ => "info",
+            0 => &LEVELS[0],
+            1..=2 => &LEVELS[1],
+            3..=5 => &LEVELS[2],
+            _ => &LEVELS[3],
         };
-        line.extend_from_slice(br#"Z","level":""#);
-        line.extend_from_slice(level.as_bytes());
-        line.extend_from_slice(br#"","service":""#);
-        line.extend_from_slice(self.pick(&SERVICES).as_bytes());
-        line.extend_from_slice(br#"","host":"node-"#);
-        push_decimal(line, self.below(48));
-        let (method, path, msg) = ROUTES[self.below(ROUTES.len() as u64) as usize];
-        line.extend_from_slice(br#"","msg":""#);
-        line.extend_from_slice(msg.as_bytes());
+        line.put(br#"Z","level":""#);
+        line.text(level);
+        line.put(br#"","service":""#);
+        line.text(self.pick(&SERVICES));
+        line.put(br#"","host":"node-"#);
+        line.decimal(self.below(48));
+        let [method, path, msg] = &ROUTES[self.below(ROUTES.len() as u64) as usize];
+        line.put(br#"","msg":""#);
+        line.text(msg);
         for _ in 0..self.below(4) {
-            line.push(b' ');
-            line.extend_from_slice(self.pick(&WORDS).as_bytes());
+            line.put(b" ");
+            line.text(self.pick(&WORDS));
         }
-        line.extend_from_slice(br#"","method":""#);
-        line.extend_from_slice(method.as_bytes());
-        line.extend_from_slice(br#"","path":""#);
-        line.extend_from_slice(path.as_bytes());
-        push_decimal(line, self.below(10_000));
-        line.extend_from_slice(br#"","status":"#);
-        line.extend_from_slice(self.pick(&STATUSES).as_bytes());
-        line.extend_from_slice(br#","duration_ms":"#);
+        line.put(br#"","method":""#);
+        line.text(method);
+        line.put(br#"","path":""#);
+        line.text(path);
+        line.decimal(self.below(10_000));
+        line.put(br#"","status":"#);
+        line.text(self.pick(&STATUSES));
+        line.put(br#","duration_ms":"#);
         // Mostly short, some long.
         let scale = self.below(400_000) + 1;
         let duration = self.below(scale);
-        push_decimal(line, duration / 1000);
-        line.push(b'.');
-        push_padded(line, duration % 1000, 3);
-        line.extend_from_slice(br#","bytes":"#);
-        push_decimal(line, self.below(64 * 1024));
-        line.extend_from_slice(br#","user":"u-"#);
-        push_decimal(line, 10_000 + self.below(5_000));
+        line.decimal(duration / 1000);
+        line.put(b".");
+        line.padded(duration % 1000, 3);
+        line.put(br#","bytes":"#);
+        line.decimal(self.below(64 * 1024));
+        line.put(br#","user":"u-"#);
+        line.decimal(10_000 + self.below(5_000));
 
-        line.extend_from_slice(br#"","trace_id":""#);
-        self.push_hex(line);
-        line.extend_from_slice(br#"","payload":""#);
-        let payload = PAYLOAD_MIN + self.below(PAYLOAD_SPREAD) as usize;
-        let start = line.len();
-        line.resize(start + payload, 0);
-        for bytes in line[start..].chunks_mut(8) {
-            let word = self.next_u64().to_le_bytes();
-            bytes.copy_from_slice(&word[..bytes.len()]);
-        }
-        line.extend_from_slice(b"\"}\n");
-    }
-
-    /// Appends 16 random lowercase hex digits.
-    fn push_hex(&mut self, line: &mut Vec<u8>) {
+        line.put(br#"","trace_id":""#);
         let mut word = self.next_u64();
-        for _ in 0..16 {
-            line.push(b"0123456789abcdef"[(word & 0xf) as usize]);
+        let mut hex = [0u8; 16];
+        for digit in &mut hex {
+            *digit = b"0123456789abcdef"[(word & 0xf) as usize];
             word >>= 4;
         }
+        line.put(&hex);
+        line.put(br#"","payload":""#);
+        let payload = PAYLOAD_MIN + self.below(PAYLOAD_SPREAD) as usize;
+        // Whole words, the last one cut at the payload's end by what follows
+        // (LINE_ROOM leaves room for its tail).
+        for _ in 0..payload.div_ceil(8) {
+            line.put(&self.next_u64().to_le_bytes());
+        }
+        line.len -= payload.div_ceil(8) * 8 - payload;
+        line.put(b"\"}\n");
+        line.len
     }
+}
+
+/// A log line being written into its room (see [`Content::log_line`]).
+struct Line<'a> {
+    room: &'a mut [u8; LINE_ROOM],
+    len: usize,
+}
+
+impl Line<'_> {
+    /// Bytes whose length is known where this is called (a literal), so the
+    /// copy compiles to a few moves.
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.room[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// A table's text: all of its room is copied (one move of a known size),
+    /// then the line goes on after the text.
+    #[inline(always)]
+    fn text(&mut self, text: &Text) {
+        self.room[self.len..self.len + TEXT_ROOM].copy_from_slice(&text.bytes);
+        self.len += text.len;
+    }
+
+    /// `n` in decimal.
+    fn decimal(&mut self, n: u64) {
+        self.padded(n, n.checked_ilog10().unwrap_or(0) as usize + 1);
+    }
+
+    /// `n` in decimal, zero-padded to `width` digits (its last `width` digits).
+    #[inline(always)]
+    fn padded(&mut self, n: u64, width: usize) {
+        let mut n = n;
+        for digit in self.room[self.len..self.len + width].iter_mut().rev() {
+            *digit = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.len += width;
+    }
+}
+
+/// A short text in a room of fixed size (see [`Line::text`]).
+struct Text {
+    bytes: [u8; TEXT_ROOM],
+    len: usize,
+}
+
+/// The room of a [`Text`]: its longest text.
+const TEXT_ROOM: usize = 24;
+
+/// `list` as [`Text`]s (at compile time).
+const fn texts<const N: usize>(list: [&str; N]) -> [Text; N] {
+    let mut texts = [const {
+        Text {
+            bytes: [0; TEXT_ROOM],
+            len: 0,
+        }
+    }; N];
+    let mut i = 0;
+    while i < N {
+        let text = list[i].as_bytes();
+        assert!(text.len() <= TEXT_ROOM, "a text longer than TEXT_ROOM");
+        let mut j = 0;
+        while j < text.len() {
+            texts[i].bytes[j] = text[j];
+            j += 1;
+        }
+        texts[i].len = text.len();
+        i += 1;
+    }
+    texts
 }
 
 /// The longest log line [`Content::log_line`] writes.
 const MAX_LINE: usize = 512;
+/// The room a log line is written into: the longest line and the most a
+/// copy can reach past its end (a [`Text`]'s room; a payload word's 8 bytes).
+const LINE_ROOM: usize = MAX_LINE + TEXT_ROOM;
 
-const SERVICES: [&str; 8] = [
+const LEVELS: [Text; 4] = texts(["error", "warn", "debug", "info"]);
+
+const SERVICES: [Text; 8] = texts([
     "checkout",
     "billing",
     "search",
@@ -257,60 +352,33 @@ const SERVICES: [&str; 8] = [
     "inventory",
     "shipping",
     "notify",
-];
+]);
 
 /// Method, path (its last part is a number), message.
-const ROUTES: [(&str, &str, &str); 8] = [
-    ("GET", "/api/v1/orders/", "request completed"),
-    ("GET", "/api/v1/items/", "request completed"),
-    ("POST", "/api/v1/orders/", "order created"),
-    ("PUT", "/api/v1/carts/", "cart updated"),
-    ("GET", "/api/v2/search?page=", "search served"),
-    ("DELETE", "/api/v1/sessions/", "session closed"),
-    ("GET", "/healthz?probe=", "health check"),
-    ("POST", "/api/v1/payments/", "payment authorized"),
+const ROUTES: [[Text; 3]; 8] = [
+    texts(["GET", "/api/v1/orders/", "request completed"]),
+    texts(["GET", "/api/v1/items/", "request completed"]),
+    texts(["POST", "/api/v1/orders/", "order created"]),
+    texts(["PUT", "/api/v1/carts/", "cart updated"]),
+    texts(["GET", "/api/v2/search?page=", "search served"]),
+    texts(["DELETE", "/api/v1/sessions/", "session closed"]),
+    texts(["GET", "/healthz?probe=", "health check"]),
+    texts(["POST", "/api/v1/payments/", "payment authorized"]),
 ];
 
 /// Words that follow a message.
-const WORDS: [&str; 32] = [
+const WORDS: [Text; 32] = texts([
     "after", "retry", "cache", "miss", "hit", "slow", "queue", "backend", "timeout", "upstream",
     "db", "replica", "primary", "shard", "lock", "wait", "batch", "partial", "stale", "fresh",
     "token", "refresh", "quota", "rate", "limited", "region", "eu-west", "us-east", "canary",
     "fallback", "warm", "cold",
-];
+]);
 
 /// Random bytes of a line's `payload`: `PAYLOAD_MIN + below(PAYLOAD_SPREAD)`.
 const PAYLOAD_MIN: usize = 80;
 const PAYLOAD_SPREAD: u64 = 25;
 
-const STATUSES: [&str; 8] = ["200", "200", "200", "200", "201", "204", "404", "500"];
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-/// Appends `n` in decimal, zero-padded to `width` digits.
-fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut n = n;
-    for digit in digits[..width].iter_mut().rev() {
-        *digit = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend_from_slice(&digits[..width]);
-}
+const STATUSES: [Text; 8] = texts(["200", "200", "200", "200", "201", "204", "404", "500"]);
 
 /// The SHA-256 of the random content of `size` bytes from `seed`, lowercase hex (what
 /// `Digest` answers for it), computed here, a block at a time.

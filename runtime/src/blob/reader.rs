@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hasher as _;
 use std::io;
@@ -13,7 +14,10 @@ use tonic::Status;
 use twox_hash::XxHash3_64;
 use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
 
-use super::{BLOCK_BYTES, BlobCodec, BlobLimits, TransferProgress, io_error};
+use super::{
+    BLOCK_BYTES, BlobCodec, BlobLimits, DECODE_STEP_BYTES, STEP_INPUT_BYTES, TransferProgress,
+    io_error,
+};
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
 /// The chunks of a blob as they come off the wire (after its header).
@@ -272,6 +276,25 @@ impl Blob {
                     }
                 },
                 State::Idle(mut decompressor) => {
+                    // Take in the chunks already here before decoding, so that
+                    // one step on a blocking thread decodes what they all hold
+                    // (one hop there and back per step, not per chunk).
+                    while decompressor.wants_input() {
+                        match self.poll_chunk(cx) {
+                            Poll::Ready(Some(Ok(chunk))) => {
+                                self.progress.add(0, chunk.data.len() as u64);
+                                decompressor.accept(chunk, &self.limits)?;
+                            }
+                            Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
+                            // The end is seen again below (`poll_chunk` gives
+                            // `None` from here on), once the input is decoded.
+                            Poll::Ready(None) => {
+                                self.chunks = None;
+                                break;
+                            }
+                            Poll::Pending => break,
+                        }
+                    }
                     if decompressor.has_work() {
                         let limit = self.limits.max_size;
                         // The block just read out is decompressed into again.
@@ -461,8 +484,11 @@ impl Passthrough {
 /// The zstd side of a [`Blob`]: compressed input in, verified output out.
 struct Decompressor {
     decoder: Decoder<'static>,
-    /// Compressed bytes received and not yet decompressed.
-    input: Bytes,
+    /// Chunks' compressed bytes received and not yet decompressed, in order
+    /// (none of them empty).
+    input: VecDeque<Bytes>,
+    /// Their length in all.
+    queued: usize,
     /// The offset the next chunk must have.
     offset: u64,
     /// The last chunk came.
@@ -486,7 +512,8 @@ impl Decompressor {
             .map_err(zstd_error)?;
         Ok(Decompressor {
             decoder,
-            input: Bytes::new(),
+            input: VecDeque::new(),
+            queued: 0,
             offset: 0,
             last_seen: false,
             more_output: false,
@@ -494,6 +521,12 @@ impl Decompressor {
             header_checked: false,
             produced: 0,
         })
+    }
+
+    /// Whether to take in another chunk that is already here before the next
+    /// step: until [`STEP_INPUT_BYTES`] are queued, and never after the last one.
+    fn wants_input(&self) -> bool {
+        !self.last_seen && !self.frame_done && self.queued < STEP_INPUT_BYTES
     }
 
     /// Takes a chunk in, checking its place and size.
@@ -518,13 +551,9 @@ impl Decompressor {
         }
         self.offset += chunk.data.len() as u64;
         self.last_seen = chunk.last;
-        if self.input.is_empty() {
-            self.input = chunk.data;
-        } else {
-            let mut joined = BytesMut::with_capacity(self.input.len() + chunk.data.len());
-            joined.extend_from_slice(&self.input);
-            joined.extend_from_slice(&chunk.data);
-            self.input = joined.freeze();
+        if !chunk.data.is_empty() {
+            self.queued += chunk.data.len();
+            self.input.push_back(chunk.data);
         }
         Ok(())
     }
@@ -533,20 +562,20 @@ impl Decompressor {
     fn has_work(&self) -> bool {
         if self.frame_done {
             // Only to report bytes after the frame.
-            return !self.input.is_empty();
+            return self.queued > 0;
         }
         if !self.header_checked {
-            return self.input.len() >= FRAME_HEADER_MIN
-                || (self.last_seen && !self.input.is_empty());
+            return self.queued >= FRAME_HEADER_MIN || (self.last_seen && self.queued > 0);
         }
-        !self.input.is_empty() || self.more_output
+        self.queued > 0 || self.more_output
     }
 
-    /// Decompresses up to one block into `spent` (the block before, read out)
-    /// when it is the right size and no longer shared, else into a new one; on a
-    /// blocking thread. Using the block again means no allocation per step and
-    /// no block freed on another thread than the one that made it (which malloc
-    /// answers with memory kept in per-thread arenas).
+    /// Decompresses up to [`DECODE_STEP_BYTES`] into `spent` (the output of
+    /// the step before, read out) when it is the right size and no longer
+    /// shared, else into a new buffer; on a blocking thread. Using the buffer
+    /// again means no allocation per step and no buffer freed on another thread
+    /// than the one that made it (which malloc answers with memory kept in
+    /// per-thread arenas).
     fn step(&mut self, limit: u64, spent: Bytes) -> Result<Bytes, Status> {
         if self.frame_done {
             return Err(Status::data_loss(
@@ -554,12 +583,22 @@ impl Decompressor {
             ));
         }
         if !self.header_checked {
-            check_frame_header(&self.input)?;
+            let mut header = [0u8; FRAME_HEADER_MIN];
+            let mut filled = 0;
+            for chunk in &self.input {
+                let n = chunk.len().min(FRAME_HEADER_MIN - filled);
+                header[filled..filled + n].copy_from_slice(&chunk[..n]);
+                filled += n;
+                if filled == FRAME_HEADER_MIN {
+                    break;
+                }
+            }
+            check_frame_header(&header[..filled])?;
             self.header_checked = true;
         }
         // Never more than one byte past the limit: enough to tell it was passed.
         let room = limit.saturating_sub(self.produced).saturating_add(1);
-        let capacity = BLOCK_BYTES.min(usize::try_from(room).unwrap_or(BLOCK_BYTES));
+        let capacity = DECODE_STEP_BYTES.min(usize::try_from(room).unwrap_or(DECODE_STEP_BYTES));
         let mut output = spent
             .try_into_mut()
             .ok()
@@ -567,27 +606,46 @@ impl Decompressor {
             .filter(|spent| spent.capacity() == capacity)
             .unwrap_or_else(|| Vec::with_capacity(capacity));
         output.clear();
-        let mut input = InBuffer::around(&self.input);
+        self.more_output = false;
+        // Chunk by chunk (an empty input when none is left: zstd may still
+        // hold output), until the output is full, the frame ends or the input
+        // is used up.
         loop {
-            let pos = output.len();
-            let mut out = OutBuffer::around_pos(&mut output, pos);
-            let hint = self
-                .decoder
-                .run(&mut input, &mut out)
-                .map_err(|error| decode_error(&error))?;
-            let full = output.len() == output.capacity();
+            let chunk = self.input.front().cloned().unwrap_or_default();
+            let mut input = InBuffer::around(&chunk);
+            let hint = loop {
+                let pos = output.len();
+                let mut out = OutBuffer::around_pos(&mut output, pos);
+                let hint = self
+                    .decoder
+                    .run(&mut input, &mut out)
+                    .map_err(|error| decode_error(&error))?;
+                if hint == 0 || output.len() == output.capacity() || input.pos() == input.src.len()
+                {
+                    break hint;
+                }
+            };
+            let consumed = input.pos();
+            if let Some(front) = self.input.front_mut() {
+                front.advance(consumed);
+                self.queued -= consumed;
+                if front.is_empty() {
+                    self.input.pop_front();
+                }
+            }
             if hint == 0 {
                 self.frame_done = true;
                 break;
             }
-            if full || input.pos() == input.src.len() {
-                self.more_output = full;
+            if output.len() == output.capacity() {
+                self.more_output = true;
+                break;
+            }
+            if self.input.is_empty() {
                 break;
             }
         }
-        let consumed = input.pos();
-        self.input.advance(consumed);
-        if self.frame_done && !self.input.is_empty() {
+        if self.frame_done && self.queued > 0 {
             return Err(Status::data_loss(
                 "the blob has bytes after the end of its zstd frame",
             ));

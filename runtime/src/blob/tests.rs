@@ -864,3 +864,69 @@ async fn a_raw_blob_over_the_limit_gives_no_byte_past_it() {
     let again = blob.read(&mut buf).await.expect_err("still failed");
     assert_eq!(status(&again).code(), Code::ResourceExhausted);
 }
+
+/// Chunks that come some at once and some after a `Pending` (every third poll
+/// is `Pending`, with a wake-up), as off a transport.
+fn chunks_in_bursts(chunks: Vec<Chunk>) -> Chunks {
+    struct Bursts {
+        chunks: std::collections::VecDeque<Chunk>,
+        polls: usize,
+    }
+    impl futures_core::Stream for Bursts {
+        type Item = Result<Chunk, Status>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.polls += 1;
+            if self.polls % 3 == 0 {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            std::task::Poll::Ready(self.chunks.pop_front().map(Ok))
+        }
+    }
+    Box::pin(Bursts {
+        chunks: chunks.into(),
+        polls: 0,
+    })
+}
+
+#[tokio::test]
+async fn a_zstd_stream_cut_anyhow_decodes_whole_whatever_comes_at_once() {
+    // Highly compressible: one small chunk holds more than a decoding step's
+    // output, so steps end on a full output with input left.
+    for len in [3 * DECODE_STEP_BYTES + 7, 200_000] {
+        let input = data(len, true);
+        let (header, chunks) = send(BlobSource::from(input.clone()).codec(BlobCodec::Zstd))
+            .await
+            .expect("sent");
+        let stream: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
+        // Recut: the frame header over several tiny chunks, empty chunks
+        // between, and pieces of every size after.
+        let sizes = [1usize, 2, 0, 1, 3, 0, 7, 1000, 1, 40_000, 0, 5];
+        let mut recut = Vec::new();
+        let mut offset = 0;
+        let mut i = 0;
+        while offset < stream.len() {
+            let n = sizes[i % sizes.len()].min(stream.len() - offset);
+            recut.push(Chunk {
+                offset: offset as u64,
+                data: Bytes::copy_from_slice(&stream[offset..offset + n]),
+                last: offset + n == stream.len(),
+                checksum: None,
+            });
+            offset += n;
+            i += 1;
+        }
+        let all_at_once = receive(header, recut.clone(), BlobLimits::default())
+            .await
+            .expect("whole");
+        assert!(all_at_once == input, "{len} bytes, all at once");
+        let mut blob =
+            Blob::new(header, chunks_in_bursts(recut), BlobLimits::default()).expect("accepted");
+        let mut out = Vec::new();
+        blob.read_to_end(&mut out).await.expect("whole");
+        assert!(out == input, "{len} bytes, in bursts");
+    }
+}
