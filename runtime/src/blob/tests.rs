@@ -879,7 +879,7 @@ fn chunks_in_bursts(chunks: Vec<Chunk>) -> Chunks {
             cx: &mut std::task::Context<'_>,
         ) -> std::task::Poll<Option<Self::Item>> {
             self.polls += 1;
-            if self.polls % 3 == 0 {
+            if self.polls.is_multiple_of(3) {
                 cx.waker().wake_by_ref();
                 return std::task::Poll::Pending;
             }
