@@ -279,60 +279,49 @@ impl Blob {
                     // Take in the chunks already here before decoding, so that
                     // one step on a blocking thread decodes what they all hold
                     // (one hop there and back per step, not per chunk).
-                    while decompressor.wants_input() {
+                    while !decompressor.has_work() || decompressor.wants_input() {
+                        if decompressor.last_seen && !decompressor.has_work() {
+                            // Whole and verified, but it ends only with its
+                            // stream: a chunk after the last one is not dropped
+                            // unseen, and a download ends with the server's status.
+                            decompressor.finish(self.declared)?;
+                        }
                         match self.poll_chunk(cx) {
                             Poll::Ready(Some(Ok(chunk))) => {
                                 self.progress.add(0, chunk.data.len() as u64);
                                 decompressor.accept(chunk, &self.limits)?;
                             }
                             Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
-                            // The end is seen again below (`poll_chunk` gives
-                            // `None` from here on), once the input is decoded.
-                            Poll::Ready(None) => {
+                            // Decode what came first; `poll_chunk` gives `None`
+                            // again after that.
+                            Poll::Ready(None) if decompressor.has_work() => {
                                 self.chunks = None;
                                 break;
                             }
-                            Poll::Pending => break,
+                            Poll::Ready(None) if decompressor.last_seen => {
+                                self.chunks = None;
+                                return Poll::Ready(Ok(false));
+                            }
+                            Poll::Ready(None) => {
+                                return Poll::Ready(Err(truncated(
+                                    decompressor.offset,
+                                    "compressed bytes",
+                                )));
+                            }
+                            Poll::Pending if decompressor.has_work() => break,
+                            Poll::Pending => {
+                                self.state = State::Idle(decompressor);
+                                return Poll::Pending;
+                            }
                         }
                     }
-                    if decompressor.has_work() {
-                        let limit = self.limits.max_size;
-                        // The block just read out is decompressed into again.
-                        let spent = std::mem::take(&mut self.ready);
-                        self.state = State::Decoding(tokio::task::spawn_blocking(move || {
-                            let output = decompressor.step(limit, spent);
-                            (decompressor, output)
-                        }));
-                        continue;
-                    }
-                    if decompressor.last_seen {
-                        // Whole and verified, but it ends only with its stream: a
-                        // chunk after the last one is not dropped unseen, and a
-                        // download ends with the server's status.
-                        decompressor.finish(self.declared)?;
-                    }
-                    match self.poll_chunk(cx) {
-                        Poll::Pending => {
-                            self.state = State::Idle(decompressor);
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(None) if decompressor.last_seen => {
-                            self.chunks = None;
-                            return Poll::Ready(Ok(false));
-                        }
-                        Poll::Ready(None) => {
-                            return Poll::Ready(Err(truncated(
-                                decompressor.offset,
-                                "compressed bytes",
-                            )));
-                        }
-                        Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
-                        Poll::Ready(Some(Ok(chunk))) => {
-                            self.progress.add(0, chunk.data.len() as u64);
-                            decompressor.accept(chunk, &self.limits)?;
-                            self.state = State::Idle(decompressor);
-                        }
-                    }
+                    let limit = self.limits.max_size;
+                    // The output just read out is decompressed into again.
+                    let spent = std::mem::take(&mut self.ready);
+                    self.state = State::Decoding(tokio::task::spawn_blocking(move || {
+                        let output = decompressor.step(limit, spent);
+                        (decompressor, output)
+                    }));
                 }
             }
         }
