@@ -76,6 +76,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
         .compile_protos(&["proto/cases/retry/retry.proto"], &["proto/cases/retry"])?;
 
+    // What a service's existing callers were built with: tonic-prost-build's
+    // plain clients of the protos as written, steadfast options and all.
+    let original = PathBuf::from(std::env::var("OUT_DIR")?).join("original");
+    std::fs::create_dir_all(&original)?;
+    let files = protox::compile(
+        [
+            "../examples/proto/lab/v1/lab.proto",
+            "proto/cases/streaming/streaming.proto",
+        ],
+        ["../examples/proto", "proto/cases/streaming", "../proto"],
+    )?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .out_dir(&original)
+        .compile_fds(files)?;
+
     let (builder, _) = case("hostile")?;
     builder.compile_protos(
         &[

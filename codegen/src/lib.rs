@@ -994,7 +994,7 @@ fn write_wire_protos(
                 let source = sources.get(name).ok_or_else(|| missing("source text"))?;
                 let original = original.file.iter().find(|f| f.name() == name);
                 let original = original.ok_or_else(|| missing("original descriptor"))?;
-                splice::wire_source(source, original, file)?
+                splice::wire_file(source, original, file)?
             }
         };
         let path = dir.join(name);

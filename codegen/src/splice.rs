@@ -96,6 +96,35 @@ pub(crate) fn wire_source(
     Ok(text)
 }
 
+/// The note at the top of a wire proto with rewritten methods: how a client
+/// asks for their framed shapes (`steadfast::framing`).
+const FRAMING_NOTE: &str = "\
+// steadfast wire proto (steadfast.v1): the methods below that steadfast rewrote travel
+// in these framed shapes only on calls that send the request metadata
+// `steadfast-framing: v1`. Send it on every call made from this file: without it, the
+// server answers in the method's original shape (a blob method refuses the call).
+";
+
+/// The wire `.proto` file of one source file: [`wire_source`], with
+/// [`FRAMING_NOTE`] at its top when it has rewritten methods (synthesized
+/// messages).
+pub(crate) fn wire_file(
+    source: &str,
+    original: &FileDescriptorProto,
+    wire: &FileDescriptorProto,
+) -> Result<String, Error> {
+    let text = wire_source(source, original, wire)?;
+    if wire.message_type.len() == original.message_type.len() {
+        return Ok(text);
+    }
+    let newline = if source.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    Ok(FRAMING_NOTE.replace('\n', newline) + &text)
+}
+
 /// Replace `range` of the source with `text` (an insertion when `range` is empty).
 #[derive(Debug)]
 struct Edit {
@@ -1356,11 +1385,34 @@ mod tests {
     /// test of the `tests` crate).
     const LAB_WIRE: &str = include_str!("../tests/golden/lab.v1.wire.proto");
 
+    /// [`LAB_WIRE`] without the framing note that [`wire_file`] puts on top.
+    fn lab_wire_source() -> &'static str {
+        LAB_WIRE
+            .strip_prefix(FRAMING_NOTE)
+            .expect("the lab wire proto starts with the framing note")
+    }
+
+    #[test]
+    fn a_wire_file_with_rewritten_methods_starts_with_the_framing_note() {
+        let (original, wire) = lab();
+        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let text = wire_file(source, &original, &wire).expect("wire file");
+        assert_text(&text, LAB_WIRE);
+        assert!(FRAMING_NOTE.contains("`steadfast-framing: v1`"));
+        // A file steadfast did not rewrite is its source as it is.
+        let plain = "syntax = \"proto3\";\npackage p.v1;\nmessage M {}\n";
+        let (original, wire) = original_and_wire(&[("p.proto", plain)], "p.proto", &[]);
+        assert_eq!(
+            wire_file(plain, &original, &wire).expect("wire file"),
+            plain
+        );
+    }
+
     #[test]
     fn lab_example_keeps_its_comments_and_order() {
         let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
         let text = wire_text(&[("lab/v1/lab.proto", lab)], "lab/v1/lab.proto", &[]);
-        assert_text(&text, LAB_WIRE);
+        assert_text(&text, lab_wire_source());
     }
 
     const COMMENTS: &str = r#"// File comment.
@@ -1733,7 +1785,7 @@ message SvcGoFrame {
     fn crlf_line_endings_are_kept() {
         let lab = include_str!("../../examples/proto/lab/v1/lab.proto").replace('\n', "\r\n");
         let text = wire_text(&[("lab.proto", &lab)], "lab.proto", &[]);
-        assert_text(&text, &LAB_WIRE.replace('\n', "\r\n"));
+        assert_text(&text, &lab_wire_source().replace('\n', "\r\n"));
     }
 
     const NON_ASCII: &str = "syntax = \"proto3\";\npackage u.v1;\nimport \"steadfast/v1/options.proto\";\n\n// Ünïcödé: 日本語のコメント.\nservice Svc {\n\t/* é */ rpc Slow(Req) returns (Rep) { option (steadfast.v1.method) = { heartbeat_ms: 500 }; } // ✓ fine\n\trpc\tTab(Req)\treturns\t(Rep)\t{\n\t\toption (steadfast.v1.method) = { heartbeat_ms: 500 };\t// 🙂\n\t}\n}\n\nmessage Req {}\nmessage Rep {}\n";
@@ -2100,7 +2152,7 @@ message StoreBothFrame {
         }
         let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
         let text = splice(&[("lab.proto", lab)], "lab.proto", &original, &wire);
-        assert_text(&text, LAB_WIRE);
+        assert_text(&text, lab_wire_source());
     }
 
     #[test]

@@ -193,15 +193,16 @@ fn codecs_of(source: &str, builder: steadfast_build::Builder) -> Vec<String> {
 fn rewritten_methods_get_the_frame_codec_unless_a_codec_is_configured() {
     let frame = "::steadfast::__private::FrameCodec::default();";
     let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
-    // Client (Sleep, Plain), then server (Sleep, Plain).
+    // The original-shape server (Sleep, Plain: calls without frames), then the
+    // wire client (Sleep, Plain), then the wire server (Sleep, Plain).
     assert_eq!(
         codecs(steadfast_build::configure()),
-        [frame, prost, frame, prost]
+        [prost, prost, frame, prost, frame, prost]
     );
     let mine = "crate::codec::MyCodec::default();";
     assert_eq!(
         codecs(steadfast_build::configure().codec_path("crate::codec::MyCodec")),
-        [mine, mine, mine, mine]
+        [mine, mine, mine, mine, mine, mine]
     );
 }
 
@@ -221,9 +222,12 @@ message Rep {}
 "#;
     let frame = "::steadfast::__private::FrameCodec::default();";
     let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
-    // Client (Put, Get, Sleep, Plain), then server (the same).
+    // The original-shape server (Put, Get, Sleep, Plain: calls without frames,
+    // which the blob methods refuse), then the wire client, then the wire server.
     assert_eq!(
         codecs_of(BLOBS, steadfast_build::configure()),
-        [frame, frame, frame, prost, frame, frame, frame, prost]
+        [
+            prost, prost, prost, prost, frame, frame, frame, prost, frame, frame, frame, prost
+        ]
     );
 }

@@ -10,7 +10,9 @@ its size and codec), then the blob as chunks (`chunk`): the file compressed as
 ONE zstd frame with zstd's content checksum (the server refuses a frame without
 it), cut at any byte boundary, each chunk with its offset in the compressed
 stream and `last` set on the final one. The response stream is heartbeats while
-the server works, then the reply.
+the server works, then the reply. The call asks for these shapes with the
+metadata `steadfast-framing: v1`: a blob travels only in them, so without it the
+server refuses the call with FAILED_PRECONDITION.
 
 Reads and compresses the file a piece at a time, so memory does not grow with
 the file. Prints `heartbeat seq=N` lines, then `size=N sha256=HEX`; on an error
@@ -20,6 +22,9 @@ status prints `status CODE` and exits with 3.
 import argparse
 import os
 import sys
+
+# Asks a steadfast server for the wire shape (frames) of a rewritten method.
+FRAMING = [("steadfast-framing", "v1")]
 
 # 128 KiB of compressed bytes per chunk, like steadfast's own default.
 CHUNK_BYTES = 128 * 1024
@@ -92,7 +97,7 @@ def main() -> int:
             requests = upload(
                 lab_pb2, frame_pb2, args.file, args.level, args.extra_millis, not args.no_checksum
             )
-            for frame in stub.Digest(requests, timeout=args.timeout):
+            for frame in stub.Digest(requests, timeout=args.timeout, metadata=FRAMING):
                 kind = frame.WhichOneof("kind")
                 if kind == "heartbeat":
                     print(f"heartbeat seq={frame.heartbeat.seq}", flush=True)

@@ -4,13 +4,18 @@ Run with (after generating the Python modules from the wire protos):
     python examples/python/sleep_client.py --gen GEN_DIR --addr 127.0.0.1:50051 --millis 1500
 
 The wire method returns `stream LabSleepFrame`: heartbeats while the server works,
-then exactly one `message` with the reply. Prints one line per frame. With
+then exactly one `message` with the reply. The call asks for that shape with the
+metadata `steadfast-framing: v1`; without it the server answers the plain
+`SleepReply` of the original lab.proto, as it does for clients built from that. Prints one line per frame. With
 `--timeout` shorter than the sleep, the call's deadline ends it: prints
 `status DEADLINE_EXCEEDED` and exits with 3.
 """
 
 import argparse
 import sys
+
+# Asks a steadfast server for the wire shape (frames) of a rewritten method.
+FRAMING = [("steadfast-framing", "v1")]
 
 
 def main() -> int:
@@ -29,7 +34,9 @@ def main() -> int:
         stub = lab_pb2_grpc.LabStub(channel)
         replies = 0
         try:
-            for frame in stub.Sleep(lab_pb2.SleepRequest(millis=args.millis), timeout=args.timeout):
+            for frame in stub.Sleep(
+                lab_pb2.SleepRequest(millis=args.millis), timeout=args.timeout, metadata=FRAMING
+            ):
                 kind = frame.WhichOneof("kind")
                 if kind == "heartbeat":
                     hb = frame.heartbeat

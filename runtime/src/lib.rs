@@ -4,6 +4,7 @@
 pub mod blob;
 pub mod channel;
 pub mod dispatch;
+pub mod framing;
 pub mod heartbeat;
 mod proto;
 pub mod retry;
@@ -29,6 +30,10 @@ pub mod __private {
     pub use crate::dispatch::service::{
         dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
         result_json, returned_blob, schema, take_blob,
+    };
+    pub use crate::framing::{
+        Framing, OriginalStream, announce, blob_refused, negotiate, refuse,
+        serve_original_streaming, serve_original_unary,
     };
     pub use crate::heartbeat::client::{
         CallContext, blob_call_context, call_context, call_download, call_optional_download,

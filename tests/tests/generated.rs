@@ -26,6 +26,17 @@ pub mod streaming {
     }
 }
 
+/// tonic-prost-build's plain clients of the protos as written: the clients a
+/// service already has when a method gains a steadfast option.
+pub mod original {
+    pub mod streaming {
+        include!(concat!(env!("OUT_DIR"), "/original/streaming.v1.rs"));
+    }
+    pub mod lab {
+        include!(concat!(env!("OUT_DIR"), "/original/lab.v1.rs"));
+    }
+}
+
 /// Stands for a type the user maps with `extern_path`.
 pub mod external {
     #[derive(Clone, PartialEq, ::prost::Message)]
@@ -277,6 +288,17 @@ mod over_grpc {
     }
 
     async fn serve() -> (PipesClient<Channel>, tokio::task::JoinHandle<()>) {
+        let (client, server, _) = serve_at().await;
+        (client, server)
+    }
+
+    /// The `Pipes` server on a loopback port: a steadfast client of it, the
+    /// server's task and its address.
+    pub(super) async fn serve_at() -> (
+        PipesClient<Channel>,
+        tokio::task::JoinHandle<()>,
+        std::net::SocketAddr,
+    ) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -293,7 +315,7 @@ mod over_grpc {
         let client = PipesClient::connect(format!("http://{addr}"))
             .await
             .expect("connect");
-        (client, server)
+        (client, server, addr)
     }
 
     /// Counts the heartbeats the client sees.
@@ -418,6 +440,227 @@ mod over_grpc {
             }
         }
         assert_eq!(codes, [tonic::Code::DeadlineExceeded]);
+        server.abort();
+    }
+}
+
+/// Adopting steadfast on a live service: a client compiled from the original
+/// proto (tonic-prost-build's, sending no `steadfast-framing`) gets each
+/// method's original shape from a steadfast server, and a clear refusal from
+/// blob methods.
+mod original_clients {
+    use std::time::Duration;
+
+    use steadfast_examples::lab::RunningLab;
+    use tokio_stream::StreamExt;
+    use tonic::transport::Channel;
+    use tonic::{Code, Request};
+
+    use super::original::lab::{
+        DigestRequest, FetchRequest, SleepRequest, TicksRequest, WhoAmIRequest,
+        lab_client::LabClient,
+    };
+    use super::original::streaming::{Chunk, Summary, pipes_client::PipesClient};
+
+    /// A call ended at its deadline: by the server (`DEADLINE_EXCEEDED`), or, when
+    /// its response headers had not come by then, by tonic's own client
+    /// (`CANCELLED`, "Timeout expired"), as for any tonic call.
+    fn past_deadline(status: &tonic::Status) -> bool {
+        status.code() == Code::DeadlineExceeded
+            || (status.code() == Code::Cancelled && status.message() == "Timeout expired")
+    }
+
+    async fn lab() -> (RunningLab, LabClient<Channel>) {
+        let lab = RunningLab::start("lab-original").await.expect("lab");
+        let client = LabClient::connect(lab.url()).await.expect("connect");
+        (lab, client)
+    }
+
+    #[tokio::test]
+    async fn a_unary_heartbeat_method_answers_its_plain_reply() {
+        let (_lab, mut client) = lab().await;
+        // Within one interval (500 ms) and over two: a frame decoded as the reply
+        // said `slept_ms: 0`, and a call with heartbeats failed or hung.
+        for millis in [100, 1200] {
+            let reply = client
+                .sleep(SleepRequest { millis })
+                .await
+                .unwrap_or_else(|status| panic!("Sleep({millis}): {status:?}"))
+                .into_inner();
+            assert!(
+                (millis..millis + 2000).contains(&reply.slept_ms),
+                "Sleep({millis}) gave {reply:?}"
+            );
+        }
+        let who = client.who_am_i(WhoAmIRequest {}).await.expect("WhoAmI");
+        assert_eq!(who.into_inner().name, "lab-original");
+    }
+
+    #[tokio::test]
+    async fn a_server_streaming_heartbeat_method_streams_plain_messages() {
+        let (_lab, mut client) = lab().await;
+        // Gaps longer than the interval: heartbeats would come between the ticks.
+        let ticks = client
+            .ticks(TicksRequest {
+                count: 3,
+                gap_ms: 700,
+            })
+            .await
+            .expect("ticks")
+            .into_inner();
+        let ticks: Vec<u32> = ticks
+            .map(|tick| tick.map(|tick| tick.n))
+            .collect::<Result<_, _>>()
+            .await
+            .expect("every tick");
+        assert_eq!(ticks, [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn the_deadline_holds_in_the_original_shape() {
+        let (lab, mut client) = lab().await;
+        let mut request = Request::new(SleepRequest { millis: 5000 });
+        request.set_timeout(Duration::from_millis(300));
+        let status = client.sleep(request).await.expect_err("past its deadline");
+        assert!(past_deadline(&status), "{status:?}");
+        // A stream whose headers went out long before its deadline.
+        let mut request = Request::new(TicksRequest {
+            count: 100,
+            gap_ms: 100,
+        });
+        request.set_timeout(Duration::from_millis(450));
+        let mut ticks = client.ticks(request).await.expect("ticks").into_inner();
+        let mut seen = 0;
+        let status = loop {
+            match ticks.message().await {
+                Ok(Some(_)) => seen += 1,
+                Ok(None) => panic!("the stream ended without its deadline after {seen} ticks"),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert!((1..=5).contains(&seen), "{seen} ticks");
+        // The server dropped the handler: Sleep counted as cancelled, not finished.
+        let stats = lab.stats();
+        steadfast_tests::wait::until(
+            "the handler was dropped",
+            Duration::from_secs(5),
+            || async { stats.cancelled() == 1 },
+        )
+        .await;
+        assert_eq!(lab.stats().finished(), 0);
+    }
+
+    #[tokio::test]
+    async fn blob_methods_refuse_a_call_without_frames_and_say_how_to_call_them() {
+        let (_lab, mut client) = lab().await;
+        let digest = client
+            .digest(DigestRequest { extra_millis: 0 })
+            .await
+            .expect_err("a blob method without its blob");
+        let fetch = client
+            .fetch(FetchRequest { size: 10, seed: 1 })
+            .await
+            .expect_err("a blob method without its blob");
+        for (status, method) in [(digest, "Digest"), (fetch, "Fetch")] {
+            assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+            assert!(
+                status
+                    .message()
+                    .starts_with(&format!("lab.v1.Lab/{method} carries a blob")),
+                "{status:?}"
+            );
+            assert!(
+                status.message().contains("steadfast-framing: v1"),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_framing_version_the_server_does_not_speak_is_refused() {
+        let (_lab, mut client) = lab().await;
+        let mut request = Request::new(SleepRequest { millis: 1 });
+        request
+            .metadata_mut()
+            .insert("steadfast-framing", "v2".parse().expect("ascii"));
+        let status = client.sleep(request).await.expect_err("v2 is unknown");
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        assert!(status.message().contains("\"v2\""), "{status:?}");
+    }
+
+    /// Every heartbeat call shape of the `streaming` case (200 ms interval,
+    /// 300 ms steps), from the original client.
+    #[tokio::test]
+    async fn every_heartbeat_call_shape_answers_in_its_original_shape() {
+        let (_, server, addr) = super::over_grpc::serve_at().await;
+        let mut client = PipesClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let chunks = || tokio_stream::iter((0..3u8).map(|i| Chunk { data: vec![i; 10] }));
+        // Client-streaming.
+        let summary = client.upload(chunks()).await.expect("upload").into_inner();
+        assert_eq!(summary, Summary { bytes: 30 });
+        // Bidi.
+        let replies: Vec<Chunk> = client
+            .chat(chunks())
+            .await
+            .expect("chat")
+            .into_inner()
+            .collect::<Result<_, _>>()
+            .await
+            .expect("replies");
+        assert_eq!(replies.len(), 3);
+        assert_eq!(replies[2].data, vec![2; 10]);
+        // Server-streaming, one message at tonic's 4 MiB limit: nothing around it.
+        let size = 4 * 1024 * 1024;
+        let chunk = client
+            .download(Summary { bytes: size })
+            .await
+            .expect("download")
+            .into_inner()
+            .message()
+            .await
+            .expect("the chunk")
+            .expect("one chunk");
+        assert_eq!(
+            prost::Message::encoded_len(&chunk),
+            size as usize,
+            "the message at the limit"
+        );
+        // Unary without heartbeats (`heartbeat_ms: 0`), as before.
+        let ping = client
+            .ping(Chunk { data: vec![9] })
+            .await
+            .expect("ping")
+            .into_inner();
+        assert_eq!(ping.data, vec![9]);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn client_streaming_and_bidi_end_at_their_deadline_in_the_original_shape() {
+        let (_, server, addr) = super::over_grpc::serve_at().await;
+        let mut client = PipesClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let slow = || {
+            let chunks = tokio_stream::iter((0..3u8).map(|i| Chunk { data: vec![i] }));
+            let mut request = Request::new(chunks);
+            request.set_timeout(Duration::from_millis(500));
+            request
+        };
+        let status = client.upload(slow()).await.expect_err("past the deadline");
+        assert!(past_deadline(&status), "{status:?}");
+        let mut replies = client.chat(slow()).await.expect("headers").into_inner();
+        let status = loop {
+            match replies.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("ended without the deadline"),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
         server.abort();
     }
 }

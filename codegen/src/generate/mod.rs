@@ -265,7 +265,9 @@ pub(crate) enum Side {
 /// passed on to the wire one in `self.inner`. Heartbeat frames wrap the
 /// responses, so the response side's size limit allows for what a frame adds;
 /// with `uploads` (the service has a `request_blob` method), upload frames wrap
-/// requests, and the request side's limit allows for that too.
+/// requests, and the request side's limit allows for that too. A typed server
+/// passes them on to its original-shape server in `self.original` as well, with
+/// the message's own limits.
 pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bool) -> TokenStream {
     let sf = &settings.crate_path;
     let tonic = quote!(#sf::__private::tonic);
@@ -316,11 +318,20 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bo
             with_frame,
         ),
     };
+    let original = |setting: TokenStream| match side {
+        Side::Client => TokenStream::new(),
+        Side::Server => quote!(self.original = self.original.#setting;),
+    };
+    let send_original = original(quote!(send_compressed(encoding)));
+    let accept_original = original(quote!(accept_compressed(encoding)));
+    let decoding_original = original(quote!(max_decoding_message_size(limit)));
+    let encoding_original = original(quote!(max_encoding_message_size(limit)));
     quote! {
         #[doc = #send_doc]
         #[must_use]
         pub fn send_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            #send_original
             self
         }
 
@@ -328,6 +339,7 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bo
         #[must_use]
         pub fn accept_compressed(mut self, encoding: #tonic::codec::CompressionEncoding) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            #accept_original
             self
         }
 
@@ -336,6 +348,7 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bo
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self.inner.max_decoding_message_size(#decoding_limit);
+            #decoding_original
             self
         }
 
@@ -344,6 +357,7 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bo
         #[must_use]
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self.inner.max_encoding_message_size(#encoding_limit);
+            #encoding_original
             self
         }
     }

@@ -1,6 +1,9 @@
 //! The typed server of a rewritten service: `<svc>_server::{<Svc>, <Svc>Server}`
-//! with the methods' original signatures, served through the wire server by an
-//! adapter that runs heartbeat methods inside the runtime's frame stream.
+//! with the methods' original signatures. A call that asks for frames
+//! (`steadfast::framing`) goes to the wire server, through an adapter that runs
+//! heartbeat methods inside the runtime's frame stream; any other call goes to
+//! tonic's server of the service as written, through an adapter that serves the
+//! original shapes (and refuses blob methods).
 
 use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
@@ -8,7 +11,7 @@ use quote::{format_ident, quote};
 
 use super::{
     Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, duration_literal,
-    has_blobs, has_uploads, human, rust_type,
+    has_blobs, has_uploads, human, rust_type, wire,
 };
 use crate::{model::ServiceModel, names};
 
@@ -27,6 +30,8 @@ pub(crate) fn generate(
     let wire_module = format_ident!("{}", model.wire_module);
     let wire = quote!(super::#wire_module::#module);
     let wire_server = quote!(#wire::#server<_WireAdapter<T>>);
+    let original_server = quote!(_original::#module::#server<_OriginalAdapter<T>>);
+    let original_code = wire::original_server(original, settings);
     let sf_doc = doc_path(settings);
     let service_path = settings.service_path(model);
     let mod_attributes = attributes(&settings.server_mod_attributes, settings.package(model));
@@ -72,6 +77,9 @@ pub(crate) fn generate(
     let adapter_methods = methods
         .iter()
         .map(|m| adapter_method(m, settings, &server_trait));
+    let original_methods = methods
+        .iter()
+        .map(|m| original_method(m, model, settings, &server_trait));
     // The upload limits: set on the typed server, read by its adapter per call.
     let limits_cell = quote!(#sf::__private::LimitsCell);
     let (limits_field, limits_new, limits_adapter, limits_clone, blob_limits) = if uploads {
@@ -99,13 +107,19 @@ pub(crate) fn generate(
         quote! {
             let limits = <#limits_cell as ::core::default::Default>::default();
             Self {
-                inner: #wire::#server::new(_WireAdapter { inner, #limits_new }),
+                inner: #wire::#server::new(_WireAdapter { inner: ::std::sync::Arc::clone(&inner), #limits_new }),
+                original: _original::#module::#server::new(_OriginalAdapter { inner }),
                 #limits_adapter
             }
             .max_decoding_message_size(4 * 1024 * 1024)
         }
     } else {
-        quote!(Self { inner: #wire::#server::new(_WireAdapter { inner }) })
+        quote! {
+            Self {
+                inner: #wire::#server::new(_WireAdapter { inner: ::std::sync::Arc::clone(&inner) }),
+                original: _original::#module::#server::new(_OriginalAdapter { inner }),
+            }
+        }
     };
 
     quote! {
@@ -132,6 +146,7 @@ pub(crate) fn generate(
             #struct_attributes
             pub struct #server<T> {
                 inner: #wire_server,
+                original: #original_server,
                 #limits_field
             }
 
@@ -161,7 +176,7 @@ pub(crate) fn generate(
 
             impl<T> ::core::clone::Clone for #server<T> {
                 fn clone(&self) -> Self {
-                    Self { inner: self.inner.clone(), #limits_clone }
+                    Self { inner: self.inner.clone(), original: self.original.clone(), #limits_clone }
                 }
             }
 
@@ -177,16 +192,23 @@ pub(crate) fn generate(
                 B: #tonic::codegen::Body + ::core::marker::Send + 'static,
                 B::Error: ::core::convert::Into<#tonic::codegen::StdError> + ::core::marker::Send + 'static,
             {
-                type Response = <#wire_server as #tonic::codegen::Service<#tonic::codegen::http::Request<B>>>::Response;
-                type Error = <#wire_server as #tonic::codegen::Service<#tonic::codegen::http::Request<B>>>::Error;
-                type Future = <#wire_server as #tonic::codegen::Service<#tonic::codegen::http::Request<B>>>::Future;
+                type Response = #tonic::codegen::http::Response<#tonic::body::Body>;
+                type Error = ::core::convert::Infallible;
+                type Future = #tonic::codegen::BoxFuture<Self::Response, Self::Error>;
 
                 fn poll_ready(&mut self, cx: &mut ::core::task::Context<'_>) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-                    #tonic::codegen::Service::<#tonic::codegen::http::Request<B>>::poll_ready(&mut self.inner, cx)
+                    // tonic's servers are always ready.
+                    ::core::task::Poll::Ready(::core::result::Result::Ok(()))
                 }
 
+                /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+                /// wire, any other in the methods' original shapes.
                 fn call(&mut self, request: #tonic::codegen::http::Request<B>) -> Self::Future {
-                    #tonic::codegen::Service::call(&mut self.inner, request)
+                    match #sf::__private::negotiate(request.headers()) {
+                        #sf::__private::Framing::Frames => #tonic::codegen::Service::call(&mut self.inner, request),
+                        #sf::__private::Framing::Original => #tonic::codegen::Service::call(&mut self.original, request),
+                        #sf::__private::Framing::Unsupported(status) => #sf::__private::refuse(status),
+                    }
                 }
             }
 
@@ -212,6 +234,27 @@ pub(crate) fn generate(
             impl<T: #server_trait> #wire::#server_trait for _WireAdapter<T> {
                 #(#adapter_methods)*
             }
+
+            /// Implements the service as written on top of the typed trait, for
+            /// calls that do not ask for frames.
+            #[doc(hidden)]
+            pub struct _OriginalAdapter<T> {
+                inner: ::std::sync::Arc<T>,
+            }
+
+            impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+                }
+            }
+
+            #[#sf::__private::async_trait]
+            #[allow(non_camel_case_types)]
+            impl<T: #server_trait> _original::#module::#server_trait for _OriginalAdapter<T> {
+                #(#original_methods)*
+            }
+
+            #original_code
         }
     }
 }
@@ -420,6 +463,76 @@ fn adapter_method(
                     #call.await
                 },
             ))
+        }
+    }
+}
+
+/// A method of the original-shape adapter: plain methods as they are, heartbeat
+/// methods without heartbeats (the deadline still enforced), blob methods
+/// refused.
+fn original_method(
+    m: &Method<'_>,
+    model: &ServiceModel,
+    settings: &ServiceSettings,
+    server_trait: &proc_macro2::Ident,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let tonic = quote!(#sf::__private::tonic);
+    let ident = format_ident!("{}", m.original.name);
+    // tonic-build names the trait's stream types after the proto name.
+    let tonic_stream = format_ident!("{}Stream", m.model.proto_name);
+    let request = rust_type(&m.original.input_type, "super");
+    let response = rust_type(&m.original.output_type, "super");
+    let request = if m.original.client_streaming {
+        quote!(#tonic::Request<#tonic::Streaming<#request>>)
+    } else {
+        quote!(#tonic::Request<#request>)
+    };
+    let call = if settings.use_arc_self {
+        quote!(<T as #server_trait>::#ident(inner, request))
+    } else {
+        quote!(<T as #server_trait>::#ident(&inner, request))
+    };
+    if m.model.request_blob || m.model.response_blob {
+        let method = format!("{}/{}", model.full_name(), m.model.proto_name);
+        return quote! {
+            async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> {
+                ::core::result::Result::Err(#sf::__private::blob_refused(#method))
+            }
+        };
+    }
+    if !m.original.server_streaming {
+        let body = if m.model.heartbeat.is_some() {
+            quote!(#sf::__private::serve_original_unary(request, move |request| async move { #call.await }).await)
+        } else {
+            quote!(#call.await)
+        };
+        return quote! {
+            async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> {
+                let inner = ::std::sync::Arc::clone(&self.inner);
+                #body
+            }
+        };
+    }
+    let typed = if settings.generate_default_stubs {
+        quote!(#tonic::codegen::BoxStream<#response>)
+    } else {
+        let typed = stream_type(m);
+        quote!(<T as #server_trait>::#typed)
+    };
+    let (stream, body) = if m.model.heartbeat.is_some() {
+        (
+            quote!(#sf::__private::OriginalStream<#typed>),
+            quote!(#sf::__private::serve_original_streaming(request, move |request| async move { #call.await }).await),
+        )
+    } else {
+        (typed, quote!(#call.await))
+    };
+    quote! {
+        type #tonic_stream = #stream;
+        async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<Self::#tonic_stream>, #tonic::Status> {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            #body
         }
     }
 }

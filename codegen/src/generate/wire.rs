@@ -1,8 +1,12 @@
 //! The wire-level code of a rewritten service: tonic-build's client and server
 //! for the service as it travels (frames visible), in the module
-//! `<svc>_wire`, generated over this crate's own `tonic_build::Service`.
+//! `<svc>_wire`, generated over this crate's own `tonic_build::Service`; and
+//! tonic-build's server for the service as written, which serves the calls that
+//! do not ask for frames (`steadfast::framing`).
 
-use proc_macro2::TokenStream;
+use std::collections::HashSet;
+
+use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use tonic_build::{Attributes, CodeGenBuilder};
 
@@ -147,7 +151,24 @@ pub(crate) fn generate(
             attributes.push_struct(pattern, attribute);
         }
         builder.attributes(attributes);
-        code.extend(builder.generate_client(&service, "super::super"));
+        let client = builder.generate_client(&service, "super::super");
+        let framed: HashSet<&str> = model
+            .methods
+            .iter()
+            .filter(|m| m.has_frames())
+            .map(|m| m.proto_name.as_str())
+            .collect();
+        let announce = quote!(#sf::__private::announce(&mut req););
+        let mut announced = 0;
+        code.extend(announce_framing(client, &framed, &announce, &mut announced));
+        if announced != framed.len() {
+            let message = format!(
+                "steadfast-build internal error: the wire client of `{}` announces frames in {announced} of its {} framed methods",
+                model.full_name(),
+                framed.len()
+            );
+            code.extend(quote!(::core::compile_error!(#message);));
+        }
     }
     if settings.build_server {
         let mut attributes = Attributes::default();
@@ -183,6 +204,123 @@ pub(crate) fn generate(
         /// it, and most code never needs it.
         #[allow(non_camel_case_types)]
         pub mod #module {
+            #code
+        }
+    }
+}
+
+/// Adds `announce` after each statement of tonic's client that names a framed
+/// method's `GrpcMethod` (`req.extensions_mut().insert(GrpcMethod::new(service,
+/// "Method"));`), so that the wire client's calls of those methods ask for
+/// frames; counts the statements patched in `announced`.
+fn announce_framing(
+    tokens: TokenStream,
+    framed: &HashSet<&str>,
+    announce: &TokenStream,
+    announced: &mut usize,
+) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = TokenStream::new();
+    let mut statement_start = 0;
+    for (i, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Group(group) => {
+                let stream = announce_framing(group.stream(), framed, announce, announced);
+                let mut patched = Group::new(group.delimiter(), stream);
+                patched.set_span(group.span());
+                out.extend([TokenTree::Group(patched)]);
+            }
+            other => out.extend([other.clone()]),
+        }
+        if let TokenTree::Punct(punct) = tree
+            && punct.as_char() == ';'
+        {
+            if names_framed_method(&trees[statement_start..i], framed) {
+                out.extend(announce.clone());
+                *announced += 1;
+            }
+            statement_start = i + 1;
+        }
+    }
+    out
+}
+
+/// Whether `statement` is `req.extensions_mut().insert(GrpcMethod::new(_, "M"))`
+/// for a framed method `M`.
+fn names_framed_method(statement: &[TokenTree], framed: &HashSet<&str>) -> bool {
+    let ident = |i: usize, name: &str| matches!(statement.get(i), Some(TokenTree::Ident(ident)) if ident == name);
+    if !(statement.len() == 7
+        && ident(0, "req")
+        && ident(2, "extensions_mut")
+        && ident(5, "insert"))
+    {
+        return false;
+    }
+    let Some(TokenTree::Group(argument)) = statement.get(6) else {
+        return false;
+    };
+    let inner: Vec<TokenTree> = argument.stream().into_iter().collect();
+    let [
+        TokenTree::Ident(constructor),
+        _,
+        _,
+        TokenTree::Ident(new),
+        TokenTree::Group(names),
+    ] = &inner[..]
+    else {
+        return false;
+    };
+    if constructor != "GrpcMethod" || new != "new" {
+        return false;
+    }
+    let Some(TokenTree::Literal(method)) = names.stream().into_iter().last() else {
+        return false;
+    };
+    let method = method.to_string();
+    method
+        .strip_prefix('"')
+        .and_then(|m| m.strip_suffix('"'))
+        .is_some_and(|m| framed.contains(m))
+}
+
+/// tonic-build's server for the service as written (the original signatures,
+/// tonic-prost's codec or the configured one), in a hidden module `_original`
+/// inside the typed server's module: the typed server hands it the calls that
+/// do not ask for frames.
+pub(crate) fn original_server(
+    original: &prost_build::Service,
+    settings: &ServiceSettings,
+) -> TokenStream {
+    let sf = &settings.crate_path;
+    let codec = settings.codec_path.clone().unwrap_or_else(|| {
+        quote!(#sf::__private::tonic_prost::ProstCodec)
+            .to_string()
+            .replace(' ', "")
+    });
+    let service = WireService {
+        service: original,
+        methods: original
+            .methods
+            .iter()
+            .map(|method| WireMethod {
+                method,
+                codec_path: codec.clone(),
+            })
+            .collect(),
+    };
+    let mut builder = CodeGenBuilder::new();
+    builder
+        .emit_package(settings.emit_package)
+        .build_transport(settings.build_transport)
+        .disable_comments(settings.disable_comments.clone())
+        .use_arc_self(false)
+        .generate_default_stubs(false);
+    let code = builder.generate_server(&service, "super::super::super");
+    quote! {
+        /// tonic's server of the service as written, for calls without frames.
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub mod _original {
             #code
         }
     }

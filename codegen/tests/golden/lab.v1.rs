@@ -991,6 +991,7 @@ pub mod lab_server {
     /// Serves an implementation of [`Lab`] as `lab.v1.Lab` (heartbeat and blob methods rewritten for the wire).
     pub struct LabServer<T> {
         inner: super::lab_wire::lab_server::LabServer<_WireAdapter<T>>,
+        original: _original::lab_server::LabServer<_OriginalAdapter<T>>,
         limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> LabServer<T> {
@@ -1003,8 +1004,11 @@ pub mod lab_server {
             let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::lab_wire::lab_server::LabServer::new(_WireAdapter {
-                    inner,
+                    inner: ::std::sync::Arc::clone(&inner),
                     limits: limits.clone(),
+                }),
+                original: _original::lab_server::LabServer::new(_OriginalAdapter {
+                    inner,
                 }),
                 limits,
             }
@@ -1036,6 +1040,7 @@ pub mod lab_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -1045,6 +1050,7 @@ pub mod lab_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -1059,6 +1065,7 @@ pub mod lab_server {
                 .max_decoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -1072,6 +1079,7 @@ pub mod lab_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
@@ -1079,6 +1087,7 @@ pub mod lab_server {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                original: self.original.clone(),
                 limits: self.limits.clone(),
             }
         }
@@ -1100,37 +1109,43 @@ pub mod lab_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::lab_wire::lab_server::LabServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::lab_wire::lab_server::LabServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::lab_wire::lab_server::LabServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for LabServer<T> {
@@ -1255,6 +1270,597 @@ pub mod lab_server {
             )
         }
     }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Lab> _original::lab_server::Lab for _OriginalAdapter<T> {
+        async fn sleep(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::SleepReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Lab>::sleep(&inner, request).await
+                    },
+                )
+                .await
+        }
+        async fn sleep_plain(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::SleepReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Lab>::sleep_plain(&inner, request).await
+        }
+        type TicksStream = ::steadfast::__private::OriginalStream<
+            <T as Lab>::TicksStream,
+        >;
+        async fn ticks(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::TicksRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::TicksStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_streaming(
+                    request,
+                    move |request| async move {
+                        <T as Lab>::ticks(&inner, request).await
+                    },
+                )
+                .await
+        }
+        async fn who_am_i(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::WhoAmIRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Identity>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Lab>::who_am_i(&inner, request).await
+        }
+        async fn digest(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::DigestRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::DigestReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("lab.v1.Lab/Digest"),
+            )
+        }
+        async fn fetch(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::FetchRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::FetchReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("lab.v1.Lab/Fetch"),
+            )
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod lab_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with LabServer.
+            #[async_trait]
+            pub trait Lab: std::marker::Send + std::marker::Sync + 'static {
+                /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
+                async fn sleep(
+                    &self,
+                    request: tonic::Request<super::super::super::SleepRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::SleepReply>,
+                    tonic::Status,
+                >;
+                /// The same without heartbeats: a proxy with a short idle timeout cuts it.
+                async fn sleep_plain(
+                    &self,
+                    request: tonic::Request<super::super::super::SleepRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::SleepReply>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Ticks method.
+                type TicksStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Tick,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
+                async fn ticks(
+                    &self,
+                    request: tonic::Request<super::super::super::TicksRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::TicksStream>,
+                    tonic::Status,
+                >;
+                /// Says which server answered.
+                async fn who_am_i(
+                    &self,
+                    request: tonic::Request<super::super::super::WhoAmIRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Identity>,
+                    tonic::Status,
+                >;
+                /// Reads the uploaded blob through SHA-256 without storing it, then works
+                /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
+                async fn digest(
+                    &self,
+                    request: tonic::Request<super::super::super::DigestRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::DigestReply>,
+                    tonic::Status,
+                >;
+                /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
+                /// the same seed, see examples/src/content.rs).
+                async fn fetch(
+                    &self,
+                    request: tonic::Request<super::super::super::FetchRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::FetchReply>,
+                    tonic::Status,
+                >;
+            }
+            /// A service with slow and fast methods, to show what heartbeats change.
+            #[derive(Debug)]
+            pub struct LabServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> LabServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for LabServer<T>
+            where
+                T: Lab,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/lab.v1.Lab/Sleep" => {
+                            #[allow(non_camel_case_types)]
+                            struct SleepSvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::UnaryService<
+                                super::super::super::SleepRequest,
+                            > for SleepSvc<T> {
+                                type Response = super::super::super::SleepReply;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::SleepRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::sleep(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = SleepSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/lab.v1.Lab/SleepPlain" => {
+                            #[allow(non_camel_case_types)]
+                            struct SleepPlainSvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::UnaryService<
+                                super::super::super::SleepRequest,
+                            > for SleepPlainSvc<T> {
+                                type Response = super::super::super::SleepReply;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::SleepRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::sleep_plain(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = SleepPlainSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/lab.v1.Lab/Ticks" => {
+                            #[allow(non_camel_case_types)]
+                            struct TicksSvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::ServerStreamingService<
+                                super::super::super::TicksRequest,
+                            > for TicksSvc<T> {
+                                type Response = super::super::super::Tick;
+                                type ResponseStream = T::TicksStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::TicksRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::ticks(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = TicksSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/lab.v1.Lab/WhoAmI" => {
+                            #[allow(non_camel_case_types)]
+                            struct WhoAmISvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::UnaryService<
+                                super::super::super::WhoAmIRequest,
+                            > for WhoAmISvc<T> {
+                                type Response = super::super::super::Identity;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::WhoAmIRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::who_am_i(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = WhoAmISvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/lab.v1.Lab/Digest" => {
+                            #[allow(non_camel_case_types)]
+                            struct DigestSvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::UnaryService<
+                                super::super::super::DigestRequest,
+                            > for DigestSvc<T> {
+                                type Response = super::super::super::DigestReply;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::DigestRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::digest(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = DigestSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/lab.v1.Lab/Fetch" => {
+                            #[allow(non_camel_case_types)]
+                            struct FetchSvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::UnaryService<
+                                super::super::super::FetchRequest,
+                            > for FetchSvc<T> {
+                                type Response = super::super::super::FetchReply;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::FetchRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::fetch(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = FetchSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for LabServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "lab.v1.Lab";
+            impl<T> tonic::server::NamedService for LabServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
+        }
+    }
 }
 /// The wire-level code of `lab.v1.Lab`: tonic's client and server for the service as it travels, with the frames and uploads visible.
 ///
@@ -1376,6 +1982,7 @@ pub mod lab_wire {
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Sleep");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Sleep"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// The same without heartbeats: a proxy with a short idle timeout cuts it.
@@ -1422,6 +2029,7 @@ pub mod lab_wire {
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Ticks");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Ticks"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Says which server answered.
@@ -1469,6 +2077,7 @@ pub mod lab_wire {
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Digest");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Digest"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
@@ -1492,6 +2101,7 @@ pub mod lab_wire {
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Fetch");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Fetch"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }

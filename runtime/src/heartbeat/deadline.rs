@@ -46,6 +46,14 @@ impl Deadline {
         })
     }
 
+    /// The `DEADLINE_EXCEEDED` status of a call the server gave up at its deadline.
+    pub(crate) fn exceeded(&self) -> tonic::Status {
+        tonic::Status::deadline_exceeded(format!(
+            "deadline of {:?} exceeded; the handler was cancelled",
+            self.timeout
+        ))
+    }
+
     /// Whether the deadline has passed at `now`.
     pub(crate) fn passed(&self, now: Instant) -> bool {
         now >= self.at

@@ -364,10 +364,7 @@ where
                     timeout = ?deadline.timeout,
                     "heartbeat call: deadline passed; handler cancelled"
                 );
-                return Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
-                    "deadline of {:?} exceeded; the handler was cancelled",
-                    deadline.timeout
-                )))));
+                return Poll::Ready(Some(Err(deadline.exceeded())));
             }
         };
         // The next heartbeat is due one interval after this one's tick (not after

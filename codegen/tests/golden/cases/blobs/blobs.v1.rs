@@ -1691,6 +1691,7 @@ pub mod store_server {
     /// Serves an implementation of [`Store`] as `blobs.v1.Store` (heartbeat and blob methods rewritten for the wire).
     pub struct StoreServer<T> {
         inner: super::store_wire::store_server::StoreServer<_WireAdapter<T>>,
+        original: _original::store_server::StoreServer<_OriginalAdapter<T>>,
         limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> StoreServer<T> {
@@ -1703,8 +1704,11 @@ pub mod store_server {
             let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::store_wire::store_server::StoreServer::new(_WireAdapter {
-                    inner,
+                    inner: ::std::sync::Arc::clone(&inner),
                     limits: limits.clone(),
+                }),
+                original: _original::store_server::StoreServer::new(_OriginalAdapter {
+                    inner,
                 }),
                 limits,
             }
@@ -1736,6 +1740,7 @@ pub mod store_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -1745,6 +1750,7 @@ pub mod store_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -1759,6 +1765,7 @@ pub mod store_server {
                 .max_decoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -1772,6 +1779,7 @@ pub mod store_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
@@ -1779,6 +1787,7 @@ pub mod store_server {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                original: self.original.clone(),
                 limits: self.limits.clone(),
             }
         }
@@ -1800,37 +1809,43 @@ pub mod store_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::store_wire::store_server::StoreServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::store_wire::store_server::StoreServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::store_wire::store_server::StoreServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for StoreServer<T> {
@@ -2055,6 +2070,771 @@ pub mod store_server {
             <T as Store>::stat(&inner, request).await
         }
     }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Store> _original::store_server::Store for _OriginalAdapter<T> {
+        async fn put(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Stored>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Store/Put"),
+            )
+        }
+        async fn put_slow(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Stored>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Store/PutSlow"),
+            )
+        }
+        async fn get(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Stored>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Store/Get"),
+            )
+        }
+        async fn get_slow(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Stored>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Store/GetSlow"),
+            )
+        }
+        async fn transform(
+            &self,
+            request: ::steadfast::__private::tonic::Request<()>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Stored>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Store/Transform"),
+            )
+        }
+        async fn transform_slow(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<()>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Store/TransformSlow"),
+            )
+        }
+        async fn r#move(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Name>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Store/move"),
+            )
+        }
+        async fn wait(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Stored>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Store>::wait(&inner, request).await
+                    },
+                )
+                .await
+        }
+        async fn stat(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Stored>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Store>::stat(&inner, request).await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod store_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with StoreServer.
+            #[async_trait]
+            pub trait Store: std::marker::Send + std::marker::Sync + 'static {
+                /// Stores a blob under a name.
+                async fn put(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Stored>,
+                    tonic::Status,
+                >;
+                /// Stores a blob, taking its time: heartbeats until the reply.
+                async fn put_slow(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Stored>,
+                    tonic::Status,
+                >;
+                /// Reads a blob back.
+                async fn get(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Stored>,
+                    tonic::Status,
+                >;
+                /// Reads a blob back after a search: heartbeats, then the reply and the blob.
+                async fn get_slow(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Stored>,
+                    tonic::Status,
+                >;
+                async fn transform(
+                    &self,
+                    request: tonic::Request<()>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Stored>,
+                    tonic::Status,
+                >;
+                /// Transforms a blob slowly.
+                async fn transform_slow(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<tonic::Response<()>, tonic::Status>;
+                /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
+                /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
+                async fn r#move(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Name>,
+                    tonic::Status,
+                >;
+                /// Heartbeats only: the frame keeps its two kinds and the frame codec.
+                async fn wait(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Stored>,
+                    tonic::Status,
+                >;
+                /// Plain.
+                async fn stat(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Stored>,
+                    tonic::Status,
+                >;
+            }
+            /// Keeps blobs under names.
+            #[derive(Debug)]
+            pub struct StoreServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> StoreServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for StoreServer<T>
+            where
+                T: Store,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/blobs.v1.Store/Put" => {
+                            #[allow(non_camel_case_types)]
+                            struct PutSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for PutSvc<T> {
+                                type Response = super::super::super::Stored;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::put(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = PutSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/PutSlow" => {
+                            #[allow(non_camel_case_types)]
+                            struct PutSlowSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for PutSlowSvc<T> {
+                                type Response = super::super::super::Stored;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::put_slow(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = PutSlowSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/Get" => {
+                            #[allow(non_camel_case_types)]
+                            struct GetSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for GetSvc<T> {
+                                type Response = super::super::super::Stored;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::get(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = GetSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/GetSlow" => {
+                            #[allow(non_camel_case_types)]
+                            struct GetSlowSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for GetSlowSvc<T> {
+                                type Response = super::super::super::Stored;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::get_slow(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = GetSlowSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/Transform" => {
+                            #[allow(non_camel_case_types)]
+                            struct TransformSvc<T: Store>(pub Arc<T>);
+                            impl<T: Store> tonic::server::UnaryService<()>
+                            for TransformSvc<T> {
+                                type Response = super::super::super::Stored;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<()>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::transform(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = TransformSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/TransformSlow" => {
+                            #[allow(non_camel_case_types)]
+                            struct TransformSlowSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for TransformSlowSvc<T> {
+                                type Response = ();
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::transform_slow(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = TransformSlowSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/move" => {
+                            #[allow(non_camel_case_types)]
+                            struct moveSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for moveSvc<T> {
+                                type Response = super::super::super::Name;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::r#move(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = moveSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/Wait" => {
+                            #[allow(non_camel_case_types)]
+                            struct WaitSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for WaitSvc<T> {
+                                type Response = super::super::super::Stored;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::wait(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = WaitSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Store/Stat" => {
+                            #[allow(non_camel_case_types)]
+                            struct StatSvc<T: Store>(pub Arc<T>);
+                            impl<
+                                T: Store,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for StatSvc<T> {
+                                type Response = super::super::super::Stored;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Store>::stat(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = StatSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for StoreServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "blobs.v1.Store";
+            impl<T> tonic::server::NamedService for StoreServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
+        }
+    }
 }
 /// The wire-level code of `blobs.v1.Store`: tonic's client and server for the service as it travels, with the frames and uploads visible.
 ///
@@ -2178,6 +2958,7 @@ pub mod store_wire {
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Put"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             /// Stores a blob, taking its time: heartbeats until the reply.
@@ -2207,6 +2988,7 @@ pub mod store_wire {
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "PutSlow"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Reads a blob back.
@@ -2229,6 +3011,7 @@ pub mod store_wire {
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Get");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Get"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Reads a blob back after a search: heartbeats, then the reply and the blob.
@@ -2256,6 +3039,7 @@ pub mod store_wire {
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "GetSlow"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn transform(
@@ -2284,6 +3068,7 @@ pub mod store_wire {
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "Transform"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Transforms a blob slowly.
@@ -2313,6 +3098,7 @@ pub mod store_wire {
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "TransformSlow"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
@@ -2338,6 +3124,7 @@ pub mod store_wire {
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/move");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "move"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Heartbeats only: the frame keeps its two kinds and the frame codec.
@@ -2360,6 +3147,7 @@ pub mod store_wire {
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Wait");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Wait"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Plain.
@@ -3586,6 +4374,7 @@ pub mod mirror_server {
     /// Serves an implementation of [`Mirror`] as `blobs.v1.Mirror` (heartbeat and blob methods rewritten for the wire).
     pub struct MirrorServer<T> {
         inner: super::mirror_wire::mirror_server::MirrorServer<_WireAdapter<T>>,
+        original: _original::mirror_server::MirrorServer<_OriginalAdapter<T>>,
         limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> MirrorServer<T> {
@@ -3598,8 +4387,11 @@ pub mod mirror_server {
             let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::mirror_wire::mirror_server::MirrorServer::new(_WireAdapter {
-                    inner,
+                    inner: ::std::sync::Arc::clone(&inner),
                     limits: limits.clone(),
+                }),
+                original: _original::mirror_server::MirrorServer::new(_OriginalAdapter {
+                    inner,
                 }),
                 limits,
             }
@@ -3631,6 +4423,7 @@ pub mod mirror_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -3640,6 +4433,7 @@ pub mod mirror_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -3654,6 +4448,7 @@ pub mod mirror_server {
                 .max_decoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -3667,6 +4462,7 @@ pub mod mirror_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
@@ -3674,6 +4470,7 @@ pub mod mirror_server {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                original: self.original.clone(),
                 limits: self.limits.clone(),
             }
         }
@@ -3695,37 +4492,43 @@ pub mod mirror_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::mirror_wire::mirror_server::MirrorServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::mirror_wire::mirror_server::MirrorServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::mirror_wire::mirror_server::MirrorServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for MirrorServer<T> {
@@ -3782,6 +4585,307 @@ pub mod mirror_server {
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Mirror>::watch(&inner, request).await
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Mirror> _original::mirror_server::Mirror for _OriginalAdapter<T> {
+        async fn echo(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Name>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("blobs.v1.Mirror/Echo"),
+            )
+        }
+        type WatchStream = <T as Mirror>::WatchStream;
+        async fn watch(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::WatchStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Mirror>::watch(&inner, request).await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod mirror_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with MirrorServer.
+            #[async_trait]
+            pub trait Mirror: std::marker::Send + std::marker::Sync + 'static {
+                /// Echoes a blob.
+                async fn echo(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Name>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Watch method.
+                type WatchStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Name,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                /// Streams are left alone.
+                async fn watch(
+                    &self,
+                    request: tonic::Request<super::super::super::Name>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::WatchStream>,
+                    tonic::Status,
+                >;
+            }
+            /// Blobs set by the builder (`request_blob`, `response_blob`) for protos one cannot edit.
+            #[derive(Debug)]
+            pub struct MirrorServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> MirrorServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for MirrorServer<T>
+            where
+                T: Mirror,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/blobs.v1.Mirror/Echo" => {
+                            #[allow(non_camel_case_types)]
+                            struct EchoSvc<T: Mirror>(pub Arc<T>);
+                            impl<
+                                T: Mirror,
+                            > tonic::server::UnaryService<super::super::super::Name>
+                            for EchoSvc<T> {
+                                type Response = super::super::super::Name;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Mirror>::echo(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = EchoSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/blobs.v1.Mirror/Watch" => {
+                            #[allow(non_camel_case_types)]
+                            struct WatchSvc<T: Mirror>(pub Arc<T>);
+                            impl<
+                                T: Mirror,
+                            > tonic::server::ServerStreamingService<
+                                super::super::super::Name,
+                            > for WatchSvc<T> {
+                                type Response = super::super::super::Name;
+                                type ResponseStream = T::WatchStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Name>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Mirror>::watch(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = WatchSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for MirrorServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "blobs.v1.Mirror";
+            impl<T> tonic::server::NamedService for MirrorServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
         }
     }
 }
@@ -3907,6 +5011,7 @@ pub mod mirror_wire {
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Mirror/Echo");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Mirror", "Echo"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Streams are left alone.

@@ -571,6 +571,7 @@ pub mod remote_wire {
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("clientonly.v1.Remote", "Work"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn watch(
@@ -595,6 +596,7 @@ pub mod remote_wire {
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("clientonly.v1.Remote", "Watch"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }

@@ -839,6 +839,7 @@ pub mod flaky_server {
     /// Serves an implementation of [`Flaky`] as `retry.v1.Flaky` (heartbeat and blob methods rewritten for the wire).
     pub struct FlakyServer<T> {
         inner: super::flaky_wire::flaky_server::FlakyServer<_WireAdapter<T>>,
+        original: _original::flaky_server::FlakyServer<_OriginalAdapter<T>>,
         limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> FlakyServer<T> {
@@ -851,8 +852,11 @@ pub mod flaky_server {
             let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::flaky_wire::flaky_server::FlakyServer::new(_WireAdapter {
-                    inner,
+                    inner: ::std::sync::Arc::clone(&inner),
                     limits: limits.clone(),
+                }),
+                original: _original::flaky_server::FlakyServer::new(_OriginalAdapter {
+                    inner,
                 }),
                 limits,
             }
@@ -884,6 +888,7 @@ pub mod flaky_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -893,6 +898,7 @@ pub mod flaky_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -907,6 +913,7 @@ pub mod flaky_server {
                 .max_decoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -920,6 +927,7 @@ pub mod flaky_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
@@ -927,6 +935,7 @@ pub mod flaky_server {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                original: self.original.clone(),
                 limits: self.limits.clone(),
             }
         }
@@ -948,37 +957,43 @@ pub mod flaky_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::flaky_wire::flaky_server::FlakyServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::flaky_wire::flaky_server::FlakyServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::flaky_wire::flaky_server::FlakyServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for FlakyServer<T> {
@@ -1084,6 +1099,653 @@ pub mod flaky_server {
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::feed(&inner, request).await
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Flaky> _original::flaky_server::Flaky for _OriginalAdapter<T> {
+        async fn read(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Ask>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Answer>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Flaky>::read(&inner, request).await
+        }
+        async fn write(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Ask>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Answer>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Flaky>::write(&inner, request).await
+        }
+        type WatchStream = <T as Flaky>::WatchStream;
+        async fn watch(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Ask>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::WatchStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Flaky>::watch(&inner, request).await
+        }
+        async fn tuned(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Ask>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Answer>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Flaky>::tuned(&inner, request).await
+        }
+        async fn slow(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Ask>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Answer>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Flaky>::slow(&inner, request).await
+                    },
+                )
+                .await
+        }
+        async fn put(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Ask>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Answer>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("retry.v1.Flaky/Put"),
+            )
+        }
+        async fn feed(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Ask>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Answer>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Flaky>::feed(&inner, request).await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod flaky_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with FlakyServer.
+            #[async_trait]
+            pub trait Flaky: std::marker::Send + std::marker::Sync + 'static {
+                /// Safe to run again: retried on UNAVAILABLE even after the server saw it.
+                async fn read(
+                    &self,
+                    request: tonic::Request<super::super::super::Ask>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Answer>,
+                    tonic::Status,
+                >;
+                /// Not idempotent: retried only when the server never received it.
+                async fn write(
+                    &self,
+                    request: tonic::Request<super::super::super::Ask>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Answer>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Watch method.
+                type WatchStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Answer,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                /// Retried until its response headers arrive.
+                async fn watch(
+                    &self,
+                    request: tonic::Request<super::super::super::Ask>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::WatchStream>,
+                    tonic::Status,
+                >;
+                /// Its own policy, over the service's; build.rs raises max_attempts to 3.
+                async fn tuned(
+                    &self,
+                    request: tonic::Request<super::super::super::Ask>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Answer>,
+                    tonic::Status,
+                >;
+                /// Heartbeats and retries together.
+                async fn slow(
+                    &self,
+                    request: tonic::Request<super::super::super::Ask>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Answer>,
+                    tonic::Status,
+                >;
+                /// A request blob: replayed while its source can be copied.
+                async fn put(
+                    &self,
+                    request: tonic::Request<super::super::super::Ask>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Answer>,
+                    tonic::Status,
+                >;
+                /// Never retried on its own stream.
+                async fn feed(
+                    &self,
+                    request: tonic::Request<tonic::Streaming<super::super::super::Ask>>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Answer>,
+                    tonic::Status,
+                >;
+            }
+            /// Nothing but retry options: steadfast still generates its typed client.
+            #[derive(Debug)]
+            pub struct FlakyServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> FlakyServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for FlakyServer<T>
+            where
+                T: Flaky,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/retry.v1.Flaky/Read" => {
+                            #[allow(non_camel_case_types)]
+                            struct ReadSvc<T: Flaky>(pub Arc<T>);
+                            impl<
+                                T: Flaky,
+                            > tonic::server::UnaryService<super::super::super::Ask>
+                            for ReadSvc<T> {
+                                type Response = super::super::super::Answer;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Ask>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Flaky>::read(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = ReadSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/retry.v1.Flaky/Write" => {
+                            #[allow(non_camel_case_types)]
+                            struct WriteSvc<T: Flaky>(pub Arc<T>);
+                            impl<
+                                T: Flaky,
+                            > tonic::server::UnaryService<super::super::super::Ask>
+                            for WriteSvc<T> {
+                                type Response = super::super::super::Answer;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Ask>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Flaky>::write(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = WriteSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/retry.v1.Flaky/Watch" => {
+                            #[allow(non_camel_case_types)]
+                            struct WatchSvc<T: Flaky>(pub Arc<T>);
+                            impl<
+                                T: Flaky,
+                            > tonic::server::ServerStreamingService<
+                                super::super::super::Ask,
+                            > for WatchSvc<T> {
+                                type Response = super::super::super::Answer;
+                                type ResponseStream = T::WatchStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Ask>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Flaky>::watch(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = WatchSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/retry.v1.Flaky/Tuned" => {
+                            #[allow(non_camel_case_types)]
+                            struct TunedSvc<T: Flaky>(pub Arc<T>);
+                            impl<
+                                T: Flaky,
+                            > tonic::server::UnaryService<super::super::super::Ask>
+                            for TunedSvc<T> {
+                                type Response = super::super::super::Answer;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Ask>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Flaky>::tuned(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = TunedSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/retry.v1.Flaky/Slow" => {
+                            #[allow(non_camel_case_types)]
+                            struct SlowSvc<T: Flaky>(pub Arc<T>);
+                            impl<
+                                T: Flaky,
+                            > tonic::server::UnaryService<super::super::super::Ask>
+                            for SlowSvc<T> {
+                                type Response = super::super::super::Answer;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Ask>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Flaky>::slow(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = SlowSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/retry.v1.Flaky/Put" => {
+                            #[allow(non_camel_case_types)]
+                            struct PutSvc<T: Flaky>(pub Arc<T>);
+                            impl<
+                                T: Flaky,
+                            > tonic::server::UnaryService<super::super::super::Ask>
+                            for PutSvc<T> {
+                                type Response = super::super::super::Answer;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Ask>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Flaky>::put(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = PutSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/retry.v1.Flaky/Feed" => {
+                            #[allow(non_camel_case_types)]
+                            struct FeedSvc<T: Flaky>(pub Arc<T>);
+                            impl<
+                                T: Flaky,
+                            > tonic::server::ClientStreamingService<
+                                super::super::super::Ask,
+                            > for FeedSvc<T> {
+                                type Response = super::super::super::Answer;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<
+                                        tonic::Streaming<super::super::super::Ask>,
+                                    >,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Flaky>::feed(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = FeedSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.client_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for FlakyServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "retry.v1.Flaky";
+            impl<T> tonic::server::NamedService for FlakyServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
         }
     }
 }
@@ -1295,6 +1957,7 @@ pub mod flaky_wire {
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Slow");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Slow"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// A request blob: replayed while its source can be copied.
@@ -1319,6 +1982,7 @@ pub mod flaky_wire {
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Put"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             /// Never retried on its own stream.

@@ -902,6 +902,7 @@ pub mod tuned_server {
     #[doc(alias = "TunedService")]
     pub struct TunedServer<T> {
         inner: super::tuned_wire::tuned_server::TunedServer<_WireAdapter<T>>,
+        original: _original::tuned_server::TunedServer<_OriginalAdapter<T>>,
         limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> TunedServer<T> {
@@ -914,8 +915,11 @@ pub mod tuned_server {
             let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::tuned_wire::tuned_server::TunedServer::new(_WireAdapter {
-                    inner,
+                    inner: ::std::sync::Arc::clone(&inner),
                     limits: limits.clone(),
+                }),
+                original: _original::tuned_server::TunedServer::new(_OriginalAdapter {
+                    inner,
                 }),
                 limits,
             }
@@ -947,6 +951,7 @@ pub mod tuned_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -956,6 +961,7 @@ pub mod tuned_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -970,6 +976,7 @@ pub mod tuned_server {
                 .max_decoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -983,6 +990,7 @@ pub mod tuned_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
@@ -990,6 +998,7 @@ pub mod tuned_server {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                original: self.original.clone(),
                 limits: self.limits.clone(),
             }
         }
@@ -1011,37 +1020,43 @@ pub mod tuned_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::tuned_wire::tuned_server::TunedServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::tuned_wire::tuned_server::TunedServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::tuned_wire::tuned_server::TunedServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for TunedServer<T> {
@@ -1150,6 +1165,522 @@ pub mod tuned_server {
                     },
                 ),
             )
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Tuned> _original::tuned_server::Tuned for _OriginalAdapter<T> {
+        async fn slow(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Req>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Rep>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Tuned>::slow(inner, request).await
+                    },
+                )
+                .await
+        }
+        type ManyStream = ::steadfast::__private::OriginalStream<
+            ::steadfast::__private::tonic::codegen::BoxStream<super::Rep>,
+        >;
+        async fn many(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Req>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::ManyStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_streaming(
+                    request,
+                    move |request| async move {
+                        <T as Tuned>::many(inner, request).await
+                    },
+                )
+                .await
+        }
+        async fn quick(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Req>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Rep>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Tuned>::quick(inner, request).await
+        }
+        async fn put(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Req>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Rep>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("settings.v1.Tuned/Put"),
+            )
+        }
+        async fn swap(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Req>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Rep>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("settings.v1.Tuned/Swap"),
+            )
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod tuned_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with TunedServer.
+            #[async_trait]
+            pub trait Tuned: std::marker::Send + std::marker::Sync + 'static {
+                async fn slow(
+                    &self,
+                    request: tonic::Request<super::super::super::Req>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Rep>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Many method.
+                type ManyStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Rep,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                /// Streams.
+                async fn many(
+                    &self,
+                    request: tonic::Request<super::super::super::Req>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::ManyStream>,
+                    tonic::Status,
+                >;
+                /// Plain.
+                async fn quick(
+                    &self,
+                    request: tonic::Request<super::super::super::Req>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Rep>,
+                    tonic::Status,
+                >;
+                /// Takes a blob.
+                async fn put(
+                    &self,
+                    request: tonic::Request<super::super::super::Req>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Rep>,
+                    tonic::Status,
+                >;
+                /// Takes a blob and gives one back.
+                async fn swap(
+                    &self,
+                    request: tonic::Request<super::super::super::Req>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Rep>,
+                    tonic::Status,
+                >;
+            }
+            /// Documented service.
+            #[derive(Debug)]
+            pub struct TunedServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> TunedServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for TunedServer<T>
+            where
+                T: Tuned,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/settings.v1.Tuned/Slow" => {
+                            #[allow(non_camel_case_types)]
+                            struct SlowSvc<T: Tuned>(pub Arc<T>);
+                            impl<
+                                T: Tuned,
+                            > tonic::server::UnaryService<super::super::super::Req>
+                            for SlowSvc<T> {
+                                type Response = super::super::super::Rep;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Req>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Tuned>::slow(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = SlowSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/settings.v1.Tuned/Many" => {
+                            #[allow(non_camel_case_types)]
+                            struct ManySvc<T: Tuned>(pub Arc<T>);
+                            impl<
+                                T: Tuned,
+                            > tonic::server::ServerStreamingService<
+                                super::super::super::Req,
+                            > for ManySvc<T> {
+                                type Response = super::super::super::Rep;
+                                type ResponseStream = T::ManyStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Req>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Tuned>::many(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = ManySvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/settings.v1.Tuned/Quick" => {
+                            #[allow(non_camel_case_types)]
+                            struct QuickSvc<T: Tuned>(pub Arc<T>);
+                            impl<
+                                T: Tuned,
+                            > tonic::server::UnaryService<super::super::super::Req>
+                            for QuickSvc<T> {
+                                type Response = super::super::super::Rep;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Req>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Tuned>::quick(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = QuickSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/settings.v1.Tuned/Put" => {
+                            #[allow(non_camel_case_types)]
+                            struct PutSvc<T: Tuned>(pub Arc<T>);
+                            impl<
+                                T: Tuned,
+                            > tonic::server::UnaryService<super::super::super::Req>
+                            for PutSvc<T> {
+                                type Response = super::super::super::Rep;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Req>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Tuned>::put(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = PutSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/settings.v1.Tuned/Swap" => {
+                            #[allow(non_camel_case_types)]
+                            struct SwapSvc<T: Tuned>(pub Arc<T>);
+                            impl<
+                                T: Tuned,
+                            > tonic::server::UnaryService<super::super::super::Req>
+                            for SwapSvc<T> {
+                                type Response = super::super::super::Rep;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Req>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Tuned>::swap(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = SwapSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for TunedServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "settings.v1.Tuned";
+            impl<T> tonic::server::NamedService for TunedServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
         }
     }
 }
@@ -1277,6 +1808,7 @@ pub mod tuned_wire {
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("settings.v1.Tuned", "Slow"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Streams.
@@ -1302,6 +1834,7 @@ pub mod tuned_wire {
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("settings.v1.Tuned", "Many"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Plain.
@@ -1347,6 +1880,7 @@ pub mod tuned_wire {
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("settings.v1.Tuned", "Put"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             /// Takes a blob and gives one back.
@@ -1374,6 +1908,7 @@ pub mod tuned_wire {
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("settings.v1.Tuned", "Swap"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
         }

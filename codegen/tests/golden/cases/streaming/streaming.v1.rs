@@ -677,6 +677,7 @@ pub mod pipes_server {
     /// Serves an implementation of [`Pipes`] as `streaming.v1.Pipes` (heartbeat methods rewritten for the wire).
     pub struct PipesServer<T> {
         inner: super::pipes_wire::pipes_server::PipesServer<_WireAdapter<T>>,
+        original: _original::pipes_server::PipesServer<_OriginalAdapter<T>>,
     }
     impl<T> PipesServer<T> {
         /// Serves `inner`.
@@ -687,6 +688,9 @@ pub mod pipes_server {
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
             Self {
                 inner: super::pipes_wire::pipes_server::PipesServer::new(_WireAdapter {
+                    inner: ::std::sync::Arc::clone(&inner),
+                }),
+                original: _original::pipes_server::PipesServer::new(_OriginalAdapter {
                     inner,
                 }),
             }
@@ -711,6 +715,7 @@ pub mod pipes_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -720,12 +725,14 @@ pub mod pipes_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self.inner.max_decoding_message_size(limit);
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -739,12 +746,16 @@ pub mod pipes_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
     impl<T> ::core::clone::Clone for PipesServer<T> {
         fn clone(&self) -> Self {
-            Self { inner: self.inner.clone() }
+            Self {
+                inner: self.inner.clone(),
+                original: self.original.clone(),
+            }
         }
     }
     impl<T> ::core::fmt::Debug for PipesServer<T> {
@@ -764,37 +775,43 @@ pub mod pipes_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::pipes_wire::pipes_server::PipesServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::pipes_wire::pipes_server::PipesServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::pipes_wire::pipes_server::PipesServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for PipesServer<T> {
@@ -885,6 +902,482 @@ pub mod pipes_server {
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Pipes>::ping(&inner, request).await
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Pipes> _original::pipes_server::Pipes for _OriginalAdapter<T> {
+        async fn upload(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Chunk>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Summary>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Pipes>::upload(&inner, request).await
+                    },
+                )
+                .await
+        }
+        type ChatStream = ::steadfast::__private::OriginalStream<
+            <T as Pipes>::ChatStream,
+        >;
+        async fn chat(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Chunk>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::ChatStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_streaming(
+                    request,
+                    move |request| async move {
+                        <T as Pipes>::chat(&inner, request).await
+                    },
+                )
+                .await
+        }
+        type DownloadStream = ::steadfast::__private::OriginalStream<
+            <T as Pipes>::DownloadStream,
+        >;
+        async fn download(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Summary>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::DownloadStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_streaming(
+                    request,
+                    move |request| async move {
+                        <T as Pipes>::download(&inner, request).await
+                    },
+                )
+                .await
+        }
+        async fn ping(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::Chunk>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::Chunk>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            <T as Pipes>::ping(&inner, request).await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod pipes_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with PipesServer.
+            #[async_trait]
+            pub trait Pipes: std::marker::Send + std::marker::Sync + 'static {
+                /// Reads every chunk, then answers once.
+                async fn upload(
+                    &self,
+                    request: tonic::Request<tonic::Streaming<super::super::super::Chunk>>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Summary>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Chat method.
+                type ChatStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Chunk,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                /// Answers each chunk as it comes.
+                async fn chat(
+                    &self,
+                    request: tonic::Request<tonic::Streaming<super::super::super::Chunk>>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::ChatStream>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Download method.
+                type DownloadStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Chunk,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                /// Streams chunks.
+                async fn download(
+                    &self,
+                    request: tonic::Request<super::super::super::Summary>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::DownloadStream>,
+                    tonic::Status,
+                >;
+                /// Answers at once: no heartbeats.
+                async fn ping(
+                    &self,
+                    request: tonic::Request<super::super::super::Chunk>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::Chunk>,
+                    tonic::Status,
+                >;
+            }
+            /// Uploads and conversations that take their time.
+            #[derive(Debug)]
+            pub struct PipesServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> PipesServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for PipesServer<T>
+            where
+                T: Pipes,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/streaming.v1.Pipes/Upload" => {
+                            #[allow(non_camel_case_types)]
+                            struct UploadSvc<T: Pipes>(pub Arc<T>);
+                            impl<
+                                T: Pipes,
+                            > tonic::server::ClientStreamingService<
+                                super::super::super::Chunk,
+                            > for UploadSvc<T> {
+                                type Response = super::super::super::Summary;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<
+                                        tonic::Streaming<super::super::super::Chunk>,
+                                    >,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Pipes>::upload(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = UploadSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.client_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/streaming.v1.Pipes/Chat" => {
+                            #[allow(non_camel_case_types)]
+                            struct ChatSvc<T: Pipes>(pub Arc<T>);
+                            impl<
+                                T: Pipes,
+                            > tonic::server::StreamingService<super::super::super::Chunk>
+                            for ChatSvc<T> {
+                                type Response = super::super::super::Chunk;
+                                type ResponseStream = T::ChatStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<
+                                        tonic::Streaming<super::super::super::Chunk>,
+                                    >,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Pipes>::chat(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = ChatSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/streaming.v1.Pipes/Download" => {
+                            #[allow(non_camel_case_types)]
+                            struct DownloadSvc<T: Pipes>(pub Arc<T>);
+                            impl<
+                                T: Pipes,
+                            > tonic::server::ServerStreamingService<
+                                super::super::super::Summary,
+                            > for DownloadSvc<T> {
+                                type Response = super::super::super::Chunk;
+                                type ResponseStream = T::DownloadStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Summary>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Pipes>::download(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = DownloadSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/streaming.v1.Pipes/Ping" => {
+                            #[allow(non_camel_case_types)]
+                            struct PingSvc<T: Pipes>(pub Arc<T>);
+                            impl<
+                                T: Pipes,
+                            > tonic::server::UnaryService<super::super::super::Chunk>
+                            for PingSvc<T> {
+                                type Response = super::super::super::Chunk;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Chunk>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Pipes>::ping(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = PingSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for PipesServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "streaming.v1.Pipes";
+            impl<T> tonic::server::NamedService for PipesServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
         }
     }
 }
@@ -1011,6 +1504,7 @@ pub mod pipes_wire {
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("streaming.v1.Pipes", "Upload"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Answers each chunk as it comes.
@@ -1036,6 +1530,7 @@ pub mod pipes_wire {
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("streaming.v1.Pipes", "Chat"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Streams chunks.
@@ -1063,6 +1558,7 @@ pub mod pipes_wire {
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("streaming.v1.Pipes", "Download"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Answers at once: no heartbeats.
