@@ -87,6 +87,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         ],
         ["../examples/proto", "proto/cases/streaming", "../proto"],
     )?;
+    for file in &files.file {
+        let name = file.name();
+        for dir in ["../examples/proto", "proto/cases/streaming"] {
+            if std::path::Path::new(dir).join(name).is_file() {
+                println!("cargo:rerun-if-changed={dir}/{name}");
+            }
+        }
+    }
     tonic_prost_build::configure()
         .build_server(false)
         .out_dir(&original)

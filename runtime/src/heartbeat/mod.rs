@@ -8,6 +8,10 @@
 //! (handler side), [`CallOptions`](crate::CallOptions) and, for a server-streaming
 //! method, [`Streaming`](crate::Streaming) (client side).
 //!
+//! Only a call that asks for frames (the request metadata `steadfast-framing: v1`,
+//! which steadfast's clients send) gets this shape; any other call is served the
+//! method's original one, without heartbeats ([`framing`](crate::framing)).
+//!
 //! # Server side
 //!
 //! The generated server runs the user's handler inside the stream of frames that
