@@ -292,6 +292,9 @@ impl Builder {
 
     /// Also write the rewritten wire protos (plus `steadfast/v1/frame.proto`) under
     /// `dir`, for clients in other languages (`protoc`, `grpc_tools.protoc`).
+    /// Their calls of rewritten methods must send the request metadata
+    /// `steadfast-framing: v1` (each file says so at its top): without it, the
+    /// server answers in the methods' original shapes (`steadfast::framing`).
     ///
     /// ```no_run
     /// steadfast_build::configure()
@@ -712,6 +715,8 @@ impl Builder {
 
     /// Only writes the wire protos of `protos` to `out_dir` (no Rust), for other
     /// languages; returns the files written. The `steadfast-codegen wire` command.
+    /// Clients built from them send `steadfast-framing: v1` on calls of rewritten
+    /// methods, as for [`emit_wire_protos`](Self::emit_wire_protos).
     ///
     /// `steadfast/v1/dispatch.proto` (for a client of `steadfast::dispatch`) is
     /// built in: name it among `protos` and it is written as it is, with

@@ -2,7 +2,9 @@
 //!
 //! Writes the wire protos of steadfast services (the rewritten methods and
 //! their frame and upload messages, plus `steadfast/v1/frame.proto`) for other languages:
-//! `protoc` and `python -m grpc_tools.protoc` compile the output as it is.
+//! `protoc` and `python -m grpc_tools.protoc` compile the output as it is. A
+//! client built from them sends the request metadata `steadfast-framing: v1` on
+//! calls of rewritten methods (each file says so at its top).
 //! `wire --out wire steadfast/v1/dispatch.proto` writes the (built-in) wire of
 //! metadata dispatch, for a client of a code-first `#[steadfast::service]`.
 
@@ -24,6 +26,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write the wire protos of FILEs to --out.
+    ///
+    /// Clients built from them send the request metadata `steadfast-framing: v1` on
+    /// calls of rewritten methods; without it a steadfast server answers in the
+    /// methods' original shapes.
     Wire {
         /// Directory to search for imports (repeatable). steadfast/v1/*.proto are built in.
         #[arg(long = "include", short = 'I', value_name = "DIR")]
