@@ -22,7 +22,7 @@ use crate::{
     content,
     proto::lab::v1::{
         DigestReply, DigestRequest, FetchReply, FetchRequest, Identity, SleepReply, SleepRequest,
-        Tick, TicksRequest, WhoAmIRequest, lab_server::Lab,
+        Tick, TickCount, TicksRequest, WhoAmIRequest, lab_server::Lab,
     },
 };
 
@@ -218,6 +218,28 @@ impl Lab for LabService {
         }
         let blob = BlobSource::from_reader(content::reader(size, seed)).size(size);
         Ok((Response::new(FetchReply { size }), blob))
+    }
+
+    async fn count(
+        &self,
+        request: Request<tonic::Streaming<Tick>>,
+    ) -> Result<Response<TickCount>, Status> {
+        let mut ticks = request.into_inner();
+        let mut total = TickCount::default();
+        while let Some(tick) = ticks.message().await? {
+            total.count += 1;
+            total.sum += u64::from(tick.n);
+        }
+        Ok(Response::new(total))
+    }
+
+    type EchoStream = Pin<Box<dyn Stream<Item = Result<Tick, Status>> + Send>>;
+
+    async fn echo(
+        &self,
+        request: Request<tonic::Streaming<Tick>>,
+    ) -> Result<Response<Self::EchoStream>, Status> {
+        Ok(Response::new(Box::pin(request.into_inner())))
     }
 
     async fn who_am_i(

@@ -669,6 +669,15 @@ fn a_python_client_of_the_original_proto_gets_plain_answers_and_a_clear_refusal_
     assert!(ok, "ticks failed:\n{stdout}\n{stderr}");
     assert_eq!(stdout, "tick n=1\ntick n=2\ntick n=3\n", "{stderr}");
 
+    // Client-streaming and bidi heartbeat methods, the client silent for longer
+    // than the interval between its messages.
+    let (ok, stdout, stderr) = call(&["count", "3", "700"]);
+    assert!(ok, "count failed:\n{stdout}\n{stderr}");
+    assert_eq!(stdout, "reply count=3 sum=6\n", "{stderr}");
+    let (ok, stdout, stderr) = call(&["echo", "3", "700"]);
+    assert!(ok, "echo failed:\n{stdout}\n{stderr}");
+    assert_eq!(stdout, "tick n=1\ntick n=2\ntick n=3\n", "{stderr}");
+
     // The deadline still holds.
     let (ok, stdout, _) = call(&["--timeout", "0.5", "sleep", "3000"]);
     assert!(!ok);

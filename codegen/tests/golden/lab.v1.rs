@@ -27,6 +27,16 @@ pub struct Tick {
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TickCount {
+    /// Ticks received.
+    #[prost(uint32, tag = "1")]
+    pub count: u32,
+    /// The sum of their `n`.
+    #[prost(uint64, tag = "2")]
+    pub sum: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct WhoAmIRequest {}
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -95,6 +105,42 @@ pub struct LabTicksFrame {
 }
 /// Nested message and enum types in `LabTicksFrame`.
 pub mod lab_ticks_frame {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
+        #[prost(message, tag = "2")]
+        Message(super::Tick),
+    }
+}
+/// The response frames of `lab.v1.Lab/Count` on the wire: heartbeats while the server works, then the reply, last.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct LabCountFrame {
+    #[prost(oneof = "lab_count_frame::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<lab_count_frame::Kind>,
+}
+/// Nested message and enum types in `LabCountFrame`.
+pub mod lab_count_frame {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
+        #[prost(message, tag = "2")]
+        Message(super::TickCount),
+    }
+}
+/// The response frames of `lab.v1.Lab/Echo` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct LabEchoFrame {
+    #[prost(oneof = "lab_echo_frame::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<lab_echo_frame::Kind>,
+}
+/// Nested message and enum types in `LabEchoFrame`.
+pub mod lab_echo_frame {
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
@@ -219,6 +265,68 @@ impl ::steadfast::__private::Frame for LabTicksFrame {
                 )
             }
             lab_ticks_frame::Kind::Message(message) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Message(message),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::Frame for LabCountFrame {
+    type Message = TickCount;
+    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(
+                lab_count_frame::Kind::Heartbeat(heartbeat),
+            ),
+        }
+    }
+    fn message(message: TickCount) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_count_frame::Kind::Message(message)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::FramePart<TickCount>> {
+        match self.kind? {
+            lab_count_frame::Kind::Heartbeat(heartbeat) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
+                )
+            }
+            lab_count_frame::Kind::Message(message) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Message(message),
+                )
+            }
+        }
+    }
+}
+impl ::steadfast::__private::Frame for LabEchoFrame {
+    type Message = Tick;
+    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(
+                lab_echo_frame::Kind::Heartbeat(heartbeat),
+            ),
+        }
+    }
+    fn message(message: Tick) -> Self {
+        Self {
+            kind: ::core::option::Option::Some(lab_echo_frame::Kind::Message(message)),
+        }
+    }
+    fn into_part(
+        self,
+    ) -> ::core::option::Option<::steadfast::__private::FramePart<Tick>> {
+        match self.kind? {
+            lab_echo_frame::Kind::Heartbeat(heartbeat) => {
+                ::core::option::Option::Some(
+                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
+                )
+            }
+            lab_echo_frame::Kind::Message(message) => {
                 ::core::option::Option::Some(
                     ::steadfast::__private::FramePart::Message(message),
                 )
@@ -683,6 +791,62 @@ pub mod lab_client {
                 }
             }
         }
+        /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
+        /// keep the call alive while it waits.
+        ///
+        /// Heartbeats: the server sends one every 500 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        ///
+        /// The response's metadata holds the response headers, which the server sends
+        /// before its handler answers, and the trailers.
+        pub async fn count(
+            &mut self,
+            request: impl ::steadfast::__private::tonic::IntoStreamingRequest<
+                Message = super::Tick,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::TickCount>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let request = ::steadfast::__private::tonic::IntoStreamingRequest::into_streaming_request(
+                request,
+            );
+            let mut request = request;
+            let context = ::steadfast::__private::call_context(
+                &mut request,
+                ::core::time::Duration::from_millis(500u64),
+            );
+            ::steadfast::__private::call_unary::<
+                super::LabCountFrame,
+                _,
+            >(context, self.inner.count(request))
+                .await
+        }
+        /// Sends each tick back as it comes in; heartbeats fill gaps longer than 500 ms.
+        ///
+        /// Heartbeats: the server sends one whenever 500 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        pub async fn echo(
+            &mut self,
+            request: impl ::steadfast::__private::tonic::IntoStreamingRequest<
+                Message = super::Tick,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Tick>>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let request = ::steadfast::__private::tonic::IntoStreamingRequest::into_streaming_request(
+                request,
+            );
+            let mut request = request;
+            let context = ::steadfast::__private::call_context(
+                &mut request,
+                ::core::time::Duration::from_millis(500u64),
+            );
+            ::steadfast::__private::call_streaming::<
+                super::LabEchoFrame,
+                _,
+            >(context, self.inner.echo(request))
+                .await
+        }
         /// Says which server answered.
         pub async fn who_am_i(
             &mut self,
@@ -891,6 +1055,50 @@ pub mod lab_client {
                     resume,
                 )
         }
+        /// A reconnecting session of [`count`](Self::count): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
+        pub fn count_session(
+            &self,
+            session: ::steadfast::session::SessionBuilder<super::Tick, super::TickCount>,
+        ) -> ::steadfast::session::Session<super::Tick, super::TickCount> {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "lab.v1.Lab",
+                    method: "Count",
+                    policy: ::core::option::Option::None,
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self);
+            session
+                .default_policy(policy)
+                .open_client_streaming(move |requests| {
+                    let mut client = ::core::clone::Clone::clone(&client);
+                    async move { client.count(requests.into_request()).await }
+                })
+        }
+        /// A reconnecting session of [`echo`](Self::echo): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
+        pub fn echo_session(
+            &self,
+            session: ::steadfast::session::SessionBuilder<super::Tick, super::Tick>,
+        ) -> ::steadfast::session::Session<super::Tick, super::Tick> {
+            let policy = ::steadfast::__private::session_policy(
+                &self.retry,
+                ::steadfast::__private::RetryMethod {
+                    service: "lab.v1.Lab",
+                    method: "Echo",
+                    policy: ::core::option::Option::None,
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self);
+            session
+                .default_policy(policy)
+                .open(move |requests| {
+                    let mut client = ::core::clone::Clone::clone(&client);
+                    async move { client.echo(requests.into_request()).await }
+                })
+        }
     }
 }
 /// The server of `lab.v1.Lab`.
@@ -939,6 +1147,43 @@ pub mod lab_server {
             request: ::steadfast::__private::tonic::Request<super::TicksRequest>,
         ) -> ::core::result::Result<
             ::steadfast::__private::tonic::Response<Self::TicksStream>,
+            ::steadfast::__private::tonic::Status,
+        >;
+        /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
+        /// keep the call alive while it waits.
+        ///
+        /// Heartbeats: while this runs, the server sends one whenever 500 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        ///
+        /// The metadata of the returned `Response` is not sent: the response headers
+        /// leave before the handler answers. Put such values in the message.
+        async fn count(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Tick>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::TickCount>,
+            ::steadfast::__private::tonic::Status,
+        >;
+        /// The response stream of [`echo`](Self::echo).
+        type EchoStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<
+                    super::Tick,
+                    ::steadfast::__private::tonic::Status,
+                >,
+            >
+            + ::core::marker::Send
+            + 'static;
+        /// Sends each tick back as it comes in; heartbeats fill gaps longer than 500 ms.
+        ///
+        /// Heartbeats: while this runs, the server sends one whenever 500 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        async fn echo(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Tick>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::EchoStream>,
             ::steadfast::__private::tonic::Status,
         >;
         /// Says which server answered.
@@ -1213,6 +1458,46 @@ pub mod lab_server {
                 ),
             )
         }
+        type CountStream = ::steadfast::__private::FrameStream<super::LabCountFrame>;
+        async fn count(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Tick>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::CountStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::core::result::Result::Ok(
+                ::steadfast::__private::serve_unary(
+                    request,
+                    ::core::time::Duration::from_millis(500u64),
+                    move |request| async move {
+                        <T as Lab>::count(&inner, request).await
+                    },
+                ),
+            )
+        }
+        type EchoStream = ::steadfast::__private::FrameStream<super::LabEchoFrame>;
+        async fn echo(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Tick>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::EchoStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::core::result::Result::Ok(
+                ::steadfast::__private::serve_streaming(
+                    request,
+                    ::core::time::Duration::from_millis(500u64),
+                    move |request| async move { <T as Lab>::echo(&inner, request).await },
+                ),
+            )
+        }
         async fn who_am_i(
             &self,
             request: ::steadfast::__private::tonic::Request<super::WhoAmIRequest>,
@@ -1329,6 +1614,41 @@ pub mod lab_server {
                 )
                 .await
         }
+        async fn count(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Tick>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::TickCount>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Lab>::count(&inner, request).await
+                    },
+                )
+                .await
+        }
+        type EchoStream = ::steadfast::__private::OriginalStream<<T as Lab>::EchoStream>;
+        async fn echo(
+            &self,
+            request: ::steadfast::__private::tonic::Request<
+                ::steadfast::__private::tonic::Streaming<super::Tick>,
+            >,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::EchoStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_streaming(
+                    request,
+                    move |request| async move { <T as Lab>::echo(&inner, request).await },
+                )
+                .await
+        }
         async fn who_am_i(
             &self,
             request: ::steadfast::__private::tonic::Request<super::WhoAmIRequest>,
@@ -1410,6 +1730,32 @@ pub mod lab_server {
                     request: tonic::Request<super::super::super::TicksRequest>,
                 ) -> std::result::Result<
                     tonic::Response<Self::TicksStream>,
+                    tonic::Status,
+                >;
+                /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
+                /// keep the call alive while it waits.
+                async fn count(
+                    &self,
+                    request: tonic::Request<tonic::Streaming<super::super::super::Tick>>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::TickCount>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Echo method.
+                type EchoStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Tick,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                /// Sends each tick back as it comes in; heartbeats fill gaps longer than 500 ms.
+                async fn echo(
+                    &self,
+                    request: tonic::Request<tonic::Streaming<super::super::super::Tick>>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::EchoStream>,
                     tonic::Status,
                 >;
                 /// Says which server answered.
@@ -1666,6 +2012,110 @@ pub mod lab_server {
                                         max_encoding_message_size,
                                     );
                                 let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/lab.v1.Lab/Count" => {
+                            #[allow(non_camel_case_types)]
+                            struct CountSvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::ClientStreamingService<
+                                super::super::super::Tick,
+                            > for CountSvc<T> {
+                                type Response = super::super::super::TickCount;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<
+                                        tonic::Streaming<super::super::super::Tick>,
+                                    >,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::count(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = CountSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.client_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/lab.v1.Lab/Echo" => {
+                            #[allow(non_camel_case_types)]
+                            struct EchoSvc<T: Lab>(pub Arc<T>);
+                            impl<
+                                T: Lab,
+                            > tonic::server::StreamingService<super::super::super::Tick>
+                            for EchoSvc<T> {
+                                type Response = super::super::super::Tick;
+                                type ResponseStream = T::EchoStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<
+                                        tonic::Streaming<super::super::super::Tick>,
+                                    >,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Lab>::echo(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = EchoSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.streaming(method, req).await;
                                 Ok(res)
                             };
                             Box::pin(fut)
@@ -2032,6 +2482,53 @@ pub mod lab_wire {
                 ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
+            /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
+            /// keep the call alive while it waits.
+            pub async fn count(
+                &mut self,
+                request: impl tonic::IntoStreamingRequest<Message = super::super::Tick>,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::LabCountFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::FrameCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Count");
+                let mut req = request.into_streaming_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Count"));
+                ::steadfast::__private::announce(&mut req);
+                self.inner.streaming(req, path, codec).await
+            }
+            /// Sends each tick back as it comes in; heartbeats fill gaps longer than 500 ms.
+            pub async fn echo(
+                &mut self,
+                request: impl tonic::IntoStreamingRequest<Message = super::super::Tick>,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::LabEchoFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = ::steadfast::__private::FrameCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Echo");
+                let mut req = request.into_streaming_request();
+                req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Echo"));
+                ::steadfast::__private::announce(&mut req);
+                self.inner.streaming(req, path, codec).await
+            }
             /// Says which server answered.
             pub async fn who_am_i(
                 &mut self,
@@ -2155,6 +2652,32 @@ pub mod lab_wire {
                 &self,
                 request: tonic::Request<super::super::TicksRequest>,
             ) -> std::result::Result<tonic::Response<Self::TicksStream>, tonic::Status>;
+            /// Server streaming response type for the Count method.
+            type CountStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<
+                        super::super::LabCountFrame,
+                        tonic::Status,
+                    >,
+                >
+                + std::marker::Send
+                + 'static;
+            /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
+            /// keep the call alive while it waits.
+            async fn count(
+                &self,
+                request: tonic::Request<tonic::Streaming<super::super::Tick>>,
+            ) -> std::result::Result<tonic::Response<Self::CountStream>, tonic::Status>;
+            /// Server streaming response type for the Echo method.
+            type EchoStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<super::super::LabEchoFrame, tonic::Status>,
+                >
+                + std::marker::Send
+                + 'static;
+            /// Sends each tick back as it comes in; heartbeats fill gaps longer than 500 ms.
+            async fn echo(
+                &self,
+                request: tonic::Request<tonic::Streaming<super::super::Tick>>,
+            ) -> std::result::Result<tonic::Response<Self::EchoStream>, tonic::Status>;
             /// Says which server answered.
             async fn who_am_i(
                 &self,
@@ -2409,6 +2932,100 @@ pub mod lab_wire {
                                     max_encoding_message_size,
                                 );
                             let res = grpc.server_streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/lab.v1.Lab/Count" => {
+                        #[allow(non_camel_case_types)]
+                        struct CountSvc<T: Lab>(pub Arc<T>);
+                        impl<T: Lab> tonic::server::StreamingService<super::super::Tick>
+                        for CountSvc<T> {
+                            type Response = super::super::LabCountFrame;
+                            type ResponseStream = T::CountStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<
+                                    tonic::Streaming<super::super::Tick>,
+                                >,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::count(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = CountSvc(inner);
+                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    "/lab.v1.Lab/Echo" => {
+                        #[allow(non_camel_case_types)]
+                        struct EchoSvc<T: Lab>(pub Arc<T>);
+                        impl<T: Lab> tonic::server::StreamingService<super::super::Tick>
+                        for EchoSvc<T> {
+                            type Response = super::super::LabEchoFrame;
+                            type ResponseStream = T::EchoStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<
+                                    tonic::Streaming<super::super::Tick>,
+                                >,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Lab>::echo(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = EchoSvc(inner);
+                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.streaming(method, req).await;
                             Ok(res)
                         };
                         Box::pin(fut)
