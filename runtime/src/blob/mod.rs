@@ -75,8 +75,25 @@
 //! uncompressed size (a declared size over it is refused before any chunk is read;
 //! actual bytes over it fail at the limit, decompression bombs included), the
 //! zstd window and the size of one chunk, whatever the codec. All give
-//! `RESOURCE_EXHAUSTED`. Only `CODEC_ZSTD` and `CODEC_NONE` are accepted; any
-//! other codec in a header is `INVALID_ARGUMENT`.
+//! `RESOURCE_EXHAUSTED`, at every size: a chunk too large for the transport's
+//! own limit on one message (tonic's `max_decoding_message_size`, 4 MiB by
+//! default, which tonic alone reports as `OUT_OF_RANGE`) is reported as one
+//! over `max_chunk`, or, when `max_chunk` is the larger, with the advice to
+//! raise `max_decoding_message_size`. Only `CODEC_ZSTD` and `CODEC_NONE` are
+//! accepted; any other codec in a header is `INVALID_ARGUMENT`.
+//!
+//! Whatever the codec, a blob that declares its size never gives more: the
+//! read fails with `DATA_LOSS` ("declared N bytes but carried M or more") as
+//! soon as the sender's bytes pass the declared size, before any byte past it
+//! reaches the reader, so a handler may take the declared size as a quota. A
+//! zstd blob is decompressed one byte past it at most.
+//!
+//! A chunk carries data, but the last (which may be empty). More than
+//! [`MAX_EMPTY_CHUNKS`] empty chunks in a row fail the read with
+//! `RESOURCE_EXHAUSTED`: without that bound a sender could keep a receiver busy
+//! with chunks that carry nothing until the call's deadline (two million in
+//! 4 s were seen). steadfast's senders send no empty chunk but (for an empty
+//! blob) the last.
 //!
 //! zstd work runs on tokio's blocking threads
 //! ([`spawn_blocking`](tokio::task::spawn_blocking)), never on the threads that
@@ -147,6 +164,17 @@ pub const RAW_SEND_QUEUE_CHUNKS: usize = 4;
 /// compressor, and compressed blocks the compressor may have ready ahead of
 /// the chunk cutter.
 pub const PIPELINE_BLOCKS: usize = 4;
+
+/// Empty chunks (but the last) a receiver takes in a row; one more fails the
+/// blob with `RESOURCE_EXHAUSTED`.
+///
+/// steadfast's senders never send one. The bound is for other senders that
+/// send a chunk per read of their source with whatever their zstd compressor
+/// gave, which may be nothing: zstd gives output at least every 128 KiB of
+/// input (its largest block), so reads of 128 bytes or more stay under it.
+/// It bounds the chunks of a blob by its data: at most this many empty
+/// messages per chunk that carries some.
+pub const MAX_EMPTY_CHUNKS: usize = 1024;
 
 /// Default zstd level (what `zstd` uses by default).
 pub const DEFAULT_LEVEL: i32 = 3;
@@ -278,6 +306,24 @@ pub fn status(error: &io::Error) -> Status {
         Some(status) => status.clone(),
         None => Status::new(Code::Internal, error.to_string()),
     }
+}
+
+/// The sizes in tonic's refusal of a message over its limit
+/// (`max_decoding_message_size`): the message's length and the limit, in
+/// bytes. tonic answers that with `OUT_OF_RANGE` before it reads the message;
+/// steadfast reports its own limits behind it (params, chunks) with
+/// `RESOURCE_EXHAUSTED`, at every size.
+pub(crate) fn message_too_large(status: &Status) -> Option<(u64, u64)> {
+    if status.code() != Code::OutOfRange {
+        return None;
+    }
+    // tonic 0.14's `codec/decode.rs`.
+    let rest = status
+        .message()
+        .strip_prefix("Error, decoded message length too large: found ")?;
+    let (found, rest) = rest.split_once(" bytes, the limit is: ")?;
+    let limit = rest.strip_suffix(" bytes")?;
+    Some((found.parse().ok()?, limit.parse().ok()?))
 }
 
 /// An I/O error carrying `status`, for [`status`] to find again.

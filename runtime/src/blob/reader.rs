@@ -15,8 +15,8 @@ use twox_hash::XxHash3_64;
 use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
 
 use super::{
-    BLOCK_BYTES, BlobCodec, BlobLimits, DECODE_STEP_BYTES, STEP_INPUT_BYTES, TransferProgress,
-    io_error,
+    BLOCK_BYTES, BlobCodec, BlobLimits, DECODE_STEP_BYTES, MAX_EMPTY_CHUNKS, STEP_INPUT_BYTES,
+    TransferProgress, io_error, message_too_large,
 };
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
@@ -48,6 +48,8 @@ pub struct Blob {
     ready: Bytes,
     /// The error that ended the blob, given again to every later read.
     failed: Option<Status>,
+    /// Empty chunks (but the last) in a row, up to the one before.
+    empty_run: usize,
 }
 
 enum State {
@@ -115,6 +117,7 @@ impl Blob {
             state,
             ready: Bytes::new(),
             failed: None,
+            empty_run: 0,
         })
     }
 
@@ -202,11 +205,52 @@ impl Blob {
         io_error(status)
     }
 
-    /// The next chunk off the transport (`None` once it ended or was dropped).
+    /// The next chunk off the transport (`None` once it ended or was dropped),
+    /// within the bounds that hold whatever the codec: no more than
+    /// [`MAX_EMPTY_CHUNKS`] empty chunks in a row, and a chunk over the
+    /// transport's message limit is `RESOURCE_EXHAUSTED` like one over
+    /// [`max_chunk`](BlobLimits::max_chunk).
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Chunk, Status>>> {
-        match self.chunks.as_mut() {
-            Some(chunks) => chunks.as_mut().poll_next(cx),
-            None => Poll::Ready(None),
+        let Some(chunks) = self.chunks.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let chunk = match ready!(chunks.as_mut().poll_next(cx)) {
+            None => return Poll::Ready(None),
+            Some(Ok(chunk)) => chunk,
+            Some(Err(status)) => return Poll::Ready(Some(Err(self.transport_error(status)))),
+        };
+        if !chunk.data.is_empty() || chunk.last {
+            self.empty_run = 0;
+        } else if self.empty_run == MAX_EMPTY_CHUNKS {
+            return Poll::Ready(Some(Err(Status::resource_exhausted(format!(
+                "the blob's sender sent more than {MAX_EMPTY_CHUNKS} empty chunks in a row; \
+                 this receiver takes at most that many (a chunk must carry data, but the last)"
+            )))));
+        } else {
+            self.empty_run += 1;
+        }
+        Poll::Ready(Some(Ok(chunk)))
+    }
+
+    /// An error off the transport: tonic's refusal of a message over its limit
+    /// (`OUT_OF_RANGE`) is a chunk too large, `RESOURCE_EXHAUSTED`, saying which
+    /// limit to raise; any other error is passed on.
+    fn transport_error(&self, status: Status) -> Status {
+        let Some((found, limit)) = message_too_large(&status) else {
+            return status;
+        };
+        let max_chunk = self.limits.max_chunk;
+        if found > max_chunk as u64 {
+            Status::resource_exhausted(format!(
+                "a blob chunk's message of {found} bytes is over this receiver's limit of \
+                 {max_chunk} bytes per chunk (`BlobLimits::max_chunk`)"
+            ))
+        } else {
+            Status::resource_exhausted(format!(
+                "a blob chunk's message of {found} bytes is over this receiver's limit of {limit} \
+                 bytes per gRPC message, under its chunk limit of {max_chunk} bytes: raise \
+                 `max_decoding_message_size` above `BlobLimits::max_chunk`"
+            ))
         }
     }
 
@@ -265,6 +309,13 @@ impl Blob {
                     Poll::Ready(Ok((decompressor, output))) => {
                         let output = output?;
                         self.progress.add(output.len() as u64, 0);
+                        // Not a byte of the step that passed the declared size
+                        // is handed out (a handler may use it as a quota).
+                        if let Some(size) = self.declared
+                            && decompressor.produced > size
+                        {
+                            return Poll::Ready(Err(over_declared(size, decompressor.produced)));
+                        }
                         if decompressor.produced > self.limits.max_size {
                             return Poll::Ready(Err(over_limit(
                                 decompressor.produced,
@@ -315,7 +366,9 @@ impl Blob {
                             }
                         }
                     }
-                    let limit = self.limits.max_size;
+                    // Decoded up to one byte past the declared size (never
+                    // over the limit, see `Blob::new`) or the limit, at most.
+                    let limit = self.declared.unwrap_or(self.limits.max_size);
                     // The output just read out is decompressed into again.
                     let spent = std::mem::take(&mut self.ready);
                     self.state = State::Decoding(tokio::task::spawn_blocking(move || {
@@ -381,6 +434,14 @@ fn truncated(offset: u64, what: &str) -> Status {
     ))
 }
 
+/// The blob carried more than it declared: `DATA_LOSS` as soon as that shows,
+/// before any byte past the declared size is handed out.
+fn over_declared(size: u64, carried: u64) -> Status {
+    Status::data_loss(format!(
+        "the blob declared {size} bytes but carried {carried} or more"
+    ))
+}
+
 fn over_limit(size: u64, limit: u64) -> Status {
     Status::resource_exhausted(format!(
         "the blob is larger than the limit of {limit} bytes (at least {size} bytes)"
@@ -433,10 +494,7 @@ impl Passthrough {
         if let Some(size) = declared
             && self.offset > size
         {
-            return Err(Status::data_loss(format!(
-                "the blob declared {size} bytes but carried {} or more",
-                self.offset
-            )));
+            return Err(over_declared(size, self.offset));
         }
         self.hasher.write(&chunk.data);
         if chunk.last {
@@ -564,7 +622,8 @@ impl Decompressor {
     /// shared, else into a new buffer; on a blocking thread. Using the buffer
     /// again means no allocation per step and no buffer freed on another thread
     /// than the one that made it (which malloc answers with memory kept in
-    /// per-thread arenas).
+    /// per-thread arenas). Stops one byte past `limit` uncompressed bytes in
+    /// all (the declared size, or the receiver's limit), at most.
     fn step(&mut self, limit: u64, spent: Bytes) -> Result<Bytes, Status> {
         if self.frame_done {
             return Err(Status::data_loss(

@@ -930,3 +930,181 @@ async fn a_zstd_stream_cut_anyhow_decodes_whole_whatever_comes_at_once() {
         assert!(out == input, "{len} bytes, in bursts");
     }
 }
+
+/// Issue 21, item 4: every bound holds, whatever the peer sends.
+mod bounds {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// `len` zeros as one zstd frame with its content checksum (what a
+    /// steadfast sender makes of them), in chunks of 16 KiB.
+    fn zstd_zeros(len: u64) -> Vec<Chunk> {
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 1).expect("encoder");
+        encoder.include_checksum(true).expect("checksum flag");
+        std::io::copy(
+            &mut std::io::Read::take(std::io::repeat(0), len),
+            &mut encoder,
+        )
+        .expect("compressed");
+        let frame = encoder.finish().expect("frame");
+        let pieces: Vec<&[u8]> = frame.chunks(16 * 1024).collect();
+        let count = pieces.len();
+        let mut offset = 0u64;
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| {
+                let chunk = Chunk {
+                    data: Bytes::copy_from_slice(data),
+                    offset,
+                    last: i + 1 == count,
+                    checksum: None,
+                };
+                offset += data.len() as u64;
+                chunk
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_zstd_blob_gives_no_byte_past_its_declared_size() {
+        // Declares 1 MiB, carries 64 MiB (in a few KiB of zstd).
+        let declared = 1u64 << 20;
+        let header = BlobHeader {
+            size: Some(declared),
+            codec: Codec::Zstd.into(),
+        };
+        let mut blob = blob_of(header, zstd_zeros(64 << 20), BlobLimits::default())
+            .expect("a declared size under the limit is accepted");
+        let mut out = Vec::new();
+        let error = blob.read_to_end(&mut out).await.expect_err("too long");
+        let status = status(&error);
+        assert_eq!(status.code(), Code::DataLoss, "{status:?}");
+        assert!(
+            status
+                .message()
+                .contains("declared 1048576 bytes but carried 1048577 or more"),
+            "{status:?}"
+        );
+        assert!(
+            out.len() as u64 <= declared,
+            "the handler got {} bytes of a blob that declared {declared}",
+            out.len()
+        );
+        // Decoding stopped there too, not at the end of the frame.
+        assert!(
+            blob.progress().bytes() <= declared + 1,
+            "{}",
+            blob.progress().bytes()
+        );
+        // Every later read gives the same error.
+        let mut buf = [0u8; 16];
+        let again = blob.read(&mut buf).await.expect_err("still failed");
+        assert_eq!(super::status(&again).code(), Code::DataLoss);
+
+        // What it declares, exactly: whole.
+        let header = BlobHeader {
+            size: Some(declared),
+            ..header
+        };
+        let whole = receive(header, zstd_zeros(declared), BlobLimits::default())
+            .await
+            .expect("as declared");
+        assert_eq!(whole.len() as u64, declared);
+    }
+
+    /// `chunks` with `empties` empty chunks put after the first one (at the
+    /// offset where the second one starts); the count of chunks the receiver
+    /// took off the stream goes to `taken`.
+    fn with_empty_chunks(chunks: Vec<Chunk>, empties: usize, taken: Arc<AtomicUsize>) -> Chunks {
+        let offset = chunks[0].data.len() as u64;
+        let empty = Chunk {
+            data: Bytes::new(),
+            offset,
+            last: false,
+            checksum: None,
+        };
+        let mut rest = chunks.into_iter();
+        let first = rest.next();
+        let all = first
+            .into_iter()
+            .chain(std::iter::repeat_n(empty, empties))
+            .chain(rest)
+            .map(move |chunk| {
+                taken.fetch_add(1, Ordering::Relaxed);
+                Ok(chunk)
+            });
+        Box::pin(tokio_stream::iter(all))
+    }
+
+    #[tokio::test]
+    async fn a_run_of_empty_chunks_is_refused_with_every_codec() {
+        for (header, chunks) in [sample(10_000).await, raw_sample(10_000).await] {
+            let codec = codec_of(&header);
+            let taken = Arc::new(AtomicUsize::new(0));
+            let blob = Blob::new(
+                header,
+                with_empty_chunks(chunks.clone(), 1_000_000, Arc::clone(&taken)),
+                BlobLimits::default(),
+            )
+            .expect("accepted");
+            let error = read_buffered(blob).await.expect_err("refused");
+            assert_eq!(
+                error.code(),
+                Code::ResourceExhausted,
+                "{codec:?}: {error:?}"
+            );
+            assert!(
+                error.message().contains("empty chunks"),
+                "{codec:?}: {error:?}"
+            );
+            let taken = taken.load(Ordering::Relaxed);
+            assert!(
+                taken <= MAX_EMPTY_CHUNKS + 2,
+                "{codec:?}: {taken} chunks taken in"
+            );
+
+            // As many as the bound allows, in a row: whole.
+            let blob = Blob::new(
+                header,
+                with_empty_chunks(chunks.clone(), MAX_EMPTY_CHUNKS, Arc::default()),
+                BlobLimits::default(),
+            )
+            .expect("accepted");
+            let whole = read_buffered(blob).await.expect("whole");
+            assert_eq!(whole.len(), 10_000, "{codec:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_over_the_transports_message_limit_is_resource_exhausted() {
+        let (header, chunks) = raw_sample(10_240).await;
+        // What tonic's decoder answers to a message over its limit.
+        let too_large = Status::out_of_range(
+            "Error, decoded message length too large: found 5242901 bytes, the limit is: \
+             4194315 bytes",
+        );
+        for (limits, says) in [
+            (BlobLimits::default(), "limit of 1048576 bytes per chunk"),
+            (
+                BlobLimits::new().max_chunk(8 << 20),
+                "raise `max_decoding_message_size`",
+            ),
+        ] {
+            let items = vec![Ok(chunks[0].clone()), Err(too_large.clone())];
+            let blob = Blob::new(header, chunks_of(items), limits).expect("accepted");
+            let error = read_buffered(blob).await.expect_err("refused");
+            assert_eq!(error.code(), Code::ResourceExhausted, "{error:?}");
+            assert!(error.message().contains("5242901"), "{error:?}");
+            assert!(error.message().contains(says), "{error:?}");
+        }
+        // Any other error from the transport is the blob's error as it is.
+        let other = Status::out_of_range("something else");
+        let items = vec![Ok(chunks[0].clone()), Err(other)];
+        let blob = Blob::new(header, chunks_of(items), BlobLimits::default()).expect("accepted");
+        let error = read_buffered(blob).await.expect_err("refused");
+        assert_eq!(error.code(), Code::OutOfRange, "{error:?}");
+    }
+}
