@@ -23,7 +23,8 @@ use super::{
 };
 use crate::Progress;
 use crate::blob::BlobLimits;
-use crate::blob::glue::{accept_optional_upload, serve_optional_download};
+use crate::blob::glue::{accept_upload_with, serve_optional_download};
+use crate::blob::message_too_large;
 use crate::heartbeat::deadline::Deadline;
 use crate::heartbeat::frame::{FRAME_OVERHEAD, FrameCodec};
 use crate::heartbeat::server::FrameStream;
@@ -330,12 +331,15 @@ impl DispatchServer {
             request,
             interval,
             move |request| async move {
+                let name = function.name();
                 let accepted =
-                    accept_optional_upload::<DispatchUpload, _>(request, blob_limits).await;
+                    accept_upload_with::<DispatchUpload, _>(request, blob_limits, |status| {
+                        params_too_large(name, params_limit, status)
+                    })
+                    .await;
                 head_read.store(true, Ordering::Relaxed);
                 let (request, blob) = accepted?;
                 let (metadata, extensions, head) = request.into_parts();
-                let name = function.name();
                 if head.params.len() > params_limit {
                     return Err(Status::resource_exhausted(format!(
                         "the params of `{name}` are {} bytes; this server takes at most {params_limit}",
@@ -378,6 +382,28 @@ impl DispatchServer {
                     reply.blob,
                 ))
             },
+        ))
+    }
+}
+
+/// The status of an error where a call's head was expected: tonic's refusal
+/// of a message over its limit (`OUT_OF_RANGE`, before the params are read) is
+/// params too large, `RESOURCE_EXHAUSTED` as under the limit, saying which
+/// limit to raise; any other error is passed on.
+fn params_too_large(name: &str, params_limit: usize, status: Status) -> Status {
+    let Some((found, limit)) = message_too_large(&status) else {
+        return status;
+    };
+    if found > params_limit as u64 {
+        Status::resource_exhausted(format!(
+            "the params of `{name}` came in a message of {found} bytes; this server takes params \
+             of at most {params_limit} bytes"
+        ))
+    } else {
+        Status::resource_exhausted(format!(
+            "the params of `{name}` came in a message of {found} bytes, over this server's limit \
+             of {limit} bytes per gRPC message (its params limit is {params_limit} bytes): raise \
+             `max_decoding_message_size` to take params that large"
         ))
     }
 }
