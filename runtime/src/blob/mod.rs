@@ -88,6 +88,16 @@
 //! reaches the reader, so a handler may take the declared size as a quota. A
 //! zstd blob is decompressed one byte past it at most.
 //!
+//! A download ends at its call's deadline whatever its client does: a client
+//! that keeps the [`Blob`] but stops reading stops tonic's polls of the call
+//! (HTTP/2 flow control), and with them the checks of the deadline, so a
+//! watchdog task per download with a deadline drops the blob's sender at the
+//! deadline (its queued chunks, read-ahead blocks, zstd context, task and
+//! source). The call ends with `DEADLINE_EXCEEDED` when the client reads
+//! again; until it does, resets the stream or its connection ends, hyper keeps
+//! what it already took for the stream (up to its send buffer, 400 KiB by
+//! default, and one encoded piece).
+//!
 //! A chunk carries data, but the last (which may be empty). More than
 //! [`MAX_EMPTY_CHUNKS`] empty chunks in a row fail the read with
 //! `RESOURCE_EXHAUSTED`: without that bound a sender could keep a receiver busy

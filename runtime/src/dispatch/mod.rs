@@ -50,7 +50,9 @@
 //! - **Params.** The head's params are JSON (empty bytes count as `null`, for a
 //!   function without params). At most [`DispatchServer::params_limit`] bytes
 //!   ([`DEFAULT_PARAMS_LIMIT`] by default), inside tonic's message limit
-//!   ([`DispatchServer::max_decoding_message_size`], 4 MiB by default).
+//!   ([`DispatchServer::max_decoding_message_size`], 4 MiB by default). Params
+//!   over either get `RESOURCE_EXHAUSTED`, at every size (tonic alone would
+//!   answer `OUT_OF_RANGE` over its limit): the message names the limit to raise.
 //! - **Blobs.** A function that takes a blob reads it as it arrives, within the
 //!   server's [`BlobLimits`](crate::blob::BlobLimits); the request of a function
 //!   without one is the head and the end of the stream.
@@ -90,7 +92,7 @@
 //! | no `x-func-name` and no default function | `INVALID_ARGUMENT`, listing the names known |
 //! | `x-func-name` longer than [`MAX_NAME_BYTES`] or not visible ASCII | `INVALID_ARGUMENT` |
 //! | params that are not JSON or do not deserialize | `INVALID_ARGUMENT`, naming the field path and what was expected |
-//! | params over the server's params limit | `RESOURCE_EXHAUSTED` |
+//! | params over the server's params limit (or over tonic's message limit) | `RESOURCE_EXHAUSTED` |
 //! | metadata over the HTTP/2 header list limit | `UNKNOWN` (HTTP 431, from hyper) |
 //! | a blob sent to a function that takes none, or none to one that takes one | `INVALID_ARGUMENT` |
 //! | a blob over the server's limits | `RESOURCE_EXHAUSTED` |

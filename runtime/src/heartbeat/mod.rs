@@ -56,7 +56,10 @@
 //!   time has passed since the call came in, drops the handler's future and ends the
 //!   call with `DEADLINE_EXCEEDED`. The deadline is checked while tonic polls the
 //!   stream, which it does as long as the client reads (HTTP/2 flow control); a
-//!   client that stops reading is left to its own deadline, which resets the call.
+//!   client that stops reading is left to its own deadline, which resets the call,
+//!   except in a blob download: there a watchdog drops the blob's sender and its
+//!   source at the deadline whatever the client does (see
+//!   [`blob`](crate::blob#limits)).
 //!   `Server::timeout` is not seen by the stream (tonic keeps it to itself).
 //! - **Errors.** A handler's `Err(status)` is sent as the call's status, unchanged,
 //!   and ends the call. A unary handler's response metadata is not sent: the headers
