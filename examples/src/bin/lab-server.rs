@@ -15,9 +15,14 @@ use steadfast_examples::{
 };
 
 #[derive(Debug, Parser)]
-#[command(about = "Serve the steadfast lab service")]
+#[command(
+    about = "Serve the steadfast lab service",
+    after_help = "Once it accepts calls, it prints one line on stdout: \
+                  `lab-server NAME listening on ADDR`, ADDR being the bound address (with port 0, \
+                  the port the OS picked). Scripts and tests wait for that line."
+)]
 struct Args {
-    /// Address to listen on (port 0: any free port).
+    /// Address to listen on (port 0: any free port, printed in the `listening on` line).
     #[arg(long, default_value = "127.0.0.1:50051")]
     addr: SocketAddr,
     /// Name returned by WhoAmI.
