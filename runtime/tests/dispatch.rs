@@ -258,6 +258,91 @@ async fn without_x_func_name_and_without_a_default_the_call_is_invalid() {
     assert!(status.message().contains("x-func-name"), "{status:?}");
 }
 
+/// Calls with `x-func-name` set to `values` as they are (the client sends no name
+/// of its own for `""`).
+async fn call_with_names(
+    client: &mut DispatchClient<Channel>,
+    values: &[&[u8]],
+) -> Result<String, Status> {
+    let mut request = Request::new(serde_json::json!({ "name": "Cy" }));
+    for value in values {
+        let value = tonic::metadata::AsciiMetadataValue::try_from(*value).expect("a header value");
+        request.metadata_mut().append(dispatch::FUNC_NAME, value);
+    }
+    let response = tokio::time::timeout(
+        PATIENCE,
+        client.call_request::<_, String>("", None, request, None),
+    )
+    .await
+    .expect("the call ends")?;
+    Ok(response.into_inner().0)
+}
+
+#[tokio::test]
+async fn two_x_func_names_are_invalid_whichever_comes_first() {
+    let fixture = start(|s| s.default_function("hello")).await;
+    let mut client = client(fixture.addr).await;
+    for values in [
+        &[&b"hello"[..], b"nested"],
+        &[b"nested", b"hello"],
+        &[b"hello", b"hello"],
+    ] {
+        let status = call_with_names(&mut client, values)
+            .await
+            .expect_err("two names: a proxy and the server could disagree");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{values:?}: {status:?}"
+        );
+        assert!(
+            status.message().contains("`x-func-name` is given 2 times"),
+            "{status:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_x_func_name_with_a_space_or_a_control_character_is_invalid() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    for value in [&b"ec ho"[..], b"echo ", b"\techo", b"ec\tho"] {
+        let status = call_with_names(&mut client, &[value])
+            .await
+            .expect_err("not a function name");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{value:?}: {status:?}"
+        );
+        assert!(status.message().contains("visible ASCII"), "{status:?}");
+    }
+    // Through the client's own argument too.
+    let status = call::<String>(&mut client, "ec ho", &serde_json::json!({}))
+        .await
+        .expect_err("not a function name");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains(r#""ec ho""#), "{status:?}");
+}
+
+#[tokio::test]
+async fn an_empty_x_func_name_is_no_name_the_default_function_answers() {
+    let fixture = start(|s| s.default_function("hello")).await;
+    let mut client = client(fixture.addr).await;
+    let greeting = call_with_names(&mut client, &[b""])
+        .await
+        .expect("the default answers");
+    assert_eq!(greeting, "hello, Cy (from hello)");
+
+    let fixture = start(|s| s).await;
+    let mut client = self::client(fixture.addr).await;
+    let status = call_with_names(&mut client, &[b""])
+        .await
+        .expect_err("no default function");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("no `x-func-name`"), "{status:?}");
+}
+
 #[tokio::test]
 async fn an_unknown_name_is_unimplemented_and_lists_the_known_names_sorted() {
     let fixture = start(|s| s).await;

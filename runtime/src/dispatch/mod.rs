@@ -39,8 +39,11 @@
 //! # Server
 //!
 //! - **Routing.** `x-func-name` picks the function (at most [`MAX_NAME_BYTES`]
-//!   bytes of visible ASCII); without it, the [default
-//!   function](DispatchServer::default_function) is called. `x-upstream` is for
+//!   bytes of visible ASCII: no spaces, no control characters); without it (or
+//!   with an empty value), the [default
+//!   function](DispatchServer::default_function) is called. A call with two
+//!   `x-func-name` values is refused: a proxy routing on one of them and the
+//!   server could otherwise pick different functions. `x-upstream` is for
 //!   proxies and ignored here. Several services mount on one [`DispatchServer`]
 //!   (tonic routes one path to one service); a name mounted twice is a
 //!   [`MountError`] at start-up, never a silent override.
@@ -89,8 +92,9 @@
 //! | What happened | Code |
 //! |---|---|
 //! | no function has the `x-func-name` given | `UNIMPLEMENTED`, listing the names known (sorted, cut at [`MAX_LISTED_NAMES_BYTES`]) |
-//! | no `x-func-name` and no default function | `INVALID_ARGUMENT`, listing the names known |
-//! | `x-func-name` longer than [`MAX_NAME_BYTES`] or not visible ASCII | `INVALID_ARGUMENT` |
+//! | no `x-func-name` (or an empty one) and no default function | `INVALID_ARGUMENT`, listing the names known |
+//! | `x-func-name` longer than [`MAX_NAME_BYTES`] or not visible ASCII (a space, a control character, non-ASCII) | `INVALID_ARGUMENT` |
+//! | `x-func-name` given more than once | `INVALID_ARGUMENT` |
 //! | params that are not JSON or do not deserialize | `INVALID_ARGUMENT`, naming the field path and what was expected |
 //! | params over the server's params limit (or over tonic's message limit) | `RESOURCE_EXHAUSTED` |
 //! | metadata over the HTTP/2 header list limit | `UNKNOWN` (HTTP 431, from hyper) |

@@ -178,8 +178,8 @@ impl DispatchServer {
         Ok(self)
     }
 
-    /// The function called when a call has no `x-func-name` (as deployments with
-    /// one catch-all name had). Without one, such a call fails with
+    /// The function called when a call has no `x-func-name`, or an empty one (as
+    /// deployments with one catch-all name had). Without one, such a call fails with
     /// `INVALID_ARGUMENT`. A name that is not mounted makes such calls fail with
     /// `UNIMPLEMENTED`.
     #[must_use]
@@ -267,8 +267,22 @@ impl DispatchServer {
     }
 
     /// The function a call's metadata names. Errors: see the module docs.
+    ///
+    /// An empty `x-func-name` counts as none (the default function answers),
+    /// as in [`DispatchClient::call`](super::DispatchClient::call); two or
+    /// more are refused, since a proxy routing on one of them and this server
+    /// could pick different functions.
     pub(super) fn resolve(&self, metadata: &MetadataMap) -> Result<&Arc<Function>, Status> {
-        let name = match metadata.get(FUNC_NAME) {
+        let mut values = metadata.get_all(FUNC_NAME).iter();
+        let given = values.next().filter(|value| !value.is_empty());
+        let more = values.count();
+        if more > 0 {
+            return Err(Status::invalid_argument(format!(
+                "`{FUNC_NAME}` is given {} times; a call names one function",
+                more + 1
+            )));
+        }
+        let name = match given {
             Some(value) => {
                 if value.len() > MAX_NAME_BYTES {
                     return Err(Status::invalid_argument(format!(
@@ -276,9 +290,16 @@ impl DispatchServer {
                         value.len()
                     )));
                 }
-                value.to_str().map_err(|_| {
-                    Status::invalid_argument(format!("`{FUNC_NAME}` is not visible ASCII"))
-                })?
+                match value.to_str() {
+                    Ok(name) if valid_name(name) => name,
+                    _ => {
+                        return Err(Status::invalid_argument(format!(
+                            "`{FUNC_NAME}` \"{}\" is not a function name: visible ASCII only, \
+                             no spaces or control characters",
+                            value.as_encoded_bytes().escape_ascii()
+                        )));
+                    }
+                }
             }
             None => match &self.default {
                 Some(name) => name,
