@@ -1,9 +1,17 @@
 //! External tools a test needs, and what happens when one is missing.
 //!
 //! The policy: locally, a test whose tool is missing prints
-//! `SKIPPED <test>: <tool> not found (<how to get it>)` to stderr and returns early;
-//! in CI (`CI=true`) the same situation is a failure, so a test can never pass there
-//! by not running.
+//! `SKIPPED (<n> so far) <test>: <tool> not found (<how to get it>)` to stderr and
+//! returns early; in CI (`CI=true`) the same situation is a failure, so a test can
+//! never pass there by not running.
+//!
+//! The line is written to the process's stderr directly, not with `eprintln!`,
+//! which libtest captures (and shows only for a failing test): a plain
+//! `cargo test` shows every skip among the test results. `<n>` counts the skips
+//! of the whole `cargo test` run, across its test binaries: each skip adds a line
+//! to a log named after the run (the parent process, cargo, and its start time)
+//! in `target/<profile>/steadfast-skips/`, and the count is that log's length.
+//! `STEADFAST_SKIP_LOG` names another log file.
 //!
 //! ```no_run
 //! # fn a_test() {
@@ -13,8 +21,11 @@
 //! ```
 
 use std::ffi::OsStr;
+use std::fs::OpenOptions;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Directories searched after `PATH`: system binaries such as nginx live in `sbin`,
 /// which is often not on an unprivileged user's `PATH`.
@@ -86,8 +97,79 @@ fn missing<T>(tool: &str, hint: &str) -> Option<T> {
     if is_ci(std::env::var("CI").ok().as_deref()) {
         panic!("{tool} is required in CI ({hint})");
     }
-    eprintln!("SKIPPED {}: {tool} not found ({hint})", current_test());
+    skipped(&format!("{}: {tool} not found ({hint})", current_test()));
     None
+}
+
+/// Says that the running test is skipped because of `why`: a `SKIPPED` line with
+/// the count of skips so far in this run, on stderr, past libtest's capture (see
+/// the [module docs](self)).
+pub fn skipped(why: &str) {
+    let count = match count_skip(why) {
+        Ok(count) => format!("{count} so far"),
+        Err(err) => format!("count unknown: {err}"),
+    };
+    // `io::stderr()` itself, not `eprintln!`: libtest captures the macros'
+    // output for a passing test, not writes to the stream.
+    let _ = writeln!(io::stderr().lock(), "SKIPPED ({count}) {why}");
+}
+
+/// Adds `why` to this run's skip log and returns how many lines it holds.
+fn count_skip(why: &str) -> io::Result<usize> {
+    let log = skip_log()?;
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(&log)?;
+    // One write of one line: appends of concurrent tests do not interleave.
+    file.write_all(format!("{}\n", why.replace('\n', " ")).as_bytes())?;
+    Ok(std::fs::read_to_string(&log)?.lines().count())
+}
+
+/// The skip log of this run: `STEADFAST_SKIP_LOG`, else a file named after the
+/// parent process (cargo, for `cargo test`) and its start time in
+/// `target/<profile>/steadfast-skips/`, where logs over a day old are removed.
+fn skip_log() -> io::Result<PathBuf> {
+    if let Some(log) = std::env::var_os("STEADFAST_SKIP_LOG") {
+        return Ok(PathBuf::from(log));
+    }
+    // A test binary lives in `target/<profile>/deps/`.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| io::Error::other(format!("{} has no profile directory", exe.display())))?;
+    let dir = profile_dir.join("steadfast-skips");
+    remove_old_logs(&dir);
+    let parent = std::os::unix::process::parent_id();
+    let started = process_start(parent).unwrap_or_default();
+    Ok(dir.join(format!("run-{parent}-{started}.log")))
+}
+
+/// Removes the logs of runs over a day old (a log's run is over by then).
+fn remove_old_logs(dir: &Path) {
+    const OLD: Duration = Duration::from_secs(24 * 60 * 60);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > OLD));
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/<pid>/stat`,
+/// field 22), so that a reused pid names another run.
+fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ...": comm may hold spaces and parentheses.
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    after_comm.split_whitespace().nth(19).map(str::to_owned)
 }
 
 /// Whether the value of the `CI` environment variable means "running in CI".
@@ -175,7 +257,7 @@ mod tests {
             .filter_map(|entry| entry.ok())
             .find(|entry| is_executable(&entry.path()))
         else {
-            return eprintln!("SKIPPED {}: /usr/sbin is empty", current_test());
+            return skipped(&format!("{}: /usr/sbin is empty", current_test()));
         };
         let name = tool.file_name();
         let found = find_executable(
@@ -205,26 +287,80 @@ mod tests {
         assert!(!is_ci(None));
     }
 
+    /// Skips for a missing tool when `STEADFAST_SKIP_PROBE` is set (the tests
+    /// below run it in a libtest child process, as `cargo test` runs a test
+    /// binary); does nothing otherwise.
     #[test]
-    fn a_missing_tool_skips_locally_and_fails_in_ci() {
-        let in_ci = is_ci(std::env::var("CI").ok().as_deref());
-        let outcome = std::panic::catch_unwind(|| require("steadfast-no-such-tool"));
-        match outcome {
-            Ok(found) => {
-                assert!(!in_ci, "a missing tool must fail the test in CI");
-                assert_eq!(found, None);
-            }
-            Err(panic) => {
-                assert!(in_ci, "a missing tool must only skip outside CI");
-                let message = panic
-                    .downcast_ref::<String>()
-                    .expect("the panic carries a formatted message");
-                assert!(
-                    message.contains("steadfast-no-such-tool is required in CI"),
-                    "{message}"
-                );
-            }
+    fn skip_probe() {
+        if std::env::var_os("STEADFAST_SKIP_PROBE").is_some() {
+            assert_eq!(require("steadfast-no-such-tool"), None);
         }
+    }
+
+    /// Runs [`skip_probe`] in a child with `CI` set to `ci` (unset: `None`) and
+    /// skips logged to `log`; returns whether it passed, its stdout and stderr.
+    fn run_skip_probe(ci: Option<&str>, log: &Path) -> (bool, String, String) {
+        let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+        command
+            .args(["--exact", "tools::tests::skip_probe"])
+            .env("STEADFAST_SKIP_PROBE", "1")
+            .env("STEADFAST_SKIP_LOG", log)
+            .env_remove("RUST_TEST_NOCAPTURE")
+            .stdin(Stdio::null());
+        match ci {
+            Some(ci) => command.env("CI", ci),
+            None => command.env_remove("CI"),
+        };
+        let output = command.output().expect("running the test binary");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    const PROBE_SKIP: &str = "tools::tests::skip_probe: steadfast-no-such-tool not found \
+                              (install steadfast-no-such-tool and put it on PATH)";
+
+    #[test]
+    fn a_missing_tool_fails_the_test_in_ci() {
+        let dir = tempfile::tempdir().expect("creating a temp dir");
+        let log = dir.path().join("skips.log");
+        let (passed, stdout, stderr) = run_skip_probe(Some("true"), &log);
+        assert!(!passed, "a missing tool must fail the test in CI: {stdout}");
+        assert!(
+            stdout.contains("steadfast-no-such-tool is required in CI"),
+            "{stdout}"
+        );
+        assert!(!stderr.contains("SKIPPED"), "{stderr}");
+        assert!(!log.exists(), "a failure is no skip");
+    }
+
+    #[test]
+    fn a_skip_shows_in_a_plain_test_run_with_the_count_of_the_run() {
+        let dir = tempfile::tempdir().expect("creating a temp dir");
+        let log = dir.path().join("skips.log");
+        let (passed, stdout, stderr) = run_skip_probe(None, &log);
+        assert!(passed && stdout.contains("1 passed"), "{stdout}");
+        assert!(
+            stderr.contains(&format!("SKIPPED (1 so far) {PROBE_SKIP}\n")),
+            "the skip is not shown: {stderr:?}"
+        );
+        let (passed, _, stderr) = run_skip_probe(Some("false"), &log);
+        assert!(passed);
+        assert!(
+            stderr.contains(&format!("SKIPPED (2 so far) {PROBE_SKIP}\n")),
+            "the second skip of the run is not counted: {stderr:?}"
+        );
+    }
+
+    #[test]
+    fn the_start_time_of_a_process_tells_runs_apart() {
+        let me = std::process::id();
+        let started = process_start(me).expect("this process has a start time");
+        assert!(started.parse::<u64>().is_ok(), "{started}");
+        assert_eq!(process_start(me), Some(started));
+        assert_eq!(process_start(u32::MAX), None);
     }
 
     #[test]
