@@ -10,6 +10,7 @@ mod proto;
 pub mod retry;
 pub mod server;
 pub mod session;
+pub mod status;
 
 pub use blob::{Blob, BlobCodec, BlobSource};
 pub use dispatch::Context;

@@ -188,6 +188,19 @@ where
         request: Request<Bytes>,
         blob: Option<BlobSource>,
     ) -> Result<Response<(Bytes, Option<Blob>)>, Status> {
+        self.send_json(name, heartbeat, request, blob)
+            .await
+            .map_err(crate::status::from_transport)
+    }
+
+    /// [`call_json`](Self::call_json), its failures below gRPC not explained.
+    async fn send_json(
+        &mut self,
+        name: &str,
+        heartbeat: Option<Duration>,
+        request: Request<Bytes>,
+        blob: Option<BlobSource>,
+    ) -> Result<Response<(Bytes, Option<Blob>)>, Status> {
         let name_value = match name {
             "" => None,
             name => Some(AsciiMetadataValue::try_from(name).map_err(|_| {
@@ -224,7 +237,7 @@ where
 
     /// The functions the server offers, sorted by name.
     pub async fn describe(&mut self) -> Result<Vec<FunctionInfo>, Status> {
-        self.ready().await?;
+        self.ready().await.map_err(crate::status::from_transport)?;
         let path = PathAndQuery::from_static("/steadfast.v1.Dispatch/Describe");
         let mut request = Request::new(DescribeRequest {});
         request
@@ -237,14 +250,19 @@ where
                 path,
                 ProstCodec::<DescribeRequest, DescribeReply>::default(),
             )
-            .await?;
+            .await
+            .map_err(crate::status::from_transport)?;
         Ok(reply.into_inner().functions)
     }
 
+    /// Waits until the channel can take a call. The error keeps the transport's
+    /// as its source, for [`from_transport`](crate::status::from_transport).
     async fn ready(&mut self) -> Result<(), Status> {
-        self.inner
-            .ready()
-            .await
-            .map_err(|error| Status::unknown(format!("Service was not ready: {}", error.into())))
+        self.inner.ready().await.map_err(|error| {
+            let error: StdError = error.into();
+            let mut status = Status::unknown(format!("Service was not ready: {error}"));
+            status.set_source(std::sync::Arc::from(error));
+            status
+        })
     }
 }

@@ -677,7 +677,7 @@ where
                 }
                 Poll::Ready(Some(Err(status))) => {
                     self.abandon();
-                    return Poll::Ready(Some(Err(status)));
+                    return Poll::Ready(Some(Err(crate::status::from_transport(status))));
                 }
                 Poll::Ready(None) => {
                     self.ended = true;

@@ -248,7 +248,9 @@ impl<M: Clone> Retrying<M> {
 
     /// Runs an attempt, dropping it when the deadline passes. The returned
     /// future does not borrow `self` (which may hold a blob source that is not
-    /// `Sync`).
+    /// `Sync`). A failure below gRPC (a lost connection, a proxy's HTTP error)
+    /// is explained by [`from_transport`](crate::status::from_transport), so
+    /// that the retry rules and the caller see the code gRPC gives it.
     pub fn attempt<R, F>(
         &self,
         attempt: F,
@@ -256,7 +258,8 @@ impl<M: Clone> Retrying<M> {
     where
         F: Future<Output = Result<R, Status>>,
     {
-        self.attempts.run(attempt)
+        let attempt = self.attempts.run(attempt);
+        async move { attempt.await.map_err(crate::status::from_transport) }
     }
 
     /// `Break` with the call's result, or `Continue` after waiting for the

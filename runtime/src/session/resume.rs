@@ -304,8 +304,11 @@ impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
         None
     }
 
-    /// Ends the call with `status`, dropping whatever attempt is under way.
+    /// Ends the call with `status` (a failure below gRPC explained by
+    /// [`from_transport`](crate::status::from_transport)), dropping whatever
+    /// attempt is under way.
     fn end(&mut self, status: Status) -> Status {
+        let status = crate::status::from_transport(status);
         self.reconnect.give_up(&status);
         self.state = State::Done;
         status

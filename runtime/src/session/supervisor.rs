@@ -96,6 +96,8 @@ where
                 break None;
             }
         };
+        // A failure below gRPC, explained (see `crate::status`).
+        let status = status.map(crate::status::from_transport);
         if let Some(status) = &status {
             let _ = self.end.set(status.clone());
             self.reconnect.give_up(status);
