@@ -5,6 +5,10 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -283,6 +287,112 @@ fn lab_server_stops_cleanly_on_sigterm() {
 #[test]
 fn model_server_stops_cleanly_on_sigterm() {
     stops_cleanly_on_sigterm(model_server("model-term").0, "model-server");
+}
+
+/// What a caller of a generated client (or of the dispatch client) gets when the
+/// server's process dies during the call: a lost connection, `UNAVAILABLE`.
+fn assert_connection_lost(status: &tonic::Status) {
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with("connection lost: "),
+        "{status:?}"
+    );
+}
+
+/// A flag set by the call's first heartbeat, and the options that set it.
+fn first_heartbeat() -> (steadfast::CallOptions, Arc<AtomicBool>) {
+    let beat = Arc::new(AtomicBool::new(false));
+    let options = steadfast::CallOptions::new().on_progress({
+        let beat = Arc::clone(&beat);
+        move |_| beat.store(true, Ordering::SeqCst)
+    });
+    (options, beat)
+}
+
+#[tokio::test]
+async fn a_lab_server_killed_during_calls_fails_them_with_unavailable() {
+    use steadfast_examples::proto::lab::v1::{SleepRequest, TicksRequest, lab_client::LabClient};
+
+    let (mut server, addr) = lab_server("lab-killed");
+    let mut client = LabClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let (options, beat) = first_heartbeat();
+    let mut request = tonic::Request::new(SleepRequest { millis: 30_000 });
+    options.attach(&mut request);
+    let sleep = tokio::spawn({
+        let mut client = client.clone();
+        async move { client.sleep(request).await }
+    });
+    let mut ticks = client
+        .ticks(TicksRequest {
+            count: 1000,
+            gap_ms: 100,
+        })
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    ticks.message().await.expect("a first tick");
+    steadfast_tests::wait::until("a first heartbeat", SERVER_START, || async {
+        beat.load(Ordering::SeqCst)
+    })
+    .await;
+
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("reaped");
+
+    let status = tokio::time::timeout(SERVER_START, sleep)
+        .await
+        .expect("the call ends")
+        .expect("join")
+        .expect_err("the server died");
+    assert_connection_lost(&status);
+    // Ticks already on their way may come first.
+    let status = tokio::time::timeout(SERVER_START, async {
+        loop {
+            match ticks.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the stream of a dead server must not end like a whole one"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends");
+    assert_connection_lost(&status);
+}
+
+#[tokio::test]
+async fn a_model_server_killed_during_a_dispatch_call_fails_it_with_unavailable() {
+    use steadfast_examples::model::{ModelClient, PredictParams};
+
+    let (mut server, addr) = model_server("model-killed");
+    let mut client = ModelClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let (options, beat) = first_heartbeat();
+    let mut request = tonic::Request::new(PredictParams { delay_ms: 30_000 });
+    options.attach(&mut request);
+    let predict = tokio::spawn(async move {
+        client
+            .predict(request, steadfast::BlobSource::from(b"input".to_vec()))
+            .await
+            .map(drop)
+    });
+    steadfast_tests::wait::until("a first heartbeat", SERVER_START, || async {
+        beat.load(Ordering::SeqCst)
+    })
+    .await;
+
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("reaped");
+
+    let status = tokio::time::timeout(SERVER_START, predict)
+        .await
+        .expect("the call ends")
+        .expect("join")
+        .expect_err("the server died");
+    assert_connection_lost(&status);
 }
 
 /// Emits the wire protos of lab.proto into a temp dir.
