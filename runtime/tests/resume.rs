@@ -341,6 +341,12 @@ async fn a_resume_rule_that_cannot_continue_ends_the_stream_with_the_disconnect_
     };
     assert_eq!(status.code(), disconnect.code(), "{status:?}");
     assert_eq!(status.message(), disconnect.message());
+    // The server was killed: a lost connection, as grpc-go reports it.
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with("connection lost: "),
+        "{status:?}"
+    );
     assert!(matches!(next(&mut stream).await, Ok(None)), "ended");
     assert_eq!(opened.load(Ordering::SeqCst), 1, "no second attempt");
     assert_eq!(stats.calls().len(), 1);

@@ -25,7 +25,8 @@ pub enum Event {
     /// A connected attempt failed; the call reconnects unless a
     /// [`GaveUp`](Event::GaveUp) follows.
     Disconnected {
-        /// Why the attempt failed.
+        /// Why the attempt failed (a lost connection as `UNAVAILABLE`: see
+        /// [`from_transport`](crate::status::from_transport)).
         status: Status,
     },
     /// A later attempt got response headers: a session is re-sending its
@@ -38,7 +39,8 @@ pub enum Event {
     /// The call stopped reconnecting and ended (see the module docs for
     /// when); no event follows.
     GaveUp {
-        /// The last attempt's status (or the call's own, for a deadline).
+        /// The last attempt's status (or the call's own, for a deadline), as
+        /// the call ends with it.
         status: Status,
     },
 }

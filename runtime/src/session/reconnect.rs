@@ -105,7 +105,8 @@ impl Reconnect {
     pub(crate) fn disconnected(&self, status: &Status, connected: bool) {
         if connected {
             let _ = self.events.send(Event::Disconnected {
-                status: status.clone(),
+                // As the call would end with it (`crate::status`).
+                status: crate::status::from_transport(status.clone()),
             });
         }
     }
