@@ -19,7 +19,7 @@
 //! Any other status, the server's own above all, is returned unchanged. The
 //! status returned keeps the original one (and so tonic's transport error) in
 //! its [`source`](std::error::Error::source) chain, so
-//! [`unprocessed`](crate::retry::unprocessed) still sees what it saw.
+//! [`unprocessed`] still sees what it saw.
 //!
 //! Generated clients, [`DispatchClient`](crate::dispatch::DispatchClient), the
 //! [`Streaming`](crate::Streaming) and [`Blob`](crate::Blob) they return, and

@@ -97,13 +97,15 @@
 //! | `x-func-name` given more than once | `INVALID_ARGUMENT` |
 //! | params that are not JSON or do not deserialize | `INVALID_ARGUMENT`, naming the field path and what was expected |
 //! | params over the server's params limit (or over tonic's message limit) | `RESOURCE_EXHAUSTED` |
-//! | metadata over the HTTP/2 header list limit | `UNKNOWN` (HTTP 431, from hyper) |
+//! | metadata over the HTTP/2 header list limit | `UNKNOWN` (HTTP 431, from hyper; the message says so) |
 //! | a blob sent to a function that takes none, or none to one that takes one | `INVALID_ARGUMENT` |
 //! | a blob over the server's limits | `RESOURCE_EXHAUSTED` |
 //! | a corrupt blob | `DATA_LOSS` |
 //! | the call's deadline passed | `DEADLINE_EXCEEDED` |
 //! | the function returned `Err(status)` | `status`, unchanged |
 //! | a result that does not serialize | `INTERNAL` |
+//! | (client) the connection is lost during the call | `UNAVAILABLE` "connection lost: …" |
+//! | (client) a proxy answers with an HTTP error instead (413 for a body over nginx's `client_max_body_size`, 502, ...) | by gRPC's HTTP mapping, saying what to change (see [`crate::status`]) |
 
 mod client;
 mod function;

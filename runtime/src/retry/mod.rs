@@ -42,6 +42,8 @@
 //!    gave it (a server killed during a call gives `UNKNOWN` "connection
 //!    reset" in tonic 0.14; grpc-go reports `UNAVAILABLE`): a status tonic
 //!    made from an I/O error or an HTTP/2 GOAWAY, not one the server sent.
+//!    Generated clients report it as `UNAVAILABLE` too
+//!    ([`from_transport`](crate::status::from_transport)).
 //! 5. **A retryable code**: a failure for throttling; then not retried if the
 //!    throttle is at or below half its tokens, nor if the call is not
 //!    idempotent (the server may have run it); else retried after the pushback
