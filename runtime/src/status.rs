@@ -130,13 +130,20 @@ fn detail(status: &Status) -> String {
 /// not gRPC messages ("invalid compression flag … while receiving response with
 /// status: 413 Payload Too Large"), or no `grpc-status` at all ("grpc-status
 /// header missing, mapped from HTTP status code 502"). `None` for anything else,
-/// and for an HTTP 200.
+/// for an HTTP 200, and for a status that came in a gRPC response (its
+/// metadata holds the response's `content-type: application/grpc`: a server
+/// passing such a message on from a call of its own).
 fn non_grpc_response(status: &Status) -> Option<u16> {
     const MARKERS: [&str; 2] = [
         "while receiving response with status: ",
         "grpc-status header missing, mapped from HTTP status code ",
     ];
-    if status.source().is_some() {
+    let grpc = status
+        .metadata()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"));
+    if grpc || status.source().is_some() {
         return None;
     }
     let message = status.message();
@@ -284,5 +291,21 @@ mod tests {
         }
         let ok = Status::unknown("grpc-status header missing, mapped from HTTP status code 200");
         assert_eq!(from_transport(ok).code(), Code::Unknown);
+    }
+
+    #[test]
+    fn a_servers_status_that_quotes_tonic_is_the_servers_answer() {
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        metadata.insert("content-type", "application/grpc".parse().expect("ascii"));
+        let relayed = Status::with_metadata(
+            Code::Internal,
+            "upstream: grpc-status header missing, mapped from HTTP status code 502",
+            metadata,
+        );
+        let after = from_transport(relayed.clone());
+        assert_eq!(
+            (after.code(), after.message()),
+            (relayed.code(), relayed.message())
+        );
     }
 }
