@@ -325,6 +325,49 @@ fn a_status_made_from_an_io_error_is_a_lost_connection() {
     )));
 }
 
+#[tokio::test]
+async fn a_session_that_gives_up_on_a_lost_connection_ends_with_unavailable() {
+    // tonic's status for a connection reset during the call: UNKNOWN.
+    let lost = || {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        Status::from_error(Box::new(reset))
+    };
+    assert_eq!(lost().code(), Code::Unknown);
+    let mut session = Session::<i64, i64>::builder(policy(2)).open(move |_| async move {
+        let answers: Answers = Box::pin(tokio_stream::once(Err(lost())));
+        Ok(Response::new(answers))
+    });
+    let mut events = session.events();
+    let status = match tokio::time::timeout(Duration::from_secs(10), session.recv()).await {
+        Ok(Some(Err(status))) => status,
+        other => panic!("expected the final status, got {other:?}"),
+    };
+    let closed = session.close().await;
+    assert_eq!(
+        closed.status.map(|s| s.message().to_owned()),
+        Some(status.message().to_owned())
+    );
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with("connection lost: "),
+        "{status:?}"
+    );
+    assert!(crate::retry::connection_lost(&status), "the cause is kept");
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    for event in &seen {
+        if let Event::Disconnected { status } | Event::GaveUp { status } = event {
+            assert_eq!(status.code(), Code::Unavailable, "{seen:?}");
+        }
+    }
+    assert!(
+        matches!(seen.last(), Some(Event::GaveUp { .. })),
+        "{seen:?}"
+    );
+}
+
 /// A resuming stream over a fake server-streaming call that counts from the
 /// request's number up to `until`: attempt `n` sends at most `script(n)`
 /// numbers, then fails with UNAVAILABLE if it has not reached `until` (it
