@@ -132,8 +132,11 @@ where
     /// `x-func-name`: the server's default function answers.
     ///
     /// Errors: params that do not serialize → `INVALID_ARGUMENT`; a result that
-    /// does not deserialize into `R` → `INTERNAL`; otherwise the server's status
-    /// (see the [module docs](super)), or the client's own `DEADLINE_EXCEEDED`.
+    /// does not deserialize into `R` → `INTERNAL`; a lost connection →
+    /// `UNAVAILABLE`, a proxy's HTTP error → its gRPC code, saying so
+    /// ([`from_transport`](crate::status::from_transport)); otherwise the
+    /// server's status (see the [module docs](super)), or the client's own
+    /// `DEADLINE_EXCEEDED`.
     pub async fn call<P, R>(
         &mut self,
         name: &str,
