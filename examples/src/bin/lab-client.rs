@@ -57,7 +57,9 @@ enum Command {
     Fetch {
         size: u64,
         seed: u64,
-        /// Where to write the bytes (replaced if it exists).
+        /// Where to write the bytes: a file is replaced once the download is
+        /// whole and verified (left as it was if it fails); a device or a FIFO
+        /// (`/dev/null`) is written as it is.
         #[arg(long)]
         out: PathBuf,
     },
@@ -172,7 +174,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let (reply, blob) = client.fetch(FetchRequest { size, seed }).await?;
             let written = with_bar(bar(), blob.progress(), blob.to_file(&out))
                 .await
-                .map_err(|status| format!("writing {}: {}", out.display(), Report(&status)))?;
+                // The status names the path.
+                .map_err(|status| Report(&status).to_string())?;
             let promised = reply.into_inner().size;
             if written != promised {
                 return Err(

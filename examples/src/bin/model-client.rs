@@ -53,7 +53,9 @@ enum Command {
     /// Send FILE to `echo_blob` and write what comes back to --out; prints `size=N`.
     EchoBlob {
         file: PathBuf,
-        /// Where to write the bytes (replaced if it exists).
+        /// Where to write the bytes: a file is replaced once the download is
+        /// whole and verified (left as it was if it fails); a device or a FIFO
+        /// (`/dev/null`) is written as it is.
         #[arg(long)]
         out: PathBuf,
     },
@@ -111,7 +113,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let written = blob
                 .to_file(&out)
                 .await
-                .map_err(|status| format!("writing {}: {}", out.display(), Report(&status)))?;
+                // The status names the path.
+                .map_err(|status| Report(&status).to_string())?;
             println!("size={written}");
         }
     }

@@ -114,6 +114,7 @@
 //! blocking task. A raw blob uses no blocking thread: XXH3 (tens of GB/s) runs
 //! inline, on a block or chunk at a time.
 
+mod file;
 pub(crate) mod glue;
 mod progress;
 mod reader;

@@ -2,13 +2,12 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hasher as _;
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
-use tokio::io::{AsyncBufRead, AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 use tokio::task::JoinHandle;
 use tonic::Status;
 use twox_hash::XxHash3_64;
@@ -163,36 +162,6 @@ impl Blob {
             }
             if bytes.len() > limit {
                 return Err(over_limit(bytes.len() as u64, limit_u64));
-            }
-        }
-    }
-
-    /// Writes the whole blob to a new file at `path` (replacing one that is
-    /// there) and returns its length. On an error the partial file is removed.
-    pub async fn to_file(mut self, path: impl AsRef<Path>) -> Result<u64, Status> {
-        let path = path.as_ref();
-        let written = async {
-            let mut file = tokio::fs::File::create(path).await?;
-            // Straight from the decompressed blocks: no copy into a buffer between.
-            let written = tokio::io::copy_buf(&mut self, &mut file).await?;
-            file.flush().await?;
-            file.sync_all().await?;
-            Ok::<_, io::Error>(written)
-        }
-        .await;
-        match written {
-            Ok(written) => Ok(written),
-            Err(error) => {
-                let _ = tokio::fs::remove_file(path).await;
-                let status = super::status(&error);
-                Err(Status::new(
-                    status.code(),
-                    format!(
-                        "writing the blob to {}: {}",
-                        path.display(),
-                        status.message()
-                    ),
-                ))
             }
         }
     }

@@ -1108,3 +1108,309 @@ mod bounds {
         assert_eq!(error.code(), Code::OutOfRange, "{error:?}");
     }
 }
+
+/// `Blob::to_file`: a regular file is replaced whole or not at all, and
+/// nothing the call did not create is ever removed.
+#[cfg(unix)]
+mod to_file {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+    use std::path::Path;
+
+    use super::*;
+
+    /// How long a test waits for something that should happen at once.
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+    /// A blob of `input`, random bytes sent as they are in chunks of 1 KiB.
+    async fn blob_with(input: &[u8]) -> Blob {
+        let source = BlobSource::from(input.to_vec()).chunk_size(1024);
+        let (header, chunks) = send(source).await.expect("sent");
+        blob_of(header, chunks, BlobLimits::default()).expect("accepted")
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("listed")
+            .map(|entry| {
+                let entry = entry.expect("entry");
+                entry.file_name().to_string_lossy().into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_download_replaces_a_file_whole_only_once_it_is_verified() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.bin");
+        std::fs::write(&path, b"the old content").expect("written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        // A handle on the old file: a replacement by rename leaves it as it was.
+        let old = std::fs::File::open(&path).expect("opened");
+        let old_inode = old.metadata().expect("stat").ino();
+
+        let input = data(3 * BLOCK_BYTES + 17, false);
+        let (header, chunks) = send(BlobSource::from(input.clone()).chunk_size(64 * 1024))
+            .await
+            .expect("sent");
+        let (tx, rx) = tokio::sync::mpsc::channel(chunks.len());
+        let blob = Blob::new(
+            header,
+            Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)),
+            BlobLimits::default(),
+        )
+        .expect("accepted");
+        let half = chunks.len() / 2;
+        let mut chunks = chunks.into_iter();
+        for chunk in chunks.by_ref().take(half) {
+            tx.send(Ok(chunk)).await.expect("queued");
+        }
+        let writing = tokio::spawn({
+            let path = path.clone();
+            async move { blob.to_file(&path).await }
+        });
+        // Half the blob came: the path still holds the old file, whole.
+        let target = path.clone();
+        let dir_path = dir.path().to_owned();
+        steadfast_tests::wait::until("a temporary file beside the target", PATIENCE, || {
+            let names = names(&dir_path);
+            async move { names.len() == 2 }
+        })
+        .await;
+        assert_eq!(std::fs::read(&target).expect("read"), b"the old content");
+        for chunk in chunks {
+            tx.send(Ok(chunk)).await.expect("queued");
+        }
+        drop(tx);
+        let written = writing.await.expect("joined").expect("written");
+        assert_eq!(written, input.len() as u64);
+        assert!(std::fs::read(&path).expect("read") == input);
+        let new = std::fs::metadata(&path).expect("stat");
+        assert_ne!(new.ino(), old_inode, "a new file, renamed over the old one");
+        assert_eq!(new.permissions().mode() & 0o7777, 0o640, "permissions kept");
+        let mut kept = String::new();
+        std::io::Read::read_to_string(&mut &old, &mut kept).expect("read");
+        assert_eq!(kept, "the old content", "the old file was never written");
+        assert_eq!(names(dir.path()), ["out.bin"], "no temporary file left");
+    }
+
+    #[tokio::test]
+    async fn a_failed_download_leaves_the_old_file_and_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.bin");
+        std::fs::write(&path, b"the old content").expect("written");
+        let (header, chunks) = raw_sample(3 * BLOCK_BYTES).await;
+        // Two blocks' worth of chunks come, then the peer fails.
+        let mut items: Vec<Result<Chunk, Status>> = chunks
+            .into_iter()
+            .take(2 * BLOCK_BYTES / 1024)
+            .map(Ok)
+            .collect();
+        items.push(Err(Status::data_loss("the server lost its disk")));
+        let blob = Blob::new(header, chunks_of(items), BlobLimits::default()).expect("accepted");
+        let error = blob.to_file(&path).await.expect_err("failed");
+        assert_eq!(error.code(), Code::DataLoss, "{error:?}");
+        assert!(
+            error.message().contains(&path.display().to_string())
+                && error.message().contains("the server lost its disk"),
+            "names the path and the reason: {error:?}"
+        );
+        assert_eq!(std::fs::read(&path).expect("read"), b"the old content");
+        assert_eq!(names(dir.path()), ["out.bin"], "no temporary file left");
+
+        // Into a path where nothing was: nothing is left either.
+        let (header, chunks) = raw_sample(3 * BLOCK_BYTES).await;
+        let mut items: Vec<Result<Chunk, Status>> = chunks.into_iter().take(300).map(Ok).collect();
+        items.push(Err(Status::data_loss("the server lost its disk")));
+        let blob = Blob::new(header, chunks_of(items), BlobLimits::default()).expect("accepted");
+        let new = dir.path().join("new.bin");
+        let error = blob.to_file(&new).await.expect_err("failed");
+        assert_eq!(error.code(), Code::DataLoss, "{error:?}");
+        assert_eq!(names(dir.path()), ["out.bin"], "no temporary file left");
+    }
+
+    #[tokio::test]
+    async fn a_symlink_to_dev_null_takes_every_byte_and_stays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let link = dir.path().join("null");
+        std::os::unix::fs::symlink("/dev/null", &link).expect("linked");
+        let input = data(2 * BLOCK_BYTES + 3, false);
+        let written = blob_with(&input).await.to_file(&link).await;
+        assert_eq!(written.expect("written"), input.len() as u64);
+        let meta = std::fs::symlink_metadata(&link).expect("the link is still there");
+        assert!(meta.file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_link(&link).expect("read"),
+            Path::new("/dev/null")
+        );
+        assert!(
+            std::fs::metadata("/dev/null")
+                .expect("/dev/null is still there")
+                .file_type()
+                .is_char_device()
+        );
+        assert_eq!(names(dir.path()), ["null"], "no temporary file");
+    }
+
+    #[tokio::test]
+    async fn a_symlink_to_a_file_stays_and_the_file_it_names_is_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("real.bin");
+        std::fs::write(&file, b"old").expect("written");
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink("real.bin", &link).expect("linked");
+        let input = data(5000, false);
+        blob_with(&input)
+            .await
+            .to_file(&link)
+            .await
+            .expect("written");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("the link is still there")
+                .file_type()
+                .is_symlink()
+        );
+        assert!(std::fs::read(&file).expect("read") == input);
+        assert_eq!(names(dir.path()), ["link.bin", "real.bin"]);
+    }
+
+    #[tokio::test]
+    async fn a_fifo_with_a_reader_gets_every_byte_and_stays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo: {made}");
+        let reader = tokio::task::spawn_blocking({
+            let fifo = fifo.clone();
+            move || std::fs::read(fifo)
+        });
+        let input = data(3 * BLOCK_BYTES + 1, false);
+        let written = tokio::time::timeout(PATIENCE, blob_with(&input).await.to_file(&fifo))
+            .await
+            .expect("in time");
+        assert_eq!(written.expect("written"), input.len() as u64);
+        let read = reader.await.expect("joined").expect("read");
+        assert!(read == input, "every byte through the FIFO");
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .expect("the FIFO is still there")
+                .file_type()
+                .is_fifo()
+        );
+    }
+
+    /// The scenario of [`a_read_only_file_is_refused_and_left_as_it_was`].
+    async fn read_only_file_scenario() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.bin");
+        std::fs::write(&path, b"the old content").expect("written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        let error = blob_with(&data(5000, false))
+            .await
+            .to_file(&path)
+            .await
+            .expect_err("refused");
+        assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+        assert!(
+            error.message().contains(&path.display().to_string()),
+            "names the path: {error:?}"
+        );
+        assert_eq!(std::fs::read(&path).expect("read"), b"the old content");
+        assert_eq!(names(dir.path()), ["out.bin"], "no temporary file");
+    }
+
+    /// Set in the environment of a test run again as an unprivileged user.
+    const UNPRIVILEGED: &str = "STEADFAST_TEST_UNPRIVILEGED";
+
+    #[tokio::test]
+    async fn a_read_only_file_is_refused_and_left_as_it_was() {
+        // Root (or a process with CAP_DAC_OVERRIDE) may write a read-only
+        // file: then this test runs again as `nobody`.
+        let probe = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::set_permissions(probe.path(), std::fs::Permissions::from_mode(0o444))
+            .expect("chmod");
+        let privileged = std::fs::OpenOptions::new()
+            .write(true)
+            .open(probe.path())
+            .is_ok();
+        if !privileged {
+            return read_only_file_scenario().await;
+        }
+        assert!(
+            std::env::var_os(UNPRIVILEGED).is_none(),
+            "still privileged after dropping to uid 65534"
+        );
+        // A copy of this test binary that `nobody` may run, wherever the
+        // build is (under /root, say).
+        let bin = tempfile::tempdir().expect("temp dir");
+        std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let exe = bin.path().join("steadfast-tests");
+        std::fs::copy(std::env::current_exe().expect("this test"), &exe).expect("copied");
+        let test = "blob::tests::to_file::a_read_only_file_is_refused_and_left_as_it_was";
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let output = loop {
+            let run = tokio::process::Command::new(&exe)
+                .args([test, "--exact", "--nocapture", "--test-threads=1"])
+                .env(UNPRIVILEGED, "1")
+                .env("TMPDIR", "/tmp")
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .await;
+            match run {
+                // A process another test forked may hold the copy open for a
+                // moment (until its exec).
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::ExecutableFileBusy
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                run => break run.expect("the test runs as uid 65534"),
+            }
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "as uid 65534: {}\n{stdout}\n{stderr}",
+            output.status
+        );
+    }
+
+    #[tokio::test]
+    async fn a_directory_or_a_missing_directory_is_refused_and_nothing_is_removed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).expect("made");
+        let error = blob_with(b"x")
+            .await
+            .to_file(&sub)
+            .await
+            .expect_err("a directory");
+        assert!(
+            error.message().contains(&sub.display().to_string()),
+            "{error:?}"
+        );
+        assert!(sub.is_dir());
+        let missing = dir.path().join("missing").join("out.bin");
+        let error = blob_with(b"x")
+            .await
+            .to_file(&missing)
+            .await
+            .expect_err("no directory");
+        assert_eq!(error.code(), Code::NotFound, "{error:?}");
+        assert!(
+            error.message().contains(&missing.display().to_string()),
+            "{error:?}"
+        );
+        assert_eq!(names(dir.path()), ["sub"]);
+    }
+}
