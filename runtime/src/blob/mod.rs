@@ -199,6 +199,15 @@ pub const DEFAULT_TABLE_LOG: u32 = 14;
 /// (level 1) cannot shrink its first block below this percentage of its size.
 pub const AUTO_RAW_PERCENT: usize = 97;
 
+/// How long a sender holds a source's bytes for more (20 ms): a source that
+/// has not filled its [`BLOCK_BYTES`] block by then (a pipe, a log being
+/// written, any live feed) has what it gave sent, with zstd flushed so that
+/// the receiver can decode it at once. At 20 KB/s a receiving handler sees
+/// bytes within about 20 ms, in chunks of about 400 bytes. A source that fills
+/// its blocks faster (a file, 256 KiB in well under 20 ms) never waits on it:
+/// its blocks and chunks are as full as ever.
+pub const LINGER: Duration = Duration::from_millis(20);
+
 /// How long [`BlobCodec::Auto`] waits for a source's first block before it
 /// picks zstd without looking (a slow source: a pipe, a live feed).
 pub const AUTO_WAIT: Duration = Duration::from_millis(50);

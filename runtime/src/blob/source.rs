@@ -20,7 +20,7 @@ use twox_hash::XxHash3_64;
 
 use super::{
     AUTO_RAW_PERCENT, AUTO_WAIT, BLOCK_BYTES, BlobCodec, DEFAULT_CHUNK_BYTES, DEFAULT_LEVEL,
-    PIPELINE_BLOCKS, RAW_SEND_QUEUE_CHUNKS, SEND_QUEUE_CHUNKS, TransferProgress,
+    LINGER, PIPELINE_BLOCKS, RAW_SEND_QUEUE_CHUNKS, SEND_QUEUE_CHUNKS, TransferProgress,
 };
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
@@ -111,14 +111,23 @@ impl BlobSource {
         Self::new(Input::Bytes(bytes), size)
     }
 
-    /// Sends the file at `path`, opened when the call starts; its length (from its
-    /// metadata then) is declared, and the send fails if the file changes size.
+    /// Sends the file at `path`, opened when the call starts. A regular file's
+    /// length (from its metadata then) is declared, and the send fails if the
+    /// file changes size while it is read. Anything else (a FIFO,
+    /// `/dev/stdin`, a file of `/proc` or `/sys`, whose sizes in metadata are
+    /// not what they hold) is read to its end with no declared size, like
+    /// [`from_reader`](Self::from_reader).
     pub fn from_path(path: impl Into<PathBuf>) -> Self {
         Self::new(Input::Path(path.into()), None)
     }
 
     /// Sends what `reader` gives until its end. No size is declared unless
     /// [`size`](Self::size) says one.
+    ///
+    /// A live source (a pipe, a log being written) is sent as it comes: bytes
+    /// wait at most [`LINGER`](super::LINGER) for more before they go (zstd is
+    /// flushed for them, so the receiver can decode them at once), while a
+    /// source that fills its blocks faster is sent in whole blocks and chunks.
     pub fn from_reader(reader: impl AsyncRead + Send + Unpin + 'static) -> Self {
         Self::new(Input::Reader(Box::new(reader)), None)
     }
@@ -447,13 +456,22 @@ async fn read_blocks(
         };
         let end = block.is_empty();
         read += block.len() as u64;
-        if let Some(size) = size
-            && (read > size || (end && read < size))
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("the blob source gave {read} bytes or more, but declared {size}"),
-            ));
+        if let Some(size) = size {
+            let wrong = if read > size {
+                // It was not read to its end.
+                Some(format!(
+                    "the blob source gave {read} bytes or more, but declared {size}"
+                ))
+            } else if end && read < size {
+                Some(format!(
+                    "the blob source gave {read} bytes, declared {size} (it ended early)"
+                ))
+            } else {
+                None
+            };
+            if let Some(wrong) = wrong {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, wrong));
+            }
         }
         blocks.send(block).await.map_err(|_| stage_stopped())?;
         if end {
@@ -464,7 +482,8 @@ async fn read_blocks(
 
 /// Cuts what the compressor gives into chunks and sends them. Each chunk is
 /// copied into a buffer of its own, filled again once the transport has let go
-/// of it ([`Spent`]).
+/// of it ([`Spent`]). A chunk is full unless it is the last, or ends what zstd
+/// gave at a flush (a slow source's: see [`LINGER`]) with nothing behind it yet.
 async fn send_chunks(
     mut outputs: mpsc::Receiver<io::Result<Compressed>>,
     spent: mpsc::Sender<Vec<u8>>,
@@ -475,16 +494,36 @@ async fn send_chunks(
     let mut filling = BytesMut::with_capacity(chunk_bytes);
     let mut sent = Spent::new(SENT_CHUNKS);
     let mut offset = 0u64;
+    let mut next = None;
     loop {
-        let Compressed { read, output, end } = outputs.recv().await.ok_or_else(stage_stopped)??;
+        let Compressed {
+            read,
+            output,
+            end,
+            flushed,
+        } = match next.take() {
+            Some(compressed) => compressed,
+            None => outputs.recv().await.ok_or_else(stage_stopped)??,
+        };
         progress.add(read, 0);
+        // zstd was flushed for a slow source: what it gave goes now, in a
+        // short chunk, unless more output is here already.
+        let send_now = flushed && {
+            next = match outputs.try_recv() {
+                Ok(compressed) => Some(compressed?),
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(stage_stopped()),
+            };
+            next.is_none()
+        };
         let mut rest = output.as_slice();
         loop {
             let take = rest.len().min(chunk_bytes - filling.len());
             filling.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             let last = end && rest.is_empty();
-            if filling.len() < chunk_bytes && !last {
+            let flush = send_now && rest.is_empty() && !filling.is_empty();
+            if filling.len() < chunk_bytes && !last && !flush {
                 break;
             }
             let next = sent
@@ -556,7 +595,9 @@ const SENT_CHUNKS: usize = SEND_QUEUE_CHUNKS + 2;
 /// Sends the blocks that come as they are (an empty one ends the blob), cut
 /// into chunks of at most `chunk_bytes` that never span two blocks (slices of
 /// the block, not copies); the last chunk carries the XXH3-64 of all the bytes.
-/// Gives a block back to be read into (`read`) once the transport has let go of
+/// A block's last chunk waits for the next block, to carry `last` if that is
+/// the end, except after a short block that nothing follows yet (a slow
+/// source's: see [`LINGER`]). Gives a block back to be read into (`read`) once the transport has let go of
 /// all its chunks.
 async fn send_raw(
     mut blocks: mpsc::Receiver<Bytes>,
@@ -572,11 +613,26 @@ async fn send_raw(
     // Blocks whose chunks went out: back to the reader once the transport has
     // let go of them all.
     let mut sent = Spent::new(SENT_BLOCKS);
+    let mut next = None;
     loop {
-        let block = blocks.recv().await.ok_or_else(stage_stopped)?;
+        let block = match next.take() {
+            Some(block) => block,
+            None => blocks.recv().await.ok_or_else(stage_stopped)?,
+        };
         if block.is_empty() {
             break;
         }
+        // A block short of full: the source lingered (or ended). Unless the
+        // next block is here already, its last chunk goes now too, and `last`
+        // then comes on an empty chunk.
+        let send_all = block.len() < BLOCK_BYTES && {
+            next = match blocks.try_recv() {
+                Ok(block) => Some(block),
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(stage_stopped()),
+            };
+            next.is_none()
+        };
         hasher.write(&block);
         progress.add(block.len() as u64, 0);
         let mut rest = block.clone();
@@ -593,6 +649,9 @@ async fn send_raw(
             if let Some(previous) = held.replace(chunk) {
                 send_chunk(tx, previous, progress).await?;
             }
+        }
+        if send_all && let Some(chunk) = held.take() {
+            send_chunk(tx, chunk, progress).await?;
         }
         while let Some(done) = sent.take() {
             // Full when the reader has buffers enough; then this one goes.
@@ -718,14 +777,27 @@ async fn open(input: Input, size: Option<u64>) -> io::Result<(Opened, Option<u64
                     format!("cannot open {}: {error}", path.display()),
                 )
             })?;
-            let len = file.metadata().await?.len();
-            (Opened::Reader(Box::new(file)), Some(size.unwrap_or(len)))
+            let declared = size.or(declared_len(&file.metadata().await?));
+            (Opened::Reader(Box::new(file)), declared)
         }
     })
 }
 
+/// The size a file's metadata gives, when it is the file's: a regular file's
+/// that has data. A FIFO, a device or a socket (`/dev/stdin`) has none, and the
+/// files of `/proc` and `/sys` pass for regular files with a size of 0 or 4096
+/// whatever they hold, and no blocks on disk; these are sent with no declared
+/// size. (So is an empty file, or one that is all holes: they lose nothing
+/// but the declaration.)
+fn declared_len(metadata: &std::fs::Metadata) -> Option<u64> {
+    #[cfg(unix)]
+    let on_disk = std::os::unix::fs::MetadataExt::blocks(metadata) > 0;
+    #[cfg(not(unix))]
+    let on_disk = true;
+    (metadata.is_file() && metadata.len() > 0 && on_disk).then_some(metadata.len())
+}
+
 impl Opened {
-    /// The next block of input, empty at the end; read into `buffer` if given.
     /// The first block for [`BlobCodec::Auto`] to look at, and whether it is
     /// whole (full, or the whole blob): reading stops at `wait`, with what came
     /// by then (a slow source's header must not wait for a block).
@@ -749,6 +821,9 @@ impl Opened {
         Ok((block.freeze(), true))
     }
 
+    /// The next block of input, empty at the end; read into `buffer` if given.
+    /// A block is full unless the source ended, or made its next bytes wait
+    /// longer than [`LINGER`] after the block's first ones.
     async fn next_block(&mut self, buffer: Option<BytesMut>) -> io::Result<Bytes> {
         match self {
             Opened::Bytes(bytes) => Ok(bytes.split_to(bytes.len().min(BLOCK_BYTES))),
@@ -760,11 +835,25 @@ impl Opened {
                 let mut block = buffer.unwrap_or_default();
                 block.resize(BLOCK_BYTES, 0);
                 let mut filled = 0;
+                // Set by the block's first bytes: a source that makes the
+                // rest wait longer (a pipe, a live feed) has what it gave sent
+                // then. A fast one fills the block long before.
+                let mut send_by = None;
                 while filled < BLOCK_BYTES {
-                    match reader.read(&mut block[filled..]).await? {
-                        0 => break,
-                        n => filled += n,
+                    let read = reader.read(&mut block[filled..]);
+                    let read = match send_by {
+                        None => read.await?,
+                        // `read` is cancel-safe: nothing read is lost.
+                        Some(at) => match tokio::time::timeout_at(at, read).await {
+                            Ok(read) => read?,
+                            Err(_lingered) => break,
+                        },
+                    };
+                    if read == 0 {
+                        break;
                     }
+                    filled += read;
+                    send_by.get_or_insert_with(|| tokio::time::Instant::now() + LINGER);
                 }
                 block.truncate(filled);
                 Ok(block.freeze())
@@ -784,6 +873,9 @@ struct Compressed {
     output: Vec<u8>,
     /// Whether the frame ended with this block.
     end: bool,
+    /// Whether zstd was flushed after this block ([`Compressor::run`]): the
+    /// output so far decodes whole, and is not to wait for more.
+    flushed: bool,
 }
 
 /// One zstd stream, with its content checksum, compressed a block at a time.
@@ -819,6 +911,11 @@ impl Compressor {
 
     /// Compresses the blocks that come (an empty one ends the frame) and sends
     /// on what zstd gives, until either channel closes. Blocks its thread.
+    ///
+    /// A block short of [`BLOCK_BYTES`] (a source that lingered, see
+    /// [`LINGER`], or ended) is followed by a flush when no block waits behind
+    /// it: zstd gives all it holds, decodable as it is, instead of keeping it
+    /// for a 128 KiB block of its own. Full blocks never flush.
     fn run(
         mut self,
         mut blocks: mpsc::Receiver<Bytes>,
@@ -826,14 +923,22 @@ impl Compressor {
         mut spent: mpsc::Receiver<Vec<u8>>,
         read: mpsc::Sender<BytesMut>,
     ) {
-        while let Some(block) = blocks.blocking_recv() {
+        let mut next = None;
+        while let Some(block) = next.take().or_else(|| blocks.blocking_recv()) {
             let end = block.is_empty();
+            let flush = !end && block.len() < BLOCK_BYTES && {
+                next = blocks.try_recv().ok();
+                next.is_none()
+            };
             let buffer = spent.try_recv().unwrap_or_default();
-            let output = self.compress(&block, end, buffer).map(|output| Compressed {
-                read: block.len() as u64,
-                output,
-                end,
-            });
+            let output = self
+                .compress(&block, end, flush, buffer)
+                .map(|output| Compressed {
+                    read: block.len() as u64,
+                    output,
+                    end,
+                    flushed: flush,
+                });
             // A block read from a reader goes back to be read into again (a
             // slice of the caller's `Bytes` is not ours to reuse).
             if let Ok(block) = block.try_into_mut() {
@@ -845,9 +950,15 @@ impl Compressor {
         }
     }
 
-    /// Compresses `input` (and ends the frame if `end`) into `output` (emptied
-    /// first); returns it with what zstd gave.
-    fn compress(&mut self, input: &[u8], end: bool, mut output: Vec<u8>) -> io::Result<Vec<u8>> {
+    /// Compresses `input` (and ends the frame if `end`, or flushes zstd if
+    /// `flush`) into `output` (emptied first); returns it with what zstd gave.
+    fn compress(
+        &mut self,
+        input: &[u8],
+        end: bool,
+        flush: bool,
+        mut output: Vec<u8>,
+    ) -> io::Result<Vec<u8>> {
         output.clear();
         output.reserve(zstd::zstd_safe::compress_bound(input.len()).max(256));
         let mut input = InBuffer::around(input);
@@ -863,6 +974,15 @@ impl Compressor {
                 let pos = output.len();
                 let mut out = OutBuffer::around_pos(&mut output, pos);
                 if self.encoder.finish(&mut out, true)? == 0 {
+                    break;
+                }
+            }
+        } else if flush {
+            loop {
+                reserve(&mut output);
+                let pos = output.len();
+                let mut out = OutBuffer::around_pos(&mut output, pos);
+                if self.encoder.flush(&mut out)? == 0 {
                     break;
                 }
             }

@@ -1414,3 +1414,195 @@ mod to_file {
         assert_eq!(names(dir.path()), ["sub"]);
     }
 }
+
+/// Live sources (pipes, logs being written, `/proc`): their bytes flow as they
+/// come, and only a regular file's size is declared.
+#[cfg(unix)]
+mod live {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use futures_core::Stream;
+    use tokio::io::AsyncWriteExt;
+
+    use super::source::Sending;
+    use super::*;
+
+    /// How long a test waits for something that should happen at once.
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// The chunks a sender puts out after its header, as a receiver gets them.
+    struct ChunksOf(Sending);
+
+    impl Stream for ChunksOf {
+        type Item = Result<Chunk, Status>;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Pin::new(&mut self.0).poll_next(cx).map(|part| {
+                part.map(|part| match part {
+                    Ok(SendPart::Chunk(chunk)) => Ok(chunk),
+                    Ok(SendPart::Header(_)) => Err(Status::internal("a second header")),
+                    Err(error) => Err(status(&error)),
+                })
+            })
+        }
+    }
+
+    /// A receiver's blob of what `source` sends, as it is sent.
+    async fn live_blob(source: BlobSource) -> Blob {
+        let mut sending = source.start();
+        let first = std::future::poll_fn(|cx| Pin::new(&mut sending).poll_next(cx)).await;
+        let Some(Ok(SendPart::Header(header))) = first else {
+            panic!("the header first");
+        };
+        Blob::new(header, Box::pin(ChunksOf(sending)), BlobLimits::default()).expect("accepted")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_sources_bytes_reach_the_receiver_within_a_second_with_every_codec() {
+        for codec in [BlobCodec::None, BlobCodec::Zstd, BlobCodec::Auto] {
+            for chunk in [DEFAULT_CHUNK_BYTES, 1024] {
+                let (mut writer, reader) = tokio::io::duplex(1 << 20);
+                // A log written at about 20 KB/s: a line every 5 ms.
+                let line = b"2026-12-07T10:00:00Z a steadfast log line, 100 bytes long or so .......................\n";
+                let mut written = Vec::new();
+                let mut blob = live_blob(
+                    BlobSource::from_reader(reader)
+                        .codec(codec)
+                        .chunk_size(chunk),
+                )
+                .await;
+                let writing = tokio::spawn(async move {
+                    let mut written = Vec::new();
+                    for _ in 0..100 {
+                        if writer.write_all(line).await.is_err() {
+                            break;
+                        }
+                        written.extend_from_slice(line);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    written
+                });
+                let started = tokio::time::Instant::now();
+                let mut first = vec![0; 4 * line.len()];
+                tokio::time::timeout(Duration::from_secs(1), blob.read_exact(&mut first))
+                    .await
+                    .unwrap_or_else(|_| panic!("{codec:?}, chunks of {chunk}: nothing within 1 s"))
+                    .expect("read");
+                let waited = started.elapsed();
+                assert!(
+                    first.chunks(line.len()).all(|piece| piece == line),
+                    "{codec:?}: the lines as written"
+                );
+                // The rest, whole and verified, once the writer is done.
+                let mut rest = Vec::new();
+                tokio::time::timeout(PATIENCE, blob.read_to_end(&mut rest))
+                    .await
+                    .expect("in time")
+                    .expect("whole");
+                written.extend(writing.await.expect("joined"));
+                first.extend(rest);
+                assert!(first == written, "{codec:?}, chunks of {chunk}: every byte");
+                eprintln!("{codec:?}, chunks of {chunk}: first lines after {waited:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fifo_is_streamed_with_no_declared_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo: {made}");
+        let input = data(2 * BLOCK_BYTES + 77, true);
+        let writer = tokio::task::spawn_blocking({
+            let (fifo, input) = (fifo.clone(), input.clone());
+            move || std::fs::write(fifo, input)
+        });
+        let (header, chunks) = tokio::time::timeout(PATIENCE, send(BlobSource::from_path(&fifo)))
+            .await
+            .expect("in time")
+            .expect("sent");
+        writer.await.expect("joined").expect("written");
+        assert_eq!(header.size, None, "a FIFO has no size to declare");
+        let output = receive(header, chunks, BlobLimits::default()).await;
+        assert!(output.expect("whole") == input);
+    }
+
+    #[tokio::test]
+    async fn a_proc_file_is_streamed_whole_with_no_declared_size() {
+        // Sizes 0 in its metadata, and has more.
+        let (header, chunks) = send(BlobSource::from_path("/proc/self/status"))
+            .await
+            .expect("sent");
+        assert_eq!(header.size, None, "/proc's sizes are not the files'");
+        let output = receive(header, chunks, BlobLimits::default())
+            .await
+            .expect("whole");
+        let keys = |text: &[u8]| -> Vec<String> {
+            String::from_utf8_lossy(text)
+                .lines()
+                .map(|line| line.split(':').next().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let expected = std::fs::read("/proc/self/status").expect("read");
+        assert!(output.ends_with(b"\n"), "whole");
+        assert_eq!(keys(&output), keys(&expected), "every line");
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrinks_while_it_is_read_is_reported_so() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log");
+        let size = 32u64 << 20;
+        std::fs::write(&path, data(size as usize, false)).expect("written");
+        let mut sending = BlobSource::from_path(&path).codec(BlobCodec::None).start();
+        let first = std::future::poll_fn(|cx| Pin::new(&mut sending).poll_next(cx)).await;
+        let Some(Ok(SendPart::Header(header))) = first else {
+            panic!("the header first");
+        };
+        assert_eq!(header.size, Some(size));
+        // The sender reads a few blocks ahead of its queue, not 32 MiB.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_len(1 << 20))
+            .expect("truncated");
+        let error = loop {
+            match std::future::poll_fn(|cx| Pin::new(&mut sending).poll_next(cx)).await {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => break error,
+                None => panic!("a blob shorter than declared was sent as whole"),
+            }
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(" bytes, declared {size}")) && !message.contains("or more"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_gives_more_or_fewer_bytes_than_declared_is_reported_so() {
+        let error = send(BlobSource::from(vec![7u8; 1000]).size(999))
+            .await
+            .expect_err("more");
+        assert!(
+            error
+                .to_string()
+                .contains("gave 1000 bytes or more, but declared 999"),
+            "{error}"
+        );
+        let error = send(BlobSource::from_reader(&b"0123456789"[..]).size(11))
+            .await
+            .expect_err("fewer");
+        assert!(
+            error.to_string().contains("gave 10 bytes, declared 11"),
+            "{error}"
+        );
+    }
+}
