@@ -1518,6 +1518,26 @@ mod live {
     }
 
     #[tokio::test]
+    async fn a_source_that_never_waits_is_sent_in_full_chunks_as_before() {
+        // A reader that is always ready: the linger never starts.
+        for (codec, compressible) in [(BlobCodec::None, false), (BlobCodec::Zstd, true)] {
+            let input = data(40 * BLOCK_BYTES, compressible);
+            let source = BlobSource::from_reader(std::io::Cursor::new(input.clone()))
+                .codec(codec)
+                .chunk_size(16 * 1024);
+            let (header, chunks) = send(source).await.expect("sent");
+            let (last, full) = chunks.split_last().expect("chunks");
+            assert!(
+                full.iter().all(|chunk| chunk.data.len() == 16 * 1024),
+                "{codec:?}: every chunk but the last is full"
+            );
+            assert!(last.last && !last.data.is_empty(), "{codec:?}");
+            let output = receive(header, chunks, BlobLimits::default()).await;
+            assert!(output.expect("whole") == input, "{codec:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_fifo_is_streamed_with_no_declared_size() {
         let dir = tempfile::tempdir().expect("temp dir");
         let fifo = dir.path().join("fifo");
