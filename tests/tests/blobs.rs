@@ -7,7 +7,9 @@
 //!   as they are (`CODEC_NONE`): each gets its status, the handler's reader sees
 //!   the same error, and the server then serves a good call;
 //! - downloads whose source stalls after the reply: the deadline ends them, with
-//!   and without heartbeats, and the server drops the stalled source.
+//!   and without heartbeats, and the server drops the stalled source;
+//! - a live feed uploaded as it is written reaches the handler within a second,
+//!   and a download cut short into an existing file leaves that file as it was.
 //!
 //! The service is the `blobs` case of `proto/cases/` (its generated code is
 //! checked against its golden file in `generated.rs`).
@@ -30,8 +32,9 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 use steadfast::__private::Upload;
 use steadfast::__private::v1::{BlobHeader, Chunk, Codec};
+use steadfast::blob::TransferProgress;
 use steadfast::{BlobCodec, BlobSource, CallOptions};
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
@@ -280,6 +283,8 @@ struct Vault {
     reads: mpsc::UnboundedSender<Result<Hashed, Status>>,
     /// One item per upload handler, first: the codec its blob came with.
     codecs: mpsc::UnboundedSender<BlobCodec>,
+    /// One item per upload handler, then: how far it has read its blob.
+    reading: mpsc::UnboundedSender<TransferProgress>,
     /// One item per download that was read to its end: its size and hash.
     sent: mpsc::UnboundedSender<Hashed>,
     /// Set when the source of a [`STALL`] download is dropped.
@@ -289,6 +294,7 @@ struct Vault {
 impl Vault {
     async fn receive(&self, blob: steadfast::Blob) -> Result<Response<Stored>, Status> {
         let _ = self.codecs.send(blob.codec());
+        let _ = self.reading.send(blob.progress());
         let read = sha256_of(blob)
             .await
             .map_err(|error| steadfast::blob::status(&error));
@@ -384,6 +390,7 @@ struct Running {
     wire: WireClient<Channel>,
     reads: mpsc::UnboundedReceiver<Result<Hashed, Status>>,
     codecs: mpsc::UnboundedReceiver<BlobCodec>,
+    reading: mpsc::UnboundedReceiver<TransferProgress>,
     sent: mpsc::UnboundedReceiver<Hashed>,
     stall_dropped: Arc<AtomicBool>,
     server: tokio::task::JoinHandle<()>,
@@ -393,11 +400,13 @@ impl Running {
     async fn start() -> Running {
         let (reads_tx, reads) = mpsc::unbounded_channel();
         let (codecs_tx, codecs) = mpsc::unbounded_channel();
+        let (reading_tx, reading) = mpsc::unbounded_channel();
         let (sent_tx, sent) = mpsc::unbounded_channel();
         let stall_dropped = Arc::new(AtomicBool::new(false));
         let vault = Vault {
             reads: reads_tx,
             codecs: codecs_tx,
+            reading: reading_tx,
             sent: sent_tx,
             stall_dropped: Arc::clone(&stall_dropped),
         };
@@ -422,6 +431,7 @@ impl Running {
             wire: WireClient::new(channel),
             reads,
             codecs,
+            reading,
             sent,
             stall_dropped,
             server,
@@ -1066,4 +1076,102 @@ async fn a_download_whose_source_stalls_ends_at_the_deadline_and_the_source_is_d
         })
         .await;
     }
+}
+
+/// One line of a live feed (a log written as things happen).
+const LOG_LINE: &[u8] =
+    b"2026-12-07T10:00:00Z a steadfast log line, 100 bytes long or so .......................\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_feeds_lines_reach_the_upload_handler_within_a_second_with_every_codec() {
+    let mut vault = Running::start().await;
+    for codec in [BlobCodec::None, BlobCodec::Zstd, BlobCodec::Auto] {
+        for slow in [false, true] {
+            let what = format!("{codec:?}, slow: {slow}");
+            // A log written at about 20 KB/s (a line every 5 ms) until told to
+            // stop: far longer than the second the handler is given.
+            let (mut writer, reader) = tokio::io::duplex(1 << 20);
+            let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+            let writing = tokio::spawn(async move {
+                let mut written = Vec::new();
+                for _ in 0..4000 {
+                    if stopped.try_recv().is_ok() || writer.write_all(LOG_LINE).await.is_err() {
+                        break;
+                    }
+                    written.extend_from_slice(LOG_LINE);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                written
+            });
+            let source = BlobSource::from_reader(reader).codec(codec);
+            let mut client = vault.client.clone();
+            let name = Name {
+                name: "live".to_owned(),
+            };
+            let call = tokio::spawn(async move {
+                if slow {
+                    client.put_slow(name, source).await
+                } else {
+                    client.put(name, source).await
+                }
+            });
+            let reading = tokio::time::timeout(PATIENCE, vault.reading.recv())
+                .await
+                .expect("the handler starts in time")
+                .expect("the service is alive");
+            let lines = 10 * LOG_LINE.len() as u64;
+            steadfast_tests::wait::until(
+                &format!("{what}: the handler read ten lines"),
+                Duration::from_secs(1),
+                || {
+                    let read = reading.bytes();
+                    async move { read >= lines }
+                },
+            )
+            .await;
+            stop.send(()).expect("the writer is writing");
+            let written = writing.await.expect("joined");
+            let reply = call.await.expect("joined");
+            let reply = reply.unwrap_or_else(|status| panic!("{what}: {status:?}"));
+            assert_eq!(reply.into_inner().size, written.len() as u64, "{what}");
+            let read = vault.next_read().await.expect("the handler read it whole");
+            let expected = sha256_of(&written[..]).await.expect("hashed");
+            assert_eq!(read, expected, "{what}: every line");
+            let _ = vault.codecs.try_recv();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_short_into_an_existing_file_leaves_the_file_as_it_was() {
+    let vault = Running::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kept.bin");
+    std::fs::write(&path, b"the old content").expect("written");
+    let mut request = Request::new(Name {
+        name: STALL.to_owned(),
+    });
+    request.set_timeout(Duration::from_secs(2));
+    let (_, blob) = vault
+        .client
+        .clone()
+        .get(request)
+        .await
+        .expect("the download starts");
+    // The first 4 MiB come, then nothing until the deadline.
+    let error = blob.to_file(&path).await.expect_err("the deadline passes");
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error:?}");
+    assert!(
+        error.message().contains(&path.display().to_string()),
+        "names the path: {error:?}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("still there"),
+        b"the old content"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("listed")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["kept.bin"], "no temporary file left");
 }
