@@ -176,6 +176,42 @@ fn lab_client_fetch_writes_the_generated_bytes_to_a_file() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn lab_client_fetch_into_a_symlink_to_dev_null_writes_through_and_removes_nothing() {
+    let (_server, addr) = lab_server("lab-fetch-null");
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("null");
+    std::os::unix::fs::symlink("/dev/null", &out).expect("linked");
+    let (ok, stdout, stderr) = run(Command::new(LAB_CLIENT)
+        .args([
+            "--addr",
+            &format!("http://{addr}"),
+            "fetch",
+            &BLOB_BYTES.to_string(),
+            "12",
+            "--out",
+        ])
+        .arg(&out));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("{BLOB_BYTES}\n"));
+    let link = std::fs::symlink_metadata(&out).expect("the link is still there");
+    assert!(link.file_type().is_symlink());
+    assert_eq!(
+        std::fs::read_link(&out).expect("read"),
+        std::path::Path::new("/dev/null")
+    );
+    assert!(
+        std::fs::metadata("/dev/null").is_ok(),
+        "/dev/null is still there"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("listed")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["null"], "nothing else written beside it");
+}
+
 /// A process's peak resident memory so far (`VmHWM`), in bytes.
 #[cfg(target_os = "linux")]
 fn peak_memory(pid: u32) -> u64 {
