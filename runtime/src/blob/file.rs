@@ -22,13 +22,17 @@ impl Blob {
     ///   renamed over `path` only once the whole blob came and was verified.
     ///   Until then an existing file keeps its old content; on any error (or
     ///   when this future is dropped) the temporary file is removed and `path`
-    ///   is as it was. A replaced file keeps its permissions; a new one gets
-    ///   those `File::create` gives. A symbolic link is followed: the file it
-    ///   names is replaced and the link stays. An existing file this process
-    ///   may not write is refused before any byte is read, and left as it is.
+    ///   is as it was. A replaced file keeps its permissions (and its owner
+    ///   and group, where this process may set them); a new one gets those
+    ///   `File::create` gives. A symbolic link is followed: the file it names
+    ///   is replaced and the link stays (another hard link to the old file
+    ///   keeps the old content). An existing file this process may not write,
+    ///   or one in a directory it may not write (no temporary file can go
+    ///   there), is refused before any byte is read, and left as it is.
     /// - Anything else, decided after following symbolic links (a device such
     ///   as `/dev/null`, a FIFO, a socket), is opened and written straight
-    ///   through: no temporary file, no rename, no `fsync`.
+    ///   through: no temporary file, no rename, no `fsync`. A FIFO is opened
+    ///   as a shell's `>` opens it: this waits for a reader.
     ///
     /// Nothing is ever removed that this call did not create. Every error
     /// names `path`: the blob's own status when the transfer failed
@@ -49,7 +53,12 @@ impl Blob {
     /// Writes the blob to a temporary file beside `file` and renames it over
     /// `file` once the blob is whole.
     async fn replace(&mut self, file: Replaced) -> io::Result<u64> {
-        let Replaced { path, permissions } = file;
+        let Replaced {
+            path,
+            permissions,
+            #[cfg(unix)]
+            owner,
+        } = file;
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
@@ -73,14 +82,26 @@ impl Blob {
                 builder.permissions(Permissions::from_mode(0o666));
             }
             let temp = builder.tempfile_in(&dir).map_err(|error| {
+                // Without tempfile's "at path" (of a name never created).
+                let text = error.to_string();
+                let cause = text
+                    .split_once(" at path ")
+                    .map_or(&*text, |(cause, _)| cause);
                 io::Error::new(
                     error.kind(),
                     format!(
-                        "cannot create a temporary file in {}: {error}",
+                        "cannot create a temporary file in {}: {cause}",
                         dir.display()
                     ),
                 )
             })?;
+            #[cfg(unix)]
+            if let Some((uid, gid)) = owner {
+                // Where this process may (root, or its own file and group);
+                // otherwise the new file is its own, as a new file would be.
+                let _ = std::os::unix::fs::fchown(temp.as_file(), Some(uid), Some(gid));
+            }
+            // After the owner: changing it clears set-user-ID bits.
             if let Some(permissions) = permissions {
                 temp.as_file().set_permissions(permissions)?;
             }
@@ -147,6 +168,9 @@ struct Replaced {
     path: PathBuf,
     /// An existing file's, for the new one.
     permissions: Option<Permissions>,
+    /// An existing file's owner and group, for the new one.
+    #[cfg(unix)]
+    owner: Option<(u32, u32)>,
 }
 
 /// What is at `path` decides how a blob is written there.
@@ -156,19 +180,29 @@ async fn target(path: &Path) -> io::Result<Target> {
             let resolved = tokio::fs::canonicalize(path).await?;
             // Refuse what this process may not write, as curl would, before
             // anything is read. (Opened without truncation: nothing changes.)
-            tokio::fs::OpenOptions::new()
+            match tokio::fs::OpenOptions::new()
                 .write(true)
                 .open(&resolved)
                 .await
-                .map_err(|error| {
-                    io::Error::new(
+            {
+                // A program running from it: the rename leaves it its file.
+                Err(error) if error.kind() == io::ErrorKind::ExecutableFileBusy => {}
+                Err(error) => {
+                    return Err(io::Error::new(
                         error.kind(),
                         format!("cannot open it for writing: {error}; it was left as it was"),
-                    )
-                })?;
+                    ));
+                }
+                Ok(_) => {}
+            }
             Ok(Target::Replace(Replaced {
                 path: resolved,
                 permissions: Some(meta.permissions()),
+                #[cfg(unix)]
+                owner: Some({
+                    use std::os::unix::fs::MetadataExt as _;
+                    (meta.uid(), meta.gid())
+                }),
             }))
         }
         Ok(meta) if meta.is_dir() => Err(io::Error::new(
@@ -186,6 +220,8 @@ async fn target(path: &Path) -> io::Result<Target> {
             Ok(Target::Replace(Replaced {
                 path: path.to_owned(),
                 permissions: None,
+                #[cfg(unix)]
+                owner: None,
             }))
         }
         Err(error) => Err(error),

@@ -1147,6 +1147,9 @@ mod to_file {
         let path = dir.path().join("out.bin");
         std::fs::write(&path, b"the old content").expect("written");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        // Another user's file, where this process may say so (root).
+        let _ = std::os::unix::fs::chown(&path, Some(65534), Some(65534));
+        let owner = std::fs::metadata(&path).map(|meta| (meta.uid(), meta.gid()));
         // A handle on the old file: a replacement by rename leaves it as it was.
         let old = std::fs::File::open(&path).expect("opened");
         let old_inode = old.metadata().expect("stat").ino();
@@ -1190,6 +1193,11 @@ mod to_file {
         let new = std::fs::metadata(&path).expect("stat");
         assert_ne!(new.ino(), old_inode, "a new file, renamed over the old one");
         assert_eq!(new.permissions().mode() & 0o7777, 0o640, "permissions kept");
+        assert_eq!(
+            (new.uid(), new.gid()),
+            owner.expect("stat"),
+            "owner and group kept"
+        );
         let mut kept = String::new();
         std::io::Read::read_to_string(&mut &old, &mut kept).expect("read");
         assert_eq!(kept, "the old content", "the old file was never written");
@@ -1323,6 +1331,28 @@ mod to_file {
         );
         assert_eq!(std::fs::read(&path).expect("read"), b"the old content");
         assert_eq!(names(dir.path()), ["out.bin"], "no temporary file");
+
+        // A file it may write in a directory it may not: no temporary file can
+        // go beside it, so it is refused too (not written in place).
+        let locked = dir.path().join("locked");
+        std::fs::create_dir(&locked).expect("made");
+        let path = locked.join("out.bin");
+        std::fs::write(&path, b"the old content").expect("written");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        let error = blob_with(&data(5000, false))
+            .await
+            .to_file(&path)
+            .await
+            .expect_err("refused");
+        assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+        assert!(
+            error.message().contains(&path.display().to_string())
+                && error.message().contains("temporary file"),
+            "says why: {error:?}"
+        );
+        assert_eq!(std::fs::read(&path).expect("read"), b"the old content");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(names(&locked), ["out.bin"], "no temporary file");
     }
 
     /// Set in the environment of a test run again as an unprivileged user.
