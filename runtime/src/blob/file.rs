@@ -39,7 +39,8 @@ impl Blob {
     /// (`DATA_LOSS`, `DEADLINE_EXCEEDED`, the peer's status...), otherwise the
     /// file's error as `PERMISSION_DENIED`, `NOT_FOUND` (no such directory),
     /// `RESOURCE_EXHAUSTED` (disk full), `FAILED_PRECONDITION` (a directory, a
-    /// read-only file system) or `INTERNAL`.
+    /// read-only file system), `INVALID_ARGUMENT` (a path that names no file)
+    /// or `INTERNAL`.
     pub async fn to_file(mut self, path: impl AsRef<Path>) -> Result<u64, Status> {
         let path = path.as_ref();
         let written = match target(path).await {
@@ -249,6 +250,7 @@ fn file_code(kind: io::ErrorKind) -> Code {
     use io::ErrorKind as Kind;
     match kind {
         Kind::PermissionDenied => Code::PermissionDenied,
+        Kind::InvalidInput => Code::InvalidArgument,
         Kind::NotFound => Code::NotFound,
         Kind::StorageFull | Kind::QuotaExceeded | Kind::FileTooLarge => Code::ResourceExhausted,
         Kind::IsADirectory | Kind::NotADirectory | Kind::ReadOnlyFilesystem => {

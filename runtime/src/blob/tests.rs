@@ -1495,55 +1495,58 @@ mod live {
         // stop (long after the 1 s a receiver waits here: a sender that holds
         // bytes for a block, or for zstd's 128 KiB, shows nothing by then).
         let line = b"2026-12-07T10:00:00Z a steadfast log line, 100 bytes long or so .......................\n";
-        for codec in [BlobCodec::None, BlobCodec::Zstd, BlobCodec::Auto] {
-            for chunk in [DEFAULT_CHUNK_BYTES, 1024] {
-                let what = format!("{codec:?}, chunks of {chunk}");
-                let (mut writer, reader) = tokio::io::duplex(1 << 20);
-                let source = BlobSource::from_reader(reader)
-                    .codec(codec)
-                    .chunk_size(chunk);
-                let mut blob = live_blob(source).await;
-                let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-                let writing = tokio::spawn(async move {
-                    let mut written = Vec::new();
-                    // At most 20 s of lines.
-                    for _ in 0..4000 {
-                        if stopped.try_recv().is_ok() || writer.write_all(line).await.is_err() {
-                            break;
-                        }
-                        written.extend_from_slice(line);
-                        tokio::time::sleep(Duration::from_millis(5)).await;
+        let cases = [BlobCodec::None, BlobCodec::Zstd, BlobCodec::Auto]
+            .into_iter()
+            .flat_map(|codec| [(codec, DEFAULT_CHUNK_BYTES, 0), (codec, 1024, 0)])
+            .chain([(BlobCodec::Zstd, DEFAULT_CHUNK_BYTES, 1)]);
+        for (codec, chunk, workers) in cases {
+            let what = format!("{codec:?}, chunks of {chunk}, {workers} workers");
+            let (mut writer, reader) = tokio::io::duplex(1 << 20);
+            let source = BlobSource::from_reader(reader)
+                .codec(codec)
+                .chunk_size(chunk)
+                .workers(workers);
+            let mut blob = live_blob(source).await;
+            let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+            let writing = tokio::spawn(async move {
+                let mut written = Vec::new();
+                // At most 20 s of lines.
+                for _ in 0..4000 {
+                    if stopped.try_recv().is_ok() || writer.write_all(line).await.is_err() {
+                        break;
                     }
-                    written
-                });
-                let started = tokio::time::Instant::now();
-                // The first lines, then more: the bytes keep flowing.
-                let mut seen = Vec::new();
-                for _ in 0..3 {
-                    let mut lines = vec![0; 4 * line.len()];
-                    tokio::time::timeout(Duration::from_secs(1), blob.read_exact(&mut lines))
-                        .await
-                        .unwrap_or_else(|_| panic!("{what}: nothing within 1 s"))
-                        .expect("read");
-                    seen.extend(lines);
+                    written.extend_from_slice(line);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                let waited = started.elapsed();
-                stop.send(()).expect("the writer is writing");
-                assert!(
-                    seen.chunks(line.len()).all(|piece| piece == line),
-                    "{what}: the lines as written"
-                );
-                // The rest, whole and verified, once the writer is done.
-                let mut rest = Vec::new();
-                tokio::time::timeout(PATIENCE, blob.read_to_end(&mut rest))
+                written
+            });
+            let started = tokio::time::Instant::now();
+            // The first lines, then more: the bytes keep flowing.
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let mut lines = vec![0; 4 * line.len()];
+                tokio::time::timeout(Duration::from_secs(1), blob.read_exact(&mut lines))
                     .await
-                    .expect("in time")
-                    .expect("whole");
-                seen.extend(rest);
-                let written = writing.await.expect("joined");
-                assert!(seen == written, "{what}: every byte");
-                eprintln!("{what}: twelve lines after {waited:?}");
+                    .unwrap_or_else(|_| panic!("{what}: nothing within 1 s"))
+                    .expect("read");
+                seen.extend(lines);
             }
+            let waited = started.elapsed();
+            stop.send(()).expect("the writer is writing");
+            assert!(
+                seen.chunks(line.len()).all(|piece| piece == line),
+                "{what}: the lines as written"
+            );
+            // The rest, whole and verified, once the writer is done.
+            let mut rest = Vec::new();
+            tokio::time::timeout(PATIENCE, blob.read_to_end(&mut rest))
+                .await
+                .expect("in time")
+                .expect("whole");
+            seen.extend(rest);
+            let written = writing.await.expect("joined");
+            assert!(seen == written, "{what}: every byte");
+            eprintln!("{what}: twelve lines after {waited:?}");
         }
     }
 
