@@ -3,8 +3,9 @@
 //! A method with `request_blob` (or `response_blob`) set carries, beside its
 //! message, a blob: any number of bytes, compressed once as a single zstd stream
 //! (with zstd's content checksum) and cut into `steadfast.v1.Chunk` messages. The
-//! sender reads its [`BlobSource`] a block at a time and compresses ahead of the
-//! transport; the receiver gets a [`Blob`], an [`AsyncRead`](tokio::io::AsyncRead)
+//! sender reads its [`BlobSource`] a block at a time (or, from a slow source,
+//! what came within [`LINGER`]) and compresses ahead of the transport; the
+//! receiver gets a [`Blob`], an [`AsyncRead`](tokio::io::AsyncRead)
 //! that decompresses chunk by chunk as they arrive, so a handler starts on the
 //! first bytes while the rest is still on the way.
 //!
