@@ -71,6 +71,25 @@ pub enum Error {
     /// prost-build or tonic-build failed while generating Rust code.
     #[error("code generation failed: {0}")]
     Generate(#[source] io::Error),
+    /// prost-build (or the code generator under it) panicked while generating
+    /// Rust code: caught and reported here, so that a bug there fails the build
+    /// with the protos it was about instead of a backtrace.
+    #[error(
+        "prost-build panicked while generating Rust code for {}: {message} \
+         (a bug in prost-build or steadfast-build, not in your protos: please report it with them)",
+        display_paths(.protos)
+    )]
+    GeneratorPanic {
+        /// The protos being compiled, as given to `compile_protos`.
+        protos: Vec<PathBuf>,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }
 
 /// The string literal of an `edition = "…";` declaration that `text` starts

@@ -673,7 +673,6 @@ impl Builder {
         }
 
         self.configure_prost(&mut config, &out_dir, &front.fds);
-        let originals = generate::original_services(&mut config, &front.fds, &rewritten.model)?;
         let settings = generate::ServiceSettings {
             build_client: self.build_client,
             build_server: self.build_server,
@@ -690,18 +689,18 @@ impl Builder {
             trait_attributes: self.trait_attributes,
             crate_path,
         };
-        // Without client and server, prost emits no service code, as with
-        // tonic-prost-build (the resolver's generator left in place emits nothing).
+        // Without client and server, prost gets no service generator and emits
+        // no service code, as with tonic-prost-build.
         if settings.build_client || settings.build_server {
+            let originals =
+                generate::original_services(&mut config, &front.fds, &rewritten.model, protos)?;
             config.service_generator(Box::new(generate::Generator::new(
                 rewritten.model,
                 originals,
                 settings,
             )));
         }
-        config
-            .compile_fds(rewritten.wire)
-            .map_err(Error::Generate)?;
+        generate::guarded(protos, || config.compile_fds(rewritten.wire))?;
 
         if self.emit_rerun_if_changed {
             let mut stdout = std::io::stdout().lock();

@@ -22,6 +22,8 @@ mod server;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
@@ -29,7 +31,37 @@ use prost_build::{Service, ServiceGenerator};
 use quote::quote;
 
 pub(crate) use self::resolve::original_services;
+use crate::Error;
 use crate::model::{MethodModel, Model, ServiceModel, qualified};
+
+/// Runs a prost-build generation over `protos`: its error becomes
+/// [`Error::Generate`], and a panic inside it [`Error::GeneratorPanic`] naming
+/// the protos, so that no failure of steadfast-build is a panic (the last line
+/// of defence: every panic of prost-build known is avoided before it).
+///
+/// Unwind safety: the config and generators the closure borrows are dropped
+/// unused after a panic, as the caller returns the error.
+pub(crate) fn guarded<T>(
+    protos: &[impl AsRef<Path>],
+    run: impl FnOnce() -> std::io::Result<T>,
+) -> Result<T, Error> {
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(result) => result.map_err(Error::Generate),
+        Err(payload) => {
+            let message = if let Some(text) = payload.downcast_ref::<&str>() {
+                (*text).to_owned()
+            } else if let Some(text) = payload.downcast_ref::<String>() {
+                text.clone()
+            } else {
+                "(no message)".to_owned()
+            };
+            Err(Error::GeneratorPanic {
+                protos: protos.iter().map(|p| p.as_ref().to_path_buf()).collect(),
+                message,
+            })
+        }
+    }
+}
 
 /// The service-level settings, as tonic-prost-build has them; applied alike to
 /// plain services (through tonic-prost-build), to the wire code and to the

@@ -8,8 +8,15 @@
 //! with rewritten services, with the user's own prost settings, captures the
 //! resolved [`prost_build::Service`]s (their comments included) and writes
 //! nothing. The real run then compiles the wire descriptors.
+//!
+//! Only the files with services are passed, so the dry run relies on no more
+//! than what every prost-build 0.14 does with them: prost-build 0.14.0 to
+//! 0.14.4 drops a package whose code is empty and then panics looking it up
+//! for `finalize_package` (fixed by tokio-rs/prost#1442), which a package
+//! whose only file here holds just a service would be; so the capturing
+//! generator writes a line into the (discarded) code of every service it sees.
 
-use std::{cell::RefCell, collections::HashMap, rc::Rc};
+use std::{cell::RefCell, collections::HashMap, path::Path, rc::Rc};
 
 use prost_build::{Module, Service, ServiceGenerator};
 use prost_types::FileDescriptorSet;
@@ -24,6 +31,7 @@ pub(crate) fn original_services(
     config: &mut prost_build::Config,
     original: &FileDescriptorSet,
     model: &Model,
+    protos: &[impl AsRef<Path>],
 ) -> Result<HashMap<String, Service>, Error> {
     let captured = Rc::new(RefCell::new(HashMap::new()));
     let requests: Vec<(Module, prost_types::FileDescriptorProto)> = original
@@ -50,7 +58,7 @@ pub(crate) fn original_services(
         model: model.clone(),
         captured: Rc::clone(&captured),
     }));
-    config.generate(requests).map_err(Error::Generate)?;
+    super::guarded(protos, || config.generate(requests))?;
     Ok(captured.take())
 }
 
@@ -61,7 +69,10 @@ struct Capture {
 }
 
 impl ServiceGenerator for Capture {
-    fn generate(&mut self, service: Service, _buf: &mut String) {
+    fn generate(&mut self, service: Service, buf: &mut String) {
+        // Never an empty package (see the module docs); the dry run's code is
+        // thrown away.
+        buf.push_str("// resolved by steadfast-build\n");
         let key = qualified(&service.package, &service.proto_name);
         if self.model.services.contains_key(&key) {
             self.captured.borrow_mut().insert(key, service);
