@@ -108,5 +108,23 @@ fn main() -> Result<(), Box<dyn Error>> {
         ],
         &["proto/cases/hostile"],
     )?;
+
+    // The service alone in its file, its messages in a sibling file of the
+    // package, only the service's file named.
+    let (builder, _) = case("servicefile")?;
+    builder.compile_protos(
+        &["proto/cases/servicefile/shop/v1/service.proto"],
+        &["proto/cases/servicefile"],
+    )?;
+
+    // One package over many files, services alone in theirs.
+    let (builder, _) = case("manyfiles")?;
+    builder.compile_protos(
+        &[
+            "proto/cases/manyfiles/many/v1/reader.proto",
+            "proto/cases/manyfiles/many/v1/writer.proto",
+        ],
+        &["proto/cases/manyfiles"],
+    )?;
     Ok(())
 }

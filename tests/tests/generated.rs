@@ -1,7 +1,8 @@
 //! What steadfast-build generates, for the lab example and for the hard cases
 //! of `tests/proto/cases/` (every call shape, response types from everywhere,
 //! no package, client only, the mirrored tonic settings (two cases), odd and
-//! clashing names, blobs every way): it compiles here under `#![deny(warnings)]`
+//! clashing names, blobs every way, a service file beside its messages' file,
+//! one package over many files): it compiles here under `#![deny(warnings)]`
 //! (and clippy's `-D warnings` in CI), and it matches the reviewed golden files.
 //!
 //! Bless after an intended generator change:
@@ -98,6 +99,21 @@ pub mod retry {
     }
 }
 
+pub mod shop {
+    pub mod v1 {
+        case!("servicefile", "shop.v1.rs");
+    }
+}
+
+pub mod many {
+    pub mod v1 {
+        case!("manyfiles", "many.v1.rs");
+    }
+    pub mod types {
+        case!("manyfiles", "many.types.rs");
+    }
+}
+
 /// Every generated `.rs` file of every case matches its golden file.
 #[test]
 fn the_cases_generate_the_reviewed_code() {
@@ -119,7 +135,7 @@ fn the_cases_generate_the_reviewed_code() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 10, "generated files checked");
+    assert_eq!(checked, 13, "generated files checked");
 }
 
 /// The blob case's wire proto: uploads and blob frames as other languages see them.
