@@ -224,6 +224,10 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
 ///   deriving [`IntoStatus`](macro@IntoStatus)).
 ///
 /// A type missing one of these traits is reported at the type, in the trait.
+/// Params that borrow (`Hello<'a> { name: &'a str }`) cannot be read from the
+/// call's JSON, which is gone once parsed: rustc reports "implementation of
+/// `Deserialize` is not general enough" at the params type; give it owned
+/// fields (`String`).
 ///
 /// `Context`, `Blob` and `BlobSource` are recognised by name (the macro sees
 /// tokens, not types): use steadfast's, under these names.
@@ -238,10 +242,12 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
 ///
 /// On a method, optional: `name = "..."` sets the function's name, its
 /// `x-func-name` (default: the method's name, without `r#`; 1 to 256 bytes of
-/// visible ASCII, unique in the trait); `heartbeat_ms = N` sends a heartbeat after
+/// visible ASCII, unique in the trait: a method named otherwise, `grüße` or
+/// one of over 256 bytes, needs a `name`); `heartbeat_ms = N` sends a heartbeat after
 /// each `N` ms of silence while the function works (the client then also detects
 /// a dead server after 3 × `N`). Doc comments go to the client's method and to
-/// `Describe`.
+/// `Describe` (an undocumented method's client method says which method it
+/// calls, so that `missing_docs` reports the trait method alone).
 ///
 /// # What it generates
 ///

@@ -13,7 +13,7 @@
 
 use super::attr::is_func;
 use super::valid::{FnPlan, Plan};
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -201,18 +201,29 @@ fn server_function(
     if function.context {
         call_args.push(quote!(#ctx));
     }
-    // A params type that does not deserialize (or has no schema) is reported at it.
-    let (parse, params_schema) = match function.params {
+    // A params type that does not deserialize (or has no schema) is reported at
+    // it. The parser is named outside the handler's future: in
+    // the future, a params type that borrows (`Hello<'a> { name: &'a str }`,
+    // which cannot be deserialized from JSON that is gone when the function
+    // runs) fails a higher-ranked check rustc reports at the whole attribute.
+    // Every token of the coercion is the type's (the crate path too): rustc
+    // reports the failed check at the span of the whole path expression.
+    let parser = Ident::new("parse_params", Span::mixed_site());
+    let (parser_fn, parse, params_schema) = match function.params {
         Some(ty) => {
             call_args.push(quote!(#params));
+            let at_ty = respan(quote!(#private), ty.span());
             (
                 quote_spanned!(ty.span()=>
-                    let #params = #private::parse_params::<#ty>(#ctx.function(), &#params)?;
+                    let #parser: fn(&str, &[u8]) -> ::core::result::Result<_, #at_ty::tonic::Status> =
+                        #at_ty::parse_params::<#ty>;
                 ),
+                quote!(let #params = #parser(#ctx.function(), &#params)?;),
                 quote_spanned!(ty.span()=> #private::schema::<#ty>()),
             )
         }
         None => (
+            TokenStream::new(),
             quote!(#private::parse_params::<()>(#ctx.function(), &#params)?;),
             quote!(#private::schema::<()>()),
         ),
@@ -257,6 +268,7 @@ fn server_function(
     });
     quote! {
         #krate::dispatch::Function::raw(#wire_name, #takes_blob, #returns_blob, {
+            #parser_fn
             let #inner = ::std::sync::Arc::clone(#inner);
             move |#ctx: #krate::dispatch::Context,
                   #params: #private::tonic::codegen::Bytes,
@@ -276,6 +288,23 @@ fn server_function(
         #heartbeat
         .origin(#trait_name)
     }
+}
+
+/// `tokens` with every span set to `span` (groups included).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 fn client(plan: &Plan<'_>) -> TokenStream {
@@ -364,11 +393,24 @@ fn client_method(plan: &Plan<'_>, function: &FnPlan<'_>) -> TokenStream {
     let tonic = quote!(#krate::__private::tonic);
     let method = &function.method.sig.ident;
     let wire_name = &function.wire_name;
-    let docs = function
+    // The trait method's docs; without any, a line of its own, so that an
+    // undocumented method under `deny(missing_docs)` is one error (at the
+    // method), not a second one at the attribute for this method.
+    let mut docs: Vec<TokenStream> = function
         .method
         .attrs
         .iter()
-        .filter(|attr| attr.path().is_ident("doc"));
+        .filter(|attr| attr.path().is_ident("doc"))
+        .map(|attr| quote!(#attr))
+        .collect();
+    if docs.is_empty() {
+        let line = format!(
+            " Calls `{}` of [`{}`] (undocumented there).",
+            method.unraw(),
+            plan.item.ident.unraw()
+        );
+        docs.push(quote!(#[doc = #line]));
+    }
     let result = function.result;
     let request = Ident::new("__request", Span::mixed_site());
     let reply = Ident::new("__reply", Span::mixed_site());

@@ -20,8 +20,35 @@ use syn::{
 };
 
 /// The longest function name, in bytes: `steadfast::dispatch::MAX_NAME_BYTES`
-/// (a test in the runtime keeps the two equal).
+/// (a proc-macro crate cannot read that one; the tests below keep them equal).
 const MAX_NAME_BYTES: usize = 256;
+
+/// What keeps `name` from being a function's name, if anything, by the
+/// runtime's rule (`DispatchServer::mount` refuses any other name): 1 to
+/// [`MAX_NAME_BYTES`] bytes of visible ASCII. The test
+/// `the_name_rule_is_the_runtimes` below checks that the two agree.
+fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("is empty".to_owned())
+    } else if name.len() > MAX_NAME_BYTES {
+        Some(format!("is {} bytes long", name.len()))
+    } else {
+        name.bytes()
+            .find(|byte| !byte.is_ascii_graphic())
+            .map(|byte| match byte {
+                b' ' => "has a space".to_owned(),
+                byte if byte.is_ascii() => format!("has {:?}", char::from(byte)),
+                _ => "is not ASCII".to_owned(),
+            })
+    }
+}
+
+/// The rule, for messages.
+fn name_rule() -> String {
+    format!(
+        "a function's name is its `x-func-name` metadata value: 1 to {MAX_NAME_BYTES} bytes of visible ASCII, no spaces"
+    )
+}
 
 /// The methods every generated client has; a trait method of the same name
 /// would clash with them.
@@ -386,32 +413,26 @@ fn result_types(ty: &Type) -> Option<(&Type, Option<&Type>)> {
     types.next().is_none().then_some((ok, error))
 }
 
-/// The wire name: `name = "..."`, else the method's name (without `r#`).
+/// The wire name: `name = "..."`, else the method's name (without `r#`), which
+/// must then be a valid name itself (an error at the method's name, pointing
+/// to `name = "..."`).
 fn check_name(cx: &mut Ctxt, method_name: &str, method: &Method<'_>) -> String {
     let Some(literal) = &method.func.name else {
+        if let Some(problem) = name_problem(method_name) {
+            cx.error_spanned_by(
+                &method.item.sig.ident,
+                format!(
+                    "the method's name {problem}, and it is the function's name unless \
+                     `#[steadfast::func(name = \"...\")]` gives another; {}",
+                    name_rule()
+                ),
+            );
+        }
         return method_name.to_owned();
     };
     let name = literal.value();
-    let problem = if name.is_empty() {
-        Some("is empty".to_owned())
-    } else if name.len() > MAX_NAME_BYTES {
-        Some(format!("is {} bytes long", name.len()))
-    } else {
-        name.bytes()
-            .find(|byte| !byte.is_ascii_graphic())
-            .map(|byte| match byte {
-                b' ' => "has a space".to_owned(),
-                byte if byte.is_ascii() => format!("has {:?}", char::from(byte)),
-                _ => "is not ASCII".to_owned(),
-            })
-    };
-    if let Some(problem) = problem {
-        cx.error_spanned_by(
-            literal,
-            format!(
-                "this name {problem}; a function's name is its `x-func-name` metadata value: 1 to {MAX_NAME_BYTES} bytes of visible ASCII, no spaces"
-            ),
-        );
+    if let Some(problem) = name_problem(&name) {
+        cx.error_spanned_by(literal, format!("this name {problem}; {}", name_rule()));
     }
     name
 }
@@ -427,5 +448,45 @@ fn check_heartbeat(cx: &mut Ctxt, method: &Method<'_>) -> Option<u32> {
             None
         }
         Ok(ms) => Some(ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_NAME_BYTES, name_problem};
+    use steadfast::dispatch::{self, Context, DispatchServer};
+
+    async fn handler(_: Context, _: ()) -> Result<(), tonic::Status> {
+        Ok(())
+    }
+
+    /// The macro accepts exactly the names `DispatchServer::mount` accepts (so
+    /// that the server a macro generates always mounts).
+    #[test]
+    fn the_name_rule_is_the_runtimes() {
+        assert_eq!(MAX_NAME_BYTES, dispatch::MAX_NAME_BYTES);
+        let mut names: Vec<String> = (0..=0x7f_u8).map(|b| char::from(b).to_string()).collect();
+        names.extend(
+            [
+                "", "é", "grüße", "a b", "a\u{a0}b", "x-func", "a.b/c:d", "ß", "\u{200b}", "🙂",
+            ]
+            .map(str::to_owned),
+        );
+        for len in [MAX_NAME_BYTES - 1, MAX_NAME_BYTES, MAX_NAME_BYTES + 1, 301] {
+            names.push("a".repeat(len));
+            names.push(format!("{}é", "a".repeat(len.saturating_sub(2))));
+        }
+        for name in &names {
+            let runtime = DispatchServer::new()
+                .mount(dispatch::function(name.as_str(), handler))
+                .is_ok();
+            assert_eq!(
+                name_problem(name).is_none(),
+                runtime,
+                "{name:?}: the macro says {:?}, the runtime {}",
+                name_problem(name),
+                if runtime { "mounts it" } else { "refuses it" }
+            );
+        }
     }
 }
