@@ -158,3 +158,51 @@ fn a_panic_inside_prost_build_is_an_error_naming_the_protos() {
     );
     assert!(text.contains("shop/v1/service.proto"), "{text}");
 }
+
+/// The wire protos of that layout: the service's file gets the frames, the
+/// messages' file is written as it is.
+#[test]
+fn the_wire_protos_of_a_service_file_and_its_messages_file() {
+    let messages_source = messages("shop.v1");
+    let dir = support::protos(&[
+        (
+            "shop/v1/service.proto",
+            &service("shop.v1", "shop/v1/messages.proto", ""),
+        ),
+        ("shop/v1/messages.proto", &messages_source),
+    ]);
+    let out = tempfile::tempdir().expect("out dir");
+    let written = steadfast_build::configure()
+        .write_wire_protos(
+            &[dir.path().join("shop/v1/service.proto")],
+            &[dir.path()],
+            out.path(),
+        )
+        .expect("wire protos written");
+    let mut names: Vec<String> = written
+        .iter()
+        .map(|p| {
+            p.strip_prefix(out.path())
+                .expect("under out")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "shop/v1/messages.proto",
+            "shop/v1/service.proto",
+            "steadfast/v1/frame.proto"
+        ]
+    );
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).expect("read");
+    assert_eq!(read("shop/v1/messages.proto"), messages_source);
+    let service = read("shop/v1/service.proto");
+    assert!(
+        service.contains("returns (stream ShopOrderFrame)"),
+        "{service}"
+    );
+    assert!(service.contains("message ShopOrderFrame"), "{service}");
+}
