@@ -73,7 +73,8 @@ pub enum Error {
     Generate(#[source] io::Error),
     /// prost-build (or the code generator under it) panicked while generating
     /// Rust code: caught and reported here, so that a bug there fails the build
-    /// with the protos it was about instead of a backtrace.
+    /// with the protos it was about (where panics unwind, as in build scripts;
+    /// the panic's own message is still printed to stderr first).
     #[error(
         "prost-build panicked while generating Rust code for {}: {message} \
          (a bug in prost-build or steadfast-build, not in your protos: please report it with them)",
