@@ -541,6 +541,7 @@ pub mod reader_server {
     /// Serves an implementation of [`Reader`] as `many.v1.Reader` (heartbeat methods rewritten for the wire).
     pub struct ReaderServer<T> {
         inner: super::reader_wire::reader_server::ReaderServer<_WireAdapter<T>>,
+        original: _original::reader_server::ReaderServer<_OriginalAdapter<T>>,
     }
     impl<T> ReaderServer<T> {
         /// Serves `inner`.
@@ -551,6 +552,9 @@ pub mod reader_server {
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
             Self {
                 inner: super::reader_wire::reader_server::ReaderServer::new(_WireAdapter {
+                    inner: ::std::sync::Arc::clone(&inner),
+                }),
+                original: _original::reader_server::ReaderServer::new(_OriginalAdapter {
                     inner,
                 }),
             }
@@ -575,6 +579,7 @@ pub mod reader_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -584,12 +589,14 @@ pub mod reader_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self.inner.max_decoding_message_size(limit);
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -603,12 +610,16 @@ pub mod reader_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
     impl<T> ::core::clone::Clone for ReaderServer<T> {
         fn clone(&self) -> Self {
-            Self { inner: self.inner.clone() }
+            Self {
+                inner: self.inner.clone(),
+                original: self.original.clone(),
+            }
         }
     }
     impl<T> ::core::fmt::Debug for ReaderServer<T> {
@@ -628,37 +639,43 @@ pub mod reader_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::reader_wire::reader_server::ReaderServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::reader_wire::reader_server::ReaderServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::reader_wire::reader_server::ReaderServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for ReaderServer<T> {
@@ -714,6 +731,318 @@ pub mod reader_server {
                     },
                 ),
             )
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Reader> _original::reader_server::Reader for _OriginalAdapter<T> {
+        async fn get(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::GetReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Reader>::get(&inner, request).await
+                    },
+                )
+                .await
+        }
+        type WatchStream = ::steadfast::__private::OriginalStream<
+            <T as Reader>::WatchStream,
+        >;
+        async fn watch(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<Self::WatchStream>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_streaming(
+                    request,
+                    move |request| async move {
+                        <T as Reader>::watch(&inner, request).await
+                    },
+                )
+                .await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod reader_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with ReaderServer.
+            #[async_trait]
+            pub trait Reader: std::marker::Send + std::marker::Sync + 'static {
+                async fn get(
+                    &self,
+                    request: tonic::Request<super::super::super::GetRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::GetReply>,
+                    tonic::Status,
+                >;
+                /// Server streaming response type for the Watch method.
+                type WatchStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::GetReply,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                async fn watch(
+                    &self,
+                    request: tonic::Request<super::super::super::GetRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::WatchStream>,
+                    tonic::Status,
+                >;
+            }
+            #[derive(Debug)]
+            pub struct ReaderServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> ReaderServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for ReaderServer<T>
+            where
+                T: Reader,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/many.v1.Reader/Get" => {
+                            #[allow(non_camel_case_types)]
+                            struct GetSvc<T: Reader>(pub Arc<T>);
+                            impl<
+                                T: Reader,
+                            > tonic::server::UnaryService<
+                                super::super::super::GetRequest,
+                            > for GetSvc<T> {
+                                type Response = super::super::super::GetReply;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::GetRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Reader>::get(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = GetSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/many.v1.Reader/Watch" => {
+                            #[allow(non_camel_case_types)]
+                            struct WatchSvc<T: Reader>(pub Arc<T>);
+                            impl<
+                                T: Reader,
+                            > tonic::server::ServerStreamingService<
+                                super::super::super::GetRequest,
+                            > for WatchSvc<T> {
+                                type Response = super::super::super::GetReply;
+                                type ResponseStream = T::WatchStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::GetRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Reader>::watch(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = WatchSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for ReaderServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "many.v1.Reader";
+            impl<T> tonic::server::NamedService for ReaderServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
         }
     }
 }
@@ -835,6 +1164,7 @@ pub mod reader_wire {
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Reader/Get");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Reader", "Get"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn watch(
@@ -856,6 +1186,7 @@ pub mod reader_wire {
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Reader/Watch");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Reader", "Watch"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -1553,6 +1884,7 @@ pub mod writer_server {
     /// Serves an implementation of [`Writer`] as `many.v1.Writer` (heartbeat and blob methods rewritten for the wire).
     pub struct WriterServer<T> {
         inner: super::writer_wire::writer_server::WriterServer<_WireAdapter<T>>,
+        original: _original::writer_server::WriterServer<_OriginalAdapter<T>>,
         limits: ::steadfast::__private::LimitsCell,
     }
     impl<T> WriterServer<T> {
@@ -1565,8 +1897,11 @@ pub mod writer_server {
             let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::writer_wire::writer_server::WriterServer::new(_WireAdapter {
-                    inner,
+                    inner: ::std::sync::Arc::clone(&inner),
                     limits: limits.clone(),
+                }),
+                original: _original::writer_server::WriterServer::new(_OriginalAdapter {
+                    inner,
                 }),
                 limits,
             }
@@ -1598,6 +1933,7 @@ pub mod writer_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -1607,6 +1943,7 @@ pub mod writer_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
@@ -1621,6 +1958,7 @@ pub mod writer_server {
                 .max_decoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -1634,6 +1972,7 @@ pub mod writer_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
@@ -1641,6 +1980,7 @@ pub mod writer_server {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                original: self.original.clone(),
                 limits: self.limits.clone(),
             }
         }
@@ -1662,37 +2002,43 @@ pub mod writer_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::writer_wire::writer_server::WriterServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::writer_wire::writer_server::WriterServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::writer_wire::writer_server::WriterServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for WriterServer<T> {
@@ -1745,6 +2091,300 @@ pub mod writer_server {
                     },
                 ),
             )
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Writer> _original::writer_server::Writer for _OriginalAdapter<T> {
+        async fn put(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::PutRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::PutReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            ::core::result::Result::Err(
+                ::steadfast::__private::blob_refused("many.v1.Writer/Put"),
+            )
+        }
+        async fn stamp(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::PutRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::super::types::Stamp>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Writer>::stamp(&inner, request).await
+                    },
+                )
+                .await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod writer_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with WriterServer.
+            #[async_trait]
+            pub trait Writer: std::marker::Send + std::marker::Sync + 'static {
+                async fn put(
+                    &self,
+                    request: tonic::Request<super::super::super::PutRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::PutReply>,
+                    tonic::Status,
+                >;
+                async fn stamp(
+                    &self,
+                    request: tonic::Request<super::super::super::PutRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::super::types::Stamp>,
+                    tonic::Status,
+                >;
+            }
+            #[derive(Debug)]
+            pub struct WriterServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> WriterServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for WriterServer<T>
+            where
+                T: Writer,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/many.v1.Writer/Put" => {
+                            #[allow(non_camel_case_types)]
+                            struct PutSvc<T: Writer>(pub Arc<T>);
+                            impl<
+                                T: Writer,
+                            > tonic::server::UnaryService<
+                                super::super::super::PutRequest,
+                            > for PutSvc<T> {
+                                type Response = super::super::super::PutReply;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::PutRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Writer>::put(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = PutSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        "/many.v1.Writer/Stamp" => {
+                            #[allow(non_camel_case_types)]
+                            struct StampSvc<T: Writer>(pub Arc<T>);
+                            impl<
+                                T: Writer,
+                            > tonic::server::UnaryService<
+                                super::super::super::PutRequest,
+                            > for StampSvc<T> {
+                                type Response = super::super::super::super::types::Stamp;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::PutRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Writer>::stamp(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = StampSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for WriterServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "many.v1.Writer";
+            impl<T> tonic::server::NamedService for WriterServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
         }
     }
 }
@@ -1868,6 +2508,7 @@ pub mod writer_wire {
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Writer/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Writer", "Put"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             pub async fn stamp(
@@ -1889,6 +2530,7 @@ pub mod writer_wire {
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Writer/Stamp");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Writer", "Stamp"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }

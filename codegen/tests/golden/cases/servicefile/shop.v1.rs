@@ -338,6 +338,7 @@ pub mod shop_server {
     /// Serves an implementation of [`Shop`] as `shop.v1.Shop` (heartbeat methods rewritten for the wire).
     pub struct ShopServer<T> {
         inner: super::shop_wire::shop_server::ShopServer<_WireAdapter<T>>,
+        original: _original::shop_server::ShopServer<_OriginalAdapter<T>>,
     }
     impl<T> ShopServer<T> {
         /// Serves `inner`.
@@ -348,6 +349,9 @@ pub mod shop_server {
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
             Self {
                 inner: super::shop_wire::shop_server::ShopServer::new(_WireAdapter {
+                    inner: ::std::sync::Arc::clone(&inner),
+                }),
+                original: _original::shop_server::ShopServer::new(_OriginalAdapter {
                     inner,
                 }),
             }
@@ -372,6 +376,7 @@ pub mod shop_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
             self
         }
         /// Enables decompressing requests with the given encoding.
@@ -381,12 +386,14 @@ pub mod shop_server {
             encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
             self
         }
         /// Limits the size of a decoded request message (default: 4 MiB).
         #[must_use]
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self.inner.max_decoding_message_size(limit);
+            self.original = self.original.max_decoding_message_size(limit);
             self
         }
         /// Limits the size of an encoded response message (default: `usize::MAX`).
@@ -400,12 +407,16 @@ pub mod shop_server {
                 .max_encoding_message_size(
                     limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
                 );
+            self.original = self.original.max_encoding_message_size(limit);
             self
         }
     }
     impl<T> ::core::clone::Clone for ShopServer<T> {
         fn clone(&self) -> Self {
-            Self { inner: self.inner.clone() }
+            Self {
+                inner: self.inner.clone(),
+                original: self.original.clone(),
+            }
         }
     }
     impl<T> ::core::fmt::Debug for ShopServer<T> {
@@ -425,37 +436,43 @@ pub mod shop_server {
         B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = <super::shop_wire::shop_server::ShopServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Response;
-        type Error = <super::shop_wire::shop_server::ShopServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Error;
-        type Future = <super::shop_wire::shop_server::ShopServer<
-            _WireAdapter<T>,
-        > as ::steadfast::__private::tonic::codegen::Service<
-            ::steadfast::__private::tonic::codegen::http::Request<B>,
-        >>::Future;
+        type Response = ::steadfast::__private::tonic::codegen::http::Response<
+            ::steadfast::__private::tonic::body::Body,
+        >;
+        type Error = ::core::convert::Infallible;
+        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
+            Self::Response,
+            Self::Error,
+        >;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::steadfast::__private::tonic::codegen::Service::<
-                ::steadfast::__private::tonic::codegen::http::Request<B>,
-            >::poll_ready(&mut self.inner, cx)
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
             request: ::steadfast::__private::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            ::steadfast::__private::tonic::codegen::Service::call(
-                &mut self.inner,
-                request,
-            )
+            match ::steadfast::__private::negotiate(request.headers()) {
+                ::steadfast::__private::Framing::Frames => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.inner,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Original => {
+                    ::steadfast::__private::tonic::codegen::Service::call(
+                        &mut self.original,
+                        request,
+                    )
+                }
+                ::steadfast::__private::Framing::Unsupported(status) => {
+                    ::steadfast::__private::refuse(status)
+                }
+            }
         }
     }
     impl<T> ::steadfast::__private::tonic::server::NamedService for ShopServer<T> {
@@ -492,6 +509,234 @@ pub mod shop_server {
                     },
                 ),
             )
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[::steadfast::__private::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Shop> _original::shop_server::Shop for _OriginalAdapter<T> {
+        async fn order(
+            &self,
+            request: ::steadfast::__private::tonic::Request<super::OrderRequest>,
+        ) -> ::core::result::Result<
+            ::steadfast::__private::tonic::Response<super::OrderReply>,
+            ::steadfast::__private::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::steadfast::__private::serve_original_unary(
+                    request,
+                    move |request| async move {
+                        <T as Shop>::order(&inner, request).await
+                    },
+                )
+                .await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod shop_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with ShopServer.
+            #[async_trait]
+            pub trait Shop: std::marker::Send + std::marker::Sync + 'static {
+                /// Places an order; slow, so it beats.
+                async fn order(
+                    &self,
+                    request: tonic::Request<super::super::super::OrderRequest>,
+                ) -> std::result::Result<
+                    tonic::Response<super::super::super::OrderReply>,
+                    tonic::Status,
+                >;
+            }
+            /// Takes orders.
+            #[derive(Debug)]
+            pub struct ShopServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> ShopServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for ShopServer<T>
+            where
+                T: Shop,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/shop.v1.Shop/Order" => {
+                            #[allow(non_camel_case_types)]
+                            struct OrderSvc<T: Shop>(pub Arc<T>);
+                            impl<
+                                T: Shop,
+                            > tonic::server::UnaryService<
+                                super::super::super::OrderRequest,
+                            > for OrderSvc<T> {
+                                type Response = super::super::super::OrderReply;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::Response>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::OrderRequest>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Shop>::order(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = OrderSvc(inner);
+                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.unary(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for ShopServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "shop.v1.Shop";
+            impl<T> tonic::server::NamedService for ShopServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
         }
     }
 }
@@ -615,6 +860,7 @@ pub mod shop_wire {
                 let path = http::uri::PathAndQuery::from_static("/shop.v1.Shop/Order");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("shop.v1.Shop", "Order"));
+                ::steadfast::__private::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
