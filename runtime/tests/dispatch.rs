@@ -206,6 +206,28 @@ async fn a_function_is_called_by_its_x_func_name() {
 }
 
 #[tokio::test]
+async fn dispatch_has_one_shape_with_or_without_steadfast_framing() {
+    let fixture = start(|s| s).await;
+    let mut client = client(fixture.addr).await;
+    for framing in [None, Some("v1"), Some("v2")] {
+        let mut request = Request::new(());
+        if let Some(value) = framing {
+            request.metadata_mut().insert(
+                steadfast::framing::HEADER,
+                value.parse().expect("ascii"),
+            );
+        }
+        let seen = client
+            .call_request::<_, Option<String>>("upstream", None, request, None)
+            .await
+            .unwrap_or_else(|status| panic!("framing {framing:?}: {status:?}"))
+            .into_inner()
+            .0;
+        assert_eq!(seen, None, "framing {framing:?}");
+    }
+}
+
+#[tokio::test]
 async fn x_upstream_is_sent_client_wide_or_per_call_and_ignored_by_the_server() {
     let fixture = start(|s| s).await;
     let mut plain = client(fixture.addr).await;
