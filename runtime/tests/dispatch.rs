@@ -212,10 +212,9 @@ async fn dispatch_has_one_shape_with_or_without_steadfast_framing() {
     for framing in [None, Some("v1"), Some("v2")] {
         let mut request = Request::new(());
         if let Some(value) = framing {
-            request.metadata_mut().insert(
-                steadfast::framing::HEADER,
-                value.parse().expect("ascii"),
-            );
+            request
+                .metadata_mut()
+                .insert(steadfast::framing::HEADER, value.parse().expect("ascii"));
         }
         let seen = client
             .call_request::<_, Option<String>>("upstream", None, request, None)
