@@ -13,9 +13,24 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::Semaphore;
 
+/// How far an attempt's stream may run ahead of the acknowledgments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Window {
+    /// At most the capacity: a bidi call's responses acknowledge requests as
+    /// the call goes, which makes room for the next ones.
+    Capacity,
+    /// The whole stream: a client-streaming call answers only after the last
+    /// request, so waiting for an acknowledgment before sending more would
+    /// wait for ever. Sent requests are kept for re-sending while the stream
+    /// has sent at most the capacity; past it they are dropped as they are
+    /// sent, and the stream can no longer be sent again
+    /// ([`Buffer::dropped`]).
+    Stream,
+}
+
 /// The requests of a session, oldest first: the first ones (up to the
-/// capacity) are *taken* (the attempt may send them), the rest wait (the
-/// outbox). Bounded: `send` waits for a place.
+/// capacity, or all for [`Window::Stream`]) are *taken* (the attempt may send
+/// them), the rest wait (the outbox). Bounded: `send` waits for a place.
 pub(crate) struct Buffer<Req> {
     state: Mutex<State<Req>>,
     /// Places left: `2 × capacity` at first, one taken per request pushed,
@@ -26,8 +41,13 @@ pub(crate) struct Buffer<Req> {
 
 struct State<Req> {
     requests: VecDeque<Req>,
-    /// How many of the oldest requests an attempt may send at most.
+    /// How many of the oldest requests an attempt may send at most, or keep
+    /// for re-sending ([`Window::Stream`]).
     capacity: usize,
+    window: Window,
+    /// Requests sent and dropped unacknowledged ([`Window::Stream`] past the
+    /// capacity): no attempt can send the stream again.
+    dropped: usize,
     /// How many of `requests` the current attempt's stream has yielded.
     sent: usize,
     /// The current attempt (0: none yet); a stream of another one is over.
@@ -39,6 +59,14 @@ struct State<Req> {
 }
 
 impl<Req> State<Req> {
+    /// How many of the oldest requests the current attempt may send.
+    fn window(&self) -> usize {
+        match self.window {
+            Window::Capacity => self.requests.len().min(self.capacity),
+            Window::Stream => self.requests.len(),
+        }
+    }
+
     /// Wakes the stream: it has something new to yield or must end.
     fn wake(&mut self) {
         if let Some(waker) = self.waker.take() {
@@ -49,12 +77,15 @@ impl<Req> State<Req> {
 
 impl<Req: Clone> Buffer<Req> {
     /// An empty buffer that lets an attempt send `capacity` requests ahead of
-    /// their acknowledgments and holds as many more waiting.
-    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+    /// their acknowledgments (or the whole stream, see [`Window`]) and holds
+    /// at most `2 × capacity`.
+    pub(crate) fn new(capacity: usize, window: Window) -> Arc<Self> {
         Arc::new(Buffer {
             state: Mutex::new(State {
                 requests: VecDeque::new(),
                 capacity,
+                window,
+                dropped: 0,
                 sent: 0,
                 attempt: 0,
                 finished: false,
@@ -83,7 +114,7 @@ impl<Req: Clone> Buffer<Req> {
         }
         place.forget();
         state.requests.push_back(request);
-        if state.requests.len() <= state.capacity {
+        if state.sent < state.window() {
             state.wake();
         }
         Ok(())
@@ -117,14 +148,25 @@ impl<Req: Clone> Buffer<Req> {
         }
     }
 
+    /// How many requests were sent and dropped unacknowledged
+    /// ([`Window::Stream`] past the capacity), if any: a failed attempt then
+    /// cannot be made again.
+    pub(crate) fn dropped(&self) -> Option<usize> {
+        Some(self.state().dropped).filter(|&n| n > 0)
+    }
+
     /// Drops the `n` oldest requests if `acknowledged` (a response) says so:
     /// `acknowledged(oldest, sent)` gives how many of the requests the current
-    /// attempt has sent it acknowledges (capped at that many).
-    pub(crate) fn acknowledge(&self, acknowledged: impl FnOnce(Option<&Req>, usize) -> usize) {
+    /// attempt has sent it acknowledges (capped at that many). Returns how
+    /// many it acknowledged.
+    pub(crate) fn acknowledge(
+        &self,
+        acknowledged: impl FnOnce(Option<&Req>, usize) -> usize,
+    ) -> usize {
         let mut state = self.state();
         let n = acknowledged(state.requests.front(), state.sent).min(state.sent);
         if n == 0 {
-            return;
+            return 0;
         }
         state.requests.drain(..n);
         state.sent -= n;
@@ -132,6 +174,7 @@ impl<Req: Clone> Buffer<Req> {
         state.wake();
         drop(state);
         self.places.add_permits(n);
+        n
     }
 
     /// Ends the buffer: no request is taken from now on; returns those not
@@ -153,10 +196,20 @@ impl<Req: Clone> Buffer<Req> {
         if state.attempt != attempt {
             return Poll::Ready(None);
         }
-        let window = state.requests.len().min(state.capacity);
-        if state.sent < window {
+        if state.sent < state.window() {
             let request = state.requests[state.sent].clone();
             state.sent += 1;
+            if state.window == Window::Stream && (state.dropped > 0 || state.sent > state.capacity)
+            {
+                // Past the capacity: the stream cannot be sent again, so
+                // nothing sent needs keeping (memory stays bounded).
+                let n = state.sent;
+                state.requests.drain(..n);
+                state.sent = 0;
+                state.dropped += n;
+                drop(state);
+                self.places.add_permits(n);
+            }
             return Poll::Ready(Some(request));
         }
         if state.finished && state.sent == state.requests.len() {

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tonic::{Response, Status};
 
 use super::ack::Ack;
-use super::buffer::Buffer;
+use super::buffer::{Buffer, Window};
 use super::event::{Event, Events};
 use super::reconnect::Reconnect;
 use super::stream::{Once, SessionStream};
@@ -199,13 +199,23 @@ where
         S: Stream<Item = Result<Resp, Status>> + Send + 'static,
     {
         let ack = self.ack.clone().unwrap_or_default();
-        self.start(ack, Box::new(move |requests| boxed_call(open(requests))))
+        self.start(
+            ack,
+            Window::Capacity,
+            Box::new(move |requests| boxed_call(open(requests))),
+        )
     }
 
     /// Opens a client-streaming session: like [`open`](Self::open), for a
     /// method that answers the whole request stream with one response. Call
     /// [`Session::finish`] after the last request; the response then comes
     /// from [`Session::recv`].
+    ///
+    /// The attempt sends the stream as fast as the transport takes it, of any
+    /// length. A failed attempt is made again, with the whole stream, if the
+    /// stream is at most the [outbox capacity](Self::outbox_capacity) long;
+    /// past it, sent requests are not kept and the session gives up with the
+    /// attempt's status (see [Delivery](super#delivery)).
     ///
     /// # Panics
     ///
@@ -219,6 +229,7 @@ where
         let ack = self.ack.clone().unwrap_or_else(Ack::all_sent);
         self.start(
             ack,
+            Window::Stream,
             Box::new(move |requests| {
                 let call = open(requests);
                 Box::pin(async move {
@@ -229,8 +240,13 @@ where
         )
     }
 
-    fn start(self, ack: Ack<Req, Resp>, opener: Opener<Req, Resp>) -> Session<Req, Resp> {
-        let buffer = Buffer::new(self.capacity);
+    fn start(
+        self,
+        ack: Ack<Req, Resp>,
+        window: Window,
+        opener: Opener<Req, Resp>,
+    ) -> Session<Req, Resp> {
+        let buffer = Buffer::new(self.capacity, window);
         let (responses_tx, responses) = mpsc::channel(self.capacity);
         let (control, control_rx) = watch::channel(Control::Run);
         let events = Events::new();

@@ -59,6 +59,17 @@
 //! (the request is re-sent), so an application whose server answers each
 //! request sees every answer exactly once.
 //!
+//! A **client-streaming** session ([`SessionBuilder::open_client_streaming`])
+//! is answered once, after the last request, so its attempt sends the whole
+//! stream without waiting for acknowledgments. It keeps the requests sent for
+//! re-sending only while the stream is at most
+//! [`outbox_capacity`](SessionBuilder::outbox_capacity) long: a longer stream
+//! drops each request once sent (memory stays bounded), completes like a
+//! plain call, and if its attempt fails after that, the session gives up with
+//! the attempt's status (code kept, the message saying that the stream could
+//! not be sent again) instead of making a new attempt with part of a stream;
+//! [`Closed::undelivered`] then holds only the requests never sent.
+//!
 //! # Why the classic reconnect bug cannot happen
 //!
 //! The hand-written loop shares one queue between attempts: a dead attempt's
@@ -128,7 +139,9 @@
 //!
 //! At most [`outbox_capacity`](SessionBuilder::outbox_capacity) requests are
 //! taken (sent, or for the attempt to send, and not acknowledged) and as many
-//! wait in the outbox ([`Session::send`] waits when it is full); at most as
+//! wait in the outbox ([`Session::send`] waits when it is full; a
+//! client-streaming session holds at most twice the capacity too, sent or
+//! not); at most as
 //! many responses wait for [`Session::recv`] (while that queue is full, the
 //! session reads no more responses); an attempt's stream holds no copies (it
 //! makes one when the transport asks for the next request); at most

@@ -3,6 +3,7 @@
 //! reporting them as [`Event`]s, counting consecutive failures, and deciding
 //! after each failure whether and when to try again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -111,6 +112,18 @@ impl Reconnect {
         }
     }
 
+    /// Why the call gives up, when it is not the last status alone: the
+    /// attempts in a row without progress reached the policy's
+    /// [`RetryPolicy::max_attempts`].
+    pub(crate) fn why_gave_up(&self) -> Option<String> {
+        (self.failures >= self.policy.max_attempts()).then(|| {
+            format!(
+                "gave up after {} attempts in a row without progress (the retry policy's max_attempts)",
+                self.failures
+            )
+        })
+    }
+
     /// The current attempt's number (0 before the first).
     pub(crate) fn attempt(&self) -> u32 {
         self.attempt
@@ -123,4 +136,23 @@ impl Reconnect {
             status: status.clone(),
         });
     }
+}
+
+/// The status a reconnecting call ends with: `status` as the caller should
+/// see it ([`from_transport`](crate::status::from_transport)), with `why` the
+/// call gave up appended to its message (same code and metadata; the status
+/// is kept as the source, for [`connection_lost`] and [`unprocessed`]).
+pub(crate) fn ended_with(status: Status, why: Option<&str>) -> Status {
+    let status = crate::status::from_transport(status);
+    let Some(why) = why else {
+        return status;
+    };
+    let message = if status.message().is_empty() {
+        why.to_owned()
+    } else {
+        format!("{}; {why}", status.message())
+    };
+    let mut ended = Status::with_metadata(status.code(), message, status.metadata().clone());
+    ended.set_source(Arc::new(status));
+    ended
 }

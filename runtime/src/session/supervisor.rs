@@ -12,7 +12,7 @@ use tonic::Status;
 
 use super::ack::Ack;
 use super::handle::{Closed, Opener, Opening, Responses};
-use super::reconnect::Reconnect;
+use super::reconnect::{Reconnect, ended_with};
 use super::stream::SessionStream;
 
 /// What the application asks of the session.
@@ -77,7 +77,7 @@ where
     /// Runs attempts until the session is closed, the server ends the call, or
     /// the session gives up; then hands back what was not delivered.
     pub(crate) async fn run(mut self) -> Closed<Req> {
-        let status = loop {
+        let ended = loop {
             if self.apply_control() {
                 break None;
             }
@@ -89,15 +89,23 @@ where
                     progressed,
                 } => (status, connected, progressed),
             };
+            if let Some(dropped) = self.buffer.dropped() {
+                // A client-streaming stream longer than the capacity: what
+                // the attempt sent is gone, so it cannot be sent again.
+                self.reconnect.disconnected(&status, connected);
+                break Some((status, Some(cannot_resend(dropped))));
+            }
             let Some(delay) = self.reconnect.failed(&status, connected, progressed) else {
-                break Some(status);
+                let why = self.reconnect.why_gave_up();
+                break Some((status, why));
             };
             if self.wait(delay).await {
                 break None;
             }
         };
-        // A failure below gRPC, explained (see `crate::status`).
-        let status = status.map(crate::status::from_transport);
+        // A failure below gRPC, explained (see `crate::status`), and why the
+        // session did not try again when it is not the status alone.
+        let status = ended.map(|(status, why)| ended_with(status, why.as_deref()));
         if let Some(status) = &status {
             let _ = self.end.set(status.clone());
             self.reconnect.give_up(status);
@@ -208,6 +216,16 @@ where
             }
         }
     }
+}
+
+/// Why a client-streaming session whose stream passed its capacity cannot
+/// make another attempt.
+fn cannot_resend(dropped: usize) -> String {
+    format!(
+        "not sent again: the request stream was longer than the session's outbox capacity, \
+         so {dropped} of its requests, sent on the attempt that failed, were no longer held \
+         (a client-streaming session re-sends a stream of at most its capacity)"
+    )
 }
 
 /// Polls the future in `slot`, or never resolves when there is none.

@@ -505,3 +505,133 @@ async fn a_resuming_stream_does_not_wait_a_backoff_that_would_end_past_its_deadl
         "the time left, not the whole timeout"
     );
 }
+
+/// A client-streaming session whose server sums the whole request stream;
+/// attempt 1 fails after reading `fail_after` requests (`None`: never).
+fn summing_session(
+    builder: SessionBuilder<i64, i64>,
+    log: &Log,
+    fail_after: Option<usize>,
+) -> Session<i64, i64> {
+    let log = log.clone();
+    builder
+        .policy(policy(3))
+        .open_client_streaming(move |requests: SessionStream<i64>| {
+            let log = log.clone();
+            let attempt = log.start();
+            async move {
+                let mut requests = requests;
+                let (mut sum, mut read) = (0, 0);
+                while let Some(r) = requests.next().await {
+                    log.seen(attempt, r);
+                    sum += r;
+                    read += 1;
+                    if attempt == 1 && Some(read) == fail_after {
+                        return Err(Status::unavailable("cut"));
+                    }
+                }
+                Ok(Response::new(sum))
+            }
+        })
+}
+
+/// Sends `1..=n` and finishes, then returns what `recv` gives; all within a
+/// generous bound (the session deadlocked here: issue 22, item 1).
+async fn upload(
+    mut session: Session<i64, i64>,
+    n: i64,
+) -> (Option<Result<i64, Status>>, Closed<i64>) {
+    let run = async {
+        for r in 1..=n {
+            session.send(r).await.expect("the session takes it");
+        }
+        session.finish();
+        let answer = session.recv().await;
+        (answer, session.close().await)
+    };
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .unwrap_or_else(|_| panic!("a client-streaming session of {n} requests did not end"))
+}
+
+#[tokio::test]
+async fn a_client_streaming_session_longer_than_its_capacity_completes() {
+    for n in [12, 20] {
+        let log = Log::default();
+        let session = summing_session(SessionBuilder::new().outbox_capacity(8), &log, None);
+        let (answer, closed) = upload(session, n).await;
+        assert_eq!(
+            answer.map(|a| a.ok()),
+            Some(Some(n * (n + 1) / 2)),
+            "{n} requests"
+        );
+        assert!(closed.status.is_none(), "{:?}", closed.status);
+        assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+        assert_eq!(
+            log.attempts(),
+            [(1..=n).collect::<Vec<_>>()],
+            "one attempt, in order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_streaming_session_of_3000_requests_completes_at_the_default_capacity() {
+    let log = Log::default();
+    let session = summing_session(SessionBuilder::new(), &log, None);
+    let (answer, closed) = upload(session, 3000).await;
+    assert_eq!(answer.map(|a| a.ok()), Some(Some(3000 * 3001 / 2)));
+    assert!(closed.status.is_none(), "{:?}", closed.status);
+    assert_eq!(log.attempts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_client_streaming_session_within_its_capacity_is_sent_again_after_a_failure() {
+    let log = Log::default();
+    let session = summing_session(SessionBuilder::new().outbox_capacity(8), &log, Some(5));
+    let (answer, closed) = upload(session, 8).await;
+    assert_eq!(answer.map(|a| a.ok()), Some(Some(36)));
+    assert!(closed.status.is_none(), "{:?}", closed.status);
+    assert_eq!(
+        log.attempts(),
+        [(1..=5).collect::<Vec<_>>(), (1..=8).collect()]
+    );
+}
+
+#[tokio::test]
+async fn a_client_streaming_session_past_its_capacity_fails_clearly_instead_of_resending() {
+    let log = Log::default();
+    let session = summing_session(SessionBuilder::new().outbox_capacity(8), &log, Some(10));
+    let mut events = session.events();
+    let (answer, closed) = upload(session, 12).await;
+    let status = match answer {
+        Some(Err(status)) => status,
+        other => panic!("expected the final status, got {other:?}"),
+    };
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with("cut; not sent again"),
+        "{status:?}"
+    );
+    assert!(status.message().contains("outbox capacity"), "{status:?}");
+    assert_eq!(
+        log.attempts().len(),
+        1,
+        "no attempt with part of the stream"
+    );
+    assert_eq!(
+        closed.status.map(|s| s.message().to_owned()),
+        Some(status.message().to_owned())
+    );
+    // What was sent is gone; what was never sent comes back.
+    assert!(
+        closed.undelivered.iter().all(|&r| r > 10),
+        "{:?}",
+        closed.undelivered
+    );
+    let mut last = None;
+    while let Ok(event) = events.try_recv() {
+        last = Some(event);
+    }
+    assert!(matches!(last, Some(Event::GaveUp { .. })), "{last:?}");
+}
