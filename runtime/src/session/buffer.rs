@@ -75,6 +75,22 @@ impl<Req> State<Req> {
     }
 }
 
+impl<Req> Buffer<Req> {
+    fn state(&self) -> MutexGuard<'_, State<Req>> {
+        // Nothing panics while the lock is held; a poisoned lock is still whole.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// No more requests: the attempt's stream ends after the last one.
+    pub(crate) fn finish(&self) {
+        let mut state = self.state();
+        state.finished = true;
+        state.wake();
+    }
+}
+
 impl<Req: Clone> Buffer<Req> {
     /// An empty buffer that lets an attempt send `capacity` requests ahead of
     /// their acknowledgments (or the whole stream, see [`Window`]) and holds
@@ -95,13 +111,6 @@ impl<Req: Clone> Buffer<Req> {
         })
     }
 
-    fn state(&self) -> MutexGuard<'_, State<Req>> {
-        // Nothing panics while the lock is held; a poisoned lock is still whole.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Adds `request`, waiting for a place; hands it back once the session has
     /// ended or finished.
     pub(crate) async fn push(&self, request: Req) -> Result<(), Req> {
@@ -118,13 +127,6 @@ impl<Req: Clone> Buffer<Req> {
             state.wake();
         }
         Ok(())
-    }
-
-    /// No more requests: the attempt's stream ends after the last one.
-    pub(crate) fn finish(&self) {
-        let mut state = self.state();
-        state.finished = true;
-        state.wake();
     }
 
     /// A new attempt: its stream starts again from the oldest request.

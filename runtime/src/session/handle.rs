@@ -1,9 +1,10 @@
 //! [`Session`], its builder, and what it reports: [`Closed`], [`SendError`].
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
 
 use futures_core::Stream;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -261,14 +262,18 @@ where
             Arc::clone(&end),
         );
         Session {
-            buffer,
-            finished: false,
-            responses,
-            control,
-            events,
-            end,
-            end_reported: false,
-            task: Some(tokio::spawn(supervisor.run())),
+            sender: SessionSender {
+                buffer,
+                finished: false,
+            },
+            receiver: SessionReceiver {
+                responses,
+                control,
+                events,
+                end,
+                end_reported: false,
+                task: Some(tokio::spawn(supervisor.run())),
+            },
         }
     }
 }
@@ -277,11 +282,32 @@ where
 ///
 /// Dropping it ends the session at once (its task and attempt included), and
 /// the undelivered requests with it; [`close`](Self::close) hands them back.
+///
+/// To send and receive at once, from two tasks, [`split`](Self::split) it:
+/// one task that sends much more than the capacity before it reads
+/// responses waits for ever, since the session stops reading responses while
+/// [`recv`](Self::recv) is not called and so gets no acknowledgments.
 pub struct Session<Req, Resp> {
+    sender: SessionSender<Req>,
+    receiver: SessionReceiver<Req, Resp>,
+}
+
+/// The sending half of a [`Session`] (see [`Session::split`]): puts requests
+/// into the session's outbox. Dropping it [finishes](Self::finish) the
+/// request stream, as dropping the sender of a request channel ends a tonic
+/// call's stream; the session goes on until the server ends the call or the
+/// [`SessionReceiver`] is closed or dropped.
+pub struct SessionSender<Req> {
     /// The requests: the outbox and the unacknowledged ones.
     buffer: Arc<Buffer<Req>>,
     /// [`finish`](Self::finish) was called: `send` takes nothing more.
     finished: bool,
+}
+
+/// The receiving half of a [`Session`] (see [`Session::split`]): the
+/// responses (also as a [`Stream`]), the events, and the session's end.
+/// Dropping it ends the session at once, as dropping the session does.
+pub struct SessionReceiver<Req, Resp> {
     responses: mpsc::Receiver<Result<Resp, Status>>,
     control: watch::Sender<Control>,
     events: Events,
@@ -293,6 +319,20 @@ pub struct Session<Req, Resp> {
 impl<Req, Resp> fmt::Debug for Session<Req, Resp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl<Req> fmt::Debug for SessionSender<Req> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionSender")
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req, Resp> fmt::Debug for SessionReceiver<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionReceiver").finish_non_exhaustive()
     }
 }
 
@@ -320,10 +360,7 @@ impl<Req, Resp> Session<Req, Resp> {
     where
         Req: Clone,
     {
-        if self.finished {
-            return Err(SendError(request));
-        }
-        self.buffer.push(request).await.map_err(SendError)
+        self.sender.send(request).await
     }
 
     /// The next response, in the order the server sent them; after the session
@@ -331,33 +368,22 @@ impl<Req, Resp> Session<Req, Resp> {
     /// otherwise). Responses are queued up to the outbox capacity; while the
     /// queue is full the session reads no more from the server.
     pub async fn recv(&mut self) -> Option<Result<Resp, Status>> {
-        if let Some(response) = self.responses.recv().await {
-            return Some(response);
-        }
-        if self.end_reported {
-            return None;
-        }
-        self.end_reported = true;
-        self.end.get().cloned().map(Err)
+        self.receiver.recv().await
     }
 
     /// The session's [`Event`]s. The first call gets every event since the
     /// session opened (up to [`EVENT_CAPACITY`] of them); later calls get
     /// those from then on.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        self.receiver.events()
     }
 
     /// No more requests: the outbox takes none from now on, and once every
     /// request in it has been sent the attempt's request stream ends (a
     /// client-streaming server then answers). Requests still unacknowledged
     /// are re-sent, and the stream ended again, if the attempt fails.
-    pub fn finish(&mut self)
-    where
-        Req: Clone,
-    {
-        self.finished = true;
-        self.buffer.finish();
+    pub fn finish(&mut self) {
+        self.sender.finish();
     }
 
     /// Ends the session now: the current attempt is dropped (its request stream
@@ -365,6 +391,86 @@ impl<Req, Resp> Session<Req, Resp> {
     /// not acknowledged are handed back, with the status it gave up with, if it
     /// did. To let the server answer everything first, [`finish`](Self::finish)
     /// and [`recv`](Self::recv) until `None`, then close.
+    pub async fn close(self) -> Closed<Req> {
+        self.receiver.close().await
+    }
+
+    /// The session as a sender half and a receiver half, to send from one task
+    /// while another receives, with the same guarantees: each request
+    /// re-sent until acknowledged, each answer once, in order.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: steadfast::session::Session<u64, u64>) {
+    /// let (sender, mut receiver) = session.split();
+    /// let sending = tokio::spawn(async move {
+    ///     for n in 0..100_000 {
+    ///         if sender.send(n).await.is_err() {
+    ///             break; // the session ended: `receiver` says why
+    ///         }
+    ///     }
+    /// });                                 // dropping `sender` finishes the requests
+    /// while let Some(answer) = receiver.recv().await {
+    ///     let _answer = answer;           // Err: the status the session gave up with
+    /// }
+    /// let closed = receiver.close().await;
+    /// # let _ = (sending, closed); }
+    /// ```
+    pub fn split(self) -> (SessionSender<Req>, SessionReceiver<Req, Resp>) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl<Req> SessionSender<Req> {
+    /// As [`Session::send`].
+    pub async fn send(&self, request: Req) -> Result<(), SendError<Req>>
+    where
+        Req: Clone,
+    {
+        if self.finished {
+            return Err(SendError(request));
+        }
+        self.buffer.push(request).await.map_err(SendError)
+    }
+
+    /// As [`Session::finish`]; dropping the sender does it too.
+    pub fn finish(&mut self) {
+        self.finished = true;
+        self.buffer.finish();
+    }
+}
+
+impl<Req> Drop for SessionSender<Req> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.buffer.finish();
+        }
+    }
+}
+
+impl<Req, Resp> SessionReceiver<Req, Resp> {
+    /// As [`Session::recv`].
+    pub async fn recv(&mut self) -> Option<Result<Resp, Status>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Resp, Status>>> {
+        if let Some(response) = ready!(self.responses.poll_recv(cx)) {
+            return Poll::Ready(Some(response));
+        }
+        if self.end_reported {
+            return Poll::Ready(None);
+        }
+        self.end_reported = true;
+        Poll::Ready(self.end.get().cloned().map(Err))
+    }
+
+    /// As [`Session::events`].
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// As [`Session::close`]: ends the session now (whatever the
+    /// [`SessionSender`] does) and hands back what was not acknowledged.
     pub async fn close(mut self) -> Closed<Req> {
         self.control.send_replace(Control::Close);
         let Some(task) = self.task.take() else {
@@ -383,5 +489,14 @@ impl<Req, Resp> Session<Req, Resp> {
                 ))),
             },
         }
+    }
+}
+
+/// The responses, as [`SessionReceiver::recv`] gives them.
+impl<Req, Resp> Stream for SessionReceiver<Req, Resp> {
+    type Item = Result<Resp, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
     }
 }

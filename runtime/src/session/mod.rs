@@ -70,6 +70,14 @@
 //! not be sent again) instead of making a new attempt with part of a stream;
 //! [`Closed::undelivered`] then holds only the requests never sent.
 //!
+//! To send from one task while another receives, [`split`](Session::split)
+//! the session into a [`SessionSender`] and a [`SessionReceiver`] (a
+//! [`Stream`](futures_core::Stream) of the responses), as with tonic's
+//! request channel and `Streaming`: the same guarantees hold. A single task
+//! must not send far ahead of what it receives: the session stops reading
+//! responses while their queue is full, so no acknowledgment makes room and
+//! [`Session::send`] waits for ever once the outbox is full too.
+//!
 //! # Why the classic reconnect bug cannot happen
 //!
 //! The hand-written loop shares one queue between attempts: a dead attempt's
@@ -259,7 +267,10 @@ mod tests;
 
 pub use ack::Ack;
 pub use event::{EVENT_CAPACITY, Event};
-pub use handle::{Closed, DEFAULT_OUTBOX_CAPACITY, SendError, Session, SessionBuilder};
+pub use handle::{
+    Closed, DEFAULT_OUTBOX_CAPACITY, SendError, Session, SessionBuilder, SessionReceiver,
+    SessionSender,
+};
 pub use resume::{ResumeBuilder, ResumingStream};
 pub use stream::SessionStream;
 

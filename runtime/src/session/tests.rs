@@ -635,3 +635,74 @@ async fn a_client_streaming_session_past_its_capacity_fails_clearly_instead_of_r
     }
     assert!(matches!(last, Some(Event::GaveUp { .. })), "{last:?}");
 }
+
+/// Sends `1..=n` from one task while another receives, through the halves
+/// of `session`; returns the answers, within a generous bound.
+async fn pipelined(session: Session<i64, i64>, n: i64) -> (Vec<i64>, Closed<i64>) {
+    let (sender, mut receiver) = session.split();
+    let sending = tokio::spawn(async move {
+        for r in 1..=n {
+            sender.send(r).await.expect("the session takes it");
+        }
+        // Dropping the sender finishes the requests.
+    });
+    let run = async {
+        let mut answers = Vec::new();
+        while answers.len() < n as usize {
+            match receiver.next().await {
+                Some(Ok(answer)) => answers.push(answer),
+                other => panic!("expected an answer, got {other:?}"),
+            }
+        }
+        answers
+    };
+    let answers = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .unwrap_or_else(|_| panic!("{n} pipelined requests were not all answered"));
+    sending.await.expect("the sending task ends");
+    (answers, receiver.close().await)
+}
+
+#[tokio::test]
+async fn a_split_session_sends_ten_times_its_capacity_while_another_task_receives() {
+    let log = Log::default();
+    let session = counter_session(3, 8, &log, |_| None);
+    let (answers, closed) = pipelined(session, 80).await;
+    assert_eq!(
+        answers,
+        (2..=81).collect::<Vec<_>>(),
+        "each answer once, in order"
+    );
+    assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+    assert!(closed.status.is_none(), "{:?}", closed.status);
+    assert_eq!(log.attempts(), [(1..=80).collect::<Vec<_>>()]);
+}
+
+#[tokio::test]
+async fn a_split_session_keeps_its_guarantees_across_reconnects() {
+    let log = Log::default();
+    // Attempts 1 to 4 answer 15 requests each, then break.
+    let session = counter_session(3, 8, &log, |n| (n < 5).then_some(15));
+    let (answers, closed) = pipelined(session, 80).await;
+    assert_eq!(
+        answers,
+        (2..=81).collect::<Vec<_>>(),
+        "each answer once, in order"
+    );
+    assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+    assert_eq!(log.attempts().len(), 5, "{:?}", log.attempts());
+}
+
+#[tokio::test]
+async fn dropping_the_sender_half_finishes_the_requests() {
+    let log = Log::default();
+    let session = counter_session(3, 8, &log, |_| None);
+    let (sender, mut receiver) = session.split();
+    sender.send(1).await.expect("the session takes it");
+    drop(sender);
+    let answer = tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await;
+    assert!(matches!(answer, Ok(Some(Ok(2)))), "{answer:?}");
+    // The server's stream ends with the requests': the call ends with OK.
+    let end = tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await;
+    assert!(matches!(end, Ok(None)), "{end:?}");
+}
