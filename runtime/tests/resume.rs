@@ -463,3 +463,52 @@ async fn the_deadline_bounds_all_attempts_together() {
     server.kill().await;
     until_tasks("no task of the stream, channel or server is left", baseline).await;
 }
+
+/// Issue 22, item 3: a resume rule that asks for the same request again made
+/// 210 attempts and 210 duplicates in 10 s and never gave up.
+#[tokio::test]
+async fn a_resume_rule_that_asks_for_the_same_again_gives_up_after_the_policy() {
+    let stats = Arc::new(Stats::default());
+    let server = SequenceServer::start(Arc::clone(&stats)).await;
+    let channel = channel(&server);
+    let opened = Arc::new(AtomicUsize::new(0));
+    // Every call sends 1, 2, 3 then fails with UNAVAILABLE.
+    let request = Request::new(Count {
+        from: 1,
+        fail_code: Code::Unavailable as i32,
+        fail_after: 3,
+        ..Count::default()
+    });
+    let mut stream = resuming_with(policy(3), &channel, request, &opened, |count, _| {
+        Some(count.clone())
+    });
+    let mut events = stream.events();
+    let mut seen = Vec::new();
+    let run = async {
+        loop {
+            match stream.message().await {
+                Ok(Some(num)) => seen.push(num.seq),
+                Ok(None) => panic!("the stream ended without a failure"),
+                Err(status) => break status,
+            }
+        }
+    };
+    let status = tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("the stream gives up");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("3 attempts in a row without progress"),
+        "{status:?}"
+    );
+    assert!(matches!(next(&mut stream).await, Ok(None)), "ended");
+    assert_eq!(opened.load(Ordering::SeqCst), 3, "max_attempts attempts");
+    assert_eq!(seen, [1, 2, 3, 1, 2, 3, 1, 2, 3], "what the rule asked for");
+    assert!(
+        matches!(drain(&mut events).last(), Some(Event::GaveUp { .. })),
+        "gave up"
+    );
+    server.kill().await;
+}

@@ -26,6 +26,12 @@ impl<Req, Resp> Ack<Req, Resp> {
     /// Each response acknowledges the oldest outstanding request: the
     /// request/response-over-a-stream pattern (one answer per request, in
     /// order). The default.
+    ///
+    /// The session cannot tell an answer from a message the server sends of
+    /// its own accord: with this rule such a message acknowledges (and so
+    /// drops) a request the server may never have read. For a server that
+    /// sends messages of its own, use [`with`](Self::with) with a rule that
+    /// returns 0 for them.
     pub fn oldest_per_response() -> Self {
         Ack {
             kind: Kind::OldestPerResponse,

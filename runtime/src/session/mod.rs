@@ -1,8 +1,13 @@
-//! Reconnecting calls: a [`Session`] (client-streaming and bidi) survives
-//! server restarts without losing, reordering or leaking anything, and a
-//! [`ResumingStream`] (server-streaming) asks again from where it was, by a
-//! rule of the application (see [Resuming a server
-//! stream](#resuming-a-server-stream)).
+//! Reconnecting calls. A [`Session`] (client-streaming, bidi) sends each request
+//! at least once, in order, until acknowledged, and hands each response over once,
+//! in order, across reconnects, holding at most twice its outbox capacity; a
+//! [`ResumingStream`] (server-streaming) asks again after the last response seen,
+//! by a [rule of the application](#resuming-a-server-stream). Each **gives up**
+//! (its last attempt's status, [`Event::GaveUp`]) on a code the policy does not
+//! retry, a pushback to stop, or [`RetryPolicy::max_attempts`] failed attempts in
+//! a row **without progress**: a session's attempt made progress if it saw two or
+//! more requests acknowledged, a stream's if the rule asked for a new request;
+//! a client-streaming stream past the capacity, at its first failure ([Delivery](#delivery)).
 //!
 //! ```no_run
 //! # use tonic::codegen::http::uri::PathAndQuery;
@@ -57,7 +62,9 @@
 //! least once, in order; responses reach the application in the order the
 //! server sent them, and a response lost with its connection is asked for again
 //! (the request is re-sent), so an application whose server answers each
-//! request sees every answer exactly once.
+//! request sees every answer exactly once. (A server that also sends
+//! messages of its own needs an [`Ack::with`] rule that recognises its
+//! answers: by default each of its messages acknowledges a request too.)
 //!
 //! A **client-streaming** session ([`SessionBuilder::open_client_streaming`])
 //! is answered once, after the last request, so its attempt sends the whole
@@ -120,13 +127,21 @@
 //! ([`RetryPolicy::backoff`], full jitter), or exactly the server's pushback
 //! ([`Pushback`](crate::retry::Pushback)) if it sent one.
 //!
-//! An attempt **made progress** when it received at least one response. The
-//! session counts consecutive failed attempts, resetting the count when a
-//! failed attempt had made progress (that attempt then counts as the first of
-//! a new run): it gives up when the count reaches
-//! [`RetryPolicy::max_attempts`] — so with the default policy, after 5 attempts
-//! in a row that got no answer — and at once on a code the policy does not
-//! retry (unless unprocessed) or a pushback asking to stop. The backoff before
+//! An attempt **made progress** when its responses acknowledged at least two
+//! requests ([`Ack`]): progress is what was acknowledged, not responses seen
+//! (a response that acknowledges nothing is handed over and counts for
+//! nothing), and one acknowledgment per attempt is what a server does that
+//! answers anything once (or sends a message of its own) and then breaks, which
+//! must not keep a session reconnecting for ever. The session counts
+//! consecutive failed attempts, resetting the count when a failed attempt had
+//! made progress (that attempt then counts as the first of a new run): it
+//! gives up when the count reaches [`RetryPolicy::max_attempts`] — so with the
+//! default policy, after 5 attempts in a row that each saw fewer than two
+//! requests acknowledged, its status's message then ending with "gave up after
+//! 5 attempts in a row without progress" — and at once on a code the policy
+//! does not retry (unless unprocessed) or a pushback asking to stop. A server
+//! that answers two requests or more on each connection before it breaks is
+//! making progress, and the session follows it. The backoff before
 //! the next attempt grows with that count, and so starts small again after
 //! progress. Giving up ends the session's task, emits [`Event::GaveUp`], makes
 //! [`Session::recv`] yield the status (after the responses already queued), and
@@ -231,13 +246,18 @@
 //! - **Ending.** The server ending the call with `OK` ends the stream
 //!   (`None`). A failure that is not retried (as for sessions above: the
 //!   policy's codes, [unprocessed](crate::retry::unprocessed), a lost
-//!   connection; `max_attempts` failures in a row without a response; a
+//!   connection; `max_attempts` failures in a row without progress; a
 //!   pushback to stop), or any failure after a response for which the rule
 //!   said `None`, is returned as the stream's last item. [`Event`]s are those
 //!   of a session: `Connected`, `Disconnected` with the status, `Reconnected`
 //!   with the attempt's number, `GaveUp` with the final status.
-//! - **Progress.** An attempt that brought a response restarts the count of
-//!   consecutive failures, and with it the backoff.
+//! - **Progress.** An attempt made progress when, from one of its responses,
+//!   the resume rule made a request other than the attempt's own; that
+//!   restarts the count of consecutive failures, and with it the backoff. A
+//!   rule that asks for the same request again (so the server repeats what it
+//!   sent) makes no progress: after `max_attempts` such attempts in a row the
+//!   stream ends with the last status, its message saying so. Responses are
+//!   handed over all the same, so the application sees those repeats.
 //! - **Deadline.** A `grpc-timeout` on the first request (set with
 //!   `Request::set_timeout`) is the deadline of the **whole call**, all
 //!   attempts and backoffs together, as for [`retry::Call`](crate::retry::Call):

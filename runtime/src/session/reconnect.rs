@@ -60,9 +60,11 @@ impl Reconnect {
     }
 
     /// The current attempt failed with `status`, after getting response
-    /// headers (`connected`, then [`Event::Disconnected`] is emitted) and
-    /// at least one response (`progressed`, which restarts the count of
-    /// consecutive failures with this one).
+    /// headers (`connected`, then [`Event::Disconnected`] is emitted), having
+    /// made progress or not (`progressed`, which restarts the count of
+    /// consecutive failures with this one: for a session, two requests or
+    /// more acknowledged; for a resuming stream, a new request from the
+    /// resume rule).
     ///
     /// Returns the delay before the next attempt: the server's pushback, or
     /// the policy's backoff for the count of consecutive failures. `None`

@@ -15,7 +15,7 @@ use tonic::{Extensions, IntoRequest, Request, Response, Status};
 
 use super::event::{Event, Events};
 use super::handle::{Opening, Responses, boxed_call};
-use super::reconnect::Reconnect;
+use super::reconnect::{Reconnect, ended_with};
 use crate::heartbeat::deadline::{Deadline, GRPC_TIMEOUT};
 use crate::retry::{FastRng, RetryPolicy, Rng, prepare};
 
@@ -63,7 +63,8 @@ where
     /// comes **after** `last_seen` (for example "from sequence number
     /// `last_seen.seq + 1`"), or `None` when the call cannot continue from
     /// there. The stream hands the application whatever the server sends, so
-    /// a rule that asks for `last_seen` again repeats it, and one that asks
+    /// a rule that asks for `last_seen` again repeats it (an attempt whose rule
+    /// asks for its own request again makes no progress), and one that asks
     /// for too much later skips some: continuing exactly after `last_seen` is
     /// the rule's promise to keep.
     ///
@@ -112,6 +113,7 @@ where
         Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
         S: Stream<Item = Result<Resp, Status>> + Send + 'static,
         R: FnMut(&Req, &Resp) -> Option<Req> + Send + 'static,
+        Req: PartialEq,
     {
         let (mut metadata, extensions, current) = request.into_request().into_parts();
         let deadline = Deadline::from_metadata(&metadata);
@@ -163,7 +165,8 @@ pub struct ResumingStream<Req, Resp> {
     state: State<Resp>,
     /// The current attempt got response headers.
     connected: bool,
-    /// The current attempt got a response.
+    /// The current attempt moved on: the resume rule made, from one of its
+    /// responses, a request other than the attempt's own.
     progressed: bool,
     reconnect: Reconnect,
     events: Events,
@@ -216,8 +219,9 @@ where
     Resp: Send + 'static,
 {
     /// A builder whose reconnects follow `policy`: its backoff between
-    /// attempts, its attempt count (consecutive attempts without a
-    /// response), its retryable codes.
+    /// attempts, its attempt count (consecutive attempts without progress:
+    /// see the [module docs](super#resuming-a-server-stream)), its retryable
+    /// codes.
     pub fn builder(policy: RetryPolicy) -> ResumeBuilder<Req, Resp> {
         ResumeBuilder {
             policy,
@@ -236,7 +240,7 @@ impl<Req, Resp> ResumingStream<Req, Resp> {
     }
 }
 
-impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
+impl<Req: Clone + PartialEq, Resp> ResumingStream<Req, Resp> {
     /// The next response, `Ok(None)` once the server ended the call with
     /// `OK`, or the status that ended it (then `Ok(None)` from then on): like
     /// tonic's `Streaming::message`, across reconnects.
@@ -283,7 +287,8 @@ impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
             ))));
         }
         let Some(delay) = delay else {
-            return Some(self.end(status));
+            let why = self.reconnect.why_gave_up();
+            return Some(self.end_with(status, why.as_deref()));
         };
         if matches!(self.next, Next::Cannot) {
             tracing::debug!(attempt, %status, "the resume rule cannot continue: giving up");
@@ -308,7 +313,13 @@ impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
     /// [`from_transport`](crate::status::from_transport)), dropping whatever
     /// attempt is under way.
     fn end(&mut self, status: Status) -> Status {
-        let status = crate::status::from_transport(status);
+        self.end_with(status, None)
+    }
+
+    /// [`end`](Self::end), saying `why` the call gave up when it is not
+    /// `status` alone.
+    fn end_with(&mut self, status: Status, why: Option<&str>) -> Status {
+        let status = ended_with(status, why);
         self.reconnect.give_up(&status);
         self.state = State::Done;
         status
@@ -326,7 +337,7 @@ impl<Req: Clone, Resp> ResumingStream<Req, Resp> {
     }
 }
 
-impl<Req: Clone, Resp> Stream for ResumingStream<Req, Resp> {
+impl<Req: Clone + PartialEq, Resp> Stream for ResumingStream<Req, Resp> {
     type Item = Result<Resp, Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -366,9 +377,12 @@ impl<Req: Clone, Resp> Stream for ResumingStream<Req, Resp> {
                 },
                 State::Streaming(responses) => match ready!(responses.as_mut().poll_next(cx)) {
                     Some(Ok(response)) => {
-                        this.progressed = true;
                         this.next = match (this.resume)(&this.current, &response) {
-                            Some(request) => Next::From(request),
+                            Some(request) => {
+                                // Asking for the same again is no progress.
+                                this.progressed |= request != this.current;
+                                Next::From(request)
+                            }
                             None => Next::Cannot,
                         };
                         return Poll::Ready(Some(Ok(response)));

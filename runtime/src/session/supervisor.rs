@@ -15,6 +15,13 @@ use super::handle::{Closed, Opener, Opening, Responses};
 use super::reconnect::{Reconnect, ended_with};
 use super::stream::SessionStream;
 
+/// How many requests a failed attempt must have seen acknowledged to count as
+/// progress (restarting the count of failures): one is what a server that
+/// answers anything once (or sends a message of its own) and then breaks
+/// acknowledges on every attempt, which must not keep a session alive for
+/// ever. See the module docs.
+pub(crate) const PROGRESS: usize = 2;
+
 /// What the application asks of the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Control {
@@ -33,7 +40,8 @@ enum End {
     Failed {
         status: Status,
         connected: bool,
-        progressed: bool,
+        /// How many requests the attempt's responses acknowledged.
+        acknowledged: usize,
     },
 }
 
@@ -81,13 +89,13 @@ where
             if self.apply_control() {
                 break None;
             }
-            let (status, connected, progressed) = match self.attempt().await {
+            let (status, connected, acknowledged) = match self.attempt().await {
                 End::Closed | End::Done => break None,
                 End::Failed {
                     status,
                     connected,
-                    progressed,
-                } => (status, connected, progressed),
+                    acknowledged,
+                } => (status, connected, acknowledged),
             };
             if let Some(dropped) = self.buffer.dropped() {
                 // A client-streaming stream longer than the capacity: what
@@ -95,6 +103,7 @@ where
                 self.reconnect.disconnected(&status, connected);
                 break Some((status, Some(cannot_resend(dropped))));
             }
+            let progressed = acknowledged >= PROGRESS;
             let Some(delay) = self.reconnect.failed(&status, connected, progressed) else {
                 let why = self.reconnect.why_gave_up();
                 break Some((status, why));
@@ -159,7 +168,7 @@ where
         let mut opening: Option<Opening<Resp>> = Some((self.open)(stream));
         let mut incoming: Option<Responses<Resp>> = None;
         let mut pending_response: Option<Resp> = None;
-        let mut progressed = false;
+        let mut acknowledged = 0;
         loop {
             // A sender cloned only when its branch is enabled (`select!`
             // builds every branch's future on every turn).
@@ -179,7 +188,7 @@ where
                             self.reconnect.connected();
                         }
                         Err(status) => {
-                            return End::Failed { status, connected: false, progressed };
+                            return End::Failed { status, connected: false, acknowledged };
                         }
                     }
                 }
@@ -194,9 +203,10 @@ where
                 }
                 item = next(&mut incoming), if pending_response.is_none() => match item {
                     Some(Ok(response)) => {
-                        progressed = true;
                         let ack = &self.ack;
-                        self.buffer.acknowledge(|oldest, sent| ack.count(&response, oldest, sent));
+                        acknowledged += self
+                            .buffer
+                            .acknowledge(|oldest, sent| ack.count(&response, oldest, sent));
                         // Straight to the application when its queue has
                         // room; else the branch above waits for room.
                         match self.responses.try_send(Ok(response)) {
@@ -209,7 +219,7 @@ where
                         }
                     }
                     Some(Err(status)) => {
-                        return End::Failed { status, connected: true, progressed };
+                        return End::Failed { status, connected: true, acknowledged };
                     }
                     None => return End::Done,
                 },

@@ -150,19 +150,133 @@ async fn unacknowledged_requests_are_resent_first_in_order_then_the_outbox() {
 }
 
 #[tokio::test]
-async fn an_attempt_that_answered_resets_the_count_of_failures() {
+async fn an_attempt_that_acknowledged_requests_resets_the_count_of_failures() {
     let log = Log::default();
-    // Every attempt answers one request and breaks: 2 attempts allowed in a
-    // row without progress, yet 8 attempts go by.
-    let mut session = counter_session(2, 8, &log, |_| Some(1));
+    // Every attempt answers two requests and breaks: 2 attempts allowed in a
+    // row without progress, yet 5 attempts go by.
+    let mut session = counter_session(2, 8, &log, |_| Some(2));
     for n in 1..=8 {
         session.send(n).await.expect("the outbox takes it");
     }
     for n in 1..=8 {
         assert_eq!(recv(&mut session).await, n + 1);
     }
-    assert!(log.attempts().len() >= 8, "{:?}", log.attempts());
+    assert!(log.attempts().len() >= 4, "{:?}", log.attempts());
     drop(session);
+}
+
+/// Issue 22, item 3: a bidi server that sends one message then fails made
+/// 138 reconnects in 10 s and the session never gave up, each response
+/// restarting the count of failures. Here the application answers each
+/// message with a new request, so every attempt has one to acknowledge.
+#[tokio::test]
+async fn a_server_that_answers_once_then_fails_makes_the_session_give_up() {
+    let log = Log::default();
+    let mut session = counter_session(4, 8, &log, |_| Some(1));
+    let mut events = session.events();
+    session.send(1).await.expect("the outbox takes it");
+    let run = async {
+        loop {
+            match session.recv().await {
+                Some(Ok(n)) => {
+                    let _ = session.send(n).await;
+                }
+                Some(Err(status)) => break status,
+                None => panic!("the session ended without its status"),
+            }
+        }
+    };
+    let status = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the session gives up");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("4 attempts in a row without progress"),
+        "{status:?}"
+    );
+    assert_eq!(log.attempts().len(), 4, "{:?}", log.attempts());
+    let closed = session.close().await;
+    assert_eq!(closed.status.map(|s| s.code()), Some(Code::Unavailable));
+    let mut last = None;
+    while let Ok(event) = events.try_recv() {
+        last = Some(event);
+    }
+    assert!(matches!(last, Some(Event::GaveUp { .. })), "{last:?}");
+}
+
+/// Messages of the server's own are not answers: with a rule that knows
+/// them they acknowledge nothing, so the requests stay to be re-sent, and
+/// the attempts that bring only them are no progress.
+#[tokio::test]
+async fn unsolicited_messages_acknowledge_nothing_with_a_rule_that_knows_them() {
+    let opened = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&opened);
+    // The server's own message is 0; answers are positive.
+    let mut session = Session::<i64, i64>::builder(policy(3))
+        .ack(Ack::with(|response: &i64, _oldest: &i64| {
+            usize::from(*response > 0)
+        }))
+        .open(move |requests: SessionStream<i64>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                drop(requests);
+                let answers: Answers = Box::pin(
+                    tokio_stream::once(Ok(0))
+                        .chain(tokio_stream::once(Err(Status::unavailable("cut")))),
+                );
+                Ok(Response::new(answers))
+            }
+        });
+    session.send(1).await.expect("the outbox takes it");
+    let run = async {
+        loop {
+            match session.recv().await {
+                Some(Ok(n)) => assert_eq!(n, 0, "only the server's own"),
+                Some(Err(status)) => break status,
+                None => panic!("the session ended without its status"),
+            }
+        }
+    };
+    let status = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the session gives up");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(opened.load(Ordering::SeqCst), 3);
+    let closed = session.close().await;
+    assert_eq!(closed.undelivered, [1], "never read, never acknowledged");
+}
+
+#[tokio::test]
+async fn a_resuming_stream_whose_rule_asks_for_the_same_again_gives_up() {
+    let log = Log::default();
+    let log_opens = log.clone();
+    // Each attempt sends 1, 2, 3 and breaks; the rule asks for 1 again.
+    let stream = ResumingStream::builder(policy(3)).open(
+        1,
+        move |request: tonic::Request<i64>| {
+            let attempt = log_opens.start();
+            log_opens.seen(attempt, *request.get_ref());
+            async move {
+                let answers: Answers = Box::pin(
+                    tokio_stream::iter([1, 2, 3])
+                        .map(Ok)
+                        .chain(tokio_stream::once(Err(Status::unavailable("cut")))),
+                );
+                Ok(Response::new(answers))
+            }
+        },
+        |from: &i64, _last: &i64| Some(*from),
+    );
+    let items = tokio::time::timeout(Duration::from_secs(20), stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends");
+    assert_eq!(items.len(), 10, "three attempts of three, then the status");
+    let status = items[9].clone().expect_err("the final status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("without progress"), "{status:?}");
+    assert_eq!(log.attempts(), [vec![1], vec![1], vec![1]]);
 }
 
 #[tokio::test]
@@ -257,7 +371,8 @@ async fn closing_or_dropping_a_session_ends_its_task() {
     let metrics = tokio::runtime::Handle::current().metrics();
     let baseline = metrics.num_alive_tasks();
     let log = Log::default();
-    let mut session = counter_session(3, 8, &log, |n| (n < 4).then_some(1));
+    // Three attempts that answer once and fail: no progress, within the policy.
+    let mut session = counter_session(5, 8, &log, |n| (n < 4).then_some(1));
     for n in 1..=4 {
         session.send(n).await.expect("the outbox takes it");
         assert_eq!(recv(&mut session).await, n + 1);
