@@ -5,10 +5,10 @@
 
 use std::{net::SocketAddr, process::Command, time::Duration};
 
-use steadfast::session::SessionBuilder;
+use steadfast::session::{DEFAULT_OUTBOX_CAPACITY, SessionBuilder};
 use steadfast_examples::{
     contact,
-    proto::contact::v1::{AgentStatus, contact_client::ContactClient},
+    proto::contact::v1::{AgentStatus, TaskResult, contact_client::ContactClient},
 };
 use steadfast_tests::{
     process::{ChildGuard, server_at},
@@ -152,4 +152,38 @@ async fn a_status_session_acknowledges_every_report_once_across_three_kills() {
         metrics.num_alive_tasks() == baseline
     })
     .await;
+}
+
+/// Issue 22, item 1: a client-streaming session longer than its outbox
+/// capacity deadlocked (capacity 8: 12 results never answered, the 17th of
+/// 20 never taken; the 2049th of 3000 at the default capacity).
+#[tokio::test]
+async fn a_result_session_longer_than_its_capacity_is_answered() {
+    let addr = loopback();
+    let _server = contact_server(addr, &[]);
+    let client = client(addr);
+    for (capacity, results) in [(8, 12), (8, 20), (DEFAULT_OUTBOX_CAPACITY, 3000)] {
+        let mut session =
+            client.tell_result_session(SessionBuilder::new().outbox_capacity(capacity));
+        let upload = async {
+            for task_seq in 1..=results {
+                let result = TaskResult {
+                    task_seq,
+                    outcome: "done".to_owned(),
+                };
+                session.send(result).await.expect("the session takes it");
+            }
+            session.finish();
+            session.recv().await
+        };
+        let held = match tokio::time::timeout(STEP, upload).await {
+            Ok(Some(Ok(held))) => held,
+            other => panic!("{results} results at capacity {capacity}: {other:?}"),
+        };
+        // The server holds the results of every session so far: 1..=results.
+        assert_eq!(held.tasks, results, "capacity {capacity}");
+        let closed = session.close().await;
+        assert!(closed.status.is_none(), "{:?}", closed.status);
+        assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+    }
 }

@@ -9,6 +9,7 @@
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
+    pin::Pin,
     process::{Command, Stdio},
     sync::{
         Arc,
@@ -23,13 +24,18 @@ use steadfast::{
 };
 use steadfast_examples::{
     gateway,
-    proto::schema::{Request, Response, gateway_client::GatewayClient},
+    proto::schema::{
+        Request, Response,
+        gateway_client::GatewayClient,
+        gateway_server::{Gateway, GatewayServer},
+    },
 };
 use steadfast_tests::{
     process::{ChildGuard, server_at},
     wait::{free_port, until},
 };
-use tonic::{Code, transport::Endpoint};
+use tokio_stream::Stream;
+use tonic::{Code, Status, transport::Endpoint};
 
 const GATEWAY_SERVER: &str = env!("CARGO_BIN_EXE_gateway-server");
 const GATEWAY_CLIENT: &str = env!("CARGO_BIN_EXE_gateway-client");
@@ -325,4 +331,172 @@ fn gateway_client_over_two_servers_counts_on_through_the_other_when_one_is_kille
         "{stderr}"
     );
     drop(servers);
+}
+
+/// Issue 22, item 2: a session split in two sends ten times its capacity
+/// from one task while another receives, across a `kill -9` and a restart:
+/// every answer once, in order. (A single task sending that far ahead of
+/// what it receives waits for ever: the 26th send at capacity 8.)
+#[tokio::test]
+async fn a_split_session_pipelines_ten_times_its_capacity_across_a_server_kill() {
+    const CAPACITY: usize = 8;
+    const REQUESTS: i64 = 10 * CAPACITY as i64;
+    let addr = loopback(free_port());
+    let mut server = gateway_server(addr, &[]);
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid URL")
+        .connect_lazy();
+    let client = GatewayClient::new(channel);
+    let session = Session::builder(steadfast_examples::restart_policy())
+        .outbox_capacity(CAPACITY)
+        .open(move |requests| {
+            let mut client = client.clone();
+            async move { client.call(requests.into_request()).await }
+        });
+    let mut events = session.events();
+    let (sender, mut receiver) = session.split();
+    let sending = tokio::spawn(async move {
+        for num in 1..=REQUESTS {
+            sender
+                .send(Request { num })
+                .await
+                .expect("the session takes the request");
+        }
+    });
+    let mut answers = Vec::new();
+    while answers.len() < REQUESTS as usize {
+        match tokio::time::timeout(STEP, receiver.recv()).await {
+            Ok(Some(Ok(Response { num }))) => answers.push(num),
+            other => panic!("expected an answer within {STEP:?}, got {other:?}"),
+        }
+        if answers.len() == 3 * CAPACITY {
+            // SIGKILL (the guard's drop) with requests in flight, then a
+            // new server on the same port.
+            drop(server);
+            server = gateway_server(addr, &[]);
+        }
+    }
+    assert_eq!(
+        answers,
+        (2..=REQUESTS + 1).collect::<Vec<_>>(),
+        "each answer once, in order"
+    );
+    tokio::time::timeout(STEP, sending)
+        .await
+        .expect("every send returned")
+        .expect("the sending task");
+    let closed = receiver.close().await;
+    assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+    assert!(closed.status.is_none(), "{:?}", closed.status);
+    let mut reconnects = 0;
+    while let Ok(event) = events.try_recv() {
+        if matches!(event, Event::Reconnected { .. }) {
+            reconnects += 1;
+        }
+    }
+    assert_eq!(reconnects, 1, "one reconnect for the kill");
+    drop(server);
+}
+
+/// A gateway that answers nothing: each call sends one message of its own
+/// (`0`) at once and then fails with `UNAVAILABLE`; counts its calls.
+#[derive(Clone, Default)]
+struct OnceThenBroken {
+    calls: Arc<AtomicU32>,
+}
+
+#[tonic::async_trait]
+impl Gateway for OnceThenBroken {
+    type CallStream = Pin<Box<dyn Stream<Item = Result<Response, Status>> + Send>>;
+
+    async fn call(
+        &self,
+        _requests: tonic::Request<tonic::Streaming<Request>>,
+    ) -> Result<tonic::Response<Self::CallStream>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let messages = tokio_stream::iter([
+            Ok(Response { num: 0 }),
+            Err(Status::unavailable("broken after one message")),
+        ]);
+        Ok(tonic::Response::new(Box::pin(messages)))
+    }
+}
+
+/// Issue 22, item 3: a bidi server that sends one message then fails made a
+/// session reconnect 138 times in 10 s without giving up, each message
+/// restarting the count of failures (and acknowledging a request the server
+/// never read). The application here sends a request for each message it
+/// gets, so every attempt has one to acknowledge.
+#[tokio::test]
+async fn a_session_to_a_server_that_sends_one_message_then_fails_gives_up() {
+    const MAX_ATTEMPTS: u32 = 4;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+    let service = OnceThenBroken::default();
+    let listener = tokio::net::TcpListener::bind(loopback(0))
+        .await
+        .expect("binding the server");
+    let addr = listener.local_addr().expect("the server's address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(GatewayServer::new(service.clone()))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async move {
+                    let _ = stopped.await;
+                },
+            ),
+    );
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid URL")
+        .connect_lazy();
+    let policy = RetryPolicy::builder()
+        .attempt_limit(MAX_ATTEMPTS)
+        .max_attempts(MAX_ATTEMPTS)
+        .initial_backoff(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(50))
+        .build()
+        .expect("valid policy");
+    let mut session = gateway::session(channel.clone(), policy);
+    let mut events = session.events();
+    session
+        .send(Request { num: 1 })
+        .await
+        .expect("the session takes the request");
+    let started = Instant::now();
+    let status = loop {
+        match tokio::time::timeout(STEP, session.recv()).await {
+            Ok(Some(Ok(Response { num }))) => {
+                let _ = session.send(Request { num: num + 1 }).await;
+            }
+            Ok(Some(Err(status))) => break status,
+            other => panic!("expected the session to give up within {STEP:?}, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() < STEP,
+            "still reconnecting after {STEP:?}"
+        );
+    };
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("without progress"), "{status:?}");
+    assert_eq!(
+        service.calls.load(Ordering::SeqCst),
+        MAX_ATTEMPTS,
+        "the policy's attempts, no more"
+    );
+    let closed = session.close().await;
+    assert_eq!(closed.status.map(|s| s.code()), Some(Code::Unavailable));
+    let mut last = None;
+    while let Ok(event) = events.try_recv() {
+        last = Some(event);
+    }
+    assert!(matches!(last, Some(Event::GaveUp { .. })), "{last:?}");
+    let _ = stop.send(());
+    server
+        .await
+        .expect("the server task")
+        .expect("the server ends cleanly");
+    drop(channel);
+    tasks_back_to("a session that gave up leaves no task", baseline).await;
 }
