@@ -265,6 +265,8 @@ where
             sender: SessionSender {
                 buffer,
                 finished: false,
+                control: control.clone(),
+                finish_on_drop: false,
             },
             receiver: SessionReceiver {
                 responses,
@@ -296,12 +298,17 @@ pub struct Session<Req, Resp> {
 /// into the session's outbox. Dropping it [finishes](Self::finish) the
 /// request stream, as dropping the sender of a request channel ends a tonic
 /// call's stream; the session goes on until the server ends the call or the
-/// [`SessionReceiver`] is closed or dropped.
+/// [`SessionReceiver`] is closed or dropped. Dropped by a panic, it ends the
+/// session at once instead (the call is cancelled), so that a client-streaming
+/// server never takes a stream cut short by a panic for a whole one.
 pub struct SessionSender<Req> {
     /// The requests: the outbox and the unacknowledged ones.
     buffer: Arc<Buffer<Req>>,
     /// [`finish`](Self::finish) was called: `send` takes nothing more.
     finished: bool,
+    control: watch::Sender<Control>,
+    /// Split from its session: dropping it finishes the requests.
+    finish_on_drop: bool,
 }
 
 /// The receiving half of a [`Session`] (see [`Session::split`]): the
@@ -416,7 +423,12 @@ impl<Req, Resp> Session<Req, Resp> {
     /// # let _ = (sending, closed); }
     /// ```
     pub fn split(self) -> (SessionSender<Req>, SessionReceiver<Req, Resp>) {
-        (self.sender, self.receiver)
+        let Session {
+            mut sender,
+            receiver,
+        } = self;
+        sender.finish_on_drop = true;
+        (sender, receiver)
     }
 }
 
@@ -441,9 +453,18 @@ impl<Req> SessionSender<Req> {
 
 impl<Req> Drop for SessionSender<Req> {
     fn drop(&mut self) {
-        if !self.finished {
+        if std::thread::panicking() {
+            self.control.send_replace(Control::Close);
+        } else if self.finish_on_drop && !self.finished {
             self.buffer.finish();
         }
+    }
+}
+
+impl<Req, Resp> Drop for SessionReceiver<Req, Resp> {
+    fn drop(&mut self) {
+        // The sender half holds the control too: say it.
+        self.control.send_replace(Control::Close);
     }
 }
 

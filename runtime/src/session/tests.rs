@@ -821,3 +821,21 @@ async fn dropping_the_sender_half_finishes_the_requests() {
     let end = tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await;
     assert!(matches!(end, Ok(None)), "{end:?}");
 }
+
+#[tokio::test]
+async fn a_sender_dropped_by_a_panic_cancels_the_call_instead_of_finishing_it() {
+    let log = Log::default();
+    let session = summing_session(SessionBuilder::new(), &log, None);
+    let (sender, mut receiver) = session.split();
+    let sending = tokio::spawn(async move {
+        sender.send(1).await.expect("the session takes it");
+        sender.send(2).await.expect("the session takes it");
+        panic!("the application fails half-way through its upload");
+    });
+    assert!(sending.await.is_err(), "the sending task panicked");
+    let end = tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await;
+    // Not `Some(Ok(3))`: the server never took two requests for the stream.
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    let closed = receiver.close().await;
+    assert!(closed.status.is_none(), "{:?}", closed.status);
+}
