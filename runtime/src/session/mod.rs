@@ -110,7 +110,8 @@
 //! dropped. So after any number of reconnects the number of live tasks is back
 //! to what it was before the session, once the session has ended and the
 //! connection it used is gone or idle. The session ends — its task returns —
-//! when the application [closes](Session::close) or drops it, when it gives up,
+//! when the application [closes](Session::close) or drops it (or its
+//! [`SessionReceiver`], or drops its [`SessionSender`] in a panic), when it gives up,
 //! or when the server ends the call with `OK`.
 //!
 //! # Reconnecting and giving up
