@@ -244,10 +244,27 @@ pub(super) fn missing_blob(function: &str) -> Status {
     ))
 }
 
+/// What a function's params type must be: deserializable from JSON that is
+/// gone when the function runs, so owning its data (`String`, not `&str`;
+/// `Cow<'static, str>` works). Named so that rustc's error for a params type
+/// that borrows ("implementation of `ParamsMustOwnTheirData` is not general
+/// enough") says why. Not public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a function's params: it must implement `serde::Deserialize`",
+    label = "params are read from JSON: derive `serde::Deserialize` for this type"
+)]
+pub trait ParamsMustOwnTheirData<'json>: serde::Deserialize<'json> {}
+
+impl<'json, T: serde::Deserialize<'json>> ParamsMustOwnTheirData<'json> for T {}
+
 /// Deserializes params from JSON (empty bytes count as `null`; not public API, the
 /// `#[steadfast::service]` expansion calls it). Errors:
 /// `INVALID_ARGUMENT` naming the function, the field path and what was expected.
-pub fn parse_params<P: DeserializeOwned>(function: &str, json: &[u8]) -> Result<P, Status> {
+pub fn parse_params<P>(function: &str, json: &[u8]) -> Result<P, Status>
+where
+    P: for<'json> ParamsMustOwnTheirData<'json>,
+{
     parse_json(json).map_err(|error| {
         Status::invalid_argument(format!("invalid params for `{function}`: {error}"))
     })
