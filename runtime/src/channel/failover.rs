@@ -5,7 +5,7 @@ use std::error::Error as StdErrorTrait;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use tonic::codegen::http::{Request, Response, Uri};
 use tonic::codegen::{Bytes, Service, StdError};
 use tonic::transport::{Channel, Endpoint, Error};
 
+use super::connector::{self, Instance};
 use super::endpoint;
 
 /// How long an instance whose call failed at the transport level is left
@@ -130,7 +131,7 @@ struct Picked {
     channel: Channel,
 }
 
-struct Shared {
+pub(super) struct Shared {
     uris: Box<[Uri]>,
     channels: Box<[Channel]>,
     state: Mutex<State>,
@@ -144,20 +145,30 @@ impl Failover {
     ///
     /// Errors: no endpoints.
     pub fn new(endpoints: impl IntoIterator<Item = Endpoint>) -> Result<Failover, FailoverError> {
-        let (uris, channels): (Vec<_>, Vec<_>) = endpoints
-            .into_iter()
-            .map(|endpoint| (endpoint.uri().clone(), endpoint.connect_lazy()))
-            .unzip();
-        if channels.is_empty() {
+        let endpoints: Vec<Endpoint> = endpoints.into_iter().collect();
+        if endpoints.is_empty() {
             return Err(FailoverError::NoEndpoints);
         }
-        let state = State::new(channels.len(), COOL_OFF, MAX_COOL_OFF);
+        // Each channel's connector reports to the state a connection that
+        // could not be made or never answered (weakly: the state owns the
+        // channels).
+        let shared = Arc::new_cyclic(|shared| Shared {
+            uris: endpoints.iter().map(|e| e.uri().clone()).collect(),
+            channels: endpoints
+                .iter()
+                .enumerate()
+                .map(|(index, endpoint)| {
+                    let instance = Instance {
+                        shared: Weak::clone(shared),
+                        index,
+                    };
+                    connector::lazy(endpoint, Some(instance))
+                })
+                .collect(),
+            state: Mutex::new(State::new(endpoints.len(), COOL_OFF, MAX_COOL_OFF)),
+        });
         Ok(Failover {
-            shared: Arc::new(Shared {
-                uris: uris.into(),
-                channels: channels.into(),
-                state: Mutex::new(state),
-            }),
+            shared,
             ready: None,
         })
     }
@@ -196,7 +207,19 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn failed(&self, index: usize, epoch: u64, why: &dyn fmt::Display) {
+    /// The epoch of instance `index` now: a failure recorded with it counts
+    /// unless another outcome was recorded since.
+    pub(super) fn epoch(&self, index: usize) -> u64 {
+        self.lock()
+            .health
+            .get(index)
+            .map_or(0, |health| health.epoch)
+    }
+
+    /// A call (or a connection) made at `epoch` to instance `index` failed
+    /// at the transport level: marks it down, unless an outcome was recorded
+    /// since `epoch`.
+    pub(super) fn failed(&self, index: usize, epoch: u64, why: &dyn fmt::Display) {
         let now = Instant::now();
         if let Some(cool_off) = self.lock().failed(index, epoch, now) {
             tracing::info!(

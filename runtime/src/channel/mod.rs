@@ -1,5 +1,10 @@
 //! Channels with steadfast's defaults: connected lazily and kept alive.
 //!
+//! Every channel steadfast makes has these defaults: [`connect_lazy`] and
+//! [`connect`], the generated clients' and the macro clients' `connect` and
+//! `connect_lazy`, [`DispatchClient::connect`](crate::dispatch::DispatchClient::connect)
+//! and [`failover`].
+//!
 //! A channel from [`connect_lazy`] is built at once, before the server is up: the
 //! connection is made by the first call, and made again by the next call after
 //! it breaks (a call made while the server is down fails with `UNAVAILABLE`; a
@@ -17,18 +22,22 @@
 //! | PING timeout | [`KEEPALIVE_TIMEOUT`] (10 s) | no PING answer within it closes the connection; the next call reconnects |
 //! | PINGs while idle | on | an idle connection is the one a middlebox forgets |
 //! | TCP keepalive | [`TCP_KEEPALIVE`] (60 s) | the kernel's check, below HTTP/2 |
-//! | connect timeout | [`CONNECT_TIMEOUT`] (5 s) | a connection attempt to a black-holed address ends |
+//! | connect timeout | [`CONNECT_TIMEOUT`] (5 s) | bounds the TCP connect **and** the server's side of the HTTP/2 handshake: a connection whose server has sent nothing (not even its `SETTINGS`) within it fails, so an address that is black-holed, or a peer that accepts TCP and never speaks (a stopped process, a wedged proxy), costs a call at most 5 s and is then treated like a dead one (`UNAVAILABLE`, failover) |
 //! | `TCP_NODELAY` | on | a message that follows its headers does not wait ~40 ms for a delayed ACK |
 //! | HTTP/2 largest frame the server may send (`SETTINGS_MAX_FRAME_SIZE`) | [`MAX_FRAME_BYTES`](crate::server::MAX_FRAME_BYTES) (256 KiB; HTTP/2's default is 16 KiB) | a downloaded blob's 128 KiB chunk arrives in one DATA frame instead of eight (see [`server`](crate::server#defaults)) |
 //!
 //! Cloud load balancers and NATs drop connections idle for a few minutes without
 //! telling either end; a PING every 30 s keeps them and finds the dead ones
-//! within 40 s. A grpc-go server limits how often clients may PING (by default
+//! within 40 s (a PING not answered within [`KEEPALIVE_TIMEOUT`] fails the
+//! calls on the connection as a lost connection, `UNAVAILABLE`, and marks a
+//! [`Failover`]'s instance down). A grpc-go server limits how often clients may PING (by default
 //! once per 5 minutes, and never without a call in flight): in front of one,
 //! configure its `keepalive.EnforcementPolicy` with `MinTime` at most 30 s and
 //! `PermitWithoutStream: true`, or it answers with `GOAWAY too_many_pings`.
 //! tonic servers (and so steadfast's) accept them. Change any of them on the
-//! returned [`Endpoint`].
+//! [`Endpoint`] from [`endpoint`], and pass it to [`Failover::new`] (an
+//! `Endpoint`'s own `connect` and `connect_lazy` keep the TCP connect timeout
+//! but do not bound the handshake).
 //!
 //! # Several instances: failover
 //!
@@ -103,6 +112,7 @@
 //! `max_decoding_message_size`, or send large data as a blob
 //! ([`blob`](crate::blob)), which has no message limit.
 
+mod connector;
 mod failover;
 
 use std::time::Duration;
@@ -121,7 +131,8 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The TCP keepalive of a channel's connections.
 pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
-/// How long a channel tries to connect before the attempt fails.
+/// How long a channel tries to connect before the attempt fails; a connection
+/// whose server has sent nothing (no HTTP/2 handshake) within it fails too.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An endpoint for `dst` (a URI such as `http://10.0.0.7:50051`) with steadfast's
@@ -154,5 +165,17 @@ where
     D: TryInto<Endpoint>,
     D::Error: Into<StdError>,
 {
-    Ok(endpoint(dst)?.connect_lazy())
+    Ok(connector::lazy(&endpoint(dst)?, None))
+}
+
+/// A channel to `dst` with steadfast's [defaults](self#defaults), connected
+/// before it returns (it reconnects, like a lazy one, on the call after a
+/// break). Errors: a `dst` that is not a valid URI, or no connection within
+/// [`CONNECT_TIMEOUT`].
+pub async fn connect<D>(dst: D) -> Result<Channel, Error>
+where
+    D: TryInto<Endpoint>,
+    D::Error: Into<StdError>,
+{
+    connector::eager(&endpoint(dst)?).await
 }

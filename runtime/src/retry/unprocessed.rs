@@ -74,13 +74,18 @@ pub(crate) fn connection_lost(status: &Status) -> bool {
     causes(status).any(broke)
 }
 
-/// Whether `error` is a connection breaking: an I/O error, or an HTTP/2 I/O
-/// error or GOAWAY.
+/// Whether `error` is a connection breaking: an I/O error, an HTTP/2 I/O
+/// error or GOAWAY, or hyper's HTTP/2 keepalive timing out (a PING not
+/// answered in time: a hung peer; hyper's only timeout on a client
+/// connection, `is_timeout`).
 pub(crate) fn broke(error: &(dyn Error + 'static)) -> bool {
     error.is::<io::Error>()
         || error
             .downcast_ref::<h2::Error>()
             .is_some_and(|h2| h2.is_io() || h2.is_go_away())
+        || error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
 }
 
 /// The errors a status was made from, nearest first: the [`source`](Error::source)

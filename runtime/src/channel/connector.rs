@@ -1,0 +1,225 @@
+//! The connector of steadfast's channels: tonic's TCP connection, and a bound
+//! on the server's side of the HTTP/2 handshake.
+//!
+//! tonic's connect timeout bounds the TCP connect only, and hyper's HTTP/2
+//! client sends its requests without waiting for the server's `SETTINGS`: on
+//! a peer that accepts TCP and never speaks (a stopped process, whose kernel
+//! still accepts; a wedged proxy), a call waits for its response until the
+//! keepalive finds it, or forever without one. This connector gives such a
+//! connection the same bound as the TCP connect: when the server has sent
+//! nothing within it, reading fails with an I/O error (`TimedOut`), which
+//! breaks the connection, fails its calls as a lost connection
+//! (`UNAVAILABLE`) and, in a [`Failover`](super::Failover), marks the instance
+//! down even when every call on it has already given up at its deadline.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Weak;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+use tonic::codegen::Service;
+use tonic::codegen::http::Uri;
+use tonic::transport::{Channel, Endpoint, Error};
+
+use super::failover::Shared;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// A lazily connected channel for `endpoint` through [`Connector`].
+pub(super) fn lazy(endpoint: &Endpoint, instance: Option<Instance>) -> Channel {
+    endpoint.connect_with_connector_lazy(Connector::new(endpoint, instance))
+}
+
+/// A channel for `endpoint` through [`Connector`], connected before it returns.
+pub(super) async fn eager(endpoint: &Endpoint) -> Result<Channel, Error> {
+    endpoint
+        .connect_with_connector(Connector::new(endpoint, None))
+        .await
+}
+
+/// The instance of a [`Failover`](super::Failover) a connector connects to:
+/// where it reports a connection that could not be made or never answered.
+#[derive(Clone)]
+pub(super) struct Instance {
+    pub(super) shared: Weak<Shared>,
+    pub(super) index: usize,
+}
+
+impl Instance {
+    /// The instance's epoch now (see `Shared::failed`), if the failover still exists.
+    fn epoch(&self) -> Option<u64> {
+        Some(self.shared.upgrade()?.epoch(self.index))
+    }
+
+    fn failed(&self, epoch: Option<u64>, why: &dyn fmt::Display) {
+        if let (Some(shared), Some(epoch)) = (self.shared.upgrade(), epoch) {
+            shared.failed(self.index, epoch, why);
+        }
+    }
+}
+
+/// tonic's HTTP connector, configured from the endpoint as tonic configures
+/// its own, whose connections fail when the server sends nothing within the
+/// endpoint's connect timeout.
+struct Connector {
+    http: HttpConnector,
+    handshake: Option<Duration>,
+    instance: Option<Instance>,
+}
+
+impl Connector {
+    fn new(endpoint: &Endpoint, instance: Option<Instance>) -> Connector {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(endpoint.get_tcp_nodelay());
+        http.set_keepalive(endpoint.get_tcp_keepalive());
+        http.set_keepalive_interval(endpoint.get_tcp_keepalive_interval());
+        http.set_keepalive_retries(endpoint.get_tcp_keepalive_retries());
+        http.set_connect_timeout(endpoint.get_connect_timeout());
+        Connector {
+            http,
+            handshake: endpoint.get_connect_timeout(),
+            instance,
+        }
+    }
+}
+
+impl Service<Uri> for Connector {
+    type Response = TokioIo<Handshake>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.http.call(uri);
+        let limit = self.handshake;
+        let instance = self.instance.clone();
+        let epoch = instance.as_ref().and_then(Instance::epoch);
+        Box::pin(async move {
+            match connecting.await {
+                Ok(io) => Ok(TokioIo::new(Handshake {
+                    io: io.into_inner(),
+                    watchdog: limit.map(|limit| Watchdog {
+                        limit,
+                        timer: Box::pin(tokio::time::sleep(limit)),
+                        instance: instance.map(|instance| (instance, epoch)),
+                    }),
+                })),
+                Err(error) => {
+                    if let Some(instance) = instance {
+                        instance.failed(epoch, &error);
+                    }
+                    Err(error.into())
+                }
+            }
+        })
+    }
+}
+
+/// A TCP connection whose reads fail when the server has sent nothing within
+/// the connect timeout of the connection being made.
+pub(super) struct Handshake {
+    io: TcpStream,
+    /// Until the server's first bytes.
+    watchdog: Option<Watchdog>,
+}
+
+struct Watchdog {
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+    instance: Option<(Instance, Option<u64>)>,
+}
+
+/// The error of a connection whose server sent nothing within the connect timeout.
+#[derive(Debug)]
+struct HandshakeTimedOut(Duration);
+
+impl fmt::Display for HandshakeTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the server sent nothing within {:?} of the connection (no HTTP/2 handshake): \
+             a hung server, or not an HTTP/2 server",
+            self.0
+        )
+    }
+}
+
+impl StdError for HandshakeTimedOut {}
+
+impl AsyncRead for Handshake {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        match &read {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => self.watchdog = None,
+            Poll::Pending => {
+                if let Some(watchdog) = &mut self.watchdog
+                    && watchdog.timer.as_mut().poll(cx).is_ready()
+                {
+                    let error =
+                        io::Error::new(io::ErrorKind::TimedOut, HandshakeTimedOut(watchdog.limit));
+                    if let Some((instance, epoch)) = &watchdog.instance {
+                        instance.failed(*epoch, &error);
+                    }
+                    self.watchdog = None;
+                    return Poll::Ready(Err(error));
+                }
+            }
+            Poll::Ready(_) => {}
+        }
+        read
+    }
+}
+
+impl AsyncWrite for Handshake {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl Connection for Handshake {
+    fn connected(&self) -> Connected {
+        self.io.connected()
+    }
+}
