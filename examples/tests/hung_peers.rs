@@ -211,3 +211,39 @@ async fn a_failover_leaves_an_instance_stopped_under_a_warm_connection_when_its_
         "the call on the stopped instance fails by its keepalive, UNAVAILABLE: {failures:?}"
     );
 }
+
+/// How long a call on a connection whose server stopped may wait at the
+/// defaults: a PING every 30 s, 10 s for its answer, and room.
+const KEEPALIVE_FINDS_IT: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn a_plain_call_through_connect_to_a_server_stopped_under_it_fails_unavailable_by_keepalive()
+{
+    let (server, addr) = lab_server("stopping");
+    let mut client = LabClient::connect(uri(addr)).await.expect("connects");
+    until_answered_by(&mut client, "stopping", None, FEW_SECONDS).await;
+    signal(&server, "STOP");
+    let started = Instant::now();
+    let status = tokio::time::timeout(
+        KEEPALIVE_FINDS_IT,
+        client.who_am_i(Request::new(WhoAmIRequest {})),
+    )
+    .await
+    .expect("the keepalive ends the call")
+    .expect_err("nothing answers");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    eprintln!("failed after {:?}: {status:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_plain_call_through_connect_to_a_listener_that_never_speaks_fails_unavailable() {
+    let hung = HungListener::start().await;
+    let mut client = LabClient::connect(uri(hung.addr))
+        .await
+        .expect("TCP connects; hyper does not wait for the server's SETTINGS");
+    let status = tokio::time::timeout(FEW_SECONDS, client.who_am_i(Request::new(WhoAmIRequest {})))
+        .await
+        .expect("the connect timeout bounds the handshake")
+        .expect_err("nothing answers");
+    assert!(is_connection_lost(&status), "{status:?}");
+}

@@ -250,3 +250,27 @@ async fn a_failover_channel_needs_an_endpoint_and_valid_uris() {
         Err(channel::FailoverError::InvalidUri { index: 1, .. })
     ));
 }
+
+#[tokio::test]
+async fn a_dispatch_client_from_connect_leaves_a_listener_that_never_speaks_http2() {
+    let listener = tokio::net::TcpListener::bind(any_port())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("a bound address");
+    let hung = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut client = DispatchClient::connect(format!("http://{addr}"))
+        .await
+        .expect("TCP connects; hyper does not wait for the server's SETTINGS");
+    let status = who(&mut client).await.expect_err("nothing answers");
+    hung.abort();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with("connection lost"),
+        "bounded by the connect timeout, not the test's patience: {status:?}"
+    );
+}

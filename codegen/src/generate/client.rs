@@ -76,13 +76,15 @@ pub(crate) fn generate(
     let connect = if settings.build_transport {
         quote! {
             impl #client<#tonic::transport::Channel> {
-                /// Attempts to create a new client by connecting to a given endpoint.
+                /// A client connected to `dst` before it returns, with steadfast's
+                /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+                /// it reconnects on the call after a break.
                 pub async fn connect<D>(dst: D) -> ::core::result::Result<Self, #tonic::transport::Error>
                 where
                     D: ::core::convert::TryInto<#tonic::transport::Endpoint>,
                     D::Error: ::core::convert::Into<#tonic::codegen::StdError>,
                 {
-                    super::#wire_module::#module::#client::connect(dst).await.map(Self::wrap)
+                    #sf::channel::connect(dst).await.map(Self::new)
                 }
 
                 /// A client whose channel connects on its first call, so it can be made

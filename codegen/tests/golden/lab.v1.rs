@@ -469,7 +469,9 @@ pub mod lab_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl LabClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -484,7 +486,7 @@ pub mod lab_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::lab_wire::lab_client::LabClient::connect(dst).await.map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;

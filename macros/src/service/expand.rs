@@ -334,7 +334,9 @@ fn client(plan: &Plan<'_>) -> TokenStream {
         }
 
         impl #client<#tonic::transport::Channel> {
-            /// Connects to `dst` (eagerly, like a tonic-generated client's `connect`).
+            /// Connects to `dst` (eagerly, like a tonic-generated client's `connect`),
+            /// with steadfast's channel defaults (`steadfast::channel`: keepalive,
+            /// connect timeout).
             pub async fn connect<D>(dst: D) -> ::core::result::Result<Self, #tonic::transport::Error>
             where
                 D: ::core::convert::TryInto<#tonic::transport::Endpoint>,

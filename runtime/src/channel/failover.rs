@@ -138,7 +138,9 @@ pub(super) struct Shared {
 }
 
 impl Failover {
-    /// A failover channel over `endpoints`, used as given (see
+    /// A failover channel over `endpoints`, used as given (their TCP,
+    /// keepalive and HTTP/2 settings, their connect timeout bounding the
+    /// handshake too; a `local_address` is not kept) (see
     /// [`endpoint`](super::endpoint) for one with steadfast's defaults), each
     /// connected lazily, in the order given: the first is preferred. Must be
     /// called inside a tokio runtime.

@@ -74,11 +74,16 @@
 //! 2. An instance is marked **down** when a call on it fails at the transport
 //!    level: the connection could not be made (refused, timed out after
 //!    [`CONNECT_TIMEOUT`]), or it broke before the response (an I/O error, an
-//!    HTTP/2 `GOAWAY`, a call hyper dropped unsent because the connection
-//!    closed), or during the response body (an instance killed during a
-//!    stream). A status the server sent, a stream it refused (`REFUSED_STREAM`)
-//!    or a deadline does not mark it down. The calls in flight when it died
-//!    count as one failure.
+//!    HTTP/2 `GOAWAY`, a PING unanswered within [`KEEPALIVE_TIMEOUT`], a call
+//!    hyper dropped unsent because the connection closed), or during the
+//!    response body (an instance killed during a stream). It is also marked
+//!    down, whether or not a call is still waiting on it, when a connection to
+//!    it cannot be made or its server sends nothing (no HTTP/2 handshake)
+//!    within [`CONNECT_TIMEOUT`]: a hung instance (a stopped process, a
+//!    listener that accepts and never speaks) is left within about 5 s even by
+//!    calls whose deadlines are shorter. A status the server sent, a stream it
+//!    refused (`REFUSED_STREAM`) or a call's deadline does not mark it down.
+//!    The calls in flight when it died count as one failure.
 //! 3. A down instance is left alone for its **cool-off**: [`COOL_OFF`] (1 s)
 //!    after its first failure, doubling with each further failure in a row up
 //!    to [`MAX_COOL_OFF`] (30 s) ([`Failover::cool_off`] changes both); a

@@ -59,14 +59,15 @@ pub struct DispatchClient<T> {
 }
 
 impl DispatchClient<Channel> {
-    /// Connects to `dst` (eagerly, like a tonic-generated client's `connect`).
+    /// Connects to `dst` (eagerly, like a tonic-generated client's `connect`),
+    /// with steadfast's [channel defaults](crate::channel#defaults) (keepalive,
+    /// connect timeout).
     pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
     where
         D: TryInto<Endpoint>,
         D::Error: Into<StdError>,
     {
-        let channel = Endpoint::new(dst)?.connect().await?;
-        Ok(Self::new(channel))
+        Ok(Self::new(crate::channel::connect(dst).await?))
     }
 }
 

@@ -853,7 +853,9 @@ pub mod store_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl StoreClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -868,9 +870,7 @@ pub mod store_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::store_wire::store_client::StoreClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -3975,7 +3975,9 @@ pub mod mirror_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl MirrorClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -3990,9 +3992,7 @@ pub mod mirror_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::mirror_wire::mirror_client::MirrorClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;

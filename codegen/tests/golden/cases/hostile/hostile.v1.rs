@@ -368,7 +368,9 @@ pub mod lab_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl LabClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -383,7 +385,7 @@ pub mod lab_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::lab_wire::lab_client::LabClient::connect(dst).await.map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -2659,7 +2661,9 @@ pub mod lab_wire_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl LabWireClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -2674,9 +2678,7 @@ pub mod lab_wire_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::lab_wire_wire::lab_wire_client::LabWireClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -3692,7 +3694,9 @@ pub mod other_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl OtherClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -3707,9 +3711,7 @@ pub mod other_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::other_wire::other_client::OtherClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -4736,7 +4738,9 @@ pub mod second_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl SecondClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -4751,9 +4755,7 @@ pub mod second_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::second_wire::second_client::SecondClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;

@@ -163,7 +163,9 @@ pub mod reader_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl ReaderClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -178,9 +180,7 @@ pub mod reader_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::reader_wire::reader_client::ReaderClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -1562,7 +1562,9 @@ pub mod writer_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl WriterClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -1577,9 +1579,7 @@ pub mod writer_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::writer_wire::writer_client::WriterClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;

@@ -76,7 +76,9 @@ pub mod shop_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl ShopClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -91,7 +93,7 @@ pub mod shop_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::shop_wire::shop_client::ShopClient::connect(dst).await.map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;

@@ -310,7 +310,9 @@ pub mod tuned_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl TunedClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -325,9 +327,7 @@ pub mod tuned_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::tuned_wire::tuned_client::TunedClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;

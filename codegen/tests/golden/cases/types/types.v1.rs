@@ -283,7 +283,9 @@ pub mod types_client {
         retry: ::steadfast::retry::ClientRetry,
     }
     impl TypesClient<::steadfast::__private::tonic::transport::Channel> {
-        /// Attempts to create a new client by connecting to a given endpoint.
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
         ) -> ::core::result::Result<
@@ -298,9 +300,7 @@ pub mod types_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            super::types_wire::types_client::TypesClient::connect(dst)
-                .await
-                .map(Self::wrap)
+            ::steadfast::channel::connect(dst).await.map(Self::new)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
