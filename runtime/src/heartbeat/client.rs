@@ -41,6 +41,7 @@ pub struct CallOptions {
     liveness: Option<Duration>,
     on_progress: Option<ProgressFn>,
     blob_limits: Option<BlobLimits>,
+    wait_for_ready: Option<bool>,
 }
 
 impl fmt::Debug for CallOptions {
@@ -52,6 +53,7 @@ impl fmt::Debug for CallOptions {
                 &self.on_progress.as_ref().map(|_| "Fn(&Heartbeat)"),
             )
             .field("blob_limits", &self.blob_limits)
+            .field("wait_for_ready", &self.wait_for_ready)
             .finish()
     }
 }
@@ -106,6 +108,22 @@ impl CallOptions {
     pub fn blob_limits(mut self, limits: BlobLimits) -> Self {
         self.blob_limits = Some(limits);
         self
+    }
+
+    /// Whether this call waits for a server to be ready (gRPC's
+    /// wait-for-ready): when no connection can be made, it tries again with
+    /// backoff, without spending retry attempts, until a server takes it or
+    /// its deadline passes. Wins over the client's `wait_for_ready` and the
+    /// service config's `waitForReady`; default: theirs, else no. See
+    /// [`retry`](crate::retry#wait-for-ready).
+    pub fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = Some(wait);
+        self
+    }
+
+    /// What [`wait_for_ready`](Self::wait_for_ready) set, if anything.
+    pub(crate) fn waits_for_ready(&self) -> Option<bool> {
+        self.wait_for_ready
     }
 
     /// Stores these options in the request's extensions, where the generated client

@@ -13,7 +13,7 @@ use super::policy::RetryPolicy;
 use super::pushback::{Pushback, set_previous_attempts};
 use super::rng::{FastRng, Rng};
 use super::throttle::RetryThrottle;
-use super::unprocessed::{causes, connection_lost, unprocessed};
+use super::unprocessed::{causes, connection_lost, not_ready, unprocessed};
 
 /// One call made with retries: its policy, throttle, deadline and whether it is
 /// idempotent. [`run`](Self::run) makes the attempts. The rules are in the
@@ -53,6 +53,7 @@ pub struct Call<G = FastRng> {
     throttle: Option<RetryThrottle>,
     deadline: Option<Instant>,
     idempotent: bool,
+    wait_for_ready: bool,
     rng: G,
 }
 
@@ -65,6 +66,7 @@ impl Call {
             throttle: None,
             deadline: None,
             idempotent: false,
+            wait_for_ready: false,
             rng: FastRng::new(),
         }
     }
@@ -91,6 +93,17 @@ impl<G: Rng> Call<G> {
         self.deadline(deadline)
     }
 
+    /// Whether the call waits for a server to be ready (default `false`): an
+    /// attempt that finds no server (no connection could be made, or the
+    /// connection closed before the request was sent) is made again after the
+    /// policy's backoff, without counting as an attempt, until one reaches a
+    /// server or the deadline passes (`DEADLINE_EXCEEDED`). gRPC's
+    /// wait-for-ready; see the [module docs](super#wait-for-ready).
+    pub fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = wait;
+        self
+    }
+
     /// The throttle of the channel the call goes through (`None`: not
     /// throttled, the default).
     pub fn throttle(mut self, throttle: impl Into<Option<RetryThrottle>>) -> Self {
@@ -105,6 +118,7 @@ impl<G: Rng> Call<G> {
             throttle: self.throttle,
             deadline: self.deadline,
             idempotent: self.idempotent,
+            wait_for_ready: self.wait_for_ready,
             rng,
         }
     }
@@ -138,6 +152,8 @@ impl<G: Rng> Call<G> {
             call: self,
             number: 0,
             backoff_retry: 0,
+            waits: 0,
+            resendable: true,
             committed: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -224,6 +240,10 @@ pub(crate) struct Attempts<G = FastRng> {
     committed: Arc<AtomicBool>,
     /// The most attempts this call may make: the policy's, or fewer.
     limit: u32,
+    /// Waits for a server to be ready so far: their backoff's exponent.
+    waits: u32,
+    /// The request can be made again (wait-for-ready needs it).
+    resendable: bool,
 }
 
 impl<G: Rng> Attempts<G> {
@@ -250,9 +270,23 @@ impl<G: Rng> Attempts<G> {
         self.number >= self.limit
     }
 
-    /// No attempt after the current one (its request cannot be made again).
+    /// No retry after the current attempt (a wait for a server to be ready
+    /// may still make it again).
     pub(crate) fn make_last(&mut self) {
         self.limit = self.number;
+    }
+
+    /// The current attempt's request cannot be made again: no retry, and no
+    /// wait for a server to be ready, after it.
+    pub(crate) fn cannot_resend(&mut self) {
+        self.make_last();
+        self.resendable = false;
+    }
+
+    /// Whether a failed attempt that found no server would be made again
+    /// (wait-for-ready), so its request must be kept even on the last attempt.
+    pub(crate) fn may_wait(&self) -> bool {
+        self.call.wait_for_ready && self.resendable
     }
 
     /// Runs one attempt's future, dropping it when the deadline passes. The
@@ -311,6 +345,9 @@ impl<G: Rng> Attempts<G> {
             ))));
         }
         let committed = self.committed.load(Ordering::Acquire);
+        if !committed && self.may_wait() && not_ready(&status) {
+            return self.wait_for_ready(status).await;
+        }
         let Some(delay) = self
             .call
             .retry_delay(&status, committed, &mut self.backoff_retry)
@@ -340,6 +377,40 @@ impl<G: Rng> Attempts<G> {
         );
         tokio::time::sleep(delay).await;
         ControlFlow::Continue(())
+    }
+
+    /// The attempt found no server and the call waits for one to be ready:
+    /// the attempt is not counted, and the next one starts after the policy's
+    /// backoff (its exponent counting the waits), or the call fails with
+    /// `DEADLINE_EXCEEDED` at its deadline.
+    async fn wait_for_ready<R>(&mut self, status: Status) -> ControlFlow<Result<R, Status>> {
+        self.number -= 1;
+        self.waits = self.waits.saturating_add(1);
+        let delay = self.call.policy.backoff(self.waits, &mut self.call.rng);
+        let wake = Instant::now().checked_add(delay);
+        match self.call.deadline {
+            Some(deadline) if wake.is_none_or(|wake| wake >= deadline) => {
+                tokio::time::sleep_until(deadline).await;
+                let status = crate::status::from_transport(status);
+                ControlFlow::Break(Err(Status::deadline_exceeded(format!(
+                    "deadline exceeded while waiting for the server to be ready \
+                     (wait-for-ready, {} tries); the last one failed with {:?}: {}",
+                    self.waits,
+                    status.code(),
+                    status.message()
+                ))))
+            }
+            _ => {
+                tracing::debug!(
+                    waits = self.waits,
+                    ?delay,
+                    %status,
+                    "waiting for the server to be ready"
+                );
+                tokio::time::sleep(delay).await;
+                ControlFlow::Continue(())
+            }
+        }
     }
 }
 

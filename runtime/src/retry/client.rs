@@ -12,6 +12,7 @@ use super::call::{Attempts, Call};
 use super::config::ServiceConfig;
 use super::policy::RetryPolicy;
 use super::throttle::RetryThrottle;
+use crate::CallOptions;
 use crate::blob::BlobSource;
 use crate::heartbeat::deadline::Deadline;
 
@@ -42,6 +43,7 @@ pub struct ClientRetry {
     every: Option<RetryPolicy>,
     config: Option<Arc<ServiceConfig>>,
     throttle: Option<RetryThrottle>,
+    wait_for_ready: Option<bool>,
 }
 
 impl ClientRetry {
@@ -60,9 +62,33 @@ impl ClientRetry {
         self.config = Some(Arc::new(config.clone()));
     }
 
-    /// No retries: every call makes one attempt.
+    /// No retries: every call makes one attempt (which still waits for a
+    /// server to be ready if the call [waits for ready](Self::set_wait_for_ready)).
     pub fn disable(&mut self) {
         self.disabled = true;
+    }
+
+    /// Whether calls wait for a server to be ready (gRPC's wait-for-ready,
+    /// see the [module docs](super#wait-for-ready)), over the service
+    /// config's `waitForReady`; a call's
+    /// [`CallOptions::wait_for_ready`](crate::CallOptions::wait_for_ready)
+    /// wins over both. Default: no.
+    pub fn set_wait_for_ready(&mut self, wait: bool) {
+        self.wait_for_ready = Some(wait);
+    }
+
+    /// Whether calls of `service`/`method` wait for a server to be ready,
+    /// unless a call says otherwise: [`set_wait_for_ready`](Self::set_wait_for_ready),
+    /// else the service config's `waitForReady` for the method, else `false`.
+    pub fn wait_for_ready_for(&self, service: &str, method: &str) -> bool {
+        self.wait_for_ready
+            .or_else(|| {
+                self.config
+                    .as_ref()?
+                    .method_config(service, method)?
+                    .wait_for_ready()
+            })
+            .unwrap_or(false)
     }
 
     /// The policy of `service`/`method` (a full service name, such as
@@ -186,8 +212,13 @@ impl<M: Clone> Retrying<M> {
         let timeout = Deadline::from_metadata(&metadata)
             .map(|deadline| deadline.timeout)
             .or_else(|| retry.timeout_for(method.service, method.method));
+        let wait_for_ready = extensions
+            .get::<CallOptions>()
+            .and_then(CallOptions::waits_for_ready)
+            .unwrap_or_else(|| retry.wait_for_ready_for(method.service, method.method));
         let mut call = Call::new(policy.clone().unwrap_or_default())
             .idempotent(method.idempotent)
+            .wait_for_ready(wait_for_ready)
             .throttle(retry.throttle.clone());
         if let Some(timeout) = timeout {
             call = call.timeout(timeout);
@@ -215,12 +246,13 @@ impl<M: Clone> Retrying<M> {
     /// has passed.
     pub fn request(&mut self) -> Result<Request<M>, Status> {
         let attempt = self.attempts.start()?;
-        let (metadata, extensions, message) = if self.attempts.is_last() {
-            self.parts.take()
-        } else {
-            self.parts.clone()
-        }
-        .ok_or_else(|| Status::internal("steadfast: a retried call has no request left"))?;
+        let (metadata, extensions, message) =
+            if self.attempts.is_last() && !self.attempts.may_wait() {
+                self.parts.take()
+            } else {
+                self.parts.clone()
+            }
+            .ok_or_else(|| Status::internal("steadfast: a retried call has no request left"))?;
         let mut request = Request::from_parts(metadata, extensions, message);
         attempt.prepare(&mut request);
         Ok(request)
@@ -229,7 +261,7 @@ impl<M: Clone> Retrying<M> {
     /// [`request`](Self::request), with the blob to send after it.
     pub fn request_with_blob(&mut self) -> Result<(Request<M>, BlobSource), Status> {
         let request = self.request()?;
-        let copy = if self.attempts.is_last() {
+        let copy = if self.attempts.is_last() && !self.attempts.may_wait() {
             None
         } else {
             self.blob.as_ref().and_then(BlobSource::try_clone)
@@ -237,7 +269,7 @@ impl<M: Clone> Retrying<M> {
         let blob = match copy {
             Some(copy) => copy,
             None => {
-                self.attempts.make_last();
+                self.attempts.cannot_resend();
                 self.blob
                     .take()
                     .ok_or_else(|| Status::internal("steadfast: a retried call has no blob left"))?

@@ -14,9 +14,9 @@ use super::throttle::RetryThrottle;
 /// The retry settings of a gRPC service config (the JSON that grpc-go, grpcio
 /// and grpc-java read), so that a team can reuse the config it already has.
 ///
-/// Read: `methodConfig[]` with its `name[]`, `retryPolicy` and `timeout`, and
-/// `retryThrottling`. Everything else (`loadBalancingConfig`, `waitForReady`,
-/// message size limits, ...) is ignored; so is a `hedgingPolicy`, which
+/// Read: `methodConfig[]` with its `name[]`, `retryPolicy`, `timeout` and
+/// `waitForReady`, and `retryThrottling`. Everything else
+/// (`loadBalancingConfig`, message size limits, ...) is ignored; so is a `hedgingPolicy`, which
 /// steadfast does not implement (with a warning in the log).
 ///
 /// A method's config is found as gRPC finds it: the entry naming the service
@@ -62,6 +62,7 @@ pub struct ServiceConfig {
 pub struct MethodConfig {
     retry_policy: Option<RetryPolicy>,
     timeout: Option<Duration>,
+    wait_for_ready: Option<bool>,
 }
 
 impl MethodConfig {
@@ -73,6 +74,13 @@ impl MethodConfig {
     /// Its `timeout`: the deadline of a call that sets none.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// Its `waitForReady`: whether a call waits for a server to be ready
+    /// (see the [module docs](super#wait-for-ready)) unless the client or the
+    /// call says otherwise.
+    pub fn wait_for_ready(&self) -> Option<bool> {
+        self.wait_for_ready
     }
 }
 
@@ -218,6 +226,8 @@ struct RawMethodConfig {
     hedging_policy: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     timeout: Option<JsonDuration>,
+    #[serde(default)]
+    wait_for_ready: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +280,7 @@ impl RawConfig {
                     .map(|p| p.validate(&format!("{at}.retryPolicy")))
                     .transpose()?,
                 timeout: entry.timeout.map(|t| t.0),
+                wait_for_ready: entry.wait_for_ready,
             };
             for (j, name) in names.into_iter().enumerate() {
                 let name_at = format!("{at}.name[{j}]");

@@ -54,6 +54,36 @@
 //! retried returns the last attempt's status unchanged; a success gives its
 //! tokens back to the throttle.
 //!
+//! # Wait-for-ready
+//!
+//! By default a call that finds no server fails fast: it is retried as rule 2
+//! says, at most [`RetryPolicy::max_attempts`] times, so a restart longer than
+//! the backoff (about 1.5 s at the defaults) fails it with `UNAVAILABLE`. A call
+//! that **waits for ready** (gRPC's wait-for-ready: grpc-go's
+//! `WaitForReady(true)`, Python's `wait_for_ready=True`) instead waits out an
+//! outage of any length: an attempt that finds no server (no connection could
+//! be made, or the connection closed before the request was sent) is made again,
+//! reconnecting, after the policy's backoff (its exponent counting the waits, so
+//! at most `maxBackoff` apart), and **is not counted** as an attempt, nor as a
+//! failure for throttling, until one reaches a server or the call's deadline
+//! passes: then `DEADLINE_EXCEEDED` ("deadline exceeded while waiting for the
+//! server to be ready"), at the deadline. Without a deadline it waits as long as
+//! it takes: give such calls a deadline. Once an attempt has reached a server,
+//! the retry rules above apply as usual.
+//!
+//! Ask for it, the first that applies: per call with
+//! [`CallOptions::wait_for_ready`](crate::CallOptions::wait_for_ready); per
+//! client with a generated client's `wait_for_ready(true)`
+//! ([`ClientRetry::set_wait_for_ready`]); per method with the service config's
+//! `waitForReady` ([`MethodConfig::wait_for_ready`]); else a call does not wait.
+//! [`Call::wait_for_ready`] is the same for a [`Call`]. Sessions and resuming
+//! streams wait for ready when their builder asks
+//! ([`SessionBuilder::wait_for_ready`](crate::session::SessionBuilder::wait_for_ready)),
+//! as a generated client's sessions do when the client waits for ready: a
+//! reconnect that finds no server then does not count towards giving up. A call
+//! whose request blob cannot be copied waits for nothing: its one attempt sent
+//! the source.
+//!
 //! # Backoff
 //!
 //! Retry `n` (`n` = 1 before the second attempt) waits a uniformly random time
@@ -114,4 +144,4 @@ pub use throttle::RetryThrottle;
 #[cfg(test)]
 pub(crate) use unprocessed::canceled_before_sent;
 pub use unprocessed::{Unprocessed, unprocessed};
-pub(crate) use unprocessed::{broke, causes, connection_lost};
+pub(crate) use unprocessed::{broke, causes, connection_lost, not_ready};

@@ -65,6 +65,17 @@ pub fn unprocessed(status: &Status) -> Option<Unprocessed> {
     })
 }
 
+/// Whether `status` says that no server took the call: no connection could be
+/// made ([`Unprocessed::NotConnected`]), or the connection closed before the
+/// request was sent ([`Unprocessed::NotSent`]). What a wait-for-ready call
+/// waits out (see the [module docs](super#wait-for-ready)).
+pub(crate) fn not_ready(status: &Status) -> bool {
+    matches!(
+        unprocessed(status),
+        Some(Unprocessed::NotConnected | Unprocessed::NotSent)
+    )
+}
+
 /// Whether tonic made `status` from a broken connection rather than the
 /// server sending it: an I/O error, or an HTTP/2 I/O error or GOAWAY, in its
 /// source chain. (A server killed during a call gives `UNKNOWN` "h2 protocol

@@ -81,6 +81,8 @@ pub struct SessionBuilder<Req, Resp> {
     capacity: usize,
     ack: Option<Ack<Req, Resp>>,
     rng: Box<dyn Rng>,
+    /// `None`: the generated client's setting, or no.
+    wait_for_ready: Option<bool>,
 }
 
 impl<Req, Resp> fmt::Debug for SessionBuilder<Req, Resp> {
@@ -118,6 +120,7 @@ where
             capacity: DEFAULT_OUTBOX_CAPACITY,
             ack: None,
             rng: Box::new(FastRng::new()),
+            wait_for_ready: None,
         }
     }
 
@@ -133,6 +136,26 @@ where
     #[doc(hidden)]
     pub fn default_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy.get_or_insert(policy);
+        self
+    }
+
+    /// Whether a reconnect waits for a server to be ready (gRPC's
+    /// wait-for-ready): an attempt that finds no server (the connection is
+    /// refused, or closes before the call is sent) is made again after the
+    /// policy's backoff and does not count towards giving up, so the session
+    /// outlasts a server restart of any length. Default: a generated client's
+    /// `wait_for_ready` setting for `<method>_session`, else no. See
+    /// [`retry`](crate::retry#wait-for-ready).
+    pub fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = Some(wait);
+        self
+    }
+
+    /// `wait`, unless [`wait_for_ready`](Self::wait_for_ready) was set (what a
+    /// generated client's `<method>_session` calls with the client's setting).
+    #[doc(hidden)]
+    pub fn default_wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready.get_or_insert(wait);
         self
     }
 
@@ -254,7 +277,8 @@ where
         let end = Arc::new(OnceLock::new());
         let supervisor = Supervisor::new(
             ack,
-            Reconnect::new(self.policy.unwrap_or_default(), self.rng, events.sender()),
+            Reconnect::new(self.policy.unwrap_or_default(), self.rng, events.sender())
+                .wait_for_ready(self.wait_for_ready.unwrap_or(false)),
             opener,
             Arc::clone(&buffer),
             responses_tx,

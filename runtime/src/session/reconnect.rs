@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use tonic::Status;
 
 use super::event::Event;
-use crate::retry::{Pushback, RetryPolicy, Rng, connection_lost, unprocessed};
+use crate::retry::{Pushback, RetryPolicy, Rng, connection_lost, not_ready, unprocessed};
 
 /// The attempts of one reconnecting call, and the events they make.
 pub(crate) struct Reconnect {
@@ -23,6 +23,11 @@ pub(crate) struct Reconnect {
     connected_once: bool,
     /// Consecutive failed attempts since the last one that made progress.
     failures: u32,
+    /// Wait for a server to be ready: an attempt that finds none is not a
+    /// failure ([`crate::retry#wait-for-ready`]).
+    wait_for_ready: bool,
+    /// Attempts in a row that found no server, while waiting for ready.
+    waits: u32,
 }
 
 impl Reconnect {
@@ -38,7 +43,16 @@ impl Reconnect {
             attempt: 0,
             connected_once: false,
             failures: 0,
+            wait_for_ready: false,
+            waits: 0,
         }
+    }
+
+    /// Waits for a server to be ready (`wait`) instead of counting an attempt
+    /// that finds none as a failure.
+    pub(crate) fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = wait;
+        self
     }
 
     /// Starts the next attempt and returns its number, from 1.
@@ -50,6 +64,7 @@ impl Reconnect {
     /// The current attempt got response headers: [`Event::Connected`] the
     /// first time, [`Event::Reconnected`] after.
     pub(crate) fn connected(&mut self) {
+        self.waits = 0;
         let attempt = self.attempt;
         let _ = self.events.send(if self.connected_once {
             Event::Reconnected { attempt }
@@ -72,7 +87,9 @@ impl Reconnect {
     /// [`give_up`](Self::give_up)): a failure the policy does not retry (and
     /// that is neither [`unprocessed`] nor a [lost connection](connection_lost)),
     /// a pushback asking to stop, or [`RetryPolicy::max_attempts`] failures in
-    /// a row.
+    /// a row. An attempt that found no server is no failure when waiting for
+    /// ready ([`wait_for_ready`](Self::wait_for_ready)): the delay is then
+    /// the backoff for the count of such attempts in a row.
     pub(crate) fn failed(
         &mut self,
         status: &Status,
@@ -80,6 +97,13 @@ impl Reconnect {
         progressed: bool,
     ) -> Option<Duration> {
         self.disconnected(status, connected);
+        if self.wait_for_ready && !connected && not_ready(status) {
+            self.waits = self.waits.saturating_add(1);
+            let delay = self.policy.backoff(self.waits, &mut *self.rng);
+            let (attempt, waits) = (self.attempt, self.waits);
+            tracing::debug!(attempt, waits, ?delay, %status, "waiting for the server to be ready");
+            return Some(delay);
+        }
         if progressed {
             self.failures = 0;
         }

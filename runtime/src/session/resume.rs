@@ -30,6 +30,7 @@ type Resume<Req, Resp> = Box<dyn FnMut(&Req, &Resp) -> Option<Req> + Send>;
 pub struct ResumeBuilder<Req, Resp> {
     policy: RetryPolicy,
     rng: Box<dyn Rng>,
+    wait_for_ready: bool,
     types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -49,6 +50,15 @@ where
     /// The randomness of the backoff jitter (default a fresh [`FastRng`]).
     pub fn rng(mut self, rng: impl Rng + 'static) -> Self {
         self.rng = Box::new(rng);
+        self
+    }
+
+    /// Whether a reconnect waits for a server to be ready (default no): an
+    /// attempt that finds no server is made again after the policy's backoff
+    /// and does not count towards giving up; the deadline still bounds the
+    /// whole call. See [`retry`](crate::retry#wait-for-ready).
+    pub fn wait_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = wait;
         self
     }
 
@@ -132,7 +142,8 @@ where
             state: State::Done,
             connected: false,
             progressed: false,
-            reconnect: Reconnect::new(self.policy, self.rng, events.sender()),
+            reconnect: Reconnect::new(self.policy, self.rng, events.sender())
+                .wait_for_ready(self.wait_for_ready),
             events,
         };
         stream.start_attempt();
@@ -226,6 +237,7 @@ where
         ResumeBuilder {
             policy,
             rng: Box::new(FastRng::new()),
+            wait_for_ready: false,
             types: PhantomData,
         }
     }

@@ -265,3 +265,49 @@ fn malformed_json_values_name_their_field_too() {
         assert!(error.to_string().starts_with("service config: "), "{error}");
     }
 }
+
+#[test]
+fn wait_for_ready_is_read_by_name_and_a_client_setting_wins() {
+    let config = ServiceConfig::from_json(
+        r#"{
+          "methodConfig": [
+            { "name": [{ "service": "lab.v1.Lab" }], "waitForReady": true },
+            { "name": [{ "service": "lab.v1.Lab", "method": "Fast" }], "waitForReady": false },
+            { "name": [{ "service": "other.Svc" }] }
+          ]
+        }"#,
+    )
+    .expect("valid");
+    let waits = |service, method| {
+        config
+            .method_config(service, method)
+            .and_then(|c| c.wait_for_ready())
+    };
+    assert_eq!(waits("lab.v1.Lab", "Sleep"), Some(true));
+    assert_eq!(waits("lab.v1.Lab", "Fast"), Some(false));
+    assert_eq!(waits("other.Svc", "Any"), None);
+    let error = ServiceConfig::from_json(
+        r#"{"methodConfig": [{"name": [{"service": "a"}], "waitForReady": "yes"}]}"#,
+    )
+    .expect_err("not a bool");
+    assert_eq!(error.path(), "methodConfig[0].waitForReady");
+
+    let mut retry = crate::retry::ClientRetry::default();
+    assert!(
+        !retry.wait_for_ready_for("lab.v1.Lab", "Sleep"),
+        "off by default"
+    );
+    retry.set_service_config(&config);
+    assert!(retry.wait_for_ready_for("lab.v1.Lab", "Sleep"));
+    assert!(!retry.wait_for_ready_for("lab.v1.Lab", "Fast"));
+    retry.set_wait_for_ready(true);
+    assert!(
+        retry.wait_for_ready_for("lab.v1.Lab", "Fast"),
+        "the client's setting wins"
+    );
+    retry.disable();
+    assert!(
+        retry.wait_for_ready_for("other.Svc", "Any"),
+        "kept without retries"
+    );
+}

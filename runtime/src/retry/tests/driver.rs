@@ -446,3 +446,79 @@ async fn a_pushback_beyond_the_deadline_ends_the_call_at_once() {
     assert_eq!(seen.starts.len(), 1);
     assert_eq!(start.elapsed(), ms(10));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_waits_for_ready_outlasts_an_outage_without_spending_attempts() {
+    // 20 refused connections: four times what the policy allows.
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let call = Call::new(policy(5)).wait_for_ready(true).rng(Half);
+    let (result, seen) = run(call, Duration::ZERO, |_| {
+        match tries.fetch_add(1, Ordering::SeqCst) {
+            0..20 => Err(connection_refused()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    result.expect("the server came up");
+    assert_eq!(seen.starts.len(), 21);
+    assert!(
+        seen.previous.iter().all(Option::is_none),
+        "no attempt spent before one reached a server: {:?}",
+        seen.previous
+    );
+    // Backoff caps 100, 200, 400, 800 ms, then 1 s: half of each.
+    assert_eq!(seen.starts[4], ms(50 + 100 + 200 + 400));
+    assert_eq!(
+        seen.starts[20] - seen.starts[19],
+        ms(500),
+        "at most maxBackoff apart"
+    );
+
+    // Without it, the same outage fails the call after 5 attempts.
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let call = Call::new(policy(5)).rng(Half);
+    let (result, seen) = run(call, Duration::ZERO, |_| {
+        match tries.fetch_add(1, Ordering::SeqCst) {
+            0..20 => Err(connection_refused()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    assert_eq!(result.expect_err("gave up").code(), Code::Unavailable);
+    assert_eq!(seen.starts.len(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_waits_for_ready_fails_with_deadline_exceeded_at_its_deadline() {
+    let start = Instant::now();
+    let call = Call::new(policy(5))
+        .wait_for_ready(true)
+        .timeout(Duration::from_secs(2))
+        .rng(Half);
+    let (result, seen) = run(call, Duration::ZERO, |_| Err(connection_refused())).await;
+    let status = result.expect_err("no server");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("waiting for the server to be ready"),
+        "{status:?}"
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(2), "at its deadline");
+    assert!(seen.starts.len() > 5, "{:?}", seen.starts);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_waits_for_ready_is_retried_by_the_rules_once_it_reached_a_server() {
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let call = Call::new(policy(5)).wait_for_ready(true).rng(Half);
+    let (result, seen) = run(call, Duration::ZERO, |_| {
+        match tries.fetch_add(1, Ordering::SeqCst) {
+            0..3 => Err(connection_refused()),
+            _ => Err(Status::unavailable("down")),
+        }
+    })
+    .await;
+    assert_eq!(result.expect_err("not idempotent").message(), "down");
+    assert_eq!(seen.starts.len(), 4, "three waits, one attempt");
+}
