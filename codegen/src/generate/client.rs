@@ -195,6 +195,16 @@ pub(crate) fn generate(
                     self
                 }
 
+                /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+                /// a call that finds no server tries again with backoff, without
+                /// spending retry attempts, until a server takes it or its deadline
+                /// passes; sessions reconnect the same way. Over the service config's
+                /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+                pub fn wait_for_ready(mut self, wait: bool) -> Self {
+                    self.retry.set_wait_for_ready(wait);
+                    self
+                }
+
                 #codec_settings
 
                 #(#calls)*
@@ -231,10 +241,11 @@ fn session(
         )
     };
     let doc = format!(
-        " A reconnecting session of [`{}`](Self::{}): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`]({sf_doc}::session)). {shape} It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.",
+        " A reconnecting session of [`{}`](Self::{}): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`]({sf_doc}::session)). {shape} It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.",
         m.original.name, m.original.name
     );
     let method = retry_method(m, model, settings);
+    let (service_name, method_name) = (model.full_name(), &m.model.proto_name);
     quote! {
         #[doc = #doc]
         #deprecated
@@ -243,8 +254,9 @@ fn session(
             session: #sf::session::SessionBuilder<#request, #response>,
         ) -> #sf::session::Session<#request, #response> {
             let policy = #sf::__private::session_policy(&self.retry, #method);
+            let wait_for_ready = self.retry.wait_for_ready_for(#service_name, #method_name);
             let client = ::core::clone::Clone::clone(self);
-            session.default_policy(policy).#open(move |requests| {
+            session.default_policy(policy).default_wait_for_ready(wait_for_ready).#open(move |requests| {
                 let mut client = ::core::clone::Clone::clone(&client);
                 async move { client.#ident(requests.into_request()).await }
             })

@@ -614,6 +614,15 @@ pub mod lab_client {
             self.retry.disable();
             self
         }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
+            self
+        }
         /// Compresses requests with the given encoding.
         #[must_use]
         pub fn send_compressed(
@@ -1057,7 +1066,7 @@ pub mod lab_client {
                     resume,
                 )
         }
-        /// A reconnecting session of [`count`](Self::count): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
+        /// A reconnecting session of [`count`](Self::count): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.
         pub fn count_session(
             &self,
             session: ::steadfast::session::SessionBuilder<super::Tick, super::TickCount>,
@@ -1071,15 +1080,17 @@ pub mod lab_client {
                     idempotent: false,
                 },
             );
+            let wait_for_ready = self.retry.wait_for_ready_for("lab.v1.Lab", "Count");
             let client = ::core::clone::Clone::clone(self);
             session
                 .default_policy(policy)
+                .default_wait_for_ready(wait_for_ready)
                 .open_client_streaming(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
                     async move { client.count(requests.into_request()).await }
                 })
         }
-        /// A reconnecting session of [`echo`](Self::echo): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method; pass `SessionBuilder::new()` for the defaults.
+        /// A reconnecting session of [`echo`](Self::echo): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.
         pub fn echo_session(
             &self,
             session: ::steadfast::session::SessionBuilder<super::Tick, super::Tick>,
@@ -1093,9 +1104,11 @@ pub mod lab_client {
                     idempotent: false,
                 },
             );
+            let wait_for_ready = self.retry.wait_for_ready_for("lab.v1.Lab", "Echo");
             let client = ::core::clone::Clone::clone(self);
             session
                 .default_policy(policy)
+                .default_wait_for_ready(wait_for_ready)
                 .open(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
                     async move { client.echo(requests.into_request()).await }

@@ -513,6 +513,15 @@ pub mod lab_client {
             self.retry.disable();
             self
         }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
+            self
+        }
         /// Compresses requests with the given encoding.
         #[must_use]
         pub fn send_compressed(
@@ -2815,6 +2824,15 @@ pub mod lab_wire_client {
             self.retry.disable();
             self
         }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
+            self
+        }
         /// Compresses requests with the given encoding.
         #[must_use]
         pub fn send_compressed(
@@ -3841,6 +3859,15 @@ pub mod other_client {
         /// Makes every call one attempt, never retried.
         pub fn without_retries(mut self) -> Self {
             self.retry.disable();
+            self
+        }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
             self
         }
         /// Compresses requests with the given encoding.
@@ -4888,6 +4915,15 @@ pub mod second_client {
         /// Makes every call one attempt, never retried.
         pub fn without_retries(mut self) -> Self {
             self.retry.disable();
+            self
+        }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
             self
         }
         /// Compresses requests with the given encoding.

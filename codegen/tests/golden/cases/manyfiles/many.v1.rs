@@ -315,6 +315,15 @@ pub mod reader_client {
             self.retry.disable();
             self
         }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
+            self
+        }
         /// Compresses requests with the given encoding.
         #[must_use]
         pub fn send_compressed(
@@ -1712,6 +1721,15 @@ pub mod writer_client {
         /// Makes every call one attempt, never retried.
         pub fn without_retries(mut self) -> Self {
             self.retry.disable();
+            self
+        }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
             self
         }
         /// Compresses requests with the given encoding.
