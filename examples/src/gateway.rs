@@ -118,10 +118,18 @@ impl Gateway for GatewayService {
 /// A reconnecting counter session on `channel`: a [`Channel`](tonic::transport::Channel) (make it with
 /// `Endpoint::connect_lazy`, so that the server may come up later) or a
 /// [`Failover`](steadfast::channel::Failover) over several servers, whose
-/// reconnects then go to one that is up.
+/// reconnects then go to one that is up. With `wait_for_ready`, a reconnect
+/// that finds no server up does not count towards giving up, so the session
+/// waits out a restart of any length
+/// ([wait-for-ready](steadfast::retry#wait-for-ready)); without it, it gives up
+/// after the policy's attempts.
 ///
 /// Must be called within a Tokio runtime.
-pub fn session<T>(channel: T, policy: RetryPolicy) -> Session<Request, Response>
+pub fn session<T>(
+    channel: T,
+    policy: RetryPolicy,
+    wait_for_ready: bool,
+) -> Session<Request, Response>
 where
     T: GrpcService<tonic::body::Body> + Clone + Send + 'static,
     T::Future: Send,
@@ -130,10 +138,12 @@ where
     <T::ResponseBody as Body>::Error: Into<StdError> + Send,
 {
     let client = GatewayClient::new(channel);
-    Session::builder(policy).open(move |requests| {
-        let mut client = client.clone();
-        async move { client.call(requests.into_request()).await }
-    })
+    Session::builder(policy)
+        .wait_for_ready(wait_for_ready)
+        .open(move |requests| {
+            let mut client = client.clone();
+            async move { client.call(requests.into_request()).await }
+        })
 }
 
 /// Counts from `start` to `until` through `session`: sends `start`, then sends

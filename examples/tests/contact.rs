@@ -5,16 +5,19 @@
 
 use std::{net::SocketAddr, process::Command, time::Duration};
 
+use steadfast::CallOptions;
 use steadfast::session::{DEFAULT_OUTBOX_CAPACITY, SessionBuilder};
 use steadfast_examples::{
     contact,
-    proto::contact::v1::{AgentStatus, TaskResult, contact_client::ContactClient},
+    proto::contact::v1::{
+        AgentStatus, Command as RemoteCommand, TaskResult, contact_client::ContactClient,
+    },
 };
 use steadfast_tests::{
     process::{ChildGuard, server_at},
     wait::{free_port, until},
 };
-use tonic::transport::Channel;
+use tonic::{Code, Request, transport::Channel};
 
 const CONTACT_SERVER: &str = env!("CARGO_BIN_EXE_contact-server");
 const CONTACT_CLIENT: &str = env!("CARGO_BIN_EXE_contact-client");
@@ -49,18 +52,12 @@ fn the_contact_client_binary_makes_every_call_shape() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut expected: Vec<String> = (1..=10)
-        .map(|id| format!("command {id}: ran `check disk {id}`"))
-        .collect();
-    expected.extend((1..=3).map(|seq| format!("task {seq}: task-{seq}")));
-    expected.push("results held: 3".to_owned());
-    expected.extend((1..=2).map(|seq| format!("status {seq} acknowledged")));
     let printed: Vec<String> = String::from_utf8(output.stdout)
         .expect("utf-8")
         .lines()
         .map(str::to_owned)
         .collect();
-    assert_eq!(printed, expected);
+    assert_eq!(printed, contact_client_output());
 }
 
 #[tokio::test]
@@ -186,4 +183,186 @@ async fn a_result_session_longer_than_its_capacity_is_answered() {
         assert!(closed.status.is_none(), "{:?}", closed.status);
         assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
     }
+}
+
+/// How long the server stays down in the wait-for-ready scenarios: a restart
+/// that the default retry policy (about 1.5 s of backoff) cannot ride out.
+const OUTAGE: Duration = Duration::from_secs(10);
+
+/// The output `contact-client --statuses 2` prints against a server with 3 tasks.
+fn contact_client_output() -> Vec<String> {
+    let mut expected: Vec<String> = (1..=10)
+        .map(|id| format!("command {id}: ran `check disk {id}`"))
+        .collect();
+    expected.extend((1..=3).map(|seq| format!("task {seq}: task-{seq}")));
+    expected.push("results held: 3".to_owned());
+    expected.extend((1..=2).map(|seq| format!("status {seq} acknowledged")));
+    expected
+}
+
+#[test]
+fn the_contact_client_binary_waits_out_a_server_that_starts_10s_after_it() {
+    let addr = loopback();
+    let mut client = ChildGuard::spawn(
+        Command::new(CONTACT_CLIENT)
+            .args(["--addr", &format!("http://{addr}"), "--statuses", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
+    .expect("contact-client runs");
+    // The outage itself: nothing to wait for but the time.
+    std::thread::sleep(OUTAGE);
+    assert!(
+        client.0.try_wait().expect("waitable").is_none(),
+        "the client still waits for its server after {OUTAGE:?}"
+    );
+    let _server = contact_server(addr, &["--tasks", "3", "--delay-ms", "10"]);
+    let give_up = std::time::Instant::now() + STEP;
+    while client.0.try_wait().expect("waitable").is_none() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the client finishes within {STEP:?} of the server's start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = client.0.try_wait().expect("waitable").expect("exited");
+    let read = |pipe: Option<&mut dyn std::io::Read>| {
+        let mut text = String::new();
+        pipe.expect("piped")
+            .read_to_string(&mut text)
+            .expect("utf-8 output");
+        text
+    };
+    let stdout = read(
+        client
+            .0
+            .stdout
+            .as_mut()
+            .map(|p| p as &mut dyn std::io::Read),
+    );
+    let stderr = read(
+        client
+            .0
+            .stderr
+            .as_mut()
+            .map(|p| p as &mut dyn std::io::Read),
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    let printed: Vec<String> = stdout.lines().map(str::to_owned).collect();
+    assert_eq!(printed, contact_client_output());
+}
+
+#[tokio::test]
+async fn a_10s_restart_is_waited_out_by_wait_for_ready_calls_and_sessions_and_fails_others_fast() {
+    let addr = loopback();
+    let args = ["--delay-ms", "10"];
+    let server = contact_server(addr, &args);
+    let waiting = client(addr).wait_for_ready(true);
+    let command = |id| RemoteCommand {
+        id,
+        line: format!("check disk {id}"),
+    };
+    waiting
+        .clone()
+        .remote_cmd(command(1))
+        .await
+        .expect("the server is up");
+    // The session waits for ready because its client does.
+    let mut session = waiting.send_status_session(SessionBuilder::new());
+    let report = |seq| AgentStatus {
+        seq,
+        state: "busy".to_owned(),
+    };
+    session.send(report(1)).await.expect("taken");
+    match tokio::time::timeout(STEP, session.recv()).await {
+        Ok(Some(Ok(ack))) => assert_eq!(ack.seq, 1),
+        other => panic!("expected an acknowledgment, got {other:?}"),
+    }
+
+    drop(server); // SIGKILL
+    let killed = tokio::time::Instant::now();
+    let call = {
+        let mut waiting = waiting.clone();
+        tokio::spawn(async move {
+            let mut request = Request::new(command(2));
+            request.set_timeout(OUTAGE + STEP);
+            waiting.remote_cmd(request).await
+        })
+    };
+    let acked = tokio::spawn(async move {
+        session.send(report(2)).await.expect("taken");
+        let ack = session.recv().await;
+        (ack, session)
+    });
+
+    // Without wait-for-ready, a call fails fast as before: on a client that
+    // does not wait, and on one that does when the call says not to.
+    let started = tokio::time::Instant::now();
+    let status = client(addr)
+        .remote_cmd(command(3))
+        .await
+        .expect_err("no server");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let mut request = Request::new(command(4));
+    CallOptions::new()
+        .wait_for_ready(false)
+        .attach(&mut request);
+    let status = waiting
+        .clone()
+        .remote_cmd(request)
+        .await
+        .expect_err("no server");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "both failed within the default policy's backoff, not the outage: {:?}",
+        started.elapsed()
+    );
+
+    tokio::time::sleep_until(killed + OUTAGE).await;
+    assert!(!call.is_finished(), "the call waits for the server");
+    assert!(!acked.is_finished(), "the session waits for the server");
+    let _server = contact_server(addr, &args);
+    let reply = tokio::time::timeout(STEP, call)
+        .await
+        .expect("the call answers after the restart")
+        .expect("no panic")
+        .expect("the call succeeds");
+    assert_eq!(reply.into_inner().output, "ran `check disk 2`");
+    let (ack, session) = tokio::time::timeout(STEP, acked)
+        .await
+        .expect("the session answers after the restart")
+        .expect("no panic");
+    match ack {
+        Some(Ok(ack)) => assert_eq!(ack.seq, 2),
+        other => panic!("expected the acknowledgment of 2, got {other:?}"),
+    }
+    let closed = session.close().await;
+    assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+}
+
+#[tokio::test]
+async fn a_wait_for_ready_call_with_a_2s_deadline_and_no_server_fails_with_deadline_exceeded_at_it()
+{
+    let mut waiting = client(loopback()).wait_for_ready(true);
+    let mut request = Request::new(RemoteCommand {
+        id: 1,
+        line: "uptime".to_owned(),
+    });
+    let deadline = Duration::from_secs(2);
+    request.set_timeout(deadline);
+    let started = tokio::time::Instant::now();
+    let status = waiting.remote_cmd(request).await.expect_err("no server");
+    let took = started.elapsed();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("waiting for the server to be ready"),
+        "{status:?}"
+    );
+    assert!(
+        took >= deadline - Duration::from_millis(100) && took < deadline + Duration::from_secs(3),
+        "at about its deadline: {took:?}"
+    );
 }

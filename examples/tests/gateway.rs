@@ -75,7 +75,8 @@ async fn the_counter_goes_on_without_gap_or_repeat_across_three_server_kills() {
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .expect("valid URL")
         .connect_lazy();
-    let mut session = gateway::session(channel.clone(), steadfast_examples::restart_policy());
+    let mut session =
+        gateway::session(channel.clone(), steadfast_examples::restart_policy(), false);
     let mut events = session.events();
 
     let until_n = 400;
@@ -168,7 +169,7 @@ async fn a_session_whose_server_never_returns_gives_up_and_hands_back_the_undeli
         .max_backoff(Duration::from_millis(50))
         .build()
         .expect("valid policy");
-    let mut session = gateway::session(channel.clone(), policy);
+    let mut session = gateway::session(channel.clone(), policy, false);
     let mut events = session.events();
     session
         .send(Request { num: 1 })
@@ -458,7 +459,7 @@ async fn a_session_to_a_server_that_sends_one_message_then_fails_gives_up() {
         .max_backoff(Duration::from_millis(50))
         .build()
         .expect("valid policy");
-    let mut session = gateway::session(channel.clone(), policy);
+    let mut session = gateway::session(channel.clone(), policy, false);
     let mut events = session.events();
     session
         .send(Request { num: 1 })

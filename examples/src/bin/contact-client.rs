@@ -6,8 +6,10 @@
 //! client-streaming session (`TellResult`), and `--statuses` status reports
 //! through a reconnecting bidi session (`SendStatus`), printing one line per
 //! result. Every call goes through the generated client's retry policy (the
-//! service's, from the proto), so the server may start after the client or
-//! restart during the run.
+//! service's, from the proto) and waits for the server to be ready
+//! (wait-for-ready), so the server may start after the client or restart
+//! during the run, however long it takes: while no server is up, the client
+//! waits (Ctrl-C to stop it).
 
 use std::process::ExitCode;
 
@@ -32,7 +34,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let client = ContactClient::connect_lazy(args.addr)?;
+    let client = ContactClient::connect_lazy(args.addr)?.wait_for_ready(true);
     contact::run(client, args.statuses, |line| println!("{line}")).await?;
     Ok(())
 }

@@ -10,8 +10,11 @@
 //! --addr http://127.0.0.1:50052`). The session uses the first while it is up,
 //! and reconnects to another when it goes away
 //! ([`steadfast::channel::failover`]), so the count goes on as long as one is up.
-//! Exits with 1, printing the status, when the session gives up (after
-//! `--max-attempts` attempts in a row without an answer).
+//! The session waits for a server to be ready (wait-for-ready): while none is
+//! up, it reconnects with backoff as long as it takes. It exits with 1,
+//! printing the status, when it gives up: after `--max-attempts` attempts in a
+//! row that reached a server and got no answer (or that found none, with
+//! `--no-wait-for-ready`).
 
 use std::{
     io::{BufWriter, Write},
@@ -48,6 +51,10 @@ struct Args {
     /// The largest backoff bound (ms).
     #[arg(long, default_value_t = 1000)]
     max_backoff_ms: u64,
+    /// Give up after `--max-attempts` reconnects that find no server up,
+    /// instead of waiting for one as long as it takes.
+    #[arg(long)]
+    no_wait_for_ready: bool,
 }
 
 #[tokio::main]
@@ -63,7 +70,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .max_backoff(Duration::from_millis(args.max_backoff_ms.max(1)))
         .build()?;
     let channel = channel::failover(args.addr)?;
-    let session = gateway::session(channel, policy);
+    let session = gateway::session(channel, policy, !args.no_wait_for_ready);
     let mut events = session.events();
     // Ends when the session does (its events' sender is dropped).
     let reporter = tokio::spawn(async move {

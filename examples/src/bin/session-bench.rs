@@ -509,7 +509,7 @@ async fn recovery(args: &Args, binary: &PathBuf, addr: SocketAddr) -> Result<Vec
         args.initial_backoff_ms, args.max_backoff_ms, args.down_ms, args.restarts
     );
     let channel = Endpoint::from_shared(format!("http://{addr}"))?.connect_lazy();
-    let session = gateway::session(channel, policy(args)?);
+    let session = gateway::session(channel, policy(args)?, false);
     let mut events = session.events();
     let first = Arc::new(FirstAnswer::default());
     let (answers_tx, mut answers) = tokio::sync::watch::channel(0u64);
