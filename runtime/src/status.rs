@@ -12,7 +12,7 @@
 //!
 //! | What happened | Code | Message |
 //! |---|---|---|
-//! | the connection broke during the call (an I/O error, an HTTP/2 GOAWAY), or closed before the call was sent | `UNAVAILABLE` (as grpc-go) | `connection lost: …` |
+//! | the connection broke during the call (an I/O error, an HTTP/2 GOAWAY), or closed while the call waited for it (hyper's "operation was canceled", tonic's `CANCELLED`) or for a stream on it (hyper's "dispatch task is gone", tonic's `UNKNOWN` "transport error") | `UNAVAILABLE` (as grpc-go) | `connection lost: …` |
 //! | an HTTP response that is not gRPC (no `grpc-status`, not `application/grpc`), such as a proxy's error page | by gRPC's [HTTP to gRPC status mapping](https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md): 400 `INTERNAL`, 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED`, 404 `UNIMPLEMENTED`, 429, 502, 503 and 504 `UNAVAILABLE`, any other `UNKNOWN` | the HTTP status, and what to change (for 413: a proxy's body size limit) |
 //! | the peer reset the call with HTTP/2 `INTERNAL_ERROR` | `INTERNAL` (as gRPC specifies) | the reset, and its usual cause: a proxy refusing a request body as too large once the call had started (nginx's `client_max_body_size`) |
 //!

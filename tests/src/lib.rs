@@ -10,12 +10,14 @@
 //! - [`process`]: child processes that are killed when the test lets go of them.
 //! - [`sequence`]: a server-streaming service that counts, on a server a test
 //!   can kill and start again on the same port.
+//! - [`hostile`]: listeners that accept TCP connections and close them, no gRPC.
 //! - [`golden`]: generated code compared with reviewed golden files, with a bless step.
 //!
 //! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test
 //! starts is stopped when its handle is dropped.
 
 pub mod golden;
+pub mod hostile;
 pub mod nginx;
 pub mod process;
 pub mod sequence;

@@ -41,7 +41,9 @@
 //!    A **lost connection** counts as `UNAVAILABLE` here, whatever code tonic
 //!    gave it (a server killed during a call gives `UNKNOWN` "connection
 //!    reset" in tonic 0.14; grpc-go reports `UNAVAILABLE`): a status tonic
-//!    made from an I/O error or an HTTP/2 GOAWAY, not one the server sent.
+//!    made from an I/O error, an HTTP/2 GOAWAY or hyper's "dispatch task is
+//!    gone" (a call it held when the connection closed), not one the server
+//!    sent.
 //!    Generated clients report it as `UNAVAILABLE` too
 //!    ([`from_transport`](crate::status::from_transport)).
 //! 5. **A retryable code**: a failure for throttling; then not retried if the

@@ -77,18 +77,18 @@ pub(crate) fn not_ready(status: &Status) -> bool {
 }
 
 /// Whether tonic made `status` from a broken connection rather than the
-/// server sending it: an I/O error, or an HTTP/2 I/O error or GOAWAY, in its
-/// source chain. (A server killed during a call gives `UNKNOWN` "h2 protocol
-/// error: error reading a body from connection: connection reset" in tonic
-/// 0.14, whatever the policy's codes.)
+/// server sending it: an I/O error, an HTTP/2 I/O error or GOAWAY, or hyper's
+/// "dispatch task is gone", in its source chain. (A server killed during a
+/// call gives `UNKNOWN` "h2 protocol error: error reading a body from
+/// connection: connection reset" in tonic 0.14, whatever the policy's codes.)
 pub(crate) fn connection_lost(status: &Status) -> bool {
     causes(status).any(broke)
 }
 
 /// Whether `error` is a connection breaking: an I/O error, an HTTP/2 I/O
-/// error or GOAWAY, or hyper's HTTP/2 keepalive timing out (a PING not
-/// answered in time: a hung peer; hyper's only timeout on a client
-/// connection, `is_timeout`).
+/// error or GOAWAY, hyper's HTTP/2 keepalive timing out (a PING not answered
+/// in time: a hung peer; hyper's only timeout on a client connection,
+/// `is_timeout`), or hyper's [dispatch task gone](dispatch_gone).
 pub(crate) fn broke(error: &(dyn Error + 'static)) -> bool {
     error.is::<io::Error>()
         || error
@@ -96,7 +96,18 @@ pub(crate) fn broke(error: &(dyn Error + 'static)) -> bool {
             .is_some_and(|h2| h2.is_io() || h2.is_go_away())
         || error
             .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_timeout)
+            .is_some_and(|hyper| hyper.is_timeout() || dispatch_gone(hyper))
+}
+
+/// Whether `error` is hyper's `User(DispatchGone)`: the connection's task
+/// ended (the connection closed under it) while it held a request that it
+/// had taken, maybe sent, and not answered. tonic 0.14 reports it as `UNKNOWN`
+/// "transport error" (seen in a storm of calls to a server that accepts
+/// connections and closes them). hyper 1 has no predicate for it: it is the
+/// one user error whose description is "dispatch task is gone" (its source
+/// says "runtime dropped the dispatch task").
+fn dispatch_gone(error: &hyper::Error) -> bool {
+    error.is_user() && error.to_string() == "dispatch task is gone"
 }
 
 /// The errors a status was made from, nearest first: the [`source`](Error::source)
@@ -145,9 +156,81 @@ pub(crate) async fn canceled_before_sent() -> Status {
     status
 }
 
+/// A status as tonic makes it for a call that hyper's HTTP/2 client held
+/// when its connection closed (hyper's "dispatch task is gone"): the second
+/// of two requests on a connection that allows one stream at a time, waiting
+/// for a stream while the peer closes the connection without a word.
+#[cfg(test)]
+pub(crate) async fn dispatch_task_gone() -> Status {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio::io::AsyncReadExt;
+
+    let (io, mut server) = tokio::io::duplex(1 << 16);
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_max_send_streams(1)
+        .handshake(TokioIo::new(io))
+        .await
+        .expect("an HTTP/2 client handshake needs no answer");
+    let connection = tokio::spawn(connection);
+    let request = || tonic::codegen::http::Request::new(tonic::body::Body::empty());
+    let first = tokio::spawn(sender.send_request(request()));
+    sender.ready().await.expect("ready for a second request");
+    let second = tokio::spawn(sender.send_request(request()));
+    // The preface, then frames (a 9-byte header: length, type, flags, stream)
+    // until the first request's HEADERS (type 1); then the in-memory
+    // connection's tasks run until the second request waits for a stream.
+    let mut preface = [0; 24];
+    server.read_exact(&mut preface).await.expect("the preface");
+    loop {
+        let mut header = [0; 9];
+        server
+            .read_exact(&mut header)
+            .await
+            .expect("a frame header");
+        let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let mut payload = vec![0; length];
+        server
+            .read_exact(&mut payload)
+            .await
+            .expect("a frame payload");
+        if header[3] == 1 {
+            break;
+        }
+    }
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    drop(server);
+    let _ = first.await;
+    let error = second
+        .await
+        .expect("the request's task ends")
+        .expect_err("a request on a closed connection fails");
+    let _ = connection.await;
+    assert!(dispatch_gone(&error), "{error:?}");
+    let mut status = Status::unknown("transport error");
+    status.set_source(std::sync::Arc::new(error));
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_whose_connection_task_went_away_lost_its_connection() {
+        let status = tokio::time::timeout(std::time::Duration::from_secs(5), dispatch_task_gone())
+            .await
+            .expect("in time");
+        assert!(connection_lost(&status));
+        assert_eq!(unprocessed(&status), None, "it may have been sent");
+        let explained = crate::status::from_transport(status);
+        assert_eq!(explained.code(), tonic::Code::Unavailable, "{explained:?}");
+        assert!(
+            explained.message().starts_with("connection lost: "),
+            "{explained:?}"
+        );
+    }
 
     #[tokio::test]
     async fn a_request_hyper_never_dispatched_was_not_sent() {
