@@ -501,3 +501,33 @@ async fn a_session_to_a_server_that_sends_one_message_then_fails_gives_up() {
     drop(channel);
     tasks_back_to("a session that gave up leaves no task", baseline).await;
 }
+
+#[test]
+fn gateway_client_counts_on_across_a_server_killed_and_restarted_10s_later() {
+    let addr = loopback(free_port());
+    let delay = ["--delay-ms", "2"];
+    let mut server = Some(gateway_server(addr, &delay));
+    let until_n = 200;
+    let args = ["--addr".to_owned(), format!("http://{addr}")];
+    let mut outage = None;
+    let (lines, stderr) = run_gateway_client(&args, until_n, |line| {
+        if line == "100" && outage.is_none() {
+            server = None; // SIGKILL
+            // The outage itself: nothing to wait for but the time. The
+            // client keeps trying meanwhile (30 attempts of its policy take
+            // about 3 s: without wait-for-ready it would give up).
+            std::thread::sleep(Duration::from_secs(10));
+            server = Some(gateway_server(addr, &delay));
+            outage = Some(());
+        }
+    });
+    assert!(outage.is_some(), "the run reached 100:\n{stderr}");
+    let expected: Vec<String> = (1..=until_n).map(|n| n.to_string()).collect();
+    assert!(
+        lines == expected,
+        "stdout is not 1..={until_n}:\n{lines:?}\n{stderr}"
+    );
+    assert!(stderr.contains("reconnected"), "{stderr}");
+    assert!(!stderr.contains("gave up"), "{stderr}");
+    drop(server);
+}
