@@ -253,9 +253,10 @@ fn the_contact_client_binary_waits_out_a_server_that_starts_10s_after_it() {
 }
 
 #[tokio::test]
-async fn a_10s_restart_is_waited_out_by_wait_for_ready_calls_and_sessions_and_fails_others_fast() {
+async fn a_10s_restart_is_waited_out_by_wait_for_ready_calls_sessions_and_resuming_streams_and_fails_others_fast()
+ {
     let addr = loopback();
-    let args = ["--delay-ms", "10"];
+    let args = ["--tasks", "30", "--delay-ms", "10"];
     let server = contact_server(addr, &args);
     let waiting = client(addr).wait_for_ready(true);
     let command = |id| RemoteCommand {
@@ -278,6 +279,15 @@ async fn a_10s_restart_is_waited_out_by_wait_for_ready_calls_and_sessions_and_fa
         Ok(Some(Ok(ack))) => assert_eq!(ack.seq, 1),
         other => panic!("expected an acknowledgment, got {other:?}"),
     }
+    // So does the resuming stream's next attempt.
+    let mut stream = contact::task_stream(&waiting, 1);
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        match tokio::time::timeout(STEP, stream.message()).await {
+            Ok(Ok(Some(task))) => seen.push(task.seq),
+            other => panic!("expected a task, got {other:?}"),
+        }
+    }
 
     drop(server); // SIGKILL
     let killed = tokio::time::Instant::now();
@@ -289,6 +299,12 @@ async fn a_10s_restart_is_waited_out_by_wait_for_ready_calls_and_sessions_and_fa
             waiting.remote_cmd(request).await
         })
     };
+    let tasks = tokio::spawn(async move {
+        while let Some(task) = stream.message().await? {
+            seen.push(task.seq);
+        }
+        Ok::<_, tonic::Status>(seen)
+    });
     let acked = tokio::spawn(async move {
         session.send(report(2)).await.expect("taken");
         let ack = session.recv().await;
@@ -322,6 +338,7 @@ async fn a_10s_restart_is_waited_out_by_wait_for_ready_calls_and_sessions_and_fa
     tokio::time::sleep_until(killed + OUTAGE).await;
     assert!(!call.is_finished(), "the call waits for the server");
     assert!(!acked.is_finished(), "the session waits for the server");
+    assert!(!tasks.is_finished(), "the stream waits for the server");
     let _server = contact_server(addr, &args);
     let reply = tokio::time::timeout(STEP, call)
         .await
@@ -339,6 +356,12 @@ async fn a_10s_restart_is_waited_out_by_wait_for_ready_calls_and_sessions_and_fa
     }
     let closed = session.close().await;
     assert!(closed.undelivered.is_empty(), "{:?}", closed.undelivered);
+    let seen = tokio::time::timeout(STEP, tasks)
+        .await
+        .expect("the stream resumes after the restart")
+        .expect("no panic")
+        .expect("the stream ends well");
+    assert_eq!(seen, (1..=30).collect::<Vec<_>>(), "no gap, no repeat");
 }
 
 #[tokio::test]
