@@ -601,7 +601,8 @@ pub mod lab_client {
         /// Retries the methods a gRPC service config names by its
         /// `retryPolicy`, over their own policies (not over
         /// `with_retry_policy`), gives their calls its `timeout` when they set
-        /// none, and throttles this client's retries by its `retryThrottling`.
+        /// none and its `waitForReady` (unless `wait_for_ready` was set), and
+        /// throttles this client's retries by its `retryThrottling`.
         pub fn with_service_config(
             mut self,
             config: &::steadfast::retry::ServiceConfig,

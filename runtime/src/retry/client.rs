@@ -53,8 +53,10 @@ impl ClientRetry {
         self.every = Some(policy);
     }
 
-    /// Methods named in `config` retry by its policies, and take its `timeout`
-    /// as their deadline when a call sets none; its `retryThrottling` (if any)
+    /// Methods named in `config` retry by its policies, take its `timeout`
+    /// as their deadline when a call sets none, and wait for ready by its
+    /// `waitForReady` (see [`set_wait_for_ready`](Self::set_wait_for_ready));
+    /// its `retryThrottling` (if any)
     /// throttles the retries of this client and its clones.
     pub fn set_service_config(&mut self, config: &ServiceConfig) {
         self.disabled = false;
