@@ -242,6 +242,22 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_call_hyper_dropped_unsent_or_held_when_the_connection_closed_is_unavailable() {
+        for status in [
+            crate::retry::canceled_before_sent().await,
+            crate::retry::dispatch_task_gone().await,
+        ] {
+            let before = (status.code(), status.message().to_owned());
+            let after = from_transport(status);
+            assert_eq!(after.code(), Code::Unavailable, "{before:?}: {after:?}");
+            assert!(
+                after.message().starts_with("connection lost: "),
+                "{after:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_status_without_a_transport_cause_is_unchanged() {
         for status in [

@@ -116,6 +116,14 @@ impl CallOptions {
     /// its deadline passes. Wins over the client's `wait_for_ready` and the
     /// service config's `waitForReady`; default: theirs, else no. See
     /// [`retry`](crate::retry#wait-for-ready).
+    ///
+    /// Read by a generated client's unary and server-streaming calls (and so
+    /// its resuming streams, whose every attempt carries the request's
+    /// extensions). A session asks with
+    /// [`SessionBuilder::wait_for_ready`](crate::session::SessionBuilder::wait_for_ready);
+    /// the [`DispatchClient`](crate::dispatch::DispatchClient), which does
+    /// not retry, waits only inside a [`Call`](crate::retry::Call) with
+    /// [`Call::wait_for_ready`](crate::retry::Call::wait_for_ready).
     pub fn wait_for_ready(mut self, wait: bool) -> Self {
         self.wait_for_ready = Some(wait);
         self

@@ -143,7 +143,7 @@ pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBui
 pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};
 pub use rng::{FastRng, Rng};
 pub use throttle::RetryThrottle;
-#[cfg(test)]
-pub(crate) use unprocessed::canceled_before_sent;
 pub use unprocessed::{Unprocessed, unprocessed};
 pub(crate) use unprocessed::{broke, causes, connection_lost, not_ready};
+#[cfg(test)]
+pub(crate) use unprocessed::{canceled_before_sent, dispatch_task_gone};
