@@ -22,7 +22,9 @@ use crate::proto::v1::{Chunk, Heartbeat};
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
 
-/// Per-call options of a heartbeat-wrapped method, carried in the request extensions.
+/// Per-call options of a generated client's call, carried in the request extensions:
+/// the liveness window and progress of a heartbeat-wrapped method, the limits on a
+/// downloaded blob, wait-for-ready.
 ///
 /// ```
 /// use std::time::Duration;
