@@ -259,6 +259,17 @@ pub(crate) fn generate(
     }
 }
 
+/// The request parameter's type of `method` as tonic's server trait has it
+/// (`Request<T>`, or `Request<Streaming<T>>` for a client stream).
+fn request_type(method: &prost_build::Method, tonic: &TokenStream) -> TokenStream {
+    let request = rust_type(&method.input_type, "super");
+    if method.client_streaming {
+        quote!(#tonic::Request<#tonic::Streaming<#request>>)
+    } else {
+        quote!(#tonic::Request<#request>)
+    }
+}
+
 /// The typed stream type of a server-streaming method (`TicksStream`).
 fn stream_type(m: &Method<'_>) -> proc_macro2::Ident {
     format_ident!("{}Stream", m.model.proto_name.to_upper_camel_case())
@@ -309,13 +320,8 @@ fn trait_method(
             /// leave before the handler answers. Put such values in the message.
         });
     }
-    let request = rust_type(&m.original.input_type, "super");
+    let request = request_type(m.original, &tonic);
     let response = rust_type(&m.original.output_type, "super");
-    let request = if m.original.client_streaming {
-        quote!(#tonic::Request<#tonic::Streaming<#request>>)
-    } else {
-        quote!(#tonic::Request<#request>)
-    };
     let blob_param = if m.model.request_blob {
         quote!(, blob: #sf::Blob)
     } else {
@@ -369,12 +375,7 @@ fn adapter_method(
     let ident = format_ident!("{}", m.original.name);
     // tonic-build names the wire trait's stream types after the proto name.
     let wire_stream = format_ident!("{}Stream", m.model.proto_name);
-    let request = rust_type(&m.wire.input_type, "super");
-    let request = if m.wire.client_streaming {
-        quote!(#tonic::Request<#tonic::Streaming<#request>>)
-    } else {
-        quote!(#tonic::Request<#request>)
-    };
+    let request = request_type(m.wire, &tonic);
     // How the handler is called, with `inner: Arc<T>` (or `&Arc<T>`) in scope,
     // and `blob` for a request blob.
     let blob = if m.model.request_blob {
@@ -481,13 +482,8 @@ fn original_method(
     let ident = format_ident!("{}", m.original.name);
     // tonic-build names the trait's stream types after the proto name.
     let tonic_stream = format_ident!("{}Stream", m.model.proto_name);
-    let request = rust_type(&m.original.input_type, "super");
+    let request = request_type(m.original, &tonic);
     let response = rust_type(&m.original.output_type, "super");
-    let request = if m.original.client_streaming {
-        quote!(#tonic::Request<#tonic::Streaming<#request>>)
-    } else {
-        quote!(#tonic::Request<#request>)
-    };
     let call = if settings.use_arc_self {
         quote!(<T as #server_trait>::#ident(inner, request))
     } else {

@@ -131,15 +131,7 @@ pub(crate) fn generate(
             })
             .collect(),
     };
-    // The typed server implements the wire trait through its adapter, so the
-    // wire trait keeps tonic's defaults whatever the typed trait is set to.
-    let mut builder = CodeGenBuilder::new();
-    builder
-        .emit_package(settings.emit_package)
-        .build_transport(settings.build_transport)
-        .disable_comments(settings.disable_comments.clone())
-        .use_arc_self(false)
-        .generate_default_stubs(false);
+    let mut builder = code_gen_builder(settings);
 
     let mut code = TokenStream::new();
     if settings.build_client {
@@ -308,14 +300,7 @@ pub(crate) fn original_server(
             })
             .collect(),
     };
-    let mut builder = CodeGenBuilder::new();
-    builder
-        .emit_package(settings.emit_package)
-        .build_transport(settings.build_transport)
-        .disable_comments(settings.disable_comments.clone())
-        .use_arc_self(false)
-        .generate_default_stubs(false);
-    let code = builder.generate_server(&service, "super::super::super");
+    let code = code_gen_builder(settings).generate_server(&service, "super::super::super");
     quote! {
         /// tonic's server of the service as written, for calls without frames.
         #[doc(hidden)]
@@ -324,4 +309,18 @@ pub(crate) fn original_server(
             #code
         }
     }
+}
+
+/// tonic-build's generator with the service settings. The typed server
+/// implements tonic's traits through its adapters, so they keep tonic's
+/// defaults (`&self`, no default stubs) whatever the typed trait is set to.
+fn code_gen_builder(settings: &ServiceSettings) -> CodeGenBuilder {
+    let mut builder = CodeGenBuilder::new();
+    builder
+        .emit_package(settings.emit_package)
+        .build_transport(settings.build_transport)
+        .disable_comments(settings.disable_comments.clone())
+        .use_arc_self(false)
+        .generate_default_stubs(false);
+    builder
 }
