@@ -10,11 +10,10 @@
 //! Conditions are waited for with deadlines, never slept for.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
+use steadfast_tests::io::DropCounted;
 
 use bytes::Bytes;
 use steadfast::__private::v1::{
@@ -23,8 +22,6 @@ use steadfast::__private::v1::{
 use steadfast::dispatch::{self, Context, DispatchClient, DispatchServer};
 use steadfast::{Blob, BlobCodec, BlobSource};
 use steadfast_tests::wait;
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Code, Request, Status};
 
@@ -33,16 +30,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Serves `server` on 127.0.0.1 until the test's runtime ends.
 async fn serve(server: DispatchServer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(
-        Server::builder()
-            .add_service(server)
-            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
-    );
-    addr
+    steadfast_tests::serve::spawn(Server::builder().add_service(server)).await
 }
 
 async fn channel(addr: SocketAddr) -> Channel {
@@ -51,28 +39,6 @@ async fn channel(addr: SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connect")
-}
-
-/// A reader of zeros that counts its drops.
-struct Counted {
-    inner: tokio::io::Take<tokio::io::Repeat>,
-    dropped: Arc<AtomicUsize>,
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.dropped.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// How long a client that stopped reading may keep a server's download alive
@@ -89,10 +55,7 @@ async fn a_client_that_stops_reading_a_download_frees_the_server_at_the_deadline
             // 256 MiB: far more than the flow-control windows and every
             // queue on the way, so the server's sender is blocked once the
             // client stops reading.
-            let source = Counted {
-                inner: tokio::io::repeat(0).take(256 << 20),
-                dropped: Arc::clone(&dropped),
-            };
+            let source = DropCounted::zeros(256 << 20, &dropped);
             async move { Ok::<_, Status>(((), BlobSource::from_reader(source).codec(BlobCodec::None))) }
         }
     };

@@ -134,15 +134,7 @@ async fn start(configure: impl FnOnce(DispatchServer) -> DispatchServer) -> Fixt
         .mount(functions(Arc::clone(&slow_dropped)))
         .expect("distinct names");
     let server = configure(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(
-        Server::builder()
-            .add_service(server)
-            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
-    );
+    let addr = steadfast_tests::serve::spawn(Server::builder().add_service(server)).await;
     Fixture { addr, slow_dropped }
 }
 

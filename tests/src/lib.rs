@@ -11,6 +11,8 @@
 //! - [`sequence`]: a server-streaming service that counts, on a server a test
 //!   can kill and start again on the same port.
 //! - [`hostile`]: listeners that accept TCP connections and close them, no gRPC.
+//! - [`io`]: readers for blob tests (one that counts its drops).
+//! - [`serve`]: an in-process gRPC server on loopback.
 //! - [`golden`]: generated code compared with reviewed golden files, with a bless step.
 //!
 //! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test
@@ -18,8 +20,10 @@
 
 pub mod golden;
 pub mod hostile;
+pub mod io;
 pub mod nginx;
 pub mod process;
 pub mod sequence;
+pub mod serve;
 pub mod tools;
 pub mod wait;

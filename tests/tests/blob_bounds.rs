@@ -17,16 +17,15 @@ pub mod blobs {
     }
 }
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
+use steadfast_tests::io::DropCounted;
 
 use steadfast::__private::Upload;
 use steadfast::__private::v1::{BlobHeader, Chunk, Codec};
 use steadfast::{Blob, BlobCodec, BlobSource};
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::io::AsyncReadExt;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
 
@@ -42,28 +41,6 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// past its deadline.
 const AFTER_DEADLINE: Duration = Duration::from_secs(1);
 
-/// A reader of `len` zeros that counts its drops.
-struct Counted {
-    inner: tokio::io::Take<tokio::io::Repeat>,
-    dropped: Arc<AtomicUsize>,
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.dropped.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 /// Downloads send 256 MiB of zeros as they are (far more than the windows and
 /// queues on the way); uploads are read to their end.
 struct Shelf {
@@ -72,10 +49,7 @@ struct Shelf {
 
 impl Shelf {
     fn source(&self) -> BlobSource {
-        let reader = Counted {
-            inner: tokio::io::repeat(0).take(256 << 20),
-            dropped: Arc::clone(&self.dropped),
-        };
+        let reader = DropCounted::zeros(256 << 20, &self.dropped);
         BlobSource::from_reader(reader).codec(BlobCodec::None)
     }
 }
