@@ -2,7 +2,8 @@
 //! benchmark's sink and the dispatch benchmark's adder from
 //! `proto/bench/v1/bench.proto`, and the counter's gateway from
 //! `proto/schema.proto`, and the contact example from `proto/contact.proto`,
-//! with steadfast-build.
+//! with steadfast-build (and the lab's client once more with `Sleep`
+//! idempotent, for a test).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     steadfast_build::configure()
         // Zero-copy payloads, as steadfast's own chunks have: the plain tonic
@@ -17,5 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ],
             &["proto"],
         )?;
+    // The lab's client again, with `Sleep` idempotent (so that it is retried
+    // after a liveness failure), for `tests/hung_peers.rs` only.
+    let idempotent = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("idempotent");
+    std::fs::create_dir_all(&idempotent)?;
+    steadfast_build::configure()
+        .out_dir(&idempotent)
+        .build_server(false)
+        .idempotent("lab.v1.Lab/Sleep")
+        .compile_protos(&["proto/lab/v1/lab.proto"], &["proto"])?;
     Ok(())
 }

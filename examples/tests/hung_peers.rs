@@ -247,3 +247,112 @@ async fn a_plain_call_through_connect_to_a_listener_that_never_speaks_fails_unav
         .expect_err("nothing answers");
     assert!(is_connection_lost(&status), "{status:?}");
 }
+
+/// The lab's client with `Sleep` idempotent (see `build.rs`).
+mod idempotent {
+    pub mod lab {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/idempotent/lab.v1.rs"));
+        }
+    }
+}
+
+use idempotent::lab::v1::{SleepRequest, lab_client::LabClient as IdempotentLabClient};
+
+/// How long a retried `Sleep` may take to fail over from a server stopped
+/// under it: the liveness window (1.5 s), a backoff, the sleep, and room.
+const FAIL_OVER: Duration = Duration::from_secs(15);
+
+/// How long a retried `Sleep` on a server stopped under it may take to fail:
+/// the liveness window (1.5 s), then two attempts of at most the connect
+/// timeout (5 s) each, and room; half of what the keepalive alone takes.
+const GIVE_UP: Duration = Duration::from_secs(20);
+
+/// Starts an idempotent `Sleep` of `millis` on `client`, and stops `server`
+/// (with SIGSTOP) once the call's first heartbeat came: the server was alive
+/// and serving it. Returns the call (its reply's `slept_ms`) and when the
+/// server stopped.
+async fn sleep_stopped_mid_call<T>(
+    client: &IdempotentLabClient<T>,
+    server: &ChildGuard,
+    millis: u64,
+) -> (tokio::task::JoinHandle<Result<u64, Status>>, Instant)
+where
+    T: tonic::client::GrpcService<tonic::body::Body> + Clone + Send + 'static,
+    T::Future: Send,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let (options, mut progress) = steadfast::CallOptions::new().progress_watch();
+    let mut request = Request::new(SleepRequest { millis });
+    options.attach(&mut request);
+    let mut client = client.clone();
+    let call = tokio::spawn(async move {
+        client
+            .sleep(request)
+            .await
+            .map(|reply| reply.into_inner().slept_ms)
+    });
+    tokio::time::timeout(SERVER_START, progress.wait_for(Option::is_some))
+        .await
+        .expect("a heartbeat within the server's start time")
+        .expect("the call is alive");
+    signal(server, "STOP");
+    (call, Instant::now())
+}
+
+#[tokio::test]
+async fn a_retry_after_a_liveness_failure_goes_to_the_next_instance_of_a_failover() {
+    let (first, first_addr) = lab_server("first");
+    let (_healthy, healthy) = lab_server("healthy");
+    let failover = channel::failover([uri(first_addr), uri(healthy)]).expect("valid URIs");
+    let client = IdempotentLabClient::new(failover.clone());
+    let (call, stopped) = sleep_stopped_mid_call(&client, &first, 2_000).await;
+    let reply = tokio::time::timeout(FAIL_OVER, call)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {FAIL_OVER:?} of the stop"))
+        .expect("the call's task")
+        .expect("the retry is answered by the healthy instance");
+    assert!(reply >= 2_000, "a whole sleep: {reply} ms");
+    assert_eq!(failover.current(), 1, "the healthy instance is current");
+    eprintln!("answered {:?} after the stop", stopped.elapsed());
+    // Nothing is broken: the stopped server serves again once continued.
+    signal(&first, "CONT");
+    let mut direct = LabClient::new(channel::connect_lazy(uri(first_addr)).expect("a valid URI"));
+    until_answered_by(&mut direct, "first", None, FEW_SECONDS).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_a_liveness_failure_does_not_wait_on_the_same_hung_connection() {
+    let (server, addr) = lab_server("stopping");
+    let client = IdempotentLabClient::connect_lazy(uri(addr))
+        .expect("a valid URI")
+        .with_retry_policy(
+            steadfast::retry::RetryPolicy::builder()
+                .max_attempts(3)
+                .build()
+                .expect("a valid policy"),
+        );
+    let (call, stopped) = sleep_stopped_mid_call(&client, &server, 10_000).await;
+    let status = tokio::time::timeout(GIVE_UP, call)
+        .await
+        .unwrap_or_else(|_| panic!("still waiting {GIVE_UP:?} after the stop"))
+        .expect("the call's task")
+        .expect_err("nothing answers");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    eprintln!("failed {:?} after the stop: {status:?}", stopped.elapsed());
+    // Nothing is broken: continued, the server serves this client again.
+    signal(&server, "CONT");
+    let started = Instant::now();
+    let mut client = client;
+    let reply = tokio::time::timeout(
+        FEW_SECONDS,
+        client.sleep(Request::new(SleepRequest { millis: 10 })),
+    )
+    .await
+    .expect("an answer once continued")
+    .expect("the continued server answers");
+    assert!(reply.into_inner().slept_ms >= 10);
+    assert!(started.elapsed() < FEW_SECONDS);
+}

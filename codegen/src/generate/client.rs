@@ -84,7 +84,10 @@ pub(crate) fn generate(
                     D: ::core::convert::TryInto<#tonic::transport::Endpoint>,
                     D::Error: ::core::convert::Into<#tonic::codegen::StdError>,
                 {
-                    #sf::channel::connect(dst).await.map(Self::new)
+                    let (channel, connection) = #sf::__private::connect_condemnable(dst).await?;
+                    let mut client = Self::new(channel);
+                    client.retry.set_connection(connection);
+                    ::core::result::Result::Ok(client)
                 }
 
                 /// A client whose channel connects on its first call, so it can be made
@@ -96,7 +99,10 @@ pub(crate) fn generate(
                     D: ::core::convert::TryInto<#tonic::transport::Endpoint>,
                     D::Error: ::core::convert::Into<#tonic::codegen::StdError>,
                 {
-                    #sf::channel::connect_lazy(dst).map(Self::new)
+                    let (channel, connection) = #sf::__private::connect_lazy_condemnable(dst)?;
+                    let mut client = Self::new(channel);
+                    client.retry.set_connection(connection);
+                    ::core::result::Result::Ok(client)
                 }
             }
         }

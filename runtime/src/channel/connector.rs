@@ -11,14 +11,21 @@
 //! breaks the connection, fails its calls as a lost connection
 //! (`UNAVAILABLE`) and, in a [`Failover`](super::Failover), marks the instance
 //! down even when every call on it has already given up at its deadline.
+//!
+//! It also keeps a weak pointer to the connection it made last, in a
+//! [`Connections`] handle: [`Connections::condemn`] makes that connection's
+//! next read fail (an I/O error), which closes it, so that the next call makes
+//! a new one (what a call that heard nothing within its liveness window asks
+//! for: see [`Condemn`](super::Condemn)).
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Weak;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -34,17 +41,86 @@ use super::failover::Shared;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// A lazily connected channel for `endpoint` through [`Connector`].
-pub(super) fn lazy(endpoint: &Endpoint, instance: Option<Instance>) -> Channel {
-    endpoint.connect_with_connector_lazy(Connector::new(endpoint, instance))
+/// A lazily connected channel for `endpoint` through [`Connector`], and the
+/// handle to its connections.
+pub(super) fn lazy(endpoint: &Endpoint, instance: Option<Instance>) -> (Channel, Connections) {
+    let connector = Connector::new(endpoint, instance);
+    let connections = connector.connections.clone();
+    (endpoint.connect_with_connector_lazy(connector), connections)
 }
 
-/// A channel for `endpoint` through [`Connector`], connected before it returns.
-pub(super) async fn eager(endpoint: &Endpoint) -> Result<Channel, Error> {
-    endpoint
-        .connect_with_connector(Connector::new(endpoint, None))
-        .await
+/// A channel for `endpoint` through [`Connector`], connected before it
+/// returns, and the handle to its connections.
+pub(super) async fn eager(endpoint: &Endpoint) -> Result<(Channel, Connections), Error> {
+    let connector = Connector::new(endpoint, None);
+    let connections = connector.connections.clone();
+    let channel = endpoint.connect_with_connector(connector).await?;
+    Ok((channel, connections))
 }
+
+/// The connections a [`Connector`] makes: a weak pointer to the last one.
+#[derive(Clone, Default)]
+pub(super) struct Connections(Arc<Mutex<Weak<Doom>>>);
+
+impl Connections {
+    /// Makes the last connection's next read fail, which closes it (a
+    /// request sent on it meanwhile fails as a lost connection, or is
+    /// dropped unsent); the next call makes a new connection. Nothing when
+    /// that connection is already gone.
+    pub(super) fn condemn(&self) {
+        let last = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .upgrade();
+        if let Some(doom) = last {
+            doom.condemned.store(true, Ordering::Release);
+            let waker = doom
+                .waker
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// A new connection's cell, remembered as the last one.
+    fn made(&self) -> Arc<Doom> {
+        let doom = Arc::new(Doom::default());
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::downgrade(&doom);
+        doom
+    }
+}
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections").finish_non_exhaustive()
+    }
+}
+
+/// Whether a connection is condemned, and the task reading it (to wake).
+#[derive(Default)]
+struct Doom {
+    condemned: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// The error of a read on a condemned connection.
+#[derive(Debug)]
+struct Condemned;
+
+impl fmt::Display for Condemned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("condemned: a call heard nothing within its liveness window")
+    }
+}
+
+impl StdError for Condemned {}
 
 /// The instance of a [`Failover`](super::Failover) a connector connects to:
 /// where it reports a connection that could not be made or never answered.
@@ -60,7 +136,7 @@ impl Instance {
         Some(self.shared.upgrade()?.epoch(self.index))
     }
 
-    fn failed(&self, epoch: Option<u64>, why: &dyn fmt::Display) {
+    pub(super) fn failed(&self, epoch: Option<u64>, why: &dyn fmt::Display) {
         if let (Some(shared), Some(epoch)) = (self.shared.upgrade(), epoch) {
             shared.failed(self.index, epoch, why);
         }
@@ -74,6 +150,7 @@ struct Connector {
     http: HttpConnector,
     handshake: Option<Duration>,
     instance: Option<Instance>,
+    connections: Connections,
 }
 
 impl Connector {
@@ -89,6 +166,7 @@ impl Connector {
             http,
             handshake: endpoint.get_connect_timeout(),
             instance,
+            connections: Connections::default(),
         }
     }
 }
@@ -107,10 +185,12 @@ impl Service<Uri> for Connector {
         let limit = self.handshake;
         let instance = self.instance.clone();
         let epoch = instance.as_ref().and_then(Instance::epoch);
+        let connections = self.connections.clone();
         Box::pin(async move {
             match connecting.await {
                 Ok(io) => Ok(TokioIo::new(Handshake {
                     io: io.into_inner(),
+                    doom: connections.made(),
                     watchdog: limit.map(|limit| Watchdog {
                         limit,
                         timer: Box::pin(tokio::time::sleep(limit)),
@@ -129,9 +209,10 @@ impl Service<Uri> for Connector {
 }
 
 /// A TCP connection whose reads fail when the server has sent nothing within
-/// the connect timeout of the connection being made.
+/// the connect timeout of the connection being made, or once it is condemned.
 pub(super) struct Handshake {
     io: TcpStream,
+    doom: Arc<Doom>,
     /// Until the server's first bytes.
     watchdog: Option<Watchdog>,
 }
@@ -165,6 +246,17 @@ impl AsyncRead for Handshake {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.doom.condemned.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::other(Condemned)));
+        }
+        *self
+            .doom
+            .waker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cx.waker().clone());
+        if self.doom.condemned.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::other(Condemned)));
+        }
         let before = buf.filled().len();
         let read = Pin::new(&mut self.io).poll_read(cx, buf);
         match &read {

@@ -17,7 +17,8 @@ use tonic::codegen::http::{Request, Response, Uri};
 use tonic::codegen::{Bytes, Service, StdError};
 use tonic::transport::{Channel, Endpoint, Error};
 
-use super::connector::{self, Instance};
+use super::Condemn;
+use super::connector::{self, Connections, Instance};
 use super::endpoint;
 
 /// How long an instance whose call failed at the transport level is left
@@ -133,7 +134,7 @@ struct Picked {
 
 pub(super) struct Shared {
     uris: Box<[Uri]>,
-    channels: Box<[Channel]>,
+    channels: Box<[(Channel, Connections)]>,
     state: Mutex<State>,
 }
 
@@ -283,7 +284,7 @@ impl Service<Request<Body>> for Failover {
             Picked {
                 index,
                 epoch,
-                channel: self.shared.channels[index].clone(),
+                channel: self.shared.channels[index].0.clone(),
             }
         });
         match picked.channel.poll_ready(cx) {
@@ -357,8 +358,16 @@ impl Future for ResponseFuture {
             return Poll::Ready(result);
         };
         Poll::Ready(match result {
-            Ok(response) => {
+            Ok(mut response) => {
                 let epoch = report.shared.succeeded(report.index, report.epoch);
+                let instance = Instance {
+                    shared: Arc::downgrade(&report.shared),
+                    index: report.index,
+                };
+                let connections = report.shared.channels[report.index].1.clone();
+                response
+                    .extensions_mut()
+                    .insert(Condemn::new(connections, Some((instance, epoch))));
                 Ok(response.map(|body| {
                     Body::new(WatchedBody {
                         inner: body,

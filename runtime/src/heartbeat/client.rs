@@ -12,12 +12,13 @@ use futures_core::Stream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tonic::metadata::MetadataMap;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Extensions, Request, Response, Status};
 
 use super::deadline::{Deadline, earliest};
 use super::frame::{BlobFrame, Frame, FramePart};
 use super::server::{MIN_INTERVAL, after};
 use crate::blob::{Blob, BlobLimits};
+use crate::channel::Condemn;
 use crate::proto::v1::{Chunk, Heartbeat};
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
@@ -226,7 +227,7 @@ where
     let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
         .await?
         .into_parts();
-    let mut reader = FrameReader::new(streaming, ctx, timer);
+    let mut reader = FrameReader::new(streaming, ctx, timer).on(&extensions);
     let message = read_unary(&mut reader).await?;
     let mut headers = metadata.into_headers();
     if let Some(trailers) = reader.trailers().await? {
@@ -254,7 +255,7 @@ where
     let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
         .await?
         .into_parts();
-    let stream = Streaming::new(FrameReader::new(streaming, ctx, timer));
+    let stream = Streaming::new(FrameReader::new(streaming, ctx, timer).on(&extensions));
     Ok(Response::from_parts(metadata, stream, extensions))
 }
 
@@ -298,7 +299,7 @@ where
     let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
         .await?
         .into_parts();
-    let mut reader = FrameReader::new(streaming, ctx, timer);
+    let mut reader = FrameReader::new(streaming, ctx, timer).on(&extensions);
     let message = match poll_fn(|cx| reader.poll_part(cx)).await {
         Some(Ok(FramePart::Message(message))) => message,
         Some(Err(status)) => return Err(status),
@@ -562,6 +563,8 @@ struct FrameReader<F, S> {
     /// every frame).
     timer: Option<Pin<Box<Sleep>>>,
     on_progress: Option<ProgressFn>,
+    /// What a liveness failure condemns, from the response's extensions.
+    connection: Option<Condemn>,
     frame: PhantomData<fn() -> F>,
 }
 
@@ -587,8 +590,15 @@ impl<F, S> FrameReader<F, S> {
             last_frame: now,
             timer,
             on_progress: ctx.on_progress,
+            connection: None,
             frame: PhantomData,
         }
+    }
+
+    /// Takes what a liveness failure condemns from the response's `extensions`.
+    fn on(mut self, extensions: &Extensions) -> Self {
+        self.connection = extensions.get::<Condemn>().cloned();
+        self
     }
 
     /// Drops the stream, so the server sees the call cancelled.
@@ -614,7 +624,7 @@ impl<F, S> FrameReader<F, S> {
                     window_ms = self.window.as_millis(),
                     "heartbeat call: liveness window passed; call abandoned"
                 );
-                silent("frame", silence, self.window)
+                silent("frame", silence, self.window, self.connection.take())
             }
         }
     }
@@ -748,7 +758,7 @@ impl<F, S: FrameBody<F>> FrameReader<F, S> {
             Err(self.give_up(Expiry::Deadline))
         } else {
             self.abandon();
-            Err(silent("trailers", window, window))
+            Err(silent("trailers", window, window, self.connection.take()))
         }
     }
 }
@@ -761,14 +771,33 @@ fn expired(deadline: &Deadline) -> Status {
     ))
 }
 
-/// The `UNAVAILABLE` status of a call whose server stayed silent too long.
-fn silent(what: &str, silence: Duration, window: Duration) -> Status {
-    Status::unavailable(format!(
+/// The `UNAVAILABLE` status of a call whose server stayed silent too long,
+/// with [`Silent`] as its source.
+fn silent(what: &str, silence: Duration, window: Duration, connection: Option<Condemn>) -> Status {
+    let mut status = Status::unavailable(format!(
         "no {what} from the server for {:?} (liveness window {:?}); call abandoned",
         to_millis(silence),
         window,
-    ))
+    ));
+    status.set_source(Arc::new(Silent { connection }));
+    status
 }
+
+/// The source of a liveness failure's status: the retry condemns the
+/// connection the call was on (see [`Condemn`]) before it retries.
+#[derive(Debug)]
+pub(crate) struct Silent {
+    /// The call's connection, when its channel said which.
+    pub(crate) connection: Option<Condemn>,
+}
+
+impl fmt::Display for Silent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no frame from the server within the call's liveness window")
+    }
+}
+
+impl std::error::Error for Silent {}
 
 /// Rounds down to whole milliseconds, so messages read "1.5s", not "1.500012345s".
 fn to_millis(duration: Duration) -> Duration {

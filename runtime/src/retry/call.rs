@@ -14,6 +14,8 @@ use super::pushback::{Pushback, set_previous_attempts};
 use super::rng::{FastRng, Rng};
 use super::throttle::RetryThrottle;
 use super::unprocessed::{causes, connection_lost, not_ready, unprocessed};
+use crate::channel::Condemn;
+use crate::heartbeat::client::Silent;
 
 /// One call made with retries: its policy, throttle, deadline and whether it is
 /// idempotent. [`run`](Self::run) makes the attempts. The rules are in the
@@ -155,6 +157,7 @@ impl<G: Rng> Call<G> {
             waits: 0,
             resendable: true,
             committed: Arc::new(AtomicBool::new(false)),
+            connection: None,
         }
     }
 
@@ -244,6 +247,8 @@ pub(crate) struct Attempts<G = FastRng> {
     waits: u32,
     /// The request can be made again (wait-for-ready needs it).
     resendable: bool,
+    /// What a liveness failure condemns when its status does not say.
+    connection: Option<Condemn>,
 }
 
 impl<G: Rng> Attempts<G> {
@@ -263,6 +268,12 @@ impl<G: Rng> Attempts<G> {
             deadline: self.call.deadline,
             committed: Arc::clone(&self.committed),
         })
+    }
+
+    /// Condemns `connection` after a liveness failure whose status does not
+    /// name its own (a generated client's channel from `connect_lazy`).
+    pub(crate) fn set_connection(&mut self, connection: Option<Condemn>) {
+        self.connection = connection;
     }
 
     /// Whether the attempt started last is the last one the policy allows.
@@ -329,6 +340,14 @@ impl<G: Rng> Attempts<G> {
             }
             Err(status) => status,
         };
+        // A call that heard nothing within its liveness window was on a hung
+        // connection: close it, so that the retry (and every later call)
+        // makes a new one, to the next instance of a failover.
+        if let Some(silent) = causes(&status).find_map(|e| e.downcast_ref::<Silent>())
+            && let Some(connection) = silent.connection.as_ref().or(self.connection.as_ref())
+        {
+            connection.condemn(&status.message());
+        }
         let number = self.number;
         if status.code() == tonic::Code::DeadlineExceeded
             && self.call.deadline.is_some_and(|d| Instant::now() >= d)

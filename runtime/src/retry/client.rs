@@ -14,6 +14,7 @@ use super::policy::RetryPolicy;
 use super::throttle::RetryThrottle;
 use crate::CallOptions;
 use crate::blob::BlobSource;
+use crate::channel::Condemn;
 use crate::heartbeat::deadline::Deadline;
 
 /// The retry settings of a generated client, set at run time through the
@@ -44,6 +45,8 @@ pub struct ClientRetry {
     config: Option<Arc<ServiceConfig>>,
     throttle: Option<RetryThrottle>,
     wait_for_ready: Option<bool>,
+    /// The client's channel's connections, when the client made it.
+    connection: Option<Condemn>,
 }
 
 impl ClientRetry {
@@ -77,6 +80,14 @@ impl ClientRetry {
     /// wins over both. Default: no.
     pub fn set_wait_for_ready(&mut self, wait: bool) {
         self.wait_for_ready = Some(wait);
+    }
+
+    /// The connections of the channel this client made (its `connect` or
+    /// `connect_lazy`): a call that heard nothing within its liveness window
+    /// condemns its connection before the retry.
+    #[doc(hidden)]
+    pub fn set_connection(&mut self, connection: Condemn) {
+        self.connection = Some(connection);
     }
 
     /// Whether calls of `service`/`method` wait for a server to be ready,
@@ -226,6 +237,7 @@ impl<M: Clone> Retrying<M> {
             call = call.timeout(timeout);
         }
         let mut attempts = call.attempts();
+        attempts.set_connection(retry.connection.clone());
         if policy.is_none() {
             attempts.make_last();
         }

@@ -385,7 +385,11 @@ pub mod lab_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect(dst).await.map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
+                .await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -405,7 +409,12 @@ pub mod lab_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
+                dst,
+            )?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
     }
     impl<T> LabClient<T>
@@ -2688,7 +2697,11 @@ pub mod lab_wire_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect(dst).await.map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
+                .await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -2708,7 +2721,12 @@ pub mod lab_wire_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
+                dst,
+            )?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
     }
     impl<T> LabWireClient<T>
@@ -3731,7 +3749,11 @@ pub mod other_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect(dst).await.map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
+                .await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -3751,7 +3773,12 @@ pub mod other_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
+                dst,
+            )?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
     }
     impl<T> OtherClient<T>
@@ -4785,7 +4812,11 @@ pub mod second_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect(dst).await.map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
+                .await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -4805,7 +4836,12 @@ pub mod second_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
+                dst,
+            )?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
     }
     impl<T> SecondClient<T>

@@ -180,7 +180,11 @@ pub mod reader_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect(dst).await.map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
+                .await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -200,7 +204,12 @@ pub mod reader_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
+                dst,
+            )?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
     }
     impl<T> ReaderClient<T>
@@ -1589,7 +1598,11 @@ pub mod writer_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect(dst).await.map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
+                .await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -1609,7 +1622,12 @@ pub mod writer_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
+                dst,
+            )?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
     }
     impl<T> WriterClient<T>

@@ -159,7 +159,11 @@ pub mod flaky_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect(dst).await.map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
+                .await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
         /// A client whose channel connects on its first call, so it can be made
         /// before the server is up, and reconnects on the call after a break;
@@ -179,7 +183,12 @@ pub mod flaky_client {
                 ::steadfast::__private::tonic::codegen::StdError,
             >,
         {
-            ::steadfast::channel::connect_lazy(dst).map(Self::new)
+            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
+                dst,
+            )?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
         }
     }
     impl<T> FlakyClient<T>
