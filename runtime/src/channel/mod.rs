@@ -81,7 +81,9 @@
 //!    it cannot be made or its server sends nothing (no HTTP/2 handshake)
 //!    within [`CONNECT_TIMEOUT`]: a hung instance (a stopped process, a
 //!    listener that accepts and never speaks) is left within about 5 s even by
-//!    calls whose deadlines are shorter. A status the server sent, a stream it
+//!    calls whose deadlines are shorter. And when a heartbeat call on it hears
+//!    nothing within its liveness window: its retry then goes to the next
+//!    instance (see [`retry`](crate::retry#when-a-failed-attempt-is-retried)). A status the server sent, a stream it
 //!    refused (`REFUSED_STREAM`) or a call's deadline does not mark it down.
 //!    The calls in flight when it died count as one failure.
 //! 3. A down instance is left alone for its **cool-off**: [`COOL_OFF`] (1 s)

@@ -56,6 +56,16 @@
 //! retried returns the last attempt's status unchanged; a success gives its
 //! tokens back to the throttle.
 //!
+//! A **liveness failure** (a heartbeat call that heard nothing from its server
+//! within its liveness window, `UNAVAILABLE`) first condemns the connection it
+//! was on: that connection closes, so the retry (and every later call) makes a
+//! new one, which the connect timeout bounds, and a
+//! [`Failover`](crate::channel::Failover) marks the instance down, so the retry
+//! goes to the next one. A generated client condemns its connection when its
+//! channel says which one (a `Failover`, or the client's own `connect` or
+//! `connect_lazy`); through any other channel the retry may wait on the hung
+//! connection until its keepalive closes it.
+//!
 //! # Wait-for-ready
 //!
 //! By default a call that finds no server fails fast: it is retried as rule 2
