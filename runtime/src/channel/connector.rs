@@ -249,11 +249,18 @@ impl AsyncRead for Handshake {
         if self.doom.condemned.load(Ordering::Acquire) {
             return Poll::Ready(Err(io::Error::other(Condemned)));
         }
-        *self
-            .doom
-            .waker
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cx.waker().clone());
+        {
+            let mut waker = self
+                .doom
+                .waker
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+        }
+        // Condemned while the waker was being stored: `condemn` may have
+        // found none to wake.
         if self.doom.condemned.load(Ordering::Acquire) {
             return Poll::Ready(Err(io::Error::other(Condemned)));
         }
@@ -313,5 +320,57 @@ impl AsyncWrite for Handshake {
 impl Connection for Handshake {
     fn connected(&self) -> Connected {
         self.io.connected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_condemned_connection_fails_the_read_waiting_on_it_and_the_next_connection_does_not()
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let uri: Uri = format!("http://{}", listener.local_addr().expect("an address"))
+            .parse()
+            .expect("a URI");
+        let endpoint = Endpoint::from(uri.clone());
+        let mut connector = Connector::new(&endpoint, None);
+        let first = connector.call(uri.clone()).await.expect("connects");
+        let (_held, _) = listener.accept().await.expect("accepts");
+        let mut first = first.into_inner();
+        let (started, reading) = tokio::sync::oneshot::channel();
+        let read = tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            let read = first.read(&mut byte);
+            let _ = started.send(());
+            read.await
+        });
+        reading.await.expect("the read started");
+        tokio::task::yield_now().await;
+        connector.connections.condemn();
+        let error = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("the waiting read is woken")
+            .expect("the read's task")
+            .expect_err("a condemned connection fails its read");
+        assert!(error.to_string().starts_with("condemned"), "{error}");
+
+        // The connector's next connection is a new, healthy one.
+        let second = connector.call(uri).await.expect("connects again");
+        let (mut peer, _) = listener.accept().await.expect("accepts");
+        tokio::io::AsyncWriteExt::write_all(&mut peer, b"x")
+            .await
+            .expect("writes");
+        let mut byte = [0u8; 1];
+        second
+            .into_inner()
+            .read_exact(&mut byte)
+            .await
+            .expect("the new connection reads");
+        assert_eq!(&byte, b"x");
     }
 }
