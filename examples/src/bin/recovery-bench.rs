@@ -71,7 +71,7 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     requests: u64,
     /// Rounds of the client-streaming measurement (each contender once per round).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     stream_rounds: usize,
     /// The `contact-server` binary (default: next to this one).
     #[arg(long)]
