@@ -107,6 +107,19 @@ fn signal(pid: u32, signal: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Fails unless process `pid` is stopped (state `T` in `/proc/PID/stat`): an
+/// answer must not have come from the "hung" instance.
+fn check_stopped(pid: u32) -> Result<(), Error> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    match stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+    {
+        Some("T") => Ok(()),
+        state => Err(format!("the stopped server {pid} is not stopped (state {state:?})").into()),
+    }
+}
+
 /// A listener that accepts TCP connections and never reads or writes; it and
 /// its connections close on drop.
 struct Silent {
@@ -179,10 +192,12 @@ async fn run(args: Args) -> Result<(), Error> {
                 let channel =
                     steadfast::channel::failover([format!("http://{hung}"), healthy.url()])?;
                 let mut client = ContactClient::new(channel);
+                check_stopped(stopped.pid())?;
                 let start = Instant::now();
                 let id = 1_000 + r as u64;
                 answered(id, client.remote_cmd(command(id))).await?;
                 let took = start.elapsed().as_secs_f64();
+                check_stopped(stopped.pid())?;
                 println!("  failover from {label}, round {}: {took:.2} s", r + 1);
                 times.push(took);
             }
