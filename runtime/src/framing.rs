@@ -38,7 +38,7 @@ use tonic::codegen::http;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
-use crate::heartbeat::deadline::Deadline;
+use crate::heartbeat::deadline::{Deadline, Watched};
 use crate::heartbeat::progress::Progress;
 
 /// The request metadata key of a client that reads and writes steadfast frames.
@@ -124,7 +124,8 @@ where
 /// Serves a server-streaming or bidi call of a heartbeat method in its
 /// original shape: the handler's messages as they are; when the call's deadline
 /// passes, the handler's stream is dropped and the call ends with
-/// `DEADLINE_EXCEEDED`.
+/// `DEADLINE_EXCEEDED`, also when the client stopped reading (a watchdog drops
+/// it, as for framed calls).
 #[doc(hidden)]
 pub async fn serve_original_streaming<R, S, H, Fut>(
     request: Request<R>,
@@ -133,11 +134,15 @@ pub async fn serve_original_streaming<R, S, H, Fut>(
 where
     H: FnOnce(Request<R>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
+    S: Send + 'static,
 {
     let (request, deadline) = prepare(request);
     let response = within(deadline, handler(request)).await?;
     Ok(response.map(|stream| OriginalStream {
-        stream: Some(Box::pin(stream)),
+        stream: Some(match deadline {
+            Some(deadline) => Inner::Watched(Watched::new(stream, deadline)),
+            None => Inner::Plain(Box::pin(stream)),
+        }),
         timer: deadline.map(|deadline| (Box::pin(tokio::time::sleep_until(deadline.at)), deadline)),
     }))
 }
@@ -170,8 +175,16 @@ async fn within<T>(
 /// deadline (tonic's own server timeout stops at the response headers).
 pub struct OriginalStream<S> {
     // `None` once the call is over: dropping it cancels the handler's work.
-    stream: Option<Pin<Box<S>>>,
+    stream: Option<Inner<S>>,
+    // Ends a stream that is polled but silent at the deadline.
     timer: Option<(Pin<Box<Sleep>>, Deadline)>,
+}
+
+/// The handler's stream; with a deadline, behind a watchdog that drops it
+/// then even if nothing polls it.
+enum Inner<S> {
+    Plain(Pin<Box<S>>),
+    Watched(Watched<S>),
 }
 
 impl<S> std::fmt::Debug for OriginalStream<S> {
@@ -199,7 +212,10 @@ where
             this.timer = None;
             return Poll::Ready(Some(Err(status)));
         }
-        let item = std::task::ready!(stream.as_mut().poll_next(cx));
+        let item = std::task::ready!(match stream {
+            Inner::Plain(stream) => stream.as_mut().poll_next(cx),
+            Inner::Watched(stream) => Pin::new(stream).poll_next(cx),
+        });
         if !matches!(item, Some(Ok(_))) {
             this.stream = None;
             this.timer = None;

@@ -681,6 +681,148 @@ mod original_clients {
     }
 }
 
+/// Issue 21 (every bound holds, whatever the peer does): a server stream whose
+/// client stops reading is dropped at the call's deadline, framed or in its
+/// original shape, although hyper stops polling it (HTTP/2 flow control).
+mod stuck_streams {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio_stream::Stream;
+    use tonic::transport::Server;
+    use tonic::{Request, Response, Status};
+
+    use super::streaming::v1::{
+        Chunk, Summary, pipes_client::PipesClient, pipes_server::Pipes, pipes_server::PipesServer,
+    };
+
+    /// How long past its deadline a stuck stream may live: a timer's tick and
+    /// a task switch, with room for a loaded machine.
+    const AFTER_DEADLINE: Duration = Duration::from_secs(2);
+
+    /// Counts the drops of the `download` streams it made.
+    struct Endless {
+        dropped: Arc<AtomicUsize>,
+    }
+
+    type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send>>;
+
+    /// 1 MiB chunks for ever, far more than the windows and queues on the way.
+    struct Chunks {
+        dropped: Arc<AtomicUsize>,
+    }
+
+    impl Stream for Chunks {
+        type Item = Result<Chunk, Status>;
+        fn poll_next(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(Some(Ok(Chunk {
+                data: vec![7; 1 << 20],
+            })))
+        }
+    }
+
+    impl Drop for Chunks {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tonic::async_trait]
+    impl Pipes for Endless {
+        async fn upload(
+            &self,
+            _: Request<tonic::Streaming<Chunk>>,
+        ) -> Result<Response<Summary>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        type ChatStream = ChunkStream;
+
+        async fn chat(
+            &self,
+            _: Request<tonic::Streaming<Chunk>>,
+        ) -> Result<Response<ChunkStream>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        type DownloadStream = ChunkStream;
+
+        async fn download(&self, _: Request<Summary>) -> Result<Response<ChunkStream>, Status> {
+            Ok(Response::new(Box::pin(Chunks {
+                dropped: Arc::clone(&self.dropped),
+            })))
+        }
+
+        async fn ping(&self, request: Request<Chunk>) -> Result<Response<Chunk>, Status> {
+            Ok(Response::new(request.into_inner()))
+        }
+    }
+
+    async fn serve(dropped: &Arc<AtomicUsize>) -> std::net::SocketAddr {
+        let service = Endless {
+            dropped: Arc::clone(dropped),
+        };
+        steadfast_tests::serve::spawn(Server::builder().add_service(PipesServer::new(service)))
+            .await
+    }
+
+    fn within(deadline: Duration) -> Request<Summary> {
+        let mut request = Request::new(Summary { bytes: 0 });
+        request.set_timeout(deadline);
+        request
+    }
+
+    async fn dropped_in_time(dropped: &Arc<AtomicUsize>, deadline: Duration) {
+        let dropped = Arc::clone(dropped);
+        steadfast_tests::wait::until(
+            "the stuck stream was dropped at its deadline",
+            deadline + AFTER_DEADLINE,
+            || {
+                let dropped = Arc::clone(&dropped);
+                async move { dropped.load(Ordering::SeqCst) == 1 }
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_framed_server_stream_whose_client_stops_reading_is_dropped_at_its_deadline() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let addr = serve(&dropped).await;
+        let mut client = PipesClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let deadline = Duration::from_secs(1);
+        // The response is held, never read.
+        let stuck = client.download(within(deadline)).await.expect("headers");
+        dropped_in_time(&dropped, deadline).await;
+        drop(stuck);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_original_shape_server_stream_whose_client_stops_reading_is_dropped_at_its_deadline()
+    {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let addr = serve(&dropped).await;
+        let mut client = super::original::streaming::pipes_client::PipesClient::connect(format!(
+            "http://{addr}"
+        ))
+        .await
+        .expect("connect");
+        let deadline = Duration::from_secs(1);
+        let mut request = Request::new(super::original::streaming::Summary { bytes: 0 });
+        request.set_timeout(deadline);
+        let stuck = client.download(request).await.expect("headers");
+        dropped_in_time(&dropped, deadline).await;
+        drop(stuck);
+    }
+}
+
 /// The generated blob methods at work over real gRPC on 127.0.0.1: every
 /// combination of the `blobs` case moves its message and its blob.
 mod blobs_over_grpc {

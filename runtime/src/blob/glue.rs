@@ -11,13 +11,11 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use pin_project_lite::pin_project;
-use tokio::task::AbortHandle;
 use tonic::{Request, Response, Status};
 
 use super::reader::Chunks;
 use super::source::{SendPart, Sending};
 use super::{Blob, BlobLimits, BlobSource};
-use crate::heartbeat::deadline::Deadline;
 use crate::heartbeat::frame::BlobFrame;
 use crate::heartbeat::server::{FrameStream, serve_frames};
 use crate::proto::v1::{BlobHeader, Chunk};
@@ -326,7 +324,6 @@ where
     Fut: Future<Output = Result<(Response<F::Message>, BlobSource), Status>> + Send + 'static,
 {
     serve_frames(request, interval, |request| Download::<Fut, F>::Opening {
-        deadline: request.extensions().get::<Deadline>().copied(),
         future: handler(request),
     })
 }
@@ -346,7 +343,6 @@ where
         + 'static,
 {
     serve_frames(request, interval, |request| Download::<Fut, F>::Opening {
-        deadline: request.extensions().get::<Deadline>().copied(),
         future: handler(request),
     })
 }
@@ -372,8 +368,8 @@ pin_project! {
     /// A download: the handler's future, then the blob it gave.
     #[project = DownloadProj]
     enum Download<Fut, F> {
-        Opening { #[pin] future: Fut, deadline: Option<Deadline> },
-        Sending { sending: DeadlineBound, frame: PhantomData<fn() -> F> },
+        Opening { #[pin] future: Fut },
+        Sending { sending: Sending, frame: PhantomData<fn() -> F> },
         Done,
     }
 }
@@ -388,14 +384,13 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.as_mut().project() {
-            DownloadProj::Opening { future, deadline } => {
-                let deadline = *deadline;
+            DownloadProj::Opening { future } => {
                 let item = match ready!(future.poll(cx)) {
                     Ok(output) => {
                         let (response, source) = output.into_parts();
                         match source {
                             Some(source) => self.set(Download::Sending {
-                                sending: DeadlineBound::new(source.start(), deadline),
+                                sending: source.start(),
                                 frame: PhantomData,
                             }),
                             None => self.set(Download::Done),
@@ -410,7 +405,7 @@ where
                 Poll::Ready(Some(item))
             }
             DownloadProj::Sending { sending, .. } => {
-                let item = match ready!(sending.poll_next(cx)) {
+                let item = match ready!(Pin::new(sending).poll_next(cx)) {
                     Some(Ok(SendPart::Header(header))) => {
                         return Poll::Ready(Some(Ok(F::blob(header))));
                     }
@@ -426,105 +421,12 @@ where
                             "reading the blob to send failed: {error}"
                         )))
                     }
-                    None => Err(match sending.expired() {
-                        Some(deadline) => Status::deadline_exceeded(format!(
-                            "deadline of {:?} exceeded; the blob's sender was stopped",
-                            deadline.timeout
-                        )),
-                        None => Status::internal("the blob to send stopped before its end"),
-                    }),
+                    None => Err(Status::internal("the blob to send stopped before its end")),
                 };
                 self.set(Download::Done);
                 Poll::Ready(Some(item))
             }
             DownloadProj::Done => Poll::Ready(None),
-        }
-    }
-}
-
-/// A download's blob being sent, taken away at the call's deadline whether or
-/// not the call's stream is polled.
-///
-/// The stream of frames enforces the deadline while tonic polls it, and tonic
-/// (hyper) polls a response body only while HTTP/2 flow control lets it send:
-/// a client that keeps a download's [`Blob`] but stops reading stops the polls,
-/// and with them every check of the deadline. So a blob being sent has a
-/// watchdog, a task asleep until the deadline, that then drops the blob's
-/// sender: its queued chunks, its read-ahead blocks, its zstd context, its task
-/// and its source (a file, a reader) are freed at the deadline, whatever the
-/// client does. The call ends with `DEADLINE_EXCEEDED` when tonic polls it
-/// again (the client reads on); until then, or until the client resets the
-/// stream or its connection ends, hyper keeps what it took off the stream for
-/// it (one encoded piece and its send buffer, `max_send_buf_size`, 400 KiB by
-/// default). A call without a deadline has no watchdog: a client that stops
-/// reading holds it, as any gRPC stream, until it goes away.
-struct DeadlineBound {
-    /// `None` once the watchdog took it.
-    sending: Arc<Mutex<Option<Sending>>>,
-    /// The watchdog: `None` without a deadline.
-    watchdog: Option<AbortHandle>,
-    deadline: Option<Deadline>,
-}
-
-impl DeadlineBound {
-    /// Must run on a tokio runtime when there is a deadline (it spawns the
-    /// watchdog).
-    fn new(sending: Sending, deadline: Option<Deadline>) -> Self {
-        let sending = Arc::new(Mutex::new(Some(sending)));
-        let watchdog = deadline.map(|deadline| {
-            let sending = Arc::downgrade(&sending);
-            tokio::spawn(async move {
-                tokio::time::sleep_until(deadline.at).await;
-                let Some(sending) = sending.upgrade() else {
-                    return;
-                };
-                let taken = sending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                if taken.is_some() {
-                    tracing::debug!(
-                        timeout = ?deadline.timeout,
-                        "blob download: deadline passed; its sender was dropped"
-                    );
-                }
-                // Dropped here, outside the lock.
-                drop(taken);
-            })
-            .abort_handle()
-        });
-        DeadlineBound {
-            sending,
-            watchdog,
-            deadline,
-        }
-    }
-
-    /// The sender's next part; `None` once the watchdog took the sender (see
-    /// [`expired`](Self::expired)).
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<SendPart>>> {
-        let mut sending = self.sending.lock().unwrap_or_else(PoisonError::into_inner);
-        match sending.as_mut() {
-            Some(sending) => Pin::new(sending).poll_next(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    /// The deadline, if it passed and the watchdog took the sender.
-    fn expired(&self) -> Option<Deadline> {
-        let taken = self
-            .sending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none();
-        if taken { self.deadline } else { None }
-    }
-}
-
-impl Drop for DeadlineBound {
-    fn drop(&mut self) {
-        if let Some(watchdog) = &self.watchdog {
-            watchdog.abort();
         }
     }
 }

@@ -9,9 +9,15 @@
 //!
 //! [gRPC over HTTP/2]: https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_core::Stream;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use super::server::after;
@@ -85,6 +91,92 @@ pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
         "n" => Duration::from_nanos(n),
         _ => return None,
     })
+}
+
+/// A call's source of frames (its handler, a download's blob being sent),
+/// dropped at the call's deadline whether or not the call's stream is polled.
+///
+/// The stream of frames enforces the deadline while tonic polls it, and tonic
+/// (hyper) polls a response body only while HTTP/2 flow control lets it send:
+/// a client that stops reading stops the polls, and with them every check of
+/// the deadline. So a call with a deadline has a watchdog, a task asleep until
+/// the deadline, that then drops the source: the handler's future or stream,
+/// and a download's queued chunks, read-ahead blocks, zstd context, task and
+/// source (a file, a reader) are freed at the deadline, whatever the client
+/// does. The call ends with `DEADLINE_EXCEEDED` when tonic polls it again (the
+/// client reads on); until then, or until the client resets the stream or its
+/// connection ends, hyper keeps what it took off the stream for it (one
+/// encoded piece and its send buffer, `max_send_buf_size`, 400 KiB by default).
+/// A call without a deadline has no watchdog: a client that stops reading holds
+/// it, as any gRPC stream, until it goes away.
+pub(crate) struct Watched<S> {
+    /// `None` once the watchdog took it.
+    source: Arc<Mutex<Option<Pin<Box<S>>>>>,
+    watchdog: AbortHandle,
+    deadline: Deadline,
+    /// The `DEADLINE_EXCEEDED` was given after the watchdog took the source.
+    reported: bool,
+}
+
+impl<S: Send + 'static> Watched<S> {
+    /// Must run on a tokio runtime (it spawns the watchdog).
+    pub(crate) fn new(source: S, deadline: Deadline) -> Self {
+        let source = Arc::new(Mutex::new(Some(Box::pin(source))));
+        let watched = Arc::downgrade(&source);
+        let watchdog = tokio::spawn(async move {
+            tokio::time::sleep_until(deadline.at).await;
+            let Some(source) = watched.upgrade() else {
+                return;
+            };
+            let taken = source.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if taken.is_some() {
+                tracing::debug!(
+                    timeout = ?deadline.timeout,
+                    "deadline passed; the call's handler was dropped by its watchdog"
+                );
+            }
+            // Dropped here, outside the lock.
+            drop(taken);
+        })
+        .abort_handle();
+        Watched {
+            source,
+            watchdog,
+            deadline,
+            reported: false,
+        }
+    }
+}
+
+impl<S, T> Stream for Watched<S>
+where
+    S: Stream<Item = Result<T, Status>>,
+{
+    type Item = Result<T, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let polled = this
+            .source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .map(|source| source.as_mut().poll_next(cx));
+        match polled {
+            Some(poll) => poll,
+            None if !this.reported => {
+                this.reported = true;
+                Poll::Ready(Some(Err(this.deadline.exceeded())))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+impl<S> Drop for Watched<S> {
+    fn drop(&mut self) {
+        self.watchdog.abort();
+    }
 }
 
 #[cfg(test)]

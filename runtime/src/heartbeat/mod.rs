@@ -43,8 +43,9 @@
 //! - **Bounds.** An interval below 1 ms is raised to 1 ms ([`MIN_INTERVAL`]), so a
 //!   zero interval cannot spin. Per call: one heap allocation holding the handler's
 //!   future; if the handler does not finish on its first poll, a place on the tick
-//!   of its interval (under 100 bytes, given back when the call ends), and a timer
-//!   only if the call has a deadline; no channel and no task of its own. Per runtime
+//!   of its interval (under 100 bytes, given back when the call ends); no channel.
+//!   Only if the call has a deadline: a timer, and the watchdog (one small task and
+//!   one more allocation, ended with the call). Per runtime
 //!   and interval in use: one tick and one task, which end with the tick's last
 //!   call.
 //! - **Cancellation.** The handler is polled by the stream itself, so when the
@@ -55,11 +56,14 @@
 //!   `H M S m u n`; a malformed value is ignored, as tonic does) and, once that much
 //!   time has passed since the call came in, drops the handler's future and ends the
 //!   call with `DEADLINE_EXCEEDED`. The deadline is checked while tonic polls the
-//!   stream, which it does as long as the client reads (HTTP/2 flow control); a
-//!   client that stops reading is left to its own deadline, which resets the call,
-//!   except in a blob download: there a watchdog drops the blob's sender and its
-//!   source at the deadline whatever the client does (see
-//!   [`blob`](crate::blob#limits)).
+//!   stream, which it does only as long as the client reads (HTTP/2 flow
+//!   control); so a call with a deadline also has a watchdog, a task asleep until
+//!   it, that drops the handler (its future or stream, and a download's blob
+//!   sender and source) at the deadline whatever the client does. A client that
+//!   stopped reading gets `DEADLINE_EXCEEDED` when it reads on; until then, or
+//!   until it resets the call, hyper keeps what it took off the stream (one
+//!   message and its send buffer). The same holds for a call served in its
+//!   original shape ([`framing`](crate::framing)).
 //!   `Server::timeout` is not seen by the stream (tonic keeps it to itself).
 //! - **Errors.** A handler's `Err(status)` is sent as the call's status, unchanged,
 //!   and ends the call. A unary handler's response metadata is not sent: the headers

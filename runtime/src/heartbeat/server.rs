@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::{Request, Response, Status};
 
-use super::deadline::Deadline;
+use super::deadline::{Deadline, Watched};
 use super::frame::Frame;
 use super::progress::Progress;
 use super::tick::Beat;
@@ -118,9 +118,18 @@ where
         request.extensions_mut().insert(deadline);
     }
     let source = source(request);
-    Response::new(FrameStream {
-        inner: Box::pin(Driver::<F, _>::new(source, interval, deadline, progress)),
-    })
+    // With a deadline, a watchdog drops the source at it even if the stream is
+    // not polled (a client that stops reading): `Watched`.
+    let inner: Pin<Box<dyn Stream<Item = Result<F, Status>> + Send>> = match deadline {
+        Some(deadline) => Box::pin(Driver::<F, _>::new(
+            Watched::new(source, deadline),
+            interval,
+            Some(deadline),
+            progress,
+        )),
+        None => Box::pin(Driver::<F, _>::new(source, interval, None, progress)),
+    };
+    Response::new(FrameStream { inner })
 }
 
 pin_project! {
@@ -1033,7 +1042,11 @@ mod tests {
         assert!(matches!(first.into_part(), Some(FramePart::Heartbeat(_))));
         // All three wait on one tick, which has a task.
         assert_eq!(tick::registered(INTERVAL), 3);
-        assert_eq!(tasks(), 3, "two calls and the tick");
+        assert_eq!(
+            tasks(),
+            4,
+            "two calls, the tick, and the watchdog of the call with a deadline"
+        );
 
         drop(dropped);
         assert_eq!(
