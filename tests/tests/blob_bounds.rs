@@ -112,11 +112,11 @@ impl Store for Shelf {
     }
 }
 
-/// A [`Shelf`] serving on 127.0.0.1 (stopped when dropped), and a channel to it.
+/// A [`Shelf`] serving on 127.0.0.1 (until the test's runtime ends), and a
+/// channel to it.
 struct Running {
     channel: Channel,
     dropped: Arc<AtomicUsize>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -125,33 +125,15 @@ impl Running {
         let shelf = Shelf {
             dropped: Arc::clone(&dropped),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(async move {
-            Server::builder()
-                .add_service(StoreServer::new(shelf))
-                .serve_with_incoming(steadfast::server::incoming(listener))
-                .await
-                .expect("serve");
-        });
+        let addr =
+            steadfast_tests::serve::spawn(Server::builder().add_service(StoreServer::new(shelf)))
+                .await;
         let channel = Channel::from_shared(format!("http://{addr}"))
             .expect("url")
             .connect()
             .await
             .expect("connect");
-        Running {
-            channel,
-            dropped,
-            server,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.server.abort();
+        Running { channel, dropped }
     }
 }
 
