@@ -1212,7 +1212,7 @@ mod tests {
             .collect();
         let mut resolver = ChainFileResolver::new();
         resolver.add(Memory(memory));
-        resolver.add(crate::SteadfastProtos);
+        resolver.add(crate::front::SteadfastProtos);
         resolver.add(GoogleFileResolver::new());
         let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler.include_imports(true).include_source_info(true);
