@@ -1,11 +1,16 @@
 //! Resolves steadfast settings: `(steadfast.v1.method)` / `(steadfast.v1.service)`
 //! options read from the descriptors, overridden by builder settings, validated,
-//! into a [`Plan`] — what the wire rewrite must do to each method.
+//! into one [`MethodOptions`] per method (a [`Plan`]) — what the wire rewrite
+//! must do to it, and what the generated code does with it.
+//!
+//! An option is spelled twice here: as read ([`RawOptions`], each value with
+//! where it was set) and as resolved ([`MethodOptions`], which the model
+//! carries to the generators).
 
 use std::{collections::BTreeMap, time::Duration};
 
 use heck::ToSnakeCase;
-use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 
 use crate::Error;
 
@@ -14,9 +19,10 @@ pub(crate) const MIN_HEARTBEAT_MS: u32 = 10;
 /// Heartbeat intervals above this are rejected: no proxy waits that long.
 pub(crate) const MAX_HEARTBEAT_MS: u32 = 3_600_000;
 
-/// What steadfast does to one method.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MethodPlan {
+/// What steadfast does to one method: its options resolved (the method's own,
+/// its service's defaults, builder settings) and validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MethodOptions {
     /// Heartbeat interval; `None` = no heartbeats.
     pub(crate) heartbeat: Option<Duration>,
     /// The request carries a blob (only on unary methods).
@@ -29,13 +35,19 @@ pub(crate) struct MethodPlan {
     pub(crate) idempotent: bool,
 }
 
-impl MethodPlan {
+impl MethodOptions {
     fn is_plain(&self) -> bool {
         self.heartbeat.is_none()
             && !self.request_blob
             && !self.response_blob
             && self.retry.is_none()
             && !self.idempotent
+    }
+
+    /// Steadfast changes the method's wire shape (heartbeat frames, blob
+    /// uploads or downloads): its calls get the runtime's `FrameCodec`.
+    pub(crate) fn has_frames(&self) -> bool {
+        self.heartbeat.is_some() || self.request_blob || self.response_blob
     }
 }
 
@@ -274,7 +286,7 @@ impl RetryPolicy {
 /// full name (`lab.v1.Lab`) then method name (`Sleep`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
-    pub(crate) services: BTreeMap<String, BTreeMap<String, MethodPlan>>,
+    pub(crate) services: BTreeMap<String, BTreeMap<String, MethodOptions>>,
 }
 
 /// A setting given to the builder (for protos the user cannot edit).
@@ -328,18 +340,27 @@ impl Origin {
     }
 }
 
-/// Option fields as read from one extension value.
+/// The options of one method as set so far: read from an extension value,
+/// then defaults of its service's filled in and builder settings applied
+/// (each blob setting with where it came from); [`RawOptions::resolve`]
+/// validates them into [`MethodOptions`].
 #[derive(Debug, Default, Clone)]
 struct RawOptions {
     heartbeat_ms: Option<u32>,
-    request_blob: Option<bool>,
-    response_blob: Option<bool>,
+    request_blob: Option<(bool, Origin)>,
+    response_blob: Option<(bool, Origin)>,
     retry: Option<RetryPolicy>,
     idempotent: Option<bool>,
 }
 
 impl RawOptions {
-    fn read(options: &DynamicMessage, ext_name: &str, pool: &DescriptorPool) -> RawOptions {
+    /// The fields set in the extension `ext_name` of `options`, as set at `origin`.
+    fn read(
+        options: &DynamicMessage,
+        ext_name: &str,
+        origin: Origin,
+        pool: &DescriptorPool,
+    ) -> RawOptions {
         let Some(ext) = pool.get_extension_by_name(ext_name) else {
             return RawOptions::default();
         };
@@ -355,26 +376,71 @@ impl RawOptions {
                 .then(|| msg.get_field_by_name(name))
                 .flatten()
         };
+        let blob = |name: &str| {
+            field(name)
+                .and_then(|v| v.as_bool())
+                .map(|on| (on, origin.clone()))
+        };
         RawOptions {
             heartbeat_ms: field("heartbeat_ms").and_then(|v| v.as_u32()),
-            request_blob: field("request_blob").and_then(|v| v.as_bool()),
-            response_blob: field("response_blob").and_then(|v| v.as_bool()),
+            request_blob: blob("request_blob"),
+            response_blob: blob("response_blob"),
             retry: field("retry").and_then(|v| v.as_message().map(RetryPolicy::from_message)),
             idempotent: field("idempotent").and_then(|v| v.as_bool()),
         }
     }
-}
 
-/// One method while its settings are resolved.
-struct MethodState {
-    name: String,
-    client_streaming: bool,
-    server_streaming: bool,
-    heartbeat_ms: Option<u32>,
-    request_blob: Option<(bool, Origin)>,
-    response_blob: Option<(bool, Origin)>,
-    retry: Option<RetryPolicy>,
-    idempotent: bool,
+    /// These options, with `defaults` for every field they do not set (a
+    /// method's own value wins, field by field).
+    fn or(self, defaults: &RawOptions) -> RawOptions {
+        RawOptions {
+            heartbeat_ms: self.heartbeat_ms.or(defaults.heartbeat_ms),
+            request_blob: self.request_blob.or_else(|| defaults.request_blob.clone()),
+            response_blob: self
+                .response_blob
+                .or_else(|| defaults.response_blob.clone()),
+            retry: self.retry.or_else(|| defaults.retry.clone()),
+            idempotent: self.idempotent.or(defaults.idempotent),
+        }
+    }
+
+    /// Validates the options of `method` (`target` names it in errors).
+    fn resolve(&self, method: &MethodDescriptor, target: &str) -> Result<MethodOptions, Error> {
+        let target = target.to_owned();
+        let heartbeat = match self.heartbeat_ms {
+            None | Some(0) => None,
+            Some(ms) if ms < MIN_HEARTBEAT_MS => {
+                return Err(Error::InvalidOption {
+                    target,
+                    message: format!(
+                        "heartbeat_ms = {ms} is too small: use 0 (off) or at least {MIN_HEARTBEAT_MS}"
+                    ),
+                });
+            }
+            Some(ms) if ms > MAX_HEARTBEAT_MS => {
+                return Err(Error::InvalidOption {
+                    target,
+                    message: format!(
+                        "heartbeat_ms = {ms} is too large: at most {MAX_HEARTBEAT_MS} (1 hour)"
+                    ),
+                });
+            }
+            Some(ms) => Some(Duration::from_millis(u64::from(ms))),
+        };
+        let request_blob = blob_on(method, &target, "request_blob", &self.request_blob)?;
+        let response_blob = blob_on(method, &target, "response_blob", &self.response_blob)?;
+        let retry = match &self.retry {
+            Some(policy) => Some(policy.resolve(&target)?),
+            None => None,
+        };
+        Ok(MethodOptions {
+            heartbeat,
+            request_blob,
+            response_blob,
+            retry,
+            idempotent: self.idempotent.unwrap_or(false),
+        })
+    }
 }
 
 /// Reads the options of every service in `pool` (except steadfast's and
@@ -382,7 +448,7 @@ struct MethodState {
 pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     let mut known = Vec::new();
-    let mut by_service: BTreeMap<String, Vec<MethodState>> = BTreeMap::new();
+    let mut by_service: BTreeMap<String, Vec<(MethodDescriptor, RawOptions)>> = BTreeMap::new();
 
     for service in pool.services() {
         let package = service.package_name();
@@ -390,27 +456,22 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
             continue;
         }
         let service_name = service.full_name().to_owned();
-        let service_raw = RawOptions::read(&service.options(), "steadfast.v1.service", pool);
+        let defaults = RawOptions::read(
+            &service.options(),
+            "steadfast.v1.service",
+            Origin::Service,
+            pool,
+        );
         let mut methods = Vec::new();
         for method in service.methods() {
-            let target = format!("{service_name}/{}", method.name());
-            let raw = RawOptions::read(&method.options(), "steadfast.v1.method", pool);
-            // A method's own value wins, field by field.
-            let blob = |own: Option<bool>, default: Option<bool>| {
-                own.map(|on| (on, Origin::Method))
-                    .or(default.map(|on| (on, Origin::Service)))
-            };
-            known.push(target);
-            methods.push(MethodState {
-                name: method.name().to_owned(),
-                client_streaming: method.is_client_streaming(),
-                server_streaming: method.is_server_streaming(),
-                heartbeat_ms: raw.heartbeat_ms.or(service_raw.heartbeat_ms),
-                request_blob: blob(raw.request_blob, service_raw.request_blob),
-                response_blob: blob(raw.response_blob, service_raw.response_blob),
-                retry: raw.retry.or_else(|| service_raw.retry.clone()),
-                idempotent: raw.idempotent.or(service_raw.idempotent).unwrap_or(false),
-            });
+            known.push(format!("{service_name}/{}", method.name()));
+            let own = RawOptions::read(
+                &method.options(),
+                "steadfast.v1.method",
+                Origin::Method,
+                pool,
+            );
+            methods.push((method, own.or(&defaults)));
         }
         by_service.insert(service_name, methods);
     }
@@ -431,7 +492,9 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
             });
         };
         if let Some(m) = &method
-            && !methods.iter().any(|state| state.name == *m)
+            && !methods
+                .iter()
+                .any(|(descriptor, _)| descriptor.name() == *m)
         {
             return Err(Error::UnknownMethod {
                 name: setting.target.clone(),
@@ -451,7 +514,8 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
         };
         let chosen = methods
             .iter_mut()
-            .filter(|state| method.as_ref().is_none_or(|m| *m == state.name));
+            .filter(|(descriptor, _)| method.as_ref().is_none_or(|m| m == descriptor.name()))
+            .map(|(_, raw)| raw);
         let builder = || Some((true, Origin::Builder(setting.target.clone())));
         match &setting.value {
             &SettingValue::Heartbeat(heartbeat) => {
@@ -462,74 +526,39 @@ pub(crate) fn plan(pool: &DescriptorPool, settings: &[Setting]) -> Result<Plan, 
                             "heartbeat of {heartbeat:?} is too long (at most {MAX_HEARTBEAT_MS} ms)"
                         ),
                     })?;
-                chosen.for_each(|state| state.heartbeat_ms = Some(ms));
+                chosen.for_each(|raw| raw.heartbeat_ms = Some(ms));
             }
-            SettingValue::RequestBlob => chosen.for_each(|state| state.request_blob = builder()),
-            SettingValue::ResponseBlob => {
-                chosen.for_each(|state| state.response_blob = builder());
-            }
+            SettingValue::RequestBlob => chosen.for_each(|raw| raw.request_blob = builder()),
+            SettingValue::ResponseBlob => chosen.for_each(|raw| raw.response_blob = builder()),
             SettingValue::Retry(policy) => {
-                chosen.for_each(|state| state.retry = Some(policy.clone()));
+                chosen.for_each(|raw| raw.retry = Some(policy.clone()));
             }
-            SettingValue::Idempotent => chosen.for_each(|state| state.idempotent = true),
+            SettingValue::Idempotent => chosen.for_each(|raw| raw.idempotent = Some(true)),
         }
     }
 
     for (service, methods) in by_service {
         let names: Vec<(String, Option<&str>)> = methods
             .iter()
-            .map(|state| {
-                let extra = if state.client_streaming {
+            .map(|(method, _)| {
+                let extra = if method.is_client_streaming() {
                     Some("session")
-                } else if state.server_streaming {
+                } else if method.is_server_streaming() {
                     Some("resuming")
                 } else {
                     None
                 };
-                (state.name.clone(), extra)
+                (method.name().to_owned(), extra)
             })
             .collect();
         let rewritten = plan.services.len();
-        for state in methods {
-            let target = format!("{service}/{}", state.name);
-            let heartbeat = match state.heartbeat_ms {
-                None | Some(0) => None,
-                Some(ms) if ms < MIN_HEARTBEAT_MS => {
-                    return Err(Error::InvalidOption {
-                        target,
-                        message: format!(
-                            "heartbeat_ms = {ms} is too small: use 0 (off) or at least {MIN_HEARTBEAT_MS}"
-                        ),
-                    });
-                }
-                Some(ms) if ms > MAX_HEARTBEAT_MS => {
-                    return Err(Error::InvalidOption {
-                        target,
-                        message: format!(
-                            "heartbeat_ms = {ms} is too large: at most {MAX_HEARTBEAT_MS} (1 hour)"
-                        ),
-                    });
-                }
-                Some(ms) => Some(Duration::from_millis(u64::from(ms))),
-            };
-            let request_blob = blob_on(&state, &target, "request_blob", &state.request_blob)?;
-            let response_blob = blob_on(&state, &target, "response_blob", &state.response_blob)?;
-            let retry = match &state.retry {
-                Some(policy) => Some(policy.resolve(&target)?),
-                None => None,
-            };
-            let method_plan = MethodPlan {
-                heartbeat,
-                request_blob,
-                response_blob,
-                retry,
-                idempotent: state.idempotent,
-            };
-            if !method_plan.is_plain() {
+        for (method, raw) in methods {
+            let options = raw.resolve(&method, &format!("{service}/{}", method.name()))?;
+            if !options.is_plain() {
                 plan.services
                     .entry(service.clone())
                     .or_default()
-                    .insert(state.name, method_plan);
+                    .insert(method.name().to_owned(), options);
             }
         }
         if plan.services.len() > rewritten {
@@ -598,7 +627,7 @@ fn check_client_names(service: &str, methods: &[(String, Option<&str>)]) -> Resu
 /// Whether the blob `option` is on for the method; an error if it is on a
 /// streaming method.
 fn blob_on(
-    state: &MethodState,
+    method: &MethodDescriptor,
     target: &str,
     option: &str,
     value: &Option<(bool, Origin)>,
@@ -606,7 +635,7 @@ fn blob_on(
     let Some((true, origin)) = value else {
         return Ok(false);
     };
-    let streams = match (state.client_streaming, state.server_streaming) {
+    let streams = match (method.is_client_streaming(), method.is_server_streaming()) {
         (false, false) => return Ok(true),
         (true, false) => "its request",
         (false, true) => "its response",
@@ -618,7 +647,7 @@ fn blob_on(
             "{option} is only for unary methods, but `{}` streams {streams}: a blob's chunks travel \
              in the stream that carries the method's one request or reply, and a streaming method \
              uses its streams for its own messages{}",
-            state.name,
+            method.name(),
             origin.fix(option)
         ),
     })

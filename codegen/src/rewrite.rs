@@ -54,7 +54,7 @@ use crate::{
     Error,
     model::{MethodModel, Model, ServiceModel, Signature, Synthesized, qualified},
     names,
-    options::{MethodPlan, Plan},
+    options::{MethodOptions, Plan},
 };
 
 /// Import path of the frame messages.
@@ -118,11 +118,7 @@ fn rewrite_file(file: &mut FileDescriptorProto, plan: &Plan, model: &mut Model) 
                 proto_name: method.name().to_owned(),
                 original,
                 wire: signature(method),
-                heartbeat: method_plan.and_then(|p| p.heartbeat),
-                request_blob: method_plan.is_some_and(|p| p.request_blob),
-                response_blob: method_plan.is_some_and(|p| p.response_blob),
-                retry: method_plan.and_then(|p| p.retry.clone()),
-                idempotent: method_plan.is_some_and(|p| p.idempotent),
+                options: method_plan.cloned().unwrap_or_default(),
                 frame: synthesized(&frame),
                 upload: synthesized(&upload),
             });
@@ -185,7 +181,7 @@ fn rewrite_method(
     package: &str,
     service: &str,
     method: &mut MethodDescriptorProto,
-    plan: &MethodPlan,
+    plan: &MethodOptions,
 ) -> (Option<Added>, Option<Added>) {
     let path = format!("{}/{}", qualified(package, service), method.name());
     let blob = " then the blob: its header (`blob`), then its chunks (`chunk`), in order";
@@ -439,7 +435,7 @@ mod tests {
             .or_default()
             .insert(
                 "Sleep".into(),
-                MethodPlan {
+                MethodOptions {
                     heartbeat: Some(Duration::from_millis(500)),
                     request_blob: false,
                     response_blob: false,
@@ -457,7 +453,7 @@ mod tests {
             .or_default()
             .insert(
                 "Sleep".into(),
-                MethodPlan {
+                MethodOptions {
                     heartbeat: heartbeat.map(Duration::from_millis),
                     request_blob,
                     response_blob,
@@ -517,7 +513,7 @@ mod tests {
             assert!(sleep.client_streaming());
             assert_eq!(fields(file, "LabSleepUpload"), upload_fields());
             let model = rewritten.model.services["lab.v1.Lab"].methods[0].clone();
-            assert!(model.request_blob && !model.response_blob);
+            assert!(model.options.request_blob && !model.options.response_blob);
             assert_eq!(
                 model.upload.as_ref().map(|u| u.full_name.as_str()),
                 Some(".lab.v1.LabSleepUpload")
@@ -528,7 +524,7 @@ mod tests {
                     assert_eq!(sleep.output_type(), ".lab.v1.LabSleepFrame");
                     assert!(sleep.server_streaming());
                     assert_eq!(fields(file, "LabSleepFrame").len(), 2);
-                    assert!(model.has_frames());
+                    assert!(model.options.has_frames());
                 }
                 None => {
                     assert_eq!(sleep.output_type(), ".lab.v1.SleepReply");
@@ -554,7 +550,7 @@ mod tests {
             assert!(sleep.server_streaming());
             assert_eq!(fields(file, "LabSleepFrame"), blob_frame_fields());
             let model = &rewritten.model.services["lab.v1.Lab"].methods[0];
-            assert!(model.response_blob && model.upload.is_none() && model.frame.is_some());
+            assert!(model.options.response_blob && model.upload.is_none() && model.frame.is_some());
         }
     }
 
@@ -711,7 +707,7 @@ mod tests {
         assert!(!sleep.original.server_streaming);
         assert_eq!(sleep.wire.output, ".lab.v1.LabSleepFrame");
         assert!(sleep.wire.server_streaming);
-        assert_eq!(sleep.heartbeat, Some(Duration::from_millis(500)));
+        assert_eq!(sleep.options.heartbeat, Some(Duration::from_millis(500)));
         assert_eq!(
             sleep.frame.as_ref().map(|f| f.full_name.as_str()),
             Some(".lab.v1.LabSleepFrame")

@@ -322,7 +322,7 @@ fn call(
 
     // What steadfast changed, after the proto's own docs.
     let mut notes = Vec::new();
-    if let Some(interval) = m.model.heartbeat {
+    if let Some(interval) = m.model.options.heartbeat {
         let when = if m.original.server_streaming {
             "whenever {} pass without a message"
         } else {
@@ -334,14 +334,14 @@ fn call(
             human(interval.saturating_mul(3)),
         ));
     }
-    if m.model.request_blob {
+    if m.model.options.request_blob {
         notes.push(
             " The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.".to_owned(),
         );
     }
-    if m.model.response_blob {
+    if m.model.options.response_blob {
         let mut note = " The response carries a blob: the returned `Blob` reads it as it arrives, after the reply.".to_owned();
-        if m.model.heartbeat.is_none() {
+        if m.model.options.heartbeat.is_none() {
             note.push_str(" The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.");
         }
         notes.push(note);
@@ -386,8 +386,8 @@ fn call(
             result
         }
     };
-    let (returns, body) = if m.model.response_blob {
-        let context = match m.model.heartbeat {
+    let (returns, body) = if m.model.options.response_blob {
+        let context = match m.model.options.heartbeat {
             Some(every) => {
                 let every = interval(every);
                 quote!(::core::option::Option::Some(#every))
@@ -405,7 +405,7 @@ fn call(
                 #result
             },
         )
-    } else if let Some(every) = m.model.heartbeat {
+    } else if let Some(every) = m.model.options.heartbeat {
         let every = interval(every);
         let (returns, run) = if m.original.server_streaming {
             (quote!(#sf::Streaming<#response>), quote!(call_streaming))
@@ -506,11 +506,13 @@ fn deprecated(m: &Method<'_>) -> TokenStream {
 
 /// What the proto or build.rs set for the method's retries, if anything.
 fn retry_note(m: &Method<'_>) -> Option<String> {
-    if m.original.client_streaming || (m.model.retry.is_none() && !m.model.idempotent) {
+    if m.original.client_streaming
+        || (m.model.options.retry.is_none() && !m.model.options.idempotent)
+    {
         return None;
     }
     let mut note = String::from(" Retries: ");
-    match &m.model.retry {
+    match &m.model.options.retry {
         Some(plan) => note.push_str(&format!(
             "up to {} attempts in all on {} (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it)",
             plan.max_attempts.min(plan.attempt_limit),
@@ -518,7 +520,7 @@ fn retry_note(m: &Method<'_>) -> Option<String> {
         )),
         None => note.push_str("by the client's policy"),
     }
-    if m.model.idempotent {
+    if m.model.options.idempotent {
         note.push_str("; idempotent, so retried even after the server may have seen the call");
     } else {
         note.push_str("; not idempotent, so retried only when the server never received the call");
@@ -578,7 +580,7 @@ fn retry_method(m: &Method<'_>, model: &ServiceModel, settings: &ServiceSettings
     let tonic = quote!(#sf::__private::tonic);
     let service = model.full_name();
     let method = &m.model.proto_name;
-    let policy = match &m.model.retry {
+    let policy = match &m.model.options.retry {
         None => quote!(::core::option::Option::None),
         Some(plan) => {
             let max_attempts = plan.max_attempts;
@@ -597,7 +599,7 @@ fn retry_method(m: &Method<'_>, model: &ServiceModel, settings: &ServiceSettings
             }
         }
     };
-    let idempotent = m.model.idempotent;
+    let idempotent = m.model.options.idempotent;
     quote! {
         #sf::__private::RetryMethod {
             service: #service,

@@ -28,7 +28,7 @@ fn frame(m: &Method<'_>, settings: &ServiceSettings) -> TokenStream {
     let message = rust_type(&m.original.output_type, "");
     // prost puts the `kind` oneof in a module named after the message.
     let kind = format_ident!("{}", frame.name.to_snake_case());
-    let (blob_parts, blob_impl) = if m.model.response_blob {
+    let (blob_parts, blob_impl) = if m.model.options.response_blob {
         let parts = quote! {
             #kind::Kind::Blob(header) => #some(#sf::__private::FramePart::Blob(header)),
             #kind::Kind::Chunk(chunk) => #some(#sf::__private::FramePart::Chunk(chunk)),

@@ -275,7 +275,7 @@ fn rewritten_service(
 
 /// Whether any method of the service has a request blob (and so an upload).
 pub(crate) fn has_uploads(model: &ServiceModel) -> bool {
-    model.methods.iter().any(|m| m.request_blob)
+    model.methods.iter().any(|m| m.options.request_blob)
 }
 
 /// Whether any method of the service has a blob, either way.
@@ -283,7 +283,7 @@ pub(crate) fn has_blobs(model: &ServiceModel) -> bool {
     model
         .methods
         .iter()
-        .any(|m| m.request_blob || m.response_blob)
+        .any(|m| m.options.request_blob || m.options.response_blob)
 }
 
 /// Which end a typed wrapper is.

@@ -289,20 +289,20 @@ fn trait_method(
     let proto_docs = settings.method_docs(model, m.model, m.original);
     let mut doc = docs(proto_docs);
     let mut notes = Vec::new();
-    if let Some(interval) = m.model.heartbeat {
+    if let Some(interval) = m.model.options.heartbeat {
         notes.push(format!(
             " Heartbeats: while this runs, the server sends one whenever {} pass with nothing sent; they carry what the handler reports through [`Progress::from_request`]({sf_doc}::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.",
             human(interval)
         ));
     }
-    if m.model.request_blob {
+    if m.model.options.request_blob {
         notes.push(format!(
             " The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`]({server}::blob_limits)."
         ));
     }
-    if m.model.response_blob {
+    if m.model.options.response_blob {
         let mut note = " The response carries a blob: the returned `BlobSource` is sent after the reply, compressed and cut into chunks.".to_owned();
-        if m.model.heartbeat.is_none() {
+        if m.model.options.heartbeat.is_none() {
             note.push_str(" Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.");
         }
         notes.push(note);
@@ -322,12 +322,12 @@ fn trait_method(
     }
     let request = request_type(m.original, &tonic);
     let response = rust_type(&m.original.output_type, "super");
-    let blob_param = if m.model.request_blob {
+    let blob_param = if m.model.options.request_blob {
         quote!(, blob: #sf::Blob)
     } else {
         TokenStream::new()
     };
-    let returns = if m.model.response_blob {
+    let returns = if m.model.options.response_blob {
         quote!((#tonic::Response<#response>, #sf::BlobSource))
     } else {
         quote!(#tonic::Response<#response>)
@@ -378,7 +378,7 @@ fn adapter_method(
     let request = request_type(m.wire, &tonic);
     // How the handler is called, with `inner: Arc<T>` (or `&Arc<T>`) in scope,
     // and `blob` for a request blob.
-    let blob = if m.model.request_blob {
+    let blob = if m.model.options.request_blob {
         quote!(, blob)
     } else {
         TokenStream::new()
@@ -389,12 +389,12 @@ fn adapter_method(
         quote!(<T as #server_trait>::#ident(&inner, request #blob))
     };
     // The upload read off the request stream first, with `limits` in scope.
-    let accept = if m.model.request_blob {
+    let accept = if m.model.options.request_blob {
         quote!(let (request, blob) = #sf::__private::accept_upload(request, limits).await?;)
     } else {
         TokenStream::new()
     };
-    let limits = if m.model.request_blob {
+    let limits = if m.model.options.request_blob {
         quote!(let limits = self.limits.get();)
     } else {
         TokenStream::new()
@@ -428,13 +428,13 @@ fn adapter_method(
             }
         };
     }
-    let interval = m.model.heartbeat.map(|interval| {
+    let interval = m.model.options.heartbeat.map(|interval| {
         let millis = duration_literal(interval);
         quote!(::core::time::Duration::from_millis(#millis))
     });
     let frame = rust_type(&m.wire.output_type, "super");
     let (serve, interval) = match interval {
-        _ if m.model.response_blob => {
+        _ if m.model.options.response_blob => {
             let interval = match interval {
                 Some(interval) => quote!(::core::option::Option::Some(#interval)),
                 None => quote!(::core::option::Option::None),
@@ -489,7 +489,7 @@ fn original_method(
     } else {
         quote!(<T as #server_trait>::#ident(&inner, request))
     };
-    if m.model.request_blob || m.model.response_blob {
+    if m.model.options.request_blob || m.model.options.response_blob {
         let method = format!("{}/{}", model.full_name(), m.model.proto_name);
         return quote! {
             async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> {
@@ -498,7 +498,7 @@ fn original_method(
         };
     }
     if !m.original.server_streaming {
-        let body = if m.model.heartbeat.is_some() {
+        let body = if m.model.options.heartbeat.is_some() {
             quote!(#sf::__private::serve_original_unary(request, move |request| async move { #call.await }).await)
         } else {
             quote!(#call.await)
@@ -516,7 +516,7 @@ fn original_method(
         let typed = stream_type(m);
         quote!(<T as #server_trait>::#typed)
     };
-    let (stream, body) = if m.model.heartbeat.is_some() {
+    let (stream, body) = if m.model.options.heartbeat.is_some() {
         (
             quote!(#sf::__private::OriginalStream<#typed>),
             quote!(#sf::__private::serve_original_streaming(request, move |request| async move { #call.await }).await),

@@ -119,7 +119,7 @@ pub(crate) fn generate(
                 let framed = model
                     .methods
                     .iter()
-                    .any(|m| m.proto_name == method.proto_name && m.has_frames());
+                    .any(|m| m.proto_name == method.proto_name && m.options.has_frames());
                 WireMethod {
                     method,
                     codec_path: if framed {
@@ -147,7 +147,7 @@ pub(crate) fn generate(
         let framed: HashSet<&str> = model
             .methods
             .iter()
-            .filter(|m| m.has_frames())
+            .filter(|m| m.options.has_frames())
             .map(|m| m.proto_name.as_str())
             .collect();
         let announce = quote!(#sf::__private::announce(&mut req););
