@@ -13,7 +13,8 @@
 //!     reachable as an escape hatch.
 //!
 //! The original signatures come from prost itself ([`resolve`]), paired with
-//! the wire methods by name through the model.
+//! the wire methods by name through the model, once per service (a
+//! [`ServiceView`]) before any generator runs.
 
 mod client;
 mod frames;
@@ -192,7 +193,10 @@ impl ServiceGenerator for Generator {
             return;
         };
         let tokens = match self.originals.get(&key) {
-            Some(original) => rewritten_service(model, &service, original, &self.settings),
+            Some(original) => match ServiceView::join(model, original, &service) {
+                Ok(view) => rewritten_service(&view, &self.settings),
+                Err(error) => error,
+            },
             None => {
                 let message = format!(
                     "steadfast-build internal error: prost did not resolve the original service `{key}`"
@@ -223,45 +227,68 @@ pub(crate) struct Method<'a> {
     pub(crate) wire: &'a prost_build::Method,
 }
 
-fn rewritten_service(
-    model: &ServiceModel,
-    wire: &Service,
-    original: &Service,
-    settings: &ServiceSettings,
-) -> TokenStream {
-    let mut methods = Vec::with_capacity(model.methods.len());
-    for method in &model.methods {
-        let find = |service: &'_ Service| {
-            service
-                .methods
-                .iter()
-                .position(|m| m.proto_name == method.proto_name)
-        };
-        match (find(original), find(wire)) {
-            (Some(o), Some(w)) => methods.push(Method {
-                model: method,
-                original: &original.methods[o],
-                wire: &wire.methods[w],
-            }),
-            _ => {
-                let message = format!(
-                    "steadfast-build internal error: method `{}` of `{}` not found in prost's services",
-                    method.proto_name,
-                    model.full_name()
-                );
-                return quote!(::core::compile_error!(#message););
+/// One rewritten service as the generators see it: the model, prost's Rust
+/// view of the service as written and as it travels, and every method of the
+/// model joined with prost's two views of it, in proto order.
+pub(crate) struct ServiceView<'a> {
+    pub(crate) model: &'a ServiceModel,
+    pub(crate) original: &'a Service,
+    pub(crate) wire: &'a Service,
+    pub(crate) methods: Vec<Method<'a>>,
+}
+
+impl<'a> ServiceView<'a> {
+    /// Pairs each method of `model` with prost's original and wire method of
+    /// the same name; a method prost lacks is an internal error, as code that
+    /// does not compile.
+    fn join(
+        model: &'a ServiceModel,
+        original: &'a Service,
+        wire: &'a Service,
+    ) -> Result<Self, TokenStream> {
+        let mut methods = Vec::with_capacity(model.methods.len());
+        for method in &model.methods {
+            let find = |service: &'a Service| {
+                service
+                    .methods
+                    .iter()
+                    .find(|m| m.proto_name == method.proto_name)
+            };
+            match (find(original), find(wire)) {
+                (Some(original), Some(wire)) => methods.push(Method {
+                    model: method,
+                    original,
+                    wire,
+                }),
+                _ => {
+                    let message = format!(
+                        "steadfast-build internal error: method `{}` of `{}` not found in prost's services",
+                        method.proto_name,
+                        model.full_name()
+                    );
+                    return Err(quote!(::core::compile_error!(#message);));
+                }
             }
         }
+        Ok(ServiceView {
+            model,
+            original,
+            wire,
+            methods,
+        })
     }
-    let frames = frames::generate(&methods, settings);
-    let wire_code = wire::generate(model, wire, settings);
+}
+
+fn rewritten_service(service: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
+    let frames = frames::generate(&service.methods, settings);
+    let wire_code = wire::generate(service, settings);
     let client = if settings.build_client {
-        client::generate(model, original, &methods, settings)
+        client::generate(service, settings)
     } else {
         TokenStream::new()
     };
     let server = if settings.build_server {
-        server::generate(model, original, &methods, settings)
+        server::generate(service, settings)
     } else {
         TokenStream::new()
     };

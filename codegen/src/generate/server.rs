@@ -10,17 +10,13 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::{
-    Method, ServiceSettings, Side, attributes, codec_settings, doc_path, docs, duration_literal,
-    has_blobs, has_uploads, human, rust_type, wire,
+    Method, ServiceSettings, ServiceView, Side, attributes, codec_settings, doc_path, docs,
+    duration_literal, has_blobs, has_uploads, human, rust_type, wire,
 };
 use crate::{model::ServiceModel, names};
 
-pub(crate) fn generate(
-    model: &ServiceModel,
-    original: &prost_build::Service,
-    methods: &[Method<'_>],
-    settings: &ServiceSettings,
-) -> TokenStream {
+pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
+    let (model, original, methods) = (service.model, service.original, &service.methods);
     let sf = &settings.crate_path;
     let tonic = quote!(#sf::__private::tonic);
     let prefix = names::module_prefix(&model.proto_name);

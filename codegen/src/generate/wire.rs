@@ -10,8 +10,7 @@ use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use tonic_build::{Attributes, CodeGenBuilder};
 
-use super::{ServiceSettings, has_blobs, has_uploads, rust_type};
-use crate::model::ServiceModel;
+use super::{ServiceSettings, ServiceView, has_blobs, has_uploads, rust_type};
 
 /// tonic's view of the wire service: prost's resolved wire signatures.
 struct WireService<'a> {
@@ -89,11 +88,8 @@ impl tonic_build::Method for WireMethod<'_> {
 }
 
 /// The `<svc>_wire` module.
-pub(crate) fn generate(
-    model: &ServiceModel,
-    wire: &prost_build::Service,
-    settings: &ServiceSettings,
-) -> TokenStream {
+pub(crate) fn generate(view: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
+    let model = view.model;
     let sf = &settings.crate_path;
     let path = |tokens: TokenStream| tokens.to_string().replace(' ', "");
     // A configured codec serves every method. Otherwise the methods steadfast
@@ -111,23 +107,17 @@ pub(crate) fn generate(
         .clone()
         .unwrap_or_else(|| path(quote!(#sf::__private::FrameCodec)));
     let service = WireService {
-        service: wire,
-        methods: wire
+        service: view.wire,
+        methods: view
             .methods
             .iter()
-            .map(|method| {
-                let framed = model
-                    .methods
-                    .iter()
-                    .any(|m| m.proto_name == method.proto_name && m.options.has_frames());
-                WireMethod {
-                    method,
-                    codec_path: if framed {
-                        frame_codec.clone()
-                    } else {
-                        plain_codec.clone()
-                    },
-                }
+            .map(|m| WireMethod {
+                method: m.wire,
+                codec_path: if m.model.options.has_frames() {
+                    frame_codec.clone()
+                } else {
+                    plain_codec.clone()
+                },
             })
             .collect(),
     };
@@ -144,11 +134,11 @@ pub(crate) fn generate(
         }
         builder.attributes(attributes);
         let client = builder.generate_client(&service, "super::super");
-        let framed: HashSet<&str> = model
+        let framed: HashSet<&str> = view
             .methods
             .iter()
-            .filter(|m| m.options.has_frames())
-            .map(|m| m.proto_name.as_str())
+            .filter(|m| m.model.options.has_frames())
+            .map(|m| m.model.proto_name.as_str())
             .collect();
         let announce = quote!(#sf::__private::announce(&mut req););
         let mut announced = 0;
