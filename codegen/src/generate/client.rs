@@ -9,31 +9,31 @@ use super::{
     Method, ServiceSettings, ServiceView, Side, attributes, codec_settings, doc_path, docs,
     duration_literal, has_blobs, has_uploads, human, rust_type,
 };
-use crate::{model::ServiceModel, names};
+use crate::model::ServiceModel;
 
 pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
-    let (model, original, methods) = (service.model, service.original, &service.methods);
+    let (model, methods) = (service.model, &service.methods);
     let sf = &settings.crate_path;
     let tonic = quote!(#sf::__private::tonic);
-    let prefix = names::module_prefix(&model.proto_name);
-    let module = format_ident!("{prefix}_client");
-    let client = format_ident!("{}Client", original.name);
-    let wire_module = format_ident!("{}", model.wire_module);
+    let names = &service.names;
+    let module = &names.client_module;
+    let client = &names.client;
+    let wire_module = &names.wire_module;
     let wire_client = quote!(super::#wire_module::#module::#client<T>);
-    let mod_attributes = attributes(&settings.client_mod_attributes, settings.package(model));
-    let struct_attributes = attributes(&settings.client_attributes, &settings.service_path(model));
-    let service_doc = settings.service_docs(model, original);
+    let mod_attributes = attributes(&settings.client_mod_attributes, &names.package);
+    let struct_attributes = attributes(&settings.client_attributes, &names.path);
+    let service_doc = &service.docs;
     let sf_doc = doc_path(settings);
     let mut client_doc = format!(
         " Client for `{}` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`]({sf_doc}::CallOptions) to a request to watch them.",
-        model.full_name()
+        names.full_name
     );
     if has_blobs(model) {
         client_doc.push_str(&format!(
             " Blob methods take a [`BlobSource`]({sf_doc}::BlobSource) to send after the request, or return a [`Blob`]({sf_doc}::Blob) to read after the reply."
         ));
     }
-    let module_doc = format!(" The client of `{}`.", model.full_name());
+    let module_doc = format!(" The client of `{}`.", names.full_name);
     let separator = if service_doc.is_empty() {
         TokenStream::new()
     } else {
@@ -277,7 +277,7 @@ fn call(
     let sf = &settings.crate_path;
     let tonic = quote!(#sf::__private::tonic);
     let ident = format_ident!("{}", m.original.name);
-    let proto_docs = settings.method_docs(model, m.model, m.original);
+    let proto_docs = m.docs;
     let mut doc = docs(proto_docs);
     let retry_note = retry_note(m);
     let deprecated = deprecated(m);

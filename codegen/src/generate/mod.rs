@@ -27,13 +27,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use prost_build::{Service, ServiceGenerator};
-use quote::quote;
+use quote::{format_ident, quote};
 
 pub(crate) use self::resolve::original_services;
 use crate::Error;
 use crate::model::{MethodModel, Model, ServiceModel, qualified};
+use crate::names;
 
 /// Runs a prost-build generation over `protos`: its error becomes
 /// [`Error::Generate`], and a panic inside it [`Error::GeneratorPanic`] naming
@@ -117,49 +118,6 @@ impl ServiceSettings {
         }
         builder.service_generator()
     }
-
-    /// The name tonic matches struct attributes and comments against
-    /// (`lab.v1.Lab`, or `Lab` without `emit_package`).
-    fn service_path(&self, service: &ServiceModel) -> String {
-        if self.emit_package {
-            service.full_name()
-        } else {
-            service.proto_name.clone()
-        }
-    }
-
-    /// The package tonic matches module attributes against.
-    fn package<'a>(&self, service: &'a ServiceModel) -> &'a str {
-        if self.emit_package {
-            &service.package
-        } else {
-            ""
-        }
-    }
-
-    /// The service's doc comment, unless disabled.
-    fn service_docs(&self, service: &ServiceModel, prost: &Service) -> TokenStream {
-        if self.disable_comments.contains(&self.service_path(service)) {
-            TokenStream::new()
-        } else {
-            docs(&prost.comments.leading)
-        }
-    }
-
-    /// The method's doc comment lines, unless disabled.
-    fn method_docs<'a>(
-        &self,
-        service: &ServiceModel,
-        method: &MethodModel,
-        prost: &'a prost_build::Method,
-    ) -> &'a [String] {
-        let path = format!("{}.{}", self.service_path(service), method.proto_name);
-        if self.disable_comments.contains(&path) {
-            &[]
-        } else {
-            &prost.comments.leading
-        }
-    }
 }
 
 /// The generator handed to `prost_build::Config::service_generator`.
@@ -193,7 +151,7 @@ impl ServiceGenerator for Generator {
             return;
         };
         let tokens = match self.originals.get(&key) {
-            Some(original) => match ServiceView::join(model, original, &service) {
+            Some(original) => match ServiceView::join(model, original, &service, &self.settings) {
                 Ok(view) => rewritten_service(&view, &self.settings),
                 Err(error) => error,
             },
@@ -225,27 +183,83 @@ pub(crate) struct Method<'a> {
     pub(crate) model: &'a MethodModel,
     pub(crate) original: &'a prost_build::Method,
     pub(crate) wire: &'a prost_build::Method,
+    /// The method's doc comment lines, unless `disable_comments` names it.
+    pub(crate) docs: &'a [String],
 }
 
 /// One rewritten service as the generators see it: the model, prost's Rust
-/// view of the service as written and as it travels, and every method of the
-/// model joined with prost's two views of it, in proto order.
+/// view of the service as written and as it travels, every method of the
+/// model joined with prost's two views of it (in proto order), and the names
+/// of what is generated.
 pub(crate) struct ServiceView<'a> {
     pub(crate) model: &'a ServiceModel,
     pub(crate) original: &'a Service,
     pub(crate) wire: &'a Service,
     pub(crate) methods: Vec<Method<'a>>,
+    pub(crate) names: ServiceNames,
+    /// The service's doc comment, unless `disable_comments` names it.
+    pub(crate) docs: TokenStream,
+}
+
+/// The names of a rewritten service's generated code, for every generator.
+pub(crate) struct ServiceNames {
+    /// The full proto name (`lab.v1.Lab`).
+    pub(crate) full_name: String,
+    /// The name tonic matches struct attributes and comments against
+    /// (`lab.v1.Lab`, or `Lab` without `emit_package`).
+    pub(crate) path: String,
+    /// The package tonic matches module attributes against (`lab.v1`, or
+    /// empty without `emit_package`).
+    pub(crate) package: String,
+    /// `lab_client`: the typed client's module, as tonic names it.
+    pub(crate) client_module: Ident,
+    /// `lab_server`: the typed server's module, as tonic names it.
+    pub(crate) server_module: Ident,
+    /// `lab_wire`: the module of the wire code.
+    pub(crate) wire_module: Ident,
+    /// `LabClient`.
+    pub(crate) client: Ident,
+    /// `Lab`: the typed server's trait, prost's Rust name of the service.
+    pub(crate) server_trait: Ident,
+    /// `LabServer`.
+    pub(crate) server: Ident,
+}
+
+impl ServiceNames {
+    fn new(model: &ServiceModel, original: &Service, settings: &ServiceSettings) -> Self {
+        let full_name = model.full_name();
+        let (path, package) = if settings.emit_package {
+            (full_name.clone(), model.package.clone())
+        } else {
+            (model.proto_name.clone(), String::new())
+        };
+        let prefix = names::module_prefix(&model.proto_name);
+        ServiceNames {
+            full_name,
+            path,
+            package,
+            client_module: format_ident!("{prefix}_client"),
+            server_module: format_ident!("{prefix}_server"),
+            wire_module: format_ident!("{}", model.wire_module),
+            client: format_ident!("{}Client", original.name),
+            server_trait: format_ident!("{}", original.name),
+            server: format_ident!("{}Server", original.name),
+        }
+    }
 }
 
 impl<'a> ServiceView<'a> {
     /// Pairs each method of `model` with prost's original and wire method of
-    /// the same name; a method prost lacks is an internal error, as code that
-    /// does not compile.
+    /// the same name (a method prost lacks is an internal error, as code that
+    /// does not compile), and names what is generated.
     fn join(
         model: &'a ServiceModel,
         original: &'a Service,
         wire: &'a Service,
+        settings: &ServiceSettings,
     ) -> Result<Self, TokenStream> {
+        let names = ServiceNames::new(model, original, settings);
+        let disabled = |path: &str| settings.disable_comments.contains(path);
         let mut methods = Vec::with_capacity(model.methods.len());
         for method in &model.methods {
             let find = |service: &'a Service| {
@@ -259,6 +273,11 @@ impl<'a> ServiceView<'a> {
                     model: method,
                     original,
                     wire,
+                    docs: if disabled(&format!("{}.{}", names.path, method.proto_name)) {
+                        &[]
+                    } else {
+                        &original.comments.leading
+                    },
                 }),
                 _ => {
                     let message = format!(
@@ -270,11 +289,18 @@ impl<'a> ServiceView<'a> {
                 }
             }
         }
+        let docs = if disabled(&names.path) {
+            TokenStream::new()
+        } else {
+            docs(&original.comments.leading)
+        };
         Ok(ServiceView {
             model,
             original,
             wire,
             methods,
+            names,
+            docs,
         })
     }
 }

@@ -13,38 +13,37 @@ use super::{
     Method, ServiceSettings, ServiceView, Side, attributes, codec_settings, doc_path, docs,
     duration_literal, has_blobs, has_uploads, human, rust_type, wire,
 };
-use crate::{model::ServiceModel, names};
+use crate::model::ServiceModel;
 
 pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
     let (model, original, methods) = (service.model, service.original, &service.methods);
     let sf = &settings.crate_path;
     let tonic = quote!(#sf::__private::tonic);
-    let prefix = names::module_prefix(&model.proto_name);
-    let module = format_ident!("{prefix}_server");
-    let server_trait = format_ident!("{}", original.name);
-    let server = format_ident!("{}Server", original.name);
-    let wire_module = format_ident!("{}", model.wire_module);
+    let names = &service.names;
+    let module = &names.server_module;
+    let server_trait = &names.server_trait;
+    let server = &names.server;
+    let wire_module = &names.wire_module;
     let wire = quote!(super::#wire_module::#module);
     let wire_server = quote!(#wire::#server<_WireAdapter<T>>);
     let original_server = quote!(_original::#module::#server<_OriginalAdapter<T>>);
     let original_code = wire::original_server(original, settings);
     let sf_doc = doc_path(settings);
-    let service_path = settings.service_path(model);
-    let mod_attributes = attributes(&settings.server_mod_attributes, settings.package(model));
-    let struct_attributes = attributes(&settings.server_attributes, &service_path);
+    let mod_attributes = attributes(&settings.server_mod_attributes, &names.package);
+    let struct_attributes = attributes(&settings.server_attributes, &names.path);
     let trait_attributes = attributes(&settings.trait_attributes, &original.name);
-    let service_doc = settings.service_docs(model, original);
+    let service_doc = &service.docs;
     let separator = if service_doc.is_empty() {
         TokenStream::new()
     } else {
         quote!(#[doc = ""])
     };
-    let module_doc = format!(" The server of `{}`.", model.full_name());
+    let module_doc = format!(" The server of `{}`.", names.full_name);
     let blobs = has_blobs(model);
     let uploads = has_uploads(model);
     let mut trait_doc = format!(
         " The methods of `{}` with their original signatures, served by [`{server}`]. A heartbeat method can report progress with [`Progress`]({sf_doc}::Progress).",
-        model.full_name()
+        names.full_name
     );
     if blobs {
         trait_doc.push_str(&format!(
@@ -53,7 +52,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
     }
     let server_doc = format!(
         " Serves an implementation of [`{server_trait}`] as `{}` ({} methods rewritten for the wire).",
-        model.full_name(),
+        names.full_name,
         if blobs {
             "heartbeat and blob"
         } else {
@@ -68,14 +67,14 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
 
     let trait_methods = methods
         .iter()
-        .map(|m| trait_method(m, model, settings, &self_param, &server, &sf_doc));
+        .map(|m| trait_method(m, settings, &self_param, server, &sf_doc));
     let codec_settings = codec_settings(settings, Side::Server, uploads);
     let adapter_methods = methods
         .iter()
-        .map(|m| adapter_method(m, settings, &server_trait));
+        .map(|m| adapter_method(m, settings, server_trait));
     let original_methods = methods
         .iter()
-        .map(|m| original_method(m, model, settings, &server_trait));
+        .map(|m| original_method(m, model, settings, server_trait));
     // The upload limits: set on the typed server, read by its adapter per call.
     let limits_cell = quote!(#sf::__private::LimitsCell);
     let (limits_field, limits_new, limits_adapter, limits_clone, blob_limits) = if uploads {
@@ -273,7 +272,6 @@ fn stream_type(m: &Method<'_>) -> proc_macro2::Ident {
 
 fn trait_method(
     m: &Method<'_>,
-    model: &ServiceModel,
     settings: &ServiceSettings,
     self_param: &TokenStream,
     server: &proc_macro2::Ident,
@@ -282,7 +280,7 @@ fn trait_method(
     let sf = &settings.crate_path;
     let tonic = quote!(#sf::__private::tonic);
     let ident = format_ident!("{}", m.original.name);
-    let proto_docs = settings.method_docs(model, m.model, m.original);
+    let proto_docs = m.docs;
     let mut doc = docs(proto_docs);
     let mut notes = Vec::new();
     if let Some(interval) = m.model.options.heartbeat {

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use proc_macro2::{Group, TokenStream, TokenTree};
-use quote::{format_ident, quote};
+use quote::quote;
 use tonic_build::{Attributes, CodeGenBuilder};
 
 use super::{ServiceSettings, ServiceView, has_blobs, has_uploads, rust_type};
@@ -146,7 +146,7 @@ pub(crate) fn generate(view: &ServiceView<'_>, settings: &ServiceSettings) -> To
         if announced != framed.len() {
             let message = format!(
                 "steadfast-build internal error: the wire client of `{}` announces frames in {announced} of its {} framed methods",
-                model.full_name(),
+                view.names.full_name,
                 framed.len()
             );
             code.extend(quote!(::core::compile_error!(#message);));
@@ -167,10 +167,10 @@ pub(crate) fn generate(view: &ServiceView<'_>, settings: &ServiceSettings) -> To
         code.extend(builder.generate_server(&service, "super::super"));
     }
 
-    let module = format_ident!("{}", model.wire_module);
+    let module = &view.names.wire_module;
     let doc = format!(
         " The wire-level code of `{}`: tonic's client and server for the service as it travels, with the {} visible.",
-        model.full_name(),
+        view.names.full_name,
         if has_uploads(model) {
             "frames and uploads"
         } else if has_blobs(model) {
