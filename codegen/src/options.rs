@@ -20,7 +20,9 @@ pub(crate) const MIN_HEARTBEAT_MS: u32 = 10;
 pub(crate) const MAX_HEARTBEAT_MS: u32 = 3_600_000;
 
 /// What steadfast does to one method: its options resolved (the method's own,
-/// its service's defaults, builder settings) and validated.
+/// its service's defaults, builder settings) and validated. The default is
+/// every option off, a method steadfast leaves alone (so an option's `off` must
+/// be its type's default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MethodOptions {
     /// Heartbeat interval; `None` = no heartbeats.
@@ -36,12 +38,9 @@ pub(crate) struct MethodOptions {
 }
 
 impl MethodOptions {
+    /// Every option off: steadfast leaves the method alone.
     fn is_plain(&self) -> bool {
-        self.heartbeat.is_none()
-            && !self.request_blob
-            && !self.response_blob
-            && self.retry.is_none()
-            && !self.idempotent
+        *self == MethodOptions::default()
     }
 
     /// Steadfast changes the method's wire shape (heartbeat frames, blob

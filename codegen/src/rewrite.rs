@@ -437,10 +437,7 @@ mod tests {
                 "Sleep".into(),
                 MethodOptions {
                     heartbeat: Some(Duration::from_millis(500)),
-                    request_blob: false,
-                    response_blob: false,
-                    retry: None,
-                    idempotent: false,
+                    ..Default::default()
                 },
             );
         plan
@@ -457,8 +454,7 @@ mod tests {
                     heartbeat: heartbeat.map(Duration::from_millis),
                     request_blob,
                     response_blob,
-                    retry: None,
-                    idempotent: false,
+                    ..Default::default()
                 },
             );
         plan
