@@ -1,7 +1,7 @@
-//! Generates the hostile-case protos of `proto/cases/` with steadfast-build, one
+//! Generates the hostile-case protos of `golden/cases/` with steadfast-build, one
 //! output directory per case under `$OUT_DIR/cases/`. `tests/generated.rs`
 //! compiles them under `#![deny(warnings)]` and compares them with the golden
-//! files in `codegen/tests/golden/cases/`.
+//! files in `golden/cases/<case>/expected/`.
 
 use std::{error::Error, path::PathBuf, time::Duration};
 
@@ -15,23 +15,23 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let (builder, _) = case("streaming")?;
     builder.compile_protos(
-        &["proto/cases/streaming/streaming.proto"],
-        &["proto/cases/streaming"],
+        &["golden/cases/streaming/streaming.proto"],
+        &["golden/cases/streaming"],
     )?;
 
     let (builder, _) = case("types")?;
     builder
         .extern_path(".external.v1.Outside", "crate::external::Outside")
-        .compile_protos(&["proto/cases/types/types.proto"], &["proto/cases/types"])?;
+        .compile_protos(&["golden/cases/types/types.proto"], &["golden/cases/types"])?;
 
     // An include path of "." must not make cargo rerun this script on every build.
     let (builder, _) = case("nopackage")?;
-    builder.compile_protos(&["proto/cases/nopackage/nopackage.proto"], &["."])?;
+    builder.compile_protos(&["golden/cases/nopackage/nopackage.proto"], &["."])?;
 
     let (builder, _) = case("clientonly")?;
     builder.build_server(false).compile_protos(
-        &["proto/cases/clientonly/clientonly.proto"],
-        &["proto/cases/clientonly"],
+        &["golden/cases/clientonly/clientonly.proto"],
+        &["golden/cases/clientonly"],
     )?;
 
     let (builder, _) = case("settings")?;
@@ -46,8 +46,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .trait_attribute("Tuned", "#[doc(alias = \"TunedHandlers\")]")
         .heartbeat("settings.v1.Tuned/Quick", Duration::ZERO)
         .compile_protos(
-            &["proto/cases/settings/settings.proto"],
-            &["proto/cases/settings"],
+            &["golden/cases/settings/settings.proto"],
+            &["golden/cases/settings"],
         )?;
 
     let (builder, _) = case("bare")?;
@@ -55,14 +55,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         .emit_package(false)
         .build_transport(false)
         .codec_path("tonic_prost::ProstCodec")
-        .compile_protos(&["proto/cases/bare/bare.proto"], &["proto/cases/bare"])?;
+        .compile_protos(&["golden/cases/bare/bare.proto"], &["golden/cases/bare"])?;
 
     let (builder, dir) = case("blobs")?;
     builder
         .request_blob("blobs.v1.Mirror/Echo")
         .response_blob("blobs.v1.Mirror.Echo")
         .emit_wire_protos(dir.join("wire"))
-        .compile_protos(&["proto/cases/blobs/blobs.proto"], &["proto/cases/blobs"])?;
+        .compile_protos(&["golden/cases/blobs/blobs.proto"], &["golden/cases/blobs"])?;
 
     let (builder, dir) = case("retry")?;
     builder
@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .initial_backoff(Duration::from_millis(5))
                 .retryable_codes(["ABORTED", "UNAVAILABLE"]),
         )
-        .compile_protos(&["proto/cases/retry/retry.proto"], &["proto/cases/retry"])?;
+        .compile_protos(&["golden/cases/retry/retry.proto"], &["golden/cases/retry"])?;
 
     // What a service's existing callers were built with: tonic-prost-build's
     // plain clients of the protos as written, steadfast options and all.
@@ -83,13 +83,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let files = protox::compile(
         [
             "../examples/proto/lab/v1/lab.proto",
-            "proto/cases/streaming/streaming.proto",
+            "golden/cases/streaming/streaming.proto",
         ],
-        ["../examples/proto", "proto/cases/streaming", "../proto"],
+        ["../examples/proto", "golden/cases/streaming", "../proto"],
     )?;
     for file in &files.file {
         let name = file.name();
-        for dir in ["../examples/proto", "proto/cases/streaming"] {
+        for dir in ["../examples/proto", "golden/cases/streaming"] {
             if std::path::Path::new(dir).join(name).is_file() {
                 println!("cargo:rerun-if-changed={dir}/{name}");
             }
@@ -103,28 +103,28 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (builder, _) = case("hostile")?;
     builder.compile_protos(
         &[
-            "proto/cases/hostile/hostile.proto",
-            "proto/cases/hostile/second.proto",
+            "golden/cases/hostile/hostile.proto",
+            "golden/cases/hostile/second.proto",
         ],
-        &["proto/cases/hostile"],
+        &["golden/cases/hostile"],
     )?;
 
     // The service alone in its file, its messages in a sibling file of the
     // package, only the service's file named.
     let (builder, _) = case("servicefile")?;
     builder.compile_protos(
-        &["proto/cases/servicefile/shop/v1/service.proto"],
-        &["proto/cases/servicefile"],
+        &["golden/cases/servicefile/shop/v1/service.proto"],
+        &["golden/cases/servicefile"],
     )?;
 
     // One package over many files, services alone in theirs.
     let (builder, _) = case("manyfiles")?;
     builder.compile_protos(
         &[
-            "proto/cases/manyfiles/many/v1/reader.proto",
-            "proto/cases/manyfiles/many/v1/writer.proto",
+            "golden/cases/manyfiles/many/v1/reader.proto",
+            "golden/cases/manyfiles/many/v1/writer.proto",
         ],
-        &["proto/cases/manyfiles"],
+        &["golden/cases/manyfiles"],
     )?;
     Ok(())
 }

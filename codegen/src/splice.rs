@@ -1383,7 +1383,7 @@ mod tests {
     /// lab.proto as it travels (also the reviewed golden file of the `golden` test).
     /// The lab example's wire proto, as reviewed (blessed by the `generated`
     /// test of the `tests` crate).
-    const LAB_WIRE: &str = include_str!("../tests/golden/lab.v1.wire.proto");
+    const LAB_WIRE: &str = include_str!("../../tests/golden/lab.v1.wire.proto");
 
     /// [`LAB_WIRE`] without the framing note that [`wire_file`] puts on top.
     fn lab_wire_source() -> &'static str {

@@ -2,14 +2,14 @@
 //!
 //! After an intended change to the generator, bless the new output with
 //! `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test generated` and review
-//! the diff of `codegen/tests/golden/` in git. A failing check never rewrites
+//! the diff of `tests/golden/` in git. A failing check never rewrites
 //! its own expectation: only the explicit bless step writes.
 
 use std::path::{Path, PathBuf};
 
-/// The golden files' directory, `codegen/tests/golden/`.
+/// The golden files' directory, `tests/golden/`.
 pub fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../codegen/tests/golden")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
 }
 
 /// Compares `actual` with the golden file `name` (relative to [`dir`]), or

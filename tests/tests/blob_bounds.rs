@@ -7,7 +7,7 @@
 //!   also past tonic's 4 MiB message limit (where tonic alone answers
 //!   `OUT_OF_RANGE`).
 //!
-//! The service is the `blobs` case of `proto/cases/`.
+//! The service is the `blobs` case of `golden/cases/`.
 
 #![allow(missing_docs)]
 

@@ -11,7 +11,7 @@
 //! - a live feed uploaded as it is written reaches the handler within a second,
 //!   and a download cut short into an existing file leaves that file as it was.
 //!
-//! The service is the `blobs` case of `proto/cases/` (its generated code is
+//! The service is the `blobs` case of `golden/cases/` (its generated code is
 //! checked against its golden file in `generated.rs`).
 
 #![allow(missing_docs)]

@@ -1,5 +1,5 @@
 //! What steadfast-build generates, for the lab example and for the hard cases
-//! of `tests/proto/cases/` (every call shape, response types from everywhere,
+//! of `tests/golden/cases/` (every call shape, response types from everywhere,
 //! no package, client only, the mirrored tonic settings (two cases), odd and
 //! clashing names, blobs every way, a service file beside its messages' file,
 //! one package over many files): it compiles here under `#![deny(warnings)]`
@@ -127,7 +127,7 @@ fn the_cases_generate_the_reviewed_code() {
                 continue;
             }
             let name = format!(
-                "cases/{}/{}",
+                "cases/{}/expected/{}",
                 case.file_name().expect("name").to_string_lossy(),
                 file.file_name().expect("name").to_string_lossy()
             );
@@ -143,7 +143,7 @@ fn the_cases_generate_the_reviewed_code() {
 fn the_blob_wire_proto_is_the_reviewed_one() {
     let wire = Path::new(env!("OUT_DIR")).join("cases/blobs/wire/blobs.proto");
     golden::check(
-        "cases/blobs/blobs.wire.proto",
+        "cases/blobs/expected/wire/blobs.proto",
         &std::fs::read_to_string(&wire).expect("blobs.proto written"),
     );
 }
@@ -208,11 +208,11 @@ fn cargo_watches_the_files_read_and_no_directory() {
         .filter_map(|l| l.strip_prefix("cargo:rerun-if-changed="))
         .collect();
     assert!(
-        watched.contains(&"./proto/cases/nopackage/nopackage.proto"),
+        watched.contains(&"./golden/cases/nopackage/nopackage.proto"),
         "{watched:?}"
     );
     assert!(
-        watched.contains(&"proto/cases/hostile/second.proto"),
+        watched.contains(&"golden/cases/hostile/second.proto"),
         "{watched:?}"
     );
     for path in &watched {

@@ -1,4 +1,4 @@
-//! Generated clients retry by policy (`tests/proto/cases/retry/retry.proto`),
+//! Generated clients retry by policy (`tests/golden/cases/retry/retry.proto`),
 //! against a real server over TCP: the proto's policy and build.rs's over it,
 //! the idempotent rule, a server that is down at first, the deadline over all
 //! attempts, pushback, run-time policies and a gRPC service config, server
