@@ -1,84 +1,71 @@
-//! Generates the hostile-case protos of `golden/cases/` with steadfast-build, one
-//! output directory per case under `$OUT_DIR/cases/`. `tests/generated.rs`
-//! compiles them under `#![deny(warnings)]` and compares them with the golden
-//! files in `golden/cases/<case>/expected/`.
+//! Generates every golden case of `golden/cases/` with steadfast-build, one
+//! output directory per case under `$OUT_DIR/cases/`, and `$OUT_DIR/cases.rs`,
+//! which puts each generated file in the modules of its package.
+//! `tests/generated.rs` compiles them under `#![deny(warnings)]` and compares
+//! them with the golden files in `golden/cases/<case>/expected/`.
+//!
+//! A case is a folder: its protos, the reviewed output in `expected/`, and
+//! `settings.txt`, the builder calls, one a line (`#` starts a comment):
+//!
+//! ```text
+//! compile a.proto b/c.proto        the protos to compile (paths from the case folder)
+//! include ../other                 include paths (paths from the case folder; default: the case folder)
+//! heartbeat pkg.Svc/Method 500ms   any other line: a Builder method and its arguments;
+//! trait_attribute Svc #[derive(X)] the last argument is the rest of the line
+//! retry pkg.Svc/M max_attempts=3 initial_backoff=5ms retryable_codes=ABORTED,UNAVAILABLE
+//! emit_wire_protos wire            (a directory under the case's output directory)
+//! ```
 
-use std::{error::Error, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeMap,
+    error::Error,
+    path::{Component, Path, PathBuf},
+    time::Duration,
+};
+
+use steadfast_build::{Builder, RetryPolicy};
+
+/// The golden cases, relative to this crate.
+const CASES: &str = "golden/cases";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("cases");
-    let case = |name: &str| -> Result<(steadfast_build::Builder, PathBuf), Box<dyn Error>> {
-        let dir = out.join(name);
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let out = out_dir.join("cases");
+    // A case removed since the last run leaves nothing behind.
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    // A new case folder (and any change in one) reruns this script.
+    println!("cargo:rerun-if-changed={CASES}");
+    let mut modules = Module::default();
+    for case in case_dirs()? {
+        let name = file_name(&case);
+        let dir = out.join(&name);
         std::fs::create_dir_all(&dir)?;
-        Ok((steadfast_build::configure().out_dir(&dir), dir))
-    };
-
-    let (builder, _) = case("streaming")?;
-    builder.compile_protos(
-        &["golden/cases/streaming/streaming.proto"],
-        &["golden/cases/streaming"],
-    )?;
-
-    let (builder, _) = case("types")?;
-    builder
-        .extern_path(".external.v1.Outside", "crate::external::Outside")
-        .compile_protos(&["golden/cases/types/types.proto"], &["golden/cases/types"])?;
-
-    // An include path of "." must not make cargo rerun this script on every build.
-    let (builder, _) = case("nopackage")?;
-    builder.compile_protos(&["golden/cases/nopackage/nopackage.proto"], &["."])?;
-
-    let (builder, _) = case("clientonly")?;
-    builder.build_server(false).compile_protos(
-        &["golden/cases/clientonly/clientonly.proto"],
-        &["golden/cases/clientonly"],
-    )?;
-
-    let (builder, _) = case("settings")?;
-    builder
-        .use_arc_self(true)
-        .generate_default_stubs(true)
-        .disable_comments("settings.v1.Tuned.Slow")
-        .client_mod_attribute("settings.v1", "#[cfg(not(any()))]")
-        .client_attribute("settings.v1.Tuned", "#[doc(alias = \"TunedCaller\")]")
-        .server_mod_attribute("settings.v1", "#[cfg(not(any()))]")
-        .server_attribute("settings.v1.Tuned", "#[doc(alias = \"TunedService\")]")
-        .trait_attribute("Tuned", "#[doc(alias = \"TunedHandlers\")]")
-        .heartbeat("settings.v1.Tuned/Quick", Duration::ZERO)
-        .compile_protos(
-            &["golden/cases/settings/settings.proto"],
-            &["golden/cases/settings"],
-        )?;
-
-    let (builder, _) = case("bare")?;
-    builder
-        .emit_package(false)
-        .build_transport(false)
-        .codec_path("tonic_prost::ProstCodec")
-        .compile_protos(&["golden/cases/bare/bare.proto"], &["golden/cases/bare"])?;
-
-    let (builder, dir) = case("blobs")?;
-    builder
-        .request_blob("blobs.v1.Mirror/Echo")
-        .response_blob("blobs.v1.Mirror.Echo")
-        .emit_wire_protos(dir.join("wire"))
-        .compile_protos(&["golden/cases/blobs/blobs.proto"], &["golden/cases/blobs"])?;
-
-    let (builder, dir) = case("retry")?;
-    builder
-        .emit_wire_protos(dir.join("wire"))
-        .retry(
-            "retry.v1.Flaky/Tuned",
-            steadfast_build::RetryPolicy::new()
-                .max_attempts(3)
-                .initial_backoff(Duration::from_millis(5))
-                .retryable_codes(["ABORTED", "UNAVAILABLE"]),
-        )
-        .compile_protos(&["golden/cases/retry/retry.proto"], &["golden/cases/retry"])?;
+        let settings = case.join("settings.txt");
+        let text = std::fs::read_to_string(&settings)
+            .map_err(|e| format!("{}: {e}", settings.display()))?;
+        let case_build = CaseBuild::parse(&case, &dir, &text)
+            .map_err(|e| format!("{}: {e}", settings.display()))?;
+        case_build
+            .builder
+            .compile_protos(&case_build.protos, &case_build.includes)?;
+        for file in std::fs::read_dir(&dir)? {
+            let file = file?.path();
+            if file.extension().is_some_and(|e| e == "rs") {
+                modules.add(&name, &file);
+            }
+        }
+    }
+    let mut cases_rs = String::from(
+        "// Every generated file of every golden case, in the modules of its package.\n",
+    );
+    modules.write(&mut cases_rs, 0);
+    std::fs::write(out_dir.join("cases.rs"), cases_rs)?;
 
     // What a service's existing callers were built with: tonic-prost-build's
     // plain clients of the protos as written, steadfast options and all.
-    let original = PathBuf::from(std::env::var("OUT_DIR")?).join("original");
+    let original = out_dir.join("original");
     std::fs::create_dir_all(&original)?;
     let files = protox::compile(
         [
@@ -90,7 +77,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     for file in &files.file {
         let name = file.name();
         for dir in ["../examples/proto", "golden/cases/streaming"] {
-            if std::path::Path::new(dir).join(name).is_file() {
+            if Path::new(dir).join(name).is_file() {
                 println!("cargo:rerun-if-changed={dir}/{name}");
             }
         }
@@ -99,32 +86,251 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(false)
         .out_dir(&original)
         .compile_fds(files)?;
-
-    let (builder, _) = case("hostile")?;
-    builder.compile_protos(
-        &[
-            "golden/cases/hostile/hostile.proto",
-            "golden/cases/hostile/second.proto",
-        ],
-        &["golden/cases/hostile"],
-    )?;
-
-    // The service alone in its file, its messages in a sibling file of the
-    // package, only the service's file named.
-    let (builder, _) = case("servicefile")?;
-    builder.compile_protos(
-        &["golden/cases/servicefile/shop/v1/service.proto"],
-        &["golden/cases/servicefile"],
-    )?;
-
-    // One package over many files, services alone in theirs.
-    let (builder, _) = case("manyfiles")?;
-    builder.compile_protos(
-        &[
-            "golden/cases/manyfiles/many/v1/reader.proto",
-            "golden/cases/manyfiles/many/v1/writer.proto",
-        ],
-        &["golden/cases/manyfiles"],
-    )?;
     Ok(())
+}
+
+/// The folders of `golden/cases/`, sorted.
+fn case_dirs() -> Result<Vec<PathBuf>, Box<dyn Error>> {
+    let mut cases = Vec::new();
+    for entry in std::fs::read_dir(CASES)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            cases.push(path);
+        }
+    }
+    cases.sort();
+    Ok(cases)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// One case's builder and what it compiles, from its `settings.txt`.
+struct CaseBuild {
+    builder: Builder,
+    protos: Vec<PathBuf>,
+    includes: Vec<PathBuf>,
+}
+
+impl CaseBuild {
+    /// Applies `settings` to a builder writing to `out`; paths in the settings
+    /// are relative to the `case` folder.
+    fn parse(case: &Path, out: &Path, settings: &str) -> Result<Self, String> {
+        let mut builder = steadfast_build::configure().out_dir(out);
+        let (mut protos, mut includes) = (Vec::new(), Vec::new());
+        for (number, line) in settings.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (method, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            builder = match method {
+                "compile" => {
+                    protos.extend(args.split_whitespace().map(|p| under(case, p)));
+                    builder
+                }
+                "include" => {
+                    includes.extend(args.split_whitespace().map(|p| under(case, p)));
+                    builder
+                }
+                _ => apply(builder, method, args.trim(), out)
+                    .map_err(|e| format!("line {}: `{line}`: {e}", number + 1))?,
+            };
+        }
+        if protos.is_empty() {
+            return Err("no `compile` line".to_owned());
+        }
+        if includes.is_empty() {
+            includes.push(under(case, "."));
+        }
+        Ok(CaseBuild {
+            builder,
+            protos,
+            includes,
+        })
+    }
+}
+
+/// `builder.<method>(<args>)`.
+fn apply(builder: Builder, method: &str, args: &str, out: &Path) -> Result<Builder, String> {
+    let one = || -> Result<String, String> {
+        if args.is_empty() {
+            Err("wants an argument".to_owned())
+        } else {
+            Ok(args.to_owned())
+        }
+    };
+    let two = || -> Result<(String, String), String> {
+        args.split_once(char::is_whitespace)
+            .map(|(a, b)| (a.to_owned(), b.trim().to_owned()))
+            .ok_or_else(|| "wants two arguments".to_owned())
+    };
+    let flag = || -> Result<bool, String> {
+        args.parse()
+            .map_err(|_| "wants `true` or `false`".to_owned())
+    };
+    Ok(match method {
+        "build_client" => builder.build_client(flag()?),
+        "build_server" => builder.build_server(flag()?),
+        "build_transport" => builder.build_transport(flag()?),
+        "emit_package" => builder.emit_package(flag()?),
+        "use_arc_self" => builder.use_arc_self(flag()?),
+        "generate_default_stubs" => builder.generate_default_stubs(flag()?),
+        "request_blob" => builder.request_blob(one()?),
+        "response_blob" => builder.response_blob(one()?),
+        "idempotent" => builder.idempotent(one()?),
+        "steadfast_path" => builder.steadfast_path(one()?),
+        "codec_path" => builder.codec_path(one()?),
+        "disable_comments" => builder.disable_comments(one()?),
+        "bytes" => builder.bytes(one()?),
+        "btree_map" => builder.btree_map(one()?),
+        "boxed" => builder.boxed(one()?),
+        "emit_wire_protos" => builder.emit_wire_protos(out.join(one()?)),
+        "extern_path" => {
+            let (proto, rust) = two()?;
+            builder.extern_path(proto, rust)
+        }
+        "type_attribute"
+        | "message_attribute"
+        | "enum_attribute"
+        | "field_attribute"
+        | "client_mod_attribute"
+        | "client_attribute"
+        | "server_mod_attribute"
+        | "server_attribute"
+        | "trait_attribute" => {
+            let (path, attribute) = two()?;
+            match method {
+                "type_attribute" => builder.type_attribute(path, attribute),
+                "message_attribute" => builder.message_attribute(path, attribute),
+                "enum_attribute" => builder.enum_attribute(path, attribute),
+                "field_attribute" => builder.field_attribute(path, attribute),
+                "client_mod_attribute" => builder.client_mod_attribute(path, attribute),
+                "client_attribute" => builder.client_attribute(path, attribute),
+                "server_mod_attribute" => builder.server_mod_attribute(path, attribute),
+                "server_attribute" => builder.server_attribute(path, attribute),
+                _ => builder.trait_attribute(path, attribute),
+            }
+        }
+        "heartbeat" => {
+            let (target, interval) = two()?;
+            builder.heartbeat(target, duration(&interval)?)
+        }
+        "retry" => {
+            let (target, policy) = two()?;
+            builder.retry(target, retry_policy(&policy)?)
+        }
+        _ => {
+            return Err(format!(
+                "`{method}` is no builder setting this script knows"
+            ));
+        }
+    })
+}
+
+/// `500ms` or `2s`.
+fn duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration like `500ms` or `2s`");
+    if let Some(ms) = text.strip_suffix("ms") {
+        ms.parse().map(Duration::from_millis).map_err(|_| bad())
+    } else if let Some(s) = text.strip_suffix('s') {
+        s.parse().map(Duration::from_secs).map_err(|_| bad())
+    } else {
+        Err(bad())
+    }
+}
+
+/// `key=value` pairs, each a [`RetryPolicy`] method.
+fn retry_policy(text: &str) -> Result<RetryPolicy, String> {
+    let mut policy = RetryPolicy::new();
+    for pair in text.split_whitespace() {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not `key=value`"))?;
+        let number = || {
+            value
+                .parse()
+                .map_err(|_| format!("`{value}` is not a number"))
+        };
+        policy = match key {
+            "max_attempts" => policy.max_attempts(number()?),
+            "attempt_limit" => policy.attempt_limit(number()?),
+            "initial_backoff" => policy.initial_backoff(duration(value)?),
+            "max_backoff" => policy.max_backoff(duration(value)?),
+            "backoff_multiplier" => policy.backoff_multiplier(
+                value
+                    .parse()
+                    .map_err(|_| format!("`{value}` is not a number"))?,
+            ),
+            "retryable_codes" => policy.retryable_codes(value.split(',')),
+            _ => return Err(format!("`{key}` is no retry policy setting")),
+        };
+    }
+    Ok(policy)
+}
+
+/// `path` from the `case` folder, as this script names it (from the crate),
+/// `..` resolved: the crate itself is `.`.
+fn under(case: &Path, path: &str) -> PathBuf {
+    let joined = case.join(path);
+    let mut parts: Vec<Component> = Vec::new();
+    for part in joined.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        PathBuf::from(".")
+    } else {
+        parts.iter().collect()
+    }
+}
+
+/// The module tree of the generated files: `a.b.rs` goes in `a::b`; a file
+/// without a package (`_.rs`) in a module named after its case.
+#[derive(Default)]
+struct Module {
+    files: Vec<PathBuf>,
+    children: BTreeMap<String, Module>,
+}
+
+impl Module {
+    fn add(&mut self, case: &str, file: &Path) {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path: Vec<&str> = if stem == "_" {
+            vec![case]
+        } else {
+            stem.split('.').collect()
+        };
+        let mut module = self;
+        for part in path {
+            module = module.children.entry(part.to_owned()).or_default();
+        }
+        module.files.push(file.to_owned());
+    }
+
+    fn write(&self, text: &mut String, depth: usize) {
+        let indent = "    ".repeat(depth);
+        for file in &self.files {
+            text.push_str(&format!(
+                "{indent}include!({:?});\n",
+                file.display().to_string()
+            ));
+        }
+        for (name, child) in &self.children {
+            text.push_str(&format!("{indent}pub mod {name} {{\n"));
+            child.write(text, depth + 1);
+            text.push_str(&format!("{indent}}}\n"));
+        }
+    }
 }

@@ -1,31 +1,24 @@
-//! What steadfast-build generates, for the lab example and for the hard cases
-//! of `tests/golden/cases/` (every call shape, response types from everywhere,
-//! no package, client only, the mirrored tonic settings (two cases), odd and
-//! clashing names, blobs every way, a service file beside its messages' file,
-//! one package over many files): it compiles here under `#![deny(warnings)]`
-//! (and clippy's `-D warnings` in CI), and it matches the reviewed golden files.
+//! What steadfast-build generates, for the lab example and for every golden
+//! case of `tests/golden/cases/` (each a folder: its protos, `settings.txt`
+//! with the builder calls, `expected/` with the reviewed output; `build.rs`
+//! generates them all): it compiles here under `#![deny(warnings)]` (and
+//! clippy's `-D warnings` in CI), and it matches the reviewed golden files.
 //!
-//! Bless after an intended generator change:
+//! A new case is a new folder; bless its output (and after an intended
+//! generator change, everyone's) with
 //! `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test generated`.
 
 #![deny(warnings)]
 #![allow(missing_docs)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use steadfast_tests::golden;
 
-macro_rules! case {
-    ($case:literal, $file:literal) => {
-        include!(concat!(env!("OUT_DIR"), "/cases/", $case, "/", $file));
-    };
-}
-
-pub mod streaming {
-    pub mod v1 {
-        case!("streaming", "streaming.v1.rs");
-    }
-}
+// Every generated file of every case, in the modules of its package
+// (`streaming::v1`, `many::types`; a file without a package in one named
+// after its case).
+include!(concat!(env!("OUT_DIR"), "/cases.rs"));
 
 /// tonic-prost-build's plain clients of the protos as written: the clients a
 /// service already has when a method gains a steadfast option.
@@ -38,7 +31,7 @@ pub mod original {
     }
 }
 
-/// Stands for a type the user maps with `extern_path`.
+/// Stands for a type the user maps with `extern_path` (the `types` case).
 pub mod external {
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct Outside {
@@ -47,105 +40,83 @@ pub mod external {
     }
 }
 
-pub mod types {
-    pub mod v1 {
-        case!("types", "types.v1.rs");
-    }
-}
-
-pub mod common {
-    pub mod v1 {
-        case!("types", "common.v1.rs");
-    }
-}
-
-pub mod nopackage {
-    case!("nopackage", "_.rs");
-}
-
-pub mod clientonly {
-    pub mod v1 {
-        case!("clientonly", "clientonly.v1.rs");
-    }
-}
-
-pub mod settings {
-    pub mod v1 {
-        case!("settings", "settings.v1.rs");
-    }
-}
-
-pub mod bare {
-    pub mod v1 {
-        case!("bare", "bare.v1.rs");
-    }
-}
-
-pub mod hostile {
-    pub mod v1 {
-        case!("hostile", "hostile.v1.rs");
-    }
-}
-
-pub mod blobs {
-    pub mod v1 {
-        case!("blobs", "blobs.v1.rs");
-    }
-}
-
-pub mod retry {
-    pub mod v1 {
-        case!("retry", "retry.v1.rs");
-    }
-}
-
-pub mod shop {
-    pub mod v1 {
-        case!("servicefile", "shop.v1.rs");
-    }
-}
-
-pub mod many {
-    pub mod v1 {
-        case!("manyfiles", "many.v1.rs");
-    }
-    pub mod types {
-        case!("manyfiles", "many.types.rs");
-    }
-}
-
-/// Every generated `.rs` file of every case matches its golden file.
+/// Every case generates what its `expected/` folder holds: each generated
+/// `.rs` file is there, and each file there (a wire proto too) is what was
+/// generated.
 #[test]
 fn the_cases_generate_the_reviewed_code() {
     let out = Path::new(env!("OUT_DIR")).join("cases");
-    let mut checked = 0;
-    for case in std::fs::read_dir(&out).expect("cases") {
-        let case = case.expect("case").path();
-        for file in std::fs::read_dir(&case).expect("case dir") {
-            let file = file.expect("file").path();
-            if file.extension().is_none_or(|e| e != "rs") {
-                continue;
+    let cases = golden::dir().join("cases");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&cases)
+        .expect("golden/cases")
+        .map(|entry| entry.expect("case").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no case in golden/cases");
+    for case in cases {
+        let name = case.file_name().expect("name").to_string_lossy();
+        let generated = out.join(&*name);
+        let mut generated_rs: Vec<PathBuf> = std::fs::read_dir(&generated)
+            .unwrap_or_else(|e| panic!("{}: {e}", generated.display()))
+            .map(|entry| entry.expect("file").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        generated_rs.sort();
+        assert!(!generated_rs.is_empty(), "case {name} generates no code");
+        let mut checked = Vec::new();
+        for file in generated_rs {
+            let relative = file
+                .strip_prefix(&generated)
+                .expect("in the case")
+                .to_owned();
+            check(&name, &relative, &file);
+            checked.push(relative);
+        }
+        for file in files_under(&case.join("expected")) {
+            let relative = file
+                .strip_prefix(case.join("expected"))
+                .expect("in expected")
+                .to_owned();
+            if !checked.contains(&relative) {
+                check(&name, &relative, &generated.join(&relative));
             }
-            let name = format!(
-                "cases/{}/expected/{}",
-                case.file_name().expect("name").to_string_lossy(),
-                file.file_name().expect("name").to_string_lossy()
-            );
-            golden::check(&name, &std::fs::read_to_string(&file).expect("read"));
-            checked += 1;
         }
     }
-    assert_eq!(checked, 13, "generated files checked");
 }
 
-/// The blob case's wire proto: uploads and blob frames as other languages see them.
-#[test]
-fn the_blob_wire_proto_is_the_reviewed_one() {
-    let wire = Path::new(env!("OUT_DIR")).join("cases/blobs/wire/blobs.proto");
+/// Checks the generated `file` against `expected/<relative>` of `case`.
+fn check(case: &str, relative: &Path, file: &Path) {
+    let actual = std::fs::read_to_string(file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; the golden file cases/{case}/expected/{} has nothing to compare with \
+             (remove it if the case no longer generates it)",
+            file.display(),
+            relative.display()
+        )
+    });
     golden::check(
-        "cases/blobs/expected/wire/blobs.proto",
-        &std::fs::read_to_string(&wire).expect("blobs.proto written"),
+        &format!("cases/{case}/expected/{}", relative.display()),
+        &actual,
     );
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
 }
 
 /// The lab example, as the examples' build script generates it.
@@ -192,9 +163,10 @@ fn the_lab_wire_proto_is_the_reviewed_one() {
     golden::check("lab.v1.wire.proto", &lab);
 }
 
-/// Cargo is told to watch the files read, never a directory: the `nopackage`
-/// case includes ".", the directory that holds the target directory, and a
-/// watched "." would rerun the build script on every build.
+/// steadfast-build tells cargo to watch the files read, never a directory: the
+/// `nopackage` case includes ".", the directory that holds the target directory, and a
+/// watched "." would rerun the build script on every build. The one directory
+/// watched is the build script's own `golden/cases`, for new cases.
 #[test]
 fn cargo_watches_the_files_read_and_no_directory() {
     let output = Path::new(env!("OUT_DIR"))
@@ -215,7 +187,8 @@ fn cargo_watches_the_files_read_and_no_directory() {
         watched.contains(&"golden/cases/hostile/second.proto"),
         "{watched:?}"
     );
-    for path in &watched {
+    assert!(watched.contains(&"golden/cases"), "{watched:?}");
+    for path in watched.iter().filter(|p| **p != "golden/cases") {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
         assert!(path.is_file(), "{} is not a file", path.display());
     }
