@@ -3,7 +3,8 @@
 //! prost-build reaches the caller as a `steadfast_build::Error`, never a panic.
 //!
 //! That the generated code builds and matches its golden file is checked by the
-//! `service_file` and `many_files` cases of `steadfast-tests --test generated`.
+//! `servicefile` and `manyfiles` cases of `tests/golden/cases/`
+//! (`steadfast-tests --test generated`).
 
 mod support;
 
