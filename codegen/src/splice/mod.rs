@@ -1383,7 +1383,7 @@ mod tests {
     /// lab.proto as it travels (also the reviewed golden file of the `golden` test).
     /// The lab example's wire proto, as reviewed (blessed by the `generated`
     /// test of the `tests` crate).
-    const LAB_WIRE: &str = include_str!("../../tests/golden/lab.v1.wire.proto");
+    const LAB_WIRE: &str = include_str!("../../../tests/golden/lab.v1.wire.proto");
 
     /// [`LAB_WIRE`] without the framing note that [`wire_file`] puts on top.
     fn lab_wire_source() -> &'static str {
@@ -1395,7 +1395,7 @@ mod tests {
     #[test]
     fn a_wire_file_with_rewritten_methods_starts_with_the_framing_note() {
         let (original, wire) = lab();
-        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let source = include_str!("../../../examples/proto/lab/v1/lab.proto");
         let text = wire_file(source, &original, &wire).expect("wire file");
         assert_text(&text, LAB_WIRE);
         assert!(FRAMING_NOTE.contains("`steadfast-framing: v1`"));
@@ -1410,7 +1410,7 @@ mod tests {
 
     #[test]
     fn lab_example_keeps_its_comments_and_order() {
-        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let lab = include_str!("../../../examples/proto/lab/v1/lab.proto");
         let text = wire_text(&[("lab/v1/lab.proto", lab)], "lab/v1/lab.proto", &[]);
         assert_text(&text, lab_wire_source());
     }
@@ -1783,7 +1783,7 @@ message SvcGoFrame {
 
     #[test]
     fn crlf_line_endings_are_kept() {
-        let lab = include_str!("../../examples/proto/lab/v1/lab.proto").replace('\n', "\r\n");
+        let lab = include_str!("../../../examples/proto/lab/v1/lab.proto").replace('\n', "\r\n");
         let text = wire_text(&[("lab.proto", &lab)], "lab.proto", &[]);
         assert_text(&text, &lab_wire_source().replace('\n', "\r\n"));
     }
@@ -2076,7 +2076,7 @@ message StoreBothFrame {
     }
 
     fn lab() -> (FileDescriptorProto, FileDescriptorProto) {
-        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let lab = include_str!("../../../examples/proto/lab/v1/lab.proto");
         original_and_wire(&[("lab.proto", lab)], "lab.proto", &[])
     }
 
@@ -2099,7 +2099,7 @@ message StoreBothFrame {
     fn without_source_info_it_is_an_error_not_a_wrong_file() {
         let (mut original, wire) = lab();
         original.source_code_info = None;
-        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let source = include_str!("../../../examples/proto/lab/v1/lab.proto");
         let message = wire_proto_error(source, &original, &wire);
         assert!(
             message.starts_with(
@@ -2112,7 +2112,7 @@ message StoreBothFrame {
     #[test]
     fn spans_that_do_not_fit_the_source_are_an_error() {
         let (original, wire) = lab();
-        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let lab = include_str!("../../../examples/proto/lab/v1/lab.proto");
         let shifted = format!("// one more line\n{lab}");
         let message = wire_proto_error(&shifted, &original, &wire);
         assert_eq!(
@@ -2134,7 +2134,7 @@ message StoreBothFrame {
         let info = original.source_code_info.as_mut().expect("source info");
         info.location
             .retain(|l| !l.path.contains(&STEADFAST_OPTION));
-        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let source = include_str!("../../../examples/proto/lab/v1/lab.proto");
         let message = wire_proto_error(source, &original, &wire);
         assert!(
             message.contains(
@@ -2150,7 +2150,7 @@ message StoreBothFrame {
         for method in &mut wire.service[0].method {
             method.options = None;
         }
-        let lab = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let lab = include_str!("../../../examples/proto/lab/v1/lab.proto");
         let text = splice(&[("lab.proto", lab)], "lab.proto", &original, &wire);
         assert_text(&text, lab_wire_source());
     }
@@ -2159,7 +2159,7 @@ message StoreBothFrame {
     fn a_change_splicing_cannot_show_is_an_error() {
         let (original, mut wire) = lab();
         wire.message_type[0].name = Some("Renamed".into());
-        let source = include_str!("../../examples/proto/lab/v1/lab.proto");
+        let source = include_str!("../../../examples/proto/lab/v1/lab.proto");
         let message = wire_proto_error(source, &original, &wire);
         assert_eq!(
             message,
