@@ -39,10 +39,13 @@ use std::{collections::HashSet, ops::Range};
 use prost_types::{
     DescriptorProto, FieldDescriptorProto, FileDescriptorProto, MethodDescriptorProto,
     field_descriptor_proto::{Label, Type},
-    source_code_info::Location,
 };
 
 use crate::{Error, model::qualified};
+
+mod source;
+
+use source::blank_out_comments_and_strings;
 
 /// Field number of `(steadfast.v1.method)` in `google.protobuf.MethodOptions`
 /// and of `(steadfast.v1.service)` in `google.protobuf.ServiceOptions`.
@@ -258,95 +261,6 @@ impl<'a> Splice<'a> {
         )))
     }
 
-    // ---- spans ------------------------------------------------------------
-
-    fn locations(&self, path: &'a [i32]) -> impl Iterator<Item = &'a Location> + 'a {
-        self.original
-            .source_code_info
-            .iter()
-            .flat_map(|info| &info.location)
-            .filter(move |l| l.path == path)
-    }
-
-    /// The byte range of the (first) location at `path`, which holds `what`.
-    fn span(&self, path: &'a [i32], what: &str) -> Result<Range<usize>, Error> {
-        let location = self.locations(path).next().ok_or_else(|| {
-            self.error(format!(
-                "no source span for {what} (path {path:?}); the descriptor must come from \
-                     protox with include_source_info(true)"
-            ))
-        })?;
-        self.range(location, what)
-    }
-
-    fn range(&self, location: &Location, what: &str) -> Result<Range<usize>, Error> {
-        let bad = || self.error(format!("bad source span {:?} for {what}", location.span));
-        let (start_line, start_col, end_line, end_col) = match location.span[..] {
-            [line, start, end] => (line, start, line, end),
-            [start_line, start, end_line, end] => (start_line, start, end_line, end),
-            _ => return Err(bad()),
-        };
-        let start = self.offset(start_line, start_col).ok_or_else(bad)?;
-        let end = self.offset(end_line, end_col).ok_or_else(bad)?;
-        if start > end {
-            return Err(bad());
-        }
-        Ok(start..end)
-    }
-
-    fn offset(&self, line: i32, column: i32) -> Option<usize> {
-        let line = usize::try_from(line).ok()?;
-        let start = *self.line_starts.get(line)?;
-        let end = self
-            .line_starts
-            .get(line + 1)
-            .map_or(self.source.len(), |next| next - 1);
-        let offset = start + usize::try_from(column).ok()?;
-        (offset <= end && self.source.is_char_boundary(offset)).then_some(offset)
-    }
-
-    /// The span at `path`, which must hold a statement starting with `keyword`
-    /// and ending in `;` or `}`.
-    fn statement(&self, path: &[i32], keyword: &str, what: &str) -> Result<Range<usize>, Error> {
-        let range = self.span(path, what)?;
-        self.expect_statement(range, keyword, what)
-    }
-
-    fn expect_statement(
-        &self,
-        range: Range<usize>,
-        keyword: &str,
-        what: &str,
-    ) -> Result<Range<usize>, Error> {
-        let text = &self.source[range.clone()];
-        if text.starts_with(keyword) && (text.ends_with(';') || text.ends_with('}')) {
-            Ok(range)
-        } else {
-            Err(self.error(format!(
-                "the source span for {what} holds `{text}`, not a `{keyword}` statement"
-            )))
-        }
-    }
-
-    fn line_start(&self, offset: usize) -> usize {
-        self.source[..offset].rfind('\n').map_or(0, |i| i + 1)
-    }
-
-    /// The offset after the line terminator of the line holding `offset`.
-    fn line_end(&self, offset: usize) -> usize {
-        self.source[offset..]
-            .find('\n')
-            .map_or(self.source.len(), |i| offset + i + 1)
-    }
-
-    fn is_blank(&self, range: Range<usize>) -> bool {
-        self.source.as_bytes()[range]
-            .iter()
-            .all(u8::is_ascii_whitespace)
-    }
-
-    // ---- imports ----------------------------------------------------------
-
     /// Removed imports go to `removals`; added ones become edits.
     fn imports(
         &self,
@@ -478,8 +392,6 @@ impl<'a> Splice<'a> {
         }))
     }
 
-    // ---- steadfast options --------------------------------------------------
-
     /// Every `option (steadfast.v1.method|service) ...;` statement, with where it is.
     fn steadfast_options(&self) -> Result<Vec<(OptionSite, Range<usize>)>, Error> {
         let mut found: Vec<(OptionSite, Range<usize>)> = Vec::new();
@@ -592,8 +504,6 @@ impl<'a> Splice<'a> {
         }
         range
     }
-
-    // ---- methods ------------------------------------------------------------
 
     /// Type and `stream` edits of every changed method; a method body left
     /// empty by `removals` becomes `;` (and takes those removals over).
@@ -738,8 +648,6 @@ impl<'a> Splice<'a> {
         });
         Ok(())
     }
-
-    // ---- output -------------------------------------------------------------
 
     fn apply(&self, mut edits: Vec<Edit>) -> Result<String, Error> {
         edits.sort_by_key(|e| (e.range.start, e.range.end));
@@ -889,47 +797,6 @@ fn names_type(text: &str, full_name: &str) -> bool {
     } else {
         !name.is_empty() && full_name.ends_with(&format!(".{name}"))
     }
-}
-
-/// `source` with every byte of comments and string literals (quotes
-/// included) replaced by a space, newlines kept: byte offsets stay valid.
-fn blank_out_comments_and_strings(source: &str) -> Vec<u8> {
-    let mut code = source.as_bytes().to_vec();
-    let mut i = 0;
-    while i < code.len() {
-        let start = i;
-        match (code[i], code.get(i + 1)) {
-            (b'/', Some(b'/')) => {
-                while i < code.len() && code[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            (b'/', Some(b'*')) => {
-                i += 2;
-                while i < code.len() && !(code[i] == b'*' && code.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i = (i + 2).min(code.len());
-            }
-            (quote @ (b'"' | b'\''), _) => {
-                i += 1;
-                while i < code.len() && code[i] != quote && code[i] != b'\n' {
-                    i += if code[i] == b'\\' { 2 } else { 1 };
-                }
-                i = (i + 1).min(code.len());
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        for byte in &mut code[start..i] {
-            if *byte != b'\n' {
-                *byte = b' ';
-            }
-        }
-    }
-    code
 }
 
 /// Every full name (without the leading dot) the file declares, packages included.

@@ -11,7 +11,10 @@ use std::{
 };
 
 use prost_types::{
-    FileDescriptorSet, OneofDescriptorProto, SourceCodeInfo, field_descriptor_proto::Label,
+    DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
+    OneofDescriptorProto, SourceCodeInfo,
+    field_descriptor_proto::{Label, Type},
+    source_code_info::Location,
 };
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
