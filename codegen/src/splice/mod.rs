@@ -45,8 +45,10 @@ use crate::{Error, model::qualified};
 
 mod imports;
 mod source;
+mod steadfast_options;
 
 use source::blank_out_comments_and_strings;
+use steadfast_options::OptionSite;
 
 /// Field number of `(steadfast.v1.method)` in `google.protobuf.MethodOptions`
 /// and of `(steadfast.v1.service)` in `google.protobuf.ServiceOptions`.
@@ -135,10 +137,6 @@ struct Edit {
     range: Range<usize>,
     text: String,
 }
-
-/// Where a removed option statement was: the method's `(service, method)`
-/// index, or `None` for a service option.
-type OptionSite = Option<(usize, usize)>;
 
 struct Splice<'a> {
     source: &'a str,
@@ -260,119 +258,6 @@ impl<'a> Splice<'a> {
                 changed.join(", ")
             }
         )))
-    }
-
-    /// Every `option (steadfast.v1.method|service) ...;` statement, with where it is.
-    fn steadfast_options(&self) -> Result<Vec<(OptionSite, Range<usize>)>, Error> {
-        let mut found: Vec<(OptionSite, Range<usize>)> = Vec::new();
-        let locations = self
-            .original
-            .source_code_info
-            .iter()
-            .flat_map(|info| &info.location);
-        for location in locations {
-            let (site, option) = match location.path[..] {
-                [FILE_SERVICE, _, SERVICE_OPTIONS, STEADFAST_OPTION, ..] => {
-                    (None, "steadfast.v1.service")
-                }
-                [
-                    FILE_SERVICE,
-                    s,
-                    SERVICE_METHOD,
-                    m,
-                    METHOD_OPTIONS,
-                    STEADFAST_OPTION,
-                    ..,
-                ] => (Some((s as usize, m as usize)), "steadfast.v1.method"),
-                _ => continue,
-            };
-            let what = format!("an `option ({option})` statement");
-            let range = self.expect_statement(self.range(location, &what)?, "option", &what)?;
-            if !names_option(&self.source[range.clone()], option) {
-                // Another extension with the same number (not steadfast's): keep it.
-                continue;
-            }
-            if !found.iter().any(|(_, r)| *r == range) {
-                found.push((site, range));
-            }
-        }
-        Ok(found)
-    }
-
-    /// Turns statement ranges into the ranges to delete: neighbours joined, a
-    /// line left blank removed whole (with a blank line that would double up),
-    /// else the spaces after (or before) the statement.
-    fn widen(&self, mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
-        let bytes = self.source.as_bytes();
-        let is_space = |b: &u8| *b == b' ' || *b == b'\t';
-        ranges.sort_by_key(|r| (r.start, r.end));
-        let mut joined: Vec<Range<usize>> = Vec::new();
-        for range in ranges {
-            match joined.last_mut() {
-                Some(last)
-                    if range.start <= last.end
-                        || bytes[last.end..range.start].iter().all(is_space) =>
-                {
-                    last.end = last.end.max(range.end);
-                }
-                _ => joined.push(range),
-            }
-        }
-        let mut widened: Vec<(Range<usize>, bool)> = Vec::new();
-        for range in joined {
-            let (start, end) = (self.line_start(range.start), self.line_end(range.end));
-            let item = if self.is_blank(start..range.start) && self.is_blank(range.end..end) {
-                (start..end, true)
-            } else if !self.is_blank(range.end..end) {
-                let spaces = bytes[range.end..]
-                    .iter()
-                    .take_while(|b| is_space(b))
-                    .count();
-                (range.start..range.end + spaces, false)
-            } else {
-                let spaces = bytes[..range.start]
-                    .iter()
-                    .rev()
-                    .take_while(|b| is_space(b))
-                    .count();
-                (range.start - spaces..range.end, false)
-            };
-            match widened.last_mut() {
-                Some((last, true)) if item.1 && last.end == item.0.start => last.end = item.0.end,
-                _ => widened.push(item),
-            }
-        }
-        widened
-            .into_iter()
-            .map(|(range, whole_lines)| {
-                if whole_lines {
-                    self.drop_doubled_blank(range)
-                } else {
-                    range
-                }
-            })
-            .collect()
-    }
-
-    /// Removing the lines `range` must not leave two blank lines in a row, or
-    /// a blank line just inside a `{` or just before a `}`.
-    fn drop_doubled_blank(&self, range: Range<usize>) -> Range<usize> {
-        let previous = (range.start > 0).then(|| self.line_start(range.start - 1)..range.start);
-        let next = (range.end < self.source.len()).then(|| range.end..self.line_end(range.end));
-        let blank =
-            |line: &Option<Range<usize>>| line.as_ref().is_some_and(|l| self.is_blank(l.clone()));
-        let text = |line: &Option<Range<usize>>| {
-            line.as_ref().map_or("", |l| self.source[l.clone()].trim())
-        };
-        if blank(&next)
-            && (previous.is_none() || blank(&previous) || text(&previous).ends_with('{'))
-        {
-            return range.start..next.map_or(range.end, |n| n.end);
-        }
-        if blank(&previous) && (next.is_none() || text(&next).starts_with('}')) {
-            return previous.map_or(range.start, |p| p.start)..range.end;
-        }
-        range
     }
 
     /// Type and `stream` edits of every changed method; a method body left
@@ -564,27 +449,6 @@ impl<'a> Splice<'a> {
         }
         Ok(())
     }
-
-    /// A steadfast option left in the output would not compile without
-    /// `steadfast/v1/options.proto`: its span was missing.
-    fn check_no_steadfast_option_left(&self, text: &str) -> Result<(), Error> {
-        let code = blank_out_comments_and_strings(text);
-        for option in ["steadfast.v1.method", "steadfast.v1.service"] {
-            let found = code
-                .windows(option.len())
-                .position(|w| w == option.as_bytes());
-            if let Some(at) = found {
-                let after = code.get(at + option.len()).copied().unwrap_or(b' ');
-                if !(after.is_ascii_alphanumeric() || after == b'_') {
-                    let line = text[..at].matches('\n').count() + 1;
-                    return Err(self.error(format!(
-                        "an `option ({option})` at line {line} of the wire file has no source span, so it could not be removed"
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -612,23 +476,6 @@ impl Side {
 /// Whether options are unset or hold nothing prost can see.
 fn is_empty<T: Default + PartialEq>(options: &Option<T>) -> bool {
     options.as_ref().is_none_or(|o| *o == T::default())
-}
-
-/// Whether the statement `text` (`option (name)... ;`) sets the extension
-/// `full_name`, written in any form that can resolve to it.
-fn names_option(text: &str, full_name: &str) -> bool {
-    let Some(rest) = text.strip_prefix("option") else {
-        return false;
-    };
-    let Some(rest) = rest.trim_start().strip_prefix('(') else {
-        return false;
-    };
-    let Some(end) = rest.find(')') else {
-        return false;
-    };
-    let name: String = rest[..end].chars().filter(|c| !c.is_whitespace()).collect();
-    let name = name.strip_prefix('.').unwrap_or(&name);
-    full_name == name || full_name.ends_with(&format!(".{name}"))
 }
 
 /// Whether the type name `text` (as written) can stand for the fully qualified `full_name`.
