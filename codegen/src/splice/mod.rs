@@ -32,22 +32,27 @@
 //! the compiler then rejects the file ("resolved to lab.steadfast.v1.Heartbeat,
 //! which is not defined"), it never picks another type.
 //!
-//! No I/O here.
+//! One file per job: `source` turns spans into byte ranges, `imports` and
+//! `steadfast_options` take statements out and put new ones in, `methods`
+//! rewrites signatures, `messages` prints the appended messages with the
+//! names `names` finds; this module checks that the rewrite changed only what
+//! splicing can show, and applies the edits. The tests' protos are the
+//! fixtures of `codegen/tests/splice/`. No I/O here.
 
-use std::{collections::HashSet, ops::Range};
+use std::ops::Range;
 
-use prost_types::{
-    DescriptorProto, FieldDescriptorProto, FileDescriptorProto,
-    field_descriptor_proto::{Label, Type},
-};
+use prost_types::FileDescriptorProto;
 
-use crate::{Error, model::qualified};
+use crate::Error;
 
 mod imports;
+mod messages;
 mod methods;
+mod names;
 mod source;
 mod steadfast_options;
 
+use names::Names;
 use source::blank_out_comments_and_strings;
 
 /// Field number of `(steadfast.v1.method)` in `google.protobuf.MethodOptions`
@@ -138,6 +143,8 @@ struct Edit {
     text: String,
 }
 
+/// One file being spliced: its source and both descriptors, with what every
+/// step needs to read them.
 struct Splice<'a> {
     source: &'a str,
     original: &'a FileDescriptorProto,
@@ -260,6 +267,7 @@ impl<'a> Splice<'a> {
         )))
     }
 
+    /// The source with `edits` made (they must not overlap).
     fn apply(&self, mut edits: Vec<Edit>) -> Result<String, Error> {
         edits.sort_by_key(|e| (e.range.start, e.range.end));
         let mut out = String::with_capacity(self.source.len() + 512);
@@ -278,284 +286,11 @@ impl<'a> Splice<'a> {
         out.push_str(&self.source[at..]);
         Ok(out)
     }
-
-    /// Prints the messages the rewrite appended at the end of `text`.
-    fn append_messages(&self, text: &mut String) -> Result<(), Error> {
-        let nl = self.newline;
-        let first = self.original.message_type.len();
-        for (index, message) in self.wire.message_type.iter().enumerate().skip(first) {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push_str(nl);
-            }
-            if !text.is_empty() && !text.ends_with(&format!("{nl}{nl}")) {
-                text.push_str(nl);
-            }
-            let printer = MessagePrinter {
-                splice: self,
-                message,
-                path: vec![FILE_MESSAGE, index as i32],
-                scope: qualified(self.wire.package(), message.name()),
-            };
-            text.push_str(&printer.print().map_err(|e| {
-                self.error(format!(
-                    "cannot print the synthesized message {}: {e}",
-                    message.name()
-                ))
-            })?);
-        }
-        Ok(())
-    }
 }
 
 /// Whether options are unset or hold nothing prost can see.
 fn is_empty<T: Default + PartialEq>(options: &Option<T>) -> bool {
     options.as_ref().is_none_or(|o| *o == T::default())
-}
-
-/// Every full name (without the leading dot) the file declares, packages included.
-struct Names {
-    declared: HashSet<String>,
-}
-
-impl Names {
-    fn new(file: &FileDescriptorProto) -> Self {
-        let mut declared = HashSet::new();
-        let package = file.package();
-        if !package.is_empty() {
-            let mut prefix = String::new();
-            for part in package.split('.') {
-                if !prefix.is_empty() {
-                    prefix.push('.');
-                }
-                prefix.push_str(part);
-                declared.insert(prefix.clone());
-            }
-        }
-        for message in &file.message_type {
-            declare_message(&mut declared, package, message);
-        }
-        for enumeration in &file.enum_type {
-            declare_enum(&mut declared, package, enumeration);
-        }
-        for extension in &file.extension {
-            declared.insert(qualified(package, extension.name()));
-        }
-        for service in &file.service {
-            let name = qualified(package, service.name());
-            for method in &service.method {
-                declared.insert(format!("{name}.{}", method.name()));
-            }
-            declared.insert(name);
-        }
-        Names { declared }
-    }
-
-    /// The shortest name that resolves to `full_name` (`.pkg.Type`) when
-    /// written inside `scope` (`pkg.Service`, `pkg.Message`), else `full_name`.
-    ///
-    /// Protobuf resolves `A.B` by looking for `A` in `scope`, then in each
-    /// enclosing scope; the first hit wins, even if `B` is not in it. So a
-    /// suffix of the target starting at `A` is right when the target's
-    /// prefix before `A` is a prefix of `scope` and no deeper scope declares an `A`.
-    fn relative(&self, full_name: &str, scope: &str) -> String {
-        let target: Vec<&str> = full_name.trim_start_matches('.').split('.').collect();
-        let scope: Vec<&str> = scope.split('.').filter(|s| !s.is_empty()).collect();
-        for i in (0..target.len()).rev() {
-            if i > scope.len() || target[..i] != scope[..i] {
-                continue;
-            }
-            let first = target[i];
-            let shadowed = (i + 1..=scope.len()).any(|j| {
-                self.declared
-                    .contains(&format!("{}.{first}", scope[..j].join(".")))
-            });
-            if !shadowed {
-                return target[i..].join(".");
-            }
-        }
-        format!(".{}", target.join("."))
-    }
-}
-
-fn declare_message(declared: &mut HashSet<String>, scope: &str, message: &DescriptorProto) {
-    let name = qualified(scope, message.name());
-    for field in message.field.iter().chain(&message.extension) {
-        declared.insert(format!("{name}.{}", field.name()));
-    }
-    for oneof in &message.oneof_decl {
-        declared.insert(format!("{name}.{}", oneof.name()));
-    }
-    for nested in &message.nested_type {
-        declare_message(declared, &name, nested);
-    }
-    for enumeration in &message.enum_type {
-        declare_enum(declared, &name, enumeration);
-    }
-    declared.insert(name);
-}
-
-fn declare_enum(
-    declared: &mut HashSet<String>,
-    scope: &str,
-    enumeration: &prost_types::EnumDescriptorProto,
-) {
-    let name = qualified(scope, enumeration.name());
-    for value in &enumeration.value {
-        // Values are siblings of their enum; both spellings count, to be safe.
-        declared.insert(qualified(scope, value.name()));
-        declared.insert(format!("{name}.{}", value.name()));
-    }
-    declared.insert(name);
-}
-
-/// Prints one synthesized message: fields (scalar, message and enum typed,
-/// `repeated`/`optional`), oneofs and leading comments. Anything else is an error.
-struct MessagePrinter<'s, 'a> {
-    splice: &'s Splice<'a>,
-    message: &'a DescriptorProto,
-    /// Its source path in the wire descriptor, for comments.
-    path: Vec<i32>,
-    /// Its full name, the scope of its field types.
-    scope: String,
-}
-
-impl MessagePrinter<'_, '_> {
-    fn print(&self) -> Result<String, String> {
-        let message = self.message;
-        let unsupported = [
-            ("nested messages", !message.nested_type.is_empty()),
-            ("enums", !message.enum_type.is_empty()),
-            (
-                "extensions",
-                !message.extension.is_empty() || !message.extension_range.is_empty(),
-            ),
-            (
-                "reserved ranges or names",
-                !message.reserved_range.is_empty() || !message.reserved_name.is_empty(),
-            ),
-            ("options", !is_empty(&message.options)),
-        ];
-        if let Some((what, _)) = unsupported.iter().find(|(_, has)| *has) {
-            return Err(format!("it has {what}"));
-        }
-        let nl = self.splice.newline;
-        let mut out = self.comment("", &self.path);
-        out.push_str(&format!("message {} {{{nl}", message.name()));
-        let mut open: Option<i32> = None;
-        let mut printed: Vec<i32> = Vec::new();
-        for (index, field) in message.field.iter().enumerate() {
-            let oneof = field.oneof_index.filter(|_| !field.proto3_optional());
-            if open.is_some() && open != oneof {
-                out.push_str(&format!("  }}{nl}"));
-                open = None;
-            }
-            if let Some(o) = oneof
-                && open.is_none()
-            {
-                if printed.contains(&o) {
-                    return Err(format!("the fields of oneof #{o} are not consecutive"));
-                }
-                let decl = message
-                    .oneof_decl
-                    .get(o as usize)
-                    .ok_or_else(|| format!("field {} names a missing oneof", field.name()))?;
-                if decl.options.is_some() {
-                    return Err(format!("oneof {} has options", decl.name()));
-                }
-                let path = [&self.path[..], &[MESSAGE_ONEOF, o]].concat();
-                out.push_str(&self.comment("  ", &path));
-                out.push_str(&format!("  oneof {} {{{nl}", decl.name()));
-                open = Some(o);
-                printed.push(o);
-            }
-            let indent = if open.is_some() { "    " } else { "  " };
-            let path = [&self.path[..], &[MESSAGE_FIELD, index as i32]].concat();
-            out.push_str(&self.comment(indent, &path));
-            out.push_str(&format!(
-                "{indent}{}{nl}",
-                self.field(field, open.is_some())?
-            ));
-        }
-        if open.is_some() {
-            out.push_str(&format!("  }}{nl}"));
-        }
-        let real_oneofs = message
-            .oneof_decl
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| {
-                !message
-                    .field
-                    .iter()
-                    .any(|f| f.oneof_index == Some(*i as i32) && f.proto3_optional())
-            })
-            .count();
-        if printed.len() != real_oneofs {
-            return Err("it has a oneof without fields".to_owned());
-        }
-        out.push_str(&format!("}}{nl}"));
-        Ok(out)
-    }
-
-    fn field(&self, field: &FieldDescriptorProto, in_oneof: bool) -> Result<String, String> {
-        if field.options.is_some() || field.default_value.is_some() || field.extendee.is_some() {
-            return Err(format!(
-                "field {} has options, a default or an extendee",
-                field.name()
-            ));
-        }
-        let type_name = match field.r#type() {
-            Type::Message | Type::Enum => {
-                self.splice.names.relative(field.type_name(), &self.scope)
-            }
-            Type::Group => return Err(format!("field {} is a group", field.name())),
-            scalar => scalar_name(scalar),
-        };
-        let syntax = self.splice.wire.syntax();
-        let label = match field.label() {
-            _ if in_oneof => "",
-            Label::Repeated => "repeated ",
-            Label::Required => "required ",
-            Label::Optional if field.proto3_optional() => "optional ",
-            Label::Optional if syntax != "proto3" && syntax != "editions" => "optional ",
-            Label::Optional => "",
-        };
-        Ok(format!(
-            "{label}{type_name} {} = {};",
-            field.name(),
-            field.number()
-        ))
-    }
-
-    /// The leading comment recorded at `path` in the wire descriptor, as `//` lines.
-    fn comment(&self, indent: &str, path: &[i32]) -> String {
-        let comment = self
-            .splice
-            .wire
-            .source_code_info
-            .iter()
-            .flat_map(|info| &info.location)
-            .find(|l| l.path == path)
-            .and_then(|l| l.leading_comments.as_deref());
-        let Some(comment) = comment else {
-            return String::new();
-        };
-        let nl = self.splice.newline;
-        comment
-            .strip_suffix('\n')
-            .unwrap_or(comment)
-            .split('\n')
-            .map(|line| format!("{indent}//{}{nl}", line.trim_end_matches('\r')))
-            .collect()
-    }
-}
-
-/// The proto keyword of a scalar type (`TYPE_UINT64` → `uint64`).
-fn scalar_name(scalar: Type) -> String {
-    scalar
-        .as_str_name()
-        .trim_start_matches("TYPE_")
-        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
