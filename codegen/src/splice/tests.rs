@@ -154,25 +154,10 @@ fn comparable(file: &FileDescriptorProto) -> FileDescriptorProto {
     file
 }
 
-/// `protoc` on `PATH`; when it is missing, `None` after a `SKIPPED` line,
-/// or a panic in CI (`CI=true`), like `steadfast_tests::tools::require`.
-fn protoc() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("protoc"))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        let test = std::thread::current().name().unwrap_or("<test>").to_owned();
-        assert!(!ci, "{test}: protoc is required in CI");
-        eprintln!("SKIPPED {test}: protoc not found");
-    }
-    found
-}
-
 fn check_with_protoc(files: &[(&str, &str)], name: &str) {
-    let Some(protoc) = protoc() else { return };
+    let Some(protoc) = steadfast_tests::tools::require("protoc") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let steadfast = [
         (rewrite::FRAME_PROTO, crate::FRAME_PROTO_SOURCE),
