@@ -49,7 +49,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             .map_err(|e| format!("{}: {e}", settings.display()))?;
         case_build
             .builder
-            .compile_protos(&case_build.protos, &case_build.includes)?;
+            .compile_protos(&case_build.protos, &case_build.includes)
+            .map_err(|e| format!("case {name}: {e}"))?;
         for file in std::fs::read_dir(&dir)? {
             let file = file?.path();
             if file.extension().is_some_and(|e| e == "rs") {
