@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::metadata::MetadataMap;
-use tonic::{Code, Extensions, Request, Status};
+use tonic::{Code, Extensions, IntoRequest, Request, Status};
 
 use super::call::{Attempts, Call};
 use super::config::ServiceConfig;
@@ -187,6 +187,65 @@ pub fn retry_policy(
         .retryable_codes(codes.iter().copied())
         .build()
         .unwrap_or_default()
+}
+
+/// Runs one call of a generated client under its retries: `attempt` makes
+/// each attempt with the wire client `inner` from its request, until one
+/// settles the call (see [`Retrying`]). A generated unary or server-streaming
+/// method is this one call:
+///
+/// ```text
+/// __sf::retried(&self.retry, method, &mut self.inner, request, async |inner, request| {
+///     inner.sleep(request).await
+/// })
+/// .await
+/// ```
+///
+/// (`inner` is an argument, not captured, so that the method's future is
+/// `Send`: a closure that captures a borrow makes rustc fail to prove it.)
+pub async fn retried<C, M, R>(
+    retry: &ClientRetry,
+    method: RetryMethod,
+    inner: &mut C,
+    request: impl IntoRequest<M>,
+    mut attempt: impl AsyncFnMut(&mut C, Request<M>) -> Result<R, Status>,
+) -> Result<R, Status>
+where
+    M: Clone,
+{
+    let mut retry = Retrying::new(retry, method, request.into_request());
+    loop {
+        let request = retry.request()?;
+        let result = retry.attempt(attempt(inner, request)).await;
+        if let ControlFlow::Break(result) = retry.settle(result).await {
+            return result;
+        }
+    }
+}
+
+/// [`retried`] for a method whose request carries a blob: each attempt gets
+/// the request and the blob to send after it (a copy while
+/// [`BlobSource::try_clone`] gives one, else the source itself on one last
+/// attempt).
+pub async fn retried_with_blob<C, M, R>(
+    retry: &ClientRetry,
+    method: RetryMethod,
+    inner: &mut C,
+    request: impl IntoRequest<M>,
+    blob: impl Into<BlobSource>,
+    mut attempt: impl AsyncFnMut(&mut C, Request<M>, BlobSource) -> Result<R, Status>,
+) -> Result<R, Status>
+where
+    M: Clone,
+{
+    let mut retry = Retrying::new(retry, method, request.into_request()).with_blob(blob.into());
+    loop {
+        let (request, blob) = retry.request_with_blob()?;
+        let result = retry.attempt(attempt(inner, request, blob)).await;
+        if let ControlFlow::Break(result) = retry.settle(result).await {
+            return result;
+        }
+    }
 }
 
 /// The attempts of one call of a generated client, whose request (and blob,

@@ -147,7 +147,7 @@ pub(crate) use call::prepare;
 pub use call::{Attempt, Call};
 pub use client::ClientRetry;
 #[doc(hidden)]
-pub use client::{RetryMethod, Retrying, retry_policy, session_policy};
+pub use client::{RetryMethod, Retrying, retried, retried_with_blob, retry_policy, session_policy};
 pub use config::{ConfigError, ConfigErrorKind, MethodConfig, ServiceConfig};
 pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBuilder};
 pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};
