@@ -460,34 +460,27 @@ impl ::steadfast::__private::BlobFrame for LabFetchFrame {
 /// The client of `lab.v1.Lab`.
 pub mod lab_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// A service with slow and fast methods, to show what heartbeats change.
     ///
     /// Client for `lab.v1.Lab` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct LabClient<T> {
         inner: super::lab_wire::lab_client::LabClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl LabClient<::steadfast::__private::tonic::transport::Channel> {
+    impl LabClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -498,21 +491,12 @@ pub mod lab_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -520,17 +504,12 @@ pub mod lab_client {
     }
     impl<T> LabClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -538,10 +517,7 @@ pub mod lab_client {
             Self::wrap(super::lab_wire::lab_client::LabClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::lab_wire::lab_client::LabClient::with_origin(inner, origin),
             )
@@ -550,33 +526,25 @@ pub mod lab_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> LabClient<::steadfast::__private::tonic::codegen::InterceptedService<T, F>>
+        ) -> LabClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             LabClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -600,10 +568,7 @@ pub mod lab_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -612,10 +577,7 @@ pub mod lab_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -686,131 +648,93 @@ pub mod lab_client {
         /// before its handler answers, and the trailers.
         pub async fn sleep(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::SleepRequest>,
+            request: impl __sf::tonic::IntoRequest<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::SleepReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::SleepReply>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "lab.v1.Lab",
                 method: "Sleep",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(500u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::LabSleepFrame,
                             _,
-                        >(context, self.inner.sleep(request))
+                        >(context, inner.sleep(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// The same without heartbeats: a proxy with a short idle timeout cuts it.
         pub async fn sleep_plain(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::SleepRequest>,
+            request: impl __sf::tonic::IntoRequest<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::SleepReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::SleepReply>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "lab.v1.Lab",
                 method: "SleepPlain",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.sleep_plain(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.sleep_plain(request).await,
+                )
+                .await
         }
         /// Streams `count` ticks, `gap_ms` apart; heartbeats fill gaps longer than 500 ms.
         ///
         /// Heartbeats: the server sends one whenever 500 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn ticks(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::TicksRequest>,
+            request: impl __sf::tonic::IntoRequest<super::TicksRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Tick>>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::Streaming<super::Tick>>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "lab.v1.Lab",
                 method: "Ticks",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(500u64),
                         );
-                        ::steadfast::__private::call_streaming::<
+                        __sf::call_streaming::<
                             super::LabTicksFrame,
                             _,
-                        >(context, self.inner.ticks(request))
+                        >(context, inner.ticks(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
         /// keep the call alive while it waits.
@@ -821,22 +745,19 @@ pub mod lab_client {
         /// before its handler answers, and the trailers.
         pub async fn count(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoStreamingRequest<
-                Message = super::Tick,
-            >,
+            request: impl __sf::tonic::IntoStreamingRequest<Message = super::Tick>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::TickCount>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::TickCount>,
+            __sf::tonic::Status,
         > {
-            let request = ::steadfast::__private::tonic::IntoStreamingRequest::into_streaming_request(
+            let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let mut request = request;
-            let context = ::steadfast::__private::call_context(
+            let context = __sf::call_context(
                 &mut request,
                 ::core::time::Duration::from_millis(500u64),
             );
-            ::steadfast::__private::call_unary::<
+            __sf::call_unary::<
                 super::LabCountFrame,
                 _,
             >(context, self.inner.count(request))
@@ -847,22 +768,19 @@ pub mod lab_client {
         /// Heartbeats: the server sends one whenever 500 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 1.5 s, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn echo(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoStreamingRequest<
-                Message = super::Tick,
-            >,
+            request: impl __sf::tonic::IntoStreamingRequest<Message = super::Tick>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Tick>>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::Streaming<super::Tick>>,
+            __sf::tonic::Status,
         > {
-            let request = ::steadfast::__private::tonic::IntoStreamingRequest::into_streaming_request(
+            let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let mut request = request;
-            let context = ::steadfast::__private::call_context(
+            let context = __sf::call_context(
                 &mut request,
                 ::core::time::Duration::from_millis(500u64),
             );
-            ::steadfast::__private::call_streaming::<
+            __sf::call_streaming::<
                 super::LabEchoFrame,
                 _,
             >(context, self.inner.echo(request))
@@ -871,39 +789,25 @@ pub mod lab_client {
         /// Says which server answered.
         pub async fn who_am_i(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<
-                super::WhoAmIRequest,
-            >,
+            request: impl __sf::tonic::IntoRequest<super::WhoAmIRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Identity>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Identity>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "lab.v1.Lab",
                 method: "WhoAmI",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.who_am_i(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.who_am_i(request).await,
+                )
+                .await
         }
         /// Reads the uploaded blob through SHA-256 without storing it, then works
         /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
@@ -916,58 +820,43 @@ pub mod lab_client {
         /// before its handler answers, and the trailers.
         pub async fn digest(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<
-                super::DigestRequest,
-            >,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::DigestRequest>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::DigestReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::DigestReply>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "lab.v1.Lab",
                 method: "Digest",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+                    blob,
+                    async |inner, mut request, blob| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(1000u64),
                         );
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                        let (request, outcome) = __sf::upload::<
                             super::LabDigestUpload,
                         >(request, blob);
                         outcome
                             .check(
-                                ::steadfast::__private::call_unary::<
+                                __sf::call_unary::<
                                     super::LabDigestFrame,
                                     _,
-                                >(context, self.inner.digest(request))
+                                >(context, inner.digest(request))
                                     .await,
                             )
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
         /// the same seed, see examples/src/content.rs).
@@ -978,77 +867,55 @@ pub mod lab_client {
         /// before its handler answers, and the trailers.
         pub async fn fetch(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::FetchRequest>,
+            request: impl __sf::tonic::IntoRequest<super::FetchRequest>,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::FetchReply>,
-                ::steadfast::Blob,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::FetchReply>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "lab.v1.Lab",
                 method: "Fetch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::None,
                         );
-                        ::steadfast::__private::call_download::<
+                        __sf::call_download::<
                             super::LabFetchFrame,
                             _,
-                        >(context, self.inner.fetch(request))
+                        >(context, inner.fetch(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
     }
     impl<T> LabClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-                ::steadfast::__private::tonic::body::Body,
-            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
         T::Future: ::core::marker::Send,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// A stream of [`ticks`](Self::ticks) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
         pub fn ticks_resuming<R>(
             &self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<
-                super::TicksRequest,
-            >,
+            request: impl __sf::tonic::IntoRequest<super::TicksRequest>,
             resume: R,
-        ) -> ::steadfast::session::ResumingStream<super::TicksRequest, super::Tick>
+        ) -> __sf::ResumingStream<super::TicksRequest, super::Tick>
         where
             R: ::core::ops::FnMut(
                     &super::TicksRequest,
@@ -1056,9 +923,9 @@ pub mod lab_client {
                 ) -> ::core::option::Option<super::TicksRequest> + ::core::marker::Send
                 + 'static,
         {
-            let policy = ::steadfast::__private::session_policy(
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "lab.v1.Lab",
                     method: "Ticks",
                     policy: ::core::option::Option::None,
@@ -1066,7 +933,7 @@ pub mod lab_client {
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
-            ::steadfast::session::ResumingStream::builder(policy)
+            __sf::ResumingStream::builder(policy)
                 .open(
                     request,
                     move |request| {
@@ -1079,11 +946,11 @@ pub mod lab_client {
         /// A reconnecting session of [`count`](Self::count): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.
         pub fn count_session(
             &self,
-            session: ::steadfast::session::SessionBuilder<super::Tick, super::TickCount>,
-        ) -> ::steadfast::session::Session<super::Tick, super::TickCount> {
-            let policy = ::steadfast::__private::session_policy(
+            session: __sf::SessionBuilder<super::Tick, super::TickCount>,
+        ) -> __sf::Session<super::Tick, super::TickCount> {
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "lab.v1.Lab",
                     method: "Count",
                     policy: ::core::option::Option::None,
@@ -1103,11 +970,11 @@ pub mod lab_client {
         /// A reconnecting session of [`echo`](Self::echo): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.
         pub fn echo_session(
             &self,
-            session: ::steadfast::session::SessionBuilder<super::Tick, super::Tick>,
-        ) -> ::steadfast::session::Session<super::Tick, super::Tick> {
-            let policy = ::steadfast::__private::session_policy(
+            session: __sf::SessionBuilder<super::Tick, super::Tick>,
+        ) -> __sf::Session<super::Tick, super::Tick> {
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "lab.v1.Lab",
                     method: "Echo",
                     policy: ::core::option::Option::None,

@@ -14,7 +14,7 @@ use crate::model::ServiceModel;
 pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
     let (model, methods) = (service.model, &service.methods);
     let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+    let tonic = quote!(__sf::tonic);
     let names = &service.names;
     let module = &names.client_module;
     let client = &names.client;
@@ -40,15 +40,15 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
         quote!(#[doc = ""])
     };
 
-    let calls = methods.iter().map(|m| call(m, model, settings, &sf_doc));
+    let calls = methods.iter().map(|m| call(m, model, &sf_doc));
     let sessions: Vec<TokenStream> = methods
         .iter()
         .filter(|m| m.original.client_streaming || m.original.server_streaming)
         .map(|m| {
             if m.original.client_streaming {
-                session(m, model, settings, &sf_doc)
+                session(m, model, &sf_doc)
             } else {
-                resuming(m, model, settings, &sf_doc)
+                resuming(m, model, &sf_doc)
             }
         })
         .collect();
@@ -80,7 +80,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                     D: ::core::convert::TryInto<#tonic::transport::Endpoint>,
                     D::Error: ::core::convert::Into<#tonic::codegen::StdError>,
                 {
-                    let (channel, connection) = #sf::__private::connect_condemnable(dst).await?;
+                    let (channel, connection) = __sf::connect_condemnable(dst).await?;
                     let mut client = Self::new(channel);
                     client.retry.set_connection(connection);
                     ::core::result::Result::Ok(client)
@@ -95,7 +95,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                     D: ::core::convert::TryInto<#tonic::transport::Endpoint>,
                     D::Error: ::core::convert::Into<#tonic::codegen::StdError>,
                 {
-                    let (channel, connection) = #sf::__private::connect_lazy_condemnable(dst)?;
+                    let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
                     let mut client = Self::new(channel);
                     client.retry.set_connection(connection);
                     ::core::result::Result::Ok(client)
@@ -112,6 +112,8 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
         pub mod #module {
             #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
 
+            use #sf::__private as __sf;
+
             #service_doc
             #separator
             #[doc = #client_doc]
@@ -119,7 +121,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
             #[derive(Debug, Clone)]
             pub struct #client<T> {
                 inner: #wire_client,
-                retry: #sf::retry::ClientRetry,
+                retry: __sf::ClientRetry,
             }
 
             #connect
@@ -177,7 +179,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                 /// `policy`, over the methods' own policies and a service config.
                 /// Calls are retried after they may have reached the server only if
                 /// their method is `idempotent`.
-                pub fn with_retry_policy(mut self, policy: #sf::retry::RetryPolicy) -> Self {
+                pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
                     self.retry.set_policy(policy);
                     self
                 }
@@ -187,7 +189,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                 /// `with_retry_policy`), gives their calls its `timeout` when they set
                 /// none and its `waitForReady` (unless `wait_for_ready` was set), and
                 /// throttles this client's retries by its `retryThrottling`.
-                pub fn with_service_config(mut self, config: &#sf::retry::ServiceConfig) -> Self {
+                pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
                     self.retry.set_service_config(config);
                     self
                 }
@@ -220,13 +222,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
 
 /// `<method>_session`: a reconnecting session of a method that streams its
 /// requests, over the client's own method.
-fn session(
-    m: &Method<'_>,
-    model: &ServiceModel,
-    settings: &ServiceSettings,
-    sf_doc: &str,
-) -> TokenStream {
-    let sf = &settings.crate_path;
+fn session(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
     let ident = format_ident!("{}", m.original.name);
     let session = format_ident!("{}_session", m.original.name);
     let request = rust_type(&m.original.input_type, "super");
@@ -247,16 +243,16 @@ fn session(
         " A reconnecting session of [`{}`](Self::{}): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`]({sf_doc}::session)). {shape} It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.",
         m.original.name, m.original.name
     );
-    let method = retry_method(m, model, settings);
+    let method = retry_method(m, model);
     let (service_name, method_name) = (model.full_name(), &m.model.proto_name);
     quote! {
         #[doc = #doc]
         #deprecated
         pub fn #session(
             &self,
-            session: #sf::session::SessionBuilder<#request, #response>,
-        ) -> #sf::session::Session<#request, #response> {
-            let policy = #sf::__private::session_policy(&self.retry, #method);
+            session: __sf::SessionBuilder<#request, #response>,
+        ) -> __sf::Session<#request, #response> {
+            let policy = __sf::session_policy(&self.retry, #method);
             let wait_for_ready = self.retry.wait_for_ready_for(#service_name, #method_name);
             let client = ::core::clone::Clone::clone(self);
             session.default_policy(policy).default_wait_for_ready(wait_for_ready).#open(move |requests| {
@@ -268,14 +264,8 @@ fn session(
 }
 
 /// One client method.
-fn call(
-    m: &Method<'_>,
-    model: &ServiceModel,
-    settings: &ServiceSettings,
-    sf_doc: &str,
-) -> TokenStream {
-    let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+fn call(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
+    let tonic = quote!(__sf::tonic);
     let ident = format_ident!("{}", m.original.name);
     let proto_docs = m.docs;
     let mut doc = docs(proto_docs);
@@ -287,6 +277,12 @@ fn call(
         quote!(request: impl #tonic::IntoStreamingRequest<Message = #request>)
     } else {
         quote!(request: impl #tonic::IntoRequest<#request>)
+    };
+    // A retried method's attempts get the wire client as an argument.
+    let inner = if m.original.client_streaming {
+        quote!(self.inner)
+    } else {
+        quote!(inner)
     };
     if m.model.frame.is_none() && m.model.upload.is_none() {
         let returns = if m.original.server_streaming {
@@ -300,13 +296,7 @@ fn call(
             }
             doc.extend(quote!(#[doc = #note]));
         }
-        let body = retried(
-            m,
-            model,
-            settings,
-            quote!(request),
-            quote!(self.inner.#ident(request).await),
-        );
+        let body = retried(m, model, false, quote!(#inner.#ident(request).await));
         return quote! {
             #doc
             #deprecated
@@ -362,14 +352,14 @@ fn call(
         quote!(::core::time::Duration::from_millis(#millis))
     };
     let frame = rust_type(&m.wire.output_type, "super");
-    let call = quote!(self.inner.#ident(request));
+    let call = quote!(#inner.#ident(request));
     let (blob_arg, upload) = match &m.model.upload {
         Some(_) => {
             let upload = rust_type(&m.wire.input_type, "super");
             (
-                quote!(, blob: impl ::core::convert::Into<#sf::BlobSource>),
+                quote!(, blob: impl ::core::convert::Into<__sf::BlobSource>),
                 quote! {
-                    let (request, outcome) = #sf::__private::upload::<#upload>(request, blob);
+                    let (request, outcome) = __sf::upload::<#upload>(request, blob);
                 },
             )
         }
@@ -390,13 +380,11 @@ fn call(
             }
             None => quote!(::core::option::Option::None),
         };
-        let result =
-            check(quote!(#sf::__private::call_download::<#frame, _>(context, #call).await));
+        let result = check(quote!(__sf::call_download::<#frame, _>(context, #call).await));
         (
-            quote!((#tonic::Response<#response>, #sf::Blob)),
+            quote!((#tonic::Response<#response>, __sf::Blob)),
             quote! {
-                let mut request = request;
-                let context = #sf::__private::blob_call_context(&mut request, #context);
+                let context = __sf::blob_call_context(&mut request, #context);
                 #upload
                 #result
             },
@@ -404,16 +392,15 @@ fn call(
     } else if let Some(every) = m.model.options.heartbeat {
         let every = interval(every);
         let (returns, run) = if m.original.server_streaming {
-            (quote!(#sf::Streaming<#response>), quote!(call_streaming))
+            (quote!(__sf::Streaming<#response>), quote!(call_streaming))
         } else {
             (response, quote!(call_unary))
         };
-        let result = check(quote!(#sf::__private::#run::<#frame, _>(context, #call).await));
+        let result = check(quote!(__sf::#run::<#frame, _>(context, #call).await));
         (
             quote!(#tonic::Response<#returns>),
             quote! {
-                let mut request = request;
-                let context = #sf::__private::call_context(&mut request, #every);
+                let context = __sf::call_context(&mut request, #every);
                 #upload
                 #result
             },
@@ -429,12 +416,8 @@ fn call(
             },
         )
     };
-    let taken = if m.model.upload.is_some() {
-        quote!((request, blob))
-    } else {
-        quote!(request)
-    };
-    let body = retried(m, model, settings, taken, body);
+    // The request gets its call context when the response has frames.
+    let body = retried(m, model, m.model.frame.is_some(), body);
     quote! {
         #doc
         #deprecated
@@ -447,14 +430,8 @@ fn call(
 /// `<method>_resuming`: a server stream that reconnects and resumes by the
 /// application's rule, over the client's own method (without its retries: the
 /// stream reconnects by the same policy itself).
-fn resuming(
-    m: &Method<'_>,
-    model: &ServiceModel,
-    settings: &ServiceSettings,
-    sf_doc: &str,
-) -> TokenStream {
-    let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+fn resuming(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
+    let tonic = quote!(__sf::tonic);
     let ident = format_ident!("{}", m.original.name);
     let resuming = format_ident!("{}_resuming", m.original.name);
     let request = rust_type(&m.original.input_type, "super");
@@ -464,7 +441,7 @@ fn resuming(
         " A stream of [`{}`](Self::{}) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`]({sf_doc}::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.",
         m.original.name, m.original.name
     );
-    let method = retry_method(m, model, settings);
+    let method = retry_method(m, model);
     quote! {
         #[doc = #doc]
         #deprecated
@@ -472,13 +449,13 @@ fn resuming(
             &self,
             request: impl #tonic::IntoRequest<#request>,
             resume: R,
-        ) -> #sf::session::ResumingStream<#request, #response>
+        ) -> __sf::ResumingStream<#request, #response>
         where
             R: ::core::ops::FnMut(&#request, &#response) -> ::core::option::Option<#request> + ::core::marker::Send + 'static,
         {
-            let policy = #sf::__private::session_policy(&self.retry, #method);
+            let policy = __sf::session_policy(&self.retry, #method);
             let client = ::core::clone::Clone::clone(self).without_retries();
-            #sf::session::ResumingStream::builder(policy).open(
+            __sf::ResumingStream::builder(policy).open(
                 request,
                 move |request| {
                     let mut client = ::core::clone::Clone::clone(&client);
@@ -528,52 +505,48 @@ fn retry_note(m: &Method<'_>) -> Option<String> {
     Some(note)
 }
 
-/// A method's body run under its retry policy: `attempt` (which reads the
-/// bindings of `taken`: `request`, or `(request, blob)` for a request blob)
-/// once per attempt, for unary and server-streaming methods; as it is, on the
-/// one request stream, for client-streaming ones.
+/// A method's body run under its retry policy: `attempt` (which reads
+/// `request`, and `blob` for a request blob; `mutable`: mutably) once per
+/// attempt, for unary and server-streaming methods, as an async closure given
+/// to the runtime's `retried`; as it is, on the one request stream, for
+/// client-streaming ones.
 fn retried(
     m: &Method<'_>,
     model: &ServiceModel,
-    settings: &ServiceSettings,
-    taken: TokenStream,
+    mutable: bool,
     attempt: TokenStream,
 ) -> TokenStream {
-    let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+    let request = if mutable {
+        quote!(mut request)
+    } else {
+        quote!(request)
+    };
     if m.original.client_streaming {
         return quote! {
-            let request = #tonic::IntoStreamingRequest::into_streaming_request(request);
+            let #request = __sf::tonic::IntoStreamingRequest::into_streaming_request(request);
             #attempt
         };
     }
-    let method = retry_method(m, model, settings);
-    let (blob, next) = if m.model.upload.is_some() {
-        (
-            quote!(.with_blob(::core::convert::Into::into(blob))),
-            quote!(request_with_blob),
-        )
+    let method = retry_method(m, model);
+    let attempt = if m.model.frame.is_none() && m.model.upload.is_none() {
+        attempt
     } else {
-        (TokenStream::new(), quote!(request))
+        quote!({ #attempt })
+    };
+    let call = if m.model.upload.is_some() {
+        quote!(__sf::retried_with_blob(&self.retry, method, &mut self.inner, request, blob, async |inner, #request, blob| #attempt))
+    } else {
+        quote!(__sf::retried(&self.retry, method, &mut self.inner, request, async |inner, #request| #attempt))
     };
     quote! {
         let method = #method;
-        let request = #tonic::IntoRequest::into_request(request);
-        let mut retry = #sf::__private::Retrying::new(&self.retry, method, request) #blob;
-        loop {
-            let #taken = retry.#next()?;
-            let result = retry.attempt(async { #attempt }).await;
-            if let ::core::ops::ControlFlow::Break(result) = retry.settle(result).await {
-                return result;
-            }
-        }
+        #call.await
     }
 }
 
 /// The method's `RetryMethod`: its names and what steadfast-build resolved.
-fn retry_method(m: &Method<'_>, model: &ServiceModel, settings: &ServiceSettings) -> TokenStream {
-    let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+fn retry_method(m: &Method<'_>, model: &ServiceModel) -> TokenStream {
+    let tonic = quote!(__sf::tonic);
     let service = model.full_name();
     let method = &m.model.proto_name;
     let policy = match &m.model.options.retry {
@@ -589,7 +562,7 @@ fn retry_method(m: &Method<'_>, model: &ServiceModel, settings: &ServiceSettings
                 quote!(#tonic::Code::#code)
             });
             quote! {
-                ::core::option::Option::Some(#sf::__private::retry_policy(
+                ::core::option::Option::Some(__sf::retry_policy(
                     #max_attempts, #attempt_limit, #initial, #max, #multiplier, &[#(#codes),*],
                 ))
             }
@@ -597,7 +570,7 @@ fn retry_method(m: &Method<'_>, model: &ServiceModel, settings: &ServiceSettings
     };
     let idempotent = m.model.options.idempotent;
     quote! {
-        #sf::__private::RetryMethod {
+        __sf::RetryMethod {
             service: #service,
             method: #method,
             policy: #policy,

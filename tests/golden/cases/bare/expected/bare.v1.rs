@@ -59,25 +59,21 @@ impl ::steadfast::__private::Frame for PlainlySlowFrame {
 /// The client of `bare.v1.Plainly`.
 pub mod plainly_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Client for `bare.v1.Plainly` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct PlainlyClient<T> {
         inner: super::plainly_wire::plainly_client::PlainlyClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
     impl<T> PlainlyClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -85,10 +81,7 @@ pub mod plainly_client {
             Self::wrap(super::plainly_wire::plainly_client::PlainlyClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::plainly_wire::plainly_client::PlainlyClient::with_origin(
                     inner,
@@ -100,35 +93,25 @@ pub mod plainly_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> PlainlyClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> PlainlyClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             PlainlyClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -154,10 +137,7 @@ pub mod plainly_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -166,10 +146,7 @@ pub mod plainly_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -230,48 +207,35 @@ pub mod plainly_client {
         /// before its handler answers, and the trailers.
         pub async fn slow(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
+            request: impl __sf::tonic::IntoRequest<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "bare.v1.Plainly",
                 method: "Slow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::PlainlySlowFrame,
                             _,
-                        >(context, self.inner.slow(request))
+                        >(context, inner.slow(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
     }
 }

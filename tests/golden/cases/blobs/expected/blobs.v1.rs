@@ -844,34 +844,27 @@ impl ::steadfast::__private::Frame for StoreWaitFrame {
 /// The client of `blobs.v1.Store`.
 pub mod store_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Keeps blobs under names.
     ///
     /// Client for `blobs.v1.Store` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct StoreClient<T> {
         inner: super::store_wire::store_client::StoreClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl StoreClient<::steadfast::__private::tonic::transport::Channel> {
+    impl StoreClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -882,21 +875,12 @@ pub mod store_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -904,17 +888,12 @@ pub mod store_client {
     }
     impl<T> StoreClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -922,10 +901,7 @@ pub mod store_client {
             Self::wrap(super::store_wire::store_client::StoreClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::store_wire::store_client::StoreClient::with_origin(inner, origin),
             )
@@ -934,35 +910,25 @@ pub mod store_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> StoreClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> StoreClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             StoreClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -988,10 +954,7 @@ pub mod store_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -1000,10 +963,7 @@ pub mod store_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -1071,44 +1031,32 @@ pub mod store_client {
         /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
         pub async fn put(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "Put",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                    blob,
+                    async |inner, request, blob| {
+                        let (request, outcome) = __sf::upload::<
                             super::StorePutUpload,
                         >(request, blob);
-                        outcome.check(self.inner.put(request).await)
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                        outcome.check(inner.put(request).await)
+                    },
+                )
+                .await
         }
         /// Stores a blob, taking its time: heartbeats until the reply.
         ///
@@ -1120,56 +1068,43 @@ pub mod store_client {
         /// before its handler answers, and the trailers.
         pub async fn put_slow(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "PutSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+                    blob,
+                    async |inner, mut request, blob| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(200u64),
                         );
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                        let (request, outcome) = __sf::upload::<
                             super::StorePutSlowUpload,
                         >(request, blob);
                         outcome
                             .check(
-                                ::steadfast::__private::call_unary::<
+                                __sf::call_unary::<
                                     super::StorePutSlowFrame,
                                     _,
-                                >(context, self.inner.put_slow(request))
+                                >(context, inner.put_slow(request))
                                     .await,
                             )
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Reads a blob back.
         ///
@@ -1179,48 +1114,35 @@ pub mod store_client {
         /// before its handler answers, and the trailers.
         pub async fn get(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<super::Stored>, ::steadfast::Blob),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Stored>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "Get",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::None,
                         );
-                        ::steadfast::__private::call_download::<
+                        __sf::call_download::<
                             super::StoreGetFrame,
                             _,
-                        >(context, self.inner.get(request))
+                        >(context, inner.get(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Reads a blob back after a search: heartbeats, then the reply and the blob.
         ///
@@ -1232,50 +1154,37 @@ pub mod store_client {
         /// before its handler answers, and the trailers.
         pub async fn get_slow(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<super::Stored>, ::steadfast::Blob),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Stored>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "GetSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::Some(
                                 ::core::time::Duration::from_millis(200u64),
                             ),
                         );
-                        ::steadfast::__private::call_download::<
+                        __sf::call_download::<
                             super::StoreGetSlowFrame,
                             _,
-                        >(context, self.inner.get_slow(request))
+                        >(context, inner.get_slow(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
         ///
@@ -1285,56 +1194,43 @@ pub mod store_client {
         /// before its handler answers, and the trailers.
         pub async fn transform(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<()>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<()>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<super::Stored>, ::steadfast::Blob),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Stored>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "Transform",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+                    blob,
+                    async |inner, mut request, blob| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::None,
                         );
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                        let (request, outcome) = __sf::upload::<
                             super::StoreTransformUpload,
                         >(request, blob);
                         outcome
                             .check(
-                                ::steadfast::__private::call_download::<
+                                __sf::call_download::<
                                     super::StoreTransformFrame,
                                     _,
-                                >(context, self.inner.transform(request))
+                                >(context, inner.transform(request))
                                     .await,
                             )
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Transforms a blob slowly.
         ///
@@ -1348,58 +1244,45 @@ pub mod store_client {
         /// before its handler answers, and the trailers.
         pub async fn transform_slow(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<()>, ::steadfast::Blob),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<()>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "TransformSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+                    blob,
+                    async |inner, mut request, blob| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::Some(
                                 ::core::time::Duration::from_millis(300u64),
                             ),
                         );
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                        let (request, outcome) = __sf::upload::<
                             super::StoreTransformSlowUpload,
                         >(request, blob);
                         outcome
                             .check(
-                                ::steadfast::__private::call_download::<
+                                __sf::call_download::<
                                     super::StoreTransformSlowFrame,
                                     _,
-                                >(context, self.inner.transform_slow(request))
+                                >(context, inner.transform_slow(request))
                                     .await,
                             )
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
         /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
@@ -1414,58 +1297,45 @@ pub mod store_client {
         /// before its handler answers, and the trailers.
         pub async fn r#move(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<super::Name>, ::steadfast::Blob),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Name>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "move",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+                    blob,
+                    async |inner, mut request, blob| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::Some(
                                 ::core::time::Duration::from_millis(200u64),
                             ),
                         );
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                        let (request, outcome) = __sf::upload::<
                             super::StoreMoveUpload,
                         >(request, blob);
                         outcome
                             .check(
-                                ::steadfast::__private::call_download::<
+                                __sf::call_download::<
                                     super::StoreMoveFrame,
                                     _,
-                                >(context, self.inner.r#move(request))
+                                >(context, inner.r#move(request))
                                     .await,
                             )
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Heartbeats only: the frame keeps its two kinds and the frame codec.
         ///
@@ -1475,83 +1345,58 @@ pub mod store_client {
         /// before its handler answers, and the trailers.
         pub async fn wait(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "Wait",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(200u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::StoreWaitFrame,
                             _,
-                        >(context, self.inner.wait(request))
+                        >(context, inner.wait(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Plain.
         pub async fn stat(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Store",
                 method: "Stat",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.stat(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.stat(request).await,
+                )
+                .await
         }
     }
 }
@@ -3985,34 +3830,27 @@ impl ::steadfast::__private::BlobFrame for MirrorEchoFrame {
 /// The client of `blobs.v1.Mirror`.
 pub mod mirror_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Blobs set by the builder (`request_blob`, `response_blob`) for protos one cannot edit.
     ///
     /// Client for `blobs.v1.Mirror` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct MirrorClient<T> {
         inner: super::mirror_wire::mirror_client::MirrorClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl MirrorClient<::steadfast::__private::tonic::transport::Channel> {
+    impl MirrorClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -4023,21 +3861,12 @@ pub mod mirror_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -4045,17 +3874,12 @@ pub mod mirror_client {
     }
     impl<T> MirrorClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -4063,10 +3887,7 @@ pub mod mirror_client {
             Self::wrap(super::mirror_wire::mirror_client::MirrorClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::mirror_wire::mirror_client::MirrorClient::with_origin(
                     inner,
@@ -4078,35 +3899,25 @@ pub mod mirror_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> MirrorClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> MirrorClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             MirrorClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -4132,10 +3943,7 @@ pub mod mirror_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -4144,10 +3952,7 @@ pub mod mirror_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -4220,117 +4025,86 @@ pub mod mirror_client {
         /// before its handler answers, and the trailers.
         pub async fn echo(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<super::Name>, ::steadfast::Blob),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Name>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Mirror",
                 method: "Echo",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+                    blob,
+                    async |inner, mut request, blob| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::None,
                         );
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                        let (request, outcome) = __sf::upload::<
                             super::MirrorEchoUpload,
                         >(request, blob);
                         outcome
                             .check(
-                                ::steadfast::__private::call_download::<
+                                __sf::call_download::<
                                     super::MirrorEchoFrame,
                                     _,
-                                >(context, self.inner.echo(request))
+                                >(context, inner.echo(request))
                                     .await,
                             )
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Streams are left alone.
         pub async fn watch(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::__private::tonic::codec::Streaming<super::Name>,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::tonic::codec::Streaming<super::Name>>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "blobs.v1.Mirror",
                 method: "Watch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.watch(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.watch(request).await,
+                )
+                .await
         }
     }
     impl<T> MirrorClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-                ::steadfast::__private::tonic::body::Body,
-            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
         T::Future: ::core::marker::Send,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// A stream of [`watch`](Self::watch) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
         pub fn watch_resuming<R>(
             &self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Name>,
+            request: impl __sf::tonic::IntoRequest<super::Name>,
             resume: R,
-        ) -> ::steadfast::session::ResumingStream<super::Name, super::Name>
+        ) -> __sf::ResumingStream<super::Name, super::Name>
         where
             R: ::core::ops::FnMut(
                     &super::Name,
@@ -4338,9 +4112,9 @@ pub mod mirror_client {
                 ) -> ::core::option::Option<super::Name> + ::core::marker::Send
                 + 'static,
         {
-            let policy = ::steadfast::__private::session_policy(
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "blobs.v1.Mirror",
                     method: "Watch",
                     policy: ::core::option::Option::None,
@@ -4348,7 +4122,7 @@ pub mod mirror_client {
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
-            ::steadfast::session::ResumingStream::builder(policy)
+            __sf::ResumingStream::builder(policy)
                 .open(
                     request,
                     move |request| {

@@ -108,32 +108,25 @@ impl ::steadfast::__private::Frame for RemoteWatchFrame {
 /// The client of `clientonly.v1.Remote`.
 pub mod remote_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Client for `clientonly.v1.Remote` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct RemoteClient<T> {
         inner: super::remote_wire::remote_client::RemoteClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl RemoteClient<::steadfast::__private::tonic::transport::Channel> {
+    impl RemoteClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -144,21 +137,12 @@ pub mod remote_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -166,17 +150,12 @@ pub mod remote_client {
     }
     impl<T> RemoteClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -184,10 +163,7 @@ pub mod remote_client {
             Self::wrap(super::remote_wire::remote_client::RemoteClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::remote_wire::remote_client::RemoteClient::with_origin(
                     inner,
@@ -199,35 +175,25 @@ pub mod remote_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> RemoteClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> RemoteClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             RemoteClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -253,10 +219,7 @@ pub mod remote_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -265,10 +228,7 @@ pub mod remote_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -329,127 +289,97 @@ pub mod remote_client {
         /// before its handler answers, and the trailers.
         pub async fn work(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Job>,
+            request: impl __sf::tonic::IntoRequest<super::Job>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Job>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Job>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "clientonly.v1.Remote",
                 method: "Work",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::RemoteWorkFrame,
                             _,
-                        >(context, self.inner.work(request))
+                        >(context, inner.work(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Heartbeats: the server sends one whenever 100 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn watch(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Job>,
+            request: impl __sf::tonic::IntoRequest<super::Job>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Job>>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::Streaming<super::Job>>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "clientonly.v1.Remote",
                 method: "Watch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_streaming::<
+                        __sf::call_streaming::<
                             super::RemoteWatchFrame,
                             _,
-                        >(context, self.inner.watch(request))
+                        >(context, inner.watch(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
     }
     impl<T> RemoteClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-                ::steadfast::__private::tonic::body::Body,
-            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
         T::Future: ::core::marker::Send,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// A stream of [`watch`](Self::watch) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
         pub fn watch_resuming<R>(
             &self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Job>,
+            request: impl __sf::tonic::IntoRequest<super::Job>,
             resume: R,
-        ) -> ::steadfast::session::ResumingStream<super::Job, super::Job>
+        ) -> __sf::ResumingStream<super::Job, super::Job>
         where
             R: ::core::ops::FnMut(
                     &super::Job,
                     &super::Job,
                 ) -> ::core::option::Option<super::Job> + ::core::marker::Send + 'static,
         {
-            let policy = ::steadfast::__private::session_policy(
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "clientonly.v1.Remote",
                     method: "Watch",
                     policy: ::core::option::Option::None,
@@ -457,7 +387,7 @@ pub mod remote_client {
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
-            ::steadfast::session::ResumingStream::builder(policy)
+            __sf::ResumingStream::builder(policy)
                 .open(
                     request,
                     move |request| {

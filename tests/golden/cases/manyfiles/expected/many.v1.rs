@@ -156,32 +156,25 @@ impl ::steadfast::__private::Frame for ReaderWatchFrame {
 /// The client of `many.v1.Reader`.
 pub mod reader_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Client for `many.v1.Reader` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct ReaderClient<T> {
         inner: super::reader_wire::reader_client::ReaderClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl ReaderClient<::steadfast::__private::tonic::transport::Channel> {
+    impl ReaderClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -192,21 +185,12 @@ pub mod reader_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -214,17 +198,12 @@ pub mod reader_client {
     }
     impl<T> ReaderClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -232,10 +211,7 @@ pub mod reader_client {
             Self::wrap(super::reader_wire::reader_client::ReaderClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::reader_wire::reader_client::ReaderClient::with_origin(
                     inner,
@@ -247,35 +223,25 @@ pub mod reader_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ReaderClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> ReaderClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             ReaderClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -301,10 +267,7 @@ pub mod reader_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -313,10 +276,7 @@ pub mod reader_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -377,120 +337,88 @@ pub mod reader_client {
         /// before its handler answers, and the trailers.
         pub async fn get(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::GetRequest>,
+            request: impl __sf::tonic::IntoRequest<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::GetReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::GetReply>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "many.v1.Reader",
                 method: "Get",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::ReaderGetFrame,
                             _,
-                        >(context, self.inner.get(request))
+                        >(context, inner.get(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Heartbeats: the server sends one whenever 100 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn watch(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::GetRequest>,
+            request: impl __sf::tonic::IntoRequest<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::Streaming<super::GetReply>,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::Streaming<super::GetReply>>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "many.v1.Reader",
                 method: "Watch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_streaming::<
+                        __sf::call_streaming::<
                             super::ReaderWatchFrame,
                             _,
-                        >(context, self.inner.watch(request))
+                        >(context, inner.watch(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
     }
     impl<T> ReaderClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-                ::steadfast::__private::tonic::body::Body,
-            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
         T::Future: ::core::marker::Send,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// A stream of [`watch`](Self::watch) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
         pub fn watch_resuming<R>(
             &self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::GetRequest>,
+            request: impl __sf::tonic::IntoRequest<super::GetRequest>,
             resume: R,
-        ) -> ::steadfast::session::ResumingStream<super::GetRequest, super::GetReply>
+        ) -> __sf::ResumingStream<super::GetRequest, super::GetReply>
         where
             R: ::core::ops::FnMut(
                     &super::GetRequest,
@@ -498,9 +426,9 @@ pub mod reader_client {
                 ) -> ::core::option::Option<super::GetRequest> + ::core::marker::Send
                 + 'static,
         {
-            let policy = ::steadfast::__private::session_policy(
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "many.v1.Reader",
                     method: "Watch",
                     policy: ::core::option::Option::None,
@@ -508,7 +436,7 @@ pub mod reader_client {
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
-            ::steadfast::session::ResumingStream::builder(policy)
+            __sf::ResumingStream::builder(policy)
                 .open(
                     request,
                     move |request| {
@@ -1574,32 +1502,25 @@ impl ::steadfast::__private::Frame for WriterStampFrame {
 /// The client of `many.v1.Writer`.
 pub mod writer_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Client for `many.v1.Writer` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct WriterClient<T> {
         inner: super::writer_wire::writer_client::WriterClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl WriterClient<::steadfast::__private::tonic::transport::Channel> {
+    impl WriterClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -1610,21 +1531,12 @@ pub mod writer_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -1632,17 +1544,12 @@ pub mod writer_client {
     }
     impl<T> WriterClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -1650,10 +1557,7 @@ pub mod writer_client {
             Self::wrap(super::writer_wire::writer_client::WriterClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::writer_wire::writer_client::WriterClient::with_origin(
                     inner,
@@ -1665,35 +1569,25 @@ pub mod writer_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> WriterClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> WriterClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             WriterClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -1719,10 +1613,7 @@ pub mod writer_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -1731,10 +1622,7 @@ pub mod writer_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -1800,44 +1688,32 @@ pub mod writer_client {
         /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
         pub async fn put(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::PutRequest>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::PutRequest>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::PutReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::PutReply>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "many.v1.Writer",
                 method: "Put",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                    blob,
+                    async |inner, request, blob| {
+                        let (request, outcome) = __sf::upload::<
                             super::WriterPutUpload,
                         >(request, blob);
-                        outcome.check(self.inner.put(request).await)
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                        outcome.check(inner.put(request).await)
+                    },
+                )
+                .await
         }
         /// Heartbeats: the server sends one every 100 ms while it works, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         ///
@@ -1845,48 +1721,35 @@ pub mod writer_client {
         /// before its handler answers, and the trailers.
         pub async fn stamp(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::PutRequest>,
+            request: impl __sf::tonic::IntoRequest<super::PutRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::super::types::Stamp>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::super::types::Stamp>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "many.v1.Writer",
                 method: "Stamp",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::WriterStampFrame,
                             _,
-                        >(context, self.inner.stamp(request))
+                        >(context, inner.stamp(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
     }
 }

@@ -57,32 +57,25 @@ impl ::steadfast::__private::Frame for BareWaitFrame {
 /// The client of `Bare`.
 pub mod bare_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Client for `Bare` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct BareClient<T> {
         inner: super::bare_wire::bare_client::BareClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl BareClient<::steadfast::__private::tonic::transport::Channel> {
+    impl BareClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -93,21 +86,12 @@ pub mod bare_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -115,17 +99,12 @@ pub mod bare_client {
     }
     impl<T> BareClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -133,10 +112,7 @@ pub mod bare_client {
             Self::wrap(super::bare_wire::bare_client::BareClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::bare_wire::bare_client::BareClient::with_origin(inner, origin),
             )
@@ -145,33 +121,25 @@ pub mod bare_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> BareClient<::steadfast::__private::tonic::codegen::InterceptedService<T, F>>
+        ) -> BareClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             BareClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -195,10 +163,7 @@ pub mod bare_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -207,10 +172,7 @@ pub mod bare_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -271,48 +233,35 @@ pub mod bare_client {
         /// before its handler answers, and the trailers.
         pub async fn wait(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::WaitRequest>,
+            request: impl __sf::tonic::IntoRequest<super::WaitRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::WaitReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::WaitReply>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "Bare",
                 method: "Wait",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::BareWaitFrame,
                             _,
-                        >(context, self.inner.wait(request))
+                        >(context, inner.wait(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
     }
 }

@@ -133,34 +133,27 @@ impl ::steadfast::__private::Upload for FlakyPutUpload {
 /// The client of `retry.v1.Flaky`.
 pub mod flaky_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Nothing but retry options: steadfast still generates its typed client.
     ///
     /// Client for `retry.v1.Flaky` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct FlakyClient<T> {
         inner: super::flaky_wire::flaky_client::FlakyClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl FlakyClient<::steadfast::__private::tonic::transport::Channel> {
+    impl FlakyClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -171,21 +164,12 @@ pub mod flaky_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -193,17 +177,12 @@ pub mod flaky_client {
     }
     impl<T> FlakyClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -211,10 +190,7 @@ pub mod flaky_client {
             Self::wrap(super::flaky_wire::flaky_client::FlakyClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::flaky_wire::flaky_client::FlakyClient::with_origin(inner, origin),
             )
@@ -223,35 +199,25 @@ pub mod flaky_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> FlakyClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> FlakyClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             FlakyClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -277,10 +243,7 @@ pub mod flaky_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -289,10 +252,7 @@ pub mod flaky_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -360,189 +320,136 @@ pub mod flaky_client {
         /// Retries: up to 4 attempts in all on UNAVAILABLE (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it); idempotent, so retried even after the server may have seen the call.
         pub async fn read(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
+            request: impl __sf::tonic::IntoRequest<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "retry.v1.Flaky",
                 method: "Read",
                 policy: ::core::option::Option::Some(
-                    ::steadfast::__private::retry_policy(
+                    __sf::retry_policy(
                         4u32,
                         5u32,
                         10u64,
                         40u64,
                         2f64,
-                        &[::steadfast::__private::tonic::Code::Unavailable],
+                        &[__sf::tonic::Code::Unavailable],
                     ),
                 ),
                 idempotent: true,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.read(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.read(request).await,
+                )
+                .await
         }
         /// Not idempotent: retried only when the server never received it.
         ///
         /// Retries: up to 4 attempts in all on UNAVAILABLE (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it); not idempotent, so retried only when the server never received the call.
         pub async fn write(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
+            request: impl __sf::tonic::IntoRequest<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "retry.v1.Flaky",
                 method: "Write",
                 policy: ::core::option::Option::Some(
-                    ::steadfast::__private::retry_policy(
+                    __sf::retry_policy(
                         4u32,
                         5u32,
                         10u64,
                         40u64,
                         2f64,
-                        &[::steadfast::__private::tonic::Code::Unavailable],
+                        &[__sf::tonic::Code::Unavailable],
                     ),
                 ),
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.write(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.write(request).await,
+                )
+                .await
         }
         /// Retried until its response headers arrive.
         ///
         /// Retries: up to 4 attempts in all on UNAVAILABLE (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it); idempotent, so retried even after the server may have seen the call, and only until the response headers arrive.
         pub async fn watch(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
+            request: impl __sf::tonic::IntoRequest<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::__private::tonic::codec::Streaming<super::Answer>,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::tonic::codec::Streaming<super::Answer>>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "retry.v1.Flaky",
                 method: "Watch",
                 policy: ::core::option::Option::Some(
-                    ::steadfast::__private::retry_policy(
+                    __sf::retry_policy(
                         4u32,
                         5u32,
                         10u64,
                         40u64,
                         2f64,
-                        &[::steadfast::__private::tonic::Code::Unavailable],
+                        &[__sf::tonic::Code::Unavailable],
                     ),
                 ),
                 idempotent: true,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.watch(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.watch(request).await,
+                )
+                .await
         }
         /// Its own policy, over the service's; build.rs raises max_attempts to 3.
         ///
         /// Retries: up to 3 attempts in all on ABORTED, UNAVAILABLE (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it); idempotent, so retried even after the server may have seen the call.
         pub async fn tuned(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
+            request: impl __sf::tonic::IntoRequest<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "retry.v1.Flaky",
                 method: "Tuned",
                 policy: ::core::option::Option::Some(
-                    ::steadfast::__private::retry_policy(
+                    __sf::retry_policy(
                         3u32,
                         5u32,
                         5u64,
                         1000u64,
                         2f64,
-                        &[
-                            ::steadfast::__private::tonic::Code::Aborted,
-                            ::steadfast::__private::tonic::Code::Unavailable,
-                        ],
+                        &[__sf::tonic::Code::Aborted, __sf::tonic::Code::Unavailable],
                     ),
                 ),
                 idempotent: true,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.tuned(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.tuned(request).await,
+                )
+                .await
         }
         /// Heartbeats and retries together.
         ///
@@ -554,57 +461,44 @@ pub mod flaky_client {
         /// before its handler answers, and the trailers.
         pub async fn slow(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
+            request: impl __sf::tonic::IntoRequest<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "retry.v1.Flaky",
                 method: "Slow",
                 policy: ::core::option::Option::Some(
-                    ::steadfast::__private::retry_policy(
+                    __sf::retry_policy(
                         4u32,
                         5u32,
                         10u64,
                         40u64,
                         2f64,
-                        &[::steadfast::__private::tonic::Code::Unavailable],
+                        &[__sf::tonic::Code::Unavailable],
                     ),
                 ),
                 idempotent: true,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(50u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::FlakySlowFrame,
                             _,
-                        >(context, self.inner.slow(request))
+                        >(context, inner.slow(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// A request blob: replayed while its source can be copied.
         ///
@@ -613,65 +507,51 @@ pub mod flaky_client {
         /// Retries: up to 4 attempts in all on UNAVAILABLE (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it); idempotent, so retried even after the server may have seen the call.
         pub async fn put(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Ask>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "retry.v1.Flaky",
                 method: "Put",
                 policy: ::core::option::Option::Some(
-                    ::steadfast::__private::retry_policy(
+                    __sf::retry_policy(
                         4u32,
                         5u32,
                         10u64,
                         40u64,
                         2f64,
-                        &[::steadfast::__private::tonic::Code::Unavailable],
+                        &[__sf::tonic::Code::Unavailable],
                     ),
                 ),
                 idempotent: true,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                    blob,
+                    async |inner, request, blob| {
+                        let (request, outcome) = __sf::upload::<
                             super::FlakyPutUpload,
                         >(request, blob);
-                        outcome.check(self.inner.put(request).await)
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                        outcome.check(inner.put(request).await)
+                    },
+                )
+                .await
         }
         /// Never retried on its own stream.
         pub async fn feed(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoStreamingRequest<
-                Message = super::Ask,
-            >,
+            request: impl __sf::tonic::IntoStreamingRequest<Message = super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
-            let request = ::steadfast::__private::tonic::IntoStreamingRequest::into_streaming_request(
+            let request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
             self.inner.feed(request).await
@@ -679,52 +559,48 @@ pub mod flaky_client {
     }
     impl<T> FlakyClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-                ::steadfast::__private::tonic::body::Body,
-            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
         T::Future: ::core::marker::Send,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// A stream of [`watch`](Self::watch) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
         pub fn watch_resuming<R>(
             &self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Ask>,
+            request: impl __sf::tonic::IntoRequest<super::Ask>,
             resume: R,
-        ) -> ::steadfast::session::ResumingStream<super::Ask, super::Answer>
+        ) -> __sf::ResumingStream<super::Ask, super::Answer>
         where
             R: ::core::ops::FnMut(
                     &super::Ask,
                     &super::Answer,
                 ) -> ::core::option::Option<super::Ask> + ::core::marker::Send + 'static,
         {
-            let policy = ::steadfast::__private::session_policy(
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "retry.v1.Flaky",
                     method: "Watch",
                     policy: ::core::option::Option::Some(
-                        ::steadfast::__private::retry_policy(
+                        __sf::retry_policy(
                             4u32,
                             5u32,
                             10u64,
                             40u64,
                             2f64,
-                            &[::steadfast::__private::tonic::Code::Unavailable],
+                            &[__sf::tonic::Code::Unavailable],
                         ),
                     ),
                     idempotent: true,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
-            ::steadfast::session::ResumingStream::builder(policy)
+            __sf::ResumingStream::builder(policy)
                 .open(
                     request,
                     move |request| {
@@ -737,21 +613,21 @@ pub mod flaky_client {
         /// A reconnecting session of [`feed`](Self::feed): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.
         pub fn feed_session(
             &self,
-            session: ::steadfast::session::SessionBuilder<super::Ask, super::Answer>,
-        ) -> ::steadfast::session::Session<super::Ask, super::Answer> {
-            let policy = ::steadfast::__private::session_policy(
+            session: __sf::SessionBuilder<super::Ask, super::Answer>,
+        ) -> __sf::Session<super::Ask, super::Answer> {
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "retry.v1.Flaky",
                     method: "Feed",
                     policy: ::core::option::Option::Some(
-                        ::steadfast::__private::retry_policy(
+                        __sf::retry_policy(
                             4u32,
                             5u32,
                             10u64,
                             40u64,
                             2f64,
-                            &[::steadfast::__private::tonic::Code::Unavailable],
+                            &[__sf::tonic::Code::Unavailable],
                         ),
                     ),
                     idempotent: false,

@@ -300,6 +300,7 @@ impl ::steadfast::__private::BlobFrame for TunedSwapFrame {
 #[cfg(not(any()))]
 pub mod tuned_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Documented service.
     ///
     /// Client for `settings.v1.Tuned` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
@@ -307,28 +308,20 @@ pub mod tuned_client {
     #[derive(Debug, Clone)]
     pub struct TunedClient<T> {
         inner: super::tuned_wire::tuned_client::TunedClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl TunedClient<::steadfast::__private::tonic::transport::Channel> {
+    impl TunedClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -339,21 +332,12 @@ pub mod tuned_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -361,17 +345,12 @@ pub mod tuned_client {
     }
     impl<T> TunedClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -379,10 +358,7 @@ pub mod tuned_client {
             Self::wrap(super::tuned_wire::tuned_client::TunedClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::tuned_wire::tuned_client::TunedClient::with_origin(inner, origin),
             )
@@ -391,35 +367,25 @@ pub mod tuned_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> TunedClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> TunedClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             TunedClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -445,10 +411,7 @@ pub mod tuned_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -457,10 +420,7 @@ pub mod tuned_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -529,175 +489,125 @@ pub mod tuned_client {
         /// before its handler answers, and the trailers.
         pub async fn slow(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
+            request: impl __sf::tonic::IntoRequest<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "settings.v1.Tuned",
                 method: "Slow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_unary::<
+                        __sf::call_unary::<
                             super::TunedSlowFrame,
                             _,
-                        >(context, self.inner.slow(request))
+                        >(context, inner.slow(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Streams.
         ///
         /// Heartbeats: the server sends one whenever 100 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn many(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
+            request: impl __sf::tonic::IntoRequest<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<::steadfast::Streaming<super::Rep>>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::Streaming<super::Rep>>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "settings.v1.Tuned",
                 method: "Many",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(100u64),
                         );
-                        ::steadfast::__private::call_streaming::<
+                        __sf::call_streaming::<
                             super::TunedManyFrame,
                             _,
-                        >(context, self.inner.many(request))
+                        >(context, inner.many(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Plain.
         pub async fn quick(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
+            request: impl __sf::tonic::IntoRequest<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "settings.v1.Tuned",
                 method: "Quick",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.quick(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.quick(request).await,
+                )
+                .await
         }
         /// Takes a blob.
         ///
         /// The request carries a blob: `blob` is sent after the request message, compressed and cut into chunks, read from its source while the call runs. If reading the source fails, the call returns that error.
         pub async fn put(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Req>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "settings.v1.Tuned",
                 method: "Put",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                    blob,
+                    async |inner, request, blob| {
+                        let (request, outcome) = __sf::upload::<
                             super::TunedPutUpload,
                         >(request, blob);
-                        outcome.check(self.inner.put(request).await)
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                        outcome.check(inner.put(request).await)
+                    },
+                )
+                .await
         }
         /// Takes a blob and gives one back.
         ///
@@ -709,89 +619,72 @@ pub mod tuned_client {
         /// before its handler answers, and the trailers.
         pub async fn swap(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
-            blob: impl ::core::convert::Into<::steadfast::BlobSource>,
+            request: impl __sf::tonic::IntoRequest<super::Req>,
+            blob: impl ::core::convert::Into<__sf::BlobSource>,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<super::Rep>, ::steadfast::Blob),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Rep>, __sf::Blob),
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "settings.v1.Tuned",
                 method: "Swap",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
+            __sf::retried_with_blob(
                     &self.retry,
                     method,
+                    &mut self.inner,
                     request,
-                )
-                .with_blob(::core::convert::Into::into(blob));
-            loop {
-                let (request, blob) = retry.request_with_blob()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::blob_call_context(
+                    blob,
+                    async |inner, mut request, blob| {
+                        let context = __sf::blob_call_context(
                             &mut request,
                             ::core::option::Option::None,
                         );
-                        let (request, outcome) = ::steadfast::__private::upload::<
+                        let (request, outcome) = __sf::upload::<
                             super::TunedSwapUpload,
                         >(request, blob);
                         outcome
                             .check(
-                                ::steadfast::__private::call_download::<
+                                __sf::call_download::<
                                     super::TunedSwapFrame,
                                     _,
-                                >(context, self.inner.swap(request))
+                                >(context, inner.swap(request))
                                     .await,
                             )
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
     }
     impl<T> TunedClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-                ::steadfast::__private::tonic::body::Body,
-            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
         T::Future: ::core::marker::Send,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// A stream of [`many`](Self::many) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
         pub fn many_resuming<R>(
             &self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Req>,
+            request: impl __sf::tonic::IntoRequest<super::Req>,
             resume: R,
-        ) -> ::steadfast::session::ResumingStream<super::Req, super::Rep>
+        ) -> __sf::ResumingStream<super::Req, super::Rep>
         where
             R: ::core::ops::FnMut(
                     &super::Req,
                     &super::Rep,
                 ) -> ::core::option::Option<super::Req> + ::core::marker::Send + 'static,
         {
-            let policy = ::steadfast::__private::session_policy(
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "settings.v1.Tuned",
                     method: "Many",
                     policy: ::core::option::Option::None,
@@ -799,7 +692,7 @@ pub mod tuned_client {
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
-            ::steadfast::session::ResumingStream::builder(policy)
+            __sf::ResumingStream::builder(policy)
                 .open(
                     request,
                     move |request| {

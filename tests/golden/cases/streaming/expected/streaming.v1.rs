@@ -165,34 +165,27 @@ impl ::steadfast::__private::Frame for PipesDownloadFrame {
 /// The client of `streaming.v1.Pipes`.
 pub mod pipes_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Uploads and conversations that take their time.
     ///
     /// Client for `streaming.v1.Pipes` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct PipesClient<T> {
         inner: super::pipes_wire::pipes_client::PipesClient<T>,
-        retry: ::steadfast::retry::ClientRetry,
+        retry: __sf::ClientRetry,
     }
-    impl PipesClient<::steadfast::__private::tonic::transport::Channel> {
+    impl PipesClient<__sf::tonic::transport::Channel> {
         /// A client connected to `dst` before it returns, with steadfast's
         /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
         /// it reconnects on the call after a break.
         pub async fn connect<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_condemnable(dst)
-                .await?;
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -203,21 +196,12 @@ pub mod pipes_client {
         /// called inside a tokio runtime.
         pub fn connect_lazy<D>(
             dst: D,
-        ) -> ::core::result::Result<
-            Self,
-            ::steadfast::__private::tonic::transport::Error,
-        >
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
         where
-            D: ::core::convert::TryInto<
-                ::steadfast::__private::tonic::transport::Endpoint,
-            >,
-            D::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
-            >,
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
         {
-            let (channel, connection) = ::steadfast::__private::connect_lazy_condemnable(
-                dst,
-            )?;
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
             let mut client = Self::new(channel);
             client.retry.set_connection(connection);
             ::core::result::Result::Ok(client)
@@ -225,17 +209,12 @@ pub mod pipes_client {
     }
     impl<T> PipesClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-            ::steadfast::__private::tonic::body::Body,
-        >,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
@@ -243,10 +222,7 @@ pub mod pipes_client {
             Self::wrap(super::pipes_wire::pipes_client::PipesClient::new(inner))
         }
         /// Wraps a transport, sending requests to `origin`.
-        pub fn with_origin(
-            inner: T,
-            origin: ::steadfast::__private::tonic::codegen::http::Uri,
-        ) -> Self {
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::pipes_wire::pipes_client::PipesClient::with_origin(inner, origin),
             )
@@ -255,35 +231,25 @@ pub mod pipes_client {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> PipesClient<
-            ::steadfast::__private::tonic::codegen::InterceptedService<T, F>,
-        >
+        ) -> PipesClient<__sf::tonic::codegen::InterceptedService<T, F>>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
             T::ResponseBody: ::core::default::Default,
-            T: ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-                Response = ::steadfast::__private::tonic::codegen::http::Response<
-                    <T as ::steadfast::__private::tonic::client::GrpcService<
-                        ::steadfast::__private::tonic::body::Body,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
                     >>::ResponseBody,
                 >,
             >,
-            <T as ::steadfast::__private::tonic::codegen::Service<
-                ::steadfast::__private::tonic::codegen::http::Request<
-                    ::steadfast::__private::tonic::body::Body,
-                >,
-            >>::Error: ::core::convert::Into<
-                    ::steadfast::__private::tonic::codegen::StdError,
-                > + ::core::marker::Send + ::core::marker::Sync,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
         {
             PipesClient::new(
-                ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                    inner,
-                    interceptor,
-                ),
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
@@ -309,10 +275,7 @@ pub mod pipes_client {
         /// `policy`, over the methods' own policies and a service config.
         /// Calls are retried after they may have reached the server only if
         /// their method is `idempotent`.
-        pub fn with_retry_policy(
-            mut self,
-            policy: ::steadfast::retry::RetryPolicy,
-        ) -> Self {
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
             self.retry.set_policy(policy);
             self
         }
@@ -321,10 +284,7 @@ pub mod pipes_client {
         /// `with_retry_policy`), gives their calls its `timeout` when they set
         /// none and its `waitForReady` (unless `wait_for_ready` was set), and
         /// throttles this client's retries by its `retryThrottling`.
-        pub fn with_service_config(
-            mut self,
-            config: &::steadfast::retry::ServiceConfig,
-        ) -> Self {
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
             self.retry.set_service_config(config);
             self
         }
@@ -387,22 +347,19 @@ pub mod pipes_client {
         /// before its handler answers, and the trailers.
         pub async fn upload(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoStreamingRequest<
-                Message = super::Chunk,
-            >,
+            request: impl __sf::tonic::IntoStreamingRequest<Message = super::Chunk>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Summary>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Summary>,
+            __sf::tonic::Status,
         > {
-            let request = ::steadfast::__private::tonic::IntoStreamingRequest::into_streaming_request(
+            let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let mut request = request;
-            let context = ::steadfast::__private::call_context(
+            let context = __sf::call_context(
                 &mut request,
                 ::core::time::Duration::from_millis(200u64),
             );
-            ::steadfast::__private::call_unary::<
+            __sf::call_unary::<
                 super::PipesUploadFrame,
                 _,
             >(context, self.inner.upload(request))
@@ -413,24 +370,19 @@ pub mod pipes_client {
         /// Heartbeats: the server sends one whenever 200 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 600 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn chat(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoStreamingRequest<
-                Message = super::Chunk,
-            >,
+            request: impl __sf::tonic::IntoStreamingRequest<Message = super::Chunk>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::Streaming<super::Chunk>,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::Streaming<super::Chunk>>,
+            __sf::tonic::Status,
         > {
-            let request = ::steadfast::__private::tonic::IntoStreamingRequest::into_streaming_request(
+            let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let mut request = request;
-            let context = ::steadfast::__private::call_context(
+            let context = __sf::call_context(
                 &mut request,
                 ::core::time::Duration::from_millis(200u64),
             );
-            ::steadfast::__private::call_streaming::<
+            __sf::call_streaming::<
                 super::PipesChatFrame,
                 _,
             >(context, self.inner.chat(request))
@@ -441,111 +393,80 @@ pub mod pipes_client {
         /// Heartbeats: the server sends one whenever 200 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 600 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
         pub async fn download(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Summary>,
+            request: impl __sf::tonic::IntoRequest<super::Summary>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::Streaming<super::Chunk>,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::Streaming<super::Chunk>>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "streaming.v1.Pipes",
                 method: "Download",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async {
-                        let mut request = request;
-                        let context = ::steadfast::__private::call_context(
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
                             &mut request,
                             ::core::time::Duration::from_millis(200u64),
                         );
-                        ::steadfast::__private::call_streaming::<
+                        __sf::call_streaming::<
                             super::PipesDownloadFrame,
                             _,
-                        >(context, self.inner.download(request))
+                        >(context, inner.download(request))
                             .await
-                    })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+                    },
+                )
+                .await
         }
         /// Answers at once: no heartbeats.
         pub async fn ping(
             &mut self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Chunk>,
+            request: impl __sf::tonic::IntoRequest<super::Chunk>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Chunk>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Chunk>,
+            __sf::tonic::Status,
         > {
-            let method = ::steadfast::__private::RetryMethod {
+            let method = __sf::RetryMethod {
                 service: "streaming.v1.Pipes",
                 method: "Ping",
                 policy: ::core::option::Option::None,
                 idempotent: false,
             };
-            let request = ::steadfast::__private::tonic::IntoRequest::into_request(
-                request,
-            );
-            let mut retry = ::steadfast::__private::Retrying::new(
-                &self.retry,
-                method,
-                request,
-            );
-            loop {
-                let request = retry.request()?;
-                let result = retry
-                    .attempt(async { self.inner.ping(request).await })
-                    .await;
-                if let ::core::ops::ControlFlow::Break(result) = retry
-                    .settle(result)
-                    .await
-                {
-                    return result;
-                }
-            }
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, request| inner.ping(request).await,
+                )
+                .await
         }
     }
     impl<T> PipesClient<T>
     where
-        T: ::steadfast::__private::tonic::client::GrpcService<
-                ::steadfast::__private::tonic::body::Body,
-            > + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
         T::Future: ::core::marker::Send,
-        T::Error: ::core::convert::Into<
-            ::steadfast::__private::tonic::codegen::StdError,
-        >,
-        T::ResponseBody: ::steadfast::__private::tonic::codegen::Body<
-                Data = ::steadfast::__private::tonic::codegen::Bytes,
-            > + ::core::marker::Send + 'static,
-        <T::ResponseBody as ::steadfast::__private::tonic::codegen::Body>::Error: ::core::convert::Into<
-                ::steadfast::__private::tonic::codegen::StdError,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
             > + ::core::marker::Send,
     {
         /// A reconnecting session of [`upload`](Self::upload): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Call `finish` after the last request; the one response then comes from `recv`. A request is acknowledged once the attempt that sent it has sent all the requests, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.
         pub fn upload_session(
             &self,
-            session: ::steadfast::session::SessionBuilder<super::Chunk, super::Summary>,
-        ) -> ::steadfast::session::Session<super::Chunk, super::Summary> {
-            let policy = ::steadfast::__private::session_policy(
+            session: __sf::SessionBuilder<super::Chunk, super::Summary>,
+        ) -> __sf::Session<super::Chunk, super::Summary> {
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "streaming.v1.Pipes",
                     method: "Upload",
                     policy: ::core::option::Option::None,
@@ -567,11 +488,11 @@ pub mod pipes_client {
         /// A reconnecting session of [`chat`](Self::chat): requests go into the session's outbox and stay buffered until acknowledged; when the call breaks, a new attempt re-sends the buffered requests first, in order (see [`session`](steadfast::session)). Each response acknowledges the oldest request not yet acknowledged, unless the builder sets another rule. It reconnects by the builder's policy if it has one (`SessionBuilder::policy`), else by this client's policy for the method, and waits for a server to be ready if the builder or this client asks (`wait_for_ready`); pass `SessionBuilder::new()` for the defaults.
         pub fn chat_session(
             &self,
-            session: ::steadfast::session::SessionBuilder<super::Chunk, super::Chunk>,
-        ) -> ::steadfast::session::Session<super::Chunk, super::Chunk> {
-            let policy = ::steadfast::__private::session_policy(
+            session: __sf::SessionBuilder<super::Chunk, super::Chunk>,
+        ) -> __sf::Session<super::Chunk, super::Chunk> {
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "streaming.v1.Pipes",
                     method: "Chat",
                     policy: ::core::option::Option::None,
@@ -593,9 +514,9 @@ pub mod pipes_client {
         /// A stream of [`download`](Self::download) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
         pub fn download_resuming<R>(
             &self,
-            request: impl ::steadfast::__private::tonic::IntoRequest<super::Summary>,
+            request: impl __sf::tonic::IntoRequest<super::Summary>,
             resume: R,
-        ) -> ::steadfast::session::ResumingStream<super::Summary, super::Chunk>
+        ) -> __sf::ResumingStream<super::Summary, super::Chunk>
         where
             R: ::core::ops::FnMut(
                     &super::Summary,
@@ -603,9 +524,9 @@ pub mod pipes_client {
                 ) -> ::core::option::Option<super::Summary> + ::core::marker::Send
                 + 'static,
         {
-            let policy = ::steadfast::__private::session_policy(
+            let policy = __sf::session_policy(
                 &self.retry,
-                ::steadfast::__private::RetryMethod {
+                __sf::RetryMethod {
                     service: "streaming.v1.Pipes",
                     method: "Download",
                     policy: ::core::option::Option::None,
@@ -613,7 +534,7 @@ pub mod pipes_client {
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
-            ::steadfast::session::ResumingStream::builder(policy)
+            __sf::ResumingStream::builder(policy)
                 .open(
                     request,
                     move |request| {
