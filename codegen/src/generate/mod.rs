@@ -355,7 +355,12 @@ pub(crate) enum Side {
 /// the message's own limits.
 pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bool) -> TokenStream {
     let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+    // A client module names the runtime through its `__sf` alias.
+    let private = match side {
+        Side::Client => quote!(__sf),
+        Side::Server => quote!(#sf::__private),
+    };
+    let tonic = quote!(#private::tonic);
     let (sent, received) = match side {
         Side::Client => ("requests", "responses"),
         Side::Server => ("responses", "requests"),
@@ -367,7 +372,7 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bo
         /// The limit is the message's: a heartbeat frame around it may add up to
         /// a few bytes more on the wire, which are allowed on top.
     };
-    let with_frame = quote!(limit.saturating_add(#sf::__private::FRAME_OVERHEAD));
+    let with_frame = quote!(limit.saturating_add(#private::FRAME_OVERHEAD));
     let (request_doc, request_limit) = if uploads {
         let doc = quote! {
             ///
