@@ -46,10 +46,10 @@ pub mod __private {
     };
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
-    pub use crate::retry::{ClientRetry, RetryPolicy, ServiceConfig};
-    pub use crate::retry::{
-        RetryMethod, Retrying, retried, retried_with_blob, retry_policy, session_policy,
+    pub use crate::retry::client::{
+        ClientRetry, RetryMethod, retried, retried_with_blob, retry_policy, session_policy,
     };
+    pub use crate::retry::{RetryPolicy, ServiceConfig};
     pub use crate::session::{ResumingStream, Session, SessionBuilder};
     pub use crate::{Blob, BlobSource, Streaming};
     pub use prost;

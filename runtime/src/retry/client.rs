@@ -1,5 +1,7 @@
-//! Retries in generated clients: [`ClientRetry`], the settings a client
-//! holds, and [`Retrying`], one call's attempts as generated code makes them.
+//! Retries in generated clients (the rules are in the [module
+//! docs](super#generated-clients)): [`ClientRetry`], the settings a client
+//! holds, and [`retried`], one call's attempts as generated code makes them.
+//! Generated code reaches them through `__private` only; none is public API.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -18,26 +20,9 @@ use crate::channel::Condemn;
 use crate::heartbeat::deadline::Deadline;
 
 /// The retry settings of a generated client, set at run time through the
-/// client's `with_retry_policy`, `with_service_config` and `without_retries`.
-/// Clones share the throttle.
-///
-/// The policy of a call is, the first that applies:
-///
-/// 1. none, after `without_retries` (one attempt per call);
-/// 2. the policy of `with_retry_policy` (every method of the client);
-/// 3. the service config's (`with_service_config`) for the method, by gRPC's
-///    name precedence (`service/method`, then `service/`, then the default);
-/// 4. the method's own, from steadfast-build (a build.rs setting, else the
-///    proto's `(steadfast.v1.method).retry`, else the service's);
-/// 5. [`RetryPolicy::default`].
-///
-/// Whatever the policy, a call is retried after it may have reached the
-/// server only when its method is `idempotent` (in the proto or build.rs);
-/// otherwise only failures that prove the server never received it
-/// ([`unprocessed`](super::unprocessed)) are retried. So a generated client
-/// with no settings at all retries a call refused by a server that is down or
-/// restarting, up to 5 attempts with at most 1.5 s of backoff in all (0.75 s on
-/// average: full jitter), and nothing else.
+/// client's `with_retry_policy`, `with_service_config`, `without_retries` and
+/// `wait_for_ready`, and the policy they give each call (the rules are in the
+/// [module docs](super#generated-clients)). Clones share the throttle.
 #[derive(Clone, Debug, Default)]
 pub struct ClientRetry {
     disabled: bool,
@@ -85,7 +70,6 @@ impl ClientRetry {
     /// The connections of the channel this client made (its `connect` or
     /// `connect_lazy`): a call that heard nothing within its liveness window
     /// condemns its connection before the retry.
-    #[doc(hidden)]
     pub fn set_connection(&mut self, connection: Condemn) {
         self.connection = Some(connection);
     }
@@ -140,7 +124,6 @@ impl ClientRetry {
 
 /// The policy a generated client's `<method>_session` reconnects by: the
 /// client's for the method, or one attempt after `without_retries`.
-#[doc(hidden)]
 pub fn session_policy(retry: &ClientRetry, method: RetryMethod) -> RetryPolicy {
     retry
         .policy_for(method.service, method.method, method.policy)
@@ -153,7 +136,6 @@ pub fn session_policy(retry: &ClientRetry, method: RetryMethod) -> RetryPolicy {
 }
 
 /// What generated code knows of a method, for its retries.
-#[doc(hidden)]
 #[derive(Debug)]
 pub struct RetryMethod {
     /// The service's full name (`lab.v1.Lab`).
@@ -169,7 +151,6 @@ pub struct RetryMethod {
 /// A policy as steadfast-build writes it into generated code, validated when
 /// the protos were compiled (a value out of range, impossible there, falls
 /// back to the default policy).
-#[doc(hidden)]
 pub fn retry_policy(
     max_attempts: u32,
     attempt_limit: u32,
@@ -191,8 +172,11 @@ pub fn retry_policy(
 
 /// Runs one call of a generated client under its retries: `attempt` makes
 /// each attempt with the wire client `inner` from its request, until one
-/// settles the call (see [`Retrying`]). A generated unary or server-streaming
-/// method is this one call:
+/// settles the call. The request's `grpc-timeout` (or the service config's
+/// `timeout`) is the deadline of all attempts together; each attempt is sent
+/// with the time left and `grpc-previous-rpc-attempts`, and counts once its
+/// future returns. A generated unary or server-streaming method is this one
+/// call:
 ///
 /// ```text
 /// __sf::retried(&self.retry, method, &mut self.inner, request, async |inner, request| {
@@ -248,28 +232,14 @@ where
     }
 }
 
-/// The attempts of one call of a generated client, whose request (and blob,
-/// if any) it keeps to send again:
-///
-/// ```text
-/// let mut retry = Retrying::new(&self.retry, METHOD, request);
-/// loop {
-///     let request = retry.request()?;
-///     let result = retry.attempt(self.inner.sleep(request)).await;
-///     if let ControlFlow::Break(result) = retry.settle(result).await {
-///         return result;
-///     }
-/// }
-/// ```
-///
-/// The request's `grpc-timeout` (or the service config's `timeout`) is the
+/// The attempts of one call of a generated client ([`retried`]), whose
+/// request (and blob, if any) it keeps to send again. The request's `grpc-timeout` (or the service config's `timeout`) is the
 /// deadline of all attempts together; each attempt is sent with the time left
 /// and `grpc-previous-rpc-attempts`. An attempt's result counts once its
 /// future returns: a reply (or, for a server-streaming call, the response
 /// headers) ends the retries.
-#[doc(hidden)]
 #[derive(Debug)]
-pub struct Retrying<M> {
+struct Retrying<M> {
     attempts: Attempts,
     /// The request, kept for copies until the last attempt takes it.
     parts: Option<(MetadataMap, Extensions, M)>,
@@ -278,7 +248,7 @@ pub struct Retrying<M> {
 
 impl<M: Clone> Retrying<M> {
     /// The attempts of a call of `method` with `request`, under `retry`.
-    pub fn new(retry: &ClientRetry, method: RetryMethod, request: Request<M>) -> Self {
+    fn new(retry: &ClientRetry, method: RetryMethod, request: Request<M>) -> Self {
         let (metadata, extensions, message) = request.into_parts();
         let policy = retry.policy_for(method.service, method.method, method.policy);
         let timeout = Deadline::from_metadata(&metadata)
@@ -310,14 +280,14 @@ impl<M: Clone> Retrying<M> {
     /// Sends `blob` after the request of every attempt: a copy while
     /// [`BlobSource::try_clone`] gives one, else the source itself on one last
     /// attempt.
-    pub fn with_blob(mut self, blob: BlobSource) -> Self {
+    fn with_blob(mut self, blob: BlobSource) -> Self {
         self.blob = Some(blob);
         self
     }
 
     /// The next attempt's request, or `DEADLINE_EXCEEDED` when the deadline
     /// has passed.
-    pub fn request(&mut self) -> Result<Request<M>, Status> {
+    fn request(&mut self) -> Result<Request<M>, Status> {
         let attempt = self.attempts.start()?;
         let (metadata, extensions, message) =
             if self.attempts.is_last() && !self.attempts.may_wait() {
@@ -332,7 +302,7 @@ impl<M: Clone> Retrying<M> {
     }
 
     /// [`request`](Self::request), with the blob to send after it.
-    pub fn request_with_blob(&mut self) -> Result<(Request<M>, BlobSource), Status> {
+    fn request_with_blob(&mut self) -> Result<(Request<M>, BlobSource), Status> {
         let request = self.request()?;
         let copy = if self.attempts.is_last() && !self.attempts.may_wait() {
             None
@@ -356,10 +326,7 @@ impl<M: Clone> Retrying<M> {
     /// `Sync`). A failure below gRPC (a lost connection, a proxy's HTTP error)
     /// is explained by [`from_transport`](crate::status::from_transport), so
     /// that the retry rules and the caller see the code gRPC gives it.
-    pub fn attempt<R, F>(
-        &self,
-        attempt: F,
-    ) -> impl Future<Output = Result<R, Status>> + use<R, F, M>
+    fn attempt<R, F>(&self, attempt: F) -> impl Future<Output = Result<R, Status>> + use<R, F, M>
     where
         F: Future<Output = Result<R, Status>>,
     {
@@ -369,7 +336,7 @@ impl<M: Clone> Retrying<M> {
 
     /// `Break` with the call's result, or `Continue` after waiting for the
     /// next attempt.
-    pub async fn settle<R>(&mut self, result: Result<R, Status>) -> ControlFlow<Result<R, Status>> {
+    async fn settle<R>(&mut self, result: Result<R, Status>) -> ControlFlow<Result<R, Status>> {
         self.attempts.settle(result).await
     }
 }

@@ -3,8 +3,8 @@
 //! tonic has no retry policy; this module is steadfast's. It is independent of
 //! any channel: a [`Call`] runs attempts that the caller makes (a closure
 //! returning a future), so the same rules serve unary calls and stream sessions.
-//! Generated clients apply it by themselves ([`ClientRetry`] says which policy
-//! a call gets: run-time settings, a service config, the proto's
+//! Generated clients apply it by themselves (see [which policy a call
+//! gets](#generated-clients): run-time settings, a service config, the proto's
 //! `(steadfast.v1.method).retry` option or build.rs, or the default); a call of
 //! any other client can be wrapped in a [`Call`] (see its example).
 //!
@@ -20,6 +20,32 @@
 //! - [`Call`]: applies them to one call; [`Attempt`] is what each attempt gets.
 //! - [`Pushback`] and [`set_previous_attempts`]: the retry metadata;
 //!   [`unprocessed`]: whether a failure proves the server never saw the call.
+//!
+//! # Generated clients
+//!
+//! A generated client holds its retry settings, set at run time through its
+//! `with_retry_policy`, `with_service_config`, `without_retries` and
+//! `wait_for_ready`; its clones share the throttle. The policy of a call is,
+//! the first that applies:
+//!
+//! 1. none, after `without_retries` (one attempt per call);
+//! 2. the policy of `with_retry_policy` (every method of the client);
+//! 3. the service config's (`with_service_config`) for the method, by gRPC's
+//!    name precedence (`service/method`, then `service/`, then the default);
+//! 4. the method's own, from steadfast-build (a build.rs setting, else the
+//!    proto's `(steadfast.v1.method).retry`, else the service's);
+//! 5. [`RetryPolicy::default`].
+//!
+//! Whatever the policy, a call is retried after it may have reached the
+//! server only when its method is `idempotent` (in the proto or build.rs);
+//! otherwise only failures that prove the server never received it
+//! ([`unprocessed`]) are retried. So a generated client with no settings at
+//! all retries a call refused by a server that is down or restarting, up to 5
+//! attempts with at most 1.5 s of backoff in all (0.75 s on average: full
+//! jitter), and nothing else. Its unary and server-streaming calls are
+//! retried; a client-streaming call is one attempt (its requests are a stream
+//! sent once), and a reconnecting `<method>_session` reconnects by the same
+//! policy.
 //!
 //! # When a failed attempt is retried
 //!
@@ -85,8 +111,7 @@
 //!
 //! Ask for it, the first that applies: per call with
 //! [`CallOptions::wait_for_ready`](crate::CallOptions::wait_for_ready); per
-//! client with a generated client's `wait_for_ready(true)`
-//! ([`ClientRetry::set_wait_for_ready`]); per method with the service config's
+//! client with a generated client's `wait_for_ready(true)`; per method with the service config's
 //! `waitForReady` ([`MethodConfig::wait_for_ready`]); else a call does not wait.
 //! [`Call::wait_for_ready`] is the same for a [`Call`]. Sessions and resuming
 //! streams wait for ready when their builder asks
@@ -132,7 +157,7 @@
 //! works). Nothing here panics on what a peer sends.
 
 mod call;
-mod client;
+pub(crate) mod client;
 mod config;
 mod policy;
 mod pushback;
@@ -145,9 +170,6 @@ mod tests;
 
 pub(crate) use call::prepare;
 pub use call::{Attempt, Call};
-pub use client::ClientRetry;
-#[doc(hidden)]
-pub use client::{RetryMethod, Retrying, retried, retried_with_blob, retry_policy, session_policy};
 pub use config::{ConfigError, ConfigErrorKind, MethodConfig, ServiceConfig};
 pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBuilder};
 pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};

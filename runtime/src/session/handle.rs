@@ -112,7 +112,7 @@ where
 {
     /// A builder with no policy of its own: a generated client's
     /// `<method>_session` gives it the client's policy for the method (see
-    /// [`ClientRetry`](crate::retry::ClientRetry)); opened directly, it
+    /// [`retry`](crate::retry#generated-clients)); opened directly, it
     /// reconnects by [`RetryPolicy::default`].
     pub fn new() -> Self {
         SessionBuilder {

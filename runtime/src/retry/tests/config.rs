@@ -292,7 +292,7 @@ fn wait_for_ready_is_read_by_name_and_a_client_setting_wins() {
     .expect_err("not a bool");
     assert_eq!(error.path(), "methodConfig[0].waitForReady");
 
-    let mut retry = crate::retry::ClientRetry::default();
+    let mut retry = crate::retry::client::ClientRetry::default();
     assert!(
         !retry.wait_for_ready_for("lab.v1.Lab", "Sleep"),
         "off by default"
