@@ -28,7 +28,7 @@ pub mod __private {
         LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_optional_upload,
         accept_upload, serve_download, serve_optional_download, upload, upload_optional,
     };
-    pub use crate::channel::{connect_condemnable, connect_lazy_condemnable};
+    pub use crate::channel::{Condemn, connect_condemnable, connect_lazy_condemnable};
     pub use crate::dispatch::service::{
         dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
         result_json, returned_blob, schema, take_blob,
@@ -47,7 +47,7 @@ pub mod __private {
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
     pub use crate::retry::client::{
-        ClientRetry, RetryMethod, retried, retried_with_blob, retry_policy, session_policy,
+        ClientRetry, RetryMethod, retried, retried_with_blob, retry_policy, session_policy, settled,
     };
     pub use crate::retry::{RetryPolicy, ServiceConfig};
     pub use crate::session::{ResumingStream, Session, SessionBuilder};

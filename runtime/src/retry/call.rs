@@ -340,14 +340,7 @@ impl<G: Rng> Attempts<G> {
             }
             Err(status) => status,
         };
-        // A call that heard nothing within its liveness window was on a hung
-        // connection: close it, so that the retry (and every later call)
-        // makes a new one, to the next instance of a failover.
-        if let Some(silent) = causes(&status).find_map(|e| e.downcast_ref::<Silent>())
-            && let Some(connection) = silent.connection.as_ref().or(self.connection.as_ref())
-        {
-            connection.condemn(&status.message());
-        }
+        condemn_silent(&status, self.connection.as_ref());
         let number = self.number;
         if status.code() == tonic::Code::DeadlineExceeded
             && self.call.deadline.is_some_and(|d| Instant::now() >= d)
@@ -430,6 +423,18 @@ impl<G: Rng> Attempts<G> {
                 ControlFlow::Continue(())
             }
         }
+    }
+}
+
+/// A call that heard nothing within its liveness window was on a hung
+/// connection: close it (the one the status names, else `connection`), so
+/// that the retry (and every later call) makes a new one, to the next
+/// instance of a failover.
+pub(crate) fn condemn_silent(status: &Status, connection: Option<&Condemn>) {
+    if let Some(silent) = causes(status).find_map(|e| e.downcast_ref::<Silent>())
+        && let Some(connection) = silent.connection.as_ref().or(connection)
+    {
+        connection.condemn(&status.message());
     }
 }
 

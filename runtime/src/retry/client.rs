@@ -10,7 +10,7 @@ use std::time::Duration;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Extensions, IntoRequest, Request, Status};
 
-use super::call::{Attempts, Call};
+use super::call::{Attempts, Call, condemn_silent};
 use super::config::ServiceConfig;
 use super::policy::RetryPolicy;
 use super::throttle::RetryThrottle;
@@ -230,6 +230,17 @@ where
             return result;
         }
     }
+}
+
+/// The result of a call made without retries by a client that knows its
+/// channel's connections (a `#[steadfast::service]` client made by `connect`
+/// or `connect_lazy`): a liveness failure condemns the connection, as in a
+/// build.rs client's call, so that the next call makes a new one.
+pub fn settled<R>(connection: Option<&Condemn>, result: Result<R, Status>) -> Result<R, Status> {
+    if let Err(status) = &result {
+        condemn_silent(status, connection);
+    }
+    result
 }
 
 /// The attempts of one call of a generated client ([`retried`]), whose
