@@ -19,3 +19,16 @@ pub async fn spawn(router: Router) -> SocketAddr {
     tokio::spawn(router.serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))));
     addr
 }
+
+/// Serves `router` like [`spawn`], on `addr` (a port a test chose before the
+/// server was up, e.g. [`free_port`](crate::wait::free_port)).
+///
+/// # Errors
+///
+/// When `addr` cannot be bound (another process took the port).
+pub async fn spawn_at(addr: SocketAddr, router: Router) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(router.serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))));
+    Ok(addr)
+}
