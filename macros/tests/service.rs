@@ -413,3 +413,29 @@ async fn from_arc_shares_the_service() {
         .expect("hello");
     assert_eq!(model.calls.load(Ordering::Relaxed), 1);
 }
+
+/// A client made by `connect_lazy` before its server is up, as a build.rs
+/// client's can be: a call then fails with `UNAVAILABLE`, and the same client
+/// works once the server listens.
+#[tokio::test]
+async fn connect_lazy_makes_a_client_before_its_server_is_up() {
+    let addr = SocketAddr::from(([127, 0, 0, 1], steadfast_tests::wait::free_port()));
+    let mut client = ModelClient::connect_lazy(format!("http://{addr}")).expect("a valid address");
+    let hello = || HelloParams { name: "Ada".into() };
+
+    let status = tokio::time::timeout(PATIENCE, client.hello(hello()))
+        .await
+        .expect("fails in time")
+        .expect_err("no server yet");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+    let router = Server::builder().add_service(ModelServer::new(MyModel::default()));
+    steadfast_tests::serve::spawn_at(addr, router)
+        .await
+        .expect("the port is still free");
+    let greeting = tokio::time::timeout(PATIENCE, client.hello(hello()))
+        .await
+        .expect("answers in time")
+        .expect("the server is up");
+    assert_eq!(greeting, "hello, Ada");
+}
