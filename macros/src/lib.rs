@@ -258,14 +258,16 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
 ///   on one `DispatchServer` (`DispatchServer::new().mount(ModelServer::new(m))?`,
 ///   where duplicate names are an error); `into_dispatch()` gives the
 ///   `DispatchServer` of this service alone, to set a default function or limits.
-/// - **`<Trait>Client<T = Channel>`**: `connect(dst)`, `new(channel)`,
-///   `from_dispatch(DispatchClient)`, `upstream(name)` (sends `x-upstream`), and per
-///   function `async fn name(&mut self, params: impl IntoRequest<P>, [input: impl
-///   Into<BlobSource>]) -> Result<R | (R, Blob), Status>`. Per-call metadata and
-///   timeout ride on a `tonic::Request`; progress callbacks on
-///   `CallOptions` in its extensions. A trait method cannot be named like one of
-///   the client's own methods (`new`, `connect`, `from_dispatch`, `into_dispatch`,
-///   `upstream`): rename the Rust method and keep the wire name with `name = "..."`.
+/// - **`<Trait>Client<T = Channel>`**: `connect(dst)` and `connect_lazy(dst)`
+///   (made before the server is up, connected by the first call), as a build.rs
+///   client's; `new(channel)`, `from_dispatch(DispatchClient)`, `upstream(name)`
+///   (sends `x-upstream`), and per function `async fn name(&mut self, params: impl
+///   IntoRequest<P>, [input: impl Into<BlobSource>]) -> Result<R | (R, Blob),
+///   Status>`. Per-call metadata and timeout ride on a `tonic::Request`; progress
+///   callbacks on `CallOptions` in its extensions. A trait method cannot be named
+///   like one of the client's own methods (`new`, `connect`, `connect_lazy`,
+///   `from_dispatch`, `into_dispatch`, `upstream`): rename the Rust method and keep
+///   the wire name with `name = "..."`.
 ///
 /// `#[steadfast::service(crate = "path")]` names the `steadfast` crate if you renamed
 /// it. The trait cannot be generic and holds only these methods.

@@ -52,9 +52,10 @@ fn name_rule() -> String {
 
 /// The methods every generated client has; a trait method of the same name
 /// would clash with them.
-const CLIENT_METHODS: [&str; 5] = [
+const CLIENT_METHODS: [&str; 6] = [
     "new",
     "connect",
+    "connect_lazy",
     "from_dispatch",
     "into_dispatch",
     "upstream",

@@ -5,6 +5,7 @@ use tonic::Status;
 trait Model {
     async fn connect(&self, n: u32) -> Result<u32, Status>;
     async fn upstream(&self, n: u32) -> Result<u32, Status>;
+    async fn connect_lazy(&self, n: u32) -> Result<u32, Status>;
 }
 
 fn main() {}
