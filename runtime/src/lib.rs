@@ -28,7 +28,7 @@ pub mod __private {
         LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_optional_upload,
         accept_upload, serve_download, serve_optional_download, upload, upload_optional,
     };
-    pub use crate::channel::{Condemn, connect_condemnable, connect_lazy_condemnable};
+    pub use crate::channel::condemn::{Condemn, connect_condemnable, connect_lazy_condemnable};
     pub use crate::dispatch::service::{
         dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
         result_json, returned_blob, schema, take_blob,
