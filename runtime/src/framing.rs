@@ -38,7 +38,7 @@ use tonic::codegen::http;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
-use crate::heartbeat::deadline::{Deadline, Watched};
+use crate::deadline::{Deadline, Watched};
 use crate::heartbeat::progress::Progress;
 
 /// The request metadata key of a client that reads and writes steadfast frames.

@@ -3,7 +3,9 @@
 
 pub mod blob;
 pub mod channel;
+mod deadline;
 pub mod dispatch;
+mod frame;
 pub mod framing;
 pub mod heartbeat;
 mod proto;
@@ -33,6 +35,9 @@ pub mod __private {
         dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
         result_json, returned_blob, schema, take_blob,
     };
+    pub use crate::frame::{
+        BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart, ReservingEncoder,
+    };
     pub use crate::framing::{
         Framing, OriginalStream, announce, blob_refused, negotiate, refuse,
         serve_original_streaming, serve_original_unary,
@@ -40,9 +45,6 @@ pub mod __private {
     pub use crate::heartbeat::client::{
         CallContext, blob_call_context, call_context, call_download, call_optional_download,
         call_streaming, call_unary,
-    };
-    pub use crate::heartbeat::frame::{
-        BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart, ReservingEncoder,
     };
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;

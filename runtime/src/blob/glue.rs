@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use super::reader::Chunks;
 use super::source::{SendPart, Sending};
 use super::{Blob, BlobLimits, BlobSource};
-use crate::heartbeat::frame::BlobFrame;
+use crate::frame::BlobFrame;
 use crate::heartbeat::server::{FrameStream, serve_frames};
 use crate::proto::v1::{BlobHeader, Chunk};
 

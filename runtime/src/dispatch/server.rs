@@ -25,8 +25,8 @@ use crate::Progress;
 use crate::blob::BlobLimits;
 use crate::blob::glue::{accept_upload_with, serve_optional_download};
 use crate::blob::message_too_large;
-use crate::heartbeat::deadline::Deadline;
-use crate::heartbeat::frame::{FRAME_OVERHEAD, FrameCodec};
+use crate::deadline::Deadline;
+use crate::frame::{FRAME_OVERHEAD, FrameCodec};
 use crate::heartbeat::server::FrameStream;
 use crate::proto::v1::{
     CallResult, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload, FunctionInfo,

@@ -2,7 +2,7 @@
 //! impls the codegen writes for a generated `request_blob` + `response_blob` method.
 
 use crate::blob::glue::{Upload, UploadPart};
-use crate::heartbeat::frame::{BlobFrame, Frame, FramePart};
+use crate::frame::{BlobFrame, Frame, FramePart};
 use crate::proto::v1::{
     BlobHeader, CallHead, CallResult, Chunk, DispatchFrame, DispatchUpload, Heartbeat,
     dispatch_frame, dispatch_upload,

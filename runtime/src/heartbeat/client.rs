@@ -14,11 +14,12 @@ use tokio::time::{Instant, Sleep};
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Extensions, Request, Response, Status};
 
-use super::deadline::{Deadline, earliest};
-use super::frame::{BlobFrame, Frame, FramePart};
-use super::server::{MIN_INTERVAL, after};
+use super::server::MIN_INTERVAL;
 use crate::blob::{Blob, BlobLimits};
 use crate::channel::Condemn;
+use crate::deadline::after;
+use crate::deadline::{Deadline, earliest};
+use crate::frame::{BlobFrame, Frame, FramePart};
 use crate::proto::v1::{Chunk, Heartbeat};
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;

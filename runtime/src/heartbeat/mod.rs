@@ -122,8 +122,6 @@
 //! | the handler returned `Err(status)` | `status`, unchanged |
 
 pub(crate) mod client;
-pub(crate) mod deadline;
-pub(crate) mod frame;
 pub(crate) mod progress;
 pub(crate) mod server;
 mod tick;
@@ -132,4 +130,4 @@ pub use self::progress::MAX_NOTE_BYTES;
 pub use self::server::MIN_INTERVAL;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

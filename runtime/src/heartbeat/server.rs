@@ -12,10 +12,10 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::{Request, Response, Status};
 
-use super::deadline::{Deadline, Watched};
-use super::frame::Frame;
 use super::progress::Progress;
 use super::tick::Beat;
+use crate::deadline::{Deadline, Watched, after};
+use crate::frame::Frame;
 use crate::proto::v1::Heartbeat;
 
 /// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
@@ -430,14 +430,6 @@ fn yield_budget(cx: &mut Context<'_>) {
 /// More than a tokio task's coop budget per poll (128 in tokio 1.x).
 const MAX_BUDGET: usize = 256;
 
-/// `start + duration`, or a far-future instant when that overflows.
-pub(super) fn after(start: Instant, duration: Duration) -> Instant {
-    start
-        .checked_add(duration)
-        // What tokio itself uses for "never": about 30 years.
-        .unwrap_or_else(|| start + Duration::from_secs(86400 * 365 * 30))
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -447,7 +439,7 @@ mod tests {
     use tokio_stream::StreamExt;
 
     use super::*;
-    use crate::heartbeat::frame::FramePart;
+    use crate::frame::FramePart;
     use crate::heartbeat::test_support::{Scripted, SetOnDrop, TestFrame, TestMessage, ms};
     use crate::heartbeat::tick;
 

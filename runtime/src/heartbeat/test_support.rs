@@ -13,7 +13,7 @@ use tokio::time::Sleep;
 use tonic::Status;
 
 use super::client::FrameBody;
-use super::frame::{Frame, FramePart};
+use crate::frame::{Frame, FramePart};
 use crate::proto::v1::Heartbeat;
 
 pub(crate) fn ms(millis: u64) -> Duration {

@@ -27,7 +27,8 @@ use tokio::runtime::{self, Handle};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::server::{MIN_INTERVAL, after};
+use super::server::MIN_INTERVAL;
+use crate::deadline::after;
 
 /// Grid instants per interval: the slack is an eighth of the interval.
 const TICKS_PER_INTERVAL: u32 = 8;

@@ -17,7 +17,7 @@ use super::throttle::RetryThrottle;
 use crate::CallOptions;
 use crate::blob::BlobSource;
 use crate::channel::Condemn;
-use crate::heartbeat::deadline::Deadline;
+use crate::deadline::Deadline;
 
 /// The retry settings of a generated client, set at run time through the
 /// client's `with_retry_policy`, `with_service_config`, `without_retries` and

@@ -16,7 +16,7 @@ use tonic::{Extensions, IntoRequest, Request, Response, Status};
 use super::event::{Event, Events};
 use super::handle::{Opening, Responses, boxed_call};
 use super::reconnect::{Reconnect, ended_with};
-use crate::heartbeat::deadline::{Deadline, GRPC_TIMEOUT};
+use crate::deadline::{Deadline, GRPC_TIMEOUT};
 use crate::retry::{FastRng, RetryPolicy, Rng, prepare};
 
 #[cfg(doc)]

@@ -1,4 +1,5 @@
-//! The frames of a heartbeat-wrapped response stream, as generated code sees them.
+//! The frames of the methods steadfast rewrites (heartbeat-wrapped responses, blob
+//! uploads and downloads), and their codec, as generated code sees them.
 
 use std::fmt;
 use std::marker::PhantomData;

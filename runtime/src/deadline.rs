@@ -1,4 +1,5 @@
-//! A call's deadline, from its `grpc-timeout` request header.
+//! A call's deadline, from its `grpc-timeout` request header, and [`after`], the
+//! instant arithmetic every timer of the crate uses (it never overflows).
 //!
 //! The header is what [`tonic::Request::set_timeout`] writes and what every gRPC
 //! client sends for a call with a deadline. Its format ([gRPC over HTTP/2]) is
@@ -19,8 +20,6 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
-
-use super::server::after;
 
 /// The request header carrying a call's timeout.
 pub(crate) const GRPC_TIMEOUT: &str = "grpc-timeout";
@@ -91,6 +90,14 @@ pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
         "n" => Duration::from_nanos(n),
         _ => return None,
     })
+}
+
+/// `start + duration`, or a far-future instant when that overflows.
+pub(crate) fn after(start: Instant, duration: Duration) -> Instant {
+    start
+        .checked_add(duration)
+        // What tokio itself uses for "never": about 30 years.
+        .unwrap_or_else(|| start + Duration::from_secs(86400 * 365 * 30))
 }
 
 /// A call's source of frames (its handler, a download's blob being sent),
