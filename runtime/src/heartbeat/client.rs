@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Extensions, Request, Response, Status};
 
-use super::server::MIN_INTERVAL;
+use super::MIN_INTERVAL;
 use crate::blob::{Blob, BlobLimits};
 use crate::channel::Condemn;
 use crate::deadline::after;

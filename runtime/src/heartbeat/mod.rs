@@ -126,8 +126,12 @@ pub(crate) mod progress;
 pub(crate) mod server;
 mod tick;
 
+use std::time::Duration;
+
 pub use self::progress::MAX_NOTE_BYTES;
-pub use self::server::MIN_INTERVAL;
+
+/// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -12,14 +12,12 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::{Request, Response, Status};
 
+use super::MIN_INTERVAL;
 use super::progress::Progress;
 use super::tick::Beat;
 use crate::deadline::{Deadline, Watched, after};
 use crate::frame::Frame;
 use crate::proto::v1::Heartbeat;
-
-/// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The server side of a heartbeat-wrapped call: the stream of frames tonic sends
 /// (heartbeats while the handler is silent, then its message(s), then its status).

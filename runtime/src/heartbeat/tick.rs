@@ -27,7 +27,7 @@ use tokio::runtime::{self, Handle};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::server::MIN_INTERVAL;
+use super::MIN_INTERVAL;
 use crate::deadline::after;
 
 /// Grid instants per interval: the slack is an eighth of the interval.
