@@ -26,6 +26,7 @@ pub use steadfast_macros::{IntoStatus, func, service};
 /// Not a public API: it changes with the code generator, in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::blob::download::{call_download, call_optional_download};
     pub use crate::blob::glue::{
         LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_optional_upload,
         accept_upload, serve_download, serve_optional_download, upload, upload_optional,
@@ -43,8 +44,7 @@ pub mod __private {
         serve_original_streaming, serve_original_unary,
     };
     pub use crate::heartbeat::client::{
-        CallContext, blob_call_context, call_context, call_download, call_optional_download,
-        call_streaming, call_unary,
+        CallContext, blob_call_context, call_context, call_streaming, call_unary,
     };
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;

@@ -15,9 +15,10 @@ use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 
 use super::{FUNC_NAME, FunctionInfo, SERVICE_NAME, UPSTREAM};
+use crate::blob::download::call_optional_download;
 use crate::blob::glue::upload_optional;
 use crate::frame::{FRAME_OVERHEAD, FrameCodec};
-use crate::heartbeat::client::{blob_call_context, call_optional_download};
+use crate::heartbeat::client::blob_call_context;
 use crate::proto::v1::{CallHead, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload};
 use crate::{Blob, BlobSource};
 

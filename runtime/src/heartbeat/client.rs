@@ -15,12 +15,12 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Extensions, Request, Response, Status};
 
 use super::MIN_INTERVAL;
-use crate::blob::{Blob, BlobLimits};
+use crate::blob::BlobLimits;
 use crate::channel::Condemn;
 use crate::deadline::after;
 use crate::deadline::{Deadline, earliest};
-use crate::frame::{BlobFrame, Frame, FramePart};
-use crate::proto::v1::{Chunk, Heartbeat};
+use crate::frame::{Frame, FramePart};
+use crate::proto::v1::Heartbeat;
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
 
@@ -149,9 +149,9 @@ impl CallOptions {
 /// deadline and the progress callbacks. Made by [`call_context`].
 pub struct CallContext {
     liveness: Duration,
-    deadline: Option<Deadline>,
+    pub(crate) deadline: Option<Deadline>,
     on_progress: Option<ProgressFn>,
-    blob_limits: BlobLimits,
+    pub(crate) blob_limits: BlobLimits,
 }
 
 impl fmt::Debug for CallContext {
@@ -258,118 +258,6 @@ where
         .into_parts();
     let stream = Streaming::new(FrameReader::new(streaming, ctx, timer).on(&extensions));
     Ok(Response::from_parts(metadata, stream, extensions))
-}
-
-/// Completes the message part of a `response_blob` call and returns the blob that
-/// follows it: waits for the response headers (bounded by the deadline only), reads
-/// frames (heartbeats to the callbacks) to the message and the blob's header, and
-/// hands the rest of the stream to the [`Blob`], still under the liveness window and
-/// the deadline.
-///
-/// The response's metadata holds the response headers; the trailers come after the
-/// blob and are not returned (an error status in them fails the blob's read).
-pub async fn call_download<F, Fut>(
-    ctx: CallContext,
-    call: Fut,
-) -> Result<(Response<F::Message>, Blob), Status>
-where
-    F: BlobFrame,
-    Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
-{
-    match call_optional_download(ctx, call).await? {
-        (response, Some(blob)) => Ok((response, blob)),
-        (_, None) => Err(Status::internal(
-            "protocol violation: the server ended a blob download without its blob",
-        )),
-    }
-}
-
-/// Like [`call_download`], for a response whose blob is optional: after the
-/// message comes either the blob's header (then its chunks) or the end of the
-/// stream (then the blob is `None`).
-pub async fn call_optional_download<F, Fut>(
-    ctx: CallContext,
-    call: Fut,
-) -> Result<(Response<F::Message>, Option<Blob>), Status>
-where
-    F: BlobFrame,
-    Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
-{
-    let limits = ctx.blob_limits;
-    let mut timer = None;
-    let (metadata, streaming, extensions) = await_headers(ctx.deadline, call, &mut timer)
-        .await?
-        .into_parts();
-    let mut reader = FrameReader::new(streaming, ctx, timer).on(&extensions);
-    let message = match poll_fn(|cx| reader.poll_part(cx)).await {
-        Some(Ok(FramePart::Message(message))) => message,
-        Some(Err(status)) => return Err(status),
-        None => {
-            return Err(Status::internal(
-                "protocol violation: the server ended a blob download without a message",
-            ));
-        }
-        Some(Ok(_)) => {
-            reader.abandon();
-            return Err(Status::internal(
-                "protocol violation: a blob download must start with its message",
-            ));
-        }
-    };
-    let header = match poll_fn(|cx| reader.poll_part(cx)).await {
-        Some(Ok(FramePart::Blob(header))) => header,
-        Some(Err(status)) => return Err(status),
-        None => return Ok((Response::from_parts(metadata, message, extensions), None)),
-        Some(Ok(_)) => {
-            reader.abandon();
-            return Err(Status::internal(
-                "protocol violation: a blob download must send the blob's header after its message",
-            ));
-        }
-    };
-    let chunks = Box::pin(DownloadChunks {
-        reader,
-        done: false,
-    });
-    let blob = Blob::new(header, chunks, limits)?;
-    Ok((
-        Response::from_parts(metadata, message, extensions),
-        Some(blob),
-    ))
-}
-
-/// The chunks that follow a download's blob header.
-struct DownloadChunks<F, S> {
-    reader: FrameReader<F, S>,
-    /// An error was given: the stream is over.
-    done: bool,
-}
-
-impl<F, S> Stream for DownloadChunks<F, S>
-where
-    F: Frame,
-    S: Stream<Item = Result<F, Status>> + Unpin,
-{
-    type Item = Result<Chunk, Status>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        let item = match ready!(self.reader.poll_part(cx)) {
-            None => return Poll::Ready(None),
-            Some(Ok(FramePart::Chunk(chunk))) => return Poll::Ready(Some(Ok(chunk))),
-            Some(Err(status)) => status,
-            Some(Ok(_)) => {
-                self.reader.abandon();
-                Status::internal(
-                    "protocol violation: a blob download sent something other than chunks after its blob header",
-                )
-            }
-        };
-        self.done = true;
-        Poll::Ready(Some(Err(item)))
-    }
 }
 
 /// The messages of a server-streaming heartbeat method, as the generated client
@@ -482,7 +370,7 @@ where
 }
 
 /// A response stream of frames whose trailers can be read once it has ended.
-pub(super) trait FrameBody<F>: Stream<Item = Result<F, Status>> + Unpin {
+pub(crate) trait FrameBody<F>: Stream<Item = Result<F, Status>> + Unpin {
     /// The trailers; called only after the stream has ended.
     fn trailers(&mut self) -> impl Future<Output = TrailersResult> + Send;
 }
@@ -498,7 +386,7 @@ impl<F: Send + 'static> FrameBody<F> for tonic::Streaming<F> {
 /// only the deadline bounds it. The timer it arms (only if there is a deadline and
 /// the headers were not there at once) is left in `timer` for the frame reader,
 /// which re-arms it, so a call registers one timer, not two.
-async fn await_headers<T>(
+pub(crate) async fn await_headers<T>(
     deadline: Option<Deadline>,
     call: impl Future<Output = Result<T, Status>>,
     timer: &mut Option<Pin<Box<Sleep>>>,
@@ -550,7 +438,7 @@ where
 
 /// Reads frames under the liveness window and the deadline: heartbeats go to the
 /// callbacks, messages are returned.
-struct FrameReader<F, S> {
+pub(crate) struct FrameReader<F, S> {
     /// `None` once the call failed or was abandoned (dropping it cancels the call).
     stream: Option<S>,
     /// The stream ended without an error.
@@ -577,7 +465,7 @@ enum Expiry {
 
 impl<F, S> FrameReader<F, S> {
     /// `timer`, if given, may be armed for any instant (it is re-armed).
-    fn new(stream: S, ctx: CallContext, mut timer: Option<Pin<Box<Sleep>>>) -> Self {
+    pub(crate) fn new(stream: S, ctx: CallContext, mut timer: Option<Pin<Box<Sleep>>>) -> Self {
         let now = Instant::now();
         let wake_at = earliest(after(now, ctx.liveness), ctx.deadline.as_ref());
         if let Some(timer) = timer.as_mut().filter(|timer| timer.deadline() > wake_at) {
@@ -597,13 +485,13 @@ impl<F, S> FrameReader<F, S> {
     }
 
     /// Takes what a liveness failure condemns from the response's `extensions`.
-    fn on(mut self, extensions: &Extensions) -> Self {
+    pub(crate) fn on(mut self, extensions: &Extensions) -> Self {
         self.connection = extensions.get::<Condemn>().cloned();
         self
     }
 
     /// Drops the stream, so the server sees the call cancelled.
-    fn abandon(&mut self) {
+    pub(crate) fn abandon(&mut self) {
         self.stream = None;
     }
 
@@ -679,7 +567,7 @@ where
     }
 
     /// The next frame that is not a heartbeat (heartbeats go to the callbacks).
-    fn poll_part(
+    pub(crate) fn poll_part(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<FramePart<F::Message>, Status>>> {
