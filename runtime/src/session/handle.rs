@@ -16,7 +16,7 @@ use super::buffer::{Buffer, Window};
 use super::event::{Event, Events};
 use super::reconnect::Reconnect;
 use super::stream::{Once, SessionStream};
-use super::supervisor::{Control, Supervisor};
+use super::supervisor::{Closed, Control, Opener, Responses, Supervisor, boxed_call};
 use crate::retry::{FastRng, RetryPolicy, Rng};
 
 #[cfg(doc)]
@@ -24,35 +24,6 @@ use super::event::EVENT_CAPACITY;
 
 /// The default [outbox capacity](SessionBuilder::outbox_capacity).
 pub const DEFAULT_OUTBOX_CAPACITY: usize = 1024;
-
-pub(crate) type Responses<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
-pub(crate) type Opening<Resp> =
-    Pin<Box<dyn Future<Output = Result<Response<Responses<Resp>>, Status>> + Send>>;
-pub(crate) type Opener<Req, Resp> = Box<dyn FnMut(SessionStream<Req>) -> Opening<Resp> + Send>;
-
-/// A call made by the application's `open` closure, with its response
-/// stream boxed.
-pub(crate) fn boxed_call<Fut, S, Resp>(call: Fut) -> Opening<Resp>
-where
-    Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
-    S: Stream<Item = Result<Resp, Status>> + Send + 'static,
-{
-    Box::pin(async move {
-        let response = call.await?;
-        Ok(response.map(|s| Box::pin(s) as Responses<Resp>))
-    })
-}
-
-/// What a session hands back when it ends: see [`Session::close`].
-#[derive(Debug)]
-pub struct Closed<Req> {
-    /// The requests never acknowledged, in the order they were sent: the
-    /// unacknowledged buffer first, then what was still in the outbox.
-    pub undelivered: Vec<Req>,
-    /// Why the session ended on its own (it gave up), or `None` when it was
-    /// closed by the application or the server ended the call with `OK`.
-    pub status: Option<Status>,
-}
 
 /// A request the session did not take because it has ended (or was
 /// [finished](Session::finish)); the request is inside.

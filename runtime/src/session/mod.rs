@@ -289,11 +289,11 @@ mod tests;
 pub use ack::Ack;
 pub use event::{EVENT_CAPACITY, Event};
 pub use handle::{
-    Closed, DEFAULT_OUTBOX_CAPACITY, SendError, Session, SessionBuilder, SessionReceiver,
-    SessionSender,
+    DEFAULT_OUTBOX_CAPACITY, SendError, Session, SessionBuilder, SessionReceiver, SessionSender,
 };
 pub use resume::{ResumeBuilder, ResumingStream};
 pub use stream::SessionStream;
+pub use supervisor::Closed;
 
 #[cfg(doc)]
 use crate::retry::RetryPolicy;

@@ -14,8 +14,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Extensions, IntoRequest, Request, Response, Status};
 
 use super::event::{Event, Events};
-use super::handle::{Opening, Responses, boxed_call};
 use super::reconnect::{Reconnect, ended_with};
+use super::supervisor::{Opening, Responses, boxed_call};
 use crate::deadline::{Deadline, GRPC_TIMEOUT};
 use crate::retry::{FastRng, RetryPolicy, Rng, prepare};
 

@@ -5,15 +5,44 @@ use std::future::{Future, pending, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
+use futures_core::Stream;
 use tokio::sync::{mpsc, watch};
 
 use super::buffer::Buffer;
-use tonic::Status;
+use tonic::{Response, Status};
 
 use super::ack::Ack;
-use super::handle::{Closed, Opener, Opening, Responses};
 use super::reconnect::{Reconnect, ended_with};
 use super::stream::SessionStream;
+
+pub(crate) type Responses<Resp> = Pin<Box<dyn Stream<Item = Result<Resp, Status>> + Send>>;
+pub(crate) type Opening<Resp> =
+    Pin<Box<dyn Future<Output = Result<Response<Responses<Resp>>, Status>> + Send>>;
+pub(crate) type Opener<Req, Resp> = Box<dyn FnMut(SessionStream<Req>) -> Opening<Resp> + Send>;
+
+/// A call made by the application's `open` closure, with its response
+/// stream boxed.
+pub(crate) fn boxed_call<Fut, S, Resp>(call: Fut) -> Opening<Resp>
+where
+    Fut: Future<Output = Result<Response<S>, Status>> + Send + 'static,
+    S: Stream<Item = Result<Resp, Status>> + Send + 'static,
+{
+    Box::pin(async move {
+        let response = call.await?;
+        Ok(response.map(|s| Box::pin(s) as Responses<Resp>))
+    })
+}
+
+/// What a session hands back when it ends: see [`Session::close`](super::Session::close).
+#[derive(Debug)]
+pub struct Closed<Req> {
+    /// The requests never acknowledged, in the order they were sent: the
+    /// unacknowledged buffer first, then what was still in the outbox.
+    pub undelivered: Vec<Req>,
+    /// Why the session ended on its own (it gave up), or `None` when it was
+    /// closed by the application or the server ended the call with `OK`.
+    pub status: Option<Status>,
+}
 
 /// How many requests a failed attempt must have seen acknowledged to count as
 /// progress (restarting the count of failures): one is what a server that
