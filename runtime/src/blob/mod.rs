@@ -115,6 +115,7 @@
 //! blocking task. A raw blob uses no blocking thread: XXH3 (tens of GB/s) runs
 //! inline, on a block or chunk at a time.
 
+mod decode;
 pub(crate) mod download;
 mod file;
 pub(crate) mod glue;

@@ -1,6 +1,7 @@
-use std::collections::VecDeque;
+//! [`Blob`], a blob being received: what a handler or a client reads, over the
+//! decoders of [`decode`](super::decode).
+
 use std::fmt;
-use std::hash::Hasher as _;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -10,12 +11,11 @@ use futures_core::Stream;
 use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 use tokio::task::JoinHandle;
 use tonic::Status;
-use twox_hash::XxHash3_64;
-use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
 
+use super::decode::{Decompressor, Passthrough, over_declared, over_limit, truncated};
 use super::{
-    BLOCK_BYTES, BlobCodec, BlobLimits, DECODE_STEP_BYTES, MAX_EMPTY_CHUNKS, STEP_INPUT_BYTES,
-    TransferProgress, io_error, message_too_large,
+    BLOCK_BYTES, BlobCodec, BlobLimits, MAX_EMPTY_CHUNKS, TransferProgress, io_error,
+    message_too_large,
 };
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
@@ -248,12 +248,12 @@ impl Blob {
                         }
                         // Whole and verified (the last chunk was checked as it
                         // came), and the stream ended after it.
-                        Poll::Ready(None) if raw.last_seen => {
+                        Poll::Ready(None) if raw.order.last_seen => {
                             self.chunks = None;
                             return Poll::Ready(Ok(false));
                         }
                         Poll::Ready(None) => {
-                            return Poll::Ready(Err(truncated(raw.offset, "bytes")));
+                            return Poll::Ready(Err(truncated(raw.order.offset, "bytes")));
                         }
                         Poll::Ready(Some(Err(status))) => return Poll::Ready(Err(status)),
                         Poll::Ready(Some(Ok(chunk))) => {
@@ -300,7 +300,7 @@ impl Blob {
                     // one step on a blocking thread decodes what they all hold
                     // (one hop there and back per step, not per chunk).
                     while !decompressor.has_work() || decompressor.wants_input() {
-                        if decompressor.last_seen && !decompressor.has_work() {
+                        if decompressor.order.last_seen && !decompressor.has_work() {
                             // Whole and verified, but it ends only with its
                             // stream: a chunk after the last one is not dropped
                             // unseen, and a download ends with the server's status.
@@ -318,13 +318,13 @@ impl Blob {
                                 self.chunks = None;
                                 break;
                             }
-                            Poll::Ready(None) if decompressor.last_seen => {
+                            Poll::Ready(None) if decompressor.order.last_seen => {
                                 self.chunks = None;
                                 return Poll::Ready(Ok(false));
                             }
                             Poll::Ready(None) => {
                                 return Poll::Ready(Err(truncated(
-                                    decompressor.offset,
+                                    decompressor.order.offset,
                                     "compressed bytes",
                                 )));
                             }
@@ -393,333 +393,5 @@ impl Drop for Blob {
         if let State::Decoding(job) = &self.state {
             job.abort();
         }
-    }
-}
-
-/// The stream ended before the last chunk, after `offset` bytes of `what`.
-fn truncated(offset: u64, what: &str) -> Status {
-    Status::data_loss(format!(
-        "the blob ended before its last chunk (truncated after {offset} {what})"
-    ))
-}
-
-/// The blob carried more than it declared: `DATA_LOSS` as soon as that shows,
-/// before any byte past the declared size is handed out.
-fn over_declared(size: u64, carried: u64) -> Status {
-    Status::data_loss(format!(
-        "the blob declared {size} bytes but carried {carried} or more"
-    ))
-}
-
-fn over_limit(size: u64, limit: u64) -> Status {
-    Status::resource_exhausted(format!(
-        "the blob is larger than the limit of {limit} bytes (at least {size} bytes)"
-    ))
-}
-
-/// The raw side of a [`Blob`] (`CODEC_NONE`): chunks checked as they come and
-/// passed on without a copy. XXH3 runs inline: tens of GB/s, so a chunk of the
-/// default 1 MiB limit takes well under a millisecond.
-#[derive(Default)]
-struct Passthrough {
-    hasher: XxHash3_64,
-    /// The offset the next chunk must have: the bytes so far.
-    offset: u64,
-    /// The last chunk came (and was verified).
-    last_seen: bool,
-}
-
-impl Passthrough {
-    /// Takes a chunk in, checking its place, its size, the limits and, on the
-    /// last chunk, the declared size and the checksum; returns its bytes.
-    fn accept(
-        &mut self,
-        chunk: Chunk,
-        limits: &BlobLimits,
-        declared: Option<u64>,
-    ) -> Result<Bytes, Status> {
-        if self.last_seen {
-            return Err(Status::data_loss(
-                "a chunk came after the blob's last chunk",
-            ));
-        }
-        if chunk.offset != self.offset {
-            return Err(Status::data_loss(format!(
-                "blob chunk at offset {} where offset {} was expected (a chunk is missing or out of order)",
-                chunk.offset, self.offset
-            )));
-        }
-        if chunk.data.len() > limits.max_chunk {
-            return Err(Status::resource_exhausted(format!(
-                "a blob chunk of {} bytes is over this receiver's limit of {} bytes",
-                chunk.data.len(),
-                limits.max_chunk
-            )));
-        }
-        self.offset += chunk.data.len() as u64;
-        if self.offset > limits.max_size {
-            return Err(over_limit(self.offset, limits.max_size));
-        }
-        if let Some(size) = declared
-            && self.offset > size
-        {
-            return Err(over_declared(size, self.offset));
-        }
-        self.hasher.write(&chunk.data);
-        if chunk.last {
-            self.last_seen = true;
-            if let Some(size) = declared
-                && size != self.offset
-            {
-                return Err(Status::data_loss(format!(
-                    "the blob declared {size} bytes but carried {}",
-                    self.offset
-                )));
-            }
-            let digest = self.hasher.finish();
-            match chunk.checksum {
-                Some(checksum) if checksum == digest => {}
-                Some(checksum) => {
-                    return Err(Status::data_loss(format!(
-                        "the blob's checksum does not match: its last chunk says \
-                         {checksum:#018x}, its bytes hash to {digest:#018x} (XXH3-64)"
-                    )));
-                }
-                None => {
-                    return Err(Status::data_loss(
-                        "the blob's last chunk has no checksum; CODEC_NONE needs the \
-                         XXH3-64 of the blob's bytes there",
-                    ));
-                }
-            }
-        }
-        Ok(chunk.data)
-    }
-}
-
-/// The zstd side of a [`Blob`]: compressed input in, verified output out.
-struct Decompressor {
-    decoder: Decoder<'static>,
-    /// Chunks' compressed bytes received and not yet decompressed, in order
-    /// (none of them empty).
-    input: VecDeque<Bytes>,
-    /// Their length in all.
-    queued: usize,
-    /// The offset the next chunk must have.
-    offset: u64,
-    /// The last chunk came.
-    last_seen: bool,
-    /// The last step filled its output: zstd may hold more.
-    more_output: bool,
-    /// zstd ended the frame (and checked its checksum).
-    frame_done: bool,
-    /// The frame header was checked.
-    header_checked: bool,
-    /// Uncompressed bytes so far.
-    produced: u64,
-}
-
-impl Decompressor {
-    fn new(limits: &BlobLimits) -> Result<Self, Status> {
-        let zstd_error = |error: io::Error| Status::internal(format!("zstd: {error}"));
-        let mut decoder = Decoder::new().map_err(zstd_error)?;
-        decoder
-            .set_parameter(DParameter::WindowLogMax(limits.window_log_max))
-            .map_err(zstd_error)?;
-        Ok(Decompressor {
-            decoder,
-            input: VecDeque::new(),
-            queued: 0,
-            offset: 0,
-            last_seen: false,
-            more_output: false,
-            frame_done: false,
-            header_checked: false,
-            produced: 0,
-        })
-    }
-
-    /// Whether to take in another chunk that is already here before the next
-    /// step: until [`STEP_INPUT_BYTES`] are queued, and never after the last one.
-    fn wants_input(&self) -> bool {
-        !self.last_seen && !self.frame_done && self.queued < STEP_INPUT_BYTES
-    }
-
-    /// Takes a chunk in, checking its place and size.
-    fn accept(&mut self, chunk: Chunk, limits: &BlobLimits) -> Result<(), Status> {
-        if self.last_seen {
-            return Err(Status::data_loss(
-                "a chunk came after the blob's last chunk",
-            ));
-        }
-        if chunk.offset != self.offset {
-            return Err(Status::data_loss(format!(
-                "blob chunk at offset {} where offset {} was expected (a chunk is missing or out of order)",
-                chunk.offset, self.offset
-            )));
-        }
-        if chunk.data.len() > limits.max_chunk {
-            return Err(Status::resource_exhausted(format!(
-                "a blob chunk of {} bytes is over this receiver's limit of {} bytes",
-                chunk.data.len(),
-                limits.max_chunk
-            )));
-        }
-        self.offset += chunk.data.len() as u64;
-        self.last_seen = chunk.last;
-        if !chunk.data.is_empty() {
-            self.queued += chunk.data.len();
-            self.input.push_back(chunk.data);
-        }
-        Ok(())
-    }
-
-    /// Whether a step would make progress now.
-    fn has_work(&self) -> bool {
-        if self.frame_done {
-            // Only to report bytes after the frame.
-            return self.queued > 0;
-        }
-        if !self.header_checked {
-            return self.queued >= FRAME_HEADER_MIN || (self.last_seen && self.queued > 0);
-        }
-        self.queued > 0 || self.more_output
-    }
-
-    /// Decompresses up to [`DECODE_STEP_BYTES`] into `spent` (the output of
-    /// the step before, read out) when it is the right size and no longer
-    /// shared, else into a new buffer; on a blocking thread. Using the buffer
-    /// again means no allocation per step and no buffer freed on another thread
-    /// than the one that made it (which malloc answers with memory kept in
-    /// per-thread arenas). Stops one byte past `limit` uncompressed bytes in
-    /// all (the declared size, or the receiver's limit), at most.
-    fn step(&mut self, limit: u64, spent: Bytes) -> Result<Bytes, Status> {
-        if self.frame_done {
-            return Err(Status::data_loss(
-                "the blob has bytes after the end of its zstd frame",
-            ));
-        }
-        if !self.header_checked {
-            let mut header = [0u8; FRAME_HEADER_MIN];
-            let mut filled = 0;
-            for chunk in &self.input {
-                let n = chunk.len().min(FRAME_HEADER_MIN - filled);
-                header[filled..filled + n].copy_from_slice(&chunk[..n]);
-                filled += n;
-                if filled == FRAME_HEADER_MIN {
-                    break;
-                }
-            }
-            check_frame_header(&header[..filled])?;
-            self.header_checked = true;
-        }
-        // Never more than one byte past the limit: enough to tell it was passed.
-        let room = limit.saturating_sub(self.produced).saturating_add(1);
-        let capacity = DECODE_STEP_BYTES.min(usize::try_from(room).unwrap_or(DECODE_STEP_BYTES));
-        let mut output = spent
-            .try_into_mut()
-            .ok()
-            .map(Vec::from)
-            .filter(|spent| spent.capacity() == capacity)
-            .unwrap_or_else(|| Vec::with_capacity(capacity));
-        output.clear();
-        self.more_output = false;
-        // Chunk by chunk (an empty input when none is left: zstd may still
-        // hold output), until the output is full, the frame ends or the input
-        // is used up.
-        loop {
-            let chunk = self.input.front().cloned().unwrap_or_default();
-            let mut input = InBuffer::around(&chunk);
-            let hint = loop {
-                let pos = output.len();
-                let mut out = OutBuffer::around_pos(&mut output, pos);
-                let hint = self
-                    .decoder
-                    .run(&mut input, &mut out)
-                    .map_err(|error| decode_error(&error))?;
-                if hint == 0 || output.len() == output.capacity() || input.pos() == input.src.len()
-                {
-                    break hint;
-                }
-            };
-            let consumed = input.pos();
-            if let Some(front) = self.input.front_mut() {
-                front.advance(consumed);
-                self.queued -= consumed;
-                if front.is_empty() {
-                    self.input.pop_front();
-                }
-            }
-            if hint == 0 {
-                self.frame_done = true;
-                break;
-            }
-            if output.len() == output.capacity() {
-                self.more_output = true;
-                break;
-            }
-            if self.input.is_empty() {
-                break;
-            }
-        }
-        if self.frame_done && self.queued > 0 {
-            return Err(Status::data_loss(
-                "the blob has bytes after the end of its zstd frame",
-            ));
-        }
-        self.produced += output.len() as u64;
-        Ok(Bytes::from(output))
-    }
-
-    /// After the last chunk and all output: checks the blob is whole.
-    fn finish(&self, declared: Option<u64>) -> Result<(), Status> {
-        if !self.frame_done {
-            return Err(Status::data_loss(
-                "the blob's zstd stream is truncated: its last chunk came before the end of its frame",
-            ));
-        }
-        if let Some(size) = declared
-            && size != self.produced
-        {
-            return Err(Status::data_loss(format!(
-                "the blob declared {size} bytes but carried {}",
-                self.produced
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// The frame header bytes needed to see the checksum flag: the magic number and
-/// the frame header descriptor.
-const FRAME_HEADER_MIN: usize = 5;
-
-/// Checks that `input` starts a zstd frame that carries a content checksum.
-fn check_frame_header(input: &[u8]) -> Result<(), Status> {
-    const MAGIC: [u8; 4] = 0xFD2F_B528_u32.to_le_bytes();
-    if input.len() < FRAME_HEADER_MIN || input[..4] != MAGIC {
-        return Err(Status::data_loss("the blob is not a zstd frame"));
-    }
-    // Frame_Header_Descriptor, bit 2: Content_Checksum_flag.
-    if input[4] & 0b100 == 0 {
-        return Err(Status::invalid_argument(
-            "the blob's zstd frame has no content checksum; steadfast needs one \
-             (zstd's checksum flag, e.g. `ZstdCompressor(write_checksum=True)` in Python)",
-        ));
-    }
-    Ok(())
-}
-
-/// A zstd decoding error as a status: over the window limit is
-/// `RESOURCE_EXHAUSTED`; anything else (corruption, checksum) is `DATA_LOSS`.
-fn decode_error(error: &io::Error) -> Status {
-    let text = error.to_string();
-    // zstd's name for ZSTD_error_frameParameter_windowTooLarge.
-    if text.contains("too much memory") {
-        Status::resource_exhausted(format!(
-            "the blob's zstd window is larger than this receiver allows: {text}"
-        ))
-    } else {
-        Status::data_loss(format!("the blob's zstd stream is corrupt: {text}"))
     }
 }
