@@ -1,5 +1,5 @@
 //! [`Blob`], a blob being received: what a handler or a client reads, over the
-//! decoders of [`decode`](super::decode).
+//! decoders of `decode.rs`.
 
 use std::fmt;
 use std::io;
