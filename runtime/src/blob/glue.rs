@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tonic::{Request, Response, Status};
 
 use super::reader::Chunks;
-use super::source::{SendPart, Sending};
+use super::send::{SendPart, Sending};
 use super::{Blob, BlobLimits, BlobSource};
 use crate::frame::BlobFrame;
 use crate::heartbeat::server::{FrameStream, serve_frames};

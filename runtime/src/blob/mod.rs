@@ -121,6 +121,7 @@ mod file;
 pub(crate) mod glue;
 mod progress;
 mod reader;
+mod send;
 mod source;
 
 use std::io;

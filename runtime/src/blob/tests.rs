@@ -3,7 +3,7 @@ use tokio::io::AsyncReadExt;
 use tonic::{Code, Status};
 
 use super::reader::Chunks;
-use super::source::SendPart;
+use super::send::SendPart;
 use super::*;
 use crate::proto::v1::{BlobHeader, Chunk, Codec};
 
@@ -1456,7 +1456,7 @@ mod live {
     use futures_core::Stream;
     use tokio::io::AsyncWriteExt;
 
-    use super::source::Sending;
+    use super::send::Sending;
     use super::*;
 
     /// How long a test waits for something that should happen at once.
