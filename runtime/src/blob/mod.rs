@@ -14,7 +14,7 @@
 //! Bytes that do not compress go as they are (`CODEC_NONE`): the chunks carry
 //! the blob's own bytes, and the last one their XXH3-64 (seed 0) in its
 //! `checksum`. The sender picks with [`BlobSource::codec`]; the default,
-//! [`BlobCodec::Auto`], compresses the first block ([`BLOCK_BYTES`]) once at
+//! [`BlobCodec::Auto`], compresses the first block (256 KiB) once at
 //! zstd level 1 before the header goes out and sends the blob raw unless that
 //! shrinks it below [`AUTO_RAW_PERCENT`] % of its size. Only the first block
 //! counts: a file that starts incompressible and goes on compressible is sent
@@ -41,21 +41,21 @@
 //! # Memory
 //!
 //! Nothing holds a whole blob. The sender keeps at most two input blocks
-//! ([`BLOCK_BYTES`]) more than [`PIPELINE_BLOCKS`] (one being read, the ones
+//! (of 256 KiB) more than the 4 its pipeline queues (one being read, the ones
 //! waiting, one being compressed), as many compressed blocks, zstd's compression context
 //! (about 1–3 MiB at levels 1–3; [`workers`](BlobSource::workers) add their
-//! own and their jobs' buffers, 20–35 MiB more with the default job size) and at most [`SEND_QUEUE_CHUNKS`] compressed chunks waiting
+//! own and their jobs' buffers, 20–35 MiB more with the default job size) and at most 16 compressed chunks waiting
 //! for the transport: about 5 MiB besides zstd with the default chunk size.
 //! A raw blob has no zstd context and no output buffers: its chunks are slices
 //! of the blocks, so it keeps one block being read, the ones waiting and those
-//! whose chunks are still queued ([`RAW_SEND_QUEUE_CHUNKS`]) or on their way
+//! whose chunks are still queued (4 at most) or on their way
 //! (each goes back to be read into once the transport has let go of it). [`BlobCodec::Auto`]'s one trial of the
 //! first block allocates a level-1 context for that block and frees it. The
 //! receiver keeps the chunks tonic has decoded, zstd's window (at most
 //! 2^[`window_log_max`](BlobLimits::window_log_max) bytes; 2 MiB for a level-3
 //! sender), the compressed input taken in for the next step (up to half of
-//! [`DECODE_STEP_BYTES`], plus one chunk) and one step's output
-//! ([`DECODE_STEP_BYTES`]); for a raw blob, the chunk being read. A slow reader slows the
+//! a step's 512 KiB, plus one chunk) and one step's output (512 KiB at
+//! most); for a raw blob, the chunk being read. A slow reader slows the
 //! sender: flow control all the way back.
 //!
 //! # Verification
@@ -141,7 +141,7 @@ pub const WORKER_JOB_BYTES: u32 = 2 << 20;
 
 /// Uncompressed bytes the sender reads per step (and a receiver's
 /// `Blob::to_bytes` reserves at a time).
-pub const BLOCK_BYTES: usize = 256 * 1024;
+pub(crate) const BLOCK_BYTES: usize = 256 * 1024;
 
 /// Uncompressed bytes a receiver decompresses per step, at most (512 KiB).
 /// Each step is a hop to a blocking thread and back; before a step, the
@@ -151,7 +151,7 @@ pub const BLOCK_BYTES: usize = 256 * 1024;
 /// these, 21,000, and its server's tokio threads used about a fifth less CPU
 /// (1 MiB steps: 16,000, and 1.5 MiB more at the server's peak). See
 /// BENCHMARKS.md.
-pub const DECODE_STEP_BYTES: usize = 512 << 10;
+pub(crate) const DECODE_STEP_BYTES: usize = 512 << 10;
 
 /// Compressed bytes a receiver takes in before a step, when that many have
 /// already come: half a step's output.
@@ -167,18 +167,18 @@ pub const DEFAULT_CHUNK_BYTES: usize = 128 * 1024;
 /// instead of taking turns: on two cores shared by client and server, queues of
 /// 4 chunks and 1 block left level 1 at 160–220 MB/s, these at 210–235 (about
 /// 3 MiB more memory at most; see BENCHMARKS.md).
-pub const SEND_QUEUE_CHUNKS: usize = 16;
+pub(crate) const SEND_QUEUE_CHUNKS: usize = 16;
 
 /// Chunks a raw blob's sender ([`BlobCodec::None`]) keeps ready ahead of the
 /// transport. Its chunks are slices of the blocks read, so each queued chunk
 /// holds a block; a raw blob keeps up with plain tonic streaming with 4 (16
 /// added 2–3 MiB to the sender and nothing to its speed).
-pub const RAW_SEND_QUEUE_CHUNKS: usize = 4;
+pub(crate) const RAW_SEND_QUEUE_CHUNKS: usize = 4;
 
 /// Blocks ([`BLOCK_BYTES`]) the sender's reader may have ready ahead of the
 /// compressor, and compressed blocks the compressor may have ready ahead of
 /// the chunk cutter.
-pub const PIPELINE_BLOCKS: usize = 4;
+pub(crate) const PIPELINE_BLOCKS: usize = 4;
 
 /// Empty chunks (but the last) a receiver takes in a row; one more fails the
 /// blob with `RESOURCE_EXHAUSTED`.
@@ -204,7 +204,7 @@ pub const DEFAULT_TABLE_LOG: u32 = 14;
 pub const AUTO_RAW_PERCENT: usize = 97;
 
 /// How long a sender holds a source's bytes for more (20 ms): a source that
-/// has not filled its [`BLOCK_BYTES`] block by then (a pipe, a log being
+/// has not filled its block (256 KiB) by then (a pipe, a log being
 /// written, any live feed) has what it gave sent, with zstd flushed so that
 /// the receiver can decode it at once. At 20 KB/s a receiving handler sees
 /// bytes within about 20 ms, in chunks of about 400 bytes. A source that fills
@@ -224,7 +224,7 @@ pub const AUTO_WAIT: Duration = Duration::from_millis(50);
 pub enum BlobCodec {
     /// zstd, unless the blob's first block does not compress (the default).
     ///
-    /// The sender reads the first block ([`BLOCK_BYTES`], or the whole blob
+    /// The sender reads the first block (256 KiB, or the whole blob
     /// if it is shorter) before the header goes out and compresses it once at
     /// zstd level 1 (about 0.1 ms for random bytes, 0.6 ms for text, on a
     /// blocking thread); if that does not shrink it below [`AUTO_RAW_PERCENT`]

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// to poll from a progress bar.
 ///
 /// On the sending side the counts move as the source is read and compressed (a
-/// little ahead of the network: at most [`SEND_QUEUE_CHUNKS`](super::SEND_QUEUE_CHUNKS)
-/// chunks); on the receiving side as the blob is read.
+/// little ahead of the network: at most 16 chunks); on the receiving side as the blob is read.
 #[derive(Clone, Default)]
 pub struct TransferProgress {
     inner: Arc<Counts>,

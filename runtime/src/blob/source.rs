@@ -173,7 +173,7 @@ impl BlobSource {
     /// [`DEFAULT_CHUNK_BYTES`](super::DEFAULT_CHUNK_BYTES)). It must not exceed the
     /// receiver's [`max_chunk`](super::BlobLimits::max_chunk) (1 MiB by default).
     /// A raw blob's chunks ([`BlobCodec::None`]) never span two blocks, so they
-    /// are at most [`BLOCK_BYTES`](super::BLOCK_BYTES) whatever this says, and
+    /// are at most one block (256 KiB) whatever this says, and
     /// a block's last chunk may be shorter.
     #[must_use]
     pub fn chunk_size(mut self, bytes: usize) -> Self {
