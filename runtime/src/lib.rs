@@ -16,8 +16,7 @@ pub mod status;
 
 pub use blob::{Blob, BlobCodec, BlobSource};
 pub use dispatch::Context;
-pub use heartbeat::client::{CallOptions, Streaming};
-pub use heartbeat::progress::Progress;
+pub use heartbeat::{CallOptions, Progress, Streaming};
 pub use proto::v1::Heartbeat;
 pub use steadfast_macros::{IntoStatus, func, service};
 

@@ -128,7 +128,8 @@ mod tick;
 
 use std::time::Duration;
 
-pub use self::progress::MAX_NOTE_BYTES;
+pub use self::client::{CallOptions, Streaming};
+pub use self::progress::{MAX_NOTE_BYTES, Progress};
 
 /// The shortest heartbeat interval; shorter ones (zero included) are raised to it.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
