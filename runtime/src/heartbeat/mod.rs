@@ -4,9 +4,9 @@
 //! `stream <Method>Frame`, where each frame is either a [`Heartbeat`](crate::Heartbeat)
 //! or the method's own message (`oneof kind { Heartbeat heartbeat = 1; <Resp> message
 //! = 2; }`). The generated server and client keep the method's own Rust signature and
-//! do the wrapping through this module; users meet only [`Progress`](crate::Progress)
-//! (handler side), [`CallOptions`](crate::CallOptions) and, for a server-streaming
-//! method, [`Streaming`](crate::Streaming) (client side).
+//! do the wrapping through this module; users meet only [`Progress`]
+//! (handler side), [`CallOptions`] and, for a server-streaming
+//! method, [`Streaming`] (client side).
 //!
 //! Only a call that asks for frames (the request metadata `steadfast-framing: v1`,
 //! which steadfast's clients send) gets this shape; any other call is served the
@@ -23,7 +23,7 @@
 //!   passes with nothing sent. A handler that answers within one interval sends no
 //!   heartbeat, and a server-streaming handler that keeps sending sends none
 //!   either. Each heartbeat carries `seq` (1, 2, ...), the milliseconds since the
-//!   handler was called, and the latest [`Progress`](crate::Progress) the handler
+//!   handler was called, and the latest [`Progress`] the handler
 //!   reported.
 //! - **A shared tick, and its slack.** The calls of one tokio runtime with the
 //!   same interval beat on one shared tick: a grid of instants one *slack* apart,
@@ -72,13 +72,13 @@
 //! # Client side
 //!
 //! The generated client reads the frames, hands heartbeats to the
-//! [`CallOptions::on_progress`](crate::CallOptions::on_progress) callbacks and
-//! returns the method's own message (or a [`Streaming`](crate::Streaming) of them):
+//! [`CallOptions::on_progress`] callbacks and
+//! returns the method's own message (or a [`Streaming`] of them):
 //!
 //! - **Liveness.** Once the response headers have come, every wait for a frame
 //!   (heartbeats included) and for the end of the stream is bounded by the liveness
 //!   window: by default 3 × the method's heartbeat interval, or
-//!   [`CallOptions::liveness`](crate::CallOptions::liveness). A longer silence fails
+//!   [`CallOptions::liveness`]. A longer silence fails
 //!   the call with `UNAVAILABLE` and drops the underlying stream, so the server sees
 //!   the call cancelled.
 //! - **What the window does not cover: the wait for the response headers.** Until
@@ -109,7 +109,7 @@
 //!   unary call with no message) fails the call with `INTERNAL` ("protocol
 //!   violation"). Nothing a peer sends can make the client panic.
 //! - **Bounds.** The client keeps at most one message and one timer per call; a
-//!   heartbeat is dropped once the callbacks have seen it. A [`Streaming`](crate::Streaming)
+//!   heartbeat is dropped once the callbacks have seen it. A [`Streaming`]
 //!   holds its reader in one heap allocation.
 //!
 //! # Error codes
