@@ -8,6 +8,7 @@ pub mod dispatch;
 mod frame;
 pub mod framing;
 pub mod heartbeat;
+mod limits;
 mod proto;
 pub mod retry;
 pub mod server;

@@ -132,6 +132,7 @@ use tonic::{Code, Status};
 pub use self::progress::TransferProgress;
 pub use self::reader::Blob;
 pub use self::source::{BlobSource, default_table_log};
+pub use crate::limits::BlobLimits;
 
 /// The size of one zstd job when a [`BlobSource`] has
 /// [`workers`](BlobSource::workers) (2 MiB): the size at which workers paid in
@@ -251,71 +252,6 @@ pub enum BlobCodec {
     /// beyond the transport's. For data that is compressed already (media,
     /// archives, encrypted or random bytes).
     None,
-}
-
-/// Limits a receiver puts on the blobs it accepts.
-///
-/// The defaults: 16 GiB uncompressed, a zstd window of at most 8 MiB (window log
-/// 23, what zstd levels up to 19 use), chunks of at most 1 MiB.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BlobLimits {
-    max_size: u64,
-    window_log_max: u32,
-    max_chunk: usize,
-}
-
-impl Default for BlobLimits {
-    fn default() -> Self {
-        BlobLimits {
-            max_size: 16 << 30,
-            window_log_max: 23,
-            max_chunk: 1 << 20,
-        }
-    }
-}
-
-impl BlobLimits {
-    /// The defaults (see [`BlobLimits`]).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The largest uncompressed size accepted, in bytes.
-    #[must_use]
-    pub fn max_size(mut self, bytes: u64) -> Self {
-        self.max_size = bytes;
-        self
-    }
-
-    /// The largest zstd window accepted, as a power of two (10..=31); the
-    /// receiver's memory for the window is at most `2^log` bytes.
-    #[must_use]
-    pub fn window_log_max(mut self, log: u32) -> Self {
-        self.window_log_max = log.clamp(10, 31);
-        self
-    }
-
-    /// The largest chunk accepted (its compressed data), in bytes.
-    #[must_use]
-    pub fn max_chunk(mut self, bytes: usize) -> Self {
-        self.max_chunk = bytes;
-        self
-    }
-
-    /// The largest uncompressed size accepted.
-    pub fn get_max_size(&self) -> u64 {
-        self.max_size
-    }
-
-    /// The largest zstd window accepted, as a power of two.
-    pub fn get_window_log_max(&self) -> u32 {
-        self.window_log_max
-    }
-
-    /// The largest chunk accepted.
-    pub fn get_max_chunk(&self) -> usize {
-        self.max_chunk
-    }
 }
 
 /// The [`Status`] behind an error from reading a [`Blob`] (or from a

@@ -15,11 +15,11 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Extensions, Request, Response, Status};
 
 use super::MIN_INTERVAL;
-use crate::blob::BlobLimits;
 use crate::channel::Condemn;
 use crate::deadline::after;
 use crate::deadline::{Deadline, earliest};
 use crate::frame::{Frame, FramePart};
+use crate::limits::BlobLimits;
 use crate::proto::v1::Heartbeat;
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
