@@ -109,7 +109,12 @@ fn truncate(mut note: String) -> String {
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+
     use super::*;
+    use crate::frame::testing::TestFrame;
+    use crate::frame::{FRAME_BUFFER_BYTES, Frame};
+    use crate::proto::v1::Heartbeat;
 
     #[test]
     fn fraction_is_clamped_and_nan_ignored() {
@@ -166,5 +171,26 @@ mod tests {
         detached.set(0.5);
         assert_eq!(detached.snapshot().0, Some(0.5));
         assert_eq!(Progress::from_request(&bare).snapshot().0, None);
+    }
+
+    #[test]
+    fn the_largest_heartbeat_frame_fits_the_frame_buffer() {
+        let heartbeat = Heartbeat {
+            seq: u64::MAX,
+            elapsed_ms: u64::MAX,
+            progress: Some(1.0),
+            note: Some("é".repeat(MAX_NOTE_BYTES / 2)),
+        };
+        let frame = TestFrame::heartbeat(heartbeat);
+        // tonic's 5-byte message header (compression flag, length) comes first.
+        let encoded = 5 + frame.encoded_len();
+        assert!(
+            encoded <= FRAME_BUFFER_BYTES,
+            "{encoded} bytes > {FRAME_BUFFER_BYTES}"
+        );
+        assert!(
+            encoded > FRAME_BUFFER_BYTES / 2,
+            "the buffer could be smaller"
+        );
     }
 }

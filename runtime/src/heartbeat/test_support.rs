@@ -1,5 +1,6 @@
-//! Test helpers shared by the server and client tests: a frame type like the
-//! generated ones, and a stream that yields scripted items at scripted times.
+//! Test helpers shared by the server and client tests: a stream that yields
+//! scripted items at scripted times (the frame type they carry is
+//! `crate::frame::testing`).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -12,67 +13,12 @@ use futures_core::Stream;
 use tokio::time::Sleep;
 use tonic::Status;
 
+pub(crate) use crate::frame::testing::{TestFrame, TestMessage};
+
 use super::client::FrameBody;
-use crate::frame::{Frame, FramePart};
-use crate::proto::v1::Heartbeat;
 
 pub(crate) fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
-}
-
-/// Stands for a method's own response message.
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub(crate) struct TestMessage {
-    #[prost(string, tag = "1")]
-    pub value: String,
-}
-
-impl TestMessage {
-    pub(crate) fn new(value: &str) -> Self {
-        TestMessage {
-            value: value.to_owned(),
-        }
-    }
-}
-
-/// What the codegen emits for `message TestFrame { oneof kind { Heartbeat heartbeat = 1; TestMessage message = 2; } }`.
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub(crate) struct TestFrame {
-    #[prost(oneof = "test_frame::Kind", tags = "1, 2")]
-    pub kind: Option<test_frame::Kind>,
-}
-
-pub(crate) mod test_frame {
-    #[derive(Clone, PartialEq, ::prost::Oneof)]
-    pub(crate) enum Kind {
-        #[prost(message, tag = "1")]
-        Heartbeat(crate::proto::v1::Heartbeat),
-        #[prost(message, tag = "2")]
-        Message(super::TestMessage),
-    }
-}
-
-impl Frame for TestFrame {
-    type Message = TestMessage;
-
-    fn heartbeat(heartbeat: Heartbeat) -> Self {
-        TestFrame {
-            kind: Some(test_frame::Kind::Heartbeat(heartbeat)),
-        }
-    }
-
-    fn message(message: TestMessage) -> Self {
-        TestFrame {
-            kind: Some(test_frame::Kind::Message(message)),
-        }
-    }
-
-    fn into_part(self) -> Option<FramePart<TestMessage>> {
-        match self.kind? {
-            test_frame::Kind::Heartbeat(heartbeat) => Some(FramePart::Heartbeat(heartbeat)),
-            test_frame::Kind::Message(message) => Some(FramePart::Message(message)),
-        }
-    }
 }
 
 /// Sets a flag when dropped.
