@@ -26,10 +26,10 @@ pub use steadfast_macros::{IntoStatus, func, service};
 /// Not a public API: it changes with the code generator, in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::blob::download::{call_download, call_optional_download};
+    pub use crate::blob::download::call_download;
     pub use crate::blob::glue::{
-        LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_optional_upload,
-        accept_upload, serve_download, serve_optional_download, upload, upload_optional,
+        BlobSlot, LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_upload,
+        serve_download, upload,
     };
     pub use crate::channel::condemn::{Condemn, connect_condemnable, connect_lazy_condemnable};
     pub use crate::dispatch::service::{

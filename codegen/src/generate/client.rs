@@ -380,7 +380,7 @@ fn call(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
-        let result = check(quote!(__sf::call_download::<#frame, _>(context, #call).await));
+        let result = check(quote!(__sf::call_download::<#frame, _, _>(context, #call).await));
         (
             quote!((#tonic::Response<#response>, __sf::Blob)),
             quote! {

@@ -9,6 +9,7 @@ use futures_core::Stream;
 use tonic::{Response, Status};
 
 use super::Blob;
+use super::glue::BlobSlot;
 use crate::frame::{BlobFrame, Frame, FramePart};
 use crate::heartbeat::client::{CallContext, FrameReader, await_headers};
 use crate::proto::v1::Chunk;
@@ -17,30 +18,31 @@ use crate::proto::v1::Chunk;
 /// follows it: waits for the response headers (bounded by the deadline only), reads
 /// frames (heartbeats to the callbacks) to the message and the blob's header, and
 /// hands the rest of the stream to the [`Blob`], still under the liveness window and
-/// the deadline.
+/// the deadline. `B` is where the method has its blob: [`Blob`] (required) or
+/// `Option<Blob>` (then after the message comes either the blob's header, with its
+/// chunks, or the end of the stream, and the blob is `None`).
 ///
 /// The response's metadata holds the response headers; the trailers come after the
 /// blob and are not returned (an error status in them fails the blob's read).
-pub async fn call_download<F, Fut>(
+pub async fn call_download<F, Fut, B>(
     ctx: CallContext,
     call: Fut,
-) -> Result<(Response<F::Message>, Blob), Status>
+) -> Result<(Response<F::Message>, B), Status>
 where
     F: BlobFrame,
     Fut: Future<Output = Result<Response<tonic::Streaming<F>>, Status>>,
+    B: BlobSlot<Blob>,
 {
-    match call_optional_download(ctx, call).await? {
-        (response, Some(blob)) => Ok((response, blob)),
-        (_, None) => Err(Status::internal(
-            "protocol violation: the server ended a blob download without its blob",
-        )),
-    }
+    let (response, blob) = read_download(ctx, call).await?;
+    let blob = B::from_blob(blob).ok_or_else(|| {
+        Status::internal("protocol violation: the server ended a blob download without its blob")
+    })?;
+    Ok((response, blob))
 }
 
-/// Like [`call_download`], for a response whose blob is optional: after the
-/// message comes either the blob's header (then its chunks) or the end of the
-/// stream (then the blob is `None`).
-pub async fn call_optional_download<F, Fut>(
+/// [`call_download`] up to its blob, which is `None` when the stream ends after
+/// the message.
+async fn read_download<F, Fut>(
     ctx: CallContext,
     call: Fut,
 ) -> Result<(Response<F::Message>, Option<Blob>), Status>

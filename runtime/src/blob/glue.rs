@@ -77,46 +77,32 @@ impl LimitsCell {
 
 /// Server: reads the head and the blob's header off an upload and returns the
 /// request message (with the call's metadata and extensions) and the blob, which
-/// reads the rest of the stream.
-///
-/// Errors: a stream that does not start with the head and the header →
-/// `INVALID_ARGUMENT`; a declared size over `limits` → `RESOURCE_EXHAUSTED`, before
-/// any chunk is read.
-pub async fn accept_upload<U, S>(
-    request: Request<S>,
-    limits: BlobLimits,
-) -> Result<(Request<U::Head>, Blob), Status>
-where
-    U: Upload,
-    S: Stream<Item = Result<U, Status>> + Send + Unpin + 'static,
-{
-    match accept_optional_upload(request, limits).await? {
-        (request, Some(blob)) => Ok((request, blob)),
-        (_, None) => Err(Status::invalid_argument(
-            "protocol violation: an upload must send its blob header (`blob`) after its request message",
-        )),
-    }
-}
-
-/// Server: like [`accept_upload`], for a stream whose blob is optional: after the
-/// head comes either the blob's header (then its chunks) or the end of the stream
-/// (then the blob is `None`).
+/// reads the rest of the stream. `B` is where the method has its blob: [`Blob`]
+/// (required) or `Option<Blob>` (then after the head comes either the blob's
+/// header, with its chunks, or the end of the stream, and the blob is `None`).
 ///
 /// Errors: a stream that does not start with the head, or sends anything but a
-/// blob header or its end after it → `INVALID_ARGUMENT`; a declared size over
-/// `limits` → `RESOURCE_EXHAUSTED`, before any chunk is read.
-pub async fn accept_optional_upload<U, S>(
+/// blob header (or, for an optional blob, its end) after it → `INVALID_ARGUMENT`;
+/// a declared size over `limits` → `RESOURCE_EXHAUSTED`, before any chunk is read.
+pub async fn accept_upload<U, S, B>(
     request: Request<S>,
     limits: BlobLimits,
-) -> Result<(Request<U::Head>, Option<Blob>), Status>
+) -> Result<(Request<U::Head>, B), Status>
 where
     U: Upload,
     S: Stream<Item = Result<U, Status>> + Send + Unpin + 'static,
+    B: BlobSlot<Blob>,
 {
-    accept_upload_with(request, limits, |status| status).await
+    let (request, blob) = accept_upload_with(request, limits, |status| status).await?;
+    let blob = B::from_blob(blob).ok_or_else(|| {
+        Status::invalid_argument(
+            "protocol violation: an upload must send its blob header (`blob`) after its request message",
+        )
+    })?;
+    Ok((request, blob))
 }
 
-/// [`accept_optional_upload`], with `head_error` making the status of an error
+/// [`accept_upload`] of an optional blob, with `head_error` making the status of an error
 /// off the stream where the head was expected (tonic's refusal of a message
 /// over its limit, for one).
 pub(crate) async fn accept_upload_with<U, S>(
@@ -206,27 +192,20 @@ where
 
 /// Client: the request of a `request_blob` method, as the stream of frames the
 /// wire method takes (head, blob header, chunks), and the outcome of reading the
-/// source, to check once the call is over.
+/// source, to check once the call is over. `blob` is a [`BlobSource`], or an
+/// `Option` of one: without one, the stream is the head alone.
 pub fn upload<U: Upload>(
     request: Request<U::Head>,
-    blob: BlobSource,
-) -> (Request<UploadStream<U>>, UploadOutcome) {
-    upload_optional(request, Some(blob))
-}
-
-/// Client: like [`upload`], with an optional blob: without one, the stream is the
-/// head alone.
-pub fn upload_optional<U: Upload>(
-    request: Request<U::Head>,
-    blob: Option<BlobSource>,
+    blob: impl BlobSlot<BlobSource>,
 ) -> (Request<UploadStream<U>>, UploadOutcome) {
     let failure = Arc::new(Mutex::new(None));
     let outcome = UploadOutcome {
         failure: Arc::clone(&failure),
     };
+    let sending = blob.into_blob().map(BlobSource::start);
     let request = request.map(|head| UploadStream {
         head: Some(head),
-        sending: blob.map(BlobSource::start),
+        sending,
         failure,
     });
     (request, outcome)
@@ -308,12 +287,13 @@ impl UploadOutcome {
 }
 
 /// Server: a `response_blob` method. The handler's future gives the message and
-/// the blob to send after it; the stream sends heartbeats while the handler works
-/// (if `interval` is given), then the message, the blob's header and its chunks,
-/// and enforces the call's deadline throughout: also when the client stops
-/// reading, which stops tonic's polls of the stream (HTTP/2 flow control), the
-/// blob's sender and its source are dropped at the deadline.
-pub fn serve_download<R, F, H, Fut>(
+/// the blob to send after it (a [`BlobSource`], or an `Option` of one: without
+/// one, the message is the last frame); the stream sends heartbeats while the
+/// handler works (if `interval` is given), then the message, the blob's header
+/// and its chunks, and enforces the call's deadline throughout: also when the
+/// client stops reading, which stops tonic's polls of the stream (HTTP/2 flow
+/// control), the blob's sender and its source are dropped at the deadline.
+pub fn serve_download<R, F, H, Fut, B>(
     request: Request<R>,
     interval: Option<Duration>,
     handler: H,
@@ -321,46 +301,42 @@ pub fn serve_download<R, F, H, Fut>(
 where
     F: BlobFrame,
     H: FnOnce(Request<R>) -> Fut,
-    Fut: Future<Output = Result<(Response<F::Message>, BlobSource), Status>> + Send + 'static,
+    Fut: Future<Output = Result<(Response<F::Message>, B), Status>> + Send + 'static,
+    B: BlobSlot<BlobSource>,
 {
     serve_frames(request, interval, |request| Download::<Fut, F>::Opening {
         future: handler(request),
     })
 }
 
-/// Server: like [`serve_download`], for a handler whose blob is optional: without
-/// one, the message is the last frame.
-pub fn serve_optional_download<R, F, H, Fut>(
-    request: Request<R>,
-    interval: Option<Duration>,
-    handler: H,
-) -> Response<FrameStream<F>>
-where
-    F: BlobFrame,
-    H: FnOnce(Request<R>) -> Fut,
-    Fut: Future<Output = Result<(Response<F::Message>, Option<BlobSource>), Status>>
-        + Send
-        + 'static,
-{
-    serve_frames(request, interval, |request| Download::<Fut, F>::Opening {
-        future: handler(request),
-    })
+/// Where a method's signature has its blob: `B` itself (a required blob) or
+/// `Option<B>` (an optional one). The glue is generic over it, for the blob
+/// received ([`Blob`]) and the blob sent ([`BlobSource`]).
+pub trait BlobSlot<B>: Sized {
+    /// The blob, if there is one.
+    fn into_blob(self) -> Option<B>;
+
+    /// The slot holding `blob`; `None` when there is none and one is required.
+    fn from_blob(blob: Option<B>) -> Option<Self>;
 }
 
-/// What a download's handler gives: its message and its blob, if any.
-trait DownloadOutput<M> {
-    fn into_parts(self) -> (Response<M>, Option<BlobSource>);
-}
+impl<B> BlobSlot<B> for B {
+    fn into_blob(self) -> Option<B> {
+        Some(self)
+    }
 
-impl<M> DownloadOutput<M> for (Response<M>, BlobSource) {
-    fn into_parts(self) -> (Response<M>, Option<BlobSource>) {
-        (self.0, Some(self.1))
+    fn from_blob(blob: Option<B>) -> Option<Self> {
+        blob
     }
 }
 
-impl<M> DownloadOutput<M> for (Response<M>, Option<BlobSource>) {
-    fn into_parts(self) -> (Response<M>, Option<BlobSource>) {
+impl<B> BlobSlot<B> for Option<B> {
+    fn into_blob(self) -> Option<B> {
         self
+    }
+
+    fn from_blob(blob: Option<B>) -> Option<Self> {
+        Some(blob)
     }
 }
 
@@ -374,11 +350,11 @@ pin_project! {
     }
 }
 
-impl<Fut, F, O> Stream for Download<Fut, F>
+impl<Fut, F, B> Stream for Download<Fut, F>
 where
     F: BlobFrame,
-    Fut: Future<Output = Result<O, Status>>,
-    O: DownloadOutput<F::Message>,
+    Fut: Future<Output = Result<(Response<F::Message>, B), Status>>,
+    B: BlobSlot<BlobSource>,
 {
     type Item = Result<F, Status>;
 
@@ -386,9 +362,8 @@ where
         match self.as_mut().project() {
             DownloadProj::Opening { future } => {
                 let item = match ready!(future.poll(cx)) {
-                    Ok(output) => {
-                        let (response, source) = output.into_parts();
-                        match source {
+                    Ok((response, source)) => {
+                        match source.into_blob() {
                             Some(source) => self.set(Download::Sending {
                                 sending: source.start(),
                                 frame: PhantomData,

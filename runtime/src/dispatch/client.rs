@@ -15,8 +15,8 @@ use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 
 use super::{FUNC_NAME, FunctionInfo, SERVICE_NAME, UPSTREAM};
-use crate::blob::download::call_optional_download;
-use crate::blob::glue::upload_optional;
+use crate::blob::download::call_download;
+use crate::blob::glue::upload;
 use crate::frame::{FRAME_OVERHEAD, FrameCodec};
 use crate::heartbeat::client::blob_call_context;
 use crate::proto::v1::{CallHead, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload};
@@ -224,7 +224,7 @@ where
             request.metadata_mut().insert(UPSTREAM, upstream.clone());
         }
         let context = blob_call_context(&mut request, heartbeat);
-        let (mut request, outcome) = upload_optional::<DispatchUpload>(request, blob);
+        let (mut request, outcome) = upload::<DispatchUpload>(request, blob);
         request
             .extensions_mut()
             .insert(GrpcMethod::new(SERVICE_NAME, "Call"));
@@ -236,7 +236,7 @@ where
             FrameCodec::<DispatchUpload, DispatchFrame>::default(),
         );
         let (response, blob) =
-            outcome.check(call_optional_download::<DispatchFrame, _>(context, call).await)?;
+            outcome.check(call_download::<DispatchFrame, _, Option<Blob>>(context, call).await)?;
         Ok(response.map(|result| (result.result, blob)))
     }
 

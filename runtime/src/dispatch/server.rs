@@ -23,7 +23,7 @@ use super::{
 };
 use crate::Progress;
 use crate::blob::BlobLimits;
-use crate::blob::glue::{accept_upload_with, serve_optional_download};
+use crate::blob::glue::{accept_upload_with, serve_download};
 use crate::blob::message_too_large;
 use crate::deadline::Deadline;
 use crate::frame::{FRAME_OVERHEAD, FrameCodec};
@@ -348,7 +348,7 @@ impl DispatchServer {
         let function = Arc::clone(self.resolve(request.metadata())?);
         let (blob_limits, params_limit) = (self.blob_limits, self.params_limit);
         let interval = function.heartbeat_interval();
-        Ok(serve_optional_download(
+        Ok(serve_download(
             request,
             interval,
             move |request| async move {

@@ -182,11 +182,10 @@ mod wire_shape {
     use futures_core::Stream;
     use tonic::{Code, Request, Status};
 
+    use crate::Blob;
     use crate::BlobSource;
     use crate::blob::BlobLimits;
-    use crate::blob::glue::{
-        Upload, accept_optional_upload, accept_upload, upload, upload_optional,
-    };
+    use crate::blob::glue::{Upload, accept_upload, upload};
     use crate::proto::v1::{BlobHeader, CallHead, Chunk, Codec, DispatchUpload};
 
     fn head() -> DispatchUpload {
@@ -216,14 +215,14 @@ mod wire_shape {
 
     #[tokio::test]
     async fn a_head_and_the_end_is_a_call_without_a_blob() {
-        let (request, blob) =
-            accept_optional_upload(upload_of(vec![head()]), BlobLimits::default())
+        let (request, blob): (_, Option<Blob>) =
+            accept_upload(upload_of(vec![head()]), BlobLimits::default())
                 .await
                 .expect("a head alone");
         assert_eq!(&request.get_ref().params[..], b"{}");
         assert!(blob.is_none());
         // The glue of a generated `request_blob` method still requires the blob.
-        let status = accept_upload(upload_of(vec![head()]), BlobLimits::default())
+        let status = accept_upload::<_, _, Blob>(upload_of(vec![head()]), BlobLimits::default())
             .await
             .expect_err("a blob method without its blob");
         assert_eq!(status.code(), Code::InvalidArgument);
@@ -231,7 +230,7 @@ mod wire_shape {
 
     #[tokio::test]
     async fn a_head_and_a_blob_header_is_a_call_with_a_blob() {
-        let (_, blob) = accept_optional_upload(
+        let (_, blob): (_, Option<Blob>) = accept_upload(
             upload_of(vec![head(), header(), chunk()]),
             BlobLimits::default(),
         )
@@ -249,9 +248,12 @@ mod wire_shape {
             vec![],
             vec![DispatchUpload::default()],
         ] {
-            let status = accept_optional_upload(upload_of(frames.clone()), BlobLimits::default())
-                .await
-                .expect_err("not head, [blob, chunks]");
+            let status = accept_upload::<_, _, Option<Blob>>(
+                upload_of(frames.clone()),
+                BlobLimits::default(),
+            )
+            .await
+            .expect_err("not head, [blob, chunks]");
             assert_eq!(status.code(), Code::InvalidArgument, "{frames:?}");
         }
     }
@@ -268,7 +270,7 @@ mod wire_shape {
     #[tokio::test]
     async fn a_client_without_a_blob_sends_the_head_alone() {
         let (request, _outcome) =
-            upload_optional::<DispatchUpload>(Request::new(CallHead::default()), None);
+            upload::<DispatchUpload>(Request::new(CallHead::default()), None::<BlobSource>);
         assert_eq!(
             frames(request.into_inner()).await,
             [DispatchUpload::head(CallHead::default())]
