@@ -28,23 +28,20 @@ pub use steadfast_macros::{IntoStatus, func, service};
 pub mod __private {
     pub use crate::blob::download::call_download;
     pub use crate::blob::glue::{
-        BlobSlot, LimitsCell, Upload, UploadOutcome, UploadPart, UploadStream, accept_upload,
-        serve_download, upload,
+        BlobSlot, LimitsCell, Upload, UploadPart, accept_upload, serve_download, upload,
     };
     pub use crate::channel::condemn::{Condemn, connect_condemnable, connect_lazy_condemnable};
     pub use crate::dispatch::service::{
         dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
         result_json, returned_blob, schema, take_blob,
     };
-    pub use crate::frame::{
-        BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart, ReservingEncoder,
-    };
+    pub use crate::frame::{BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
     pub use crate::framing::{
         Framing, OriginalStream, announce, blob_refused, negotiate, refuse,
         serve_original_streaming, serve_original_unary,
     };
     pub use crate::heartbeat::client::{
-        CallContext, blob_call_context, call_context, call_streaming, call_unary,
+        blob_call_context, call_context, call_streaming, call_unary,
     };
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
