@@ -14,6 +14,7 @@ pub mod retry;
 pub mod server;
 pub mod session;
 pub mod status;
+mod transport;
 
 pub use blob::{Blob, BlobCodec, BlobSource};
 pub use dispatch::Context;

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use tonic::{Code, Status};
 
-use crate::retry::{Unprocessed, causes, connection_lost, unprocessed};
+use crate::transport::{Unprocessed, causes, connection_lost, unprocessed};
 
 /// The status a caller should see for `status`: see the [module docs](self).
 /// Applying it twice changes nothing.
@@ -245,8 +245,8 @@ mod tests {
     #[tokio::test]
     async fn a_call_hyper_dropped_unsent_or_held_when_the_connection_closed_is_unavailable() {
         for status in [
-            crate::retry::canceled_before_sent().await,
-            crate::retry::dispatch_task_gone().await,
+            crate::transport::canceled_before_sent().await,
+            crate::transport::dispatch_task_gone().await,
         ] {
             let before = (status.code(), status.message().to_owned());
             let after = from_transport(status);

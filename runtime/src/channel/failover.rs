@@ -403,7 +403,7 @@ impl http_body::Body for WatchedBody {
         let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Err(status)) = &frame
             && let Some(report) = self.report.take()
-            && crate::retry::causes(status).any(lost)
+            && crate::transport::causes(status).any(lost)
         {
             report.shared.failed(report.index, report.epoch, status);
         }
@@ -433,7 +433,7 @@ fn connection_failed(error: &Error) -> bool {
 /// One error of a chain: a connection that could not be made or broke.
 fn lost(error: &(dyn StdErrorTrait + 'static)) -> bool {
     error.is::<tonic::ConnectError>()
-        || crate::retry::broke(error)
+        || crate::transport::broke(error)
         || error
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_canceled)

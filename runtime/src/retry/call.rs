@@ -13,9 +13,9 @@ use super::policy::RetryPolicy;
 use super::pushback::{Pushback, set_previous_attempts};
 use super::rng::{FastRng, Rng};
 use super::throttle::RetryThrottle;
-use super::unprocessed::{causes, connection_lost, not_ready, unprocessed};
 use crate::channel::Condemn;
 use crate::heartbeat::client::Silent;
+use crate::transport::{causes, connection_lost, not_ready, unprocessed};
 
 /// One call made with retries: its policy, throttle, deadline and whether it is
 /// idempotent. [`run`](Self::run) makes the attempts. The rules are in the

@@ -163,11 +163,11 @@ mod policy;
 mod pushback;
 mod rng;
 mod throttle;
-mod unprocessed;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::transport::{Unprocessed, unprocessed};
 pub(crate) use call::prepare;
 pub use call::{Attempt, Call};
 pub use config::{ConfigError, ConfigErrorKind, MethodConfig, ServiceConfig};
@@ -175,7 +175,3 @@ pub use policy::{DEFAULT_ATTEMPT_LIMIT, PolicyError, RetryPolicy, RetryPolicyBui
 pub use pushback::{PREVIOUS_ATTEMPTS, PUSHBACK, Pushback, set_previous_attempts};
 pub use rng::{FastRng, Rng};
 pub use throttle::RetryThrottle;
-pub use unprocessed::{Unprocessed, unprocessed};
-pub(crate) use unprocessed::{broke, causes, connection_lost, not_ready};
-#[cfg(test)]
-pub(crate) use unprocessed::{canceled_before_sent, dispatch_task_gone};

@@ -10,7 +10,8 @@ use tokio::sync::broadcast;
 use tonic::Status;
 
 use super::event::Event;
-use crate::retry::{Pushback, RetryPolicy, Rng, connection_lost, not_ready, unprocessed};
+use crate::retry::{Pushback, RetryPolicy, Rng};
+use crate::transport::{connection_lost, not_ready, unprocessed};
 
 /// The attempts of one reconnecting call, and the events they make.
 pub(crate) struct Reconnect {

@@ -395,7 +395,7 @@ async fn closing_or_dropping_a_session_ends_its_task() {
 /// up. The call was never sent, so it reconnects.
 #[tokio::test]
 async fn a_call_hyper_dropped_before_sending_it_is_made_again() {
-    let canceled = crate::retry::canceled_before_sent().await;
+    let canceled = crate::transport::canceled_before_sent().await;
     let log = Log::default();
     let opener_log = log.clone();
     let mut session = Session::builder(policy(3)).open(move |requests: SessionStream<i64>| {
@@ -431,11 +431,11 @@ async fn a_call_hyper_dropped_before_sending_it_is_made_again() {
 fn a_status_made_from_an_io_error_is_a_lost_connection() {
     let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
     let status = Status::from_error(Box::new(reset));
-    assert!(crate::retry::connection_lost(&status), "{status:?}");
-    assert!(!crate::retry::connection_lost(&Status::unknown(
+    assert!(crate::transport::connection_lost(&status), "{status:?}");
+    assert!(!crate::transport::connection_lost(&Status::unknown(
         "the server's own"
     )));
-    assert!(!crate::retry::connection_lost(&Status::unavailable(
+    assert!(!crate::transport::connection_lost(&Status::unavailable(
         "the server's own"
     )));
 }
@@ -467,7 +467,10 @@ async fn a_session_that_gives_up_on_a_lost_connection_ends_with_unavailable() {
         status.message().starts_with("connection lost: "),
         "{status:?}"
     );
-    assert!(crate::retry::connection_lost(&status), "the cause is kept");
+    assert!(
+        crate::transport::connection_lost(&status),
+        "the cause is kept"
+    );
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
         seen.push(event);
