@@ -36,7 +36,9 @@ pub mod __private {
         dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
         result_json, returned_blob, schema, take_blob,
     };
-    pub use crate::frame::{BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart};
+    pub use crate::frame::{
+        BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart, ReservingEncoder,
+    };
     pub use crate::framing::{
         Framing, OriginalStream, announce, blob_refused, negotiate, refuse,
         serve_original_streaming, serve_original_unary,
