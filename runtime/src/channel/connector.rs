@@ -37,8 +37,6 @@ use tonic::codegen::Service;
 use tonic::codegen::http::Uri;
 use tonic::transport::{Channel, Endpoint, Error};
 
-use super::failover::Shared;
-
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// A lazily connected channel for `endpoint` through [`Connector`], and the
@@ -122,16 +120,29 @@ impl fmt::Display for Condemned {
 
 impl StdError for Condemned {}
 
+/// What a connector reports to: the health of the instances of a
+/// [`Failover`](super::Failover) (its shared state, which owns the connectors).
+pub(super) trait Instances: Send + Sync {
+    /// The epoch of instance `index` now: a failure recorded with it counts
+    /// unless another outcome was recorded since.
+    fn epoch(&self, index: usize) -> u64;
+
+    /// A call (or a connection) made at `epoch` to instance `index` failed
+    /// at the transport level: marks it down, unless an outcome was recorded
+    /// since `epoch`.
+    fn failed(&self, index: usize, epoch: u64, why: &dyn fmt::Display);
+}
+
 /// The instance of a [`Failover`](super::Failover) a connector connects to:
 /// where it reports a connection that could not be made or never answered.
 #[derive(Clone)]
 pub(super) struct Instance {
-    pub(super) shared: Weak<Shared>,
+    pub(super) shared: Weak<dyn Instances>,
     pub(super) index: usize,
 }
 
 impl Instance {
-    /// The instance's epoch now (see `Shared::failed`), if the failover still exists.
+    /// The instance's epoch now (see [`Instances::failed`]), if the failover still exists.
     fn epoch(&self) -> Option<u64> {
         Some(self.shared.upgrade()?.epoch(self.index))
     }

@@ -18,7 +18,7 @@ use tonic::codegen::{Bytes, Service, StdError};
 use tonic::transport::{Channel, Endpoint, Error};
 
 use super::Condemn;
-use super::connector::{self, Connections, Instance};
+use super::connector::{self, Connections, Instance, Instances};
 use super::endpoint;
 
 /// How long an instance whose call failed at the transport level is left
@@ -132,7 +132,7 @@ struct Picked {
     channel: Channel,
 }
 
-pub(super) struct Shared {
+struct Shared {
     uris: Box<[Uri]>,
     channels: Box<[(Channel, Connections)]>,
     state: Mutex<State>,
@@ -162,7 +162,7 @@ impl Failover {
                 .enumerate()
                 .map(|(index, endpoint)| {
                     let instance = Instance {
-                        shared: Weak::clone(shared),
+                        shared: Weak::clone(shared) as Weak<dyn Instances>,
                         index,
                     };
                     connector::lazy(endpoint, Some(instance))
@@ -201,28 +201,15 @@ impl Failover {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // The state is consistent after every statement; a panic elsewhere
-        // while it was held leaves nothing half-done.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The epoch of instance `index` now: a failure recorded with it counts
-    /// unless another outcome was recorded since.
-    pub(super) fn epoch(&self, index: usize) -> u64 {
+impl Instances for Shared {
+    fn epoch(&self, index: usize) -> u64 {
         self.lock()
             .health
             .get(index)
             .map_or(0, |health| health.epoch)
     }
 
-    /// A call (or a connection) made at `epoch` to instance `index` failed
-    /// at the transport level: marks it down, unless an outcome was recorded
-    /// since `epoch`.
-    pub(super) fn failed(&self, index: usize, epoch: u64, why: &dyn fmt::Display) {
+    fn failed(&self, index: usize, epoch: u64, why: &dyn fmt::Display) {
         let now = Instant::now();
         if let Some(cool_off) = self.lock().failed(index, epoch, now) {
             tracing::info!(
@@ -231,6 +218,16 @@ impl Shared {
                 "failover: endpoint down ({why})"
             );
         }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is consistent after every statement; a panic elsewhere
+        // while it was held leaves nothing half-done.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a response; the epoch its body's failure is recorded at.
@@ -361,7 +358,7 @@ impl Future for ResponseFuture {
             Ok(mut response) => {
                 let epoch = report.shared.succeeded(report.index, report.epoch);
                 let instance = Instance {
-                    shared: Arc::downgrade(&report.shared),
+                    shared: Arc::downgrade(&report.shared) as Weak<dyn Instances>,
                     index: report.index,
                 };
                 let connections = report.shared.channels[report.index].1.clone();
