@@ -887,6 +887,7 @@ pub mod lab_client {
                         __sf::call_download::<
                             super::LabFetchFrame,
                             _,
+                            _,
                         >(context, inner.fetch(request))
                             .await
                     },

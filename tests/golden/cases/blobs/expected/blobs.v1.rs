@@ -1134,6 +1134,7 @@ pub mod store_client {
                         __sf::call_download::<
                             super::StoreGetFrame,
                             _,
+                            _,
                         >(context, inner.get(request))
                             .await
                     },
@@ -1175,6 +1176,7 @@ pub mod store_client {
                         );
                         __sf::call_download::<
                             super::StoreGetSlowFrame,
+                            _,
                             _,
                         >(context, inner.get_slow(request))
                             .await
@@ -1220,6 +1222,7 @@ pub mod store_client {
                             .check(
                                 __sf::call_download::<
                                     super::StoreTransformFrame,
+                                    _,
                                     _,
                                 >(context, inner.transform(request))
                                     .await,
@@ -1273,6 +1276,7 @@ pub mod store_client {
                                 __sf::call_download::<
                                     super::StoreTransformSlowFrame,
                                     _,
+                                    _,
                                 >(context, inner.transform_slow(request))
                                     .await,
                             )
@@ -1325,6 +1329,7 @@ pub mod store_client {
                             .check(
                                 __sf::call_download::<
                                     super::StoreMoveFrame,
+                                    _,
                                     _,
                                 >(context, inner.r#move(request))
                                     .await,
@@ -4047,6 +4052,7 @@ pub mod mirror_client {
                             .check(
                                 __sf::call_download::<
                                     super::MirrorEchoFrame,
+                                    _,
                                     _,
                                 >(context, inner.echo(request))
                                     .await,

@@ -646,6 +646,7 @@ pub mod tuned_client {
                                 __sf::call_download::<
                                     super::TunedSwapFrame,
                                     _,
+                                    _,
                                 >(context, inner.swap(request))
                                     .await,
                             )
