@@ -1114,6 +1114,7 @@ mod bounds {
 #[cfg(unix)]
 mod to_file {
     use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+    use std::os::unix::process::CommandExt as _;
     use std::path::Path;
 
     use super::*;
@@ -1386,14 +1387,18 @@ mod to_file {
         let test = "blob::tests::to_file::a_read_only_file_is_refused_and_left_as_it_was";
         let deadline = tokio::time::Instant::now() + PATIENCE;
         let output = loop {
-            let run = tokio::process::Command::new(&exe)
+            let mut command = std::process::Command::new(&exe);
+            command
                 .args([test, "--exact", "--nocapture", "--test-threads=1"])
                 .env(UNPRIVILEGED, "1")
                 .env("TMPDIR", "/tmp")
                 .uid(65534)
-                .gid(65534)
-                .output()
-                .await;
+                .gid(65534);
+            // std's Command off the runtime's thread: keeps tokio's `process`
+            // out of steadfast's dependency tree, dev-dependencies included.
+            let run = tokio::task::spawn_blocking(move || command.output())
+                .await
+                .expect("the child's wait does not panic");
             match run {
                 // A process another test forked may hold the copy open for a
                 // moment (until its exec).
