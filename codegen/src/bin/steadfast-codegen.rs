@@ -1,4 +1,4 @@
-//! Run with: `cargo run -p steadfast-build --bin steadfast-codegen -- wire --include proto --out wire proto/lab/v1/lab.proto`
+//! Run with: `cargo run -p steadfast-build --features cli --bin steadfast-codegen -- wire --include proto --out wire proto/lab/v1/lab.proto`
 //!
 //! Writes the wire protos of steadfast services (the rewritten methods and
 //! their frame and upload messages, plus `steadfast/v1/frame.proto`) for other languages:
