@@ -214,14 +214,18 @@ pub fn derive_into_status(input: TokenStream) -> TokenStream {
 ///   [`Progress`] handle whose reports the heartbeats carry.
 /// - **The params** (optional; `()` travels without): one value, `P:
 ///   serde::Serialize + serde::de::DeserializeOwned` (the client sends it, the
-///   server reads it) and `schemars::JsonSchema` with steadfast's default `schema`
-///   feature, for `Describe`. Params that do not deserialize fail the call with
+///   server reads it). Params that do not deserialize fail the call with
 ///   `INVALID_ARGUMENT` naming the field.
 /// - **`Blob`** (optional): the input blob, read as it arrives (chunked zstd).
 /// - **The result**: `Result<R, E>` with `R: serde::Serialize +
 ///   serde::de::DeserializeOwned` (and `JsonSchema`), or `Result<(R, BlobSource),
 ///   E>` to send a blob back; `E: Into<tonic::Status>` (a `Status`, or an error
 ///   deriving [`IntoStatus`](macro@IntoStatus)).
+///
+/// `Describe` reports the JSON Schema of the params and of the result when the
+/// type implements `schemars::JsonSchema` and steadfast's `schema` feature (on by
+/// default) is on, and an empty schema otherwise: a type without `JsonSchema` is
+/// no error, whichever crate in the build turns the feature on.
 ///
 /// A type missing one of these traits is reported at the type, in the trait.
 /// Params that borrow (`Hello<'a> { name: &'a str }`) cannot be read from the

@@ -33,8 +33,8 @@ pub mod __private {
     };
     pub use crate::channel::condemn::{Condemn, connect_condemnable, connect_lazy_condemnable};
     pub use crate::dispatch::service::{
-        dispatch_server, into_status, params_json, parse_params, reply, reply_with_blob,
-        result_json, returned_blob, schema, take_blob,
+        NoSchema, SchemaOf, ViaJsonSchema, dispatch_server, into_status, params_json, parse_params,
+        reply, reply_with_blob, result_json, returned_blob, take_blob,
     };
     pub use crate::frame::{
         BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart, ReservingEncoder,

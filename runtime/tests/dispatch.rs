@@ -119,9 +119,10 @@ fn functions(slow_dropped: Arc<AtomicBool>) -> Vec<dispatch::Function> {
     vec![
         dispatch::function("hello", hello)
             .doc("Greets.")
+            .schemas_of::<HelloParams, String>()
             .origin("Test"),
         dispatch::function("nested", nested),
-        dispatch::function("digest", digest),
+        dispatch::function("digest", digest).schemas_of::<(), DigestReply>(),
         dispatch::function("echo", echo),
         dispatch::function("slow", slow).heartbeat(Duration::from_millis(100)),
         dispatch::function("upstream", upstream),

@@ -204,7 +204,7 @@ fn server_function(
     if function.context {
         call_args.push(quote!(#ctx));
     }
-    // A params type that does not deserialize (or has no schema) is reported at
+    // A params type that does not deserialize is reported at
     // it. The parser is named outside the handler's future: in
     // the future, a params type that borrows (`Hello<'a> { name: &'a str }`,
     // which cannot be deserialized from JSON that is gone when the function
@@ -222,13 +222,13 @@ fn server_function(
                         #at_ty::parse_params::<#ty>;
                 ),
                 quote!(let #params = #parser(#ctx.function(), &#params)?;),
-                quote_spanned!(ty.span()=> #private::schema::<#ty>()),
+                schema_of(&private, ty),
             )
         }
         None => (
             TokenStream::new(),
             quote!(#private::parse_params::<()>(#ctx.function(), &#params)?;),
-            quote!(#private::schema::<()>()),
+            schema_of(&private, &syn::parse_quote!(())),
         ),
     };
     let take_blob = function.blob.as_ref().map(|_| {
@@ -251,14 +251,14 @@ fn server_function(
             )?;
         },
     };
-    // A result that does not serialize (or has no schema) is reported at it.
+    // A result that does not serialize is reported at it.
     let result_ty = function.result;
     let reply = if function.returns_blob {
         quote_spanned!(result_ty.span()=> #private::reply_with_blob::<#result_ty>(#result))
     } else {
         quote_spanned!(result_ty.span()=> #private::reply::<#result_ty>(#result))
     };
-    let result_schema = quote_spanned!(result_ty.span()=> #private::schema::<#result_ty>());
+    let result_schema = schema_of(&private, result_ty);
     let takes_blob = function.blob.is_some();
     let returns_blob = function.returns_blob;
     let doc = (!function.doc.is_empty()).then(|| {
@@ -291,6 +291,18 @@ fn server_function(
         #heartbeat
         .origin(#trait_name)
     }
+}
+
+/// The JSON Schema of `ty` for `Describe`: the type's when it implements
+/// `schemars::JsonSchema` and steadfast's `schema` feature is on, empty
+/// otherwise (`__private::SchemaOf`'s autoref specialization). A type without
+/// `JsonSchema` is no error, so the feature stays additive: a crate whose types
+/// lack the derive builds whichever crate in the build turns the feature on.
+fn schema_of(private: &TokenStream, ty: &syn::Type) -> TokenStream {
+    quote! {{
+        use #private::{NoSchema as _, ViaJsonSchema as _};
+        (&#private::SchemaOf::<#ty>::new()).schema()
+    }}
 }
 
 /// `tokens` with every span set to `span` (groups included).

@@ -60,37 +60,12 @@ where
     }
 }
 
-/// A type whose JSON Schema `Describe` reports: with the `schema` feature (on by
-/// default) every [`schemars::JsonSchema`] type; without it, every type (and the
-/// schemas are empty).
+/// The JSON Schema of `T`, as a JSON string, for [`Function::schemas`] (what
+/// [`Function::schemas_of`] and `#[steadfast::service]` report).
 #[cfg(feature = "schema")]
-pub trait Schema {
-    /// The type's JSON Schema, as a JSON string.
-    fn json_schema() -> String;
-}
-
-#[cfg(feature = "schema")]
-impl<T: schemars::JsonSchema + ?Sized> Schema for T {
-    fn json_schema() -> String {
-        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
-        serde_json::to_string(&schema).unwrap_or_default()
-    }
-}
-
-/// A type whose JSON Schema `Describe` reports: with the `schema` feature (on by
-/// default) every `schemars::JsonSchema` type; without it, every type (and the
-/// schemas are empty).
-#[cfg(not(feature = "schema"))]
-pub trait Schema {
-    /// The type's JSON Schema, as a JSON string: empty without the `schema` feature.
-    fn json_schema() -> String;
-}
-
-#[cfg(not(feature = "schema"))]
-impl<T: ?Sized> Schema for T {
-    fn json_schema() -> String {
-        String::new()
-    }
+pub fn json_schema<T: schemars::JsonSchema + ?Sized>() -> String {
+    let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    serde_json::to_string(&schema).unwrap_or_default()
 }
 
 /// What a typed function may return: a result `R` (serialized as JSON), or
@@ -99,9 +74,6 @@ impl<T: ?Sized> Schema for T {
 pub trait IntoReply<K>: Send + 'static {
     /// Whether a blob follows the result.
     const RETURNS_BLOB: bool;
-
-    /// The JSON Schema of the result (empty without the `schema` feature).
-    fn result_schema() -> String;
 
     /// The reply as it travels. Errors: a result that does not serialize →
     /// `INTERNAL`.
@@ -116,12 +88,8 @@ pub enum Plain {}
 #[derive(Debug)]
 pub enum WithBlob {}
 
-impl<R: Serialize + Schema + Send + 'static> IntoReply<Plain> for R {
+impl<R: Serialize + Send + 'static> IntoReply<Plain> for R {
     const RETURNS_BLOB: bool = false;
-
-    fn result_schema() -> String {
-        R::json_schema()
-    }
 
     fn into_reply(self) -> Result<Reply, Status> {
         Ok(Reply {
@@ -131,12 +99,8 @@ impl<R: Serialize + Schema + Send + 'static> IntoReply<Plain> for R {
     }
 }
 
-impl<R: Serialize + Schema + Send + 'static> IntoReply<WithBlob> for (R, BlobSource) {
+impl<R: Serialize + Send + 'static> IntoReply<WithBlob> for (R, BlobSource) {
     const RETURNS_BLOB: bool = true;
-
-    fn result_schema() -> String {
-        R::json_schema()
-    }
 
     fn into_reply(self) -> Result<Reply, Status> {
         Ok(Reply {
@@ -166,12 +130,6 @@ pub trait Handler<M>: Send + Sync + Sized + 'static {
     /// Whether a blob follows the function's result.
     const RETURNS_BLOB: bool;
 
-    /// The JSON Schema of the params (empty without the `schema` feature).
-    fn params_schema() -> String;
-
-    /// The JSON Schema of the result (empty without the `schema` feature).
-    fn result_schema() -> String;
-
     /// The handler with its types erased.
     fn into_raw(self) -> Arc<dyn RawHandler>;
 }
@@ -180,19 +138,11 @@ impl<F, Fut, P, R, K> Handler<(P, R, K)> for F
 where
     F: Fn(Context, P) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R, Status>> + Send + 'static,
-    P: DeserializeOwned + Schema + Send + 'static,
+    P: DeserializeOwned + Send + 'static,
     R: IntoReply<K>,
 {
     const TAKES_BLOB: bool = false;
     const RETURNS_BLOB: bool = R::RETURNS_BLOB;
-
-    fn params_schema() -> String {
-        P::json_schema()
-    }
-
-    fn result_schema() -> String {
-        R::result_schema()
-    }
 
     fn into_raw(self) -> Arc<dyn RawHandler> {
         let handler = Arc::new(self);
@@ -210,19 +160,11 @@ impl<F, Fut, P, R, K> Handler<(P, Blob, R, K)> for F
 where
     F: Fn(Context, P, Blob) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R, Status>> + Send + 'static,
-    P: DeserializeOwned + Schema + Send + 'static,
+    P: DeserializeOwned + Send + 'static,
     R: IntoReply<K>,
 {
     const TAKES_BLOB: bool = true;
     const RETURNS_BLOB: bool = R::RETURNS_BLOB;
-
-    fn params_schema() -> String {
-        P::json_schema()
-    }
-
-    fn result_schema() -> String {
-        R::result_schema()
-    }
 
     fn into_raw(self) -> Arc<dyn RawHandler> {
         let handler = Arc::new(self);
@@ -326,7 +268,11 @@ impl fmt::Debug for Function {
 /// A function named `name` running `handler`, a typed handler (see [`Handler`]):
 /// the params are deserialized from JSON (bad params fail the call with
 /// `INVALID_ARGUMENT` naming the field path), the result serialized to JSON, and
-/// the blobs' presence and the schemas follow from the handler's signature.
+/// the blobs' presence follows from the handler's signature. The schemas are
+/// empty unless set with [`Function::schemas_of`] (or [`Function::schemas`]): a
+/// generic function cannot ask whether `P` implements `JsonSchema` without
+/// requiring it, and a requirement that only the `schema` feature adds would
+/// break a crate without it as soon as another crate in the build turns it on.
 ///
 /// ```
 /// use steadfast::dispatch::{self, Context};
@@ -347,8 +293,8 @@ pub fn function<M, H: Handler<M>>(name: impl Into<String>, handler: H) -> Functi
         heartbeat: None,
         takes_blob: H::TAKES_BLOB,
         returns_blob: H::RETURNS_BLOB,
-        params_schema: H::params_schema(),
-        result_schema: H::result_schema(),
+        params_schema: String::new(),
+        result_schema: String::new(),
         origin: None,
         handler: handler.into_raw(),
     }
@@ -406,6 +352,33 @@ impl Function {
         self.params_schema = params.into();
         self.result_schema = result.into();
         self
+    }
+
+    /// Sets the JSON Schemas of the params and the result from their types (`R`
+    /// without the [`BlobSource`] of a function that returns one).
+    ///
+    /// ```
+    /// use steadfast::dispatch::{self, Context};
+    /// use tonic::Status;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct HelloParams { name: String }
+    ///
+    /// async fn hello(_ctx: Context, params: HelloParams) -> Result<String, Status> {
+    ///     Ok(format!("hello, {}", params.name))
+    /// }
+    ///
+    /// let f = dispatch::function("hello", hello).schemas_of::<HelloParams, String>();
+    /// assert!(f.info().params_schema.contains("name"));
+    /// ```
+    #[cfg(feature = "schema")]
+    #[must_use]
+    pub fn schemas_of<P, R>(self) -> Self
+    where
+        P: schemars::JsonSchema + ?Sized,
+        R: schemars::JsonSchema + ?Sized,
+    {
+        self.schemas(json_schema::<P>(), json_schema::<R>())
     }
 
     /// The function's name, the `x-func-name` that calls it.

@@ -26,7 +26,11 @@
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = DispatchServer::new()
-//!     .mount(dispatch::function("hello", hello).doc("Greets."))?
+//!     .mount(
+//!         dispatch::function("hello", hello)
+//!             .doc("Greets.")
+//!             .schemas_of::<HelloParams, String>(),
+//!     )?
 //!     .default_function("hello");
 //! tonic::transport::Server::builder()
 //!     .add_service(server)
@@ -121,9 +125,11 @@ use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 
 pub use self::client::{DispatchClient, RESULT_OVERHEAD};
+#[cfg(feature = "schema")]
+pub use self::function::json_schema;
 pub use self::function::{
-    BoxFuture, Function, Handler, IntoFunctions, IntoReply, Plain, RawHandler, Reply, Schema,
-    WithBlob, function,
+    BoxFuture, Function, Handler, IntoFunctions, IntoReply, Plain, RawHandler, Reply, WithBlob,
+    function,
 };
 pub use self::server::{DispatchServer, MountError};
 use crate::Progress;

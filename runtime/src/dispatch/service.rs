@@ -7,13 +7,15 @@
 //! and the expansion spans each call at that type, so a missing derive is one
 //! error at the user's type instead of one about a closure.
 
+use std::marker::PhantomData;
+
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Status};
 
 use super::function::{missing_blob, parse_json, to_json};
-use super::{DispatchServer, Function, Reply, Schema};
+use super::{DispatchServer, Function, Reply};
 use crate::{Blob, BlobSource};
 
 pub use super::function::parse_params;
@@ -32,10 +34,48 @@ pub fn dispatch_server(functions: Vec<Function>) -> DispatchServer {
     }
 }
 
-/// The JSON Schema of a params or result type, for `Describe`.
-pub fn schema<T: Schema + ?Sized>() -> String {
-    T::json_schema()
+/// The JSON Schema of a params or result type `T`, for `Describe`:
+/// `(&SchemaOf::<T>::new()).schema()`, with [`ViaJsonSchema`] and [`NoSchema`] in
+/// scope, is `T`'s schema when `T` implements `schemars::JsonSchema` and the
+/// `schema` feature is on, and empty otherwise.
+///
+/// Autoref specialization (the expansion names concrete types): method lookup
+/// tries `&SchemaOf<T>` as it is first, where only [`ViaJsonSchema`] applies,
+/// and only with `T: JsonSchema`; then `&&SchemaOf<T>`, where [`NoSchema`]
+/// always does. So the feature asks nothing of a type: it is additive, and a
+/// crate whose types do not derive `JsonSchema` builds whoever turns it on.
+pub struct SchemaOf<T: ?Sized>(PhantomData<T>);
+
+impl<T: ?Sized> SchemaOf<T> {
+    /// The probe for `T`'s schema.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        SchemaOf(PhantomData)
+    }
 }
+
+/// The schema of a type that implements `schemars::JsonSchema` (see [`SchemaOf`]).
+pub trait ViaJsonSchema {
+    /// The type's JSON Schema, as a JSON string.
+    fn schema(&self) -> String;
+}
+
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema + ?Sized> ViaJsonSchema for SchemaOf<T> {
+    fn schema(&self) -> String {
+        super::function::json_schema::<T>()
+    }
+}
+
+/// The empty schema of any other type (see [`SchemaOf`]).
+pub trait NoSchema {
+    /// An empty string.
+    fn schema(&self) -> String {
+        String::new()
+    }
+}
+
+impl<T: ?Sized> NoSchema for &SchemaOf<T> {}
 
 /// The blob a function that takes one was sent (the server checks its presence
 /// before the call; this is the same check, for a function built by hand).

@@ -139,6 +139,7 @@ fn schemas_describe_params_and_results() {
     }
     let info = function("f", f)
         .heartbeat(std::time::Duration::from_millis(250))
+        .schemas_of::<P, Vec<String>>()
         .info();
     assert_eq!(info.heartbeat_ms, 250);
     let params: serde_json::Value = serde_json::from_str(&info.params_schema).expect("JSON");
@@ -166,9 +167,8 @@ async fn a_function_can_be_called_directly_with_a_context() {
     assert!(reply.blob.is_none());
 }
 
-#[cfg(not(feature = "schema"))]
 #[test]
-fn without_the_schema_feature_the_schemas_are_empty() {
+fn a_typed_function_has_empty_schemas_unless_they_are_set() {
     let info = function("u", unit).info();
     assert_eq!(
         (info.params_schema.as_str(), info.result_schema.as_str()),
