@@ -1,23 +1,16 @@
-//! Generates the lab service from `proto/lab/v1/lab.proto`, and the blob
-//! benchmark's sink and the dispatch benchmark's adder from
-//! `proto/bench/v1/bench.proto`, and the counter's gateway from
-//! `proto/schema.proto`, and the contact example from `proto/contact.proto`,
+//! Generates the lab service from `proto/lab/v1/lab.proto`, the counter's
+//! gateway from `proto/schema.proto`, and the contact example from `proto/contact.proto`,
 //! with steadfast-build (and the lab's client once more with `Sleep`
 //! idempotent, for a test).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    steadfast_build::configure()
-        // Zero-copy payloads, as steadfast's own chunks have: the plain tonic
-        // contender at its best.
-        .bytes(".bench.v1.RawChunk.data")
-        .compile_protos(
-            &[
-                "proto/lab/v1/lab.proto",
-                "proto/bench/v1/bench.proto",
-                "proto/schema.proto",
-                "proto/contact.proto",
-            ],
-            &["proto"],
-        )?;
+    steadfast_build::configure().compile_protos(
+        &[
+            "proto/lab/v1/lab.proto",
+            "proto/schema.proto",
+            "proto/contact.proto",
+        ],
+        &["proto"],
+    )?;
     // The lab's client again, with `Sleep` idempotent (so that it is retried
     // after a liveness failure), for `tests/hung_peers.rs` only.
     let idempotent = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("idempotent");

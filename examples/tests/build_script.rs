@@ -23,7 +23,6 @@ fn cargo_was_told_to_rerun_when_the_protos_change() {
         reruns,
         [
             "proto/lab/v1/lab.proto",
-            "proto/bench/v1/bench.proto",
             "proto/schema.proto",
             "proto/contact.proto"
         ],

@@ -212,10 +212,17 @@ fn lab_client_fetch_into_a_symlink_to_dev_null_writes_through_and_removes_nothin
     assert_eq!(names, ["null"], "nothing else written beside it");
 }
 
-/// A process's peak resident memory so far (`VmHWM`), in bytes.
+/// A process's peak resident memory so far (`VmHWM` in `/proc/PID/status`), in
+/// bytes.
 #[cfg(target_os = "linux")]
 fn peak_memory(pid: u32) -> u64 {
-    steadfast_examples::measure::peak_rss_kib(&pid.to_string()).expect("VmHWM of the server") * 1024
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM of the server");
+    kib * 1024
 }
 
 #[cfg(target_os = "linux")]

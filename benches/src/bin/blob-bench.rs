@@ -1,6 +1,6 @@
-//! Run with: `cargo run --release -p steadfast-examples --bin blob-bench`
+//! Run with: `cargo run --release -p steadfast-benches --bin blob-bench`
 //!
-//! (A quick run: `cargo run --release -p steadfast-examples --bin blob-bench --
+//! (A quick run: `cargo run --release -p steadfast-benches --bin blob-bench --
 //! --size-mib 64 --rounds 1`; a chunk-size sweep: `--only compressible,random
 //! --chunk-kib 32,64,128,256`.)
 //!
@@ -84,11 +84,14 @@ use std::{
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use prost::bytes::BytesMut;
 use steadfast::{BlobSource, blob::DEFAULT_CHUNK_BYTES};
-use steadfast_examples::{
-    content::{Content, Flavor},
+use steadfast_benches::{
     measure::{ServerProcess, median, peak_rss_kib, process_cpu_time, spread, verdict, yes_no},
     proto::bench::v1::{Count, RawChunk, UploadRequest, sink_client::SinkClient},
-    report, sink,
+    sink,
+};
+use steadfast_examples::{
+    content::{Content, Flavor},
+    report,
 };
 use tokio::{
     io::{AsyncRead, AsyncReadExt},

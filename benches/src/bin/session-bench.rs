@@ -1,4 +1,4 @@
-//! Run with: `cargo build --release -p steadfast-examples --bin session-bench --bin gateway-server && ./target/release/session-bench`
+//! Run with: `cargo build --release -p steadfast-benches -p steadfast-examples --bin session-bench --bin gateway-server && ./target/release/session-bench`
 //!
 //! (A quick run: `session-bench --rounds 3 --round-secs 0.5 --restarts 5`.)
 //!
@@ -51,9 +51,11 @@ use steadfast::{
     retry::RetryPolicy,
     session::{Event, Session},
 };
+use steadfast_benches::measure::{
+    ServerProcess, cpu_time, median, median_of, paired_median, spread, verdict, yes_no,
+};
 use steadfast_examples::{
     gateway,
-    measure::{ServerProcess, cpu_time, median, median_of, paired_median, spread, verdict, yes_no},
     proto::schema::{Request, Response, gateway_client::GatewayClient},
     report,
 };

@@ -1,7 +1,8 @@
-//! Run with: `cargo run --release -p steadfast-examples --bin bench`
+//! Run with: `cargo run --release -p steadfast-benches --bin bench`
 //!
-//! (Build `lab-server` in the same profile first; `cargo build --release -p
-//! steadfast-examples --bin bench --bin lab-server` does both.)
+//! (Build `lab-server` of steadfast-examples in the same profile first; `cargo
+//! build --release -p steadfast-benches -p steadfast-examples --bin bench --bin
+//! lab-server` does both.)
 //!
 //! Compares the heartbeat-wrapped `Sleep` with the plain unary `SleepPlain` of the
 //! lab service, served by a `lab-server` child process on loopback:
@@ -40,11 +41,11 @@ use std::{
 
 use clap::{Parser, ValueEnum};
 use steadfast::CallOptions;
+use steadfast_benches::measure::{
+    ServerProcess, cpu_time, kib_field, median, sibling_binary, spread, verdict, yes_no,
+};
 use steadfast_examples::{
     lab::DEFAULT_SLEEP_STEP,
-    measure::{
-        ServerProcess, cpu_time, kib_field, median, sibling_binary, spread, verdict, yes_no,
-    },
     proto::lab::v1::{SleepRequest, WhoAmIRequest, lab_client::LabClient},
     report,
 };

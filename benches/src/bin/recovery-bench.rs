@@ -1,4 +1,4 @@
-//! Run with: `cargo build --release -p steadfast-examples --bin recovery-bench --bin contact-server && ./target/release/recovery-bench`
+//! Run with: `cargo build --release -p steadfast-benches -p steadfast-examples --bin recovery-bench --bin contact-server && ./target/release/recovery-bench`
 //!
 //! (A quick run: `recovery-bench --rounds 2 --outage-secs 2 --requests 10000`.)
 //!
@@ -37,8 +37,8 @@ use std::{
 
 use clap::Parser;
 use steadfast::session::SessionBuilder;
+use steadfast_benches::measure::{ServerProcess, median, paired_median, sibling_binary, spread};
 use steadfast_examples::{
-    measure::{ServerProcess, median, paired_median, sibling_binary, spread},
     proto::contact::v1::{self as contact, TaskResult, contact_client::ContactClient},
     report,
 };

@@ -1,10 +1,10 @@
-//! Run with: `cargo run --release -p steadfast-examples --bin dispatch-bench`
+//! Run with: `cargo run --release -p steadfast-benches --bin dispatch-bench`
 //!
-//! (A quick run: `cargo run --release -p steadfast-examples --bin dispatch-bench
+//! (A quick run: `cargo run --release -p steadfast-benches --bin dispatch-bench
 //! -- --rounds 3 --round-secs 0.5`.)
 //!
 //! Calls per second of one trivial handler, `add` (n + 1, see
-//! `steadfast_examples::adder`), reached four ways on the same server, in the
+//! `steadfast_benches::adder`), reached four ways on the same server, in the
 //! same run:
 //!
 //! 1. `unary`: the plain tonic unary method `bench.v1.Adder/Add` (protobuf
@@ -49,12 +49,12 @@ use std::{
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use steadfast::dispatch::DispatchClient;
-use steadfast_examples::{
+use steadfast_benches::{
     adder::{self, AddParams, AddResult, FUNCTION},
     measure::{ServerProcess, cpu_time, median_of, paired_median, spread, verdict, yes_no},
     proto::bench::v1::{AddRequest, adder_client::AdderClient},
-    report,
 };
+use steadfast_examples::report;
 use tonic::{Status, transport::Channel};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -1,7 +1,8 @@
-//! Run with: `cargo run --release -p steadfast-examples --bin retry-bench`
+//! Run with: `cargo run --release -p steadfast-benches --bin retry-bench`
 //!
-//! (Build `lab-server` in the same profile first; `cargo build --release -p
-//! steadfast-examples --bin retry-bench --bin lab-server` does both.)
+//! (Build `lab-server` of steadfast-examples in the same profile first; `cargo
+//! build --release -p steadfast-benches -p steadfast-examples --bin retry-bench --bin
+//! lab-server` does both.)
 //!
 //! What the retry loop of generated typed clients costs a call that succeeds
 //! at once, against plain tonic. `lab.v1.Lab/WhoAmI` (a plain unary method
@@ -44,8 +45,10 @@ use std::{
 };
 
 use clap::Parser;
+use steadfast_benches::measure::{
+    ServerProcess, cpu_time, median, median_of, paired_median, sibling_binary, spread,
+};
 use steadfast_examples::{
-    measure::{ServerProcess, cpu_time, median, median_of, paired_median, sibling_binary, spread},
     proto::lab::v1::{
         WhoAmIRequest, lab_client::LabClient, lab_wire::lab_client::LabClient as WireClient,
     },

@@ -1,5 +1,4 @@
-//! What the benchmark binaries (`bench`, `blob-bench`, `dispatch-bench`,
-//! `retry-bench`...) share: a server child process and the sibling binary it
+//! What the benchmark binaries share: a server child process and the sibling binary it
 //! runs, a process's CPU time and memory as Linux's `/proc` shows them, and
 //! medians.
 
@@ -93,8 +92,8 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The binary `name` of this package next to this executable (so built in the
-/// same profile), or `path` when given; an error saying how to build it when it
+/// The binary `name` (a server of steadfast-examples) next to this executable
+/// (so built in the same profile), or `path` when given; an error saying how to build it when it
 /// does not exist.
 pub fn sibling_binary(path: Option<&Path>, name: &str) -> io::Result<PathBuf> {
     let bin = match path {
