@@ -1,5 +1,20 @@
 //! Test support for the steadfast integration, interop, proxy and fault tests.
 //!
+//! # Where a test goes
+//!
+//! - **`examples/tests/`** runs the example binaries as processes
+//!   (`CARGO_BIN_EXE_<name>`: cargo builds a package's binaries for its own
+//!   integration tests only): a server started, killed or stopped and started
+//!   again, a client's output, nginx or Python in front of one. Plus the check
+//!   of the examples' own build script.
+//! - **`tests/tests/`** (this crate) is everything in-process: servers and
+//!   clients the test runs on its own runtime, the examples' services used as
+//!   a library (`steadfast_examples::…`) included, with the helpers below.
+//!
+//! A test that needs no binary of `steadfast-examples` belongs here: it runs
+//! faster, and a failure points at a line of the test, not at a child's stderr.
+//! Both kinds take their helpers from this crate, never from a copy.
+//!
 //! One place for the helpers the scenario tests share:
 //!
 //! - [`tools`]: find external tools (nginx, protoc, a Python with grpcio) and apply
