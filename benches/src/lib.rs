@@ -1,10 +1,12 @@
 //! steadfast's benchmarks (see `BENCHMARKS.md`): the binaries `bench`
 //! (heartbeats), `blob-bench`, `dispatch-bench`, `retry-bench`, `session-bench`
 //! and `recovery-bench`, which run the servers of `steadfast-examples` as child
-//! processes ([`measure`]), the blob benchmark's server ([`sink`]) and the
-//! dispatch benchmark's handler ([`adder`]), both over `proto/bench/v1/bench.proto`.
+//! processes ([`measure`]) and share one load loop ([`load`]), the blob
+//! benchmark's server ([`sink`]) and the dispatch benchmark's handler
+//! ([`adder`]), both over `proto/bench/v1/bench.proto`.
 
 pub mod adder;
+pub mod load;
 pub mod measure;
 pub mod sink;
 

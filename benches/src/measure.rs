@@ -163,6 +163,16 @@ pub fn kib_field(text: &str, name: &str) -> Option<u64> {
         .ok()
 }
 
+/// Write syscalls of a process so far (`syscw` in `/proc/PID/io`). `pid` may be
+/// `"self"`.
+pub fn write_syscalls(pid: &str) -> io::Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("syscw:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no syscw in /proc/PID/io"))
+}
+
 /// The peak resident memory of a process so far (`VmHWM`), in KiB. `pid` may
 /// be `"self"`.
 pub fn peak_rss_kib(pid: &str) -> io::Result<u64> {

@@ -41,8 +41,10 @@ use std::{
 
 use clap::{Parser, ValueEnum};
 use steadfast::CallOptions;
+use steadfast_benches::load::{self, Caller, Length, Meter, Round};
 use steadfast_benches::measure::{
-    ServerProcess, cpu_time, kib_field, median, sibling_binary, spread, verdict, yes_no,
+    ServerProcess, cpu_time, kib_field, median, sibling_binary, spread, verdict, write_syscalls,
+    yes_no,
 };
 use steadfast_examples::{
     lab::DEFAULT_SLEEP_STEP,
@@ -207,17 +209,6 @@ fn spawn_lab_server(bin: &Path, name: &str, args: &Args) -> Result<ServerProcess
 // ---------------------------------------------------------------------------
 // Throughput
 
-/// One round of one kind of call.
-#[derive(Debug, Clone, Copy)]
-struct Round {
-    /// Completed calls per second.
-    rate: f64,
-    /// CPU time of the server process per call, µs.
-    server_us: f64,
-    /// CPU time of this (client) process per call, µs.
-    client_us: f64,
-}
-
 #[derive(Debug, Default)]
 struct Throughput {
     plain: Vec<Round>,
@@ -268,7 +259,21 @@ async fn call(client: &mut LabClient<Channel>, kind: Kind, millis: u64) -> Resul
     }
 }
 
-/// Runs `concurrency` loops of back-to-back calls for `length`.
+/// Calls of one kind on one client, for [`round`].
+struct LabCall {
+    client: LabClient<Channel>,
+    kind: Kind,
+    millis: u64,
+}
+
+impl Caller for LabCall {
+    async fn call(&mut self) -> Result<(), Error> {
+        Ok(call(&mut self.client, self.kind, self.millis).await?)
+    }
+}
+
+/// Runs `concurrency` loops of back-to-back calls for `length`, over the
+/// clients in turn.
 async fn round(
     server: &ServerProcess,
     clients: &[LabClient<Channel>],
@@ -278,33 +283,16 @@ async fn round(
     length: Duration,
 ) -> Result<Round, Error> {
     let server_pid = server.pid().to_string();
-    let (server_cpu, client_cpu) = (cpu_time(&server_pid)?, cpu_time("self")?);
-    let start = Instant::now();
-    let deadline = start + length;
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|i| {
-            let mut client = clients[i % clients.len()].clone();
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    call(&mut client, kind, millis).await?;
-                    done += 1;
-                }
-                Ok::<u64, Status>(done)
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for task in tasks {
-        done += task.await??;
-    }
-    let elapsed = start.elapsed();
-    let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / done.max(1) as f64;
-    Ok(Round {
-        rate: done as f64 / elapsed.as_secs_f64(),
-        server_us: per_call(cpu_time(&server_pid)?.saturating_sub(server_cpu)),
-        client_us: per_call(cpu_time("self")?.saturating_sub(client_cpu)),
+    let meter = Meter {
+        server_pid: &server_pid,
+        writes: false,
+    };
+    load::round(meter, concurrency, Length::For(length), |i| LabCall {
+        client: clients[i % clients.len()].clone(),
+        kind,
+        millis,
     })
+    .await
 }
 
 fn print_round(prefix: &str, kind: Kind, round: &Round) {
@@ -382,15 +370,6 @@ fn read_mem(pid: u32) -> Result<Mem, Error> {
         anon: kib_field(&status, "RssAnon:").unwrap_or(0),
         pss: kib_field(&rollup, "Pss:").unwrap_or(0),
     })
-}
-
-/// Write syscalls of a process so far (`syscw` in `/proc/PID/io`).
-fn write_syscalls(pid: u32) -> Result<u64, Error> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
-    io.lines()
-        .find_map(|line| line.strip_prefix("syscw:"))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| "no syscw in /proc/PID/io".into())
 }
 
 /// Samples the server's memory every 250 ms until VmRSS has held still for 2 s
@@ -657,7 +636,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
     // CPU at scale: the server's work while the same calls keep waiting.
     let (cpu0, syscw0, heartbeats0) = (
         cpu_time(&pid.to_string())?,
-        write_syscalls(pid)?,
+        write_syscalls(&pid.to_string())?,
         heartbeats.load(Ordering::Relaxed),
     );
     let window_start = Instant::now();
@@ -665,7 +644,7 @@ async fn memory(args: &Args, server_bin: &Path, kind: Kind) -> Result<MemoryResu
     let scale = AtScale {
         secs: window_start.elapsed().as_secs_f64(),
         cpu: cpu_time(&pid.to_string())?.saturating_sub(cpu0),
-        syscw: write_syscalls(pid)?.saturating_sub(syscw0),
+        syscw: write_syscalls(&pid.to_string())?.saturating_sub(syscw0),
         heartbeats: heartbeats.load(Ordering::Relaxed) - heartbeats0,
     };
     println!(

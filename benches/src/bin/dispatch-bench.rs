@@ -40,18 +40,15 @@
 use std::{
     fmt::Write as _,
     process::{Command, ExitCode},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use steadfast::dispatch::DispatchClient;
 use steadfast_benches::{
     adder::{self, AddParams, AddResult, FUNCTION},
-    measure::{ServerProcess, cpu_time, median_of, paired_median, spread, verdict, yes_no},
+    load::{self, Caller, Length, Meter, Round},
+    measure::{ServerProcess, median_of, paired_median, spread, verdict, yes_no},
     proto::bench::v1::{AddRequest, adder_client::AdderClient},
 };
 use steadfast_examples::report;
@@ -217,36 +214,16 @@ async fn call(clients: &mut Clients, contender: Contender) -> Result<(), Error> 
     Ok(())
 }
 
-/// How long a round runs.
-#[derive(Debug, Clone, Copy)]
-enum Length {
-    For(Duration),
-    Calls(u64),
+/// Calls of one contender, for [`round`].
+struct ContenderCall {
+    clients: Clients,
+    contender: Contender,
 }
 
-/// One round of one contender.
-#[derive(Debug, Clone, Copy)]
-struct Round {
-    /// Completed calls per second.
-    rate: f64,
-    /// CPU time of the server process per call, µs.
-    server_us: f64,
-    /// CPU time of this (client) process per call, µs.
-    client_us: f64,
-    /// Write syscalls of the server process per call (`syscw`).
-    server_writes: f64,
-    /// Write syscalls of this (client) process per call.
-    client_writes: f64,
-}
-
-/// Write syscalls of a process so far (`syscw` in `/proc/PID/io`); `pid` may be
-/// `"self"`.
-fn write_syscalls(pid: &str) -> Result<u64, Error> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
-    io.lines()
-        .find_map(|line| line.strip_prefix("syscw:"))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| "no syscw in /proc/PID/io".into())
+impl Caller for ContenderCall {
+    async fn call(&mut self) -> Result<(), Error> {
+        call(&mut self.clients, self.contender).await
+    }
 }
 
 /// Runs `concurrency` loops of back-to-back calls of `contender`.
@@ -258,56 +235,15 @@ async fn round(
     length: Length,
 ) -> Result<Round, Error> {
     let server_pid = server.pid().to_string();
-    let (server_cpu, client_cpu) = (cpu_time(&server_pid)?, cpu_time("self")?);
-    let (server_syscw, client_syscw) = (write_syscalls(&server_pid)?, write_syscalls("self")?);
-    let start = Instant::now();
-    // Calls left to start, for `Length::Calls`.
-    let left = Arc::new(AtomicU64::new(match length {
-        Length::Calls(calls) => calls,
-        Length::For(_) => u64::MAX,
-    }));
-    let deadline = match length {
-        Length::For(duration) => Some(start + duration),
-        Length::Calls(_) => None,
+    let meter = Meter {
+        server_pid: &server_pid,
+        writes: true,
     };
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let mut clients = clients.clone();
-            let left = Arc::clone(&left);
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                loop {
-                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                        break;
-                    }
-                    let took = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                        left.checked_sub(1)
-                    });
-                    if took.is_err() {
-                        break;
-                    }
-                    call(&mut clients, contender).await?;
-                    done += 1;
-                }
-                Ok::<u64, Error>(done)
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for task in tasks {
-        done += task.await??;
-    }
-    let elapsed = start.elapsed();
-    let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / done.max(1) as f64;
-    let writes_per_call =
-        |now: u64, before: u64| now.saturating_sub(before) as f64 / done.max(1) as f64;
-    Ok(Round {
-        rate: done as f64 / elapsed.as_secs_f64(),
-        server_us: per_call(cpu_time(&server_pid)?.saturating_sub(server_cpu)),
-        client_us: per_call(cpu_time("self")?.saturating_sub(client_cpu)),
-        server_writes: writes_per_call(write_syscalls(&server_pid)?, server_syscw),
-        client_writes: writes_per_call(write_syscalls("self")?, client_syscw),
+    load::round(meter, concurrency, length, |_| ContenderCall {
+        clients: clients.clone(),
+        contender,
     })
+    .await
 }
 
 /// The rounds of one concurrency level, per contender.

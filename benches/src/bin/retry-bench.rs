@@ -41,12 +41,13 @@ use std::{
     fmt::Write as _,
     path::PathBuf,
     process::{Command, ExitCode},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use clap::Parser;
+use steadfast_benches::load::{self, Caller, Length, Meter, Round};
 use steadfast_benches::measure::{
-    ServerProcess, cpu_time, median, median_of, paired_median, sibling_binary, spread,
+    ServerProcess, median, median_of, paired_median, sibling_binary, spread,
 };
 use steadfast_examples::{
     proto::lab::v1::{
@@ -160,15 +161,16 @@ impl Clients {
     }
 }
 
-/// What one contender did in one round.
-#[derive(Debug, Clone, Copy)]
-struct Round {
-    /// Completed calls per second.
-    rate: f64,
-    /// CPU time of this (client) process per call, µs.
-    client_us: f64,
-    /// CPU time of the server process per call, µs.
-    server_us: f64,
+/// Calls by one contender, for [`round`].
+struct ContenderCall {
+    clients: Clients,
+    contender: Contender,
+}
+
+impl Caller for ContenderCall {
+    async fn call(&mut self) -> Result<(), Error> {
+        self.clients.call(self.contender).await
+    }
 }
 
 /// `concurrency` loops of back-to-back calls by `contender` for `length`.
@@ -179,33 +181,15 @@ async fn round(
     contender: Contender,
     length: Duration,
 ) -> Result<Round, Error> {
-    let cpu_before = (cpu_time("self")?, cpu_time(server_pid)?);
-    let start = Instant::now();
-    let until = start + length;
-    let mut loops = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let mut clients = clients.clone();
-        loops.spawn(async move {
-            let mut calls = 0u64;
-            while Instant::now() < until {
-                clients.call(contender).await?;
-                calls += 1;
-            }
-            Ok::<u64, Error>(calls)
-        });
-    }
-    let mut calls = 0u64;
-    while let Some(done) = loops.join_next().await {
-        calls += done??;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let calls = calls.max(1) as f64;
-    let micros = |now: Duration, before: Duration| now.saturating_sub(before).as_secs_f64() * 1e6;
-    Ok(Round {
-        rate: calls / elapsed,
-        client_us: micros(cpu_time("self")?, cpu_before.0) / calls,
-        server_us: micros(cpu_time(server_pid)?, cpu_before.1) / calls,
+    let meter = Meter {
+        server_pid,
+        writes: false,
+    };
+    load::round(meter, concurrency, Length::For(length), |_| ContenderCall {
+        clients: clients.clone(),
+        contender,
     })
+    .await
 }
 
 /// The rounds of one concurrency level, per contender.
