@@ -269,10 +269,11 @@ impl fmt::Debug for Function {
 /// the params are deserialized from JSON (bad params fail the call with
 /// `INVALID_ARGUMENT` naming the field path), the result serialized to JSON, and
 /// the blobs' presence follows from the handler's signature. The schemas are
-/// empty unless set with [`Function::schemas_of`] (or [`Function::schemas`]): a
-/// generic function cannot ask whether `P` implements `JsonSchema` without
-/// requiring it, and a requirement that only the `schema` feature adds would
-/// break a crate without it as soon as another crate in the build turns it on.
+/// empty unless set with `Function::schemas_of` (feature `schema`) or
+/// [`Function::schemas`]: a generic function cannot ask whether `P` implements
+/// `JsonSchema` without requiring it, and a requirement that only the `schema`
+/// feature adds would break a crate without it as soon as another crate in the
+/// build turns it on.
 ///
 /// ```
 /// use steadfast::dispatch::{self, Context};
