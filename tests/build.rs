@@ -277,7 +277,7 @@ fn retry_policy(text: &str) -> Result<RetryPolicy, String> {
 /// `..` resolved: the crate itself is `.`.
 fn under(case: &Path, path: &str) -> PathBuf {
     let joined = case.join(path);
-    let mut parts: Vec<Component> = Vec::new();
+    let mut parts: Vec<Component<'_>> = Vec::new();
     for part in joined.components() {
         match part {
             Component::CurDir => {}

@@ -248,10 +248,12 @@ async fn a_plain_call_through_connect_to_a_listener_that_never_speaks_fails_unav
     assert!(is_connection_lost(&status), "{status:?}");
 }
 
-/// The lab's client with `Sleep` idempotent (see `build.rs`).
+/// The lab's client with `Sleep` idempotent (see `build.rs`). prost and tonic emit
+/// `pub` items, made for a public module; this one is private to the test.
+#[allow(unreachable_pub)]
 mod idempotent {
-    pub mod lab {
-        pub mod v1 {
+    pub(crate) mod lab {
+        pub(crate) mod v1 {
             include!(concat!(env!("OUT_DIR"), "/idempotent/lab.v1.rs"));
         }
     }

@@ -4,7 +4,7 @@ use syn::meta::ParseNestedMeta;
 use syn::{LitStr, Path};
 
 /// The value of a `crate = "path"` item: where the `steadfast` crate is.
-pub(crate) fn crate_path(meta: &ParseNestedMeta) -> syn::Result<Path> {
+pub(crate) fn crate_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
     let literal: LitStr = meta.value()?.parse()?;
     literal.parse::<Path>().map_err(|_| {
         syn::Error::new(

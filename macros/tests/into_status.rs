@@ -195,7 +195,7 @@ fn a_transparent_struct_converts_its_field() {
 
 /// `crate = "..."` for a user who reaches steadfast by another path.
 mod renamed {
-    pub use steadfast::*;
+    pub(crate) use steadfast::*;
 }
 
 #[derive(Debug, IntoStatus)]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// Writes `files` (name, source) under a new temp dir and returns it.
-pub fn protos(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn protos(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, source) in files {
         let path = dir.path().join(name);
@@ -15,12 +15,12 @@ pub fn protos(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 /// The lab example's proto directory.
-pub fn lab_include() -> PathBuf {
+pub(crate) fn lab_include() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/proto")
 }
 
 /// Compiles `file` from `dir` into a temp out dir; returns the error text.
-pub fn compile_err(dir: &Path, file: &str, builder: steadfast_build::Builder) -> String {
+pub(crate) fn compile_err(dir: &Path, file: &str, builder: steadfast_build::Builder) -> String {
     let out = tempfile::tempdir().expect("out dir");
     match builder
         .out_dir(out.path())

@@ -112,7 +112,7 @@ pub(crate) fn get(cx: &mut Ctxt, attrs: &[Attribute]) -> Attrs {
 }
 
 /// One item inside `#[status(...)]`.
-fn item(cx: &mut Ctxt, out: &mut Attrs, meta: ParseNestedMeta) -> syn::Result<()> {
+fn item(cx: &mut Ctxt, out: &mut Attrs, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
     if let Some(key) = meta.path.get_ident().filter(|ident| *ident == "crate") {
         let span = key.span();
         let path = crate_path(&meta)?;

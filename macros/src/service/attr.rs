@@ -88,7 +88,7 @@ pub(crate) fn func(cx: &mut Ctxt, attrs: &[Attribute]) -> FuncAttrs {
     out
 }
 
-fn func_item(out: &mut FuncAttrs, meta: ParseNestedMeta) -> syn::Result<()> {
+fn func_item(out: &mut FuncAttrs, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.path.is_ident("name") {
         let literal: LitStr = meta.value()?.parse()?;
         if out.name.replace(literal).is_some() {
@@ -106,7 +106,7 @@ fn func_item(out: &mut FuncAttrs, meta: ParseNestedMeta) -> syn::Result<()> {
     }
 }
 
-fn unknown_key(meta: &ParseNestedMeta, expected: &str) -> syn::Error {
+fn unknown_key(meta: &ParseNestedMeta<'_>, expected: &str) -> syn::Error {
     meta.error(format!(
         "unknown key `{}`; expected {expected}",
         path_text(&meta.path)
