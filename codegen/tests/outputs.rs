@@ -191,8 +191,8 @@ fn codecs_of(source: &str, builder: steadfast_build::Builder) -> Vec<String> {
 
 #[test]
 fn rewritten_methods_get_the_frame_codec_unless_a_codec_is_configured() {
-    let frame = "::steadfast::__private::FrameCodec::default();";
-    let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
+    let frame = "__sf::FrameCodec::default();";
+    let prost = "__sf::tonic_prost::ProstCodec::default();";
     // The original-shape server (Sleep, Plain: calls without frames), then the
     // wire client (Sleep, Plain), then the wire server (Sleep, Plain).
     assert_eq!(
@@ -220,8 +220,8 @@ service Lab {
 message Req {}
 message Rep {}
 "#;
-    let frame = "::steadfast::__private::FrameCodec::default();";
-    let prost = "::steadfast::__private::tonic_prost::ProstCodec::default();";
+    let frame = "__sf::FrameCodec::default();";
+    let prost = "__sf::tonic_prost::ProstCodec::default();";
     // The original-shape server (Put, Get, Sleep, Plain: calls without frames,
     // which the blob methods refuse), then the wire client, then the wire server.
     assert_eq!(

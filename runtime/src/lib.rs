@@ -22,7 +22,8 @@ pub use heartbeat::{CallOptions, Progress, Streaming};
 pub use proto::v1::Heartbeat;
 pub use steadfast_macros::{IntoStatus, func, service};
 
-/// What generated code refers to, by absolute path (`::steadfast::__private::…`).
+/// What generated code refers to: each generated module names it once
+/// (`use ::steadfast::__private as __sf;`) and every path through that alias.
 ///
 /// Not a public API: it changes with the code generator, in any release.
 #[doc(hidden)]

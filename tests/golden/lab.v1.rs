@@ -210,253 +210,220 @@ pub mod lab_fetch_frame {
         Chunk(::steadfast::__private::v1::Chunk),
     }
 }
-impl ::steadfast::__private::Frame for LabSleepFrame {
-    type Message = SleepReply;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_sleep_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: SleepReply) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_sleep_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<SleepReply>> {
-        match self.kind? {
-            lab_sleep_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            lab_sleep_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for LabSleepFrame {
+        type Message = SleepReply;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_sleep_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
-    }
-}
-impl ::steadfast::__private::Frame for LabTicksFrame {
-    type Message = Tick;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_ticks_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Tick) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_ticks_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Tick>> {
-        match self.kind? {
-            lab_ticks_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+        fn message(message: SleepReply) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_sleep_frame::Kind::Message(message),
+                ),
             }
-            lab_ticks_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<SleepReply>> {
+            match self.kind? {
+                lab_sleep_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_sleep_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabCountFrame {
-    type Message = TickCount;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_count_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: TickCount) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_count_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<TickCount>> {
-        match self.kind? {
-            lab_count_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for LabTicksFrame {
+        type Message = Tick;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_ticks_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_count_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Tick) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_ticks_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Tick>> {
+            match self.kind? {
+                lab_ticks_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_ticks_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabEchoFrame {
-    type Message = Tick;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_echo_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Tick) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_echo_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Tick>> {
-        match self.kind? {
-            lab_echo_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for LabCountFrame {
+        type Message = TickCount;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_count_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_echo_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: TickCount) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_count_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<TickCount>> {
+            match self.kind? {
+                lab_count_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_count_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Upload for LabDigestUpload {
-    type Head = DigestRequest;
-    fn head(head: DigestRequest) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_digest_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_digest_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_digest_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<DigestRequest>> {
-        match self.kind? {
-            lab_digest_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+    impl __sf::Frame for LabEchoFrame {
+        type Message = Tick;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_echo_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_digest_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn message(message: Tick) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_echo_frame::Kind::Message(message),
+                ),
             }
-            lab_digest_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Tick>> {
+            match self.kind? {
+                lab_echo_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_echo_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabDigestFrame {
-    type Message = DigestReply;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_digest_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: DigestReply) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_digest_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<DigestReply>> {
-        match self.kind? {
-            lab_digest_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            lab_digest_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+    impl __sf::Upload for LabDigestUpload {
+        type Head = DigestRequest;
+        fn head(head: DigestRequest) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(lab_digest_upload::Kind::Head(head)),
             }
         }
-    }
-}
-impl ::steadfast::__private::Frame for LabFetchFrame {
-    type Message = FetchReply;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_fetch_frame::Kind::Heartbeat(heartbeat),
-            ),
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(lab_digest_upload::Kind::Blob(header)),
+            }
         }
-    }
-    fn message(message: FetchReply) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Message(message)),
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(lab_digest_upload::Kind::Chunk(chunk)),
+            }
         }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<FetchReply>> {
-        match self.kind? {
-            lab_fetch_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            lab_fetch_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            lab_fetch_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            lab_fetch_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<DigestRequest>> {
+            match self.kind? {
+                lab_digest_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                lab_digest_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                lab_digest_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for LabFetchFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Blob(header)),
+    impl __sf::Frame for LabDigestFrame {
+        type Message = DigestReply;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_digest_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: DigestReply) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_digest_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<DigestReply>> {
+            match self.kind? {
+                lab_digest_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_digest_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
         }
     }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Chunk(chunk)),
+    impl __sf::Frame for LabFetchFrame {
+        type Message = FetchReply;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_fetch_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: FetchReply) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_fetch_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<FetchReply>> {
+            match self.kind? {
+                lab_fetch_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_fetch_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                lab_fetch_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                lab_fetch_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
+            }
         }
     }
-}
+    impl __sf::BlobFrame for LabFetchFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Blob(header)),
+            }
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(lab_fetch_frame::Kind::Chunk(chunk)),
+            }
+        }
+    }
+};
 /// The client of `lab.v1.Lab`.
 pub mod lab_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -993,10 +960,11 @@ pub mod lab_client {
 /// The server of `lab.v1.Lab`.
 pub mod lab_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// A service with slow and fast methods, to show what heartbeats change.
     ///
     /// The methods of `lab.v1.Lab` with their original signatures, served by [`LabServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Lab: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Sleeps for `millis`, reporting progress; heartbeats keep proxies from cutting the call.
         ///
@@ -1006,25 +974,22 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+            request: __sf::tonic::Request<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::SleepReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::SleepReply>,
+            __sf::tonic::Status,
         >;
         /// The same without heartbeats: a proxy with a short idle timeout cuts it.
         async fn sleep_plain(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+            request: __sf::tonic::Request<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::SleepReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::SleepReply>,
+            __sf::tonic::Status,
         >;
         /// The response stream of [`ticks`](Self::ticks).
-        type TicksStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::Tick,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type TicksStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Tick, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
@@ -1033,10 +998,10 @@ pub mod lab_server {
         /// Heartbeats: while this runs, the server sends one whenever 500 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn ticks(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::TicksRequest>,
+            request: __sf::tonic::Request<super::TicksRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::TicksStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::TicksStream>,
+            __sf::tonic::Status,
         >;
         /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
         /// keep the call alive while it waits.
@@ -1047,19 +1012,14 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn count(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Tick>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Tick>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::TickCount>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::TickCount>,
+            __sf::tonic::Status,
         >;
         /// The response stream of [`echo`](Self::echo).
-        type EchoStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::Tick,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type EchoStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Tick, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
@@ -1068,20 +1028,18 @@ pub mod lab_server {
         /// Heartbeats: while this runs, the server sends one whenever 500 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn echo(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Tick>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Tick>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::EchoStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::EchoStream>,
+            __sf::tonic::Status,
         >;
         /// Says which server answered.
         async fn who_am_i(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::WhoAmIRequest>,
+            request: __sf::tonic::Request<super::WhoAmIRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Identity>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Identity>,
+            __sf::tonic::Status,
         >;
         /// Reads the uploaded blob through SHA-256 without storing it, then works
         /// `extra_millis` more; heartbeats every second keep the call alive meanwhile.
@@ -1094,11 +1052,11 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn digest(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::DigestRequest>,
+            request: __sf::tonic::Request<super::DigestRequest>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::DigestReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::DigestReply>,
+            __sf::tonic::Status,
         >;
         /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
         /// the same seed, see examples/src/content.rs).
@@ -1109,13 +1067,10 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn fetch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::FetchRequest>,
+            request: __sf::tonic::Request<super::FetchRequest>,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::FetchReply>,
-                ::steadfast::BlobSource,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::FetchReply>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -1126,7 +1081,7 @@ pub mod lab_server {
     pub struct LabServer<T> {
         inner: super::lab_wire::lab_server::LabServer<_WireAdapter<T>>,
         original: _original::lab_server::LabServer<_OriginalAdapter<T>>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> LabServer<T> {
         /// Serves `inner`.
@@ -1135,7 +1090,7 @@ pub mod lab_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
-            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
+            let limits = <__sf::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::lab_wire::lab_server::LabServer::new(_WireAdapter {
                     inner: ::std::sync::Arc::clone(&inner),
@@ -1152,14 +1107,11 @@ pub mod lab_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
         #[must_use]
@@ -1171,7 +1123,7 @@ pub mod lab_server {
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -1181,7 +1133,7 @@ pub mod lab_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -1196,9 +1148,7 @@ pub mod lab_server {
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_decoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_decoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_decoding_message_size(limit);
             self
         }
@@ -1210,9 +1160,7 @@ pub mod lab_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -1231,26 +1179,17 @@ pub mod lab_server {
             f.debug_struct(::core::stringify!(LabServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for LabServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for LabServer<T>
     where
         T: Lab,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -1261,55 +1200,47 @@ pub mod lab_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for LabServer<T> {
+    impl<T> __sf::tonic::server::NamedService for LabServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Lab> super::lab_wire::lab_server::Lab for _WireAdapter<T> {
-        type SleepStream = ::steadfast::__private::FrameStream<super::LabSleepFrame>;
+        type SleepStream = __sf::FrameStream<super::LabSleepFrame>;
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+            request: __sf::tonic::Request<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SleepStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SleepStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(500u64),
                     move |request| async move {
@@ -1320,25 +1251,25 @@ pub mod lab_server {
         }
         async fn sleep_plain(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+            request: __sf::tonic::Request<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::SleepReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::SleepReply>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Lab>::sleep_plain(&inner, request).await
         }
-        type TicksStream = ::steadfast::__private::FrameStream<super::LabTicksFrame>;
+        type TicksStream = __sf::FrameStream<super::LabTicksFrame>;
         async fn ticks(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::TicksRequest>,
+            request: __sf::tonic::Request<super::TicksRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::TicksStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::TicksStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_streaming(
+                __sf::serve_streaming(
                     request,
                     ::core::time::Duration::from_millis(500u64),
                     move |request| async move {
@@ -1347,19 +1278,17 @@ pub mod lab_server {
                 ),
             )
         }
-        type CountStream = ::steadfast::__private::FrameStream<super::LabCountFrame>;
+        type CountStream = __sf::FrameStream<super::LabCountFrame>;
         async fn count(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Tick>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Tick>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::CountStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::CountStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(500u64),
                     move |request| async move {
@@ -1368,19 +1297,17 @@ pub mod lab_server {
                 ),
             )
         }
-        type EchoStream = ::steadfast::__private::FrameStream<super::LabEchoFrame>;
+        type EchoStream = __sf::FrameStream<super::LabEchoFrame>;
         async fn echo(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Tick>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Tick>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::EchoStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::EchoStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_streaming(
+                __sf::serve_streaming(
                     request,
                     ::core::time::Duration::from_millis(500u64),
                     move |request| async move { <T as Lab>::echo(&inner, request).await },
@@ -1389,52 +1316,47 @@ pub mod lab_server {
         }
         async fn who_am_i(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::WhoAmIRequest>,
+            request: __sf::tonic::Request<super::WhoAmIRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Identity>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Identity>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Lab>::who_am_i(&inner, request).await
         }
-        type DigestStream = ::steadfast::__private::FrameStream<super::LabDigestFrame>;
+        type DigestStream = __sf::FrameStream<super::LabDigestFrame>;
         async fn digest(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::LabDigestUpload>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::LabDigestUpload>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::DigestStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::DigestStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(1000u64),
                     move |request| async move {
-                        let (request, blob) = ::steadfast::__private::accept_upload(
-                                request,
-                                limits,
-                            )
+                        let (request, blob) = __sf::accept_upload(request, limits)
                             .await?;
                         <T as Lab>::digest(&inner, request, blob).await
                     },
                 ),
             )
         }
-        type FetchStream = ::steadfast::__private::FrameStream<super::LabFetchFrame>;
+        type FetchStream = __sf::FrameStream<super::LabFetchFrame>;
         async fn fetch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::FetchRequest>,
+            request: __sf::tonic::Request<super::FetchRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::FetchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::FetchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::None,
                     move |request| async move {
@@ -1455,18 +1377,18 @@ pub mod lab_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Lab> _original::lab_server::Lab for _OriginalAdapter<T> {
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+            request: __sf::tonic::Request<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::SleepReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::SleepReply>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Lab>::sleep(&inner, request).await
@@ -1476,26 +1398,24 @@ pub mod lab_server {
         }
         async fn sleep_plain(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::SleepRequest>,
+            request: __sf::tonic::Request<super::SleepRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::SleepReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::SleepReply>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Lab>::sleep_plain(&inner, request).await
         }
-        type TicksStream = ::steadfast::__private::OriginalStream<
-            <T as Lab>::TicksStream,
-        >;
+        type TicksStream = __sf::OriginalStream<<T as Lab>::TicksStream>;
         async fn ticks(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::TicksRequest>,
+            request: __sf::tonic::Request<super::TicksRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::TicksStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::TicksStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_streaming(
+            __sf::serve_original_streaming(
                     request,
                     move |request| async move {
                         <T as Lab>::ticks(&inner, request).await
@@ -1505,15 +1425,13 @@ pub mod lab_server {
         }
         async fn count(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Tick>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Tick>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::TickCount>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::TickCount>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Lab>::count(&inner, request).await
@@ -1521,18 +1439,16 @@ pub mod lab_server {
                 )
                 .await
         }
-        type EchoStream = ::steadfast::__private::OriginalStream<<T as Lab>::EchoStream>;
+        type EchoStream = __sf::OriginalStream<<T as Lab>::EchoStream>;
         async fn echo(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Tick>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Tick>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::EchoStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::EchoStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_streaming(
+            __sf::serve_original_streaming(
                     request,
                     move |request| async move { <T as Lab>::echo(&inner, request).await },
                 )
@@ -1540,35 +1456,31 @@ pub mod lab_server {
         }
         async fn who_am_i(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::WhoAmIRequest>,
+            request: __sf::tonic::Request<super::WhoAmIRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Identity>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Identity>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Lab>::who_am_i(&inner, request).await
         }
         async fn digest(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::DigestRequest>,
+            request: __sf::tonic::Request<super::DigestRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::DigestReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::DigestReply>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("lab.v1.Lab/Digest"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("lab.v1.Lab/Digest"))
         }
         async fn fetch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::FetchRequest>,
+            request: __sf::tonic::Request<super::FetchRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::FetchReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::FetchReply>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("lab.v1.Lab/Fetch"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("lab.v1.Lab/Fetch"))
         }
     }
     /// tonic's server of the service as written, for calls without frames.
@@ -1584,6 +1496,7 @@ pub mod lab_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with LabServer.
             #[async_trait]
@@ -1789,7 +1702,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SleepSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1839,7 +1752,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SleepPlainSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1890,7 +1803,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = TicksSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1942,7 +1855,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = CountSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1994,7 +1907,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = EchoSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2044,7 +1957,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WhoAmISvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2094,7 +2007,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = DigestSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2144,7 +2057,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = FetchSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2216,6 +2129,7 @@ pub mod lab_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// A service with slow and fast methods, to show what heartbeats change.
@@ -2317,11 +2231,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Sleep");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Sleep"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// The same without heartbeats: a proxy with a short idle timeout cuts it.
@@ -2340,7 +2254,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/lab.v1.Lab/SleepPlain",
                 );
@@ -2364,11 +2278,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Ticks");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Ticks"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Counts the ticks the client streams in, as slowly as it likes; heartbeats
@@ -2388,11 +2302,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Count");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Count"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Sends each tick back as it comes in; heartbeats fill gaps longer than 500 ms.
@@ -2411,11 +2325,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Echo");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Echo"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Says which server answered.
@@ -2434,7 +2348,7 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/WhoAmI");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "WhoAmI"));
@@ -2459,11 +2373,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Digest");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Digest"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Sends back a blob of `size` bytes generated from `seed` (the same bytes for
@@ -2483,11 +2397,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/lab.v1.Lab/Fetch");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("lab.v1.Lab", "Fetch"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -2501,6 +2415,7 @@ pub mod lab_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with LabServer.
         #[async_trait]
@@ -2716,7 +2631,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2762,7 +2677,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepPlainSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2810,7 +2725,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TicksSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2857,7 +2772,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = CountSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2904,7 +2819,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = EchoSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2950,7 +2865,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WhoAmISvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2999,7 +2914,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = DigestSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3047,7 +2962,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = FetchSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

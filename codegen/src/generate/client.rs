@@ -68,7 +68,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
             }
         }
     };
-    let codec_settings = codec_settings(settings, Side::Client, has_uploads(model));
+    let codec_settings = codec_settings(Side::Client, has_uploads(model));
     let connect = if settings.build_transport {
         quote! {
             impl #client<#tonic::transport::Channel> {

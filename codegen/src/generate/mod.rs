@@ -353,14 +353,9 @@ pub(crate) enum Side {
 /// requests, and the request side's limit allows for that too. A typed server
 /// passes them on to its original-shape server in `self.original` as well, with
 /// the message's own limits.
-pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bool) -> TokenStream {
-    let sf = &settings.crate_path;
-    // A client module names the runtime through its `__sf` alias.
-    let private = match side {
-        Side::Client => quote!(__sf),
-        Side::Server => quote!(#sf::__private),
-    };
-    let tonic = quote!(#private::tonic);
+pub(crate) fn codec_settings(side: Side, uploads: bool) -> TokenStream {
+    // Client and server modules name the runtime through their `__sf` alias.
+    let tonic = quote!(__sf::tonic);
     let (sent, received) = match side {
         Side::Client => ("requests", "responses"),
         Side::Server => ("responses", "requests"),
@@ -372,7 +367,7 @@ pub(crate) fn codec_settings(settings: &ServiceSettings, side: Side, uploads: bo
         /// The limit is the message's: a heartbeat frame around it may add up to
         /// a few bytes more on the wire, which are allowed on top.
     };
-    let with_frame = quote!(limit.saturating_add(#private::FRAME_OVERHEAD));
+    let with_frame = quote!(limit.saturating_add(__sf::FRAME_OVERHEAD));
     let (request_doc, request_limit) = if uploads {
         let doc = quote! {
             ///

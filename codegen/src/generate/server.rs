@@ -18,7 +18,7 @@ use crate::model::ServiceModel;
 pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
     let (model, original, methods) = (service.model, service.original, &service.methods);
     let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+    let tonic = quote!(__sf::tonic);
     let names = &service.names;
     let module = &names.server_module;
     let server_trait = &names.server_trait;
@@ -68,7 +68,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
     let trait_methods = methods
         .iter()
         .map(|m| trait_method(m, settings, &self_param, server, &sf_doc));
-    let codec_settings = codec_settings(settings, Side::Server, uploads);
+    let codec_settings = codec_settings(Side::Server, uploads);
     let adapter_methods = methods
         .iter()
         .map(|m| adapter_method(m, settings, server_trait));
@@ -76,7 +76,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
         .iter()
         .map(|m| original_method(m, model, settings, server_trait));
     // The upload limits: set on the typed server, read by its adapter per call.
-    let limits_cell = quote!(#sf::__private::LimitsCell);
+    let limits_cell = quote!(__sf::LimitsCell);
     let (limits_field, limits_new, limits_adapter, limits_clone, blob_limits) = if uploads {
         let blob_limits_doc = format!(
             " Limits the blobs that requests bring (see [`BlobLimits`]({sf_doc}::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`."
@@ -123,11 +123,13 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
         pub mod #module {
             #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
 
+            use #sf::__private as __sf;
+
             #service_doc
             #separator
             #[doc = #trait_doc]
             #trait_attributes
-            #[#sf::__private::async_trait]
+            #[__sf::async_trait]
             pub trait #server_trait: ::core::marker::Send + ::core::marker::Sync + 'static {
                 #(#trait_methods)*
             }
@@ -199,10 +201,10 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                 /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
                 /// wire, any other in the methods' original shapes.
                 fn call(&mut self, request: #tonic::codegen::http::Request<B>) -> Self::Future {
-                    match #sf::__private::negotiate(request.headers()) {
-                        #sf::__private::Framing::Frames => #tonic::codegen::Service::call(&mut self.inner, request),
-                        #sf::__private::Framing::Original => #tonic::codegen::Service::call(&mut self.original, request),
-                        #sf::__private::Framing::Unsupported(status) => #sf::__private::refuse(status),
+                    match __sf::negotiate(request.headers()) {
+                        __sf::Framing::Frames => #tonic::codegen::Service::call(&mut self.inner, request),
+                        __sf::Framing::Original => #tonic::codegen::Service::call(&mut self.original, request),
+                        __sf::Framing::Unsupported(status) => __sf::refuse(status),
                     }
                 }
             }
@@ -224,7 +226,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                 }
             }
 
-            #[#sf::__private::async_trait]
+            #[__sf::async_trait]
             #[allow(non_camel_case_types)]
             impl<T: #server_trait> #wire::#server_trait for _WireAdapter<T> {
                 #(#adapter_methods)*
@@ -243,7 +245,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                 }
             }
 
-            #[#sf::__private::async_trait]
+            #[__sf::async_trait]
             #[allow(non_camel_case_types)]
             impl<T: #server_trait> _original::#module::#server_trait for _OriginalAdapter<T> {
                 #(#original_methods)*
@@ -278,7 +280,7 @@ fn trait_method(
     sf_doc: &str,
 ) -> TokenStream {
     let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+    let tonic = quote!(__sf::tonic);
     let ident = format_ident!("{}", m.original.name);
     let proto_docs = m.docs;
     let mut doc = docs(proto_docs);
@@ -364,8 +366,7 @@ fn adapter_method(
     settings: &ServiceSettings,
     server_trait: &proc_macro2::Ident,
 ) -> TokenStream {
-    let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+    let tonic = quote!(__sf::tonic);
     let ident = format_ident!("{}", m.original.name);
     // tonic-build names the wire trait's stream types after the proto name.
     let wire_stream = format_ident!("{}Stream", m.model.proto_name);
@@ -384,7 +385,7 @@ fn adapter_method(
     };
     // The upload read off the request stream first, with `limits` in scope.
     let accept = if m.model.options.request_blob {
-        quote!(let (request, blob) = #sf::__private::accept_upload(request, limits).await?;)
+        quote!(let (request, blob) = __sf::accept_upload(request, limits).await?;)
     } else {
         TokenStream::new()
     };
@@ -446,11 +447,11 @@ fn adapter_method(
         }
     };
     quote! {
-        type #wire_stream = #sf::__private::FrameStream<#frame>;
+        type #wire_stream = __sf::FrameStream<#frame>;
         async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<Self::#wire_stream>, #tonic::Status> {
             let inner = ::std::sync::Arc::clone(&self.inner);
             #limits
-            ::core::result::Result::Ok(#sf::__private::#serve(
+            ::core::result::Result::Ok(__sf::#serve(
                 request,
                 #interval,
                 move |request| async move {
@@ -471,8 +472,7 @@ fn original_method(
     settings: &ServiceSettings,
     server_trait: &proc_macro2::Ident,
 ) -> TokenStream {
-    let sf = &settings.crate_path;
-    let tonic = quote!(#sf::__private::tonic);
+    let tonic = quote!(__sf::tonic);
     let ident = format_ident!("{}", m.original.name);
     // tonic-build names the trait's stream types after the proto name.
     let tonic_stream = format_ident!("{}Stream", m.model.proto_name);
@@ -487,13 +487,13 @@ fn original_method(
         let method = format!("{}/{}", model.full_name(), m.model.proto_name);
         return quote! {
             async fn #ident(&self, request: #request) -> ::core::result::Result<#tonic::Response<#response>, #tonic::Status> {
-                ::core::result::Result::Err(#sf::__private::blob_refused(#method))
+                ::core::result::Result::Err(__sf::blob_refused(#method))
             }
         };
     }
     if !m.original.server_streaming {
         let body = if m.model.options.heartbeat.is_some() {
-            quote!(#sf::__private::serve_original_unary(request, move |request| async move { #call.await }).await)
+            quote!(__sf::serve_original_unary(request, move |request| async move { #call.await }).await)
         } else {
             quote!(#call.await)
         };
@@ -512,8 +512,8 @@ fn original_method(
     };
     let (stream, body) = if m.model.options.heartbeat.is_some() {
         (
-            quote!(#sf::__private::OriginalStream<#typed>),
-            quote!(#sf::__private::serve_original_streaming(request, move |request| async move { #call.await }).await),
+            quote!(__sf::OriginalStream<#typed>),
+            quote!(__sf::serve_original_streaming(request, move |request| async move { #call.await }).await),
         )
     } else {
         (typed, quote!(#call.await))

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Group, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::quote;
 use tonic_build::{Attributes, CodeGenBuilder};
 
@@ -90,22 +90,21 @@ impl tonic_build::Method for WireMethod<'_> {
 /// The `<svc>_wire` module.
 pub(crate) fn generate(view: &ServiceView<'_>, settings: &ServiceSettings) -> TokenStream {
     let model = view.model;
-    let sf = &settings.crate_path;
-    let path = |tokens: TokenStream| tokens.to_string().replace(' ', "");
     // A configured codec serves every method. Otherwise the methods steadfast
     // rewrites (heartbeats, blobs) get the runtime's `FrameCodec`: small
     // buffers, for a body that lives as long as the call and writes small
     // frames now and then, and room made for each message before it is
     // written, for blob chunks (which prost would otherwise copy twice). Every
-    // other method gets tonic-prost's codec, as tonic would give it.
+    // other method gets tonic-prost's codec, as tonic would give it. Both
+    // through the `__sf` alias `with_runtime_alias` gives tonic's modules.
     let plain_codec = settings
         .codec_path
         .clone()
-        .unwrap_or_else(|| path(quote!(#sf::__private::tonic_prost::ProstCodec)));
+        .unwrap_or_else(|| PROST_CODEC.to_owned());
     let frame_codec = settings
         .codec_path
         .clone()
-        .unwrap_or_else(|| path(quote!(#sf::__private::FrameCodec)));
+        .unwrap_or_else(|| "__sf::FrameCodec".to_owned());
     let service = WireService {
         service: view.wire,
         methods: view
@@ -140,9 +139,10 @@ pub(crate) fn generate(view: &ServiceView<'_>, settings: &ServiceSettings) -> To
             .filter(|m| m.model.options.has_frames())
             .map(|m| m.model.proto_name.as_str())
             .collect();
-        let announce = quote!(#sf::__private::announce(&mut req););
+        let announce = quote!(__sf::announce(&mut req););
         let mut announced = 0;
-        code.extend(announce_framing(client, &framed, &announce, &mut announced));
+        let client = announce_framing(client, &framed, &announce, &mut announced);
+        code.extend(with_runtime_alias(client, &settings.crate_path));
         if announced != framed.len() {
             let message = format!(
                 "steadfast-build internal error: the wire client of `{}` announces frames in {announced} of its {} framed methods",
@@ -164,7 +164,8 @@ pub(crate) fn generate(view: &ServiceView<'_>, settings: &ServiceSettings) -> To
             attributes.push_trait(pattern, attribute);
         }
         builder.attributes(attributes);
-        code.extend(builder.generate_server(&service, "super::super"));
+        let server = builder.generate_server(&service, "super::super");
+        code.extend(with_runtime_alias(server, &settings.crate_path));
     }
 
     let module = &view.names.wire_module;
@@ -189,6 +190,66 @@ pub(crate) fn generate(view: &ServiceView<'_>, settings: &ServiceSettings) -> To
             #code
         }
     }
+}
+
+/// tonic-prost's codec, as tonic's modules name it through their `__sf` alias.
+const PROST_CODEC: &str = "__sf::tonic_prost::ProstCodec";
+
+/// Gives each module of tonic-build's `code` that names `__sf` (the codecs,
+/// the framing announcements) its `use <crate>::__private as __sf;`, after the
+/// module's inner attributes, as the typed client and server modules have it.
+/// tonic's modules hold only what tonic generates, so the alias meets no other
+/// name but those of its glob import `tonic::codegen::*`, which it shadows.
+fn with_runtime_alias(code: TokenStream, sf: &syn::Path) -> TokenStream {
+    let mut out = TokenStream::new();
+    let mut previous: [Option<TokenTree>; 2] = [None, None];
+    for tree in code {
+        let is_mod = matches!(&previous, [Some(TokenTree::Ident(m)), Some(TokenTree::Ident(_))] if m == "mod");
+        let tree = match tree {
+            TokenTree::Group(group)
+                if is_mod
+                    && group.delimiter() == Delimiter::Brace
+                    && names_alias(group.stream()) =>
+            {
+                let mut body: Vec<TokenTree> = group.stream().into_iter().collect();
+                let inner_attributes = inner_attributes_len(&body);
+                let alias = quote!(use #sf::__private as __sf;);
+                body.splice(inner_attributes..inner_attributes, alias);
+                let mut patched = Group::new(Delimiter::Brace, body.into_iter().collect());
+                patched.set_span(group.span());
+                TokenTree::Group(patched)
+            }
+            other => other,
+        };
+        previous = [previous[1].take(), Some(tree.clone())];
+        out.extend([tree]);
+    }
+    out
+}
+
+/// Whether `tokens` name `__sf` anywhere.
+fn names_alias(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident == "__sf",
+        TokenTree::Group(group) => names_alias(group.stream()),
+        _ => false,
+    })
+}
+
+/// How many tokens the inner attributes (`#![...]`) at the start of a module
+/// body take.
+fn inner_attributes_len(body: &[TokenTree]) -> usize {
+    body.chunks(3)
+        .take_while(|attribute| {
+            matches!(
+                attribute,
+                [TokenTree::Punct(hash), TokenTree::Punct(bang), TokenTree::Group(group)]
+                    if hash.as_char() == '#' && bang.as_char() == '!'
+                        && group.delimiter() == Delimiter::Bracket
+            )
+        })
+        .count()
+        * 3
 }
 
 /// Adds `announce` after each statement of tonic's client that names a framed
@@ -273,12 +334,10 @@ pub(crate) fn original_server(
     original: &prost_build::Service,
     settings: &ServiceSettings,
 ) -> TokenStream {
-    let sf = &settings.crate_path;
-    let codec = settings.codec_path.clone().unwrap_or_else(|| {
-        quote!(#sf::__private::tonic_prost::ProstCodec)
-            .to_string()
-            .replace(' ', "")
-    });
+    let codec = settings
+        .codec_path
+        .clone()
+        .unwrap_or_else(|| PROST_CODEC.to_owned());
     let service = WireService {
         service: original,
         methods: original
@@ -291,6 +350,7 @@ pub(crate) fn original_server(
             .collect(),
     };
     let code = code_gen_builder(settings).generate_server(&service, "super::super::super");
+    let code = with_runtime_alias(code, &settings.crate_path);
     quote! {
         /// tonic's server of the service as written, for calls without frames.
         #[doc(hidden)]
@@ -313,4 +373,51 @@ fn code_gen_builder(settings: &ServiceSettings) -> CodeGenBuilder {
         .use_arc_self(false)
         .generate_default_stubs(false);
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alias(code: TokenStream) -> String {
+        with_runtime_alias(code, &syn::parse_quote!(::steadfast))
+            .to_string()
+            .replace(' ', "")
+    }
+
+    #[test]
+    fn the_alias_follows_the_inner_attributes_of_a_module_that_names_it() {
+        let code = quote! {
+            /// Docs.
+            pub mod lab_client {
+                #![allow(unused_variables)]
+                #![allow(dead_code)]
+                use tonic::codegen::*;
+                fn f() { let codec = __sf::FrameCodec::default(); }
+            }
+        };
+        let expected = quote! {
+            /// Docs.
+            pub mod lab_client {
+                #![allow(unused_variables)]
+                #![allow(dead_code)]
+                use ::steadfast::__private as __sf;
+                use tonic::codegen::*;
+                fn f() { let codec = __sf::FrameCodec::default(); }
+            }
+        };
+        assert_eq!(alias(code), expected.to_string().replace(' ', ""));
+    }
+
+    #[test]
+    fn a_module_that_does_not_name_it_is_left_alone() {
+        // A configured codec: tonic's module names no runtime path.
+        let code = quote! {
+            pub mod lab_server {
+                use tonic::codegen::*;
+                fn f() { let codec = crate::MyCodec::default(); }
+            }
+        };
+        assert_eq!(alias(code.clone()), code.to_string().replace(' ', ""));
+    }
 }

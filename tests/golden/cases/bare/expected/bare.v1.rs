@@ -23,39 +23,36 @@ pub mod plainly_slow_frame {
         Message(super::Rep),
     }
 }
-impl ::steadfast::__private::Frame for PlainlySlowFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                plainly_slow_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                plainly_slow_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            plainly_slow_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for PlainlySlowFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    plainly_slow_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            plainly_slow_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    plainly_slow_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                plainly_slow_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                plainly_slow_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+};
 /// The client of `bare.v1.Plainly`.
 pub mod plainly_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -240,8 +237,9 @@ pub mod plainly_client {
 /// The server of `bare.v1.Plainly`.
 pub mod plainly_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// The methods of `bare.v1.Plainly` with their original signatures, served by [`PlainlyServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Plainly: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -249,10 +247,10 @@ pub mod plainly_server {
         /// leave before the handler answers. Put such values in the message.
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -282,20 +280,17 @@ pub mod plainly_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -305,7 +300,7 @@ pub mod plainly_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -326,9 +321,7 @@ pub mod plainly_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -346,26 +339,17 @@ pub mod plainly_server {
             f.debug_struct(::core::stringify!(PlainlyServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for PlainlyServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for PlainlyServer<T>
     where
         T: Plainly,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -376,28 +360,20 @@ pub mod plainly_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for PlainlyServer<T> {
+    impl<T> __sf::tonic::server::NamedService for PlainlyServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -410,20 +386,20 @@ pub mod plainly_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Plainly> super::plainly_wire::plainly_server::Plainly for _WireAdapter<T> {
-        type SlowStream = ::steadfast::__private::FrameStream<super::PlainlySlowFrame>;
+        type SlowStream = __sf::FrameStream<super::PlainlySlowFrame>;
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SlowStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SlowStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -444,18 +420,18 @@ pub mod plainly_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Plainly> _original::plainly_server::Plainly for _OriginalAdapter<T> {
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Plainly>::slow(&inner, request).await
@@ -674,6 +650,7 @@ pub mod plainly_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -766,7 +743,7 @@ pub mod plainly_wire {
                 let path = http::uri::PathAndQuery::from_static("/Plainly/Slow");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("Plainly", "Slow"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }

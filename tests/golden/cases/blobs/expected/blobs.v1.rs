@@ -299,548 +299,473 @@ pub mod mirror_echo_frame {
         Chunk(::steadfast::__private::v1::Chunk),
     }
 }
-impl ::steadfast::__private::Upload for StorePutUpload {
-    type Head = Name;
-    fn head(head: Name) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_put_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_put_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_put_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Name>> {
-        match self.kind? {
-            store_put_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Upload for StorePutUpload {
+        type Head = Name;
+        fn head(head: Name) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_put_upload::Kind::Head(head)),
             }
-            store_put_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_put_upload::Kind::Blob(header)),
             }
-            store_put_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_put_upload::Kind::Chunk(chunk)),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Name>> {
+            match self.kind? {
+                store_put_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                store_put_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                store_put_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Upload for StorePutSlowUpload {
-    type Head = Name;
-    fn head(head: Name) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_put_slow_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_put_slow_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_put_slow_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Name>> {
-        match self.kind? {
-            store_put_slow_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+    impl __sf::Upload for StorePutSlowUpload {
+        type Head = Name;
+        fn head(head: Name) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_put_slow_upload::Kind::Head(head),
+                ),
             }
-            store_put_slow_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_put_slow_upload::Kind::Blob(header),
+                ),
             }
-            store_put_slow_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_put_slow_upload::Kind::Chunk(chunk),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Name>> {
+            match self.kind? {
+                store_put_slow_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                store_put_slow_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                store_put_slow_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for StorePutSlowFrame {
-    type Message = Stored;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_put_slow_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Stored) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_put_slow_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Stored>> {
-        match self.kind? {
-            store_put_slow_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for StorePutSlowFrame {
+        type Message = Stored;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_put_slow_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            store_put_slow_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Stored) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_put_slow_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Stored>> {
+            match self.kind? {
+                store_put_slow_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                store_put_slow_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for StoreGetFrame {
-    type Message = Stored;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_get_frame::Kind::Heartbeat(heartbeat),
-            ),
+    impl __sf::Frame for StoreGetFrame {
+        type Message = Stored;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_get_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
         }
-    }
-    fn message(message: Stored) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_get_frame::Kind::Message(message)),
+        fn message(message: Stored) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_get_frame::Kind::Message(message),
+                ),
+            }
         }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Stored>> {
-        match self.kind? {
-            store_get_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            store_get_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            store_get_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            store_get_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Stored>> {
+            match self.kind? {
+                store_get_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                store_get_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                store_get_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                store_get_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for StoreGetFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_get_frame::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_get_frame::Kind::Chunk(chunk)),
-        }
-    }
-}
-impl ::steadfast::__private::Frame for StoreGetSlowFrame {
-    type Message = Stored;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_get_slow_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Stored) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_get_slow_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Stored>> {
-        match self.kind? {
-            store_get_slow_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::BlobFrame for StoreGetFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_get_frame::Kind::Blob(header)),
             }
-            store_get_slow_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            store_get_slow_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            store_get_slow_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_get_frame::Kind::Chunk(chunk)),
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for StoreGetSlowFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_get_slow_frame::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_get_slow_frame::Kind::Chunk(chunk)),
-        }
-    }
-}
-impl ::steadfast::__private::Upload for StoreTransformUpload {
-    type Head = ();
-    fn head(head: ()) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_transform_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_upload::Kind::Blob(header),
-            ),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_upload::Kind::Chunk(chunk),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<()>> {
-        match self.kind? {
-            store_transform_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+    impl __sf::Frame for StoreGetSlowFrame {
+        type Message = Stored;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_get_slow_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            store_transform_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn message(message: Stored) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_get_slow_frame::Kind::Message(message),
+                ),
             }
-            store_transform_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Stored>> {
+            match self.kind? {
+                store_get_slow_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                store_get_slow_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                store_get_slow_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                store_get_slow_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for StoreTransformFrame {
-    type Message = Stored;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_frame::Kind::Heartbeat(heartbeat),
-            ),
+    impl __sf::BlobFrame for StoreGetSlowFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_get_slow_frame::Kind::Blob(header),
+                ),
+            }
         }
-    }
-    fn message(message: Stored) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Stored>> {
-        match self.kind? {
-            store_transform_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            store_transform_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            store_transform_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            store_transform_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_get_slow_frame::Kind::Chunk(chunk),
+                ),
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for StoreTransformFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_transform_frame::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_transform_frame::Kind::Chunk(chunk)),
-        }
-    }
-}
-impl ::steadfast::__private::Upload for StoreTransformSlowUpload {
-    type Head = Name;
-    fn head(head: Name) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_slow_upload::Kind::Head(head),
-            ),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_slow_upload::Kind::Blob(header),
-            ),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_slow_upload::Kind::Chunk(chunk),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Name>> {
-        match self.kind? {
-            store_transform_slow_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+    impl __sf::Upload for StoreTransformUpload {
+        type Head = ();
+        fn head(head: ()) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_upload::Kind::Head(head),
+                ),
             }
-            store_transform_slow_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_upload::Kind::Blob(header),
+                ),
             }
-            store_transform_slow_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_upload::Kind::Chunk(chunk),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<()>> {
+            match self.kind? {
+                store_transform_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                store_transform_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                store_transform_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for StoreTransformSlowFrame {
-    type Message = ();
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_slow_frame::Kind::Heartbeat(heartbeat),
-            ),
+    impl __sf::Frame for StoreTransformFrame {
+        type Message = Stored;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
         }
-    }
-    fn message(message: ()) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_slow_frame::Kind::Message(message),
-            ),
+        fn message(message: Stored) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_frame::Kind::Message(message),
+                ),
+            }
         }
-    }
-    fn into_part(self) -> ::core::option::Option<::steadfast::__private::FramePart<()>> {
-        match self.kind? {
-            store_transform_slow_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            store_transform_slow_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            store_transform_slow_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            store_transform_slow_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Stored>> {
+            match self.kind? {
+                store_transform_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                store_transform_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                store_transform_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                store_transform_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for StoreTransformSlowFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_slow_frame::Kind::Blob(header),
-            ),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_transform_slow_frame::Kind::Chunk(chunk),
-            ),
-        }
-    }
-}
-impl ::steadfast::__private::Upload for StoreMoveUpload {
-    type Head = Name;
-    fn head(head: Name) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_move_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_move_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_move_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Name>> {
-        match self.kind? {
-            store_move_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+    impl __sf::BlobFrame for StoreTransformFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_frame::Kind::Blob(header),
+                ),
             }
-            store_move_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
-            }
-            store_move_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_frame::Kind::Chunk(chunk),
+                ),
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for StoreMoveFrame {
-    type Message = Name;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_move_frame::Kind::Heartbeat(heartbeat),
-            ),
+    impl __sf::Upload for StoreTransformSlowUpload {
+        type Head = Name;
+        fn head(head: Name) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_slow_upload::Kind::Head(head),
+                ),
+            }
         }
-    }
-    fn message(message: Name) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_move_frame::Kind::Message(message)),
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_slow_upload::Kind::Blob(header),
+                ),
+            }
         }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Name>> {
-        match self.kind? {
-            store_move_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_slow_upload::Kind::Chunk(chunk),
+                ),
             }
-            store_move_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            store_move_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            store_move_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Name>> {
+            match self.kind? {
+                store_transform_slow_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                store_transform_slow_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                store_transform_slow_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for StoreMoveFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_move_frame::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_move_frame::Kind::Chunk(chunk)),
-        }
-    }
-}
-impl ::steadfast::__private::Frame for StoreWaitFrame {
-    type Message = Stored;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                store_wait_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Stored) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(store_wait_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Stored>> {
-        match self.kind? {
-            store_wait_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for StoreTransformSlowFrame {
+        type Message = ();
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_slow_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            store_wait_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: ()) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_slow_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<()>> {
+            match self.kind? {
+                store_transform_slow_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                store_transform_slow_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                store_transform_slow_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                store_transform_slow_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
             }
         }
     }
-}
+    impl __sf::BlobFrame for StoreTransformSlowFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_slow_frame::Kind::Blob(header),
+                ),
+            }
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_transform_slow_frame::Kind::Chunk(chunk),
+                ),
+            }
+        }
+    }
+    impl __sf::Upload for StoreMoveUpload {
+        type Head = Name;
+        fn head(head: Name) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_move_upload::Kind::Head(head)),
+            }
+        }
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_move_upload::Kind::Blob(header)),
+            }
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_move_upload::Kind::Chunk(chunk)),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Name>> {
+            match self.kind? {
+                store_move_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                store_move_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                store_move_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
+            }
+        }
+    }
+    impl __sf::Frame for StoreMoveFrame {
+        type Message = Name;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_move_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: Name) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_move_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Name>> {
+            match self.kind? {
+                store_move_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                store_move_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                store_move_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                store_move_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
+            }
+        }
+    }
+    impl __sf::BlobFrame for StoreMoveFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_move_frame::Kind::Blob(header)),
+            }
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(store_move_frame::Kind::Chunk(chunk)),
+            }
+        }
+    }
+    impl __sf::Frame for StoreWaitFrame {
+        type Message = Stored;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_wait_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: Stored) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    store_wait_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Stored>> {
+            match self.kind? {
+                store_wait_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                store_wait_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
+    }
+};
 /// The client of `blobs.v1.Store`.
 pub mod store_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -1404,21 +1329,22 @@ pub mod store_client {
 /// The server of `blobs.v1.Store`.
 pub mod store_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Keeps blobs under names.
     ///
     /// The methods of `blobs.v1.Store` with their original signatures, served by [`StoreServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Store: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Stores a blob under a name.
         ///
         /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](StoreServer::blob_limits).
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         >;
         /// Stores a blob, taking its time: heartbeats until the reply.
         ///
@@ -1430,11 +1356,11 @@ pub mod store_server {
         /// leave before the handler answers. Put such values in the message.
         async fn put_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         >;
         /// Reads a blob back.
         ///
@@ -1444,13 +1370,10 @@ pub mod store_server {
         /// leave before the handler answers. Put such values in the message.
         async fn get(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::Stored>,
-                ::steadfast::BlobSource,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Stored>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         >;
         /// Reads a blob back after a search: heartbeats, then the reply and the blob.
         ///
@@ -1462,13 +1385,10 @@ pub mod store_server {
         /// leave before the handler answers. Put such values in the message.
         async fn get_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::Stored>,
-                ::steadfast::BlobSource,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Stored>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         >;
         /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](StoreServer::blob_limits).
         ///
@@ -1478,14 +1398,11 @@ pub mod store_server {
         /// leave before the handler answers. Put such values in the message.
         async fn transform(
             &self,
-            request: ::steadfast::__private::tonic::Request<()>,
+            request: __sf::tonic::Request<()>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::Stored>,
-                ::steadfast::BlobSource,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Stored>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         >;
         /// Transforms a blob slowly.
         ///
@@ -1499,11 +1416,11 @@ pub mod store_server {
         /// leave before the handler answers. Put such values in the message.
         async fn transform_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            (::steadfast::__private::tonic::Response<()>, ::steadfast::BlobSource),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<()>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         >;
         /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
         /// wire shapes are `StoreMoveUpload` and `StoreMoveFrame`).
@@ -1518,14 +1435,11 @@ pub mod store_server {
         /// leave before the handler answers. Put such values in the message.
         async fn r#move(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::Name>,
-                ::steadfast::BlobSource,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Name>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         >;
         /// Heartbeats only: the frame keeps its two kinds and the frame codec.
         ///
@@ -1535,18 +1449,18 @@ pub mod store_server {
         /// leave before the handler answers. Put such values in the message.
         async fn wait(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         >;
         /// Plain.
         async fn stat(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -1557,7 +1471,7 @@ pub mod store_server {
     pub struct StoreServer<T> {
         inner: super::store_wire::store_server::StoreServer<_WireAdapter<T>>,
         original: _original::store_server::StoreServer<_OriginalAdapter<T>>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> StoreServer<T> {
         /// Serves `inner`.
@@ -1566,7 +1480,7 @@ pub mod store_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
-            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
+            let limits = <__sf::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::store_wire::store_server::StoreServer::new(_WireAdapter {
                     inner: ::std::sync::Arc::clone(&inner),
@@ -1583,14 +1497,11 @@ pub mod store_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
         #[must_use]
@@ -1602,7 +1513,7 @@ pub mod store_server {
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -1612,7 +1523,7 @@ pub mod store_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -1627,9 +1538,7 @@ pub mod store_server {
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_decoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_decoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_decoding_message_size(limit);
             self
         }
@@ -1641,9 +1550,7 @@ pub mod store_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -1662,26 +1569,17 @@ pub mod store_server {
             f.debug_struct(::core::stringify!(StoreServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for StoreServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for StoreServer<T>
     where
         T: Store,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -1692,99 +1590,83 @@ pub mod store_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for StoreServer<T> {
+    impl<T> __sf::tonic::server::NamedService for StoreServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Store> super::store_wire::store_server::Store for _WireAdapter<T> {
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::StorePutUpload>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::StorePutUpload>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
-            let (request, blob) = ::steadfast::__private::accept_upload(request, limits)
-                .await?;
+            let (request, blob) = __sf::accept_upload(request, limits).await?;
             <T as Store>::put(&inner, request, blob).await
         }
-        type PutSlowStream = ::steadfast::__private::FrameStream<
-            super::StorePutSlowFrame,
-        >;
+        type PutSlowStream = __sf::FrameStream<super::StorePutSlowFrame>;
         async fn put_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::StorePutSlowUpload>,
+            request: __sf::tonic::Request<
+                __sf::tonic::Streaming<super::StorePutSlowUpload>,
             >,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::PutSlowStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::PutSlowStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(200u64),
                     move |request| async move {
-                        let (request, blob) = ::steadfast::__private::accept_upload(
-                                request,
-                                limits,
-                            )
+                        let (request, blob) = __sf::accept_upload(request, limits)
                             .await?;
                         <T as Store>::put_slow(&inner, request, blob).await
                     },
                 ),
             )
         }
-        type GetStream = ::steadfast::__private::FrameStream<super::StoreGetFrame>;
+        type GetStream = __sf::FrameStream<super::StoreGetFrame>;
         async fn get(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::GetStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::GetStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::None,
                     move |request| async move {
@@ -1793,19 +1675,17 @@ pub mod store_server {
                 ),
             )
         }
-        type GetSlowStream = ::steadfast::__private::FrameStream<
-            super::StoreGetSlowFrame,
-        >;
+        type GetSlowStream = __sf::FrameStream<super::StoreGetSlowFrame>;
         async fn get_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::GetSlowStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::GetSlowStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::Some(
                         ::core::time::Duration::from_millis(200u64),
@@ -1816,106 +1696,91 @@ pub mod store_server {
                 ),
             )
         }
-        type TransformStream = ::steadfast::__private::FrameStream<
-            super::StoreTransformFrame,
-        >;
+        type TransformStream = __sf::FrameStream<super::StoreTransformFrame>;
         async fn transform(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::StoreTransformUpload>,
+            request: __sf::tonic::Request<
+                __sf::tonic::Streaming<super::StoreTransformUpload>,
             >,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::TransformStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::TransformStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::None,
                     move |request| async move {
-                        let (request, blob) = ::steadfast::__private::accept_upload(
-                                request,
-                                limits,
-                            )
+                        let (request, blob) = __sf::accept_upload(request, limits)
                             .await?;
                         <T as Store>::transform(&inner, request, blob).await
                     },
                 ),
             )
         }
-        type TransformSlowStream = ::steadfast::__private::FrameStream<
-            super::StoreTransformSlowFrame,
-        >;
+        type TransformSlowStream = __sf::FrameStream<super::StoreTransformSlowFrame>;
         async fn transform_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::StoreTransformSlowUpload>,
+            request: __sf::tonic::Request<
+                __sf::tonic::Streaming<super::StoreTransformSlowUpload>,
             >,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::TransformSlowStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::TransformSlowStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::Some(
                         ::core::time::Duration::from_millis(300u64),
                     ),
                     move |request| async move {
-                        let (request, blob) = ::steadfast::__private::accept_upload(
-                                request,
-                                limits,
-                            )
+                        let (request, blob) = __sf::accept_upload(request, limits)
                             .await?;
                         <T as Store>::transform_slow(&inner, request, blob).await
                     },
                 ),
             )
         }
-        type moveStream = ::steadfast::__private::FrameStream<super::StoreMoveFrame>;
+        type moveStream = __sf::FrameStream<super::StoreMoveFrame>;
         async fn r#move(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::StoreMoveUpload>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::StoreMoveUpload>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::moveStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::moveStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::Some(
                         ::core::time::Duration::from_millis(200u64),
                     ),
                     move |request| async move {
-                        let (request, blob) = ::steadfast::__private::accept_upload(
-                                request,
-                                limits,
-                            )
+                        let (request, blob) = __sf::accept_upload(request, limits)
                             .await?;
                         <T as Store>::r#move(&inner, request, blob).await
                     },
                 ),
             )
         }
-        type WaitStream = ::steadfast::__private::FrameStream<super::StoreWaitFrame>;
+        type WaitStream = __sf::FrameStream<super::StoreWaitFrame>;
         async fn wait(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WaitStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WaitStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(200u64),
                     move |request| async move {
@@ -1926,10 +1791,10 @@ pub mod store_server {
         }
         async fn stat(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Store>::stat(&inner, request).await
@@ -1946,95 +1811,80 @@ pub mod store_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Store> _original::store_server::Store for _OriginalAdapter<T> {
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Store/Put"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("blobs.v1.Store/Put"))
         }
         async fn put_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Store/PutSlow"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("blobs.v1.Store/PutSlow"))
         }
         async fn get(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Store/Get"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("blobs.v1.Store/Get"))
         }
         async fn get_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Store/GetSlow"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("blobs.v1.Store/GetSlow"))
         }
         async fn transform(
             &self,
-            request: ::steadfast::__private::tonic::Request<()>,
+            request: __sf::tonic::Request<()>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Store/Transform"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("blobs.v1.Store/Transform"))
         }
         async fn transform_slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
-        ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<()>,
-            ::steadfast::__private::tonic::Status,
-        > {
+            request: __sf::tonic::Request<super::Name>,
+        ) -> ::core::result::Result<__sf::tonic::Response<()>, __sf::tonic::Status> {
             ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Store/TransformSlow"),
+                __sf::blob_refused("blobs.v1.Store/TransformSlow"),
             )
         }
         async fn r#move(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Name>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Name>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Store/move"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("blobs.v1.Store/move"))
         }
         async fn wait(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Store>::wait(&inner, request).await
@@ -2044,10 +1894,10 @@ pub mod store_server {
         }
         async fn stat(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Stored>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Stored>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Store>::stat(&inner, request).await
@@ -2066,6 +1916,7 @@ pub mod store_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with StoreServer.
             #[async_trait]
@@ -2254,7 +2105,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = PutSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2303,7 +2154,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = PutSlowSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2352,7 +2203,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = GetSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2401,7 +2252,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = GetSlowSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2448,7 +2299,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = TransformSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2497,7 +2348,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = TransformSlowSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2546,7 +2397,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = moveSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2595,7 +2446,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WaitSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2644,7 +2495,7 @@ pub mod store_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = StatSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2716,6 +2567,7 @@ pub mod store_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// Keeps blobs under names.
@@ -2819,11 +2671,11 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Put"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             /// Stores a blob, taking its time: heartbeats until the reply.
@@ -2846,14 +2698,14 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/PutSlow",
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "PutSlow"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Reads a blob back.
@@ -2872,11 +2724,11 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Get");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Get"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Reads a blob back after a search: heartbeats, then the reply and the blob.
@@ -2897,14 +2749,14 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/GetSlow",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "GetSlow"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn transform(
@@ -2926,14 +2778,14 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/Transform",
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "Transform"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Transforms a blob slowly.
@@ -2956,14 +2808,14 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Store/TransformSlow",
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("blobs.v1.Store", "TransformSlow"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// A lowercase Rust keyword as a blob method's name (`r#move` in Rust; the
@@ -2985,11 +2837,11 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/move");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "move"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Heartbeats only: the frame keeps its two kinds and the frame codec.
@@ -3008,11 +2860,11 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Wait");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Wait"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Plain.
@@ -3031,7 +2883,7 @@ pub mod store_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Store/Stat");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Store", "Stat"));
@@ -3048,6 +2900,7 @@ pub mod store_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with StoreServer.
         #[async_trait]
@@ -3296,7 +3149,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3346,7 +3199,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSlowSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3393,7 +3246,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = GetSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3440,7 +3293,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = GetSlowSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3490,7 +3343,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TransformSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3540,7 +3393,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TransformSlowSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3589,7 +3442,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = moveSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3636,7 +3489,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WaitSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3680,7 +3533,7 @@ pub mod store_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = StatSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3736,98 +3589,89 @@ pub mod store_wire {
         }
     }
 }
-impl ::steadfast::__private::Upload for MirrorEchoUpload {
-    type Head = Name;
-    fn head(head: Name) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(mirror_echo_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(mirror_echo_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(mirror_echo_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Name>> {
-        match self.kind? {
-            mirror_echo_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
-            }
-            mirror_echo_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
-            }
-            mirror_echo_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Upload for MirrorEchoUpload {
+        type Head = Name;
+        fn head(head: Name) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(mirror_echo_upload::Kind::Head(head)),
             }
         }
-    }
-}
-impl ::steadfast::__private::Frame for MirrorEchoFrame {
-    type Message = Name;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                mirror_echo_frame::Kind::Heartbeat(heartbeat),
-            ),
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    mirror_echo_upload::Kind::Blob(header),
+                ),
+            }
         }
-    }
-    fn message(message: Name) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(mirror_echo_frame::Kind::Message(message)),
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    mirror_echo_upload::Kind::Chunk(chunk),
+                ),
+            }
         }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Name>> {
-        match self.kind? {
-            mirror_echo_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            mirror_echo_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            mirror_echo_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            mirror_echo_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Name>> {
+            match self.kind? {
+                mirror_echo_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                mirror_echo_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                mirror_echo_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for MirrorEchoFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(mirror_echo_frame::Kind::Blob(header)),
+    impl __sf::Frame for MirrorEchoFrame {
+        type Message = Name;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    mirror_echo_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: Name) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    mirror_echo_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Name>> {
+            match self.kind? {
+                mirror_echo_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                mirror_echo_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                mirror_echo_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                mirror_echo_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
+            }
         }
     }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(mirror_echo_frame::Kind::Chunk(chunk)),
+    impl __sf::BlobFrame for MirrorEchoFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(mirror_echo_frame::Kind::Blob(header)),
+            }
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(mirror_echo_frame::Kind::Chunk(chunk)),
+            }
         }
     }
-}
+};
 /// The client of `blobs.v1.Mirror`.
 pub mod mirror_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -4135,10 +3979,11 @@ pub mod mirror_client {
 /// The server of `blobs.v1.Mirror`.
 pub mod mirror_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Blobs set by the builder (`request_blob`, `response_blob`) for protos one cannot edit.
     ///
     /// The methods of `blobs.v1.Mirror` with their original signatures, served by [`MirrorServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Mirror: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Echoes a blob.
         ///
@@ -4150,31 +3995,25 @@ pub mod mirror_server {
         /// leave before the handler answers. Put such values in the message.
         async fn echo(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::Name>,
-                ::steadfast::BlobSource,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Name>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         >;
         /// The response stream of [`watch`](Self::watch).
-        type WatchStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::Name,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type WatchStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Name, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
         /// Streams are left alone.
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -4185,7 +4024,7 @@ pub mod mirror_server {
     pub struct MirrorServer<T> {
         inner: super::mirror_wire::mirror_server::MirrorServer<_WireAdapter<T>>,
         original: _original::mirror_server::MirrorServer<_OriginalAdapter<T>>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> MirrorServer<T> {
         /// Serves `inner`.
@@ -4194,7 +4033,7 @@ pub mod mirror_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
-            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
+            let limits = <__sf::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::mirror_wire::mirror_server::MirrorServer::new(_WireAdapter {
                     inner: ::std::sync::Arc::clone(&inner),
@@ -4211,14 +4050,11 @@ pub mod mirror_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
         #[must_use]
@@ -4230,7 +4066,7 @@ pub mod mirror_server {
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -4240,7 +4076,7 @@ pub mod mirror_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -4255,9 +4091,7 @@ pub mod mirror_server {
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_decoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_decoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_decoding_message_size(limit);
             self
         }
@@ -4269,9 +4103,7 @@ pub mod mirror_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -4290,26 +4122,17 @@ pub mod mirror_server {
             f.debug_struct(::core::stringify!(MirrorServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for MirrorServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for MirrorServer<T>
     where
         T: Mirror,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -4320,65 +4143,54 @@ pub mod mirror_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for MirrorServer<T> {
+    impl<T> __sf::tonic::server::NamedService for MirrorServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Mirror> super::mirror_wire::mirror_server::Mirror for _WireAdapter<T> {
-        type EchoStream = ::steadfast::__private::FrameStream<super::MirrorEchoFrame>;
+        type EchoStream = __sf::FrameStream<super::MirrorEchoFrame>;
         async fn echo(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::MirrorEchoUpload>,
+            request: __sf::tonic::Request<
+                __sf::tonic::Streaming<super::MirrorEchoUpload>,
             >,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::EchoStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::EchoStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::None,
                     move |request| async move {
-                        let (request, blob) = ::steadfast::__private::accept_upload(
-                                request,
-                                limits,
-                            )
+                        let (request, blob) = __sf::accept_upload(request, limits)
                             .await?;
                         <T as Mirror>::echo(&inner, request, blob).await
                     },
@@ -4388,10 +4200,10 @@ pub mod mirror_server {
         type WatchStream = <T as Mirror>::WatchStream;
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Mirror>::watch(&inner, request).await
@@ -4408,27 +4220,25 @@ pub mod mirror_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Mirror> _original::mirror_server::Mirror for _OriginalAdapter<T> {
         async fn echo(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Name>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Name>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("blobs.v1.Mirror/Echo"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("blobs.v1.Mirror/Echo"))
         }
         type WatchStream = <T as Mirror>::WatchStream;
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Name>,
+            request: __sf::tonic::Request<super::Name>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Mirror>::watch(&inner, request).await
@@ -4447,6 +4257,7 @@ pub mod mirror_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with MirrorServer.
             #[async_trait]
@@ -4591,7 +4402,7 @@ pub mod mirror_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = EchoSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -4642,7 +4453,7 @@ pub mod mirror_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WatchSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -4714,6 +4525,7 @@ pub mod mirror_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// Blobs set by the builder (`request_blob`, `response_blob`) for protos one cannot edit.
@@ -4817,11 +4629,11 @@ pub mod mirror_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/blobs.v1.Mirror/Echo");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("blobs.v1.Mirror", "Echo"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Streams are left alone.
@@ -4840,7 +4652,7 @@ pub mod mirror_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/blobs.v1.Mirror/Watch",
                 );
@@ -4859,6 +4671,7 @@ pub mod mirror_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with MirrorServer.
         #[async_trait]
@@ -5000,7 +4813,7 @@ pub mod mirror_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = EchoSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -5047,7 +4860,7 @@ pub mod mirror_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WatchSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

@@ -41,70 +41,63 @@ pub mod remote_watch_frame {
         Message(super::Job),
     }
 }
-impl ::steadfast::__private::Frame for RemoteWorkFrame {
-    type Message = Job;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                remote_work_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Job) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(remote_work_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Job>> {
-        match self.kind? {
-            remote_work_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            remote_work_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for RemoteWorkFrame {
+        type Message = Job;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    remote_work_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
-    }
-}
-impl ::steadfast::__private::Frame for RemoteWatchFrame {
-    type Message = Job;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                remote_watch_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Job) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                remote_watch_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Job>> {
-        match self.kind? {
-            remote_watch_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+        fn message(message: Job) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    remote_work_frame::Kind::Message(message),
+                ),
             }
-            remote_watch_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Job>> {
+            match self.kind? {
+                remote_work_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                remote_work_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+    impl __sf::Frame for RemoteWatchFrame {
+        type Message = Job;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    remote_watch_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: Job) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    remote_watch_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Job>> {
+            match self.kind? {
+                remote_watch_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                remote_watch_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
+    }
+};
 /// The client of `clientonly.v1.Remote`.
 pub mod remote_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -412,6 +405,7 @@ pub mod remote_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -511,14 +505,14 @@ pub mod remote_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/clientonly.v1.Remote/Work",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("clientonly.v1.Remote", "Work"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn watch(
@@ -536,14 +530,14 @@ pub mod remote_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/clientonly.v1.Remote/Watch",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("clientonly.v1.Remote", "Watch"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }

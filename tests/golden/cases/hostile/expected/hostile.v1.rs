@@ -168,196 +168,171 @@ pub mod other_sleep_frame {
         Message(super::Rep),
     }
 }
-impl ::steadfast::__private::Frame for LabGetThingFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_get_thing_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_get_thing_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            lab_get_thing_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for LabGetThingFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_get_thing_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_get_thing_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_get_thing_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                lab_get_thing_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_get_thing_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabListThingsFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_list_things_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_list_things_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            lab_list_things_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for LabListThingsFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_list_things_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_list_things_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_list_things_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                lab_list_things_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_list_things_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabTypeFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_type_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_type_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            lab_type_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for LabTypeFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_type_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_type_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_type_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                lab_type_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_type_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabMatchFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_match_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_match_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            lab_match_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for LabMatchFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_match_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_match_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_match_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                lab_match_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_match_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabSleepFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_sleep_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_sleep_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            lab_sleep_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for LabSleepFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_sleep_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_sleep_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_sleep_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                lab_sleep_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_sleep_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for LabLegacyFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_legacy_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(lab_legacy_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            lab_legacy_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for LabLegacyFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_legacy_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_legacy_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_legacy_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                lab_legacy_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_legacy_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+};
 /// The client of `hostile.v1.Lab`.
 pub mod lab_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -802,8 +777,9 @@ pub mod lab_client {
 /// The server of `hostile.v1.Lab`.
 pub mod lab_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// The methods of `hostile.v1.Lab` with their original signatures, served by [`LabServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Lab: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// A lowercase rpc with a heartbeat.
         ///
@@ -813,17 +789,14 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn get_thing(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
         /// The response stream of [`list_things`](Self::list_things).
-        type ListThingsStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::Rep,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type ListThingsStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Rep, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
@@ -832,10 +805,10 @@ pub mod lab_server {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn list_things(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ListThingsStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ListThingsStream>,
+            __sf::tonic::Status,
         >;
         /// Rust keywords as rpc names.
         ///
@@ -845,10 +818,10 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn r#type(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -856,10 +829,10 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn r#match(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -867,10 +840,10 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
         /// Old.
         ///
@@ -880,10 +853,10 @@ pub mod lab_server {
         /// leave before the handler answers. Put such values in the message.
         async fn legacy(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -913,20 +886,17 @@ pub mod lab_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -936,7 +906,7 @@ pub mod lab_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -957,9 +927,7 @@ pub mod lab_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -977,26 +945,17 @@ pub mod lab_server {
             f.debug_struct(::core::stringify!(LabServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for LabServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for LabServer<T>
     where
         T: Lab,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -1007,28 +966,20 @@ pub mod lab_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for LabServer<T> {
+    impl<T> __sf::tonic::server::NamedService for LabServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -1041,22 +992,20 @@ pub mod lab_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Lab> super::lab_wire::lab_server::Lab for _WireAdapter<T> {
-        type get_thingStream = ::steadfast::__private::FrameStream<
-            super::LabGetThingFrame,
-        >;
+        type get_thingStream = __sf::FrameStream<super::LabGetThingFrame>;
         async fn get_thing(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::get_thingStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::get_thingStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1065,19 +1014,17 @@ pub mod lab_server {
                 ),
             )
         }
-        type list_thingsStream = ::steadfast::__private::FrameStream<
-            super::LabListThingsFrame,
-        >;
+        type list_thingsStream = __sf::FrameStream<super::LabListThingsFrame>;
         async fn list_things(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::list_thingsStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::list_thingsStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_streaming(
+                __sf::serve_streaming(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1086,17 +1033,17 @@ pub mod lab_server {
                 ),
             )
         }
-        type typeStream = ::steadfast::__private::FrameStream<super::LabTypeFrame>;
+        type typeStream = __sf::FrameStream<super::LabTypeFrame>;
         async fn r#type(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::typeStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::typeStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1105,17 +1052,17 @@ pub mod lab_server {
                 ),
             )
         }
-        type MatchStream = ::steadfast::__private::FrameStream<super::LabMatchFrame>;
+        type MatchStream = __sf::FrameStream<super::LabMatchFrame>;
         async fn r#match(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::MatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::MatchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1124,17 +1071,17 @@ pub mod lab_server {
                 ),
             )
         }
-        type SleepStream = ::steadfast::__private::FrameStream<super::LabSleepFrame>;
+        type SleepStream = __sf::FrameStream<super::LabSleepFrame>;
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SleepStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SleepStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1143,17 +1090,17 @@ pub mod lab_server {
                 ),
             )
         }
-        type LegacyStream = ::steadfast::__private::FrameStream<super::LabLegacyFrame>;
+        type LegacyStream = __sf::FrameStream<super::LabLegacyFrame>;
         async fn legacy(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::LegacyStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::LegacyStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1174,18 +1121,18 @@ pub mod lab_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Lab> _original::lab_server::Lab for _OriginalAdapter<T> {
         async fn get_thing(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Lab>::get_thing(&inner, request).await
@@ -1193,18 +1140,16 @@ pub mod lab_server {
                 )
                 .await
         }
-        type list_thingsStream = ::steadfast::__private::OriginalStream<
-            <T as Lab>::ListThingsStream,
-        >;
+        type list_thingsStream = __sf::OriginalStream<<T as Lab>::ListThingsStream>;
         async fn list_things(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::list_thingsStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::list_thingsStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_streaming(
+            __sf::serve_original_streaming(
                     request,
                     move |request| async move {
                         <T as Lab>::list_things(&inner, request).await
@@ -1214,13 +1159,13 @@ pub mod lab_server {
         }
         async fn r#type(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Lab>::r#type(&inner, request).await
@@ -1230,13 +1175,13 @@ pub mod lab_server {
         }
         async fn r#match(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Lab>::r#match(&inner, request).await
@@ -1246,13 +1191,13 @@ pub mod lab_server {
         }
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Lab>::sleep(&inner, request).await
@@ -1262,13 +1207,13 @@ pub mod lab_server {
         }
         async fn legacy(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Lab>::legacy(&inner, request).await
@@ -1290,6 +1235,7 @@ pub mod lab_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with LabServer.
             #[async_trait]
@@ -1463,7 +1409,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = get_thingSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1514,7 +1460,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = list_thingsSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1563,7 +1509,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = typeSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1612,7 +1558,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = MatchSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1661,7 +1607,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SleepSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1710,7 +1656,7 @@ pub mod lab_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = LegacySvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1782,6 +1728,7 @@ pub mod lab_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -1882,14 +1829,14 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Lab/get_thing",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("hostile.v1.Lab", "get_thing"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// A lowercase streaming rpc with a heartbeat.
@@ -1910,14 +1857,14 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Lab/list_things",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("hostile.v1.Lab", "list_things"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Rust keywords as rpc names.
@@ -1936,11 +1883,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/hostile.v1.Lab/type");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("hostile.v1.Lab", "type"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn r#match(
@@ -1958,11 +1905,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/hostile.v1.Lab/Match");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("hostile.v1.Lab", "Match"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn sleep(
@@ -1980,11 +1927,11 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/hostile.v1.Lab/Sleep");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("hostile.v1.Lab", "Sleep"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Old.
@@ -2004,13 +1951,13 @@ pub mod lab_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Lab/Legacy",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("hostile.v1.Lab", "Legacy"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -2024,6 +1971,7 @@ pub mod lab_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with LabServer.
         #[async_trait]
@@ -2222,7 +2170,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = get_thingSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2269,7 +2217,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = list_thingsSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2316,7 +2264,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = typeSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2363,7 +2311,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = MatchSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2410,7 +2358,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2457,7 +2405,7 @@ pub mod lab_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = LegacySvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2513,39 +2461,36 @@ pub mod lab_wire {
         }
     }
 }
-impl ::steadfast::__private::Frame for LabWireSleepFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_wire_sleep_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                lab_wire_sleep_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            lab_wire_sleep_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for LabWireSleepFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_wire_sleep_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            lab_wire_sleep_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    lab_wire_sleep_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                lab_wire_sleep_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                lab_wire_sleep_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+};
 /// The client of `hostile.v1.LabWire`.
 pub mod lab_wire_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -2767,10 +2712,11 @@ pub mod lab_wire_client {
 /// The server of `hostile.v1.LabWire`.
 pub mod lab_wire_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// A user service named like the wire module of `Lab` used to be.
     ///
     /// The methods of `hostile.v1.LabWire` with their original signatures, served by [`LabWireServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait LabWire: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -2778,10 +2724,10 @@ pub mod lab_wire_server {
         /// leave before the handler answers. Put such values in the message.
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -2813,20 +2759,17 @@ pub mod lab_wire_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -2836,7 +2779,7 @@ pub mod lab_wire_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -2857,9 +2800,7 @@ pub mod lab_wire_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -2877,26 +2818,17 @@ pub mod lab_wire_server {
             f.debug_struct(::core::stringify!(LabWireServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for LabWireServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for LabWireServer<T>
     where
         T: LabWire,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -2907,28 +2839,20 @@ pub mod lab_wire_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for LabWireServer<T> {
+    impl<T> __sf::tonic::server::NamedService for LabWireServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -2941,20 +2865,20 @@ pub mod lab_wire_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: LabWire> super::lab_wire_wire::lab_wire_server::LabWire for _WireAdapter<T> {
-        type SleepStream = ::steadfast::__private::FrameStream<super::LabWireSleepFrame>;
+        type SleepStream = __sf::FrameStream<super::LabWireSleepFrame>;
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SleepStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SleepStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -2975,18 +2899,18 @@ pub mod lab_wire_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: LabWire> _original::lab_wire_server::LabWire for _OriginalAdapter<T> {
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as LabWire>::sleep(&inner, request).await
@@ -3008,6 +2932,7 @@ pub mod lab_wire_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with LabWireServer.
             #[async_trait]
@@ -3134,7 +3059,7 @@ pub mod lab_wire_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SleepSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -3206,6 +3131,7 @@ pub mod lab_wire_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// A user service named like the wire module of `Lab` used to be.
@@ -3308,14 +3234,14 @@ pub mod lab_wire_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.LabWire/Sleep",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("hostile.v1.LabWire", "Sleep"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -3329,6 +3255,7 @@ pub mod lab_wire_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with LabWireServer.
         #[async_trait]
@@ -3456,7 +3383,7 @@ pub mod lab_wire_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -3512,37 +3439,36 @@ pub mod lab_wire_wire {
         }
     }
 }
-impl ::steadfast::__private::Frame for OtherSleepFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                other_sleep_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(other_sleep_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            other_sleep_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            other_sleep_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for OtherSleepFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    other_sleep_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    other_sleep_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                other_sleep_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                other_sleep_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
     }
-}
+};
 /// The client of `hostile.v1.Other`.
 pub mod other_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -3759,10 +3685,11 @@ pub mod other_client {
 /// The server of `hostile.v1.Other`.
 pub mod other_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// A second service in the same file with a heartbeat `Sleep`.
     ///
     /// The methods of `hostile.v1.Other` with their original signatures, served by [`OtherServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Other: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -3770,10 +3697,10 @@ pub mod other_server {
         /// leave before the handler answers. Put such values in the message.
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -3805,20 +3732,17 @@ pub mod other_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -3828,7 +3752,7 @@ pub mod other_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -3849,9 +3773,7 @@ pub mod other_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -3869,26 +3791,17 @@ pub mod other_server {
             f.debug_struct(::core::stringify!(OtherServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for OtherServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for OtherServer<T>
     where
         T: Other,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -3899,28 +3812,20 @@ pub mod other_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for OtherServer<T> {
+    impl<T> __sf::tonic::server::NamedService for OtherServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -3933,20 +3838,20 @@ pub mod other_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Other> super::other_wire::other_server::Other for _WireAdapter<T> {
-        type SleepStream = ::steadfast::__private::FrameStream<super::OtherSleepFrame>;
+        type SleepStream = __sf::FrameStream<super::OtherSleepFrame>;
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SleepStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SleepStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -3967,18 +3872,18 @@ pub mod other_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Other> _original::other_server::Other for _OriginalAdapter<T> {
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Other>::sleep(&inner, request).await
@@ -4000,6 +3905,7 @@ pub mod other_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with OtherServer.
             #[async_trait]
@@ -4126,7 +4032,7 @@ pub mod other_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SleepSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -4198,6 +4104,7 @@ pub mod other_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// A second service in the same file with a heartbeat `Sleep`.
@@ -4298,14 +4205,14 @@ pub mod other_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Other/Sleep",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("hostile.v1.Other", "Sleep"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -4319,6 +4226,7 @@ pub mod other_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with OtherServer.
         #[async_trait]
@@ -4446,7 +4354,7 @@ pub mod other_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -4520,39 +4428,36 @@ pub mod second_sleep_frame {
         Message(super::Rep),
     }
 }
-impl ::steadfast::__private::Frame for SecondSleepFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                second_sleep_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                second_sleep_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            second_sleep_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for SecondSleepFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    second_sleep_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            second_sleep_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    second_sleep_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                second_sleep_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                second_sleep_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+};
 /// The client of `hostile.v1.Second`.
 pub mod second_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -4770,8 +4675,9 @@ pub mod second_client {
 /// The server of `hostile.v1.Second`.
 pub mod second_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// The methods of `hostile.v1.Second` with their original signatures, served by [`SecondServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Second: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -4779,10 +4685,10 @@ pub mod second_server {
         /// leave before the handler answers. Put such values in the message.
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -4812,20 +4718,17 @@ pub mod second_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -4835,7 +4738,7 @@ pub mod second_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -4856,9 +4759,7 @@ pub mod second_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -4876,26 +4777,17 @@ pub mod second_server {
             f.debug_struct(::core::stringify!(SecondServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for SecondServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for SecondServer<T>
     where
         T: Second,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -4906,28 +4798,20 @@ pub mod second_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for SecondServer<T> {
+    impl<T> __sf::tonic::server::NamedService for SecondServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -4940,20 +4824,20 @@ pub mod second_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Second> super::second_wire::second_server::Second for _WireAdapter<T> {
-        type SleepStream = ::steadfast::__private::FrameStream<super::SecondSleepFrame>;
+        type SleepStream = __sf::FrameStream<super::SecondSleepFrame>;
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SleepStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SleepStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -4974,18 +4858,18 @@ pub mod second_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Second> _original::second_server::Second for _OriginalAdapter<T> {
         async fn sleep(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Second>::sleep(&inner, request).await
@@ -5007,6 +4891,7 @@ pub mod second_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with SecondServer.
             #[async_trait]
@@ -5132,7 +5017,7 @@ pub mod second_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SleepSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -5204,6 +5089,7 @@ pub mod second_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -5303,14 +5189,14 @@ pub mod second_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/hostile.v1.Second/Sleep",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("hostile.v1.Second", "Sleep"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -5324,6 +5210,7 @@ pub mod second_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with SecondServer.
         #[async_trait]
@@ -5450,7 +5337,7 @@ pub mod second_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SleepSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

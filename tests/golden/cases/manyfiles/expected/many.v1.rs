@@ -89,70 +89,63 @@ pub mod reader_watch_frame {
         Message(super::GetReply),
     }
 }
-impl ::steadfast::__private::Frame for ReaderGetFrame {
-    type Message = GetReply;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                reader_get_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: GetReply) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(reader_get_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<GetReply>> {
-        match self.kind? {
-            reader_get_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            reader_get_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for ReaderGetFrame {
+        type Message = GetReply;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    reader_get_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
-    }
-}
-impl ::steadfast::__private::Frame for ReaderWatchFrame {
-    type Message = GetReply;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                reader_watch_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: GetReply) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                reader_watch_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<GetReply>> {
-        match self.kind? {
-            reader_watch_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+        fn message(message: GetReply) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    reader_get_frame::Kind::Message(message),
+                ),
             }
-            reader_watch_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<GetReply>> {
+            match self.kind? {
+                reader_get_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                reader_get_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+    impl __sf::Frame for ReaderWatchFrame {
+        type Message = GetReply;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    reader_watch_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: GetReply) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    reader_watch_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<GetReply>> {
+            match self.kind? {
+                reader_watch_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                reader_watch_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
+    }
+};
 /// The client of `many.v1.Reader`.
 pub mod reader_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -449,8 +442,9 @@ pub mod reader_client {
 /// The server of `many.v1.Reader`.
 pub mod reader_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// The methods of `many.v1.Reader` with their original signatures, served by [`ReaderServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Reader: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -458,27 +452,24 @@ pub mod reader_server {
         /// leave before the handler answers. Put such values in the message.
         async fn get(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+            request: __sf::tonic::Request<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::GetReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::GetReply>,
+            __sf::tonic::Status,
         >;
         /// The response stream of [`watch`](Self::watch).
-        type WatchStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::GetReply,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type WatchStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::GetReply, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+            request: __sf::tonic::Request<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -508,20 +499,17 @@ pub mod reader_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -531,7 +519,7 @@ pub mod reader_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -552,9 +540,7 @@ pub mod reader_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -572,26 +558,17 @@ pub mod reader_server {
             f.debug_struct(::core::stringify!(ReaderServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for ReaderServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for ReaderServer<T>
     where
         T: Reader,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -602,28 +579,20 @@ pub mod reader_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for ReaderServer<T> {
+    impl<T> __sf::tonic::server::NamedService for ReaderServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -636,20 +605,20 @@ pub mod reader_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Reader> super::reader_wire::reader_server::Reader for _WireAdapter<T> {
-        type GetStream = ::steadfast::__private::FrameStream<super::ReaderGetFrame>;
+        type GetStream = __sf::FrameStream<super::ReaderGetFrame>;
         async fn get(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+            request: __sf::tonic::Request<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::GetStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::GetStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -658,17 +627,17 @@ pub mod reader_server {
                 ),
             )
         }
-        type WatchStream = ::steadfast::__private::FrameStream<super::ReaderWatchFrame>;
+        type WatchStream = __sf::FrameStream<super::ReaderWatchFrame>;
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+            request: __sf::tonic::Request<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_streaming(
+                __sf::serve_streaming(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -689,18 +658,18 @@ pub mod reader_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Reader> _original::reader_server::Reader for _OriginalAdapter<T> {
         async fn get(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+            request: __sf::tonic::Request<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::GetReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::GetReply>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Reader>::get(&inner, request).await
@@ -708,18 +677,16 @@ pub mod reader_server {
                 )
                 .await
         }
-        type WatchStream = ::steadfast::__private::OriginalStream<
-            <T as Reader>::WatchStream,
-        >;
+        type WatchStream = __sf::OriginalStream<<T as Reader>::WatchStream>;
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::GetRequest>,
+            request: __sf::tonic::Request<super::GetRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_streaming(
+            __sf::serve_original_streaming(
                     request,
                     move |request| async move {
                         <T as Reader>::watch(&inner, request).await
@@ -741,6 +708,7 @@ pub mod reader_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with ReaderServer.
             #[async_trait]
@@ -883,7 +851,7 @@ pub mod reader_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = GetSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -934,7 +902,7 @@ pub mod reader_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WatchSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1006,6 +974,7 @@ pub mod reader_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -1105,11 +1074,11 @@ pub mod reader_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Reader/Get");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Reader", "Get"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn watch(
@@ -1127,11 +1096,11 @@ pub mod reader_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Reader/Watch");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Reader", "Watch"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -1145,6 +1114,7 @@ pub mod reader_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with ReaderServer.
         #[async_trait]
@@ -1284,7 +1254,7 @@ pub mod reader_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = GetSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1331,7 +1301,7 @@ pub mod reader_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WatchSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1425,78 +1395,69 @@ pub mod writer_stamp_frame {
         Message(super::super::types::Stamp),
     }
 }
-impl ::steadfast::__private::Upload for WriterPutUpload {
-    type Head = PutRequest;
-    fn head(head: PutRequest) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(writer_put_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(writer_put_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(writer_put_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<PutRequest>> {
-        match self.kind? {
-            writer_put_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Upload for WriterPutUpload {
+        type Head = PutRequest;
+        fn head(head: PutRequest) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(writer_put_upload::Kind::Head(head)),
             }
-            writer_put_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(writer_put_upload::Kind::Blob(header)),
             }
-            writer_put_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(writer_put_upload::Kind::Chunk(chunk)),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<PutRequest>> {
+            match self.kind? {
+                writer_put_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                writer_put_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                writer_put_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for WriterStampFrame {
-    type Message = super::types::Stamp;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                writer_stamp_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: super::types::Stamp) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                writer_stamp_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<super::types::Stamp>> {
-        match self.kind? {
-            writer_stamp_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for WriterStampFrame {
+        type Message = super::types::Stamp;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    writer_stamp_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            writer_stamp_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: super::types::Stamp) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    writer_stamp_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(
+            self,
+        ) -> ::core::option::Option<__sf::FramePart<super::types::Stamp>> {
+            match self.kind? {
+                writer_stamp_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                writer_stamp_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+};
 /// The client of `many.v1.Writer`.
 pub mod writer_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -1750,17 +1711,18 @@ pub mod writer_client {
 /// The server of `many.v1.Writer`.
 pub mod writer_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// The methods of `many.v1.Writer` with their original signatures, served by [`WriterServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Writer: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](WriterServer::blob_limits).
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::PutRequest>,
+            request: __sf::tonic::Request<super::PutRequest>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::PutReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::PutReply>,
+            __sf::tonic::Status,
         >;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -1768,10 +1730,10 @@ pub mod writer_server {
         /// leave before the handler answers. Put such values in the message.
         async fn stamp(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::PutRequest>,
+            request: __sf::tonic::Request<super::PutRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::super::types::Stamp>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::super::types::Stamp>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -1780,7 +1742,7 @@ pub mod writer_server {
     pub struct WriterServer<T> {
         inner: super::writer_wire::writer_server::WriterServer<_WireAdapter<T>>,
         original: _original::writer_server::WriterServer<_OriginalAdapter<T>>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> WriterServer<T> {
         /// Serves `inner`.
@@ -1789,7 +1751,7 @@ pub mod writer_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
-            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
+            let limits = <__sf::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::writer_wire::writer_server::WriterServer::new(_WireAdapter {
                     inner: ::std::sync::Arc::clone(&inner),
@@ -1806,14 +1768,11 @@ pub mod writer_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
         #[must_use]
@@ -1825,7 +1784,7 @@ pub mod writer_server {
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -1835,7 +1794,7 @@ pub mod writer_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -1850,9 +1809,7 @@ pub mod writer_server {
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_decoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_decoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_decoding_message_size(limit);
             self
         }
@@ -1864,9 +1821,7 @@ pub mod writer_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -1885,26 +1840,17 @@ pub mod writer_server {
             f.debug_struct(::core::stringify!(WriterServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for WriterServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for WriterServer<T>
     where
         T: Writer,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -1915,70 +1861,59 @@ pub mod writer_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for WriterServer<T> {
+    impl<T> __sf::tonic::server::NamedService for WriterServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Writer> super::writer_wire::writer_server::Writer for _WireAdapter<T> {
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::WriterPutUpload>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::WriterPutUpload>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::PutReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::PutReply>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
-            let (request, blob) = ::steadfast::__private::accept_upload(request, limits)
-                .await?;
+            let (request, blob) = __sf::accept_upload(request, limits).await?;
             <T as Writer>::put(&inner, request, blob).await
         }
-        type StampStream = ::steadfast::__private::FrameStream<super::WriterStampFrame>;
+        type StampStream = __sf::FrameStream<super::WriterStampFrame>;
         async fn stamp(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::PutRequest>,
+            request: __sf::tonic::Request<super::PutRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::StampStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::StampStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1999,29 +1934,27 @@ pub mod writer_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Writer> _original::writer_server::Writer for _OriginalAdapter<T> {
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::PutRequest>,
+            request: __sf::tonic::Request<super::PutRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::PutReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::PutReply>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("many.v1.Writer/Put"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("many.v1.Writer/Put"))
         }
         async fn stamp(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::PutRequest>,
+            request: __sf::tonic::Request<super::PutRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::super::types::Stamp>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::super::types::Stamp>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Writer>::stamp(&inner, request).await
@@ -2043,6 +1976,7 @@ pub mod writer_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with WriterServer.
             #[async_trait]
@@ -2176,7 +2110,7 @@ pub mod writer_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = PutSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2226,7 +2160,7 @@ pub mod writer_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = StampSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -2298,6 +2232,7 @@ pub mod writer_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -2399,11 +2334,11 @@ pub mod writer_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Writer/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Writer", "Put"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             pub async fn stamp(
@@ -2421,11 +2356,11 @@ pub mod writer_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/many.v1.Writer/Stamp");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("many.v1.Writer", "Stamp"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -2439,6 +2374,7 @@ pub mod writer_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with WriterServer.
         #[async_trait]
@@ -2574,7 +2510,7 @@ pub mod writer_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2621,7 +2557,7 @@ pub mod writer_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = StampSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

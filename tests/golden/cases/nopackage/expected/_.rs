@@ -23,37 +23,36 @@ pub mod bare_wait_frame {
         Message(super::WaitReply),
     }
 }
-impl ::steadfast::__private::Frame for BareWaitFrame {
-    type Message = WaitReply;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                bare_wait_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: WaitReply) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(bare_wait_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<WaitReply>> {
-        match self.kind? {
-            bare_wait_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            bare_wait_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for BareWaitFrame {
+        type Message = WaitReply;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    bare_wait_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
+        fn message(message: WaitReply) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    bare_wait_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<WaitReply>> {
+            match self.kind? {
+                bare_wait_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                bare_wait_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
     }
-}
+};
 /// The client of `Bare`.
 pub mod bare_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -266,8 +265,9 @@ pub mod bare_client {
 /// The server of `Bare`.
 pub mod bare_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// The methods of `Bare` with their original signatures, served by [`BareServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Bare: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -275,10 +275,10 @@ pub mod bare_server {
         /// leave before the handler answers. Put such values in the message.
         async fn wait(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::WaitRequest>,
+            request: __sf::tonic::Request<super::WaitRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::WaitReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::WaitReply>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -308,20 +308,17 @@ pub mod bare_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -331,7 +328,7 @@ pub mod bare_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -352,9 +349,7 @@ pub mod bare_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -372,26 +367,17 @@ pub mod bare_server {
             f.debug_struct(::core::stringify!(BareServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for BareServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for BareServer<T>
     where
         T: Bare,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -402,28 +388,20 @@ pub mod bare_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for BareServer<T> {
+    impl<T> __sf::tonic::server::NamedService for BareServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -436,20 +414,20 @@ pub mod bare_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Bare> super::bare_wire::bare_server::Bare for _WireAdapter<T> {
-        type WaitStream = ::steadfast::__private::FrameStream<super::BareWaitFrame>;
+        type WaitStream = __sf::FrameStream<super::BareWaitFrame>;
         async fn wait(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::WaitRequest>,
+            request: __sf::tonic::Request<super::WaitRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WaitStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WaitStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -470,18 +448,18 @@ pub mod bare_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Bare> _original::bare_server::Bare for _OriginalAdapter<T> {
         async fn wait(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::WaitRequest>,
+            request: __sf::tonic::Request<super::WaitRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::WaitReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::WaitReply>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Bare>::wait(&inner, request).await
@@ -503,6 +481,7 @@ pub mod bare_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with BareServer.
             #[async_trait]
@@ -629,7 +608,7 @@ pub mod bare_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WaitSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -701,6 +680,7 @@ pub mod bare_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -800,11 +780,11 @@ pub mod bare_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/Bare/Wait");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("Bare", "Wait"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -818,6 +798,7 @@ pub mod bare_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with BareServer.
         #[async_trait]
@@ -945,7 +926,7 @@ pub mod bare_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WaitSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

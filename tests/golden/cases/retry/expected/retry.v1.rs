@@ -60,76 +60,67 @@ pub mod flaky_put_upload {
         Chunk(::steadfast::__private::v1::Chunk),
     }
 }
-impl ::steadfast::__private::Frame for FlakySlowFrame {
-    type Message = Answer;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                flaky_slow_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Answer) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(flaky_slow_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Answer>> {
-        match self.kind? {
-            flaky_slow_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            flaky_slow_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for FlakySlowFrame {
+        type Message = Answer;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    flaky_slow_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
-    }
-}
-impl ::steadfast::__private::Upload for FlakyPutUpload {
-    type Head = Ask;
-    fn head(head: Ask) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(flaky_put_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(flaky_put_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(flaky_put_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Ask>> {
-        match self.kind? {
-            flaky_put_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+        fn message(message: Answer) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    flaky_slow_frame::Kind::Message(message),
+                ),
             }
-            flaky_put_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
-            }
-            flaky_put_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Answer>> {
+            match self.kind? {
+                flaky_slow_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                flaky_slow_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+    impl __sf::Upload for FlakyPutUpload {
+        type Head = Ask;
+        fn head(head: Ask) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(flaky_put_upload::Kind::Head(head)),
+            }
+        }
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(flaky_put_upload::Kind::Blob(header)),
+            }
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(flaky_put_upload::Kind::Chunk(chunk)),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Ask>> {
+            match self.kind? {
+                flaky_put_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                flaky_put_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                flaky_put_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
+            }
+        }
+    }
+};
 /// The client of `retry.v1.Flaky`.
 pub mod flaky_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -644,51 +635,49 @@ pub mod flaky_client {
 /// The server of `retry.v1.Flaky`.
 pub mod flaky_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Nothing but retry options: steadfast still generates its typed client.
     ///
     /// The methods of `retry.v1.Flaky` with their original signatures, served by [`FlakyServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Flaky: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Safe to run again: retried on UNAVAILABLE even after the server saw it.
         async fn read(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         >;
         /// Not idempotent: retried only when the server never received it.
         async fn write(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         >;
         /// The response stream of [`watch`](Self::watch).
-        type WatchStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::Answer,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type WatchStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Answer, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
         /// Retried until its response headers arrive.
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         >;
         /// Its own policy, over the service's; build.rs raises max_attempts to 3.
         async fn tuned(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         >;
         /// Heartbeats and retries together.
         ///
@@ -698,31 +687,29 @@ pub mod flaky_server {
         /// leave before the handler answers. Put such values in the message.
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         >;
         /// A request blob: replayed while its source can be copied.
         ///
         /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](FlakyServer::blob_limits).
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         >;
         /// Never retried on its own stream.
         async fn feed(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Ask>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Ask>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -733,7 +720,7 @@ pub mod flaky_server {
     pub struct FlakyServer<T> {
         inner: super::flaky_wire::flaky_server::FlakyServer<_WireAdapter<T>>,
         original: _original::flaky_server::FlakyServer<_OriginalAdapter<T>>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> FlakyServer<T> {
         /// Serves `inner`.
@@ -742,7 +729,7 @@ pub mod flaky_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
-            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
+            let limits = <__sf::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::flaky_wire::flaky_server::FlakyServer::new(_WireAdapter {
                     inner: ::std::sync::Arc::clone(&inner),
@@ -759,14 +746,11 @@ pub mod flaky_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
         #[must_use]
@@ -778,7 +762,7 @@ pub mod flaky_server {
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -788,7 +772,7 @@ pub mod flaky_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -803,9 +787,7 @@ pub mod flaky_server {
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_decoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_decoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_decoding_message_size(limit);
             self
         }
@@ -817,9 +799,7 @@ pub mod flaky_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -838,26 +818,17 @@ pub mod flaky_server {
             f.debug_struct(::core::stringify!(FlakyServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for FlakyServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for FlakyServer<T>
     where
         T: Flaky,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -868,60 +839,52 @@ pub mod flaky_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for FlakyServer<T> {
+    impl<T> __sf::tonic::server::NamedService for FlakyServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Flaky> super::flaky_wire::flaky_server::Flaky for _WireAdapter<T> {
         async fn read(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::read(&inner, request).await
         }
         async fn write(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::write(&inner, request).await
@@ -929,35 +892,35 @@ pub mod flaky_server {
         type WatchStream = <T as Flaky>::WatchStream;
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::watch(&inner, request).await
         }
         async fn tuned(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::tuned(&inner, request).await
         }
-        type SlowStream = ::steadfast::__private::FrameStream<super::FlakySlowFrame>;
+        type SlowStream = __sf::FrameStream<super::FlakySlowFrame>;
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SlowStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SlowStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(50u64),
                     move |request| async move {
@@ -968,27 +931,22 @@ pub mod flaky_server {
         }
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::FlakyPutUpload>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::FlakyPutUpload>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
-            let (request, blob) = ::steadfast::__private::accept_upload(request, limits)
-                .await?;
+            let (request, blob) = __sf::accept_upload(request, limits).await?;
             <T as Flaky>::put(&inner, request, blob).await
         }
         async fn feed(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Ask>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Ask>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::feed(&inner, request).await
@@ -1005,25 +963,25 @@ pub mod flaky_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Flaky> _original::flaky_server::Flaky for _OriginalAdapter<T> {
         async fn read(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::read(&inner, request).await
         }
         async fn write(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::write(&inner, request).await
@@ -1031,33 +989,33 @@ pub mod flaky_server {
         type WatchStream = <T as Flaky>::WatchStream;
         async fn watch(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WatchStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WatchStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::watch(&inner, request).await
         }
         async fn tuned(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::tuned(&inner, request).await
         }
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Flaky>::slow(&inner, request).await
@@ -1067,23 +1025,19 @@ pub mod flaky_server {
         }
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Ask>,
+            request: __sf::tonic::Request<super::Ask>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("retry.v1.Flaky/Put"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("retry.v1.Flaky/Put"))
         }
         async fn feed(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Ask>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Ask>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Answer>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Answer>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Flaky>::feed(&inner, request).await
@@ -1102,6 +1056,7 @@ pub mod flaky_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with FlakyServer.
             #[async_trait]
@@ -1286,7 +1241,7 @@ pub mod flaky_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = ReadSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1335,7 +1290,7 @@ pub mod flaky_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WriteSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1386,7 +1341,7 @@ pub mod flaky_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WatchSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1435,7 +1390,7 @@ pub mod flaky_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = TunedSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1484,7 +1439,7 @@ pub mod flaky_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SlowSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1533,7 +1488,7 @@ pub mod flaky_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = PutSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1585,7 +1540,7 @@ pub mod flaky_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = FeedSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1657,6 +1612,7 @@ pub mod flaky_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// Nothing but retry options: steadfast still generates its typed client.
@@ -1758,7 +1714,7 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Read");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Read"));
@@ -1780,7 +1736,7 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Write");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Write"));
@@ -1802,7 +1758,7 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Watch");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Watch"));
@@ -1824,7 +1780,7 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Tuned");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Tuned"));
@@ -1846,11 +1802,11 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Slow");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Slow"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// A request blob: replayed while its source can be copied.
@@ -1871,11 +1827,11 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Put");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Put"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             /// Never retried on its own stream.
@@ -1894,7 +1850,7 @@ pub mod flaky_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Feed");
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("retry.v1.Flaky", "Feed"));
@@ -1911,6 +1867,7 @@ pub mod flaky_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with FlakyServer.
         #[async_trait]
@@ -2087,7 +2044,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = ReadSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2131,7 +2088,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WriteSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2178,7 +2135,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WatchSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2222,7 +2179,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = TunedSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2269,7 +2226,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SlowSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2318,7 +2275,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2364,7 +2321,7 @@ pub mod flaky_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = FeedSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

@@ -33,37 +33,36 @@ pub mod shop_order_frame {
         Message(super::OrderReply),
     }
 }
-impl ::steadfast::__private::Frame for ShopOrderFrame {
-    type Message = OrderReply;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                shop_order_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: OrderReply) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(shop_order_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<OrderReply>> {
-        match self.kind? {
-            shop_order_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            shop_order_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for ShopOrderFrame {
+        type Message = OrderReply;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    shop_order_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
+        fn message(message: OrderReply) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    shop_order_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<OrderReply>> {
+            match self.kind? {
+                shop_order_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                shop_order_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
     }
-}
+};
 /// The client of `shop.v1.Shop`.
 pub mod shop_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -280,10 +279,11 @@ pub mod shop_client {
 /// The server of `shop.v1.Shop`.
 pub mod shop_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Takes orders.
     ///
     /// The methods of `shop.v1.Shop` with their original signatures, served by [`ShopServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Shop: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Places an order; slow, so it beats.
         ///
@@ -293,10 +293,10 @@ pub mod shop_server {
         /// leave before the handler answers. Put such values in the message.
         async fn order(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::OrderRequest>,
+            request: __sf::tonic::Request<super::OrderRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::OrderReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::OrderReply>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -328,20 +328,17 @@ pub mod shop_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -351,7 +348,7 @@ pub mod shop_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -372,9 +369,7 @@ pub mod shop_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -392,26 +387,17 @@ pub mod shop_server {
             f.debug_struct(::core::stringify!(ShopServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for ShopServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for ShopServer<T>
     where
         T: Shop,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -422,28 +408,20 @@ pub mod shop_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for ShopServer<T> {
+    impl<T> __sf::tonic::server::NamedService for ShopServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -456,20 +434,20 @@ pub mod shop_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Shop> super::shop_wire::shop_server::Shop for _WireAdapter<T> {
-        type OrderStream = ::steadfast::__private::FrameStream<super::ShopOrderFrame>;
+        type OrderStream = __sf::FrameStream<super::ShopOrderFrame>;
         async fn order(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::OrderRequest>,
+            request: __sf::tonic::Request<super::OrderRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::OrderStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::OrderStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(500u64),
                     move |request| async move {
@@ -490,18 +468,18 @@ pub mod shop_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Shop> _original::shop_server::Shop for _OriginalAdapter<T> {
         async fn order(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::OrderRequest>,
+            request: __sf::tonic::Request<super::OrderRequest>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::OrderReply>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::OrderReply>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Shop>::order(&inner, request).await
@@ -523,6 +501,7 @@ pub mod shop_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with ShopServer.
             #[async_trait]
@@ -651,7 +630,7 @@ pub mod shop_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = OrderSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -723,6 +702,7 @@ pub mod shop_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// Takes orders.
@@ -824,11 +804,11 @@ pub mod shop_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static("/shop.v1.Shop/Order");
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("shop.v1.Shop", "Order"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -842,6 +822,7 @@ pub mod shop_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with ShopServer.
         #[async_trait]
@@ -971,7 +952,7 @@ pub mod shop_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = OrderSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

@@ -103,199 +103,170 @@ pub mod tuned_swap_frame {
         Chunk(::steadfast::__private::v1::Chunk),
     }
 }
-impl ::steadfast::__private::Frame for TunedSlowFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                tuned_slow_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_slow_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            tuned_slow_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            tuned_slow_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for TunedSlowFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    tuned_slow_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
-    }
-}
-impl ::steadfast::__private::Frame for TunedManyFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                tuned_many_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_many_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            tuned_many_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    tuned_slow_frame::Kind::Message(message),
+                ),
             }
-            tuned_many_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                tuned_slow_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                tuned_slow_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Upload for TunedPutUpload {
-    type Head = Req;
-    fn head(head: Req) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_put_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_put_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_put_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Req>> {
-        match self.kind? {
-            tuned_put_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+    impl __sf::Frame for TunedManyFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    tuned_many_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            tuned_put_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    tuned_many_frame::Kind::Message(message),
+                ),
             }
-            tuned_put_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                tuned_many_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                tuned_many_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Upload for TunedSwapUpload {
-    type Head = Req;
-    fn head(head: Req) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Head(head)),
-        }
-    }
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Blob(header)),
-        }
-    }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Chunk(chunk)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::UploadPart<Req>> {
-        match self.kind? {
-            tuned_swap_upload::Kind::Head(head) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Head(head),
-                )
+    impl __sf::Upload for TunedPutUpload {
+        type Head = Req;
+        fn head(head: Req) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_put_upload::Kind::Head(head)),
             }
-            tuned_swap_upload::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Blob(header),
-                )
+        }
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_put_upload::Kind::Blob(header)),
             }
-            tuned_swap_upload::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::UploadPart::Chunk(chunk),
-                )
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_put_upload::Kind::Chunk(chunk)),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Req>> {
+            match self.kind? {
+                tuned_put_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                tuned_put_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                tuned_put_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for TunedSwapFrame {
-    type Message = Rep;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                tuned_swap_frame::Kind::Heartbeat(heartbeat),
-            ),
+    impl __sf::Upload for TunedSwapUpload {
+        type Head = Req;
+        fn head(head: Req) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Head(head)),
+            }
         }
-    }
-    fn message(message: Rep) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Message(message)),
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Blob(header)),
+            }
         }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Rep>> {
-        match self.kind? {
-            tuned_swap_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_swap_upload::Kind::Chunk(chunk)),
             }
-            tuned_swap_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
-            }
-            tuned_swap_frame::Kind::Blob(header) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Blob(header),
-                )
-            }
-            tuned_swap_frame::Kind::Chunk(chunk) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Chunk(chunk),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::UploadPart<Req>> {
+            match self.kind? {
+                tuned_swap_upload::Kind::Head(head) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Head(head))
+                }
+                tuned_swap_upload::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Blob(header))
+                }
+                tuned_swap_upload::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::UploadPart::Chunk(chunk))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::BlobFrame for TunedSwapFrame {
-    fn blob(header: ::steadfast::__private::v1::BlobHeader) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Blob(header)),
+    impl __sf::Frame for TunedSwapFrame {
+        type Message = Rep;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    tuned_swap_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: Rep) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    tuned_swap_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Rep>> {
+            match self.kind? {
+                tuned_swap_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                tuned_swap_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+                tuned_swap_frame::Kind::Blob(header) => {
+                    ::core::option::Option::Some(__sf::FramePart::Blob(header))
+                }
+                tuned_swap_frame::Kind::Chunk(chunk) => {
+                    ::core::option::Option::Some(__sf::FramePart::Chunk(chunk))
+                }
+            }
         }
     }
-    fn chunk(chunk: ::steadfast::__private::v1::Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Chunk(chunk)),
+    impl __sf::BlobFrame for TunedSwapFrame {
+        fn blob(header: __sf::v1::BlobHeader) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Blob(header)),
+            }
+        }
+        fn chunk(chunk: __sf::v1::Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(tuned_swap_frame::Kind::Chunk(chunk)),
+            }
         }
     }
-}
+};
 /// The client of `settings.v1.Tuned`.
 #[cfg(not(any()))]
 pub mod tuned_client {
@@ -705,11 +676,12 @@ pub mod tuned_client {
 #[cfg(not(any()))]
 pub mod tuned_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Documented service.
     ///
     /// The methods of `settings.v1.Tuned` with their original signatures, served by [`TunedServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress). A blob method takes a [`Blob`](steadfast::Blob) to read beside the request, or returns a [`BlobSource`](steadfast::BlobSource) to send after the reply.
     #[doc(alias = "TunedHandlers")]
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Tuned: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -717,15 +689,13 @@ pub mod tuned_server {
         /// leave before the handler answers. Put such values in the message.
         async fn slow(
             self: ::std::sync::Arc<Self>,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             ::core::result::Result::Err(
-                ::steadfast::__private::tonic::Status::unimplemented(
-                    "Not yet implemented",
-                ),
+                __sf::tonic::Status::unimplemented("Not yet implemented"),
             )
         }
         /// Streams.
@@ -733,31 +703,25 @@ pub mod tuned_server {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn many(
             self: ::std::sync::Arc<Self>,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                ::steadfast::__private::tonic::codegen::BoxStream<super::Rep>,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<__sf::tonic::codegen::BoxStream<super::Rep>>,
+            __sf::tonic::Status,
         > {
             ::core::result::Result::Err(
-                ::steadfast::__private::tonic::Status::unimplemented(
-                    "Not yet implemented",
-                ),
+                __sf::tonic::Status::unimplemented("Not yet implemented"),
             )
         }
         /// Plain.
         async fn quick(
             self: ::std::sync::Arc<Self>,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             ::core::result::Result::Err(
-                ::steadfast::__private::tonic::Status::unimplemented(
-                    "Not yet implemented",
-                ),
+                __sf::tonic::Status::unimplemented("Not yet implemented"),
             )
         }
         /// Takes a blob.
@@ -765,16 +729,14 @@ pub mod tuned_server {
         /// The request carries a blob: `blob` reads it as it arrives, after the request message, within the server's [`blob_limits`](TunedServer::blob_limits).
         async fn put(
             self: ::std::sync::Arc<Self>,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             ::core::result::Result::Err(
-                ::steadfast::__private::tonic::Status::unimplemented(
-                    "Not yet implemented",
-                ),
+                __sf::tonic::Status::unimplemented("Not yet implemented"),
             )
         }
         /// Takes a blob and gives one back.
@@ -787,19 +749,14 @@ pub mod tuned_server {
         /// leave before the handler answers. Put such values in the message.
         async fn swap(
             self: ::std::sync::Arc<Self>,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
             blob: ::steadfast::Blob,
         ) -> ::core::result::Result<
-            (
-                ::steadfast::__private::tonic::Response<super::Rep>,
-                ::steadfast::BlobSource,
-            ),
-            ::steadfast::__private::tonic::Status,
+            (__sf::tonic::Response<super::Rep>, ::steadfast::BlobSource),
+            __sf::tonic::Status,
         > {
             ::core::result::Result::Err(
-                ::steadfast::__private::tonic::Status::unimplemented(
-                    "Not yet implemented",
-                ),
+                __sf::tonic::Status::unimplemented("Not yet implemented"),
             )
         }
     }
@@ -812,7 +769,7 @@ pub mod tuned_server {
     pub struct TunedServer<T> {
         inner: super::tuned_wire::tuned_server::TunedServer<_WireAdapter<T>>,
         original: _original::tuned_server::TunedServer<_OriginalAdapter<T>>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> TunedServer<T> {
         /// Serves `inner`.
@@ -821,7 +778,7 @@ pub mod tuned_server {
         }
         /// Serves a shared `inner`.
         pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
-            let limits = <::steadfast::__private::LimitsCell as ::core::default::Default>::default();
+            let limits = <__sf::LimitsCell as ::core::default::Default>::default();
             Self {
                 inner: super::tuned_wire::tuned_server::TunedServer::new(_WireAdapter {
                     inner: ::std::sync::Arc::clone(&inner),
@@ -838,14 +795,11 @@ pub mod tuned_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Limits the blobs that requests bring (see [`BlobLimits`](steadfast::blob::BlobLimits) for what is limited, and the defaults). A blob over a limit, declared or actual, fails its call with `RESOURCE_EXHAUSTED`.
         #[must_use]
@@ -857,7 +811,7 @@ pub mod tuned_server {
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -867,7 +821,7 @@ pub mod tuned_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -882,9 +836,7 @@ pub mod tuned_server {
         pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_decoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_decoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_decoding_message_size(limit);
             self
         }
@@ -896,9 +848,7 @@ pub mod tuned_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -917,26 +867,17 @@ pub mod tuned_server {
             f.debug_struct(::core::stringify!(TunedServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for TunedServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for TunedServer<T>
     where
         T: Tuned,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -947,55 +888,47 @@ pub mod tuned_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for TunedServer<T> {
+    impl<T> __sf::tonic::server::NamedService for TunedServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
     #[doc(hidden)]
     pub struct _WireAdapter<T> {
         inner: ::std::sync::Arc<T>,
-        limits: ::steadfast::__private::LimitsCell,
+        limits: __sf::LimitsCell,
     }
     impl<T> ::core::fmt::Debug for _WireAdapter<T> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Tuned> super::tuned_wire::tuned_server::Tuned for _WireAdapter<T> {
-        type SlowStream = ::steadfast::__private::FrameStream<super::TunedSlowFrame>;
+        type SlowStream = __sf::FrameStream<super::TunedSlowFrame>;
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SlowStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SlowStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1004,17 +937,17 @@ pub mod tuned_server {
                 ),
             )
         }
-        type ManyStream = ::steadfast::__private::FrameStream<super::TunedManyFrame>;
+        type ManyStream = __sf::FrameStream<super::TunedManyFrame>;
         async fn many(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ManyStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ManyStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_streaming(
+                __sf::serve_streaming(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -1025,50 +958,42 @@ pub mod tuned_server {
         }
         async fn quick(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Tuned>::quick(inner, request).await
         }
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::TunedPutUpload>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::TunedPutUpload>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
-            let (request, blob) = ::steadfast::__private::accept_upload(request, limits)
-                .await?;
+            let (request, blob) = __sf::accept_upload(request, limits).await?;
             <T as Tuned>::put(inner, request, blob).await
         }
-        type SwapStream = ::steadfast::__private::FrameStream<super::TunedSwapFrame>;
+        type SwapStream = __sf::FrameStream<super::TunedSwapFrame>;
         async fn swap(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::TunedSwapUpload>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::TunedSwapUpload>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::SwapStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::SwapStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             let limits = self.limits.get();
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_download(
+                __sf::serve_download(
                     request,
                     ::core::option::Option::None,
                     move |request| async move {
-                        let (request, blob) = ::steadfast::__private::accept_upload(
-                                request,
-                                limits,
-                            )
+                        let (request, blob) = __sf::accept_upload(request, limits)
                             .await?;
                         <T as Tuned>::swap(inner, request, blob).await
                     },
@@ -1087,18 +1012,18 @@ pub mod tuned_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Tuned> _original::tuned_server::Tuned for _OriginalAdapter<T> {
         async fn slow(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Tuned>::slow(inner, request).await
@@ -1106,18 +1031,18 @@ pub mod tuned_server {
                 )
                 .await
         }
-        type ManyStream = ::steadfast::__private::OriginalStream<
-            ::steadfast::__private::tonic::codegen::BoxStream<super::Rep>,
+        type ManyStream = __sf::OriginalStream<
+            __sf::tonic::codegen::BoxStream<super::Rep>,
         >;
         async fn many(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ManyStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ManyStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_streaming(
+            __sf::serve_original_streaming(
                     request,
                     move |request| async move {
                         <T as Tuned>::many(inner, request).await
@@ -1127,35 +1052,31 @@ pub mod tuned_server {
         }
         async fn quick(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Tuned>::quick(inner, request).await
         }
         async fn put(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("settings.v1.Tuned/Put"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("settings.v1.Tuned/Put"))
         }
         async fn swap(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Req>,
+            request: __sf::tonic::Request<super::Req>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Rep>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Rep>,
+            __sf::tonic::Status,
         > {
-            ::core::result::Result::Err(
-                ::steadfast::__private::blob_refused("settings.v1.Tuned/Swap"),
-            )
+            ::core::result::Result::Err(__sf::blob_refused("settings.v1.Tuned/Swap"))
         }
     }
     /// tonic's server of the service as written, for calls without frames.
@@ -1171,6 +1092,7 @@ pub mod tuned_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with TunedServer.
             #[async_trait]
@@ -1338,7 +1260,7 @@ pub mod tuned_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SlowSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1389,7 +1311,7 @@ pub mod tuned_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = ManySvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1438,7 +1360,7 @@ pub mod tuned_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = QuickSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1487,7 +1409,7 @@ pub mod tuned_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = PutSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1536,7 +1458,7 @@ pub mod tuned_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = SwapSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1609,6 +1531,7 @@ pub mod tuned_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// Documented service.
@@ -1710,14 +1633,14 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Slow",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("settings.v1.Tuned", "Slow"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Streams.
@@ -1736,14 +1659,14 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Many",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("settings.v1.Tuned", "Many"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Plain.
@@ -1759,7 +1682,7 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Quick",
                 );
@@ -1783,13 +1706,13 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Put",
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut().insert(GrpcMethod::new("settings.v1.Tuned", "Put"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.client_streaming(req, path, codec).await
             }
             /// Takes a blob and gives one back.
@@ -1810,14 +1733,14 @@ pub mod tuned_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/settings.v1.Tuned/Swap",
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("settings.v1.Tuned", "Swap"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
         }
@@ -1832,6 +1755,7 @@ pub mod tuned_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with TunedServer.
         #[doc(alias = "TunedHandlers")]
@@ -1999,7 +1923,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SlowSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2046,7 +1970,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = ManySvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2090,7 +2014,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = QuickSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2139,7 +2063,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PutSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2188,7 +2112,7 @@ pub mod tuned_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = SwapSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

@@ -65,103 +65,90 @@ pub mod pipes_download_frame {
         Message(super::Chunk),
     }
 }
-impl ::steadfast::__private::Frame for PipesUploadFrame {
-    type Message = Summary;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                pipes_upload_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Summary) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                pipes_upload_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Summary>> {
-        match self.kind? {
-            pipes_upload_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for PipesUploadFrame {
+        type Message = Summary;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    pipes_upload_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            pipes_upload_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Summary) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    pipes_upload_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Summary>> {
+            match self.kind? {
+                pipes_upload_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                pipes_upload_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for PipesChatFrame {
-    type Message = Chunk;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                pipes_chat_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(pipes_chat_frame::Kind::Message(message)),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Chunk>> {
-        match self.kind? {
-            pipes_chat_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for PipesChatFrame {
+        type Message = Chunk;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    pipes_chat_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            pipes_chat_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    pipes_chat_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Chunk>> {
+            match self.kind? {
+                pipes_chat_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                pipes_chat_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for PipesDownloadFrame {
-    type Message = Chunk;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                pipes_download_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: Chunk) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                pipes_download_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<Chunk>> {
-        match self.kind? {
-            pipes_download_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for PipesDownloadFrame {
+        type Message = Chunk;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    pipes_download_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            pipes_download_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: Chunk) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    pipes_download_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Chunk>> {
+            match self.kind? {
+                pipes_download_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                pipes_download_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+};
 /// The client of `streaming.v1.Pipes`.
 pub mod pipes_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -547,10 +534,11 @@ pub mod pipes_client {
 /// The server of `streaming.v1.Pipes`.
 pub mod pipes_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// Uploads and conversations that take their time.
     ///
     /// The methods of `streaming.v1.Pipes` with their original signatures, served by [`PipesServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Pipes: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Reads every chunk, then answers once.
         ///
@@ -560,19 +548,14 @@ pub mod pipes_server {
         /// leave before the handler answers. Put such values in the message.
         async fn upload(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Chunk>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Chunk>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Summary>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Summary>,
+            __sf::tonic::Status,
         >;
         /// The response stream of [`chat`](Self::chat).
-        type ChatStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::Chunk,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type ChatStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Chunk, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
@@ -581,19 +564,14 @@ pub mod pipes_server {
         /// Heartbeats: while this runs, the server sends one whenever 200 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn chat(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Chunk>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Chunk>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ChatStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ChatStream>,
+            __sf::tonic::Status,
         >;
         /// The response stream of [`download`](Self::download).
-        type DownloadStream: ::steadfast::__private::tonic::codegen::tokio_stream::Stream<
-                Item = ::core::result::Result<
-                    super::Chunk,
-                    ::steadfast::__private::tonic::Status,
-                >,
+        type DownloadStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Chunk, __sf::tonic::Status>,
             >
             + ::core::marker::Send
             + 'static;
@@ -602,18 +580,18 @@ pub mod pipes_server {
         /// Heartbeats: while this runs, the server sends one whenever 200 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         async fn download(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Summary>,
+            request: __sf::tonic::Request<super::Summary>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::DownloadStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::DownloadStream>,
+            __sf::tonic::Status,
         >;
         /// Answers at once: no heartbeats.
         async fn ping(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Chunk>,
+            request: __sf::tonic::Request<super::Chunk>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Chunk>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Chunk>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -645,20 +623,17 @@ pub mod pipes_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -668,7 +643,7 @@ pub mod pipes_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -689,9 +664,7 @@ pub mod pipes_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -709,26 +682,17 @@ pub mod pipes_server {
             f.debug_struct(::core::stringify!(PipesServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for PipesServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for PipesServer<T>
     where
         T: Pipes,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -739,28 +703,20 @@ pub mod pipes_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for PipesServer<T> {
+    impl<T> __sf::tonic::server::NamedService for PipesServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -773,22 +729,20 @@ pub mod pipes_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Pipes> super::pipes_wire::pipes_server::Pipes for _WireAdapter<T> {
-        type UploadStream = ::steadfast::__private::FrameStream<super::PipesUploadFrame>;
+        type UploadStream = __sf::FrameStream<super::PipesUploadFrame>;
         async fn upload(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Chunk>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Chunk>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::UploadStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::UploadStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(200u64),
                     move |request| async move {
@@ -797,19 +751,17 @@ pub mod pipes_server {
                 ),
             )
         }
-        type ChatStream = ::steadfast::__private::FrameStream<super::PipesChatFrame>;
+        type ChatStream = __sf::FrameStream<super::PipesChatFrame>;
         async fn chat(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Chunk>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Chunk>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ChatStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ChatStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_streaming(
+                __sf::serve_streaming(
                     request,
                     ::core::time::Duration::from_millis(200u64),
                     move |request| async move {
@@ -818,19 +770,17 @@ pub mod pipes_server {
                 ),
             )
         }
-        type DownloadStream = ::steadfast::__private::FrameStream<
-            super::PipesDownloadFrame,
-        >;
+        type DownloadStream = __sf::FrameStream<super::PipesDownloadFrame>;
         async fn download(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Summary>,
+            request: __sf::tonic::Request<super::Summary>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::DownloadStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::DownloadStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_streaming(
+                __sf::serve_streaming(
                     request,
                     ::core::time::Duration::from_millis(200u64),
                     move |request| async move {
@@ -841,10 +791,10 @@ pub mod pipes_server {
         }
         async fn ping(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Chunk>,
+            request: __sf::tonic::Request<super::Chunk>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Chunk>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Chunk>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Pipes>::ping(&inner, request).await
@@ -861,20 +811,18 @@ pub mod pipes_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Pipes> _original::pipes_server::Pipes for _OriginalAdapter<T> {
         async fn upload(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Chunk>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Chunk>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Summary>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Summary>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Pipes>::upload(&inner, request).await
@@ -882,20 +830,16 @@ pub mod pipes_server {
                 )
                 .await
         }
-        type ChatStream = ::steadfast::__private::OriginalStream<
-            <T as Pipes>::ChatStream,
-        >;
+        type ChatStream = __sf::OriginalStream<<T as Pipes>::ChatStream>;
         async fn chat(
             &self,
-            request: ::steadfast::__private::tonic::Request<
-                ::steadfast::__private::tonic::Streaming<super::Chunk>,
-            >,
+            request: __sf::tonic::Request<__sf::tonic::Streaming<super::Chunk>>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ChatStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ChatStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_streaming(
+            __sf::serve_original_streaming(
                     request,
                     move |request| async move {
                         <T as Pipes>::chat(&inner, request).await
@@ -903,18 +847,16 @@ pub mod pipes_server {
                 )
                 .await
         }
-        type DownloadStream = ::steadfast::__private::OriginalStream<
-            <T as Pipes>::DownloadStream,
-        >;
+        type DownloadStream = __sf::OriginalStream<<T as Pipes>::DownloadStream>;
         async fn download(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Summary>,
+            request: __sf::tonic::Request<super::Summary>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::DownloadStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::DownloadStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_streaming(
+            __sf::serve_original_streaming(
                     request,
                     move |request| async move {
                         <T as Pipes>::download(&inner, request).await
@@ -924,10 +866,10 @@ pub mod pipes_server {
         }
         async fn ping(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Chunk>,
+            request: __sf::tonic::Request<super::Chunk>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::Chunk>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::Chunk>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             <T as Pipes>::ping(&inner, request).await
@@ -946,6 +888,7 @@ pub mod pipes_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with PipesServer.
             #[async_trait]
@@ -1118,7 +1061,7 @@ pub mod pipes_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = UploadSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1170,7 +1113,7 @@ pub mod pipes_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = ChatSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1221,7 +1164,7 @@ pub mod pipes_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = DownloadSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1270,7 +1213,7 @@ pub mod pipes_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = PingSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1342,6 +1285,7 @@ pub mod pipes_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         /// Uploads and conversations that take their time.
@@ -1443,14 +1387,14 @@ pub mod pipes_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/streaming.v1.Pipes/Upload",
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("streaming.v1.Pipes", "Upload"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Answers each chunk as it comes.
@@ -1469,14 +1413,14 @@ pub mod pipes_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/streaming.v1.Pipes/Chat",
                 );
                 let mut req = request.into_streaming_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("streaming.v1.Pipes", "Chat"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.streaming(req, path, codec).await
             }
             /// Streams chunks.
@@ -1497,14 +1441,14 @@ pub mod pipes_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/streaming.v1.Pipes/Download",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("streaming.v1.Pipes", "Download"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             /// Answers at once: no heartbeats.
@@ -1523,7 +1467,7 @@ pub mod pipes_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                let codec = __sf::tonic_prost::ProstCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/streaming.v1.Pipes/Ping",
                 );
@@ -1543,6 +1487,7 @@ pub mod pipes_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with PipesServer.
         #[async_trait]
@@ -1712,7 +1657,7 @@ pub mod pipes_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = UploadSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1761,7 +1706,7 @@ pub mod pipes_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = ChatSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1808,7 +1753,7 @@ pub mod pipes_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = DownloadSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1852,7 +1797,7 @@ pub mod pipes_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = PingSvc(inner);
-                            let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                            let codec = __sf::tonic_prost::ProstCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,

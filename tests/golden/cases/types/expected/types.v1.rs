@@ -104,175 +104,150 @@ pub mod types_wrapped_frame {
         Message(::prost::alloc::string::String),
     }
 }
-impl ::steadfast::__private::Frame for TypesNothingFrame {
-    type Message = ();
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_nothing_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: ()) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_nothing_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(self) -> ::core::option::Option<::steadfast::__private::FramePart<()>> {
-        match self.kind? {
-            types_nothing_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
-            }
-            types_nothing_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for TypesNothingFrame {
+        type Message = ();
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_nothing_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
         }
-    }
-}
-impl ::steadfast::__private::Frame for TypesImportedFrame {
-    type Message = super::super::common::v1::Shared;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_imported_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: super::super::common::v1::Shared) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_imported_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<
-        ::steadfast::__private::FramePart<super::super::common::v1::Shared>,
-    > {
-        match self.kind? {
-            types_imported_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+        fn message(message: ()) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_nothing_frame::Kind::Message(message),
+                ),
             }
-            types_imported_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<()>> {
+            match self.kind? {
+                types_nothing_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                types_nothing_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for TypesExternFrame {
-    type Message = crate::external::Outside;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_extern_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: crate::external::Outside) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_extern_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<
-        ::steadfast::__private::FramePart<crate::external::Outside>,
-    > {
-        match self.kind? {
-            types_extern_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for TypesImportedFrame {
+        type Message = super::super::common::v1::Shared;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_imported_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            types_extern_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: super::super::common::v1::Shared) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_imported_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(
+            self,
+        ) -> ::core::option::Option<__sf::FramePart<super::super::common::v1::Shared>> {
+            match self.kind? {
+                types_imported_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                types_imported_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for TypesNestedFrame {
-    type Message = outer::Inner;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_nested_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: outer::Inner) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_nested_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<::steadfast::__private::FramePart<outer::Inner>> {
-        match self.kind? {
-            types_nested_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for TypesExternFrame {
+        type Message = crate::external::Outside;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_extern_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            types_nested_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: crate::external::Outside) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_extern_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(
+            self,
+        ) -> ::core::option::Option<__sf::FramePart<crate::external::Outside>> {
+            match self.kind? {
+                types_extern_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                types_extern_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
-impl ::steadfast::__private::Frame for TypesWrappedFrame {
-    type Message = ::prost::alloc::string::String;
-    fn heartbeat(heartbeat: ::steadfast::__private::v1::Heartbeat) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_wrapped_frame::Kind::Heartbeat(heartbeat),
-            ),
-        }
-    }
-    fn message(message: ::prost::alloc::string::String) -> Self {
-        Self {
-            kind: ::core::option::Option::Some(
-                types_wrapped_frame::Kind::Message(message),
-            ),
-        }
-    }
-    fn into_part(
-        self,
-    ) -> ::core::option::Option<
-        ::steadfast::__private::FramePart<::prost::alloc::string::String>,
-    > {
-        match self.kind? {
-            types_wrapped_frame::Kind::Heartbeat(heartbeat) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Heartbeat(heartbeat),
-                )
+    impl __sf::Frame for TypesNestedFrame {
+        type Message = outer::Inner;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_nested_frame::Kind::Heartbeat(heartbeat),
+                ),
             }
-            types_wrapped_frame::Kind::Message(message) => {
-                ::core::option::Option::Some(
-                    ::steadfast::__private::FramePart::Message(message),
-                )
+        }
+        fn message(message: outer::Inner) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_nested_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<outer::Inner>> {
+            match self.kind? {
+                types_nested_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                types_nested_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
             }
         }
     }
-}
+    impl __sf::Frame for TypesWrappedFrame {
+        type Message = ::prost::alloc::string::String;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_wrapped_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: ::prost::alloc::string::String) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    types_wrapped_frame::Kind::Message(message),
+                ),
+            }
+        }
+        fn into_part(
+            self,
+        ) -> ::core::option::Option<__sf::FramePart<::prost::alloc::string::String>> {
+            match self.kind? {
+                types_wrapped_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                types_wrapped_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
+    }
+};
 /// The client of `types.v1.Types`.
 pub mod types_client {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
@@ -628,8 +603,9 @@ pub mod types_client {
 /// The server of `types.v1.Types`.
 pub mod types_server {
     #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
     /// The methods of `types.v1.Types` with their original signatures, served by [`TypesServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     pub trait Types: ::core::marker::Send + ::core::marker::Sync + 'static {
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -637,23 +613,18 @@ pub mod types_server {
         /// leave before the handler answers. Put such values in the message.
         async fn nothing(
             &self,
-            request: ::steadfast::__private::tonic::Request<()>,
-        ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<()>,
-            ::steadfast::__private::tonic::Status,
-        >;
+            request: __sf::tonic::Request<()>,
+        ) -> ::core::result::Result<__sf::tonic::Response<()>, __sf::tonic::Status>;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
         /// The metadata of the returned `Response` is not sent: the response headers
         /// leave before the handler answers. Put such values in the message.
         async fn imported(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                super::super::super::common::v1::Shared,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::super::super::common::v1::Shared>,
+            __sf::tonic::Status,
         >;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -661,10 +632,10 @@ pub mod types_server {
         /// leave before the handler answers. Put such values in the message.
         async fn extern_(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<crate::external::Outside>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<crate::external::Outside>,
+            __sf::tonic::Status,
         >;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -672,10 +643,10 @@ pub mod types_server {
         /// leave before the handler answers. Put such values in the message.
         async fn nested(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::outer::Inner>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::outer::Inner>,
+            __sf::tonic::Status,
         >;
         /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
         ///
@@ -683,10 +654,10 @@ pub mod types_server {
         /// leave before the handler answers. Put such values in the message.
         async fn wrapped(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<::prost::alloc::string::String>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<::prost::alloc::string::String>,
+            __sf::tonic::Status,
         >;
     }
     /// The gRPC service name, as on the wire.
@@ -716,20 +687,17 @@ pub mod types_server {
         pub fn with_interceptor<F>(
             inner: T,
             interceptor: F,
-        ) -> ::steadfast::__private::tonic::codegen::InterceptedService<Self, F>
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
         where
-            F: ::steadfast::__private::tonic::service::Interceptor,
+            F: __sf::tonic::service::Interceptor,
         {
-            ::steadfast::__private::tonic::codegen::InterceptedService::new(
-                Self::new(inner),
-                interceptor,
-            )
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
         }
         /// Compresses responses with the given encoding.
         #[must_use]
         pub fn send_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.send_compressed(encoding);
             self.original = self.original.send_compressed(encoding);
@@ -739,7 +707,7 @@ pub mod types_server {
         #[must_use]
         pub fn accept_compressed(
             mut self,
-            encoding: ::steadfast::__private::tonic::codec::CompressionEncoding,
+            encoding: __sf::tonic::codec::CompressionEncoding,
         ) -> Self {
             self.inner = self.inner.accept_compressed(encoding);
             self.original = self.original.accept_compressed(encoding);
@@ -760,9 +728,7 @@ pub mod types_server {
         pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
             self.inner = self
                 .inner
-                .max_encoding_message_size(
-                    limit.saturating_add(::steadfast::__private::FRAME_OVERHEAD),
-                );
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
             self.original = self.original.max_encoding_message_size(limit);
             self
         }
@@ -780,26 +746,17 @@ pub mod types_server {
             f.debug_struct(::core::stringify!(TypesServer)).finish_non_exhaustive()
         }
     }
-    impl<
-        T,
-        B,
-    > ::steadfast::__private::tonic::codegen::Service<
-        ::steadfast::__private::tonic::codegen::http::Request<B>,
-    > for TypesServer<T>
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for TypesServer<T>
     where
         T: Types,
-        B: ::steadfast::__private::tonic::codegen::Body + ::core::marker::Send + 'static,
-        B::Error: ::core::convert::Into<::steadfast::__private::tonic::codegen::StdError>
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
             + ::core::marker::Send + 'static,
     {
-        type Response = ::steadfast::__private::tonic::codegen::http::Response<
-            ::steadfast::__private::tonic::body::Body,
-        >;
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
         type Error = ::core::convert::Infallible;
-        type Future = ::steadfast::__private::tonic::codegen::BoxFuture<
-            Self::Response,
-            Self::Error,
-        >;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
         fn poll_ready(
             &mut self,
             cx: &mut ::core::task::Context<'_>,
@@ -810,28 +767,20 @@ pub mod types_server {
         /// wire, any other in the methods' original shapes.
         fn call(
             &mut self,
-            request: ::steadfast::__private::tonic::codegen::http::Request<B>,
+            request: __sf::tonic::codegen::http::Request<B>,
         ) -> Self::Future {
-            match ::steadfast::__private::negotiate(request.headers()) {
-                ::steadfast::__private::Framing::Frames => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.inner,
-                        request,
-                    )
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
                 }
-                ::steadfast::__private::Framing::Original => {
-                    ::steadfast::__private::tonic::codegen::Service::call(
-                        &mut self.original,
-                        request,
-                    )
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
                 }
-                ::steadfast::__private::Framing::Unsupported(status) => {
-                    ::steadfast::__private::refuse(status)
-                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
             }
         }
     }
-    impl<T> ::steadfast::__private::tonic::server::NamedService for TypesServer<T> {
+    impl<T> __sf::tonic::server::NamedService for TypesServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
     /// Implements the wire service on top of the typed trait.
@@ -844,22 +793,20 @@ pub mod types_server {
             f.debug_struct("_WireAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Types> super::types_wire::types_server::Types for _WireAdapter<T> {
-        type NothingStream = ::steadfast::__private::FrameStream<
-            super::TypesNothingFrame,
-        >;
+        type NothingStream = __sf::FrameStream<super::TypesNothingFrame>;
         async fn nothing(
             &self,
-            request: ::steadfast::__private::tonic::Request<()>,
+            request: __sf::tonic::Request<()>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::NothingStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::NothingStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -868,19 +815,17 @@ pub mod types_server {
                 ),
             )
         }
-        type ImportedStream = ::steadfast::__private::FrameStream<
-            super::TypesImportedFrame,
-        >;
+        type ImportedStream = __sf::FrameStream<super::TypesImportedFrame>;
         async fn imported(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ImportedStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ImportedStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -889,17 +834,17 @@ pub mod types_server {
                 ),
             )
         }
-        type ExternStream = ::steadfast::__private::FrameStream<super::TypesExternFrame>;
+        type ExternStream = __sf::FrameStream<super::TypesExternFrame>;
         async fn extern_(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::ExternStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::ExternStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -908,17 +853,17 @@ pub mod types_server {
                 ),
             )
         }
-        type NestedStream = ::steadfast::__private::FrameStream<super::TypesNestedFrame>;
+        type NestedStream = __sf::FrameStream<super::TypesNestedFrame>;
         async fn nested(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::NestedStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::NestedStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -927,19 +872,17 @@ pub mod types_server {
                 ),
             )
         }
-        type WrappedStream = ::steadfast::__private::FrameStream<
-            super::TypesWrappedFrame,
-        >;
+        type WrappedStream = __sf::FrameStream<super::TypesWrappedFrame>;
         async fn wrapped(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<Self::WrappedStream>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<Self::WrappedStream>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
             ::core::result::Result::Ok(
-                ::steadfast::__private::serve_unary(
+                __sf::serve_unary(
                     request,
                     ::core::time::Duration::from_millis(100u64),
                     move |request| async move {
@@ -960,18 +903,15 @@ pub mod types_server {
             f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
         }
     }
-    #[::steadfast::__private::async_trait]
+    #[__sf::async_trait]
     #[allow(non_camel_case_types)]
     impl<T: Types> _original::types_server::Types for _OriginalAdapter<T> {
         async fn nothing(
             &self,
-            request: ::steadfast::__private::tonic::Request<()>,
-        ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<()>,
-            ::steadfast::__private::tonic::Status,
-        > {
+            request: __sf::tonic::Request<()>,
+        ) -> ::core::result::Result<__sf::tonic::Response<()>, __sf::tonic::Status> {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Types>::nothing(&inner, request).await
@@ -981,15 +921,13 @@ pub mod types_server {
         }
         async fn imported(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<
-                super::super::super::common::v1::Shared,
-            >,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::super::super::common::v1::Shared>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Types>::imported(&inner, request).await
@@ -999,13 +937,13 @@ pub mod types_server {
         }
         async fn extern_(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<crate::external::Outside>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<crate::external::Outside>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Types>::extern_(&inner, request).await
@@ -1015,13 +953,13 @@ pub mod types_server {
         }
         async fn nested(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<super::outer::Inner>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<super::outer::Inner>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Types>::nested(&inner, request).await
@@ -1031,13 +969,13 @@ pub mod types_server {
         }
         async fn wrapped(
             &self,
-            request: ::steadfast::__private::tonic::Request<super::Outer>,
+            request: __sf::tonic::Request<super::Outer>,
         ) -> ::core::result::Result<
-            ::steadfast::__private::tonic::Response<::prost::alloc::string::String>,
-            ::steadfast::__private::tonic::Status,
+            __sf::tonic::Response<::prost::alloc::string::String>,
+            __sf::tonic::Status,
         > {
             let inner = ::std::sync::Arc::clone(&self.inner);
-            ::steadfast::__private::serve_original_unary(
+            __sf::serve_original_unary(
                     request,
                     move |request| async move {
                         <T as Types>::wrapped(&inner, request).await
@@ -1059,6 +997,7 @@ pub mod types_server {
                 clippy::wildcard_imports,
                 clippy::let_unit_value,
             )]
+            use ::steadfast::__private as __sf;
             use tonic::codegen::*;
             /// Generated trait containing gRPC methods that should be implemented for use with TypesServer.
             #[async_trait]
@@ -1209,7 +1148,7 @@ pub mod types_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = NothingSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1258,7 +1197,7 @@ pub mod types_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = ImportedSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1307,7 +1246,7 @@ pub mod types_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = ExternSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1356,7 +1295,7 @@ pub mod types_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = NestedSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1405,7 +1344,7 @@ pub mod types_server {
                             let inner = self.inner.clone();
                             let fut = async move {
                                 let method = WrappedSvc(inner);
-                                let codec = ::steadfast::__private::tonic_prost::ProstCodec::default();
+                                let codec = __sf::tonic_prost::ProstCodec::default();
                                 let mut grpc = tonic::server::Grpc::new(codec)
                                     .apply_compression_config(
                                         accept_compression_encodings,
@@ -1477,6 +1416,7 @@ pub mod types_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         use tonic::codegen::http::Uri;
         #[derive(Debug, Clone)]
@@ -1578,14 +1518,14 @@ pub mod types_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/types.v1.Types/Nothing",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("types.v1.Types", "Nothing"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn imported(
@@ -1605,14 +1545,14 @@ pub mod types_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/types.v1.Types/Imported",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("types.v1.Types", "Imported"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn extern_(
@@ -1630,13 +1570,13 @@ pub mod types_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/types.v1.Types/Extern",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("types.v1.Types", "Extern"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn nested(
@@ -1654,13 +1594,13 @@ pub mod types_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/types.v1.Types/Nested",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut().insert(GrpcMethod::new("types.v1.Types", "Nested"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
             pub async fn wrapped(
@@ -1680,14 +1620,14 @@ pub mod types_wire {
                             format!("Service was not ready: {}", e.into()),
                         )
                     })?;
-                let codec = ::steadfast::__private::FrameCodec::default();
+                let codec = __sf::FrameCodec::default();
                 let path = http::uri::PathAndQuery::from_static(
                     "/types.v1.Types/Wrapped",
                 );
                 let mut req = request.into_request();
                 req.extensions_mut()
                     .insert(GrpcMethod::new("types.v1.Types", "Wrapped"));
-                ::steadfast::__private::announce(&mut req);
+                __sf::announce(&mut req);
                 self.inner.server_streaming(req, path, codec).await
             }
         }
@@ -1701,6 +1641,7 @@ pub mod types_wire {
             clippy::wildcard_imports,
             clippy::let_unit_value,
         )]
+        use ::steadfast::__private as __sf;
         use tonic::codegen::*;
         /// Generated trait containing gRPC methods that should be implemented for use with TypesServer.
         #[async_trait]
@@ -1886,7 +1827,7 @@ pub mod types_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = NothingSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1933,7 +1874,7 @@ pub mod types_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = ImportedSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -1980,7 +1921,7 @@ pub mod types_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = ExternSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2027,7 +1968,7 @@ pub mod types_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = NestedSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
@@ -2074,7 +2015,7 @@ pub mod types_wire {
                         let inner = self.inner.clone();
                         let fut = async move {
                             let method = WrappedSvc(inner);
-                            let codec = ::steadfast::__private::FrameCodec::default();
+                            let codec = __sf::FrameCodec::default();
                             let mut grpc = tonic::server::Grpc::new(codec)
                                 .apply_compression_config(
                                     accept_compression_encodings,
