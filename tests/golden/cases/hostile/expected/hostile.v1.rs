@@ -24,6 +24,9 @@ pub struct SleepFrame {}
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LabFrame {}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Sf {}
 /// The response frames of `hostile.v1.Lab/get_thing` on the wire: heartbeats while the server works, then the reply, last.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -166,6 +169,24 @@ pub mod other_sleep_frame {
         Heartbeat(::steadfast::__private::v1::Heartbeat),
         #[prost(message, tag = "2")]
         Message(super::Rep),
+    }
+}
+/// The response frames of `hostile.v1.__sf/__sf` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SfSfFrame {
+    #[prost(oneof = "sf_sf_frame::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<sf_sf_frame::Kind>,
+}
+/// Nested message and enum types in `SfSfFrame`.
+pub mod sf_sf_frame {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Heartbeat(::steadfast::__private::v1::Heartbeat),
+        #[prost(message, tag = "2")]
+        Message(super::Sf),
     }
 }
 const _: () = {
@@ -4406,6 +4427,1022 @@ pub mod other_wire {
         /// Generated gRPC service name
         pub const SERVICE_NAME: &str = "hostile.v1.Other";
         impl<T> tonic::server::NamedService for OtherServer<T> {
+            const NAME: &'static str = SERVICE_NAME;
+        }
+    }
+}
+const _: () = {
+    use ::steadfast::__private as __sf;
+    impl __sf::Frame for SfSfFrame {
+        type Message = Sf;
+        fn heartbeat(heartbeat: __sf::v1::Heartbeat) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(
+                    sf_sf_frame::Kind::Heartbeat(heartbeat),
+                ),
+            }
+        }
+        fn message(message: Sf) -> Self {
+            Self {
+                kind: ::core::option::Option::Some(sf_sf_frame::Kind::Message(message)),
+            }
+        }
+        fn into_part(self) -> ::core::option::Option<__sf::FramePart<Sf>> {
+            match self.kind? {
+                sf_sf_frame::Kind::Heartbeat(heartbeat) => {
+                    ::core::option::Option::Some(__sf::FramePart::Heartbeat(heartbeat))
+                }
+                sf_sf_frame::Kind::Message(message) => {
+                    ::core::option::Option::Some(__sf::FramePart::Message(message))
+                }
+            }
+        }
+    }
+};
+/// The client of `hostile.v1.__sf`.
+pub mod sf_client {
+    #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
+    /// Names as close as a proto gets to the `__sf` alias of the generated modules
+    /// (prost makes them `Sf`, `sf`, `sf_client`...): a service, an rpc and a message.
+    ///
+    /// Client for `hostile.v1.__sf` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
+    #[derive(Debug, Clone)]
+    pub struct SfClient<T> {
+        inner: super::sf_wire::sf_client::SfClient<T>,
+        retry: __sf::ClientRetry,
+    }
+    impl SfClient<__sf::tonic::transport::Channel> {
+        /// A client connected to `dst` before it returns, with steadfast's
+        /// channel defaults (`steadfast::channel`: keepalive, connect timeout);
+        /// it reconnects on the call after a break.
+        pub async fn connect<D>(
+            dst: D,
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
+        where
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        {
+            let (channel, connection) = __sf::connect_condemnable(dst).await?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
+        }
+        /// A client whose channel connects on its first call, so it can be made
+        /// before the server is up, and reconnects on the call after a break;
+        /// with steadfast's keepalive defaults (`steadfast::channel`). Must be
+        /// called inside a tokio runtime.
+        pub fn connect_lazy<D>(
+            dst: D,
+        ) -> ::core::result::Result<Self, __sf::tonic::transport::Error>
+        where
+            D: ::core::convert::TryInto<__sf::tonic::transport::Endpoint>,
+            D::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        {
+            let (channel, connection) = __sf::connect_lazy_condemnable(dst)?;
+            let mut client = Self::new(channel);
+            client.retry.set_connection(connection);
+            ::core::result::Result::Ok(client)
+        }
+    }
+    impl<T> SfClient<T>
+    where
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
+            > + ::core::marker::Send,
+    {
+        /// Wraps a transport (e.g. a `tonic::transport::Channel`).
+        pub fn new(inner: T) -> Self {
+            Self::wrap(super::sf_wire::sf_client::SfClient::new(inner))
+        }
+        /// Wraps a transport, sending requests to `origin`.
+        pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
+            Self::wrap(super::sf_wire::sf_client::SfClient::with_origin(inner, origin))
+        }
+        /// Wraps a transport behind an interceptor.
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> SfClient<__sf::tonic::codegen::InterceptedService<T, F>>
+        where
+            F: __sf::tonic::service::Interceptor,
+            T::ResponseBody: ::core::default::Default,
+            T: __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+                Response = __sf::tonic::codegen::http::Response<
+                    <T as __sf::tonic::client::GrpcService<
+                        __sf::tonic::body::Body,
+                    >>::ResponseBody,
+                >,
+            >,
+            <T as __sf::tonic::codegen::Service<
+                __sf::tonic::codegen::http::Request<__sf::tonic::body::Body>,
+            >>::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+                + ::core::marker::Send + ::core::marker::Sync,
+        {
+            SfClient::new(
+                __sf::tonic::codegen::InterceptedService::new(inner, interceptor),
+            )
+        }
+        /// Wraps the wire client (the service as it travels, heartbeat frames
+        /// visible), keeping its settings as they are.
+        pub fn from_wire(inner: super::sf_wire::sf_client::SfClient<T>) -> Self {
+            Self {
+                inner,
+                retry: ::core::default::Default::default(),
+            }
+        }
+        /// A new client's decoding limit: tonic's 4 MiB for the message, plus
+        /// what a heartbeat frame adds around it.
+        fn wrap(inner: super::sf_wire::sf_client::SfClient<T>) -> Self {
+            Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
+        }
+        /// The wire client underneath: its calls return the frames, heartbeats included.
+        pub fn into_wire(self) -> super::sf_wire::sf_client::SfClient<T> {
+            self.inner
+        }
+        /// Retries every unary and server-streaming call of this client by
+        /// `policy`, over the methods' own policies and a service config.
+        /// Calls are retried after they may have reached the server only if
+        /// their method is `idempotent`.
+        pub fn with_retry_policy(mut self, policy: __sf::RetryPolicy) -> Self {
+            self.retry.set_policy(policy);
+            self
+        }
+        /// Retries the methods a gRPC service config names by its
+        /// `retryPolicy`, over their own policies (not over
+        /// `with_retry_policy`), gives their calls its `timeout` when they set
+        /// none and its `waitForReady` (unless `wait_for_ready` was set), and
+        /// throttles this client's retries by its `retryThrottling`.
+        pub fn with_service_config(mut self, config: &__sf::ServiceConfig) -> Self {
+            self.retry.set_service_config(config);
+            self
+        }
+        /// Makes every call one attempt, never retried.
+        pub fn without_retries(mut self) -> Self {
+            self.retry.disable();
+            self
+        }
+        /// Whether calls wait for a server to be ready (gRPC's wait-for-ready):
+        /// a call that finds no server tries again with backoff, without
+        /// spending retry attempts, until a server takes it or its deadline
+        /// passes; sessions reconnect the same way. Over the service config's
+        /// `waitForReady`; a call's `CallOptions::wait_for_ready` wins. Default: no.
+        pub fn wait_for_ready(mut self, wait: bool) -> Self {
+            self.retry.set_wait_for_ready(wait);
+            self
+        }
+        /// Compresses requests with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: __sf::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enables decompressing responses with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(
+            mut self,
+            encoding: __sf::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the size of a decoded response message (default: 4 MiB, as in tonic).
+        ///
+        /// The limit is the message's: a heartbeat frame around it may add up to
+        /// a few bytes more on the wire, which are allowed on top.
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self
+                .inner
+                .max_decoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
+            self
+        }
+        /// Limits the size of an encoded request message (default: `usize::MAX`).
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        /// Heartbeats: the server sends one whenever 100 ms pass without a message, and this call consumes them; attach a [`CallOptions`](steadfast::CallOptions) to the request to watch them or to change the liveness window (default: 300 ms, three intervals). The request's timeout (`Request::set_timeout`) is enforced here as well as on the server.
+        pub async fn sf(
+            &mut self,
+            request: impl __sf::tonic::IntoRequest<super::Sf>,
+        ) -> ::core::result::Result<
+            __sf::tonic::Response<__sf::Streaming<super::Sf>>,
+            __sf::tonic::Status,
+        > {
+            let method = __sf::RetryMethod {
+                service: "hostile.v1.__sf",
+                method: "__sf",
+                policy: ::core::option::Option::None,
+                idempotent: false,
+            };
+            __sf::retried(
+                    &self.retry,
+                    method,
+                    &mut self.inner,
+                    request,
+                    async |inner, mut request| {
+                        let context = __sf::call_context(
+                            &mut request,
+                            ::core::time::Duration::from_millis(100u64),
+                        );
+                        __sf::call_streaming::<
+                            super::SfSfFrame,
+                            _,
+                        >(context, inner.sf(request))
+                            .await
+                    },
+                )
+                .await
+        }
+    }
+    impl<T> SfClient<T>
+    where
+        T: __sf::tonic::client::GrpcService<__sf::tonic::body::Body>
+            + ::core::clone::Clone + ::core::marker::Send + 'static,
+        T::Future: ::core::marker::Send,
+        T::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>,
+        T::ResponseBody: __sf::tonic::codegen::Body<Data = __sf::tonic::codegen::Bytes>
+            + ::core::marker::Send + 'static,
+        <T::ResponseBody as __sf::tonic::codegen::Body>::Error: ::core::convert::Into<
+                __sf::tonic::codegen::StdError,
+            > + ::core::marker::Send,
+    {
+        /// A stream of [`sf`](Self::sf) that survives reconnects: when the call breaks, it calls again with the request `resume` makes from the last request and the last response handed out (`None`: it cannot resume, and the stream ends with the failure), so the rule must make the server continue right after that response (see [`ResumingStream`](steadfast::session::ResumingStream)). It reconnects by this client's policy for the method; the request's timeout bounds all attempts together.
+        pub fn sf_resuming<R>(
+            &self,
+            request: impl __sf::tonic::IntoRequest<super::Sf>,
+            resume: R,
+        ) -> __sf::ResumingStream<super::Sf, super::Sf>
+        where
+            R: ::core::ops::FnMut(
+                    &super::Sf,
+                    &super::Sf,
+                ) -> ::core::option::Option<super::Sf> + ::core::marker::Send + 'static,
+        {
+            let policy = __sf::session_policy(
+                &self.retry,
+                __sf::RetryMethod {
+                    service: "hostile.v1.__sf",
+                    method: "__sf",
+                    policy: ::core::option::Option::None,
+                    idempotent: false,
+                },
+            );
+            let client = ::core::clone::Clone::clone(self).without_retries();
+            __sf::ResumingStream::builder(policy)
+                .open(
+                    request,
+                    move |request| {
+                        let mut client = ::core::clone::Clone::clone(&client);
+                        async move { client.sf(request).await }
+                    },
+                    resume,
+                )
+        }
+    }
+}
+/// The server of `hostile.v1.__sf`.
+pub mod sf_server {
+    #![allow(unused_variables, dead_code, missing_docs, clippy::let_unit_value)]
+    use ::steadfast::__private as __sf;
+    /// Names as close as a proto gets to the `__sf` alias of the generated modules
+    /// (prost makes them `Sf`, `sf`, `sf_client`...): a service, an rpc and a message.
+    ///
+    /// The methods of `hostile.v1.__sf` with their original signatures, served by [`SfServer`]. A heartbeat method can report progress with [`Progress`](steadfast::Progress).
+    #[__sf::async_trait]
+    pub trait Sf: ::core::marker::Send + ::core::marker::Sync + 'static {
+        /// The response stream of [`sf`](Self::sf).
+        type SfStream: __sf::tonic::codegen::tokio_stream::Stream<
+                Item = ::core::result::Result<super::Sf, __sf::tonic::Status>,
+            >
+            + ::core::marker::Send
+            + 'static;
+        /// Heartbeats: while this runs, the server sends one whenever 100 ms pass with nothing sent; they carry what the handler reports through [`Progress::from_request`](steadfast::Progress::from_request). Past the call's deadline (`grpc-timeout`) this future is dropped and the client gets `DEADLINE_EXCEEDED`.
+        async fn sf(
+            &self,
+            request: __sf::tonic::Request<super::Sf>,
+        ) -> ::core::result::Result<
+            __sf::tonic::Response<Self::SfStream>,
+            __sf::tonic::Status,
+        >;
+    }
+    /// The gRPC service name, as on the wire.
+    pub const SERVICE_NAME: &str = super::sf_wire::sf_server::SERVICE_NAME;
+    /// Names as close as a proto gets to the `__sf` alias of the generated modules
+    /// (prost makes them `Sf`, `sf`, `sf_client`...): a service, an rpc and a message.
+    ///
+    /// Serves an implementation of [`Sf`] as `hostile.v1.__sf` (heartbeat methods rewritten for the wire).
+    pub struct SfServer<T> {
+        inner: super::sf_wire::sf_server::SfServer<_WireAdapter<T>>,
+        original: _original::sf_server::SfServer<_OriginalAdapter<T>>,
+    }
+    impl<T> SfServer<T> {
+        /// Serves `inner`.
+        pub fn new(inner: T) -> Self {
+            Self::from_arc(::std::sync::Arc::new(inner))
+        }
+        /// Serves a shared `inner`.
+        pub fn from_arc(inner: ::std::sync::Arc<T>) -> Self {
+            Self {
+                inner: super::sf_wire::sf_server::SfServer::new(_WireAdapter {
+                    inner: ::std::sync::Arc::clone(&inner),
+                }),
+                original: _original::sf_server::SfServer::new(_OriginalAdapter { inner }),
+            }
+        }
+        /// Serves `inner` behind an interceptor.
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> __sf::tonic::codegen::InterceptedService<Self, F>
+        where
+            F: __sf::tonic::service::Interceptor,
+        {
+            __sf::tonic::codegen::InterceptedService::new(Self::new(inner), interceptor)
+        }
+        /// Compresses responses with the given encoding.
+        #[must_use]
+        pub fn send_compressed(
+            mut self,
+            encoding: __sf::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self.original = self.original.send_compressed(encoding);
+            self
+        }
+        /// Enables decompressing requests with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(
+            mut self,
+            encoding: __sf::tonic::codec::CompressionEncoding,
+        ) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self.original = self.original.accept_compressed(encoding);
+            self
+        }
+        /// Limits the size of a decoded request message (default: 4 MiB).
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self.original = self.original.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the size of an encoded response message (default: `usize::MAX`).
+        ///
+        /// The limit is the message's: a heartbeat frame around it may add up to
+        /// a few bytes more on the wire, which are allowed on top.
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self
+                .inner
+                .max_encoding_message_size(limit.saturating_add(__sf::FRAME_OVERHEAD));
+            self.original = self.original.max_encoding_message_size(limit);
+            self
+        }
+    }
+    impl<T> ::core::clone::Clone for SfServer<T> {
+        fn clone(&self) -> Self {
+            Self {
+                inner: self.inner.clone(),
+                original: self.original.clone(),
+            }
+        }
+    }
+    impl<T> ::core::fmt::Debug for SfServer<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct(::core::stringify!(SfServer)).finish_non_exhaustive()
+        }
+    }
+    impl<T, B> __sf::tonic::codegen::Service<__sf::tonic::codegen::http::Request<B>>
+    for SfServer<T>
+    where
+        T: Sf,
+        B: __sf::tonic::codegen::Body + ::core::marker::Send + 'static,
+        B::Error: ::core::convert::Into<__sf::tonic::codegen::StdError>
+            + ::core::marker::Send + 'static,
+    {
+        type Response = __sf::tonic::codegen::http::Response<__sf::tonic::body::Body>;
+        type Error = ::core::convert::Infallible;
+        type Future = __sf::tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+        fn poll_ready(
+            &mut self,
+            cx: &mut ::core::task::Context<'_>,
+        ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
+            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
+        }
+        /// Serves a call that asks for frames (`steadfast-framing: v1`) on the
+        /// wire, any other in the methods' original shapes.
+        fn call(
+            &mut self,
+            request: __sf::tonic::codegen::http::Request<B>,
+        ) -> Self::Future {
+            match __sf::negotiate(request.headers()) {
+                __sf::Framing::Frames => {
+                    __sf::tonic::codegen::Service::call(&mut self.inner, request)
+                }
+                __sf::Framing::Original => {
+                    __sf::tonic::codegen::Service::call(&mut self.original, request)
+                }
+                __sf::Framing::Unsupported(status) => __sf::refuse(status),
+            }
+        }
+    }
+    impl<T> __sf::tonic::server::NamedService for SfServer<T> {
+        const NAME: &'static str = SERVICE_NAME;
+    }
+    /// Implements the wire service on top of the typed trait.
+    #[doc(hidden)]
+    pub struct _WireAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _WireAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_WireAdapter").finish_non_exhaustive()
+        }
+    }
+    #[__sf::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Sf> super::sf_wire::sf_server::Sf for _WireAdapter<T> {
+        type __sfStream = __sf::FrameStream<super::SfSfFrame>;
+        async fn sf(
+            &self,
+            request: __sf::tonic::Request<super::Sf>,
+        ) -> ::core::result::Result<
+            __sf::tonic::Response<Self::__sfStream>,
+            __sf::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            ::core::result::Result::Ok(
+                __sf::serve_streaming(
+                    request,
+                    ::core::time::Duration::from_millis(100u64),
+                    move |request| async move { <T as Sf>::sf(&inner, request).await },
+                ),
+            )
+        }
+    }
+    /// Implements the service as written on top of the typed trait, for
+    /// calls that do not ask for frames.
+    #[doc(hidden)]
+    pub struct _OriginalAdapter<T> {
+        inner: ::std::sync::Arc<T>,
+    }
+    impl<T> ::core::fmt::Debug for _OriginalAdapter<T> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("_OriginalAdapter").finish_non_exhaustive()
+        }
+    }
+    #[__sf::async_trait]
+    #[allow(non_camel_case_types)]
+    impl<T: Sf> _original::sf_server::Sf for _OriginalAdapter<T> {
+        type __sfStream = __sf::OriginalStream<<T as Sf>::SfStream>;
+        async fn sf(
+            &self,
+            request: __sf::tonic::Request<super::Sf>,
+        ) -> ::core::result::Result<
+            __sf::tonic::Response<Self::__sfStream>,
+            __sf::tonic::Status,
+        > {
+            let inner = ::std::sync::Arc::clone(&self.inner);
+            __sf::serve_original_streaming(
+                    request,
+                    move |request| async move { <T as Sf>::sf(&inner, request).await },
+                )
+                .await
+        }
+    }
+    /// tonic's server of the service as written, for calls without frames.
+    #[doc(hidden)]
+    #[allow(non_camel_case_types)]
+    pub mod _original {
+        /// Generated server implementations.
+        pub mod sf_server {
+            #![allow(
+                unused_variables,
+                dead_code,
+                missing_docs,
+                clippy::wildcard_imports,
+                clippy::let_unit_value,
+            )]
+            use ::steadfast::__private as __sf;
+            use tonic::codegen::*;
+            /// Generated trait containing gRPC methods that should be implemented for use with SfServer.
+            #[async_trait]
+            pub trait Sf: std::marker::Send + std::marker::Sync + 'static {
+                /// Server streaming response type for the __sf method.
+                type __sfStream: tonic::codegen::tokio_stream::Stream<
+                        Item = std::result::Result<
+                            super::super::super::Sf,
+                            tonic::Status,
+                        >,
+                    >
+                    + std::marker::Send
+                    + 'static;
+                async fn sf(
+                    &self,
+                    request: tonic::Request<super::super::super::Sf>,
+                ) -> std::result::Result<
+                    tonic::Response<Self::__sfStream>,
+                    tonic::Status,
+                >;
+            }
+            /// Names as close as a proto gets to the `__sf` alias of the generated modules
+            /// (prost makes them `Sf`, `sf`, `sf_client`...): a service, an rpc and a message.
+            #[derive(Debug)]
+            pub struct SfServer<T> {
+                inner: Arc<T>,
+                accept_compression_encodings: EnabledCompressionEncodings,
+                send_compression_encodings: EnabledCompressionEncodings,
+                max_decoding_message_size: Option<usize>,
+                max_encoding_message_size: Option<usize>,
+            }
+            impl<T> SfServer<T> {
+                pub fn new(inner: T) -> Self {
+                    Self::from_arc(Arc::new(inner))
+                }
+                pub fn from_arc(inner: Arc<T>) -> Self {
+                    Self {
+                        inner,
+                        accept_compression_encodings: Default::default(),
+                        send_compression_encodings: Default::default(),
+                        max_decoding_message_size: None,
+                        max_encoding_message_size: None,
+                    }
+                }
+                pub fn with_interceptor<F>(
+                    inner: T,
+                    interceptor: F,
+                ) -> InterceptedService<Self, F>
+                where
+                    F: tonic::service::Interceptor,
+                {
+                    InterceptedService::new(Self::new(inner), interceptor)
+                }
+                /// Enable decompressing requests with the given encoding.
+                #[must_use]
+                pub fn accept_compressed(
+                    mut self,
+                    encoding: CompressionEncoding,
+                ) -> Self {
+                    self.accept_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Compress responses with the given encoding, if the client supports it.
+                #[must_use]
+                pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                    self.send_compression_encodings.enable(encoding);
+                    self
+                }
+                /// Limits the maximum size of a decoded message.
+                ///
+                /// Default: `4MB`
+                #[must_use]
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_decoding_message_size = Some(limit);
+                    self
+                }
+                /// Limits the maximum size of an encoded message.
+                ///
+                /// Default: `usize::MAX`
+                #[must_use]
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.max_encoding_message_size = Some(limit);
+                    self
+                }
+            }
+            impl<T, B> tonic::codegen::Service<http::Request<B>> for SfServer<T>
+            where
+                T: Sf,
+                B: Body + std::marker::Send + 'static,
+                B::Error: Into<StdError> + std::marker::Send + 'static,
+            {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = std::convert::Infallible;
+                type Future = BoxFuture<Self::Response, Self::Error>;
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut Context<'_>,
+                ) -> Poll<std::result::Result<(), Self::Error>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                    match req.uri().path() {
+                        "/hostile.v1.__sf/__sf" => {
+                            #[allow(non_camel_case_types)]
+                            struct __sfSvc<T: Sf>(pub Arc<T>);
+                            impl<
+                                T: Sf,
+                            > tonic::server::ServerStreamingService<
+                                super::super::super::Sf,
+                            > for __sfSvc<T> {
+                                type Response = super::super::super::Sf;
+                                type ResponseStream = T::__sfStream;
+                                type Future = BoxFuture<
+                                    tonic::Response<Self::ResponseStream>,
+                                    tonic::Status,
+                                >;
+                                fn call(
+                                    &mut self,
+                                    request: tonic::Request<super::super::super::Sf>,
+                                ) -> Self::Future {
+                                    let inner = Arc::clone(&self.0);
+                                    let fut = async move {
+                                        <T as Sf>::sf(&inner, request).await
+                                    };
+                                    Box::pin(fut)
+                                }
+                            }
+                            let accept_compression_encodings = self
+                                .accept_compression_encodings;
+                            let send_compression_encodings = self
+                                .send_compression_encodings;
+                            let max_decoding_message_size = self
+                                .max_decoding_message_size;
+                            let max_encoding_message_size = self
+                                .max_encoding_message_size;
+                            let inner = self.inner.clone();
+                            let fut = async move {
+                                let method = __sfSvc(inner);
+                                let codec = __sf::tonic_prost::ProstCodec::default();
+                                let mut grpc = tonic::server::Grpc::new(codec)
+                                    .apply_compression_config(
+                                        accept_compression_encodings,
+                                        send_compression_encodings,
+                                    )
+                                    .apply_max_message_size_config(
+                                        max_decoding_message_size,
+                                        max_encoding_message_size,
+                                    );
+                                let res = grpc.server_streaming(method, req).await;
+                                Ok(res)
+                            };
+                            Box::pin(fut)
+                        }
+                        _ => {
+                            Box::pin(async move {
+                                let mut response = http::Response::new(
+                                    tonic::body::Body::default(),
+                                );
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(
+                                        tonic::Status::GRPC_STATUS,
+                                        (tonic::Code::Unimplemented as i32).into(),
+                                    );
+                                headers
+                                    .insert(
+                                        http::header::CONTENT_TYPE,
+                                        tonic::metadata::GRPC_CONTENT_TYPE,
+                                    );
+                                Ok(response)
+                            })
+                        }
+                    }
+                }
+            }
+            impl<T> Clone for SfServer<T> {
+                fn clone(&self) -> Self {
+                    let inner = self.inner.clone();
+                    Self {
+                        inner,
+                        accept_compression_encodings: self.accept_compression_encodings,
+                        send_compression_encodings: self.send_compression_encodings,
+                        max_decoding_message_size: self.max_decoding_message_size,
+                        max_encoding_message_size: self.max_encoding_message_size,
+                    }
+                }
+            }
+            /// Generated gRPC service name
+            pub const SERVICE_NAME: &str = "hostile.v1.__sf";
+            impl<T> tonic::server::NamedService for SfServer<T> {
+                const NAME: &'static str = SERVICE_NAME;
+            }
+        }
+    }
+}
+/// The wire-level code of `hostile.v1.__sf`: tonic's client and server for the service as it travels, with the heartbeat frames visible.
+///
+/// An escape hatch: the typed client and server of this package are built on
+/// it, and most code never needs it.
+#[allow(non_camel_case_types)]
+pub mod sf_wire {
+    /// Generated client implementations.
+    pub mod sf_client {
+        #![allow(
+            unused_variables,
+            dead_code,
+            missing_docs,
+            clippy::wildcard_imports,
+            clippy::let_unit_value,
+        )]
+        use ::steadfast::__private as __sf;
+        use tonic::codegen::*;
+        use tonic::codegen::http::Uri;
+        /// Names as close as a proto gets to the `__sf` alias of the generated modules
+        /// (prost makes them `Sf`, `sf`, `sf_client`...): a service, an rpc and a message.
+        #[derive(Debug, Clone)]
+        pub struct SfClient<T> {
+            inner: tonic::client::Grpc<T>,
+        }
+        impl SfClient<tonic::transport::Channel> {
+            /// Attempt to create a new client by connecting to a given endpoint.
+            pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
+            where
+                D: TryInto<tonic::transport::Endpoint>,
+                D::Error: Into<StdError>,
+            {
+                let conn = tonic::transport::Endpoint::new(dst)?.connect().await?;
+                Ok(Self::new(conn))
+            }
+        }
+        impl<T> SfClient<T>
+        where
+            T: tonic::client::GrpcService<tonic::body::Body>,
+            T::Error: Into<StdError>,
+            T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+            <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+        {
+            pub fn new(inner: T) -> Self {
+                let inner = tonic::client::Grpc::new(inner);
+                Self { inner }
+            }
+            pub fn with_origin(inner: T, origin: Uri) -> Self {
+                let inner = tonic::client::Grpc::with_origin(inner, origin);
+                Self { inner }
+            }
+            pub fn with_interceptor<F>(
+                inner: T,
+                interceptor: F,
+            ) -> SfClient<InterceptedService<T, F>>
+            where
+                F: tonic::service::Interceptor,
+                T::ResponseBody: Default,
+                T: tonic::codegen::Service<
+                    http::Request<tonic::body::Body>,
+                    Response = http::Response<
+                        <T as tonic::client::GrpcService<
+                            tonic::body::Body,
+                        >>::ResponseBody,
+                    >,
+                >,
+                <T as tonic::codegen::Service<
+                    http::Request<tonic::body::Body>,
+                >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+            {
+                SfClient::new(InterceptedService::new(inner, interceptor))
+            }
+            /// Compress requests with the given encoding.
+            ///
+            /// This requires the server to support it otherwise it might respond with an
+            /// error.
+            #[must_use]
+            pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.inner = self.inner.send_compressed(encoding);
+                self
+            }
+            /// Enable decompressing responses.
+            #[must_use]
+            pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.inner = self.inner.accept_compressed(encoding);
+                self
+            }
+            /// Limits the maximum size of a decoded message.
+            ///
+            /// Default: `4MB`
+            #[must_use]
+            pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                self.inner = self.inner.max_decoding_message_size(limit);
+                self
+            }
+            /// Limits the maximum size of an encoded message.
+            ///
+            /// Default: `usize::MAX`
+            #[must_use]
+            pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                self.inner = self.inner.max_encoding_message_size(limit);
+                self
+            }
+            pub async fn sf(
+                &mut self,
+                request: impl tonic::IntoRequest<super::super::Sf>,
+            ) -> std::result::Result<
+                tonic::Response<tonic::codec::Streaming<super::super::SfSfFrame>>,
+                tonic::Status,
+            > {
+                self.inner
+                    .ready()
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unknown(
+                            format!("Service was not ready: {}", e.into()),
+                        )
+                    })?;
+                let codec = __sf::FrameCodec::default();
+                let path = http::uri::PathAndQuery::from_static("/hostile.v1.__sf/__sf");
+                let mut req = request.into_request();
+                req.extensions_mut().insert(GrpcMethod::new("hostile.v1.__sf", "__sf"));
+                __sf::announce(&mut req);
+                self.inner.server_streaming(req, path, codec).await
+            }
+        }
+    }
+    /// Generated server implementations.
+    pub mod sf_server {
+        #![allow(
+            unused_variables,
+            dead_code,
+            missing_docs,
+            clippy::wildcard_imports,
+            clippy::let_unit_value,
+        )]
+        use ::steadfast::__private as __sf;
+        use tonic::codegen::*;
+        /// Generated trait containing gRPC methods that should be implemented for use with SfServer.
+        #[async_trait]
+        pub trait Sf: std::marker::Send + std::marker::Sync + 'static {
+            /// Server streaming response type for the __sf method.
+            type __sfStream: tonic::codegen::tokio_stream::Stream<
+                    Item = std::result::Result<super::super::SfSfFrame, tonic::Status>,
+                >
+                + std::marker::Send
+                + 'static;
+            async fn sf(
+                &self,
+                request: tonic::Request<super::super::Sf>,
+            ) -> std::result::Result<tonic::Response<Self::__sfStream>, tonic::Status>;
+        }
+        /// Names as close as a proto gets to the `__sf` alias of the generated modules
+        /// (prost makes them `Sf`, `sf`, `sf_client`...): a service, an rpc and a message.
+        #[derive(Debug)]
+        pub struct SfServer<T> {
+            inner: Arc<T>,
+            accept_compression_encodings: EnabledCompressionEncodings,
+            send_compression_encodings: EnabledCompressionEncodings,
+            max_decoding_message_size: Option<usize>,
+            max_encoding_message_size: Option<usize>,
+        }
+        impl<T> SfServer<T> {
+            pub fn new(inner: T) -> Self {
+                Self::from_arc(Arc::new(inner))
+            }
+            pub fn from_arc(inner: Arc<T>) -> Self {
+                Self {
+                    inner,
+                    accept_compression_encodings: Default::default(),
+                    send_compression_encodings: Default::default(),
+                    max_decoding_message_size: None,
+                    max_encoding_message_size: None,
+                }
+            }
+            pub fn with_interceptor<F>(
+                inner: T,
+                interceptor: F,
+            ) -> InterceptedService<Self, F>
+            where
+                F: tonic::service::Interceptor,
+            {
+                InterceptedService::new(Self::new(inner), interceptor)
+            }
+            /// Enable decompressing requests with the given encoding.
+            #[must_use]
+            pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.accept_compression_encodings.enable(encoding);
+                self
+            }
+            /// Compress responses with the given encoding, if the client supports it.
+            #[must_use]
+            pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+                self.send_compression_encodings.enable(encoding);
+                self
+            }
+            /// Limits the maximum size of a decoded message.
+            ///
+            /// Default: `4MB`
+            #[must_use]
+            pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                self.max_decoding_message_size = Some(limit);
+                self
+            }
+            /// Limits the maximum size of an encoded message.
+            ///
+            /// Default: `usize::MAX`
+            #[must_use]
+            pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                self.max_encoding_message_size = Some(limit);
+                self
+            }
+        }
+        impl<T, B> tonic::codegen::Service<http::Request<B>> for SfServer<T>
+        where
+            T: Sf,
+            B: Body + std::marker::Send + 'static,
+            B::Error: Into<StdError> + std::marker::Send + 'static,
+        {
+            type Response = http::Response<tonic::body::Body>;
+            type Error = std::convert::Infallible;
+            type Future = BoxFuture<Self::Response, Self::Error>;
+            fn poll_ready(
+                &mut self,
+                _cx: &mut Context<'_>,
+            ) -> Poll<std::result::Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                match req.uri().path() {
+                    "/hostile.v1.__sf/__sf" => {
+                        #[allow(non_camel_case_types)]
+                        struct __sfSvc<T: Sf>(pub Arc<T>);
+                        impl<
+                            T: Sf,
+                        > tonic::server::ServerStreamingService<super::super::Sf>
+                        for __sfSvc<T> {
+                            type Response = super::super::SfSfFrame;
+                            type ResponseStream = T::__sfStream;
+                            type Future = BoxFuture<
+                                tonic::Response<Self::ResponseStream>,
+                                tonic::Status,
+                            >;
+                            fn call(
+                                &mut self,
+                                request: tonic::Request<super::super::Sf>,
+                            ) -> Self::Future {
+                                let inner = Arc::clone(&self.0);
+                                let fut = async move {
+                                    <T as Sf>::sf(&inner, request).await
+                                };
+                                Box::pin(fut)
+                            }
+                        }
+                        let accept_compression_encodings = self
+                            .accept_compression_encodings;
+                        let send_compression_encodings = self.send_compression_encodings;
+                        let max_decoding_message_size = self.max_decoding_message_size;
+                        let max_encoding_message_size = self.max_encoding_message_size;
+                        let inner = self.inner.clone();
+                        let fut = async move {
+                            let method = __sfSvc(inner);
+                            let codec = __sf::FrameCodec::default();
+                            let mut grpc = tonic::server::Grpc::new(codec)
+                                .apply_compression_config(
+                                    accept_compression_encodings,
+                                    send_compression_encodings,
+                                )
+                                .apply_max_message_size_config(
+                                    max_decoding_message_size,
+                                    max_encoding_message_size,
+                                );
+                            let res = grpc.server_streaming(method, req).await;
+                            Ok(res)
+                        };
+                        Box::pin(fut)
+                    }
+                    _ => {
+                        Box::pin(async move {
+                            let mut response = http::Response::new(
+                                tonic::body::Body::default(),
+                            );
+                            let headers = response.headers_mut();
+                            headers
+                                .insert(
+                                    tonic::Status::GRPC_STATUS,
+                                    (tonic::Code::Unimplemented as i32).into(),
+                                );
+                            headers
+                                .insert(
+                                    http::header::CONTENT_TYPE,
+                                    tonic::metadata::GRPC_CONTENT_TYPE,
+                                );
+                            Ok(response)
+                        })
+                    }
+                }
+            }
+        }
+        impl<T> Clone for SfServer<T> {
+            fn clone(&self) -> Self {
+                let inner = self.inner.clone();
+                Self {
+                    inner,
+                    accept_compression_encodings: self.accept_compression_encodings,
+                    send_compression_encodings: self.send_compression_encodings,
+                    max_decoding_message_size: self.max_decoding_message_size,
+                    max_encoding_message_size: self.max_encoding_message_size,
+                }
+            }
+        }
+        /// Generated gRPC service name
+        pub const SERVICE_NAME: &str = "hostile.v1.__sf";
+        impl<T> tonic::server::NamedService for SfServer<T> {
             const NAME: &'static str = SERVICE_NAME;
         }
     }
