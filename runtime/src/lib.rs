@@ -34,8 +34,8 @@ pub mod __private {
     };
     pub use crate::channel::condemn::{Condemn, connect_condemnable, connect_lazy_condemnable};
     pub use crate::dispatch::service::{
-        NoSchema, SchemaOf, ViaJsonSchema, dispatch_server, into_status, params_json, parse_params,
-        reply, reply_with_blob, result_json, returned_blob, take_blob,
+        NoSchema, SchemaOf, ViaJsonSchema, call_json, dispatch_server, into_status, params_json,
+        parse_params, reply, reply_with_blob, result_json, returned_blob, take_blob,
     };
     pub use crate::frame::{
         BlobFrame, FRAME_OVERHEAD, Frame, FrameCodec, FramePart, ReservingEncoder,
@@ -50,7 +50,8 @@ pub mod __private {
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
     pub use crate::proto::v1;
     pub use crate::retry::client::{
-        ClientRetry, RetryMethod, retried, retried_with_blob, retry_policy, session_policy, settled,
+        ClientRetry, RetryMethod, retried, retried_with_blob, retry_policy, session_defaults,
+        session_policy, settled,
     };
     pub use crate::retry::{RetryPolicy, ServiceConfig};
     pub use crate::session::{ResumingStream, Session, SessionBuilder};

@@ -912,7 +912,8 @@ pub mod lab_client {
             &self,
             session: __sf::SessionBuilder<super::Tick, super::TickCount>,
         ) -> __sf::Session<super::Tick, super::TickCount> {
-            let policy = __sf::session_policy(
+            let session = __sf::session_defaults(
+                session,
                 &self.retry,
                 __sf::RetryMethod {
                     service: "lab.v1.Lab",
@@ -921,11 +922,8 @@ pub mod lab_client {
                     idempotent: false,
                 },
             );
-            let wait_for_ready = self.retry.wait_for_ready_for("lab.v1.Lab", "Count");
             let client = ::core::clone::Clone::clone(self);
             session
-                .default_policy(policy)
-                .default_wait_for_ready(wait_for_ready)
                 .open_client_streaming(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
                     async move { client.count(requests.into_request()).await }
@@ -936,7 +934,8 @@ pub mod lab_client {
             &self,
             session: __sf::SessionBuilder<super::Tick, super::Tick>,
         ) -> __sf::Session<super::Tick, super::Tick> {
-            let policy = __sf::session_policy(
+            let session = __sf::session_defaults(
+                session,
                 &self.retry,
                 __sf::RetryMethod {
                     service: "lab.v1.Lab",
@@ -945,11 +944,8 @@ pub mod lab_client {
                     idempotent: false,
                 },
             );
-            let wait_for_ready = self.retry.wait_for_ready_for("lab.v1.Lab", "Echo");
             let client = ::core::clone::Clone::clone(self);
             session
-                .default_policy(policy)
-                .default_wait_for_ready(wait_for_ready)
                 .open(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
                     async move { client.echo(requests.into_request()).await }

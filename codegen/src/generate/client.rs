@@ -244,7 +244,6 @@ fn session(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
         m.original.name, m.original.name
     );
     let method = retry_method(m, model);
-    let (service_name, method_name) = (model.full_name(), &m.model.proto_name);
     quote! {
         #[doc = #doc]
         #deprecated
@@ -252,10 +251,9 @@ fn session(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
             &self,
             session: __sf::SessionBuilder<#request, #response>,
         ) -> __sf::Session<#request, #response> {
-            let policy = __sf::session_policy(&self.retry, #method);
-            let wait_for_ready = self.retry.wait_for_ready_for(#service_name, #method_name);
+            let session = __sf::session_defaults(session, &self.retry, #method);
             let client = ::core::clone::Clone::clone(self);
-            session.default_policy(policy).default_wait_for_ready(wait_for_ready).#open(move |requests| {
+            session.#open(move |requests| {
                 let mut client = ::core::clone::Clone::clone(&client);
                 async move { client.#ident(requests.into_request()).await }
             })

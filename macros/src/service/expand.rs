@@ -8,7 +8,7 @@
 //! beside errors.
 //!
 //! The expansion stays thin: per method one `dispatch::function` call and one
-//! `DispatchClient::call_json`; the rest is in the runtime. Paths go through
+//! `__private::call_json`; the rest is in the runtime. Paths go through
 //! the user's `steadfast` (or the `crate = "..."` they gave). What can fail to
 //! type-check is spanned at the user's types: a params type that does not
 //! deserialize at the params type, a result that does not serialize at the
@@ -505,10 +505,14 @@ fn client_method(plan: &Plan<'_>, function: &FnPlan<'_>) -> TokenStream {
             #(#args),*
         ) -> ::core::result::Result<#output, #tonic::Status> {
             let #request = #to_json;
-            let #response = self
-                .inner
-                .call_json(#wire_name, #heartbeat, #request, #blob_in)
-                .await;
+            let #response = #krate::__private::call_json(
+                &mut self.inner,
+                #wire_name,
+                #heartbeat,
+                #request,
+                #blob_in,
+            )
+            .await;
             let (#json, #blob_pat) =
                 #krate::__private::settled(self.connection.as_ref(), #response)?.into_inner();
             let #reply = #from_json;

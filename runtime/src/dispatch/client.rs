@@ -183,10 +183,10 @@ where
     }
 
     /// [`call_request`](Self::call_request) with the params and the result as
-    /// JSON bytes (what `#[steadfast::service]`'s clients call, so that a params
-    /// type that does not serialize is reported at the user's type).
-    #[doc(hidden)]
-    pub async fn call_json(
+    /// JSON bytes (what `#[steadfast::service]`'s clients call, through
+    /// `__private::call_json`, so that a params type that does not serialize is
+    /// reported at the user's type).
+    pub(crate) async fn call_json(
         &mut self,
         name: &str,
         heartbeat: Option<Duration>,

@@ -8,14 +8,17 @@
 //! error at the user's type instead of one about a closure.
 
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::{Request, Status};
+use tonic::client::GrpcService;
+use tonic::codegen::{Body, StdError};
+use tonic::{Request, Response, Status};
 
 use super::function::{missing_blob, parse_json, to_json};
-use super::{DispatchServer, Function, Reply};
+use super::{DispatchClient, DispatchServer, Function, Reply};
 use crate::{Blob, BlobSource};
 
 pub use super::function::parse_params;
@@ -117,6 +120,26 @@ pub fn params_json<P: Serialize>(
         ))
     })?;
     Ok(Request::from_parts(metadata, extensions, json.into()))
+}
+
+/// A client's call with its params and its result as JSON: what
+/// [`DispatchClient::call_request`] does between [`params_json`] and
+/// [`result_json`], which the expansion calls itself, each spanned at the
+/// user's type.
+pub async fn call_json<T>(
+    client: &mut DispatchClient<T>,
+    function: &str,
+    heartbeat: Option<Duration>,
+    request: Request<Bytes>,
+    blob: Option<BlobSource>,
+) -> Result<Response<(Bytes, Option<Blob>)>, Status>
+where
+    T: GrpcService<tonic::body::Body>,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
+    client.call_json(function, heartbeat, request, blob).await
 }
 
 /// A result read from its JSON. Errors: a result that does not deserialize →

@@ -18,6 +18,7 @@ use crate::CallOptions;
 use crate::blob::BlobSource;
 use crate::channel::Condemn;
 use crate::deadline::Deadline;
+use crate::session::SessionBuilder;
 
 /// The retry settings of a generated client, set at run time through the
 /// client's `with_retry_policy`, `with_service_config`, `without_retries` and
@@ -133,6 +134,25 @@ pub fn session_policy(retry: &ClientRetry, method: RetryMethod) -> RetryPolicy {
                 .build()
                 .unwrap_or_default()
         })
+}
+
+/// What a generated client's `<method>_session` opens: `session` with the
+/// client's [`session_policy`] for the method and its
+/// [`wait_for_ready_for`](ClientRetry::wait_for_ready_for) the method, each
+/// unless the builder set its own.
+pub fn session_defaults<Req, Resp>(
+    session: SessionBuilder<Req, Resp>,
+    retry: &ClientRetry,
+    method: RetryMethod,
+) -> SessionBuilder<Req, Resp>
+where
+    Req: Clone + Send + 'static,
+    Resp: Send + 'static,
+{
+    let wait_for_ready = retry.wait_for_ready_for(method.service, method.method);
+    session
+        .default_policy(session_policy(retry, method))
+        .default_wait_for_ready(wait_for_ready)
 }
 
 /// What generated code knows of a method, for its retries.

@@ -103,9 +103,9 @@ where
     }
 
     /// `policy`, unless one was set (what a generated client's
-    /// `<method>_session` calls with the client's policy).
-    #[doc(hidden)]
-    pub fn default_policy(mut self, policy: RetryPolicy) -> Self {
+    /// `<method>_session` calls with the client's policy, through
+    /// `__private::session_defaults`).
+    pub(crate) fn default_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy.get_or_insert(policy);
         self
     }
@@ -123,9 +123,9 @@ where
     }
 
     /// `wait`, unless [`wait_for_ready`](Self::wait_for_ready) was set (what a
-    /// generated client's `<method>_session` calls with the client's setting).
-    #[doc(hidden)]
-    pub fn default_wait_for_ready(mut self, wait: bool) -> Self {
+    /// generated client's `<method>_session` calls with the client's setting,
+    /// through `__private::session_defaults`).
+    pub(crate) fn default_wait_for_ready(mut self, wait: bool) -> Self {
         self.wait_for_ready.get_or_insert(wait);
         self
     }

@@ -602,7 +602,8 @@ pub mod flaky_client {
             &self,
             session: __sf::SessionBuilder<super::Ask, super::Answer>,
         ) -> __sf::Session<super::Ask, super::Answer> {
-            let policy = __sf::session_policy(
+            let session = __sf::session_defaults(
+                session,
                 &self.retry,
                 __sf::RetryMethod {
                     service: "retry.v1.Flaky",
@@ -620,11 +621,8 @@ pub mod flaky_client {
                     idempotent: false,
                 },
             );
-            let wait_for_ready = self.retry.wait_for_ready_for("retry.v1.Flaky", "Feed");
             let client = ::core::clone::Clone::clone(self);
             session
-                .default_policy(policy)
-                .default_wait_for_ready(wait_for_ready)
                 .open_client_streaming(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
                     async move { client.feed(requests.into_request()).await }

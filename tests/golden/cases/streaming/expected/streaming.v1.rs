@@ -449,7 +449,8 @@ pub mod pipes_client {
             &self,
             session: __sf::SessionBuilder<super::Chunk, super::Summary>,
         ) -> __sf::Session<super::Chunk, super::Summary> {
-            let policy = __sf::session_policy(
+            let session = __sf::session_defaults(
+                session,
                 &self.retry,
                 __sf::RetryMethod {
                     service: "streaming.v1.Pipes",
@@ -458,13 +459,8 @@ pub mod pipes_client {
                     idempotent: false,
                 },
             );
-            let wait_for_ready = self
-                .retry
-                .wait_for_ready_for("streaming.v1.Pipes", "Upload");
             let client = ::core::clone::Clone::clone(self);
             session
-                .default_policy(policy)
-                .default_wait_for_ready(wait_for_ready)
                 .open_client_streaming(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
                     async move { client.upload(requests.into_request()).await }
@@ -475,7 +471,8 @@ pub mod pipes_client {
             &self,
             session: __sf::SessionBuilder<super::Chunk, super::Chunk>,
         ) -> __sf::Session<super::Chunk, super::Chunk> {
-            let policy = __sf::session_policy(
+            let session = __sf::session_defaults(
+                session,
                 &self.retry,
                 __sf::RetryMethod {
                     service: "streaming.v1.Pipes",
@@ -484,13 +481,8 @@ pub mod pipes_client {
                     idempotent: false,
                 },
             );
-            let wait_for_ready = self
-                .retry
-                .wait_for_ready_for("streaming.v1.Pipes", "Chat");
             let client = ::core::clone::Clone::clone(self);
             session
-                .default_policy(policy)
-                .default_wait_for_ready(wait_for_ready)
                 .open(move |requests| {
                     let mut client = ::core::clone::Clone::clone(&client);
                     async move { client.chat(requests.into_request()).await }
