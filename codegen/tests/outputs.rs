@@ -231,3 +231,50 @@ message Rep {}
         ]
     );
 }
+
+#[test]
+fn every_generated_module_names_the_runtime_through_one_alias_of_the_configured_path() {
+    const BLOBS: &str = r#"syntax = "proto3";
+package lab.v1;
+import "steadfast/v1/options.proto";
+service Lab {
+  rpc Put(Req) returns (Rep) { option (steadfast.v1.method) = { request_blob: true }; }
+  rpc Sleep(Req) returns (stream Rep) { option (steadfast.v1.method) = { heartbeat_ms: 100 }; }
+}
+message Req {}
+message Rep {}
+"#;
+    let dir = support::protos(&[("lab.proto", BLOBS)]);
+    let out = tempfile::tempdir().expect("out");
+    steadfast_build::configure()
+        .steadfast_path("::my_rt::steadfast")
+        .out_dir(out.path())
+        .emit_rerun_if_changed(false)
+        .compile_protos(&[dir.path().join("lab.proto")], &[dir.path()])
+        .expect("compiles");
+    let code = std::fs::read_to_string(out.path().join("lab.v1.rs")).expect("generated");
+    let aliases: Vec<&str> = code
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.ends_with(" as __sf;"))
+        .collect();
+    // The frame glue, the typed client, the typed server and its original-shape
+    // server, the wire client, the wire server.
+    assert_eq!(
+        aliases, ["use ::my_rt::steadfast::__private as __sf;"; 6],
+        "{code}"
+    );
+    // Besides the aliases, only prost names the runtime: the heartbeat and blob
+    // fields of the synthesized messages.
+    let absolute: Vec<&str> = code
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.contains("__private::"))
+        .collect();
+    assert!(
+        absolute
+            .iter()
+            .all(|line| line.contains("(::my_rt::steadfast::__private::v1::")),
+        "{absolute:#?}"
+    );
+}
