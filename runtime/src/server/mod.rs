@@ -39,6 +39,8 @@
 //! later, so without `TCP_NODELAY` a message that follows the headers within a
 //! round trip waits for the peer's delayed ACK (about 40 ms on Linux).
 
+pub mod health;
+
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
