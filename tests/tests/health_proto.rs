@@ -10,6 +10,10 @@
 //! the proto, run
 //! `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test health_proto` and
 //! review the diff of `runtime/generated/` in git.
+//!
+//! The same goes for `runtime/generated/grpc.health.v1.bin`, the encoded
+//! `FileDescriptorSet` of the proto (source info included, so reflection
+//! clients show its comments), `steadfast::server::health::FILE_DESCRIPTOR_SET`.
 
 use std::path::{Path, PathBuf};
 
@@ -28,9 +32,17 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The proto's `FileDescriptorSet`, as protox compiles it (it imports
+/// nothing), with source info.
+macro_rules! descriptor_set {
+    () => {
+        protox::compile([PROTO], [workspace().join("proto")]).expect("health.proto compiles")
+    };
+}
+
 /// What prost-build and tonic-prost-build generate for [`PROTO`], with [`HEADER`].
 fn generate() -> String {
-    let fds = protox::compile([PROTO], [workspace().join("proto")]).expect("health.proto compiles");
+    let fds = descriptor_set!();
     let requests = fds
         .file
         .into_iter()
@@ -62,5 +74,40 @@ fn the_checked_in_health_types_are_what_tonic_prost_build_generates() {
         &workspace().join("runtime/generated/grpc.health.v1.rs"),
         &generate(),
         "STEADFAST_BLESS=1 cargo test -p steadfast-tests --test health_proto",
+    );
+}
+
+#[test]
+fn the_checked_in_descriptor_set_is_what_protox_compiles() {
+    use prost::Message as _;
+
+    let fds = descriptor_set!();
+    assert_eq!(
+        fds.file.iter().map(|file| file.name()).collect::<Vec<_>>(),
+        [PROTO],
+        "health.proto alone: it imports nothing"
+    );
+    let actual = fds.encode_to_vec();
+    let golden = workspace().join("runtime/generated/grpc.health.v1.bin");
+    if std::env::var_os("STEADFAST_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&golden, &actual).expect("write the descriptor set");
+        return;
+    }
+    let expected = std::fs::read(&golden).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test health_proto`",
+            golden.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} is not what protox compiles from {PROTO}; run \
+         `STEADFAST_BLESS=1 cargo test -p steadfast-tests --test health_proto`",
+        golden.display()
+    );
+    assert_eq!(
+        steadfast::server::health::FILE_DESCRIPTOR_SET,
+        expected.as_slice(),
+        "the runtime serves the checked-in descriptor set"
     );
 }

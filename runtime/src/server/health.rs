@@ -98,6 +98,10 @@ pub mod pb {
     include!("../../generated/grpc.health.v1.rs");
 }
 
+/// The encoded `FileDescriptorSet` of `grpc/health/v1/health.proto` (with its
+/// comments), for a reflection service to describe the health service.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("../../generated/grpc.health.v1.bin");
+
 /// A health status, as `Check`, `Watch` and `List` send it.
 pub use self::pb::health_check_response::ServingStatus;
 
