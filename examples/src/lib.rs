@@ -42,6 +42,15 @@ pub mod proto {
     }
 }
 
+/// The wire descriptor set steadfast-build wrote for the protos of [`proto`]
+/// (`$OUT_DIR/steadfast_wire_descriptor_set.bin`): the files as they travel
+/// and every file they import, what server reflection answers with
+/// ([`steadfast::server::reflection`]).
+pub const WIRE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/steadfast_wire_descriptor_set.bin"
+));
+
 /// A reconnect policy patient enough for a server restart on a loaded
 /// machine, for the tests that kill and restart servers: 50 attempts in a row,
 /// backoff bounds from 20 ms doubling up to 200 ms.

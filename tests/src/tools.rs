@@ -32,7 +32,7 @@ use std::time::Duration;
 const SBIN_DIRS: &[&str] = &["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
 /// How to set up a Python for the interop tests.
-const PYTHON_SETUP: &str = "python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools zstandard grpcio-health-checking \
+const PYTHON_SETUP: &str = "python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools zstandard grpcio-health-checking grpcio-reflection \
      at the workspace root, or point STEADFAST_PYTHON at a python that has them";
 
 /// Finds the executable `tool` on `PATH`, then in the `sbin` directories.
@@ -49,7 +49,7 @@ pub fn require(tool: &str) -> Option<PathBuf> {
     }
 }
 
-/// A Python interpreter that can `import grpc, grpc_tools, zstandard, grpc_health`.
+/// A Python interpreter that can `import grpc, grpc_tools, zstandard, grpc_health, grpc_reflection`.
 ///
 /// Looks at, in order: the environment variable `STEADFAST_PYTHON` (when set, it is
 /// the only candidate), `.venv/bin/python` at the workspace root, and `python3` on
@@ -74,18 +74,18 @@ pub fn python_with_grpc() -> Option<PathBuf> {
     }
     let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
     missing(
-        "a python with grpcio, grpcio-tools, zstandard and grpcio-health-checking",
+        "a python with grpcio, grpcio-tools, zstandard, grpcio-health-checking and grpcio-reflection",
         &format!("tried {}; set it up with: {PYTHON_SETUP}", tried.join(", ")),
     )
 }
 
 /// Whether `python` runs and can import the gRPC runtime, its code generator,
-/// zstd (for blob uploads) and gRPC's health client.
+/// zstd (for blob uploads) and gRPC's health and reflection clients.
 fn imports_grpc(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            "import grpc, grpc_tools, zstandard, grpc_health.v1.health_pb2_grpc",
+            "import grpc, grpc_tools, zstandard, grpc_health.v1.health_pb2_grpc, grpc_reflection",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

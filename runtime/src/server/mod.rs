@@ -40,6 +40,7 @@
 //! round trip waits for the peer's delayed ACK (about 40 ms on Linux).
 
 pub mod health;
+pub mod reflection;
 
 use tokio::net::TcpListener;
 use tonic::transport::Server;
