@@ -5,8 +5,9 @@
 //! `ProtoReflectionDescriptorDatabase` ask a server which services it has and
 //! what their messages look like. [`Reflection`] answers both protocol
 //! versions (`grpc.reflection.v1.ServerReflection`, and
-//! `grpc.reflection.v1alpha.ServerReflection`, the only one Postman, Kreya and
-//! older grpcurl speak) from one descriptor pool:
+//! `grpc.reflection.v1alpha.ServerReflection`, the only one Postman, Kreya,
+//! older grpcurl and grpcio-reflection's Python client (1.85) speak) from one
+//! descriptor pool:
 //!
 //! - the **wire descriptor set** steadfast-build writes for your protos
 //!   ([`add_file_descriptor_set`](Reflection::add_file_descriptor_set)): a
@@ -53,7 +54,7 @@
 //!   extension or type is answered in the stream with an `ErrorResponse` of
 //!   code `NOT_FOUND` (a request without a message: `INVALID_ARGUMENT`), and
 //!   the next request on the same stream is answered as usual, as the
-//!   reflection protocol has it. tonic-reflection 0.14's server ends the whole
+//!   reflection protocol has it. tonic-reflection 0.14's server (0.14.9) ends the whole
 //!   call with that status instead (`src/server/v1.rs`: on an error it sends
 //!   `Err(status)` and returns), so a client that probes one missing symbol
 //!   loses every later lookup; it also answers `file_containing_extension`
