@@ -17,10 +17,13 @@
 //!
 //! One place for the helpers the scenario tests share:
 //!
-//! - [`tools`]: find external tools (nginx, protoc, a Python with grpcio) and apply
+//! - [`tools`]: find external tools (nginx, HAProxy, Caddy, protoc, a Python with grpcio) and apply
 //!   the skip policy: skip with a `SKIPPED` line locally, fail in CI (`CI=true`).
 //! - The idle-cutting TCP proxy lives in `steadfast_examples::proxy` (the tour uses it too).
 //! - [`nginx`]: a real nginx in front of a gRPC server, on a temporary config.
+//! - [`haproxy`] and [`caddy`]: a real HAProxy and a real Caddy in front of a gRPC
+//!   server, each running its shipped `examples/deploy/` config.
+//! - [`group`]: a child process leading its own process group, killed with it.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping and hoping.
 //! - [`process`]: child processes that are killed when the test lets go of them.
 //! - [`sequence`]: a server-streaming service that counts, on a server a test
@@ -33,7 +36,10 @@
 //! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test
 //! starts is stopped when its handle is dropped.
 
+pub mod caddy;
 pub mod golden;
+pub mod group;
+pub mod haproxy;
 pub mod hostile;
 pub mod io;
 pub mod nginx;

@@ -191,6 +191,8 @@ fn current_test() -> String {
 fn install_hint(tool: &str) -> String {
     match tool {
         "nginx" => "apt-get install nginx".to_owned(),
+        "haproxy" => "apt-get install haproxy".to_owned(),
+        "caddy" => "apt-get install caddy".to_owned(),
         "protoc" => "apt-get install protobuf-compiler".to_owned(),
         "python3" | "python" => "apt-get install python3".to_owned(),
         other => format!("install {other} and put it on PATH"),
