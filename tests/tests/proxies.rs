@@ -1,0 +1,349 @@
+//! Behind every common proxy: the lab behind real HAProxy and real Caddy, each
+//! running its shipped `examples/deploy/` config with a 1 s idle timeout
+//! (HAProxy's `timeout server` and `timeout client`, Caddy's `read_timeout`).
+//! A 3 s call with heartbeats passes, a plain 3 s call is cut, and 64 MiB blobs
+//! go up and down; the same blobs through nginx with a 1 s `grpc_read_timeout`
+//! (its heartbeat and cut scenarios are in `nginx.rs`).
+//!
+//! Where the proxies differ: HAProxy times out each call on its own, Caddy
+//! times out reads of the whole upstream connection, so a silent call beside
+//! a busy one passes Caddy.
+//!
+//! Not here yet: a call in flight through each proxy completing while the
+//! server drains (issue 24; the server's drain does not exist yet).
+
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use steadfast::{BlobSource, CallOptions};
+use steadfast_examples::{
+    content,
+    lab::{RunningLab, hex},
+    proto::lab::v1::{
+        DigestRequest, FetchRequest, SleepRequest, WhoAmIRequest, lab_client::LabClient,
+    },
+};
+use steadfast_tests::{caddy::Caddy, haproxy::Haproxy, nginx::Nginx, tools, wait};
+use tokio::io::AsyncReadExt;
+use tonic::{Code, Request, transport::Channel};
+
+/// The idle timeout of every proxy here.
+const IDLE: Duration = Duration::from_secs(1);
+/// Generous bound for a call to end, so a hang fails the test instead of CI.
+const DEADLINE: Duration = Duration::from_secs(60);
+/// The blobs' size: 64 MiB, of bytes that do not compress.
+const BLOB: u64 = 64 << 20;
+
+/// One real proxy in front of the lab.
+enum Proxy {
+    Haproxy(Haproxy),
+    Caddy(Caddy),
+    Nginx(Nginx),
+}
+
+impl Proxy {
+    fn url(&self) -> String {
+        match self {
+            Proxy::Haproxy(haproxy) => haproxy.url(),
+            Proxy::Caddy(caddy) => caddy.url(),
+            Proxy::Nginx(nginx) => nginx.url(),
+        }
+    }
+
+    fn log(&self) -> String {
+        match self {
+            Proxy::Haproxy(haproxy) => haproxy.log(),
+            Proxy::Caddy(caddy) => caddy.log(),
+            Proxy::Nginx(nginx) => nginx.error_log(),
+        }
+    }
+
+    /// Whether the proxy's log shows that it cut a call for its idle timeout:
+    /// HAProxy's termination state `sH` (server timeout waiting for the
+    /// response's headers) with its 504, Caddy's read timeout with its 504,
+    /// nginx's "upstream timed out".
+    fn logged_a_timeout(&self) -> bool {
+        let log = self.log();
+        match self {
+            Proxy::Haproxy(_) => log
+                .lines()
+                .any(|l| l.contains(" 504 ") && l.contains(" sH-")),
+            Proxy::Caddy(_) => log
+                .lines()
+                .any(|l| l.contains("i/o timeout") && l.contains(r#""status":504"#)),
+            Proxy::Nginx(_) => log.contains("upstream timed out"),
+        }
+    }
+}
+
+/// The lab behind one proxy with a 1 s idle timeout, and a client of the proxy.
+struct Rig {
+    lab: RunningLab,
+    proxy: Proxy,
+    client: LabClient<Channel>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Haproxy,
+    Caddy,
+    Nginx,
+}
+
+/// Starts the lab and `kind` in front of it; `None` (skipped) when the proxy is
+/// not installed.
+async fn behind(kind: Kind) -> Option<Rig> {
+    let tool = match kind {
+        Kind::Haproxy => "haproxy",
+        Kind::Caddy => "caddy",
+        Kind::Nginx => "nginx",
+    };
+    let bin = tools::require(tool)?;
+    let lab = RunningLab::start("behind-a-proxy")
+        .await
+        .expect("lab server");
+    let upstream = lab.addr();
+    let proxy = tokio::task::spawn_blocking(move || match kind {
+        Kind::Haproxy => Haproxy::start(&bin, upstream, IDLE).map(Proxy::Haproxy),
+        Kind::Caddy => Caddy::start(&bin, upstream, IDLE).map(Proxy::Caddy),
+        Kind::Nginx => Nginx::start(&bin, upstream, IDLE).map(Proxy::Nginx),
+    })
+    .await
+    .expect("join")
+    .unwrap_or_else(|err| panic!("{tool} starts: {err}"));
+    let mut client = LabClient::connect(proxy.url()).await.expect("connect");
+    let me = client
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .unwrap_or_else(|status| panic!("a quick call passes {tool}: {status}\n{}", proxy.log()))
+        .into_inner();
+    assert_eq!(me.name, "behind-a-proxy");
+    Some(Rig { lab, proxy, client })
+}
+
+/// A 3 s `Sleep` with heartbeats every 500 ms passes, with its progress.
+async fn a_3s_heartbeat_call_passes(kind: Kind) {
+    let Some(mut rig) = behind(kind).await else {
+        return;
+    };
+    let (options, mut progress) = CallOptions::new().progress_watch();
+    let mut request = Request::new(SleepRequest { millis: 3000 });
+    options.attach(&mut request);
+    let reply = tokio::time::timeout(DEADLINE, rig.client.sleep(request))
+        .await
+        .expect("the call ends")
+        .unwrap_or_else(|status| {
+            panic!(
+                "heartbeats keep the call alive: {status}\n{}",
+                rig.proxy.log()
+            )
+        })
+        .into_inner();
+    assert!(reply.slept_ms >= 3000, "slept {} ms", reply.slept_ms);
+    let last = progress
+        .borrow_and_update()
+        .clone()
+        .expect("heartbeats were observed");
+    assert!(
+        last.seq >= 4,
+        "about 6 heartbeats in 3 s, last seq {}",
+        last.seq
+    );
+    assert!(!rig.proxy.logged_a_timeout(), "{}", rig.proxy.log());
+}
+
+/// A plain 3 s `SleepPlain` is cut after about 1 s: the proxy answers 504,
+/// which the client sees as `UNAVAILABLE` with the HTTP status in the message.
+async fn a_plain_3s_call_is_cut(kind: Kind) {
+    let Some(mut rig) = behind(kind).await else {
+        return;
+    };
+    let started = Instant::now();
+    let status = tokio::time::timeout(
+        DEADLINE,
+        rig.client.sleep_plain(SleepRequest { millis: 3000 }),
+    )
+    .await
+    .expect("the call ends")
+    .expect_err("a call silent for 3 s cannot pass a 1 s idle timeout");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "cut at the idle timeout, not at the end of the sleep: {took:?}, {status}"
+    );
+    assert_eq!(status.code(), Code::Unavailable, "{status}");
+    assert!(
+        status.message().contains("HTTP 504 Gateway Timeout"),
+        "{status}"
+    );
+    wait::until("the proxy to log its timeout", DEADLINE, || async {
+        rig.proxy.logged_a_timeout()
+    })
+    .await;
+    // The handler ran: the proxy passed the call, then gave up on it.
+    assert_eq!(
+        rig.lab.stats().started(),
+        1,
+        "SleepPlain reached the server"
+    );
+}
+
+/// A 64 MiB upload (`Digest`) passes and the server read every byte.
+async fn a_64_mib_upload_passes(kind: Kind) {
+    let Some(mut rig) = behind(kind).await else {
+        return;
+    };
+    let source = BlobSource::from_reader(content::reader(BLOB, 64));
+    let reply = tokio::time::timeout(
+        DEADLINE,
+        rig.client.digest(DigestRequest { extra_millis: 0 }, source),
+    )
+    .await
+    .expect("the upload ends")
+    .unwrap_or_else(|status| panic!("the upload passes: {status}\n{}", rig.proxy.log()))
+    .into_inner();
+    assert_eq!(reply.size, BLOB);
+    assert_eq!(reply.sha256_hex, content::sha256_hex(BLOB, 64));
+    assert!(!rig.proxy.logged_a_timeout(), "{}", rig.proxy.log());
+}
+
+/// A 64 MiB download (`Fetch`) passes, every byte as generated.
+async fn a_64_mib_download_passes(kind: Kind) {
+    let Some(mut rig) = behind(kind).await else {
+        return;
+    };
+    let (size, sha256_hex) = tokio::time::timeout(DEADLINE, async {
+        let (reply, mut blob) = rig
+            .client
+            .fetch(FetchRequest {
+                size: BLOB,
+                seed: 46,
+            })
+            .await?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0; 256 * 1024];
+        let mut read = 0;
+        loop {
+            let n = blob
+                .read(&mut buffer)
+                .await
+                .map_err(|error| steadfast::blob::status(&error))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            read += n as u64;
+        }
+        assert_eq!(
+            reply.into_inner().size,
+            BLOB,
+            "the size the server promised"
+        );
+        Ok::<_, tonic::Status>((read, hex(&hasher.finalize())))
+    })
+    .await
+    .expect("the download ends")
+    .unwrap_or_else(|status| panic!("the download passes: {status}\n{}", rig.proxy.log()));
+    assert_eq!(size, BLOB);
+    assert_eq!(sha256_hex, content::sha256_hex(BLOB, 46));
+    assert!(!rig.proxy.logged_a_timeout(), "{}", rig.proxy.log());
+}
+
+/// A 2 s `SleepPlain` beside a 3 s `Sleep` with heartbeats, on one client
+/// connection: whether the proxy lets the silent call through tells whether
+/// its idle timeout is per call or per upstream connection.
+/// `None` (skipped) when the proxy is not installed.
+async fn a_silent_call_beside_a_busy_one(kind: Kind) -> Option<Result<(), tonic::Status>> {
+    let mut rig = behind(kind).await?;
+    let mut busy = rig.client.clone();
+    let (options, mut progress) = CallOptions::new().progress_watch();
+    let mut request = Request::new(SleepRequest { millis: 3000 });
+    options.attach(&mut request);
+    let busy = tokio::spawn(async move { busy.sleep(request).await });
+    tokio::time::timeout(DEADLINE, progress.changed())
+        .await
+        .expect("a first heartbeat in time")
+        .expect("the heartbeat call is running");
+    let silent = tokio::time::timeout(
+        DEADLINE,
+        rig.client.sleep_plain(SleepRequest { millis: 2000 }),
+    )
+    .await
+    .expect("the silent call ends");
+    tokio::time::timeout(DEADLINE, busy)
+        .await
+        .expect("the heartbeat call ends")
+        .expect("join")
+        .unwrap_or_else(|status| {
+            panic!("the heartbeat call passes: {status}\n{}", rig.proxy.log())
+        });
+    Some(silent.map(drop))
+}
+
+#[tokio::test]
+async fn haproxy_with_a_1s_timeout_lets_a_3s_heartbeat_call_through() {
+    a_3s_heartbeat_call_passes(Kind::Haproxy).await;
+}
+
+#[tokio::test]
+async fn haproxy_with_a_1s_timeout_cuts_a_plain_3s_call_with_504() {
+    a_plain_3s_call_is_cut(Kind::Haproxy).await;
+}
+
+#[tokio::test]
+async fn haproxy_with_a_1s_timeout_passes_a_64_mib_upload() {
+    a_64_mib_upload_passes(Kind::Haproxy).await;
+}
+
+#[tokio::test]
+async fn haproxy_with_a_1s_timeout_passes_a_64_mib_download() {
+    a_64_mib_download_passes(Kind::Haproxy).await;
+}
+
+#[tokio::test]
+async fn haproxy_times_out_each_call_even_beside_a_busy_one() {
+    let Some(result) = a_silent_call_beside_a_busy_one(Kind::Haproxy).await else {
+        return;
+    };
+    let status = result.expect_err("HAProxy's `timeout server` is per call");
+    assert_eq!(status.code(), Code::Unavailable, "{status}");
+}
+
+#[tokio::test]
+async fn caddy_with_a_1s_read_timeout_lets_a_3s_heartbeat_call_through() {
+    a_3s_heartbeat_call_passes(Kind::Caddy).await;
+}
+
+#[tokio::test]
+async fn caddy_with_a_1s_read_timeout_cuts_a_plain_3s_call_with_504() {
+    a_plain_3s_call_is_cut(Kind::Caddy).await;
+}
+
+#[tokio::test]
+async fn caddy_with_a_1s_read_timeout_passes_a_64_mib_upload() {
+    a_64_mib_upload_passes(Kind::Caddy).await;
+}
+
+#[tokio::test]
+async fn caddy_with_a_1s_read_timeout_passes_a_64_mib_download() {
+    a_64_mib_download_passes(Kind::Caddy).await;
+}
+
+#[tokio::test]
+async fn caddy_times_out_reads_of_the_upstream_connection_so_a_silent_call_beside_a_busy_one_passes()
+ {
+    let Some(result) = a_silent_call_beside_a_busy_one(Kind::Caddy).await else {
+        return;
+    };
+    result.expect("the heartbeats keep the shared upstream connection busy");
+}
+
+#[tokio::test]
+async fn nginx_with_a_1s_read_timeout_passes_a_64_mib_upload() {
+    a_64_mib_upload_passes(Kind::Nginx).await;
+}
+
+#[tokio::test]
+async fn nginx_with_a_1s_read_timeout_passes_a_64_mib_download() {
+    a_64_mib_download_passes(Kind::Nginx).await;
+}
