@@ -209,7 +209,7 @@ mod tests {
             "{config}"
         );
         assert!(config.contains("\t\t\tread_timeout 1500ms\n"), "{config}");
-        assert!(config.contains("versions h2c 2"), "{config}");
+        assert!(config.contains("flush_interval -1"), "{config}");
         assert!(!config.contains("50051"), "{config}");
     }
 

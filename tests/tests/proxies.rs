@@ -1,9 +1,9 @@
 //! Behind every common proxy: the lab behind real HAProxy and real Caddy, each
 //! running its shipped `examples/deploy/` config with a 1 s idle timeout
-//! (HAProxy's `timeout server` and `timeout client`, Caddy's `read_timeout`).
-//! A 3 s call with heartbeats passes, a plain 3 s call is cut, and 64 MiB blobs
-//! go up and down; the same blobs through nginx with a 1 s `grpc_read_timeout`
-//! (its heartbeat and cut scenarios are in `nginx.rs`).
+//! (HAProxy's `timeout server` and `timeout client`, Caddy's `read_timeout`),
+//! and behind real nginx with a 1 s `grpc_read_timeout` (`client_max_body_size
+//! 0`). Through each, a 3 s call with heartbeats passes, a plain 3 s call is
+//! cut, and 64 MiB blobs go up and down.
 //!
 //! Where the proxies differ: HAProxy times out each call on its own, Caddy
 //! times out reads of the whole upstream connection, so a silent call beside
@@ -149,6 +149,7 @@ async fn a_3s_heartbeat_call_passes(kind: Kind) {
         "about 6 heartbeats in 3 s, last seq {}",
         last.seq
     );
+    assert!(last.progress.is_some_and(|p| p > 0.5), "{last:?}");
     assert!(!rig.proxy.logged_a_timeout(), "{}", rig.proxy.log());
 }
 
@@ -336,6 +337,16 @@ async fn caddy_times_out_reads_of_the_upstream_connection_so_a_silent_call_besid
         return;
     };
     result.expect("the heartbeats keep the shared upstream connection busy");
+}
+
+#[tokio::test]
+async fn nginx_with_a_1s_read_timeout_lets_a_3s_heartbeat_call_through() {
+    a_3s_heartbeat_call_passes(Kind::Nginx).await;
+}
+
+#[tokio::test]
+async fn nginx_with_a_1s_read_timeout_cuts_a_plain_3s_call_with_504() {
+    a_plain_3s_call_is_cut(Kind::Nginx).await;
 }
 
 #[tokio::test]
