@@ -7,8 +7,9 @@
 //! outlives it, even a process the child forked. Unix only (the group is read from
 //! `/proc`, so the wait for members is Linux only).
 //!
-//! `start_on_free_port` (for this crate's proxies) runs such a process on a free port of `127.0.0.1`,
-//! trying another port when the chosen one was taken in the meantime.
+//! `start_on_free_port` (for this crate's proxies) runs such a process on a free
+//! port of `127.0.0.1`, trying another port when the chosen one was taken in the
+//! meantime.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
