@@ -7,7 +7,9 @@
 //!
 //! Where the proxies differ: HAProxy times out each call on its own, Caddy
 //! times out reads of the whole upstream connection, so a silent call beside
-//! a busy one passes Caddy.
+//! a busy one passes Caddy. And what HAProxy users get wrong: `timeout tunnel`
+//! does not time out gRPC calls, and a `server` line without `proto h2` fails
+//! every call with 502.
 //!
 //! Not here yet: a call in flight through each proxy completing while the
 //! server drains (issue 24; the server's drain does not exist yet).
@@ -23,7 +25,12 @@ use steadfast_examples::{
         DigestRequest, FetchRequest, SleepRequest, WhoAmIRequest, lab_client::LabClient,
     },
 };
-use steadfast_tests::{caddy::Caddy, haproxy::Haproxy, nginx::Nginx, tools, wait};
+use steadfast_tests::{
+    caddy::Caddy,
+    haproxy::{self, Haproxy},
+    nginx::Nginx,
+    tools, wait,
+};
 use tokio::io::AsyncReadExt;
 use tonic::{Code, Request, transport::Channel};
 
@@ -308,6 +315,90 @@ async fn haproxy_times_out_each_call_even_beside_a_busy_one() {
     };
     let status = result.expect_err("HAProxy's `timeout server` is per call");
     assert_eq!(status.code(), Code::Unavailable, "{status}");
+}
+
+/// The lab behind HAProxy running the shipped config with the test's addresses
+/// and a 60 s timeout, as `edit` changes it, and a client of HAProxy.
+async fn behind_haproxy_edited(
+    edit: impl Fn(String) -> String + Send + 'static,
+) -> Option<(RunningLab, Haproxy, LabClient<Channel>)> {
+    let bin = tools::require("haproxy")?;
+    let lab = RunningLab::start("behind-haproxy")
+        .await
+        .expect("lab server");
+    let upstream = lab.addr();
+    let haproxy = tokio::task::spawn_blocking(move || {
+        Haproxy::start_with(&bin, |listen| {
+            edit(haproxy::deploy_config(
+                listen,
+                upstream,
+                Duration::from_secs(60),
+            ))
+        })
+    })
+    .await
+    .expect("join")
+    .expect("haproxy starts");
+    let client = LabClient::connect(haproxy.url()).await.expect("connect");
+    Some((lab, haproxy, client))
+}
+
+#[tokio::test]
+async fn haproxy_timeout_tunnel_does_not_apply_to_a_grpc_call() {
+    let Some((_lab, haproxy, mut client)) = behind_haproxy_edited(|config| {
+        assert_eq!(config.matches("\n    mode http\n").count(), 1, "{config}");
+        config.replace(
+            "\n    mode http\n",
+            "\n    mode http\n    timeout tunnel 1s\n",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let reply = tokio::time::timeout(DEADLINE, client.sleep_plain(SleepRequest { millis: 3000 }))
+        .await
+        .expect("the call ends")
+        .unwrap_or_else(|status| {
+            panic!(
+                "only `timeout server` (60 s here) times out a call: {status}\n{}",
+                haproxy.log()
+            )
+        })
+        .into_inner();
+    assert!(reply.slept_ms >= 3000, "slept {} ms", reply.slept_ms);
+}
+
+#[tokio::test]
+async fn haproxy_without_proto_h2_on_the_server_line_fails_every_call_with_502() {
+    let Some((_lab, haproxy, mut client)) = behind_haproxy_edited(|config| {
+        let edited: String = config
+            .lines()
+            .map(|line| {
+                if line.trim_start().starts_with("server ") {
+                    format!("{}\n", line.replace(" proto h2", ""))
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        assert_ne!(edited, config, "the server line had `proto h2`");
+        edited
+    })
+    .await
+    else {
+        return;
+    };
+    let status = tokio::time::timeout(DEADLINE, client.who_am_i(WhoAmIRequest {}))
+        .await
+        .expect("the call ends")
+        .expect_err("HAProxy speaks HTTP/1.1 to the gRPC server");
+    assert_eq!(status.code(), Code::Unavailable, "{status}");
+    assert!(
+        status.message().contains("HTTP 502 Bad Gateway"),
+        "{status}\n{}",
+        haproxy.log()
+    );
 }
 
 #[tokio::test]
