@@ -39,25 +39,34 @@
 //! later, so without `TCP_NODELAY` a message that follows the headers within a
 //! round trip waits for the peer's delayed ACK (about 40 ms on Linux).
 
+mod builder;
+mod conn;
+mod drain;
 pub mod health;
 pub mod reflection;
 
 use tokio::net::TcpListener;
-use tonic::transport::Server;
+use tonic::transport::Server as TonicServer;
 use tonic::transport::server::TcpIncoming;
+
+pub use builder::{
+    DRAIN_DEADLINE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, KUBERNETES_LAME_DUCK, Server, Shutdown,
+    TCP_KEEPALIVE,
+};
+pub use drain::{Draining, SHUTTING_DOWN};
 
 /// The largest HTTP/2 frame a steadfast server or channel accepts from its peer
 /// (`SETTINGS_MAX_FRAME_SIZE`): 256 KiB, room for a blob chunk of the default
 /// 128 KiB (and up to 256 KiB) in one frame. HTTP/2 allows 16 KiB to 16 MiB.
 pub const MAX_FRAME_BYTES: u32 = 256 * 1024;
 
-/// tonic's [`Server::builder`] with steadfast's [defaults](self#defaults).
-pub fn builder() -> Server {
-    with_defaults(Server::builder())
+/// tonic's [`Server::builder`](TonicServer::builder) with steadfast's [defaults](self#defaults).
+pub fn builder() -> TonicServer {
+    with_defaults(TonicServer::builder())
 }
 
 /// `server` with steadfast's [defaults](self#defaults) applied.
-pub fn with_defaults<L>(server: Server<L>) -> Server<L> {
+pub fn with_defaults<L>(server: TonicServer<L>) -> TonicServer<L> {
     server.max_frame_size(MAX_FRAME_BYTES).tcp_nodelay(true)
 }
 

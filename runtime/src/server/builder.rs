@@ -1,0 +1,532 @@
+//! [`Server`]: steadfast's production server, its settings and its drain.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tonic::body::Body;
+use tonic::codegen::{Service, http};
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use super::conn::{self, ConnConfig, Shared, Tasks};
+use super::drain::{Phase, Tally};
+
+/// How often the server PINGs a connection (HTTP/2 keepalive): 60 s.
+///
+/// Why: a client that vanished without a FIN or RST (a killed VM, a dropped NAT
+/// entry) is found within a minute and its calls' handlers are cancelled, while
+/// an idle connection costs one tiny frame a minute. gRPC's own servers default
+/// to two hours, which leaves dead peers' handlers running that long.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long the server waits for the answer to its PING before it closes the
+/// connection: 20 s (gRPC's default), long enough for a loaded peer or a
+/// congested link, short enough that a dead peer goes within 80 s.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The idle time after which the kernel probes an accepted TCP connection
+/// (`SO_KEEPALIVE`, `TCP_KEEPIDLE`): 60 s. It keeps NAT and firewall entries of
+/// a quiet connection alive and finds a dead peer even where HTTP/2 PINGs are
+/// turned off; the probe interval and count stay the system's.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// How long a drain may take, from the trigger to the moment every call still
+/// running ends with `UNAVAILABLE`: 25 s, under Kubernetes' default
+/// `terminationGracePeriodSeconds` of 30 s, so the calls end with a status the
+/// clients retry elsewhere, not with the connection reset of a `SIGKILL`, and
+/// the shutdown hooks still have about 5 s.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(25);
+
+/// A lame-duck window for Kubernetes: 5 s, the usual `preStop` sleep, for a pod
+/// that has no `preStop` hook. Kubernetes removes a terminating pod from its
+/// Services' endpoints at the same time as it sends `SIGTERM`; kube-proxies and
+/// load balancers learn it within a few seconds, and connections they still
+/// send in that time are accepted, not refused. The window counts within the
+/// [drain deadline](Server::drain_deadline). A pod that has a `preStop` sleep
+/// needs no window (the default, 0): the sleep already was one.
+pub const KUBERNETES_LAME_DUCK: Duration = Duration::from_secs(5);
+
+/// How long the calls cut at the drain deadline have to send their trailers
+/// before their connections are closed: 50 ms, so [`Server::serve_until`]
+/// returns within 100 ms of the deadline.
+const CUT_FLUSH: Duration = Duration::from_millis(50);
+
+/// How long the accept loop waits after an accept error (say `EMFILE`, out of
+/// file descriptors) before it accepts again, so it does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+type HookFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A named piece of work the server runs at drain start or at shutdown, with a
+/// bound on its time.
+struct Hook {
+    name: String,
+    timeout: Duration,
+    run: HookFn,
+}
+
+impl Hook {
+    fn new<F, Fut>(name: impl Into<String>, timeout: Duration, hook: F) -> Hook
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Hook {
+            name: name.into(),
+            timeout,
+            run: Box::new(move || Box::pin(hook())),
+        }
+    }
+}
+
+/// Runs `hooks` one after the other, each for at most its timeout.
+async fn run_hooks(hooks: Vec<Hook>, when: &'static str) {
+    for hook in hooks {
+        let start = Instant::now();
+        match tokio::time::timeout(hook.timeout, (hook.run)()).await {
+            Ok(()) => tracing::debug!(
+                hook = %hook.name,
+                when,
+                elapsed_ms = start.elapsed().as_millis() as u64,
+                "hook done"
+            ),
+            Err(_) => tracing::warn!(
+                hook = %hook.name,
+                when,
+                timeout_ms = hook.timeout.as_millis() as u64,
+                "hook did not finish in its time: left behind"
+            ),
+        }
+    }
+}
+
+/// Starts a [`Server`]'s drain: the first [`trigger`](Shutdown::trigger) drains,
+/// the second forces the end (every call still running ends with `UNAVAILABLE`
+/// at once). Clones trigger the same server.
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    count: Arc<watch::Sender<u32>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::new()
+    }
+}
+
+impl Shutdown {
+    /// A handle no server has seen a trigger of yet.
+    pub fn new() -> Shutdown {
+        Shutdown {
+            count: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// The first call starts the drain, the second forces the end; more do
+    /// nothing.
+    pub fn trigger(&self) {
+        self.count
+            .send_modify(|count| *count = count.saturating_add(1));
+    }
+
+    /// How many times it was triggered.
+    pub fn triggered(&self) -> u32 {
+        *self.count.borrow()
+    }
+
+    /// Waits until it was triggered `n` times.
+    async fn reached(&self, n: u32) {
+        let mut count = self.count.subscribe();
+        // The sender lives in `self`: `wait_for` cannot fail.
+        let _ = count.wait_for(|count| *count >= n).await;
+    }
+}
+
+/// Steadfast's production server: tonic services served over hyper's HTTP/2
+/// server, by steadfast's own accept loop, with keepalive, connection
+/// retirement and a drain with a deadline. See the [module docs](super) for
+/// every default and why.
+///
+/// ```no_run
+/// # async fn demo(routes: tonic::service::Routes) -> std::io::Result<()> {
+/// use steadfast::server::{Server, Shutdown};
+///
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:50051").await?;
+/// let shutdown = Shutdown::new(); // `shutdown.trigger()` drains, twice forces
+/// Server::from_routes(routes) // or Server::builder().add_service(MyServer::new(my_service))
+///     .serve_with_shutdown(listener, shutdown)
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Server {
+    routes: Routes,
+    config: ConnConfig,
+    lame_duck: Duration,
+    drain_deadline: Duration,
+    on_drain_start: Vec<Hook>,
+    on_shutdown: Vec<Hook>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("lame_duck", &self.lame_duck)
+            .field("drain_deadline", &self.drain_deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::builder()
+    }
+}
+
+impl Server {
+    /// A server with no services and steadfast's [defaults](super#defaults).
+    pub fn builder() -> Server {
+        Server::from_routes(Routes::default())
+    }
+
+    /// A server of `routes` (say, a tonic `RoutesBuilder`'s), with
+    /// steadfast's [defaults](super#defaults).
+    pub fn from_routes(routes: Routes) -> Server {
+        Server {
+            routes,
+            config: ConnConfig {
+                keepalive_interval: Some(KEEPALIVE_INTERVAL),
+                keepalive_timeout: KEEPALIVE_TIMEOUT,
+                max_idle: None,
+                max_age: None,
+                max_age_grace: None,
+            },
+            lame_duck: Duration::ZERO,
+            drain_deadline: DRAIN_DEADLINE,
+            on_drain_start: Vec::new(),
+            on_shutdown: Vec::new(),
+        }
+    }
+
+    /// Serves `service` (a generated `…Server::new(handler)`), as tonic's
+    /// `Router::add_service`.
+    pub fn add_service<S>(mut self, service: S) -> Server
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// HTTP/2 keepalive: a PING every `interval` (`None`: none), the connection
+    /// closed when its answer takes longer than `timeout`. Default:
+    /// [`KEEPALIVE_INTERVAL`], [`KEEPALIVE_TIMEOUT`].
+    pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Server {
+        self.config.keepalive_interval = interval;
+        self.config.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Sends GOAWAY to a connection that had no call for `idle` (gRPC's
+    /// `MAX_CONNECTION_IDLE`). Default: off (an idle connection costs a
+    /// keepalive PING a minute, and a client keeps its warm connection).
+    pub fn max_connection_idle(mut self, idle: Duration) -> Server {
+        self.config.max_idle = Some(idle);
+        self
+    }
+
+    /// Sends GOAWAY to a connection at `age`, ±10 % so that connections opened
+    /// together do not all reconnect together (gRPC's `MAX_CONNECTION_AGE`):
+    /// its calls in flight continue, new calls go to a new connection, which may
+    /// reach another replica (load spreads after a scale-up). Default: off.
+    pub fn max_connection_age(mut self, age: Duration) -> Server {
+        self.config.max_age = Some(age);
+        self
+    }
+
+    /// Closes a connection `grace` after its [max age](Self::max_connection_age)
+    /// sent GOAWAY, calls in flight or not (gRPC's `MAX_CONNECTION_AGE_GRACE`).
+    /// Default: none (the connection stays until its last call ends).
+    pub fn max_connection_age_grace(mut self, grace: Duration) -> Server {
+        self.config.max_age_grace = Some(grace);
+        self
+    }
+
+    /// The lame-duck window: after the trigger, the server keeps accepting
+    /// connections for `window` (each one is served, and told GOAWAY so that
+    /// its client moves on), then closes its listener. Default: 0 (the listener
+    /// closes at once, so new connects are refused). See
+    /// [`KUBERNETES_LAME_DUCK`].
+    pub fn lame_duck(mut self, window: Duration) -> Server {
+        self.lame_duck = window;
+        self
+    }
+
+    /// How long the drain may take before every call still running ends with
+    /// `UNAVAILABLE` "the server is shutting down" (in its trailers). Counted
+    /// from the trigger, the lame-duck window included. Default:
+    /// [`DRAIN_DEADLINE`].
+    pub fn drain_deadline(mut self, deadline: Duration) -> Server {
+        self.drain_deadline = deadline;
+        self
+    }
+
+    /// Runs `hook` when the drain starts (say, health goes `NOT_SERVING`), for
+    /// at most `timeout`; hooks run in the order they were added, while the
+    /// server drains.
+    pub fn on_drain_start<F, Fut>(
+        mut self,
+        name: impl Into<String>,
+        timeout: Duration,
+        hook: F,
+    ) -> Server
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_drain_start.push(Hook::new(name, timeout, hook));
+        self
+    }
+
+    /// Runs `hook` after the last call and connection are gone (release a
+    /// model, flush a file), for at most `timeout`; hooks run one after the
+    /// other, in the order they were added, before `serve…` returns.
+    pub fn on_shutdown<F, Fut>(
+        mut self,
+        name: impl Into<String>,
+        timeout: Duration,
+        hook: F,
+    ) -> Server
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_shutdown.push(Hook::new(name, timeout, hook));
+        self
+    }
+
+    /// Serves `listener` until `signal` completes, then drains (no second
+    /// trigger: use [`serve_with_shutdown`](Self::serve_with_shutdown) for one).
+    ///
+    /// # Errors
+    ///
+    /// None today; kept for errors of the listener.
+    pub async fn serve_until<F>(self, listener: TcpListener, signal: F) -> io::Result<()>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let shutdown = Shutdown::new();
+        let trigger = shutdown.clone();
+        let signal = async move {
+            signal.await;
+            trigger.trigger();
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            result = self.serve_with_shutdown(listener, shutdown) => result,
+            () = signal => Ok(()),
+        }
+    }
+
+    /// Serves `listener` until `shutdown` is [triggered](Shutdown::trigger),
+    /// then drains; a second trigger forces the end.
+    ///
+    /// # Errors
+    ///
+    /// None today; kept for errors of the listener.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        shutdown: Shutdown,
+    ) -> io::Result<()> {
+        self.run(listener, shutdown).await
+    }
+
+    /// Binds `addr` and serves it until `SIGTERM` or `SIGINT` (Ctrl-C), then
+    /// drains; a second signal forces the end. Needs the crate feature
+    /// `signal`.
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound or the signal handlers cannot be installed.
+    #[cfg(feature = "signal")]
+    pub async fn serve_until_signal(self, addr: SocketAddr) -> io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        let shutdown = Shutdown::new();
+        let trigger = shutdown.clone();
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let signals = async move {
+            loop {
+                #[cfg(unix)]
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+                }
+                #[cfg(not(unix))]
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                trigger.trigger();
+            }
+        };
+        tokio::select! {
+            result = self.serve_with_shutdown(listener, shutdown) => result,
+            () = signals => Ok(()),
+        }
+    }
+
+    async fn run(self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+        let (phase_tx, phase) = watch::channel(Phase::Serving);
+        let tally = Arc::new(Tally::default());
+        let tasks = Tasks::default();
+        let shared = Shared {
+            routes: self.routes.prepare(),
+            config: Arc::new(self.config),
+            phase,
+            tally: Arc::clone(&tally),
+            tasks: tasks.clone(),
+        };
+        let mut conns = JoinSet::new();
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving");
+        }
+
+        // Serving, until the first trigger.
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.reached(1) => break,
+                accepted = listener.accept() => accept(accepted, &shared, &mut conns).await,
+                Some(joined) = conns.join_next() => reaped(joined),
+            }
+        }
+
+        // The drain: GOAWAY everywhere, drain-start hooks.
+        let started = Instant::now();
+        tracing::info!(
+            connections = conns.len(),
+            lame_duck_ms = self.lame_duck.as_millis() as u64,
+            deadline_ms = self.drain_deadline.as_millis() as u64,
+            "draining"
+        );
+        phase_tx.send_replace(Phase::Draining);
+        let drain_hooks = tokio::spawn(run_hooks(self.on_drain_start, "drain start"));
+        let deadline = started + self.drain_deadline;
+        let lame_duck_end = started + self.lame_duck.min(self.drain_deadline);
+        let mut forced = false;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.reached(2) => { forced = true; break }
+                () = tokio::time::sleep_until(lame_duck_end) => break,
+                accepted = listener.accept() => accept(accepted, &shared, &mut conns).await,
+                Some(joined) = conns.join_next() => reaped(joined),
+            }
+        }
+        // Connects from now on are refused, not left in the backlog.
+        drop(listener);
+
+        // Calls in flight continue until they end or the deadline passes.
+        if !forced {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown.reached(2) => { forced = true; break }
+                    () = tokio::time::sleep_until(deadline) => break,
+                    joined = conns.join_next() => match joined {
+                        Some(joined) => reaped(joined),
+                        None => break,
+                    },
+                }
+            }
+        }
+
+        // Whatever is left ends with UNAVAILABLE, then its connection closes.
+        if !conns.is_empty() {
+            phase_tx.send_replace(Phase::Cut);
+            let flushed = tokio::time::sleep(CUT_FLUSH);
+            tokio::pin!(flushed);
+            loop {
+                tokio::select! {
+                    () = &mut flushed => break,
+                    joined = conns.join_next() => match joined {
+                        Some(joined) => reaped(joined),
+                        None => break,
+                    },
+                }
+            }
+            conns.abort_all();
+            while conns.join_next().await.is_some() {}
+        }
+        tasks.abort_all().await;
+        let calls_finished = tally.finished.load(Ordering::Relaxed);
+        let calls_cut = tally.cut.load(Ordering::Relaxed);
+        let drained_ms = started.elapsed().as_millis() as u64;
+
+        if forced {
+            drain_hooks.abort();
+        }
+        let _ = drain_hooks.await;
+        run_hooks(self.on_shutdown, "shutdown").await;
+        tracing::info!(
+            calls_finished,
+            calls_cut,
+            forced,
+            drained_ms,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "server stopped"
+        );
+        Ok(())
+    }
+}
+
+/// Serves an accepted connection in `conns`, with `TCP_NODELAY` and TCP
+/// keepalive; after an accept error, waits [`ACCEPT_BACKOFF`].
+async fn accept(
+    accepted: io::Result<(TcpStream, SocketAddr)>,
+    shared: &Shared,
+    conns: &mut JoinSet<()>,
+) {
+    match accepted {
+        Ok((tcp, peer)) => {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "TCP_NODELAY not set");
+            }
+            let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+            if let Err(error) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
+                tracing::debug!(%peer, %error, "TCP keepalive not set");
+            }
+            conns.spawn(conn::serve(tcp, peer, shared.clone()));
+        }
+        Err(error) => {
+            tracing::warn!(%error, "accept failed");
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+        }
+    }
+}
+
+/// Logs a connection task that panicked.
+fn reaped(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = joined
+        && error.is_panic()
+    {
+        tracing::error!(%error, "a connection task panicked");
+    }
+}

@@ -1,0 +1,257 @@
+//! One served connection: hyper's HTTP/2 server over tonic's routes, with the
+//! call wrapping of the drain, and the connection's retirement (max idle, max
+//! age with its grace, GOAWAY at drain).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tonic::Status;
+use tonic::codegen::{Service, http};
+use tonic::service::Routes;
+use tonic::transport::server::TcpConnectInfo;
+
+use super::MAX_FRAME_BYTES;
+use super::drain::{self, CallGuard, CutBody, Draining, Phase, SHUTTING_DOWN, Tally};
+use crate::deadline;
+
+/// The settings of each connection (see the builder's documentation).
+#[derive(Clone, Debug)]
+pub(crate) struct ConnConfig {
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) max_idle: Option<Duration>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) max_age_grace: Option<Duration>,
+}
+
+/// What every connection of a server shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) routes: Routes,
+    pub(crate) config: Arc<ConnConfig>,
+    pub(crate) phase: watch::Receiver<Phase>,
+    pub(crate) tally: Arc<Tally>,
+    pub(crate) tasks: Tasks,
+}
+
+/// hyper's executor for a server's calls: every call's task goes into one
+/// `JoinSet` the server owns, aborted and joined when it returns.
+#[derive(Clone, Default)]
+pub(crate) struct Tasks(Arc<Mutex<JoinSet<()>>>);
+
+impl Tasks {
+    /// Aborts every task and waits until all are gone, tasks they spawned while
+    /// dying included.
+    pub(crate) async fn abort_all(&self) {
+        loop {
+            let mut tasks =
+                std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+            if tasks.is_empty() {
+                return;
+            }
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+impl<F> hyper::rt::Executor<F> for Tasks
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, future: F) {
+        let mut tasks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Reap the finished ones, so the set holds about the live ones.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(future);
+    }
+}
+
+/// `age` give or take 10 %, so connections opened together do not all retire
+/// at once (a thundering herd of reconnects).
+fn jitter(age: Duration, seed: u64) -> Duration {
+    // A cheap mix of the seed (the peer's port and the clock): no RNG dependency
+    // for a spread that only has to differ between connections.
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^= x >> 33;
+    let unit = (x % 2001) as f64 / 1000.0 - 1.0; // -1.0 ..= 1.0
+    age.mul_f64(1.0 + 0.1 * unit)
+}
+
+/// The age of a connection with `peer`, jittered.
+pub(crate) fn jittered_age(age: Duration, peer: SocketAddr) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    jitter(age, (u64::from(peer.port()) << 32) ^ nanos)
+}
+
+/// Serves one connection until it closes, its grace ends, or the server forces
+/// the end (the task is aborted).
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
+    let local = tcp.local_addr().ok();
+    let config = Arc::clone(&shared.config);
+    let (active, mut active_rx) = drain::active();
+    let service = {
+        let shared = shared.clone();
+        hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let shared = shared.clone();
+            let guard = CallGuard::new(Arc::clone(&shared.tally), active.clone());
+            call(
+                shared,
+                guard,
+                TcpConnectInfo {
+                    local_addr: local,
+                    remote_addr: Some(peer),
+                },
+                request,
+            )
+        })
+    };
+    let mut builder = http2::Builder::new(shared.tasks.clone());
+    builder
+        .timer(TokioTimer::new())
+        .max_frame_size(MAX_FRAME_BYTES)
+        .keep_alive_interval(config.keepalive_interval)
+        .keep_alive_timeout(config.keepalive_timeout);
+    let connection = builder.serve_connection(TokioIo::new(tcp), service);
+    tokio::pin!(connection);
+
+    let far = || Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let opened = Instant::now();
+    let age_at = config
+        .max_age
+        .map_or_else(far, |age| opened + jittered_age(age, peer));
+    let age = tokio::time::sleep_until(age_at);
+    tokio::pin!(age);
+    let grace = tokio::time::sleep_until(far());
+    tokio::pin!(grace);
+    let mut idle_since = Some(Instant::now());
+    let idle = tokio::time::sleep_until(far());
+    tokio::pin!(idle);
+    if let (Some(max_idle), Some(since)) = (config.max_idle, idle_since) {
+        idle.as_mut().reset(since + max_idle);
+    }
+    let draining = drain::wait_for(shared.phase.clone(), Phase::Draining);
+    tokio::pin!(draining);
+    let mut going_away = false;
+
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+                return;
+            }
+            () = &mut draining, if !going_away => {
+                // GOAWAY; calls in flight continue, the connection closes after them.
+                going_away = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = &mut age, if !going_away => {
+                tracing::debug!(%peer, "connection reached its max age: GOAWAY");
+                going_away = true;
+                connection.as_mut().graceful_shutdown();
+                if let Some(max_grace) = config.max_age_grace {
+                    grace.as_mut().reset(Instant::now() + max_grace);
+                }
+            }
+            () = &mut grace => {
+                tracing::debug!(%peer, "connection's age grace is over: closed");
+                return;
+            }
+            () = &mut idle, if !going_away && config.max_idle.is_some() && idle_since.is_some() => {
+                tracing::debug!(%peer, "connection idle for its max idle: GOAWAY");
+                going_away = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            changed = active_rx.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let now_idle = *active_rx.borrow_and_update() == 0;
+                idle_since = now_idle.then(Instant::now);
+                if let (Some(max_idle), Some(since)) = (config.max_idle, idle_since) {
+                    idle.as_mut().reset(since + max_idle);
+                }
+            }
+        }
+    }
+}
+
+/// One call: marks it with [`Draining`] and its connection's addresses, bounds
+/// it by its `grpc-timeout` (as tonic's server does), and ends it with
+/// `UNAVAILABLE` at the drain deadline.
+async fn call(
+    shared: Shared,
+    mut guard: CallGuard,
+    connect_info: TcpConnectInfo,
+    request: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<tonic::body::Body>, Infallible> {
+    let timeout = request
+        .headers()
+        .get(deadline::GRPC_TIMEOUT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(deadline::parse_grpc_timeout);
+    let mut request = request.map(tonic::body::Body::new);
+    request
+        .extensions_mut()
+        .insert(Draining::new(shared.phase.clone()));
+    request.extensions_mut().insert(connect_info);
+    let mut routes = shared.routes.clone();
+    let start = Instant::now();
+    let expires = async {
+        match timeout {
+            Some(timeout) => tokio::time::sleep_until(deadline::after(start, timeout)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = drain::wait_for(shared.phase.clone(), Phase::Cut) => {
+            guard.cut();
+            Ok(Status::unavailable(SHUTTING_DOWN).into_http())
+        }
+        () = expires => {
+            guard.finished();
+            Ok(Status::deadline_exceeded("Timeout expired").into_http())
+        }
+        response = routes.call(request) => {
+            let response = response?;
+            Ok(response.map(|body| tonic::body::Body::new(CutBody::new(body, shared.phase.clone(), guard))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent_and_spreads() {
+        let age = Duration::from_secs(100);
+        let ages: Vec<_> = (0..1000).map(|seed| jitter(age, seed)).collect();
+        assert!(
+            ages.iter()
+                .all(|a| *a >= Duration::from_secs(90) && *a <= Duration::from_secs(110))
+        );
+        let min = ages.iter().min().copied().unwrap_or_default();
+        let max = ages.iter().max().copied().unwrap_or_default();
+        assert!(
+            max - min > Duration::from_secs(15),
+            "spread {min:?}..{max:?}"
+        );
+    }
+}
