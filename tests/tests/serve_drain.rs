@@ -396,3 +396,33 @@ async fn a_handler_sees_the_drain_in_its_request_and_finishes_early() {
         .expect("serve's task")
         .expect("serve's result");
 }
+
+#[tokio::test]
+async fn an_idle_connection_gets_goaway_at_its_max_idle_but_a_busy_one_does_not() {
+    let idle = Duration::from_millis(400);
+    let serving = Serving::start(|server| server.max_connection_idle(idle)).await;
+
+    // Busy: one call longer than the max idle is served to its end.
+    let mut client = serving.client().await;
+    let reply = tokio::time::timeout(DEADLINE, client.sleep_plain(SleepRequest { millis: 1000 }))
+        .await
+        .expect("the call ended");
+    assert!(reply.is_ok(), "a busy connection was retired: {reply:?}");
+
+    // Idle: closed gracefully once it had no call for the max idle.
+    let opened = Instant::now();
+    let (_send, connection) = raw_h2(serving.addr).await;
+    let closed = tokio::time::timeout(DEADLINE, connection)
+        .await
+        .expect("the idle connection closed")
+        .expect("the connection's task");
+    assert!(
+        closed.is_ok(),
+        "a graceful close (GOAWAY NO_ERROR), got {closed:?}"
+    );
+    assert!(
+        opened.elapsed() >= idle,
+        "closed after {:?}",
+        opened.elapsed()
+    );
+}

@@ -1,5 +1,15 @@
-//! Servers with steadfast's defaults: tonic's [`Server`] with larger HTTP/2
-//! frames, and incoming connections with `TCP_NODELAY`.
+//! Servers with steadfast's defaults.
+//!
+//! Two ways to serve:
+//!
+//! - [`Server`], steadfast's production server: its own accept loop, each
+//!   connection served by hyper's HTTP/2 server over tonic's
+//!   [`Routes`](tonic::service::Routes), with keepalive, connection
+//!   retirement, and a drain with a lame-duck window and a deadline (see
+//!   [The production server](#the-production-server)).
+//! - [`builder`], [`with_defaults`] and [`incoming`]: tonic's own server with
+//!   steadfast's frame size and `TCP_NODELAY`, and tonic's shutdown (no drain
+//!   deadline, no lame duck, detached connection tasks).
 //!
 //! ```no_run
 //! # async fn demo(routes: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
@@ -17,10 +27,15 @@
 //! | Setting | Value | Why |
 //! |---|---|---|
 //! | HTTP/2 largest frame a client may send (`SETTINGS_MAX_FRAME_SIZE`) | [`MAX_FRAME_BYTES`] (256 KiB; HTTP/2's default is 16 KiB) | a blob's 128 KiB chunk arrives in one DATA frame instead of eight, each of which wakes the handler's task |
-//! | `TCP_NODELAY` ([`incoming`]) | on | a message that follows its headers does not wait ~40 ms for a delayed ACK |
+//! | `TCP_NODELAY` ([`incoming`], [`Server`]) | on | a message that follows its headers does not wait ~40 ms for a delayed ACK |
+//! | HTTP/2 keepalive PING ([`Server`]) | every [`KEEPALIVE_INTERVAL`] (60 s), answer within [`KEEPALIVE_TIMEOUT`] (20 s) | a peer gone without FIN or RST is found within 80 s and its handlers are cancelled; an idle connection costs one small frame a minute |
+//! | TCP keepalive ([`Server`]) | probes after [`TCP_KEEPALIVE`] (60 s) idle | keeps NAT and firewall entries of a quiet connection, finds a dead peer where PINGs are off |
+//! | Max connection idle, max age (±10 % jitter), age grace ([`Server`]) | off | retiring connections costs clients reconnects; turn them on behind L4 load balancers, to spread load after a scale-up |
+//! | Lame-duck window ([`Server::lame_duck`]) | 0 ([`KUBERNETES_LAME_DUCK`], 5 s, without a `preStop` sleep) | with a `preStop` sleep the endpoints are already gone when `SIGTERM` comes; refused connects make clients move on at once |
+//! | Drain deadline ([`Server::drain_deadline`]) | [`DRAIN_DEADLINE`] (25 s) | under Kubernetes' 30 s grace: calls end with a status clients retry elsewhere, not a `SIGKILL`'s reset |
 //!
 //! Everything else is tonic's and hyper's (1 MiB flow-control windows). Change
-//! any of them on the returned [`Server`].
+//! any of them on tonic's returned server, or on [`Server`].
 //!
 //! **Frame size.** An upload's 128 KiB chunks reach the handler in one DATA
 //! frame each, not eight. Measured over loopback (BENCHMARKS.md, 512 MiB
@@ -38,6 +53,91 @@
 //! does. A heartbeat method sends its response headers at once and its message
 //! later, so without `TCP_NODELAY` a message that follows the headers within a
 //! round trip waits for the peer's delayed ACK (about 40 ms on Linux).
+//!
+//! # The production server
+//!
+//! ```no_run
+//! # async fn demo(routes: tonic::service::Routes) -> std::io::Result<()> {
+//! # let addr: std::net::SocketAddr = "0.0.0.0:50051".parse().unwrap();
+//! # #[cfg(feature = "signal")]
+//! steadfast::server::Server::from_routes(routes) // or Server::builder().add_service(..)
+//!     .serve_until_signal(addr) // crate feature `signal`
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **The drain.** On the trigger (`SIGTERM` or `SIGINT` for
+//! [`Server::serve_until_signal`], the future of [`Server::serve_until`], or
+//! [`Shutdown::trigger`]):
+//!
+//! 1. every connection is sent GOAWAY (hyper's graceful shutdown: a GOAWAY, a
+//!    PING round trip, then the final GOAWAY with the last stream served), and
+//!    the [drain-start hooks](Server::on_drain_start) run, in order, each within
+//!    its bound (the place for health's `NOT_SERVING`);
+//! 2. for the lame-duck window the listener still accepts; each new connection
+//!    is served and sent GOAWAY at once, so its client moves on;
+//! 3. then the listener is closed: connects are refused, never left in the
+//!    backlog;
+//! 4. calls in flight continue (heartbeat calls keep beating). A handler sees
+//!    the drain through [`Draining`], in its request's extensions, and may
+//!    finish early;
+//! 5. at the drain deadline, counted from the trigger, every call left ends
+//!    with `UNAVAILABLE` "[the server is shutting down](SHUTTING_DOWN)": in the
+//!    trailers of a response under way, or as the whole answer of a call that
+//!    had not answered yet (its handler is dropped), not with a reset
+//!    connection, so steadfast's retries, sessions and failover move it
+//!    elsewhere. Connections then get 50 ms to send those trailers before they
+//!    are closed;
+//! 6. connection and call tasks are owned by the server (`JoinSet`s) and are
+//!    joined, or aborted and joined, before `serve…` returns: within 100 ms of
+//!    the last call's end, or of the deadline;
+//! 7. the [shutdown hooks](Server::on_shutdown) run, in order, each within its
+//!    bound, and one log line sums up (`calls_finished`, `calls_cut`,
+//!    `drained_ms`, `elapsed_ms`).
+//!
+//! A second trigger (signal) cuts every call at once as in step 5 and skips
+//! to step 6; drain-start hooks still running are abandoned.
+//!
+//! **Connection retirement.** [`Server::max_connection_age`] sends GOAWAY *at*
+//! the age (±10 %), and [`Server::max_connection_age_grace`] closes the
+//! connection that much later. tonic 0.14's server (verified in 0.14.9,
+//! `connection_timeout_future`) does not: with a grace set it sleeps age +
+//! grace and then drops the connection, with no GOAWAY at the age, so every
+//! call in flight is reset. [`Server::max_connection_idle`] sends GOAWAY after
+//! a time without calls.
+//!
+//! **Deadlines.** As tonic's server does, a call's `grpc-timeout` bounds its
+//! handler until the response headers: past it, the call answers
+//! `DEADLINE_EXCEEDED`.
+//!
+//! # Not supported (yet)
+//!
+//! **Keepalive enforcement** (gRPC's `EnforcementPolicy`: a minimum interval
+//! between a client's PINGs, `GOAWAY ENHANCE_YOUR_CALM "too_many_pings"` past a
+//! few strikes) cannot be built on hyper 1.x and h2 0.4: h2 answers every PING
+//! inside the connection (`proto/ping_pong.rs`, `PingPong::recv_ping` saves the
+//! payload and the PONG goes out) without counting them or telling anyone;
+//! `h2::server::Builder` has no option for a minimum interval or strikes;
+//! hyper's `http2::Builder` exposes only its own PINGs (`keep_alive_interval`,
+//! `keep_alive_timeout`), and hyper's `Connection` offers only
+//! `graceful_shutdown` (GOAWAY `NO_ERROR`), not h2's
+//! `abrupt_shutdown(Reason::ENHANCE_YOUR_CALM)`, and no GOAWAY debug data. What
+//! is missing: in h2, a count of PINGs received without data or headers sent
+//! between them (grpc-go's rule), a server option to bound it, and GOAWAY
+//! `ENHANCE_YOUR_CALM` with debug data `too_many_pings`; in hyper, those
+//! options passed through. Meanwhile every client's PINGs are answered (so
+//! steadfast's own channels, which PING without calls, are never refused),
+//! and a flood of PINGs costs the server one PONG each.
+//!
+//! **Compression** (gzip and zstd accepted from clients on every service) and
+//! **one message-size limit for all services**: in tonic both live on each
+//! generated server type (`accept_compressed`, `max_decoding_message_size`),
+//! not on the router, and compression needs tonic's `gzip` and `zstd`
+//! features. A server-wide setting needs either `add_service` to take a hook
+//! that configures each generated server (steadfast-build can generate a trait
+//! for it), or a tower layer that decodes `grpc-encoding` bodies before the
+//! service; neither is done. Set them on each generated server meanwhile.
 
 mod builder;
 mod conn;
