@@ -367,22 +367,16 @@ impl Server {
     /// When `addr` cannot be bound or the signal handlers cannot be installed.
     #[cfg(feature = "signal")]
     pub async fn serve_until_signal(self, addr: SocketAddr) -> io::Result<()> {
+        // The handlers are installed before the first connection is accepted:
+        // from then on a signal drains, it never kills the process.
+        let signals = signals()?;
         let listener = TcpListener::bind(addr).await?;
         let shutdown = Shutdown::new();
         let trigger = shutdown.clone();
-        #[cfg(unix)]
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let signals = async move {
+            let mut signals = signals;
             loop {
-                #[cfg(unix)]
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
-                }
-                #[cfg(not(unix))]
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+                signals.next().await;
                 trigger.trigger();
             }
         };
@@ -528,5 +522,50 @@ fn reaped(joined: Result<(), tokio::task::JoinError>) {
         && error.is_panic()
     {
         tracing::error!(%error, "a connection task panicked");
+    }
+}
+
+/// `SIGTERM` and `SIGINT`, each time one comes.
+#[cfg(all(feature = "signal", unix))]
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(all(feature = "signal", unix))]
+fn signals() -> io::Result<Signals> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(Signals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+    })
+}
+
+#[cfg(all(feature = "signal", unix))]
+impl Signals {
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM"),
+            _ = self.int.recv() => tracing::info!("SIGINT"),
+        }
+    }
+}
+
+/// Ctrl-C, each time it comes (no `SIGTERM` off Unix).
+#[cfg(all(feature = "signal", not(unix)))]
+struct Signals;
+
+#[cfg(all(feature = "signal", not(unix)))]
+fn signals() -> io::Result<Signals> {
+    Ok(Signals)
+}
+
+#[cfg(all(feature = "signal", not(unix)))]
+impl Signals {
+    async fn next(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("Ctrl-C");
     }
 }

@@ -146,6 +146,9 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     let draining = drain::wait_for(shared.phase.clone(), Phase::Draining);
     tokio::pin!(draining);
     let mut going_away = false;
+    // The calls' counter lives as long as hyper keeps the service: watched
+    // until then.
+    let mut counting = true;
 
     loop {
         tokio::select! {
@@ -177,8 +180,9 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
                 going_away = true;
                 connection.as_mut().graceful_shutdown();
             }
-            changed = active_rx.changed() => {
+            changed = active_rx.changed(), if counting => {
                 if changed.is_err() {
+                    counting = false;
                     continue;
                 }
                 let now_idle = *active_rx.borrow_and_update() == 0;

@@ -204,7 +204,9 @@ impl Body for CutBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.guard.is_none()
+        // An empty body (a trailers-only answer) stays one: its call is counted
+        // as finished when the body is dropped.
+        self.guard.is_none() || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
