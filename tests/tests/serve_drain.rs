@@ -165,8 +165,8 @@ async fn a_plain_call_unanswered_at_the_drain_deadline_gets_unavailable_at_once(
 }
 
 #[tokio::test]
-async fn during_the_lame_duck_window_a_new_connection_is_served_and_after_it_connects_are_refused()
-{
+async fn during_the_lame_duck_window_a_new_connection_is_served_and_told_goaway_and_after_it_connects_are_refused()
+ {
     let window = Duration::from_millis(1500);
     let serving = Serving::start(|server| {
         server
@@ -186,6 +186,21 @@ async fn during_the_lame_duck_window_a_new_connection_is_served_and_after_it_con
     assert!(
         triggered.elapsed() < window,
         "the call took the whole window"
+    );
+
+    // A new connection of the window is told GOAWAY at once: its client moves on.
+    let (_send, connection) = raw_h2(serving.addr).await;
+    let closed = tokio::time::timeout(window, connection)
+        .await
+        .expect("closed within the window")
+        .expect("the connection's task");
+    assert!(
+        closed.is_ok(),
+        "a graceful close (GOAWAY NO_ERROR), got {closed:?}"
+    );
+    assert!(
+        triggered.elapsed() < window,
+        "closed only with the listener"
     );
 
     let addr = serving.addr;
