@@ -68,7 +68,7 @@
 //! ```
 //!
 //! **The drain.** On the trigger (`SIGTERM` or `SIGINT` for
-//! [`Server::serve_until_signal`], the future of [`Server::serve_until`], or
+//! `Server::serve_until_signal` (crate feature `signal`), the future of [`Server::serve_until`], or
 //! [`Shutdown::trigger`]):
 //!
 //! 1. every connection is sent GOAWAY (hyper's graceful shutdown: a GOAWAY, a
