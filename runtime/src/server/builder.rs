@@ -326,7 +326,9 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// None today; kept for errors of the listener.
+    /// None yet: accept errors (say, out of file descriptors) are logged and
+    /// retried after 50 ms. The `Result` leaves room for an error that ends
+    /// serving.
     pub async fn serve_until<F>(self, listener: TcpListener, signal: F) -> io::Result<()>
     where
         F: Future<Output = ()> + Send,
@@ -349,7 +351,9 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// None today; kept for errors of the listener.
+    /// None yet: accept errors (say, out of file descriptors) are logged and
+    /// retried after 50 ms. The `Result` leaves room for an error that ends
+    /// serving.
     pub async fn serve_with_shutdown(
         self,
         listener: TcpListener,
