@@ -30,7 +30,8 @@
 //!   can kill and start again on the same port.
 //! - [`hostile`]: listeners that accept TCP connections and close them, no gRPC.
 //! - [`io`]: readers for blob tests (one that counts its drops).
-//! - [`serve`]: an in-process gRPC server on loopback.
+//! - [`serve`]: in-process gRPC servers on loopback: tonic's, and steadfast's
+//!   production server with a handle that drains it.
 //! - [`golden`]: generated code compared with reviewed golden files, with a bless step.
 //!
 //! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test

@@ -11,28 +11,37 @@
 //! does not time out gRPC calls, and a `server` line without `proto h2` fails
 //! every call with 502.
 //!
-//! Not here yet: a call in flight through each proxy completing while the
-//! server drains (issue 24; the server's drain does not exist yet).
+//! And while steadfast's production server drains behind each proxy (issue
+//! 24): a call in flight completes with its heartbeats, and one that outlasts
+//! the drain deadline ends `UNAVAILABLE` "the server is shutting down" (the
+//! server's trailers pass every proxy unchanged).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
-use steadfast::{BlobSource, CallOptions};
+use steadfast::server::{SHUTTING_DOWN, Server};
+use steadfast::{BlobSource, CallOptions, Heartbeat};
 use steadfast_examples::{
     content,
-    lab::{RunningLab, hex},
+    lab::{LabService, RunningLab, Stats, hex},
     proto::lab::v1::{
-        DigestRequest, FetchRequest, SleepRequest, WhoAmIRequest, lab_client::LabClient,
+        DigestRequest, FetchRequest, SleepReply, SleepRequest, WhoAmIRequest,
+        lab_client::LabClient, lab_server::LabServer,
     },
 };
 use steadfast_tests::{
     caddy::Caddy,
     haproxy::{self, Haproxy},
     nginx::Nginx,
+    serve::Production,
     tools, wait,
 };
 use tokio::io::AsyncReadExt;
-use tonic::{Code, Request, transport::Channel};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::{Code, Request, Status, transport::Channel};
 
 /// The idle timeout of every proxy here.
 const IDLE: Duration = Duration::from_secs(1);
@@ -40,6 +49,9 @@ const IDLE: Duration = Duration::from_secs(1);
 const DEADLINE: Duration = Duration::from_secs(60);
 /// The blobs' size: 64 MiB, of bytes that do not compress.
 const BLOB: u64 = 64 << 20;
+/// How soon a draining server's `serve` must return after its last call ended:
+/// the promise is 100 ms; the slack is for a loaded CI machine.
+const RETURNS_WITHIN: Duration = Duration::from_millis(500);
 
 /// One real proxy in front of the lab.
 enum Proxy {
@@ -84,8 +96,10 @@ impl Proxy {
 }
 
 /// The lab behind one proxy with a 1 s idle timeout, and a client of the proxy.
-struct Rig {
-    lab: RunningLab,
+/// The lab runs on tonic's server (`RunningLab`), or on steadfast's production
+/// server for the drain scenarios (`DrainingLab`).
+struct Rig<L = RunningLab> {
+    lab: L,
     proxy: Proxy,
     client: LabClient<Channel>,
 }
@@ -97,19 +111,35 @@ enum Kind {
     Nginx,
 }
 
+impl Kind {
+    fn tool(self) -> &'static str {
+        match self {
+            Kind::Haproxy => "haproxy",
+            Kind::Caddy => "caddy",
+            Kind::Nginx => "nginx",
+        }
+    }
+}
+
 /// Starts the lab and `kind` in front of it; `None` (skipped) when the proxy is
 /// not installed.
 async fn behind(kind: Kind) -> Option<Rig> {
-    let tool = match kind {
-        Kind::Haproxy => "haproxy",
-        Kind::Caddy => "caddy",
-        Kind::Nginx => "nginx",
-    };
-    let bin = tools::require(tool)?;
+    let bin = tools::require(kind.tool())?;
     let lab = RunningLab::start("behind-a-proxy")
         .await
         .expect("lab server");
-    let upstream = lab.addr();
+    let (proxy, client) = in_front_of(kind, bin, lab.addr()).await;
+    Some(Rig { lab, proxy, client })
+}
+
+/// Starts `kind` (`bin`) in front of the lab at `upstream`, and a client of it
+/// that has made one quick call through it.
+async fn in_front_of(
+    kind: Kind,
+    bin: std::path::PathBuf,
+    upstream: SocketAddr,
+) -> (Proxy, LabClient<Channel>) {
+    let tool = kind.tool();
     let proxy = tokio::task::spawn_blocking(move || match kind {
         Kind::Haproxy => Haproxy::start(&bin, upstream, IDLE).map(Proxy::Haproxy),
         Kind::Caddy => Caddy::start(&bin, upstream, IDLE).map(Proxy::Caddy),
@@ -125,7 +155,7 @@ async fn behind(kind: Kind) -> Option<Rig> {
         .unwrap_or_else(|status| panic!("a quick call passes {tool}: {status}\n{}", proxy.log()))
         .into_inner();
     assert_eq!(me.name, "behind-a-proxy");
-    Some(Rig { lab, proxy, client })
+    (proxy, client)
 }
 
 /// A 3 s `Sleep` with heartbeats every 500 ms passes, with its progress.
@@ -288,6 +318,139 @@ async fn a_silent_call_beside_a_busy_one(kind: Kind) -> Option<Result<(), tonic:
     Some(silent.map(drop))
 }
 
+/// The lab on steadfast's production server, which the test drains.
+struct DrainingLab {
+    server: Production,
+    stats: Arc<Stats>,
+}
+
+/// Starts the lab on steadfast's production server with `drain_deadline`, and
+/// `kind` in front of it; `None` (skipped) when the proxy is not installed.
+async fn behind_a_draining_server(
+    kind: Kind,
+    drain_deadline: Duration,
+) -> Option<Rig<DrainingLab>> {
+    let bin = tools::require(kind.tool())?;
+    let service = LabService::new("behind-a-proxy");
+    let stats = service.stats();
+    let server = Production::start(
+        Server::builder()
+            .add_service(LabServer::new(service))
+            .drain_deadline(drain_deadline),
+    )
+    .await;
+    let (proxy, client) = in_front_of(kind, bin, server.addr()).await;
+    Some(Rig {
+        lab: DrainingLab { server, stats },
+        proxy,
+        client,
+    })
+}
+
+/// Waits for a heartbeat of the call that reports at least `fraction` done.
+async fn heartbeat_past(progress: &mut watch::Receiver<Option<Heartbeat>>, fraction: f32) {
+    tokio::time::timeout(
+        DEADLINE,
+        progress.wait_for(|last| {
+            last.as_ref()
+                .and_then(|heartbeat| heartbeat.progress)
+                .is_some_and(|done| done >= fraction)
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("a heartbeat past {fraction} in time"))
+    .expect("the call is running");
+}
+
+/// Starts a `Sleep` of `millis` with heartbeats through the proxy, and drains
+/// the server once the call is 0.5 s in (by its heartbeats); the call, and the
+/// watch of its heartbeats.
+async fn drain_during_a_call(
+    rig: &Rig<DrainingLab>,
+    millis: u64,
+) -> (
+    JoinHandle<Result<tonic::Response<SleepReply>, Status>>,
+    watch::Receiver<Option<Heartbeat>>,
+) {
+    let (options, mut progress) = CallOptions::new().progress_watch();
+    let mut request = Request::new(SleepRequest { millis });
+    options.attach(&mut request);
+    let mut client = rig.client.clone();
+    let call = tokio::spawn(async move { client.sleep(request).await });
+    heartbeat_past(&mut progress, 500.0 / millis as f32).await;
+    rig.lab.server.shutdown().trigger();
+    (call, progress)
+}
+
+/// A 3 s `Sleep` with heartbeats through the proxy, and the server told to
+/// drain 0.5 s into it, with a drain deadline of 20 s: the call completes with
+/// its heartbeats, the proxy passing them while the server drains, and the
+/// server's `serve` returns right after it.
+async fn a_call_in_flight_completes_while_the_server_drains(kind: Kind) {
+    let Some(mut rig) = behind_a_draining_server(kind, Duration::from_secs(20)).await else {
+        return;
+    };
+    let (call, mut progress) = drain_during_a_call(&rig, 3000).await;
+    // Past the trigger, heartbeats still pass, and the server still serves.
+    heartbeat_past(&mut progress, 0.5).await;
+    assert!(
+        !rig.lab.server.has_returned(),
+        "the server returned with a call in flight"
+    );
+    let reply = tokio::time::timeout(DEADLINE, call)
+        .await
+        .expect("the call ends")
+        .expect("join")
+        .unwrap_or_else(|status| {
+            panic!(
+                "a call in flight completes during the drain: {status}\n{}",
+                rig.proxy.log()
+            )
+        })
+        .into_inner();
+    assert!(reply.slept_ms >= 3000, "slept {} ms", reply.slept_ms);
+    let last = progress.borrow().clone().expect("heartbeats were observed");
+    assert!(
+        last.seq >= 4,
+        "about 6 heartbeats in 3 s, last seq {}",
+        last.seq
+    );
+    assert_eq!(rig.lab.stats.finished(), 1, "the handler ran to its end");
+    rig.lab.server.returned(RETURNS_WITHIN).await;
+    assert!(!rig.proxy.logged_a_timeout(), "{}", rig.proxy.log());
+}
+
+/// A 60 s `Sleep` with heartbeats through the proxy, and the server told to
+/// drain 0.5 s into it, with a drain deadline of 1.5 s: the call ends at the
+/// deadline, and the server's `serve` returns right after it. What the client
+/// sees, for the proxy's test to check.
+async fn a_call_past_the_drain_deadline(kind: Kind) -> Option<Status> {
+    let drain_deadline = Duration::from_millis(1500);
+    let mut rig = behind_a_draining_server(kind, drain_deadline).await?;
+    let (call, _progress) = drain_during_a_call(&rig, 60_000).await;
+    let triggered = Instant::now();
+    let status = tokio::time::timeout(DEADLINE, call)
+        .await
+        .expect("the call ends")
+        .expect("join")
+        .expect_err("a call past the drain deadline fails");
+    let took = triggered.elapsed();
+    assert!(
+        took >= drain_deadline && took < drain_deadline + Duration::from_secs(5),
+        "ended at the drain deadline, not {took:?} after the trigger: {status}\n{}",
+        rig.proxy.log()
+    );
+    rig.lab.server.returned(RETURNS_WITHIN).await;
+    Some(status)
+}
+
+/// The client sees the server's own status through the proxy: `UNAVAILABLE`
+/// "the server is shutting down", from the call's trailers.
+fn assert_shutting_down(status: &Status) {
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), SHUTTING_DOWN, "{status:?}");
+}
+
 #[tokio::test]
 async fn haproxy_with_a_1s_timeout_lets_a_3s_heartbeat_call_through() {
     a_3s_heartbeat_call_passes(Kind::Haproxy).await;
@@ -306,6 +469,18 @@ async fn haproxy_with_a_1s_timeout_passes_a_64_mib_upload() {
 #[tokio::test]
 async fn haproxy_with_a_1s_timeout_passes_a_64_mib_download() {
     a_64_mib_download_passes(Kind::Haproxy).await;
+}
+
+#[tokio::test]
+async fn haproxy_passes_a_call_in_flight_to_its_end_while_the_server_drains() {
+    a_call_in_flight_completes_while_the_server_drains(Kind::Haproxy).await;
+}
+
+#[tokio::test]
+async fn haproxy_passes_on_unavailable_shutting_down_for_a_call_past_the_drain_deadline() {
+    if let Some(status) = a_call_past_the_drain_deadline(Kind::Haproxy).await {
+        assert_shutting_down(&status);
+    }
 }
 
 #[tokio::test]
@@ -422,6 +597,18 @@ async fn caddy_with_a_1s_read_timeout_passes_a_64_mib_download() {
 }
 
 #[tokio::test]
+async fn caddy_passes_a_call_in_flight_to_its_end_while_the_server_drains() {
+    a_call_in_flight_completes_while_the_server_drains(Kind::Caddy).await;
+}
+
+#[tokio::test]
+async fn caddy_passes_on_unavailable_shutting_down_for_a_call_past_the_drain_deadline() {
+    if let Some(status) = a_call_past_the_drain_deadline(Kind::Caddy).await {
+        assert_shutting_down(&status);
+    }
+}
+
+#[tokio::test]
 async fn caddy_times_out_reads_of_the_upstream_connection_so_a_silent_call_beside_a_busy_one_passes()
  {
     let Some(result) = a_silent_call_beside_a_busy_one(Kind::Caddy).await else {
@@ -448,4 +635,16 @@ async fn nginx_with_a_1s_read_timeout_passes_a_64_mib_upload() {
 #[tokio::test]
 async fn nginx_with_a_1s_read_timeout_passes_a_64_mib_download() {
     a_64_mib_download_passes(Kind::Nginx).await;
+}
+
+#[tokio::test]
+async fn nginx_passes_a_call_in_flight_to_its_end_while_the_server_drains() {
+    a_call_in_flight_completes_while_the_server_drains(Kind::Nginx).await;
+}
+
+#[tokio::test]
+async fn nginx_passes_on_unavailable_shutting_down_for_a_call_past_the_drain_deadline() {
+    if let Some(status) = a_call_past_the_drain_deadline(Kind::Nginx).await {
+        assert_shutting_down(&status);
+    }
 }
