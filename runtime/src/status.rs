@@ -8,12 +8,13 @@
 //! reading a body from connection"`; an HTML error page from nginx gives
 //! `INTERNAL "protocol error: received message with invalid compression flag:
 //! 60 …"`. [`from_transport`] turns them into the codes gRPC specifies, with a
-//! message that says what happened and keeps tonic's detail:
+//! message that says what happened and what to change (and for a lost
+//! connection or a reset, tonic's detail):
 //!
 //! | What happened | Code | Message |
 //! |---|---|---|
 //! | the connection broke during the call (an I/O error, an HTTP/2 GOAWAY), or closed while the call waited for it (hyper's "operation was canceled", tonic's `CANCELLED`) or for a stream on it (hyper's "dispatch task is gone", tonic's `UNKNOWN` "transport error") | `UNAVAILABLE` (as grpc-go) | `connection lost: …` |
-//! | an HTTP response that is not gRPC (no `grpc-status`, not `application/grpc`), such as a proxy's error page | by gRPC's [HTTP to gRPC status mapping](https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md): 400 `INTERNAL`, 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED`, 404 `UNIMPLEMENTED`, 429, 502, 503 and 504 `UNAVAILABLE`, any other `UNKNOWN` | the HTTP status, and what to change (for 413: a proxy's body size limit) |
+//! | an HTTP response that is not gRPC (no `grpc-status`, not `application/grpc`), such as a proxy's error page | by gRPC's [HTTP to gRPC status mapping](https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md): 400 `INTERNAL`, 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED`, 404 `UNIMPLEMENTED`, 429, 502, 503 and 504 `UNAVAILABLE`, any other `UNKNOWN` | the HTTP status, and what to change (for 413: a proxy's body size limit; for 504: heartbeats or the proxy's read timeout); not tonic's message, which only says that the page is not gRPC messages ("invalid compression flag: 60" is the `<` of an HTML page) |
 //! | the peer reset the call with HTTP/2 `INTERNAL_ERROR` | `INTERNAL` (as gRPC specifies) | the reset, and its usual cause: a proxy refusing a request body as too large once the call had started (nginx's `client_max_body_size`) |
 //!
 //! Any other status, the server's own above all, is returned unchanged. The
@@ -63,7 +64,7 @@ pub fn from_transport(status: Status) -> Status {
         return status;
     }
     let (code, message) = if let Some(http) = non_grpc_response(&status) {
-        (http_code(http), http_message(http, &status))
+        (http_code(http), http_message(http))
     } else if reset_with_internal_error(&status) {
         (
             Code::Internal,
@@ -171,22 +172,33 @@ fn http_code(http: u16) -> Code {
 }
 
 /// What a non-gRPC HTTP response means, and what to change.
-fn http_message(http: u16, status: &Status) -> String {
+fn http_message(http: u16) -> String {
     let reason = tonic::codegen::http::StatusCode::from_u16(http)
         .ok()
         .and_then(|code| code.canonical_reason())
         .map(|reason| format!(" {reason}"))
         .unwrap_or_default();
-    let what = match http {
+    // tonic's message is left out: it holds the HTTP status, said here, and
+    // what reading an error page as gRPC gave (for an HTML page, "invalid
+    // compression flag: 60", the `<`). It stays in the source chain.
+    match http {
         413 => "a proxy refused the request body as too large (HTTP 413): raise its limit, \
                 e.g. nginx `client_max_body_size 0` (the default is 1m)"
             .to_owned(),
         431 => "the request's metadata is over the limit of the server or a proxy (HTTP 431): \
                 send less metadata or raise the limit"
             .to_owned(),
-        502..=504 => format!(
+        502 | 503 => format!(
             "a proxy could not get an answer from the gRPC server (HTTP {http}{reason}): \
              is the server up, and is the proxy's upstream (e.g. nginx `grpc_pass`) right?"
+        ),
+        504 => format!(
+            "a proxy gave up waiting for the gRPC server (HTTP {http}{reason}): the call was \
+             silent for longer than the proxy's read timeout (or the proxy could not connect \
+             in time). Give the method heartbeats (a call with heartbeats is never silent for \
+             longer than their interval), or raise the timeout: nginx `grpc_read_timeout` \
+             (default 60s), HAProxy `timeout server`, Caddy's `read_timeout` (of its `http` \
+             transport)"
         ),
         404 => "nothing serves this method at that address (HTTP 404): check the address, \
                 and the proxy's routes (e.g. nginx `location`)"
@@ -199,8 +211,7 @@ fn http_message(http: u16, status: &Status) -> String {
             "the answer is HTTP {http}{reason}, not gRPC: from a proxy on the way, or from \
              something that is not the gRPC server"
         ),
-    };
-    format!("{what}; tonic said: {}", status.message())
+    }
 }
 
 /// Whether the peer reset the call's stream with HTTP/2 `INTERNAL_ERROR`.
@@ -297,16 +308,73 @@ mod tests {
                 ),
                 format!("grpc-status header missing, mapped from HTTP status code {http}"),
             ] {
-                let status = from_transport(Status::internal(message));
+                let status = from_transport(Status::internal(message.clone()));
                 assert_eq!(status.code(), code, "{http}: {status:?}");
                 assert!(
                     status.message().contains(&format!("HTTP {http}")),
                     "{status:?}"
                 );
+                // tonic's message says nothing the HTTP status does not, and
+                // its "invalid compression flag: 60" misleads: left out of
+                // the message, kept in the source chain.
+                assert!(!status.message().contains("compression"), "{status:?}");
+                assert!(!status.message().contains("grpc-status"), "{status:?}");
+                let source = status.source().expect("the original status");
+                assert_eq!(source.to_string(), message);
             }
         }
         let ok = Status::unknown("grpc-status header missing, mapped from HTTP status code 200");
         assert_eq!(from_transport(ok).code(), Code::Unknown);
+    }
+
+    /// What tonic 0.14 makes of a proxy's 504 error page: nginx's and
+    /// HAProxy's HTML, and Caddy's empty body.
+    fn gateway_timeouts() -> [Status; 2] {
+        [
+            Status::internal(
+                "protocol error: received message with invalid compression flag: 60 (valid \
+                 flags are 0 and 1) while receiving response with status: 504 Gateway Timeout",
+            ),
+            Status::unavailable("grpc-status header missing, mapped from HTTP status code 504"),
+        ]
+    }
+
+    #[test]
+    fn a_504_points_at_heartbeats_and_the_proxys_read_timeout_not_its_upstream() {
+        for status in gateway_timeouts() {
+            let status = from_transport(status);
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            let message = status.message();
+            assert!(
+                message.starts_with(
+                    "a proxy gave up waiting for the gRPC server (HTTP 504 Gateway Timeout): \
+                     the call was silent for longer than the proxy's read timeout"
+                ),
+                "{status:?}"
+            );
+            for hint in [
+                "heartbeats",
+                "nginx `grpc_read_timeout`",
+                "HAProxy `timeout server`",
+                "Caddy's `read_timeout`",
+            ] {
+                assert!(message.contains(hint), "{hint}: {status:?}");
+            }
+            assert!(!message.contains("grpc_pass"), "{status:?}");
+            assert!(!message.contains("is the server up"), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn a_502_and_a_503_point_at_the_server_and_the_proxys_upstream() {
+        for http in [502, 503] {
+            let status = from_transport(Status::unavailable(format!(
+                "grpc-status header missing, mapped from HTTP status code {http}"
+            )));
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            assert!(status.message().contains("grpc_pass"), "{status:?}");
+            assert!(!status.message().contains("heartbeats"), "{status:?}");
+        }
     }
 
     #[test]

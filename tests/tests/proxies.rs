@@ -191,7 +191,8 @@ async fn a_3s_heartbeat_call_passes(kind: Kind) {
 }
 
 /// A plain 3 s `SleepPlain` is cut after about 1 s: the proxy answers 504,
-/// which the client sees as `UNAVAILABLE` with the HTTP status in the message.
+/// which the client sees as `UNAVAILABLE` with the HTTP status in the message,
+/// and what to change: heartbeats, or the proxy's timeout.
 async fn a_plain_3s_call_is_cut(kind: Kind) {
     let Some(mut rig) = behind(kind).await else {
         return;
@@ -214,6 +215,20 @@ async fn a_plain_3s_call_is_cut(kind: Kind) {
         status.message().contains("HTTP 504 Gateway Timeout"),
         "{status}"
     );
+    let setting = match kind {
+        Kind::Haproxy => "HAProxy `timeout server`",
+        Kind::Caddy => "Caddy's `read_timeout`",
+        Kind::Nginx => "nginx `grpc_read_timeout`",
+    };
+    for hint in [
+        "silent for longer than the proxy's read timeout",
+        "heartbeats",
+        setting,
+    ] {
+        assert!(status.message().contains(hint), "{hint}: {status}");
+    }
+    // Not tonic's reading of the proxy's error page as gRPC.
+    assert!(!status.message().contains("compression flag"), "{status}");
     wait::until("the proxy to log its timeout", DEADLINE, || async {
         rig.proxy.logged_a_timeout()
     })

@@ -277,6 +277,15 @@ async fn http_errors_of_nginx_get_the_codes_of_grpcs_table_with_the_http_status(
             status.message().contains(&format!("HTTP {http}")),
             "{status:?}"
         );
+        // Not tonic's reading of nginx's HTML page as gRPC ("invalid
+        // compression flag: 60", the `<`).
+        assert!(!status.message().contains("compression flag"), "{status:?}");
+        if http == 504 {
+            // A timeout: the call's silence, not the upstream's address.
+            assert!(status.message().contains("heartbeats"), "{status:?}");
+            assert!(status.message().contains("grpc_read_timeout"), "{status:?}");
+            assert!(!status.message().contains("grpc_pass"), "{status:?}");
+        }
     }
     // Nothing behind nginx: a real 502.
     let status = within(client.sleep_plain(SleepRequest { millis: 1 }))
