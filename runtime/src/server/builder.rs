@@ -17,6 +17,7 @@ use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
+use super::compression::MAX_MESSAGE_BYTES;
 use super::conn::{self, ConnConfig, Shared, Tasks};
 use super::drain::{Phase, Tally};
 
@@ -210,6 +211,7 @@ impl Server {
                 max_idle: None,
                 max_age: None,
                 max_age_grace: None,
+                max_message_size: MAX_MESSAGE_BYTES,
             },
             lame_duck: Duration::ZERO,
             drain_deadline: DRAIN_DEADLINE,
@@ -265,6 +267,18 @@ impl Server {
     /// Default: none (the connection stays until its last call ends).
     pub fn max_connection_age_grace(mut self, grace: Duration) -> Server {
         self.config.max_age_grace = Some(grace);
+        self
+    }
+
+    /// The largest request message any service accepts, compressed or
+    /// decompressed: a call with a larger one ends with `RESOURCE_EXHAUSTED`,
+    /// before the message is buffered (see [compression](super#compression-and-the-message-limit)).
+    /// Default: [`MAX_MESSAGE_BYTES`] (4 MiB), tonic's own default limit.
+    ///
+    /// Above 4 MiB, raise each generated server's `max_decoding_message_size`
+    /// too: tonic still holds every service to its own limit, after this one.
+    pub fn max_message_size(mut self, bytes: usize) -> Server {
+        self.config.max_message_size = bytes;
         self
     }
 

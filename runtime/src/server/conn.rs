@@ -19,6 +19,7 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
 
 use super::MAX_FRAME_BYTES;
+use super::compression;
 use super::drain::{self, CallGuard, CutBody, Draining, Phase, SHUTTING_DOWN, Tally};
 use crate::deadline;
 
@@ -30,6 +31,7 @@ pub(crate) struct ConnConfig {
     pub(crate) max_idle: Option<Duration>,
     pub(crate) max_age: Option<Duration>,
     pub(crate) max_age_grace: Option<Duration>,
+    pub(crate) max_message_size: usize,
 }
 
 /// What every connection of a server shares.
@@ -209,7 +211,14 @@ async fn call(
         .get(deadline::GRPC_TIMEOUT)
         .and_then(|value| value.to_str().ok())
         .and_then(deadline::parse_grpc_timeout);
-    let mut request = request.map(tonic::body::Body::new);
+    let request = request.map(tonic::body::Body::new);
+    let mut request = match compression::decode_request(request, shared.config.max_message_size) {
+        Ok(request) => request,
+        Err(refused) => {
+            guard.finished();
+            return Ok(refused);
+        }
+    };
     request
         .extensions_mut()
         .insert(Draining::new(shared.phase.clone()));
@@ -233,7 +242,8 @@ async fn call(
             Ok(Status::deadline_exceeded("Timeout expired").into_http())
         }
         response = routes.call(request) => {
-            let response = response?;
+            let mut response = response?;
+            compression::accept_encoding(&mut response);
             Ok(response.map(|body| tonic::body::Body::new(CutBody::new(body, shared.phase.clone(), guard))))
         }
     }

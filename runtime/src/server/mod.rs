@@ -32,6 +32,7 @@
 //! | TCP keepalive ([`Server`]) | probes after [`TCP_KEEPALIVE`] (60 s) idle | keeps NAT and firewall entries of a quiet connection, finds a dead peer where PINGs are off |
 //! | Max connection idle, max age (±10 % jitter), age grace ([`Server`]) | off | retiring connections costs clients reconnects; turn them on behind L4 load balancers, to spread load after a scale-up |
 //! | Lame-duck window ([`Server::lame_duck`]) | 0 ([`KUBERNETES_LAME_DUCK`], 5 s, without a `preStop` sleep) | with a `preStop` sleep the endpoints are already gone when `SIGTERM` comes; refused connects make clients move on at once |
+//! | Largest request message, compressed or not ([`Server::max_message_size`]) | [`MAX_MESSAGE_BYTES`] (4 MiB) | tonic's own default, which each generated server still applies; blobs travel in 128 KiB chunks (see [compression](#compression-and-the-message-limit)) |
 //! | Drain deadline ([`Server::drain_deadline`]) | [`DRAIN_DEADLINE`] (25 s) | under Kubernetes' 30 s grace: calls end with a status clients retry elsewhere, not a `SIGKILL`'s reset |
 //!
 //! Everything else is tonic's and hyper's (1 MiB flow-control windows). Change
@@ -111,6 +112,25 @@
 //! handler until the response headers: past it, the call answers
 //! `DEADLINE_EXCEEDED`.
 //!
+//! # Compression and the message limit
+//!
+//! [`Server`] accepts gzip-, zstd- and deflate-compressed request messages on
+//! every service, whatever each generated server was told
+//! (`accept_compressed`): it decompresses them before the service sees them,
+//! and holds every request message, compressed or not, to one limit,
+//! [`Server::max_message_size`] ([`MAX_MESSAGE_BYTES`], 4 MiB), refused with
+//! `RESOURCE_EXHAUSTED` before it is buffered, a zip bomb included. An unknown
+//! `grpc-encoding` is answered `UNIMPLEMENTED`, a corrupt message `INTERNAL`.
+//! Identity requests pass through as they came (only the 5-byte prefixes are
+//! read). Responses are not compressed, and say `grpc-accept-encoding:
+//! gzip,zstd,deflate,identity`.
+//!
+//! tonic's own limit still applies inside each generated server, after this
+//! one: its default is 4 MiB too, so the two agree; a server-wide limit above
+//! 4 MiB needs each generated server's `max_decoding_message_size` raised as
+//! well. tonic's server of [`builder`] has neither: set `accept_compressed`
+//! (tonic's `gzip`/`zstd` features) and the limits on each generated server.
+//!
 //! # Not supported (yet)
 //!
 //! **Keepalive enforcement** (gRPC's `EnforcementPolicy`: a minimum interval
@@ -130,16 +150,9 @@
 //! steadfast's own channels, which PING without calls, are never refused),
 //! and a flood of PINGs costs the server one PONG each.
 //!
-//! **Compression** (gzip and zstd accepted from clients on every service) and
-//! **one message-size limit for all services**: in tonic both live on each
-//! generated server type (`accept_compressed`, `max_decoding_message_size`),
-//! not on the router, and compression needs tonic's `gzip` and `zstd`
-//! features. A server-wide setting needs either `add_service` to take a hook
-//! that configures each generated server (steadfast-build can generate a trait
-//! for it), or a tower layer that decodes `grpc-encoding` bodies before the
-//! service; neither is done. Set them on each generated server meanwhile.
 
 mod builder;
+mod compression;
 mod conn;
 mod drain;
 pub mod health;
@@ -153,6 +166,7 @@ pub use builder::{
     DRAIN_DEADLINE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, KUBERNETES_LAME_DUCK, Server, Shutdown,
     TCP_KEEPALIVE,
 };
+pub use compression::{MAX_MESSAGE_BYTES, ZSTD_WINDOW_LOG_MAX};
 pub use drain::{Draining, SHUTTING_DOWN};
 
 /// The largest HTTP/2 frame a steadfast server or channel accepts from its peer
