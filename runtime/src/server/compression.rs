@@ -454,6 +454,35 @@ mod tests {
         assert_eq!(error.code(), tonic::Code::ResourceExhausted);
     }
 
+    /// A body of one chunk.
+    struct Once(Option<Bytes>);
+
+    impl Body for Once {
+        type Data = Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+            Poll::Ready(self.get_mut().0.take().map(|data| Ok(Frame::data(data))))
+        }
+    }
+
+    #[test]
+    fn an_identity_chunk_passes_through_as_it_came() {
+        let chunk = Bytes::from([frame(0, &[1; 1000]), frame(0, &[2; 10])].concat());
+        let body = tonic::body::Body::new(Once(Some(chunk.clone())));
+        let mut limited = Limited::new(body, 1000);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut limited).poll_frame(&mut cx) else {
+            panic!("a frame");
+        };
+        let data = frame.into_data().expect("data");
+        assert_eq!(data.as_ptr(), chunk.as_ptr(), "the same bytes, not a copy");
+        assert_eq!(data.len(), chunk.len());
+    }
+
     #[test]
     fn zstd_window_fits_the_limit_above_eight_mib() {
         assert_eq!(zstd_window_log_max(MAX_MESSAGE_BYTES), 23);
