@@ -2,7 +2,8 @@
 //! and holds every request message to one limit: tonic clients that send
 //! gzip and zstd, grpcio's Python client with gzip and deflate, a message over
 //! the limit, a gzip bomb, a corrupt message and an unknown encoding, against
-//! a hand-written service that sets none of tonic's own compression options.
+//! a hand-written service that sets none of tonic's own compression options;
+//! and the lab example's generated service, a blob upload included.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -428,4 +429,68 @@ async fn grpcio_python_clients_with_gzip_and_deflate_channels_are_served() {
             "no line `{line}` in:\n{stdout}\n{stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lab_served_by_server_takes_gzip_and_zstd_blob_uploads_and_identity_ones() {
+    use steadfast::BlobSource;
+    use steadfast_examples::content;
+    use steadfast_examples::lab::LabService;
+    use steadfast_examples::proto::lab::v1::lab_client::LabClient;
+    use steadfast_examples::proto::lab::v1::lab_server::LabServer;
+    use steadfast_examples::proto::lab::v1::{DigestRequest, SleepRequest, WhoAmIRequest};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let shutdown = Shutdown::new();
+    let server = Server::builder().add_service(LabServer::new(LabService::new("lab-c")));
+    let task = tokio::spawn(server.serve_with_shutdown(listener, shutdown.clone()));
+
+    const SIZE: u64 = 3 * 1024 * 1024 + 7;
+    for encoding in [
+        None,
+        Some(CompressionEncoding::Gzip),
+        Some(CompressionEncoding::Zstd),
+    ] {
+        let mut client =
+            tokio::time::timeout(DEADLINE, LabClient::connect(format!("http://{addr}")))
+                .await
+                .expect("connects in time")
+                .expect("connect");
+        if let Some(encoding) = encoding {
+            client = client.send_compressed(encoding);
+        }
+        let me = tokio::time::timeout(DEADLINE, client.who_am_i(WhoAmIRequest {}))
+            .await
+            .expect("in time")
+            .unwrap_or_else(|s| panic!("{encoding:?} who_am_i: {s:?}"))
+            .into_inner();
+        assert_eq!(me.name, "lab-c");
+        let reply = tokio::time::timeout(DEADLINE, client.sleep(SleepRequest { millis: 10 }))
+            .await
+            .expect("in time")
+            .unwrap_or_else(|s| panic!("{encoding:?} sleep: {s:?}"));
+        drop(reply);
+        let source = BlobSource::from_reader(content::reader(SIZE, 5));
+        let reply = tokio::time::timeout(
+            DEADLINE,
+            client.digest(Request::new(DigestRequest { extra_millis: 0 }), source),
+        )
+        .await
+        .expect("in time")
+        .unwrap_or_else(|s| panic!("{encoding:?} digest: {s:?}"))
+        .into_inner();
+        assert_eq!(reply.size, SIZE, "{encoding:?}");
+        assert_eq!(
+            reply.sha256_hex,
+            content::sha256_hex(SIZE, 5),
+            "{encoding:?}"
+        );
+    }
+    shutdown.trigger();
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("the server stops in time")
+        .expect("join")
+        .expect("served");
 }
