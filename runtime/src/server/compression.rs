@@ -24,8 +24,9 @@
 //! decompresses to more than the limit stops being decompressed at the limit
 //! (a zip bomb costs at most the limit), with the same code. At most one
 //! compressed message and its decompressed form, each up to the limit, are
-//! held per call; zstd's window is bounded by [`ZSTD_WINDOW_LOG_MAX`]. A
-//! corrupt compressed message ends the call with `INTERNAL`. These errors
+//! held per call; zstd's window is bounded by [`ZSTD_WINDOW_LOG_MAX`] (a frame
+//! that asks for more is refused like a corrupt one). A corrupt compressed
+//! message ends the call with `INTERNAL`. These errors
 //! reach the service as its request stream's error, which tonic's generated
 //! code answers with that status (for a unary or server-streaming method
 //! always; a client-streaming handler that returns the error it read with `?`
@@ -481,6 +482,20 @@ mod tests {
         let data = frame.into_data().expect("data");
         assert_eq!(data.as_ptr(), chunk.as_ptr(), "the same bytes, not a copy");
         assert_eq!(data.len(), chunk.len());
+    }
+
+    #[test]
+    fn a_zstd_frame_that_asks_for_a_larger_window_is_refused() {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).expect("zstd");
+        encoder.window_log(27).expect("window");
+        encoder.write_all(&[5u8; 100_000]).expect("zstd");
+        let compressed = encoder.finish().expect("zstd");
+        let error =
+            decompress(Encoding::Zstd, &compressed, MAX_MESSAGE_BYTES).expect_err("128 MiB window");
+        assert_eq!(error.code(), tonic::Code::Internal, "{error:?}");
+        // Within the window, the same bytes decompress.
+        let compressed = zstd::encode_all(&[5u8; 100_000][..], 1).expect("zstd");
+        decompress(Encoding::Zstd, &compressed, MAX_MESSAGE_BYTES).expect("8 MiB window at most");
     }
 
     #[test]
