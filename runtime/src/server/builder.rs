@@ -1,5 +1,6 @@
 //! [`Server`]: steadfast's production server, its settings and its drain.
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ use tonic::service::Routes;
 use super::compression::MAX_MESSAGE_BYTES;
 use super::conn::{self, ConnConfig, Shared, Tasks};
 use super::drain::{Phase, Tally};
+use super::health::{self, HealthHandle};
+use super::reflection::{self, Reflection};
 
 /// How often the server PINGs a connection (HTTP/2 keepalive): 60 s.
 ///
@@ -154,8 +157,8 @@ impl Shutdown {
 
 /// Steadfast's production server: tonic services served over hyper's HTTP/2
 /// server, by steadfast's own accept loop, with keepalive, connection
-/// retirement and a drain with a deadline. See the [module docs](super) for
-/// every default and why.
+/// retirement, a drain with a deadline, and health and reflection on by
+/// default. See the [module docs](super) for every default and why.
 ///
 /// ```no_run
 /// # async fn demo(routes: tonic::service::Routes) -> std::io::Result<()> {
@@ -169,6 +172,29 @@ impl Shutdown {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Health and reflection
+///
+/// Unless turned off, the server also serves:
+///
+/// - **health** (`grpc.health.v1.Health`, [`health`](super::health)), from
+///   the handle [`health`](Self::health) returns: `""`, `liveness`,
+///   `readiness` and every service added with
+///   [`add_service`](Self::add_service) are registered; every name but
+///   `liveness` is NOT_SERVING until the listener accepts, then SERVING (or
+///   what the application set), NOT_SERVING for good from the drain's start,
+///   and every name is NOT_SERVING once the server has stopped. Turn it off
+///   with [`health_service(false)`](Self::health_service);
+/// - **reflection**, v1 and v1alpha ([`reflection`](super::reflection)), over
+///   the descriptors given to
+///   [`file_descriptor_set`](Self::file_descriptor_set) (steadfast-build's
+///   wire descriptor set), the health protocol's and steadfast's own (the
+///   code-first `steadfast.v1.Dispatch`). It lists the services the server
+///   serves that it can describe. Turn it off with
+///   [`reflection_services(false)`](Self::reflection_services).
+///
+/// A service added under the name of one of these (say tonic-health's
+/// `HealthServer`) replaces the built-in one.
 pub struct Server {
     routes: Routes,
     config: ConnConfig,
@@ -176,6 +202,15 @@ pub struct Server {
     drain_deadline: Duration,
     on_drain_start: Vec<Hook>,
     on_shutdown: Vec<Hook>,
+    health: HealthHandle,
+    health_service: bool,
+    reflection: Reflection,
+    reflection_services: bool,
+    /// The names of the services added with [`add_service`](Self::add_service).
+    names: BTreeSet<&'static str>,
+    /// Whether the routes may hold services whose names the server does not
+    /// know ([`from_routes`](Self::from_routes)).
+    opaque: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -184,6 +219,9 @@ impl std::fmt::Debug for Server {
             .field("config", &self.config)
             .field("lame_duck", &self.lame_duck)
             .field("drain_deadline", &self.drain_deadline)
+            .field("services", &self.names)
+            .field("health_service", &self.health_service)
+            .field("reflection_services", &self.reflection_services)
             .finish_non_exhaustive()
     }
 }
@@ -195,14 +233,32 @@ impl Default for Server {
 }
 
 impl Server {
-    /// A server with no services and steadfast's [defaults](super#defaults).
+    /// A server with no services yet and steadfast's [defaults](super#defaults)
+    /// (health and reflection included).
     pub fn builder() -> Server {
-        Server::from_routes(Routes::default())
+        Server::new(Routes::default(), false)
     }
 
     /// A server of `routes` (say, a tonic `RoutesBuilder`'s), with
     /// steadfast's [defaults](super#defaults).
+    ///
+    /// The server does not know the names of the services in `routes`: health
+    /// registers none of them (register them on [`health`](Self::health)), and
+    /// reflection lists every service of the
+    /// [descriptor sets](Self::file_descriptor_set). Routes that already hold
+    /// a health or reflection service need
+    /// [`health_service(false)`](Self::health_service) or
+    /// [`reflection_services(false)`](Self::reflection_services): two services
+    /// of one name cannot be routed.
     pub fn from_routes(routes: Routes) -> Server {
+        Server::new(routes, true)
+    }
+
+    fn new(routes: Routes, opaque: bool) -> Server {
+        // Built in, and checked by the tests: cannot fail.
+        let reflection = Reflection::new()
+            .add_file_descriptor_set(health::FILE_DESCRIPTOR_SET)
+            .unwrap_or_else(|e| unreachable!("health's descriptor set does not decode: {e}"));
         Server {
             routes,
             config: ConnConfig {
@@ -217,11 +273,20 @@ impl Server {
             drain_deadline: DRAIN_DEADLINE,
             on_drain_start: Vec::new(),
             on_shutdown: Vec::new(),
+            health: HealthHandle::new(),
+            health_service: true,
+            reflection,
+            reflection_services: true,
+            names: BTreeSet::new(),
+            opaque,
         }
     }
 
     /// Serves `service` (a generated `…Server::new(handler)`), as tonic's
-    /// `Router::add_service`.
+    /// `Router::add_service`, and registers its name
+    /// ([`NamedService::NAME`]) with [health](Self::health), SERVING once the
+    /// listener accepts. A code-first `DispatchServer`
+    /// ([`reflection::DISPATCH`]) is described and listed by reflection.
     pub fn add_service<S>(mut self, service: S) -> Server
     where
         S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
@@ -233,7 +298,102 @@ impl Server {
         S::Future: Send + 'static,
     {
         self.routes = self.routes.add_service(service);
+        self.health.register(S::NAME);
+        self.names.insert(S::NAME);
         self
+    }
+
+    /// The server's health handle (a clone: all of them act on the same
+    /// state), to change what health answers from the application, say
+    /// `set_not_serving` of a service until its model is loaded:
+    ///
+    /// ```no_run
+    /// # async fn demo(server: steadfast::server::Server) {
+    /// let health = server.health();
+    /// health.set_not_serving("my.pkg.Model"); // `readiness` is NOT_SERVING too
+    /// // ... once the model is loaded:
+    /// health.set_serving("my.pkg.Model");
+    /// # }
+    /// ```
+    ///
+    /// The server moves it through its phases itself
+    /// ([`mark_listening`](HealthHandle::mark_listening) once the listener
+    /// accepts, [`drain`](HealthHandle::drain) at the drain's start,
+    /// [`shutdown`](HealthHandle::shutdown) once the last call is gone), with
+    /// the health service on or [off](Self::health_service).
+    pub fn health(&self) -> HealthHandle {
+        self.health.clone()
+    }
+
+    /// Whether the server serves `grpc.health.v1.Health` from its
+    /// [handle](Self::health). Default: on.
+    pub fn health_service(mut self, on: bool) -> Server {
+        self.health_service = on;
+        self
+    }
+
+    /// Whether the server serves reflection (`grpc.reflection.v1` and
+    /// `v1alpha`, [`reflection`]). Default: on.
+    pub fn reflection_services(mut self, on: bool) -> Server {
+        self.reflection_services = on;
+        self
+    }
+
+    /// Adds an encoded `FileDescriptorSet` to what reflection describes: the
+    /// wire descriptor set steadfast-build writes to
+    /// `$OUT_DIR/steadfast_wire_descriptor_set.bin`, embedded with
+    /// `include_bytes!(concat!(env!("OUT_DIR"), "/steadfast_wire_descriptor_set.bin"))`.
+    /// May be called for several sets (see
+    /// [`Reflection::add_file_descriptor_set`]). Reflection lists, of the
+    /// services the sets define, the ones the server serves.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are no `FileDescriptorSet`, or its files do not resolve;
+    /// see [`Reflection::add_file_descriptor_set`].
+    pub fn file_descriptor_set(mut self, encoded: &[u8]) -> Result<Server, reflection::Error> {
+        self.reflection = self.reflection.add_file_descriptor_set(encoded)?;
+        Ok(self)
+    }
+
+    /// The routes with the health and reflection services added, unless they
+    /// are off or a service of the same name was added.
+    fn routes_with_builtins(&mut self) -> Routes {
+        let mut routes = std::mem::take(&mut self.routes);
+        let health_name =
+            <health::pb::health_server::HealthServer<health::HealthService> as NamedService>::NAME;
+        let health = self.health_service && !self.names.contains(health_name);
+        if health {
+            routes = routes.add_service(self.health.service());
+        }
+        let v1 = reflection::pb::v1::server_reflection_server::SERVICE_NAME;
+        let v1alpha = reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME;
+        if self.reflection_services && !self.names.contains(v1) && !self.names.contains(v1alpha) {
+            let mut reflection = self.reflection.clone();
+            for &name in &self.names {
+                match reflection.clone().advertise(name) {
+                    Ok(advertised) => reflection = advertised,
+                    Err(_) => tracing::info!(
+                        service = name,
+                        "reflection cannot describe this service: give its descriptors to Server::file_descriptor_set"
+                    ),
+                }
+            }
+            let names = &self.names;
+            let opaque = self.opaque;
+            let reflection = reflection.retain_services(|name| {
+                if name == v1 || name == v1alpha {
+                    true
+                } else if name == health_name {
+                    health || names.contains(name)
+                } else {
+                    opaque || names.contains(name)
+                }
+            });
+            let (v1, v1alpha) = reflection.into_services();
+            routes = routes.add_service(v1).add_service(v1alpha);
+        }
+        routes
     }
 
     /// HTTP/2 keepalive: a PING every `interval` (`None`: none), the connection
@@ -389,6 +549,47 @@ impl Server {
         // from then on a signal drains, it never kills the process.
         let signals = signals()?;
         let listener = TcpListener::bind(addr).await?;
+        self.serve_until_signals(listener, signals).await
+    }
+
+    /// Serves `listener` until `SIGTERM` or `SIGINT` (Ctrl-C), then drains; a
+    /// second signal forces the end. Needs the crate feature `signal`.
+    ///
+    /// Unlike [`serve_until_signal`](Self::serve_until_signal) it installs the
+    /// signal handlers when called, not when first polled, so a server can
+    /// announce its address (of a listener bound to port 0, say) between the
+    /// two, and a signal right after the announcement drains, it never kills:
+    ///
+    /// ```no_run
+    /// # async fn demo(server: steadfast::server::Server) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// let serving = server.serve_until_signal_on(listener)?; // the handlers are installed
+    /// println!("listening on {addr}");
+    /// serving.await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the signal handlers cannot be installed; then, as
+    /// [`serve_with_shutdown`](Self::serve_with_shutdown).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a Tokio runtime (as Tokio's signal handlers do).
+    #[cfg(feature = "signal")]
+    pub fn serve_until_signal_on(
+        self,
+        listener: TcpListener,
+    ) -> io::Result<impl Future<Output = io::Result<()>> + Send + 'static> {
+        let signals = signals()?;
+        Ok(self.serve_until_signals(listener, signals))
+    }
+
+    #[cfg(feature = "signal")]
+    async fn serve_until_signals(self, listener: TcpListener, signals: Signals) -> io::Result<()> {
         let shutdown = Shutdown::new();
         let trigger = shutdown.clone();
         let signals = async move {
@@ -404,7 +605,8 @@ impl Server {
         }
     }
 
-    async fn run(self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+    async fn run(mut self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+        self.routes = self.routes_with_builtins();
         let (phase_tx, phase) = watch::channel(Phase::Serving);
         let tally = Arc::new(Tally::default());
         let tasks = Tasks::default();
@@ -419,6 +621,8 @@ impl Server {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving");
         }
+        // The listener is bound and listening: connects queue until accepted.
+        self.health.mark_listening();
 
         // Serving, until the first trigger.
         loop {
@@ -430,8 +634,9 @@ impl Server {
             }
         }
 
-        // The drain: GOAWAY everywhere, drain-start hooks.
+        // The drain: health NOT_SERVING, GOAWAY everywhere, drain-start hooks.
         let started = Instant::now();
+        self.health.drain();
         tracing::info!(
             connections = conns.len(),
             lame_duck_ms = self.lame_duck.as_millis() as u64,
@@ -496,6 +701,7 @@ impl Server {
             drain_hooks.abort();
         }
         let _ = drain_hooks.await;
+        self.health.shutdown();
         run_hooks(self.on_shutdown, "shutdown").await;
         tracing::info!(
             calls_finished,

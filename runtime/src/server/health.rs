@@ -56,7 +56,11 @@
 //! - `Check` answers a registered name's status, an unregistered one
 //!   `NOT_FOUND`.
 //! - `Watch` sends the current status at once, then each change (changes in
-//!   quick succession may be coalesced; the last status is always sent). An
+//!   quick succession may be coalesced; the last status is always sent).
+//!   Served by a steadfast [`Server`](super::Server), a `Watch` call ends
+//!   (OK) when the server drains, after its last status (NOT_SERVING, but for
+//!   `liveness`): a watcher does not hold the drain until its deadline, and
+//!   its client, told to go away, watches elsewhere. An
 //!   unregistered name gets `SERVICE_UNKNOWN` and the call stays open: once
 //!   the name is registered its status follows. Each watcher holds one
 //!   [`tokio::sync::watch`] receiver and the last status it sent, whatever the
@@ -329,10 +333,14 @@ impl Health for HealthService {
         let mut state = self.state.subscribe();
         // The first poll answers the status now.
         state.mark_changed();
+        let draining = super::Draining::from_request(&request);
         Ok(Response::new(WatchStream {
             name: request.into_inner().service,
             sent: None,
             changed: Box::pin(changed(state)),
+            current: Arc::clone(&self.state),
+            drained: Some(Box::pin(async move { draining.wait().await })),
+            ended: false,
         }))
     }
 }
@@ -360,6 +368,12 @@ pub struct WatchStream {
     /// The last status sent: a change of another name is not sent again.
     sent: Option<ServingStatus>,
     changed: Changed,
+    /// The state, to read the status at the drain's start.
+    current: Arc<watch::Sender<State>>,
+    /// Ready once the steadfast [`Server`](super::Server) serving the call
+    /// drains; never for another server.
+    drained: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    ended: bool,
 }
 
 impl std::fmt::Debug for WatchStream {
@@ -375,6 +389,27 @@ impl Stream for WatchStream {
     type Item = Result<HealthCheckResponse, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(drained) = self.drained.as_mut()
+            && drained.as_mut().poll(cx).is_ready()
+        {
+            // The server drains: the watcher hears the status now (NOT_SERVING,
+            // as the server begins its drain with it), then the call ends OK,
+            // so that it does not hold the drain until its deadline.
+            self.ended = true;
+            let status = self
+                .current
+                .borrow()
+                .status(&self.name)
+                .unwrap_or(ServingStatus::ServiceUnknown);
+            if self.sent != Some(status) {
+                self.sent = Some(status);
+                return Poll::Ready(Some(Ok(response(status))));
+            }
+            return Poll::Ready(None);
+        }
         loop {
             let Some(mut state) = std::task::ready!(self.changed.as_mut().poll(cx)) else {
                 // Every handle and service is gone: no status will change again.

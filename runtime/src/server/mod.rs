@@ -5,7 +5,8 @@
 //! - [`Server`], steadfast's production server: its own accept loop, each
 //!   connection served by hyper's HTTP/2 server over tonic's
 //!   [`Routes`](tonic::service::Routes), with keepalive, connection
-//!   retirement, and a drain with a lame-duck window and a deadline (see
+//!   retirement, a drain with a lame-duck window and a deadline, and
+//!   [health] and [reflection] served by default (see
 //!   [The production server](#the-production-server)).
 //! - [`builder`], [`with_defaults`] and [`incoming`]: tonic's own server with
 //!   steadfast's frame size and `TCP_NODELAY`, and tonic's shutdown (no drain
@@ -34,6 +35,8 @@
 //! | Lame-duck window ([`Server::lame_duck`]) | 0 ([`KUBERNETES_LAME_DUCK`], 5 s, without a `preStop` sleep) | with a `preStop` sleep the endpoints are already gone when `SIGTERM` comes; refused connects make clients move on at once |
 //! | Largest request message, compressed or not ([`Server::max_message_size`]) | [`MAX_MESSAGE_BYTES`] (4 MiB) | tonic's own default, which each generated server still applies; blobs travel in 128 KiB chunks (see [compression](#compression-and-the-message-limit)) |
 //! | Drain deadline ([`Server::drain_deadline`]) | [`DRAIN_DEADLINE`] (25 s) | under Kubernetes' 30 s grace: calls end with a status clients retry elsewhere, not a `SIGKILL`'s reset |
+//! | Health, `grpc.health.v1` ([`Server::health_service`]) | on: `""`, [`liveness`](health::LIVENESS), [`readiness`](health::READINESS) and each added service, driven by the server's phases | Kubernetes' `grpc` probes and load balancers' health checks work without code; the application changes its names through [`Server::health`] |
+//! | Reflection, v1 and v1alpha ([`Server::reflection_services`]) | on, over [`Server::file_descriptor_set`]'s descriptors | grpcurl, Postman and grpcio's clients list and call the services without the protos |
 //!
 //! Everything else is tonic's and hyper's (1 MiB flow-control windows). Change
 //! any of them on tonic's returned server, or on [`Server`].
@@ -68,14 +71,31 @@
 //! # }
 //! ```
 //!
+//! **Health and reflection**, on by default (see [`Server`]'s
+//! [docs](Server#health-and-reflection)): health answers from the server's
+//! [handle](Server::health) and follows its phases (every name but `liveness`
+//! NOT_SERVING until the listener accepts, NOT_SERVING for good from the
+//! drain's first moment, every name at the end); reflection describes the
+//! services from steadfast-build's wire descriptor set, given to
+//! [`Server::file_descriptor_set`]. For Kubernetes:
+//!
+//! ```yaml
+//! livenessProbe:
+//!   grpc: {port: 50051, service: liveness}
+//! readinessProbe:
+//!   grpc: {port: 50051, service: readiness}
+//! ```
+//!
 //! **The drain.** On the trigger (`SIGTERM` or `SIGINT` for
 //! `Server::serve_until_signal` (crate feature `signal`), the future of [`Server::serve_until`], or
 //! [`Shutdown::trigger`]):
 //!
-//! 1. every connection is sent GOAWAY (hyper's graceful shutdown: a GOAWAY, a
-//!    PING round trip, then the final GOAWAY with the last stream served), and
-//!    the [drain-start hooks](Server::on_drain_start) run, in order, each within
-//!    its bound (the place for health's `NOT_SERVING`);
+//! 1. every health name but `liveness` goes NOT_SERVING for good, and health
+//!    `Watch` calls hear it and end; every connection is sent GOAWAY (hyper's
+//!    graceful shutdown: a GOAWAY, a PING round trip, then the final GOAWAY
+//!    with the last stream served), and the
+//!    [drain-start hooks](Server::on_drain_start) run, in order, each within
+//!    its bound;
 //! 2. for the lame-duck window the listener still accepts; each new connection
 //!    is served and sent GOAWAY at once, so its client moves on;
 //! 3. then the listener is closed: connects are refused, never left in the
@@ -93,7 +113,8 @@
 //! 6. connection and call tasks are owned by the server (`JoinSet`s) and are
 //!    joined, or aborted and joined, before `serve…` returns: within 100 ms of
 //!    the last call's end, or of the deadline;
-//! 7. the [shutdown hooks](Server::on_shutdown) run, in order, each within its
+//! 7. every health name, `liveness` too, goes NOT_SERVING; the
+//!    [shutdown hooks](Server::on_shutdown) run, in order, each within its
 //!    bound, and one log line sums up (`calls_finished`, `calls_cut`,
 //!    `drained_ms`, `elapsed_ms`).
 //!

@@ -243,6 +243,14 @@ impl Reflection {
         Ok(self)
     }
 
+    /// Lists only the services for which `keep` is true (a server lists the
+    /// services it serves of those its sets define); what reflection
+    /// describes stays the same.
+    pub fn retain_services(mut self, mut keep: impl FnMut(&str) -> bool) -> Self {
+        self.services.retain(|name| keep(name));
+        self
+    }
+
     /// The names `list_services` answers, sorted.
     pub fn service_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.services.iter().map(String::as_str)
