@@ -317,41 +317,6 @@ pub fn describe(heartbeat: &steadfast::Heartbeat) -> String {
     line
 }
 
-/// Resolves when the process gets Ctrl-C or SIGTERM: the signal to drain and stop.
-///
-/// The handlers are installed when this is called, not when the future is first
-/// polled: call it before announcing that the server is up, so that a SIGTERM
-/// sent right after the announcement drains instead of killing the process.
-/// Must be called within a Tokio runtime.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let signals = signal(SignalKind::interrupt()).and_then(|int| {
-            let term = signal(SignalKind::terminate())?;
-            Ok((int, term))
-        });
-        async move {
-            match signals {
-                Ok((mut int, mut term)) => {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!("cannot listen for SIGINT/SIGTERM: {err}");
-                    std::future::pending::<()>().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// A lab server running in this process on a loopback port; stopped on drop.
 #[derive(Debug)]
 pub struct RunningLab {

@@ -3,13 +3,15 @@
 //! The reconnecting counter's server (`proto/schema.proto`): answers each
 //! request of a `Gateway/Call` stream with `num + 1`, after `--delay-ms`.
 //! Prints `gateway-server listening on ADDR` once it accepts calls (port 0
-//! picks a free port). On Ctrl-C or SIGTERM it ends the open calls with
-//! UNAVAILABLE, so that their clients reconnect, and stops.
+//! picks a free port). Serves health and reflection. On Ctrl-C or SIGTERM it
+//! drains: it ends the open calls with UNAVAILABLE at once, so that their
+//! clients reconnect, and stops.
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use steadfast_examples::{gateway::GatewayService, lab::shutdown_signal, report};
+use steadfast::server::{DRAIN_DEADLINE, Server};
+use steadfast_examples::{WIRE_DESCRIPTOR_SET, gateway::GatewayService, report};
 use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
@@ -26,6 +28,15 @@ struct Args {
     /// How long to wait before each answer (ms).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// How long the drain after SIGTERM may take before the calls still
+    /// running end with UNAVAILABLE (seconds). The open streams end with
+    /// UNAVAILABLE as soon as the drain starts, so that their clients reconnect.
+    #[arg(long, value_name = "SECS", default_value_t = DRAIN_DEADLINE.as_secs())]
+    drain_secs: u64,
+    /// How long new connections are still accepted (and told to go away) after
+    /// SIGTERM (seconds): 5 for a Kubernetes pod without a `preStop` sleep.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    lame_duck_secs: u64,
 }
 
 #[tokio::main]
@@ -34,21 +45,29 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    // Before the announcement: a SIGTERM right after it must drain, not kill.
-    let signal = shutdown_signal();
-    println!("gateway-server listening on {}", listener.local_addr()?);
     let (stop, stopping) = watch::channel(false);
     let service = GatewayService::new(Duration::from_millis(args.delay_ms), stopping);
-    let shutdown = async move {
-        signal.await;
-        // Ends the open calls, which tonic's graceful shutdown waits for.
-        let _ = stop.send(true);
-    };
-    steadfast::server::builder()
+    let server = Server::builder()
         .add_service(service.into_server())
-        .serve_with_incoming_shutdown(steadfast::server::incoming(listener), shutdown)
-        .await?;
+        .file_descriptor_set(WIRE_DESCRIPTOR_SET)?
+        .drain_deadline(Duration::from_secs(args.drain_secs))
+        .lame_duck(Duration::from_secs(args.lame_duck_secs))
+        // Open streams never end on their own: they end with UNAVAILABLE at
+        // the drain's start, so that their clients reconnect elsewhere at once.
+        .on_drain_start(
+            "end the open streams",
+            Duration::from_secs(1),
+            move || async move {
+                let _ = stop.send(true);
+            },
+        );
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    // The signal handlers before the announcement: a SIGTERM right after it
+    // drains, it never kills.
+    let serving = server.serve_until_signal_on(listener)?;
+    println!("gateway-server listening on {addr}");
+    serving.await?;
     eprintln!("gateway-server stopped");
     Ok(())
 }

@@ -2,16 +2,21 @@
 //!
 //! Serves the lab service; `Sleep` reports progress while it sleeps. Prints
 //! `lab-server NAME listening on ADDR` once it accepts calls (port 0 picks a
-//! free port), and stops cleanly on Ctrl-C or SIGTERM.
+//! free port). Serves health (`grpc.health.v1`: `""`, `liveness`, `readiness`,
+//! `lab.v1.Lab`) and reflection (v1 and v1alpha, from the examples' wire
+//! descriptor set), so `grpcurl -plaintext ADDR list` works. On SIGTERM or
+//! Ctrl-C it drains: health goes NOT_SERVING, new connects are refused (after
+//! `--lame-duck-secs`), calls in flight may finish within `--drain-secs`, the
+//! ones still running then end with UNAVAILABLE; a second signal ends them at
+//! once.
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use steadfast::blob::BlobLimits;
+use steadfast::server::{DRAIN_DEADLINE, Server};
 use steadfast_examples::{
-    lab::{LabService, shutdown_signal},
-    proto::lab::v1::lab_server::LabServer,
-    report,
+    WIRE_DESCRIPTOR_SET, lab::LabService, proto::lab::v1::lab_server::LabServer, report,
 };
 
 #[derive(Debug, Parser)]
@@ -37,6 +42,14 @@ struct Args {
     /// stops there). Default: steadfast's limit, 16 GiB.
     #[arg(long, value_name = "MIB")]
     max_blob_mib: Option<u64>,
+    /// How long the drain after SIGTERM may take before the calls still
+    /// running end with UNAVAILABLE (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = DRAIN_DEADLINE.as_secs())]
+    drain_secs: u64,
+    /// How long new connections are still accepted (and told to go away) after
+    /// SIGTERM (seconds): 5 for a Kubernetes pod without a `preStop` sleep.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    lame_duck_secs: u64,
 }
 
 #[tokio::main]
@@ -46,24 +59,24 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     report::init_tracing("info");
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    // Before the announcement: a SIGTERM right after it must drain, not kill.
-    let shutdown = shutdown_signal();
-    println!(
-        "lab-server {} listening on {}",
-        args.name,
-        listener.local_addr()?
-    );
     let mut limits = BlobLimits::new();
     if let Some(mib) = args.max_blob_mib {
         limits = limits.max_size(mib.saturating_mul(1 << 20));
     }
     let service =
-        LabService::new(args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms));
-    steadfast::server::builder()
+        LabService::new(&args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms));
+    let server = Server::builder()
         .add_service(LabServer::new(service).blob_limits(limits))
-        .serve_with_incoming_shutdown(steadfast::server::incoming(listener), shutdown)
-        .await?;
+        .file_descriptor_set(WIRE_DESCRIPTOR_SET)?
+        .drain_deadline(Duration::from_secs(args.drain_secs))
+        .lame_duck(Duration::from_secs(args.lame_duck_secs));
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    // The signal handlers before the announcement: a SIGTERM right after it
+    // drains, it never kills.
+    let serving = server.serve_until_signal_on(listener)?;
+    println!("lab-server {} listening on {addr}", args.name);
+    serving.await?;
     eprintln!("lab-server stopped");
     Ok(())
 }

@@ -7,14 +7,17 @@
 //! server answered, so a bare call (a probe, a client that knows no names) gets
 //! a harmless answer rather than an error or a slow model run. Prints
 //! `model-server NAME listening on ADDR` once it accepts calls (port 0 picks a
-//! free port), and stops cleanly on Ctrl-C or SIGTERM.
+//! free port). Serves health (`""`, `liveness`, `readiness`,
+//! `steadfast.v1.Dispatch`) and reflection (`steadfast.v1.Dispatch` listed and
+//! described). On SIGTERM or Ctrl-C it drains: calls in flight may finish
+//! within `--drain-secs`, the ones still running then end with UNAVAILABLE.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use steadfast::dispatch::DispatchServer;
+use steadfast::server::{DRAIN_DEADLINE, Server};
 use steadfast_examples::{
-    lab::shutdown_signal,
     model::{ModelServer, ModelService},
     report,
 };
@@ -33,6 +36,14 @@ struct Args {
     /// This server's name, in greetings and in each prediction's `served_by`.
     #[arg(long, default_value = "model")]
     name: String,
+    /// How long the drain after SIGTERM may take before the calls still
+    /// running end with UNAVAILABLE (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = DRAIN_DEADLINE.as_secs())]
+    drain_secs: u64,
+    /// How long new connections are still accepted (and told to go away) after
+    /// SIGTERM (seconds): 5 for a Kubernetes pod without a `preStop` sleep.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    lame_duck_secs: u64,
 }
 
 #[tokio::main]
@@ -45,18 +56,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let dispatch = DispatchServer::new()
         .mount(ModelServer::new(ModelService::new(&args.name)))?
         .default_function("hello");
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    // Before the announcement: a SIGTERM right after it must drain, not kill.
-    let shutdown = shutdown_signal();
-    println!(
-        "model-server {} listening on {}",
-        args.name,
-        listener.local_addr()?
-    );
-    steadfast::server::builder()
+    // Code-first: reflection describes `steadfast.v1.Dispatch` without a
+    // descriptor set.
+    let server = Server::builder()
         .add_service(dispatch)
-        .serve_with_incoming_shutdown(steadfast::server::incoming(listener), shutdown)
-        .await?;
+        .drain_deadline(Duration::from_secs(args.drain_secs))
+        .lame_duck(Duration::from_secs(args.lame_duck_secs));
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    // The signal handlers before the announcement: a SIGTERM right after it
+    // drains, it never kills.
+    let serving = server.serve_until_signal_on(listener)?;
+    println!("model-server {} listening on {addr}", args.name);
+    serving.await?;
     eprintln!("model-server stopped");
     Ok(())
 }
