@@ -19,7 +19,8 @@
 //!    flight over 4 connections, and 1 in flight over one; rounds interleave
 //!    the contenders (the order rotating), and the goal is the median of the
 //!    per-round ratios steadfast ÷ tonic ≥ 0.97, with the CPU time per call of
-//!    each server process and of this client;
+//!    each server process and of this client (and, in the lines of the
+//!    rounds, write syscalls per call: `syscw` of `/proc/PID/io`);
 //! 2. drain, with a real `lab-server --drain-secs 5` process: (i) one `Sleep`
 //!    call of `--sleep-ms` in flight, SIGTERM `--term-after-ms` after it
 //!    started: the time from the client seeing the reply to the process's exit
@@ -267,7 +268,7 @@ impl Served {
     async fn round(&self, concurrency: usize, length: Duration) -> Result<Round, Error> {
         let meter = Meter {
             server_pid: &self.pid,
-            writes: false,
+            writes: true,
         };
         let connections = if concurrency == 1 { 1 } else { CONNECTIONS };
         load::round(meter, concurrency, Length::For(length), |i| {
@@ -341,11 +342,14 @@ async fn throughput(args: &Args) -> Result<Vec<Results>, Error> {
 
 fn print_round(prefix: &str, contender: Contender, round: &Round) {
     println!(
-        "  {prefix:<9} {:<28} {:>8.0} calls/s   CPU/call: client {:>5.1} µs, server {:>5.1} µs",
+        "  {prefix:<9} {:<28} {:>8.0} calls/s   CPU/call: client {:>5.1} µs, server {:>5.1} µs   \
+         writes/call: client {:.2}, server {:.2}",
         contender.label(),
         round.rate,
         round.client_us,
         round.server_us,
+        round.client_writes,
+        round.server_writes,
     );
 }
 
