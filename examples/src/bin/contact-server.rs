@@ -11,7 +11,7 @@
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use steadfast::server::{DRAIN_DEADLINE, Server};
+use steadfast::server::Server;
 use steadfast_examples::{WIRE_DESCRIPTOR_SET, contact::ContactService, report};
 use tokio::sync::watch;
 
@@ -32,15 +32,8 @@ struct Args {
     /// How long to wait before each answer, task and acknowledgment (ms).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
-    /// How long the drain after SIGTERM may take before the calls still
-    /// running end with UNAVAILABLE (seconds). The open streams end with
-    /// UNAVAILABLE as soon as the drain starts, so that their clients reconnect.
-    #[arg(long, value_name = "SECS", default_value_t = DRAIN_DEADLINE.as_secs())]
-    drain_secs: u64,
-    /// How long new connections are still accepted (and told to go away) after
-    /// SIGTERM (seconds): 5 for a Kubernetes pod without a `preStop` sleep.
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    lame_duck_secs: u64,
+    #[command(flatten)]
+    drain: steadfast_examples::serving::DrainArgs,
 }
 
 #[tokio::main]
@@ -54,8 +47,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::builder()
         .add_service(service.into_server())
         .file_descriptor_set(WIRE_DESCRIPTOR_SET)?
-        .drain_deadline(Duration::from_secs(args.drain_secs))
-        .lame_duck(Duration::from_secs(args.lame_duck_secs))
         // Open streams never end on their own: they end with UNAVAILABLE at
         // the drain's start, so that their clients reconnect elsewhere at once.
         .on_drain_start(
@@ -65,13 +56,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 let _ = stop.send(true);
             },
         );
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
-    // The signal handlers before the announcement: a SIGTERM right after it
-    // drains, it never kills.
-    let serving = server.serve_until_signal_on(listener)?;
-    println!("contact-server listening on {addr}");
-    serving.await?;
-    eprintln!("contact-server stopped");
-    Ok(())
+    steadfast_examples::serving::serve_until_signal(
+        args.drain.apply(server),
+        args.addr,
+        "contact-server",
+        "contact-server",
+    )
+    .await
 }

@@ -14,7 +14,7 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use steadfast::blob::BlobLimits;
-use steadfast::server::{DRAIN_DEADLINE, Server};
+use steadfast::server::Server;
 use steadfast_examples::{
     WIRE_DESCRIPTOR_SET, lab::LabService, proto::lab::v1::lab_server::LabServer, report,
 };
@@ -42,14 +42,8 @@ struct Args {
     /// stops there). Default: steadfast's limit, 16 GiB.
     #[arg(long, value_name = "MIB")]
     max_blob_mib: Option<u64>,
-    /// How long the drain after SIGTERM may take before the calls still
-    /// running end with UNAVAILABLE (seconds).
-    #[arg(long, value_name = "SECS", default_value_t = DRAIN_DEADLINE.as_secs())]
-    drain_secs: u64,
-    /// How long new connections are still accepted (and told to go away) after
-    /// SIGTERM (seconds): 5 for a Kubernetes pod without a `preStop` sleep.
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    lame_duck_secs: u64,
+    #[command(flatten)]
+    drain: steadfast_examples::serving::DrainArgs,
 }
 
 #[tokio::main]
@@ -67,16 +61,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         LabService::new(&args.name).with_sleep_step(Duration::from_millis(args.sleep_step_ms));
     let server = Server::builder()
         .add_service(LabServer::new(service).blob_limits(limits))
-        .file_descriptor_set(WIRE_DESCRIPTOR_SET)?
-        .drain_deadline(Duration::from_secs(args.drain_secs))
-        .lame_duck(Duration::from_secs(args.lame_duck_secs));
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
-    // The signal handlers before the announcement: a SIGTERM right after it
-    // drains, it never kills.
-    let serving = server.serve_until_signal_on(listener)?;
-    println!("lab-server {} listening on {addr}", args.name);
-    serving.await?;
-    eprintln!("lab-server stopped");
-    Ok(())
+        .file_descriptor_set(WIRE_DESCRIPTOR_SET)?;
+    steadfast_examples::serving::serve_until_signal(
+        args.drain.apply(server),
+        args.addr,
+        &format!("lab-server {}", args.name),
+        "lab-server",
+    )
+    .await
 }

@@ -12,11 +12,11 @@
 //! described). On SIGTERM or Ctrl-C it drains: calls in flight may finish
 //! within `--drain-secs`, the ones still running then end with UNAVAILABLE.
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{net::SocketAddr, process::ExitCode};
 
 use clap::Parser;
 use steadfast::dispatch::DispatchServer;
-use steadfast::server::{DRAIN_DEADLINE, Server};
+use steadfast::server::Server;
 use steadfast_examples::{
     model::{ModelServer, ModelService},
     report,
@@ -36,14 +36,8 @@ struct Args {
     /// This server's name, in greetings and in each prediction's `served_by`.
     #[arg(long, default_value = "model")]
     name: String,
-    /// How long the drain after SIGTERM may take before the calls still
-    /// running end with UNAVAILABLE (seconds).
-    #[arg(long, value_name = "SECS", default_value_t = DRAIN_DEADLINE.as_secs())]
-    drain_secs: u64,
-    /// How long new connections are still accepted (and told to go away) after
-    /// SIGTERM (seconds): 5 for a Kubernetes pod without a `preStop` sleep.
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    lame_duck_secs: u64,
+    #[command(flatten)]
+    drain: steadfast_examples::serving::DrainArgs,
 }
 
 #[tokio::main]
@@ -58,17 +52,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .default_function("hello");
     // Code-first: reflection describes `steadfast.v1.Dispatch` without a
     // descriptor set.
-    let server = Server::builder()
-        .add_service(dispatch)
-        .drain_deadline(Duration::from_secs(args.drain_secs))
-        .lame_duck(Duration::from_secs(args.lame_duck_secs));
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
-    // The signal handlers before the announcement: a SIGTERM right after it
-    // drains, it never kills.
-    let serving = server.serve_until_signal_on(listener)?;
-    println!("model-server {} listening on {addr}", args.name);
-    serving.await?;
-    eprintln!("model-server stopped");
-    Ok(())
+    let server = Server::builder().add_service(dispatch);
+    steadfast_examples::serving::serve_until_signal(
+        args.drain.apply(server),
+        args.addr,
+        &format!("model-server {}", args.name),
+        "model-server",
+    )
+    .await
 }
