@@ -181,45 +181,24 @@ async fn sigterm_lets_a_short_heartbeat_call_finish_cuts_a_long_one_at_the_deadl
     );
 }
 
-/// How many times a call in the lame-duck window is tried, each on a new
-/// connection.
-const WINDOW_ATTEMPTS: usize = 10;
-
-/// `Check(name)` on a connection of its own, tried at most `attempts` times.
-///
-/// In the lame-duck window each new connection is served and told GOAWAY at
-/// once (hyper's graceful shutdown: GOAWAY, a PING, then the last GOAWAY
-/// naming the last stream served). A call whose HEADERS reach the server after
-/// the client answered that PING is refused unprocessed (the client sees
-/// `CANCELLED` "connection closed" and may retry it anywhere): it is tried
-/// again on a new connection, as a retrying client would.
-async fn check(addr: SocketAddr, name: &str, attempts: usize) -> ServingStatus {
-    let mut refused = Vec::new();
-    for _ in 0..attempts {
-        let endpoint =
-            tonic::transport::Channel::from_shared(format!("http://{addr}")).expect("a valid uri");
-        let channel = tokio::time::timeout(START, endpoint.connect())
-            .await
-            .expect("connect in time")
-            .expect("connect");
-        let request = HealthCheckRequest {
-            service: name.to_owned(),
-        };
-        match tokio::time::timeout(START, HealthClient::new(channel).check(request))
-            .await
-            .expect("Check in time")
-        {
-            Ok(answer) => {
-                if !refused.is_empty() {
-                    eprintln!("Check({name:?}) refused unprocessed first: {refused:?}");
-                }
-                return answer.get_ref().status();
-            }
-            Err(status) if status.code() == Code::Cancelled => refused.push(status),
-            Err(status) => panic!("Check({name:?}): {status:?}"),
-        }
-    }
-    panic!("Check({name:?}) refused {attempts} times: {refused:?}")
+/// `Check(name)` on a connection of its own: in the lame-duck window, a new
+/// connection's first call is served (GOAWAY follows it).
+async fn check(addr: SocketAddr, name: &str) -> ServingStatus {
+    let endpoint =
+        tonic::transport::Channel::from_shared(format!("http://{addr}")).expect("a valid uri");
+    let channel = tokio::time::timeout(START, endpoint.connect())
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let request = HealthCheckRequest {
+        service: name.to_owned(),
+    };
+    tokio::time::timeout(START, HealthClient::new(channel).check(request))
+        .await
+        .expect("Check in time")
+        .unwrap_or_else(|status| panic!("Check({name:?}): {status:?}"))
+        .get_ref()
+        .status()
 }
 
 #[tokio::test]
@@ -230,11 +209,7 @@ async fn during_the_lame_duck_window_a_new_connection_is_served_and_health_says_
         &["--lame-duck-secs", "2", "--drain-secs", "10"],
     );
     for name in ["", "liveness", "readiness", "lab.v1.Lab"] {
-        assert_eq!(
-            check(addr, name, 1).await,
-            ServingStatus::Serving,
-            "{name:?}"
-        );
+        assert_eq!(check(addr, name).await, ServingStatus::Serving, "{name:?}");
     }
 
     sigterm(&server);
@@ -242,29 +217,16 @@ async fn during_the_lame_duck_window_a_new_connection_is_served_and_health_says_
     // A client that connects in the window (a kube-proxy that has not heard
     // yet) is served; health tells probes the process lives but takes no work.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut unprocessed = Vec::new();
-    let identity = loop {
-        match lab_client(addr).await.who_am_i(WhoAmIRequest {}).await {
-            Ok(identity) => break identity,
-            // Refused unprocessed, as in `check`: a new connection again.
-            Err(status)
-                if status.code() == Code::Cancelled && unprocessed.len() < WINDOW_ATTEMPTS =>
-            {
-                unprocessed.push(status);
-            }
-            Err(status) => {
-                panic!("WhoAmI in the lame-duck window: {status:?}, after {unprocessed:?}")
-            }
-        }
-    };
+    let identity = lab_client(addr)
+        .await
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect("WhoAmI on a new connection in the lame-duck window");
     assert_eq!(identity.get_ref().name, "lame-duck");
-    assert_eq!(
-        check(addr, "liveness", WINDOW_ATTEMPTS).await,
-        ServingStatus::Serving
-    );
+    assert_eq!(check(addr, "liveness").await, ServingStatus::Serving);
     for name in ["", "readiness", "lab.v1.Lab"] {
         assert_eq!(
-            check(addr, name, WINDOW_ATTEMPTS).await,
+            check(addr, name).await,
             ServingStatus::NotServing,
             "{name:?}"
         );

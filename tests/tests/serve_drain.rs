@@ -188,11 +188,26 @@ async fn during_the_lame_duck_window_a_new_connection_is_served_and_told_goaway_
         "the call took the whole window"
     );
 
-    // A new connection of the window is told GOAWAY at once: its client moves on.
-    let (_send, connection) = raw_h2(serving.addr).await;
-    let closed = tokio::time::timeout(window, connection)
+    // A connection of the window is told GOAWAY once its first call has
+    // arrived, so that call is served and its client moves on after it.
+    let (mut send, calling) = raw_h2(serving.addr).await;
+    let request = http::Request::post(format!("http://{}/lab.v1.Lab/WhoAmI", serving.addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("a request");
+    let (response, mut body) = send.send_request(request, false).expect("sent");
+    // An empty WhoAmIRequest: uncompressed, length 0.
+    body.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+        .expect("the message sent");
+    let response = tokio::time::timeout(DEADLINE, response)
         .await
-        .expect("closed within the window")
+        .expect("answered in time")
+        .expect("the first call of a window connection is served");
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let closed = tokio::time::timeout(window, calling)
+        .await
+        .expect("closed after its call, within the window")
         .expect("the connection's task");
     assert!(
         closed.is_ok(),
@@ -201,6 +216,22 @@ async fn during_the_lame_duck_window_a_new_connection_is_served_and_told_goaway_
     assert!(
         triggered.elapsed() < window,
         "closed only with the listener"
+    );
+
+    // One that sends no call is told GOAWAY when the window ends.
+    let (_send, idle) = raw_h2(serving.addr).await;
+    let closed = tokio::time::timeout(DEADLINE, idle)
+        .await
+        .expect("closed at the window's end")
+        .expect("the connection's task");
+    assert!(
+        closed.is_ok(),
+        "a graceful close (GOAWAY NO_ERROR), got {closed:?}"
+    );
+    assert!(
+        triggered.elapsed() >= window,
+        "an idle connection of the window told GOAWAY before its end: {:?}",
+        triggered.elapsed()
     );
 
     let addr = serving.addr;

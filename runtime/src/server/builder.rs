@@ -443,8 +443,8 @@ impl Server {
     }
 
     /// The lame-duck window: after the trigger, the server keeps accepting
-    /// connections for `window` (each one is served, and told GOAWAY so that
-    /// its client moves on), then closes its listener. Default: 0 (the listener
+    /// connections for `window` (each one is served, and told GOAWAY after its
+    /// first call so that its client moves on), then closes its listener. Default: 0 (the listener
     /// closes at once, so new connects are refused). See
     /// [`KUBERNETES_LAME_DUCK`].
     pub fn lame_duck(mut self, window: Duration) -> Server {
@@ -659,6 +659,7 @@ impl Server {
         }
         // Connects from now on are refused, not left in the backlog.
         drop(listener);
+        phase_tx.send_replace(Phase::Closed);
 
         // Calls in flight continue until they end or the deadline passes.
         if !forced {

@@ -145,7 +145,13 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     if let (Some(max_idle), Some(since)) = (config.max_idle, idle_since) {
         idle.as_mut().reset(since + max_idle);
     }
-    let draining = drain::wait_for(shared.phase.clone(), Phase::Draining);
+    // A connection accepted before the drain is told GOAWAY when it starts. One
+    // accepted in the lame-duck window is served first: GOAWAY once its first
+    // call has arrived (one told at once would often see it before sending that
+    // call, and its client would be refused), or when the window ends.
+    let late = *shared.phase.borrow() >= Phase::Draining;
+    let going_away_at = if late { Phase::Closed } else { Phase::Draining };
+    let draining = drain::wait_for(shared.phase.clone(), going_away_at);
     tokio::pin!(draining);
     let mut going_away = false;
     // The calls' counter lives as long as hyper keeps the service: watched
@@ -188,6 +194,11 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
                     continue;
                 }
                 let now_idle = *active_rx.borrow_and_update() == 0;
+                // The first change of the count is a call's start.
+                if late && !going_away {
+                    going_away = true;
+                    connection.as_mut().graceful_shutdown();
+                }
                 idle_since = now_idle.then(Instant::now);
                 if let (Some(max_idle), Some(since)) = (config.max_idle, idle_since) {
                     idle.as_mut().reset(since + max_idle);

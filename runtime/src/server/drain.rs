@@ -24,6 +24,9 @@ pub(crate) enum Phase {
     Serving,
     /// Draining: GOAWAY sent, calls in flight continue.
     Draining,
+    /// The lame-duck window is over and the listener closed: connections
+    /// accepted in the window are told GOAWAY too.
+    Closed,
     /// The drain deadline passed: every call left ends with `UNAVAILABLE`.
     Cut,
 }

@@ -97,7 +97,8 @@
 //!    [drain-start hooks](Server::on_drain_start) run, in order, each within
 //!    its bound;
 //! 2. for the lame-duck window the listener still accepts; each new connection
-//!    is served and sent GOAWAY at once, so its client moves on;
+//!    is served and sent GOAWAY once its first call has arrived (or when the
+//!    window ends), so that call is served and its client moves on;
 //! 3. then the listener is closed: connects are refused, never left in the
 //!    backlog;
 //! 4. calls in flight continue (heartbeat calls keep beating). A handler sees
