@@ -326,25 +326,17 @@ pub struct RunningLab {
 }
 
 impl RunningLab {
-    /// Starts a lab server named `name` on `127.0.0.1:0`.
+    /// Starts a lab server named `name` on `127.0.0.1:0`, on steadfast's
+    /// production [`Server`](steadfast::server::Server) with its defaults.
     pub async fn start(name: &str) -> std::io::Result<RunningLab> {
-        Self::start_with(name, steadfast::server::builder()).await
-    }
-
-    /// Starts a lab server with a configured `tonic` server builder.
-    pub async fn start_with(
-        name: &str,
-        mut builder: tonic::transport::Server,
-    ) -> std::io::Result<RunningLab> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let service = LabService::new(name);
         let stats = service.stats();
-        let router =
-            builder.add_service(crate::proto::lab::v1::lab_server::LabServer::new(service));
+        let server = steadfast::server::Server::builder()
+            .add_service(crate::proto::lab::v1::lab_server::LabServer::new(service));
         let task = tokio::spawn(async move {
-            let incoming = steadfast::server::incoming(listener);
-            if let Err(err) = router.serve_with_incoming(incoming).await {
+            if let Err(err) = server.serve_until(listener, std::future::pending()).await {
                 tracing::error!("lab server stopped: {err}");
             }
         });

@@ -23,6 +23,7 @@ use std::{
 };
 
 use sha2::{Digest as _, Sha256};
+use steadfast::server::Server;
 use steadfast::session::{Event, SessionBuilder};
 use steadfast::{BlobSource, CallOptions, blob::TransferProgress};
 use steadfast_examples::{
@@ -318,9 +319,9 @@ async fn code_first() -> Result {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(
-        steadfast::server::builder()
+        Server::builder()
             .add_service(ModelServer::new(ModelService::new("tour-model")))
-            .serve_with_incoming(steadfast::server::incoming(listener)),
+            .serve_until(listener, std::future::pending()),
     );
     let proxy = CuttingProxy::start(addr, Some(Duration::from_secs(1))).await?;
     println!(
@@ -380,9 +381,9 @@ fn contact_server(
     let service = ContactService::new(5, Duration::ZERO, stopping.clone());
     let mut shutdown = stopping;
     let server = tokio::spawn(async move {
-        let _ = steadfast::server::builder()
+        let _ = Server::builder()
             .add_service(service.into_server())
-            .serve_with_incoming_shutdown(steadfast::server::incoming(listener), async move {
+            .serve_until(listener, async move {
                 let _ = shutdown.wait_for(|stop| *stop).await;
             })
             .await;
