@@ -21,6 +21,7 @@ use tonic::service::Routes;
 use super::compression::MAX_MESSAGE_BYTES;
 use super::conn::{self, ConnConfig, Shared, Tasks};
 use super::drain::{Phase, Tally};
+use super::pings::PingPolicy;
 use super::health::{self, HealthHandle};
 use super::reflection::{self, Reflection};
 
@@ -36,6 +37,19 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// connection: 20 s (gRPC's default), long enough for a loaded peer or a
 /// congested link, short enough that a dead peer goes within 80 s.
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The shortest time between two PINGs of a client that the server accepts
+/// without a strike (keepalive enforcement, see
+/// [`Server::keepalive_enforcement`]): 10 s.
+///
+/// Why: it is the floor grpc-go and grpc-java clients put under their own
+/// keepalive time, so no well-configured gRPC client is ever refused, and
+/// steadfast's channels PING every 30 s; a client that PINGs faster (a
+/// misconfigured or hostile one) costs the server a PONG each and is told
+/// GOAWAY `ENHANCE_YOUR_CALM` after three strikes. grpc-go's servers default
+/// to 5 minutes, which refuses clients set to PING more often, as
+/// steadfast's own channels are.
+pub const KEEPALIVE_MIN_PING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The idle time after which the kernel probes an accepted TCP connection
 /// (`SO_KEEPALIVE`, `TCP_KEEPIDLE`): 60 s. It keeps NAT and firewall entries of
@@ -268,6 +282,10 @@ impl Server {
                 max_age: None,
                 max_age_grace: None,
                 max_message_size: MAX_MESSAGE_BYTES,
+                ping_policy: PingPolicy {
+                    min_interval: KEEPALIVE_MIN_PING_INTERVAL,
+                    permit_without_calls: true,
+                },
             },
             lame_duck: Duration::ZERO,
             drain_deadline: DRAIN_DEADLINE,
@@ -402,6 +420,32 @@ impl Server {
     pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Server {
         self.config.keepalive_interval = interval;
         self.config.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Keepalive enforcement (gRPC's `EnforcementPolicy`, grpc-go's rule): a
+    /// client's PING less than `min_interval` after its previous one is a
+    /// strike, and the third strike without HEADERS or DATA sent by the
+    /// server in between ends the connection with GOAWAY `ENHANCE_YOUR_CALM`
+    /// `too_many_pings` (the calls it opened are cut). Without
+    /// `permit_without_calls`, a connection without calls may PING only every
+    /// 2 hours. Default: [`KEEPALIVE_MIN_PING_INTERVAL`] (10 s), PINGs without
+    /// calls permitted, since steadfast's channels and most gRPC clients PING
+    /// idle connections to keep them. `Duration::ZERO` with
+    /// `permit_without_calls` turns enforcement off.
+    ///
+    /// A PING flood otherwise costs the server a PONG each, and a client
+    /// PINGing faster than the server PINGs back is a misconfigured client,
+    /// better told so than served.
+    pub fn keepalive_enforcement(
+        mut self,
+        min_interval: Duration,
+        permit_without_calls: bool,
+    ) -> Server {
+        self.config.ping_policy = PingPolicy {
+            min_interval,
+            permit_without_calls,
+        };
         self
     }
 

@@ -1,6 +1,7 @@
 //! One served connection: hyper's HTTP/2 server over tonic's routes, with the
 //! call wrapping of the drain, and the connection's retirement (max idle, max
-//! age with its grace, GOAWAY at drain).
+//! age with its grace, GOAWAY at drain), and its client's PINGs held to the
+//! server's policy ([`pings`](super::pings)).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tonic::Status;
@@ -21,6 +22,7 @@ use tonic::transport::server::TcpConnectInfo;
 use super::MAX_FRAME_BYTES;
 use super::compression;
 use super::drain::{self, CallGuard, CutBody, Draining, Phase, SHUTTING_DOWN, Tally};
+use super::pings::{self, Enforced, PingPolicy};
 use crate::deadline;
 
 /// The settings of each connection (see the builder's documentation).
@@ -32,6 +34,7 @@ pub(crate) struct ConnConfig {
     pub(crate) max_age: Option<Duration>,
     pub(crate) max_age_grace: Option<Duration>,
     pub(crate) max_message_size: usize,
+    pub(crate) ping_policy: PingPolicy,
 }
 
 /// What every connection of a server shares.
@@ -127,7 +130,16 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
         .max_frame_size(MAX_FRAME_BYTES)
         .keep_alive_interval(config.keepalive_interval)
         .keep_alive_timeout(config.keepalive_timeout);
-    let connection = builder.serve_connection(TokioIo::new(tcp), service);
+    // Told when the client is evicted for its PINGs.
+    let evicting = Arc::new(Notify::new());
+    let io = Enforced::new(
+        tcp,
+        config.ping_policy,
+        peer,
+        active_rx.clone(),
+        Arc::clone(&evicting),
+    );
+    let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
 
     let far = || Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
@@ -139,6 +151,9 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     tokio::pin!(age);
     let grace = tokio::time::sleep_until(far());
     tokio::pin!(grace);
+    let mut evicted = false;
+    let eviction_close = tokio::time::sleep_until(far());
+    tokio::pin!(eviction_close);
     let mut idle_since = Some(Instant::now());
     let idle = tokio::time::sleep_until(far());
     tokio::pin!(idle);
@@ -181,6 +196,16 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
             }
             () = &mut grace => {
                 tracing::debug!(%peer, "connection's age grace is over: closed");
+                return;
+            }
+            () = evicting.notified(), if !evicted => {
+                // The IO sends GOAWAY and fails hyper's next read or write;
+                // if hyper never finishes the frame it is writing, this ends it.
+                evicted = true;
+                eviction_close.as_mut().reset(Instant::now() + pings::EVICTION_CLOSE);
+            }
+            () = &mut eviction_close => {
+                tracing::debug!(%peer, "evicted connection did not end in time: closed");
                 return;
             }
             () = &mut idle, if !going_away && config.max_idle.is_some() && idle_since.is_some() => {

@@ -178,6 +178,7 @@ mod compression;
 mod conn;
 mod drain;
 pub mod health;
+mod pings;
 pub mod reflection;
 
 use tokio::net::TcpListener;
@@ -185,8 +186,8 @@ use tonic::transport::Server as TonicServer;
 use tonic::transport::server::TcpIncoming;
 
 pub use builder::{
-    DRAIN_DEADLINE, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, KUBERNETES_LAME_DUCK, Server, Shutdown,
-    TCP_KEEPALIVE,
+    DRAIN_DEADLINE, KEEPALIVE_INTERVAL, KEEPALIVE_MIN_PING_INTERVAL, KEEPALIVE_TIMEOUT,
+    KUBERNETES_LAME_DUCK, Server, Shutdown, TCP_KEEPALIVE,
 };
 pub use compression::{MAX_MESSAGE_BYTES, ZSTD_WINDOW_LOG_MAX};
 pub use drain::{Draining, SHUTTING_DOWN};
