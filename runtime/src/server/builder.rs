@@ -21,8 +21,8 @@ use tonic::service::Routes;
 use super::compression::MAX_MESSAGE_BYTES;
 use super::conn::{self, ConnConfig, Shared, Tasks};
 use super::drain::{Phase, Tally};
-use super::pings::PingPolicy;
 use super::health::{self, HealthHandle};
+use super::pings::PingPolicy;
 use super::reflection::{self, Reflection};
 
 /// How often the server PINGs a connection (HTTP/2 keepalive): 60 s.
@@ -423,20 +423,19 @@ impl Server {
         self
     }
 
-    /// Keepalive enforcement (gRPC's `EnforcementPolicy`, grpc-go's rule): a
-    /// client's PING less than `min_interval` after its previous one is a
-    /// strike, and the third strike without HEADERS or DATA sent by the
-    /// server in between ends the connection with GOAWAY `ENHANCE_YOUR_CALM`
-    /// `too_many_pings` (the calls it opened are cut). Without
-    /// `permit_without_calls`, a connection without calls may PING only every
-    /// 2 hours. Default: [`KEEPALIVE_MIN_PING_INTERVAL`] (10 s), PINGs without
-    /// calls permitted, since steadfast's channels and most gRPC clients PING
-    /// idle connections to keep them. `Duration::ZERO` with
-    /// `permit_without_calls` turns enforcement off.
+    /// Keepalive enforcement (gRPC's `EnforcementPolicy`, grpc-go's rule, see
+    /// [keepalive enforcement](super#keepalive-enforcement)): a client's PING
+    /// less than `min_interval` after its previous one is a strike, and the
+    /// third strike without HEADERS or DATA sent by the server in between ends
+    /// the connection with GOAWAY `ENHANCE_YOUR_CALM` `too_many_pings` (its
+    /// calls are cut). Without `permit_without_calls`, a connection without
+    /// calls in flight is held to one PING in 2 hours, as in grpc-go.
     ///
-    /// A PING flood otherwise costs the server a PONG each, and a client
-    /// PINGing faster than the server PINGs back is a misconfigured client,
-    /// better told so than served.
+    /// Default: [`KEEPALIVE_MIN_PING_INTERVAL`] (10 s), PINGs without calls
+    /// permitted: steadfast's channels and many gRPC clients PING idle
+    /// connections to keep them, and a client told to calm down doubles its
+    /// keepalive time but loses its calls. `(Duration::ZERO, true)` turns
+    /// enforcement off (frames are then not looked at).
     pub fn keepalive_enforcement(
         mut self,
         min_interval: Duration,

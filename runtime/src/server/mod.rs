@@ -30,6 +30,7 @@
 //! | HTTP/2 largest frame a client may send (`SETTINGS_MAX_FRAME_SIZE`) | [`MAX_FRAME_BYTES`] (256 KiB; HTTP/2's default is 16 KiB) | a blob's 128 KiB chunk arrives in one DATA frame instead of eight, each of which wakes the handler's task |
 //! | `TCP_NODELAY` ([`incoming`], [`Server`]) | on | a message that follows its headers does not wait ~40 ms for a delayed ACK |
 //! | HTTP/2 keepalive PING ([`Server`]) | every [`KEEPALIVE_INTERVAL`] (60 s), answer within [`KEEPALIVE_TIMEOUT`] (20 s) | a peer gone without FIN or RST is found within 80 s and its handlers are cancelled; an idle connection costs one small frame a minute |
+//! | Keepalive enforcement ([`Server::keepalive_enforcement`]) | PINGs at least [`KEEPALIVE_MIN_PING_INTERVAL`] (10 s) apart, PINGs without calls permitted; the third strike gets GOAWAY `ENHANCE_YOUR_CALM` | no well-behaved gRPC client is refused, a PING flood ends after three PONGs (see [keepalive enforcement](#keepalive-enforcement)) |
 //! | TCP keepalive ([`Server`]) | probes after [`TCP_KEEPALIVE`] (60 s) idle | keeps NAT and firewall entries of a quiet connection, finds a dead peer where PINGs are off |
 //! | Max connection idle, max age (±10 % jitter), age grace ([`Server`]) | off | retiring connections costs clients reconnects; turn them on behind L4 load balancers, to spread load after a scale-up |
 //! | Lame-duck window ([`Server::lame_duck`]) | 0 ([`KUBERNETES_LAME_DUCK`], 5 s, without a `preStop` sleep) | with a `preStop` sleep the endpoints are already gone when `SIGTERM` comes; refused connects make clients move on at once |
@@ -153,24 +154,23 @@
 //! well. tonic's server of [`builder`] has neither: set `accept_compressed`
 //! (tonic's `gzip`/`zstd` features) and the limits on each generated server.
 //!
-//! # Not supported (yet)
+//! # Keepalive enforcement
 //!
-//! **Keepalive enforcement** (gRPC's `EnforcementPolicy`: a minimum interval
-//! between a client's PINGs, `GOAWAY ENHANCE_YOUR_CALM "too_many_pings"` past a
-//! few strikes) cannot be built on hyper 1.x and h2 0.4: h2 answers every PING
-//! inside the connection (`proto/ping_pong.rs`, `PingPong::recv_ping` saves the
-//! payload and the PONG goes out) without counting them or telling anyone;
-//! `h2::server::Builder` has no option for a minimum interval or strikes;
-//! hyper's `http2::Builder` exposes only its own PINGs (`keep_alive_interval`,
-//! `keep_alive_timeout`), and hyper's `Connection` offers only
-//! `graceful_shutdown` (GOAWAY `NO_ERROR`), not h2's
-//! `abrupt_shutdown(Reason::ENHANCE_YOUR_CALM)`, and no GOAWAY debug data. What
-//! is missing: in h2, a count of PINGs received without data or headers sent
-//! between them (grpc-go's rule), a server option to bound it, and GOAWAY
-//! `ENHANCE_YOUR_CALM` with debug data `too_many_pings`; in hyper, those
-//! options passed through. Meanwhile every client's PINGs are answered (so
-//! steadfast's own channels, which PING without calls, are never refused),
-//! and a flood of PINGs costs the server one PONG each.
+//! [`Server`] holds its clients' PINGs to gRPC's `EnforcementPolicy`, with
+//! grpc-go's rule: a PING less than [`KEEPALIVE_MIN_PING_INTERVAL`] (10 s)
+//! after the client's previous one is a strike, HEADERS or DATA sent by the
+//! server wipe the strikes, and the third strike ends the connection with
+//! GOAWAY `ENHANCE_YOUR_CALM`, debug data `too_many_pings` (gRFC A8: the
+//! client then doubles its keepalive time). PINGs without calls
+//! are permitted, so steadfast's own channels (a PING every 30 s) are never
+//! refused. Set it with [`Server::keepalive_enforcement`].
+//!
+//! h2 answers PINGs silently and hyper can only send GOAWAY `NO_ERROR`, so
+//! the enforcement sits below hyper: the connection's TCP stream is wrapped,
+//! the wrapper reads the HTTP/2 frame headers going by in both directions
+//! (payloads are skipped by count) and writes the GOAWAY itself, between two
+//! of hyper's frames. The violating PING is not answered, and the calls in
+//! flight on the connection are cut.
 //!
 
 mod builder;

@@ -365,7 +365,9 @@ impl<T: AsyncWrite + Unpin> Enforced<T> {
             return Poll::Pending;
         }
         while eviction.written < GOAWAY_LEN {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &eviction.goaway[eviction.written..]))?;
+            let n = ready!(
+                Pin::new(&mut self.io).poll_write(cx, &eviction.goaway[eviction.written..])
+            )?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -445,7 +447,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Enforced<T> {
         let this = self.get_mut();
         if this.eviction.is_some() {
             // Rare and short: the first slice is enough to reach the boundary.
-            let buf = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
+            let buf = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
             return this.poll_write_evicting(cx, buf);
         }
         let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
@@ -470,7 +475,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Enforced<T> {
 mod tests {
     use super::*;
 
-    const PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
+    const PEER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
 
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = payload.len() as u32;
