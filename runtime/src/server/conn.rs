@@ -1,7 +1,7 @@
 //! One served connection: hyper's HTTP/2 server over tonic's routes, with the
 //! call wrapping of the drain, and the connection's retirement (max idle, max
 //! age with its grace, GOAWAY at drain), and its client's PINGs held to the
-//! server's policy ([`pings`](super::pings)).
+//! server's policy ([`super::pings`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
