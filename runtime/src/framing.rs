@@ -26,6 +26,45 @@
 //!
 //! The generated server decides per call, before tonic decodes anything, and
 //! hands the call to one of two tonic servers over the same implementation.
+//!
+//! So the order for a live service is: deploy the server with the option (its
+//! callers keep their answers), then move callers to steadfast's clients or the
+//! wire protos as they need heartbeats or blobs. Adding a blob to a method that
+//! has callers changes its contract: give a blob its own new method.
+//!
+//! # The wire shapes
+//!
+//! The framed shape of a method is public and versioned (`steadfast.v1`);
+//! changing it is a breaking change. For a method `Sleep` of a service `Lab`:
+//!
+//! - `heartbeat_ms`: the response becomes `stream LabSleepFrame`, with
+//!   `message LabSleepFrame { oneof kind { steadfast.v1.Heartbeat heartbeat = 1;
+//!   SleepReply message = 2; } }`. A unary or client-streaming method sends
+//!   exactly one `message`, last.
+//! - `request_blob`: the request becomes `stream LabDigestUpload`, with
+//!   `oneof kind { DigestRequest head = 1; steadfast.v1.BlobHeader blob = 2;
+//!   steadfast.v1.Chunk chunk = 3; }`, sent in that order: the request, the
+//!   blob's header, then its chunks.
+//! - `response_blob`: the response becomes `stream LabFetchFrame`, with
+//!   `oneof kind { steadfast.v1.Heartbeat heartbeat = 1; FetchReply message = 2;
+//!   steadfast.v1.BlobHeader blob = 3; steadfast.v1.Chunk chunk = 4; }`:
+//!   heartbeats (if the method has an interval), the reply, the blob's header,
+//!   then its chunks.
+//!
+//! **The naming rule.** The response frame of a heartbeat or `response_blob`
+//! method is `<Service><Method>Frame`, the request of a `request_blob` method
+//! `<Service><Method>Upload`, both in UpperCamelCase (`Lab` + `get_thing` →
+//! `LabGetThingFrame`), in the service's package. A name depends only on its
+//! own service and method, so two services can each have a `Sleep`, and adding
+//! a service renames nothing already on the wire. steadfast-build checks the
+//! names against the whole package and fails the build on a clash.
+//!
+//! To call a steadfast server from another language, write these protos with
+//! `steadfast-codegen wire` (or `emit_wire_protos` in build.rs) and compile
+//! them with that language's tools; each is the user's own file with only the
+//! rewritten signatures changed and the frame and upload messages appended.
+//! A client of them sends [`HEADER`]` = `[`VERSION`] on every call of a
+//! rewritten method.
 
 use std::convert::Infallible;
 use std::future::Future;

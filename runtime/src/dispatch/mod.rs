@@ -82,6 +82,27 @@
 //! takes the heartbeats out (to [`CallOptions::on_progress`](crate::CallOptions::on_progress)),
 //! enforces the request's deadline and deserializes the result.
 //!
+//! # Behind a proxy
+//!
+//! `x-upstream` lets a proxy pick a backend group per call while the protocol,
+//! the route and the clients stay the same. The repository's
+//! `examples/deploy/nginx.conf` maps the known names to `upstream` groups, with
+//! a default group for a missing or unknown name; never write `grpc_pass
+//! grpc://$http_x_upstream;`, which lets any client make nginx connect to any
+//! host and port it can reach. The proxy's read timeout only has to exceed the
+//! functions' heartbeat intervals ([`heartbeat`](crate::heartbeat#behind-a-proxy)).
+//!
+//! # Other languages
+//!
+//! `Dispatch/Describe` lists the functions with their docs, heartbeat
+//! intervals, blobs and the JSON Schemas of their params and results, so a
+//! caller in another language can find out what to send. Such a caller needs
+//! only the wire of `dispatch.proto`, which `steadfast-codegen wire --out wire
+//! steadfast/v1/dispatch.proto` writes (it is built in), and sends
+//! `x-func-name`, the params as JSON in the head, then any blob's header and
+//! chunks (the repository's `examples/python/model_client.py` does this with
+//! grpcio).
+//!
 //! # What `#[steadfast::service]` expands into
 //!
 //! The expansion stays thin: per trait method one [`Function::raw`] whose handler

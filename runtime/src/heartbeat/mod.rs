@@ -1,9 +1,9 @@
 //! Heartbeat wrapping: keep a slow call visibly alive, and treat a silent one as dead.
 //!
 //! A method with `heartbeat_ms` set is rewritten for the wire: its response becomes
-//! `stream <Method>Frame`, where each frame is either a [`Heartbeat`](crate::Heartbeat)
+//! `stream <Service><Method>Frame`, where each frame is either a [`Heartbeat`](crate::Heartbeat)
 //! or the method's own message (`oneof kind { Heartbeat heartbeat = 1; <Resp> message
-//! = 2; }`). The generated server and client keep the method's own Rust signature and
+//! = 2; }`; the naming rule is in [`framing`](crate::framing#the-wire-shapes)). The generated server and client keep the method's own Rust signature and
 //! do the wrapping through this module; users meet only [`Progress`]
 //! (handler side), [`CallOptions`] and, for a server-streaming
 //! method, [`Streaming`] (client side).
@@ -120,6 +120,35 @@
 //! | the server was silent longer than the liveness window | `UNAVAILABLE` |
 //! | the server broke the frame protocol | `INTERNAL` |
 //! | the handler returned `Err(status)` | `status`, unchanged |
+//!
+//! # Message size
+//!
+//! The 4 MiB default limit applies to the method's own message, as in plain
+//! tonic: a heartbeat frame adds a few bytes around it, and the generated client
+//! and server allow for them (their `max_decoding_message_size` and
+//! `max_encoding_message_size` take the message's limit). A client in another
+//! language that reads the frames sees those bytes: grpcio's default receive
+//! limit is also 4 MiB, so for messages within 16 bytes of it, raise
+//! `grpc.max_receive_message_length`.
+//!
+//! # Behind a proxy
+//!
+//! A proxy that cuts idle calls cuts a call without heartbeats once the server
+//! has been silent for its timeout; a call with heartbeats is never silent for
+//! longer than its interval plus the slack. So the proxy's timeout only has to
+//! be a safe margin above the largest interval. Per proxy, with HTTP/2 to the
+//! server (the configs are in the repository's `examples/deploy/`, and
+//! `tests/tests/proxies.rs` runs each with a 1 s timeout):
+//!
+//! | Proxy | The timeout that cuts a silent call | For blobs | To know |
+//! |---|---|---|---|
+//! | nginx 1.22 | `grpc_read_timeout` (and `grpc_send_timeout` for the client's side) | `client_max_body_size 0` (the default, 1m, refuses uploads with 413) | nginx answers HTTP/2 PINGs itself: only frames of the call keep it alive |
+//! | HAProxy 2.6 | `timeout server`, per call | nothing: request bodies stream | `mode http` and `proto h2` on the `server` line (without it every call fails with 502); `timeout client` does not cut a client waiting for its reply |
+//! | Caddy 2.6 | the `http` transport's `read_timeout` (none by default), per read of the upstream **connection** | nothing: request bodies stream | `reverse_proxy h2c://…`; a silent call beside a busy one on the same upstream connection is not cut |
+//!
+//! A proxy that answers with an HTTP error instead of the server (413, 502, …)
+//! is reported by gRPC's HTTP mapping, saying what to change
+//! ([`status`](crate::status)).
 
 pub(crate) mod client;
 pub(crate) mod progress;

@@ -47,6 +47,10 @@
 //! sent once), and a reconnecting `<method>_session` reconnects by the same
 //! policy.
 //!
+//! A request blob is sent again only if its source can be copied (bytes, a
+//! path, [`BlobSource::from_reopen`](crate::BlobSource::from_reopen)); a call
+//! whose blob is a plain reader gets one attempt.
+//!
 //! # When a failed attempt is retried
 //!
 //! In this order; the first rule that applies decides:

@@ -9,6 +9,11 @@
 //! more requests acknowledged, a stream's if the rule asked for a new request;
 //! a client-streaming stream past the capacity, at its first failure ([Delivery](#delivery)).
 //!
+//! A generated client has both, reconnecting by its retry policy for the method
+//! ([`retry`](crate::retry#generated-clients)): a `<rpc>_session(SessionBuilder)`
+//! for each client-streaming or bidi rpc, and a `<rpc>_resuming(request, rule)`
+//! for each server-streaming one. Over any other tonic client, open them as below.
+//!
 //! ```no_run
 //! # use tonic::codegen::http::uri::PathAndQuery;
 //! # use tonic::{Request, Response, Status, Streaming};
