@@ -89,7 +89,8 @@
 //! reaches the reader, so a handler may take the declared size as a quota. A
 //! zstd blob is decompressed one byte past it at most.
 //!
-//! A download ends at its call's deadline whatever its client does: a client
+//! A client that goes away mid-upload cancels the handler, as it cancels any
+//! call. A download ends at its call's deadline whatever its client does: a client
 //! that keeps the [`Blob`] but stops reading stops tonic's polls of the call
 //! (HTTP/2 flow control), and with them the checks of the deadline, so a
 //! watchdog task per download with a deadline drops the blob's sender at the
