@@ -12,11 +12,47 @@ use std::{error::Error, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
+const EXAMPLES: &str = "\
+Examples:
+  # The wire protos of a service, for grpcio, grpc-go or grpcurl:
+  steadfast-codegen wire -I proto --out wire proto/lab/v1/lab.proto
+
+  # The wire of code-first services (#[steadfast::service]); built in:
+  steadfast-codegen wire --out wire steadfast/v1/dispatch.proto
+
+  # Then, for Python:
+  python -m grpc_tools.protoc -I wire --python_out=gen --grpc_python_out=gen \\
+      lab/v1/lab.proto steadfast/v1/frame.proto
+
+Docs: https://docs.rs/steadfast/latest/steadfast/framing/";
+
+const WIRE_EXAMPLES: &str = "\
+Examples:
+  # Options from the protos themselves:
+  steadfast-codegen wire -I proto --out wire proto/lab/v1/lab.proto
+
+  # Options for protos you cannot edit (as the build.rs settings):
+  steadfast-codegen wire -I proto --out wire \\
+      --heartbeat lab.v1.Lab/Sleep=500 --request-blob lab.v1.Lab/Digest \\
+      proto/lab/v1/lab.proto
+
+  # Code-first services (#[steadfast::service]) travel on one built-in proto:
+  steadfast-codegen wire --out wire steadfast/v1/dispatch.proto
+
+Each file written is printed on stdout. A client built from them sends the
+request metadata `steadfast-framing: v1` on every call of a rewritten method.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "steadfast-codegen",
     version,
-    about = "steadfast code generation tools"
+    about = "steadfast code generation tools",
+    long_about = "steadfast code generation tools.\n\n\
+        `wire` writes the protos of steadfast services as they travel (heartbeat\n\
+        frames, blob uploads and downloads), so that any gRPC stack can call a\n\
+        steadfast server. Rust code is generated from build.rs (steadfast-build)\n\
+        or by the protoc plugin protoc-gen-steadfast.",
+    after_help = EXAMPLES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +66,7 @@ enum Command {
     /// Clients built from them send the request metadata `steadfast-framing: v1` on
     /// calls of rewritten methods; without it a steadfast server answers in the
     /// methods' original shapes.
+    #[command(after_help = WIRE_EXAMPLES)]
     Wire {
         /// Directory to search for imports (repeatable). steadfast/v1/*.proto are built in.
         #[arg(long = "include", short = 'I', value_name = "DIR")]
