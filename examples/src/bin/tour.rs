@@ -106,7 +106,7 @@ async fn main() -> ExitCode {
     match tour().await {
         Ok(()) => {
             println!(
-                "\nAll good. Next: run `lab-server` and `lab-client`, or `model-server` and\n`model-client`, yourself (see README.md)."
+                "\nAll good. Next: run `lab-server` and `lab-client`, or `model-server` and\n`model-client`, yourself: each file in examples/src/bin/ starts with its\n`Run with:` line."
             );
             ExitCode::SUCCESS
         }
