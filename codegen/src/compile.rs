@@ -48,11 +48,7 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
-        let crate_path: syn::Path =
-            syn::parse_str(&self.crate_path).map_err(|e| Error::InvalidOption {
-                target: "steadfast_path".to_owned(),
-                message: format!("`{}` is not a Rust path: {e}", self.crate_path),
-            })?;
+        let crate_path = self.parsed_crate_path()?;
         let (front, rewritten) = self.load_and_rewrite(protos, includes)?;
 
         let wire_descriptor_set = wire_descriptor_set(&rewritten.wire);
@@ -75,34 +71,8 @@ impl Builder {
                 write_wire_protos(&front.fds, &front.sources, &rewritten.wire, dir)?;
         }
 
-        self.configure_prost(&mut config, &out_dir, &front.fds);
-        let settings = generate::ServiceSettings {
-            build_client: self.build_client,
-            build_server: self.build_server,
-            build_transport: self.build_transport,
-            emit_package: self.emit_package,
-            use_arc_self: self.use_arc_self,
-            generate_default_stubs: self.generate_default_stubs,
-            disable_comments: self.disable_comments,
-            codec_path: self.codec_path,
-            client_mod_attributes: self.client_mod_attributes,
-            client_attributes: self.client_attributes,
-            server_mod_attributes: self.server_mod_attributes,
-            server_attributes: self.server_attributes,
-            trait_attributes: self.trait_attributes,
-            crate_path,
-        };
-        // Without client and server, prost gets no service generator and emits
-        // no service code, as with tonic-prost-build.
-        if settings.build_client || settings.build_server {
-            let originals =
-                generate::original_services(&mut config, &front.fds, &rewritten.model, protos)?;
-            config.service_generator(Box::new(generate::Generator::new(
-                rewritten.model,
-                originals,
-                settings,
-            )));
-        }
+        config.out_dir(&out_dir);
+        let mut config = self.rust_config(config, crate_path, &front, rewritten.model, protos)?;
         generate::guarded(protos, || config.compile_fds(rewritten.wire))?;
 
         if self.emit_rerun_if_changed {
@@ -134,19 +104,72 @@ impl Builder {
         includes: &[impl AsRef<Path>],
     ) -> Result<(Front, rewrite::Rewritten), Error> {
         let front = Front::load(protos, includes)?;
-        let plan = options::plan(&front.pool, &self.settings)?;
-        let rewritten = rewrite::rewrite(&front.fds, &plan, self.build_client, self.build_server)?;
+        let rewritten = self.rewrite(&front)?;
         Ok((front, rewritten))
+    }
+
+    /// Resolves the options of the front end's descriptors and rewrites them
+    /// for the wire (shared by build.rs and the protoc plugin).
+    pub(crate) fn rewrite(&self, front: &Front) -> Result<rewrite::Rewritten, Error> {
+        let plan = options::plan(&front.pool, &self.settings)?;
+        rewrite::rewrite(&front.fds, &plan, self.build_client, self.build_server)
+    }
+
+    /// The path of the `steadfast` crate in generated code, checked.
+    pub(crate) fn parsed_crate_path(&self) -> Result<syn::Path, Error> {
+        syn::parse_str(&self.crate_path).map_err(|e| Error::InvalidOption {
+            target: "steadfast_path".to_owned(),
+            message: format!("`{}` is not a Rust path: {e}", self.crate_path),
+        })
+    }
+
+    /// prost's config, ready to run on the wire descriptors: the message
+    /// settings, and steadfast's service generator with the service settings.
+    /// The one generator behind build.rs (`compile_fds`, which writes) and the
+    /// protoc plugin (`generate`, which returns the files), so that both write
+    /// the same bytes. `protos` name the compiled files in errors.
+    pub(crate) fn rust_config(
+        &self,
+        mut config: prost_build::Config,
+        crate_path: syn::Path,
+        front: &Front,
+        model: crate::model::Model,
+        protos: &[impl AsRef<Path>],
+    ) -> Result<prost_build::Config, Error> {
+        self.configure_prost(&mut config, &front.fds);
+        let settings = generate::ServiceSettings {
+            build_client: self.build_client,
+            build_server: self.build_server,
+            build_transport: self.build_transport,
+            emit_package: self.emit_package,
+            use_arc_self: self.use_arc_self,
+            generate_default_stubs: self.generate_default_stubs,
+            disable_comments: self.disable_comments.clone(),
+            codec_path: self.codec_path.clone(),
+            client_mod_attributes: self.client_mod_attributes.clone(),
+            client_attributes: self.client_attributes.clone(),
+            server_mod_attributes: self.server_mod_attributes.clone(),
+            server_attributes: self.server_attributes.clone(),
+            trait_attributes: self.trait_attributes.clone(),
+            crate_path,
+        };
+        // Without client and server, prost gets no service generator and emits
+        // no service code, as with tonic-prost-build.
+        if settings.build_client || settings.build_server {
+            let originals = generate::original_services(&mut config, &front.fds, &model, protos)?;
+            config.service_generator(Box::new(generate::Generator::new(
+                model, originals, settings,
+            )));
+        }
+        Ok(config)
     }
 
     /// The message settings, on prost's config.
     fn configure_prost(
         &self,
         config: &mut prost_build::Config,
-        out_dir: &Path,
         fds: &prost_types::FileDescriptorSet,
     ) {
-        config.out_dir(out_dir);
         // What tonic-prost-build's compile_protos sets too.
         config.type_attribute(".", "#[allow(clippy::all)]");
         // The runtime's own types, one exact path per type: prost-build passes an

@@ -112,3 +112,71 @@ impl Front {
         })
     }
 }
+
+impl Front {
+    /// The front end from descriptors another compiler parsed: protoc's
+    /// `CodeGeneratorRequest.proto_file`, each file encoded, every import
+    /// before the files importing it. Decoded into a descriptor pool with
+    /// their options kept as encoded (protoc leaves the `(steadfast.v1.method)`
+    /// extension there for the pool to read), and `steadfast/v1/frame.proto`
+    /// added last if no file imports it, as [`Front::load`] does. No paths are
+    /// read and no source text is known.
+    pub(crate) fn from_encoded_files(files: &[Vec<u8>]) -> Result<Front, Error> {
+        use prost::Message as _;
+
+        let bad = |message: String| Error::Proto {
+            location: crate::Location {
+                file: None,
+                line_col: None,
+            },
+            message,
+        };
+        let mut encoded = files.to_vec();
+        let mut fds = prost_types::FileDescriptorSet::default();
+        for file in files {
+            let file = prost_types::FileDescriptorProto::decode(file.as_slice())
+                .map_err(|e| bad(format!("a file descriptor does not decode: {e}")))?;
+            if file.syntax() == "editions" {
+                return Err(Error::Proto {
+                    location: crate::Location {
+                        file: Some(file.name().to_owned()),
+                        line_col: None,
+                    },
+                    message: "editions are not supported yet by steadfast-build; \
+                              use syntax = \"proto3\" or \"proto2\""
+                        .to_owned(),
+                });
+            }
+            fds.file.push(file);
+        }
+        if !fds.file.iter().any(|f| f.name() == rewrite::FRAME_PROTO) {
+            let mut compiler = protox::Compiler::with_file_resolver(SteadfastProtos);
+            compiler.include_imports(true).include_source_info(true);
+            compiler
+                .open_file(rewrite::FRAME_PROTO)
+                .map_err(Error::from_protox)?;
+            for file in compiler.file_descriptor_set().file {
+                if !fds.file.iter().any(|f| f.name() == file.name()) {
+                    encoded.push(file.encode_to_vec());
+                    fds.file.push(file);
+                }
+            }
+        }
+        let set = EncodedSet { file: encoded }.encode_to_vec();
+        let pool = prost_reflect::DescriptorPool::decode(set.as_slice())
+            .map_err(|e| bad(format!("the descriptors do not check: {e}")))?;
+        Ok(Front {
+            fds,
+            pool,
+            read_paths: Vec::new(),
+            sources: HashMap::new(),
+        })
+    }
+}
+
+/// A `google.protobuf.FileDescriptorSet` of files kept encoded.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EncodedSet {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    file: Vec<Vec<u8>>,
+}

@@ -31,6 +31,7 @@ mod model;
 mod names;
 mod options;
 mod output;
+pub mod plugin;
 mod rewrite;
 mod splice;
 
