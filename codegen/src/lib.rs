@@ -21,6 +21,41 @@
 //! tonic-prost-build and generates, for rewritten ones, tonic-build's wire code
 //! and the typed layer with the original signatures. A proto without steadfast
 //! options generates exactly what tonic-prost-build generates.
+//!
+//! # From protoc or buf
+//!
+//! `protoc-gen-steadfast` (`cargo install steadfast-build --bin protoc-gen-steadfast`)
+//! runs the same generator and writes the same bytes as build.rs: one
+//! `<package>.rs` per package of the files named. Settings are the
+//! [`Builder`] methods as `key=value` (`key=target=value` for two arguments,
+//! `\,` for a comma in a value; [`plugin`] lists them). Protos that use the
+//! options need `steadfast/v1/options.proto` on the include path: it is in
+//! this crate's `proto/` directory ([`OPTIONS_PROTO_SOURCE`]).
+//!
+//! ```text
+//! protoc --plugin=protoc-gen-steadfast=$HOME/.cargo/bin/protoc-gen-steadfast \
+//!     --steadfast_out=src/gen --steadfast_opt=heartbeat=lab.v1.Lab/Sleep=500ms,build_server=false \
+//!     -I proto -I steadfast-proto proto/lab/v1/lab.proto
+//! ```
+//!
+//! With buf, `steadfast-proto` is one more module of `buf.yaml`
+//! (`modules: [{path: proto}, {path: steadfast-proto}]`) and `buf generate`
+//! reads this `buf.gen.yaml`:
+//!
+//! ```yaml
+//! version: v2
+//! plugins:
+//!   - local: protoc-gen-steadfast
+//!     out: src/gen
+//!     opt:
+//!       - heartbeat=lab.v1.Lab/Sleep=500ms
+//!       - build_server=false
+//!       - include_file=mod.rs
+//! ```
+//!
+//! `include_file=mod.rs` also writes a module tree of the files, for `mod gen;`.
+//! Unlike build.rs, the plugin writes no wire protos and no wire descriptor
+//! set, and only the packages of the files named (not those of their imports).
 
 mod builder;
 mod compile;

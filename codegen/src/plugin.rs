@@ -19,6 +19,15 @@
 //! include_file=mod.rs
 //! ```
 //!
+//! The keys: `build_client`, `build_server`, `build_transport`,
+//! `emit_package`, `use_arc_self`, `generate_default_stubs` (`=true|false`);
+//! `request_blob`, `response_blob`, `idempotent`, `disable_comments`,
+//! `bytes`, `btree_map`, `boxed` (`=<target>`); `steadfast_path`,
+//! `codec_path` (`=<path>`); `heartbeat` (`=<target>=500ms|2s|500`), `retry`
+//! (`=<target>=<field>=<value> …`, the [`RetryPolicy`] methods), `extern_path`
+//! and the `*_attribute` settings (`=<target>=<value>`); and `include_file`
+//! (`=<name>`), the plugin's own. An unknown key is an error listing these.
+//!
 //! Differences from build.rs, each for a reason:
 //! - only the packages of protoc's files to generate are written (build.rs
 //!   writes the packages of every file it read, imports included): name

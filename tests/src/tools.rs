@@ -194,6 +194,8 @@ fn install_hint(tool: &str) -> String {
         "haproxy" => "apt-get install haproxy".to_owned(),
         "caddy" => "apt-get install caddy".to_owned(),
         "protoc" => "apt-get install protobuf-compiler".to_owned(),
+        "buf" => "npm install --prefix <dir> @bufbuild/buf and put <dir>/node_modules/.bin on PATH"
+            .to_owned(),
         "python3" | "python" => "apt-get install python3".to_owned(),
         other => format!("install {other} and put it on PATH"),
     }
