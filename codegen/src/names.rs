@@ -1,7 +1,7 @@
 //! The naming rule for what steadfast adds to a user's package, and the
 //! package-wide check that none of it clashes with anything.
 //!
-//! The rule (part of the wire contract, documented in the README):
+//! The rule (part of the wire contract, documented in `steadfast::framing`, "The wire shapes"):
 //!
 //! - the response frame of a heartbeat or `response_blob` method is the
 //!   message `<Service><Method>Frame`, both names in UpperCamelCase
