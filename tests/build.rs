@@ -20,10 +20,10 @@ use std::{
     collections::BTreeMap,
     error::Error,
     path::{Component, Path, PathBuf},
-    time::Duration,
 };
 
-use steadfast_build::{Builder, RetryPolicy};
+use steadfast_build::Builder;
+use steadfast_build::settings::{self, Shape};
 
 /// The golden cases, relative to this crate.
 const CASES: &str = "golden/cases";
@@ -155,122 +155,22 @@ impl CaseBuild {
     }
 }
 
-/// `builder.<method>(<args>)`.
+/// `builder.<method>(<args>)`: the settings steadfast-build reads by name
+/// (`steadfast_build::settings`, as the protoc plugin does), a target and its
+/// value separated by white space, and `emit_wire_protos` (a folder of `out`).
 fn apply(builder: Builder, method: &str, args: &str, out: &Path) -> Result<Builder, String> {
-    let one = || -> Result<String, String> {
-        if args.is_empty() {
-            Err("wants an argument".to_owned())
-        } else {
-            Ok(args.to_owned())
-        }
-    };
-    let two = || -> Result<(String, String), String> {
-        args.split_once(char::is_whitespace)
-            .map(|(a, b)| (a.to_owned(), b.trim().to_owned()))
-            .ok_or_else(|| "wants two arguments".to_owned())
-    };
-    let flag = || -> Result<bool, String> {
-        args.parse()
-            .map_err(|_| "wants `true` or `false`".to_owned())
-    };
-    Ok(match method {
-        "build_client" => builder.build_client(flag()?),
-        "build_server" => builder.build_server(flag()?),
-        "build_transport" => builder.build_transport(flag()?),
-        "emit_package" => builder.emit_package(flag()?),
-        "use_arc_self" => builder.use_arc_self(flag()?),
-        "generate_default_stubs" => builder.generate_default_stubs(flag()?),
-        "request_blob" => builder.request_blob(one()?),
-        "response_blob" => builder.response_blob(one()?),
-        "idempotent" => builder.idempotent(one()?),
-        "steadfast_path" => builder.steadfast_path(one()?),
-        "codec_path" => builder.codec_path(one()?),
-        "disable_comments" => builder.disable_comments(one()?),
-        "bytes" => builder.bytes(one()?),
-        "btree_map" => builder.btree_map(one()?),
-        "boxed" => builder.boxed(one()?),
-        "emit_wire_protos" => builder.emit_wire_protos(out.join(one()?)),
-        "extern_path" => {
-            let (proto, rust) = two()?;
-            builder.extern_path(proto, rust)
-        }
-        "type_attribute"
-        | "message_attribute"
-        | "enum_attribute"
-        | "field_attribute"
-        | "client_mod_attribute"
-        | "client_attribute"
-        | "server_mod_attribute"
-        | "server_attribute"
-        | "trait_attribute" => {
-            let (path, attribute) = two()?;
-            match method {
-                "type_attribute" => builder.type_attribute(path, attribute),
-                "message_attribute" => builder.message_attribute(path, attribute),
-                "enum_attribute" => builder.enum_attribute(path, attribute),
-                "field_attribute" => builder.field_attribute(path, attribute),
-                "client_mod_attribute" => builder.client_mod_attribute(path, attribute),
-                "client_attribute" => builder.client_attribute(path, attribute),
-                "server_mod_attribute" => builder.server_mod_attribute(path, attribute),
-                "server_attribute" => builder.server_attribute(path, attribute),
-                _ => builder.trait_attribute(path, attribute),
-            }
-        }
-        "heartbeat" => {
-            let (target, interval) = two()?;
-            builder.heartbeat(target, duration(&interval)?)
-        }
-        "retry" => {
-            let (target, policy) = two()?;
-            builder.retry(target, retry_policy(&policy)?)
-        }
-        _ => {
-            return Err(format!(
-                "`{method}` is no builder setting this script knows"
-            ));
-        }
-    })
-}
-
-/// `500ms` or `2s`.
-fn duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration like `500ms` or `2s`");
-    if let Some(ms) = text.strip_suffix("ms") {
-        ms.parse().map(Duration::from_millis).map_err(|_| bad())
-    } else if let Some(s) = text.strip_suffix('s') {
-        s.parse().map(Duration::from_secs).map_err(|_| bad())
-    } else {
-        Err(bad())
+    if method == "emit_wire_protos" {
+        return Ok(builder.emit_wire_protos(out.join(args)));
     }
-}
-
-/// `key=value` pairs, each a [`RetryPolicy`] method.
-fn retry_policy(text: &str) -> Result<RetryPolicy, String> {
-    let mut policy = RetryPolicy::new();
-    for pair in text.split_whitespace() {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("`{pair}` is not `key=value`"))?;
-        let number = || {
-            value
-                .parse()
-                .map_err(|_| format!("`{value}` is not a number"))
-        };
-        policy = match key {
-            "max_attempts" => policy.max_attempts(number()?),
-            "attempt_limit" => policy.attempt_limit(number()?),
-            "initial_backoff" => policy.initial_backoff(duration(value)?),
-            "max_backoff" => policy.max_backoff(duration(value)?),
-            "backoff_multiplier" => policy.backoff_multiplier(
-                value
-                    .parse()
-                    .map_err(|_| format!("`{value}` is not a number"))?,
-            ),
-            "retryable_codes" => policy.retryable_codes(value.split(',')),
-            _ => return Err(format!("`{key}` is no retry policy setting")),
-        };
+    match settings::shape(method) {
+        Some(Shape::Two) => {
+            let (target, value) = args
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| "wants two arguments".to_owned())?;
+            settings::apply(builder, method, Some(target), value.trim())
+        }
+        _ => settings::apply(builder, method, None, args),
     }
-    Ok(policy)
 }
 
 /// `path` from the `case` folder, as this script names it (from the crate),

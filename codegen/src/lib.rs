@@ -141,6 +141,7 @@ mod options;
 mod output;
 pub mod plugin;
 mod rewrite;
+pub mod settings;
 mod splice;
 
 pub use builder::Builder;

@@ -41,13 +41,13 @@
 //! is an error of [`try_execute`].
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use prost::Message as _;
 use prost_build::Module;
 use prost_types::compiler::{CodeGeneratorResponse, code_generator_response};
 
-use crate::{Builder, Error, RetryPolicy, front::Front, generate};
+use crate::settings::{self, Shape};
+use crate::{Builder, Error, front::Front, generate};
 
 /// `CodeGeneratorResponse.Feature.FEATURE_PROTO3_OPTIONAL`: prost generates
 /// proto3 `optional` fields.
@@ -198,51 +198,6 @@ fn include_file<'a>(modules: impl Iterator<Item = &'a Module>) -> String {
     out
 }
 
-/// What a setting's value looks like, for parsing it and for the list of
-/// known settings.
-#[derive(Clone, Copy)]
-enum Shape {
-    /// `key=true|false`.
-    Flag,
-    /// `key=value`.
-    One,
-    /// `key=target=value`.
-    Two,
-}
-
-/// Every setting the parameter takes, and its shape: the [`Builder`] methods
-/// that make sense without a build script, plus `include_file`.
-const SETTINGS: &[(&str, Shape)] = &[
-    ("build_client", Shape::Flag),
-    ("build_server", Shape::Flag),
-    ("build_transport", Shape::Flag),
-    ("emit_package", Shape::Flag),
-    ("use_arc_self", Shape::Flag),
-    ("generate_default_stubs", Shape::Flag),
-    ("heartbeat", Shape::Two),
-    ("request_blob", Shape::One),
-    ("response_blob", Shape::One),
-    ("retry", Shape::Two),
-    ("idempotent", Shape::One),
-    ("steadfast_path", Shape::One),
-    ("codec_path", Shape::One),
-    ("disable_comments", Shape::One),
-    ("extern_path", Shape::Two),
-    ("type_attribute", Shape::Two),
-    ("message_attribute", Shape::Two),
-    ("enum_attribute", Shape::Two),
-    ("field_attribute", Shape::Two),
-    ("bytes", Shape::One),
-    ("btree_map", Shape::One),
-    ("boxed", Shape::One),
-    ("client_mod_attribute", Shape::Two),
-    ("client_attribute", Shape::Two),
-    ("server_mod_attribute", Shape::Two),
-    ("server_attribute", Shape::Two),
-    ("trait_attribute", Shape::Two),
-    ("include_file", Shape::One),
-];
-
 /// The settings of one run, from the parameter.
 struct Parameters {
     builder: Builder,
@@ -267,92 +222,41 @@ impl Parameters {
                 message,
             };
             let (key, value) = entry.split_once('=').unwrap_or((&entry, ""));
-            let Some(&(_, shape)) = SETTINGS.iter().find(|(name, _)| *name == key) else {
-                let known: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
+            if key == "include_file" {
+                if value.is_empty() {
+                    return Err(invalid(
+                        "`include_file` wants a file name: `include_file=mod.rs`".to_owned(),
+                    ));
+                }
+                parameters.include_file = Some(value.to_owned());
+                continue;
+            }
+            let Some(shape) = settings::shape(key) else {
+                let mut known = settings::names();
+                known.push("include_file");
                 return Err(invalid(format!(
                     "unknown setting `{key}`; known: {}",
                     known.join(", ")
                 )));
             };
-            parameters = match shape {
-                Shape::Flag => {
-                    let on = match value {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(invalid(format!("`{key}` wants `true` or `false`"))),
-                    };
-                    parameters.flag(key, on)
-                }
-                Shape::One if value.is_empty() => {
-                    return Err(invalid(format!("`{key}` wants a value: `{key}=…`")));
-                }
-                Shape::One => parameters.one(key, value),
-                Shape::Two => {
-                    let Some((target, value)) = value
-                        .split_once('=')
-                        .filter(|(t, v)| !t.is_empty() && !v.is_empty())
-                    else {
+            let (target, value) = match shape {
+                Shape::Two => match value
+                    .split_once('=')
+                    .filter(|(t, v)| !t.is_empty() && !v.is_empty())
+                {
+                    Some((target, value)) => (Some(target), value),
+                    None => {
                         return Err(invalid(format!(
                             "`{key}` wants a target and a value: `{key}=<target>=<value>`"
                         )));
-                    };
-                    parameters.two(key, target, value).map_err(invalid)?
-                }
+                    }
+                },
+                Shape::Flag | Shape::One => (None, value),
             };
+            parameters.builder =
+                settings::apply(parameters.builder, key, target, value).map_err(invalid)?;
         }
         Ok(parameters)
-    }
-
-    fn flag(mut self, key: &str, on: bool) -> Self {
-        let b = self.builder;
-        self.builder = match key {
-            "build_client" => b.build_client(on),
-            "build_server" => b.build_server(on),
-            "build_transport" => b.build_transport(on),
-            "emit_package" => b.emit_package(on),
-            "use_arc_self" => b.use_arc_self(on),
-            _ => b.generate_default_stubs(on),
-        };
-        self
-    }
-
-    fn one(mut self, key: &str, value: &str) -> Self {
-        let b = self.builder;
-        self.builder = match key {
-            "request_blob" => b.request_blob(value),
-            "response_blob" => b.response_blob(value),
-            "idempotent" => b.idempotent(value),
-            "steadfast_path" => b.steadfast_path(value),
-            "codec_path" => b.codec_path(value),
-            "disable_comments" => b.disable_comments(value),
-            "bytes" => b.bytes(value),
-            "btree_map" => b.btree_map(value),
-            "boxed" => b.boxed(value),
-            _ => {
-                self.include_file = Some(value.to_owned());
-                b
-            }
-        };
-        self
-    }
-
-    fn two(mut self, key: &str, target: &str, value: &str) -> Result<Self, String> {
-        let b = self.builder;
-        self.builder = match key {
-            "heartbeat" => b.heartbeat(target, duration(value)?),
-            "retry" => b.retry(target, retry_policy(value)?),
-            "extern_path" => b.extern_path(target, value),
-            "type_attribute" => b.type_attribute(target, value),
-            "message_attribute" => b.message_attribute(target, value),
-            "enum_attribute" => b.enum_attribute(target, value),
-            "field_attribute" => b.field_attribute(target, value),
-            "client_mod_attribute" => b.client_mod_attribute(target, value),
-            "client_attribute" => b.client_attribute(target, value),
-            "server_mod_attribute" => b.server_mod_attribute(target, value),
-            "server_attribute" => b.server_attribute(target, value),
-            _ => b.trait_attribute(target, value),
-        };
-        Ok(self)
     }
 }
 
@@ -379,46 +283,6 @@ fn split_entries(parameter: &str) -> Vec<String> {
     entries
 }
 
-/// `500ms`, `2s`, or `500` (milliseconds).
-fn duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration like `500ms`, `2s` or `500` (ms)");
-    let (number, unit) = match text.strip_suffix("ms") {
-        Some(ms) => (ms, Duration::from_millis as fn(u64) -> Duration),
-        None => match text.strip_suffix('s') {
-            Some(s) => (s, Duration::from_secs as fn(u64) -> Duration),
-            None => (text, Duration::from_millis as fn(u64) -> Duration),
-        },
-    };
-    number.parse().map(unit).map_err(|_| bad())
-}
-
-/// `key=value` pairs separated by spaces, each a [`RetryPolicy`] method:
-/// `max_attempts=3 initial_backoff=5ms retryable_codes=ABORTED,UNAVAILABLE`.
-fn retry_policy(text: &str) -> Result<RetryPolicy, String> {
-    let mut policy = RetryPolicy::new();
-    for pair in text.split_whitespace() {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("`{pair}` is not `key=value`"))?;
-        let number = || format!("`{value}` is not a number");
-        policy = match key {
-            "max_attempts" => policy.max_attempts(value.parse().map_err(|_| number())?),
-            "attempt_limit" => policy.attempt_limit(value.parse().map_err(|_| number())?),
-            "initial_backoff" => policy.initial_backoff(duration(value)?),
-            "max_backoff" => policy.max_backoff(duration(value)?),
-            "backoff_multiplier" => policy.backoff_multiplier(value.parse().map_err(|_| number())?),
-            "retryable_codes" => policy.retryable_codes(value.split(',')),
-            _ => {
-                return Err(format!(
-                    "`{key}` is no retry setting; known: max_attempts, attempt_limit, \
-                     initial_backoff, max_backoff, backoff_multiplier, retryable_codes"
-                ));
-            }
-        };
-    }
-    Ok(policy)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,7 +301,7 @@ mod tests {
             message.contains("unknown setting `heartbeats`"),
             "{message}"
         );
-        for (name, _) in SETTINGS {
+        for name in settings::names().into_iter().chain(["include_file"]) {
             assert!(message.contains(name), "{name} missing from: {message}");
         }
     }
