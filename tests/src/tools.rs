@@ -197,6 +197,9 @@ fn install_hint(tool: &str) -> String {
         "buf" => "npm install --prefix <dir> @bufbuild/buf and put <dir>/node_modules/.bin on PATH"
             .to_owned(),
         "python3" | "python" => "apt-get install python3".to_owned(),
+        // The Node example (examples/node) needs Node >= 18: Debian 12 has 18.
+        "node" => "apt-get install nodejs".to_owned(),
+        "npm" => "apt-get install npm".to_owned(),
         other => format!("install {other} and put it on PATH"),
     }
 }
