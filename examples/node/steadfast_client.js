@@ -226,9 +226,11 @@ function readFrames(call, label, heartbeatMs) {
 }
 
 // Writes `message` to a client stream, waiting while its buffer is full
-// (grpc-js's backpressure: write() returns false until 'drain').
-async function send(call, message) {
-  if (!call.write(message)) await once(call, 'drain');
+// (grpc-js's backpressure: write() returns false until 'drain'). `frames` is
+// the call's readFrames(): a call that fails meanwhile (an error status, the
+// liveness window) sends no 'drain', and must not leave the writer waiting.
+async function send(call, message, frames) {
+  if (!call.write(message)) await Promise.race([once(call, 'drain'), frames]);
 }
 
 // --- the checks ------------------------------------------------------------
@@ -264,14 +266,18 @@ async function digestUpload(lab, label, options, size, codec, wire, lastChunk) {
   // are still writing; it is awaited below.
   frames.catch(() => {});
   try {
-    await send(call, { head: { extra_millis: options.digestExtraMs } });
+    await send(call, { head: { extra_millis: options.digestExtraMs } }, frames);
     // `size` is uint64: a decimal string is exact at any size.
-    await send(call, { blob: { size: String(size), codec } });
+    await send(call, { blob: { size: String(size), codec } }, frames);
     let offset = 0;
     do {
       const data = wire.subarray(offset, offset + CHUNK_BYTES);
       const last = offset + data.length === wire.length;
-      await send(call, { chunk: { data, offset: String(offset), last, ...(last ? lastChunk : {}) } });
+      await send(
+        call,
+        { chunk: { data, offset: String(offset), last, ...(last ? lastChunk : {}) } },
+        frames,
+      );
       offset += data.length;
     } while (offset < wire.length);
     call.end();

@@ -197,7 +197,7 @@ fn install_hint(tool: &str) -> String {
         "buf" => "npm install --prefix <dir> @bufbuild/buf and put <dir>/node_modules/.bin on PATH"
             .to_owned(),
         "python3" | "python" => "apt-get install python3".to_owned(),
-        // The Node example (examples/node) needs Node >= 18: Debian 12 has 18.
+        // The Node example (examples/node) needs Node >= 18.11: Debian 12 has 18.20.
         "node" => "apt-get install nodejs".to_owned(),
         "npm" => "apt-get install npm".to_owned(),
         other => format!("install {other} and put it on PATH"),
