@@ -7,6 +7,8 @@
 //! `examples/node/node_modules` (git-ignored) when they are missing or older
 //! than the lock file.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -80,27 +82,6 @@ fn npm_ci(npm: &Path) {
     );
 }
 
-/// What a user gets from `steadfast-codegen wire -I examples/proto --out DIR
-/// examples/proto/lab/v1/lab.proto` and `... wire --out DIR
-/// steadfast/v1/dispatch.proto` (built in): lab.proto, frame.proto and
-/// dispatch.proto in one directory.
-fn wire_protos() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("dir");
-    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
-    steadfast_build::configure()
-        .write_wire_protos(&[include.join("lab/v1/lab.proto")], &[&include], dir.path())
-        .expect("the lab wire protos");
-    let empty = tempfile::tempdir().expect("dir");
-    steadfast_build::configure()
-        .write_wire_protos(
-            &["steadfast/v1/dispatch.proto"],
-            &[empty.path()],
-            dir.path(),
-        )
-        .expect("the dispatch wire protos");
-    dir
-}
-
 /// `node examples/node/steadfast_client.js --protos WIRE`, its packages
 /// installed, with the wire protos it reads (keep them while it runs); `None`
 /// when node or npm is missing (and not in CI).
@@ -108,7 +89,7 @@ fn node_client() -> Option<(tempfile::TempDir, Command)> {
     let node = tools::require("node")?;
     let npm = tools::require("npm")?;
     npm_ci(&npm);
-    let wire = wire_protos();
+    let wire = common::wire_protos(&["lab/v1/lab.proto", "steadfast/v1/dispatch.proto"]);
     let mut command = Command::new(node);
     command
         .arg(node_dir().join("steadfast_client.js"))

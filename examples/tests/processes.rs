@@ -1,6 +1,8 @@
 //! The example binaries as a user runs them, and other languages calling a
 //! steadfast server through the emitted wire protos (protoc, Python grpcio).
 
+mod common;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -438,22 +440,12 @@ async fn a_model_server_killed_during_a_dispatch_call_fails_it_with_unavailable(
     assert_connection_lost(&status);
 }
 
-/// Emits the wire protos of lab.proto into a temp dir.
-fn wire_protos() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("dir");
-    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
-    steadfast_build::configure()
-        .write_wire_protos(&[include.join("lab/v1/lab.proto")], &[include], dir.path())
-        .expect("wire protos");
-    dir
-}
-
 #[test]
 fn the_wire_protos_compile_with_protoc() {
     let Some(protoc) = tools::require("protoc") else {
         return;
     };
-    let wire = wire_protos();
+    let wire = common::wire_protos(&["lab/v1/lab.proto"]);
     let out = tempfile::tempdir().expect("dir");
     let (ok, _, stderr) = run(Command::new(protoc)
         .arg("-I")
@@ -475,7 +467,12 @@ const LAB_WIRE_FILES: [&str; 2] = ["lab/v1/lab.proto", "steadfast/v1/frame.proto
 /// and the command line of the client `script` (in examples/python) up to its
 /// own arguments.
 fn python_client(python: &Path, script: &str) -> (tempfile::TempDir, Command) {
-    python_client_for(python, script, &wire_protos(), &LAB_WIRE_FILES)
+    python_client_for(
+        python,
+        script,
+        &common::wire_protos(&["lab/v1/lab.proto"]),
+        &LAB_WIRE_FILES,
+    )
 }
 
 /// Like [`python_client`], with the modules generated from `files` in `wire`.
@@ -615,21 +612,6 @@ fn clone_command(command: &Command) -> Command {
     clone
 }
 
-/// What a user gets from `steadfast-codegen wire --out DIR steadfast/v1/dispatch.proto`
-/// (the built-in dispatch proto, no include path needed).
-fn dispatch_wire_protos() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("dir");
-    let empty = tempfile::tempdir().expect("dir");
-    steadfast_build::configure()
-        .write_wire_protos(
-            &["steadfast/v1/dispatch.proto"],
-            &[empty.path()],
-            dir.path(),
-        )
-        .expect("the dispatch wire protos");
-    dir
-}
-
 /// Writes `size` bytes of generated content to `dir/name`; returns the path and
 /// the bytes.
 fn content_file(dir: &Path, name: &str, size: u64, seed: u64) -> (PathBuf, Vec<u8>) {
@@ -646,7 +628,7 @@ fn a_python_grpcio_client_calls_hello_and_predict_by_name_with_json_params_and_a
     let Some(python) = tools::python_with_grpc() else {
         return;
     };
-    let wire = dispatch_wire_protos();
+    let wire = common::wire_protos(&["steadfast/v1/dispatch.proto"]);
     let (_generated, command) = python_client_for(
         &python,
         "model_client.py",
