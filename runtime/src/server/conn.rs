@@ -20,7 +20,7 @@ use tonic::transport::server::TcpConnectInfo;
 
 use super::MAX_FRAME_BYTES;
 use super::compression;
-use super::drain::{self, CallGuard, CutBody, Draining, Phase, SHUTTING_DOWN, Tally};
+use super::drain::{self, Active, CallGuard, CutBody, Draining, Phase, SHUTTING_DOWN, Tally};
 use crate::deadline;
 
 /// The settings of each connection (see the builder's documentation).
@@ -104,12 +104,13 @@ pub(crate) fn jittered_age(age: Duration, peer: SocketAddr) -> Duration {
 pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     let local = tcp.local_addr().ok();
     let config = Arc::clone(&shared.config);
-    let (active, mut active_rx) = drain::active();
+    let active = Arc::new(Active::new());
     let service = {
         let shared = shared.clone();
+        let active = Arc::clone(&active);
         hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
             let shared = shared.clone();
-            let guard = CallGuard::new(Arc::clone(&shared.tally), active.clone());
+            let guard = CallGuard::new(Arc::clone(&shared.tally), Arc::clone(&active));
             call(
                 shared,
                 guard,
@@ -139,18 +140,11 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     tokio::pin!(age);
     let grace = tokio::time::sleep_until(far());
     tokio::pin!(grace);
-    let mut idle_since = Some(Instant::now());
-    let idle = tokio::time::sleep_until(far());
+    let idle = tokio::time::sleep_until(config.max_idle.map_or_else(far, |idle| opened + idle));
     tokio::pin!(idle);
-    if let (Some(max_idle), Some(since)) = (config.max_idle, idle_since) {
-        idle.as_mut().reset(since + max_idle);
-    }
     let draining = drain::wait_for(shared.phase.clone(), Phase::Draining);
     tokio::pin!(draining);
     let mut going_away = false;
-    // The calls' counter lives as long as hyper keeps the service: watched
-    // until then.
-    let mut counting = true;
 
     loop {
         tokio::select! {
@@ -177,20 +171,19 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
                 tracing::debug!(%peer, "connection's age grace is over: closed");
                 return;
             }
-            () = &mut idle, if !going_away && config.max_idle.is_some() && idle_since.is_some() => {
-                tracing::debug!(%peer, "connection idle for its max idle: GOAWAY");
-                going_away = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            changed = active_rx.changed(), if counting => {
-                if changed.is_err() {
-                    counting = false;
-                    continue;
-                }
-                let now_idle = *active_rx.borrow_and_update() == 0;
-                idle_since = now_idle.then(Instant::now);
-                if let (Some(max_idle), Some(since)) = (config.max_idle, idle_since) {
-                    idle.as_mut().reset(since + max_idle);
+            () = &mut idle, if !going_away => {
+                // Calls do not wake this task (see `Active`): whether the
+                // connection was idle all along is checked now.
+                let Some(max_idle) = config.max_idle else { continue };
+                let now = Instant::now();
+                match active.idle_since() {
+                    Some(since) if since + max_idle <= now => {
+                        tracing::debug!(%peer, "connection idle for its max idle: GOAWAY");
+                        going_away = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    Some(since) => idle.as_mut().reset(since + max_idle),
+                    None => idle.as_mut().reset(now + max_idle),
                 }
             }
         }

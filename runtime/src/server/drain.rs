@@ -4,12 +4,14 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tonic::Status;
 use tonic::codegen::http;
 
@@ -97,18 +99,18 @@ pub(crate) struct Tally {
     pub(crate) cut: AtomicU64,
 }
 
-/// One call in flight: counted in its connection's active calls until dropped,
-/// and in the server's tally as finished or cut.
+/// One call in flight: counted in its connection's [`Active`] calls until
+/// dropped, and in the server's tally as finished or cut.
 #[derive(Debug)]
 pub(crate) struct CallGuard {
     tally: Arc<Tally>,
-    active: watch::Sender<usize>,
+    active: Arc<Active>,
     counted: bool,
 }
 
 impl CallGuard {
-    pub(crate) fn new(tally: Arc<Tally>, active: watch::Sender<usize>) -> Self {
-        active.send_modify(|n| *n += 1);
+    pub(crate) fn new(tally: Arc<Tally>, active: Arc<Active>) -> Self {
+        active.calls.fetch_add(1, Ordering::AcqRel);
         CallGuard {
             tally,
             active,
@@ -133,12 +135,52 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         // A call dropped uncounted (the client reset it) ended on its own.
         self.finished();
-        self.active.send_modify(|n| *n -= 1);
+        self.active.call_ended();
     }
 }
 
-/// The number of calls a connection has in flight (for its idle timer).
-pub(crate) type Active = watch::Sender<usize>;
+/// The calls a connection has in flight and since when it has none, for its
+/// idle timer.
+///
+/// Calls only count here: they never wake the connection's task (a wake per
+/// call start and end made hyper flush a response's frames in two writes, at
+/// one call in flight). The idle timer reads it when it fires.
+#[derive(Debug)]
+pub(crate) struct Active {
+    calls: AtomicUsize,
+    /// When the last call ended (or the connection opened), in nanoseconds
+    /// after `opened`.
+    idle_since: AtomicU64,
+    opened: Instant,
+}
+
+impl Active {
+    /// The counter of a connection opened now, with no call yet.
+    pub(crate) fn new() -> Active {
+        Active {
+            calls: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            opened: Instant::now(),
+        }
+    }
+
+    fn call_ended(&self) {
+        // The end's time first: a timer that sees no call also sees when the
+        // last one ended. The latest end wins, should ends race each other.
+        let now = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.idle_since.fetch_max(now, Ordering::AcqRel);
+        self.calls.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Since when the connection has had no call; `None` while it has one.
+    pub(crate) fn idle_since(&self) -> Option<Instant> {
+        if self.calls.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let since = self.idle_since.load(Ordering::Acquire);
+        Some(self.opened + Duration::from_nanos(since))
+    }
+}
 
 /// A response body that, once the drain deadline passes, ends with the
 /// trailers `grpc-status: 14` (`UNAVAILABLE`) and [`SHUTTING_DOWN`] instead of
@@ -212,9 +254,4 @@ impl Body for CutBody {
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
     }
-}
-
-/// The counter a connection's calls share, and a receiver of it.
-pub(crate) fn active() -> (Active, watch::Receiver<usize>) {
-    watch::channel(0)
 }
