@@ -61,6 +61,8 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 /// What every response says it accepts (`grpc-accept-encoding`).
 const ACCEPTED: &str = "gzip,zstd,deflate,identity";
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 const GRPC_ENCODING: &str = "grpc-encoding";
 const GRPC_ACCEPT_ENCODING: &str = "grpc-accept-encoding";
 
@@ -89,10 +91,14 @@ impl Encoding {
 /// answer (`UNIMPLEMENTED`) to an encoding that is not accepted.
 // The `Err` is the whole answer to the call, as large as any response.
 #[allow(clippy::result_large_err)]
-pub(crate) fn decode_request(
-    request: http::Request<tonic::body::Body>,
+pub(crate) fn decode_request<B>(
+    request: http::Request<B>,
     limit: usize,
-) -> Result<http::Request<tonic::body::Body>, http::Response<tonic::body::Body>> {
+) -> Result<http::Request<tonic::body::Body>, http::Response<tonic::body::Body>>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let encoding = match request.headers().get(GRPC_ENCODING) {
         None => None,
         Some(value) => match value.as_bytes() {
@@ -138,8 +144,8 @@ fn too_large(length: usize, limit: usize) -> Status {
 
 /// An identity body passed on chunk by chunk, each message's declared length
 /// checked against the limit.
-struct Limited {
-    inner: tonic::body::Body,
+struct Limited<B> {
+    inner: B,
     limit: usize,
     /// The prefix bytes read so far of the next message.
     prefix: [u8; PREFIX],
@@ -149,8 +155,8 @@ struct Limited {
     failed: bool,
 }
 
-impl Limited {
-    fn new(inner: tonic::body::Body, limit: usize) -> Limited {
+impl<B> Limited<B> {
+    fn new(inner: B, limit: usize) -> Limited<B> {
         Limited {
             inner,
             limit,
@@ -192,7 +198,11 @@ fn declared_length(prefix: &[u8; PREFIX]) -> usize {
     u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize
 }
 
-impl Body for Limited {
+impl<B> Body for Limited<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = Status;
 
@@ -204,7 +214,8 @@ impl Body for Limited {
         if this.failed {
             return Poll::Ready(None);
         }
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx))
+            .map(|frame| frame.map_err(|error| Status::from_error(error.into())));
         if let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
             && let Err(status) = this.scan(data)
@@ -225,8 +236,8 @@ impl Body for Limited {
 }
 
 /// A body of compressed messages, passed on decompressed, one message a frame.
-struct Decompressed {
-    inner: tonic::body::Body,
+struct Decompressed<B> {
+    inner: B,
     encoding: Encoding,
     limit: usize,
     /// Received bytes not passed on yet: at most one message (up to the
@@ -235,8 +246,8 @@ struct Decompressed {
     done: bool,
 }
 
-impl Decompressed {
-    fn new(inner: tonic::body::Body, encoding: Encoding, limit: usize) -> Decompressed {
+impl<B> Decompressed<B> {
+    fn new(inner: B, encoding: Encoding, limit: usize) -> Decompressed<B> {
         Decompressed {
             inner,
             encoding,
@@ -277,7 +288,11 @@ impl Decompressed {
     }
 }
 
-impl Body for Decompressed {
+impl<B> Body for Decompressed<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = Status;
 
@@ -311,9 +326,9 @@ impl Body for Decompressed {
                     // Trailers (gRPC requests have none): passed on.
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 },
-                Some(Err(status)) => {
+                Some(Err(error)) => {
                     this.done = true;
-                    return Poll::Ready(Some(Err(status)));
+                    return Poll::Ready(Some(Err(Status::from_error(error.into()))));
                 }
                 None => {
                     this.done = true;

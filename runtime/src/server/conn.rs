@@ -4,7 +4,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper::server::conn::http2;
@@ -105,14 +107,20 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     let local = tcp.local_addr().ok();
     let config = Arc::clone(&shared.config);
     let active = Arc::new(Active::new());
+    let mut builder = http2::Builder::new(shared.tasks.clone());
+    builder
+        .timer(TokioTimer::new())
+        .max_frame_size(MAX_FRAME_BYTES)
+        .keep_alive_interval(config.keepalive_interval)
+        .keep_alive_timeout(config.keepalive_timeout);
+    let phase = shared.phase.clone();
     let service = {
-        let shared = shared.clone();
+        let shared = Arc::new(shared);
         let active = Arc::clone(&active);
         hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-            let shared = shared.clone();
             let guard = CallGuard::new(Arc::clone(&shared.tally), Arc::clone(&active));
             call(
-                shared,
+                Arc::clone(&shared),
                 guard,
                 TcpConnectInfo {
                     local_addr: local,
@@ -122,32 +130,21 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
             )
         })
     };
-    let mut builder = http2::Builder::new(shared.tasks.clone());
-    builder
-        .timer(TokioTimer::new())
-        .max_frame_size(MAX_FRAME_BYTES)
-        .keep_alive_interval(config.keepalive_interval)
-        .keep_alive_timeout(config.keepalive_timeout);
     let connection = builder.serve_connection(TokioIo::new(tcp), service);
     tokio::pin!(connection);
 
-    let far = || Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    let opened = Instant::now();
-    let age_at = config
-        .max_age
-        .map_or_else(far, |age| opened + jittered_age(age, peer));
-    let age = tokio::time::sleep_until(age_at);
-    tokio::pin!(age);
-    let grace = tokio::time::sleep_until(far());
-    tokio::pin!(grace);
-    let idle = tokio::time::sleep_until(config.max_idle.map_or_else(far, |idle| opened + idle));
-    tokio::pin!(idle);
-    let draining = drain::wait_for(shared.phase.clone(), Phase::Draining);
+    // One timer for the connection's retirement (max age, max idle, the age's
+    // grace), so that each wake-up of this task polls it once.
+    let mut retirement = Retirement::new(&config, peer);
+    let timer = tokio::time::sleep_until(retirement.next(false));
+    tokio::pin!(timer);
+    let draining = drain::wait_for(phase, Phase::Draining);
     tokio::pin!(draining);
     let mut going_away = false;
 
     loop {
         tokio::select! {
+            biased;
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%peer, %error, "connection ended with an error");
@@ -159,85 +156,184 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
                 going_away = true;
                 connection.as_mut().graceful_shutdown();
             }
-            () = &mut age, if !going_away => {
-                tracing::debug!(%peer, "connection reached its max age: GOAWAY");
-                going_away = true;
-                connection.as_mut().graceful_shutdown();
-                if let Some(max_grace) = config.max_age_grace {
-                    grace.as_mut().reset(Instant::now() + max_grace);
-                }
-            }
-            () = &mut grace => {
-                tracing::debug!(%peer, "connection's age grace is over: closed");
-                return;
-            }
-            () = &mut idle, if !going_away => {
-                // Calls do not wake this task (see `Active`): whether the
-                // connection was idle all along is checked now.
-                let Some(max_idle) = config.max_idle else { continue };
-                let now = Instant::now();
-                match active.idle_since() {
-                    Some(since) if since + max_idle <= now => {
+            () = &mut timer => {
+                match retirement.due(Instant::now(), going_away, &active, &config) {
+                    Retire::Not => {}
+                    Retire::Age => {
+                        tracing::debug!(%peer, "connection reached its max age: GOAWAY");
+                        going_away = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    Retire::Idle => {
                         tracing::debug!(%peer, "connection idle for its max idle: GOAWAY");
                         going_away = true;
                         connection.as_mut().graceful_shutdown();
                     }
-                    Some(since) => idle.as_mut().reset(since + max_idle),
-                    None => idle.as_mut().reset(now + max_idle),
+                    Retire::GraceOver => {
+                        tracing::debug!(%peer, "connection's age grace is over: closed");
+                        return;
+                    }
                 }
+                timer.as_mut().reset(retirement.next(going_away));
             }
         }
     }
 }
 
+/// When a connection retires: the deadlines of its one timer.
+struct Retirement {
+    /// Its max age, until it is reached.
+    age_at: Option<Instant>,
+    /// When to check next whether it has been idle for its max idle.
+    idle_at: Option<Instant>,
+    /// The end of its max age's grace, once the age is reached.
+    grace_at: Option<Instant>,
+}
+
+/// What a connection's retirement timer found due.
+enum Retire {
+    Not,
+    Age,
+    Idle,
+    GraceOver,
+}
+
+impl Retirement {
+    fn new(config: &ConnConfig, peer: SocketAddr) -> Retirement {
+        let opened = Instant::now();
+        Retirement {
+            age_at: config.max_age.map(|age| opened + jittered_age(age, peer)),
+            idle_at: config.max_idle.map(|idle| opened + idle),
+            grace_at: None,
+        }
+    }
+
+    /// The timer's next deadline (far away when nothing is due).
+    fn next(&self, going_away: bool) -> Instant {
+        let due = if going_away {
+            self.grace_at
+        } else {
+            match (self.age_at, self.idle_at) {
+                (Some(age), Some(idle)) => Some(age.min(idle)),
+                (age, idle) => age.or(idle),
+            }
+        };
+        due.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600))
+    }
+
+    /// What is due at `now`, the deadlines moved on.
+    fn due(
+        &mut self,
+        now: Instant,
+        going_away: bool,
+        active: &Active,
+        config: &ConnConfig,
+    ) -> Retire {
+        if going_away {
+            // Gone away at the drain or its max idle: no grace; at its max age:
+            // the grace, if it has one.
+            return match self.grace_at {
+                Some(grace) if grace <= now => Retire::GraceOver,
+                _ => Retire::Not,
+            };
+        }
+        if self.age_at.is_some_and(|age| age <= now) {
+            self.age_at = None;
+            self.grace_at = config.max_age_grace.map(|grace| now + grace);
+            return Retire::Age;
+        }
+        if let (Some(max_idle), Some(idle_at)) = (config.max_idle, self.idle_at)
+            && idle_at <= now
+        {
+            // Calls do not wake this task (see `Active`): whether the
+            // connection was idle all along is checked now.
+            match active.idle_since() {
+                Some(since) if since + max_idle <= now => {
+                    self.idle_at = None;
+                    return Retire::Idle;
+                }
+                Some(since) => self.idle_at = Some(since + max_idle),
+                None => self.idle_at = Some(now + max_idle),
+            }
+        }
+        Retire::Not
+    }
+}
+
 /// One call: marks it with [`Draining`] and its connection's addresses, bounds
-/// it by its `grpc-timeout` (as tonic's server does), and ends it with
-/// `UNAVAILABLE` at the drain deadline.
+/// it by its `grpc-timeout` (as tonic's server does: a reply ready at the
+/// deadline wins), and ends it with `UNAVAILABLE` at the drain deadline.
+///
+/// A call whose service answers at once never registers with the phase's
+/// channel nor with the timer: the waits are polled only while the service
+/// keeps the call waiting.
 async fn call(
-    shared: Shared,
+    shared: Arc<Shared>,
     mut guard: CallGuard,
     connect_info: TcpConnectInfo,
     request: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<tonic::body::Body>, Infallible> {
+) -> Result<http::Response<CutBody>, Infallible> {
     let timeout = request
         .headers()
         .get(deadline::GRPC_TIMEOUT)
         .and_then(|value| value.to_str().ok())
         .and_then(deadline::parse_grpc_timeout);
-    let request = request.map(tonic::body::Body::new);
+    let start = Instant::now();
     let mut request = match compression::decode_request(request, shared.config.max_message_size) {
         Ok(request) => request,
         Err(refused) => {
             guard.finished();
-            return Ok(refused);
+            return Ok(refused.map(CutBody::answer));
         }
     };
     request
         .extensions_mut()
         .insert(Draining::new(shared.phase.clone()));
     request.extensions_mut().insert(connect_info);
+    let cut = || Ok(Status::unavailable(SHUTTING_DOWN).into_http().map(CutBody::answer));
+    if drain::reached(&shared.phase, Phase::Cut) {
+        guard.cut();
+        return cut();
+    }
     let mut routes = shared.routes.clone();
-    let start = Instant::now();
-    let expires = async {
-        match timeout {
-            Some(timeout) => tokio::time::sleep_until(deadline::after(start, timeout)).await,
-            None => std::future::pending().await,
+    let mut handler = pin!(routes.call(request));
+    let mut expires = pin!(timeout.map(|timeout| tokio::time::sleep_until(deadline::after(start, timeout))));
+    let mut cut_waiter = pin!(None);
+    let outcome = std::future::poll_fn(|cx| {
+        if drain::reached(&shared.phase, Phase::Cut) {
+            return Poll::Ready(None);
         }
-    };
-    tokio::select! {
-        biased;
-        () = drain::wait_for(shared.phase.clone(), Phase::Cut) => {
+        if let Poll::Ready(response) = handler.as_mut().poll(cx) {
+            return Poll::Ready(Some(Ok(response)));
+        }
+        if let Some(expires) = expires.as_mut().as_pin_mut()
+            && expires.poll(cx).is_ready()
+        {
+            return Poll::Ready(Some(Err(())));
+        }
+        if cut_waiter.is_none() {
+            cut_waiter.set(Some(drain::wait_for(shared.phase.clone(), Phase::Cut)));
+        }
+        match cut_waiter.as_mut().as_pin_mut().map(|waiter| waiter.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await;
+    match outcome {
+        None => {
             guard.cut();
-            Ok(Status::unavailable(SHUTTING_DOWN).into_http())
+            cut()
         }
-        () = expires => {
+        Some(Err(())) => {
             guard.finished();
-            Ok(Status::deadline_exceeded("Timeout expired").into_http())
+            Ok(Status::deadline_exceeded("Timeout expired").into_http().map(CutBody::answer))
         }
-        response = routes.call(request) => {
+        Some(Ok(response)) => {
             let mut response = response?;
             compression::accept_encoding(&mut response);
-            Ok(response.map(|body| tonic::body::Body::new(CutBody::new(body, shared.phase.clone(), guard))))
+            let phase = shared.phase.clone();
+            Ok(response.map(|body| CutBody::new(body, phase, guard)))
         }
     }
 }

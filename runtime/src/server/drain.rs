@@ -182,13 +182,35 @@ impl Active {
     }
 }
 
+/// Whether `phase` has reached `at`, without waiting: one atomic load while
+/// the server serves.
+pub(crate) fn reached(phase: &watch::Receiver<Phase>, at: Phase) -> bool {
+    // The receivers of calls never mark a value seen: "changed" means "no
+    // longer `Serving`" (or the server gone, its last phase kept).
+    !matches!(phase.has_changed(), Ok(false)) && *phase.borrow() >= at
+}
+
 /// A response body that, once the drain deadline passes, ends with the
 /// trailers `grpc-status: 14` (`UNAVAILABLE`) and [`SHUTTING_DOWN`] instead of
 /// waiting for the handler.
+///
+/// The deadline is checked at every frame; only while the handler keeps the
+/// body waiting does the body also wait for the deadline (a body whose frames
+/// are ready, as a unary reply's are, never registers with the phase's
+/// channel).
 pub(crate) struct CutBody {
     inner: tonic::body::Body,
-    cut: Pin<Box<dyn Future<Output = ()> + Send>>,
-    guard: Option<CallGuard>,
+    /// The call, counted at the body's end; `None` once it ended, and for an
+    /// answer given without the service.
+    call: Option<Watched>,
+    ended: bool,
+}
+
+struct Watched {
+    guard: CallGuard,
+    phase: watch::Receiver<Phase>,
+    /// Waits for the cut; made at the first frame the handler keeps waiting.
+    cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl CutBody {
@@ -199,9 +221,34 @@ impl CutBody {
     ) -> Self {
         CutBody {
             inner,
-            cut: Box::pin(wait_for(phase, Phase::Cut)),
-            guard: Some(guard),
+            call: Some(Watched {
+                guard,
+                phase,
+                cut: None,
+            }),
+            ended: false,
         }
+    }
+
+    /// The body of an answer the server gave itself (a refused or timed-out
+    /// call, one cut before its service answered), passed on as it is.
+    pub(crate) fn answer(inner: tonic::body::Body) -> Self {
+        CutBody {
+            inner,
+            call: None,
+            ended: false,
+        }
+    }
+
+    fn end(&mut self, cut: bool) {
+        if let Some(mut call) = self.call.take() {
+            if cut {
+                call.guard.cut();
+            } else {
+                call.guard.finished();
+            }
+        }
+        self.ended = true;
     }
 }
 
@@ -222,25 +269,31 @@ impl Body for CutBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let this = &mut *self;
-        let Some(guard) = this.guard.as_mut() else {
+        if this.ended {
             return Poll::Ready(None);
+        }
+        let Some(call) = this.call.as_mut() else {
+            return Pin::new(&mut this.inner).poll_frame(cx);
         };
-        if this.cut.as_mut().poll(cx).is_ready() {
-            guard.cut();
-            this.guard = None;
+        if reached(&call.phase, Phase::Cut) {
+            this.end(true);
             return Poll::Ready(Some(Ok(Frame::trailers(unavailable_trailers()))));
         }
         let frame = Pin::new(&mut this.inner).poll_frame(cx);
         match &frame {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                guard.finished();
-                this.guard = None;
+            Poll::Pending => {
+                let phase = &call.phase;
+                let cut = call
+                    .cut
+                    .get_or_insert_with(|| Box::pin(wait_for(phase.clone(), Phase::Cut)));
+                if cut.as_mut().poll(cx).is_ready() {
+                    this.end(true);
+                    return Poll::Ready(Some(Ok(Frame::trailers(unavailable_trailers()))));
+                }
             }
-            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => {
-                guard.finished();
-                this.guard = None;
-            }
-            _ => {}
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.end(false),
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => this.end(false),
+            Poll::Ready(Some(Ok(_))) => {}
         }
         frame
     }
@@ -248,7 +301,7 @@ impl Body for CutBody {
     fn is_end_stream(&self) -> bool {
         // An empty body (a trailers-only answer) stays one: its call is counted
         // as finished when the body is dropped.
-        self.guard.is_none() || self.inner.is_end_stream()
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
