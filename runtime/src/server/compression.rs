@@ -42,7 +42,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tonic::Status;
-use tonic::codegen::http::{self, HeaderValue};
+use tonic::codegen::http::{self, HeaderName, HeaderValue};
 
 /// The largest request message a [`Server`](super::Server) accepts by default,
 /// compressed or decompressed: 4 MiB, tonic's own default decoding limit, so
@@ -63,8 +63,10 @@ const ACCEPTED: &str = "gzip,zstd,deflate,identity";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const GRPC_ENCODING: &str = "grpc-encoding";
-const GRPC_ACCEPT_ENCODING: &str = "grpc-accept-encoding";
+// Header names and value made once, not parsed at each call.
+static GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+static GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+static ACCEPTED_VALUE: HeaderValue = HeaderValue::from_static(ACCEPTED);
 
 /// The gRPC message prefix: a compressed flag, then the length (u32, big-endian).
 const PREFIX: usize = 5;
@@ -99,7 +101,7 @@ where
     B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let encoding = match request.headers().get(GRPC_ENCODING) {
+    let encoding = match request.headers().get(&GRPC_ENCODING) {
         None => None,
         Some(value) => match value.as_bytes() {
             b"identity" => None,
@@ -122,7 +124,7 @@ where
     let body = match encoding {
         None => tonic::body::Body::new(Limited::new(body, limit)),
         Some(encoding) => {
-            parts.headers.remove(GRPC_ENCODING);
+            parts.headers.remove(&GRPC_ENCODING);
             tonic::body::Body::new(Decompressed::new(body, encoding, limit))
         }
     };
@@ -133,7 +135,7 @@ where
 pub(crate) fn accept_encoding<B>(response: &mut http::Response<B>) {
     response
         .headers_mut()
-        .insert(GRPC_ACCEPT_ENCODING, HeaderValue::from_static(ACCEPTED));
+        .insert(GRPC_ACCEPT_ENCODING.clone(), ACCEPTED_VALUE.clone());
 }
 
 fn too_large(length: usize, limit: usize) -> Status {

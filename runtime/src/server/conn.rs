@@ -4,16 +4,19 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
+use std::pin::{Pin, pin};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tonic::Status;
 use tonic::codegen::{Service, http};
@@ -46,23 +49,90 @@ pub(crate) struct Shared {
     pub(crate) tasks: Tasks,
 }
 
-/// hyper's executor for a server's calls: every call's task goes into one
-/// `JoinSet` the server owns, aborted and joined when it returns.
+/// hyper's executor for a server's calls: the server owns every call's task,
+/// aborts the ones left when it returns and waits until they are gone.
+///
+/// Per call it costs an uncontended lock and a few atomics (a `JoinSet` also
+/// allocates an entry per task, takes its own lock three times and is woken
+/// when a task ends): the tasks are detached, their abort handles kept in
+/// spawn order; at each spawn the finished ones leave the front, and all of
+/// them are swept whenever the queue has doubled since the last sweep, so it
+/// holds at most twice the live tasks, plus [`SWEEP_MIN`]. A finished handle
+/// holds its task's memory until then, not its future (dropped at its end).
 #[derive(Clone, Default)]
-pub(crate) struct Tasks(Arc<Mutex<JoinSet<()>>>);
+pub(crate) struct Tasks(Arc<TasksInner>);
+
+/// The fewest abort handles [`Tasks`] sweeps.
+const SWEEP_MIN: usize = 64;
+
+#[derive(Default)]
+struct TasksInner {
+    handles: Mutex<Handles>,
+    /// Tasks whose future has not been dropped yet.
+    alive: AtomicUsize,
+    /// Set by `abort_all`: tasks spawned from then on are aborted at once.
+    closing: AtomicBool,
+    /// Notified when `alive` reaches 0 while closing.
+    gone: Notify,
+}
+
+#[derive(Default)]
+struct Handles {
+    queue: VecDeque<AbortHandle>,
+    sweep_at: usize,
+}
+
+/// Counts its task alive until the task's future is dropped (ended or aborted).
+struct Alive(Arc<TasksInner>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        if self.0.alive.fetch_sub(1, Ordering::SeqCst) == 1 && self.0.closing.load(Ordering::SeqCst)
+        {
+            self.0.gone.notify_waiters();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's task: its future, and its count in `alive`. (Not an `async`
+    /// block: that would copy the future once more, at its first poll.)
+    struct Owned<F> {
+        #[pin]
+        future: F,
+        alive: Alive,
+    }
+}
+
+impl<F: Future> Future for Owned<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().future.poll(cx)
+    }
+}
 
 impl Tasks {
-    /// Aborts every task and waits until all are gone, tasks they spawned while
-    /// dying included.
+    fn handles(&self) -> MutexGuard<'_, Handles> {
+        self.0.handles.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Aborts every task and waits until all are gone, tasks spawned while
+    /// they die included.
     pub(crate) async fn abort_all(&self) {
+        self.0.closing.store(true, Ordering::SeqCst);
         loop {
-            let mut tasks =
-                std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-            if tasks.is_empty() {
+            let gone = self.0.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            let handles = std::mem::take(&mut self.handles().queue);
+            for handle in &handles {
+                handle.abort();
+            }
+            if self.0.alive.load(Ordering::SeqCst) == 0 {
                 return;
             }
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+            gone.await;
         }
     }
 }
@@ -72,10 +142,23 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     fn execute(&self, future: F) {
-        let mut tasks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        // Reap the finished ones, so the set holds about the live ones.
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(future);
+        self.0.alive.fetch_add(1, Ordering::SeqCst);
+        let alive = Alive(Arc::clone(&self.0));
+        let handle = tokio::spawn(Owned { future, alive }).abort_handle();
+        let mut handles = self.handles();
+        while handles.queue.front().is_some_and(AbortHandle::is_finished) {
+            handles.queue.pop_front();
+        }
+        if handles.queue.len() >= handles.sweep_at {
+            handles.queue.retain(|handle| !handle.is_finished());
+            handles.sweep_at = SWEEP_MIN.max(2 * handles.queue.len());
+        }
+        // Checked under the lock: either `abort_all` takes the queue after
+        // this push, or it set `closing` before.
+        if self.0.closing.load(Ordering::SeqCst) {
+            handle.abort();
+        }
+        handles.queue.push_back(handle);
     }
 }
 
@@ -260,6 +343,9 @@ impl Retirement {
     }
 }
 
+/// `grpc-timeout`, made once (not parsed at each call).
+static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static(deadline::GRPC_TIMEOUT);
+
 /// One call: marks it with [`Draining`] and its connection's addresses, bounds
 /// it by its `grpc-timeout` (as tonic's server does: a reply ready at the
 /// deadline wins), and ends it with `UNAVAILABLE` at the drain deadline.
@@ -275,7 +361,7 @@ async fn call(
 ) -> Result<http::Response<CutBody>, Infallible> {
     let timeout = request
         .headers()
-        .get(deadline::GRPC_TIMEOUT)
+        .get(&GRPC_TIMEOUT)
         .and_then(|value| value.to_str().ok())
         .and_then(deadline::parse_grpc_timeout);
     let start = Instant::now();
