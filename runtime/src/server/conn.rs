@@ -202,7 +202,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
         let active = Arc::clone(&active);
         hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
             let guard = CallGuard::new(Arc::clone(&shared.tally), Arc::clone(&active));
-            call(
+            Box::pin(call(
                 Arc::clone(&shared),
                 guard,
                 TcpConnectInfo {
@@ -210,16 +210,18 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
                     remote_addr: Some(peer),
                 },
                 request,
-            )
+            ))
         })
     };
     let connection = builder.serve_connection(TokioIo::new(tcp), service);
     tokio::pin!(connection);
 
     // One timer for the connection's retirement (max age, max idle, the age's
-    // grace), so that each wake-up of this task polls it once.
+    // grace), so that each wake-up of this task polls it once, and not at all
+    // when nothing is due (the defaults).
     let mut retirement = Retirement::new(&config, peer);
-    let timer = tokio::time::sleep_until(retirement.next(false));
+    let mut due = retirement.next(false);
+    let timer = tokio::time::sleep_until(due.unwrap_or_else(Instant::now));
     tokio::pin!(timer);
     let draining = drain::wait_for(phase, Phase::Draining);
     tokio::pin!(draining);
@@ -239,7 +241,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
                 going_away = true;
                 connection.as_mut().graceful_shutdown();
             }
-            () = &mut timer => {
+            () = &mut timer, if due.is_some() => {
                 match retirement.due(Instant::now(), going_away, &active, &config) {
                     Retire::Not => {}
                     Retire::Age => {
@@ -257,7 +259,10 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
                         return;
                     }
                 }
-                timer.as_mut().reset(retirement.next(going_away));
+                due = retirement.next(going_away);
+                if let Some(at) = due {
+                    timer.as_mut().reset(at);
+                }
             }
         }
     }
@@ -291,17 +296,16 @@ impl Retirement {
         }
     }
 
-    /// The timer's next deadline (far away when nothing is due).
-    fn next(&self, going_away: bool) -> Instant {
-        let due = if going_away {
+    /// The timer's next deadline, if anything is due.
+    fn next(&self, going_away: bool) -> Option<Instant> {
+        if going_away {
             self.grace_at
         } else {
             match (self.age_at, self.idle_at) {
                 (Some(age), Some(idle)) => Some(age.min(idle)),
                 (age, idle) => age.or(idle),
             }
-        };
-        due.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600))
+        }
     }
 
     /// What is due at `now`, the deadlines moved on.
