@@ -2,10 +2,10 @@
 //! call wrapping of the drain, and the connection's retirement (max idle, max
 //! age with its grace, GOAWAY at drain).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -14,8 +14,8 @@ use std::time::Duration;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tonic::Status;
@@ -114,7 +114,10 @@ impl<F: Future> Future for Owned<F> {
 
 impl Tasks {
     fn handles(&self) -> MutexGuard<'_, Handles> {
-        self.0.handles.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Aborts every task and waits until all are gone, tasks spawned while
@@ -189,7 +192,7 @@ pub(crate) fn jittered_age(age: Duration, peer: SocketAddr) -> Duration {
 pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     let local = tcp.local_addr().ok();
     let config = Arc::clone(&shared.config);
-    let active = Arc::new(Active::new());
+    let active = Arc::new(Active::new(config.max_idle.is_some()));
     let mut builder = http2::Builder::new(shared.tasks.clone());
     builder
         .timer(TokioTimer::new())
@@ -347,6 +350,13 @@ impl Retirement {
     }
 }
 
+/// How the wait for a call's service ended.
+enum Outcome<R> {
+    Answered(R),
+    Expired,
+    Cut,
+}
+
 /// `grpc-timeout`, made once (not parsed at each call).
 static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static(deadline::GRPC_TIMEOUT);
 
@@ -368,7 +378,7 @@ async fn call(
         .get(&GRPC_TIMEOUT)
         .and_then(|value| value.to_str().ok())
         .and_then(deadline::parse_grpc_timeout);
-    let start = Instant::now();
+    let expires_at = timeout.map(|timeout| deadline::after(Instant::now(), timeout));
     let mut request = match compression::decode_request(request, shared.config.max_message_size) {
         Ok(request) => request,
         Err(refused) => {
@@ -380,46 +390,56 @@ async fn call(
         .extensions_mut()
         .insert(Draining::new(shared.phase.clone()));
     request.extensions_mut().insert(connect_info);
-    let cut = || Ok(Status::unavailable(SHUTTING_DOWN).into_http().map(CutBody::answer));
+    let cut = || {
+        Ok(Status::unavailable(SHUTTING_DOWN)
+            .into_http()
+            .map(CutBody::answer))
+    };
     if drain::reached(&shared.phase, Phase::Cut) {
         guard.cut();
         return cut();
     }
     let mut routes = shared.routes.clone();
     let mut handler = pin!(routes.call(request));
-    let mut expires = pin!(timeout.map(|timeout| tokio::time::sleep_until(deadline::after(start, timeout))));
+    let mut expires = pin!(expires_at.map(tokio::time::sleep_until));
     let mut cut_waiter = pin!(None);
     let outcome = std::future::poll_fn(|cx| {
         if drain::reached(&shared.phase, Phase::Cut) {
-            return Poll::Ready(None);
+            return Poll::Ready(Outcome::Cut);
         }
         if let Poll::Ready(response) = handler.as_mut().poll(cx) {
-            return Poll::Ready(Some(Ok(response)));
+            return Poll::Ready(Outcome::Answered(response));
         }
         if let Some(expires) = expires.as_mut().as_pin_mut()
             && expires.poll(cx).is_ready()
         {
-            return Poll::Ready(Some(Err(())));
+            return Poll::Ready(Outcome::Expired);
         }
         if cut_waiter.is_none() {
             cut_waiter.set(Some(drain::wait_for(shared.phase.clone(), Phase::Cut)));
         }
-        match cut_waiter.as_mut().as_pin_mut().map(|waiter| waiter.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(None),
+        match cut_waiter
+            .as_mut()
+            .as_pin_mut()
+            .map(|waiter| waiter.poll(cx))
+        {
+            Some(Poll::Ready(())) => Poll::Ready(Outcome::Cut),
             _ => Poll::Pending,
         }
     })
     .await;
     match outcome {
-        None => {
+        Outcome::Cut => {
             guard.cut();
             cut()
         }
-        Some(Err(())) => {
+        Outcome::Expired => {
             guard.finished();
-            Ok(Status::deadline_exceeded("Timeout expired").into_http().map(CutBody::answer))
+            Ok(Status::deadline_exceeded("Timeout expired")
+                .into_http()
+                .map(CutBody::answer))
         }
-        Some(Ok(response)) => {
+        Outcome::Answered(response) => {
             let mut response = response?;
             compression::accept_encoding(&mut response);
             let phase = shared.phase.clone();
@@ -431,6 +451,49 @@ async fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts its drop.
+    struct Dropped(Arc<AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn tasks_keep_about_the_live_ones_and_abort_all_drops_every_one_left() {
+        use hyper::rt::Executor;
+        let tasks = Tasks::default();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        for _ in 0..200 {
+            let dropped = Dropped(Arc::clone(&dropped));
+            tasks.execute(async move {
+                let _dropped = dropped;
+                std::future::pending::<()>().await;
+            });
+        }
+        // Finished tasks behind the live ones at the front are swept.
+        for _ in 0..1000 {
+            tasks.execute(async {});
+            tokio::task::yield_now().await;
+        }
+        let queued = tasks.handles().queue.len();
+        assert!(queued <= 2 * 201 + SWEEP_MIN, "{queued} handles kept");
+        assert_eq!(tasks.0.alive.load(Ordering::SeqCst), 200);
+
+        tasks.abort_all().await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 200);
+        assert_eq!(tasks.0.alive.load(Ordering::SeqCst), 0);
+        // A task spawned after is aborted at once.
+        let late = Dropped(Arc::clone(&dropped));
+        tasks.execute(async move {
+            let _late = late;
+            std::future::pending::<()>().await;
+        });
+        tasks.abort_all().await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 201);
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent_and_spreads() {

@@ -152,23 +152,30 @@ pub(crate) struct Active {
     /// after `opened`.
     idle_since: AtomicU64,
     opened: Instant,
+    /// Whether `idle_since` is kept (the connection has a max idle).
+    timed: bool,
 }
 
 impl Active {
-    /// The counter of a connection opened now, with no call yet.
-    pub(crate) fn new() -> Active {
+    /// The counter of a connection opened now, with no call yet; `timed`
+    /// when the connection has a max idle (else the ends' times are not
+    /// taken).
+    pub(crate) fn new(timed: bool) -> Active {
         Active {
             calls: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             opened: Instant::now(),
+            timed,
         }
     }
 
     fn call_ended(&self) {
         // The end's time first: a timer that sees no call also sees when the
         // last one ended. The latest end wins, should ends race each other.
-        let now = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.idle_since.fetch_max(now, Ordering::AcqRel);
+        if self.timed {
+            let now = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.idle_since.fetch_max(now, Ordering::AcqRel);
+        }
         self.calls.fetch_sub(1, Ordering::AcqRel);
     }
 
