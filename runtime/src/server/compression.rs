@@ -42,7 +42,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tonic::Status;
-use tonic::codegen::http::{self, HeaderValue};
+use tonic::codegen::http::{self, HeaderName, HeaderValue};
 
 /// The largest request message a [`Server`](super::Server) accepts by default,
 /// compressed or decompressed: 4 MiB, tonic's own default decoding limit, so
@@ -61,8 +61,12 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 /// What every response says it accepts (`grpc-accept-encoding`).
 const ACCEPTED: &str = "gzip,zstd,deflate,identity";
 
-const GRPC_ENCODING: &str = "grpc-encoding";
-const GRPC_ACCEPT_ENCODING: &str = "grpc-accept-encoding";
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// Header names and value made once, not parsed at each call.
+static GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+static GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+static ACCEPTED_VALUE: HeaderValue = HeaderValue::from_static(ACCEPTED);
 
 /// The gRPC message prefix: a compressed flag, then the length (u32, big-endian).
 const PREFIX: usize = 5;
@@ -89,11 +93,15 @@ impl Encoding {
 /// answer (`UNIMPLEMENTED`) to an encoding that is not accepted.
 // The `Err` is the whole answer to the call, as large as any response.
 #[allow(clippy::result_large_err)]
-pub(crate) fn decode_request(
-    request: http::Request<tonic::body::Body>,
+pub(crate) fn decode_request<B>(
+    request: http::Request<B>,
     limit: usize,
-) -> Result<http::Request<tonic::body::Body>, http::Response<tonic::body::Body>> {
-    let encoding = match request.headers().get(GRPC_ENCODING) {
+) -> Result<http::Request<tonic::body::Body>, http::Response<tonic::body::Body>>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let encoding = match request.headers().get(&GRPC_ENCODING) {
         None => None,
         Some(value) => match value.as_bytes() {
             b"identity" => None,
@@ -116,7 +124,7 @@ pub(crate) fn decode_request(
     let body = match encoding {
         None => tonic::body::Body::new(Limited::new(body, limit)),
         Some(encoding) => {
-            parts.headers.remove(GRPC_ENCODING);
+            parts.headers.remove(&GRPC_ENCODING);
             tonic::body::Body::new(Decompressed::new(body, encoding, limit))
         }
     };
@@ -127,7 +135,7 @@ pub(crate) fn decode_request(
 pub(crate) fn accept_encoding<B>(response: &mut http::Response<B>) {
     response
         .headers_mut()
-        .insert(GRPC_ACCEPT_ENCODING, HeaderValue::from_static(ACCEPTED));
+        .insert(GRPC_ACCEPT_ENCODING.clone(), ACCEPTED_VALUE.clone());
 }
 
 fn too_large(length: usize, limit: usize) -> Status {
@@ -138,8 +146,8 @@ fn too_large(length: usize, limit: usize) -> Status {
 
 /// An identity body passed on chunk by chunk, each message's declared length
 /// checked against the limit.
-struct Limited {
-    inner: tonic::body::Body,
+struct Limited<B> {
+    inner: B,
     limit: usize,
     /// The prefix bytes read so far of the next message.
     prefix: [u8; PREFIX],
@@ -149,8 +157,8 @@ struct Limited {
     failed: bool,
 }
 
-impl Limited {
-    fn new(inner: tonic::body::Body, limit: usize) -> Limited {
+impl<B> Limited<B> {
+    fn new(inner: B, limit: usize) -> Limited<B> {
         Limited {
             inner,
             limit,
@@ -192,7 +200,11 @@ fn declared_length(prefix: &[u8; PREFIX]) -> usize {
     u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize
 }
 
-impl Body for Limited {
+impl<B> Body for Limited<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = Status;
 
@@ -204,7 +216,8 @@ impl Body for Limited {
         if this.failed {
             return Poll::Ready(None);
         }
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx))
+            .map(|frame| frame.map_err(|error| Status::from_error(error.into())));
         if let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
             && let Err(status) = this.scan(data)
@@ -225,8 +238,8 @@ impl Body for Limited {
 }
 
 /// A body of compressed messages, passed on decompressed, one message a frame.
-struct Decompressed {
-    inner: tonic::body::Body,
+struct Decompressed<B> {
+    inner: B,
     encoding: Encoding,
     limit: usize,
     /// Received bytes not passed on yet: at most one message (up to the
@@ -235,8 +248,8 @@ struct Decompressed {
     done: bool,
 }
 
-impl Decompressed {
-    fn new(inner: tonic::body::Body, encoding: Encoding, limit: usize) -> Decompressed {
+impl<B> Decompressed<B> {
+    fn new(inner: B, encoding: Encoding, limit: usize) -> Decompressed<B> {
         Decompressed {
             inner,
             encoding,
@@ -277,7 +290,11 @@ impl Decompressed {
     }
 }
 
-impl Body for Decompressed {
+impl<B> Body for Decompressed<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = Status;
 
@@ -311,9 +328,9 @@ impl Body for Decompressed {
                     // Trailers (gRPC requests have none): passed on.
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 },
-                Some(Err(status)) => {
+                Some(Err(error)) => {
                     this.done = true;
-                    return Poll::Ready(Some(Err(status)));
+                    return Poll::Ready(Some(Err(Status::from_error(error.into()))));
                 }
                 None => {
                     this.done = true;

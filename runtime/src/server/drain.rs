@@ -4,12 +4,14 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tonic::Status;
 use tonic::codegen::http;
 
@@ -100,18 +102,18 @@ pub(crate) struct Tally {
     pub(crate) cut: AtomicU64,
 }
 
-/// One call in flight: counted in its connection's active calls until dropped,
-/// and in the server's tally as finished or cut.
+/// One call in flight: counted in its connection's [`Active`] calls until
+/// dropped, and in the server's tally as finished or cut.
 #[derive(Debug)]
 pub(crate) struct CallGuard {
     tally: Arc<Tally>,
-    active: watch::Sender<usize>,
+    active: Arc<Active>,
     counted: bool,
 }
 
 impl CallGuard {
-    pub(crate) fn new(tally: Arc<Tally>, active: watch::Sender<usize>) -> Self {
-        active.send_modify(|n| *n += 1);
+    pub(crate) fn new(tally: Arc<Tally>, active: Arc<Active>) -> Self {
+        active.calls.fetch_add(1, Ordering::AcqRel);
         CallGuard {
             tally,
             active,
@@ -136,20 +138,94 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         // A call dropped uncounted (the client reset it) ended on its own.
         self.finished();
-        self.active.send_modify(|n| *n -= 1);
+        self.active.call_ended();
     }
 }
 
-/// The number of calls a connection has in flight (for its idle timer).
-pub(crate) type Active = watch::Sender<usize>;
+/// The calls a connection has in flight and since when it has none, for its
+/// idle timer.
+///
+/// Calls only count here: they never wake the connection's task (a wake per
+/// call start and end made hyper flush a response's frames in two writes, at
+/// one call in flight). The idle timer reads it when it fires.
+#[derive(Debug)]
+pub(crate) struct Active {
+    calls: AtomicUsize,
+    /// When the last call ended (or the connection opened), in nanoseconds
+    /// after `opened`.
+    idle_since: AtomicU64,
+    opened: Instant,
+    /// Whether `idle_since` is kept (the connection has a max idle).
+    timed: bool,
+}
+
+impl Active {
+    /// The counter of a connection opened now, with no call yet; `timed`
+    /// when the connection has a max idle (else the ends' times are not
+    /// taken).
+    pub(crate) fn new(timed: bool) -> Active {
+        Active {
+            calls: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            opened: Instant::now(),
+            timed,
+        }
+    }
+
+    fn call_ended(&self) {
+        // The end's time first: a timer that sees no call also sees when the
+        // last one ended. The latest end wins, should ends race each other.
+        if self.timed {
+            let now = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.idle_since.fetch_max(now, Ordering::AcqRel);
+        }
+        self.calls.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// How many calls the connection has in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.calls.load(Ordering::Acquire)
+    }
+
+    /// Since when the connection has had no call; `None` while it has one.
+    pub(crate) fn idle_since(&self) -> Option<Instant> {
+        if self.calls.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let since = self.idle_since.load(Ordering::Acquire);
+        Some(self.opened + Duration::from_nanos(since))
+    }
+}
+
+/// Whether `phase` has reached `at`, without waiting: one atomic load while
+/// the server serves.
+pub(crate) fn reached(phase: &watch::Receiver<Phase>, at: Phase) -> bool {
+    // The receivers of calls never mark a value seen: "changed" means "no
+    // longer `Serving`" (or the server gone, its last phase kept).
+    !matches!(phase.has_changed(), Ok(false)) && *phase.borrow() >= at
+}
 
 /// A response body that, once the drain deadline passes, ends with the
 /// trailers `grpc-status: 14` (`UNAVAILABLE`) and [`SHUTTING_DOWN`] instead of
 /// waiting for the handler.
+///
+/// The deadline is checked at every frame; only while the handler keeps the
+/// body waiting does the body also wait for the deadline (a body whose frames
+/// are ready, as a unary reply's are, never registers with the phase's
+/// channel).
 pub(crate) struct CutBody {
     inner: tonic::body::Body,
-    cut: Pin<Box<dyn Future<Output = ()> + Send>>,
-    guard: Option<CallGuard>,
+    /// The call, counted at the body's end; `None` once it ended, and for an
+    /// answer given without the service.
+    call: Option<Watched>,
+    ended: bool,
+}
+
+struct Watched {
+    guard: CallGuard,
+    phase: watch::Receiver<Phase>,
+    /// Waits for the cut; made at the first frame the handler keeps waiting.
+    cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl CutBody {
@@ -160,9 +236,34 @@ impl CutBody {
     ) -> Self {
         CutBody {
             inner,
-            cut: Box::pin(wait_for(phase, Phase::Cut)),
-            guard: Some(guard),
+            call: Some(Watched {
+                guard,
+                phase,
+                cut: None,
+            }),
+            ended: false,
         }
+    }
+
+    /// The body of an answer the server gave itself (a refused or timed-out
+    /// call, one cut before its service answered), passed on as it is.
+    pub(crate) fn answer(inner: tonic::body::Body) -> Self {
+        CutBody {
+            inner,
+            call: None,
+            ended: false,
+        }
+    }
+
+    fn end(&mut self, cut: bool) {
+        if let Some(mut call) = self.call.take() {
+            if cut {
+                call.guard.cut();
+            } else {
+                call.guard.finished();
+            }
+        }
+        self.ended = true;
     }
 }
 
@@ -183,25 +284,31 @@ impl Body for CutBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let this = &mut *self;
-        let Some(guard) = this.guard.as_mut() else {
+        if this.ended {
             return Poll::Ready(None);
+        }
+        let Some(call) = this.call.as_mut() else {
+            return Pin::new(&mut this.inner).poll_frame(cx);
         };
-        if this.cut.as_mut().poll(cx).is_ready() {
-            guard.cut();
-            this.guard = None;
+        if reached(&call.phase, Phase::Cut) {
+            this.end(true);
             return Poll::Ready(Some(Ok(Frame::trailers(unavailable_trailers()))));
         }
         let frame = Pin::new(&mut this.inner).poll_frame(cx);
         match &frame {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                guard.finished();
-                this.guard = None;
+            Poll::Pending => {
+                let phase = &call.phase;
+                let cut = call
+                    .cut
+                    .get_or_insert_with(|| Box::pin(wait_for(phase.clone(), Phase::Cut)));
+                if cut.as_mut().poll(cx).is_ready() {
+                    this.end(true);
+                    return Poll::Ready(Some(Ok(Frame::trailers(unavailable_trailers()))));
+                }
             }
-            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => {
-                guard.finished();
-                this.guard = None;
-            }
-            _ => {}
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.end(false),
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => this.end(false),
+            Poll::Ready(Some(Ok(_))) => {}
         }
         frame
     }
@@ -209,15 +316,10 @@ impl Body for CutBody {
     fn is_end_stream(&self) -> bool {
         // An empty body (a trailers-only answer) stays one: its call is counted
         // as finished when the body is dropped.
-        self.guard.is_none() || self.inner.is_end_stream()
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
     }
-}
-
-/// The counter a connection's calls share, and a receiver of it.
-pub(crate) fn active() -> (Active, watch::Receiver<usize>) {
-    watch::channel(0)
 }

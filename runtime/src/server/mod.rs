@@ -112,9 +112,10 @@
 //!    connection, so steadfast's retries, sessions and failover move it
 //!    elsewhere. Connections then get 50 ms to send those trailers before they
 //!    are closed;
-//! 6. connection and call tasks are owned by the server (`JoinSet`s) and are
-//!    joined, or aborted and joined, before `serve…` returns: within 100 ms of
-//!    the last call's end, or of the deadline;
+//! 6. connection and call tasks are owned by the server (a `JoinSet`, and the
+//!    call tasks' abort handles) and are joined, or aborted and joined, before
+//!    `serve…` returns: within 100 ms of the last call's end, or of the
+//!    deadline;
 //! 7. every health name, `liveness` too, goes NOT_SERVING; the
 //!    [shutdown hooks](Server::on_shutdown) run, in order, each within its
 //!    bound, and one log line sums up (`calls_finished`, `calls_cut`,

@@ -34,8 +34,10 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use super::drain::Active;
 
 /// How many PINGs too early a client may send before it is evicted: grpc-go's
 /// `maxPingStrikes`, 2 (the third evicts).
@@ -243,7 +245,7 @@ pub(crate) struct Enforced<T> {
     policy: PingPolicy,
     peer: SocketAddr,
     /// The connection's calls in flight (for `permit_without_calls`).
-    calls: watch::Receiver<usize>,
+    calls: Arc<Active>,
     /// Told once when the connection is evicted.
     evicting: Arc<Notify>,
     inbound: Frames,
@@ -261,7 +263,7 @@ impl<T> Enforced<T> {
         io: T,
         policy: PingPolicy,
         peer: SocketAddr,
-        calls: watch::Receiver<usize>,
+        calls: Arc<Active>,
         evicting: Arc<Notify>,
     ) -> Enforced<T> {
         Enforced {
@@ -298,7 +300,7 @@ impl<T> Enforced<T> {
                 ControlFlow::Continue(())
             }
             PING if header.flags & ACK == 0 => {
-                let min_interval = if policy.permit_without_calls || *calls.borrow() > 0 {
+                let min_interval = if policy.permit_without_calls || calls.in_flight() > 0 {
                     policy.min_interval
                 } else {
                     WITHOUT_CALLS_MIN_INTERVAL
@@ -474,6 +476,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Enforced<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::drain::CallGuard;
 
     const PEER: SocketAddr =
         SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
@@ -668,8 +671,8 @@ mod tests {
         }
     }
 
-    fn enforced(input: Vec<Vec<u8>>, cap: usize) -> (Enforced<Mock>, watch::Sender<usize>) {
-        let (calls_tx, calls) = watch::channel(0);
+    fn enforced(input: Vec<Vec<u8>>, cap: usize) -> (Enforced<Mock>, Arc<Active>) {
+        let calls = Arc::new(Active::new(false));
         let mock = Mock {
             input: input.into(),
             cap,
@@ -680,8 +683,14 @@ mod tests {
             permit_without_calls: true,
         };
         (
-            Enforced::new(mock, policy, PEER, calls, Arc::new(Notify::new())),
-            calls_tx,
+            Enforced::new(
+                mock,
+                policy,
+                PEER,
+                Arc::clone(&calls),
+                Arc::new(Notify::new()),
+            ),
+            calls,
         )
     }
 
@@ -825,11 +834,11 @@ mod tests {
         assert!(matches!(read(&mut io), Poll::Ready(Ok(_))));
         assert_eq!(io.strikes.count, 2);
         // With a call in flight, the policy's own interval (0) holds.
-        calls.send_replace(1);
+        let call = CallGuard::new(Arc::default(), Arc::clone(&calls));
         io.io.input.push_back([ping(), ping()].concat());
         assert!(matches!(read(&mut io), Poll::Ready(Ok(_))));
         assert_eq!(io.strikes.count, 2);
-        calls.send_replace(0);
+        drop(call);
         io.io.input.push_back(ping());
         // hyper gets the PING's header, never its payload.
         assert!(matches!(read(&mut io), Poll::Ready(Ok(b)) if b.len() == HEADER_LEN));
