@@ -68,7 +68,7 @@ impl Builder {
         };
         if let Some(dir) = &self.emit_wire_protos {
             compiled.wire_protos =
-                write_wire_protos(&front.fds, &front.sources, &rewritten.wire, dir)?;
+                write_wire_protos(&front.fds, &front.sources, &rewritten.wire, &rewritten.model, dir)?;
         }
 
         config.out_dir(&out_dir);
@@ -93,7 +93,13 @@ impl Builder {
         out_dir: &Path,
     ) -> Result<Vec<PathBuf>, Error> {
         let (front, rewritten) = self.load_and_rewrite(protos, includes)?;
-        write_wire_protos(&front.fds, &front.sources, &rewritten.wire, out_dir)
+        write_wire_protos(
+            &front.fds,
+            &front.sources,
+            &rewritten.wire,
+            &rewritten.model,
+            out_dir,
+        )
     }
 
     /// The steps shared by every output: parse and check, resolve the options,

@@ -143,6 +143,7 @@ pub mod plugin;
 mod rewrite;
 pub mod settings;
 mod splice;
+mod wire_json;
 
 pub use builder::Builder;
 pub use compile::Compiled;

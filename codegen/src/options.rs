@@ -68,6 +68,25 @@ impl RetryPlan {
     pub(crate) fn multiplier(&self) -> f64 {
         f64::from_bits(self.multiplier_bits)
     }
+
+    /// The attempts a call gets: `max_attempts`, capped at `attempt_limit`.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.max_attempts.min(self.attempt_limit)
+    }
+
+    /// The policy a generated client gives a method that sets none: the
+    /// runtime's `RetryPolicy::default()`, which [`RetryPolicy::new`] resolves
+    /// to (5 attempts, 100 ms doubling up to 1 s, `UNAVAILABLE`).
+    pub(crate) fn runtime_default() -> RetryPlan {
+        RetryPlan {
+            max_attempts: 5,
+            attempt_limit: 5,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 1000,
+            multiplier_bits: 2.0f64.to_bits(),
+            codes: vec!["UNAVAILABLE"],
+        }
+    }
 }
 
 /// The gRPC status codes by their names in the gRPC spec, in code order.
@@ -667,4 +686,17 @@ fn split_target<V>(
     }
     let (service, method) = target.rsplit_once('.')?;
     Some((service.to_owned(), Some(method.to_owned())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_default_is_what_an_empty_policy_resolves_to() {
+        assert_eq!(
+            RetryPolicy::new().resolve("lab.v1.Lab/Sleep").expect("valid"),
+            RetryPlan::runtime_default()
+        );
+    }
 }

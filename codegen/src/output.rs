@@ -1,4 +1,5 @@
-//! The files written besides the Rust: the descriptor sets and the wire protos.
+//! The files written besides the Rust: the descriptor sets, and the wire
+//! protos with their service config and manifest.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -8,7 +9,8 @@ use std::{
 use prost::Message as _;
 
 use crate::{
-    DISPATCH_PROTO_SOURCE, Error, FRAME_PROTO_SOURCE, OPTIONS_PROTO_SOURCE, rewrite, splice,
+    DISPATCH_PROTO_SOURCE, Error, FRAME_PROTO_SOURCE, OPTIONS_PROTO_SOURCE, model::Model,
+    rewrite, splice, wire_json,
 };
 
 /// The file name of the wire descriptor set in the output directory, unless
@@ -55,10 +57,14 @@ pub(crate) fn write_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
     std::fs::write(path, contents).map_err(|e| Error::io(path, e))
 }
 
+/// Writes the wire protos of `wire` under `dir`, then the gRPC service config
+/// and the steadfast manifest of `model` ([`wire_json`]); returns the paths
+/// written, in that order.
 pub(crate) fn write_wire_protos(
     original: &prost_types::FileDescriptorSet,
     sources: &HashMap<String, String>,
     wire: &prost_types::FileDescriptorSet,
+    model: &Model,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
     let needs_options = wire
@@ -86,10 +92,16 @@ pub(crate) fn write_wire_protos(
             }
         };
         let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        write_file(&path, text.as_bytes())?;
+        written.push(path);
+    }
+    let json = [
+        (wire_json::SERVICE_CONFIG, wire_json::service_config(model)),
+        (wire_json::MANIFEST, wire_json::manifest(model)),
+    ];
+    for (name, text) in json {
+        let path = dir.join(name);
+        write_file(&path, text.as_bytes())?;
         written.push(path);
     }
     Ok(written)

@@ -41,7 +41,7 @@
 //! original and wire signatures), which the code generator reads. No I/O here:
 //! descriptors in, descriptors and model out.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use prost_types::{
     DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
@@ -219,6 +219,10 @@ fn rewrite_method(
             " The response frames of `{path}` on the wire: the reply (`message`),{blob}. No `heartbeat` comes: the method has no heartbeat interval."
         ),
     };
+    let doc = match plan.heartbeat {
+        Some(interval) => format!("{doc}\n{}", heartbeat_note(interval, method.server_streaming())),
+        None => doc,
+    };
     method.output_type = Some(format!(".{}", qualified(package, &name)));
     method.server_streaming = Some(true);
     let mut fields = vec![("heartbeat", HEARTBEAT), ("message", response.as_str())];
@@ -230,6 +234,21 @@ fn rewrite_method(
         doc,
     };
     (upload, Some(frame))
+}
+
+/// The frame doc's line on the heartbeat interval, for clients in other
+/// languages (whose liveness window the runtime derives as 3 intervals).
+fn heartbeat_note(interval: Duration, server_streaming: bool) -> String {
+    let ms = interval.as_millis();
+    let when = if server_streaming {
+        format!("A heartbeat after each {ms} ms without a message")
+    } else {
+        format!("Heartbeats every {ms} ms")
+    };
+    format!(
+        " {when}: a client's liveness window is 3 × that ({} ms) by default.",
+        ms * 3
+    )
 }
 
 const HEARTBEAT: &str = ".steadfast.v1.Heartbeat";
@@ -375,8 +394,6 @@ fn all_fields(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use prost_types::ServiceDescriptorProto;
 
     use super::*;
@@ -578,7 +595,8 @@ mod tests {
         );
         assert_eq!(
             doc(3),
-            " The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order."
+            " The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.\n \
+             Heartbeats every 500 ms: a client's liveness window is 3 × that (1500 ms) by default."
         );
         assert_eq!(
             file.dependency,

@@ -193,8 +193,10 @@ fn the_wire_protos_of_a_service_file_and_its_messages_file() {
     assert_eq!(
         names,
         [
+            "service_config.json",
             "shop/v1/messages.proto",
             "shop/v1/service.proto",
+            "steadfast.json",
             "steadfast/v1/frame.proto"
         ]
     );

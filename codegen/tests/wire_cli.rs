@@ -23,14 +23,25 @@ fn wire_writes_the_built_in_dispatch_proto_and_its_frame_proto() {
 
     let dispatch = out.join("steadfast/v1/dispatch.proto");
     let frame = out.join("steadfast/v1/frame.proto");
-    let mut listed: Vec<String> = String::from_utf8_lossy(&output.stdout)
+    let listed: Vec<String> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::to_owned)
         .collect();
-    listed.sort();
+    let shown = |path: &std::path::Path| path.display().to_string();
+    // No steadfast options: the service config and the manifest say nothing,
+    // but are there, so that a reader never has to ask whether they are.
     assert_eq!(
         listed,
-        [dispatch.display().to_string(), frame.display().to_string()]
+        [
+            shown(&frame),
+            shown(&dispatch),
+            shown(&out.join("service_config.json")),
+            shown(&out.join("steadfast.json"))
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("service_config.json")).expect("service_config.json"),
+        "{\n  \"methodConfig\": []\n}\n"
     );
     assert_eq!(
         std::fs::read_to_string(&dispatch).expect("dispatch.proto"),

@@ -79,6 +79,7 @@ pub struct FetchReply {
     pub size: u64,
 }
 /// The response frames of `lab.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 500 ms: a client's liveness window is 3 × that (1500 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabSleepFrame {
@@ -97,6 +98,7 @@ pub mod lab_sleep_frame {
     }
 }
 /// The response frames of `lab.v1.Lab/Ticks` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 500 ms without a message: a client's liveness window is 3 × that (1500 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabTicksFrame {
@@ -115,6 +117,7 @@ pub mod lab_ticks_frame {
     }
 }
 /// The response frames of `lab.v1.Lab/Count` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 500 ms: a client's liveness window is 3 × that (1500 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabCountFrame {
@@ -133,6 +136,7 @@ pub mod lab_count_frame {
     }
 }
 /// The response frames of `lab.v1.Lab/Echo` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 500 ms without a message: a client's liveness window is 3 × that (1500 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabEchoFrame {
@@ -171,6 +175,7 @@ pub mod lab_digest_upload {
     }
 }
 /// The response frames of `lab.v1.Lab/Digest` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 1000 ms: a client's liveness window is 3 × that (3000 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabDigestFrame {

@@ -11,7 +11,10 @@
 #![deny(warnings)]
 #![allow(missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use steadfast_tests::golden;
 
@@ -158,9 +161,47 @@ fn the_lab_wire_proto_is_the_reviewed_one() {
                 .into_owned()
         })
         .collect();
-    assert_eq!(names, ["lab/v1/lab.proto", "steadfast/v1/frame.proto"]);
-    let lab = std::fs::read_to_string(out.path().join("lab/v1/lab.proto")).expect("read");
-    golden::check("lab.v1.wire.proto", &lab);
+    assert_eq!(
+        names,
+        [
+            "lab/v1/lab.proto",
+            "steadfast/v1/frame.proto",
+            "service_config.json",
+            "steadfast.json"
+        ]
+    );
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).expect("read");
+    golden::check("lab.v1.wire.proto", &read("lab/v1/lab.proto"));
+    golden::check("lab.v1.service_config.json", &read("service_config.json"));
+    golden::check("lab.v1.steadfast.json", &read("steadfast.json"));
+}
+
+/// The service config written beside the `retry` case's wire protos is one
+/// that steadfast's own clients read (`with_service_config`), with the
+/// policies the proto and build.rs gave the idempotent methods, and none for
+/// the others.
+#[test]
+fn the_emitted_service_config_gives_the_idempotent_methods_their_policies() {
+    let path = Path::new(env!("OUT_DIR")).join("cases/retry/wire/service_config.json");
+    let json = std::fs::read_to_string(&path).expect("service_config.json written");
+    let config = steadfast::retry::ServiceConfig::from_json(&json).expect("a valid service config");
+    let policy = |method: &str| config.policy_for("retry.v1.Flaky", method).cloned();
+    let tuned = policy("Tuned").expect("Tuned is idempotent");
+    assert_eq!(tuned.max_attempts(), 3);
+    assert_eq!(tuned.initial_backoff(), Duration::from_millis(5));
+    assert_eq!(
+        tuned.retryable_codes().collect::<Vec<_>>(),
+        [tonic::Code::Aborted, tonic::Code::Unavailable]
+    );
+    let read = policy("Read").expect("Read is idempotent: the service's policy");
+    assert_eq!(read.max_attempts(), 4);
+    assert_eq!(read.max_backoff(), Duration::from_millis(40));
+    for method in ["Watch", "Slow", "Put"] {
+        assert!(policy(method).is_some(), "{method} is idempotent");
+    }
+    for method in ["Write", "Feed"] {
+        assert!(policy(method).is_none(), "{method} is not idempotent");
+    }
 }
 
 /// steadfast-build tells cargo to watch the files read, never a directory: the

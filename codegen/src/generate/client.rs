@@ -486,7 +486,7 @@ fn retry_note(m: &Method<'_>) -> Option<String> {
     match &m.model.options.retry {
         Some(plan) => note.push_str(&format!(
             "up to {} attempts in all on {} (the method's policy; a client's `with_retry_policy` or `with_service_config` replaces it)",
-            plan.max_attempts.min(plan.attempt_limit),
+            plan.attempts(),
             plan.codes.join(", ")
         )),
         None => note.push_str("by the client's policy"),

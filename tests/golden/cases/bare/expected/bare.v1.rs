@@ -6,6 +6,7 @@ pub struct Req {}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Rep {}
 /// The response frames of `bare.v1.Plainly/Slow` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PlainlySlowFrame {

@@ -52,6 +52,7 @@ pub mod store_put_slow_upload {
     }
 }
 /// The response frames of `blobs.v1.Store/PutSlow` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 200 ms: a client's liveness window is 3 × that (600 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StorePutSlowFrame {
@@ -92,6 +93,7 @@ pub mod store_get_frame {
     }
 }
 /// The response frames of `blobs.v1.Store/GetSlow` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+/// Heartbeats every 200 ms: a client's liveness window is 3 × that (600 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StoreGetSlowFrame {
@@ -176,6 +178,7 @@ pub mod store_transform_slow_upload {
     }
 }
 /// The response frames of `blobs.v1.Store/TransformSlow` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+/// Heartbeats every 300 ms: a client's liveness window is 3 × that (900 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StoreTransformSlowFrame {
@@ -218,6 +221,7 @@ pub mod store_move_upload {
     }
 }
 /// The response frames of `blobs.v1.Store/move` on the wire: heartbeats while the server works, then the reply (`message`), then the blob: its header (`blob`), then its chunks (`chunk`), in order.
+/// Heartbeats every 200 ms: a client's liveness window is 3 × that (600 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StoreMoveFrame {
@@ -240,6 +244,7 @@ pub mod store_move_frame {
     }
 }
 /// The response frames of `blobs.v1.Store/Wait` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 200 ms: a client's liveness window is 3 × that (600 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StoreWaitFrame {

@@ -6,6 +6,7 @@ pub struct Job {
     pub id: ::prost::alloc::string::String,
 }
 /// The response frames of `clientonly.v1.Remote/Work` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RemoteWorkFrame {
@@ -24,6 +25,7 @@ pub mod remote_work_frame {
     }
 }
 /// The response frames of `clientonly.v1.Remote/Watch` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 100 ms without a message: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RemoteWatchFrame {

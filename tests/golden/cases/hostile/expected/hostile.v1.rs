@@ -28,6 +28,7 @@ pub struct LabFrame {}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Sf {}
 /// The response frames of `hostile.v1.Lab/get_thing` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabGetThingFrame {
@@ -46,6 +47,7 @@ pub mod lab_get_thing_frame {
     }
 }
 /// The response frames of `hostile.v1.Lab/list_things` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 100 ms without a message: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabListThingsFrame {
@@ -64,6 +66,7 @@ pub mod lab_list_things_frame {
     }
 }
 /// The response frames of `hostile.v1.Lab/type` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabTypeFrame {
@@ -82,6 +85,7 @@ pub mod lab_type_frame {
     }
 }
 /// The response frames of `hostile.v1.Lab/Match` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabMatchFrame {
@@ -100,6 +104,7 @@ pub mod lab_match_frame {
     }
 }
 /// The response frames of `hostile.v1.Lab/Sleep` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabSleepFrame {
@@ -118,6 +123,7 @@ pub mod lab_sleep_frame {
     }
 }
 /// The response frames of `hostile.v1.Lab/Legacy` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabLegacyFrame {
@@ -136,6 +142,7 @@ pub mod lab_legacy_frame {
     }
 }
 /// The response frames of `hostile.v1.LabWire/Sleep` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LabWireSleepFrame {
@@ -154,6 +161,7 @@ pub mod lab_wire_sleep_frame {
     }
 }
 /// The response frames of `hostile.v1.Other/Sleep` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct OtherSleepFrame {
@@ -172,6 +180,7 @@ pub mod other_sleep_frame {
     }
 }
 /// The response frames of `hostile.v1.__sf/__sf` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 100 ms without a message: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SfSfFrame {
@@ -5448,6 +5457,7 @@ pub mod sf_wire {
     }
 }
 /// The response frames of `hostile.v1.Second/Sleep` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SecondSleepFrame {

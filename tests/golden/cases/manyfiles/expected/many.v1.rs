@@ -54,6 +54,7 @@ pub struct GetReply {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PutReply {}
 /// The response frames of `many.v1.Reader/Get` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ReaderGetFrame {
@@ -72,6 +73,7 @@ pub mod reader_get_frame {
     }
 }
 /// The response frames of `many.v1.Reader/Watch` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 100 ms without a message: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ReaderWatchFrame {
@@ -1378,6 +1380,7 @@ pub mod writer_put_upload {
     }
 }
 /// The response frames of `many.v1.Writer/Stamp` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct WriterStampFrame {

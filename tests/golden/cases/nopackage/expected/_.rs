@@ -6,6 +6,7 @@ pub struct WaitRequest {}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct WaitReply {}
 /// The response frames of `Bare/Wait` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct BareWaitFrame {

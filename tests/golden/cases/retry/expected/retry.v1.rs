@@ -23,6 +23,7 @@ pub struct Answer {
     pub blob_bytes: u64,
 }
 /// The response frames of `retry.v1.Flaky/Slow` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 50 ms: a client's liveness window is 3 × that (150 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct FlakySlowFrame {

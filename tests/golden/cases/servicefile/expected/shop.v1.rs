@@ -16,6 +16,7 @@ pub struct OrderReply {
     pub id: u64,
 }
 /// The response frames of `shop.v1.Shop/Order` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 500 ms: a client's liveness window is 3 × that (1500 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ShopOrderFrame {

@@ -6,6 +6,7 @@ pub struct Req {}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Rep {}
 /// The response frames of `settings.v1.Tuned/Slow` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TunedSlowFrame {
@@ -24,6 +25,7 @@ pub mod tuned_slow_frame {
     }
 }
 /// The response frames of `settings.v1.Tuned/Many` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 100 ms without a message: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TunedManyFrame {

@@ -12,6 +12,7 @@ pub struct Summary {
     pub bytes: u64,
 }
 /// The response frames of `streaming.v1.Pipes/Upload` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 200 ms: a client's liveness window is 3 × that (600 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PipesUploadFrame {
@@ -30,6 +31,7 @@ pub mod pipes_upload_frame {
     }
 }
 /// The response frames of `streaming.v1.Pipes/Chat` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 200 ms without a message: a client's liveness window is 3 × that (600 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PipesChatFrame {
@@ -48,6 +50,7 @@ pub mod pipes_chat_frame {
     }
 }
 /// The response frames of `streaming.v1.Pipes/Download` on the wire: heartbeats while the server works, then its messages, each as soon as it is ready.
+/// A heartbeat after each 200 ms without a message: a client's liveness window is 3 × that (600 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PipesDownloadFrame {

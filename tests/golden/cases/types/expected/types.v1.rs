@@ -15,6 +15,7 @@ pub mod outer {
     }
 }
 /// The response frames of `types.v1.Types/Nothing` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TypesNothingFrame {
@@ -33,6 +34,7 @@ pub mod types_nothing_frame {
     }
 }
 /// The response frames of `types.v1.Types/Imported` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TypesImportedFrame {
@@ -51,6 +53,7 @@ pub mod types_imported_frame {
     }
 }
 /// The response frames of `types.v1.Types/Extern` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TypesExternFrame {
@@ -69,6 +72,7 @@ pub mod types_extern_frame {
     }
 }
 /// The response frames of `types.v1.Types/Nested` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TypesNestedFrame {
@@ -87,6 +91,7 @@ pub mod types_nested_frame {
     }
 }
 /// The response frames of `types.v1.Types/Wrapped` on the wire: heartbeats while the server works, then the reply, last.
+/// Heartbeats every 100 ms: a client's liveness window is 3 × that (300 ms) by default.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TypesWrappedFrame {
