@@ -224,7 +224,11 @@ impl Builder {
     }
 
     /// Also write the rewritten wire protos (plus `steadfast/v1/frame.proto`) under
-    /// `dir`, for clients in other languages (`protoc`, `grpc_tools.protoc`).
+    /// `dir`, for clients in other languages (`protoc`, `grpc_tools.protoc`),
+    /// with `service_config.json` (a gRPC service config with the retry
+    /// policies of the idempotent methods) and `steadfast.json` (the heartbeat
+    /// intervals and blobs of the rewritten methods): see
+    /// [Wire protos for other languages](crate#wire-protos-for-other-languages).
     /// Their calls of rewritten methods must send the request metadata
     /// `steadfast-framing: v1` (each file says so at its top): without it, the
     /// server answers in the methods' original shapes (`steadfast::framing`).
@@ -575,7 +579,9 @@ impl Builder {
     }
 
     /// Only writes the wire protos of `protos` to `out_dir` (no Rust), for other
-    /// languages; returns the files written. The `steadfast-codegen wire` command.
+    /// languages, with `service_config.json` and `steadfast.json` (see
+    /// [Wire protos for other languages](crate#wire-protos-for-other-languages));
+    /// returns the files written. The `steadfast-codegen wire` command.
     /// Clients built from them send `steadfast-framing: v1` on calls of rewritten
     /// methods, as for [`emit_wire_protos`](Self::emit_wire_protos).
     ///

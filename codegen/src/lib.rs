@@ -95,6 +95,87 @@
 //! never a panicking build script. Proto editions are refused: protox does not
 //! parse them yet.
 //!
+//! # Wire protos for other languages
+//!
+//! [`Builder::emit_wire_protos`] (beside the Rust) and
+//! [`Builder::write_wire_protos`] (the `steadfast-codegen wire` command) write
+//! into one directory what a client in another language needs:
+//!
+//! - **The wire protos**: each compiled file as it travels, the user's own text
+//!   with the rewritten methods' types, the `steadfast.v1` options (and the
+//!   comments above or after them) removed, the frame and upload messages
+//!   appended, and `steadfast/v1/frame.proto`. A frame's doc says its method's
+//!   heartbeat interval and the liveness window a steadfast client gives it by
+//!   default (3 intervals). Clients built from them send the request metadata
+//!   `steadfast-framing: v1` on calls of rewritten methods (each file says so at
+//!   its top; `steadfast::framing` in the runtime's docs).
+//! - **`service_config.json`**: a gRPC service config (gRFC A6) with a
+//!   `retryPolicy` for each `idempotent` method, loadable as it is:
+//!   `grpc.insecure_channel(addr, options=[("grpc.service_config", text),
+//!   ("grpc.enable_retries", 1)])` in Python, `grpc.WithDefaultServiceConfig(text)`
+//!   in Go, `defaultServiceConfig(map).enableRetry()` in Java.
+//! - **`steadfast.json`**: the manifest of the rewritten methods, below.
+//!
+//! Both JSON files are always written (`"methodConfig": []`, `"methods": {}`
+//! when nothing applies) and hold one compilation's methods: give each
+//! `compile_protos` call that emits wire protos its own directory.
+//!
+//! In the service config, each idempotent method has its own entry, with the
+//! policy a steadfast client gives it: the method's `retry`, else its
+//! service's, else the runtime's default (5 attempts, `"0.1s"` doubling up to
+//! `"1s"`, `UNAVAILABLE`). A method that is **not** idempotent has no entry,
+//! whatever its `retry` says: steadfast retries it only when the server never
+//! received the call, which gRPC clients do by themselves (transparent
+//! retries), whereas a `retryPolicy` would have them run it again after a
+//! retryable code from a server that may have run it. `maxAttempts` is the
+//! attempts steadfast makes (`max_attempts`, capped at `attempt_limit`); gRPC
+//! clients cap it at 5 (grpc-java at its `maxRetryAttempts`, 5 by default), so
+//! an `attempt_limit` raised above 5 does not carry over. Durations are
+//! proto3 JSON strings (`"0.05s"`), codes their names (`"UNAVAILABLE"`). No
+//! `waitForReady`, `timeout` or `retryThrottling`: the options set none.
+//! gRPC retries a call only until it commits (response headers or a message
+//! came): a heartbeat method's server sends its headers at once, so its policy
+//! retries only failures from before its handler started; a request blob
+//! travels as a client stream that gRPC replays from its per-call retry buffer
+//! (256 KiB in grpcio and grpc-go) and stops retrying once the blob outgrows it.
+//!
+//! ```json
+//! {
+//!   "methodConfig": [
+//!     {
+//!       "name": [
+//!         {"service": "retry.v1.Flaky", "method": "Read"}
+//!       ],
+//!       "retryPolicy": {
+//!         "maxAttempts": 4,
+//!         "initialBackoff": "0.01s",
+//!         "maxBackoff": "0.04s",
+//!         "backoffMultiplier": 2,
+//!         "retryableStatusCodes": ["UNAVAILABLE"]
+//!       }
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! The manifest, format `"version": 1`, has one entry per method whose wire
+//! shape steadfast changed, keyed by its gRPC path (`/package.Service/Method`),
+//! in the order of the services' full names, then of the methods in the proto:
+//! `heartbeat_ms` (the interval in milliseconds, 0 for none), `request_blob`
+//! and `response_blob` (whether the request, the reply, carries a blob), and
+//! `idempotent` (whether a call may run more than once). A later version may
+//! add keys; a change to these is a new `version`.
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "methods": {
+//!     "/lab.v1.Lab/Sleep": {"heartbeat_ms": 500, "request_blob": false, "response_blob": false, "idempotent": false},
+//!     "/lab.v1.Lab/Digest": {"heartbeat_ms": 1000, "request_blob": true, "response_blob": false, "idempotent": false}
+//!   }
+//! }
+//! ```
+//!
 //! # From protoc or buf
 //!
 //! `protoc-gen-steadfast` (`cargo install steadfast-build --bin protoc-gen-steadfast`)

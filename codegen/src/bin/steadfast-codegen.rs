@@ -7,6 +7,8 @@
 //! calls of rewritten methods (each file says so at its top).
 //! `wire --out wire steadfast/v1/dispatch.proto` writes the (built-in) wire of
 //! metadata dispatch, for a client of a code-first `#[steadfast::service]`.
+//! Beside the protos go `service_config.json` and `steadfast.json` (the crate
+//! docs' "Wire protos for other languages").
 
 use std::{error::Error, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -40,7 +42,13 @@ Examples:
   steadfast-codegen wire --out wire steadfast/v1/dispatch.proto
 
 Each file written is printed on stdout. A client built from them sends the
-request metadata `steadfast-framing: v1` on every call of a rewritten method.";
+request metadata `steadfast-framing: v1` on every call of a rewritten method.
+
+Beside the protos: service_config.json, a gRPC service config with the retry
+policies of the idempotent methods (grpcio: options=[(\"grpc.service_config\",
+text), (\"grpc.enable_retries\", 1)]), and steadfast.json, the heartbeat
+intervals and blobs of the rewritten methods. Formats:
+https://docs.rs/steadfast-build/latest/steadfast_build/#wire-protos-for-other-languages";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,7 +69,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Write the wire protos of FILEs to --out.
+    /// Write the wire protos of FILEs to --out, with service_config.json and steadfast.json.
     ///
     /// Clients built from them send the request metadata `steadfast-framing: v1` on
     /// calls of rewritten methods; without it a steadfast server answers in the
