@@ -8,9 +8,10 @@
 //! 1. a method whose request or response changed gets the new type names and
 //!    `stream` keywords;
 //! 2. every `option (steadfast.v1.method)` and `option (steadfast.v1.service)`
-//!    statement is removed (steadfast-build has consumed them); a method body
-//!    left empty becomes `;`, and a line left empty goes, with a blank line
-//!    that would otherwise double up;
+//!    statement is removed (steadfast-build has consumed them), with the
+//!    comments protox attached to it (so that none describes the next rpc); a
+//!    method body left empty becomes `;`, and a line left empty goes, with a
+//!    blank line that would otherwise double up;
 //! 3. imports go and come as the wire descriptor's dependency list says; a new
 //!    import takes the place of a removed one where the order allows (so
 //!    `steadfast/v1/options.proto` is *replaced* by `steadfast/v1/frame.proto`);
@@ -93,8 +94,10 @@ pub(crate) fn wire_source(
     let mut edits = Vec::new();
     let mut removals = Vec::new();
     splice.imports(&mut edits, &mut removals)?;
-    let options = splice.steadfast_options()?;
+    let mut comments = Vec::new();
+    let options = splice.steadfast_options(&mut comments)?;
     removals.extend(options.iter().map(|(_, range)| range.clone()));
+    removals.extend(comments);
     let removals = splice.widen(removals);
     let removals = splice.methods(&options, removals, &mut edits)?;
     edits.extend(removals.into_iter().map(|range| Edit {

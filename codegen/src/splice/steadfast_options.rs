@@ -1,7 +1,16 @@
 //! The `option (steadfast.v1.method)` and `option (steadfast.v1.service)`
 //! statements, which steadfast-build has consumed: found by their source
-//! spans, removed with the whitespace they leave (a line left empty goes, with
-//! a blank line that would otherwise double up), and none left behind.
+//! spans, removed with the comments that belong to them and the whitespace
+//! they leave (a line left empty goes, with a blank line that would otherwise
+//! double up), and none left behind.
+//!
+//! A comment belongs to an option when protox attached it there: its leading
+//! comment (the lines right above it) and its trailing one (after it on its
+//! line, or the lines right below it before a blank line). Left in place, the
+//! first would describe whatever follows: the next rpc, once a service
+//! option has gone. Each is found in the text next to the statement and
+//! removed only when it holds what protox recorded; a detached comment (a
+//! blank line away) stays.
 
 use std::ops::Range;
 
@@ -12,8 +21,12 @@ use super::{
 use crate::Error;
 
 impl<'a> Splice<'a> {
-    /// Every `option (steadfast.v1.method|service) ...;` statement, with where it is.
-    pub(super) fn steadfast_options(&self) -> Result<Vec<(OptionSite, Range<usize>)>, Error> {
+    /// Every `option (steadfast.v1.method|service) ...;` statement, with where
+    /// it is; the ranges of the comments that belong to them go to `comments`.
+    pub(super) fn steadfast_options(
+        &self,
+        comments: &mut Vec<Range<usize>>,
+    ) -> Result<Vec<(OptionSite, Range<usize>)>, Error> {
         let mut found: Vec<(OptionSite, Range<usize>)> = Vec::new();
         let locations = self
             .original
@@ -43,10 +56,131 @@ impl<'a> Splice<'a> {
                 continue;
             }
             if !found.iter().any(|(_, r)| *r == range) {
+                if let Some(leading) = location.leading_comments.as_deref() {
+                    comments.extend(self.leading_comment(&range, leading));
+                }
+                if let Some(trailing) = location.trailing_comments.as_deref() {
+                    comments.extend(self.trailing_comment(&range, trailing));
+                }
                 found.push((site, range));
             }
         }
         Ok(found)
+    }
+
+    /// The comment right above `statement` (a run of `//` lines or one
+    /// `/* */`, each on lines of their own) if it reads as `recorded`.
+    fn leading_comment(&self, statement: &Range<usize>, recorded: &str) -> Vec<Range<usize>> {
+        let before = self.code[..statement.start]
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(0, |i| i + 1);
+        let Some(found) = self.comments_in(before..statement.start) else {
+            return Vec::new();
+        };
+        let mut block: Vec<Range<usize>> = Vec::new();
+        let mut next = statement.start;
+        for comment in found.into_iter().rev() {
+            let is_line = self.source[comment.clone()].starts_with("//");
+            let joins = self.newlines(comment.end..next) <= 1
+                && self.is_blank(self.line_start(comment.start)..comment.start)
+                && match block.last() {
+                    None => true,
+                    Some(last) => is_line && self.source[last.clone()].starts_with("//"),
+                };
+            if !joins {
+                break;
+            }
+            next = comment.start;
+            block.push(comment);
+        }
+        block.reverse();
+        self.if_recorded(block, recorded)
+    }
+
+    /// The comment after `statement`: on its line, else a block on the lines
+    /// right below it, if it reads as `recorded`.
+    fn trailing_comment(&self, statement: &Range<usize>, recorded: &str) -> Vec<Range<usize>> {
+        let after = self.code[statement.end..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map_or(self.source.len(), |i| statement.end + i);
+        let Some(found) = self.comments_in(statement.end..after) else {
+            return Vec::new();
+        };
+        let Some(first) = found.first() else {
+            return Vec::new();
+        };
+        if self.newlines(statement.end..first.start) == 0 {
+            return self.if_recorded(vec![first.clone()], recorded);
+        }
+        if self.newlines(statement.end..first.start) > 1 {
+            return Vec::new();
+        }
+        let mut block = vec![first.clone()];
+        if self.source[first.clone()].starts_with("//") {
+            for comment in &found[1..] {
+                let Some(last) = block.last() else { break };
+                if !self.source[comment.clone()].starts_with("//")
+                    || self.newlines(last.end..comment.start) != 1
+                {
+                    break;
+                }
+                block.push(comment.clone());
+            }
+        }
+        self.if_recorded(block, recorded)
+    }
+
+    /// `block`, if its text is the comment protox `recorded` (compared
+    /// without the comment markers and whitespace), else nothing.
+    fn if_recorded(&self, block: Vec<Range<usize>>, recorded: &str) -> Vec<Range<usize>> {
+        let words = |text: &str| -> String {
+            text.chars()
+                .filter(|c| !c.is_whitespace() && *c != '/' && *c != '*')
+                .collect()
+        };
+        let text: String = block.iter().map(|r| &self.source[r.clone()]).collect();
+        if !block.is_empty() && words(&text) == words(recorded) {
+            block
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The comments in `gap`, which must hold nothing else (else `None`).
+    fn comments_in(&self, gap: Range<usize>) -> Option<Vec<Range<usize>>> {
+        let bytes = self.source.as_bytes();
+        let mut found = Vec::new();
+        let mut i = gap.start;
+        while i < gap.end {
+            if bytes[i].is_ascii_whitespace() {
+                i += 1;
+            } else if bytes[i..gap.end].starts_with(b"//") {
+                let end = self.source[i..gap.end]
+                    .find('\n')
+                    .map_or(gap.end, |n| i + n);
+                // A `\r` before the newline stays with the line.
+                let end = if end > i && bytes[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                found.push(i..end);
+                i = end;
+            } else if bytes[i..gap.end].starts_with(b"/*") {
+                let end = self.source[i + 2..gap.end].find("*/")? + i + 4;
+                found.push(i..end);
+                i = end;
+            } else {
+                return None;
+            }
+        }
+        Some(found)
+    }
+
+    fn newlines(&self, range: Range<usize>) -> usize {
+        self.source[range].matches('\n').count()
     }
 
     /// Turns statement ranges into the ranges to delete: neighbours joined, a

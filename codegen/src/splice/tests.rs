@@ -289,6 +289,11 @@ fn comments_everywhere_survive() {
 }
 
 #[test]
+fn the_comments_of_removed_options_go_with_them() {
+    check_fixture("option_comments", "o.proto", &[]);
+}
+
+#[test]
 fn a_custom_option_on_a_rewritten_method_stays() {
     check_fixture("custom_option", "h.proto", &[]);
 }
