@@ -67,8 +67,13 @@ impl Builder {
             wire_descriptor_set,
         };
         if let Some(dir) = &self.emit_wire_protos {
-            compiled.wire_protos =
-                write_wire_protos(&front.fds, &front.sources, &rewritten.wire, &rewritten.model, dir)?;
+            compiled.wire_protos = write_wire_protos(
+                &front.fds,
+                &front.sources,
+                &rewritten.wire,
+                &rewritten.model,
+                dir,
+            )?;
         }
 
         config.out_dir(&out_dir);

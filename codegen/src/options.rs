@@ -695,7 +695,9 @@ mod tests {
     #[test]
     fn the_runtime_default_is_what_an_empty_policy_resolves_to() {
         assert_eq!(
-            RetryPolicy::new().resolve("lab.v1.Lab/Sleep").expect("valid"),
+            RetryPolicy::new()
+                .resolve("lab.v1.Lab/Sleep")
+                .expect("valid"),
             RetryPlan::runtime_default()
         );
     }

@@ -9,8 +9,8 @@ use std::{
 use prost::Message as _;
 
 use crate::{
-    DISPATCH_PROTO_SOURCE, Error, FRAME_PROTO_SOURCE, OPTIONS_PROTO_SOURCE, model::Model,
-    rewrite, splice, wire_json,
+    DISPATCH_PROTO_SOURCE, Error, FRAME_PROTO_SOURCE, OPTIONS_PROTO_SOURCE, model::Model, rewrite,
+    splice, wire_json,
 };
 
 /// The file name of the wire descriptor set in the output directory, unless

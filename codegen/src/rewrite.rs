@@ -220,7 +220,10 @@ fn rewrite_method(
         ),
     };
     let doc = match plan.heartbeat {
-        Some(interval) => format!("{doc}\n{}", heartbeat_note(interval, method.server_streaming())),
+        Some(interval) => format!(
+            "{doc}\n{}",
+            heartbeat_note(interval, method.server_streaming())
+        ),
         None => doc,
     };
     method.output_type = Some(format!(".{}", qualified(package, &name)));

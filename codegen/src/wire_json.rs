@@ -6,10 +6,7 @@
 //! languages"). Pure text, no I/O; a tiny JSON printer instead of a JSON crate
 //! (a build dependency's build time is every user's).
 
-use crate::{
-    model::Model,
-    options::RetryPlan,
-};
+use crate::{model::Model, options::RetryPlan};
 
 /// The gRPC service config's file name in the wire protos' directory.
 pub(crate) const SERVICE_CONFIG: &str = "service_config.json";
@@ -56,7 +53,10 @@ fn retry_policy(plan: &RetryPlan) -> Json {
         ("maxAttempts", Json::Number(plan.attempts().to_string())),
         ("initialBackoff", duration(plan.initial_backoff_ms)),
         ("maxBackoff", duration(plan.max_backoff_ms)),
-        ("backoffMultiplier", Json::Number(multiplier(plan.multiplier()))),
+        (
+            "backoffMultiplier",
+            Json::Number(multiplier(plan.multiplier())),
+        ),
         (
             "retryableStatusCodes",
             Json::Array(plan.codes.iter().map(|code| Json::string(code)).collect()),

@@ -74,7 +74,9 @@ fn the_service_config_has_the_a6_shape() {
     let config = read_json(&dir.join("service_config.json"));
     let top = config.as_object().expect("an object");
     assert_eq!(top.keys().collect::<Vec<_>>(), ["methodConfig"]);
-    let entries = top["methodConfig"].as_array().expect("methodConfig: a list");
+    let entries = top["methodConfig"]
+        .as_array()
+        .expect("methodConfig: a list");
     let mut named = Vec::new();
     for entry in entries {
         let entry = entry.as_object().expect("a methodConfig entry: an object");
@@ -100,7 +102,10 @@ fn the_service_config_has_the_a6_shape() {
         let codes = policy["retryableStatusCodes"].as_array().expect("codes");
         assert!(!codes.is_empty());
         for code in codes {
-            assert!(CODES.contains(&code.as_str().expect("a code name")), "{code}");
+            assert!(
+                CODES.contains(&code.as_str().expect("a code name")),
+                "{code}"
+            );
         }
     }
     // Each idempotent method once (gRPC refuses a name given twice); the
@@ -174,7 +179,8 @@ fn grpcio_accepts_the_service_config_on_a_channel() {
     let empty = "{\n  \"methodConfig\": []\n}\n";
     // A control: a retryPolicy without its required fields is refused, so an
     // `ok` above it means something.
-    let refused = r#"{"methodConfig": [{"name": [{"service": "retry.v1.Flaky"}], "retryPolicy": {}}]}"#;
+    let refused =
+        r#"{"methodConfig": [{"name": [{"service": "retry.v1.Flaky"}], "retryPolicy": {}}]}"#;
     let output = Command::new(python)
         .args(["-c", GRPCIO_CHECK, &config, empty, refused])
         .output()
