@@ -23,7 +23,8 @@ use crate::{
 pub struct Compiled {
     /// Every file read (imports included), as printed in `cargo:rerun-if-changed`.
     pub rerun_if_changed: Vec<PathBuf>,
-    /// The wire `.proto` files written, if [`Builder::emit_wire_protos`] was set.
+    /// The files written if [`Builder::emit_wire_protos`] was set: the wire
+    /// `.proto` files, then `service_config.json` and `steadfast.json`.
     pub wire_protos: Vec<PathBuf>,
     /// Where the wire descriptor set was written.
     pub wire_descriptor_set_path: PathBuf,
