@@ -220,11 +220,12 @@ class ServiceConfig:
 
     @classmethod
     def load(cls, path_or_text: str | os.PathLike[str] | Mapping[str, Any]) -> ServiceConfig:
-        """Reads a config from a path, JSON text (starting with ``{``), or a dict."""
+        """Reads a config from a path (a :class:`os.PathLike`, or a string that
+        does not start with ``{`` or ``[``), JSON text, or a dict."""
         if isinstance(path_or_text, Mapping):
             return cls.parse(json.dumps(path_or_text))
         text = os.fspath(path_or_text)
-        if not text.lstrip().startswith("{"):
+        if not isinstance(path_or_text, str) or not text.lstrip().startswith(("{", "[")):
             with open(text, encoding="utf-8") as f:
                 text = f.read()
         return cls.parse(text)
