@@ -291,13 +291,13 @@ def _closed_error() -> SessionError:
     return SessionError(grpc.StatusCode.CANCELLED, "session closed")
 
 
-class _Buffer(Generic[Req]):
-    """The session's requests until acknowledged, oldest first. The first
+class _State(Generic[Req]):
+    """The session's requests until acknowledged, oldest first: the first
     ``capacity`` are *taken* (the current attempt may send them; all of them
-    for a client stream), the rest wait. One condition guards everything."""
+    for a client stream), the rest wait. Plain state; :class:`_Buffer` (threads)
+    and :class:`_AsyncBuffer` (asyncio) guard it and wake its waiters."""
 
     def __init__(self, capacity: int, whole_stream: bool) -> None:
-        self.cond = threading.Condition()
         self.requests: collections.deque[Req] = collections.deque()
         self.capacity = capacity
         self.whole_stream = whole_stream
@@ -307,82 +307,117 @@ class _Buffer(Generic[Req]):
         self.closed = False
         self.dropped = 0  # client stream past capacity: sent and forgotten
 
-    def window(self) -> int:
-        n = len(self.requests)
-        return n if self.whole_stream else min(n, self.capacity)
+    def full(self) -> bool:
+        return len(self.requests) >= 2 * self.capacity
+
+    def ended(self) -> bool:
+        return self.closed or self.finished
+
+    def start_attempt(self) -> int:
+        self.attempt += 1
+        self.sent = 0
+        return self.attempt
+
+    def take(self, attempt: int) -> tuple[bool, Req | None]:
+        """``(True, request)``: the next request for ``attempt``'s iterator;
+        ``(True, None)``: the iterator ends; ``(False, None)``: wait."""
+        if self.attempt != attempt or self.closed:
+            return True, None
+        window = len(self.requests) if self.whole_stream else min(len(self.requests),
+                                                                  self.capacity)
+        if self.sent < window:
+            request = self.requests[self.sent]
+            self.sent += 1
+            if self.whole_stream and (self.dropped or self.sent > self.capacity):
+                # Past the capacity: the stream cannot be sent again, so keep
+                # nothing sent (bounded memory).
+                for _ in range(self.sent):
+                    self.requests.popleft()
+                self.dropped += self.sent
+                self.sent = 0
+            return True, request
+        if self.finished and self.sent == len(self.requests):
+            return True, None
+        return False, None
+
+    def acknowledge(self, attempt: int, count: Callable[[Req | None, int], int]) -> int:
+        if attempt != self.attempt:
+            return 0
+        n = min(count(self.requests[0] if self.requests else None, self.sent), self.sent)
+        for _ in range(n):
+            self.requests.popleft()
+        self.sent -= n
+        return n
+
+    def close(self) -> list[Req]:
+        self.closed = True
+        self.attempt += 1
+        undelivered = list(self.requests)
+        self.requests.clear()
+        return undelivered
+
+
+class _Buffer(Generic[Req]):
+    """:class:`_State` for threads: one condition guards it; grpcio's thread
+    runs :meth:`iterate`."""
+
+    def __init__(self, capacity: int, whole_stream: bool) -> None:
+        self.cond = threading.Condition()
+        self.state: _State[Req] = _State(capacity, whole_stream)
+
+    @property
+    def dropped(self) -> int:
+        return self.state.dropped
 
     def push(self, request: Req, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.cond:
-            while not self.closed and not self.finished and (
-                len(self.requests) >= 2 * self.capacity
-            ):
+            while not self.state.ended() and self.state.full():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise TimeoutError("the session's outbox stayed full")
                 self.cond.wait(left)
-            if self.closed or self.finished:
+            if self.state.ended():
                 return False
-            self.requests.append(request)
+            self.state.requests.append(request)
             self.cond.notify_all()
             return True
 
     def start_attempt(self) -> int:
         with self.cond:
-            self.attempt += 1
-            self.sent = 0
             self.cond.notify_all()
-            return self.attempt
+            return self.state.start_attempt()
 
     def iterate(self, attempt: int) -> Iterator[Req]:
         """The request iterator of attempt ``attempt`` (run by grpcio's thread)."""
         while True:
             with self.cond:
                 while True:
-                    if self.attempt != attempt or self.closed:
-                        return
-                    if self.sent < self.window():
-                        request = self.requests[self.sent]
-                        self.sent += 1
-                        if self.whole_stream and (self.dropped or self.sent > self.capacity):
-                            # Past the capacity: the stream cannot be sent
-                            # again, so keep nothing sent (bounded memory).
-                            for _ in range(self.sent):
-                                self.requests.popleft()
-                            self.dropped += self.sent
-                            self.sent = 0
-                            self.cond.notify_all()
+                    done, request = self.state.take(attempt)
+                    if done:
                         break
-                    if self.finished and self.sent == len(self.requests):
-                        return
                     self.cond.wait()
+                self.cond.notify_all()  # a client stream may have made room
+            if request is None:
+                return
             yield request
 
     def acknowledge(self, attempt: int, count: Callable[[Req | None, int], int]) -> int:
         with self.cond:
-            if attempt != self.attempt:
-                return 0
-            n = min(count(self.requests[0] if self.requests else None, self.sent), self.sent)
-            for _ in range(n):
-                self.requests.popleft()
-            self.sent -= n
+            n = self.state.acknowledge(attempt, count)
             if n:
                 self.cond.notify_all()
             return n
 
     def finish(self) -> None:
         with self.cond:
-            self.finished = True
+            self.state.finished = True
             self.cond.notify_all()
 
     def close(self) -> list[Req]:
         with self.cond:
-            self.closed = True
-            self.attempt += 1
             self.cond.notify_all()
-            undelivered = list(self.requests)
-            self.requests.clear()
-            return undelivered
+            return self.state.close()
 
 
 class _BaseSession(Generic[Req, Resp]):
