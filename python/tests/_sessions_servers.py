@@ -161,12 +161,15 @@ KEEPALIVE = [
 ]
 
 
-def wait_no_new_threads(before: set[threading.Thread], deadline: float = 10.0) -> list[str]:
-    """Waits until every thread not in ``before`` has ended; returns the
-    names of those still alive at the deadline (empty: none leaked)."""
+def wait_no_new_threads(before: set[threading.Thread], deadline: float = 10.0,
+                        ignore: str | None = None) -> list[str]:
+    """Waits until every thread not in ``before`` (nor named with ``ignore``)
+    has ended; returns the names of those still alive at the deadline (empty:
+    none leaked)."""
     end = time.monotonic() + deadline
     while True:
-        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                 and not (ignore and ignore in t.name)]
         if not extra or time.monotonic() > end:
             return [t.name for t in extra]
         time.sleep(0.05)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -266,3 +266,135 @@ class _Max:
 
     def uniform(self, low: float, high: float) -> float:
         return high
+
+
+# --- grpc.aio ----------------------------------------------------------------
+
+import asyncio  # noqa: E402
+
+import pytest_asyncio  # noqa: E402
+from steadfast.session import (  # noqa: E402
+    AsyncClientStreamingSession,
+    AsyncResumingStream,
+    AsyncSession,
+)
+
+
+@pytest_asyncio.fixture
+async def aio_clean() -> AsyncIterator[None]:
+    """Fails the test if it leaves a task or a thread running (but grpc.aio's
+    poller thread, `_poll_wrapper`, which grpcio starts for an event loop and
+    keeps)."""
+    threads_before = set(threading.enumerate())
+    tasks_before = asyncio.all_tasks()
+    yield
+    for _ in range(100):
+        extra = asyncio.all_tasks() - tasks_before - {asyncio.current_task()}
+        if not extra:
+            break
+        await asyncio.sleep(0.05)
+    assert extra == set()
+    assert wait_no_new_threads(threads_before, ignore="_poll_wrapper") == []
+
+
+def aio_channel(addr: str, *options: tuple[str, object]) -> grpc.aio.Channel:
+    from _sessions_servers import FAST_RECONNECT
+    return grpc.aio.insecure_channel(addr, options=[*FAST_RECONNECT, *options])
+
+
+@pytest.mark.asyncio
+async def test_aio_a_counter_survives_two_kill_9_restarts_with_no_gap_no_repeat(pb, aio_clean):
+    Request = pb["schema_pb2"].Request
+    events: list[Event] = []
+    with Server("gateway-server", "--delay-ms", "5") as server:
+        async with aio_channel(server.addr) as ch:
+            stub = pb["schema_pb2_grpc"].GatewayStub(ch)
+            async with AsyncSession(stub.Call, policy=PATIENT, wait_for_ready=True,
+                                    on_event=events.append) as session:
+                await session.send(Request(num=1))
+                seen = []
+                async for answer in session:
+                    seen.append(answer.num)
+                    if answer.num in (50, 100):
+                        server.restart()
+                    if answer.num >= 150:
+                        break
+                    await session.send(Request(num=answer.num))
+    assert seen == list(range(2, 151))
+    assert [e.kind for e in events].count("reconnected") == 2, events
+
+
+@pytest.mark.asyncio
+async def test_aio_closing_while_the_server_hangs_ends_the_receiver(pb, aio_clean):
+    Request = pb["schema_pb2"].Request
+    with Server("gateway-server") as server:
+        async with aio_channel(server.addr) as ch:
+            stub = pb["schema_pb2_grpc"].GatewayStub(ch)
+            session = AsyncSession(stub.Call, policy=PATIENT)
+            await session.send(Request(num=1))
+            assert (await session.recv()).num == 2
+            server.pause()
+            await session.send(Request(num=2))
+            receiver = asyncio.ensure_future(session.recv())
+            await asyncio.sleep(0.3)
+            assert not receiver.done()
+            assert [r.num for r in session.close()] == [2]
+            assert await asyncio.wait_for(receiver, 2) is None
+            with pytest.raises(grpc.RpcError) as raised:
+                await session.send(Request(num=3))
+            assert raised.value.code() == grpc.StatusCode.CANCELLED
+        server.resume()
+
+
+@pytest.mark.asyncio
+async def test_aio_a_session_gives_up_after_max_attempts(pb, aio_clean):
+    Request = pb["schema_pb2"].Request
+    policy = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.05)
+    with Server("gateway-server") as server:
+        async with aio_channel(server.addr) as ch:
+            stub = pb["schema_pb2_grpc"].GatewayStub(ch)
+            async with AsyncSession(stub.Call, policy=policy) as session:
+                await session.send(Request(num=1))
+                assert (await session.recv()).num == 2
+                server.kill()
+                await session.send(Request(num=2))
+                with pytest.raises(SessionError) as raised:
+                    await session.recv()
+                assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "gave up after 3 attempts in a row" in raised.value.details()
+                assert [r.num for r in session.undelivered] == [2]
+
+
+@pytest.mark.asyncio
+async def test_aio_a_resuming_task_stream_continues_across_a_restart(pb, aio_clean):
+    TaskQuery = pb["contact_pb2"].TaskQuery
+    with Server("contact-server", "--tasks", "20", "--delay-ms", "20") as server:
+        async with aio_channel(server.addr) as ch:
+            stub = pb["contact_pb2_grpc"].ContactStub(ch)
+            seqs = []
+            async with AsyncResumingStream(
+                    stub.GetTask, TaskQuery(from_seq=1),
+                    resume=lambda q, t: TaskQuery(from_seq=t.seq + 1),
+                    policy=PATIENT, wait_for_ready=True, timeout=60) as tasks:
+                async for task in tasks:
+                    seqs.append(task.seq)
+                    if task.seq == 8:
+                        server.restart()
+    assert seqs == list(range(1, 21))
+
+
+@pytest.mark.asyncio
+async def test_aio_a_client_stream_is_sent_again_when_the_server_comes_up_late(pb, aio_clean):
+    Result = pb["contact_pb2"].TaskResult
+    with Server("contact-server") as server:
+        server.kill()
+        async with aio_channel(server.addr) as ch:
+            stub = pb["contact_pb2_grpc"].ContactStub(ch)
+            policy = RetryPolicy(max_attempts=5, initial_backoff=0.5, max_backoff=1.0)
+            async with AsyncClientStreamingSession(stub.TellResult, policy=policy,
+                                                   rng=_Max()) as session:
+                for seq in range(1, 8):
+                    await session.send(Result(task_seq=seq))
+                loop = asyncio.get_running_loop()
+                loop.call_later(0.3, server.start)
+                assert (await session.result()).tasks == 7

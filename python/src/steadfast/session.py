@@ -70,16 +70,20 @@ Every error is a :class:`grpc.RpcError` with ``code()``, ``details()`` and
 ``trailing_metadata()``: the failed attempt's own status, or ``CANCELLED``
 "session closed" for a session closed by the application.
 
-Only the sync ``grpc`` API is covered so far; a ``grpc.aio`` mirror is to do.
+``grpc.aio``: :class:`AsyncSession`, :class:`AsyncClientStreamingSession`
+and :class:`AsyncResumingStream` mirror the three, with the same rules
+(``await send``, ``async for``, ``async with``); they start no task, and
+grpc.aio's task that sends an attempt's requests ends with the attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -90,6 +94,9 @@ from steadfast.retry import RetryPolicy
 __all__ = [
     "DEFAULT_OUTBOX_CAPACITY",
     "Ack",
+    "AsyncClientStreamingSession",
+    "AsyncResumingStream",
+    "AsyncSession",
     "ClientStreamingSession",
     "Event",
     "ResumingStream",
@@ -793,4 +800,351 @@ class ResumingStream(Generic[Req, Resp]):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- grpc.aio ---------------------------------------------------------------
+#
+# The same sessions for ``grpc.aio`` channels, with the same rules. grpc.aio
+# consumes an attempt's request iterator in a task of its own; the iterator
+# ends as soon as its attempt is no longer the current one, and ``close``
+# cancels the current call, so no task outlives the session. The application's
+# ``recv`` (or ``async for``) drives the attempts: the session starts no task.
+
+
+class _AsyncBuffer(Generic[Req]):
+    """:class:`_State` for one event loop: every change sets the current
+    ``changed`` event (and makes a new one) to wake whoever waits."""
+
+    def __init__(self, capacity: int, whole_stream: bool) -> None:
+        self.state: _State[Req] = _State(capacity, whole_stream)
+        self._changed = asyncio.Event()
+
+    @property
+    def dropped(self) -> int:
+        return self.state.dropped
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def push(self, request: Req, timeout: float | None) -> bool:
+        async def room() -> None:
+            while not self.state.ended() and self.state.full():
+                await self._changed.wait()
+
+        try:
+            await asyncio.wait_for(room(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError("the session's outbox stayed full") from None
+        if self.state.ended():
+            return False
+        self.state.requests.append(request)
+        self._wake()
+        return True
+
+    def start_attempt(self) -> int:
+        attempt = self.state.start_attempt()
+        self._wake()
+        return attempt
+
+    async def iterate(self, attempt: int) -> AsyncIterator[Req]:
+        """The request iterator of attempt ``attempt`` (run by grpc.aio's task)."""
+        while True:
+            done, request = self.state.take(attempt)
+            if not done:
+                await self._changed.wait()
+                continue
+            self._wake()  # a client stream may have made room
+            if request is None:
+                return
+            yield request
+
+    def acknowledge(self, attempt: int, count: Callable[[Req | None, int], int]) -> int:
+        n = self.state.acknowledge(attempt, count)
+        if n:
+            self._wake()
+        return n
+
+    def finish(self) -> None:
+        self.state.finished = True
+        self._wake()
+
+    def close(self) -> list[Req]:
+        undelivered = self.state.close()
+        self._wake()
+        return undelivered
+
+
+class _AsyncBase(Generic[Req, Resp]):
+    def __init__(self, method: Any, *, policy: RetryPolicy | None, capacity: int,
+                 wait_for_ready: bool, metadata: Metadata | None,
+                 on_event: Callable[[Event], None] | None, rng: random.Random | None,
+                 whole_stream: bool) -> None:
+        self._method = method
+        self._capacity = max(1, capacity)
+        self._buffer: _AsyncBuffer[Req] = _AsyncBuffer(self._capacity, whole_stream)
+        self._wait_for_ready = wait_for_ready
+        self._metadata = tuple(metadata or ())
+        self._reconnect = _Reconnect(policy or RetryPolicy(), on_event, rng)
+        self._call: Any = None
+        self._attempt = 0
+        self._ended: SessionError | None = None  # why it gave up
+        self._done = False
+        self._closed = asyncio.Event()
+        self._undelivered: list[Req] = []
+
+    def _open_attempt(self) -> None:
+        attempt = self._buffer.start_attempt()
+        self._reconnect.start()
+        self._attempt = attempt
+        self._call = self._method(self._buffer.iterate(attempt),
+                                  metadata=list(self._metadata) or None,
+                                  wait_for_ready=self._wait_for_ready)
+
+    async def send(self, request: Req, timeout: float | None = None) -> None:
+        """As :meth:`Session.send`, awaiting room in the outbox."""
+        if not await self._buffer.push(request, timeout):
+            raise self._ended or _closed_error()
+
+    def _end(self, error: SessionError | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._ended = error
+        self._closed.set()
+        self._undelivered = self._buffer.close()
+        call, self._call = self._call, None
+        if call is not None:
+            call.cancel()
+
+    def close(self) -> list[Req]:
+        """As :meth:`Session.close`: cancels the current call (grpc.aio's
+        request task ends with it) and returns the unacknowledged requests."""
+        self._end(None)
+        return list(self._undelivered)
+
+    @property
+    def undelivered(self) -> list[Req]:
+        """The requests not acknowledged when the session ended (empty before)."""
+        return list(self._undelivered)
+
+    async def _after_failure(self, error: grpc.RpcError, connected: bool,
+                             progressed: bool) -> None:
+        """Waits the backoff before the next attempt, or raises the final
+        error (after ending the session)."""
+        code, details, trailing = _status_of(error)
+        delay = self._reconnect.failed(code, details, trailing, connected, progressed)
+        if self._buffer.dropped and delay is not None:
+            details = (f"{details}; the stream was longer than the session's capacity "
+                       f"({self._capacity}) and cannot be sent again")
+            delay = None
+        if delay is None:
+            final = self._reconnect.give_up(code, details, trailing, error)
+            self._end(final)
+            raise final
+        try:
+            await asyncio.wait_for(self._closed.wait(), delay)
+        except asyncio.TimeoutError:
+            return
+        raise self._ended or _closed_error()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncSession(_AsyncBase[Req, Resp]):
+    """:class:`Session` for ``grpc.aio``: ``await send(...)``, ``await
+    recv()`` or ``async for``, ``async with``. Create it in a coroutine (the
+    first attempt starts here)."""
+
+    def __init__(self, method: Any, *, policy: RetryPolicy | None = None,
+                 capacity: int = DEFAULT_OUTBOX_CAPACITY, ack: Ack[Req, Resp] | None = None,
+                 wait_for_ready: bool = False, metadata: Metadata | None = None,
+                 on_event: Callable[[Event], None] | None = None,
+                 rng: random.Random | None = None) -> None:
+        super().__init__(method, policy=policy, capacity=capacity, wait_for_ready=wait_for_ready,
+                         metadata=metadata, on_event=on_event, rng=rng, whole_stream=False)
+        self._ack: Ack[Req, Resp] = ack or Ack.oldest_per_response()
+        self._connected = False
+        self._acked = 0
+        self._open_attempt()
+
+    def finish(self) -> None:
+        """As :meth:`Session.finish`."""
+        self._buffer.finish()
+
+    async def recv(self) -> Resp | None:
+        """As :meth:`Session.recv`."""
+        while True:
+            if self._done:
+                if self._ended is not None:
+                    raise self._ended
+                return None
+            call, attempt = self._call, self._attempt
+            try:
+                response = await call.read()
+            except asyncio.CancelledError:
+                if not self._closed.is_set():
+                    raise  # the application's task was cancelled
+                if self._ended is not None:
+                    raise self._ended from None
+                return None
+            except grpc.RpcError as error:
+                if self._closed.is_set():
+                    continue
+                try:
+                    await self._after_failure(error, self._connected, self._acked >= 2)
+                except SessionError:
+                    if self._ended is None:
+                        return None
+                    raise
+                self._connected, self._acked = False, 0
+                self._open_attempt()
+                continue
+            if response is grpc.aio.EOF:
+                self._end(None)
+                return None
+            if not self._connected:
+                self._connected = True
+                self._reconnect.connected()
+            ack = self._ack
+            self._acked += self._buffer.acknowledge(
+                attempt, lambda oldest, sent: ack.count(response, oldest, sent))
+            return response
+
+    def __aiter__(self) -> AsyncIterator[Resp]:
+        return self._responses()
+
+    async def _responses(self) -> AsyncIterator[Resp]:
+        while (response := await self.recv()) is not None:
+            yield response
+
+
+class AsyncClientStreamingSession(_AsyncBase[Req, Resp]):
+    """:class:`ClientStreamingSession` for ``grpc.aio``."""
+
+    def __init__(self, method: Any, *, policy: RetryPolicy | None = None,
+                 capacity: int = DEFAULT_OUTBOX_CAPACITY, wait_for_ready: bool = False,
+                 metadata: Metadata | None = None,
+                 on_event: Callable[[Event], None] | None = None,
+                 rng: random.Random | None = None) -> None:
+        super().__init__(method, policy=policy, capacity=capacity, wait_for_ready=wait_for_ready,
+                         metadata=metadata, on_event=on_event, rng=rng, whole_stream=True)
+        self._open_attempt()
+
+    async def result(self) -> Resp:
+        """As :meth:`ClientStreamingSession.result`."""
+        self._buffer.finish()
+        while True:
+            if self._done:
+                raise self._ended or _closed_error()
+            try:
+                response = await self._call
+            except asyncio.CancelledError:
+                if self._closed.is_set():
+                    raise self._ended or _closed_error() from None
+                raise
+            except grpc.RpcError as error:
+                await self._after_failure(error, connected=False, progressed=False)
+                self._open_attempt()
+                continue
+            self._reconnect.connected()
+            self._end(None)
+            self._undelivered = []
+            return response
+
+
+class AsyncResumingStream(Generic[Req, Resp]):
+    """:class:`ResumingStream` for ``grpc.aio``: ``async for`` the responses."""
+
+    def __init__(self, method: Any, request: Req, resume: Callable[[Req, Resp], Req | None], *,
+                 policy: RetryPolicy | None = None, timeout: float | None = None,
+                 wait_for_ready: bool = False, metadata: Metadata | None = None,
+                 on_event: Callable[[Event], None] | None = None,
+                 rng: random.Random | None = None) -> None:
+        self._method = method
+        self._resume = resume
+        self._reconnect = _Reconnect(policy or RetryPolicy(), on_event, rng)
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._wait_for_ready = wait_for_ready
+        self._metadata = tuple(metadata or ())
+        self._request = request
+        self._next: Req | None = request
+        self._closed = asyncio.Event()
+        self._call: Any = None
+        self._connected = self._progressed = self._done = False
+
+    def _deadline_error(self, code: grpc.StatusCode, details: str, trailing: Metadata,
+                        cause: BaseException) -> SessionError:
+        self._done = True
+        return self._reconnect.give_up(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                       f"deadline exceeded; last attempt: {code.name}: {details}",
+                                       trailing, cause)
+
+    async def __anext__(self) -> Resp:
+        while True:
+            if self._done or self._closed.is_set():
+                raise StopAsyncIteration
+            if self._call is None:
+                assert self._next is not None
+                self._request = self._next
+                self._connected = self._progressed = False
+                self._reconnect.start()
+                left = None if self._deadline is None else self._deadline - time.monotonic()
+                self._call = self._method(self._request, timeout=left,
+                                          metadata=list(self._metadata) or None,
+                                          wait_for_ready=self._wait_for_ready)
+            try:
+                response = await self._call.read()
+            except asyncio.CancelledError:
+                if self._closed.is_set():
+                    raise StopAsyncIteration from None
+                raise
+            except grpc.RpcError as error:
+                self._call = None
+                if self._closed.is_set():
+                    raise StopAsyncIteration from None
+                code, details, trailing = _status_of(error)
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    raise self._deadline_error(code, details, trailing, error) from None
+                progressed = self._progressed and self._next is not None
+                delay = self._reconnect.failed(code, details, trailing, self._connected, progressed)
+                if delay is None or self._next is None:
+                    self._done = True
+                    raise self._reconnect.give_up(code, details, trailing, error) from None
+                if self._deadline is not None and time.monotonic() + delay >= self._deadline:
+                    raise self._deadline_error(code, details, trailing, error) from None
+                try:
+                    await asyncio.wait_for(self._closed.wait(), delay)
+                except asyncio.TimeoutError:
+                    continue
+                raise StopAsyncIteration from None
+            if response is grpc.aio.EOF:
+                self._done = True
+                raise StopAsyncIteration
+            if not self._connected:
+                self._connected = True
+                self._reconnect.connected()
+            self._next = self._resume(self._request, response)
+            if self._next is not None and self._next != self._request:
+                self._progressed = True
+            return response
+
+    def __aiter__(self) -> AsyncResumingStream[Req, Resp]:
+        return self
+
+    def close(self) -> None:
+        """Cancels the current attempt; iteration then ends."""
+        self._closed.set()
+        if self._call is not None:
+            self._call.cancel()
+
+    async def __aenter__(self) -> AsyncResumingStream[Req, Resp]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
         self.close()
