@@ -56,8 +56,11 @@ def main() -> int:
     schema_pb2, schema_pb2_grpc = load(args.gen)
 
     policy = RetryPolicy(max_attempts=args.max_attempts, initial_backoff=0.1, max_backoff=1.0)
+    # Reconnect quickly, and find a hung server's connection dead within ~3 s
+    # (grpcio times keepalive pings out by ping_timeout_ms, default 60 s).
     options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000),
-               ("grpc.keepalive_time_ms", 1000), ("grpc.keepalive_timeout_ms", 2000)]
+               ("grpc.keepalive_time_ms", 1000), ("grpc.keepalive_timeout_ms", 2000),
+               ("grpc.http2.ping_timeout_ms", 2000)]
     with grpc.insecure_channel(args.addr, options=options) as channel:
         stub = schema_pb2_grpc.GatewayStub(channel)
         # wait_for_ready: a reconnect waits for the server however long it is down.

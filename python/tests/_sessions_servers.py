@@ -153,9 +153,12 @@ FAST_RECONNECT = [
 ]
 
 #: Keepalive that finds a hung server's connection dead within about 2 s.
+#: grpcio 1.85 times a keepalive ping out by ``grpc.http2.ping_timeout_ms``
+#: (default 60 s), not by ``grpc.keepalive_timeout_ms`` alone: set both.
 KEEPALIVE = [
     ("grpc.keepalive_time_ms", 500),
     ("grpc.keepalive_timeout_ms", 1000),
+    ("grpc.http2.ping_timeout_ms", 1000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]

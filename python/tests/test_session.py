@@ -127,27 +127,34 @@ def test_closing_while_the_server_hangs_ends_every_thread(pb, threads):
 
 
 def test_a_hung_server_is_found_by_keepalive_and_the_count_goes_on(pb, threads):
-    events: list[Event] = []
+    # SIGSTOP: the connection stays open and nothing answers. Keepalive (ping
+    # every 0.5 s, 1 s to answer) must find it dead well before the server is
+    # restarted, 4 s later; then the count goes on with no gap.
+    events: list[tuple[float, Event]] = []
     with Server("gateway-server", "--delay-ms", "5") as server:
         with channel(server.addr, *KEEPALIVE) as ch:
             stub = pb["schema_pb2_grpc"].GatewayStub(ch)
             with Session(stub.Call, policy=PATIENT, wait_for_ready=True,
-                         on_event=events.append) as session:
+                         on_event=lambda e: events.append((time.monotonic(), e))) as session:
                 session.send(pb["schema_pb2"].Request(num=1))
                 seen = []
                 for answer in session:
                     seen.append(answer.num)
                     if answer.num == 20:
-                        # Nothing answers now: keepalive must find the
-                        # connection dead; the server comes back later.
                         server.pause()
-                        threading.Timer(3.0, server.restart).start()
+                        paused = time.monotonic()
+                        restart = threading.Timer(4.0, server.restart)
+                        restart.start()
                     if answer.num >= 40:
                         break
                     session.send(pb["schema_pb2"].Request(num=answer.num))
+            restart.join()
     assert seen == list(range(2, 41))
-    disconnected = [e for e in events if e.kind == "disconnected"]
-    assert disconnected and disconnected[0].code == grpc.StatusCode.UNAVAILABLE, events
+    disconnected = [(t, e) for t, e in events if e.kind == "disconnected"]
+    assert disconnected, events
+    at, first = disconnected[0]
+    assert first.code == grpc.StatusCode.UNAVAILABLE
+    assert at - paused < 3.5, (at - paused, first)
 
 
 def test_a_session_gives_up_after_max_attempts_without_progress(pb, threads):

@@ -61,8 +61,9 @@ attempts in a row without progress" appended when that is why.
 ``wait_for_ready=True`` passes grpcio's wait-for-ready to each attempt, so a
 reconnect waits for the server to be back however long it takes. The session
 does not judge liveness: set keepalive on the channel
-(``grpc.keepalive_time_ms`` / ``grpc.keepalive_timeout_ms``) so that a hung
-server's connection is found dead.
+(``grpc.keepalive_time_ms``, ``grpc.keepalive_timeout_ms`` and, with grpcio
+1.85, ``grpc.http2.ping_timeout_ms``, which times the keepalive ping out and
+defaults to 60 s) so that a hung server's connection is found dead.
 
 Errors
 ------
@@ -85,7 +86,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import grpc
 
@@ -525,7 +526,7 @@ class _BaseSession(Generic[Req, Resp]):
         if self._closed.wait(delay):
             raise self._ended or _closed_error()
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -949,7 +950,7 @@ class _AsyncBase(Generic[Req, Resp]):
             return
         raise self._ended or _closed_error()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
