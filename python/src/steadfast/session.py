@@ -86,7 +86,10 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 import grpc
 
@@ -111,7 +114,7 @@ Resp = TypeVar("Resp")
 #: The default capacity: requests sent and unacknowledged, and as many waiting.
 DEFAULT_OUTBOX_CAPACITY = 1024
 
-Metadata = Sequence[tuple[str, str | bytes]]
+Metadata = Sequence[tuple[str, Union[str, bytes]]]
 
 _LOST = ("rst_stream", "stream removed", "socket closed", "connection reset", "broken pipe")
 _PUSHBACK = "grpc-retry-pushback-ms"
