@@ -24,7 +24,7 @@
 //! `request_blob`, `response_blob`, `idempotent`, `disable_comments`,
 //! `bytes`, `btree_map`, `boxed` (`=<target>`); `steadfast_path`,
 //! `codec_path` (`=<path>`); `heartbeat` (`=<target>=500ms|2s|500`), `retry`
-//! (`=<target>=<field>=<value> …`, the [`RetryPolicy`] methods), `extern_path`
+//! (`=<target>=<field>=<value> …`, the [`RetryPolicy`](crate::RetryPolicy) methods), `extern_path`
 //! and the `*_attribute` settings (`=<target>=<value>`); and `include_file`
 //! (`=<name>`), the plugin's own. An unknown key is an error listing these.
 //!
