@@ -1,0 +1,84 @@
+"""Fixtures: real example servers on port 0, the lab wire modules, channels."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import grpc
+import pytest
+
+import steadfast
+
+from servers import LAB_MANIFEST, Server, generate_lab
+
+
+@pytest.fixture(scope="session")
+def wire(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab wire protos (with the manifest), their modules importable."""
+    out = tmp_path_factory.mktemp("lab")
+    wire = generate_lab(out)
+    if not (wire / "steadfast.json").exists():
+        # steadfast-codegen does not write the manifest yet: the one it will write.
+        (wire / "steadfast.json").write_text(json.dumps(LAB_MANIFEST))
+    sys.path.insert(0, str(out / "gen"))
+    return wire
+
+
+@pytest.fixture(scope="session")
+def gen_dir(wire: Path) -> Path:
+    return wire.parent / "gen"
+
+
+@pytest.fixture(scope="session")
+def lab_pb2(wire: Path) -> Any:
+    from lab.v1 import lab_pb2
+
+    return lab_pb2
+
+
+@pytest.fixture(scope="session")
+def lab_pb2_grpc(wire: Path) -> Any:
+    from lab.v1 import lab_pb2_grpc
+
+    return lab_pb2_grpc
+
+
+@pytest.fixture(scope="session")
+def manifest(wire: Path) -> steadfast.Manifest:
+    return steadfast.Manifest.load(wire)
+
+
+@pytest.fixture(scope="session")
+def lab_server() -> Iterator[Server]:
+    server = Server("lab-server", "lab-server pylab", ["--name", "pylab"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def frozen_lab() -> Iterator[Server]:
+    """A lab server of its own, for a test that stops it with SIGSTOP."""
+    server = Server("lab-server", "lab-server frozen", ["--name", "frozen"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[Server]:
+    server = Server("model-server", "model-server pymodel", ["--name", "pymodel"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def channel(lab_server: Server) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(lab_server.addr) as channel:
+        yield channel
+
+
+@pytest.fixture
+def lab(channel: grpc.Channel, lab_pb2_grpc: Any, manifest: steadfast.Manifest) -> steadfast.Service:
+    return steadfast.Service(lab_pb2_grpc.LabStub(channel), "lab.v1.Lab", manifest)
