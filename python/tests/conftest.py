@@ -16,20 +16,29 @@ from servers import LAB_MANIFEST, Server, generate_lab
 
 
 @pytest.fixture(scope="session")
-def wire(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lab wire protos (with the manifest), their modules importable."""
+def lab_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with ``gen/`` (the lab wire modules, importable)."""
     out = tmp_path_factory.mktemp("lab")
     wire = generate_lab(out)
-    if not (wire / "steadfast.json").exists():
+    manifest = wire / "steadfast.json"
+    if not manifest.exists():
         # steadfast-codegen does not write the manifest yet: the one it will write.
-        (wire / "steadfast.json").write_text(json.dumps(LAB_MANIFEST))
+        manifest = out / "steadfast.json"
+        manifest.write_text(json.dumps(LAB_MANIFEST))
+    (out / "manifest").write_text(str(manifest))
     sys.path.insert(0, str(out / "gen"))
-    return wire
+    return out
 
 
 @pytest.fixture(scope="session")
-def gen_dir(wire: Path) -> Path:
-    return wire.parent / "gen"
+def wire(lab_out: Path) -> Path:
+    """The manifest of the lab wire protos."""
+    return Path((lab_out / "manifest").read_text())
+
+
+@pytest.fixture(scope="session")
+def gen_dir(lab_out: Path) -> Path:
+    return lab_out / "gen"
 
 
 @pytest.fixture(scope="session")

@@ -94,24 +94,16 @@ def _drain(pipe: IO[bytes]) -> None:
 
 
 def generate_lab(out: Path) -> Path:
-    """Emits the lab wire protos with steadfast-codegen and generates their Python
-    modules into ``out/gen`` (not steadfast/v1: the package has those). Returns the
-    wire directory."""
-    wire = out / "wire"
+    """Generates the Python modules of the lab wire protos into ``out/gen`` (not
+    steadfast/v1: the package has those) and returns the wire directory: the one
+    ``STEADFAST_WIRE_DIR`` names (the Rust test emits it with steadfast-build), else
+    ``out/wire`` written by steadfast-codegen."""
     gen = out / "gen"
     gen.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            str(binary("steadfast-codegen")),
-            "wire",
-            "-I",
-            str(REPO / "examples" / "proto"),
-            "--out",
-            str(wire),
-            str(REPO / "examples" / "proto" / "lab" / "v1" / "lab.proto"),
-        ],
-        check=True,
-    )
+    given = os.environ.get("STEADFAST_WIRE_DIR")
+    wire = Path(given) if given else out / "wire"
+    if not given:
+        _emit_wire(wire)
     subprocess.run(
         [
             sys.executable,
@@ -125,6 +117,21 @@ def generate_lab(out: Path) -> Path:
         check=True,
     )
     return wire
+
+
+def _emit_wire(wire: Path) -> None:
+    subprocess.run(
+        [
+            str(binary("steadfast-codegen")),
+            "wire",
+            "-I",
+            str(REPO / "examples" / "proto"),
+            "--out",
+            str(wire),
+            str(REPO / "examples" / "proto" / "lab" / "v1" / "lab.proto"),
+        ],
+        check=True,
+    )
 
 
 #: The manifest the codegen will write for lab.proto (used until it does).

@@ -32,8 +32,23 @@ use std::time::Duration;
 const SBIN_DIRS: &[&str] = &["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
 /// How to set up a Python for the interop tests.
-const PYTHON_SETUP: &str = "python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools zstandard grpcio-health-checking grpcio-reflection \
+const PYTHON_SETUP: &str = "python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools protobuf zstandard xxhash \
+     grpcio-health-checking grpcio-reflection pytest pytest-asyncio \
      at the workspace root, or point STEADFAST_PYTHON at a python that has them";
+
+/// What the interop scripts import: the gRPC runtime, its code generator, zstd
+/// (for blob uploads) and gRPC's health and reflection clients.
+const GRPC_MODULES: &[&str] = &[
+    "grpc",
+    "grpc_tools",
+    "zstandard",
+    "grpc_health.v1.health_pb2_grpc",
+    "grpc_reflection",
+];
+
+/// What the `steadfast` Python package (python/) and its pytest suite import
+/// besides [`GRPC_MODULES`]: protobuf, XXH3 (raw blobs), pytest and pytest-asyncio.
+const PACKAGE_MODULES: &[&str] = &["google.protobuf", "xxhash", "pytest", "pytest_asyncio"];
 
 /// Finds the executable `tool` on `PATH`, then in the `sbin` directories.
 ///
@@ -59,6 +74,33 @@ pub fn require(tool: &str) -> Option<PathBuf> {
 ///
 /// Panics when no such Python is found and the environment variable `CI` is `true`.
 pub fn python_with_grpc() -> Option<PathBuf> {
+    python_with(
+        GRPC_MODULES,
+        "a python with grpcio, grpcio-tools, zstandard, grpcio-health-checking and grpcio-reflection",
+    )
+}
+
+/// A Python interpreter for the `steadfast` Python package's tests: what
+/// [`python_with_grpc`] needs, plus protobuf, xxhash, pytest and pytest-asyncio.
+/// Found and, when missing, handled like [`python_with_grpc`].
+///
+/// # Panics
+///
+/// Panics when no such Python is found and the environment variable `CI` is `true`.
+pub fn python_for_package() -> Option<PathBuf> {
+    let modules: Vec<&str> = GRPC_MODULES
+        .iter()
+        .chain(PACKAGE_MODULES)
+        .copied()
+        .collect();
+    python_with(
+        &modules,
+        "a python with grpcio, grpcio-tools, protobuf, zstandard, xxhash, pytest and pytest-asyncio",
+    )
+}
+
+/// The first candidate Python (see [`python_with_grpc`]) that imports `modules`.
+fn python_with(modules: &[&str], what: &str) -> Option<PathBuf> {
     let candidates: Vec<PathBuf> = match std::env::var_os("STEADFAST_PYTHON") {
         Some(explicit) => vec![PathBuf::from(explicit)],
         None => {
@@ -69,24 +111,20 @@ pub fn python_with_grpc() -> Option<PathBuf> {
             std::iter::once(venv).chain(path_python).collect()
         }
     };
-    if let Some(python) = candidates.iter().find(|python| imports_grpc(python)) {
+    if let Some(python) = candidates.iter().find(|python| imports(python, modules)) {
         return Some(python.clone());
     }
     let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
     missing(
-        "a python with grpcio, grpcio-tools, zstandard, grpcio-health-checking and grpcio-reflection",
+        what,
         &format!("tried {}; set it up with: {PYTHON_SETUP}", tried.join(", ")),
     )
 }
 
-/// Whether `python` runs and can import the gRPC runtime, its code generator,
-/// zstd (for blob uploads) and gRPC's health and reflection clients.
-fn imports_grpc(python: &Path) -> bool {
+/// Whether `python` runs and can import `modules`.
+fn imports(python: &Path, modules: &[&str]) -> bool {
     Command::new(python)
-        .args([
-            "-c",
-            "import grpc, grpc_tools, zstandard, grpc_health.v1.health_pb2_grpc, grpc_reflection",
-        ])
+        .args(["-c", &format!("import {}", modules.join(", "))])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
