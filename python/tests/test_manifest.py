@@ -47,3 +47,28 @@ def test_status_error_is_an_rpc_error() -> None:
     error = StatusError(grpc.StatusCode.DATA_LOSS, "gone")
     assert isinstance(error, grpc.RpcError)
     assert (error.code(), error.details(), error.trailing_metadata()) == (grpc.StatusCode.DATA_LOSS, "gone", ())
+
+
+def test_calls_ask_for_the_framed_shape() -> None:
+    """Every call sends ``steadfast-framing: v1`` beside the caller's metadata."""
+    from steadfast.v1 import dispatch_pb2
+
+    seen = {}
+
+    class Frames:
+        def __init__(self) -> None:
+            self.frames = iter([dispatch_pb2.DispatchFrame(message=dispatch_pb2.CallResult(result=b"1"))])
+
+        def __next__(self) -> object:
+            return next(self.frames)
+
+        def cancel(self) -> None:
+            pass
+
+    def multicallable(request: object, **kwargs: object) -> Frames:
+        seen.update(kwargs)
+        return Frames()
+
+    reply = steadfast.call(multicallable, None, timeout=5, metadata=[("x-user", "ada")])
+    assert reply.result == b"1"
+    assert seen == {"timeout": 5, "metadata": [("x-user", "ada"), ("steadfast-framing", "v1")]}

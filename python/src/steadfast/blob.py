@@ -26,6 +26,7 @@ from typing import (
     Any,
     BinaryIO,
     Callable,
+    ContextManager,
     Iterable,
     Iterator,
     List,
@@ -92,7 +93,7 @@ class BlobSource:
 
     def __init__(
         self,
-        opener: Callable[[], BinaryIO],
+        opener: Callable[[], ContextManager[BinaryIO]],
         size: Optional[int],
         *,
         codec: str = "auto",
@@ -127,9 +128,9 @@ class BlobSource:
     def from_path(cls, path: PathLike, **settings: Any) -> "BlobSource":
         """A blob of the file at ``path``; its size is declared from its metadata."""
         path = os.fspath(path)
-        size = os.stat(path).st_size
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            size = None  # a FIFO or a device: read to its end
+        meta = os.stat(path)
+        # A FIFO or a device has no size: it is read to its end.
+        size = meta.st_size if stat.S_ISREG(meta.st_mode) else None
         return cls(lambda: open(path, "rb"), size, description=f"file {path}", **settings)
 
     @classmethod

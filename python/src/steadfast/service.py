@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Type
+from typing import Any, List, Optional, Tuple, Type
 
 from . import heartbeat
 from ._frames import MetadataArg, ProgressCallback
@@ -64,7 +64,7 @@ class Service:
             raise ValueError(f"{method_path(self.service, method)} needs a blob: pass blob=")
         return multicallable, info, request
 
-    def _md(self, metadata: MetadataArg) -> list:
+    def _md(self, metadata: MetadataArg) -> List[Tuple[str, Any]]:
         return self._metadata + list(metadata or ())
 
     def call(

@@ -4,5 +4,17 @@
 ``dispatch_pb2_grpc`` (``steadfast.v1.Dispatch``). Code a user generates from the
 emitted wire protos imports ``from steadfast.v1 import frame_pb2`` and finds these.
 Do not edit: ``python/tests/test_vendored.py`` checks they are what grpcio-tools
-generates from ``proto/`` today.
+generates from ``proto/`` today. Generated with an older grpcio-tools on purpose:
+its code runs on every grpcio and protobuf runtime at least as new (protobuf 6.31.1
+on, 7.x included; grpcio 1.75.1 on), which Python 3.9 can install (grpcio 1.85 and
+protobuf 7, and the code their grpcio-tools writes, cannot). Regenerate with that
+version::
+
+    pip install grpcio-tools==1.75.1
+    python -m grpc_tools.protoc -I proto --python_out=python/src --pyi_out=python/src \
+        --grpc_python_out=python/src steadfast/v1/frame.proto steadfast/v1/dispatch.proto
+    rm python/src/steadfast/v1/frame_pb2_grpc.py
 """
+
+#: The generator of these modules.
+GENERATED_WITH = "1.75.1"

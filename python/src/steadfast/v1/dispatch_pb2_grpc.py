@@ -5,7 +5,7 @@ import warnings
 
 from steadfast.v1 import dispatch_pb2 as steadfast_dot_v1_dot_dispatch__pb2
 
-GRPC_GENERATED_VERSION = '1.85.4'
+GRPC_GENERATED_VERSION = '1.75.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in steadfast/v1/dispatch_pb2_grpc.py depends on'
+        + f' but the generated code in steadfast/v1/dispatch_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class DispatchStub:
+class DispatchStub(object):
     """One service, many functions: see the comment at the top of this file.
     """
 
@@ -47,7 +47,7 @@ class DispatchStub:
                 _registered_method=True)
 
 
-class DispatchServicer:
+class DispatchServicer(object):
     """One service, many functions: see the comment at the top of this file.
     """
 
@@ -86,7 +86,7 @@ def add_DispatchServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class Dispatch:
+class Dispatch(object):
     """One service, many functions: see the comment at the top of this file.
     """
 
