@@ -101,3 +101,17 @@ def test_a_liveness_window_given_overrides_the_manifest(lab: steadfast.Service, 
     # Ticks 1.2 s apart: heartbeats fill the gaps (every 500 ms), so a 1 s window holds.
     ticks = list(lab.stream("Ticks", lab_pb2.TicksRequest(count=2, gap_ms=1200), liveness=1.0, timeout=20))
     assert [t.n for t in ticks] == [1, 2]
+
+
+def test_an_abandoned_stream_leaves_no_thread(lab: steadfast.Service, lab_pb2: Any) -> None:
+    import gc
+
+    before = {t.ident for t in threading.enumerate()}
+    ticks = lab.stream("Ticks", lab_pb2.TicksRequest(count=100, gap_ms=50), timeout=20)
+    assert next(ticks).n == 1
+    watchdogs = [t for t in threading.enumerate() if t.name == "steadfast-liveness" and t.ident not in before]
+    assert len(watchdogs) == 1
+    del ticks
+    gc.collect()
+    watchdogs[0].join(5)
+    assert not watchdogs[0].is_alive(), "the watchdog of a garbage-collected stream ends"
