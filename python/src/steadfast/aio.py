@@ -440,6 +440,16 @@ class Dispatch:
         limits: Optional[BlobLimits] = None,
     ) -> None:
         self.stub = dispatch_pb2_grpc.DispatchStub(channel)
+        # A call without a blob sends one message: as a unary-request call, it is
+        # sent in the batch that starts the call. grpc.aio's stream writes report
+        # INTERNAL "Internal error from Core" instead of the server's status when
+        # the server ends the call (an unknown x-func-name) while a write is in
+        # flight (grpc/grpc#36066); a unary request has no such write.
+        self._call_one = channel.unary_stream(
+            "/steadfast.v1.Dispatch/Call",
+            request_serializer=dispatch_pb2.DispatchUpload.SerializeToString,
+            response_deserializer=dispatch_pb2.DispatchFrame.FromString,
+        )
         self._upstream = upstream
         self._metadata = list(metadata or ())
         self._liveness = liveness
@@ -482,9 +492,13 @@ class Dispatch:
         metadata: MetadataArg,
         kwargs: Dict[str, Any],
     ) -> _FrameCall:
+        if blob is None:
+            multicallable, request = self._call_one, next(requests(params, None))
+        else:
+            multicallable, request = self.stub.Call, requests(params, blob)
         return _open(
-            self.stub.Call,
-            requests(params, blob),
+            multicallable,
+            request,
             await self._interval(name, heartbeat_ms),
             self._liveness,
             timeout,
