@@ -492,6 +492,7 @@ class Dispatch:
         metadata: MetadataArg,
         kwargs: Dict[str, Any],
     ) -> _FrameCall:
+        request: Any
         if blob is None:
             multicallable, request = self._call_one, next(requests(params, None))
         else:
