@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -12,7 +11,7 @@ import pytest
 
 import steadfast
 
-from servers import LAB_MANIFEST, Server, generate_lab
+from servers import Server, generate_lab
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +19,8 @@ def lab_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with ``gen/`` (the lab wire modules, importable)."""
     out = tmp_path_factory.mktemp("lab")
     wire = generate_lab(out)
-    manifest = wire / "steadfast.json"
-    if not manifest.exists():
-        # steadfast-codegen does not write the manifest yet: the one it will write.
-        manifest = out / "steadfast.json"
-        manifest.write_text(json.dumps(LAB_MANIFEST))
-    (out / "manifest").write_text(str(manifest))
+    # The codegen writes the manifest beside the wire protos.
+    (out / "manifest").write_text(str(wire / "steadfast.json"))
     sys.path.insert(0, str(out / "gen"))
     return out
 

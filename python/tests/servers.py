@@ -134,20 +134,6 @@ def _emit_wire(wire: Path) -> None:
     )
 
 
-#: The manifest the codegen will write for lab.proto (used until it does).
-LAB_MANIFEST = {
-    "version": 1,
-    "methods": {
-        "/lab.v1.Lab/Sleep": {"heartbeat_ms": 500, "request_blob": False, "response_blob": False},
-        "/lab.v1.Lab/Ticks": {"heartbeat_ms": 500, "request_blob": False, "response_blob": False},
-        "/lab.v1.Lab/Count": {"heartbeat_ms": 500, "request_blob": False, "response_blob": False},
-        "/lab.v1.Lab/Echo": {"heartbeat_ms": 500, "request_blob": False, "response_blob": False},
-        "/lab.v1.Lab/Digest": {"heartbeat_ms": 1000, "request_blob": True, "response_blob": False},
-        "/lab.v1.Lab/Fetch": {"heartbeat_ms": 0, "request_blob": False, "response_blob": True},
-    },
-}
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -25,7 +25,9 @@ def test_load_a_manifest_and_a_service_config(tmp_path: Path) -> None:
         steadfast.Manifest.from_dict({"version": 2})
     config = {"methodConfig": [{"name": [{"service": "lab.v1.Lab"}], "timeout": "10s"}]}
     (tmp_path / "service_config.json").write_text(json.dumps(config))
-    assert steadfast.channel_options(tmp_path) == [("grpc.service_config", json.dumps(config))]
+    options = dict(steadfast.channel_options(tmp_path))
+    assert json.loads(options["grpc.service_config"]) == config
+    assert options["grpc.enable_retries"] == 1
 
 
 def test_framing_metadata_is_added_once() -> None:

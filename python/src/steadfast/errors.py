@@ -9,15 +9,16 @@ package decides on the client: a silent server (``UNAVAILABLE``), a corrupt blob
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import grpc
 
 Metadata = Tuple[Tuple[str, "str | bytes"], ...]
 
 
-class StatusError(grpc.RpcError):
-    """A failed call, as grpcio's errors: ``code()``, ``details()``, ``trailing_metadata()``.
+class StatusError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+    """A failed call, as grpcio's errors: ``code()``, ``details()``, ``trailing_metadata()``
+    (and the rest of :class:`grpc.Call`, for a call that is over).
 
     >>> err = StatusError(grpc.StatusCode.DATA_LOSS, "a chunk came after the blob's last chunk")
     >>> err.code().name, err.details()
@@ -50,6 +51,22 @@ class StatusError(grpc.RpcError):
     def initial_metadata(self) -> Metadata:
         """Initial metadata (empty for a status decided on the client)."""
         return ()
+
+    def is_active(self) -> bool:
+        """``False``: the call is over."""
+        return False
+
+    def time_remaining(self) -> Optional[float]:
+        """``None``: the call is over."""
+        return None
+
+    def cancel(self) -> bool:
+        """``False``: the call is over."""
+        return False
+
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        """``False``: the call is over."""
+        return False
 
     def debug_error_string(self) -> str:
         """``CODE: details``, like grpcio's."""

@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from . import retry
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: The manifest's file name in a wire directory.
@@ -101,12 +103,11 @@ class Manifest:
 
 def channel_options(path: PathLike) -> List[Tuple[str, Any]]:
     """Channel options that apply a gRPC service config file (``service_config.json``,
-    or the directory holding it): ``grpc.insecure_channel(addr, options=channel_options(p))``.
+    or the directory holding it), with retries on:
+    ``grpc.insecure_channel(addr, options=channel_options(p))``. See
+    :func:`steadfast.retry.channel_options` for configs given as text or a dict.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, SERVICE_CONFIG_FILE)
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    json.loads(text)  # fail here, not in the channel, on a malformed file
-    return [("grpc.service_config", text)]
+    return retry.channel_options(path)

@@ -93,7 +93,8 @@ if TYPE_CHECKING:
 
 import grpc
 
-from steadfast.retry import RetryPolicy
+from .errors import StatusError
+from .retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_OUTBOX_CAPACITY",
@@ -120,49 +121,13 @@ _LOST = ("rst_stream", "stream removed", "socket closed", "connection reset", "b
 _PUSHBACK = "grpc-retry-pushback-ms"
 
 
-class SessionError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+class SessionError(StatusError):
     """The status a reconnecting call ends with: a :class:`grpc.RpcError`
     carrying a gRPC code, as grpcio's own errors do. ``__cause__`` is the
     last attempt's error, if any."""
 
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        details: str,
-        trailing_metadata: Metadata | None = None,
-    ) -> None:
-        super().__init__(f"{code.name}: {details}")
-        self._code = code
-        self._details = details
-        self._trailing = tuple(trailing_metadata or ())
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self) -> Metadata:
-        return self._trailing
-
-    def initial_metadata(self) -> Metadata:
-        return ()
-
-    # grpc.Call's remaining abstract methods: the call is over.
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> float | None:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Callable[[], None]) -> bool:
-        return False
-
     def __str__(self) -> str:
-        return f"<SessionError {self._code.name}: {self._details!r}>"
+        return f"<SessionError {self.code().name}: {self.details()!r}>"
 
 
 def _status_of(error: grpc.RpcError) -> tuple[grpc.StatusCode, str, Metadata]:
