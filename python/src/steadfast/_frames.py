@@ -14,6 +14,8 @@ WINDOW_INTERVALS = 3
 
 MetadataArg = Optional[Sequence[Tuple[str, Any]]]
 ProgressCallback = Callable[[Any], None]
+#: A frame that is not a heartbeat: ``(kind, value)``, kind ``message``, ``blob`` or ``chunk``.
+Part = Tuple[str, Any]
 
 SECOND_MESSAGE = "protocol violation: the server sent a second message on a unary heartbeat call"
 NO_MESSAGE = "protocol violation: the server ended a unary heartbeat call without a message"
@@ -49,7 +51,7 @@ def window_seconds(heartbeat_ms: Optional[int], liveness: Optional[float]) -> Op
     return None
 
 
-def part_of(frame: Any, on_progress: Optional[ProgressCallback]) -> Optional[Tuple[str, Any]]:
+def part_of(frame: Any, on_progress: Optional[ProgressCallback]) -> Optional[Part]:
     """``None`` for a heartbeat (given to ``on_progress``), else ``(kind, value)``
     with kind ``message``, ``blob`` or ``chunk``."""
     kind = frame.WhichOneof("kind")
@@ -60,3 +62,43 @@ def part_of(frame: Any, on_progress: Optional[ProgressCallback]) -> Optional[Tup
     if kind is None:
         raise errors.internal(NO_KIND)
     return kind, getattr(frame, kind)
+
+
+def value_of(part: Part, kind: str, wrong: str, cancel: Optional[Callable[[], Any]] = None) -> Any:
+    """The value of ``part`` if it is a ``kind``; else ``cancel()`` (when given) and
+    the protocol violation ``wrong`` (``INTERNAL``)."""
+    got, value = part
+    if got != kind:
+        if cancel is not None:
+            cancel()
+        raise errors.internal(wrong)
+    return value
+
+
+def expect(part: Optional[Part], kind: str, wrong: str, ended: str) -> Any:
+    """:func:`value_of` for a part the call must send: its end (``None``) is the
+    protocol violation ``ended``."""
+    if part is None:
+        raise errors.internal(ended)
+    return value_of(part, kind, wrong)
+
+
+class Unary:
+    """The reply of a unary heartbeat call, collected from its parts: one message."""
+
+    def __init__(self) -> None:
+        self._message: Any = None
+        self._seen = False
+
+    def take(self, part: Part) -> None:
+        """Takes the next part: a message, the first and only one."""
+        message = value_of(part, "message", BLOB_WITHOUT)
+        if self._seen:
+            raise errors.internal(SECOND_MESSAGE)
+        self._message, self._seen = message, True
+
+    def reply(self) -> Any:
+        """The message, once the call ended; none is a protocol violation."""
+        if not self._seen:
+            raise errors.internal(NO_MESSAGE)
+        return self._message

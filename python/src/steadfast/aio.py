@@ -27,18 +27,19 @@ from ._frames import (
     DOWNLOAD_HEADER,
     DOWNLOAD_NO_BLOB,
     DOWNLOAD_NO_MESSAGE,
-    NO_MESSAGE,
-    SECOND_MESSAGE,
     MetadataArg,
+    Part,
     ProgressCallback,
+    Unary,
+    expect,
     part_of,
+    value_of,
     window_seconds,
     with_framing,
 )
-from ._resolve import lookup, method_path, upload_type
+from ._resolve import ServiceCalls
 from .blob import BlobDecoder, BlobLimits, BlobSource, PathLike, _FileSink
-from .dispatch import FunctionInfo, call_metadata, decode_result, requests
-from .manifest import Manifest, MethodInfo
+from .dispatch import DispatchCalls, FunctionInfo, decode_result, upload_head, requests
 from .v1 import dispatch_pb2, dispatch_pb2_grpc
 
 __all__ = [
@@ -63,7 +64,7 @@ class _FrameCall:
         self._on_progress = on_progress
         self._done = False
 
-    async def next_part(self) -> Optional[Tuple[str, Any]]:
+    async def next_part(self) -> Optional[Part]:
         """The next part that is not a heartbeat, or ``None`` at the (OK) end."""
         if self._done:
             return None
@@ -114,24 +115,16 @@ def _open(
 
 
 async def _read_unary(frames: _FrameCall) -> Any:
-    message: Any = None
-    seen = False
+    unary = Unary()
     try:
         while True:
             part = await frames.next_part()
             if part is None:
                 break
-            kind, value = part
-            if kind != "message":
-                raise errors.internal(BLOB_WITHOUT)
-            if seen:
-                raise errors.internal(SECOND_MESSAGE)
-            message, seen = value, True
+            unary.take(part)
     finally:
         frames.cancel()
-    if not seen:
-        raise errors.internal(NO_MESSAGE)
-    return message
+    return unary.reply()
 
 
 async def call(
@@ -164,11 +157,7 @@ class HeartbeatStream:
         part = await self._frames.next_part()
         if part is None:
             raise StopAsyncIteration
-        kind, value = part
-        if kind != "message":
-            self._frames.cancel()
-            raise errors.internal(BLOB_WITHOUT)
-        return value
+        return value_of(part, "message", BLOB_WITHOUT, self._frames.cancel)
 
     @property
     def call(self) -> Any:
@@ -238,9 +227,7 @@ class AsyncBlobReader:
                 part = await self._frames.next_part()
                 if part is None:
                     break
-                kind, chunk = part
-                if kind != "chunk":
-                    raise errors.internal(DOWNLOAD_CHUNKS)
+                chunk = value_of(part, "chunk", DOWNLOAD_CHUNKS)
                 for data in self._decoder.feed(chunk):
                     yield data
             self._decoder.end()
@@ -280,18 +267,8 @@ async def _read_download(
     frames: _FrameCall, limits: Optional[BlobLimits]
 ) -> Tuple[Any, AsyncBlobReader]:
     try:
-        part = await frames.next_part()
-        if part is None:
-            raise errors.internal(DOWNLOAD_NO_MESSAGE)
-        kind, message = part
-        if kind != "message":
-            raise errors.internal(DOWNLOAD_FIRST)
-        part = await frames.next_part()
-        if part is None:
-            raise errors.internal(DOWNLOAD_NO_BLOB)
-        kind, header = part
-        if kind != "blob":
-            raise errors.internal(DOWNLOAD_HEADER)
+        message = expect(await frames.next_part(), "message", DOWNLOAD_FIRST, DOWNLOAD_NO_MESSAGE)
+        header = expect(await frames.next_part(), "blob", DOWNLOAD_HEADER, DOWNLOAD_NO_BLOB)
         return message, AsyncBlobReader(header, frames, limits)
     except BaseException:
         frames.cancel()
@@ -315,49 +292,8 @@ async def download(
     return await _read_download(frames, limits)
 
 
-class Service:
+class Service(ServiceCalls):
     """:class:`steadfast.Service` over a ``grpc.aio`` stub."""
-
-    def __init__(
-        self,
-        stub: Any,
-        service: str,
-        manifest: Optional[Manifest] = None,
-        *,
-        liveness: Optional[float] = None,
-        metadata: MetadataArg = None,
-        limits: Optional[BlobLimits] = None,
-    ) -> None:
-        self.stub = stub
-        self.service = service
-        self.manifest = manifest
-        self._liveness = liveness
-        self._metadata = list(metadata or ())
-        self._limits = limits
-
-    def info(self, method: str) -> Optional[MethodInfo]:
-        """The manifest's entry of ``method``, or ``None``."""
-        return lookup(self.manifest, self.service, method)
-
-    def _prepare(
-        self, method: str, request: Any, blob: Optional[BlobSource], upload: Optional[Type[Any]]
-    ) -> Tuple[Any, Optional[MethodInfo], Any]:
-        info = self.info(method)
-        multicallable = getattr(self.stub, method)
-        if blob is not None:
-            if info is not None and not info.request_blob:
-                raise ValueError(f"{method_path(self.service, method)} takes no blob")
-            request = blob.upload(upload or upload_type(self.service, method, request), request)
-        elif info is not None and info.request_blob:
-            raise ValueError(f"{method_path(self.service, method)} needs a blob: pass blob=")
-        return multicallable, info, request
-
-    def _kw(self, info: Optional[MethodInfo], liveness: Optional[float], metadata: MetadataArg) -> Dict[str, Any]:
-        return {
-            "heartbeat_ms": info.heartbeat_ms if info else None,
-            "liveness": liveness if liveness is not None else self._liveness,
-            "metadata": self._metadata + list(metadata or ()),
-        }
 
     async def call(
         self,
@@ -375,12 +311,10 @@ class Service:
         """As :meth:`steadfast.Service.call`."""
         multicallable, info, request = self._prepare(method, request, blob, upload)
         if info is None:
-            return await multicallable(
-                request, timeout=timeout, metadata=self._metadata + list(metadata or ()), **kwargs
-            )
+            return await multicallable(request, timeout=timeout, metadata=self._md(metadata), **kwargs)
         return await call(
             multicallable, request, timeout=timeout, on_progress=on_progress,
-            **self._kw(info, liveness, metadata), **kwargs,
+            **self._framed(info, liveness, metadata), **kwargs,
         )
 
     def stream(
@@ -397,12 +331,10 @@ class Service:
         """As :meth:`steadfast.Service.stream`: an async iterator of messages."""
         multicallable, info, request = self._prepare(method, request, None, None)
         if info is None:
-            return multicallable(
-                request, timeout=timeout, metadata=self._metadata + list(metadata or ()), **kwargs
-            )
+            return multicallable(request, timeout=timeout, metadata=self._md(metadata), **kwargs)
         return stream(
             multicallable, request, timeout=timeout, on_progress=on_progress,
-            **self._kw(info, liveness, metadata), **kwargs,
+            **self._framed(info, liveness, metadata), **kwargs,
         )
 
     async def download(
@@ -423,11 +355,11 @@ class Service:
         multicallable, info, request = self._prepare(method, request, blob, upload)
         return await download(
             multicallable, request, timeout=timeout, on_progress=on_progress,
-            limits=limits or self._limits, **self._kw(info, liveness, metadata), **kwargs,
+            limits=limits or self._limits, **self._framed(info, liveness, metadata), **kwargs,
         )
 
 
-class Dispatch:
+class Dispatch(DispatchCalls):
     """:class:`steadfast.Dispatch` over a ``grpc.aio`` channel."""
 
     def __init__(
@@ -439,7 +371,10 @@ class Dispatch:
         liveness: Optional[float] = None,
         limits: Optional[BlobLimits] = None,
     ) -> None:
-        self.stub = dispatch_pb2_grpc.DispatchStub(channel)
+        super().__init__(
+            dispatch_pb2_grpc.DispatchStub(channel),
+            upstream=upstream, metadata=metadata, liveness=liveness, limits=limits,
+        )
         # A call without a blob sends one message: as a unary-request call, it is
         # sent in the batch that starts the call. grpc.aio's stream writes report
         # INTERNAL "Internal error from Core" instead of the server's status when
@@ -450,35 +385,13 @@ class Dispatch:
             request_serializer=dispatch_pb2.DispatchUpload.SerializeToString,
             response_deserializer=dispatch_pb2.DispatchFrame.FromString,
         )
-        self._upstream = upstream
-        self._metadata = list(metadata or ())
-        self._liveness = liveness
-        self._limits = limits
-        self._functions: Optional[Dict[str, FunctionInfo]] = None
 
     async def describe(self, *, timeout: Optional[float] = 10.0) -> List[FunctionInfo]:
         """The functions the server offers, sorted by name."""
         reply = await self.stub.Describe(
-            dispatch_pb2.DescribeRequest(),
-            timeout=timeout,
-            metadata=call_metadata(None, self._upstream, self._metadata),
+            dispatch_pb2.DescribeRequest(), timeout=timeout, metadata=self._describe_metadata()
         )
-        functions = [FunctionInfo.from_proto(f) for f in reply.functions]
-        self._functions = {f.name: f for f in functions}
-        return functions
-
-    async def _interval(self, name: Optional[str], heartbeat_ms: Optional[int]) -> Optional[int]:
-        if heartbeat_ms is not None or self._liveness is not None:
-            return heartbeat_ms
-        if self._functions is None:
-            try:
-                await self.describe()
-            except grpc.RpcError:
-                self._functions = {}
-        for function in (self._functions or {}).values():
-            if function.name == name or (name is None and function.is_default):
-                return function.heartbeat_ms
-        return None
+        return self._keep(reply)
 
     async def _open(
         self,
@@ -492,20 +405,18 @@ class Dispatch:
         metadata: MetadataArg,
         kwargs: Dict[str, Any],
     ) -> _FrameCall:
-        request: Any
-        if blob is None:
-            multicallable, request = self._call_one, next(requests(params, None))
-        else:
-            multicallable, request = self.stub.Call, requests(params, blob)
+        if self._must_describe(heartbeat_ms):
+            try:
+                await self.describe()
+            except grpc.RpcError:
+                self._functions = {}
+        multicallable, request = (
+            (self._call_one, upload_head(params)) if blob is None
+            else (self.stub.Call, requests(params, blob))
+        )
         return _open(
-            multicallable,
-            request,
-            await self._interval(name, heartbeat_ms),
-            self._liveness,
-            timeout,
-            call_metadata(name, upstream or self._upstream, self._metadata + list(metadata or ())),
-            on_progress,
-            **kwargs,
+            multicallable, request, timeout=timeout, on_progress=on_progress,
+            **self._framed(name, upstream, heartbeat_ms, metadata), **kwargs,
         )
 
     async def call(

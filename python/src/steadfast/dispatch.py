@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import grpc
 
 from . import errors, heartbeat
-from ._frames import BLOB_WITHOUT, NO_MESSAGE, SECOND_MESSAGE, MetadataArg, ProgressCallback
+from ._frames import MetadataArg, ProgressCallback
 from .blob import BlobLimits, BlobReader, BlobSource
 from .v1 import dispatch_pb2, dispatch_pb2_grpc
 
@@ -66,12 +66,16 @@ def encode_params(params: Any) -> bytes:
     return json.dumps(params, separators=(",", ":")).encode()
 
 
+def upload_head(params: Any) -> dispatch_pb2.DispatchUpload:
+    """The first request of a call: its head, with ``params``."""
+    return dispatch_pb2.DispatchUpload(head=dispatch_pb2.CallHead(params=encode_params(params)))
+
+
 def requests(params: Any, blob: Optional[BlobSource]) -> Iterator[dispatch_pb2.DispatchUpload]:
     """The request stream of a call: the head, then the blob's header and chunks."""
-    head = dispatch_pb2.CallHead(params=encode_params(params))
     if blob is None:
-        return iter([dispatch_pb2.DispatchUpload(head=head)])
-    return blob.upload(dispatch_pb2.DispatchUpload, head)
+        return iter([upload_head(params)])
+    return blob.upload(dispatch_pb2.DispatchUpload, upload_head(params).head)
 
 
 def call_metadata(
@@ -92,7 +96,65 @@ def decode_result(result: dispatch_pb2.CallResult) -> Any:
         raise errors.internal(f"the function's result is not JSON: {error}") from None
 
 
-class Dispatch:
+class DispatchCalls:
+    """The base of :class:`steadfast.Dispatch` and :class:`steadfast.aio.Dispatch`
+    (which add the I/O): their defaults, the functions ``Describe`` told, a call's
+    arguments resolved."""
+
+    def __init__(
+        self,
+        stub: dispatch_pb2_grpc.DispatchStub,
+        *,
+        upstream: Optional[str],
+        metadata: MetadataArg,
+        liveness: Optional[float],
+        limits: Optional[BlobLimits],
+    ) -> None:
+        self.stub = stub
+        self._upstream = upstream
+        self._metadata = list(metadata or ())
+        self._liveness = liveness
+        self._limits = limits
+        self._functions: Optional[Dict[str, FunctionInfo]] = None
+
+    def _describe_metadata(self) -> List[Tuple[str, Any]]:
+        return call_metadata(None, self._upstream, self._metadata)
+
+    def _keep(self, reply: dispatch_pb2.DescribeReply) -> List[FunctionInfo]:
+        """The functions of a ``Describe`` reply, kept for the calls' intervals."""
+        functions = [FunctionInfo.from_proto(f) for f in reply.functions]
+        self._functions = {f.name: f for f in functions}
+        return functions
+
+    def _must_describe(self, heartbeat_ms: Optional[int]) -> bool:
+        """Whether a call needs ``Describe`` (asked once) for its interval; a
+        failed one leaves ``_functions`` empty."""
+        return heartbeat_ms is None and self._liveness is None and self._functions is None
+
+    def _framed(
+        self,
+        name: Optional[str],
+        upstream: Optional[str],
+        heartbeat_ms: Optional[int],
+        metadata: MetadataArg,
+    ) -> Dict[str, Any]:
+        """A call's ``heartbeat_ms``, ``liveness`` and ``metadata`` (``x-func-name``,
+        ``x-upstream``) arguments."""
+        if heartbeat_ms is None and self._liveness is None:
+            for function in (self._functions or {}).values():
+                if function.name == name or (name is None and function.is_default):
+                    heartbeat_ms = function.heartbeat_ms
+                    break
+        return {
+            "heartbeat_ms": heartbeat_ms,
+            "liveness": self._liveness,
+            "metadata": call_metadata(
+                name, upstream or self._upstream, self._metadata + list(metadata or ())
+            ),
+        }
+
+
+class Dispatch(DispatchCalls):
     """A dispatch client over a grpcio channel.
 
     ``upstream`` and ``metadata`` are defaults for every call. A call's liveness
@@ -110,36 +172,17 @@ class Dispatch:
         liveness: Optional[float] = None,
         limits: Optional[BlobLimits] = None,
     ) -> None:
-        self.stub = dispatch_pb2_grpc.DispatchStub(channel)
-        self._upstream = upstream
-        self._metadata = list(metadata or ())
-        self._liveness = liveness
-        self._limits = limits
-        self._functions: Optional[Dict[str, FunctionInfo]] = None
+        super().__init__(
+            dispatch_pb2_grpc.DispatchStub(channel),
+            upstream=upstream, metadata=metadata, liveness=liveness, limits=limits,
+        )
 
     def describe(self, *, timeout: Optional[float] = 10.0) -> List[FunctionInfo]:
         """The functions the server offers, sorted by name."""
         reply = self.stub.Describe(
-            dispatch_pb2.DescribeRequest(),
-            timeout=timeout,
-            metadata=call_metadata(None, self._upstream, self._metadata),
+            dispatch_pb2.DescribeRequest(), timeout=timeout, metadata=self._describe_metadata()
         )
-        functions = [FunctionInfo.from_proto(f) for f in reply.functions]
-        self._functions = {f.name: f for f in functions}
-        return functions
-
-    def _interval(self, name: Optional[str], heartbeat_ms: Optional[int]) -> Optional[int]:
-        if heartbeat_ms is not None or self._liveness is not None:
-            return heartbeat_ms
-        if self._functions is None:
-            try:
-                self.describe()
-            except grpc.RpcError:
-                self._functions = {}
-        for function in (self._functions or {}).values():
-            if function.name == name or (name is None and function.is_default):
-                return function.heartbeat_ms
-        return None
+        return self._keep(reply)
 
     def _open(
         self,
@@ -153,15 +196,14 @@ class Dispatch:
         metadata: MetadataArg,
         kwargs: Dict[str, Any],
     ) -> Any:
+        if self._must_describe(heartbeat_ms):
+            try:
+                self.describe()
+            except grpc.RpcError:
+                self._functions = {}
         return heartbeat._open(
-            self.stub.Call,
-            requests(params, blob),
-            self._interval(name, heartbeat_ms),
-            self._liveness,
-            timeout,
-            call_metadata(name, upstream or self._upstream, self._metadata + list(metadata or ())),
-            on_progress,
-            **kwargs,
+            self.stub.Call, requests(params, blob), timeout=timeout, on_progress=on_progress,
+            **self._framed(name, upstream, heartbeat_ms, metadata), **kwargs,
         )
 
     def call(
@@ -187,24 +229,7 @@ class Dispatch:
         frames = self._open(
             name, params, blob, upstream, timeout, on_progress, heartbeat_ms, metadata, kwargs
         )
-        result: Any = None
-        seen = False
-        try:
-            while True:
-                part = frames.next_part()
-                if part is None:
-                    break
-                kind, value = part
-                if kind != "message":
-                    raise errors.internal(BLOB_WITHOUT)
-                if seen:
-                    raise errors.internal(SECOND_MESSAGE)
-                result, seen = value, True
-        finally:
-            frames.cancel()
-        if not seen:
-            raise errors.internal(NO_MESSAGE)
-        return decode_result(result)
+        return decode_result(heartbeat._read_unary(frames))
 
     def download(
         self,

@@ -31,11 +31,13 @@ from ._frames import (
     DOWNLOAD_HEADER,
     DOWNLOAD_NO_BLOB,
     DOWNLOAD_NO_MESSAGE,
-    NO_MESSAGE,
-    SECOND_MESSAGE,
     MetadataArg,
+    Part,
     ProgressCallback,
+    Unary,
+    expect,
     part_of,
+    value_of,
     window_seconds,
     with_framing,
 )
@@ -111,7 +113,7 @@ class _FrameCall:
         if self._watchdog is not None:
             self._finalizer = weakref.finalize(self, _abandon, self._watchdog, call)
 
-    def next_part(self) -> Optional[Tuple[str, Any]]:
+    def next_part(self) -> Optional[Part]:
         """The next part that is not a heartbeat, or ``None`` at the (OK) end."""
         if self._done:
             return None
@@ -203,24 +205,16 @@ def call(
 
 
 def _read_unary(frames: _FrameCall) -> Any:
-    message: Any = None
-    seen = False
+    unary = Unary()
     try:
         while True:
             part = frames.next_part()
             if part is None:
                 break
-            kind, value = part
-            if kind != "message":
-                raise errors.internal(BLOB_WITHOUT)
-            if seen:
-                raise errors.internal(SECOND_MESSAGE)
-            message, seen = value, True
+            unary.take(part)
     finally:
         frames.cancel()
-    if not seen:
-        raise errors.internal(NO_MESSAGE)
-    return message
+    return unary.reply()
 
 
 class HeartbeatStream:
@@ -239,11 +233,7 @@ class HeartbeatStream:
         part = self._frames.next_part()
         if part is None:
             raise StopIteration
-        kind, value = part
-        if kind != "message":
-            self._frames.cancel()
-            raise errors.internal(BLOB_WITHOUT)
-        return value
+        return value_of(part, "message", BLOB_WITHOUT, self._frames.cancel)
 
     @property
     def call(self) -> Any:
@@ -310,18 +300,8 @@ def read_download(
 ) -> Tuple[Any, BlobReader]:
     """The message then the blob of a download's frames."""
     try:
-        part = frames.next_part()
-        if part is None:
-            raise errors.internal(DOWNLOAD_NO_MESSAGE)
-        kind, message = part
-        if kind != "message":
-            raise errors.internal(DOWNLOAD_FIRST)
-        part = frames.next_part()
-        if part is None:
-            raise errors.internal(DOWNLOAD_NO_BLOB)
-        kind, header = part
-        if kind != "blob":
-            raise errors.internal(DOWNLOAD_HEADER)
+        message = expect(frames.next_part(), "message", DOWNLOAD_FIRST, DOWNLOAD_NO_MESSAGE)
+        header = expect(frames.next_part(), "blob", DOWNLOAD_HEADER, DOWNLOAD_NO_BLOB)
         reader = BlobReader(header, _chunks(frames), limits, frames.cancel)
     except BaseException:
         frames.cancel()
@@ -334,8 +314,4 @@ def _chunks(frames: _FrameCall) -> Iterator[Any]:
         part = frames.next_part()
         if part is None:
             return
-        kind, value = part
-        if kind != "chunk":
-            frames.cancel()
-            raise errors.internal(DOWNLOAD_CHUNKS)
-        yield value
+        yield value_of(part, "chunk", DOWNLOAD_CHUNKS, frames.cancel)

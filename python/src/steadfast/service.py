@@ -10,16 +10,15 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple, Type
+from typing import Any, Optional, Tuple, Type
 
 from . import heartbeat
 from ._frames import MetadataArg, ProgressCallback
-from ._resolve import lookup, method_path, upload_type
+from ._resolve import ServiceCalls
 from .blob import BlobLimits, BlobReader, BlobSource
-from .manifest import Manifest, MethodInfo
 
 
-class Service:
+class Service(ServiceCalls):
     """The methods of a stub generated from the wire protos, by name.
 
     ``stub`` is the generated stub (``LabStub(channel)``), ``service`` the
@@ -29,43 +28,6 @@ class Service:
     list as the plain method it is. ``liveness``, ``metadata`` and ``limits`` are
     defaults for every call.
     """
-
-    def __init__(
-        self,
-        stub: Any,
-        service: str,
-        manifest: Optional[Manifest] = None,
-        *,
-        liveness: Optional[float] = None,
-        metadata: MetadataArg = None,
-        limits: Optional[BlobLimits] = None,
-    ) -> None:
-        self.stub = stub
-        self.service = service
-        self.manifest = manifest
-        self._liveness = liveness
-        self._metadata = list(metadata or ())
-        self._limits = limits
-
-    def info(self, method: str) -> Optional[MethodInfo]:
-        """The manifest's entry of ``method``, or ``None``."""
-        return lookup(self.manifest, self.service, method)
-
-    def _prepare(
-        self, method: str, request: Any, blob: Optional[BlobSource], upload: Optional[Type[Any]]
-    ) -> Tuple[Any, Optional[MethodInfo], Any]:
-        info = self.info(method)
-        multicallable = getattr(self.stub, method)
-        if blob is not None:
-            if info is not None and not info.request_blob:
-                raise ValueError(f"{method_path(self.service, method)} takes no blob")
-            request = blob.upload(upload or upload_type(self.service, method, request), request)
-        elif info is not None and info.request_blob:
-            raise ValueError(f"{method_path(self.service, method)} needs a blob: pass blob=")
-        return multicallable, info, request
-
-    def _md(self, metadata: MetadataArg) -> List[Tuple[str, Any]]:
-        return self._metadata + list(metadata or ())
 
     def call(
         self,
@@ -89,14 +51,8 @@ class Service:
         if info is None:
             return multicallable(request, timeout=timeout, metadata=self._md(metadata), **kwargs)
         return heartbeat.call(
-            multicallable,
-            request,
-            heartbeat_ms=info.heartbeat_ms,
-            liveness=liveness if liveness is not None else self._liveness,
-            timeout=timeout,
-            metadata=self._md(metadata),
-            on_progress=on_progress,
-            **kwargs,
+            multicallable, request, timeout=timeout, on_progress=on_progress,
+            **self._framed(info, liveness, metadata), **kwargs,
         )
 
     def stream(
@@ -115,14 +71,8 @@ class Service:
         if info is None:
             return multicallable(request, timeout=timeout, metadata=self._md(metadata), **kwargs)
         return heartbeat.stream(
-            multicallable,
-            request,
-            heartbeat_ms=info.heartbeat_ms,
-            liveness=liveness if liveness is not None else self._liveness,
-            timeout=timeout,
-            metadata=self._md(metadata),
-            on_progress=on_progress,
-            **kwargs,
+            multicallable, request, timeout=timeout, on_progress=on_progress,
+            **self._framed(info, liveness, metadata), **kwargs,
         )
 
     def download(
@@ -142,13 +92,6 @@ class Service:
         """Calls a ``response_blob`` ``method``; returns its reply and a :class:`BlobReader`."""
         multicallable, info, request = self._prepare(method, request, blob, upload)
         return heartbeat.download(
-            multicallable,
-            request,
-            heartbeat_ms=info.heartbeat_ms if info else None,
-            liveness=liveness if liveness is not None else self._liveness,
-            timeout=timeout,
-            metadata=self._md(metadata),
-            on_progress=on_progress,
-            limits=limits or self._limits,
-            **kwargs,
+            multicallable, request, timeout=timeout, on_progress=on_progress,
+            limits=limits or self._limits, **self._framed(info, liveness, metadata), **kwargs,
         )
