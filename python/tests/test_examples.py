@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from _sessions_servers import REPO, Server, bin_dir, generated_dir
+from servers import BIN_DIR, REPO, Server, generated_dir
 
 EXAMPLES = REPO / "python" / "examples"
 
@@ -18,7 +18,7 @@ def env() -> dict[str, str]:
     src = str(REPO / "python" / "src")
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{path}" if path else src,
-            "STEADFAST_BIN_DIR": str(bin_dir())}
+            "STEADFAST_BIN_DIR": str(BIN_DIR)}
 
 
 def run(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -47,7 +47,7 @@ def test_four_shapes_generates_its_code_when_not_given_any():
 
 
 def test_the_counter_counts_through_a_kill_9_and_restart_with_no_gap_or_repeat():
-    with Server("gateway-server", "--delay-ms", "10") as server:
+    with Server("gateway-server", args=["--delay-ms", "10"]) as server:
         client = subprocess.Popen(
             [sys.executable, str(EXAMPLES / "counter_client.py"), "--addr", server.addr,
              "--until", "300", "--gen", str(generated_dir())],

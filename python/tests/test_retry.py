@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from _sessions_servers import FAST_RECONNECT, Server, generated_modules
+from servers import FAST_RECONNECT, Server, generated_modules
 from steadfast import retry
 from steadfast.retry import RetryPolicy, ServiceConfig, ServiceConfigError
 
@@ -109,7 +109,7 @@ def cut_and_restart_during_a_call(pb, server: Server, channel: grpc.Channel) -> 
 
 
 def test_grpcio_retries_a_call_cut_by_kill_9_by_the_service_config(pb):
-    with Server("contact-server", "--delay-ms", "700") as server:
+    with Server("contact-server", args=["--delay-ms", "700"]) as server:
         sc = config(POLICY, waitForReady=True)
         with retry.insecure_channel(server.addr, service_config=sc,
                                     options=FAST_RECONNECT) as channel:
@@ -119,7 +119,7 @@ def test_grpcio_retries_a_call_cut_by_kill_9_by_the_service_config(pb):
 
 def test_without_a_retry_policy_the_same_call_fails(pb):
     # The control: the same scenario, with the same config minus retryPolicy.
-    with Server("contact-server", "--delay-ms", "700") as server:
+    with Server("contact-server", args=["--delay-ms", "700"]) as server:
         with retry.insecure_channel(server.addr, service_config=config(None, waitForReady=True),
                                     options=FAST_RECONNECT) as channel:
             with pytest.raises(grpc.RpcError) as raised:
@@ -143,5 +143,5 @@ def test_channel_options_leave_no_thread_behind(pb):
         with retry.insecure_channel(server.addr, service_config=config(POLICY)) as channel:
             stub = pb["contact_pb2_grpc"].ContactStub(channel)
             assert stub.RemoteCmd(pb["contact_pb2"].Command(id=1, line="x"), timeout=10).id == 1
-    from _sessions_servers import wait_no_new_threads
+    from servers import wait_no_new_threads
     assert wait_no_new_threads(before) == []

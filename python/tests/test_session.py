@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 
-from _sessions_servers import KEEPALIVE, Server, channel, generated_modules, wait_no_new_threads
+from servers import KEEPALIVE, Server, channel, generated_modules, wait_no_new_threads
 from steadfast.retry import RetryPolicy
 from steadfast.session import (
     Ack,
@@ -53,7 +53,7 @@ def count(session: Session, pb, until: int, on_answer=lambda n: None) -> list[in
 
 def test_a_counter_survives_three_kill_9_restarts_with_no_gap_no_repeat(pb, threads):
     events: list[Event] = []
-    with Server("gateway-server", "--delay-ms", "5") as server:
+    with Server("gateway-server", args=["--delay-ms", "5"]) as server:
         restarts = {60, 120, 180}
 
         def maybe_restart(n: int) -> None:
@@ -75,7 +75,7 @@ def test_a_restart_while_requests_are_in_flight_resends_them_in_order(pb, thread
     # Ten requests ahead of their answers, acknowledged by sequence number
     # (contact's SendStatus): the ones lost with the server are sent again.
     Status = pb["contact_pb2"].AgentStatus
-    with Server("contact-server", "--delay-ms", "20") as server:
+    with Server("contact-server", args=["--delay-ms", "20"]) as server:
         with channel(server.addr) as ch:
             stub = pb["contact_pb2_grpc"].ContactStub(ch)
             ack = Ack.with_rule(lambda a, oldest: a.seq - oldest.seq + 1)
@@ -106,7 +106,7 @@ def test_closing_while_the_server_hangs_ends_every_thread(pb, threads):
             stub = pb["schema_pb2_grpc"].GatewayStub(ch)
             session = Session(stub.Call, policy=PATIENT)
             assert count(session, pb, 5) == [2, 3, 4, 5]
-            server.pause()
+            server.freeze()
             session.send(pb["schema_pb2"].Request(num=5))
             received: list[object] = []
             receiver = threading.Thread(target=lambda: received.append(session.recv()))
@@ -123,7 +123,7 @@ def test_closing_while_the_server_hangs_ends_every_thread(pb, threads):
             with pytest.raises(grpc.RpcError) as raised:
                 session.send(pb["schema_pb2"].Request(num=6))
             assert raised.value.code() == grpc.StatusCode.CANCELLED
-        server.resume()
+        server.thaw()
 
 
 def test_a_hung_server_is_found_by_keepalive_and_the_count_goes_on(pb, threads):
@@ -131,7 +131,7 @@ def test_a_hung_server_is_found_by_keepalive_and_the_count_goes_on(pb, threads):
     # every 0.5 s, 1 s to answer) must find it dead well before the server is
     # restarted, 4 s later; then the count goes on with no gap.
     events: list[tuple[float, Event]] = []
-    with Server("gateway-server", "--delay-ms", "5") as server:
+    with Server("gateway-server", args=["--delay-ms", "5"]) as server:
         with channel(server.addr, *KEEPALIVE) as ch:
             stub = pb["schema_pb2_grpc"].GatewayStub(ch)
             with Session(stub.Call, policy=PATIENT, wait_for_ready=True,
@@ -141,7 +141,7 @@ def test_a_hung_server_is_found_by_keepalive_and_the_count_goes_on(pb, threads):
                 for answer in session:
                     seen.append(answer.num)
                     if answer.num == 20:
-                        server.pause()
+                        server.freeze()
                         paused = time.monotonic()
                         restart = threading.Timer(4.0, server.restart)
                         restart.start()
@@ -198,7 +198,7 @@ def test_a_code_the_policy_does_not_retry_ends_the_session_at_once(pb, threads):
 def test_a_resuming_task_stream_continues_after_the_last_task_across_a_restart(pb, threads):
     TaskQuery = pb["contact_pb2"].TaskQuery
     events: list[Event] = []
-    with Server("contact-server", "--tasks", "30", "--delay-ms", "20") as server:
+    with Server("contact-server", args=["--tasks", "30", "--delay-ms", "20"]) as server:
         with channel(server.addr) as ch:
             stub = pb["contact_pb2_grpc"].ContactStub(ch)
             with ResumingStream(stub.GetTask, TaskQuery(from_seq=1),
@@ -216,7 +216,7 @@ def test_a_resuming_task_stream_continues_after_the_last_task_across_a_restart(p
 
 def test_a_resuming_stream_ends_with_deadline_exceeded_when_its_whole_deadline_passes(pb, threads):
     TaskQuery = pb["contact_pb2"].TaskQuery
-    with Server("contact-server", "--tasks", "1000", "--delay-ms", "50") as server:
+    with Server("contact-server", args=["--tasks", "1000", "--delay-ms", "50"]) as server:
         with channel(server.addr) as ch:
             stub = pb["contact_pb2_grpc"].ContactStub(ch)
             started = time.monotonic()
@@ -305,7 +305,7 @@ async def aio_clean() -> AsyncIterator[None]:
 
 
 def aio_channel(addr: str, *options: tuple[str, object]) -> grpc.aio.Channel:
-    from _sessions_servers import FAST_RECONNECT
+    from servers import FAST_RECONNECT
     return grpc.aio.insecure_channel(addr, options=[*FAST_RECONNECT, *options])
 
 
@@ -313,7 +313,7 @@ def aio_channel(addr: str, *options: tuple[str, object]) -> grpc.aio.Channel:
 async def test_aio_a_counter_survives_two_kill_9_restarts_with_no_gap_no_repeat(pb, aio_clean):
     Request = pb["schema_pb2"].Request
     events: list[Event] = []
-    with Server("gateway-server", "--delay-ms", "5") as server:
+    with Server("gateway-server", args=["--delay-ms", "5"]) as server:
         async with aio_channel(server.addr) as ch:
             stub = pb["schema_pb2_grpc"].GatewayStub(ch)
             async with AsyncSession(stub.Call, policy=PATIENT, wait_for_ready=True,
@@ -340,7 +340,7 @@ async def test_aio_closing_while_the_server_hangs_ends_the_receiver(pb, aio_clea
             session = AsyncSession(stub.Call, policy=PATIENT)
             await session.send(Request(num=1))
             assert (await session.recv()).num == 2
-            server.pause()
+            server.freeze()
             await session.send(Request(num=2))
             receiver = asyncio.ensure_future(session.recv())
             await asyncio.sleep(0.3)
@@ -350,7 +350,7 @@ async def test_aio_closing_while_the_server_hangs_ends_the_receiver(pb, aio_clea
             with pytest.raises(grpc.RpcError) as raised:
                 await session.send(Request(num=3))
             assert raised.value.code() == grpc.StatusCode.CANCELLED
-        server.resume()
+        server.thaw()
 
 
 @pytest.mark.asyncio
@@ -375,7 +375,7 @@ async def test_aio_a_session_gives_up_after_max_attempts(pb, aio_clean):
 @pytest.mark.asyncio
 async def test_aio_a_resuming_task_stream_continues_across_a_restart(pb, aio_clean):
     TaskQuery = pb["contact_pb2"].TaskQuery
-    with Server("contact-server", "--tasks", "20", "--delay-ms", "20") as server:
+    with Server("contact-server", args=["--tasks", "20", "--delay-ms", "20"]) as server:
         async with aio_channel(server.addr) as ch:
             stub = pb["contact_pb2_grpc"].ContactStub(ch)
             seqs = []
