@@ -102,3 +102,23 @@ class Unary:
         if not self._seen:
             raise errors.internal(NO_MESSAGE)
         return self._message
+
+
+class Messages:
+    """What the sync and aio ``HeartbeatStream`` share: their call, :meth:`cancel`,
+    and a part's check (a message; anything else cancels the call)."""
+
+    def __init__(self, frames: Any) -> None:
+        self._frames = frames
+
+    def _message(self, part: Part) -> Any:
+        return value_of(part, "message", BLOB_WITHOUT, self._frames.cancel)
+
+    @property
+    def call(self) -> Any:
+        """grpcio's (or grpc.aio's) call: ``initial_metadata()``, ``trailing_metadata()``, ..."""
+        return self._frames.call
+
+    def cancel(self) -> None:
+        """Cancels the call if it is still running."""
+        self._frames.cancel()

@@ -21,12 +21,12 @@ import grpc.aio
 
 from . import errors
 from ._frames import (
-    BLOB_WITHOUT,
     DOWNLOAD_CHUNKS,
     DOWNLOAD_FIRST,
     DOWNLOAD_HEADER,
     DOWNLOAD_NO_BLOB,
     DOWNLOAD_NO_MESSAGE,
+    Messages,
     MetadataArg,
     Part,
     ProgressCallback,
@@ -38,7 +38,7 @@ from ._frames import (
     with_framing,
 )
 from ._resolve import ServiceCalls
-from .blob import BlobDecoder, BlobLimits, BlobSource, PathLike, _FileSink
+from .blob import BlobLimits, BlobSource, PathLike, _FileSink, _Reading
 from .dispatch import DispatchCalls, FunctionInfo, decode_result, upload_head, requests
 from .v1 import dispatch_pb2, dispatch_pb2_grpc
 
@@ -144,11 +144,8 @@ async def call(
     return await _read_unary(frames)
 
 
-class HeartbeatStream:
+class HeartbeatStream(Messages):
     """The messages of a streaming heartbeat call: ``async for``; :meth:`cancel` ends it."""
-
-    def __init__(self, frames: _FrameCall) -> None:
-        self._frames = frames
 
     def __aiter__(self) -> "HeartbeatStream":
         return self
@@ -157,16 +154,7 @@ class HeartbeatStream:
         part = await self._frames.next_part()
         if part is None:
             raise StopAsyncIteration
-        return value_of(part, "message", BLOB_WITHOUT, self._frames.cancel)
-
-    @property
-    def call(self) -> Any:
-        """grpc.aio's call object."""
-        return self._frames.call
-
-    def cancel(self) -> None:
-        """Cancels the call if it is still running."""
-        self._frames.cancel()
+        return self._message(part)
 
     async def __aenter__(self) -> "HeartbeatStream":
         return self
@@ -192,7 +180,7 @@ def stream(
     )
 
 
-class AsyncBlobReader:
+class AsyncBlobReader(_Reading):
     """:class:`steadfast.BlobReader` for aio: ``async for`` its bytes, or
     :meth:`to_bytes` / :meth:`to_file`. File writes block the loop briefly (one
     piece of at most a decode step at a time)."""
@@ -203,32 +191,17 @@ class AsyncBlobReader:
         frames: _FrameCall,
         limits: Optional[BlobLimits] = None,
     ) -> None:
-        self._decoder = BlobDecoder(header, limits)
+        super().__init__(header, limits, frames.cancel)
         self._frames = frames
-        self._started = False
-        self._finished = False
-
-    @property
-    def declared_size(self) -> Optional[int]:
-        """The size the sender declared, or ``None``."""
-        return self._decoder.declared
-
-    @property
-    def codec(self) -> int:
-        """``frame_pb2.CODEC_ZSTD`` or ``frame_pb2.CODEC_NONE``."""
-        return self._decoder.codec
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._started:
-            raise RuntimeError("a BlobReader is read once")
-        self._started = True
+        self._start()
         try:
             while True:
                 part = await self._frames.next_part()
                 if part is None:
                     break
-                chunk = value_of(part, "chunk", DOWNLOAD_CHUNKS)
-                for data in self._decoder.feed(chunk):
+                for data in self._decoder.feed(value_of(part, "chunk", DOWNLOAD_CHUNKS)):
                     yield data
             self._decoder.end()
             self._finished = True
@@ -250,11 +223,6 @@ class AsyncBlobReader:
             sink.abort()
             raise
         return sink.commit()
-
-    def close(self) -> None:
-        """Cancels the call unless the blob was read to its end."""
-        if not self._finished:
-            self._frames.cancel()
 
     async def __aenter__(self) -> "AsyncBlobReader":
         return self

@@ -490,7 +490,44 @@ class _FileSink:
             self.temp = None
 
 
-class BlobReader:
+class _Reading:
+    """What :class:`BlobReader` and :class:`steadfast.aio.AsyncBlobReader` share: the
+    decoder, the header's facts, read-once, and ``close`` cancelling an unfinished read."""
+
+    def __init__(
+        self,
+        header: frame_pb2.BlobHeader,
+        limits: Optional[BlobLimits],
+        close: Optional[Callable[[], None]],
+    ) -> None:
+        self._decoder = BlobDecoder(header, limits)
+        self._close = close
+        self._started = False
+        self._finished = False
+
+    @property
+    def declared_size(self) -> Optional[int]:
+        """The size the sender declared, or ``None``."""
+        return self._decoder.declared
+
+    @property
+    def codec(self) -> int:
+        """``frame_pb2.CODEC_ZSTD`` or ``frame_pb2.CODEC_NONE``."""
+        return self._decoder.codec
+
+    def _start(self) -> None:
+        if self._started:
+            raise RuntimeError("a BlobReader is read once")
+        self._started = True
+
+    def close(self) -> None:
+        """Cancels the call unless the blob was read to its end."""
+        if not self._finished and self._close is not None:
+            self._close()
+        self._close = None
+
+
+class BlobReader(_Reading):
     """A blob being received: iterate it for its bytes, or :meth:`to_file` / :meth:`to_bytes`.
 
     Bytes are handed out as they come, each chunk checked; the whole blob is
@@ -510,26 +547,11 @@ class BlobReader:
         limits: Optional[BlobLimits] = None,
         close: Optional[Callable[[], None]] = None,
     ) -> None:
-        self._decoder = BlobDecoder(header, limits)
+        super().__init__(header, limits, close)
         self._chunks = chunks
-        self._close = close
-        self._started = False
-        self._finished = False
-
-    @property
-    def declared_size(self) -> Optional[int]:
-        """The size the sender declared, or ``None``."""
-        return self._decoder.declared
-
-    @property
-    def codec(self) -> int:
-        """``frame_pb2.CODEC_ZSTD`` or ``frame_pb2.CODEC_NONE``."""
-        return self._decoder.codec
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._started:
-            raise RuntimeError("a BlobReader is read once")
-        self._started = True
+        self._start()
         try:
             for chunk in self._chunks:
                 yield from self._decoder.feed(chunk)
@@ -555,12 +577,6 @@ class BlobReader:
             sink.abort()
             raise
         return sink.commit()
-
-    def close(self) -> None:
-        """Cancels the call unless the blob was read to its end."""
-        if not self._finished and self._close is not None:
-            self._close()
-        self._close = None
 
     def __enter__(self) -> "BlobReader":
         return self

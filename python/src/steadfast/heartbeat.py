@@ -25,12 +25,12 @@ import grpc
 
 from . import errors
 from ._frames import (
-    BLOB_WITHOUT,
     DOWNLOAD_CHUNKS,
     DOWNLOAD_FIRST,
     DOWNLOAD_HEADER,
     DOWNLOAD_NO_BLOB,
     DOWNLOAD_NO_MESSAGE,
+    Messages,
     MetadataArg,
     Part,
     ProgressCallback,
@@ -217,14 +217,11 @@ def _read_unary(frames: _FrameCall) -> Any:
     return unary.reply()
 
 
-class HeartbeatStream:
+class HeartbeatStream(Messages):
     """The messages of a server-streaming (or bidi) heartbeat call, heartbeats hidden.
 
     Iterate it; :meth:`cancel` (or leaving a ``with`` block) cancels the call.
     """
-
-    def __init__(self, frames: _FrameCall) -> None:
-        self._frames = frames
 
     def __iter__(self) -> "HeartbeatStream":
         return self
@@ -233,16 +230,7 @@ class HeartbeatStream:
         part = self._frames.next_part()
         if part is None:
             raise StopIteration
-        return value_of(part, "message", BLOB_WITHOUT, self._frames.cancel)
-
-    @property
-    def call(self) -> Any:
-        """grpcio's call (``initial_metadata()``, ``trailing_metadata()``, ...)."""
-        return self._frames.call
-
-    def cancel(self) -> None:
-        """Cancels the call if it is still running."""
-        self._frames.cancel()
+        return self._message(part)
 
     def __enter__(self) -> "HeartbeatStream":
         return self
