@@ -57,24 +57,21 @@ def manifest(wire: Path) -> steadfast.Manifest:
 
 @pytest.fixture(scope="session")
 def lab_server() -> Iterator[Server]:
-    server = Server("lab-server", "lab-server pylab", ["--name", "pylab"])
-    yield server
-    server.stop()
+    with Server("lab-server", "lab-server pylab", ["--name", "pylab"]) as server:
+        yield server
 
 
 @pytest.fixture
 def frozen_lab() -> Iterator[Server]:
     """A lab server of its own, for a test that stops it with SIGSTOP."""
-    server = Server("lab-server", "lab-server frozen", ["--name", "frozen"])
-    yield server
-    server.stop()
+    with Server("lab-server", "lab-server frozen", ["--name", "frozen"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[Server]:
-    server = Server("model-server", "model-server pymodel", ["--name", "pymodel"])
-    yield server
-    server.stop()
+    with Server("model-server", "model-server pymodel", ["--name", "pymodel"]) as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ message, its framed call's heartbeat interval, liveness and metadata; and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from google.protobuf import message_factory
 
 from ._frames import MetadataArg
+from .blob import BlobLimits, BlobSource
 from .manifest import Manifest, MethodInfo
-
-if TYPE_CHECKING:
-    from .blob import BlobLimits, BlobSource
 
 
 def method_path(service: str, method: str) -> str:
@@ -55,7 +53,7 @@ class ServiceCalls:
         *,
         liveness: Optional[float] = None,
         metadata: MetadataArg = None,
-        limits: Optional["BlobLimits"] = None,
+        limits: Optional[BlobLimits] = None,
     ) -> None:
         self.stub = stub
         self.service = service
@@ -69,7 +67,7 @@ class ServiceCalls:
         return lookup(self.manifest, self.service, method)
 
     def _prepare(
-        self, method: str, request: Any, blob: Optional["BlobSource"], upload: Optional[Type[Any]]
+        self, method: str, request: Any, blob: Optional[BlobSource], upload: Optional[Type[Any]]
     ) -> Tuple[Any, Optional[MethodInfo], Any]:
         """The stub's method, its manifest entry and the request: ``blob``'s upload
         messages (headed by ``request``) for a ``request_blob`` method."""
