@@ -39,7 +39,7 @@ from ._frames import (
 )
 from ._resolve import ServiceCalls
 from .blob import BlobLimits, BlobSource, PathLike, _FileSink, _Reading
-from .dispatch import DispatchCalls, FunctionInfo, decode_result, upload_head, requests
+from .dispatch import FunctionInfo, _DispatchCalls, decode_result, requests, upload_head
 from .v1 import dispatch_pb2, dispatch_pb2_grpc
 
 __all__ = [
@@ -327,7 +327,7 @@ class Service(ServiceCalls):
         )
 
 
-class Dispatch(DispatchCalls):
+class Dispatch(_DispatchCalls):
     """:class:`steadfast.Dispatch` over a ``grpc.aio`` channel."""
 
     def __init__(

@@ -96,7 +96,7 @@ def decode_result(result: dispatch_pb2.CallResult) -> Any:
         raise errors.internal(f"the function's result is not JSON: {error}") from None
 
 
-class DispatchCalls:
+class _DispatchCalls:
     """The base of :class:`steadfast.Dispatch` and :class:`steadfast.aio.Dispatch`
     (which add the I/O): their defaults, the functions ``Describe`` told, a call's
     arguments resolved."""
@@ -154,7 +154,7 @@ class DispatchCalls:
         }
 
 
-class Dispatch(DispatchCalls):
+class Dispatch(_DispatchCalls):
     """A dispatch client over a grpcio channel.
 
     ``upstream`` and ``metadata`` are defaults for every call. A call's liveness
