@@ -20,11 +20,15 @@ import steadfast.v1
 from servers import REPO
 
 VENDORED = REPO / "python" / "src" / "steadfast" / "v1"
-FILES = ["frame_pb2.py", "frame_pb2.pyi", "dispatch_pb2.py", "dispatch_pb2.pyi", "dispatch_pb2_grpc.py"]
+FILES = [
+    "frame_pb2.py", "frame_pb2.pyi", "dispatch_pb2.py", "dispatch_pb2.pyi", "dispatch_pb2_grpc.py",
+    "options_pb2.py", "options_pb2.pyi",
+]
 REGENERATE = (
     f"pip install grpcio-tools=={steadfast.v1.GENERATED_WITH} && python -m grpc_tools.protoc -I proto "
     "--python_out=python/src --pyi_out=python/src --grpc_python_out=python/src "
-    "steadfast/v1/frame.proto steadfast/v1/dispatch.proto && rm python/src/steadfast/v1/frame_pb2_grpc.py"
+    "steadfast/v1/frame.proto steadfast/v1/dispatch.proto steadfast/v1/options.proto && "
+    "rm python/src/steadfast/v1/frame_pb2_grpc.py python/src/steadfast/v1/options_pb2_grpc.py"
 )
 
 
@@ -41,7 +45,7 @@ def test_vendored_modules_match_proto(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO / 'proto'}",
          f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}",
-         "steadfast/v1/frame.proto", "steadfast/v1/dispatch.proto"],
+         "steadfast/v1/frame.proto", "steadfast/v1/dispatch.proto", "steadfast/v1/options.proto"],
         check=True,
     )
     same_generator = version("grpcio-tools") == steadfast.v1.GENERATED_WITH
@@ -58,8 +62,11 @@ def test_vendored_modules_match_proto(tmp_path: Path) -> None:
 
 
 def test_the_vendored_modules_import_on_this_runtime() -> None:
-    from steadfast.v1 import dispatch_pb2, dispatch_pb2_grpc, frame_pb2
+    from steadfast.v1 import dispatch_pb2, dispatch_pb2_grpc, frame_pb2, options_pb2
 
     assert frame_pb2.Chunk(data=b"x", last=True).SerializeToString()
     assert dispatch_pb2.DispatchUpload.DESCRIPTOR.oneofs_by_name["kind"]
     assert dispatch_pb2_grpc.DispatchStub
+    # Code generated from a proto as written (with steadfast's options) imports
+    # these too: the installed package must not hide them.
+    assert options_pb2.method.number
