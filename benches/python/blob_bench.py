@@ -60,7 +60,13 @@ def worker(args: argparse.Namespace) -> None:
     import grpc
 
     started = time.monotonic()
-    with grpc.insecure_channel(args.addr) as channel:
+    # The package's downloads with the channel options it recommends for them.
+    options = []
+    if args.worker == "package_download":
+        import steadfast.blob
+
+        options = steadfast.blob.DOWNLOAD_CHANNEL_OPTIONS
+    with grpc.insecure_channel(args.addr, options=options) as channel:
         out = WORKERS[args.worker](channel, args)
     out["inner_s"] = time.monotonic() - started
     print(json.dumps(out), flush=True)

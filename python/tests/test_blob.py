@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any, Iterator, List
 
@@ -287,3 +288,26 @@ def test_a_corrupt_download_stream_is_data_loss(lab_pb2: Any) -> None:
         blob.to_bytes()
     assert caught.value.code() == grpc.StatusCode.DATA_LOSS
     assert FakeCall.cancelled, "the call is cancelled on a corrupt blob"
+
+
+def test_an_abandoned_upload_stops_its_compressing_thread() -> None:
+    def compressing() -> list:
+        return [t for t in threading.enumerate() if t.name == "steadfast-blob-compress"]
+
+    parts = steadfast.BlobSource.from_bytes(os.urandom(4 << 20), codec="zstd").parts()
+    assert isinstance(next(parts), frame_pb2.BlobHeader)
+    assert isinstance(next(parts), frame_pb2.Chunk)
+    assert compressing(), "zstd runs on a thread of its own"
+    parts.close()
+    assert not compressing(), "closing the upload stopped the thread"
+
+
+def test_workers_and_the_rust_tables_still_make_one_verified_frame() -> None:
+    data = b"".join(b"line %d of a log that compresses\n" % i for i in range(200_000))
+    for level, workers in [(1, 0), (3, 0), (3, 2), (9, 0)]:
+        source = steadfast.BlobSource.from_bytes(data, codec="zstd", level=level, workers=workers)
+        header, *chunks = list(source.parts())
+        decoder = steadfast.BlobDecoder(header)
+        out = b"".join(b"".join(decoder.feed(chunk)) for chunk in chunks)
+        decoder.end()
+        assert out == data, (level, workers)
