@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import grpc
 
@@ -192,34 +192,37 @@ def nginx_binary() -> Optional[str]:
 
 class Nginx:
     """nginx as a gRPC proxy to ``upstream`` with ``grpc_read_timeout`` (like
-    tests/src/nginx.rs), listening on a free port of 127.0.0.1."""
+    tests/src/nginx.rs), listening on a free port of 127.0.0.1;
+    :meth:`start_with` runs the ``http { }`` a test gives instead."""
 
     def __init__(self, nginx: str, upstream: str, read_timeout_ms: int) -> None:
-        self.dir = tempfile.mkdtemp(prefix="steadfast-py-nginx-")
-        self.addr = f"127.0.0.1:{free_port()}"
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        conf = f"""{user}worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log info;
-events {{}}
-http {{
-    access_log off;
-    client_body_temp_path {self.dir}/client_body_temp;
-    proxy_temp_path {self.dir}/proxy_temp;
-    fastcgi_temp_path {self.dir}/fastcgi_temp;
-    uwsgi_temp_path {self.dir}/uwsgi_temp;
-    scgi_temp_path {self.dir}/scgi_temp;
-    server {{
-        listen {self.addr} http2;
+        self._start(nginx, lambda addr: f"""    server {{
+        listen {addr} http2;
         client_max_body_size 0;
         location / {{
             grpc_pass grpc://{upstream};
             grpc_read_timeout {read_timeout_ms}ms;
             grpc_send_timeout 60s;
         }}
-    }}
-}}
-"""
+    }}""")
+
+    @classmethod
+    def start_with(cls, nginx: str, http: Callable[[str], str]) -> "Nginx":
+        """nginx with ``http(addr)`` as the contents of its ``http { }``, ``addr``
+        the free port it must listen on."""
+        proxy = cls.__new__(cls)
+        proxy._start(nginx, http)
+        return proxy
+
+    def _start(self, nginx: str, http: Callable[[str], str]) -> None:
+        self.dir = tempfile.mkdtemp(prefix="steadfast-py-nginx-")
+        self.addr = f"127.0.0.1:{free_port()}"
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        temps = "".join(f"    {kind}_temp_path {self.dir}/{kind}_temp;\n"
+                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf = (f"{user}worker_processes 1;\npid {self.dir}/nginx.pid;\n"
+                f"error_log {self.dir}/error.log info;\nevents {{}}\n"
+                f"http {{\n    access_log off;\n{temps}{http(self.addr)}\n}}\n")
         Path(self.dir, "nginx.conf").write_text(conf)
         self.process = subprocess.Popen(
             [nginx, "-p", self.dir, "-e", f"{self.dir}/error.log", "-c", f"{self.dir}/nginx.conf",

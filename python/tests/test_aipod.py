@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from servers import REPO, Server, free_port, nginx_binary
+from servers import REPO, Nginx, Server, nginx_binary
 
 DEPLOY_CONF = REPO / "examples" / "deploy" / "nginx.conf"
 EXAMPLE = REPO / "python" / "examples" / "aipod_client.py"
@@ -57,60 +53,8 @@ def render(listen: str, backends: Dict[str, str], read_timeout: str) -> str:
     return "\n".join(out)
 
 
-class DeployedNginx:
-    """nginx on ``http`` (the contents of its ``http { }``), in a prefix of its own."""
-
-    def __init__(self, nginx: str, backends: Dict[str, str]) -> None:
-        self.dir = tempfile.mkdtemp(prefix="steadfast-py-aipod-")
-        self.addr = f"127.0.0.1:{free_port()}"
-        d = self.dir
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        temps = "".join(f"    {k}_temp_path {d}/{k}_temp;\n"
-                        for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        conf = (f"{user}worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n"
-                f"events {{}}\nhttp {{\n    access_log off;\n{temps}\n"
-                f"{render(self.addr, backends, '1s')}\n}}\n")
-        Path(d, "nginx.conf").write_text(conf)
-        self.process = subprocess.Popen(
-            [nginx, "-p", d, "-e", f"{d}/error.log", "-c", f"{d}/nginx.conf", "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        host, port = self.addr.split(":")
-        deadline = time.monotonic() + 10
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.logs()}")
-            if Path(d, "nginx.pid").exists():
-                try:
-                    socket.create_connection((host, int(port)), 0.2).close()
-                    break
-                except OSError:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not listen: {self.logs()}")
-            time.sleep(0.05)
-
-    def logs(self) -> str:
-        try:
-            return Path(self.dir, "error.log").read_text()
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
-def deployment() -> Iterator[DeployedNginx]:
+def deployment() -> Iterator[Nginx]:
     found = nginx_binary()
     if found is None:
         if os.environ.get("CI", "").lower() in ("true", "1"):
@@ -119,7 +63,8 @@ def deployment() -> Iterator[DeployedNginx]:
     servers = {name: Server("model-server", f"model-server {name}", ["--name", name])
                for name in sorted(set(GROUPS.values()))}
     try:
-        proxy = DeployedNginx(found, {g: servers[n].addr for g, n in GROUPS.items()})
+        backends = {g: servers[n].addr for g, n in GROUPS.items()}
+        proxy = Nginx.start_with(found, lambda addr: render(addr, backends, "1s"))
         try:
             yield proxy
         finally:
@@ -140,7 +85,7 @@ def run_example(addr: str, *args: str) -> Tuple[subprocess.CompletedProcess[str]
 
 
 def test_a_3_s_predict_with_params_and_a_file_passes_nginx_cutting_idle_calls_after_1_s(
-    deployment: DeployedNginx, tmp_path: Path
+    deployment: Nginx, tmp_path: Path
 ) -> None:
     data = bytes(i % 251 for i in range(3 << 20))
     model_input = tmp_path / "input.bin"
@@ -159,7 +104,7 @@ def test_a_3_s_predict_with_params_and_a_file_passes_nginx_cutting_idle_calls_af
     assert "upstream timed out" not in deployment.logs()
 
 
-def test_x_upstream_picks_the_other_group(deployment: DeployedNginx, tmp_path: Path) -> None:
+def test_x_upstream_picks_the_other_group(deployment: Nginx, tmp_path: Path) -> None:
     model_input = tmp_path / "input.bin"
     model_input.write_bytes(b"which backend?")
     done, _ = run_example(deployment.addr, "--upstream", "models-b", str(model_input))
