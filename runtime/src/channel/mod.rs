@@ -34,7 +34,10 @@
 //! once per 5 minutes, and never without a call in flight): in front of one,
 //! configure its `keepalive.EnforcementPolicy` with `MinTime` at most 30 s and
 //! `PermitWithoutStream: true`, or it answers with `GOAWAY too_many_pings`.
-//! tonic servers (and so steadfast's) accept them. Change any of them on the
+//! tonic servers accept them; steadfast's [`Server`](crate::server::Server)
+//! enforces a 10 s minimum with PINGs without calls permitted
+//! ([`KEEPALIVE_MIN_PING_INTERVAL`](crate::server::KEEPALIVE_MIN_PING_INTERVAL)),
+//! so these pass. Change any of them on the
 //! [`Endpoint`] from [`endpoint`], and pass it to [`Failover::new`] (an
 //! `Endpoint`'s own `connect` and `connect_lazy` keep the TCP connect timeout
 //! but do not bound the handshake).
