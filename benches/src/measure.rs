@@ -253,3 +253,53 @@ mod tests {
         assert_eq!(spread([2.0, 5.0, 1.0].into_iter()), (1.0, 5.0));
     }
 }
+
+/// A table with a title row, printed aligned (a run's summary) or as markdown
+/// (for BENCHMARKS.md).
+#[derive(Debug)]
+pub struct Table {
+    /// The title, then the column names.
+    pub header: Vec<String>,
+    /// A row per contender or ratio, as many cells as `header`.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// The title on a line of its own, then the columns aligned.
+    pub fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut header = self.header.clone();
+        let mut out = format!("{}:\n", std::mem::take(&mut header[0]));
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| {
+                std::iter::once(&header)
+                    .chain(&self.rows)
+                    .map(|row| row[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+                let _ = match i {
+                    0 => write!(out, "  {cell:<width$}"),
+                    _ => write!(out, "   {cell:>width$}"),
+                };
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// A markdown table, the title in the first header cell.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write as _;
+        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+        let mut out = line(&self.header);
+        let _ = writeln!(out, "|---{}|", "|---:".repeat(self.header.len() - 1));
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+}

@@ -38,7 +38,6 @@
 //! `BENCHMARKS.md` for results.
 
 use std::{
-    fmt::Write as _,
     path::PathBuf,
     process::{Command, ExitCode},
     time::Duration,
@@ -47,7 +46,7 @@ use std::{
 use clap::Parser;
 use steadfast_benches::load::{self, Caller, Length, Meter, Round};
 use steadfast_benches::measure::{
-    ServerProcess, median, median_of, paired_median, sibling_binary, spread,
+    ServerProcess, Table, median, median_of, paired_median, sibling_binary, spread,
 };
 use steadfast_examples::{
     proto::lab::v1::{
@@ -273,49 +272,6 @@ fn print_round(prefix: &str, contender: Contender, round: &Round) {
 
 // ---------------------------------------------------------------------------
 // Reports
-
-/// A table with a title row, printed aligned (the summary) or as markdown.
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    /// The title on a line of its own, then the columns aligned.
-    fn text(&self) -> String {
-        let mut header = self.header.clone();
-        let mut out = format!("{}:\n", std::mem::take(&mut header[0]));
-        let widths: Vec<usize> = (0..header.len())
-            .map(|i| {
-                std::iter::once(&header)
-                    .chain(&self.rows)
-                    .map(|row| row[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
-            for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
-                let _ = match i {
-                    0 => write!(out, "  {cell:<width$}"),
-                    _ => write!(out, "   {cell:>width$}"),
-                };
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    fn markdown(&self) -> String {
-        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
-        let mut out = line(&self.header);
-        let _ = writeln!(out, "|---{}|", "|---:".repeat(self.header.len() - 1));
-        for row in &self.rows {
-            out.push_str(&line(row));
-        }
-        out
-    }
-}
 
 /// The table of one concurrency level: a row per contender, then a row per
 /// ratio (calls/s: of the medians, and the median of per-round ratios; CPU per

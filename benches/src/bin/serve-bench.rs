@@ -48,7 +48,7 @@ use steadfast::server::health::pb::{
 };
 use steadfast_benches::load::{self, Caller, Length, Meter, Round};
 use steadfast_benches::measure::{
-    ServerProcess, median, median_of, paired_median, sibling_binary, spread, verdict,
+    ServerProcess, Table, median, median_of, paired_median, sibling_binary, spread, verdict,
 };
 use steadfast_examples::{
     WIRE_DESCRIPTOR_SET,
@@ -523,49 +523,6 @@ async fn drain(args: &Args) -> Result<Table, Error> {
 
 // ---------------------------------------------------------------------------
 // Reports
-
-/// A table with a title row, printed aligned (the summary) or as markdown.
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    /// The title on a line of its own, then the columns aligned.
-    fn text(&self) -> String {
-        let mut header = self.header.clone();
-        let mut out = format!("{}:\n", std::mem::take(&mut header[0]));
-        let widths: Vec<usize> = (0..header.len())
-            .map(|i| {
-                std::iter::once(&header)
-                    .chain(&self.rows)
-                    .map(|row| row[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
-            for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
-                let _ = match i {
-                    0 => write!(out, "  {cell:<width$}"),
-                    _ => write!(out, "   {cell:>width$}"),
-                };
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    fn markdown(&self) -> String {
-        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
-        let mut out = line(&self.header);
-        let _ = writeln!(out, "|---{}|", "|---:".repeat(self.header.len() - 1));
-        for row in &self.rows {
-            out.push_str(&line(row));
-        }
-        out
-    }
-}
 
 /// The table of one concurrency level: a row per contender, then the ratio
 /// (calls/s: of the medians, and the median of per-round ratios; CPU per call:
