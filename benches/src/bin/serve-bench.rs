@@ -36,7 +36,6 @@
 //! `BENCHMARKS.md` for results.
 
 use std::{
-    fmt::Write as _,
     path::PathBuf,
     process::{Command, ExitCode, Stdio},
     time::{Duration, Instant},
