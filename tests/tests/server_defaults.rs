@@ -147,61 +147,42 @@ async fn next(
         .map(|response| response.status())
 }
 
-/// The services reflection v1 lists.
-async fn services_v1(channel: Channel) -> Result<Vec<String>, Code> {
-    use v1::server_reflection_client::ServerReflectionClient;
-    use v1::server_reflection_request::MessageRequest;
-    use v1::server_reflection_response::MessageResponse;
-    let request = v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+/// `async fn $name(channel) -> Result<Vec<String>, Code>`: the services
+/// reflection of version `$version` (`v1` or `v1alpha`, whose generated types
+/// are alike but distinct) lists.
+macro_rules! list_services {
+    ($name:ident, $version:ident) => {
+        async fn $name(channel: Channel) -> Result<Vec<String>, Code> {
+            use $version::server_reflection_client::ServerReflectionClient;
+            use $version::server_reflection_request::MessageRequest;
+            use $version::server_reflection_response::MessageResponse;
+            let request = $version::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut client = ServerReflectionClient::new(channel);
+            let call = client.server_reflection_info(tokio_stream::iter([request]));
+            let mut answers = match tokio::time::timeout(DEADLINE, call).await.expect("in time") {
+                Ok(answers) => answers.into_inner(),
+                Err(status) => return Err(status.code()),
+            };
+            let answer = tokio::time::timeout(DEADLINE, answers.message())
+                .await
+                .expect("an answer in time");
+            match answer {
+                Ok(Some($version::ServerReflectionResponse {
+                    message_response: Some(MessageResponse::ListServicesResponse(list)),
+                    ..
+                })) => Ok(list.service.into_iter().map(|s| s.name).collect()),
+                Ok(other) => panic!("list_services answered {other:?}"),
+                Err(status) => Err(status.code()),
+            }
+        }
     };
-    let mut client = ServerReflectionClient::new(channel);
-    let call = client.server_reflection_info(tokio_stream::iter([request]));
-    let mut answers = match tokio::time::timeout(DEADLINE, call).await.expect("in time") {
-        Ok(answers) => answers.into_inner(),
-        Err(status) => return Err(status.code()),
-    };
-    let answer = tokio::time::timeout(DEADLINE, answers.message())
-        .await
-        .expect("an answer in time");
-    match answer {
-        Ok(Some(v1::ServerReflectionResponse {
-            message_response: Some(MessageResponse::ListServicesResponse(list)),
-            ..
-        })) => Ok(list.service.into_iter().map(|s| s.name).collect()),
-        Ok(other) => panic!("list_services answered {other:?}"),
-        Err(status) => Err(status.code()),
-    }
 }
 
-/// The services reflection v1alpha lists.
-async fn services_v1alpha(channel: Channel) -> Result<Vec<String>, Code> {
-    use v1alpha::server_reflection_client::ServerReflectionClient;
-    use v1alpha::server_reflection_request::MessageRequest;
-    use v1alpha::server_reflection_response::MessageResponse;
-    let request = v1alpha::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut client = ServerReflectionClient::new(channel);
-    let call = client.server_reflection_info(tokio_stream::iter([request]));
-    let mut answers = match tokio::time::timeout(DEADLINE, call).await.expect("in time") {
-        Ok(answers) => answers.into_inner(),
-        Err(status) => return Err(status.code()),
-    };
-    let answer = tokio::time::timeout(DEADLINE, answers.message())
-        .await
-        .expect("an answer in time");
-    match answer {
-        Ok(Some(v1alpha::ServerReflectionResponse {
-            message_response: Some(MessageResponse::ListServicesResponse(list)),
-            ..
-        })) => Ok(list.service.into_iter().map(|s| s.name).collect()),
-        Ok(other) => panic!("list_services answered {other:?}"),
-        Err(status) => Err(status.code()),
-    }
-}
+list_services!(services_v1, v1);
+list_services!(services_v1alpha, v1alpha);
 
 #[tokio::test]
 async fn health_answers_serving_for_the_server_and_each_added_service_once_it_serves() {
