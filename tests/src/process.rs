@@ -230,6 +230,41 @@ pub fn live_group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Runs `python script ARGS…` to its end (killed after 60 s) and returns its
+/// stdout.
+///
+/// # Panics
+///
+/// Panics when it cannot start, runs over 60 s or exits unsuccessfully, with
+/// its output.
+pub async fn run_python_script(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    args: &[String],
+) -> String {
+    let child = tokio::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting python");
+    // On a timeout the child is dropped, and killed (`kill_on_drop`).
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the python client finishes within 60 s")
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "python failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

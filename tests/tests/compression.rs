@@ -396,26 +396,9 @@ async fn grpcio_python_clients_with_gzip_and_deflate_channels_are_served() {
     let serving = Serving::start(|server| server).await;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/compression_client.py");
-    let child = tokio::process::Command::new(&python)
-        .arg(&script)
-        .arg(serving.addr.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting python");
-    // On a timeout the child is dropped, and killed (`kill_on_drop`).
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the python client finishes within 60 s")
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "python failed:\n{stdout}\n{stderr}"
-    );
+    let stdout =
+        steadfast_tests::process::run_python_script(&python, &script, &[serving.addr.to_string()])
+            .await;
     for line in [
         "gzip one 1 100000",
         "gzip many 3 300002",
@@ -426,7 +409,7 @@ async fn grpcio_python_clients_with_gzip_and_deflate_channels_are_served() {
     ] {
         assert!(
             stdout.lines().any(|l| l == line),
-            "no line `{line}` in:\n{stdout}\n{stderr}"
+            "no line `{line}` in:\n{stdout}"
         );
     }
 }

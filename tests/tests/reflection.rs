@@ -468,26 +468,8 @@ async fn python_grpcio_reflection_lists_services_and_resolves_the_lab_wire_messa
     };
     let addr = server().await;
     let script = workspace().join("tests/python/reflection_client.py");
-    let child = tokio::process::Command::new(&python)
-        .arg(&script)
-        .arg(addr.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting python");
-    // On a timeout the child is dropped, and killed (`kill_on_drop`).
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the python client finishes within 60 s")
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "python failed:\n{stdout}\n{stderr}"
-    );
+    let stdout =
+        steadfast_tests::process::run_python_script(&python, &script, &[addr.to_string()]).await;
     for line in [
         "service lab.v1.Lab",
         "service grpc.reflection.v1alpha.ServerReflection",
@@ -501,7 +483,7 @@ async fn python_grpcio_reflection_lists_services_and_resolves_the_lab_wire_messa
     ] {
         assert!(
             stdout.lines().any(|l| l == line),
-            "no line `{line}` in:\n{stdout}\n{stderr}"
+            "no line `{line}` in:\n{stdout}"
         );
     }
 }
