@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator, List
 
@@ -311,3 +312,36 @@ def test_workers_and_the_rust_tables_still_make_one_verified_frame() -> None:
         out = b"".join(b"".join(decoder.feed(chunk)) for chunk in chunks)
         decoder.end()
         assert out == data, (level, workers)
+
+
+def test_digest_of_a_fifo_fed_slowly_streams_with_no_declared_size(
+    lab: steadfast.Service, lab_pb2: Any, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "live"
+    os.mkfifo(fifo)
+    parts = [b"a live source, line %d\n" % i * 50 for i in range(20)]
+
+    def feed() -> None:
+        with open(fifo, "wb") as writer:
+            for part in parts:
+                writer.write(part)
+                writer.flush()
+                time.sleep(0.02)
+
+    source = steadfast.BlobSource.from_path(fifo)
+    assert source.size is None
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        reply = lab.call("Digest", lab_pb2.DigestRequest(), blob=source, timeout=60)
+    finally:
+        writer.join(10)
+    data = b"".join(parts)
+    assert (reply.size, reply.sha256_hex) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_an_upload_past_its_deadline_is_deadline_exceeded(lab: steadfast.Service, lab_pb2: Any) -> None:
+    source = steadfast.BlobSource.from_bytes(b"x" * 1000)
+    with pytest.raises(grpc.RpcError) as raised:
+        lab.call("Digest", lab_pb2.DigestRequest(extra_millis=5000), blob=source, timeout=1)
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
