@@ -9,6 +9,7 @@ mod frame;
 pub mod framing;
 pub mod heartbeat;
 mod limits;
+pub mod observe;
 mod proto;
 pub mod retry;
 pub mod server;
