@@ -62,9 +62,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 use tonic::codegen::http;
 
+mod client;
 mod context;
 mod messages;
 
+pub use client::{Observed, ObservedBody, ObservedFuture};
+pub(crate) use client::{CallLink, CallRef, ClientCall};
 pub use context::TraceContext;
 pub(crate) use context::{current, scope};
 pub(crate) use messages::MessageCounter;
