@@ -52,6 +52,8 @@ pub(crate) struct ClientCall {
     settled: AtomicU32,
     /// The status the last attempt ended with (`code + 1`, 0: none).
     observed: AtomicU32,
+    /// Its caller got a reply (a fallback, after what the attempts saw).
+    replied: std::sync::atomic::AtomicBool,
     #[cfg(feature = "metrics")]
     started: Instant,
     #[cfg(feature = "metrics")]
@@ -101,6 +103,7 @@ impl ClientCall {
             span_id = Empty,
             parent_span_id = Empty,
             steadfast.attempts = Empty,
+            steadfast.func = Empty,
         );
         if !span.is_disabled() {
             let name = format_args!("{service}/{method}");
@@ -135,6 +138,7 @@ impl ClientCall {
             attempts: AtomicU32::new(0),
             settled: AtomicU32::new(0),
             observed: AtomicU32::new(0),
+            replied: Default::default(),
             #[cfg(feature = "metrics")]
             started: Instant::now(),
             #[cfg(feature = "metrics")]
@@ -152,16 +156,21 @@ impl ClientCall {
         &self.span
     }
 
-    /// Settles the call with the status its caller got (an error, or `OK`
-    /// for a reply): it wins over what the attempts saw. A server stream is
-    /// not settled by its headers: its end is its attempt's.
+    /// Settles the call with the result its caller got: an error wins over
+    /// what the attempts saw; a reply is the end only if no attempt says
+    /// otherwise (a stream or a blob after the reply ends with its attempt).
     pub(crate) fn settle<R>(&self, result: &Result<R, tonic::Status>) {
-        let code = match result {
-            Err(status) => status.code(),
-            Ok(_) if self.call_type == Some(CallType::ServerStream) => return,
-            Ok(_) => Code::Ok,
-        };
-        self.fail(code);
+        match result {
+            Err(status) => self.fail(status.code()),
+            Ok(_) => self.replied.store(true, Ordering::Relaxed),
+        }
+    }
+
+    /// Names the dispatch function the call runs (`steadfast.func`).
+    pub(crate) fn func(&self, name: &str) {
+        if !self.span.is_disabled() {
+            self.span.record("steadfast.func", name);
+        }
     }
 
     /// Settles the call with `code`, whatever its attempt ends with (a
@@ -182,16 +191,19 @@ impl ClientCall {
         .increment(1);
     }
 
-    /// The call's end status: what it was settled with, else what its last
-    /// attempt ended with, else `CANCELLED` (no attempt ended: the caller
-    /// gave up first).
+    /// The call's end status: the error it was settled with, else what its
+    /// last attempt ended with, else `OK` if it replied, else `CANCELLED` (no
+    /// attempt ended: the caller gave up first).
     fn status(&self) -> Code {
         let code = match self.settled.load(Ordering::Relaxed) {
             0 => self.observed.load(Ordering::Relaxed),
             settled => settled,
         };
-        code.checked_sub(1)
-            .map_or(Code::Cancelled, |code| Code::from_i32(code as i32))
+        match code.checked_sub(1) {
+            Some(code) => Code::from_i32(code as i32),
+            None if self.replied.load(Ordering::Relaxed) => Code::Ok,
+            None => Code::Cancelled,
+        }
     }
 
     #[cfg(feature = "metrics")]
