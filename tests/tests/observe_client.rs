@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics::{Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder};
+use metrics::{
+    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+};
 use metrics::{SharedString, Unit};
 use steadfast::observe::TraceContext;
 use steadfast_tests::wait;
@@ -129,7 +131,10 @@ impl Spans {
             .into_iter()
             .filter(|(_, span)| span.fields.get("otel.name").map(String::as_str) == Some(method))
             .collect();
-        assert!(calls.len() <= 1, "one rpc.client span for {method}: {calls:#?}");
+        assert!(
+            calls.len() <= 1,
+            "one rpc.client span for {method}: {calls:#?}"
+        );
         calls.into_iter().next()
     }
 
@@ -144,9 +149,11 @@ impl Spans {
 
     /// Waits until the call span of `method` has closed.
     async fn closed_call(&self, method: &str) -> (usize, SpanSeen) {
-        wait::until_some(&format!("the rpc.client span of {method} closes"), DEADLINE, || async {
-            self.call(method).filter(|(_, span)| span.closed)
-        })
+        wait::until_some(
+            &format!("the rpc.client span of {method} closes"),
+            DEADLINE,
+            || async { self.call(method).filter(|(_, span)| span.closed) },
+        )
         .await
     }
 }
@@ -346,11 +353,7 @@ impl Flaky for Scripted {
         Err(Status::unimplemented("not in these tests"))
     }
 
-    async fn put(
-        &self,
-        _: Request<Ask>,
-        _: steadfast::Blob,
-    ) -> Result<Response<Answer>, Status> {
+    async fn put(&self, _: Request<Ask>, _: steadfast::Blob) -> Result<Response<Answer>, Status> {
         Err(Status::unimplemented("not in these tests"))
     }
 

@@ -335,7 +335,8 @@ impl Streams {
 
     /// Plain tonic client streaming fed by an `mpsc` channel; messages/s.
     async fn plain(&mut self) -> Result<f64, Error> {
-        let mut wire = contact::contact_wire::contact_client::ContactClient::new(self.channel.clone());
+        let mut wire =
+            contact::contact_wire::contact_client::ContactClient::new(self.channel.clone());
         let results = self.results();
         let start = Instant::now();
         let (sender, queue) = mpsc::channel(PLAIN_QUEUE);

@@ -20,8 +20,8 @@ use tonic::codegen::{Service, http};
 use tracing::Span;
 use tracing::field::{Empty, display};
 
-use super::{CallType, TraceContext, code_name, context::TRACEPARENT, current, split_path};
 use super::MessageCounter;
+use super::{CallType, TraceContext, code_name, context::TRACEPARENT, current, split_path};
 #[cfg(feature = "metrics")]
 use super::{OTHER, go_code_name, names};
 
@@ -253,7 +253,10 @@ impl Drop for ClientCall {
 
 /// Records a context's ids on a span (which is enabled).
 fn record_context(span: &Span, context: &TraceContext) {
-    span.record("trace_id", display(format_args!("{:032x}", context.trace_id)));
+    span.record(
+        "trace_id",
+        display(format_args!("{:032x}", context.trace_id)),
+    );
     span.record("span_id", display(format_args!("{:016x}", context.span_id)));
     if let Some(parent) = context.parent_span_id {
         span.record("parent_span_id", display(format_args!("{parent:016x}")));
@@ -379,7 +382,8 @@ impl Attempt {
             }
             None => {
                 // A hand-written client's call: one attempt, its own call.
-                let context = current().map_or_else(TraceContext::new_root, |parent| parent.child());
+                let context =
+                    current().map_or_else(TraceContext::new_root, |parent| parent.child());
                 let span = tracing::info_span!(
                     target: TARGET,
                     "rpc.attempt",
@@ -405,7 +409,10 @@ impl Attempt {
                 let (service, method) = split_path(path).map_or(
                     (Cow::Borrowed(super::OTHER), Cow::Borrowed(super::OTHER)),
                     |(service, method)| {
-                        (Cow::Owned(service.to_owned()), Cow::Owned(method.to_owned()))
+                        (
+                            Cow::Owned(service.to_owned()),
+                            Cow::Owned(method.to_owned()),
+                        )
                     },
                 );
                 let call = ClientCall::new(service, method, None, Span::none(), context);
@@ -551,10 +558,7 @@ impl<B: Body<Data = bytes::Bytes>> Body for ObservedBody<B> {
                         #[cfg(feature = "metrics")]
                         if let Some(data) = frame.data_ref() {
                             let messages = this.counter.feed(data);
-                            attempt
-                                .call
-                                .received
-                                .fetch_add(messages, Ordering::Relaxed);
+                            attempt.call.received.fetch_add(messages, Ordering::Relaxed);
                         }
                     }
                 }

@@ -66,8 +66,8 @@ mod client;
 mod context;
 mod messages;
 
-pub use client::{Observed, ObservedBody, ObservedFuture};
 pub(crate) use client::{CallLink, CallRef, ClientCall};
+pub use client::{Observed, ObservedBody, ObservedFuture};
 pub use context::TraceContext;
 pub(crate) use context::{current, scope};
 pub(crate) use messages::MessageCounter;
