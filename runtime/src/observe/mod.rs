@@ -29,10 +29,26 @@
 //! call was ended at the drain deadline), `grpc.previous_rpc_attempts` (an
 //! attempt's number, as sent in `grpc-previous-rpc-attempts`).
 //!
+//! On a client, `rpc.client` ends with the call: at the reply of a unary or
+//! client-streaming call, at the end (or drop) of a server stream or of a
+//! blob read after the reply; its `rpc.status_code` is the caller's error if
+//! there is one, else how the last attempt ended (`CANCELLED` if the caller
+//! dropped it first), and `steadfast.attempts` counts the attempts. Each
+//! `rpc.attempt` (fields `grpc.previous_rpc_attempts`, `rpc.status_code`,
+//! `server.address`, `server.port` and its trace context) ends at its
+//! trailers, its reset (`UNAVAILABLE`, whatever the transport's error) or its
+//! drop (`CANCELLED`). Every call goes through [`Observed`]: the generated
+//! clients' and [`DispatchClient`](crate::dispatch::DispatchClient)'s (its
+//! calls are `steadfast.v1.Dispatch/Call`, with `steadfast.func`). Around a
+//! hand-written client, [`Observed`] makes each attempt a call of its own,
+//! with no `rpc.client` span: its `rpc.attempt` carries the call's fields.
+//!
 //! # Trace context
 //!
 //! Each attempt of a generated client sends a W3C `traceparent`: the trace of
-//! the server call it is made from (if any), else a new one. The server reads
+//! the server call it is made from (if any), else a new one; a call's context
+//! is a child of that server call's, and each attempt's a child of the
+//! call's (the span id sent is the attempt's). The server reads
 //! it onto its span and hands its own context to the handler in the request's
 //! extensions ([`TraceContext::of`]).
 //!
@@ -51,6 +67,12 @@
 //! its added services for methods answered other than `UNIMPLEMENTED`) and
 //! a dispatch server's registered functions get their own; anything else is
 //! [`OTHER`].
+//!
+//! A generated client's labels are its methods, known when it was compiled;
+//! `grpc_client_started_total` counts a call once, whatever its attempts, and
+//! `steadfast_client_retries_total` each attempt after the first. A call
+//! through [`Observed`] around a hand-written client is labelled with its
+//! request's path and `grpc_type` [`OTHER`]: its caller bounds those.
 
 // Parts used by the server and the clients, which land one after the other.
 #![allow(dead_code, unused_imports)]
