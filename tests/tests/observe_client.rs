@@ -273,7 +273,8 @@ fn observe() -> Observing {
 // ---- the server -----------------------------------------------------------
 
 /// Follows each request's `script`: `fail:N:UNAVAILABLE` fails the first N
-/// calls with its key; `midstream` (Watch) fails after one answer. Keeps the
+/// calls with its key; `midstream` (Watch) fails after one answer; `sleep:MS`
+/// (Slow) answers after MS. Keeps the
 /// `traceparent` of every call, by key.
 #[derive(Clone, Default)]
 struct Scripted {
@@ -349,8 +350,12 @@ impl Flaky for Scripted {
         Err(Status::unimplemented("not in these tests"))
     }
 
-    async fn slow(&self, _: Request<Ask>) -> Result<Response<Answer>, Status> {
-        Err(Status::unimplemented("not in these tests"))
+    async fn slow(&self, request: Request<Ask>) -> Result<Response<Answer>, Status> {
+        let ask = request.get_ref().clone();
+        if let Some(ms) = ask.script.strip_prefix("sleep:") {
+            tokio::time::sleep(Duration::from_millis(ms.parse().expect("ms"))).await;
+        }
+        self.run(&request, &ask).map(Response::new)
     }
 
     async fn put(&self, _: Request<Ask>, _: steadfast::Blob) -> Result<Response<Answer>, Status> {
@@ -617,4 +622,46 @@ async fn an_error_after_the_headers_ends_the_call_with_that_error() {
         "{dump}"
     );
     drop(answers);
+}
+
+#[tokio::test]
+async fn a_heartbeat_call_silent_past_its_liveness_window_counts_a_liveness_failure() {
+    let observing = observe();
+    let (addr, _stop) = serve(FlakyServer::new(Scripted::default())).await;
+    let mut client = flaky(addr).without_retries();
+
+    // Heartbeats every 50 ms cannot keep a 5 ms window.
+    let mut request = Request::new(ask("sleep:5000", "e"));
+    steadfast::CallOptions::new()
+        .liveness(Duration::from_millis(5))
+        .attach(&mut request);
+    let status = tokio::time::timeout(DEADLINE, client.slow(request))
+        .await
+        .expect("in time")
+        .expect_err("the window passes");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+
+    let (call, span) = observing.spans.closed_call("retry.v1.Flaky/Slow").await;
+    assert_eq!(field(&span, "rpc.status_code"), "UNAVAILABLE");
+    // The attempt was dropped by the client: cancelled, as the server saw it.
+    let attempts = observing.spans.attempts(call);
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert_eq!(field(&attempts[0], "rpc.status_code"), "CANCELLED");
+    let metrics = &observing.metrics;
+    let dump = metrics.dump();
+    let labels = r#"grpc_method="Slow",grpc_service="retry.v1.Flaky""#;
+    assert_eq!(
+        metrics.counter(&format!(
+            "steadfast_client_liveness_failures_total{{{labels}}}"
+        )),
+        1,
+        "{dump}"
+    );
+    assert_eq!(
+        metrics.counter(&format!(
+            r#"grpc_client_handled_total{{grpc_code="Unavailable",{labels},grpc_type="unary"}}"#
+        )),
+        1,
+        "{dump}"
+    );
 }
