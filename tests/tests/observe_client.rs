@@ -2,7 +2,8 @@
 //! `rpc.client` span per call with an `rpc.attempt` child per attempt, a
 //! `traceparent` per attempt that the server receives, and go-grpc-prometheus
 //! metrics recorded when the call ends — its reply, its stream's end, or the
-//! caller dropping the stream.
+//! caller dropping the stream; a liveness failure counted; and `Observed`
+//! around a hand-written client, each call labelled by its path.
 //!
 //! Each test runs on a current-thread runtime with its own span layer and
 //! metrics recorder set as the thread's defaults, so tests do not see each
@@ -660,6 +661,57 @@ async fn a_heartbeat_call_silent_past_its_liveness_window_counts_a_liveness_fail
     assert_eq!(
         metrics.counter(&format!(
             r#"grpc_client_handled_total{{grpc_code="Unavailable",{labels},grpc_type="unary"}}"#
+        )),
+        1,
+        "{dump}"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_written_client_over_observed_is_one_attempt_span_per_call_labelled_by_path() {
+    let observing = observe();
+    let (addr, _stop) = serve(FlakyServer::new(Scripted::default())).await;
+    let channel = steadfast::channel::connect_lazy(format!("http://{addr}")).expect("address");
+    let mut grpc = tonic::client::Grpc::new(steadfast::observe::Observed::new(channel));
+
+    tokio::time::timeout(DEADLINE, async {
+        grpc.ready().await.expect("ready");
+        grpc.unary::<Ask, Answer, _>(
+            Request::new(ask("", "f")),
+            tonic::codegen::http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Read"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+    })
+    .await
+    .expect("in time")
+    .expect("an answer");
+
+    assert!(observing.spans.named("rpc.client").is_empty());
+    let attempt = wait::until_some("the attempt span closes", DEADLINE, || async {
+        observing
+            .spans
+            .named("rpc.attempt")
+            .into_iter()
+            .map(|(_, span)| span)
+            .find(|span| span.closed)
+    })
+    .await;
+    assert_eq!(attempt.parent, None, "{attempt:#?}");
+    assert_eq!(field(&attempt, "otel.name"), "retry.v1.Flaky/Read");
+    assert_eq!(field(&attempt, "rpc.status_code"), "OK");
+    assert_eq!(field(&attempt, "grpc.previous_rpc_attempts"), "0");
+    let metrics = &observing.metrics;
+    let dump = metrics.dump();
+    let labels = r#"grpc_method="Read",grpc_service="retry.v1.Flaky",grpc_type="other""#;
+    assert_eq!(
+        metrics.counter(&format!("grpc_client_started_total{{{labels}}}")),
+        1,
+        "{dump}"
+    );
+    assert_eq!(
+        metrics.counter(&format!(
+            r#"grpc_client_handled_total{{grpc_code="OK",{labels}}}"#
         )),
         1,
         "{dump}"
