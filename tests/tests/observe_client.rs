@@ -717,3 +717,32 @@ async fn a_hand_written_client_over_observed_is_one_attempt_span_per_call_labell
         "{dump}"
     );
 }
+
+#[tokio::test]
+async fn a_traceparent_the_caller_sets_is_the_calls_parent() {
+    let observing = observe();
+    let server = Scripted::default();
+    let (addr, _stop) = serve(FlakyServer::new(server.clone())).await;
+    let mut client = flaky(addr);
+
+    let mut request = Request::new(ask("", "g"));
+    request.metadata_mut().insert(
+        "traceparent",
+        tonic::metadata::MetadataValue::from_static(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+    );
+    tokio::time::timeout(DEADLINE, client.read(request))
+        .await
+        .expect("in time")
+        .expect("an answer");
+
+    let (_, span) = observing.spans.closed_call("retry.v1.Flaky/Read").await;
+    assert_eq!(field(&span, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(field(&span, "parent_span_id"), "00f067aa0ba902b7");
+    let received = server.traceparents("g");
+    let sent = TraceContext::parse(received[0].as_deref().expect("a traceparent"))
+        .expect("a valid traceparent");
+    assert_eq!(sent.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+    assert_ne!(sent.span_id, 0x00f067aa0ba902b7);
+}

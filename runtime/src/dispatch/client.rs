@@ -224,10 +224,12 @@ where
         {
             request.metadata_mut().insert(UPSTREAM, upstream.clone());
         }
+        let parent = ClientCall::parent(request.metadata().as_ref());
         let observed = ClientCall::start(
             SERVICE_NAME,
             "Call",
             CallType::BidiStream,
+            parent,
             request.extensions_mut(),
         );
         observed.func(name);

@@ -80,16 +80,18 @@ impl CallLink {
 }
 
 impl ClientCall {
-    /// Starts a call of a generated client's method: opens its `rpc.client`
-    /// span (a child of the current span), counts it started, and puts it in
-    /// `extensions`, where each attempt's [`Observed`] finds it.
+    /// Starts a call of a generated client's method, a child of `parent`
+    /// ([`ClientCall::parent`]) if any: opens its `rpc.client` span (a child
+    /// of the current span), counts it started, and puts it in `extensions`,
+    /// where each attempt's [`Observed`] finds it.
     pub(crate) fn start(
         service: &'static str,
         method: &'static str,
         call_type: CallType,
+        parent: Option<TraceContext>,
         extensions: &mut http::Extensions,
     ) -> Arc<ClientCall> {
-        let context = current().map_or_else(TraceContext::new_root, |parent| parent.child());
+        let context = parent.map_or_else(TraceContext::new_root, |parent| parent.child());
         let span = tracing::info_span!(
             target: TARGET,
             "rpc.client",
@@ -120,6 +122,17 @@ impl ClientCall {
         ));
         extensions.insert(CallRef(Arc::clone(&call)));
         call
+    }
+
+    /// The parent of a call with these request headers: the `traceparent`
+    /// they already carry (the caller's own propagation), else the server
+    /// call whose handler makes it, if any.
+    pub(crate) fn parent(headers: &http::HeaderMap) -> Option<TraceContext> {
+        headers
+            .get(TRACEPARENT)
+            .and_then(|value| value.to_str().ok())
+            .and_then(TraceContext::parse)
+            .or_else(current)
     }
 
     fn new(
@@ -382,8 +395,8 @@ impl Attempt {
             }
             None => {
                 // A hand-written client's call: one attempt, its own call.
-                let context =
-                    current().map_or_else(TraceContext::new_root, |parent| parent.child());
+                let context = ClientCall::parent(request.headers())
+                    .map_or_else(TraceContext::new_root, |parent| parent.child());
                 let span = tracing::info_span!(
                     target: TARGET,
                     "rpc.attempt",

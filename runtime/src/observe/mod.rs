@@ -46,9 +46,10 @@
 //! # Trace context
 //!
 //! Each attempt of a generated client sends a W3C `traceparent`: the trace of
-//! the server call it is made from (if any), else a new one; a call's context
-//! is a child of that server call's, and each attempt's a child of the
-//! call's (the span id sent is the attempt's). The server reads
+//! the request's own `traceparent` if the caller set one, else the server
+//! call it is made from (if any), else a new one; a call's context is a
+//! child of that parent, and each attempt's a child of the call's (the span
+//! id sent is the attempt's). The server reads
 //! it onto its span and hands its own context to the handler in the request's
 //! extensions ([`TraceContext::of`]).
 //!

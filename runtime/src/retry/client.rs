@@ -278,10 +278,12 @@ pub fn start_call<M>(
     method: &'static str,
     call_type: CallType,
 ) -> CallGuard {
+    let parent = ClientCall::parent(request.metadata().as_ref());
     CallGuard(ClientCall::start(
         service,
         method,
         call_type,
+        parent,
         request.extensions_mut(),
     ))
 }
@@ -323,6 +325,7 @@ impl<M: Clone> Retrying<M> {
             method.service,
             method.method,
             method.call_type,
+            ClientCall::parent(metadata.as_ref()),
             &mut extensions,
         );
         let policy = retry.policy_for(method.service, method.method, method.policy);
