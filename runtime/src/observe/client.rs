@@ -419,15 +419,18 @@ impl Attempt {
                     span.record("otel.name", name);
                     span.record("rpc.method", name);
                 }
-                let (service, method) = split_path(path).map_or(
-                    (Cow::Borrowed(super::OTHER), Cow::Borrowed(super::OTHER)),
-                    |(service, method)| {
-                        (
-                            Cow::Owned(service.to_owned()),
-                            Cow::Owned(method.to_owned()),
-                        )
-                    },
-                );
+                // The labels are read by the metrics only: no copy without them.
+                let (service, method) = split_path(path)
+                    .filter(|_| cfg!(feature = "metrics"))
+                    .map_or(
+                        (Cow::Borrowed(super::OTHER), Cow::Borrowed(super::OTHER)),
+                        |(service, method)| {
+                            (
+                                Cow::Owned(service.to_owned()),
+                                Cow::Owned(method.to_owned()),
+                            )
+                        },
+                    );
                 let call = ClientCall::new(service, method, None, Span::none(), context);
                 (Arc::new(call), context, span)
             }
