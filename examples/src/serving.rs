@@ -42,8 +42,9 @@ pub struct ObserveArgs {
     /// The port must be given (not 0).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Log each call's span when it ends (on stderr: its method, peer, status
-    /// and duration), one line per call, at the level `RUST_LOG` allows.
+    /// Logs go to stderr, filtered by `RUST_LOG` (default `info`: no line per
+    /// call); this adds one line per call when its span ends, with its
+    /// method, peer, status and duration, if `RUST_LOG` lets the span through.
     #[arg(long)]
     pub log_spans: bool,
 }
