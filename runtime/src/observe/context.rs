@@ -149,6 +149,12 @@ pub(crate) fn scope<F: Future>(
     CURRENT.scope(context, future)
 }
 
+/// Runs `f` (a poll of a server call's handler or response body) with
+/// `context` as [`current`].
+pub(crate) fn sync_scope<R>(context: TraceContext, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(context, f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

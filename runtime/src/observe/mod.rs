@@ -64,6 +64,7 @@ use tonic::codegen::http;
 
 mod context;
 mod messages;
+pub(crate) mod server;
 
 pub use context::TraceContext;
 pub(crate) use context::{current, scope};
@@ -123,6 +124,11 @@ pub mod names {
     pub const SERVER_DRAINING: &str = "steadfast_server_draining";
     /// Calls ended with `UNAVAILABLE` at the drain deadline.
     pub const SERVER_CALLS_CUT: &str = "steadfast_server_calls_cut_total";
+    /// Calls of a dispatch server (`steadfast.v1.Dispatch/Call`), by
+    /// registered function (`func`; [`OTHER`](super::OTHER) for a name the
+    /// server does not have) and status (`grpc_code`). Not a label of the
+    /// `grpc_*` series, whose labels stay go-grpc-prometheus's.
+    pub const DISPATCH_CALLS: &str = "steadfast_dispatch_calls_total";
     /// Calls a client gave up on because the server was silent past the
     /// liveness window, per method.
     pub const CLIENT_LIVENESS_FAILURES: &str = "steadfast_client_liveness_failures_total";
@@ -249,10 +255,17 @@ pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
 pub(crate) struct CallStats {
     /// Heartbeats sent.
     pub(crate) heartbeats: AtomicU64,
-    /// A blob's bytes before compression.
+    /// A blob's bytes before compression, received and sent.
     pub(crate) blob_raw: AtomicU64,
-    /// A blob's bytes on the wire (compressed, or raw with `CODEC_NONE`).
+    /// A blob's bytes on the wire (compressed, or raw with `CODEC_NONE`),
+    /// received and sent.
     pub(crate) blob_wire: AtomicU64,
+    /// Of `blob_raw`, the bytes sent (a download, on a server).
+    pub(crate) blob_raw_sent: AtomicU64,
+    /// Of `blob_wire`, the bytes sent.
+    pub(crate) blob_wire_sent: AtomicU64,
+    /// Request messages received (counted by the server, with metrics).
+    pub(crate) received: AtomicU64,
     /// The registered dispatch function the call ran.
     pub(crate) func: OnceLock<Arc<str>>,
 }
@@ -279,6 +292,14 @@ impl CallStats {
     pub(crate) fn blob(&self, raw: u64, wire: u64) {
         self.blob_raw.fetch_add(raw, Ordering::Relaxed);
         self.blob_wire.fetch_add(wire, Ordering::Relaxed);
+    }
+
+    /// Counts a blob's chunk sent: `raw` bytes before compression, `wire`
+    /// after (also in the totals [`blob`](Self::blob) counts).
+    pub(crate) fn blob_sent(&self, raw: u64, wire: u64) {
+        self.blob(raw, wire);
+        self.blob_raw_sent.fetch_add(raw, Ordering::Relaxed);
+        self.blob_wire_sent.fetch_add(wire, Ordering::Relaxed);
     }
 
     /// Names the registered dispatch function the call runs.
