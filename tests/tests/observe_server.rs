@@ -664,3 +664,76 @@ async fn methods_of_a_service_without_descriptors_are_learned_from_their_answers
     assert_eq!(handled("other", "other"), 1, "{}", recorder.dump());
     assert_eq!(handled(LAB, "WhoAmI"), 1, "{}", recorder.dump());
 }
+
+#[tokio::test]
+async fn blob_bytes_are_counted_by_direction() {
+    use steadfast::BlobSource;
+    use steadfast_examples::proto::lab::v1::{DigestRequest, FetchRequest};
+
+    let observed = Observed::start(|server| server).await;
+    let mut client = observed.client().await;
+    const SIZE: u64 = 300_000;
+    // Compressible bytes: the wire carries fewer than the blob's own.
+    let upload = vec![7u8; SIZE as usize];
+    let digest = client
+        .digest(
+            DigestRequest { extra_millis: 0 },
+            BlobSource::from_bytes(upload),
+        )
+        .await
+        .expect("digest");
+    assert_eq!(digest.get_ref().size, SIZE);
+    let (reply, blob) = client
+        .fetch(FetchRequest {
+            size: SIZE,
+            seed: 1,
+        })
+        .await
+        .expect("fetch");
+    assert_eq!(reply.get_ref().size, SIZE);
+    let wire_received = blob.progress();
+    assert_eq!(
+        blob.to_bytes(SIZE as usize).await.expect("the blob").len() as u64,
+        SIZE
+    );
+
+    let recorder = observed.recorder;
+    let bytes = |name: &str, method: &str, direction: &str| {
+        recorder.counter(
+            name,
+            &[
+                ("grpc_method", method),
+                ("grpc_service", LAB),
+                ("direction", direction),
+            ],
+        )
+    };
+    let digests = observed.spans.wait_closed("lab.v1.Lab/Digest", 1).await;
+    let fetches = observed.spans.wait_closed("lab.v1.Lab/Fetch", 1).await;
+    observed.wait_handled(LAB, "Fetch", "OK", 1).await;
+    observed.wait_handled(LAB, "Digest", "OK", 1).await;
+
+    assert_eq!(bytes(names::BLOB_RAW_BYTES, "Digest", "received"), SIZE);
+    let wire = bytes(names::BLOB_WIRE_BYTES, "Digest", "received");
+    assert!(wire > 0 && wire < SIZE, "{wire} wire bytes received");
+    assert_eq!(bytes(names::BLOB_RAW_BYTES, "Digest", "sent"), 0);
+    assert_eq!(
+        digests[0].get("steadfast.blob.raw_bytes"),
+        Some(&*SIZE.to_string())
+    );
+    assert_eq!(
+        digests[0].get("steadfast.blob.wire_bytes"),
+        Some(&*wire.to_string())
+    );
+
+    assert_eq!(bytes(names::BLOB_RAW_BYTES, "Fetch", "sent"), SIZE);
+    assert_eq!(
+        bytes(names::BLOB_WIRE_BYTES, "Fetch", "sent"),
+        wire_received.wire_bytes()
+    );
+    assert_eq!(bytes(names::BLOB_RAW_BYTES, "Fetch", "received"), 0);
+    assert_eq!(
+        fetches[0].get("steadfast.blob.raw_bytes"),
+        Some(&*SIZE.to_string())
+    );
+}

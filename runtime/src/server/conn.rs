@@ -404,7 +404,9 @@ enum Outcome<R> {
 /// `grpc-timeout`, made once (not parsed at each call).
 static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static(deadline::GRPC_TIMEOUT);
 
-/// One call: marks it with [`Draining`] and its connection's addresses, bounds
+/// One call: observes it ([`CallObserver`]: its span, its metrics, its trace
+/// context and stats in the request's extensions, its end however it comes),
+/// marks it with [`Draining`] and its connection's addresses, bounds
 /// it by its `grpc-timeout` (as tonic's server does: a reply ready at the
 /// deadline wins), and ends it with `UNAVAILABLE` at the drain deadline.
 ///
