@@ -737,3 +737,67 @@ async fn blob_bytes_are_counted_by_direction() {
         Some(&*SIZE.to_string())
     );
 }
+
+#[tokio::test]
+async fn dispatch_calls_are_counted_by_registered_function() {
+    use steadfast::dispatch::{DispatchClient, DispatchServer};
+    use steadfast_examples::model::{ModelServer, ModelService};
+
+    let spans = Spans::default();
+    let _tracing =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let recorder: &'static TestRecorder = Box::leak(Box::default());
+    let _metrics = metrics::set_default_local_recorder(recorder);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let dispatch = DispatchServer::new()
+        .mount(ModelServer::new(ModelService::new("model")))
+        .expect("mounts");
+    let server = Server::builder().add_service(dispatch);
+    let _task = tokio::spawn(server.serve_until(listener, std::future::pending()));
+    let mut client = DispatchClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let (greeting, _): (String, _) = client
+        .call("hello", &serde_json::json!({ "name": "Ada" }), None)
+        .await
+        .expect("hello");
+    assert!(greeting.contains("Ada"), "{greeting}");
+    let unknown = client
+        .call::<_, String>("made_up_function", &serde_json::json!({}), None)
+        .await
+        .expect_err("no such function");
+    assert_eq!(unknown.code(), Code::Unimplemented);
+
+    let closed = spans.wait_closed("steadfast.v1.Dispatch/Call", 2).await;
+    let funcs: Vec<_> = closed.iter().map(|s| s.get("steadfast.func")).collect();
+    assert!(
+        funcs.contains(&Some("hello")) && funcs.contains(&None),
+        "{funcs:?}"
+    );
+    let calls = |func: &str, code: &str| {
+        recorder.counter(
+            names::DISPATCH_CALLS,
+            &[("func", func), ("grpc_code", code)],
+        )
+    };
+    wait::until("both dispatch calls counted", DEADLINE, || {
+        let n = calls("hello", "OK") + calls("other", "Unimplemented");
+        async move { n == 2 }
+    })
+    .await;
+    assert!(!recorder.dump().contains("made_up"), "{}", recorder.dump());
+    // The grpc_* series keep go-grpc-prometheus's labels only.
+    assert_eq!(
+        recorder.counter(
+            names::SERVER_STARTED,
+            &[
+                ("grpc_service", "steadfast.v1.Dispatch"),
+                ("grpc_method", "Call")
+            ]
+        ),
+        2
+    );
+}

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -34,7 +34,8 @@ pub(crate) struct Methods {
     by_path: HashMap<Box<str>, Arc<Method>>,
     /// Services served without descriptors.
     named: HashSet<Box<str>>,
-    learned: Mutex<HashMap<Box<str>, Arc<Method>>>,
+    /// Read at each call of such a service, written once per method learned.
+    learned: RwLock<HashMap<Box<str>, Arc<Method>>>,
     other: Arc<Method>,
 }
 
@@ -103,7 +104,7 @@ impl Methods {
         Methods {
             by_path,
             named: named.into_iter().map(Box::from).collect(),
-            learned: Mutex::new(HashMap::new()),
+            learned: RwLock::new(HashMap::new()),
             other: Arc::new(Method::other()),
         }
     }
@@ -120,7 +121,7 @@ impl Methods {
         if !self.named.contains(service) {
             return (Arc::clone(&self.other), false);
         }
-        let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        let learned = self.learned.read().unwrap_or_else(PoisonError::into_inner);
         match learned.get(path) {
             Some(method) => (Arc::clone(method), false),
             None => (Arc::clone(&self.other), learned.len() < LEARNED_MAX),
@@ -132,7 +133,7 @@ impl Methods {
         let Some((service, method)) = split_path(path) else {
             return;
         };
-        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut learned = self.learned.write().unwrap_or_else(PoisonError::into_inner);
         if learned.len() < LEARNED_MAX && !learned.contains_key(path) {
             learned.insert(
                 path.into(),
