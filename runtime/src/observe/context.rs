@@ -149,6 +149,12 @@ pub(crate) fn scope<F: Future>(
     CURRENT.scope(context, future)
 }
 
+/// Runs `f` (a poll of a server call's handler or response body) with
+/// `context` as [`current`].
+pub(crate) fn sync_scope<R>(context: TraceContext, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(context, f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +164,7 @@ mod tests {
         let context = TraceContext::new_root();
         let text = context.to_string();
         assert_eq!(text.len(), 55);
-        let parsed = TraceContext::parse(&text).unwrap();
+        let parsed = TraceContext::parse(&text).expect("a traceparent");
         assert_eq!(parsed.trace_id, context.trace_id);
         assert_eq!(parsed.span_id, context.span_id);
         assert!(parsed.sampled);
@@ -170,8 +176,8 @@ mod tests {
 
     #[test]
     fn the_w3c_example_parses_and_bad_ones_do_not() {
-        let parsed =
-            TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let parsed = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("the W3C example");
         assert_eq!(parsed.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
         assert_eq!(parsed.span_id, 0x00f067aa0ba902b7);
         for bad in [
