@@ -285,7 +285,13 @@ async fn lab_server_metrics_hold_each_call_by_method_type_and_code() {
     make_calls(addr).await;
 
     let lab = ("grpc_service", "lab.v1.Lab");
-    let sleep = [lab, ("grpc_method", "Sleep"), ("grpc_type", "unary")];
+    // A heartbeat method's type is its type on the wire: Sleep, unary in
+    // lab.proto, streams its response frames.
+    let sleep = [
+        lab,
+        ("grpc_method", "Sleep"),
+        ("grpc_type", "server_stream"),
+    ];
     let ticks = [
         lab,
         ("grpc_method", "Ticks"),
