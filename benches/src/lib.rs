@@ -1,6 +1,6 @@
 //! steadfast's benchmarks (see `BENCHMARKS.md`): the binaries `bench`
-//! (heartbeats), `blob-bench`, `dispatch-bench`, `retry-bench`, `session-bench`
-//! and `recovery-bench`, which run the servers of `steadfast-examples` as child
+//! (heartbeats), `blob-bench`, `dispatch-bench`, `retry-bench`, `session-bench`,
+//! `recovery-bench`, `serve-bench` and `observe-bench`, which run the servers of `steadfast-examples` as child
 //! processes ([`measure`]) and share one load loop ([`load`]), the blob
 //! benchmark's server ([`sink`]) and the dispatch benchmark's handler
 //! ([`adder`]), both over `proto/bench/v1/bench.proto`.

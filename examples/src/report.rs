@@ -93,11 +93,20 @@ impl BoxedError for Box<dyn Error + Send + Sync> {
 
 /// Logs to stderr at `default` level (`info`, `warn`, ...), or as `RUST_LOG` says.
 pub fn init_tracing(default: &str) {
+    init_tracing_with_spans(default, false);
+}
+
+/// [`init_tracing`], and with `spans` one line more per span when it closes
+/// (a server's `rpc.server` span of each call: its fields and how long it
+/// took), for the spans `RUST_LOG` lets through.
+pub fn init_tracing_with_spans(default: &str, spans: bool) {
+    use tracing_subscriber::fmt::format::FmtSpan;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default.into()),
         )
+        .with_span_events(if spans { FmtSpan::CLOSE } else { FmtSpan::NONE })
         .with_writer(std::io::stderr)
         .init();
 }

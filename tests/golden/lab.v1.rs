@@ -639,7 +639,7 @@ pub mod lab_client {
                 method: "Sleep",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -741,7 +741,7 @@ pub mod lab_client {
                 &mut request,
                 "lab.v1.Lab",
                 "Count",
-                __sf::CallType::ClientStream,
+                __sf::CallType::BidiStream,
             );
             let result = {
                 let context = __sf::call_context(
@@ -834,7 +834,7 @@ pub mod lab_client {
                 method: "Digest",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -881,7 +881,7 @@ pub mod lab_client {
                 method: "Fetch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -963,7 +963,7 @@ pub mod lab_client {
                     method: "Count",
                     policy: ::core::option::Option::None,
                     idempotent: false,
-                    call_type: __sf::CallType::ClientStream,
+                    call_type: __sf::CallType::BidiStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self);

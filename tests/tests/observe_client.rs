@@ -660,7 +660,7 @@ async fn a_heartbeat_call_silent_past_its_liveness_window_counts_a_liveness_fail
     );
     assert_eq!(
         metrics.counter(&format!(
-            r#"grpc_client_handled_total{{grpc_code="Unavailable",{labels},grpc_type="unary"}}"#
+            r#"grpc_client_handled_total{{grpc_code="Unavailable",{labels},grpc_type="server_stream"}}"#
         )),
         1,
         "{dump}"

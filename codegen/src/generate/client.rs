@@ -586,9 +586,11 @@ fn retry_method(m: &Method<'_>, model: &ServiceModel) -> TokenStream {
     }
 }
 
-/// The method's `CallType` (its metrics' `grpc_type`), from its original shape.
+/// The method's `CallType` (its metrics' `grpc_type`): its shape as it
+/// travels, as the server labels it (a heartbeat method streams its
+/// responses, a request blob its requests).
 fn call_type(m: &Method<'_>) -> TokenStream {
-    match (m.original.client_streaming, m.original.server_streaming) {
+    match (m.wire.client_streaming, m.wire.server_streaming) {
         (false, false) => quote!(__sf::CallType::Unary),
         (true, false) => quote!(__sf::CallType::ClientStream),
         (false, true) => quote!(__sf::CallType::ServerStream),

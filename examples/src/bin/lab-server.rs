@@ -9,6 +9,10 @@
 //! `--lame-duck-secs`), calls in flight may finish within `--drain-secs`, the
 //! ones still running then end with UNAVAILABLE; a second signal ends them at
 //! once.
+//!
+//! Logs go to stderr (`RUST_LOG`, default `info`); `--log-spans` adds one line
+//! per call when its span ends. `--metrics-addr 127.0.0.1:9464` serves its
+//! gRPC metrics as Prometheus text at `http://127.0.0.1:9464/metrics`.
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
@@ -44,6 +48,8 @@ struct Args {
     max_blob_mib: Option<u64>,
     #[command(flatten)]
     drain: steadfast_examples::serving::DrainArgs,
+    #[command(flatten)]
+    observe: steadfast_examples::serving::ObserveArgs,
 }
 
 #[tokio::main]
@@ -52,7 +58,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    report::init_tracing("info");
+    args.observe.init("lab-server")?;
     let mut limits = BlobLimits::new();
     if let Some(mib) = args.max_blob_mib {
         limits = limits.max_size(mib.saturating_mul(1 << 20));

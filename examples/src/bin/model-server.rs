@@ -11,6 +11,10 @@
 //! `steadfast.v1.Dispatch`) and reflection (`steadfast.v1.Dispatch` listed and
 //! described). On SIGTERM or Ctrl-C it drains: calls in flight may finish
 //! within `--drain-secs`, the ones still running then end with UNAVAILABLE.
+//!
+//! Logs go to stderr (`RUST_LOG`, default `info`); `--log-spans` adds one line
+//! per call when its span ends. `--metrics-addr 127.0.0.1:9464` serves its
+//! gRPC metrics as Prometheus text at `http://127.0.0.1:9464/metrics`.
 
 use std::{net::SocketAddr, process::ExitCode};
 
@@ -38,6 +42,8 @@ struct Args {
     name: String,
     #[command(flatten)]
     drain: steadfast_examples::serving::DrainArgs,
+    #[command(flatten)]
+    observe: steadfast_examples::serving::ObserveArgs,
 }
 
 #[tokio::main]
@@ -46,7 +52,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    report::init_tracing("info");
+    args.observe.init("model-server")?;
     let dispatch = DispatchServer::new()
         .mount(ModelServer::new(ModelService::new(&args.name)))?
         .default_function("hello");

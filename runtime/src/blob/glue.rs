@@ -18,6 +18,7 @@ use super::send::{SendPart, Sending};
 use super::{Blob, BlobLimits, BlobSource};
 use crate::frame::BlobFrame;
 use crate::heartbeat::server::{FrameStream, serve_frames};
+use crate::observe::CallStats;
 use crate::proto::v1::{BlobHeader, Chunk};
 
 /// A frame of an upload: the request stream of a `request_blob` method.
@@ -114,6 +115,7 @@ where
     U: Upload,
     S: Stream<Item = Result<U, Status>> + Send + Unpin + 'static,
 {
+    let stats = CallStats::of(&request);
     let (metadata, extensions, mut stream) = request.into_parts();
     let head = match next(&mut stream).await.map_err(head_error)? {
         Some(UploadPart::Head(head)) => head,
@@ -137,6 +139,9 @@ where
         frame: PhantomData,
     });
     let blob = Blob::new(header, chunks, limits)?;
+    if let Some(stats) = stats {
+        blob.progress().observe(stats, false);
+    }
     Ok((Request::from_parts(metadata, extensions, head), Some(blob)))
 }
 
@@ -305,6 +310,7 @@ where
     B: BlobSlot<BlobSource>,
 {
     serve_frames(request, interval, |request| Download::<Fut, F>::Opening {
+        stats: CallStats::of(&request),
         future: handler(request),
     })
 }
@@ -344,7 +350,7 @@ pin_project! {
     /// A download: the handler's future, then the blob it gave.
     #[project = DownloadProj]
     enum Download<Fut, F> {
-        Opening { #[pin] future: Fut },
+        Opening { #[pin] future: Fut, stats: Option<Arc<CallStats>> },
         Sending { sending: Sending, frame: PhantomData<fn() -> F> },
         Done,
     }
@@ -360,12 +366,18 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.as_mut().project() {
-            DownloadProj::Opening { future } => {
+            DownloadProj::Opening { future, stats } => {
                 let item = match ready!(future.poll(cx)) {
                     Ok((response, source)) => {
+                        let stats = stats.take();
                         match source.into_blob() {
                             Some(source) => self.set(Download::Sending {
-                                sending: source.start(),
+                                sending: {
+                                    if let Some(stats) = stats {
+                                        source.progress().observe(stats, true);
+                                    }
+                                    source.start()
+                                },
                                 frame: PhantomData,
                             }),
                             None => self.set(Download::Done),

@@ -1,6 +1,8 @@
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::observe::CallStats;
 
 /// How far a blob's transfer has come: a cheap handle, shared with the transfer,
 /// to poll from a progress bar.
@@ -20,6 +22,9 @@ struct Counts {
     wire_bytes: AtomicU64,
     /// The declared size plus one; 0 while unknown.
     total_plus_one: AtomicU64,
+    /// The server call the blob travels in, told of the same counts, and
+    /// whether the server sends it (a download).
+    call: OnceLock<(Arc<CallStats>, bool)>,
 }
 
 impl TransferProgress {
@@ -46,7 +51,20 @@ impl TransferProgress {
         self.inner.total_plus_one.store(value, Ordering::Relaxed);
     }
 
+    /// Counts the transfer in `stats` too: the blob a server call receives,
+    /// or sends (`sent`).
+    pub(crate) fn observe(&self, stats: Arc<CallStats>, sent: bool) {
+        let _ = self.inner.call.set((stats, sent));
+    }
+
     pub(crate) fn add(&self, bytes: u64, wire_bytes: u64) {
+        if let Some((stats, sent)) = self.inner.call.get() {
+            if *sent {
+                stats.blob_sent(bytes, wire_bytes);
+            } else {
+                stats.blob(bytes, wire_bytes);
+            }
+        }
         if bytes > 0 {
             self.inner.bytes.fetch_add(bytes, Ordering::Relaxed);
         }

@@ -28,6 +28,7 @@ use crate::blob::message_too_large;
 use crate::deadline::Deadline;
 use crate::frame::{FRAME_OVERHEAD, FrameCodec};
 use crate::heartbeat::server::FrameStream;
+use crate::observe::CallStats;
 use crate::proto::v1::{
     CallResult, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload, FunctionInfo,
 };
@@ -346,6 +347,9 @@ impl DispatchServer {
         head_read: Arc<AtomicBool>,
     ) -> Result<Response<FrameStream<DispatchFrame>>, Status> {
         let function = Arc::clone(self.resolve(request.metadata())?);
+        if let Some(stats) = CallStats::of(&request) {
+            stats.func(function.name());
+        }
         let (blob_limits, params_limit) = (self.blob_limits, self.params_limit);
         let interval = function.heartbeat_interval();
         Ok(serve_download(

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use super::progress::Progress;
 use super::tick::Beat;
 use crate::deadline::{Deadline, Watched, after};
 use crate::frame::Frame;
+use crate::observe::CallStats;
 use crate::proto::v1::Heartbeat;
 
 /// The server side of a heartbeat-wrapped call: the stream of frames tonic sends
@@ -109,6 +111,7 @@ where
     S: Stream<Item = Result<F, Status>> + Send + 'static,
 {
     let deadline = Deadline::from_metadata(request.metadata());
+    let stats = CallStats::of(&request);
     let progress = Progress::default();
     request.extensions_mut().insert(progress.clone());
     if let Some(deadline) = deadline {
@@ -124,8 +127,9 @@ where
             interval,
             Some(deadline),
             progress,
+            stats,
         )),
-        None => Box::pin(Driver::<F, _>::new(source, interval, None, progress)),
+        None => Box::pin(Driver::<F, _>::new(source, interval, None, progress, stats)),
     };
     Response::new(FrameStream { inner })
 }
@@ -246,6 +250,8 @@ pin_project! {
         // coop budget (see `yield_budget`).
         beat_sent: bool,
         progress: Progress,
+        // The call's stats, told of each heartbeat (on a steadfast server).
+        stats: Option<Arc<CallStats>>,
         frame: PhantomData<fn() -> F>,
     }
 }
@@ -256,6 +262,7 @@ impl<F, S> Driver<F, S> {
         interval: Option<Duration>,
         deadline: Option<Deadline>,
         progress: Progress,
+        stats: Option<Arc<CallStats>>,
     ) -> Self {
         let now = Instant::now();
         Driver {
@@ -269,6 +276,7 @@ impl<F, S> Driver<F, S> {
             seq: 0,
             beat_sent: false,
             progress,
+            stats,
             frame: PhantomData,
         }
     }
@@ -386,6 +394,9 @@ where
         };
         *this.seq += 1;
         *this.beat_sent = true;
+        if let Some(stats) = this.stats {
+            stats.heartbeat();
+        }
         let (progress, note) = this.progress.snapshot();
         let elapsed_ms = now.saturating_duration_since(*this.started).as_millis();
         let heartbeat = Heartbeat {

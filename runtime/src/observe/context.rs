@@ -149,6 +149,12 @@ pub(crate) fn scope<F: Future>(
     CURRENT.scope(context, future)
 }
 
+/// Runs `f` (a poll of a server call's handler or response body) with
+/// `context` as [`current`].
+pub(crate) fn sync_scope<R>(context: TraceContext, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(context, f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +164,7 @@ mod tests {
         let context = TraceContext::new_root();
         let text = context.to_string();
         assert_eq!(text.len(), 55);
-        let parsed = TraceContext::parse(&text).expect("a valid traceparent");
+        let parsed = TraceContext::parse(&text).expect("a traceparent");
         assert_eq!(parsed.trace_id, context.trace_id);
         assert_eq!(parsed.span_id, context.span_id);
         assert!(parsed.sampled);

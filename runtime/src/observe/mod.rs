@@ -15,11 +15,11 @@
 //! | `otel.name` | `pkg.Service/Method` (a `tracing` span's own name is fixed at compile time; the OpenTelemetry bridge names the span from this field) |
 //! | `otel.kind` | `server` or `client` |
 //! | `rpc.system.name` | `grpc` |
-//! | `rpc.method` | `pkg.Service/Method` |
+//! | `rpc.method` | `pkg.Service/Method`; `_OTHER` for a method the server does not know, with `rpc.method_original` the path sent |
 //! | `rpc.status_code` | the status's name: `OK`, `CANCELLED`, `UNAVAILABLE`, … |
 //! | `error.type` | the same, when it is not `OK` |
 //! | `server.address`, `server.port` | the server's address |
-//! | `network.peer.address` | the client's address (server spans) |
+//! | `network.peer.address`, `network.peer.port` | the client's address (server spans) |
 //! | `trace_id`, `span_id`, `parent_span_id` | the W3C trace context ([`TraceContext`]) |
 //!
 //! and steadfast's own: `steadfast.func` (a dispatch call's registered
@@ -28,6 +28,18 @@
 //! (a blob's bytes before and after compression), `steadfast.drain_cut` (the
 //! call was ended at the drain deadline), `grpc.previous_rpc_attempts` (an
 //! attempt's number, as sent in `grpc-previous-rpc-attempts`).
+//! steadfast's fields are recorded at the call's end and only when they say
+//! something: no heartbeats, no blob, no function or no cut leaves them
+//! empty (`steadfast.drain_cut` is only ever `true`).
+//!
+//! The server enters its span while it polls the handler and the response
+//! body (a heartbeat method's handler runs inside the body), so the
+//! handler's own events nest under it. A call's end is its trailers' status;
+//! a trailers-only answer's from its headers; a body dropped before its end
+//! (the client reset the stream, the connection or the server went away) is
+//! `CANCELLED`; a call ended at the drain deadline `UNAVAILABLE` with
+//! `steadfast.drain_cut`. No event at `info` per call; one at `debug` at
+//! its end.
 //!
 //! On a client, `rpc.client` ends with the call: at the reply of a unary or
 //! client-streaming call, at the end (or drop) of a server stream or of a
@@ -64,12 +76,23 @@
 //! [`HANDLING_SECONDS_BUCKETS`] for the histogram buckets to give the
 //! exporter.
 //!
-//! Labels are bounded: only the methods a server serves (its descriptors, or
-//! its added services for methods answered other than `UNIMPLEMENTED`) and
-//! a dispatch server's registered functions get their own; anything else is
-//! [`OTHER`].
+//! Labels are bounded: only the methods a server serves and a dispatch
+//! server's registered functions get their own; anything else is [`OTHER`]
+//! (`grpc_type` `unary`). The server knows a method from the descriptors of
+//! a service it serves ([`Server::file_descriptor_set`](crate::server::Server::file_descriptor_set),
+//! health and reflection built in), with its `grpc_type` as the method
+//! travels: a heartbeat method streams its responses (heartbeats, then the
+//! reply), so a unary heartbeat method is `server_stream`. A method of a
+//! service added without descriptors is learned from its answer: once it
+//! answered other than `UNIMPLEMENTED` (that first call is counted as
+//! [`OTHER`]), it gets its own labels, type `unary`, up to 256 such methods.
 //!
-//! A generated client's labels are its methods, known when it was compiled;
+//! The server registers each method's series with the recorder at its first
+//! call (and caches them: no lookup, no allocation per call after that):
+//! install the recorder before the server's first call.
+//!
+//! A generated client's labels are its methods, known when it was compiled,
+//! with their `grpc_type` as they travel, as the server's;
 //! `grpc_client_started_total` counts a call once, whatever its attempts, and
 //! `steadfast_client_retries_total` each attempt after the first. A call
 //! through [`Observed`] around a hand-written client is labelled with its
@@ -88,6 +111,7 @@ use tonic::codegen::http;
 mod client;
 mod context;
 mod messages;
+pub(crate) mod server;
 
 pub(crate) use client::{CallLink, CallRef, ClientCall};
 pub use client::{Observed, ObservedBody, ObservedFuture};
@@ -137,7 +161,8 @@ pub mod names {
     /// Messages clients sent.
     pub const CLIENT_MSG_SENT: &str = "grpc_client_msg_sent_total";
 
-    /// Calls the server has in flight (a gauge, labelled like the counters).
+    /// Calls the server has in flight (a gauge, labelled `grpc_service` and
+    /// `grpc_method`).
     pub const SERVER_IN_FLIGHT: &str = "steadfast_server_calls_in_flight";
     /// Heartbeats the server sent, per method.
     pub const SERVER_HEARTBEATS: &str = "steadfast_server_heartbeats_sent_total";
@@ -149,6 +174,11 @@ pub mod names {
     pub const SERVER_DRAINING: &str = "steadfast_server_draining";
     /// Calls ended with `UNAVAILABLE` at the drain deadline.
     pub const SERVER_CALLS_CUT: &str = "steadfast_server_calls_cut_total";
+    /// Calls of a dispatch server (`steadfast.v1.Dispatch/Call`), by
+    /// registered function (`func`; [`OTHER`](super::OTHER) for a name the
+    /// server does not have) and status (`grpc_code`). Not a label of the
+    /// `grpc_*` series, whose labels stay go-grpc-prometheus's.
+    pub const DISPATCH_CALLS: &str = "steadfast_dispatch_calls_total";
     /// Calls a client gave up on because the server was silent past the
     /// liveness window, per method.
     pub const CLIENT_LIVENESS_FAILURES: &str = "steadfast_client_liveness_failures_total";
@@ -275,10 +305,17 @@ pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
 pub(crate) struct CallStats {
     /// Heartbeats sent.
     pub(crate) heartbeats: AtomicU64,
-    /// A blob's bytes before compression.
+    /// A blob's bytes before compression, received and sent.
     pub(crate) blob_raw: AtomicU64,
-    /// A blob's bytes on the wire (compressed, or raw with `CODEC_NONE`).
+    /// A blob's bytes on the wire (compressed, or raw with `CODEC_NONE`),
+    /// received and sent.
     pub(crate) blob_wire: AtomicU64,
+    /// Of `blob_raw`, the bytes sent (a download, on a server).
+    pub(crate) blob_raw_sent: AtomicU64,
+    /// Of `blob_wire`, the bytes sent.
+    pub(crate) blob_wire_sent: AtomicU64,
+    /// Request messages received (counted by the server, with metrics).
+    pub(crate) received: AtomicU64,
     /// The registered dispatch function the call ran.
     pub(crate) func: OnceLock<Arc<str>>,
 }
@@ -305,6 +342,14 @@ impl CallStats {
     pub(crate) fn blob(&self, raw: u64, wire: u64) {
         self.blob_raw.fetch_add(raw, Ordering::Relaxed);
         self.blob_wire.fetch_add(wire, Ordering::Relaxed);
+    }
+
+    /// Counts a blob's chunk sent: `raw` bytes before compression, `wire`
+    /// after (also in the totals [`blob`](Self::blob) counts).
+    pub(crate) fn blob_sent(&self, raw: u64, wire: u64) {
+        self.blob(raw, wire);
+        self.blob_raw_sent.fetch_add(raw, Ordering::Relaxed);
+        self.blob_wire_sent.fetch_add(wire, Ordering::Relaxed);
     }
 
     /// Names the registered dispatch function the call runs.

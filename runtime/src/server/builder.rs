@@ -24,6 +24,7 @@ use super::drain::{Phase, Tally};
 use super::health::{self, HealthHandle};
 use super::pings::PingPolicy;
 use super::reflection::{self, Reflection};
+use crate::observe::{self, CallType, server::Methods};
 
 /// How often the server PINGs a connection (HTTP/2 keepalive): 60 s.
 ///
@@ -414,6 +415,52 @@ impl Server {
         routes
     }
 
+    /// The methods the server serves, the labels of its calls' metrics: those
+    /// its descriptors define, of the services it serves (added ones,
+    /// health and reflection when on, and with [`from_routes`](Self::from_routes)
+    /// every service of its descriptor sets), and the services added without
+    /// descriptors, whose methods are learned from their answers.
+    fn methods(&self) -> Methods {
+        let health_name =
+            <health::pb::health_server::HealthServer<health::HealthService> as NamedService>::NAME;
+        let v1 = reflection::pb::v1::server_reflection_server::SERVICE_NAME;
+        let v1alpha = reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME;
+        let listed: BTreeSet<&str> = self.reflection.service_names().collect();
+        let served = |name: &str| {
+            self.names.contains(name)
+                || (self.opaque && listed.contains(name))
+                || (self.health_service && name == health_name)
+                || (self.reflection_services && (name == v1 || name == v1alpha))
+        };
+        let pool = self.reflection.pool();
+        let services: Vec<_> = pool
+            .services()
+            .filter(|service| served(service.full_name()))
+            .collect();
+        let methods: Vec<(String, String, CallType)> = services
+            .iter()
+            .flat_map(|service| {
+                service.methods().map(|method| {
+                    (
+                        service.full_name().to_owned(),
+                        method.name().to_owned(),
+                        CallType::of(method.is_client_streaming(), method.is_server_streaming()),
+                    )
+                })
+            })
+            .collect();
+        let described: BTreeSet<&str> = services.iter().map(|s| s.full_name()).collect();
+        Methods::new(
+            methods
+                .iter()
+                .map(|(service, method, kind)| (service.as_str(), method.as_str(), *kind)),
+            self.names
+                .iter()
+                .copied()
+                .filter(|name| !described.contains(name)),
+        )
+    }
+
     /// HTTP/2 keepalive: a PING every `interval` (`None`: none), the connection
     /// closed when its answer takes longer than `timeout`. Default:
     /// [`KEEPALIVE_INTERVAL`], [`KEEPALIVE_TIMEOUT`].
@@ -649,6 +696,7 @@ impl Server {
     }
 
     async fn run(mut self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+        let methods = self.methods();
         self.routes = self.routes_with_builtins();
         let (phase_tx, phase) = watch::channel(Phase::Serving);
         let tally = Arc::new(Tally::default());
@@ -659,11 +707,13 @@ impl Server {
             phase,
             tally: Arc::clone(&tally),
             tasks: tasks.clone(),
+            methods: Arc::new(methods),
         };
         let mut conns = JoinSet::new();
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving");
         }
+        observe::server::draining(false);
         // The listener is bound and listening: connects queue until accepted.
         self.health.mark_listening();
 
@@ -687,6 +737,7 @@ impl Server {
             "draining"
         );
         phase_tx.send_replace(Phase::Draining);
+        observe::server::draining(true);
         let drain_hooks = tokio::spawn(run_hooks(self.on_drain_start, "drain start"));
         let deadline = started + self.drain_deadline;
         let lame_duck_end = started + self.lame_duck.min(self.drain_deadline);

@@ -19,16 +19,18 @@ use tokio::sync::Notify;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tonic::Status;
 use tonic::codegen::{Service, http};
 use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
+use tonic::{Code, Status};
 
 use super::MAX_FRAME_BYTES;
 use super::compression;
 use super::drain::{self, Active, CallGuard, CutBody, Draining, Phase, SHUTTING_DOWN, Tally};
 use super::pings::{self, Enforced, PingPolicy};
 use crate::deadline;
+use crate::observe::server::{CallObserver, Methods};
+use crate::observe::status_in;
 
 /// The settings of each connection (see the builder's documentation).
 #[derive(Clone, Debug)]
@@ -50,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) phase: watch::Receiver<Phase>,
     pub(crate) tally: Arc<Tally>,
     pub(crate) tasks: Tasks,
+    /// The methods the server serves: its calls' labels.
+    pub(crate) methods: Arc<Methods>,
 }
 
 /// hyper's executor for a server's calls: the server owns every call's task,
@@ -400,7 +404,9 @@ enum Outcome<R> {
 /// `grpc-timeout`, made once (not parsed at each call).
 static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static(deadline::GRPC_TIMEOUT);
 
-/// One call: marks it with [`Draining`] and its connection's addresses, bounds
+/// One call: observes it ([`CallObserver`]: its span, its metrics, its trace
+/// context and stats in the request's extensions, its end however it comes),
+/// marks it with [`Draining`] and its connection's addresses, bounds
 /// it by its `grpc-timeout` (as tonic's server does: a reply ready at the
 /// deadline wins), and ends it with `UNAVAILABLE` at the drain deadline.
 ///
@@ -419,10 +425,18 @@ async fn call(
         .and_then(|value| value.to_str().ok())
         .and_then(deadline::parse_grpc_timeout);
     let expires_at = timeout.map(|timeout| deadline::after(Instant::now(), timeout));
+    let mut request = request;
+    let peer = connect_info
+        .remote_addr
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let observer =
+        CallObserver::start(&shared.methods, &mut request, connect_info.local_addr, peer);
+    let request = request.map(|body| observer.count_received(body));
     let mut request = match compression::decode_request(request, shared.config.max_message_size) {
         Ok(request) => request,
         Err(refused) => {
             guard.finished();
+            observer.end(status_of(&refused), false);
             return Ok(refused.map(CutBody::answer));
         }
     };
@@ -430,14 +444,15 @@ async fn call(
         .extensions_mut()
         .insert(Draining::new(shared.phase.clone()));
     request.extensions_mut().insert(connect_info);
-    let cut = || {
+    let cut = |observer: CallObserver| {
+        observer.end(Code::Unavailable, true);
         Ok(Status::unavailable(SHUTTING_DOWN)
             .into_http()
             .map(CutBody::answer))
     };
     if drain::reached(&shared.phase, Phase::Cut) {
         guard.cut();
-        return cut();
+        return cut(observer);
     }
     let mut routes = shared.routes.clone();
     let mut handler = pin!(routes.call(request));
@@ -447,7 +462,7 @@ async fn call(
         if drain::reached(&shared.phase, Phase::Cut) {
             return Poll::Ready(Outcome::Cut);
         }
-        if let Poll::Ready(response) = handler.as_mut().poll(cx) {
+        if let Poll::Ready(response) = observer.in_call(|| handler.as_mut().poll(cx)) {
             return Poll::Ready(Outcome::Answered(response));
         }
         if let Some(expires) = expires.as_mut().as_pin_mut()
@@ -471,10 +486,11 @@ async fn call(
     match outcome {
         Outcome::Cut => {
             guard.cut();
-            cut()
+            cut(observer)
         }
         Outcome::Expired => {
             guard.finished();
+            observer.end(Code::DeadlineExceeded, false);
             Ok(Status::deadline_exceeded("Timeout expired")
                 .into_http()
                 .map(CutBody::answer))
@@ -482,10 +498,21 @@ async fn call(
         Outcome::Answered(response) => {
             let mut response = response?;
             compression::accept_encoding(&mut response);
+            if let Some(code) = status_in(response.headers()) {
+                // Trailers-only: the call ends with its headers.
+                observer.end(code, false);
+                guard.finished();
+                return Ok(response.map(CutBody::answer));
+            }
             let phase = shared.phase.clone();
-            Ok(response.map(|body| CutBody::new(body, phase, guard)))
+            Ok(response.map(|body| CutBody::new(body, phase, guard, observer)))
         }
     }
+}
+
+/// The status of an answer the server gives itself (trailers-only).
+fn status_of<B>(response: &http::Response<B>) -> Code {
+    status_in(response.headers()).unwrap_or(Code::Unknown)
 }
 
 #[cfg(test)]

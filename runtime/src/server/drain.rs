@@ -12,8 +12,11 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tonic::Status;
 use tonic::codegen::http;
+use tonic::{Code, Status};
+
+use crate::observe::server::CallObserver;
+use crate::observe::status_in;
 
 /// The message of the `UNAVAILABLE` status that ends a call still running at the
 /// drain deadline (or one that starts during the drain's last moments).
@@ -223,6 +226,9 @@ pub(crate) struct CutBody {
 
 struct Watched {
     guard: CallGuard,
+    /// The call's span and metrics, ended with the body (or `CANCELLED` when
+    /// it is dropped before its end).
+    observer: CallObserver,
     phase: watch::Receiver<Phase>,
     /// Waits for the cut; made at the first frame the handler keeps waiting.
     cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -233,11 +239,13 @@ impl CutBody {
         inner: tonic::body::Body,
         phase: watch::Receiver<Phase>,
         guard: CallGuard,
+        observer: CallObserver,
     ) -> Self {
         CutBody {
             inner,
             call: Some(Watched {
                 guard,
+                observer,
                 phase,
                 cut: None,
             }),
@@ -255,13 +263,15 @@ impl CutBody {
         }
     }
 
-    fn end(&mut self, cut: bool) {
+    /// Ends the call with `code`; `cut` at the drain deadline.
+    fn end(&mut self, code: Code, cut: bool) {
         if let Some(mut call) = self.call.take() {
             if cut {
                 call.guard.cut();
             } else {
                 call.guard.finished();
             }
+            call.observer.end(code, cut);
         }
         self.ended = true;
     }
@@ -291,10 +301,11 @@ impl Body for CutBody {
             return Pin::new(&mut this.inner).poll_frame(cx);
         };
         if reached(&call.phase, Phase::Cut) {
-            this.end(true);
+            this.end(Code::Unavailable, true);
             return Poll::Ready(Some(Ok(Frame::trailers(unavailable_trailers()))));
         }
-        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        let inner = &mut this.inner;
+        let frame = call.observer.in_call(|| Pin::new(inner).poll_frame(cx));
         match &frame {
             Poll::Pending => {
                 let phase = &call.phase;
@@ -302,13 +313,21 @@ impl Body for CutBody {
                     .cut
                     .get_or_insert_with(|| Box::pin(wait_for(phase.clone(), Phase::Cut)));
                 if cut.as_mut().poll(cx).is_ready() {
-                    this.end(true);
+                    this.end(Code::Unavailable, true);
                     return Poll::Ready(Some(Ok(Frame::trailers(unavailable_trailers()))));
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.end(false),
-            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => this.end(false),
-            Poll::Ready(Some(Ok(_))) => {}
+            // Without trailers, the client sees no status: an error of the stream.
+            Poll::Ready(None) => this.end(Code::Unknown, false),
+            Poll::Ready(Some(Err(status))) => this.end(status.code(), false),
+            Poll::Ready(Some(Ok(frame))) => match frame.trailers_ref() {
+                Some(trailers) => this.end(status_in(trailers).unwrap_or(Code::Unknown), false),
+                None => {
+                    if let Some(data) = frame.data_ref() {
+                        call.observer.sent(data);
+                    }
+                }
+            },
         }
         frame
     }

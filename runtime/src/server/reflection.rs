@@ -251,6 +251,11 @@ impl Reflection {
         self
     }
 
+    /// The descriptors it answers from.
+    pub(crate) fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+
     /// The names `list_services` answers, sorted.
     pub fn service_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.services.iter().map(String::as_str)

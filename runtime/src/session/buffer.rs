@@ -140,14 +140,18 @@ impl<Req: Clone> Buffer<Req> {
     }
 
     /// Ends attempt `attempt` (if it is still the current one): its stream
-    /// yields no more.
-    pub(crate) fn end_attempt(&self, attempt: u64) {
+    /// yields no more. Returns how many requests it had sent and not seen
+    /// acknowledged (the next attempt sends them again first).
+    pub(crate) fn end_attempt(&self, attempt: u64) -> usize {
         let mut state = self.state();
-        if state.attempt == attempt {
-            state.attempt += 1;
-            state.sent = 0;
-            state.wake();
+        if state.attempt != attempt {
+            return 0;
         }
+        let unacknowledged = state.sent;
+        state.attempt += 1;
+        state.sent = 0;
+        state.wake();
+        unacknowledged
     }
 
     /// How many requests were sent and dropped unacknowledged

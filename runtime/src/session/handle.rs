@@ -14,7 +14,7 @@ use tonic::{Response, Status};
 use super::ack::Ack;
 use super::buffer::{Buffer, Window};
 use super::event::{Event, Events};
-use super::reconnect::Reconnect;
+use super::reconnect::{Reconnect, Rpc};
 use super::stream::{Once, SessionStream};
 use super::supervisor::{Closed, Control, Opener, Responses, Supervisor, boxed_call};
 use crate::retry::{FastRng, RetryPolicy, Rng};
@@ -54,6 +54,8 @@ pub struct SessionBuilder<Req, Resp> {
     rng: Box<dyn Rng>,
     /// `None`: the generated client's setting, or no.
     wait_for_ready: Option<bool>,
+    /// The method, for the reconnects' events and metrics.
+    rpc: Option<Rpc>,
 }
 
 impl<Req, Resp> fmt::Debug for SessionBuilder<Req, Resp> {
@@ -92,7 +94,20 @@ where
             ack: None,
             rng: Box::new(FastRng::new()),
             wait_for_ready: None,
+            rpc: None,
         }
+    }
+
+    /// Names the method the session calls (`service` as `lab.v1.Lab`,
+    /// `method` as `Echo`) in what it reports of each reconnect: the `info`
+    /// event of target `steadfast::session` (its `rpc.method`) and, with the
+    /// feature `metrics`, the labels of
+    /// [`CLIENT_RECONNECTS`](crate::observe::names::CLIENT_RECONNECTS). A
+    /// generated client's `<method>_session` names it; unnamed, the event has
+    /// no `rpc.method` and the labels are [`OTHER`](crate::observe::OTHER).
+    pub fn method(mut self, service: &'static str, method: &'static str) -> Self {
+        self.rpc = Some(Rpc { service, method });
+        self
     }
 
     /// Reconnects by `policy`: its backoff between attempts, its attempt
@@ -249,7 +264,8 @@ where
         let supervisor = Supervisor::new(
             ack,
             Reconnect::new(self.policy.unwrap_or_default(), self.rng, events.sender())
-                .wait_for_ready(self.wait_for_ready.unwrap_or(false)),
+                .wait_for_ready(self.wait_for_ready.unwrap_or(false))
+                .rpc(self.rpc),
             opener,
             Arc::clone(&buffer),
             responses_tx,

@@ -154,6 +154,18 @@
 //! [`Session::close`] returns the undelivered requests with it. The policy's
 //! throttle and call deadlines do not apply to sessions.
 //!
+//! Each attempt after the first is one `info` event of target
+//! `steadfast::session` ("session reconnecting", or "stream resuming" for a
+//! [`ResumingStream`]) with the method (`rpc.method`, when the call was told
+//! it: [`SessionBuilder::method`], [`ResumeBuilder::method`]), the
+//! attempt's number (`attempt`), the code the last one failed with
+//! (`cause`, as [`code_name`](crate::observe::code_name) spells it), and what
+//! that one got through (`acknowledged` and `resent` requests of a session;
+//! `received` responses of a stream, and `resumed`: whether the new attempt
+//! asks for what follows them); with the feature `metrics`, one count of
+//! [`CLIENT_RECONNECTS`](crate::observe::names::CLIENT_RECONNECTS) or
+//! [`CLIENT_RESUMES`](crate::observe::names::CLIENT_RESUMES).
+//!
 //! Over a [`Failover`](crate::channel::Failover) channel (several instances of
 //! the server), the next attempt goes to an instance that is up: the call that
 //! broke, or could not connect, marked its instance down.

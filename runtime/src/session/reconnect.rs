@@ -1,17 +1,43 @@
 //! The reconnect rule that a [`Session`](super::Session) and a
 //! [`ResumingStream`](super::ResumingStream) share: numbering attempts,
-//! reporting them as [`Event`]s, counting consecutive failures, and deciding
-//! after each failure whether and when to try again.
+//! reporting them as [`Event`]s, counting consecutive failures, deciding
+//! after each failure whether and when to try again, and telling the operator
+//! of each reconnect: one `info` event of target `steadfast::session`, and with
+//! the feature `metrics` one count of
+//! [`CLIENT_RECONNECTS`](crate::observe::names::CLIENT_RECONNECTS) (a session)
+//! or [`CLIENT_RESUMES`](crate::observe::names::CLIENT_RESUMES) (a resuming
+//! stream), labelled with the method ([`OTHER`](crate::observe::OTHER) when the call was not told it).
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use tonic::Status;
+use tonic::{Code, Status};
 
 use super::event::Event;
+use crate::observe::code_name;
 use crate::retry::{Pushback, RetryPolicy, Rng};
 use crate::transport::{connection_lost, not_ready, unprocessed};
+
+/// The method a reconnecting call calls, for its events and metrics: a
+/// generated client names it, a hand-written one may
+/// ([`SessionBuilder::method`](super::SessionBuilder::method),
+/// [`ResumeBuilder::method`](super::ResumeBuilder::method)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rpc {
+    /// The service's full name (`lab.v1.Lab`).
+    pub(crate) service: &'static str,
+    /// The method's name (`Ticks`).
+    pub(crate) method: &'static str,
+}
+
+/// `pkg.Service/Method`, the `rpc.method` of spans and events.
+impl fmt::Display for Rpc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.service, self.method)
+    }
+}
 
 /// The attempts of one reconnecting call, and the events they make.
 pub(crate) struct Reconnect {
@@ -29,6 +55,10 @@ pub(crate) struct Reconnect {
     wait_for_ready: bool,
     /// Attempts in a row that found no server, while waiting for ready.
     waits: u32,
+    /// The method called, if the call was told.
+    rpc: Option<Rpc>,
+    /// Why the latest attempt failed, as the call would end with it.
+    cause: Option<Code>,
 }
 
 impl Reconnect {
@@ -46,7 +76,16 @@ impl Reconnect {
             failures: 0,
             wait_for_ready: false,
             waits: 0,
+            rpc: None,
+            cause: None,
         }
+    }
+
+    /// Names the method the attempts call, for the reconnects' events and
+    /// metrics.
+    pub(crate) fn rpc(mut self, rpc: Option<Rpc>) -> Self {
+        self.rpc = rpc;
+        self
     }
 
     /// Waits for a server to be ready (`wait`) instead of counting an attempt
@@ -98,6 +137,8 @@ impl Reconnect {
         progressed: bool,
     ) -> Option<Duration> {
         self.disconnected(status, connected);
+        // As the call would end with it: a lost connection is `UNAVAILABLE`.
+        self.cause = Some(crate::status::from_transport(status.clone()).code());
         if self.wait_for_ready && !connected && not_ready(status) {
             self.waits = self.waits.saturating_add(1);
             let delay = self.policy.backoff(self.waits, &mut *self.rng);
@@ -154,6 +195,63 @@ impl Reconnect {
     /// The current attempt's number (0 before the first).
     pub(crate) fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// A session's attempt after the first has started: one `info` event
+    /// (`rpc.method`, `attempt`, `cause`, and of the attempt that failed,
+    /// the requests its responses `acknowledged` and those it had sent
+    /// unacknowledged, which this attempt sends again first: `resent`), and
+    /// one count of [`CLIENT_RECONNECTS`](crate::observe::names::CLIENT_RECONNECTS).
+    pub(crate) fn session_reconnected(&self, acknowledged: usize, resent: usize) {
+        let (attempt, cause) = (self.attempt, self.cause_name());
+        tracing::info!(
+            target: "steadfast::session",
+            attempt,
+            rpc.method = self.rpc.map(tracing::field::display),
+            cause,
+            acknowledged,
+            resent,
+            "session reconnecting"
+        );
+        #[cfg(feature = "metrics")]
+        self.count(crate::observe::names::CLIENT_RECONNECTS);
+    }
+
+    /// A resuming stream's attempt after the first has started: one `info`
+    /// event (`rpc.method`, `attempt`, `cause`, the responses the attempt
+    /// that failed handed out: `received`, and whether this one asks for what
+    /// comes after the last of them, by the resume rule: `resumed`, or for
+    /// the same as the failed one), and one count of
+    /// [`CLIENT_RESUMES`](crate::observe::names::CLIENT_RESUMES).
+    pub(crate) fn stream_resumed(&self, received: u64, resumed: bool) {
+        let (attempt, cause) = (self.attempt, self.cause_name());
+        tracing::info!(
+            target: "steadfast::session",
+            attempt,
+            rpc.method = self.rpc.map(tracing::field::display),
+            cause,
+            received,
+            resumed,
+            "stream resuming"
+        );
+        #[cfg(feature = "metrics")]
+        self.count(crate::observe::names::CLIENT_RESUMES);
+    }
+
+    /// The name of the code the latest attempt failed with.
+    fn cause_name(&self) -> Option<&'static str> {
+        self.cause.map(code_name)
+    }
+
+    /// One more of the counter `name`, labelled with the method.
+    #[cfg(feature = "metrics")]
+    fn count(&self, name: &'static str) {
+        let (service, method) = self
+            .rpc
+            .map_or((crate::observe::OTHER, crate::observe::OTHER), |rpc| {
+                (rpc.service, rpc.method)
+            });
+        metrics::counter!(name, "grpc_service" => service, "grpc_method" => method).increment(1);
     }
 
     /// The call stops reconnecting and ends with `status`: emits

@@ -14,7 +14,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Extensions, IntoRequest, Request, Response, Status};
 
 use super::event::{Event, Events};
-use super::reconnect::{Reconnect, ended_with};
+use super::reconnect::{Reconnect, Rpc, ended_with};
 use super::supervisor::{Opening, Responses, boxed_call};
 use crate::deadline::{Deadline, GRPC_TIMEOUT};
 use crate::retry::{FastRng, RetryPolicy, Rng, prepare};
@@ -31,6 +31,7 @@ pub struct ResumeBuilder<Req, Resp> {
     policy: RetryPolicy,
     rng: Box<dyn Rng>,
     wait_for_ready: bool,
+    rpc: Option<Rpc>,
     types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -59,6 +60,18 @@ where
     /// whole call. See [`retry`](crate::retry#wait-for-ready).
     pub fn wait_for_ready(mut self, wait: bool) -> Self {
         self.wait_for_ready = wait;
+        self
+    }
+
+    /// Names the method the stream calls (`service` as `lab.v1.Lab`,
+    /// `method` as `Ticks`) in what it reports of each resume: the `info`
+    /// event of target `steadfast::session` (its `rpc.method`) and, with the
+    /// feature `metrics`, the labels of
+    /// [`CLIENT_RESUMES`](crate::observe::names::CLIENT_RESUMES). Unnamed,
+    /// the event has no `rpc.method` and the labels are
+    /// [`OTHER`](crate::observe::OTHER).
+    pub fn method(mut self, service: &'static str, method: &'static str) -> Self {
+        self.rpc = Some(Rpc { service, method });
         self
     }
 
@@ -143,8 +156,10 @@ where
             connected: false,
             progressed: false,
             reconnect: Reconnect::new(self.policy, self.rng, events.sender())
-                .wait_for_ready(self.wait_for_ready),
+                .wait_for_ready(self.wait_for_ready)
+                .rpc(self.rpc),
             events,
+            received: 0,
         };
         stream.start_attempt();
         stream
@@ -181,6 +196,8 @@ pub struct ResumingStream<Req, Resp> {
     progressed: bool,
     reconnect: Reconnect,
     events: Events,
+    /// The responses the current attempt handed out.
+    received: u64,
 }
 
 /// What the next attempt asks for.
@@ -238,6 +255,7 @@ where
             policy,
             rng: Box::new(FastRng::new()),
             wait_for_ready: false,
+            rpc: None,
             types: PhantomData,
         }
     }
@@ -264,10 +282,18 @@ impl<Req: Clone + PartialEq, Resp> ResumingStream<Req, Resp> {
 
     /// Makes the next attempt, asking for what [`next`](Self::next) says.
     fn start_attempt(&mut self) {
-        if let Next::From(request) = std::mem::replace(&mut self.next, Next::Same) {
-            self.current = request;
-        }
+        let resumed = match std::mem::replace(&mut self.next, Next::Same) {
+            Next::From(request) => {
+                self.current = request;
+                true
+            }
+            Next::Same | Next::Cannot => false,
+        };
         let number = self.reconnect.start_attempt();
+        if number > 1 {
+            self.reconnect.stream_resumed(self.received, resumed);
+        }
+        self.received = 0;
         let mut request = Request::from_parts(
             self.metadata.clone(),
             self.extensions.clone(),
@@ -397,6 +423,7 @@ impl<Req: Clone + PartialEq, Resp> Stream for ResumingStream<Req, Resp> {
                             }
                             None => Next::Cannot,
                         };
+                        this.received = this.received.saturating_add(1);
                         return Poll::Ready(Some(Ok(response)));
                     }
                     Some(Err(status)) => {

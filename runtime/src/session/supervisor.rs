@@ -83,6 +83,9 @@ pub(crate) struct Supervisor<Req, Resp> {
     responses: mpsc::Sender<Result<Resp, Status>>,
     control: watch::Receiver<Control>,
     end: Arc<OnceLock<Status>>,
+    /// Of the latest failed attempt: how many requests its responses
+    /// acknowledged, and how many it had sent unacknowledged.
+    last_failed: (usize, usize),
 }
 
 impl<Req, Resp> Supervisor<Req, Resp>
@@ -108,6 +111,7 @@ where
             responses,
             control,
             end,
+            last_failed: (0, 0),
         }
     }
 
@@ -186,9 +190,16 @@ where
     /// its request stream, which the transport holds, ends then.
     async fn attempt(&mut self) -> End {
         let number = self.reconnect.start_attempt();
+        if number > 1 {
+            let (acknowledged, resent) = self.last_failed;
+            self.reconnect.session_reconnected(acknowledged, resent);
+        }
         let attempt = self.buffer.start_attempt();
         let end = self.attempt_calls(attempt, number).await;
-        self.buffer.end_attempt(attempt);
+        let unacknowledged = self.buffer.end_attempt(attempt);
+        if let End::Failed { acknowledged, .. } = &end {
+            self.last_failed = (*acknowledged, unacknowledged);
+        }
         end
     }
 

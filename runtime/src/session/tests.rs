@@ -497,25 +497,27 @@ fn counting_stream(
     script: impl Fn(usize) -> usize + Send + 'static,
 ) -> ResumingStream<i64, i64> {
     let log = log.clone();
-    ResumingStream::builder(policy(attempts)).open(
-        1,
-        move |request: tonic::Request<i64>| {
-            let attempt = log.start();
-            let from = *request.get_ref();
-            log.seen(attempt, from);
-            let sends = script(attempt) as i64;
-            async move {
-                let numbers = tokio_stream::iter(from..=until.min(from + sends - 1)).map(Ok);
-                let answers: Answers = if from + sends > until {
-                    Box::pin(numbers)
-                } else {
-                    Box::pin(numbers.chain(tokio_stream::once(Err(Status::unavailable("cut")))))
-                };
-                Ok(Response::new(answers))
-            }
-        },
-        |_from: &i64, last: &i64| Some(last + 1),
-    )
+    ResumingStream::builder(policy(attempts))
+        .method("lab.v1.Lab", "Ticks")
+        .open(
+            1,
+            move |request: tonic::Request<i64>| {
+                let attempt = log.start();
+                let from = *request.get_ref();
+                log.seen(attempt, from);
+                let sends = script(attempt) as i64;
+                async move {
+                    let numbers = tokio_stream::iter(from..=until.min(from + sends - 1)).map(Ok);
+                    let answers: Answers = if from + sends > until {
+                        Box::pin(numbers)
+                    } else {
+                        Box::pin(numbers.chain(tokio_stream::once(Err(Status::unavailable("cut")))))
+                    };
+                    Ok(Response::new(answers))
+                }
+            },
+            |_from: &i64, last: &i64| Some(last + 1),
+        )
 }
 
 #[tokio::test]
@@ -841,4 +843,266 @@ async fn a_sender_dropped_by_a_panic_cancels_the_call_instead_of_finishing_it() 
     assert!(matches!(end, Ok(None)), "{end:?}");
     let closed = receiver.close().await;
     assert!(closed.status.is_none(), "{:?}", closed.status);
+}
+
+/// The events of one target, each as its fields (`message` included), as a
+/// subscriber of this thread saw them.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<std::collections::BTreeMap<String, String>>>>);
+
+impl Captured {
+    /// Captures the events of target `steadfast::session` on this thread (a
+    /// current-thread runtime runs the session's task here too) until the
+    /// guard is dropped.
+    fn session_events(&self) -> tracing::subscriber::DefaultGuard {
+        use tracing_subscriber::layer::SubscriberExt;
+        // While one dispatcher alone is registered, tracing-core decides a
+        // callsite's interest by the dispatcher of the thread that reaches it
+        // first: another test's thread, without one, would turn the event off
+        // for this one too. A second one, never dropped, makes it ask every
+        // registered dispatcher.
+        static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+    }
+
+    fn events(&self) -> Vec<std::collections::BTreeMap<String, String>> {
+        self.0.lock().expect("captured").clone()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields<'a>(&'a mut std::collections::BTreeMap<String, String>);
+        impl tracing::field::Visit for Fields<'_> {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.0.insert(field.name().to_owned(), value.to_owned());
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.insert(field.name().to_owned(), format!("{value:?}"));
+            }
+        }
+        if event.metadata().target() != "steadfast::session" {
+            return;
+        }
+        assert_eq!(*event.metadata().level(), tracing::Level::INFO);
+        let mut fields = std::collections::BTreeMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.0.lock().expect("captured").push(fields);
+    }
+}
+
+fn fields(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_session_reconnect_is_one_info_event_naming_the_method_and_the_cause() {
+    let captured = Captured::default();
+    let _guard = captured.session_events();
+    // Attempt 1 reads three requests, answers the first and breaks; attempt
+    // 2 answers everything.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let mut session = Session::builder(policy(3))
+        .method("lab.v1.Lab", "Echo")
+        .open(move |requests: SessionStream<i64>| {
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                let answers: Answers = if attempt == 1 {
+                    let first: Vec<i64> = requests.take(3).collect().await;
+                    Box::pin(tokio_stream::iter([
+                        Ok(first[0] + 1),
+                        Err(Status::unavailable("cut")),
+                    ]))
+                } else {
+                    Box::pin(requests.map(|r| Ok(r + 1)))
+                };
+                Ok(Response::new(answers))
+            }
+        });
+    for n in 1..=3 {
+        session.send(n).await.expect("sent");
+    }
+    let answers = [
+        recv(&mut session).await,
+        recv(&mut session).await,
+        recv(&mut session).await,
+    ];
+    assert_eq!(answers, [2, 3, 4]);
+    let closed = session.close().await;
+    assert!(closed.undelivered.is_empty());
+    assert_eq!(
+        captured.events(),
+        [fields(&[
+            ("message", "session reconnecting"),
+            ("attempt", "2"),
+            ("rpc.method", "lab.v1.Lab/Echo"),
+            ("cause", "UNAVAILABLE"),
+            ("acknowledged", "1"),
+            ("resent", "2"),
+        ])]
+    );
+}
+
+#[tokio::test]
+async fn a_resume_is_one_info_event_with_what_the_failed_attempt_handed_out() {
+    let captured = Captured::default();
+    let _guard = captured.session_events();
+    let log = Log::default();
+    // Attempt 1 sends 1, 2, 3 and breaks; attempt 2 asks from 4.
+    let stream = counting_stream(3, 6, &log, |attempt| if attempt == 1 { 3 } else { 1000 });
+    let seen: Vec<i64> = tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends")
+        .into_iter()
+        .map(|item: Result<i64, Status>| item.expect("no failure"))
+        .collect();
+    assert_eq!(seen, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        captured.events(),
+        [fields(&[
+            ("message", "stream resuming"),
+            ("attempt", "2"),
+            ("rpc.method", "lab.v1.Lab/Ticks"),
+            ("cause", "UNAVAILABLE"),
+            ("received", "3"),
+            ("resumed", "true"),
+        ])]
+    );
+}
+
+#[tokio::test]
+async fn a_session_not_told_its_method_reports_reconnects_without_one() {
+    let captured = Captured::default();
+    let _guard = captured.session_events();
+    let log = Log::default();
+    let mut session = counter_session(3, 8, &log, |n| (n == 1).then_some(1));
+    session.send(1).await.expect("sent");
+    session.send(2).await.expect("sent");
+    assert_eq!(recv(&mut session).await, 2);
+    assert_eq!(recv(&mut session).await, 3);
+    session.close().await;
+    let events = captured.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].get("rpc.method"), None, "{events:?}");
+    assert_eq!(events[0]["attempt"], "2");
+}
+
+/// The counters recorded on this thread, as `name{label=value,…}` (labels
+/// sorted) to their values.
+#[cfg(feature = "metrics")]
+#[derive(Default)]
+struct Counters(Mutex<std::collections::BTreeMap<String, Arc<std::sync::atomic::AtomicU64>>>);
+
+#[cfg(feature = "metrics")]
+impl Counters {
+    fn values(&self) -> std::collections::BTreeMap<String, u64> {
+        let counters = self.0.lock().expect("counters");
+        counters
+            .iter()
+            .map(|(key, value)| (key.clone(), value.load(Ordering::SeqCst)))
+            .collect()
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl metrics::Recorder for Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let mut labels: Vec<String> = key
+            .labels()
+            .map(|label| format!("{}={}", label.key(), label.value()))
+            .collect();
+        labels.sort();
+        let key = format!("{}{{{}}}", key.name(), labels.join(","));
+        let mut counters = self.0.lock().expect("counters");
+        metrics::Counter::from_arc(Arc::clone(counters.entry(key).or_default()))
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn reconnects_and_resumes_are_counted_by_method() {
+    let counters = Counters::default();
+    let _recorder = metrics::set_default_local_recorder(&counters);
+    let log = Log::default();
+    // A session told its method, reconnecting once; one not told, once.
+    for method in [Some("Echo"), None] {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let mut builder = Session::builder(policy(3));
+        if let Some(method) = method {
+            builder = builder.method("lab.v1.Lab", method);
+        }
+        let mut session = builder.open(move |requests: SessionStream<i64>| {
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                let answers: Answers = if attempt == 1 {
+                    Box::pin(tokio_stream::once(Err(Status::unavailable("cut"))))
+                } else {
+                    Box::pin(requests.map(|r| Ok(r + 1)))
+                };
+                Ok(Response::new(answers))
+            }
+        });
+        session.send(1).await.expect("sent");
+        assert_eq!(recv(&mut session).await, 2);
+        session.close().await;
+    }
+    // A resuming stream told its method, resuming twice.
+    let stream = counting_stream(3, 6, &log, |_| 2);
+    let seen = tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends");
+    assert_eq!(seen.len(), 6);
+    let expected: std::collections::BTreeMap<String, u64> = [
+        (
+            "steadfast_client_session_reconnects_total{grpc_method=Echo,grpc_service=lab.v1.Lab}",
+            1,
+        ),
+        (
+            "steadfast_client_session_reconnects_total{grpc_method=other,grpc_service=other}",
+            1,
+        ),
+        (
+            "steadfast_client_stream_resumes_total{grpc_method=Ticks,grpc_service=lab.v1.Lab}",
+            2,
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+    assert_eq!(counters.values(), expected);
 }

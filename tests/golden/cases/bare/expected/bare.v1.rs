@@ -223,7 +223,7 @@ pub mod plainly_client {
                 method: "Slow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,

@@ -981,7 +981,7 @@ pub mod store_client {
                 method: "Put",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ClientStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1019,7 +1019,7 @@ pub mod store_client {
                 method: "PutSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1065,7 +1065,7 @@ pub mod store_client {
                 method: "Get",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -1107,7 +1107,7 @@ pub mod store_client {
                 method: "GetSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -1150,7 +1150,7 @@ pub mod store_client {
                 method: "Transform",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1202,7 +1202,7 @@ pub mod store_client {
                 method: "TransformSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1257,7 +1257,7 @@ pub mod store_client {
                 method: "move",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1306,7 +1306,7 @@ pub mod store_client {
                 method: "Wait",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -3914,7 +3914,7 @@ pub mod mirror_client {
                 method: "Echo",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,

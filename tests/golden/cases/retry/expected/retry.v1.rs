@@ -485,7 +485,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: true,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -533,7 +533,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: true,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ClientStream,
             };
             __sf::retried_with_blob(
                     &self.retry,

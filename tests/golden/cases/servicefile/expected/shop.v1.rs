@@ -270,7 +270,7 @@ pub mod shop_client {
                 method: "Order",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,

@@ -360,7 +360,7 @@ pub mod pipes_client {
                 &mut request,
                 "streaming.v1.Pipes",
                 "Upload",
-                __sf::CallType::ClientStream,
+                __sf::CallType::BidiStream,
             );
             let result = {
                 let context = __sf::call_context(
@@ -493,7 +493,7 @@ pub mod pipes_client {
                     method: "Upload",
                     policy: ::core::option::Option::None,
                     idempotent: false,
-                    call_type: __sf::CallType::ClientStream,
+                    call_type: __sf::CallType::BidiStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self);

@@ -452,7 +452,7 @@ pub mod types_client {
                 method: "Nothing",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -489,7 +489,7 @@ pub mod types_client {
                 method: "Imported",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -526,7 +526,7 @@ pub mod types_client {
                 method: "Extern",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -563,7 +563,7 @@ pub mod types_client {
                 method: "Nested",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -600,7 +600,7 @@ pub mod types_client {
                 method: "Wrapped",
                 policy: ::core::option::Option::None,
                 idempotent: false,
-                call_type: __sf::CallType::Unary,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
