@@ -169,7 +169,8 @@ pub struct RetryMethod {
     pub policy: Option<RetryPolicy>,
     /// Whether it may run more than once.
     pub idempotent: bool,
-    /// Its shape, for the metrics' `grpc_type`.
+    /// Its shape as it travels (a heartbeat method streams its responses),
+    /// for the metrics' `grpc_type`.
     pub call_type: CallType,
 }
 
