@@ -53,7 +53,8 @@
 //! would give it, with the original signatures: `lab_client::LabClient` and
 //! `lab_server::{Lab, LabServer}`. Beside them, `lab_wire` holds tonic's own
 //! client and server for the service as it travels (frames visible), reached
-//! with `LabClient::from_wire`/`into_wire`. Services without steadfast options
+//! with `LabClient::from_wire`/`into_wire` (over `steadfast::observe::Observed`,
+//! which every call of the typed client goes through). Services without steadfast options
 //! come out of tonic-prost-build unchanged.
 //!
 //! The frame of a heartbeat or `response_blob` method is the message

@@ -49,10 +49,11 @@ pub mod __private {
         blob_call_context, call_context, call_streaming, call_unary,
     };
     pub use crate::heartbeat::server::{FrameStream, serve_streaming, serve_unary};
+    pub use crate::observe::{CallType, Observed};
     pub use crate::proto::v1;
     pub use crate::retry::client::{
-        ClientRetry, RetryMethod, retried, retried_with_blob, retry_policy, session_defaults,
-        session_policy, settled,
+        CallGuard, ClientRetry, RetryMethod, retried, retried_with_blob, retry_policy,
+        session_defaults, session_policy, settled, start_call,
     };
     pub use crate::retry::{RetryPolicy, ServiceConfig};
     pub use crate::session::{ResumingStream, Session, SessionBuilder};

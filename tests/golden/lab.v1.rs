@@ -438,7 +438,7 @@ pub mod lab_client {
     /// Client for `lab.v1.Lab` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct LabClient<T> {
-        inner: super::lab_wire::lab_client::LabClient<T>,
+        inner: super::lab_wire::lab_client::LabClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl LabClient<__sf::tonic::transport::Channel> {
@@ -486,12 +486,17 @@ pub mod lab_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::lab_wire::lab_client::LabClient::new(inner))
+            Self::wrap(
+                super::lab_wire::lab_client::LabClient::new(__sf::Observed::new(inner)),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::lab_wire::lab_client::LabClient::with_origin(inner, origin),
+                super::lab_wire::lab_client::LabClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -520,8 +525,11 @@ pub mod lab_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
-        pub fn from_wire(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
+        pub fn from_wire(
+            inner: super::lab_wire::lab_client::LabClient<__sf::Observed<T>>,
+        ) -> Self {
             Self {
                 inner,
                 retry: ::core::default::Default::default(),
@@ -529,11 +537,16 @@ pub mod lab_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
+        fn wrap(
+            inner: super::lab_wire::lab_client::LabClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::lab_wire::lab_client::LabClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::lab_wire::lab_client::LabClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -626,6 +639,7 @@ pub mod lab_client {
                 method: "Sleep",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -659,6 +673,7 @@ pub mod lab_client {
                 method: "SleepPlain",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -684,6 +699,7 @@ pub mod lab_client {
                 method: "Ticks",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -721,15 +737,24 @@ pub mod lab_client {
             let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let context = __sf::call_context(
+            let call = __sf::start_call(
                 &mut request,
-                ::core::time::Duration::from_millis(500u64),
+                "lab.v1.Lab",
+                "Count",
+                __sf::CallType::BidiStream,
             );
-            __sf::call_unary::<
-                super::LabCountFrame,
-                _,
-            >(context, self.inner.count(request))
-                .await
+            let result = {
+                let context = __sf::call_context(
+                    &mut request,
+                    ::core::time::Duration::from_millis(500u64),
+                );
+                __sf::call_unary::<
+                    super::LabCountFrame,
+                    _,
+                >(context, self.inner.count(request))
+                    .await
+            };
+            call.settled(result)
         }
         /// Sends each tick back as it comes in; heartbeats fill gaps longer than 500 ms.
         ///
@@ -744,15 +769,24 @@ pub mod lab_client {
             let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let context = __sf::call_context(
+            let call = __sf::start_call(
                 &mut request,
-                ::core::time::Duration::from_millis(500u64),
+                "lab.v1.Lab",
+                "Echo",
+                __sf::CallType::BidiStream,
             );
-            __sf::call_streaming::<
-                super::LabEchoFrame,
-                _,
-            >(context, self.inner.echo(request))
-                .await
+            let result = {
+                let context = __sf::call_context(
+                    &mut request,
+                    ::core::time::Duration::from_millis(500u64),
+                );
+                __sf::call_streaming::<
+                    super::LabEchoFrame,
+                    _,
+                >(context, self.inner.echo(request))
+                    .await
+            };
+            call.settled(result)
         }
         /// Says which server answered.
         pub async fn who_am_i(
@@ -767,6 +801,7 @@ pub mod lab_client {
                 method: "WhoAmI",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -799,6 +834,7 @@ pub mod lab_client {
                 method: "Digest",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -845,6 +881,7 @@ pub mod lab_client {
                 method: "Fetch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -899,6 +936,7 @@ pub mod lab_client {
                     method: "Ticks",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
@@ -925,6 +963,7 @@ pub mod lab_client {
                     method: "Count",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::BidiStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self);
@@ -947,6 +986,7 @@ pub mod lab_client {
                     method: "Echo",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::BidiStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self);

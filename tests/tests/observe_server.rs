@@ -384,7 +384,8 @@ async fn a_heartbeat_call_has_one_span_for_its_whole_life_and_is_counted() {
         .expect("a count");
     assert!(heartbeats >= 2, "{heartbeats} heartbeats");
     assert_eq!(span.get("trace_id").map(str::len), Some(32));
-    assert_eq!(span.get("parent_span_id"), None);
+    // The generated client's attempt sent a `traceparent`: its child.
+    assert_eq!(span.get("parent_span_id").map(str::len), Some(16));
 
     observed.wait_handled(LAB, "Sleep", "OK", 1).await;
     let labels = [("grpc_service", LAB), ("grpc_method", "Sleep")];

@@ -18,7 +18,7 @@
 //!    port after `--outage-secs`. Measured is the time from the instant this
 //!    process reads the new server's `listening on` line to the answer.
 //! 3. **A client-streaming session** of `--requests` `TellResult` requests
-//!    against plain tonic client streaming (`into_wire()`, fed by an `mpsc`
+//!    against plain tonic client streaming (the wire client, fed by an `mpsc`
 //!    channel of the session's default capacity, 1024) of the same messages to
 //!    the same server on one connection, in interleaved rounds (the order
 //!    alternating); reported are messages/s and the median of the per-round
@@ -262,9 +262,10 @@ async fn run(args: Args) -> Result<(), Error> {
     // 3. A long client-streaming session against plain tonic.
     if args.stream_rounds > 0 {
         let channel = steadfast::channel::connect(healthy.url()).await?;
-        let client = ContactClient::new(channel);
+        let client = ContactClient::new(channel.clone());
         let mut stream = Streams {
             client,
+            channel,
             requests: args.requests,
             next: 1,
         };
@@ -307,6 +308,8 @@ async fn run(args: Args) -> Result<(), Error> {
 /// grows by exactly `requests` per call.
 struct Streams {
     client: ContactClient<Channel>,
+    /// The client's channel, for the plain tonic client.
+    channel: Channel,
     requests: u64,
     /// The next task sequence number.
     next: u64,
@@ -332,7 +335,8 @@ impl Streams {
 
     /// Plain tonic client streaming fed by an `mpsc` channel; messages/s.
     async fn plain(&mut self) -> Result<f64, Error> {
-        let mut wire = self.client.clone().into_wire();
+        let mut wire =
+            contact::contact_wire::contact_client::ContactClient::new(self.channel.clone());
         let results = self.results();
         let start = Instant::now();
         let (sender, queue) = mpsc::channel(PLAIN_QUEUE);

@@ -9,7 +9,7 @@
 //! that steadfast does not rewrite on the wire, its handler never awaits) is
 //! called three ways on the same connection, in the same run:
 //!
-//! 1. `tonic`: the wire client underneath (`LabClient::into_wire`), which is
+//! 1. `tonic`: the wire client (`lab_wire::lab_client::LabClient`), which is
 //!    exactly tonic's generated client;
 //! 2. `retrying`: the typed `LabClient` with its default policy (up to 5
 //!    attempts): each call reads its deadline, resolves the policy, keeps the
@@ -85,7 +85,7 @@ struct Args {
 /// The ways of calling `WhoAmI`; also the index of their rounds in [`Results`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Contender {
-    /// The wire client (`into_wire`): plain tonic.
+    /// The wire client: plain tonic.
     Tonic = 0,
     /// The typed client, default retry policy.
     Retrying,
@@ -98,7 +98,7 @@ impl Contender {
 
     fn label(self) -> &'static str {
         match self {
-            Contender::Tonic => "tonic (into_wire)",
+            Contender::Tonic => "tonic (wire client)",
             Contender::Retrying => "retrying (default policy)",
             Contender::NoRetries => "no-retries (without_retries)",
         }
@@ -137,7 +137,7 @@ struct Clients {
 impl Clients {
     fn new(channel: Channel) -> Self {
         Clients {
-            wire: LabClient::new(channel.clone()).into_wire(),
+            wire: WireClient::new(channel.clone()),
             retrying: LabClient::new(channel.clone()),
             single: LabClient::new(channel).without_retries(),
         }

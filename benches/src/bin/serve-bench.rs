@@ -15,7 +15,7 @@
 //!    (`serve-bench --serve steadfast|tonic`), both with TCP_NODELAY on (the
 //!    steadfast server sets it on every accepted connection, the tonic one
 //!    through `TcpIncoming::with_nodelay`); the client is tonic's generated
-//!    wire client (`LabClient::into_wire`), the same for both. 32 calls in
+//!    wire client (`lab_wire::lab_client::LabClient`), the same for both. 32 calls in
 //!    flight over 4 connections, and 1 in flight over one; rounds interleave
 //!    the contenders (the order rotating), and the goal is the median of the
 //!    per-round ratios steadfast ÷ tonic ≥ 0.97, with the CPU time per call of
@@ -271,7 +271,7 @@ impl Served {
         };
         let connections = if concurrency == 1 { 1 } else { CONNECTIONS };
         load::round(meter, concurrency, Length::For(length), |i| {
-            WhoAmI(LabClient::new(self.channels[i % connections].clone()).into_wire())
+            WhoAmI(WireClient::new(self.channels[i % connections].clone()))
         })
         .await
     }

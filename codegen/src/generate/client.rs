@@ -19,7 +19,7 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
     let module = &names.client_module;
     let client = &names.client;
     let wire_module = &names.wire_module;
-    let wire_client = quote!(super::#wire_module::#module::#client<T>);
+    let wire_client = quote!(super::#wire_module::#module::#client<__sf::Observed<T>>);
     let mod_attributes = attributes(&settings.client_mod_attributes, &names.package);
     let struct_attributes = attributes(&settings.client_attributes, &names.path);
     let service_doc = &service.docs;
@@ -135,12 +135,12 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
             {
                 /// Wraps a transport (e.g. a `tonic::transport::Channel`).
                 pub fn new(inner: T) -> Self {
-                    Self::wrap(super::#wire_module::#module::#client::new(inner))
+                    Self::wrap(super::#wire_module::#module::#client::new(__sf::Observed::new(inner)))
                 }
 
                 /// Wraps a transport, sending requests to `origin`.
                 pub fn with_origin(inner: T, origin: #tonic::codegen::http::Uri) -> Self {
-                    Self::wrap(super::#wire_module::#module::#client::with_origin(inner, origin))
+                    Self::wrap(super::#wire_module::#module::#client::with_origin(__sf::Observed::new(inner), origin))
                 }
 
                 /// Wraps a transport behind an interceptor.
@@ -159,7 +159,8 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                 }
 
                 /// Wraps the wire client (the service as it travels, heartbeat frames
-                /// visible), keeping its settings as they are.
+                /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+                /// keeping its settings as they are.
                 pub fn from_wire(inner: #wire_client) -> Self {
                     Self { inner, retry: ::core::default::Default::default() }
                 }
@@ -170,7 +171,8 @@ pub(crate) fn generate(service: &ServiceView<'_>, settings: &ServiceSettings) ->
                     Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
                 }
 
-                /// The wire client underneath: its calls return the frames, heartbeats included.
+                /// The wire client underneath: its calls return the frames, heartbeats
+                /// included, each observed as one call (`steadfast::observe::Observed`).
                 pub fn into_wire(self) -> #wire_client {
                     self.inner
                 }
@@ -520,9 +522,14 @@ fn retried(
         quote!(request)
     };
     if m.original.client_streaming {
+        let service = model.full_name();
+        let method = &m.model.proto_name;
+        let call_type = call_type(m);
         return quote! {
-            let #request = __sf::tonic::IntoStreamingRequest::into_streaming_request(request);
-            #attempt
+            let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(request);
+            let call = __sf::start_call(&mut request, #service, #method, #call_type);
+            let result = { #attempt };
+            call.settled(result)
         };
     }
     let method = retry_method(m, model);
@@ -567,12 +574,26 @@ fn retry_method(m: &Method<'_>, model: &ServiceModel) -> TokenStream {
         }
     };
     let idempotent = m.model.options.idempotent;
+    let call_type = call_type(m);
     quote! {
         __sf::RetryMethod {
             service: #service,
             method: #method,
             policy: #policy,
             idempotent: #idempotent,
+            call_type: #call_type,
         }
+    }
+}
+
+/// The method's `CallType` (its metrics' `grpc_type`): its shape as it
+/// travels, as the server labels it (a heartbeat method streams its
+/// responses, a request blob its requests).
+fn call_type(m: &Method<'_>) -> TokenStream {
+    match (m.wire.client_streaming, m.wire.server_streaming) {
+        (false, false) => quote!(__sf::CallType::Unary),
+        (true, false) => quote!(__sf::CallType::ClientStream),
+        (false, true) => quote!(__sf::CallType::ServerStream),
+        (true, true) => quote!(__sf::CallType::BidiStream),
     }
 }

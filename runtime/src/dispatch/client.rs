@@ -19,6 +19,7 @@ use crate::blob::download::call_download;
 use crate::blob::glue::upload;
 use crate::frame::{FRAME_OVERHEAD, FrameCodec};
 use crate::heartbeat::client::blob_call_context;
+use crate::observe::{CallType, ClientCall, Observed};
 use crate::proto::v1::{CallHead, DescribeReply, DescribeRequest, DispatchFrame, DispatchUpload};
 use crate::{Blob, BlobSource};
 
@@ -55,7 +56,7 @@ pub const RESULT_OVERHEAD: usize = 2 * FRAME_OVERHEAD;
 /// ```
 #[derive(Debug, Clone)]
 pub struct DispatchClient<T> {
-    inner: tonic::client::Grpc<T>,
+    inner: tonic::client::Grpc<Observed<T>>,
     upstream: Option<AsciiMetadataValue>,
 }
 
@@ -82,7 +83,7 @@ where
     /// A client over `inner` (a [`Channel`], or any gRPC service).
     pub fn new(inner: T) -> Self {
         DispatchClient {
-            inner: tonic::client::Grpc::new(inner),
+            inner: tonic::client::Grpc::new(Observed::new(inner)),
             upstream: None,
         }
         .max_decoding_message_size(DEFAULT_MAX_RESULT)
@@ -223,20 +224,34 @@ where
         {
             request.metadata_mut().insert(UPSTREAM, upstream.clone());
         }
+        let parent = ClientCall::parent(request.metadata().as_ref());
+        let observed = ClientCall::start(
+            SERVICE_NAME,
+            "Call",
+            CallType::BidiStream,
+            parent,
+            request.extensions_mut(),
+        );
+        observed.func(name);
         let context = blob_call_context(&mut request, heartbeat);
         let (mut request, outcome) = upload::<DispatchUpload>(request, blob);
         request
             .extensions_mut()
             .insert(GrpcMethod::new(SERVICE_NAME, "Call"));
-        self.ready().await?;
+        if let Err(status) = self.ready().await {
+            observed.fail(status.code());
+            return Err(status);
+        }
         let path = PathAndQuery::from_static("/steadfast.v1.Dispatch/Call");
         let call = self.inner.streaming(
             request,
             path,
             FrameCodec::<DispatchUpload, DispatchFrame>::default(),
         );
-        let (response, blob) =
-            outcome.check(call_download::<DispatchFrame, _, Option<Blob>>(context, call).await)?;
+        let result =
+            outcome.check(call_download::<DispatchFrame, _, Option<Blob>>(context, call).await);
+        observed.settle(&result);
+        let (response, blob) = result?;
         Ok(response.map(|result| (result.result, blob)))
     }
 

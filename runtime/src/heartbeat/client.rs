@@ -20,6 +20,7 @@ use crate::deadline::after;
 use crate::deadline::{Deadline, earliest};
 use crate::frame::{Frame, FramePart};
 use crate::limits::BlobLimits;
+use crate::observe::CallLink;
 use crate::proto::v1::Heartbeat;
 
 type ProgressFn = Arc<dyn Fn(&Heartbeat) + Send + Sync>;
@@ -454,6 +455,9 @@ pub(crate) struct FrameReader<F, S> {
     on_progress: Option<ProgressFn>,
     /// What a liveness failure condemns, from the response's extensions.
     connection: Option<Condemn>,
+    /// The observed call a liveness failure or the deadline ends, from the
+    /// response's extensions.
+    call: Option<CallLink>,
     frame: PhantomData<fn() -> F>,
 }
 
@@ -480,6 +484,7 @@ impl<F, S> FrameReader<F, S> {
             timer,
             on_progress: ctx.on_progress,
             connection: None,
+            call: None,
             frame: PhantomData,
         }
     }
@@ -487,6 +492,7 @@ impl<F, S> FrameReader<F, S> {
     /// Takes what a liveness failure condemns from the response's `extensions`.
     pub(crate) fn on(mut self, extensions: &Extensions) -> Self {
         self.connection = extensions.get::<Condemn>().cloned();
+        self.call = extensions.get::<CallLink>().cloned();
         self
     }
 
@@ -497,7 +503,19 @@ impl<F, S> FrameReader<F, S> {
 
     /// Abandons the call for `expiry` and says why.
     fn give_up(&mut self, expiry: Expiry) -> Status {
+        // The call's end is this status, not the cancel its attempt sees.
+        let call = self.call.take().and_then(|link| link.upgrade());
+        if let Some(call) = &call {
+            match expiry {
+                Expiry::Deadline if self.deadline.is_some() => call.fail(Code::DeadlineExceeded),
+                _ => {
+                    call.liveness_failure();
+                    call.fail(Code::Unavailable);
+                }
+            }
+        }
         self.abandon();
+        drop(call);
         match (expiry, &self.deadline) {
             (Expiry::Deadline, Some(deadline)) => {
                 tracing::debug!(
@@ -646,6 +664,10 @@ impl<F, S: FrameBody<F>> FrameReader<F, S> {
         if deadline_first {
             Err(self.give_up(Expiry::Deadline))
         } else {
+            if let Some(call) = self.call.take().and_then(|link| link.upgrade()) {
+                call.liveness_failure();
+                call.fail(Code::Unavailable);
+            }
             self.abandon();
             Err(silent("trailers", window, window, self.connection.take()))
         }

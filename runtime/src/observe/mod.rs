@@ -41,10 +41,27 @@
 //! `steadfast.drain_cut`. No event at `info` per call; one at `debug` at
 //! its end.
 //!
+//! On a client, `rpc.client` ends with the call: at the reply of a unary or
+//! client-streaming call, at the end (or drop) of a server stream or of a
+//! blob read after the reply; its `rpc.status_code` is the caller's error if
+//! there is one, else how the last attempt ended (`CANCELLED` if the caller
+//! dropped it first), and `steadfast.attempts` counts the attempts. Each
+//! `rpc.attempt` (fields `grpc.previous_rpc_attempts`, `rpc.status_code`,
+//! `server.address`, `server.port` and its trace context) ends at its
+//! trailers, its reset (`UNAVAILABLE`, whatever the transport's error) or its
+//! drop (`CANCELLED`). Every call goes through [`Observed`]: the generated
+//! clients' and [`DispatchClient`](crate::dispatch::DispatchClient)'s (its
+//! calls are `steadfast.v1.Dispatch/Call`, with `steadfast.func`). Around a
+//! hand-written client, [`Observed`] makes each attempt a call of its own,
+//! with no `rpc.client` span: its `rpc.attempt` carries the call's fields.
+//!
 //! # Trace context
 //!
 //! Each attempt of a generated client sends a W3C `traceparent`: the trace of
-//! the server call it is made from (if any), else a new one. The server reads
+//! the request's own `traceparent` if the caller set one, else the server
+//! call it is made from (if any), else a new one; a call's context is a
+//! child of that parent, and each attempt's a child of the call's (the span
+//! id sent is the attempt's). The server reads
 //! it onto its span and hands its own context to the handler in the request's
 //! extensions ([`TraceContext::of`]).
 //!
@@ -73,6 +90,13 @@
 //! The server registers each method's series with the recorder at its first
 //! call (and caches them: no lookup, no allocation per call after that):
 //! install the recorder before the server's first call.
+//!
+//! A generated client's labels are its methods, known when it was compiled,
+//! with their `grpc_type` as they travel, as the server's;
+//! `grpc_client_started_total` counts a call once, whatever its attempts, and
+//! `steadfast_client_retries_total` each attempt after the first. A call
+//! through [`Observed`] around a hand-written client is labelled with its
+//! request's path and `grpc_type` [`OTHER`]: its caller bounds those.
 
 // Parts used by the server and the clients, which land one after the other.
 #![allow(dead_code, unused_imports)]
@@ -84,10 +108,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 use tonic::codegen::http;
 
+mod client;
 mod context;
 mod messages;
 pub(crate) mod server;
 
+pub(crate) use client::{CallLink, CallRef, ClientCall};
+pub use client::{Observed, ObservedBody, ObservedFuture};
 pub use context::TraceContext;
 pub(crate) use context::{current, scope};
 pub(crate) use messages::MessageCounter;

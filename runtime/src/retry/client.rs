@@ -7,6 +7,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Extensions, IntoRequest, Request, Status};
 
@@ -18,6 +20,7 @@ use crate::CallOptions;
 use crate::blob::BlobSource;
 use crate::channel::Condemn;
 use crate::deadline::Deadline;
+use crate::observe::{CallType, ClientCall};
 use crate::session::SessionBuilder;
 
 /// The retry settings of a generated client, set at run time through the
@@ -166,6 +169,9 @@ pub struct RetryMethod {
     pub policy: Option<RetryPolicy>,
     /// Whether it may run more than once.
     pub idempotent: bool,
+    /// Its shape as it travels (a heartbeat method streams its responses),
+    /// for the metrics' `grpc_type`.
+    pub call_type: CallType,
 }
 
 /// A policy as steadfast-build writes it into generated code, validated when
@@ -263,6 +269,38 @@ pub fn settled<R>(connection: Option<&Condemn>, result: Result<R, Status>) -> Re
     result
 }
 
+/// Starts the one-attempt call of a generated client's client-streaming or
+/// bidi method `service`/`method` with `request`: its span and metrics (see
+/// [`observe`](crate::observe)), ended when [`CallGuard::settled`] has its
+/// result and the response stream, if any, has ended or been dropped.
+pub fn start_call<M>(
+    request: &mut Request<M>,
+    service: &'static str,
+    method: &'static str,
+    call_type: CallType,
+) -> CallGuard {
+    let parent = ClientCall::parent(request.metadata().as_ref());
+    CallGuard(ClientCall::start(
+        service,
+        method,
+        call_type,
+        parent,
+        request.extensions_mut(),
+    ))
+}
+
+/// A call of a generated client started by [`start_call`].
+#[derive(Debug)]
+pub struct CallGuard(Arc<ClientCall>);
+
+impl CallGuard {
+    /// Settles the call with its caller's `result` and lets go of it.
+    pub fn settled<R>(self, result: Result<R, Status>) -> Result<R, Status> {
+        self.0.settle(&result);
+        result
+    }
+}
+
 /// The attempts of one call of a generated client ([`retried`]), whose
 /// request (and blob, if any) it keeps to send again. The request's `grpc-timeout` (or the service config's `timeout`) is the
 /// deadline of all attempts together; each attempt is sent with the time left
@@ -275,12 +313,22 @@ struct Retrying<M> {
     /// The request, kept for copies until the last attempt takes it.
     parts: Option<(MetadataMap, Extensions, M)>,
     blob: Option<BlobSource>,
+    /// The call's record (`rpc.client`, metrics), also in each attempt's
+    /// request: the call ends when the last of them lets go.
+    call: Arc<ClientCall>,
 }
 
 impl<M: Clone> Retrying<M> {
     /// The attempts of a call of `method` with `request`, under `retry`.
     fn new(retry: &ClientRetry, method: RetryMethod, request: Request<M>) -> Self {
-        let (metadata, extensions, message) = request.into_parts();
+        let (metadata, mut extensions, message) = request.into_parts();
+        let observed = ClientCall::start(
+            method.service,
+            method.method,
+            method.call_type,
+            ClientCall::parent(metadata.as_ref()),
+            &mut extensions,
+        );
         let policy = retry.policy_for(method.service, method.method, method.policy);
         let timeout = Deadline::from_metadata(&metadata)
             .map(|deadline| deadline.timeout)
@@ -305,6 +353,7 @@ impl<M: Clone> Retrying<M> {
             attempts,
             parts: Some((metadata, extensions, message)),
             blob: None,
+            call: observed,
         }
     }
 
@@ -363,11 +412,16 @@ impl<M: Clone> Retrying<M> {
     {
         let attempt = self.attempts.run(attempt);
         async move { attempt.await.map_err(crate::status::from_transport) }
+            .instrument(self.call.span().clone())
     }
 
     /// `Break` with the call's result, or `Continue` after waiting for the
     /// next attempt.
     async fn settle<R>(&mut self, result: Result<R, Status>) -> ControlFlow<Result<R, Status>> {
-        self.attempts.settle(result).await
+        let settled = self.attempts.settle(result).await;
+        if let ControlFlow::Break(result) = &settled {
+            self.call.settle(result);
+        }
+        settled
     }
 }

@@ -61,7 +61,7 @@ pub mod plainly_client {
     /// Client for `bare.v1.Plainly` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct PlainlyClient<T> {
-        inner: super::plainly_wire::plainly_client::PlainlyClient<T>,
+        inner: super::plainly_wire::plainly_client::PlainlyClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl<T> PlainlyClient<T>
@@ -76,13 +76,17 @@ pub mod plainly_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::plainly_wire::plainly_client::PlainlyClient::new(inner))
+            Self::wrap(
+                super::plainly_wire::plainly_client::PlainlyClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::plainly_wire::plainly_client::PlainlyClient::with_origin(
-                    inner,
+                    __sf::Observed::new(inner),
                     origin,
                 ),
             )
@@ -113,9 +117,10 @@ pub mod plainly_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::plainly_wire::plainly_client::PlainlyClient<T>,
+            inner: super::plainly_wire::plainly_client::PlainlyClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -124,11 +129,16 @@ pub mod plainly_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::plainly_wire::plainly_client::PlainlyClient<T>) -> Self {
+        fn wrap(
+            inner: super::plainly_wire::plainly_client::PlainlyClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::plainly_wire::plainly_client::PlainlyClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::plainly_wire::plainly_client::PlainlyClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -213,6 +223,7 @@ pub mod plainly_client {
                 method: "Slow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,

@@ -780,7 +780,7 @@ pub mod store_client {
     /// Client for `blobs.v1.Store` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct StoreClient<T> {
-        inner: super::store_wire::store_client::StoreClient<T>,
+        inner: super::store_wire::store_client::StoreClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl StoreClient<__sf::tonic::transport::Channel> {
@@ -828,12 +828,19 @@ pub mod store_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::store_wire::store_client::StoreClient::new(inner))
+            Self::wrap(
+                super::store_wire::store_client::StoreClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::store_wire::store_client::StoreClient::with_origin(inner, origin),
+                super::store_wire::store_client::StoreClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -862,9 +869,10 @@ pub mod store_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::store_wire::store_client::StoreClient<T>,
+            inner: super::store_wire::store_client::StoreClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -873,11 +881,16 @@ pub mod store_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::store_wire::store_client::StoreClient<T>) -> Self {
+        fn wrap(
+            inner: super::store_wire::store_client::StoreClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::store_wire::store_client::StoreClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::store_wire::store_client::StoreClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -968,6 +981,7 @@ pub mod store_client {
                 method: "Put",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ClientStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1005,6 +1019,7 @@ pub mod store_client {
                 method: "PutSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1050,6 +1065,7 @@ pub mod store_client {
                 method: "Get",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -1091,6 +1107,7 @@ pub mod store_client {
                 method: "GetSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -1133,6 +1150,7 @@ pub mod store_client {
                 method: "Transform",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1184,6 +1202,7 @@ pub mod store_client {
                 method: "TransformSlow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1238,6 +1257,7 @@ pub mod store_client {
                 method: "move",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1286,6 +1306,7 @@ pub mod store_client {
                 method: "Wait",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -1319,6 +1340,7 @@ pub mod store_client {
                 method: "Stat",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -3686,7 +3708,7 @@ pub mod mirror_client {
     /// Client for `blobs.v1.Mirror` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct MirrorClient<T> {
-        inner: super::mirror_wire::mirror_client::MirrorClient<T>,
+        inner: super::mirror_wire::mirror_client::MirrorClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl MirrorClient<__sf::tonic::transport::Channel> {
@@ -3734,13 +3756,17 @@ pub mod mirror_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::mirror_wire::mirror_client::MirrorClient::new(inner))
+            Self::wrap(
+                super::mirror_wire::mirror_client::MirrorClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::mirror_wire::mirror_client::MirrorClient::with_origin(
-                    inner,
+                    __sf::Observed::new(inner),
                     origin,
                 ),
             )
@@ -3771,9 +3797,10 @@ pub mod mirror_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::mirror_wire::mirror_client::MirrorClient<T>,
+            inner: super::mirror_wire::mirror_client::MirrorClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -3782,11 +3809,16 @@ pub mod mirror_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::mirror_wire::mirror_client::MirrorClient<T>) -> Self {
+        fn wrap(
+            inner: super::mirror_wire::mirror_client::MirrorClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::mirror_wire::mirror_client::MirrorClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::mirror_wire::mirror_client::MirrorClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -3882,6 +3914,7 @@ pub mod mirror_client {
                 method: "Echo",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -3923,6 +3956,7 @@ pub mod mirror_client {
                 method: "Watch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -3966,6 +4000,7 @@ pub mod mirror_client {
                     method: "Watch",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();

@@ -107,7 +107,7 @@ pub mod remote_client {
     /// Client for `clientonly.v1.Remote` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct RemoteClient<T> {
-        inner: super::remote_wire::remote_client::RemoteClient<T>,
+        inner: super::remote_wire::remote_client::RemoteClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl RemoteClient<__sf::tonic::transport::Channel> {
@@ -155,13 +155,17 @@ pub mod remote_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::remote_wire::remote_client::RemoteClient::new(inner))
+            Self::wrap(
+                super::remote_wire::remote_client::RemoteClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::remote_wire::remote_client::RemoteClient::with_origin(
-                    inner,
+                    __sf::Observed::new(inner),
                     origin,
                 ),
             )
@@ -192,9 +196,10 @@ pub mod remote_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::remote_wire::remote_client::RemoteClient<T>,
+            inner: super::remote_wire::remote_client::RemoteClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -203,11 +208,16 @@ pub mod remote_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::remote_wire::remote_client::RemoteClient<T>) -> Self {
+        fn wrap(
+            inner: super::remote_wire::remote_client::RemoteClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::remote_wire::remote_client::RemoteClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::remote_wire::remote_client::RemoteClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -292,6 +302,7 @@ pub mod remote_client {
                 method: "Work",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -325,6 +336,7 @@ pub mod remote_client {
                 method: "Watch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -377,6 +389,7 @@ pub mod remote_client {
                     method: "Watch",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();

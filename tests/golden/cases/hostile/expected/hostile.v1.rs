@@ -370,7 +370,7 @@ pub mod lab_client {
     /// Client for `hostile.v1.Lab` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct LabClient<T> {
-        inner: super::lab_wire::lab_client::LabClient<T>,
+        inner: super::lab_wire::lab_client::LabClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl LabClient<__sf::tonic::transport::Channel> {
@@ -418,12 +418,17 @@ pub mod lab_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::lab_wire::lab_client::LabClient::new(inner))
+            Self::wrap(
+                super::lab_wire::lab_client::LabClient::new(__sf::Observed::new(inner)),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::lab_wire::lab_client::LabClient::with_origin(inner, origin),
+                super::lab_wire::lab_client::LabClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -452,8 +457,11 @@ pub mod lab_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
-        pub fn from_wire(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
+        pub fn from_wire(
+            inner: super::lab_wire::lab_client::LabClient<__sf::Observed<T>>,
+        ) -> Self {
             Self {
                 inner,
                 retry: ::core::default::Default::default(),
@@ -461,11 +469,16 @@ pub mod lab_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::lab_wire::lab_client::LabClient<T>) -> Self {
+        fn wrap(
+            inner: super::lab_wire::lab_client::LabClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::lab_wire::lab_client::LabClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::lab_wire::lab_client::LabClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -552,6 +565,7 @@ pub mod lab_client {
                 method: "get_thing",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -587,6 +601,7 @@ pub mod lab_client {
                 method: "list_things",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -625,6 +640,7 @@ pub mod lab_client {
                 method: "type",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -661,6 +677,7 @@ pub mod lab_client {
                 method: "Match",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -697,6 +714,7 @@ pub mod lab_client {
                 method: "Sleep",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -737,6 +755,7 @@ pub mod lab_client {
                 method: "Legacy",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -789,6 +808,7 @@ pub mod lab_client {
                     method: "list_things",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
@@ -2530,7 +2550,7 @@ pub mod lab_wire_client {
     /// Client for `hostile.v1.LabWire` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct LabWireClient<T> {
-        inner: super::lab_wire_wire::lab_wire_client::LabWireClient<T>,
+        inner: super::lab_wire_wire::lab_wire_client::LabWireClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl LabWireClient<__sf::tonic::transport::Channel> {
@@ -2578,13 +2598,17 @@ pub mod lab_wire_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::lab_wire_wire::lab_wire_client::LabWireClient::new(inner))
+            Self::wrap(
+                super::lab_wire_wire::lab_wire_client::LabWireClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::lab_wire_wire::lab_wire_client::LabWireClient::with_origin(
-                    inner,
+                    __sf::Observed::new(inner),
                     origin,
                 ),
             )
@@ -2615,9 +2639,12 @@ pub mod lab_wire_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::lab_wire_wire::lab_wire_client::LabWireClient<T>,
+            inner: super::lab_wire_wire::lab_wire_client::LabWireClient<
+                __sf::Observed<T>,
+            >,
         ) -> Self {
             Self {
                 inner,
@@ -2626,13 +2653,18 @@ pub mod lab_wire_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::lab_wire_wire::lab_wire_client::LabWireClient<T>) -> Self {
+        fn wrap(
+            inner: super::lab_wire_wire::lab_wire_client::LabWireClient<
+                __sf::Observed<T>,
+            >,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
         pub fn into_wire(
             self,
-        ) -> super::lab_wire_wire::lab_wire_client::LabWireClient<T> {
+        ) -> super::lab_wire_wire::lab_wire_client::LabWireClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -2717,6 +2749,7 @@ pub mod lab_wire_client {
                 method: "Sleep",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -3508,7 +3541,7 @@ pub mod other_client {
     /// Client for `hostile.v1.Other` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct OtherClient<T> {
-        inner: super::other_wire::other_client::OtherClient<T>,
+        inner: super::other_wire::other_client::OtherClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl OtherClient<__sf::tonic::transport::Channel> {
@@ -3556,12 +3589,19 @@ pub mod other_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::other_wire::other_client::OtherClient::new(inner))
+            Self::wrap(
+                super::other_wire::other_client::OtherClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::other_wire::other_client::OtherClient::with_origin(inner, origin),
+                super::other_wire::other_client::OtherClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -3590,9 +3630,10 @@ pub mod other_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::other_wire::other_client::OtherClient<T>,
+            inner: super::other_wire::other_client::OtherClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -3601,11 +3642,16 @@ pub mod other_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::other_wire::other_client::OtherClient<T>) -> Self {
+        fn wrap(
+            inner: super::other_wire::other_client::OtherClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::other_wire::other_client::OtherClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::other_wire::other_client::OtherClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -3690,6 +3736,7 @@ pub mod other_client {
                 method: "Sleep",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -4478,7 +4525,7 @@ pub mod sf_client {
     /// Client for `hostile.v1.__sf` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct SfClient<T> {
-        inner: super::sf_wire::sf_client::SfClient<T>,
+        inner: super::sf_wire::sf_client::SfClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl SfClient<__sf::tonic::transport::Channel> {
@@ -4526,11 +4573,18 @@ pub mod sf_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::sf_wire::sf_client::SfClient::new(inner))
+            Self::wrap(
+                super::sf_wire::sf_client::SfClient::new(__sf::Observed::new(inner)),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
-            Self::wrap(super::sf_wire::sf_client::SfClient::with_origin(inner, origin))
+            Self::wrap(
+                super::sf_wire::sf_client::SfClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
+            )
         }
         /// Wraps a transport behind an interceptor.
         pub fn with_interceptor<F>(
@@ -4558,8 +4612,11 @@ pub mod sf_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
-        pub fn from_wire(inner: super::sf_wire::sf_client::SfClient<T>) -> Self {
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
+        pub fn from_wire(
+            inner: super::sf_wire::sf_client::SfClient<__sf::Observed<T>>,
+        ) -> Self {
             Self {
                 inner,
                 retry: ::core::default::Default::default(),
@@ -4567,11 +4624,14 @@ pub mod sf_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::sf_wire::sf_client::SfClient<T>) -> Self {
+        fn wrap(inner: super::sf_wire::sf_client::SfClient<__sf::Observed<T>>) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::sf_wire::sf_client::SfClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::sf_wire::sf_client::SfClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -4653,6 +4713,7 @@ pub mod sf_client {
                 method: "__sf",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -4705,6 +4766,7 @@ pub mod sf_client {
                     method: "__sf",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
@@ -5512,7 +5574,7 @@ pub mod second_client {
     /// Client for `hostile.v1.Second` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct SecondClient<T> {
-        inner: super::second_wire::second_client::SecondClient<T>,
+        inner: super::second_wire::second_client::SecondClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl SecondClient<__sf::tonic::transport::Channel> {
@@ -5560,13 +5622,17 @@ pub mod second_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::second_wire::second_client::SecondClient::new(inner))
+            Self::wrap(
+                super::second_wire::second_client::SecondClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::second_wire::second_client::SecondClient::with_origin(
-                    inner,
+                    __sf::Observed::new(inner),
                     origin,
                 ),
             )
@@ -5597,9 +5663,10 @@ pub mod second_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::second_wire::second_client::SecondClient<T>,
+            inner: super::second_wire::second_client::SecondClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -5608,11 +5675,16 @@ pub mod second_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::second_wire::second_client::SecondClient<T>) -> Self {
+        fn wrap(
+            inner: super::second_wire::second_client::SecondClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::second_wire::second_client::SecondClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::second_wire::second_client::SecondClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -5697,6 +5769,7 @@ pub mod second_client {
                 method: "Sleep",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,

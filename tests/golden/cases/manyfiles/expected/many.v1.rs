@@ -155,7 +155,7 @@ pub mod reader_client {
     /// Client for `many.v1.Reader` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct ReaderClient<T> {
-        inner: super::reader_wire::reader_client::ReaderClient<T>,
+        inner: super::reader_wire::reader_client::ReaderClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl ReaderClient<__sf::tonic::transport::Channel> {
@@ -203,13 +203,17 @@ pub mod reader_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::reader_wire::reader_client::ReaderClient::new(inner))
+            Self::wrap(
+                super::reader_wire::reader_client::ReaderClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::reader_wire::reader_client::ReaderClient::with_origin(
-                    inner,
+                    __sf::Observed::new(inner),
                     origin,
                 ),
             )
@@ -240,9 +244,10 @@ pub mod reader_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::reader_wire::reader_client::ReaderClient<T>,
+            inner: super::reader_wire::reader_client::ReaderClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -251,11 +256,16 @@ pub mod reader_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::reader_wire::reader_client::ReaderClient<T>) -> Self {
+        fn wrap(
+            inner: super::reader_wire::reader_client::ReaderClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::reader_wire::reader_client::ReaderClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::reader_wire::reader_client::ReaderClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -340,6 +350,7 @@ pub mod reader_client {
                 method: "Get",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -373,6 +384,7 @@ pub mod reader_client {
                 method: "Watch",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -426,6 +438,7 @@ pub mod reader_client {
                     method: "Watch",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
@@ -1468,7 +1481,7 @@ pub mod writer_client {
     /// Client for `many.v1.Writer` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct WriterClient<T> {
-        inner: super::writer_wire::writer_client::WriterClient<T>,
+        inner: super::writer_wire::writer_client::WriterClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl WriterClient<__sf::tonic::transport::Channel> {
@@ -1516,13 +1529,17 @@ pub mod writer_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::writer_wire::writer_client::WriterClient::new(inner))
+            Self::wrap(
+                super::writer_wire::writer_client::WriterClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
                 super::writer_wire::writer_client::WriterClient::with_origin(
-                    inner,
+                    __sf::Observed::new(inner),
                     origin,
                 ),
             )
@@ -1553,9 +1570,10 @@ pub mod writer_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::writer_wire::writer_client::WriterClient<T>,
+            inner: super::writer_wire::writer_client::WriterClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -1564,11 +1582,16 @@ pub mod writer_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::writer_wire::writer_client::WriterClient<T>) -> Self {
+        fn wrap(
+            inner: super::writer_wire::writer_client::WriterClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::writer_wire::writer_client::WriterClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::writer_wire::writer_client::WriterClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -1657,6 +1680,7 @@ pub mod writer_client {
                 method: "Put",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ClientStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -1689,6 +1713,7 @@ pub mod writer_client {
                 method: "Stamp",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,

@@ -61,7 +61,7 @@ pub mod bare_client {
     /// Client for `Bare` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct BareClient<T> {
-        inner: super::bare_wire::bare_client::BareClient<T>,
+        inner: super::bare_wire::bare_client::BareClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl BareClient<__sf::tonic::transport::Channel> {
@@ -109,12 +109,19 @@ pub mod bare_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::bare_wire::bare_client::BareClient::new(inner))
+            Self::wrap(
+                super::bare_wire::bare_client::BareClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::bare_wire::bare_client::BareClient::with_origin(inner, origin),
+                super::bare_wire::bare_client::BareClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -143,8 +150,11 @@ pub mod bare_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
-        pub fn from_wire(inner: super::bare_wire::bare_client::BareClient<T>) -> Self {
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
+        pub fn from_wire(
+            inner: super::bare_wire::bare_client::BareClient<__sf::Observed<T>>,
+        ) -> Self {
             Self {
                 inner,
                 retry: ::core::default::Default::default(),
@@ -152,11 +162,16 @@ pub mod bare_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::bare_wire::bare_client::BareClient<T>) -> Self {
+        fn wrap(
+            inner: super::bare_wire::bare_client::BareClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::bare_wire::bare_client::BareClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::bare_wire::bare_client::BareClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -241,6 +256,7 @@ pub mod bare_client {
                 method: "Wait",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,

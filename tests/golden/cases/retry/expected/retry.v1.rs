@@ -131,7 +131,7 @@ pub mod flaky_client {
     /// Client for `retry.v1.Flaky` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them. Blob methods take a [`BlobSource`](steadfast::BlobSource) to send after the request, or return a [`Blob`](steadfast::Blob) to read after the reply.
     #[derive(Debug, Clone)]
     pub struct FlakyClient<T> {
-        inner: super::flaky_wire::flaky_client::FlakyClient<T>,
+        inner: super::flaky_wire::flaky_client::FlakyClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl FlakyClient<__sf::tonic::transport::Channel> {
@@ -179,12 +179,19 @@ pub mod flaky_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::flaky_wire::flaky_client::FlakyClient::new(inner))
+            Self::wrap(
+                super::flaky_wire::flaky_client::FlakyClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::flaky_wire::flaky_client::FlakyClient::with_origin(inner, origin),
+                super::flaky_wire::flaky_client::FlakyClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -213,9 +220,10 @@ pub mod flaky_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::flaky_wire::flaky_client::FlakyClient<T>,
+            inner: super::flaky_wire::flaky_client::FlakyClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -224,11 +232,16 @@ pub mod flaky_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::flaky_wire::flaky_client::FlakyClient<T>) -> Self {
+        fn wrap(
+            inner: super::flaky_wire::flaky_client::FlakyClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::flaky_wire::flaky_client::FlakyClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::flaky_wire::flaky_client::FlakyClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -327,6 +340,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: true,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -361,6 +375,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: false,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -395,6 +410,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: true,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -429,6 +445,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: true,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -468,6 +485,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: true,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -515,6 +533,7 @@ pub mod flaky_client {
                     ),
                 ),
                 idempotent: true,
+                call_type: __sf::CallType::ClientStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -539,10 +558,17 @@ pub mod flaky_client {
             __sf::tonic::Response<super::Answer>,
             __sf::tonic::Status,
         > {
-            let request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
+            let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            self.inner.feed(request).await
+            let call = __sf::start_call(
+                &mut request,
+                "retry.v1.Flaky",
+                "Feed",
+                __sf::CallType::ClientStream,
+            );
+            let result = { self.inner.feed(request).await };
+            call.settled(result)
         }
     }
     impl<T> FlakyClient<T>
@@ -585,6 +611,7 @@ pub mod flaky_client {
                         ),
                     ),
                     idempotent: true,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
@@ -620,6 +647,7 @@ pub mod flaky_client {
                         ),
                     ),
                     idempotent: false,
+                    call_type: __sf::CallType::ClientStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self);

@@ -73,7 +73,7 @@ pub mod shop_client {
     /// Client for `shop.v1.Shop` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct ShopClient<T> {
-        inner: super::shop_wire::shop_client::ShopClient<T>,
+        inner: super::shop_wire::shop_client::ShopClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl ShopClient<__sf::tonic::transport::Channel> {
@@ -121,12 +121,19 @@ pub mod shop_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::shop_wire::shop_client::ShopClient::new(inner))
+            Self::wrap(
+                super::shop_wire::shop_client::ShopClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::shop_wire::shop_client::ShopClient::with_origin(inner, origin),
+                super::shop_wire::shop_client::ShopClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -155,8 +162,11 @@ pub mod shop_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
-        pub fn from_wire(inner: super::shop_wire::shop_client::ShopClient<T>) -> Self {
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
+        pub fn from_wire(
+            inner: super::shop_wire::shop_client::ShopClient<__sf::Observed<T>>,
+        ) -> Self {
             Self {
                 inner,
                 retry: ::core::default::Default::default(),
@@ -164,11 +174,16 @@ pub mod shop_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::shop_wire::shop_client::ShopClient<T>) -> Self {
+        fn wrap(
+            inner: super::shop_wire::shop_client::ShopClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::shop_wire::shop_client::ShopClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::shop_wire::shop_client::ShopClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -255,6 +270,7 @@ pub mod shop_client {
                 method: "Order",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,

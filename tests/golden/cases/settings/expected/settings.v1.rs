@@ -280,7 +280,7 @@ pub mod tuned_client {
     #[doc(alias = "TunedCaller")]
     #[derive(Debug, Clone)]
     pub struct TunedClient<T> {
-        inner: super::tuned_wire::tuned_client::TunedClient<T>,
+        inner: super::tuned_wire::tuned_client::TunedClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl TunedClient<__sf::tonic::transport::Channel> {
@@ -328,12 +328,19 @@ pub mod tuned_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::tuned_wire::tuned_client::TunedClient::new(inner))
+            Self::wrap(
+                super::tuned_wire::tuned_client::TunedClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::tuned_wire::tuned_client::TunedClient::with_origin(inner, origin),
+                super::tuned_wire::tuned_client::TunedClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -362,9 +369,10 @@ pub mod tuned_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::tuned_wire::tuned_client::TunedClient<T>,
+            inner: super::tuned_wire::tuned_client::TunedClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -373,11 +381,16 @@ pub mod tuned_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::tuned_wire::tuned_client::TunedClient<T>) -> Self {
+        fn wrap(
+            inner: super::tuned_wire::tuned_client::TunedClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::tuned_wire::tuned_client::TunedClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::tuned_wire::tuned_client::TunedClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -468,6 +481,7 @@ pub mod tuned_client {
                 method: "Slow",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -503,6 +517,7 @@ pub mod tuned_client {
                 method: "Many",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -536,6 +551,7 @@ pub mod tuned_client {
                 method: "Quick",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -562,6 +578,7 @@ pub mod tuned_client {
                 method: "Put",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ClientStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -599,6 +616,7 @@ pub mod tuned_client {
                 method: "Swap",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::BidiStream,
             };
             __sf::retried_with_blob(
                     &self.retry,
@@ -659,6 +677,7 @@ pub mod tuned_client {
                     method: "Many",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();

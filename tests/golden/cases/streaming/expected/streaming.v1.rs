@@ -161,7 +161,7 @@ pub mod pipes_client {
     /// Client for `streaming.v1.Pipes` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct PipesClient<T> {
-        inner: super::pipes_wire::pipes_client::PipesClient<T>,
+        inner: super::pipes_wire::pipes_client::PipesClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl PipesClient<__sf::tonic::transport::Channel> {
@@ -209,12 +209,19 @@ pub mod pipes_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::pipes_wire::pipes_client::PipesClient::new(inner))
+            Self::wrap(
+                super::pipes_wire::pipes_client::PipesClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::pipes_wire::pipes_client::PipesClient::with_origin(inner, origin),
+                super::pipes_wire::pipes_client::PipesClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -243,9 +250,10 @@ pub mod pipes_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::pipes_wire::pipes_client::PipesClient<T>,
+            inner: super::pipes_wire::pipes_client::PipesClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -254,11 +262,16 @@ pub mod pipes_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::pipes_wire::pipes_client::PipesClient<T>) -> Self {
+        fn wrap(
+            inner: super::pipes_wire::pipes_client::PipesClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::pipes_wire::pipes_client::PipesClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::pipes_wire::pipes_client::PipesClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -343,15 +356,24 @@ pub mod pipes_client {
             let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let context = __sf::call_context(
+            let call = __sf::start_call(
                 &mut request,
-                ::core::time::Duration::from_millis(200u64),
+                "streaming.v1.Pipes",
+                "Upload",
+                __sf::CallType::BidiStream,
             );
-            __sf::call_unary::<
-                super::PipesUploadFrame,
-                _,
-            >(context, self.inner.upload(request))
-                .await
+            let result = {
+                let context = __sf::call_context(
+                    &mut request,
+                    ::core::time::Duration::from_millis(200u64),
+                );
+                __sf::call_unary::<
+                    super::PipesUploadFrame,
+                    _,
+                >(context, self.inner.upload(request))
+                    .await
+            };
+            call.settled(result)
         }
         /// Answers each chunk as it comes.
         ///
@@ -366,15 +388,24 @@ pub mod pipes_client {
             let mut request = __sf::tonic::IntoStreamingRequest::into_streaming_request(
                 request,
             );
-            let context = __sf::call_context(
+            let call = __sf::start_call(
                 &mut request,
-                ::core::time::Duration::from_millis(200u64),
+                "streaming.v1.Pipes",
+                "Chat",
+                __sf::CallType::BidiStream,
             );
-            __sf::call_streaming::<
-                super::PipesChatFrame,
-                _,
-            >(context, self.inner.chat(request))
-                .await
+            let result = {
+                let context = __sf::call_context(
+                    &mut request,
+                    ::core::time::Duration::from_millis(200u64),
+                );
+                __sf::call_streaming::<
+                    super::PipesChatFrame,
+                    _,
+                >(context, self.inner.chat(request))
+                    .await
+            };
+            call.settled(result)
         }
         /// Streams chunks.
         ///
@@ -391,6 +422,7 @@ pub mod pipes_client {
                 method: "Download",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -424,6 +456,7 @@ pub mod pipes_client {
                 method: "Ping",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::Unary,
             };
             __sf::retried(
                     &self.retry,
@@ -460,6 +493,7 @@ pub mod pipes_client {
                     method: "Upload",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::BidiStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self);
@@ -482,6 +516,7 @@ pub mod pipes_client {
                     method: "Chat",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::BidiStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self);
@@ -511,6 +546,7 @@ pub mod pipes_client {
                     method: "Download",
                     policy: ::core::option::Option::None,
                     idempotent: false,
+                    call_type: __sf::CallType::ServerStream,
                 },
             );
             let client = ::core::clone::Clone::clone(self).without_retries();

@@ -260,7 +260,7 @@ pub mod types_client {
     /// Client for `types.v1.Types` with the methods' original signatures. Heartbeats are consumed inside the calls; attach a [`CallOptions`](steadfast::CallOptions) to a request to watch them.
     #[derive(Debug, Clone)]
     pub struct TypesClient<T> {
-        inner: super::types_wire::types_client::TypesClient<T>,
+        inner: super::types_wire::types_client::TypesClient<__sf::Observed<T>>,
         retry: __sf::ClientRetry,
     }
     impl TypesClient<__sf::tonic::transport::Channel> {
@@ -308,12 +308,19 @@ pub mod types_client {
     {
         /// Wraps a transport (e.g. a `tonic::transport::Channel`).
         pub fn new(inner: T) -> Self {
-            Self::wrap(super::types_wire::types_client::TypesClient::new(inner))
+            Self::wrap(
+                super::types_wire::types_client::TypesClient::new(
+                    __sf::Observed::new(inner),
+                ),
+            )
         }
         /// Wraps a transport, sending requests to `origin`.
         pub fn with_origin(inner: T, origin: __sf::tonic::codegen::http::Uri) -> Self {
             Self::wrap(
-                super::types_wire::types_client::TypesClient::with_origin(inner, origin),
+                super::types_wire::types_client::TypesClient::with_origin(
+                    __sf::Observed::new(inner),
+                    origin,
+                ),
             )
         }
         /// Wraps a transport behind an interceptor.
@@ -342,9 +349,10 @@ pub mod types_client {
             )
         }
         /// Wraps the wire client (the service as it travels, heartbeat frames
-        /// visible), keeping its settings as they are.
+        /// visible, over an `Observed` transport: `steadfast::observe::Observed`),
+        /// keeping its settings as they are.
         pub fn from_wire(
-            inner: super::types_wire::types_client::TypesClient<T>,
+            inner: super::types_wire::types_client::TypesClient<__sf::Observed<T>>,
         ) -> Self {
             Self {
                 inner,
@@ -353,11 +361,16 @@ pub mod types_client {
         }
         /// A new client's decoding limit: tonic's 4 MiB for the message, plus
         /// what a heartbeat frame adds around it.
-        fn wrap(inner: super::types_wire::types_client::TypesClient<T>) -> Self {
+        fn wrap(
+            inner: super::types_wire::types_client::TypesClient<__sf::Observed<T>>,
+        ) -> Self {
             Self::from_wire(inner).max_decoding_message_size(4 * 1024 * 1024)
         }
-        /// The wire client underneath: its calls return the frames, heartbeats included.
-        pub fn into_wire(self) -> super::types_wire::types_client::TypesClient<T> {
+        /// The wire client underneath: its calls return the frames, heartbeats
+        /// included, each observed as one call (`steadfast::observe::Observed`).
+        pub fn into_wire(
+            self,
+        ) -> super::types_wire::types_client::TypesClient<__sf::Observed<T>> {
             self.inner
         }
         /// Retries every unary and server-streaming call of this client by
@@ -439,6 +452,7 @@ pub mod types_client {
                 method: "Nothing",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -475,6 +489,7 @@ pub mod types_client {
                 method: "Imported",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -511,6 +526,7 @@ pub mod types_client {
                 method: "Extern",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -547,6 +563,7 @@ pub mod types_client {
                 method: "Nested",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
@@ -583,6 +600,7 @@ pub mod types_client {
                 method: "Wrapped",
                 policy: ::core::option::Option::None,
                 idempotent: false,
+                call_type: __sf::CallType::ServerStream,
             };
             __sf::retried(
                     &self.retry,
