@@ -941,6 +941,7 @@ pub mod lab_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("lab.v1.Lab", "Ticks")
                 .open(
                     request,
                     move |request| {

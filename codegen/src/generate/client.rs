@@ -442,6 +442,8 @@ fn resuming(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
         m.original.name, m.original.name
     );
     let method = retry_method(m, model);
+    let service_name = model.full_name();
+    let method_name = &m.model.proto_name;
     quote! {
         #[doc = #doc]
         #deprecated
@@ -455,7 +457,7 @@ fn resuming(m: &Method<'_>, model: &ServiceModel, sf_doc: &str) -> TokenStream {
         {
             let policy = __sf::session_policy(&self.retry, #method);
             let client = ::core::clone::Clone::clone(self).without_retries();
-            __sf::ResumingStream::builder(policy).open(
+            __sf::ResumingStream::builder(policy).method(#service_name, #method_name).open(
                 request,
                 move |request| {
                     let mut client = ::core::clone::Clone::clone(&client);

@@ -37,6 +37,8 @@ type Label = Cow<'static, str>;
 /// the last holder drops, the call has ended: its span gets its status and
 /// closes, and its metrics are recorded.
 #[derive(Debug)]
+// The labels are read only by the metrics.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) struct ClientCall {
     service: Label,
     method: Label,

@@ -141,14 +141,6 @@ pub(crate) fn current() -> Option<TraceContext> {
     CURRENT.try_with(|context| *context).ok()
 }
 
-/// Runs `future` (a server call's handler) with `context` as [`current`].
-pub(crate) fn scope<F: Future>(
-    context: TraceContext,
-    future: F,
-) -> tokio::task::futures::TaskLocalFuture<TraceContext, F> {
-    CURRENT.scope(context, future)
-}
-
 /// Runs `f` (a poll of a server call's handler or response body) with
 /// `context` as [`current`].
 pub(crate) fn sync_scope<R>(context: TraceContext, f: impl FnOnce() -> R) -> R {

@@ -1,6 +1,8 @@
 //! Counting the gRPC messages of a body from its bytes: each message is a
 //! 5-byte prefix (a compression flag and a big-endian length) and its bytes,
 //! and a body's frames may split both anywhere.
+// Used only by the metrics.
+#![cfg_attr(not(feature = "metrics"), allow(dead_code))]
 
 /// Counts the messages a body's DATA frames carry, frame by frame.
 #[derive(Clone, Copy, Debug, Default)]

@@ -98,9 +98,6 @@
 //! through [`Observed`] around a hand-written client is labelled with its
 //! request's path and `grpc_type` [`OTHER`]: its caller bounds those.
 
-// Parts used by the server and the clients, which land one after the other.
-#![allow(dead_code, unused_imports)]
-
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,10 +110,10 @@ mod context;
 mod messages;
 pub(crate) mod server;
 
-pub(crate) use client::{CallLink, CallRef, ClientCall};
+pub(crate) use client::{CallLink, ClientCall};
 pub use client::{Observed, ObservedBody, ObservedFuture};
 pub use context::TraceContext;
-pub(crate) use context::{current, scope};
+pub(crate) use context::current;
 pub(crate) use messages::MessageCounter;
 
 /// The label of every method, service or function not registered with the
@@ -315,6 +312,7 @@ pub(crate) struct CallStats {
     /// Of `blob_wire`, the bytes sent.
     pub(crate) blob_wire_sent: AtomicU64,
     /// Request messages received (counted by the server, with metrics).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) received: AtomicU64,
     /// The registered dispatch function the call ran.
     pub(crate) func: OnceLock<Arc<str>>,

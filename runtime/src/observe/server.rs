@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -15,9 +15,11 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tonic::Code;
 use tonic::codegen::http;
-use tracing::field::{Empty, display};
+use tracing::field::Empty;
 
-use super::{CallStats, CallType, MessageCounter, Stats, TraceContext, code_name, split_path};
+#[cfg(feature = "metrics")]
+use super::MessageCounter;
+use super::{CallStats, CallType, Stats, TraceContext, code_name, split_path};
 
 /// The most methods a server learns by their answers (methods of services
 /// added without descriptors); past it, new ones stay [`OTHER`](super::OTHER).
@@ -49,6 +51,8 @@ impl fmt::Debug for Methods {
 }
 
 /// One method's labels, and its metrics' handles, registered at first use.
+// Its labels are read only by the metrics.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) struct Method {
     /// `pkg.Service/Method` (`_OTHER` for [`Methods::other`]).
     name: Box<str>,

@@ -154,6 +154,7 @@ where
 {
     let wait_for_ready = retry.wait_for_ready_for(method.service, method.method);
     session
+        .method(method.service, method.method)
         .default_policy(session_policy(retry, method))
         .default_wait_for_ready(wait_for_ready)
 }

@@ -4005,6 +4005,7 @@ pub mod mirror_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("blobs.v1.Mirror", "Watch")
                 .open(
                     request,
                     move |request| {

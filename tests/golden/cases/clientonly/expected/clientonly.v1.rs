@@ -394,6 +394,7 @@ pub mod remote_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("clientonly.v1.Remote", "Watch")
                 .open(
                     request,
                     move |request| {

@@ -813,6 +813,7 @@ pub mod lab_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("hostile.v1.Lab", "list_things")
                 .open(
                     request,
                     move |request| {
@@ -4771,6 +4772,7 @@ pub mod sf_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("hostile.v1.__sf", "__sf")
                 .open(
                     request,
                     move |request| {

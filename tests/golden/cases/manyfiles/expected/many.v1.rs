@@ -443,6 +443,7 @@ pub mod reader_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("many.v1.Reader", "Watch")
                 .open(
                     request,
                     move |request| {

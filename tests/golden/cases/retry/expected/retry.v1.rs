@@ -616,6 +616,7 @@ pub mod flaky_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("retry.v1.Flaky", "Watch")
                 .open(
                     request,
                     move |request| {

@@ -682,6 +682,7 @@ pub mod tuned_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("settings.v1.Tuned", "Many")
                 .open(
                     request,
                     move |request| {

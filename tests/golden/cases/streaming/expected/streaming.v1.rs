@@ -551,6 +551,7 @@ pub mod pipes_client {
             );
             let client = ::core::clone::Clone::clone(self).without_retries();
             __sf::ResumingStream::builder(policy)
+                .method("streaming.v1.Pipes", "Download")
                 .open(
                     request,
                     move |request| {
