@@ -21,14 +21,23 @@ use steadfast_examples::{
     report::{self, Report},
 };
 use tokio_stream::StreamExt;
+use steadfast::retry::RetryPolicy;
 use tonic::Request;
+use tonic::client::GrpcService;
+use tonic::codegen::{Body, Bytes, StdError};
 
 #[derive(Debug, Parser)]
 #[command(about = "Call the steadfast lab service")]
 struct Args {
-    /// Server URL.
+    /// Server URL; several, comma-separated, are instances of one service:
+    /// a call goes to one that is up, and a call refused by a dead one is
+    /// retried on the next (`steadfast::channel::failover`).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     addr: String,
+    /// Log each call's `rpc.client` span, and each attempt's `rpc.attempt`
+    /// span, when it closes (on stderr; `RUST_LOG` filters, default `info`).
+    #[arg(long)]
+    log_spans: bool,
     /// Fail a heartbeat call after this much silence (default: 3 × the heartbeat interval).
     #[arg(long)]
     liveness_ms: Option<u64>,
@@ -126,7 +135,26 @@ fn options(
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let mut client = LabClient::connect(args.addr.clone()).await?;
+    if args.log_spans {
+        report::init_tracing_with_spans("info", true);
+    }
+    if args.addr.contains(',') {
+        let channel = steadfast::channel::failover(args.addr.split(',').map(str::to_owned))?;
+        let client = LabClient::new(channel).with_retry_policy(RetryPolicy::default());
+        call(client, args).await
+    } else {
+        call(LabClient::connect(args.addr.clone()).await?, args).await
+    }
+}
+
+async fn call<T>(mut client: LabClient<T>, args: Args) -> Result<(), Box<dyn std::error::Error>>
+where
+    T: GrpcService<tonic::body::Body> + Clone + Send + 'static,
+    T::Future: Send,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
     match args.command {
         Command::Sleep { millis } => {
             let mut request = Request::new(SleepRequest { millis });
