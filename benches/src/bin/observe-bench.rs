@@ -198,9 +198,15 @@ async fn serve(contender: Contender) -> Result<(), Error> {
 /// `PrometheusBuilder::install` would run (every 5 s; it drains histograms).
 fn observe() -> Result<(), Error> {
     use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt};
+    // No ANSI colours: nothing reads them (a log file or a collector would
+    // not either), and they double what formatting a span's fields costs.
     tracing_subscriber::registry()
         .with(LevelFilter::INFO)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::io::sink),
+        )
         .try_init()?;
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(

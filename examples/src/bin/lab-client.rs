@@ -11,6 +11,7 @@ use std::{future::Future, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use steadfast::retry::RetryPolicy;
 use steadfast::{BlobSource, CallOptions, blob::TransferProgress};
 use steadfast_examples::{
     lab::describe,
@@ -21,7 +22,6 @@ use steadfast_examples::{
     report::{self, Report},
 };
 use tokio_stream::StreamExt;
-use steadfast::retry::RetryPolicy;
 use tonic::Request;
 use tonic::client::GrpcService;
 use tonic::codegen::{Body, Bytes, StdError};

@@ -153,13 +153,45 @@ struct Hex<T>(T);
 
 impl fmt::Display for Hex<u128> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.write_str(hex(&mut [0; 32], self.0))
     }
 }
 
 impl fmt::Display for Hex<u64> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        f.write_str(hex(&mut [0; 16], u128::from(self.0)))
+    }
+}
+
+/// `value`'s last `buf.len()` hex digits, lowercase, zero-padded: a table
+/// lookup per digit (the formatter's `{:032x}` pads through its generic path).
+fn hex<const N: usize>(buf: &mut [u8; N], mut value: u128) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in buf.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
+/// A connection's addresses, formatted once for the spans of all its calls.
+#[derive(Debug)]
+pub(crate) struct ConnAddrs {
+    server_address: Option<Box<str>>,
+    server_port: Option<u16>,
+    peer_address: Box<str>,
+    peer_port: u16,
+}
+
+impl ConnAddrs {
+    pub(crate) fn new(local: Option<SocketAddr>, peer: SocketAddr) -> ConnAddrs {
+        ConnAddrs {
+            server_address: local.map(|local| local.ip().to_string().into()),
+            server_port: local.map(|local| local.port()),
+            peer_address: peer.ip().to_string().into(),
+            peer_port: peer.port(),
+        }
     }
 }
 
@@ -196,8 +228,7 @@ impl CallObserver {
     pub(crate) fn start<B>(
         methods: &Arc<Methods>,
         request: &mut http::Request<B>,
-        local: Option<SocketAddr>,
-        peer: SocketAddr,
+        addrs: &ConnAddrs,
     ) -> CallObserver {
         let path = request.uri().path();
         let (method, learnable) = methods.lookup(path);
@@ -212,17 +243,17 @@ impl CallObserver {
         let span = tracing::info_span!(
             target: "steadfast::server",
             "rpc.server",
-            "otel.name" = name,
-            "otel.kind" = "server",
-            "rpc.system.name" = "grpc",
-            "rpc.method" = name,
+            "otel.name" = name.map(display),
+            "otel.kind" = display("server"),
+            "rpc.system.name" = display("grpc"),
+            "rpc.method" = name.map(display),
             "rpc.method_original" = original,
             "rpc.status_code" = Empty,
             "error.type" = Empty,
-            "server.address" = local.map(|local| display(local.ip())),
-            "server.port" = local.map(|local| local.port()),
-            "network.peer.address" = display(peer.ip()),
-            "network.peer.port" = peer.port(),
+            "server.address" = addrs.server_address.as_deref().map(display),
+            "server.port" = addrs.server_port,
+            "network.peer.address" = display(&*addrs.peer_address),
+            "network.peer.port" = addrs.peer_port,
             "trace_id" = display(Hex(context.trace_id)),
             "span_id" = display(Hex(context.span_id)),
             "parent_span_id" = context.parent_span_id.map(|id| display(Hex(id))),

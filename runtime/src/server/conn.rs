@@ -29,7 +29,7 @@ use super::compression;
 use super::drain::{self, Active, CallGuard, CutBody, Draining, Phase, SHUTTING_DOWN, Tally};
 use super::pings::{self, Enforced, PingPolicy};
 use crate::deadline;
-use crate::observe::server::{CallObserver, Methods};
+use crate::observe::server::{CallObserver, ConnAddrs, Methods};
 use crate::observe::status_in;
 
 /// The settings of each connection (see the builder's documentation).
@@ -213,6 +213,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
     // call, and its client would be refused), or when the window ends.
     let late = *phase.borrow() >= Phase::Draining;
     let first_call = Arc::new(Notify::new());
+    let addrs = Arc::new(ConnAddrs::new(local, peer));
     let service = {
         let shared = Arc::new(shared);
         let active = Arc::clone(&active);
@@ -225,6 +226,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared) {
             Box::pin(call(
                 Arc::clone(&shared),
                 guard,
+                Arc::clone(&addrs),
                 TcpConnectInfo {
                     local_addr: local,
                     remote_addr: Some(peer),
@@ -416,6 +418,7 @@ static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static(deadline::
 async fn call(
     shared: Arc<Shared>,
     mut guard: CallGuard,
+    addrs: Arc<ConnAddrs>,
     connect_info: TcpConnectInfo,
     request: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Response<CutBody>, Infallible> {
@@ -426,11 +429,7 @@ async fn call(
         .and_then(deadline::parse_grpc_timeout);
     let expires_at = timeout.map(|timeout| deadline::after(Instant::now(), timeout));
     let mut request = request;
-    let peer = connect_info
-        .remote_addr
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let observer =
-        CallObserver::start(&shared.methods, &mut request, connect_info.local_addr, peer);
+    let observer = CallObserver::start(&shared.methods, &mut request, &addrs);
     let request = request.map(|body| observer.count_received(body));
     let mut request = match compression::decode_request(request, shared.config.max_message_size) {
         Ok(request) => request,
