@@ -8,13 +8,9 @@
 //! metrics recorder it installs for its thread see its server's calls and no
 //! other test's.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use steadfast::observe::names;
 use steadfast::server::{Server, Shutdown};
 use steadfast_examples::WIRE_DESCRIPTOR_SET;
@@ -22,230 +18,47 @@ use steadfast_examples::lab::LabService;
 use steadfast_examples::proto::lab::v1::{
     Identity, SleepRequest, Tick, WhoAmIRequest, lab_client::LabClient, lab_server::LabServer,
 };
+use steadfast_tests::observe::{Metrics, Observing, SpanSeen, Spans, observe};
 use steadfast_tests::wait;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use tracing::span;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
 
 /// Generous bound for anything to happen, so a hang fails the test instead of CI.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-// ---------------------------------------------------------------- metrics --
-
-/// A recorder keeping every series by its name and sorted labels.
-#[derive(Default)]
-struct TestRecorder {
-    counters: Mutex<HashMap<String, Arc<AtomicU64>>>,
-    gauges: Mutex<HashMap<String, Arc<AtomicU64>>>,
-    histograms: Mutex<HashMap<String, Arc<Samples>>>,
-}
-
-#[derive(Default)]
-struct Samples(Mutex<Vec<f64>>);
-
-impl metrics::HistogramFn for Samples {
-    fn record(&self, value: f64) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(value);
-    }
-}
-
-/// `name{a=1,b=2}`, labels sorted.
-fn series(key: &Key) -> String {
-    let mut labels: Vec<String> = key
-        .labels()
-        .map(|label| format!("{}={}", label.key(), label.value()))
-        .collect();
-    labels.sort();
-    format!("{}{{{}}}", key.name(), labels.join(","))
-}
-
-impl Recorder for TestRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        Counter::from_arc(Arc::clone(counters.entry(series(key)).or_default()))
-    }
-
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let mut gauges = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
-        Gauge::from_arc(Arc::clone(gauges.entry(series(key)).or_default()))
-    }
-
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let mut histograms = self
-            .histograms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Histogram::from_arc(Arc::clone(histograms.entry(series(key)).or_default()))
-    }
-}
-
-impl TestRecorder {
-    /// The sum of the counters named `name` whose labels include `labels`.
-    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        counters
-            .iter()
-            .filter(|(series, _)| matches(series, name, labels))
-            .map(|(_, value)| value.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let gauges = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
-        gauges
-            .iter()
-            .filter(|(series, _)| matches(series, name, labels))
-            .map(|(_, value)| f64::from_bits(value.load(Ordering::Relaxed)))
-            .sum()
-    }
-
-    fn samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-        let histograms = self
-            .histograms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        histograms
-            .iter()
-            .filter(|(series, _)| matches(series, name, labels))
-            .flat_map(|(_, samples)| {
-                samples
-                    .0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-            })
-            .collect()
-    }
-
-    fn dump(&self) -> String {
-        format!(
-            "{:?}",
-            self.counters
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .keys()
-                .collect::<Vec<_>>()
-        )
-    }
-}
-
-fn matches(series: &str, name: &str, labels: &[(&str, &str)]) -> bool {
-    let Some(rest) = series.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
-        return false;
-    };
-    let rest = rest.trim_end_matches('}');
-    let have: Vec<&str> = rest.split(',').collect();
-    labels
-        .iter()
-        .all(|(k, v)| have.contains(&format!("{k}={v}").as_str()))
-}
-
 // ------------------------------------------------------------------ spans --
 
-/// A span as the layer saw it: its fields, when it opened and closed.
-#[derive(Clone, Debug)]
-struct SpanRecord {
-    fields: HashMap<String, String>,
-    opened: Instant,
-    closed: Option<Instant>,
+/// The `rpc.server` spans of a thread, by method.
+trait ServerSpans {
+    /// The closed `rpc.server` spans of `method`, in the order they closed.
+    fn closed_of(&self, method: &str) -> Vec<SpanSeen>;
+    /// How many `rpc.server` spans of `method` are open.
+    fn open_of(&self, method: &str) -> usize;
+    /// Waits until `n` spans of `method` have closed; returns them.
+    async fn wait_closed(&self, method: &str, n: usize) -> Vec<SpanSeen>;
+    /// Waits until a span of `method` is open.
+    async fn wait_open(&self, method: &str);
 }
 
-impl SpanRecord {
-    fn get(&self, field: &str) -> Option<&str> {
-        self.fields.get(field).map(String::as_str)
-    }
-}
-
-/// Records every `rpc.server` span.
-#[derive(Clone, Default)]
-struct Spans(Arc<Mutex<SpansInner>>);
-
-#[derive(Default)]
-struct SpansInner {
-    open: HashMap<u64, SpanRecord>,
-    all: Vec<SpanRecord>,
-}
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S> tracing_subscriber::Layer<S> for Spans
-where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, _: Context<'_, S>) {
-        if attrs.metadata().name() != "rpc.server" {
-            return;
-        }
-        let mut record = SpanRecord {
-            fields: HashMap::new(),
-            opened: Instant::now(),
-            closed: None,
-        };
-        attrs.record(&mut Fields(&mut record.fields));
-        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.open.insert(id.into_u64(), record);
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, _: Context<'_, S>) {
-        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(record) = inner.open.get_mut(&id.into_u64()) {
-            values.record(&mut Fields(&mut record.fields));
-        }
-    }
-
-    fn on_close(&self, id: span::Id, _: Context<'_, S>) {
-        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mut record) = inner.open.remove(&id.into_u64()) {
-            record.closed = Some(Instant::now());
-            inner.all.push(record);
-        }
-    }
-}
-
-impl Spans {
-    fn closed(&self, method: &str) -> Vec<SpanRecord> {
-        let inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner
-            .all
-            .iter()
+impl ServerSpans for Spans {
+    fn closed_of(&self, method: &str) -> Vec<SpanSeen> {
+        self.closed("rpc.server")
+            .into_iter()
             .filter(|s| s.get("rpc.method") == Some(method))
-            .cloned()
             .collect()
     }
 
-    fn open(&self, method: &str) -> usize {
-        let inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner
-            .open
-            .values()
-            .filter(|s| s.get("rpc.method") == Some(method))
+    fn open_of(&self, method: &str) -> usize {
+        self.named("rpc.server")
+            .into_iter()
+            .filter(|(_, s)| s.closed.is_none() && s.get("rpc.method") == Some(method))
             .count()
     }
 
-    /// Waits until `n` spans of `method` have closed; returns them.
-    async fn wait_closed(&self, method: &str, n: usize) -> Vec<SpanRecord> {
+    async fn wait_closed(&self, method: &str, n: usize) -> Vec<SpanSeen> {
         let what = format!("{n} closed spans of {method}");
         wait::until_some(&what, DEADLINE, || {
-            let closed = self.closed(method);
+            let closed = self.closed_of(method);
             async move { (closed.len() >= n).then_some(closed) }
         })
         .await
@@ -254,7 +67,7 @@ impl Spans {
     async fn wait_open(&self, method: &str) {
         let what = format!("an open span of {method}");
         wait::until(&what, DEADLINE, || {
-            let open = self.open(method);
+            let open = self.open_of(method);
             async move { open >= 1 }
         })
         .await;
@@ -269,20 +82,14 @@ struct Observed {
     addr: SocketAddr,
     shutdown: Shutdown,
     spans: Spans,
-    recorder: &'static TestRecorder,
+    recorder: &'static Metrics,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _tracing: tracing::subscriber::DefaultGuard,
-    _metrics: metrics::LocalRecorderGuard<'static>,
+    _observing: Observing,
 }
 
 impl Observed {
     async fn start(configure: impl FnOnce(Server) -> Server) -> Observed {
-        let spans = Spans::default();
-        let tracing =
-            tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
-        // Leaked: a few per test binary, and the guard borrows it for 'static.
-        let recorder: &'static TestRecorder = Box::leak(Box::default());
-        let metrics = metrics::set_default_local_recorder(recorder);
+        let observing = observe();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -296,11 +103,10 @@ impl Observed {
         Observed {
             addr,
             shutdown,
-            spans,
-            recorder,
+            spans: observing.spans.clone(),
+            recorder: observing.metrics,
             task,
-            _tracing: tracing,
-            _metrics: metrics,
+            _observing: observing,
         }
     }
 
@@ -631,11 +437,8 @@ async fn streamed_messages_are_counted_both_ways() {
 
 #[tokio::test]
 async fn methods_of_a_service_without_descriptors_are_learned_from_their_answers() {
-    let spans = Spans::default();
-    let _tracing =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
-    let recorder: &'static TestRecorder = Box::leak(Box::default());
-    let _metrics = metrics::set_default_local_recorder(recorder);
+    let observing = observe();
+    let (spans, recorder) = (&observing.spans, observing.metrics);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -744,11 +547,8 @@ async fn dispatch_calls_are_counted_by_registered_function() {
     use steadfast::dispatch::{DispatchClient, DispatchServer};
     use steadfast_examples::model::{ModelServer, ModelService};
 
-    let spans = Spans::default();
-    let _tracing =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
-    let recorder: &'static TestRecorder = Box::leak(Box::default());
-    let _metrics = metrics::set_default_local_recorder(recorder);
+    let observing = observe();
+    let (spans, recorder) = (&observing.spans, observing.metrics);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
