@@ -12,6 +12,8 @@ use std::{
 
 use tonic::transport::{Channel, Endpoint};
 
+use crate::load::Round;
+
 /// A server child process that announces itself on its first line of stdout
 /// (`NAME ... listening on ADDR`); killed (and reaped) on drop, panics included.
 #[derive(Debug)]
@@ -252,6 +254,56 @@ mod tests {
         assert!(median(&[]).is_nan());
         assert_eq!(spread([2.0, 5.0, 1.0].into_iter()), (1.0, 5.0));
     }
+}
+
+/// The table of one level of calls in flight, titled `title`: a row per
+/// contender (calls/s: the median and the spread; client and server CPU per
+/// call: the medians), then a row per ratio of two contenders' rounds, paired
+/// in order (calls/s: of the medians, and the median of per-round ratios; CPU
+/// per call: the median of per-round ratios, and of per-round differences in µs).
+pub fn calls_table(
+    title: String,
+    contenders: &[(&str, &[Round])],
+    ratios: &[(&str, &[Round], &[Round])],
+) -> Table {
+    let header = vec![
+        title,
+        "calls/s (min–max)".to_owned(),
+        "client CPU/call".to_owned(),
+        "server CPU/call".to_owned(),
+    ];
+    let mut rows = Vec::new();
+    for &(label, rounds) in contenders {
+        let (lo, hi) = spread(rounds.iter().map(|r| r.rate));
+        rows.push(vec![
+            label.to_owned(),
+            format!("{:.0} ({lo:.0}–{hi:.0})", median_of(rounds, |r| r.rate)),
+            format!("{:.1} µs", median_of(rounds, |r| r.client_us)),
+            format!("{:.1} µs", median_of(rounds, |r| r.server_us)),
+        ]);
+    }
+    for &(label, a, b) in ratios {
+        let rate = median_of(a, |r| r.rate) / median_of(b, |r| r.rate);
+        let cpu = |field: fn(&Round) -> f64| {
+            let extra: Vec<f64> = a.iter().zip(b).map(|(a, b)| field(a) - field(b)).collect();
+            format!(
+                "{:.1} % ({:+.1} µs)",
+                paired_median(a, b, field) * 100.0,
+                median(&extra)
+            )
+        };
+        rows.push(vec![
+            label.to_owned(),
+            format!(
+                "{:.1} % (per-round median {:.1} %)",
+                rate * 100.0,
+                paired_median(a, b, |r| r.rate) * 100.0
+            ),
+            cpu(|r| r.client_us),
+            cpu(|r| r.server_us),
+        ]);
+    }
+    Table { header, rows }
 }
 
 /// A table with a title row, printed aligned (a run's summary) or as markdown
