@@ -8,17 +8,17 @@
 //! metrics recorder it installs for its thread see its server's calls and no
 //! other test's.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use steadfast::observe::names;
-use steadfast::server::{Server, Shutdown};
+use steadfast::server::Server;
 use steadfast_examples::WIRE_DESCRIPTOR_SET;
 use steadfast_examples::lab::LabService;
 use steadfast_examples::proto::lab::v1::{
     Identity, SleepRequest, Tick, WhoAmIRequest, lab_client::LabClient, lab_server::LabServer,
 };
 use steadfast_tests::observe::{Metrics, Observing, SpanSeen, Spans, observe};
+use steadfast_tests::serve::Production;
 use steadfast_tests::wait;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -79,45 +79,35 @@ impl ServerSpans for Spans {
 /// A lab server (with its descriptors) observed by a span layer and a
 /// recorder installed for this thread.
 struct Observed {
-    addr: SocketAddr,
-    shutdown: Shutdown,
+    server: Production,
     spans: Spans,
     recorder: &'static Metrics,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
     _observing: Observing,
 }
 
 impl Observed {
     async fn start(configure: impl FnOnce(Server) -> Server) -> Observed {
         let observing = observe();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
         let server = Server::builder()
             .add_service(LabServer::new(LabService::new("observed")))
             .file_descriptor_set(WIRE_DESCRIPTOR_SET)
             .expect("the lab's descriptors");
-        let shutdown = Shutdown::new();
-        let task = tokio::spawn(configure(server).serve_with_shutdown(listener, shutdown.clone()));
         Observed {
-            addr,
-            shutdown,
+            server: Production::start(configure(server)).await,
             spans: observing.spans.clone(),
             recorder: observing.metrics,
-            task,
             _observing: observing,
         }
     }
 
     async fn client(&self) -> LabClient<tonic::transport::Channel> {
-        LabClient::connect(format!("http://{}", self.addr))
+        LabClient::connect(format!("http://{}", self.server.addr()))
             .await
             .expect("connect")
     }
 
     async fn channel(&self) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.server.addr()))
             .expect("endpoint")
             .connect()
             .await
@@ -180,7 +170,7 @@ async fn a_heartbeat_call_has_one_span_for_its_whole_life_and_is_counted() {
     assert_eq!(span.get("rpc.system.name"), Some("grpc"));
     assert_eq!(
         span.get("server.port"),
-        Some(&*observed.addr.port().to_string())
+        Some(&*observed.server.addr().port().to_string())
     );
     assert_eq!(span.get("network.peer.address"), Some("127.0.0.1"));
     let heartbeats: u64 = span
@@ -356,13 +346,13 @@ async fn the_callers_trace_is_continued() {
 
 #[tokio::test]
 async fn a_call_cut_at_the_drain_deadline_is_unavailable() {
-    let observed =
+    let mut observed =
         Observed::start(|server| server.drain_deadline(Duration::from_millis(300))).await;
     let mut client = observed.client().await;
     let call = tokio::spawn(async move { client.sleep(SleepRequest { millis: 60_000 }).await });
     observed.spans.wait_open("lab.v1.Lab/Sleep").await;
     assert_eq!(observed.recorder.gauge(names::SERVER_DRAINING, &[]), 0.0);
-    observed.shutdown.trigger();
+    observed.server.shutdown().trigger();
 
     let status = tokio::time::timeout(DEADLINE, call)
         .await
@@ -376,11 +366,7 @@ async fn a_call_cut_at_the_drain_deadline_is_unavailable() {
     observed.wait_handled(LAB, "Sleep", "Unavailable", 1).await;
     assert_eq!(observed.recorder.counter(names::SERVER_CALLS_CUT, &[]), 1);
     assert_eq!(observed.recorder.gauge(names::SERVER_DRAINING, &[]), 1.0);
-    tokio::time::timeout(DEADLINE, observed.task)
-        .await
-        .expect("serve returned")
-        .expect("serve's task")
-        .expect("serve");
+    observed.server.returned(DEADLINE).await;
 }
 
 #[tokio::test]
@@ -439,12 +425,9 @@ async fn streamed_messages_are_counted_both_ways() {
 async fn methods_of_a_service_without_descriptors_are_learned_from_their_answers() {
     let observing = observe();
     let (spans, recorder) = (&observing.spans, observing.metrics);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
     let server = Server::builder().add_service(LabServer::new(LabService::new("bare")));
-    let _task = tokio::spawn(server.serve_until(listener, std::future::pending()));
+    let server = Production::start(server).await;
+    let addr = server.addr();
     let mut client = LabClient::connect(format!("http://{addr}"))
         .await
         .expect("connect");
@@ -549,15 +532,12 @@ async fn dispatch_calls_are_counted_by_registered_function() {
 
     let observing = observe();
     let (spans, recorder) = (&observing.spans, observing.metrics);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
     let dispatch = DispatchServer::new()
         .mount(ModelServer::new(ModelService::new("model")))
         .expect("mounts");
     let server = Server::builder().add_service(dispatch);
-    let _task = tokio::spawn(server.serve_until(listener, std::future::pending()));
+    let server = Production::start(server).await;
+    let addr = server.addr();
     let mut client = DispatchClient::connect(format!("http://{addr}"))
         .await
         .expect("connect");
