@@ -306,6 +306,22 @@ pub fn calls_table(
     Table { header, rows }
 }
 
+/// Prints a run's summary: the goals' verdict lines, each table aligned, then
+/// each table again as markdown (for BENCHMARKS.md).
+pub fn print_summary(verdicts: &[String], tables: &[Table]) {
+    println!("\n=== summary ===");
+    for line in verdicts {
+        println!("{line}");
+    }
+    for table in tables {
+        println!("{}", table.text());
+    }
+    println!("--- markdown ---");
+    for table in tables {
+        println!("{}", table.markdown());
+    }
+}
+
 /// A table with a title row, printed aligned (a run's summary) or as markdown
 /// (for BENCHMARKS.md).
 #[derive(Debug)]

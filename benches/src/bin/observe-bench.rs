@@ -54,8 +54,8 @@ use steadfast_benches::{
     adder::{self, AdderService},
     load::{self, Caller, Length, Meter, Round},
     measure::{
-        ServerProcess, Table, calls_table, cpu_time, median, median_of, paired_median, spread,
-        verdict,
+        ServerProcess, Table, calls_table, cpu_time, median, median_of, paired_median,
+        print_summary, spread, verdict,
     },
     proto::bench::v1::{
         AddRequest, WaitReply, WaitRequest,
@@ -309,17 +309,7 @@ async fn run(args: Args) -> Result<(), Error> {
         ));
         tables.push(heartbeat_table(&args, &windows));
     }
-    println!("\n=== summary ===");
-    for line in &verdicts {
-        println!("{line}");
-    }
-    for table in &tables {
-        println!("{}", table.text());
-    }
-    println!("--- markdown ---");
-    for table in &tables {
-        println!("{}", table.markdown());
-    }
+    print_summary(&verdicts, &tables);
     Ok(())
 }
 

@@ -45,7 +45,9 @@ use std::{
 
 use clap::Parser;
 use steadfast_benches::load::{self, Caller, Length, Meter, Round};
-use steadfast_benches::measure::{ServerProcess, Table, calls_table, sibling_binary};
+use steadfast_benches::measure::{
+    ServerProcess, Table, calls_table, print_summary, sibling_binary,
+};
 use steadfast_examples::{
     proto::lab::v1::{
         WhoAmIRequest, lab_client::LabClient, lab_wire::lab_client::LabClient as WireClient,
@@ -247,14 +249,7 @@ async fn run(args: Args) -> Result<(), Error> {
     drop(clients);
     drop(server);
     let tables: Vec<Table> = all.iter().map(|results| table(&args, results)).collect();
-    println!("\n=== summary ===");
-    for table in &tables {
-        println!("{}", table.text());
-    }
-    println!("--- markdown ---");
-    for table in &tables {
-        println!("{}", table.markdown());
-    }
+    print_summary(&[], &tables);
     Ok(())
 }
 

@@ -47,7 +47,8 @@ use steadfast::server::health::pb::{
 };
 use steadfast_benches::load::{self, Caller, Length, Meter, Round};
 use steadfast_benches::measure::{
-    ServerProcess, Table, calls_table, median, paired_median, sibling_binary, spread, verdict,
+    ServerProcess, Table, calls_table, median, paired_median, print_summary, sibling_binary,
+    spread, verdict,
 };
 use steadfast_examples::{
     WIRE_DESCRIPTOR_SET,
@@ -209,17 +210,7 @@ async fn run(args: Args) -> Result<(), Error> {
     if args.only.contains(&Part::Drain) {
         tables.push(drain(&args).await?);
     }
-    println!("\n=== summary ===");
-    for line in &verdicts {
-        println!("{line}");
-    }
-    for table in &tables {
-        println!("{}", table.text());
-    }
-    println!("--- markdown ---");
-    for table in &tables {
-        println!("{}", table.markdown());
-    }
+    print_summary(&verdicts, &tables);
     Ok(())
 }
 
