@@ -12,6 +12,8 @@ use std::{
 
 use tonic::transport::{Channel, Endpoint};
 
+use crate::load::Round;
+
 /// A server child process that announces itself on its first line of stdout
 /// (`NAME ... listening on ADDR`); killed (and reaped) on drop, panics included.
 #[derive(Debug)]
@@ -251,6 +253,72 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
         assert_eq!(spread([2.0, 5.0, 1.0].into_iter()), (1.0, 5.0));
+    }
+}
+
+/// The table of one level of calls in flight, titled `title`: a row per
+/// contender (calls/s: the median and the spread; client and server CPU per
+/// call: the medians), then a row per ratio of two contenders' rounds, paired
+/// in order (calls/s: of the medians, and the median of per-round ratios; CPU
+/// per call: the median of per-round ratios, and of per-round differences in µs).
+pub fn calls_table(
+    title: String,
+    contenders: &[(&str, &[Round])],
+    ratios: &[(&str, &[Round], &[Round])],
+) -> Table {
+    let header = vec![
+        title,
+        "calls/s (min–max)".to_owned(),
+        "client CPU/call".to_owned(),
+        "server CPU/call".to_owned(),
+    ];
+    let mut rows = Vec::new();
+    for &(label, rounds) in contenders {
+        let (lo, hi) = spread(rounds.iter().map(|r| r.rate));
+        rows.push(vec![
+            label.to_owned(),
+            format!("{:.0} ({lo:.0}–{hi:.0})", median_of(rounds, |r| r.rate)),
+            format!("{:.1} µs", median_of(rounds, |r| r.client_us)),
+            format!("{:.1} µs", median_of(rounds, |r| r.server_us)),
+        ]);
+    }
+    for &(label, a, b) in ratios {
+        let rate = median_of(a, |r| r.rate) / median_of(b, |r| r.rate);
+        let cpu = |field: fn(&Round) -> f64| {
+            let extra: Vec<f64> = a.iter().zip(b).map(|(a, b)| field(a) - field(b)).collect();
+            format!(
+                "{:.1} % ({:+.1} µs)",
+                paired_median(a, b, field) * 100.0,
+                median(&extra)
+            )
+        };
+        rows.push(vec![
+            label.to_owned(),
+            format!(
+                "{:.1} % (per-round median {:.1} %)",
+                rate * 100.0,
+                paired_median(a, b, |r| r.rate) * 100.0
+            ),
+            cpu(|r| r.client_us),
+            cpu(|r| r.server_us),
+        ]);
+    }
+    Table { header, rows }
+}
+
+/// Prints a run's summary: the goals' verdict lines, each table aligned, then
+/// each table again as markdown (for BENCHMARKS.md).
+pub fn print_summary(verdicts: &[String], tables: &[Table]) {
+    println!("\n=== summary ===");
+    for line in verdicts {
+        println!("{line}");
+    }
+    for table in tables {
+        println!("{}", table.text());
+    }
+    println!("--- markdown ---");
+    for table in tables {
+        println!("{}", table.markdown());
     }
 }
 

@@ -32,6 +32,8 @@
 //! - [`io`]: readers for blob tests (one that counts its drops).
 //! - [`serve`]: in-process gRPC servers on loopback: tonic's, and steadfast's
 //!   production server with a handle that drains it.
+//! - [`observe`]: a span layer and a metrics recorder for the current thread,
+//!   to see what `steadfast::observe` reports.
 //! - [`golden`]: generated code compared with reviewed golden files, with a bless step.
 //!
 //! Everything listens on `127.0.0.1` on a port the OS picked, and everything a test
@@ -44,6 +46,7 @@ pub mod haproxy;
 pub mod hostile;
 pub mod io;
 pub mod nginx;
+pub mod observe;
 pub mod process;
 pub mod sequence;
 pub mod serve;

@@ -15,23 +15,16 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
-};
-use metrics::{SharedString, Unit};
 use steadfast::observe::TraceContext;
+use steadfast_tests::observe::{SpanSeen, Spans, observe};
 use steadfast_tests::wait;
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
 
 pub mod retry {
     pub mod v1 {
@@ -47,90 +40,22 @@ const DEADLINE: Duration = Duration::from_secs(10);
 
 // ---- spans ----------------------------------------------------------------
 
-/// One span as the layer saw it.
-#[derive(Clone, Debug, Default)]
-struct SpanSeen {
-    name: &'static str,
-    /// The index of its parent in [`Spans`], if it had one.
-    parent: Option<usize>,
-    fields: HashMap<String, String>,
-    closed: bool,
-}
-
-/// Every span of the test's thread, in the order they opened.
-#[derive(Clone, Default)]
-struct Spans {
-    seen: Arc<Mutex<Vec<SpanSeen>>>,
-}
-
-/// The index of a span in [`Spans`], kept in its extensions.
-struct Index(usize);
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S> tracing_subscriber::Layer<S> for Spans
-where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let span = ctx.span(id).expect("a new span is in the registry");
-        let parent = span
-            .parent()
-            .and_then(|parent| parent.extensions().get::<Index>().map(|index| index.0));
-        let mut seen = SpanSeen {
-            name: attrs.metadata().name(),
-            parent,
-            ..SpanSeen::default()
-        };
-        attrs.record(&mut Fields(&mut seen.fields));
-        let mut all = self.seen.lock().expect("lock");
-        span.extensions_mut().insert(Index(all.len()));
-        all.push(seen);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(index) = span.extensions().get::<Index>() {
-            let mut all = self.seen.lock().expect("lock");
-            values.record(&mut Fields(&mut all[index.0].fields));
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        if let Some(index) = span.extensions().get::<Index>() {
-            self.seen.lock().expect("lock")[index.0].closed = true;
-        }
-    }
-}
-
-impl Spans {
-    /// The spans named `name`, with their indices.
-    fn named(&self, name: &str) -> Vec<(usize, SpanSeen)> {
-        let all = self.seen.lock().expect("lock");
-        all.iter()
-            .enumerate()
-            .filter(|(_, span)| span.name == name)
-            .map(|(i, span)| (i, span.clone()))
-            .collect()
-    }
-
+/// The calls and attempts among a thread's spans.
+trait Calls {
     /// The one `rpc.client` span whose `otel.name` is `method`.
+    fn call(&self, method: &str) -> Option<(usize, SpanSeen)>;
+    /// The `rpc.attempt` children of span `parent`, in the order they opened.
+    fn attempts(&self, parent: usize) -> Vec<SpanSeen>;
+    /// Waits until the call span of `method` has closed.
+    async fn closed_call(&self, method: &str) -> (usize, SpanSeen);
+}
+
+impl Calls for Spans {
     fn call(&self, method: &str) -> Option<(usize, SpanSeen)> {
         let calls: Vec<_> = self
             .named("rpc.client")
             .into_iter()
-            .filter(|(_, span)| span.fields.get("otel.name").map(String::as_str) == Some(method))
+            .filter(|(_, span)| span.get("otel.name") == Some(method))
             .collect();
         assert!(
             calls.len() <= 1,
@@ -139,7 +64,6 @@ impl Spans {
         calls.into_iter().next()
     }
 
-    /// The `rpc.attempt` children of span `parent`, in the order they opened.
     fn attempts(&self, parent: usize) -> Vec<SpanSeen> {
         self.named("rpc.attempt")
             .into_iter()
@@ -148,126 +72,13 @@ impl Spans {
             .collect()
     }
 
-    /// Waits until the call span of `method` has closed.
     async fn closed_call(&self, method: &str) -> (usize, SpanSeen) {
         wait::until_some(
             &format!("the rpc.client span of {method} closes"),
             DEADLINE,
-            || async { self.call(method).filter(|(_, span)| span.closed) },
+            || async { self.call(method).filter(|(_, span)| span.closed.is_some()) },
         )
         .await
-    }
-}
-
-// ---- metrics --------------------------------------------------------------
-
-/// Counters and histograms by name and sorted labels.
-#[derive(Clone, Default)]
-struct Metrics {
-    counters: Arc<Mutex<HashMap<String, Arc<Cell>>>>,
-    histograms: Arc<Mutex<HashMap<String, Arc<Cell>>>>,
-}
-
-#[derive(Default)]
-struct Cell(AtomicU64);
-
-impl CounterFn for Cell {
-    fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::SeqCst);
-    }
-
-    fn absolute(&self, value: u64) {
-        self.0.store(value, Ordering::SeqCst);
-    }
-}
-
-impl HistogramFn for Cell {
-    /// Counts the samples.
-    fn record(&self, _value: f64) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// `name{a="1",b="2"}`, labels sorted.
-fn render(key: &Key) -> String {
-    let mut labels: Vec<String> = key
-        .labels()
-        .map(|label| format!("{}=\"{}\"", label.key(), label.value()))
-        .collect();
-    labels.sort();
-    format!("{}{{{}}}", key.name(), labels.join(","))
-}
-
-impl Recorder for Metrics {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let mut counters = self.counters.lock().expect("lock");
-        Counter::from_arc(Arc::clone(counters.entry(render(key)).or_default()))
-    }
-
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let mut histograms = self.histograms.lock().expect("lock");
-        Histogram::from_arc(Arc::clone(histograms.entry(render(key)).or_default()))
-    }
-}
-
-impl Metrics {
-    /// A counter's value (0 if it was never registered).
-    fn counter(&self, rendered: &str) -> u64 {
-        let counters = self.counters.lock().expect("lock");
-        counters
-            .get(rendered)
-            .map_or(0, |cell| cell.0.load(Ordering::SeqCst))
-    }
-
-    /// How many samples a histogram has.
-    fn samples(&self, rendered: &str) -> u64 {
-        let histograms = self.histograms.lock().expect("lock");
-        histograms
-            .get(rendered)
-            .map_or(0, |cell| cell.0.load(Ordering::SeqCst))
-    }
-
-    /// Every counter, for a failure's message.
-    fn dump(&self) -> String {
-        let counters = self.counters.lock().expect("lock");
-        let mut lines: Vec<String> = counters
-            .iter()
-            .map(|(key, cell)| format!("{key} {}", cell.0.load(Ordering::SeqCst)))
-            .collect();
-        lines.sort();
-        lines.join("\n")
-    }
-}
-
-/// The test thread's span layer and recorder, kept while the guards live.
-struct Observing {
-    spans: Spans,
-    metrics: Metrics,
-    _tracing: tracing::subscriber::DefaultGuard,
-    _metrics: metrics::LocalRecorderGuard<'static>,
-}
-
-fn observe() -> Observing {
-    let spans = Spans::default();
-    let metrics = Metrics::default();
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let tracing = tracing::subscriber::set_default(subscriber);
-    // The guard borrows the recorder: leak one per test.
-    let recorder: &'static Metrics = Box::leak(Box::new(metrics.clone()));
-    let metrics_guard = metrics::set_default_local_recorder(recorder);
-    Observing {
-        spans,
-        metrics,
-        _tracing: tracing,
-        _metrics: metrics_guard,
     }
 }
 
@@ -447,42 +258,44 @@ async fn a_retried_call_is_one_client_span_with_an_attempt_span_per_attempt() {
     assert_eq!(field(&attempts[0], "error.type"), "UNAVAILABLE");
     assert_eq!(field(&attempts[1], "grpc.previous_rpc_attempts"), "1");
     assert_eq!(field(&attempts[1], "rpc.status_code"), "OK");
-    assert!(attempts.iter().all(|attempt| attempt.closed));
+    assert!(attempts.iter().all(|attempt| attempt.closed.is_some()));
 
     let metrics = &observing.metrics;
     let labels = r#"grpc_method="Read",grpc_service="retry.v1.Flaky""#;
     let typed = format!(r#"{labels},grpc_type="unary""#);
     let dump = metrics.dump();
     assert_eq!(
-        metrics.counter(&format!("steadfast_client_retries_total{{{labels}}}")),
+        metrics.counter_series(&format!("steadfast_client_retries_total{{{labels}}}")),
         1,
         "{dump}"
     );
     assert_eq!(
-        metrics.counter(&format!("grpc_client_started_total{{{typed}}}")),
+        metrics.counter_series(&format!("grpc_client_started_total{{{typed}}}")),
         1,
         "{dump}"
     );
     assert_eq!(
-        metrics.counter(&format!(
+        metrics.counter_series(&format!(
             r#"grpc_client_handled_total{{grpc_code="OK",{typed}}}"#
         )),
         1,
         "{dump}"
     );
     assert_eq!(
-        metrics.samples(&format!("grpc_client_handling_seconds{{{typed}}}")),
+        metrics
+            .samples_series(&format!("grpc_client_handling_seconds{{{typed}}}"))
+            .len(),
         1,
         "{dump}"
     );
     // A request per attempt, one reply.
     assert_eq!(
-        metrics.counter(&format!("grpc_client_msg_sent_total{{{typed}}}")),
+        metrics.counter_series(&format!("grpc_client_msg_sent_total{{{typed}}}")),
         2,
         "{dump}"
     );
     assert_eq!(
-        metrics.counter(&format!("grpc_client_msg_received_total{{{typed}}}")),
+        metrics.counter_series(&format!("grpc_client_msg_received_total{{{typed}}}")),
         1,
         "{dump}"
     );
@@ -554,11 +367,14 @@ async fn a_heartbeat_stream_dropped_midway_is_cancelled_and_its_span_lasts_until
     }
     let method = "lab.v1.Lab/Ticks";
     let (_, open) = observing.spans.call(method).expect("the call's span");
-    assert!(!open.closed, "the span outlives the headers: {open:#?}");
+    assert!(
+        open.closed.is_none(),
+        "the span outlives the headers: {open:#?}"
+    );
     assert!(!open.fields.contains_key("rpc.status_code"), "{open:#?}");
     let labels = r#"grpc_method="Ticks",grpc_service="lab.v1.Lab",grpc_type="server_stream""#;
     let handled = format!(r#"grpc_client_handled_total{{grpc_code="Canceled",{labels}}}"#);
-    assert_eq!(observing.metrics.counter(&handled), 0);
+    assert_eq!(observing.metrics.counter_series(&handled), 0);
 
     drop(ticks);
     let (call, span) = observing.spans.closed_call(method).await;
@@ -568,11 +384,11 @@ async fn a_heartbeat_stream_dropped_midway_is_cancelled_and_its_span_lasts_until
     assert_eq!(attempts.len(), 1, "{attempts:#?}");
     assert_eq!(field(&attempts[0], "rpc.status_code"), "CANCELLED");
     let dump = observing.metrics.dump();
-    assert_eq!(observing.metrics.counter(&handled), 1, "{dump}");
+    assert_eq!(observing.metrics.counter_series(&handled), 1, "{dump}");
     assert!(
         observing
             .metrics
-            .counter(&format!("grpc_client_msg_received_total{{{labels}}}"))
+            .counter_series(&format!("grpc_client_msg_received_total{{{labels}}}"))
             >= 2,
         "{dump}"
     );
@@ -609,14 +425,14 @@ async fn an_error_after_the_headers_ends_the_call_with_that_error() {
     let metrics = &observing.metrics;
     let dump = metrics.dump();
     assert_eq!(
-        metrics.counter(&format!(
+        metrics.counter_series(&format!(
             r#"grpc_client_handled_total{{grpc_code="Unavailable",{labels}}}"#
         )),
         1,
         "{dump}"
     );
     assert_eq!(
-        metrics.counter(&format!(
+        metrics.counter_series(&format!(
             r#"grpc_client_handled_total{{grpc_code="OK",{labels}}}"#
         )),
         0,
@@ -652,14 +468,14 @@ async fn a_heartbeat_call_silent_past_its_liveness_window_counts_a_liveness_fail
     let dump = metrics.dump();
     let labels = r#"grpc_method="Slow",grpc_service="retry.v1.Flaky""#;
     assert_eq!(
-        metrics.counter(&format!(
+        metrics.counter_series(&format!(
             "steadfast_client_liveness_failures_total{{{labels}}}"
         )),
         1,
         "{dump}"
     );
     assert_eq!(
-        metrics.counter(&format!(
+        metrics.counter_series(&format!(
             r#"grpc_client_handled_total{{grpc_code="Unavailable",{labels},grpc_type="server_stream"}}"#
         )),
         1,
@@ -694,7 +510,7 @@ async fn a_hand_written_client_over_observed_is_one_attempt_span_per_call_labell
             .named("rpc.attempt")
             .into_iter()
             .map(|(_, span)| span)
-            .find(|span| span.closed)
+            .find(|span| span.closed.is_some())
     })
     .await;
     assert_eq!(attempt.parent, None, "{attempt:#?}");
@@ -705,12 +521,12 @@ async fn a_hand_written_client_over_observed_is_one_attempt_span_per_call_labell
     let dump = metrics.dump();
     let labels = r#"grpc_method="Read",grpc_service="retry.v1.Flaky",grpc_type="other""#;
     assert_eq!(
-        metrics.counter(&format!("grpc_client_started_total{{{labels}}}")),
+        metrics.counter_series(&format!("grpc_client_started_total{{{labels}}}")),
         1,
         "{dump}"
     );
     assert_eq!(
-        metrics.counter(&format!(
+        metrics.counter_series(&format!(
             r#"grpc_client_handled_total{{grpc_code="OK",{labels}}}"#
         )),
         1,

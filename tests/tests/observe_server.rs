@@ -8,244 +8,57 @@
 //! metrics recorder it installs for its thread see its server's calls and no
 //! other test's.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use steadfast::observe::names;
-use steadfast::server::{Server, Shutdown};
+use steadfast::server::Server;
 use steadfast_examples::WIRE_DESCRIPTOR_SET;
 use steadfast_examples::lab::LabService;
 use steadfast_examples::proto::lab::v1::{
     Identity, SleepRequest, Tick, WhoAmIRequest, lab_client::LabClient, lab_server::LabServer,
 };
+use steadfast_tests::observe::{Metrics, Observing, SpanSeen, Spans, observe};
+use steadfast_tests::serve::Production;
 use steadfast_tests::wait;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use tracing::span;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
 
 /// Generous bound for anything to happen, so a hang fails the test instead of CI.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-// ---------------------------------------------------------------- metrics --
-
-/// A recorder keeping every series by its name and sorted labels.
-#[derive(Default)]
-struct TestRecorder {
-    counters: Mutex<HashMap<String, Arc<AtomicU64>>>,
-    gauges: Mutex<HashMap<String, Arc<AtomicU64>>>,
-    histograms: Mutex<HashMap<String, Arc<Samples>>>,
-}
-
-#[derive(Default)]
-struct Samples(Mutex<Vec<f64>>);
-
-impl metrics::HistogramFn for Samples {
-    fn record(&self, value: f64) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(value);
-    }
-}
-
-/// `name{a=1,b=2}`, labels sorted.
-fn series(key: &Key) -> String {
-    let mut labels: Vec<String> = key
-        .labels()
-        .map(|label| format!("{}={}", label.key(), label.value()))
-        .collect();
-    labels.sort();
-    format!("{}{{{}}}", key.name(), labels.join(","))
-}
-
-impl Recorder for TestRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        Counter::from_arc(Arc::clone(counters.entry(series(key)).or_default()))
-    }
-
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let mut gauges = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
-        Gauge::from_arc(Arc::clone(gauges.entry(series(key)).or_default()))
-    }
-
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let mut histograms = self
-            .histograms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Histogram::from_arc(Arc::clone(histograms.entry(series(key)).or_default()))
-    }
-}
-
-impl TestRecorder {
-    /// The sum of the counters named `name` whose labels include `labels`.
-    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        counters
-            .iter()
-            .filter(|(series, _)| matches(series, name, labels))
-            .map(|(_, value)| value.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let gauges = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
-        gauges
-            .iter()
-            .filter(|(series, _)| matches(series, name, labels))
-            .map(|(_, value)| f64::from_bits(value.load(Ordering::Relaxed)))
-            .sum()
-    }
-
-    fn samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-        let histograms = self
-            .histograms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        histograms
-            .iter()
-            .filter(|(series, _)| matches(series, name, labels))
-            .flat_map(|(_, samples)| {
-                samples
-                    .0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-            })
-            .collect()
-    }
-
-    fn dump(&self) -> String {
-        format!(
-            "{:?}",
-            self.counters
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .keys()
-                .collect::<Vec<_>>()
-        )
-    }
-}
-
-fn matches(series: &str, name: &str, labels: &[(&str, &str)]) -> bool {
-    let Some(rest) = series.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
-        return false;
-    };
-    let rest = rest.trim_end_matches('}');
-    let have: Vec<&str> = rest.split(',').collect();
-    labels
-        .iter()
-        .all(|(k, v)| have.contains(&format!("{k}={v}").as_str()))
-}
-
 // ------------------------------------------------------------------ spans --
 
-/// A span as the layer saw it: its fields, when it opened and closed.
-#[derive(Clone, Debug)]
-struct SpanRecord {
-    fields: HashMap<String, String>,
-    opened: Instant,
-    closed: Option<Instant>,
+/// The `rpc.server` spans of a thread, by method.
+trait ServerSpans {
+    /// The closed `rpc.server` spans of `method`, in the order they closed.
+    fn closed_of(&self, method: &str) -> Vec<SpanSeen>;
+    /// How many `rpc.server` spans of `method` are open.
+    fn open_of(&self, method: &str) -> usize;
+    /// Waits until `n` spans of `method` have closed; returns them.
+    async fn wait_closed(&self, method: &str, n: usize) -> Vec<SpanSeen>;
+    /// Waits until a span of `method` is open.
+    async fn wait_open(&self, method: &str);
 }
 
-impl SpanRecord {
-    fn get(&self, field: &str) -> Option<&str> {
-        self.fields.get(field).map(String::as_str)
-    }
-}
-
-/// Records every `rpc.server` span.
-#[derive(Clone, Default)]
-struct Spans(Arc<Mutex<SpansInner>>);
-
-#[derive(Default)]
-struct SpansInner {
-    open: HashMap<u64, SpanRecord>,
-    all: Vec<SpanRecord>,
-}
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S> tracing_subscriber::Layer<S> for Spans
-where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, _: Context<'_, S>) {
-        if attrs.metadata().name() != "rpc.server" {
-            return;
-        }
-        let mut record = SpanRecord {
-            fields: HashMap::new(),
-            opened: Instant::now(),
-            closed: None,
-        };
-        attrs.record(&mut Fields(&mut record.fields));
-        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.open.insert(id.into_u64(), record);
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, _: Context<'_, S>) {
-        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(record) = inner.open.get_mut(&id.into_u64()) {
-            values.record(&mut Fields(&mut record.fields));
-        }
-    }
-
-    fn on_close(&self, id: span::Id, _: Context<'_, S>) {
-        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mut record) = inner.open.remove(&id.into_u64()) {
-            record.closed = Some(Instant::now());
-            inner.all.push(record);
-        }
-    }
-}
-
-impl Spans {
-    fn closed(&self, method: &str) -> Vec<SpanRecord> {
-        let inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner
-            .all
-            .iter()
+impl ServerSpans for Spans {
+    fn closed_of(&self, method: &str) -> Vec<SpanSeen> {
+        self.closed("rpc.server")
+            .into_iter()
             .filter(|s| s.get("rpc.method") == Some(method))
-            .cloned()
             .collect()
     }
 
-    fn open(&self, method: &str) -> usize {
-        let inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner
-            .open
-            .values()
-            .filter(|s| s.get("rpc.method") == Some(method))
+    fn open_of(&self, method: &str) -> usize {
+        self.named("rpc.server")
+            .into_iter()
+            .filter(|(_, s)| s.closed.is_none() && s.get("rpc.method") == Some(method))
             .count()
     }
 
-    /// Waits until `n` spans of `method` have closed; returns them.
-    async fn wait_closed(&self, method: &str, n: usize) -> Vec<SpanRecord> {
+    async fn wait_closed(&self, method: &str, n: usize) -> Vec<SpanSeen> {
         let what = format!("{n} closed spans of {method}");
         wait::until_some(&what, DEADLINE, || {
-            let closed = self.closed(method);
+            let closed = self.closed_of(method);
             async move { (closed.len() >= n).then_some(closed) }
         })
         .await
@@ -254,7 +67,7 @@ impl Spans {
     async fn wait_open(&self, method: &str) {
         let what = format!("an open span of {method}");
         wait::until(&what, DEADLINE, || {
-            let open = self.open(method);
+            let open = self.open_of(method);
             async move { open >= 1 }
         })
         .await;
@@ -266,52 +79,35 @@ impl Spans {
 /// A lab server (with its descriptors) observed by a span layer and a
 /// recorder installed for this thread.
 struct Observed {
-    addr: SocketAddr,
-    shutdown: Shutdown,
+    server: Production,
     spans: Spans,
-    recorder: &'static TestRecorder,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _tracing: tracing::subscriber::DefaultGuard,
-    _metrics: metrics::LocalRecorderGuard<'static>,
+    recorder: &'static Metrics,
+    _observing: Observing,
 }
 
 impl Observed {
     async fn start(configure: impl FnOnce(Server) -> Server) -> Observed {
-        let spans = Spans::default();
-        let tracing =
-            tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
-        // Leaked: a few per test binary, and the guard borrows it for 'static.
-        let recorder: &'static TestRecorder = Box::leak(Box::default());
-        let metrics = metrics::set_default_local_recorder(recorder);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
+        let observing = observe();
         let server = Server::builder()
             .add_service(LabServer::new(LabService::new("observed")))
             .file_descriptor_set(WIRE_DESCRIPTOR_SET)
             .expect("the lab's descriptors");
-        let shutdown = Shutdown::new();
-        let task = tokio::spawn(configure(server).serve_with_shutdown(listener, shutdown.clone()));
         Observed {
-            addr,
-            shutdown,
-            spans,
-            recorder,
-            task,
-            _tracing: tracing,
-            _metrics: metrics,
+            server: Production::start(configure(server)).await,
+            spans: observing.spans.clone(),
+            recorder: observing.metrics,
+            _observing: observing,
         }
     }
 
     async fn client(&self) -> LabClient<tonic::transport::Channel> {
-        LabClient::connect(format!("http://{}", self.addr))
+        LabClient::connect(format!("http://{}", self.server.addr()))
             .await
             .expect("connect")
     }
 
     async fn channel(&self) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.server.addr()))
             .expect("endpoint")
             .connect()
             .await
@@ -374,7 +170,7 @@ async fn a_heartbeat_call_has_one_span_for_its_whole_life_and_is_counted() {
     assert_eq!(span.get("rpc.system.name"), Some("grpc"));
     assert_eq!(
         span.get("server.port"),
-        Some(&*observed.addr.port().to_string())
+        Some(&*observed.server.addr().port().to_string())
     );
     assert_eq!(span.get("network.peer.address"), Some("127.0.0.1"));
     let heartbeats: u64 = span
@@ -550,13 +346,13 @@ async fn the_callers_trace_is_continued() {
 
 #[tokio::test]
 async fn a_call_cut_at_the_drain_deadline_is_unavailable() {
-    let observed =
+    let mut observed =
         Observed::start(|server| server.drain_deadline(Duration::from_millis(300))).await;
     let mut client = observed.client().await;
     let call = tokio::spawn(async move { client.sleep(SleepRequest { millis: 60_000 }).await });
     observed.spans.wait_open("lab.v1.Lab/Sleep").await;
     assert_eq!(observed.recorder.gauge(names::SERVER_DRAINING, &[]), 0.0);
-    observed.shutdown.trigger();
+    observed.server.shutdown().trigger();
 
     let status = tokio::time::timeout(DEADLINE, call)
         .await
@@ -570,11 +366,7 @@ async fn a_call_cut_at_the_drain_deadline_is_unavailable() {
     observed.wait_handled(LAB, "Sleep", "Unavailable", 1).await;
     assert_eq!(observed.recorder.counter(names::SERVER_CALLS_CUT, &[]), 1);
     assert_eq!(observed.recorder.gauge(names::SERVER_DRAINING, &[]), 1.0);
-    tokio::time::timeout(DEADLINE, observed.task)
-        .await
-        .expect("serve returned")
-        .expect("serve's task")
-        .expect("serve");
+    observed.server.returned(DEADLINE).await;
 }
 
 #[tokio::test]
@@ -631,17 +423,11 @@ async fn streamed_messages_are_counted_both_ways() {
 
 #[tokio::test]
 async fn methods_of_a_service_without_descriptors_are_learned_from_their_answers() {
-    let spans = Spans::default();
-    let _tracing =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
-    let recorder: &'static TestRecorder = Box::leak(Box::default());
-    let _metrics = metrics::set_default_local_recorder(recorder);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
+    let observing = observe();
+    let (spans, recorder) = (&observing.spans, observing.metrics);
     let server = Server::builder().add_service(LabServer::new(LabService::new("bare")));
-    let _task = tokio::spawn(server.serve_until(listener, std::future::pending()));
+    let server = Production::start(server).await;
+    let addr = server.addr();
     let mut client = LabClient::connect(format!("http://{addr}"))
         .await
         .expect("connect");
@@ -744,20 +530,14 @@ async fn dispatch_calls_are_counted_by_registered_function() {
     use steadfast::dispatch::{DispatchClient, DispatchServer};
     use steadfast_examples::model::{ModelServer, ModelService};
 
-    let spans = Spans::default();
-    let _tracing =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
-    let recorder: &'static TestRecorder = Box::leak(Box::default());
-    let _metrics = metrics::set_default_local_recorder(recorder);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
+    let observing = observe();
+    let (spans, recorder) = (&observing.spans, observing.metrics);
     let dispatch = DispatchServer::new()
         .mount(ModelServer::new(ModelService::new("model")))
         .expect("mounts");
     let server = Server::builder().add_service(dispatch);
-    let _task = tokio::spawn(server.serve_until(listener, std::future::pending()));
+    let server = Production::start(server).await;
+    let addr = server.addr();
     let mut client = DispatchClient::connect(format!("http://{addr}"))
         .await
         .expect("connect");

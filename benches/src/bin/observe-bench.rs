@@ -53,7 +53,10 @@ use steadfast::{
 use steadfast_benches::{
     adder::{self, AdderService},
     load::{self, Caller, Length, Meter, Round},
-    measure::{ServerProcess, Table, cpu_time, median, median_of, paired_median, spread, verdict},
+    measure::{
+        ServerProcess, Table, calls_table, cpu_time, median, median_of, paired_median,
+        print_summary, spread, verdict,
+    },
     proto::bench::v1::{
         AddRequest, WaitReply, WaitRequest,
         adder_client::AdderClient,
@@ -306,17 +309,7 @@ async fn run(args: Args) -> Result<(), Error> {
         ));
         tables.push(heartbeat_table(&args, &windows));
     }
-    println!("\n=== summary ===");
-    for line in &verdicts {
-        println!("{line}");
-    }
-    for table in &tables {
-        println!("{}", table.text());
-    }
-    println!("--- markdown ---");
-    for table in &tables {
-        println!("{}", table.markdown());
-    }
+    print_summary(&verdicts, &tables);
     Ok(())
 }
 
@@ -569,11 +562,10 @@ fn readings(served: &[Served; 2], waiting: &[Arc<Waiting>]) -> Result<[(Duration
 // ---------------------------------------------------------------------------
 // Reports
 
-/// The table of one level of calls in flight: a row per server, then the
-/// ratio (calls/s: of the medians, and the median of per-round ratios; CPU
-/// per call: the median of per-round ratios, and of per-round differences).
+/// The table of one level of calls in flight ([`calls_table`]): observed
+/// over plain.
 fn throughput_table(args: &Args, results: &Results) -> Table {
-    let header = vec![
+    calls_table(
         format!(
             "Add, {} in flight over {} connection(s), median of {} × {} s",
             results.in_flight,
@@ -581,45 +573,13 @@ fn throughput_table(args: &Args, results: &Results) -> Table {
             args.rounds.max(1),
             args.secs
         ),
-        "calls/s (min–max)".to_owned(),
-        "client CPU/call".to_owned(),
-        "server CPU/call".to_owned(),
-    ];
-    let mut rows = Vec::new();
-    for contender in Contender::ALL {
-        let rounds = results.of(contender);
-        let (lo, hi) = spread(rounds.iter().map(|r| r.rate));
-        rows.push(vec![
-            contender.label().to_owned(),
-            format!("{:.0} ({lo:.0}–{hi:.0})", median_of(rounds, |r| r.rate)),
-            format!("{:.1} µs", median_of(rounds, |r| r.client_us)),
-            format!("{:.1} µs", median_of(rounds, |r| r.server_us)),
-        ]);
-    }
-    let (a, b) = (
-        results.of(Contender::Observed),
-        results.of(Contender::Plain),
-    );
-    let rate = median_of(a, |r| r.rate) / median_of(b, |r| r.rate);
-    let cpu = |field: fn(&Round) -> f64| {
-        let extra: Vec<f64> = a.iter().zip(b).map(|(a, b)| field(a) - field(b)).collect();
-        format!(
-            "{:.1} % ({:+.1} µs)",
-            paired_median(a, b, field) * 100.0,
-            median(&extra)
-        )
-    };
-    rows.push(vec![
-        "observed / plain".to_owned(),
-        format!(
-            "{:.1} % (per-round median {:.1} %)",
-            rate * 100.0,
-            paired_median(a, b, |r| r.rate) * 100.0
-        ),
-        cpu(|r| r.client_us),
-        cpu(|r| r.server_us),
-    ]);
-    Table { header, rows }
+        &Contender::ALL.map(|contender| (contender.label(), results.of(contender))),
+        &[(
+            "observed / plain",
+            results.of(Contender::Observed),
+            results.of(Contender::Plain),
+        )],
+    )
 }
 
 /// The heartbeat table: a row per server, then the per-window ratios.

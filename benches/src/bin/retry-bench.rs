@@ -46,7 +46,7 @@ use std::{
 use clap::Parser;
 use steadfast_benches::load::{self, Caller, Length, Meter, Round};
 use steadfast_benches::measure::{
-    ServerProcess, Table, median, median_of, paired_median, sibling_binary, spread,
+    ServerProcess, Table, calls_table, print_summary, sibling_binary,
 };
 use steadfast_examples::{
     proto::lab::v1::{
@@ -249,14 +249,7 @@ async fn run(args: Args) -> Result<(), Error> {
     drop(clients);
     drop(server);
     let tables: Vec<Table> = all.iter().map(|results| table(&args, results)).collect();
-    println!("\n=== summary ===");
-    for table in &tables {
-        println!("{}", table.text());
-    }
-    println!("--- markdown ---");
-    for table in &tables {
-        println!("{}", table.markdown());
-    }
+    print_summary(&[], &tables);
     Ok(())
 }
 
@@ -273,53 +266,17 @@ fn print_round(prefix: &str, contender: Contender, round: &Round) {
 // ---------------------------------------------------------------------------
 // Reports
 
-/// The table of one concurrency level: a row per contender, then a row per
-/// ratio (calls/s: of the medians, and the median of per-round ratios; CPU per
-/// call: the median of per-round ratios, and of per-round differences in µs).
+/// The table of one concurrency level ([`calls_table`]): a row per
+/// contender, then one per ratio of [`RATIOS`].
 fn table(args: &Args, results: &Results) -> Table {
-    let header = vec![
+    calls_table(
         format!(
             "WhoAmI, {} in flight, one connection, median of {} × {} s",
             results.concurrency,
             args.rounds.max(1),
             args.round_secs
         ),
-        "calls/s (min–max)".to_owned(),
-        "client CPU/call".to_owned(),
-        "server CPU/call".to_owned(),
-    ];
-    let mut rows = Vec::new();
-    for contender in Contender::ALL {
-        let rounds = results.of(contender);
-        let (lo, hi) = spread(rounds.iter().map(|r| r.rate));
-        rows.push(vec![
-            contender.label().to_owned(),
-            format!("{:.0} ({lo:.0}–{hi:.0})", median_of(rounds, |r| r.rate)),
-            format!("{:.1} µs", median_of(rounds, |r| r.client_us)),
-            format!("{:.1} µs", median_of(rounds, |r| r.server_us)),
-        ]);
-    }
-    for (label, a, b) in RATIOS {
-        let (a, b) = (results.of(a), results.of(b));
-        let rate = median_of(a, |r| r.rate) / median_of(b, |r| r.rate);
-        let cpu = |field: fn(&Round) -> f64| {
-            let extra: Vec<f64> = a.iter().zip(b).map(|(a, b)| field(a) - field(b)).collect();
-            format!(
-                "{:.1} % ({:+.1} µs)",
-                paired_median(a, b, field) * 100.0,
-                median(&extra)
-            )
-        };
-        rows.push(vec![
-            label.to_owned(),
-            format!(
-                "{:.1} % (per-round median {:.1} %)",
-                rate * 100.0,
-                paired_median(a, b, |r| r.rate) * 100.0
-            ),
-            cpu(|r| r.client_us),
-            cpu(|r| r.server_us),
-        ]);
-    }
-    Table { header, rows }
+        &Contender::ALL.map(|contender| (contender.label(), results.of(contender))),
+        &RATIOS.map(|(label, a, b)| (label, results.of(a), results.of(b))),
+    )
 }

@@ -47,7 +47,8 @@ use steadfast::server::health::pb::{
 };
 use steadfast_benches::load::{self, Caller, Length, Meter, Round};
 use steadfast_benches::measure::{
-    ServerProcess, Table, median, median_of, paired_median, sibling_binary, spread, verdict,
+    ServerProcess, Table, calls_table, median, paired_median, print_summary, sibling_binary,
+    spread, verdict,
 };
 use steadfast_examples::{
     WIRE_DESCRIPTOR_SET,
@@ -209,17 +210,7 @@ async fn run(args: Args) -> Result<(), Error> {
     if args.only.contains(&Part::Drain) {
         tables.push(drain(&args).await?);
     }
-    println!("\n=== summary ===");
-    for line in &verdicts {
-        println!("{line}");
-    }
-    for table in &tables {
-        println!("{}", table.text());
-    }
-    println!("--- markdown ---");
-    for table in &tables {
-        println!("{}", table.markdown());
-    }
+    print_summary(&verdicts, &tables);
     Ok(())
 }
 
@@ -523,59 +514,25 @@ async fn drain(args: &Args) -> Result<Table, Error> {
 // ---------------------------------------------------------------------------
 // Reports
 
-/// The table of one concurrency level: a row per contender, then the ratio
-/// (calls/s: of the medians, and the median of per-round ratios; CPU per call:
-/// the median of per-round ratios, and of per-round differences in µs).
+/// The table of one concurrency level ([`calls_table`]): steadfast over tonic.
 fn table(args: &Args, results: &Results) -> Table {
     let connections = if results.concurrency == 1 {
         1
     } else {
         CONNECTIONS
     };
-    let header = vec![
+    calls_table(
         format!(
             "WhoAmI, {} in flight over {connections} connection(s), median of {} × {} s",
             results.concurrency,
             args.rounds.max(1),
             args.round_secs
         ),
-        "calls/s (min–max)".to_owned(),
-        "client CPU/call".to_owned(),
-        "server CPU/call".to_owned(),
-    ];
-    let mut rows = Vec::new();
-    for contender in Contender::ALL {
-        let rounds = results.of(contender);
-        let (lo, hi) = spread(rounds.iter().map(|r| r.rate));
-        rows.push(vec![
-            contender.label().to_owned(),
-            format!("{:.0} ({lo:.0}–{hi:.0})", median_of(rounds, |r| r.rate)),
-            format!("{:.1} µs", median_of(rounds, |r| r.client_us)),
-            format!("{:.1} µs", median_of(rounds, |r| r.server_us)),
-        ]);
-    }
-    let (a, b) = (
-        results.of(Contender::Steadfast),
-        results.of(Contender::Tonic),
-    );
-    let rate = median_of(a, |r| r.rate) / median_of(b, |r| r.rate);
-    let cpu = |field: fn(&Round) -> f64| {
-        let extra: Vec<f64> = a.iter().zip(b).map(|(a, b)| field(a) - field(b)).collect();
-        format!(
-            "{:.1} % ({:+.1} µs)",
-            paired_median(a, b, field) * 100.0,
-            median(&extra)
-        )
-    };
-    rows.push(vec![
-        "steadfast / tonic".to_owned(),
-        format!(
-            "{:.1} % (per-round median {:.1} %)",
-            rate * 100.0,
-            paired_median(a, b, |r| r.rate) * 100.0
-        ),
-        cpu(|r| r.client_us),
-        cpu(|r| r.server_us),
-    ]);
-    Table { header, rows }
+        &Contender::ALL.map(|contender| (contender.label(), results.of(contender))),
+        &[(
+            "steadfast / tonic",
+            results.of(Contender::Steadfast),
+            results.of(Contender::Tonic),
+        )],
+    )
 }

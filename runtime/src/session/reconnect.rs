@@ -20,6 +20,22 @@ use crate::observe::code_name;
 use crate::retry::{Pushback, RetryPolicy, Rng};
 use crate::transport::{connection_lost, not_ready, unprocessed};
 
+/// The `info` event of target `steadfast::session` telling of the attempt a
+/// `Reconnect` (`$reconnect`) has started: `attempt`, `rpc.method` and
+/// `cause` (the code the attempt before failed with), then the caller's own
+/// fields and message, as in `tracing::info!`.
+macro_rules! attempt_event {
+    ($reconnect:expr, $($fields_and_message:tt)+) => {
+        tracing::info!(
+            target: "steadfast::session",
+            attempt = $reconnect.attempt,
+            rpc.method = $reconnect.rpc.map(tracing::field::display),
+            cause = $reconnect.cause_name(),
+            $($fields_and_message)+
+        )
+    };
+}
+
 /// The method a reconnecting call calls, for its events and metrics: a
 /// generated client names it, a hand-written one may
 /// ([`SessionBuilder::method`](super::SessionBuilder::method),
@@ -203,16 +219,7 @@ impl Reconnect {
     /// unacknowledged, which this attempt sends again first: `resent`), and
     /// one count of [`CLIENT_RECONNECTS`](crate::observe::names::CLIENT_RECONNECTS).
     pub(crate) fn session_reconnected(&self, acknowledged: usize, resent: usize) {
-        let (attempt, cause) = (self.attempt, self.cause_name());
-        tracing::info!(
-            target: "steadfast::session",
-            attempt,
-            rpc.method = self.rpc.map(tracing::field::display),
-            cause,
-            acknowledged,
-            resent,
-            "session reconnecting"
-        );
+        attempt_event!(self, acknowledged, resent, "session reconnecting");
         #[cfg(feature = "metrics")]
         self.count(crate::observe::names::CLIENT_RECONNECTS);
     }
@@ -224,16 +231,7 @@ impl Reconnect {
     /// the same as the failed one), and one count of
     /// [`CLIENT_RESUMES`](crate::observe::names::CLIENT_RESUMES).
     pub(crate) fn stream_resumed(&self, received: u64, resumed: bool) {
-        let (attempt, cause) = (self.attempt, self.cause_name());
-        tracing::info!(
-            target: "steadfast::session",
-            attempt,
-            rpc.method = self.rpc.map(tracing::field::display),
-            cause,
-            received,
-            resumed,
-            "stream resuming"
-        );
+        attempt_event!(self, received, resumed, "stream resuming");
         #[cfg(feature = "metrics")]
         self.count(crate::observe::names::CLIENT_RESUMES);
     }

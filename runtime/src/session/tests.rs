@@ -991,73 +991,11 @@ async fn a_session_not_told_its_method_reports_reconnects_without_one() {
     assert_eq!(events[0]["attempt"], "2");
 }
 
-/// The counters recorded on this thread, as `name{label=value,…}` (labels
-/// sorted) to their values.
-#[cfg(feature = "metrics")]
-#[derive(Default)]
-struct Counters(Mutex<std::collections::BTreeMap<String, Arc<std::sync::atomic::AtomicU64>>>);
-
-#[cfg(feature = "metrics")]
-impl Counters {
-    fn values(&self) -> std::collections::BTreeMap<String, u64> {
-        let counters = self.0.lock().expect("counters");
-        counters
-            .iter()
-            .map(|(key, value)| (key.clone(), value.load(Ordering::SeqCst)))
-            .collect()
-    }
-}
-
-#[cfg(feature = "metrics")]
-impl metrics::Recorder for Counters {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|label| format!("{}={}", label.key(), label.value()))
-            .collect();
-        labels.sort();
-        let key = format!("{}{{{}}}", key.name(), labels.join(","));
-        let mut counters = self.0.lock().expect("counters");
-        metrics::Counter::from_arc(Arc::clone(counters.entry(key).or_default()))
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[cfg(feature = "metrics")]
 #[tokio::test]
 async fn reconnects_and_resumes_are_counted_by_method() {
-    let counters = Counters::default();
-    let _recorder = metrics::set_default_local_recorder(&counters);
+    let recorded = steadfast_tests::observe::Metrics::default();
+    let _recorder = metrics::set_default_local_recorder(&recorded);
     let log = Log::default();
     // A session told its method, reconnecting once; one not told, once.
     for method in [Some("Echo"), None] {
@@ -1089,20 +1027,20 @@ async fn reconnects_and_resumes_are_counted_by_method() {
     assert_eq!(seen.len(), 6);
     let expected: std::collections::BTreeMap<String, u64> = [
         (
-            "steadfast_client_session_reconnects_total{grpc_method=Echo,grpc_service=lab.v1.Lab}",
+            r#"steadfast_client_session_reconnects_total{grpc_method="Echo",grpc_service="lab.v1.Lab"}"#,
             1,
         ),
         (
-            "steadfast_client_session_reconnects_total{grpc_method=other,grpc_service=other}",
+            r#"steadfast_client_session_reconnects_total{grpc_method="other",grpc_service="other"}"#,
             1,
         ),
         (
-            "steadfast_client_stream_resumes_total{grpc_method=Ticks,grpc_service=lab.v1.Lab}",
+            r#"steadfast_client_stream_resumes_total{grpc_method="Ticks",grpc_service="lab.v1.Lab"}"#,
             2,
         ),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value))
     .collect();
-    assert_eq!(counters.values(), expected);
+    assert_eq!(recorded.counters(), expected);
 }
