@@ -110,9 +110,9 @@ impl ClientCall {
             steadfast.func = Empty,
         );
         if !span.is_disabled() {
-            let name = format_args!("{service}/{method}");
-            span.record("otel.name", display(name));
-            span.record("rpc.method", display(name));
+            // `format_args!` inline: a binding of it needs rustc 1.89 (MSRV 1.88).
+            span.record("otel.name", display(format_args!("{service}/{method}")));
+            span.record("rpc.method", display(format_args!("{service}/{method}")));
             record_context(&span, &context);
         }
         let call = Arc::new(ClientCall::new(

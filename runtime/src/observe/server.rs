@@ -331,9 +331,11 @@ impl CallObserver {
             match split_path(&path) {
                 Some((service, method)) if code != Code::Unimplemented => {
                     methods.learn(&path);
-                    let name = format_args!("{service}/{method}");
-                    self.span.record("otel.name", name);
-                    self.span.record("rpc.method", name);
+                    // `format_args!` inline: a binding of it needs rustc 1.89 (MSRV 1.88).
+                    self.span
+                        .record("otel.name", format_args!("{service}/{method}"));
+                    self.span
+                        .record("rpc.method", format_args!("{service}/{method}"));
                 }
                 _ => {
                     self.span.record("otel.name", "_OTHER");
