@@ -2,8 +2,10 @@
 //! `rpc.client` span per call with an `rpc.attempt` child per attempt, a
 //! `traceparent` per attempt that the server receives, and go-grpc-prometheus
 //! metrics recorded when the call ends — its reply, its stream's end, or the
-//! caller dropping the stream; a liveness failure counted; and `Observed`
-//! around a hand-written client, each call labelled by its path.
+//! caller dropping the stream; a liveness failure counted; `Observed`
+//! around a hand-written client, each call labelled by its path; and a call
+//! made inside a `steadfast::server::Server` handler continuing the trace of
+//! the call the handler serves.
 //!
 //! Each test runs on a current-thread runtime with its own span layer and
 //! metrics recorder set as the thread's defaults, so tests do not see each
@@ -561,4 +563,125 @@ async fn a_traceparent_the_caller_sets_is_the_calls_parent() {
         .expect("a valid traceparent");
     assert_eq!(sent.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
     assert_ne!(sent.span_id, 0x00f067aa0ba902b7);
+}
+
+/// A `Flaky` upstream whose `Read` keeps the [`TraceContext`] its server gave
+/// the call and then reads from `downstream` with a generated client, made
+/// inside the handler with no `traceparent` of its own.
+struct Relay {
+    downstream: SocketAddr,
+    contexts: Arc<Mutex<Vec<Option<TraceContext>>>>,
+}
+
+#[tonic::async_trait]
+impl Flaky for Relay {
+    async fn read(&self, request: Request<Ask>) -> Result<Response<Answer>, Status> {
+        self.contexts
+            .lock()
+            .expect("lock")
+            .push(TraceContext::of(&request));
+        let ask = request.into_inner();
+        flaky(self.downstream).read(ask).await
+    }
+
+    async fn write(&self, _: Request<Ask>) -> Result<Response<Answer>, Status> {
+        Err(Status::unimplemented("not in these tests"))
+    }
+
+    type WatchStream = AnswerStream;
+
+    async fn watch(&self, _: Request<Ask>) -> Result<Response<AnswerStream>, Status> {
+        Err(Status::unimplemented("not in these tests"))
+    }
+
+    async fn tuned(&self, _: Request<Ask>) -> Result<Response<Answer>, Status> {
+        Err(Status::unimplemented("not in these tests"))
+    }
+
+    async fn slow(&self, _: Request<Ask>) -> Result<Response<Answer>, Status> {
+        Err(Status::unimplemented("not in these tests"))
+    }
+
+    async fn put(&self, _: Request<Ask>, _: steadfast::Blob) -> Result<Response<Answer>, Status> {
+        Err(Status::unimplemented("not in these tests"))
+    }
+
+    async fn feed(&self, _: Request<tonic::Streaming<Ask>>) -> Result<Response<Answer>, Status> {
+        Err(Status::unimplemented("not in these tests"))
+    }
+}
+
+#[tokio::test]
+async fn a_call_made_in_a_handler_continues_the_trace_of_the_call_it_serves() {
+    let observing = observe();
+    let downstream = Scripted::default();
+    let (downstream_addr, _stop) = serve(FlakyServer::new(downstream.clone())).await;
+    let contexts = Arc::new(Mutex::new(Vec::new()));
+    let upstream = steadfast_tests::serve::Production::start(
+        steadfast::server::Server::builder().add_service(FlakyServer::new(Relay {
+            downstream: downstream_addr,
+            contexts: Arc::clone(&contexts),
+        })),
+    )
+    .await;
+
+    // The caller is a plain tonic client, so the only rpc.client span is the
+    // handler's call downstream.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", upstream.addr()))
+        .expect("address")
+        .connect_lazy();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut request = Request::new(ask("", "h"));
+    request.metadata_mut().insert(
+        "traceparent",
+        tonic::metadata::MetadataValue::from_static(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+    );
+    tokio::time::timeout(DEADLINE, async {
+        grpc.ready().await.expect("ready");
+        grpc.unary::<Ask, Answer, _>(
+            request,
+            tonic::codegen::http::uri::PathAndQuery::from_static("/retry.v1.Flaky/Read"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+    })
+    .await
+    .expect("in time")
+    .expect("the downstream's answer, relayed");
+
+    let handler = contexts.lock().expect("lock").clone();
+    assert_eq!(handler.len(), 1, "{handler:?}");
+    let handler = handler[0].expect("the server gives the call a TraceContext");
+    assert_eq!(handler.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+    assert_eq!(handler.parent_span_id, Some(0x00f067aa0ba902b7));
+    assert_ne!(handler.span_id, 0x00f067aa0ba902b7);
+
+    let received = downstream.traceparents("h");
+    assert_eq!(received.len(), 1, "{received:?}");
+    let value = received[0]
+        .as_deref()
+        .expect("the downstream gets a traceparent");
+    let sent = TraceContext::parse(value).expect("a valid traceparent");
+    assert_eq!(
+        format!("{:032x}", sent.trace_id),
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "{value}"
+    );
+    assert_ne!(sent.span_id, handler.span_id, "{value}");
+    assert_ne!(sent.span_id, 0x00f067aa0ba902b7, "{value}");
+
+    let (call, span) = observing.spans.closed_call("retry.v1.Flaky/Read").await;
+    assert_eq!(field(&span, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        field(&span, "parent_span_id"),
+        format!("{:016x}", handler.span_id)
+    );
+    let attempts = observing.spans.attempts(call);
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert_eq!(
+        field(&attempts[0], "span_id"),
+        format!("{:016x}", sent.span_id)
+    );
 }
