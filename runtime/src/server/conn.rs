@@ -420,7 +420,7 @@ async fn call(
     mut guard: CallGuard,
     addrs: Arc<ConnAddrs>,
     connect_info: TcpConnectInfo,
-    request: http::Request<hyper::body::Incoming>,
+    mut request: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Response<CutBody>, Infallible> {
     let timeout = request
         .headers()
@@ -428,14 +428,13 @@ async fn call(
         .and_then(|value| value.to_str().ok())
         .and_then(deadline::parse_grpc_timeout);
     let expires_at = timeout.map(|timeout| deadline::after(Instant::now(), timeout));
-    let mut request = request;
     let observer = CallObserver::start(&shared.methods, &mut request, &addrs);
     let request = request.map(|body| observer.count_received(body));
+    guard.observe(observer);
     let mut request = match compression::decode_request(request, shared.config.max_message_size) {
         Ok(request) => request,
         Err(refused) => {
-            guard.finished();
-            observer.end(status_of(&refused), false);
+            guard.finished(status_of(&refused));
             return Ok(refused.map(CutBody::answer));
         }
     };
@@ -443,15 +442,14 @@ async fn call(
         .extensions_mut()
         .insert(Draining::new(shared.phase.clone()));
     request.extensions_mut().insert(connect_info);
-    let cut = |observer: CallObserver| {
-        observer.end(Code::Unavailable, true);
+    let cut = || {
         Ok(Status::unavailable(SHUTTING_DOWN)
             .into_http()
             .map(CutBody::answer))
     };
     if drain::reached(&shared.phase, Phase::Cut) {
         guard.cut();
-        return cut(observer);
+        return cut();
     }
     let mut routes = shared.routes.clone();
     let mut handler = pin!(routes.call(request));
@@ -461,7 +459,7 @@ async fn call(
         if drain::reached(&shared.phase, Phase::Cut) {
             return Poll::Ready(Outcome::Cut);
         }
-        if let Poll::Ready(response) = observer.in_call(|| handler.as_mut().poll(cx)) {
+        if let Poll::Ready(response) = guard.in_call(|| handler.as_mut().poll(cx)) {
             return Poll::Ready(Outcome::Answered(response));
         }
         if let Some(expires) = expires.as_mut().as_pin_mut()
@@ -485,11 +483,10 @@ async fn call(
     match outcome {
         Outcome::Cut => {
             guard.cut();
-            cut(observer)
+            cut()
         }
         Outcome::Expired => {
-            guard.finished();
-            observer.end(Code::DeadlineExceeded, false);
+            guard.finished(Code::DeadlineExceeded);
             Ok(Status::deadline_exceeded("Timeout expired")
                 .into_http()
                 .map(CutBody::answer))
@@ -499,12 +496,11 @@ async fn call(
             compression::accept_encoding(&mut response);
             if let Some(code) = status_in(response.headers()) {
                 // Trailers-only: the call ends with its headers.
-                observer.end(code, false);
-                guard.finished();
+                guard.finished(code);
                 return Ok(response.map(CutBody::answer));
             }
             let phase = shared.phase.clone();
-            Ok(response.map(|body| CutBody::new(body, phase, guard, observer)))
+            Ok(response.map(|body| CutBody::new(body, phase, guard)))
         }
     }
 }

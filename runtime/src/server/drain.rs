@@ -106,12 +106,15 @@ pub(crate) struct Tally {
 }
 
 /// One call in flight: counted in its connection's [`Active`] calls until
-/// dropped, and in the server's tally as finished or cut.
+/// dropped, in the server's tally as finished or cut, and ended in its
+/// observer (span and metrics) with the same status; dropped unended (the
+/// client reset it), it counts as finished and its observer as `CANCELLED`.
 #[derive(Debug)]
 pub(crate) struct CallGuard {
     tally: Arc<Tally>,
     active: Arc<Active>,
     counted: bool,
+    observer: Option<CallObserver>,
 }
 
 impl CallGuard {
@@ -121,26 +124,56 @@ impl CallGuard {
             tally,
             active,
             counted: false,
+            observer: None,
         }
     }
 
-    pub(crate) fn finished(&mut self) {
-        if !std::mem::replace(&mut self.counted, true) {
-            self.tally.finished.fetch_add(1, Ordering::Relaxed);
+    /// Ends `observer` with the call.
+    pub(crate) fn observe(&mut self, observer: CallObserver) {
+        self.observer = Some(observer);
+    }
+
+    /// Runs `f` (a poll of the call's handler or body) in its observer's
+    /// span and trace context.
+    pub(crate) fn in_call<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.observer {
+            Some(observer) => observer.in_call(f),
+            None => f(),
         }
     }
 
+    /// The call ended on its own, with `code`.
+    pub(crate) fn finished(&mut self, code: Code) {
+        self.end(code, false);
+    }
+
+    /// The call was ended at the drain deadline (`UNAVAILABLE`).
     pub(crate) fn cut(&mut self) {
+        self.end(Code::Unavailable, true);
+    }
+
+    fn end(&mut self, code: Code, cut: bool) {
         if !std::mem::replace(&mut self.counted, true) {
-            self.tally.cut.fetch_add(1, Ordering::Relaxed);
+            let count = if cut {
+                &self.tally.cut
+            } else {
+                &self.tally.finished
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(observer) = self.observer.take() {
+            observer.end(code, cut);
         }
     }
 }
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        // A call dropped uncounted (the client reset it) ended on its own.
-        self.finished();
+        // A call dropped uncounted (the client reset it) ended on its own; its
+        // observer, dropped unended, counts it `CANCELLED`.
+        if !std::mem::replace(&mut self.counted, true) {
+            self.tally.finished.fetch_add(1, Ordering::Relaxed);
+        }
         self.active.call_ended();
     }
 }
@@ -226,9 +259,6 @@ pub(crate) struct CutBody {
 
 struct Watched {
     guard: CallGuard,
-    /// The call's span and metrics, ended with the body (or `CANCELLED` when
-    /// it is dropped before its end).
-    observer: CallObserver,
     phase: watch::Receiver<Phase>,
     /// Waits for the cut; made at the first frame the handler keeps waiting.
     cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -239,13 +269,11 @@ impl CutBody {
         inner: tonic::body::Body,
         phase: watch::Receiver<Phase>,
         guard: CallGuard,
-        observer: CallObserver,
     ) -> Self {
         CutBody {
             inner,
             call: Some(Watched {
                 guard,
-                observer,
                 phase,
                 cut: None,
             }),
@@ -269,9 +297,8 @@ impl CutBody {
             if cut {
                 call.guard.cut();
             } else {
-                call.guard.finished();
+                call.guard.finished(code);
             }
-            call.observer.end(code, cut);
         }
         self.ended = true;
     }
@@ -305,7 +332,7 @@ impl Body for CutBody {
             return Poll::Ready(Some(Ok(Frame::trailers(unavailable_trailers()))));
         }
         let inner = &mut this.inner;
-        let frame = call.observer.in_call(|| Pin::new(inner).poll_frame(cx));
+        let frame = call.guard.in_call(|| Pin::new(inner).poll_frame(cx));
         match &frame {
             Poll::Pending => {
                 let phase = &call.phase;
@@ -323,8 +350,10 @@ impl Body for CutBody {
             Poll::Ready(Some(Ok(frame))) => match frame.trailers_ref() {
                 Some(trailers) => this.end(status_in(trailers).unwrap_or(Code::Unknown), false),
                 None => {
-                    if let Some(data) = frame.data_ref() {
-                        call.observer.sent(data);
+                    if let (Some(data), Some(observer)) =
+                        (frame.data_ref(), &mut call.guard.observer)
+                    {
+                        observer.sent(data);
                     }
                 }
             },
