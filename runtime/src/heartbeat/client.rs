@@ -501,21 +501,25 @@ impl<F, S> FrameReader<F, S> {
         self.stream = None;
     }
 
+    /// Ends the observed call, if any, with what the caller gets instead of
+    /// the cancel its attempt will see: `DEADLINE_EXCEEDED` at the deadline,
+    /// else a liveness failure (`UNAVAILABLE`, counted).
+    fn fail_observed(&mut self, deadline: bool) {
+        let Some(call) = self.call.take().and_then(|link| link.upgrade()) else {
+            return;
+        };
+        if deadline {
+            call.fail(Code::DeadlineExceeded);
+        } else {
+            call.liveness_failure();
+            call.fail(Code::Unavailable);
+        }
+    }
+
     /// Abandons the call for `expiry` and says why.
     fn give_up(&mut self, expiry: Expiry) -> Status {
-        // The call's end is this status, not the cancel its attempt sees.
-        let call = self.call.take().and_then(|link| link.upgrade());
-        if let Some(call) = &call {
-            match expiry {
-                Expiry::Deadline if self.deadline.is_some() => call.fail(Code::DeadlineExceeded),
-                _ => {
-                    call.liveness_failure();
-                    call.fail(Code::Unavailable);
-                }
-            }
-        }
+        self.fail_observed(matches!(expiry, Expiry::Deadline) && self.deadline.is_some());
         self.abandon();
-        drop(call);
         match (expiry, &self.deadline) {
             (Expiry::Deadline, Some(deadline)) => {
                 tracing::debug!(
@@ -664,10 +668,7 @@ impl<F, S: FrameBody<F>> FrameReader<F, S> {
         if deadline_first {
             Err(self.give_up(Expiry::Deadline))
         } else {
-            if let Some(call) = self.call.take().and_then(|link| link.upgrade()) {
-                call.liveness_failure();
-                call.fail(Code::Unavailable);
-            }
+            self.fail_observed(false);
             self.abandon();
             Err(silent("trailers", window, window, self.connection.take()))
         }
